@@ -1,0 +1,51 @@
+/* buf.c: growable byte buffers. */
+#include "buf.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void buf_reserve(struct buf *b, size_t n)
+{
+	if (b->cap - b->len >= n)
+		return;
+	if (b->off > 0 && b->cap - buf_avail(b) >= n) {
+		buf_compact(b);
+		return;
+	}
+	size_t cap = b->cap ? b->cap : 512;
+	while (cap - b->len < n)
+		cap *= 2;
+	b->data = xrealloc(b->data, cap);
+	b->cap = cap;
+}
+
+void buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
+
+void buf_consume(struct buf *b, size_t n)
+{
+	assert(n <= buf_avail(b));
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
+
+void buf_compact(struct buf *b)
+{
+	if (b->off == 0)
+		return;
+	memmove(b->data, b->data + b->off, buf_avail(b));
+	b->len -= b->off;
+	b->off = 0;
+}
+
+void buf_free(struct buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->off = b->len = b->cap = 0;
+}

@@ -1,0 +1,35 @@
+/* buf.h: a growable byte buffer with a read offset, used for socket I/O and message building. */
+#ifndef SHOAL_BUF_H
+#define SHOAL_BUF_H
+
+#include "common.h"
+
+struct buf {
+	uint8_t *data;
+	size_t off; /* first unread byte */
+	size_t len; /* end of valid bytes */
+	size_t cap;
+	size_t mark; /* offset of the length field of the message being built */
+};
+
+/* Make room for n more bytes after len; aborts on allocation failure. */
+void buf_reserve(struct buf *b, size_t n);
+/* Append n bytes. */
+void buf_append(struct buf *b, const void *p, size_t n);
+/* Bytes not yet consumed. */
+static inline size_t buf_avail(const struct buf *b)
+{
+	return b->len - b->off;
+}
+static inline const uint8_t *buf_head(const struct buf *b)
+{
+	return b->data + b->off;
+}
+/* Mark n bytes consumed; resets offsets when empty. */
+void buf_consume(struct buf *b, size_t n);
+/* Move unread bytes to the front so that reads have room. */
+void buf_compact(struct buf *b);
+/* Free memory; the buffer is then empty and reusable. */
+void buf_free(struct buf *b);
+
+#endif

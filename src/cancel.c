@@ -1,0 +1,168 @@
+/* cancel.c: the cancel-key registry (shared by all workers, under its own lock) and outgoing
+ * CancelRequest connections. */
+#include "cancel.h"
+#include "auth.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define CANCEL_BUCKETS 4096
+
+struct cancel_entry {
+	struct cancel_entry *next;
+	uint32_t pid, key;
+	bool has_target;
+	char host[256];
+	int port;
+	uint32_t be_pid, be_key;
+};
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cancel_entry *buckets[CANCEL_BUCKETS];
+
+static struct cancel_entry **find_slot(uint32_t pid)
+{
+	struct cancel_entry **e = &buckets[pid % CANCEL_BUCKETS];
+	while (*e && (*e)->pid != pid)
+		e = &(*e)->next;
+	return e;
+}
+
+shoal_rc cancel_register(struct client *c)
+{
+	struct cancel_entry *e = xcalloc(1, sizeof(*e));
+	pthread_mutex_lock(&reg_lock);
+	for (;;) {
+		uint32_t r[2];
+		if (auth_random(r, sizeof(r)) != SHOAL_OK) {
+			pthread_mutex_unlock(&reg_lock);
+			free(e);
+			return SHOAL_ERROR;
+		}
+		e->pid = r[0] & 0x7fffffff;
+		e->key = r[1];
+		if (e->pid != 0 && *find_slot(e->pid) == NULL)
+			break;
+	}
+	*find_slot(e->pid) = e;
+	pthread_mutex_unlock(&reg_lock);
+	c->cancel_pid = e->pid;
+	c->cancel_key = e->key;
+	return SHOAL_OK;
+}
+
+void cancel_unregister(struct client *c)
+{
+	if (!c->cancel_pid)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	struct cancel_entry **slot = find_slot(c->cancel_pid), *e = *slot;
+	if (e) {
+		*slot = e->next;
+		free(e);
+	}
+	pthread_mutex_unlock(&reg_lock);
+	c->cancel_pid = 0;
+}
+
+void cancel_set_target(struct client *c, const struct server *s)
+{
+	if (!c->cancel_pid)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	struct cancel_entry *e = *find_slot(c->cancel_pid);
+	if (e) {
+		e->has_target = s != NULL;
+		if (s) {
+			snprintf(e->host, sizeof(e->host), "%s", s->pool->host);
+			e->port = s->pool->port;
+			e->be_pid = s->be_pid;
+			e->be_key = s->be_key;
+		}
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
+void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from)
+{
+	struct cancel_entry copy = {0};
+	bool found = false;
+	pthread_mutex_lock(&reg_lock);
+	struct cancel_entry *e = *find_slot(pid);
+	/* Constant-time key comparison: the key is the only secret a cancel carries. */
+	if (e && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0 && e->has_target) {
+		copy = *e;
+		found = true;
+	}
+	pthread_mutex_unlock(&reg_lock);
+	if (!found) {
+		log_info("cancel request from %s for unknown key or idle client ignored", from);
+		return;
+	}
+	log_info("cancel request from %s forwarded to %s:%d pid %u", from, copy.host, copy.port,
+		 copy.be_pid);
+	cancel_send(w, copy.host, copy.port, copy.be_pid, copy.be_key);
+}
+
+/* An outgoing CancelRequest connection: connect, send 16 bytes, close. */
+struct cancel_conn {
+	struct loop_fd lfd;
+	struct worker *w;
+	struct buf out;
+};
+
+static void cancel_conn_done(struct cancel_conn *cc)
+{
+	loop_del(cc->w->loop, &cc->lfd);
+	close(cc->lfd.fd);
+	buf_free(&cc->out);
+	free(cc);
+}
+
+static void cancel_conn_event(struct loop_fd *lfd, uint32_t events)
+{
+	struct cancel_conn *cc = container_of(lfd, struct cancel_conn, lfd);
+	if ((events & EPOLLOUT) && buf_avail(&cc->out) > 0) {
+		ssize_t n = send(lfd->fd, buf_head(&cc->out), buf_avail(&cc->out), MSG_NOSIGNAL);
+		if (n > 0)
+			buf_consume(&cc->out, (size_t)n);
+		if (n < 0 && errno == EAGAIN)
+			return;
+		if (n > 0 && buf_avail(&cc->out) > 0)
+			return;
+		/* Sent (or failed): wait for the server to close, which it does after acting. */
+		loop_set(cc->w->loop, lfd, n > 0 ? EPOLLIN : 0);
+		if (n > 0)
+			return;
+	}
+	cancel_conn_done(cc);
+}
+
+void cancel_send(struct worker *w, const char *host, int port, uint32_t pid, uint32_t key)
+{
+	char err[256];
+	int fd = net_connect(host, port, err, sizeof(err));
+	if (fd < 0) {
+		log_warn("cancel: %s", err);
+		return;
+	}
+	struct cancel_conn *cc = xcalloc(1, sizeof(*cc));
+	cc->w = w;
+	cc->lfd.fd = fd;
+	cc->lfd.cb = cancel_conn_event;
+	proto_write_cancel(&cc->out, pid, key);
+	if (loop_add(w->loop, &cc->lfd, EPOLLOUT) != SHOAL_OK) {
+		log_warn("cancel: epoll: %s", strerror(errno));
+		close(fd);
+		buf_free(&cc->out);
+		free(cc);
+	}
+}

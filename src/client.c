@@ -1,0 +1,585 @@
+/* client.c: client connections: startup, authentication, welcome, routing, death. */
+#include "client.h"
+#include "auth.h"
+#include "cancel.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "proto.h"
+#include "server.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+static atomic_uint_fast64_t next_client_id = 1;
+static atomic_int total_clients;
+
+static void client_event(struct loop_fd *lfd, uint32_t events);
+static void client_process(struct client *c);
+static shoal_rc client_startup_packet(struct client *c, const struct startup_msg *m, uint32_t len);
+
+int client_count(void)
+{
+	return atomic_load(&total_clients);
+}
+
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
+{
+	struct client *c = xcalloc(1, sizeof(*c));
+	char peer[80];
+	c->c.w = w;
+	c->c.lfd.fd = fd;
+	c->c.lfd.cb = client_event;
+	c->id = atomic_fetch_add(&next_client_id, 1);
+	list_init(&c->node);
+	c->connect_time = c->last_activity = shoal_now();
+	net_peer_name(addr, peer, sizeof(peer));
+	snprintf(c->c.name, sizeof(c->c.name), "C-%llu %s", (unsigned long long)c->id, peer);
+	if (addr->ss_family != AF_UNIX)
+		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
+	atomic_fetch_add(&total_clients, 1);
+	w->n_clients++;
+	client_set_state(c, CL_LOGIN);
+	if (loop_add(w->loop, &c->c.lfd, EPOLLIN) != SHOAL_OK) {
+		client_close(c, NULL, "epoll registration failed");
+		return;
+	}
+	log_debug("%s connected", c->c.name);
+}
+
+void client_free(struct client *c)
+{
+	params_free(&c->params);
+	free(c->user);
+	free(c->dbname);
+	free(c);
+}
+
+shoal_rc client_flush(struct client *c)
+{
+	if (c->c.dead)
+		return SHOAL_ERROR;
+	if (conn_flush(&c->c) == SHOAL_ERROR) {
+		client_close(c, NULL, errno ? strerror(errno) : "send failed");
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+/* A linked server outlives its client only if it is between transactions. */
+static void client_let_go_of_server(struct client *c)
+{
+	struct server *s = c->server;
+	if (!s)
+		return;
+	pool_unlink(c, s);
+	cancel_set_target(c, NULL);
+	bool clean = s->state == SV_ACTIVE && server_is_clean(s) && c->c.fwd_left == 0;
+	if (!clean)
+		server_close(s, s->state == SV_SETUP ? "client left during setup"
+						     : "client disconnected inside a transaction");
+	else if (pool_mode_of(s->pool) == POOL_SESSION || config_current()->server_reset_query_always)
+		server_begin_reset(s);
+	else
+		pool_server_ready(s);
+}
+
+static void client_close_common(struct client *c, const char *reason)
+{
+	struct worker *w = c->c.w;
+	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0;
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s%s%s closing: %s", c->c.name, c->user ? " " : "",
+		c->user ? c->user : "", reason ? reason : "done");
+	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
+		log_debug("%s: could not send the last bytes", c->c.name);
+	c->c.dead = true; /* before the server is let go: nothing may route to this client */
+	client_let_go_of_server(c);
+	pool_client_gone(c);
+	cancel_unregister(c);
+	conn_close(&c->c);
+	c->state = CL_CLOSED;
+	list_append(&w->dead_clients, &c->node);
+	atomic_fetch_sub(&total_clients, 1);
+	w->n_clients--;
+}
+
+void client_close(struct client *c, const char *sqlstate, const char *msg)
+{
+	if (c->c.dead)
+		return;
+	if (sqlstate) {
+		c->c.paused = false;
+		proto_write_error(&c->c.out, "FATAL", sqlstate, msg);
+	}
+	client_close_common(c, msg);
+}
+
+void client_close_with(struct client *c, const uint8_t *errmsg, size_t len, const char *reason)
+{
+	if (c->c.dead)
+		return;
+	buf_append(&c->c.out, errmsg, len);
+	client_close_common(c, reason);
+}
+
+static void client_event(struct loop_fd *lfd, uint32_t events)
+{
+	struct client *c = container_of(lfd, struct client, c.lfd);
+	if (c->c.dead)
+		return;
+	if (events & EPOLLOUT) {
+		if (client_flush(c) != SHOAL_OK)
+			return;
+		struct server *s = c->server;
+		if (s && s->c.paused && s->state == SV_ACTIVE &&
+		    buf_avail(&c->c.out) < CONN_HIGH_WATER)
+			server_resume(s);
+	}
+	if (c->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	shoal_rc rc = conn_read(&c->c);
+	if (rc == SHOAL_ERROR) {
+		client_close(c, NULL, errno ? strerror(errno) : "client closed the connection");
+		return;
+	}
+	if (rc == SHOAL_OK) {
+		c->last_activity = shoal_now();
+		client_process(c);
+	}
+}
+
+/* ---- login ----------------------------------------------------------------------------- */
+
+static void client_send_welcome(struct client *c, const struct param_list *server_params)
+{
+	struct buf *o = &c->c.out;
+	proto_write_auth(o, PQAUTH_OK, NULL, 0);
+	for (int i = 0; i < server_params->n; i++) {
+		const struct param *p = &server_params->items[i];
+		if (!p->initial)
+			continue; /* not reported by the server: a value we SET for some client */
+		const char *mine = params_get(&c->params, p->name);
+		proto_write_param(o, p->name, mine ? mine : p->value);
+	}
+	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
+	proto_write_ready(o, 'I');
+	log_info("%s login ok (%s pool, %s mode)", c->c.name, c->pool->name,
+		 config_pool_mode_name(pool_mode_of(c->pool)));
+}
+
+/* Must a server see this client's startup parameters before the login can be confirmed? Yes
+ * when a value may be refused (anything but application_name that differs from the pool's
+ * defaults), so that a bad value fails the login as it would on PostgreSQL. */
+static bool client_needs_check(struct client *c, struct pool *p)
+{
+	if (!p->has_welcome || pool_mode_of(p) == POOL_SESSION)
+		return true;
+	for (int i = 0; i < c->params.n; i++) {
+		const struct param *cp = &c->params.items[i];
+		if (strcasecmp(cp->name, "application_name") == 0)
+			continue;
+		const char *v = params_get(&p->welcome, cp->name);
+		if (!v || strcmp(v, cp->value) != 0)
+			return true;
+	}
+	return false;
+}
+
+static void client_login_ready(struct client *c)
+{
+	const struct config *cfg = config_current();
+	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
+	c->pool = p;
+	ledger_lock();
+	p->n_clients++;
+	bool check = client_needs_check(c, p);
+	struct param_list welcome = {0};
+	if (!check)
+		params_copy(&welcome, &p->welcome);
+	ledger_unlock();
+	if (cancel_register(c) != SHOAL_OK) {
+		params_free(&welcome);
+		client_close(c, "53000", "cannot generate a cancel key");
+		return;
+	}
+	if (check) {
+		c->needs_login_check = true;
+		client_set_state(c, CL_WAIT_LOGIN);
+		pool_acquire(c);
+		return;
+	}
+	client_send_welcome(c, &welcome);
+	params_free(&welcome);
+	client_set_state(c, CL_IDLE);
+	if (client_flush(c) == SHOAL_OK)
+		client_process(c);
+}
+
+static void client_auth_failed(struct client *c)
+{
+	char msg[200];
+	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
+	log_warn("%s: %s", c->c.name, msg);
+	client_close(c, "28P01", msg);
+}
+
+static void client_ask_password(struct client *c, int auth_type)
+{
+	if (auth_type == AUTH_MD5) {
+		if (auth_random(c->md5_salt, 4) != SHOAL_OK) {
+			client_close(c, "53000", "cannot generate a salt");
+			return;
+		}
+		proto_write_auth(&c->c.out, PQAUTH_MD5, c->md5_salt, 4);
+	} else {
+		proto_write_auth(&c->c.out, PQAUTH_CLEARTEXT, NULL, 0);
+	}
+	c->auth_step = 1;
+	if (client_flush(c) != SHOAL_OK)
+		return; /* closed */
+}
+
+static void client_start_auth(struct client *c)
+{
+	int type = config_current()->auth_type;
+	switch (type) {
+	case AUTH_TRUST:
+	case AUTH_ANY: client_login_ready(c); return;
+	case AUTH_PLAIN:
+	case AUTH_MD5: client_ask_password(c, type); return;
+	default: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "auth_type %s is not supported yet",
+			 config_auth_type_name(type));
+		client_close(c, "28000", msg);
+	}
+	}
+}
+
+static void client_check_password(struct client *c, const uint8_t *body, size_t len)
+{
+	struct pq_reader r;
+	pqr_init(&r, body, len);
+	const char *pw = pqr_cstr(&r);
+	if (!pw || r.pos != len) {
+		client_close(c, "08P01", "invalid packet: malformed password message");
+		return;
+	}
+	const struct config *cfg = config_current();
+	const char *secret = config_find_secret(cfg, c->user);
+	bool ok = cfg->auth_type == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
+					     : auth_check_plain(secret, c->user, pw);
+	if (!ok) {
+		client_auth_failed(c);
+		return;
+	}
+	c->auth_step = 2;
+	client_login_ready(c);
+}
+
+static bool is_false(const char *v)
+{
+	return !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcasecmp(v, "no") ||
+	       !strcmp(v, "0");
+}
+
+/* Startup parameters: identity, options, and session settings to carry to servers. Returns an
+ * error message for the client (sqlstate in *state), or NULL. */
+static const char *client_take_params(struct client *c, const struct startup_msg *m,
+				      const char **state, const char **unknown, int *nunknown)
+{
+	for (int i = 0; i < m->nparams; i++) {
+		const char *k = m->params[i].name, *v = m->params[i].value;
+		if (!strcmp(k, "user")) {
+			free(c->user);
+			c->user = xstrdup(v);
+		} else if (!strcmp(k, "database")) {
+			free(c->dbname);
+			c->dbname = xstrdup(v);
+		} else if (!strcmp(k, "replication")) {
+			if (!is_false(v)) {
+				*state = "0A000";
+				return "replication connections are not supported by Shoal";
+			}
+		} else if (!strcmp(k, "options")) {
+			if (params_parse_options(v, &c->params) != SHOAL_OK) {
+				*state = "42601";
+				return "invalid command-line argument in startup option \"options\"";
+			}
+		} else if (!strncmp(k, "_pq_.", 5)) {
+			unknown[(*nunknown)++] = k;
+		} else if (params_valid_name(k)) {
+			params_set(&c->params, k, v, false);
+		} else {
+			*state = "42704";
+			return "unrecognized configuration parameter in startup packet";
+		}
+	}
+	if (!c->user || !*c->user) {
+		*state = "28000";
+		return "no PostgreSQL user name specified in startup packet";
+	}
+	if (!c->dbname || !*c->dbname) {
+		free(c->dbname);
+		c->dbname = xstrdup(c->user);
+	}
+	return NULL;
+}
+
+static void client_startup(struct client *c, const struct startup_msg *m)
+{
+	const char *state = NULL, *unknown[PQ_MAX_STARTUP_PARAMS];
+	int nunknown = 0;
+	const char *err = client_take_params(c, m, &state, unknown, &nunknown);
+	if (err) {
+		client_close(c, state, err);
+		return;
+	}
+	/* A newer 3.x minor or protocol options: say what we speak, as PostgreSQL does. */
+	if ((m->code & 0xffff) != 0 || nunknown > 0)
+		proto_write_negotiate(&c->c.out, 0, unknown, nunknown);
+	snprintf(c->c.name + strlen(c->c.name), sizeof(c->c.name) - strlen(c->c.name), " %s@%s",
+		 c->user, c->dbname);
+	const struct config *cfg = config_current();
+	if (client_count() > cfg->max_client_conn) {
+		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	if (c->c.w->draining) {
+		client_close(c, "57P01", "pooler is shutting down");
+		return;
+	}
+	c->db = config_find_db(cfg, c->dbname);
+	if (!c->db) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "no such database: %s", c->dbname);
+		client_close(c, "3D000", msg);
+		return;
+	}
+	client_start_auth(c);
+}
+
+/* Before login: the startup packet (possibly after SSLRequest/GSSENCRequest), then passwords. */
+static shoal_rc client_login_step(struct client *c)
+{
+	struct buf *in = &c->c.in;
+	if (c->auth_step == 1) {
+		struct pq_header h;
+		shoal_rc rc = proto_header(buf_head(in), buf_avail(in), &h);
+		if (rc == SHOAL_AGAIN)
+			return SHOAL_AGAIN;
+		if (rc == SHOAL_ERROR || h.type != PQMSG_PASSWORD || h.len > 4096) {
+			client_close(c, "08P01", "invalid packet: expected a password message");
+			return SHOAL_ERROR;
+		}
+		if (buf_avail(in) < (size_t)h.len + 1)
+			return SHOAL_AGAIN;
+		const uint8_t *body = buf_head(in) + 5;
+		client_check_password(c, body, h.len - 4);
+		if (!c->c.dead)
+			buf_consume(in, (size_t)h.len + 1);
+		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
+	}
+	if (c->auth_step != 0)
+		return SHOAL_AGAIN; /* authenticated, waiting for the login to finish */
+	if (buf_avail(in) < 4)
+		return SHOAL_AGAIN;
+	const uint8_t *p = buf_head(in);
+	uint32_t len = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	if (len < 8 || len > PQ_MAX_STARTUP) {
+		client_close(c, "08P01", "invalid packet: bad startup packet length");
+		return SHOAL_ERROR;
+	}
+	if (buf_avail(in) < len)
+		return SHOAL_AGAIN;
+	struct startup_msg m;
+	proto_parse_startup(p, len, &m);
+	return client_startup_packet(c, &m, len);
+}
+
+static shoal_rc client_startup_packet(struct client *c, const struct startup_msg *m, uint32_t len)
+{
+	switch (m->kind) {
+	case STARTUP_SSL:
+	case STARTUP_GSSENC:
+		/* No TLS or GSS yet: 'N' tells the client to go on in plaintext. */
+		buf_consume(&c->c.in, len);
+		buf_append(&c->c.out, "N", 1);
+		return client_flush(c);
+	case STARTUP_CANCEL:
+		cancel_handle(c->c.w, m->cancel_pid, m->cancel_key, c->c.name);
+		client_close(c, NULL, "cancel request handled");
+		return SHOAL_ERROR;
+	case STARTUP_NORMAL:
+		client_startup(c, m);
+		if (c->c.dead)
+			return SHOAL_ERROR;
+		buf_consume(&c->c.in, len);
+		return SHOAL_OK;
+	default: {
+		char msg[160];
+		snprintf(msg, sizeof(msg), "invalid packet: %s", m->error ? m->error : "bad startup");
+		client_close(c, "08P01", msg);
+		return SHOAL_ERROR;
+	}
+	}
+}
+
+/* ---- after login ----------------------------------------------------------------------- */
+
+/* Validate the header of the next client message. SHOAL_ERROR closes the client. */
+static shoal_rc client_check_header(struct client *c, struct pq_header *h)
+{
+	shoal_rc rc = proto_header(buf_head(&c->c.in), buf_avail(&c->c.in), h);
+	if (rc == SHOAL_AGAIN)
+		return SHOAL_AGAIN;
+	if (rc == SHOAL_ERROR) {
+		client_close(c, "08P01", "invalid packet: message length below 4");
+		return SHOAL_ERROR;
+	}
+	uint32_t cap = proto_client_msg_cap(h->type);
+	if (cap == 0 || h->type == PQMSG_PASSWORD) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "invalid packet: unexpected message type 0x%02x", h->type);
+		client_close(c, "08P01", msg);
+		return SHOAL_ERROR;
+	}
+	if (h->len > cap || (int64_t)h->len > config_current()->max_packet_size) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "packet too large: %u bytes (type '%c')", h->len, h->type);
+		client_close(c, "08P01", msg);
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+/* Bookkeeping for a message about to reach the server. */
+static void client_note_msg(struct client *c, struct server *s, uint8_t type)
+{
+	switch (type) {
+	case PQMSG_QUERY:
+	case PQMSG_FUNCTION_CALL:
+	case PQMSG_SYNC:
+		if (s->pending++ == 0)
+			c->query_start = shoal_now();
+		if (type == PQMSG_SYNC)
+			s->ext_open = false;
+		break;
+	case PQMSG_PARSE:
+	case PQMSG_BIND:
+	case PQMSG_DESCRIBE:
+	case PQMSG_EXECUTE:
+	case PQMSG_CLOSE:
+	case PQMSG_FLUSH: s->ext_open = true; break;
+	default: break;
+	}
+}
+
+/* One step of routing: SHOAL_OK to continue, SHOAL_AGAIN to wait, SHOAL_ERROR when closed. */
+static shoal_rc client_route_step(struct client *c)
+{
+	struct server *s = c->server;
+	if (c->c.fwd_left)
+		return conn_forward(&c->c, &s->c) ? SHOAL_OK : SHOAL_AGAIN;
+	if (buf_avail(&s->c.out) > CONN_HIGH_WATER)
+		return SHOAL_AGAIN;
+	struct pq_header h;
+	shoal_rc rc = client_check_header(c, &h);
+	if (rc != SHOAL_OK)
+		return rc;
+	if (h.type == PQMSG_TERMINATE) {
+		client_close(c, NULL, "client closed the connection");
+		return SHOAL_ERROR;
+	}
+	client_note_msg(c, s, h.type);
+	conn_start_forward(&c->c, h.type, h.len);
+	return SHOAL_OK;
+}
+
+static void client_route(struct client *c)
+{
+	struct server *s = c->server;
+	while (!c->c.dead && c->server == s && buf_avail(&c->c.in) > 0) {
+		if (client_route_step(c) != SHOAL_OK)
+			break;
+	}
+	if (c->c.dead || s->c.dead || buf_avail(&s->c.out) == 0)
+		return;
+	if (conn_flush(&s->c) == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "send failed");
+		return;
+	}
+	if (buf_avail(&s->c.out) > CONN_HIGH_WATER)
+		conn_pause(&c->c, true); /* resumed when the server drains */
+}
+
+/* A client without a server has sent something: a Terminate, or work that needs a server. */
+static void client_idle_input(struct client *c)
+{
+	struct pq_header h;
+	if (client_check_header(c, &h) != SHOAL_OK)
+		return;
+	if (h.type == PQMSG_TERMINATE) {
+		client_close(c, NULL, "client closed the connection");
+		return;
+	}
+	pool_acquire(c);
+}
+
+static void client_process(struct client *c)
+{
+	while (!c->c.dead && c->state == CL_LOGIN) {
+		if (client_login_step(c) != SHOAL_OK)
+			return;
+	}
+	if (c->c.dead || buf_avail(&c->c.in) == 0)
+		return;
+	if (c->state == CL_IDLE)
+		client_idle_input(c);
+	else if (c->state == CL_LINKED && c->server && c->server->state == SV_ACTIVE)
+		client_route(c);
+}
+
+void client_on_linked(struct client *c)
+{
+	struct server *s = c->server;
+	if (c->needs_login_check) {
+		c->needs_login_check = false;
+		client_send_welcome(c, &s->params);
+		if (client_flush(c) != SHOAL_OK)
+			return;
+		if (pool_mode_of(c->pool) != POOL_SESSION && server_is_clean(s)) {
+			pool_release(s);
+			client_resume(c);
+			return;
+		}
+	}
+	client_resume(c);
+}
+
+void client_resume(struct client *c)
+{
+	if (c->c.dead)
+		return;
+	if (c->state == CL_IDLE || c->state == CL_LINKED)
+		conn_pause(&c->c, false);
+	client_process(c);
+}
+
+void client_begin_drain(struct client *c)
+{
+	struct server *s = c->server;
+	if (c->c.dead)
+		return;
+	if (c->state == CL_LINKED && s && !(s->state == SV_ACTIVE && server_is_clean(s))) {
+		c->draining = true;
+		return;
+	}
+	client_close(c, "57P01", "pooler is shutting down");
+}

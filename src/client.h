@@ -1,0 +1,32 @@
+/* client.h: client connections: startup, authentication, the welcome, then routing messages to
+ * the linked server; and the one path by which a client dies. */
+#ifndef SHOAL_CLIENT_H
+#define SHOAL_CLIENT_H
+
+#include <sys/socket.h>
+
+#include "objects.h"
+
+struct worker;
+
+/* Take an accepted socket. */
+void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr);
+/* The one way a client dies: log reason, send an ErrorResponse (FATAL, sqlstate, msg) when
+ * sqlstate is not NULL, close, unlink (a linked server is released if clean, else closed). */
+void client_close(struct client *c, const char *sqlstate, const char *msg);
+/* Same, with a complete ErrorResponse message (e.g. the server's own) to send first. */
+void client_close_with(struct client *c, const uint8_t *errmsg, size_t len, const char *reason);
+/* The server linked to c is ready for c's traffic (setup done). */
+void client_on_linked(struct client *c);
+/* The linked server finished a transaction in transaction/statement mode, or a server reply was
+ * forwarded: continue with any input the client already sent. */
+void client_resume(struct client *c);
+/* Graceful shutdown: clients not inside a transaction leave now, others after it. */
+void client_begin_drain(struct client *c);
+/* Flush the client's output; on a socket error the client is closed (SHOAL_ERROR). */
+shoal_rc client_flush(struct client *c) MUST_USE;
+void client_free(struct client *c);
+/* Clients connected now, across all workers (max_client_conn). */
+int client_count(void);
+
+#endif

@@ -1,0 +1,35 @@
+/* common.h: return codes, attributes and small helpers shared by every module. */
+#ifndef SHOAL_COMMON_H
+#define SHOAL_COMMON_H
+
+#include <assert.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The closed set of results for non-blocking code (after nginx's NGX_OK/AGAIN/ERROR). */
+typedef enum {
+	SHOAL_OK = 0,
+	SHOAL_AGAIN = 1, /* need more bytes, or the call would block */
+	SHOAL_ERROR = -1,
+} shoal_rc;
+
+#define MUST_USE    __attribute__((warn_unused_result))
+#define PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define UNUSED(x)   ((void)(x))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Monotonic time in microseconds. */
+typedef int64_t usec_t;
+#define USEC_PER_SEC 1000000LL
+usec_t shoal_now(void);
+
+/* Allocation that aborts on failure: a pooler that cannot allocate a few bytes cannot recover. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t m);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+#endif

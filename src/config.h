@@ -1,0 +1,142 @@
+/* config.h: Shoal's settings. PgBouncer's pgbouncer.ini format ([databases], [users],
+ * [pgbouncer] or [shoal], %include), SHOAL_<NAME> environment overrides, the embedded default
+ * used when no file is given, and the auth_file (userlist.txt). One declarative table drives
+ * parsing, defaults, reload rules and printing. */
+#ifndef SHOAL_CONFIG_H
+#define SHOAL_CONFIG_H
+
+#include <stdio.h>
+
+#include "common.h"
+
+enum pool_mode {
+	POOL_INHERIT = -1, /* per-database/per-user: use the next level's mode */
+	POOL_SESSION = 0,
+	POOL_TRANSACTION = 1,
+	POOL_STATEMENT = 2,
+};
+
+enum auth_type {
+	AUTH_TRUST = 0,
+	AUTH_PLAIN,
+	AUTH_MD5,
+	AUTH_SCRAM,
+	AUTH_ANY, /* PgBouncer's "any": accept without a password */
+	AUTH_HBA, /* parsed, not implemented yet: login fails with a clear error */
+	AUTH_CERT, /* parsed, not implemented yet: login fails with a clear error */
+};
+
+/* One [databases] entry. Unset integers are -1 ("inherit the global setting"). */
+struct db_entry {
+	char *name;     /* the key clients connect to; "*" is the fallback entry */
+	char *host;     /* host name, IP address, or a directory (starts with '/') for a Unix socket;
+			 * NULL: the default (see config_default_host) */
+	int port;       /* default 5432 */
+	char *dbname;   /* server database; NULL: same as the client's database name */
+	char *user;     /* forced server user; NULL: the client's user */
+	char *password; /* password for the server login; NULL: from auth_file */
+	int pool_size;
+	int min_pool_size;
+	int reserve_pool_size;
+	int max_db_connections;
+	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
+	char *application_name; /* NULL when unset */
+};
+
+/* One [users] entry. */
+struct user_entry {
+	char *name;
+	int pool_mode;            /* POOL_INHERIT when unset */
+	int pool_size;            /* -1 when unset */
+	int max_user_connections; /* -1 when unset */
+};
+
+/* One auth_file line: "user" "secret" (plaintext, md5<32 hex>, or SCRAM-SHA-256$...). */
+struct auth_entry {
+	char *user;
+	char *secret;
+};
+
+struct config {
+	/* [pgbouncer] / [shoal] settings; names, units and defaults as PgBouncer's. Durations are
+	 * kept in microseconds and written in the file in seconds (fractions allowed, or with a
+	 * unit suffix: ms, s, min, h). 0 disables a timeout. */
+	char *listen_addr;     /* "127.0.0.1"; "*" = all; comma-separated list; "" = no TCP */
+	int listen_port;       /* 6432 */
+	char *unix_socket_dir; /* "/tmp"; "" = no Unix socket */
+	int unix_socket_mode;  /* 0777 (octal in the file) */
+	int auth_type;         /* enum auth_type, default md5 */
+	char *auth_file;       /* NULL when unset */
+	int pool_mode;         /* default session */
+	int max_client_conn;   /* 100 */
+	int default_pool_size; /* 20 */
+	int min_pool_size;     /* 0 */
+	int reserve_pool_size; /* 0 */
+	usec_t reserve_pool_timeout; /* 5 s */
+	int max_db_connections;      /* 0 = unlimited */
+	int max_user_connections;    /* 0 = unlimited */
+	char *server_reset_query;    /* "DISCARD ALL" */
+	int server_reset_query_always; /* 0 */
+	usec_t server_connect_timeout; /* 15 s */
+	usec_t server_login_retry;     /* 15 s: the cap of the reconnect backoff */
+	usec_t server_idle_timeout;    /* 600 s */
+	usec_t server_lifetime;        /* 3600 s */
+	usec_t query_timeout;          /* 0 */
+	usec_t query_wait_timeout;     /* 120 s */
+	usec_t client_idle_timeout;    /* 0 */
+	usec_t client_login_timeout;   /* 60 s */
+	usec_t idle_transaction_timeout; /* 0 */
+	int64_t max_packet_size;       /* 2147483647 */
+	usec_t stats_period;           /* 60 s */
+	char *logfile;                 /* NULL: stderr */
+	char *pidfile;                 /* NULL: none */
+	int verbose;                   /* 0 */
+	int workers;                   /* 1 for now */
+	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
+	int tcp_keepalive;             /* 1 */
+	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+
+	struct db_entry *dbs;
+	int ndbs;
+	struct user_entry *users;
+	int nusers;
+	struct auth_entry *auth; /* loaded from auth_file at config_load time */
+	int nauth;
+	char *path; /* the file this came from, or NULL for the embedded default */
+};
+
+/* Load path (NULL: the embedded default of DESIGN §6: listen 127.0.0.1:6432, every database to
+ * the local PostgreSQL, transaction pooling, auth_type trust), then apply SHOAL_<NAME>
+ * environment overrides, then read auth_file if set. Unknown keys log a warning naming the key
+ * and are ignored. On failure returns SHOAL_ERROR with a message in err naming file, line and key;
+ * cfg is then left freed. */
+shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) MUST_USE;
+/* Free everything cfg owns. Safe on a zeroed struct. */
+void config_free(struct config *cfg);
+
+/* Parse one [databases] value: libpq-style "key=value ..." (values may be single-quoted, with
+ * \' and \\ escapes) or a postgres:// / postgresql:// URL. Fills out (which the caller zeroes
+ * and names); SHOAL_ERROR with err set on a malformed value or an unknown key. */
+shoal_rc config_parse_db(const char *value, struct db_entry *out, char *err,
+			 size_t errlen) MUST_USE;
+
+/* The [databases] entry for a client database name: exact match first, then "*". NULL: none. */
+const struct db_entry *config_find_db(const struct config *cfg, const char *name);
+/* The [users] entry for a user, or NULL. */
+const struct user_entry *config_find_user(const struct config *cfg, const char *name);
+/* The auth_file secret for a user, or NULL. */
+const char *config_find_secret(const struct config *cfg, const char *user);
+
+/* Parse a duration in seconds ("1.5", "500ms", "2min", "1h") into microseconds. */
+shoal_rc config_parse_duration(const char *s, usec_t *out) MUST_USE;
+const char *config_pool_mode_name(int mode);
+const char *config_auth_type_name(int type);
+
+/* Print the effective configuration (every setting, then databases and users) for --check. */
+void config_print(const struct config *cfg, FILE *out);
+
+/* Where a database entry without host= points: the local PostgreSQL's Unix socket directory
+ * (/var/run/postgresql) when its socket for the port exists, else 127.0.0.1. */
+const char *config_default_host(int port);
+
+#endif

@@ -1,0 +1,93 @@
+/* conn.c: socket pump: buffered reads, batched writes, forwarding by header, backpressure. */
+#include "conn.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+shoal_rc conn_read(struct conn *c)
+{
+	buf_reserve(&c->in, CONN_READ_CHUNK);
+	ssize_t n = recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	if (n > 0) {
+		c->in.len += (size_t)n;
+		c->bytes_in += (uint64_t)n;
+		return SHOAL_OK;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return SHOAL_AGAIN;
+	if (n == 0)
+		errno = 0;
+	return SHOAL_ERROR;
+}
+
+shoal_rc conn_flush(struct conn *c)
+{
+	while (buf_avail(&c->out) > 0) {
+		ssize_t n = send(c->lfd.fd, buf_head(&c->out), buf_avail(&c->out), MSG_NOSIGNAL);
+		if (n > 0) {
+			buf_consume(&c->out, (size_t)n);
+			c->bytes_out += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			conn_update_events(c);
+			return SHOAL_AGAIN;
+		}
+		return SHOAL_ERROR;
+	}
+	buf_free(&c->out);
+	conn_update_events(c);
+	return SHOAL_OK;
+}
+
+void conn_update_events(struct conn *c)
+{
+	if (c->dead || c->lfd.fd < 0)
+		return;
+	uint32_t ev = c->paused ? 0 : EPOLLIN;
+	if (buf_avail(&c->out) > 0)
+		ev |= EPOLLOUT;
+	loop_set(c->w->loop, &c->lfd, ev);
+}
+
+void conn_pause(struct conn *c, bool paused)
+{
+	c->paused = paused;
+	conn_update_events(c);
+}
+
+void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)
+{
+	c->fwd_type = type;
+	c->fwd_left = len + 1;
+}
+
+bool conn_forward(struct conn *c, struct conn *dst)
+{
+	size_t n = buf_avail(&c->in);
+	if (n > c->fwd_left)
+		n = c->fwd_left;
+	if (dst)
+		buf_append(&dst->out, buf_head(&c->in), n);
+	buf_consume(&c->in, n);
+	c->fwd_left -= (uint32_t)n;
+	return c->fwd_left == 0;
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->lfd.fd >= 0) {
+		loop_del(c->w->loop, &c->lfd);
+		close(c->lfd.fd);
+		c->lfd.fd = -1;
+	}
+	buf_free(&c->in);
+	buf_free(&c->out);
+	c->dead = true;
+}

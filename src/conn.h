@@ -1,0 +1,47 @@
+/* conn.h: the per-socket pump shared by clients and servers: an input buffer read from the
+ * socket, an output buffer flushed to it, and the state of a message being forwarded by header
+ * (DESIGN §1.1: look at the header, then move N bytes without reassembling the body). */
+#ifndef SHOAL_CONN_H
+#define SHOAL_CONN_H
+
+#include "buf.h"
+#include "common.h"
+#include "loop.h"
+
+struct worker;
+
+/* Above this many unsent bytes for a peer we stop reading from the side that feeds it. */
+#define CONN_HIGH_WATER (256 * 1024)
+#define CONN_READ_CHUNK (16 * 1024)
+
+struct conn {
+	struct loop_fd lfd;
+	struct worker *w;
+	struct buf in;
+	struct buf out;
+	uint32_t fwd_left; /* bytes of the current message still to forward (header included) */
+	uint8_t fwd_type;  /* type of that message */
+	bool paused;       /* reading suspended: waiting for a server, or backpressure */
+	bool dead;         /* closed: waiting to be freed after the event batch */
+	uint64_t bytes_in, bytes_out;
+	char name[128]; /* "C-12 app@db 127.0.0.1:4123" for log lines */
+};
+
+/* recv() once into c->in. SHOAL_OK: bytes arrived; SHOAL_AGAIN: none now; SHOAL_ERROR: EOF or
+ * a socket error (errno preserved, 0 for EOF). */
+shoal_rc conn_read(struct conn *c) MUST_USE;
+/* send() as much of c->out as the socket takes. SHOAL_OK: all sent; SHOAL_AGAIN: some left
+ * (EPOLLOUT armed); SHOAL_ERROR: the socket failed. */
+shoal_rc conn_flush(struct conn *c) MUST_USE;
+/* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. */
+void conn_update_events(struct conn *c);
+void conn_pause(struct conn *c, bool paused);
+/* Copy up to c->fwd_left bytes of the message being forwarded from c->in to dst->out (dst NULL:
+ * drop them). True when the whole message has been moved. */
+bool conn_forward(struct conn *c, struct conn *dst);
+/* Begin forwarding a message of declared length len (header: 1 + len bytes). */
+void conn_start_forward(struct conn *c, uint8_t type, uint32_t len);
+/* Deregister and close the socket; buffers are freed. */
+void conn_close(struct conn *c);
+
+#endif

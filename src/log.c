@@ -1,0 +1,65 @@
+/* log.c: leveled logging; one line per event, written with a single write() so that lines from
+ * different threads never interleave. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+
+static int log_fd = 2;
+static int log_level = LOG_INFO;
+
+static const char *const level_names[] = {"ERROR", "WARNING", "LOG", "DEBUG", "NOISE"};
+
+shoal_rc log_open(const char *path, int verbose)
+{
+	log_set_verbose(verbose);
+	if (!path || !*path)
+		return SHOAL_OK;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return SHOAL_ERROR;
+	log_fd = fd;
+	return SHOAL_OK;
+}
+
+void log_set_verbose(int verbose)
+{
+	int lvl = LOG_INFO + verbose;
+	log_level = lvl > LOG_NOISE ? LOG_NOISE : lvl;
+}
+
+bool log_enabled(enum log_level lvl)
+{
+	return (int)lvl <= log_level;
+}
+
+void log_msg(enum log_level lvl, const char *fmt, ...)
+{
+	if (!log_enabled(lvl))
+		return;
+	char line[2048];
+	struct timeval tv;
+	struct tm tm;
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	size_t n = strftime(line, sizeof(line), "%Y-%m-%d %H:%M:%S", &tm);
+	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03d UTC [%d] %s ",
+			      (int)(tv.tv_usec / 1000), (int)getpid(), level_names[lvl]);
+	va_list ap;
+	va_start(ap, fmt);
+	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+	va_end(ap);
+	if (m < 0)
+		m = 0;
+	n += (size_t)m;
+	if (n > sizeof(line) - 2)
+		n = sizeof(line) - 2;
+	line[n++] = '\n';
+	ssize_t w = write(log_fd, line, n);
+	UNUSED(w);
+}

@@ -1,0 +1,109 @@
+/* loop.c: epoll wrapper with a periodic tick for timers (the janitor). */
+#include "loop.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#define LOOP_MAX_EVENTS 128
+
+struct loop {
+	int epfd;
+	bool stop;
+	usec_t tick_usec;
+	usec_t next_tick;
+	void (*tick)(void *arg);
+	void (*after_batch)(void *arg);
+	void *arg;
+};
+
+struct loop *loop_create(usec_t tick_usec, void (*tick)(void *arg), void (*after_batch)(void *arg),
+			 void *arg)
+{
+	struct loop *l = xcalloc(1, sizeof(*l));
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0) {
+		free(l);
+		return NULL;
+	}
+	l->tick_usec = tick_usec;
+	l->tick = tick;
+	l->after_batch = after_batch;
+	l->arg = arg;
+	l->next_tick = shoal_now() + tick_usec;
+	return l;
+}
+
+void loop_destroy(struct loop *l)
+{
+	if (!l)
+		return;
+	close(l->epfd);
+	free(l);
+}
+
+shoal_rc loop_add(struct loop *l, struct loop_fd *lfd, uint32_t events)
+{
+	struct epoll_event ev = {.events = events, .data.ptr = lfd};
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, lfd->fd, &ev) < 0)
+		return SHOAL_ERROR;
+	lfd->events = events;
+	lfd->registered = true;
+	return SHOAL_OK;
+}
+
+void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events)
+{
+	if (!lfd->registered || lfd->events == events)
+		return;
+	struct epoll_event ev = {.events = events, .data.ptr = lfd};
+	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, lfd->fd, &ev) < 0)
+		log_error("epoll_ctl(MOD, fd %d) failed: %s", lfd->fd, strerror(errno));
+	lfd->events = events;
+}
+
+void loop_del(struct loop *l, struct loop_fd *lfd)
+{
+	if (!lfd->registered)
+		return;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, lfd->fd, NULL);
+	lfd->registered = false;
+	lfd->events = 0;
+}
+
+static void loop_maybe_tick(struct loop *l)
+{
+	usec_t now = shoal_now();
+	if (now < l->next_tick)
+		return;
+	l->next_tick = now + l->tick_usec;
+	l->tick(l->arg);
+}
+
+void loop_run(struct loop *l)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	while (!l->stop) {
+		usec_t wait = l->next_tick - shoal_now();
+		int ms = wait <= 0 ? 0 : (int)((wait + 999) / 1000);
+		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
+		if (n < 0 && errno != EINTR) {
+			log_error("epoll_wait failed: %s", strerror(errno));
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			struct loop_fd *lfd = evs[i].data.ptr;
+			lfd->cb(lfd, evs[i].events);
+		}
+		l->after_batch(l->arg);
+		loop_maybe_tick(l);
+	}
+}
+
+void loop_stop(struct loop *l)
+{
+	l->stop = true;
+}

@@ -1,0 +1,36 @@
+/* loop.h: a small epoll wrapper. Each worker owns one loop; fds are level-triggered. */
+#ifndef SHOAL_LOOP_H
+#define SHOAL_LOOP_H
+
+#include "common.h"
+
+struct loop_fd;
+typedef void (*loop_cb)(struct loop_fd *lfd, uint32_t events);
+
+/* Embedded in the object that owns the fd; cb receives it and finds the owner. */
+struct loop_fd {
+	int fd;
+	uint32_t events; /* EPOLLIN / EPOLLOUT currently requested */
+	bool registered;
+	loop_cb cb;
+};
+
+struct loop;
+
+/* Create a loop whose tick callback runs every tick_usec, and after_batch after each batch of
+ * events (where objects closed during the batch are freed: an event later in the same batch may
+ * still point at them). */
+struct loop *loop_create(usec_t tick_usec, void (*tick)(void *arg), void (*after_batch)(void *arg),
+			 void *arg);
+void loop_destroy(struct loop *l);
+/* Register lfd with the given events (0 allowed). SHOAL_ERROR: epoll_ctl failed (errno set). */
+shoal_rc loop_add(struct loop *l, struct loop_fd *lfd, uint32_t events) MUST_USE;
+/* Change the requested events; a no-op when unchanged. */
+void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events);
+/* Deregister (before close). */
+void loop_del(struct loop *l, struct loop_fd *lfd);
+/* Run until loop_stop. */
+void loop_run(struct loop *l);
+void loop_stop(struct loop *l);
+
+#endif

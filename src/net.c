@@ -1,0 +1,160 @@
+/* net.c: listening, accepting and nonblocking connects over TCP and Unix sockets. */
+#include "net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int listen_addrinfo(struct addrinfo *ai, char *err, size_t errlen)
+{
+	int one = 1;
+	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "%s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+	struct addrinfo *res;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	hints.ai_family = strcmp(host, "*") == 0 ? AF_INET : AF_UNSPEC;
+	int rc = getaddrinfo(strcmp(host, "*") == 0 ? NULL : host, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	int fd = listen_addrinfo(res, err, errlen);
+	freeaddrinfo(res);
+	return fd;
+}
+
+static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	int n = snprintf(sun->sun_path, sizeof(sun->sun_path), "%s/.s.PGSQL.%d", dir, port);
+	if (n < 0 || (size_t)n >= sizeof(sun->sun_path)) {
+		snprintf(err, errlen, "unix socket path too long: %s", dir);
+		return -1;
+	}
+	return 0;
+}
+
+int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	if (unix_path(dir, port, &sun, err, errlen) < 0)
+		return -1;
+	unlink(sun.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
+		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	chmod(sun.sun_path, (mode_t)mode);
+	return fd;
+}
+
+int net_accept(int lfd, struct sockaddr_storage *addr, socklen_t *alen)
+{
+	*alen = sizeof(*addr);
+	return accept4(lfd, (struct sockaddr *)addr, alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+}
+
+static int connect_unix(const char *dir, int port, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	if (unix_path(dir, port, &sun, err, errlen) < 0)
+		return -1;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS &&
+		       errno != EAGAIN)) {
+		snprintf(err, errlen, "connect to %s: %s", sun.sun_path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Resolution is synchronous: hosts are normally IP literals or resolve from /etc/hosts. An async
+ * resolver comes with the DNS settings (dns_max_ttl etc.). */
+int net_connect(const char *host, int port, char *err, size_t errlen)
+{
+	if (host[0] == '/')
+		return connect_unix(host, port, err, errlen);
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+	char portstr[16];
+	snprintf(portstr, sizeof(portstr), "%d", port);
+	int rc = getaddrinfo(host, portstr, &hints, &res);
+	if (rc != 0) {
+		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+		snprintf(err, errlen, "connect to %s:%d: %s", host, port, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+int net_connect_result(int fd)
+{
+	int e = 0;
+	socklen_t len = sizeof(e);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &len) < 0)
+		return errno;
+	return e;
+}
+
+void net_set_tcp_opts(int fd, bool keepalive)
+{
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (addr->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+		snprintf(out, outlen, "%s:%d", host, ntohs(in->sin_port));
+	} else if (addr->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+		snprintf(out, outlen, "[%s]:%d", host, ntohs(in6->sin6_port));
+	} else {
+		snprintf(out, outlen, "unix");
+	}
+}

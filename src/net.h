@@ -1,0 +1,24 @@
+/* net.h: socket helpers. Errors are reported into a caller-owned buffer, never logged here. */
+#ifndef SHOAL_NET_H
+#define SHOAL_NET_H
+
+#include <sys/socket.h>
+
+#include "common.h"
+
+/* Listen on host:port (host "*" = all IPv4 and IPv6) with SO_REUSEPORT. Returns fd or -1. */
+int net_listen_tcp(const char *host, int port, char *err, size_t errlen);
+/* Listen on dir/.s.PGSQL.port with the given mode; removes a stale socket file first. */
+int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen);
+/* Accept one connection, nonblocking and close-on-exec; -1 with errno when none. */
+int net_accept(int lfd, struct sockaddr_storage *addr, socklen_t *alen);
+/* Start a nonblocking connect to host:port (a host starting with '/' is a Unix socket dir).
+ * Returns fd (connect in progress or done) or -1 with err. */
+int net_connect(const char *host, int port, char *err, size_t errlen);
+/* SO_ERROR of a connecting socket: 0 when connected. */
+int net_connect_result(int fd);
+void net_set_tcp_opts(int fd, bool keepalive);
+/* Human-readable peer address ("10.0.0.5:4123" or "unix"). */
+void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen);
+
+#endif

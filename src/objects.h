@@ -1,0 +1,109 @@
+/* objects.h: the three objects of the pooler (client, server, pool) and their states. Each
+ * state is one list (DESIGN §1.2); client_set_state / server_set_state are the only movers. */
+#ifndef SHOAL_OBJECTS_H
+#define SHOAL_OBJECTS_H
+
+#include <pthread.h>
+
+#include "config.h"
+#include "conn.h"
+#include "list.h"
+#include "params.h"
+#include "scram.h"
+
+enum client_state {
+	CL_LOGIN,      /* reading the startup packet / password: pool's login list (or none) */
+	CL_WAIT_LOGIN, /* authenticated, needs a server to finish login: pool->waiting */
+	CL_IDLE,       /* logged in, no server: pool->active_clients */
+	CL_WAITING,    /* has a message to run and no server: pool->waiting */
+	CL_LINKED,     /* linked to a server: pool->active_clients */
+	CL_CLOSED,     /* on the worker's free list */
+};
+
+enum server_state {
+	SV_CONNECTING, /* TCP connect, startup and authentication: pool->connecting */
+	SV_IDLE,       /* ready, no client: pool->idle */
+	SV_SETUP,      /* linked; running the SET/RESET that matches the client: pool->used */
+	SV_ACTIVE,     /* linked; forwarding: pool->used */
+	SV_RESET,      /* unlinked; running server_reset_query: pool->resetting */
+	SV_CLOSED,     /* on the worker's free list */
+};
+
+struct pool;
+struct server;
+
+struct client {
+	struct conn c;
+	struct list node; /* in the list of its state */
+	enum client_state state;
+	struct pool *pool;
+	struct server *server;
+	uint64_t id;
+	char *user;
+	char *dbname;
+	struct param_list params; /* what this client's session should look like on a server */
+	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
+	int auth_step;            /* 0: no password requested yet, 1: password requested */
+	uint8_t md5_salt[4];
+	const struct db_entry *db;
+	uint32_t cancel_pid, cancel_key;
+	usec_t connect_time, state_since, last_activity;
+	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
+	bool draining;      /* shutting down: leave after the current transaction */
+	bool negotiated;
+	uint32_t proto_minor;
+};
+
+struct server {
+	struct conn c;
+	struct list node;
+	enum server_state state;
+	struct pool *pool;
+	struct client *client;
+	uint64_t id;
+	uint32_t be_pid, be_key; /* the server's BackendKeyData */
+	struct param_list params;
+	char ready_status; /* last ReadyForQuery status: 'I', 'T' or 'E' */
+	int pending;       /* requests (Query, Sync, FunctionCall) awaiting ReadyForQuery */
+	bool ext_open;     /* extended-protocol messages sent since the last Sync */
+	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */
+	bool setup_failed; /* the SET/RESET on link failed: its error goes to the client */
+	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */
+	bool login_ok;
+	bool connected;    /* TCP connect finished */
+	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
+	struct scram_client scram;
+	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
+};
+
+/* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded
+ * by it; list manipulation happens only on the worker that owns the connection. */
+struct pool {
+	struct list node; /* in the global pool list */
+	char *name;       /* client database name */
+	char *user;       /* client user name */
+	char *server_user;
+	char *server_db;
+	char *host;
+	int port;
+	char *password; /* for the server login; NULL: none known */
+	int pool_mode;
+	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
+
+	pthread_mutex_t lock;
+	struct list idle, used, connecting, resetting; /* servers by state */
+	struct list waiting;                           /* clients in FIFO order */
+	struct list active_clients;
+	int n_servers; /* all states */
+	int n_clients;
+	struct param_list welcome; /* the server's ParameterStatus set at login */
+	bool has_welcome;
+	int connect_failures;
+	usec_t next_connect_at;
+	struct pool_stats {
+		uint64_t xact_count, query_count;
+		uint64_t query_time, wait_time; /* microseconds */
+	} stats, stats_last;            /* stats_last: the stats thread's previous reading */
+};
+
+#endif

@@ -1,0 +1,218 @@
+/* params.c: tracked session parameters and the SET/RESET diff applied on link. */
+#include "params.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+
+void params_free(struct param_list *pl)
+{
+	for (int i = 0; i < pl->n; i++) {
+		free(pl->items[i].name);
+		free(pl->items[i].value);
+		free(pl->items[i].initial);
+	}
+	free(pl->items);
+	pl->items = NULL;
+	pl->n = pl->cap = 0;
+}
+
+void params_copy(struct param_list *dst, const struct param_list *src)
+{
+	params_free(dst);
+	for (int i = 0; i < src->n; i++) {
+		params_set(dst, src->items[i].name, src->items[i].value, false);
+		if (src->items[i].initial)
+			params_find(dst, src->items[i].name)->initial = xstrdup(src->items[i].initial);
+	}
+}
+
+struct param *params_find(const struct param_list *pl, const char *name)
+{
+	for (int i = 0; i < pl->n; i++)
+		if (strcasecmp(pl->items[i].name, name) == 0)
+			return &pl->items[i];
+	return NULL;
+}
+
+const char *params_get(const struct param_list *pl, const char *name)
+{
+	struct param *p = params_find(pl, name);
+	return p ? p->value : NULL;
+}
+
+void params_set(struct param_list *pl, const char *name, const char *value, bool initial)
+{
+	struct param *p = params_find(pl, name);
+	if (!p) {
+		if (pl->n == pl->cap) {
+			pl->cap = pl->cap ? pl->cap * 2 : 16;
+			pl->items = xrealloc(pl->items, (size_t)pl->cap * sizeof(*pl->items));
+		}
+		p = &pl->items[pl->n++];
+		p->name = xstrdup(name);
+		p->value = NULL;
+		p->initial = NULL;
+	}
+	free(p->value);
+	p->value = xstrdup(value);
+	if (initial) {
+		free(p->initial);
+		p->initial = xstrdup(value);
+	}
+}
+
+bool params_valid_name(const char *name)
+{
+	if (!(isalpha((unsigned char)name[0]) || name[0] == '_'))
+		return false;
+	for (const char *c = name; *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '.'))
+			return false;
+	return strlen(name) < 64;
+}
+
+/* Next space-separated word of options, with backslash escapes; NULL at the end. */
+static char *next_word(const char **p)
+{
+	while (**p == ' ' || **p == '\t')
+		(*p)++;
+	if (!**p)
+		return NULL;
+	char *w = xmalloc(strlen(*p) + 1), *o = w;
+	while (**p && **p != ' ' && **p != '\t') {
+		if (**p == '\\' && (*p)[1])
+			(*p)++;
+		*o++ = *(*p)++;
+	}
+	*o = '\0';
+	return w;
+}
+
+static shoal_rc add_pair(const char *pair, struct param_list *out)
+{
+	const char *eq = strchr(pair, '=');
+	if (!eq || eq == pair)
+		return SHOAL_ERROR;
+	char *name = strndup(pair, (size_t)(eq - pair));
+	for (char *c = name; *c; c++)
+		if (*c == '-')
+			*c = '_'; /* PostgreSQL accepts --search-path=x for search_path */
+	bool ok = params_valid_name(name);
+	if (ok)
+		params_set(out, name, eq + 1, false);
+	free(name);
+	return ok ? SHOAL_OK : SHOAL_ERROR;
+}
+
+shoal_rc params_parse_options(const char *options, struct param_list *out)
+{
+	const char *p = options;
+	char *w;
+	shoal_rc rc = SHOAL_OK;
+	while (rc == SHOAL_OK && (w = next_word(&p)) != NULL) {
+		if (strcmp(w, "-c") == 0) {
+			free(w);
+			w = next_word(&p);
+			rc = w ? add_pair(w, out) : SHOAL_ERROR;
+		} else if (strncmp(w, "-c", 2) == 0) {
+			rc = add_pair(w + 2, out);
+		} else if (strncmp(w, "--", 2) == 0) {
+			rc = add_pair(w + 2, out);
+		} else {
+			rc = SHOAL_ERROR;
+		}
+		free(w);
+	}
+	return rc;
+}
+
+/* Append an E'' literal: safe whatever standard_conforming_strings is on the server. */
+static void append_literal(struct buf *sql, const char *v)
+{
+	buf_append(sql, "E'", 2);
+	for (const char *c = v; *c; c++) {
+		if (*c == '\'' || *c == '\\')
+			buf_append(sql, c, 1);
+		buf_append(sql, c, 1);
+	}
+	buf_append(sql, "'", 1);
+}
+
+static void append_str(struct buf *sql, const char *s)
+{
+	buf_append(sql, s, strlen(s));
+}
+
+int params_diff_sql(const struct param_list *client, const struct param_list *server,
+		    struct buf *sql)
+{
+	int n = 0;
+	for (int i = 0; i < client->n; i++) {
+		const struct param *c = &client->items[i];
+		const char *sv = params_get(server, c->name);
+		if (sv && strcmp(sv, c->value) == 0)
+			continue;
+		append_str(sql, "SET ");
+		append_str(sql, c->name);
+		append_str(sql, " = ");
+		append_literal(sql, c->value);
+		append_str(sql, ";");
+		n++;
+	}
+	for (int i = 0; i < server->n; i++) {
+		const struct param *s = &server->items[i];
+		if (params_find(client, s->name) || !params_settable(s->name))
+			continue;
+		if (s->initial && strcmp(s->initial, s->value) == 0)
+			continue;
+		append_str(sql, "RESET ");
+		append_str(sql, s->name);
+		append_str(sql, ";");
+		n++;
+	}
+	return n;
+}
+
+static void params_del(struct param_list *pl, struct param *p)
+{
+	free(p->name);
+	free(p->value);
+	free(p->initial);
+	*p = pl->items[--pl->n];
+}
+
+void params_assume_applied(const struct param_list *client, struct param_list *server)
+{
+	for (int i = 0; i < server->n;) {
+		struct param *s = &server->items[i];
+		if (params_find(client, s->name) || !params_settable(s->name) ||
+		    (s->initial && strcmp(s->initial, s->value) == 0)) {
+			i++;
+			continue;
+		}
+		if (s->initial) {
+			free(s->value);
+			s->value = xstrdup(s->initial);
+			i++;
+		} else {
+			params_del(server, s);
+		}
+	}
+	for (int i = 0; i < client->n; i++)
+		params_set(server, client->items[i].name, client->items[i].value, false);
+}
+
+bool params_settable(const char *name)
+{
+	static const char *const fixed[] = {
+		"server_version",       "server_version_num", "server_encoding", "integer_datetimes",
+		"is_superuser",         "session_authorization", "in_hot_standby", "role",
+	};
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		if (strcasecmp(name, fixed[i]) == 0)
+			return false;
+	return params_valid_name(name);
+}

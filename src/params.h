@@ -1,0 +1,45 @@
+/* params.h: session parameters tracked per client and per server, and the SET/RESET query that
+ * makes a server's session match a client's before the client's messages reach it. */
+#ifndef SHOAL_PARAMS_H
+#define SHOAL_PARAMS_H
+
+#include "buf.h"
+#include "common.h"
+
+struct param {
+	char *name;
+	char *value;
+	char *initial; /* server lists: the value at login (NULL if unknown: not reported) */
+};
+
+struct param_list {
+	struct param *items;
+	int n, cap;
+};
+
+void params_free(struct param_list *pl);
+void params_copy(struct param_list *dst, const struct param_list *src);
+/* Case-insensitive lookup (GUC names are). NULL when absent. */
+struct param *params_find(const struct param_list *pl, const char *name);
+const char *params_get(const struct param_list *pl, const char *name);
+/* Insert or overwrite a value (and, for servers at login, its initial value). */
+void params_set(struct param_list *pl, const char *name, const char *value, bool initial);
+/* True if name is a parameter name we can put in a SET: [A-Za-z_][A-Za-z0-9_.]*. */
+bool params_valid_name(const char *name);
+/* Can a client's value be carried to another server with SET? (Not the read-only ones the server
+ * reports, nor role/session_authorization, which change privileges and need their own commands.) */
+bool params_settable(const char *name);
+/* Parse the startup "options" value: "-c a=b", "-ca=b", "--a=b", separated by spaces, with
+ * backslash escaping a space. Each pair goes into out. SHOAL_ERROR on anything else. */
+shoal_rc params_parse_options(const char *options, struct param_list *out) MUST_USE;
+/* Append to sql the statements that make the server's session match the client's: a SET for
+ * each client value that differs, a RESET for each value a previous client changed that this
+ * client did not set. Returns the number of statements appended. */
+int params_diff_sql(const struct param_list *client, const struct param_list *server,
+		    struct buf *sql);
+
+/* Record in server what params_diff_sql's statements will leave there (the server's reports via
+ * ParameterStatus then refine the values). */
+void params_assume_applied(const struct param_list *client, struct param_list *server);
+
+#endif

@@ -1,0 +1,550 @@
+/* pool.c: pools and the ledger: acquire/release, FIFO waiters, limits, state lists, janitor. */
+#include "pool.h"
+#include "client.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static pthread_mutex_t ledger = PTHREAD_MUTEX_INITIALIZER;
+static struct list all_pools = {&all_pools, &all_pools};
+
+void ledger_lock(void)
+{
+	pthread_mutex_lock(&ledger);
+}
+
+void ledger_unlock(void)
+{
+	pthread_mutex_unlock(&ledger);
+}
+
+static int pick(int entry, int global)
+{
+	return entry >= 0 ? entry : global;
+}
+
+static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
+{
+	const struct user_entry *u = config_find_user(cfg, p->user);
+	int mode = db->pool_mode;
+	if (u && u->pool_mode != POOL_INHERIT)
+		mode = u->pool_mode;
+	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
+	p->pool_size = pick(db->pool_size, u ? pick(u->pool_size, cfg->default_pool_size)
+					   : cfg->default_pool_size);
+	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
+	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
+	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
+	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
+				    : cfg->max_user_connections;
+}
+
+static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
+			     const char *dbname, const char *user)
+{
+	struct pool *p = xcalloc(1, sizeof(*p));
+	p->name = xstrdup(dbname);
+	p->user = xstrdup(user);
+	p->server_user = xstrdup(db->user ? db->user : user);
+	p->server_db = xstrdup(db->dbname ? db->dbname : dbname);
+	p->port = db->port > 0 ? db->port : 5432;
+	p->host = xstrdup(db->host ? db->host : config_default_host(p->port));
+	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
+	p->password = pw ? xstrdup(pw) : NULL;
+	list_init(&p->idle);
+	list_init(&p->used);
+	list_init(&p->connecting);
+	list_init(&p->resetting);
+	list_init(&p->waiting);
+	list_init(&p->active_clients);
+	pool_load_limits(p, cfg, db);
+	list_append(&all_pools, &p->node);
+	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
+		 p->server_user, p->host, p->port, p->server_db, config_pool_mode_name(p->pool_mode),
+		 p->pool_size);
+	return p;
+}
+
+struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
+		      const char *user)
+{
+	const char *pool_user = db->user ? db->user : user;
+	ledger_lock();
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
+			ledger_unlock();
+			return p;
+		}
+	}
+	struct pool *p = pool_new(cfg, db, dbname, pool_user);
+	ledger_unlock();
+	return p;
+}
+
+void pool_create_static(const struct config *cfg)
+{
+	for (int i = 0; i < cfg->ndbs; i++) {
+		const struct db_entry *db = &cfg->dbs[i];
+		if (db->user && strcmp(db->name, "*") != 0)
+			pool_get(cfg, db, db->name, db->user);
+	}
+}
+
+void pool_apply_config(const struct config *cfg)
+{
+	ledger_lock();
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		const struct db_entry *db = config_find_db(cfg, p->name);
+		if (db)
+			pool_load_limits(p, cfg, db);
+	}
+	ledger_unlock();
+}
+
+void pool_free_all(void)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		list_del(&p->node);
+		params_free(&p->welcome);
+		free(p->name);
+		free(p->user);
+		free(p->server_user);
+		free(p->server_db);
+		free(p->host);
+		free(p->password);
+		free(p);
+	}
+}
+
+int pool_mode_of(const struct pool *p)
+{
+	return p->pool_mode;
+}
+
+void pool_foreach(pool_visit_fn fn, void *arg)
+{
+	ledger_lock();
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools) fn(container_of(i, struct pool, node), arg);
+	ledger_unlock();
+}
+
+static struct list *server_list(struct pool *p, enum server_state st)
+{
+	switch (st) {
+	case SV_CONNECTING: return &p->connecting;
+	case SV_IDLE: return &p->idle;
+	case SV_SETUP:
+	case SV_ACTIVE: return &p->used;
+	case SV_RESET: return &p->resetting;
+	default: return NULL;
+	}
+}
+
+void server_set_state(struct server *s, enum server_state st)
+{
+	ledger_lock();
+	list_del(&s->node);
+	s->state = st;
+	s->state_since = shoal_now();
+	struct list *l = server_list(s->pool, st);
+	if (l)
+		list_append(l, &s->node);
+	ledger_unlock();
+}
+
+static struct list *client_list(struct client *c, enum client_state st)
+{
+	switch (st) {
+	case CL_LOGIN: return &c->c.w->login_clients;
+	case CL_WAIT_LOGIN:
+	case CL_WAITING: return &c->pool->waiting;
+	case CL_IDLE:
+	case CL_LINKED: return &c->pool->active_clients;
+	default: return NULL;
+	}
+}
+
+void client_set_state(struct client *c, enum client_state st)
+{
+	ledger_lock();
+	list_del(&c->node);
+	c->state = st;
+	c->state_since = shoal_now();
+	struct list *l = client_list(c, st);
+	if (l)
+		list_append(l, &c->node);
+	ledger_unlock();
+}
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+static int servers_where(bool (*match)(const struct pool *, const struct pool *),
+			 const struct pool *ref)
+{
+	int n = 0;
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		if (match(p, ref))
+			n += p->n_servers;
+	}
+	return n;
+}
+
+static bool same_db(const struct pool *a, const struct pool *b)
+{
+	return strcmp(a->name, b->name) == 0;
+}
+
+static bool same_user(const struct pool *a, const struct pool *b)
+{
+	return strcmp(a->server_user, b->server_user) == 0;
+}
+
+/* Under the ledger lock: may one more server be opened? */
+static bool can_open(const struct pool *p, bool reserve, usec_t now)
+{
+	if (now < p->next_connect_at)
+		return false;
+	int limit = p->pool_size + (reserve ? p->reserve_pool_size : 0);
+	if (p->n_servers >= limit)
+		return false;
+	if (p->max_db_connections > 0 && servers_where(same_db, p) >= p->max_db_connections)
+		return false;
+	if (p->max_user_connections > 0 &&
+	    servers_where(same_user, p) >= p->max_user_connections)
+		return false;
+	return true;
+}
+
+/* Under the ledger lock: claim up to want new server slots; returns how many were claimed. */
+static int claim_slots(struct pool *p, int want, bool reserve, usec_t now)
+{
+	int n = 0;
+	while (n < want && can_open(p, reserve, now)) {
+		p->n_servers++;
+		n++;
+	}
+	return n;
+}
+
+static void open_servers(struct worker *w, struct pool *p, int n)
+{
+	while (n-- > 0)
+		server_connect(w, p);
+}
+
+/* Open servers for clients that wait without one being opened for them. */
+static void open_for_waiters(struct worker *w, struct pool *p, bool reserve)
+{
+	ledger_lock();
+	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting);
+	int n = want > 0 ? claim_slots(p, want, reserve, shoal_now()) : 0;
+	ledger_unlock();
+	open_servers(w, p, n);
+}
+
+/* ---- acquire / release ----------------------------------------------------------------- */
+
+static void pool_link(struct client *c, struct server *s)
+{
+	usec_t now = shoal_now();
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN)
+		__atomic_fetch_add(&c->pool->stats.wait_time, (uint64_t)(now - c->state_since),
+				   __ATOMIC_RELAXED);
+	c->server = s;
+	s->client = c;
+	client_set_state(c, CL_LINKED);
+	server_set_state(s, SV_SETUP);
+	server_begin_link(s);
+}
+
+void pool_acquire(struct client *c)
+{
+	struct pool *p = c->pool;
+	struct server *s = NULL;
+	ledger_lock();
+	if (!list_empty(&p->idle)) {
+		/* Most recently used first: its caches are warm (PgBouncer's server_round_robin=0). */
+		s = container_of(p->idle.prev, struct server, node);
+		list_del(&s->node);
+	}
+	ledger_unlock();
+	if (s) {
+		pool_link(c, s);
+		return;
+	}
+	if (c->state != CL_WAIT_LOGIN)
+		client_set_state(c, CL_WAITING);
+	conn_pause(&c->c, true);
+	open_for_waiters(c->c.w, p, false);
+}
+
+void pool_unlink(struct client *c, struct server *s)
+{
+	if (c)
+		c->server = NULL;
+	if (s)
+		s->client = NULL;
+}
+
+void pool_release(struct server *s)
+{
+	struct client *c = s->client;
+	pool_unlink(c, s);
+	if (c)
+		client_set_state(c, CL_IDLE);
+	pool_server_ready(s);
+}
+
+void pool_server_ready(struct server *s)
+{
+	struct pool *p = s->pool;
+	usec_t now = shoal_now();
+	if (s->lifetime_end && now >= s->lifetime_end) {
+		server_close(s, "server_lifetime reached");
+		return;
+	}
+	struct client *c = NULL;
+	ledger_lock();
+	bool over = p->n_servers > p->pool_size + p->reserve_pool_size;
+	if (!over && !list_empty(&p->waiting)) {
+		c = container_of(p->waiting.next, struct client, node);
+		list_del(&c->node);
+	}
+	ledger_unlock();
+	if (over) {
+		server_close(s, "pool is over its size (reload)");
+		return;
+	}
+	if (c) {
+		pool_link(c, s);
+		return;
+	}
+	server_set_state(s, SV_IDLE);
+}
+
+void pool_server_gone(struct server *s, bool failed_login)
+{
+	struct pool *p = s->pool;
+	ledger_lock();
+	list_del(&s->node);
+	p->n_servers--;
+	if (failed_login) {
+		const struct config *cfg = config_current();
+		p->connect_failures++;
+		usec_t delay = 100 * 1000LL << (p->connect_failures > 10 ? 10 : p->connect_failures - 1);
+		if (delay > cfg->server_login_retry)
+			delay = cfg->server_login_retry;
+		/* Jitter (50-100%) so that pools do not reconnect in lockstep. */
+		delay = delay / 2 + (usec_t)((double)(delay / 2) * (rand() / (RAND_MAX + 1.0)));
+		p->next_connect_at = shoal_now() + delay;
+	}
+	ledger_unlock();
+	if (!failed_login)
+		open_for_waiters(s->c.w, p, false);
+}
+
+void pool_client_gone(struct client *c)
+{
+	ledger_lock();
+	list_del(&c->node);
+	if (c->pool && c->state != CL_LOGIN)
+		c->pool->n_clients--;
+	ledger_unlock();
+}
+
+void pool_fail_waiters(struct pool *p, const uint8_t *errmsg, size_t len)
+{
+	for (;;) {
+		struct client *c = NULL;
+		ledger_lock();
+		if (!list_empty(&p->waiting))
+			c = container_of(p->waiting.next, struct client, node);
+		ledger_unlock();
+		if (!c)
+			return;
+		client_close_with(c, errmsg, len, "server login failed");
+	}
+}
+
+/* ---- janitor --------------------------------------------------------------------------- */
+
+enum jan_kind {
+	J_WAIT_TIMEOUT,
+	J_QUERY_CANCEL,
+	J_QUERY_KILL,
+	J_IDLE_XACT,
+	J_CLIENT_IDLE,
+	J_SERVER_IDLE,
+	J_SERVER_LIFETIME,
+	J_CONNECT_TIMEOUT,
+};
+
+struct jan_action {
+	enum jan_kind kind;
+	void *obj;
+};
+
+#define JAN_MAX 512
+
+struct jan {
+	struct jan_action a[JAN_MAX];
+	int n;
+	usec_t now;
+	const struct config *cfg;
+};
+
+static void jan_add(struct jan *j, enum jan_kind kind, void *obj)
+{
+	if (j->n < JAN_MAX)
+		j->a[j->n++] = (struct jan_action){kind, obj};
+}
+
+static bool expired(usec_t since, usec_t timeout, usec_t now)
+{
+	return timeout > 0 && now - since >= timeout;
+}
+
+static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &p->waiting)
+	{
+		struct client *c = container_of(i, struct client, node);
+		if (expired(c->state_since, j->cfg->query_wait_timeout, j->now))
+			jan_add(j, J_WAIT_TIMEOUT, c);
+		if (p->reserve_pool_size > 0 &&
+		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
+			*reserve = true;
+	}
+}
+
+static void jan_scan_linked(struct jan *j, struct client *c)
+{
+	struct server *s = c->server;
+	if (!s || s->state != SV_ACTIVE)
+		return;
+	const struct config *cfg = j->cfg;
+	if (s->pending > 0 && c->query_start) {
+		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
+		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
+			jan_add(j, J_QUERY_CANCEL, c);
+		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
+			jan_add(j, J_QUERY_KILL, c);
+	} else if (s->pending == 0 && s->ready_status != 'I' &&
+		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
+		jan_add(j, J_IDLE_XACT, c);
+	} else if (server_is_clean(s) &&
+		   expired(c->last_activity, cfg->client_idle_timeout, j->now)) {
+		jan_add(j, J_CLIENT_IDLE, c);
+	}
+}
+
+static void jan_scan_clients(struct jan *j, struct pool *p)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &p->active_clients)
+	{
+		struct client *c = container_of(i, struct client, node);
+		if (c->state == CL_LINKED)
+			jan_scan_linked(j, c);
+		else if (expired(c->last_activity, j->cfg->client_idle_timeout, j->now))
+			jan_add(j, J_CLIENT_IDLE, c);
+	}
+}
+
+static void jan_scan_servers(struct jan *j, struct pool *p)
+{
+	struct list *i, *tmp;
+	int spare = p->n_servers - p->min_pool_size;
+	list_for_each_safe(i, tmp, &p->idle)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->lifetime_end && j->now >= s->lifetime_end) {
+			jan_add(j, J_SERVER_LIFETIME, s);
+		} else if (spare > 0 && expired(s->state_since, j->cfg->server_idle_timeout, j->now)) {
+			jan_add(j, J_SERVER_IDLE, s);
+			spare--;
+		}
+	}
+	list_for_each_safe(i, tmp, &p->connecting)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
+			jan_add(j, J_CONNECT_TIMEOUT, s);
+	}
+}
+
+static void jan_do(struct jan_action *a)
+{
+	struct client *c = a->obj;
+	struct server *s = a->obj;
+	switch (a->kind) {
+	case J_WAIT_TIMEOUT: client_close(c, "08P01", "query_wait_timeout"); break;
+	case J_QUERY_CANCEL:
+		c->server->timeout_cancel = true;
+		c->server->cancel_sent_at = shoal_now();
+		server_send_cancel(c->server);
+		break;
+	case J_QUERY_KILL: client_close(c, "57014", "query timeout"); break;
+	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
+	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
+	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
+	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
+	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	}
+}
+
+/* Actions are planned under the lock and done after it: closing takes the lock itself. Objects
+ * stay allocated until the end of the event batch, so the pointers remain valid. */
+static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
+{
+	bool reserve = false;
+	ledger_lock();
+	j->n = 0;
+	jan_scan_waiting(j, p, &reserve);
+	jan_scan_clients(j, p);
+	jan_scan_servers(j, p);
+	int fill = p->min_pool_size - p->n_servers;
+	int nfill = fill > 0 ? claim_slots(p, fill, false, j->now) : 0;
+	ledger_unlock();
+	for (int k = 0; k < j->n; k++) {
+		struct conn *cn = j->a[k].obj;
+		if (!cn->dead)
+			jan_do(&j->a[k]);
+	}
+	open_servers(w, p, nfill);
+	open_for_waiters(w, p, reserve);
+}
+
+void pool_janitor(struct worker *w, usec_t now)
+{
+	static __thread struct jan j;
+	j.now = now;
+	j.cfg = config_current();
+	ledger_lock();
+	int n = (int)list_count(&all_pools);
+	struct pool **ps = xmalloc(sizeof(*ps) * (size_t)(n ? n : 1));
+	int k = 0;
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools) ps[k++] = container_of(i, struct pool, node);
+	ledger_unlock();
+	for (k = 0; k < n; k++)
+		pool_janitor_one(w, ps[k], &j);
+	free(ps);
+}

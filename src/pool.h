@@ -1,0 +1,57 @@
+/* pool.h: pools and the ledger: acquire, release, the FIFO of waiting clients, limits, server
+ * state transitions, min-size fill and the janitor's pool timeouts. */
+#ifndef SHOAL_POOL_H
+#define SHOAL_POOL_H
+
+#include "objects.h"
+
+struct worker;
+
+/* The ledger lock: guards the pool list, every pool's counts, lists and welcome set. Held only for
+ * bookkeeping, never across a syscall. */
+void ledger_lock(void);
+void ledger_unlock(void);
+
+/* Find or create the pool for a client of database dbname logging in as user, whose [databases]
+ * entry is db. Never NULL. */
+struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
+		      const char *user);
+/* Create the pools whose user is fixed by the config (user= in the entry), so min_pool_size
+ * servers open at start. */
+void pool_create_static(const struct config *cfg);
+/* Re-read limits and modes from a reloaded config. */
+void pool_apply_config(const struct config *cfg);
+void pool_free_all(void);
+
+/* The client has a message to run (or must finish login): link an idle server now, or queue the
+ * client (FIFO) and stop reading it, opening a server connection if limits allow. */
+void pool_acquire(struct client *c);
+/* The linked client is done with its server (clean, ReadyForQuery 'I'): unlink both, then the
+ * server goes to the next waiter or to the idle list. */
+void pool_release(struct server *s);
+/* A clean, unlinked server: hand it to the first waiting client, or make it idle. */
+void pool_server_ready(struct server *s);
+/* Forget a closed server; start replacements for waiting clients. */
+void pool_server_gone(struct server *s, bool failed_login);
+/* Unlink client and server without further action (the caller closes one of them). */
+void pool_unlink(struct client *c, struct server *s);
+/* Drop a client from its pool's counts and lists. */
+void pool_client_gone(struct client *c);
+/* The server login failed with a definitive error (bad password, no such database): every
+ * client waiting in this pool gets it. errmsg is a whole ErrorResponse message. */
+void pool_fail_waiters(struct pool *p, const uint8_t *errmsg, size_t len);
+
+void server_set_state(struct server *s, enum server_state st);
+void client_set_state(struct client *c, enum client_state st);
+
+/* Periodic work: timeouts of waiting clients, idle/lifetime/connect limits of servers, reserve
+ * pool, min_pool_size, reconnect backoff. */
+void pool_janitor(struct worker *w, usec_t now);
+
+/* Effective pool mode of a pool. */
+int pool_mode_of(const struct pool *p);
+/* Iterate every pool (under the ledger lock). */
+typedef void (*pool_visit_fn)(struct pool *p, void *arg);
+void pool_foreach(pool_visit_fn fn, void *arg);
+
+#endif

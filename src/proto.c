@@ -1,0 +1,325 @@
+/* proto.c: pure PostgreSQL v3 message codec; no I/O, no globals. */
+#include "proto.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+
+shoal_rc proto_header(const uint8_t *p, size_t avail, struct pq_header *h)
+{
+	if (avail < PQ_HEADER_LEN)
+		return SHOAL_AGAIN;
+	uint32_t n;
+	memcpy(&n, p + 1, 4);
+	h->type = p[0];
+	h->len = ntohl(n);
+	return h->len < 4 ? SHOAL_ERROR : SHOAL_OK;
+}
+
+uint32_t proto_client_msg_cap(uint8_t type)
+{
+	switch (type) {
+	case PQMSG_QUERY:
+	case PQMSG_PARSE:
+	case PQMSG_BIND:
+	case PQMSG_FUNCTION_CALL:
+	case PQMSG_COPY_DATA:
+	case PQMSG_COPY_FAIL:
+	case PQMSG_PASSWORD:
+		return PQ_LARGE_MSG_LIMIT;
+	case PQMSG_DESCRIBE:
+	case PQMSG_EXECUTE:
+	case PQMSG_CLOSE:
+	case PQMSG_SYNC:
+	case PQMSG_FLUSH:
+	case PQMSG_COPY_DONE:
+	case PQMSG_TERMINATE:
+		return PQ_SMALL_MSG_LIMIT;
+	default:
+		return 0;
+	}
+}
+
+uint32_t proto_server_msg_cap(uint8_t type)
+{
+	switch (type) {
+	case PQMSG_READY:
+	case PQMSG_BACKEND_KEY:
+	case PQMSG_EMPTY_QUERY:
+		return PQ_SMALL_MSG_LIMIT;
+	default:
+		return PQ_LARGE_MSG_LIMIT;
+	}
+}
+
+static void parse_params(struct pq_reader *r, struct startup_msg *out)
+{
+	for (;;) {
+		const char *name = pqr_cstr(r);
+		if (!name) {
+			out->error = "startup packet is not terminated";
+			return;
+		}
+		if (name[0] == '\0')
+			break;
+		const char *value = pqr_cstr(r);
+		if (!value) {
+			out->error = "startup parameter has no value";
+			return;
+		}
+		if (out->nparams == PQ_MAX_STARTUP_PARAMS) {
+			out->error = "too many startup parameters";
+			return;
+		}
+		out->params[out->nparams].name = name;
+		out->params[out->nparams].value = value;
+		out->nparams++;
+	}
+	if (r->pos != r->len)
+		out->error = "trailing bytes after startup parameters";
+}
+
+void proto_parse_startup(const uint8_t *pkt, size_t len, struct startup_msg *out)
+{
+	struct pq_reader r;
+	memset(out, 0, sizeof(*out));
+	pqr_init(&r, pkt, len);
+	uint32_t declared = pqr_u32(&r);
+	out->code = pqr_u32(&r);
+	if (r.err || declared != len || len > PQ_MAX_STARTUP) {
+		out->error = "invalid startup packet length";
+		return;
+	}
+	switch (out->code) {
+	case PQ_SSL_CODE:
+		out->kind = len == 8 ? STARTUP_SSL : STARTUP_INVALID;
+		break;
+	case PQ_GSSENC_CODE:
+		out->kind = len == 8 ? STARTUP_GSSENC : STARTUP_INVALID;
+		break;
+	case PQ_CANCEL_CODE:
+		out->cancel_pid = pqr_u32(&r);
+		out->cancel_key = pqr_u32(&r);
+		out->kind = len == 16 ? STARTUP_CANCEL : STARTUP_INVALID;
+		break;
+	default:
+		if ((out->code >> 16) != 3) {
+			out->error = "unsupported frontend protocol";
+			return;
+		}
+		parse_params(&r, out);
+		if (!out->error)
+			out->kind = STARTUP_NORMAL;
+		return;
+	}
+	if (out->kind == STARTUP_INVALID)
+		out->error = "invalid length of special startup packet";
+}
+
+void pqr_init(struct pq_reader *r, const uint8_t *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->pos = 0;
+	r->err = false;
+}
+
+const uint8_t *pqr_bytes(struct pq_reader *r, size_t n)
+{
+	if (r->err || r->len - r->pos < n) {
+		r->err = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+uint8_t pqr_u8(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 1);
+	return p ? p[0] : 0;
+}
+
+uint16_t pqr_u16(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 2);
+	return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+}
+
+uint32_t pqr_u32(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 4);
+	return p ? ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]
+		 : 0;
+}
+
+const char *pqr_cstr(struct pq_reader *r)
+{
+	if (r->err)
+		return NULL;
+	const uint8_t *start = r->p + r->pos;
+	const uint8_t *nul = memchr(start, 0, r->len - r->pos);
+	if (!nul) {
+		r->err = true;
+		return NULL;
+	}
+	r->pos += (size_t)(nul - start) + 1;
+	return (const char *)start;
+}
+
+shoal_rc proto_parse_error(const uint8_t *body, size_t len, struct pq_error *e)
+{
+	struct pq_reader r;
+	memset(e, 0, sizeof(*e));
+	pqr_init(&r, body, len);
+	for (;;) {
+		uint8_t code = pqr_u8(&r);
+		if (r.err)
+			return SHOAL_ERROR;
+		if (code == 0)
+			return r.pos == len ? SHOAL_OK : SHOAL_ERROR;
+		const char *v = pqr_cstr(&r);
+		if (!v)
+			return SHOAL_ERROR;
+		switch (code) {
+		case 'S': e->severity = v; break;
+		case 'V': e->severity_nl = v; break;
+		case 'C': e->sqlstate = v; break;
+		case 'M': e->message = v; break;
+		case 'D': e->detail = v; break;
+		default: break;
+		}
+	}
+}
+
+shoal_rc proto_parse_param(const uint8_t *body, size_t len, const char **name, const char **value)
+{
+	struct pq_reader r;
+	pqr_init(&r, body, len);
+	*name = pqr_cstr(&r);
+	*value = pqr_cstr(&r);
+	return (r.err || r.pos != len) ? SHOAL_ERROR : SHOAL_OK;
+}
+
+void proto_begin(struct buf *b, uint8_t type)
+{
+	buf_reserve(b, 5);
+	if (type)
+		b->data[b->len++] = type;
+	b->mark = b->len; /* where the length field goes */
+	memset(b->data + b->len, 0, 4);
+	b->len += 4;
+}
+
+void proto_finish(struct buf *b)
+{
+	uint32_t n = htonl((uint32_t)(b->len - b->mark));
+	memcpy(b->data + b->mark, &n, 4);
+}
+
+void proto_put_u8(struct buf *b, uint8_t v)
+{
+	buf_append(b, &v, 1);
+}
+
+void proto_put_u16(struct buf *b, uint16_t v)
+{
+	uint16_t n = htons(v);
+	buf_append(b, &n, 2);
+}
+
+void proto_put_u32(struct buf *b, uint32_t v)
+{
+	uint32_t n = htonl(v);
+	buf_append(b, &n, 4);
+}
+
+void proto_put_str(struct buf *b, const char *s)
+{
+	buf_append(b, s, strlen(s) + 1);
+}
+
+void proto_put_bytes(struct buf *b, const void *p, size_t n)
+{
+	buf_append(b, p, n);
+}
+
+void proto_write_error(struct buf *b, const char *severity, const char *sqlstate,
+		       const char *message)
+{
+	proto_begin(b, PQMSG_ERROR);
+	proto_put_u8(b, 'S');
+	proto_put_str(b, severity);
+	proto_put_u8(b, 'V');
+	proto_put_str(b, severity);
+	proto_put_u8(b, 'C');
+	proto_put_str(b, sqlstate);
+	proto_put_u8(b, 'M');
+	proto_put_str(b, message);
+	proto_put_u8(b, 0);
+	proto_finish(b);
+}
+
+void proto_write_auth(struct buf *b, uint32_t code, const void *data, size_t n)
+{
+	proto_begin(b, PQMSG_AUTH);
+	proto_put_u32(b, code);
+	if (n)
+		proto_put_bytes(b, data, n);
+	proto_finish(b);
+}
+
+void proto_write_param(struct buf *b, const char *name, const char *value)
+{
+	proto_begin(b, PQMSG_PARAMETER_STATUS);
+	proto_put_str(b, name);
+	proto_put_str(b, value);
+	proto_finish(b);
+}
+
+void proto_write_backend_key(struct buf *b, uint32_t pid, uint32_t key)
+{
+	proto_begin(b, PQMSG_BACKEND_KEY);
+	proto_put_u32(b, pid);
+	proto_put_u32(b, key);
+	proto_finish(b);
+}
+
+void proto_write_ready(struct buf *b, char status)
+{
+	proto_begin(b, PQMSG_READY);
+	proto_put_u8(b, (uint8_t)status);
+	proto_finish(b);
+}
+
+void proto_write_query(struct buf *b, const char *sql)
+{
+	proto_begin(b, PQMSG_QUERY);
+	proto_put_str(b, sql);
+	proto_finish(b);
+}
+
+void proto_write_terminate(struct buf *b)
+{
+	proto_begin(b, PQMSG_TERMINATE);
+	proto_finish(b);
+}
+
+void proto_write_cancel(struct buf *b, uint32_t pid, uint32_t key)
+{
+	proto_begin(b, 0);
+	proto_put_u32(b, PQ_CANCEL_CODE);
+	proto_put_u32(b, pid);
+	proto_put_u32(b, key);
+	proto_finish(b);
+}
+
+void proto_write_negotiate(struct buf *b, uint32_t minor, const char *const *opts, int nopts)
+{
+	proto_begin(b, PQMSG_NEGOTIATE);
+	proto_put_u32(b, (3u << 16) | minor);
+	proto_put_u32(b, (uint32_t)nopts);
+	for (int i = 0; i < nopts; i++)
+		proto_put_str(b, opts[i]);
+	proto_finish(b);
+}

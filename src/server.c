@@ -1,0 +1,601 @@
+/* server.c: server connections: connect, login, linked traffic, setup/reset, death. */
+#include "server.h"
+#include "auth.h"
+#include "cancel.h"
+#include "client.h"
+#include "log.h"
+#include "net.h"
+#include "pool.h"
+#include "proto.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+static atomic_uint_fast64_t next_server_id = 1;
+
+static void server_event(struct loop_fd *lfd, uint32_t events);
+static void server_process(struct server *s);
+
+bool server_is_clean(const struct server *s)
+{
+	return s->pending == 0 && !s->ext_open && s->ready_status == 'I' && s->c.fwd_left == 0 &&
+	       buf_avail(&s->c.in) == 0;
+}
+
+static usec_t jittered_lifetime(usec_t lifetime)
+{
+	/* Up to 20% shorter, so a pool opened at once does not recycle at once. */
+	return lifetime - (usec_t)((double)lifetime * 0.2 * (rand() / (RAND_MAX + 1.0)));
+}
+
+static void server_init(struct server *s, struct worker *w, struct pool *p)
+{
+	const struct config *cfg = config_current();
+	s->pool = p;
+	s->c.w = w;
+	s->c.lfd.fd = -1;
+	s->c.lfd.cb = server_event;
+	s->id = atomic_fetch_add(&next_server_id, 1);
+	s->ready_status = 'I';
+	list_init(&s->node);
+	s->connect_time = shoal_now();
+	if (cfg->server_lifetime > 0)
+		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
+	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
+		 p->server_user, p->host, p->port, p->server_db);
+}
+
+void server_connect(struct worker *w, struct pool *p)
+{
+	struct server *s = xcalloc(1, sizeof(*s));
+	char err[300];
+	server_init(s, w, p);
+	server_set_state(s, SV_CONNECTING);
+	s->c.lfd.fd = net_connect(p->host, p->port, err, sizeof(err));
+	if (s->c.lfd.fd < 0) {
+		server_close(s, err);
+		return;
+	}
+	if (loop_add(w->loop, &s->c.lfd, EPOLLOUT) != SHOAL_OK) {
+		server_close(s, "epoll registration failed");
+		return;
+	}
+	log_debug("%s connecting", s->c.name);
+}
+
+void server_free(struct server *s)
+{
+	params_free(&s->params);
+	scram_client_free(&s->scram);
+	buf_free(&s->setup_error);
+	free(s);
+}
+
+void server_close(struct server *s, const char *reason)
+{
+	if (s->c.dead)
+		return;
+	struct client *c = s->client;
+	bool failed_login = !s->login_ok;
+	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closed: %s", s->c.name, reason);
+	if (c) {
+		pool_unlink(c, s);
+		cancel_set_target(c, NULL);
+	}
+	conn_close(&s->c);
+	pool_server_gone(s, failed_login);
+	s->state = SV_CLOSED;
+	list_append(&s->c.w->dead_servers, &s->node);
+	if (!c)
+		return;
+	if (s->fatal_seen) {
+		client_close(c, NULL, "server sent FATAL and closed");
+	} else {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "server connection lost (%s): %s", s->c.name, reason);
+		client_close(c, "08006", msg);
+	}
+}
+
+void server_send_cancel(struct server *s)
+{
+	cancel_send(s->c.w, s->pool->host, s->pool->port, s->be_pid, s->be_key);
+}
+
+static shoal_rc server_flush(struct server *s)
+{
+	if (conn_flush(&s->c) == SHOAL_ERROR) {
+		server_close(s, strerror(errno));
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+static void server_on_connected(struct server *s)
+{
+	int e = net_connect_result(s->c.lfd.fd);
+	if (e != 0) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "connect failed: %s", strerror(e));
+		server_close(s, msg);
+		return;
+	}
+	s->connected = true;
+	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
+	proto_begin(&s->c.out, 0);
+	proto_put_u32(&s->c.out, PQ_PROTOCOL_3_0);
+	proto_put_str(&s->c.out, "user");
+	proto_put_str(&s->c.out, s->pool->server_user);
+	proto_put_str(&s->c.out, "database");
+	proto_put_str(&s->c.out, s->pool->server_db);
+	proto_put_u8(&s->c.out, 0);
+	proto_finish(&s->c.out);
+	server_flush(s);
+}
+
+static void server_event(struct loop_fd *lfd, uint32_t events)
+{
+	struct server *s = container_of(lfd, struct server, c.lfd);
+	if (s->c.dead)
+		return;
+	if (!s->connected) {
+		server_on_connected(s);
+		return;
+	}
+	if ((events & EPOLLOUT) && server_flush(s) != SHOAL_OK)
+		return;
+	if (events & EPOLLOUT && s->client && buf_avail(&s->c.out) < CONN_HIGH_WATER &&
+	    s->client->c.paused && s->client->state == CL_LINKED)
+		client_resume(s->client);
+	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+		return;
+	shoal_rc rc = conn_read(&s->c);
+	if (rc == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "server closed the connection");
+		return;
+	}
+	if (rc == SHOAL_OK)
+		server_process(s);
+}
+
+/* ---- login ----------------------------------------------------------------------------- */
+
+static void server_send_password(struct server *s, const char *pw)
+{
+	proto_begin(&s->c.out, PQMSG_PASSWORD);
+	proto_put_str(&s->c.out, pw);
+	proto_finish(&s->c.out);
+}
+
+/* A login the server refuses for good (auth, missing database): waiting clients get its error. */
+static void server_login_refused(struct server *s, const char *sqlstate, const char *msg)
+{
+	struct buf e = {0};
+	proto_write_error(&e, "FATAL", sqlstate, msg);
+	pool_fail_waiters(s->pool, e.data, e.len);
+	buf_free(&e);
+	server_close(s, msg);
+}
+
+static const char *need_plain_password(struct server *s, const char *method)
+{
+	const char *pw = s->pool->password;
+	if (pw && !auth_secret_is_md5(pw) && !auth_secret_is_scram(pw))
+		return pw;
+	char msg[256];
+	snprintf(msg, sizeof(msg),
+		 "server login failed: %s authentication needs a plaintext password for user \"%s\"",
+		 method, s->pool->server_user);
+	server_login_refused(s, "28000", msg);
+	return NULL;
+}
+
+static void server_auth_sasl(struct server *s, struct pq_reader *r)
+{
+	bool scram = false;
+	const char *mech;
+	while ((mech = pqr_cstr(r)) != NULL && *mech)
+		scram |= strcmp(mech, "SCRAM-SHA-256") == 0;
+	if (!scram) {
+		server_login_refused(s, "28000", "server login failed: no supported SASL mechanism");
+		return;
+	}
+	if (!need_plain_password(s, "SCRAM-SHA-256"))
+		return;
+	char first[128];
+	if (scram_client_first(&s->scram, first, sizeof(first)) != SHOAL_OK) {
+		server_close(s, "SCRAM: cannot make a nonce");
+		return;
+	}
+	proto_begin(&s->c.out, PQMSG_PASSWORD);
+	proto_put_str(&s->c.out, "SCRAM-SHA-256");
+	proto_put_u32(&s->c.out, (uint32_t)strlen(first));
+	proto_put_bytes(&s->c.out, first, strlen(first));
+	proto_finish(&s->c.out);
+}
+
+static void server_auth_sasl_continue(struct server *s, struct pq_reader *r)
+{
+	char final[512];
+	size_t n = r->len - r->pos;
+	const char *data = (const char *)pqr_bytes(r, n);
+	if (scram_client_final(&s->scram, s->pool->password, data, n, final, sizeof(final)) !=
+	    SHOAL_OK) {
+		server_close(s, "SCRAM: malformed server-first-message");
+		return;
+	}
+	proto_begin(&s->c.out, PQMSG_PASSWORD);
+	proto_put_bytes(&s->c.out, final, strlen(final));
+	proto_finish(&s->c.out);
+}
+
+static void server_handle_auth(struct server *s, const uint8_t *body, size_t len)
+{
+	struct pq_reader r;
+	pqr_init(&r, body, len);
+	uint32_t code = pqr_u32(&r);
+	const char *pw;
+	char md5[36];
+	switch (code) {
+	case PQAUTH_OK: return;
+	case PQAUTH_CLEARTEXT:
+		if ((pw = need_plain_password(s, "password")) != NULL)
+			server_send_password(s, pw);
+		return;
+	case PQAUTH_MD5: {
+		const uint8_t *salt = pqr_bytes(&r, 4);
+		if (!salt || !s->pool->password || auth_secret_is_scram(s->pool->password)) {
+			server_login_refused(s, "28000", "server login failed: md5 needs a password");
+			return;
+		}
+		auth_md5_response(s->pool->password, s->pool->server_user, salt, md5);
+		server_send_password(s, md5);
+		return;
+	}
+	case PQAUTH_SASL: server_auth_sasl(s, &r); return;
+	case PQAUTH_SASL_CONTINUE: server_auth_sasl_continue(s, &r); return;
+	case PQAUTH_SASL_FINAL:
+		if (scram_verify_server(&s->scram, (const char *)body + 4, len - 4) != SHOAL_OK)
+			server_close(s, "SCRAM: server signature does not verify");
+		return;
+	default: {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "server login failed: unsupported auth method %u", code);
+		server_login_refused(s, "28000", msg);
+	}
+	}
+}
+
+static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
+{
+	struct pq_error e;
+	char reason[512];
+	if (proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate) {
+		server_close(s, "malformed ErrorResponse during login");
+		return;
+	}
+	snprintf(reason, sizeof(reason), "server login failed: %s (%s)",
+		 e.message ? e.message : "?", e.sqlstate);
+	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
+	 * the server's own error. Anything else (starting up, too many connections) is retried. */
+	if (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0) {
+		pool_fail_waiters(s->pool, msg, len);
+	}
+	server_close(s, reason);
+}
+
+static void server_login_done(struct server *s)
+{
+	struct pool *p = s->pool;
+	s->login_ok = true;
+	scram_client_free(&s->scram);
+	ledger_lock();
+	p->connect_failures = 0;
+	p->next_connect_at = 0;
+	if (!p->has_welcome) {
+		params_copy(&p->welcome, &s->params);
+		p->has_welcome = true;
+	}
+	ledger_unlock();
+	log_info("%s login ok, backend pid %u", s->c.name, s->be_pid);
+	pool_server_ready(s);
+}
+
+static void server_param(struct server *s, const uint8_t *body, size_t len, bool initial)
+{
+	const char *name, *value;
+	if (proto_parse_param(body, len, &name, &value) != SHOAL_OK)
+		return;
+	params_set(&s->params, name, value, initial);
+	/* The client changed it (SET) or we applied its value: remember the server's spelling. */
+	if (s->client && params_settable(name) &&
+	    (s->state == SV_ACTIVE || params_find(&s->client->params, name)))
+		params_set(&s->client->params, name, value, false);
+}
+
+static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5;
+	struct pq_reader r;
+	switch (type) {
+	case PQMSG_AUTH: server_handle_auth(s, body, blen); break;
+	case PQMSG_PARAMETER_STATUS: server_param(s, body, blen, true); break;
+	case PQMSG_BACKEND_KEY:
+		pqr_init(&r, body, blen);
+		s->be_pid = pqr_u32(&r);
+		s->be_key = pqr_u32(&r);
+		break;
+	case PQMSG_ERROR: server_login_error(s, msg, len); return;
+	case PQMSG_READY: server_login_done(s); return;
+	default: break; /* NoticeResponse, NegotiateProtocolVersion */
+	}
+	if (!s->c.dead)
+		server_flush(s);
+}
+
+/* ---- setup (on link) and reset (session mode release) ---------------------------------- */
+
+void server_begin_link(struct server *s)
+{
+	struct client *c = s->client;
+	struct buf sql = {0};
+	int n = params_diff_sql(&c->params, &s->params, &sql);
+	if (n == 0) {
+		server_set_state(s, SV_ACTIVE);
+		cancel_set_target(c, s);
+		client_on_linked(c);
+		return;
+	}
+	buf_append(&sql, "", 1);
+	log_debug("%s setup for %s: %s", s->c.name, c->c.name, (const char *)sql.data);
+	params_assume_applied(&c->params, &s->params);
+	proto_write_query(&s->c.out, (const char *)sql.data);
+	buf_free(&sql);
+	s->pending = 1;
+	server_flush(s);
+}
+
+void server_begin_reset(struct server *s)
+{
+	const char *q = config_current()->server_reset_query;
+	if (!q || !*q) {
+		pool_server_ready(s);
+		return;
+	}
+	server_set_state(s, SV_RESET);
+	/* DISCARD ALL resets every session parameter to its login value. */
+	struct param_list none = {0};
+	params_assume_applied(&none, &s->params);
+	proto_write_query(&s->c.out, q);
+	s->pending = 1;
+	server_flush(s);
+}
+
+static void server_setup_done(struct server *s)
+{
+	struct client *c = s->client;
+	s->pending = 0;
+	if (s->state == SV_RESET) {
+		if (s->ready_status == 'I')
+			pool_server_ready(s);
+		else
+			server_close(s, "server_reset_query left a transaction open");
+		return;
+	}
+	if (s->setup_failed) {
+		pool_unlink(c, s);
+		client_close_with(c, s->setup_error.data, s->setup_error.len,
+				  "session parameters refused by the server");
+		server_close(s, "session parameters refused");
+		return;
+	}
+	server_set_state(s, SV_ACTIVE);
+	cancel_set_target(c, s);
+	client_on_linked(c);
+}
+
+/* The server's error becomes the client's FATAL: it refused the client's startup parameters. */
+static void server_keep_setup_error(struct server *s, const uint8_t *msg, size_t len)
+{
+	struct pq_error e;
+	if (proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK)
+		return;
+	s->setup_failed = true;
+	buf_free(&s->setup_error);
+	proto_write_error(&s->setup_error, "FATAL", e.sqlstate ? e.sqlstate : "08P01",
+			  e.message ? e.message : "invalid startup parameter");
+	log_warn("%s: %s failed: %s", s->c.name, s->state == SV_RESET ? "reset" : "setup",
+		 e.message ? e.message : "?");
+}
+
+/* Messages while no client's traffic flows: login, idle, setup and reset. Whole messages. */
+static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
+{
+	switch (s->state) {
+	case SV_CONNECTING: server_login_msg(s, type, msg, len); return;
+	case SV_SETUP:
+	case SV_RESET:
+		if (type == PQMSG_READY) {
+			s->ready_status = (char)msg[5];
+			server_setup_done(s);
+		} else if (type == PQMSG_ERROR) {
+			server_keep_setup_error(s, msg, len);
+		} else if (type == PQMSG_PARAMETER_STATUS) {
+			server_param(s, msg + 5, len - 5, false);
+		}
+		return;
+	default: break;
+	}
+	/* Idle: a parameter change or a notice can arrive; an error is the server going away. */
+	if (type == PQMSG_PARAMETER_STATUS) {
+		server_param(s, msg + 5, len - 5, false);
+	} else if (type == PQMSG_ERROR) {
+		struct pq_error e;
+		if (proto_parse_error(msg + 5, len - 5, &e) == SHOAL_OK && e.message)
+			log_info("%s idle server error: %s", s->c.name, e.message);
+	} else if (type != PQMSG_NOTICE && type != PQMSG_NOTIFY) {
+		server_close(s, "unexpected message from an idle server");
+	}
+}
+
+/* ---- linked traffic -------------------------------------------------------------------- */
+
+static void server_stats_ready(struct server *s, struct client *c, char status)
+{
+	struct pool *p = s->pool;
+	usec_t now = shoal_now();
+	__atomic_fetch_add(&p->stats.query_count, 1, __ATOMIC_RELAXED);
+	if (c->query_start)
+		__atomic_fetch_add(&p->stats.query_time, (uint64_t)(now - c->query_start),
+				   __ATOMIC_RELAXED);
+	if (status == 'I')
+		__atomic_fetch_add(&p->stats.xact_count, 1, __ATOMIC_RELAXED);
+	c->query_start = s->pending > 0 ? now : 0;
+	c->last_activity = now;
+}
+
+/* After a ReadyForQuery reached the client: end of transaction means release (transaction and
+ * statement modes), a refused transaction block (statement mode), or leaving (draining). */
+static void server_after_ready(struct server *s, struct client *c, char status)
+{
+	int mode = pool_mode_of(s->pool);
+	if (s->pending > 0)
+		return;
+	if (mode == POOL_STATEMENT && status != 'I') {
+		client_close(c, "08P01", "transaction blocks not allowed in statement pooling mode");
+		return;
+	}
+	if (c->draining && status == 'I') {
+		client_close(c, "57P01", "pooler is shutting down");
+		return;
+	}
+	if (mode != POOL_SESSION && server_is_clean(s) && c->c.fwd_left == 0) {
+		if (client_flush(c) != SHOAL_OK)
+			return; /* the client is gone; client_close dealt with the server */
+		pool_release(s);
+		client_resume(c);
+	}
+}
+
+static void server_ready_msg(struct server *s, struct client *c, const uint8_t *msg)
+{
+	char status = (char)msg[5];
+	s->ready_status = status;
+	if (s->pending > 0)
+		s->pending--;
+	s->timeout_cancel = false;
+	server_stats_ready(s, c, status);
+	buf_append(&c->c.out, msg, 6);
+}
+
+static void server_error_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len)
+{
+	struct pq_error e;
+	if (proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK) {
+		buf_append(&c->c.out, msg, len);
+		return;
+	}
+	if (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0 || strcmp(e.severity_nl, "PANIC") == 0
+			  : (e.severity && strcmp(e.severity, "FATAL") == 0))
+		s->fatal_seen = true;
+	if (s->timeout_cancel && e.sqlstate && strcmp(e.sqlstate, "57014") == 0) {
+		proto_write_error(&c->c.out, "ERROR", "57014",
+				  "query timeout (canceling statement after query_timeout)");
+		return;
+	}
+	buf_append(&c->c.out, msg, len);
+}
+
+/* A message the server sends whole to the client after inspecting it. */
+static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
+{
+	struct client *c = s->client;
+	switch (type) {
+	case PQMSG_READY: server_ready_msg(s, c, msg); break;
+	case PQMSG_ERROR: server_error_msg(s, c, msg, len); break;
+	case PQMSG_PARAMETER_STATUS:
+		server_param(s, msg + 5, len - 5, false);
+		buf_append(&c->c.out, msg, len);
+		break;
+	default: buf_append(&c->c.out, msg, len); break;
+	}
+}
+
+static bool server_inspects(const struct server *s, uint8_t type)
+{
+	if (s->state != SV_ACTIVE)
+		return true;
+	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS;
+}
+
+/* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
+ * to drain, SHOAL_ERROR when the server died. */
+static shoal_rc server_step(struct server *s)
+{
+	struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
+	if (s->c.fwd_left)
+		return conn_forward(&s->c, c ? &c->c : NULL) ? SHOAL_OK : SHOAL_AGAIN;
+	if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER)
+		return SHOAL_AGAIN; /* resumed when the client drains */
+	struct pq_header h;
+	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
+	if (rc == SHOAL_AGAIN)
+		return SHOAL_AGAIN;
+	if (rc == SHOAL_ERROR || h.len > proto_server_msg_cap(h.type)) {
+		server_close(s, "invalid message length from server");
+		return SHOAL_ERROR;
+	}
+	if (!server_inspects(s, h.type)) {
+		conn_start_forward(&s->c, h.type, h.len);
+		return SHOAL_OK;
+	}
+	size_t total = (size_t)h.len + 1;
+	if (buf_avail(&s->c.in) < total) {
+		buf_reserve(&s->c.in, total - buf_avail(&s->c.in));
+		return SHOAL_AGAIN;
+	}
+	const uint8_t *msg = buf_head(&s->c.in);
+	if (c) {
+		char status = (char)msg[5];
+		server_active_msg(s, h.type, msg, total);
+		buf_consume(&s->c.in, total);
+		if (h.type == PQMSG_READY)
+			server_after_ready(s, c, status);
+	} else {
+		server_quiet_msg(s, h.type, msg, total);
+		if (!s->c.dead)
+			buf_consume(&s->c.in, total);
+	}
+	return s->c.dead ? SHOAL_ERROR : SHOAL_OK;
+}
+
+static void server_process(struct server *s)
+{
+	struct client *c = NULL;
+	while (!s->c.dead && buf_avail(&s->c.in) > 0) {
+		c = s->state == SV_ACTIVE ? s->client : NULL;
+		if (server_step(s) != SHOAL_OK)
+			break;
+	}
+	if (!c || c->c.dead || buf_avail(&c->c.out) == 0)
+		return;
+	if (client_flush(c) != SHOAL_OK || s->c.dead)
+		return;
+	/* Backpressure: stop reading the server until the client takes its bytes. */
+	if (s->client == c && buf_avail(&c->c.out) > CONN_HIGH_WATER)
+		conn_pause(&s->c, true);
+}
+
+void server_resume(struct server *s)
+{
+	if (s->c.dead)
+		return;
+	conn_pause(&s->c, false);
+	server_process(s);
+}

@@ -1,0 +1,29 @@
+/* server.h: server connections: connect, login (trust, cleartext, md5, SCRAM-SHA-256), idle,
+ * linked traffic, reset, cancel, and the one path by which a server connection dies. */
+#ifndef SHOAL_SERVER_H
+#define SHOAL_SERVER_H
+
+#include "objects.h"
+
+struct worker;
+
+/* Start a new server connection for pool p on worker w (counted in the pool at once). */
+void server_connect(struct worker *w, struct pool *p);
+/* The one way a server dies: log reason, tell a linked client (its own FATAL if the server sent
+ * one, else 08006), close, account. */
+void server_close(struct server *s, const char *reason);
+/* Just linked to s->client: run the SET/RESET that makes the session match the client, then
+ * hand over to the client (client_on_linked). */
+void server_begin_link(struct server *s);
+/* Session mode: the client left a clean server; run server_reset_query, then make it ready. */
+void server_begin_reset(struct server *s);
+/* Send the server a CancelRequest for its running query on a fresh connection. */
+void server_send_cancel(struct server *s);
+/* Is the server between transactions with nothing in flight? */
+bool server_is_clean(const struct server *s);
+/* The client drained its output: read the server again and forward what it has. */
+void server_resume(struct server *s);
+/* Free closed servers (after an event batch). */
+void server_free(struct server *s);
+
+#endif

@@ -1,0 +1,42 @@
+/* stats.c: the periodic stats log line, per pool, as PgBouncer's. */
+#include "stats.h"
+#include "log.h"
+#include "objects.h"
+#include "pool.h"
+
+struct stats_ctx {
+	double secs;
+};
+
+static uint64_t load(uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void stats_pool(struct pool *p, void *arg)
+{
+	struct stats_ctx *ctx = arg;
+	struct pool_stats now = {
+		.xact_count = load(&p->stats.xact_count),
+		.query_count = load(&p->stats.query_count),
+		.query_time = load(&p->stats.query_time),
+		.wait_time = load(&p->stats.wait_time),
+	};
+	struct pool_stats *last = &p->stats_last;
+	uint64_t xacts = now.xact_count - last->xact_count;
+	uint64_t queries = now.query_count - last->query_count;
+	uint64_t qtime = now.query_time - last->query_time;
+	uint64_t wtime = now.wait_time - last->wait_time;
+	*last = now;
+	log_info("stats: %s@%s %.0f xacts/s, %.0f queries/s, query %llu us avg, wait %llu us total, "
+		 "servers %d, clients %d",
+		 p->user, p->name, (double)xacts / ctx->secs, (double)queries / ctx->secs,
+		 (unsigned long long)(queries ? qtime / queries : 0), (unsigned long long)wtime,
+		 p->n_servers, p->n_clients);
+}
+
+void stats_log(usec_t period_usec)
+{
+	struct stats_ctx ctx = {.secs = period_usec > 0 ? (double)period_usec / USEC_PER_SEC : 1};
+	pool_foreach(stats_pool, &ctx);
+}

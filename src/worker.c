@@ -1,0 +1,339 @@
+/* worker.c: one thread: its event loop, listeners, command mailbox and janitor tick. */
+#include "worker.h"
+#include "client.h"
+#include "log.h"
+#include "net.h"
+#include "objects.h"
+#include "pool.h"
+#include "server.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static _Atomic(const struct config *) current_config;
+static struct worker *main_worker;
+
+const struct config *config_current(void)
+{
+	return atomic_load(&current_config);
+}
+
+void config_set_current(const struct config *cfg)
+{
+	atomic_store(&current_config, cfg);
+}
+
+struct worker *worker_main(void)
+{
+	return main_worker;
+}
+
+static void worker_accept(struct loop_fd *lfd, uint32_t events)
+{
+	struct worker *w = NULL;
+	UNUSED(events);
+	for (int tries = 0; tries < 64; tries++) {
+		struct sockaddr_storage addr;
+		socklen_t alen;
+		int fd = net_accept(lfd->fd, &addr, &alen);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("accept failed: %s", strerror(errno));
+			return;
+		}
+		w = main_worker;
+		if (!w || w->draining) {
+			close(fd);
+			continue;
+		}
+		client_accept(w, fd, &addr);
+	}
+}
+
+static void worker_add_listener(struct worker *w, int fd)
+{
+	struct loop_fd *l = &w->listeners[w->nlisteners++];
+	l->fd = fd;
+	l->cb = worker_accept;
+}
+
+static shoal_rc worker_listen_tcp(struct worker *w, const struct config *cfg, char *err,
+				  size_t errlen)
+{
+	char *addrs = xstrdup(cfg->listen_addr ? cfg->listen_addr : ""), *save = NULL;
+	shoal_rc rc = SHOAL_OK;
+	for (char *a = strtok_r(addrs, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
+		if (w->nlisteners >= WORKER_MAX_LISTENERS - 1)
+			break;
+		int fd = net_listen_tcp(a, cfg->listen_port, err, errlen);
+		if (fd < 0) {
+			char tmp[256];
+			snprintf(tmp, sizeof(tmp), "listen on %s:%d: %s", a, cfg->listen_port, err);
+			snprintf(err, errlen, "%s", tmp);
+			rc = SHOAL_ERROR;
+			break;
+		}
+		worker_add_listener(w, fd);
+		log_info("listening on %s:%d", a, cfg->listen_port);
+	}
+	free(addrs);
+	return rc;
+}
+
+static void worker_mailbox(struct loop_fd *lfd, uint32_t events);
+static void worker_tick(void *arg);
+static void worker_after_batch(void *arg);
+
+shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *err, size_t errlen)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	list_init(&w->login_clients);
+	list_init(&w->dead_clients);
+	list_init(&w->dead_servers);
+	w->loop = loop_create(WORKER_TICK_USEC, worker_tick, worker_after_batch, w);
+	if (!w->loop || worker_listen_tcp(w, cfg, err, errlen) != SHOAL_OK)
+		return SHOAL_ERROR;
+	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+		int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
+					 cfg->unix_socket_mode, err, errlen);
+		if (fd < 0)
+			return SHOAL_ERROR;
+		worker_add_listener(w, fd);
+		log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
+	}
+	w->mailbox.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	w->mailbox.cb = worker_mailbox;
+	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return SHOAL_ERROR;
+	}
+	for (int i = 0; i < w->nlisteners; i++)
+		if (loop_add(w->loop, &w->listeners[i], EPOLLIN) != SHOAL_OK) {
+			snprintf(err, errlen, "epoll: %s", strerror(errno));
+			return SHOAL_ERROR;
+		}
+	if (id == 0)
+		main_worker = w;
+	return SHOAL_OK;
+}
+
+void worker_close_listeners(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++) {
+		if (w->listeners[i].fd < 0)
+			continue;
+		loop_del(w->loop, &w->listeners[i]);
+		close(w->listeners[i].fd);
+		w->listeners[i].fd = -1;
+	}
+	const struct config *cfg = config_current();
+	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
+		unlink(path);
+	}
+}
+
+/* ---- commands, shutdown ---------------------------------------------------------------- */
+
+struct collect {
+	void **items;
+	int n, cap;
+};
+
+static void collect_add(struct collect *col, void *p)
+{
+	if (col->n == col->cap) {
+		col->cap = col->cap ? col->cap * 2 : 64;
+		col->items = xrealloc(col->items, sizeof(void *) * (size_t)col->cap);
+	}
+	col->items[col->n++] = p;
+}
+
+static void collect_list(struct collect *col, struct list *head)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, head) collect_add(col, i);
+}
+
+static void collect_pool_clients(struct pool *p, void *arg)
+{
+	struct collect *col = arg;
+	collect_list(col, &p->waiting);
+	collect_list(col, &p->active_clients);
+}
+
+static void collect_pool_servers(struct pool *p, void *arg)
+{
+	struct collect *col = arg;
+	collect_list(col, &p->idle);
+	collect_list(col, &p->connecting);
+	collect_list(col, &p->resetting);
+	collect_list(col, &p->used);
+}
+
+/* Every client of this worker; graceful: let those inside a transaction finish it. */
+static void worker_clients_leave(struct worker *w, bool graceful)
+{
+	struct collect col = {0};
+	pool_foreach(collect_pool_clients, &col);
+	ledger_lock();
+	collect_list(&col, &w->login_clients);
+	ledger_unlock();
+	for (int i = 0; i < col.n; i++) {
+		struct client *c = container_of((struct list *)col.items[i], struct client, node);
+		if (graceful)
+			client_begin_drain(c);
+		else
+			client_close(c, "57P01", "pooler is shutting down");
+	}
+	free(col.items);
+}
+
+static void worker_close_servers(bool idle_only)
+{
+	struct collect col = {0};
+	pool_foreach(collect_pool_servers, &col);
+	for (int i = 0; i < col.n; i++) {
+		struct server *s = container_of((struct list *)col.items[i], struct server, node);
+		if (!idle_only || s->state == SV_IDLE)
+			server_close(s, "pooler is shutting down");
+	}
+	free(col.items);
+}
+
+static void worker_shutdown_now(struct worker *w)
+{
+	worker_close_listeners(w);
+	worker_clients_leave(w, false);
+	worker_close_servers(false);
+	w->stopped = true;
+	loop_stop(w->loop);
+}
+
+static void worker_begin_drain(struct worker *w)
+{
+	if (w->draining)
+		return;
+	const struct config *cfg = config_current();
+	w->draining = true;
+	w->drain_deadline = shoal_now() + cfg->shutdown_timeout;
+	log_info("shutting down: waiting up to %.1f s for transactions to finish",
+		 (double)cfg->shutdown_timeout / USEC_PER_SEC);
+	worker_close_listeners(w);
+	worker_clients_leave(w, true);
+}
+
+static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
+{
+	struct worker *w = container_of(lfd, struct worker, mailbox);
+	uint64_t v;
+	UNUSED(events);
+	if (read(lfd->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		log_warn("mailbox read: %s", strerror(errno));
+	int cmds = atomic_exchange(&w->cmds, 0);
+	if (cmds & WCMD_RELOAD)
+		pool_apply_config(config_current());
+	if (cmds & WCMD_SHUTDOWN_NOW)
+		worker_shutdown_now(w);
+	else if (cmds & WCMD_SHUTDOWN_GRACEFUL)
+		worker_begin_drain(w);
+}
+
+void worker_post(struct worker *w, int cmds)
+{
+	uint64_t one = 1;
+	atomic_fetch_or(&w->cmds, cmds);
+	if (write(w->mailbox.fd, &one, sizeof(one)) < 0)
+		log_warn("mailbox write: %s", strerror(errno));
+}
+
+/* ---- timers ---------------------------------------------------------------------------- */
+
+static void worker_login_timeouts(struct worker *w, usec_t now)
+{
+	usec_t t = config_current()->client_login_timeout;
+	if (t <= 0)
+		return;
+	struct collect col = {0};
+	ledger_lock();
+	collect_list(&col, &w->login_clients);
+	ledger_unlock();
+	for (int i = 0; i < col.n; i++) {
+		struct client *c = container_of((struct list *)col.items[i], struct client, node);
+		if (now - c->connect_time >= t)
+			client_close(c, "08P01", "client_login_timeout");
+	}
+	free(col.items);
+}
+
+static void worker_tick(void *arg)
+{
+	struct worker *w = arg;
+	usec_t now = shoal_now();
+	if (w->stopped)
+		return;
+	worker_login_timeouts(w, now);
+	pool_janitor(w, now);
+	if (!w->draining)
+		return;
+	if (w->n_clients == 0) {
+		log_info("all clients have left");
+		worker_shutdown_now(w);
+	} else if (now >= w->drain_deadline) {
+		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
+		worker_shutdown_now(w);
+	} else {
+		worker_close_servers(true);
+	}
+}
+
+static void worker_after_batch(void *arg)
+{
+	struct worker *w = arg;
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &w->dead_clients)
+	{
+		list_del(i);
+		client_free(container_of(i, struct client, node));
+	}
+	list_for_each_safe(i, tmp, &w->dead_servers)
+	{
+		list_del(i);
+		server_free(container_of(i, struct server, node));
+	}
+}
+
+static void *worker_thread(void *arg)
+{
+	struct worker *w = arg;
+	loop_run(w->loop);
+	worker_after_batch(w);
+	return NULL;
+}
+
+shoal_rc worker_start(struct worker *w)
+{
+	return pthread_create(&w->thread, NULL, worker_thread, w) == 0 ? SHOAL_OK : SHOAL_ERROR;
+}
+
+void worker_join(struct worker *w)
+{
+	pthread_join(w->thread, NULL);
+}
+
+void worker_destroy(struct worker *w)
+{
+	worker_close_listeners(w);
+	if (w->mailbox.fd > 0)
+		close(w->mailbox.fd);
+	loop_destroy(w->loop);
+	if (main_worker == w)
+		main_worker = NULL;
+}
