@@ -417,11 +417,12 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 		client_close(c, NULL, "cancel request handled");
 		return SHOAL_ERROR;
 	case STARTUP_NORMAL:
-		client_startup(c, m);
-		if (c->c.dead)
-			return SHOAL_ERROR;
+		/* Consumed first: login may finish at once and read what follows. The strings in m
+		 * stay readable: consuming moves offsets, and nothing is read into the buffer before
+		 * client_startup has copied them. */
 		buf_consume(&c->c.in, len);
-		return SHOAL_OK;
+		client_startup(c, m);
+		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	default: {
 		char msg[160];
 		snprintf(msg, sizeof(msg), "invalid packet: %s", m->error ? m->error : "bad startup");
