@@ -491,6 +491,9 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 		s->pending--;
 	s->timeout_cancel = false;
 	server_stats_ready(s, c, status);
+	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
+	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
+		return;
 	buf_append(&c->c.out, msg, 6);
 }
 
