@@ -196,6 +196,8 @@ static void client_login_ready(struct client *c)
 	const struct config *cfg = config_current();
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
+	if (c->db->application_name && !params_find(&c->params, "application_name"))
+		params_set(&c->params, "application_name", c->db->application_name, false);
 	ledger_lock();
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
@@ -488,8 +490,6 @@ static shoal_rc client_route_step(struct client *c)
 	struct server *s = c->server;
 	if (c->c.fwd_left)
 		return conn_forward(&c->c, &s->c) ? SHOAL_OK : SHOAL_AGAIN;
-	if (buf_avail(&s->c.out) > CONN_HIGH_WATER)
-		return SHOAL_AGAIN;
 	struct pq_header h;
 	shoal_rc rc = client_check_header(c, &h);
 	if (rc != SHOAL_OK)
@@ -503,21 +503,33 @@ static shoal_rc client_route_step(struct client *c)
 	return SHOAL_OK;
 }
 
+/* Send what is queued for the server. False when it cannot take more now (the client is paused
+ * until the server drains) or when the server died. */
+static bool client_push(struct client *c, struct server *s)
+{
+	if (buf_avail(&s->c.out) == 0)
+		return true;
+	if (conn_flush(&s->c) == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "send failed");
+		return false;
+	}
+	if (buf_avail(&s->c.out) <= CONN_HIGH_WATER)
+		return true;
+	conn_pause(&c->c, true); /* resumed by the server's EPOLLOUT */
+	return false;
+}
+
 static void client_route(struct client *c)
 {
 	struct server *s = c->server;
 	while (!c->c.dead && c->server == s && buf_avail(&c->c.in) > 0) {
+		if (buf_avail(&s->c.out) > CONN_HIGH_WATER && !client_push(c, s))
+			return;
 		if (client_route_step(c) != SHOAL_OK)
 			break;
 	}
-	if (c->c.dead || s->c.dead || buf_avail(&s->c.out) == 0)
-		return;
-	if (conn_flush(&s->c) == SHOAL_ERROR) {
-		server_close(s, errno ? strerror(errno) : "send failed");
-		return;
-	}
-	if (buf_avail(&s->c.out) > CONN_HIGH_WATER)
-		conn_pause(&c->c, true); /* resumed when the server drains */
+	if (!c->c.dead && !s->c.dead)
+		(void)client_push(c, s);
 }
 
 /* A client without a server has sent something: a Terminate, or work that needs a server. */

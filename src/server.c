@@ -544,8 +544,6 @@ static shoal_rc server_step(struct server *s)
 	struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
 	if (s->c.fwd_left)
 		return conn_forward(&s->c, c ? &c->c : NULL) ? SHOAL_OK : SHOAL_AGAIN;
-	if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER)
-		return SHOAL_AGAIN; /* resumed when the client drains */
 	struct pq_header h;
 	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
 	if (rc == SHOAL_AGAIN)
@@ -578,21 +576,33 @@ static shoal_rc server_step(struct server *s)
 	return s->c.dead ? SHOAL_ERROR : SHOAL_OK;
 }
 
+/* Send what is queued for the client. False when it cannot take more now (the server is paused
+ * until the client drains: backpressure) or when either side died. */
+static bool server_push(struct server *s, struct client *c)
+{
+	if (buf_avail(&c->c.out) == 0)
+		return true;
+	if (client_flush(c) != SHOAL_OK || s->c.dead)
+		return false;
+	if (buf_avail(&c->c.out) <= CONN_HIGH_WATER)
+		return true;
+	if (s->client == c)
+		conn_pause(&s->c, true); /* resumed by the client's EPOLLOUT */
+	return false;
+}
+
 static void server_process(struct server *s)
 {
 	struct client *c = NULL;
 	while (!s->c.dead && buf_avail(&s->c.in) > 0) {
 		c = s->state == SV_ACTIVE ? s->client : NULL;
+		if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER && !server_push(s, c))
+			return;
 		if (server_step(s) != SHOAL_OK)
 			break;
 	}
-	if (!c || c->c.dead || buf_avail(&c->c.out) == 0)
-		return;
-	if (client_flush(c) != SHOAL_OK || s->c.dead)
-		return;
-	/* Backpressure: stop reading the server until the client takes its bytes. */
-	if (s->client == c && buf_avail(&c->c.out) > CONN_HIGH_WATER)
-		conn_pause(&s->c, true);
+	if (c && !c->c.dead)
+		(void)server_push(s, c);
 }
 
 void server_resume(struct server *s)
