@@ -155,8 +155,10 @@ uint32_t pqr_u32(struct pq_reader *r)
 
 const char *pqr_cstr(struct pq_reader *r)
 {
-	if (r->err)
+	if (r->err || r->pos >= r->len) { /* also keeps NULL + 0 and memchr(NULL) out of reach */
+		r->err = true;
 		return NULL;
+	}
 	const uint8_t *start = r->p + r->pos;
 	const uint8_t *nul = memchr(start, 0, r->len - r->pos);
 	if (!nul) {

@@ -1,0 +1,885 @@
+/* test_config.c: unit tests for config.c: defaults, sections, [databases] strings and URLs,
+ * [users], %include, SHOAL_* overrides, warnings, error messages, auth_file and --check output. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "log.h"
+
+extern char **environ;
+
+static char tmpdir[64];
+static char logpath[PATH_MAX];
+
+/* ---- helpers ---- */
+
+static const char *tmp_path(const char *name)
+{
+	static char buf[4][PATH_MAX];
+	static int next;
+	char *p = buf[next++ % 4];
+	snprintf(p, PATH_MAX, "%s/%s", tmpdir, name);
+	return p;
+}
+
+/* Write content to tmpdir/name (creating one level of subdirectory) and return the path. */
+static const char *write_file(const char *name, const char *content)
+{
+	const char *path = tmp_path(name);
+	const char *slash = strchr(name, '/');
+	if (slash) {
+		char dir[PATH_MAX];
+		snprintf(dir, sizeof(dir), "%s/%.*s", tmpdir, (int)(slash - name), name);
+		assert_true(mkdir(dir, 0700) == 0 || errno == EEXIST);
+	}
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(content, f);
+	fclose(f);
+	return path;
+}
+
+static shoal_rc load_text(struct config *cfg, const char *text, char *err, size_t errlen)
+{
+	return config_load(cfg, write_file("shoal.ini", text), err, errlen);
+}
+
+static void load_ok(struct config *cfg, const char *text)
+{
+	char err[512] = "";
+	shoal_rc rc = load_text(cfg, text, err, sizeof(err));
+	if (rc != SHOAL_OK)
+		fail_msg("config_load failed: %s", err);
+}
+
+/* Loading must fail with an error message containing want; cfg must be left freed. */
+static void load_fails(const char *text, const char *want)
+{
+	struct config cfg;
+	char err[512] = "";
+	assert_int_equal(load_text(&cfg, text, err, sizeof(err)), SHOAL_ERROR);
+	if (!strstr(err, want))
+		fail_msg("error \"%s\" does not contain \"%s\"", err, want);
+	assert_null(cfg.listen_addr);
+	assert_null(cfg.dbs);
+	assert_int_equal(cfg.ndbs, 0);
+}
+
+static char *read_log(void)
+{
+	static char buf[16384];
+	FILE *f = fopen(logpath, "r");
+	assert_non_null(f);
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static int count_substr(const char *hay, const char *needle)
+{
+	int n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+		n++;
+	return n;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void clear_shoal_env(void)
+{
+	char names[64][128];
+	int n = 0;
+	for (char **e = environ; *e && n < 64; e++)
+		if (strncmp(*e, "SHOAL_", 6) == 0)
+			snprintf(names[n++], sizeof(names[0]), "%.*s", (int)strcspn(*e, "="), *e);
+	for (int i = 0; i < n; i++)
+		unsetenv(names[i]);
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/shoal-test-config-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	snprintf(logpath, sizeof(logpath), "%s/log.txt", tmpdir);
+	clear_shoal_env();
+	return log_open(logpath, 0) == SHOAL_OK ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Each test starts with an empty log. */
+static int test_setup(void **state)
+{
+	(void)state;
+	return truncate(logpath, 0);
+}
+
+/* ---- defaults and settings ---- */
+
+static void test_defaults_are_pgbouncers(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n");
+	assert_string_equal(c.listen_addr, "127.0.0.1");
+	assert_int_equal(c.listen_port, 6432);
+	assert_string_equal(c.unix_socket_dir, "/tmp");
+	assert_int_equal(c.unix_socket_mode, 0777);
+	assert_int_equal(c.auth_type, AUTH_MD5);
+	assert_null(c.auth_file);
+	assert_int_equal(c.pool_mode, POOL_SESSION);
+	assert_int_equal(c.max_client_conn, 100);
+	assert_int_equal(c.default_pool_size, 20);
+	assert_int_equal(c.min_pool_size, 0);
+	assert_int_equal(c.reserve_pool_size, 0);
+	assert_int_equal(c.reserve_pool_timeout, 5 * USEC_PER_SEC);
+	assert_int_equal(c.max_db_connections, 0);
+	assert_int_equal(c.max_user_connections, 0);
+	assert_string_equal(c.server_reset_query, "DISCARD ALL");
+	assert_int_equal(c.server_reset_query_always, 0);
+	assert_int_equal(c.server_connect_timeout, 15 * USEC_PER_SEC);
+	assert_int_equal(c.server_login_retry, 15 * USEC_PER_SEC);
+	assert_int_equal(c.server_idle_timeout, 600 * USEC_PER_SEC);
+	assert_int_equal(c.server_lifetime, 3600 * USEC_PER_SEC);
+	assert_int_equal(c.query_timeout, 0);
+	assert_int_equal(c.query_wait_timeout, 120 * USEC_PER_SEC);
+	assert_int_equal(c.client_idle_timeout, 0);
+	assert_int_equal(c.client_login_timeout, 60 * USEC_PER_SEC);
+	assert_int_equal(c.idle_transaction_timeout, 0);
+	assert_int_equal(c.max_packet_size, 2147483647);
+	assert_int_equal(c.stats_period, 60 * USEC_PER_SEC);
+	assert_null(c.logfile);
+	assert_null(c.pidfile);
+	assert_int_equal(c.verbose, 0);
+	assert_int_equal(c.workers, 1);
+	assert_string_equal(c.track_extra_parameters, "IntervalStyle");
+	assert_int_equal(c.tcp_keepalive, 1);
+	assert_int_equal(c.shutdown_timeout, 30 * USEC_PER_SEC);
+	assert_int_equal(c.ndbs, 0);
+	assert_int_equal(c.nusers, 0);
+	assert_string_equal(c.path, tmp_path("shoal.ini"));
+	config_free(&c);
+}
+
+static void test_embedded_default_forwards_everything_in_transaction_mode(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_null(c.path);
+	assert_string_equal(c.listen_addr, "127.0.0.1");
+	assert_int_equal(c.listen_port, 6432);
+	assert_string_equal(c.unix_socket_dir, "/tmp");
+	assert_int_equal(c.pool_mode, POOL_TRANSACTION);
+	assert_int_equal(c.auth_type, AUTH_TRUST);
+	assert_int_equal(c.ndbs, 1);
+	const struct db_entry *d = config_find_db(&c, "anything");
+	assert_non_null(d);
+	assert_string_equal(d->name, "*");
+	assert_null(d->host);
+	assert_int_equal(d->port, 5432);
+	assert_null(d->dbname);
+	assert_null(d->user);
+	assert_null(d->password);
+	assert_int_equal(d->pool_size, -1);
+	assert_int_equal(d->pool_mode, POOL_INHERIT);
+	assert_string_equal(read_log(), "");
+	config_free(&c);
+}
+
+static void test_shoal_section_and_case_insensitive_keys(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[shoal]\nLISTEN_PORT = 7000\nPool_Mode = Transaction\n");
+	assert_int_equal(c.listen_port, 7000);
+	assert_int_equal(c.pool_mode, POOL_TRANSACTION);
+	config_free(&c);
+	load_ok(&c, "[PgBouncer]\nlisten_port=7001\n");
+	assert_int_equal(c.listen_port, 7001);
+	config_free(&c);
+}
+
+static void test_value_types(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n"
+		    "unix_socket_mode = 0700\n"
+		    "listen_addr =\n"
+		    "unix_socket_dir =\n"
+		    "logfile =\n"
+		    "pidfile = /run/shoal.pid\n"
+		    "server_reset_query_always = yes\n"
+		    "tcp_keepalive = off\n"
+		    "server_lifetime = 1.5\n"
+		    "server_idle_timeout = 500ms\n"
+		    "query_timeout = 2min\n"
+		    "client_idle_timeout = 1h\n"
+		    "max_packet_size = 4294967296\n"
+		    "auth_type = scram-sha-256\n"
+		    "server_reset_query = RESET ALL; SET x = 1\n");
+	assert_int_equal(c.unix_socket_mode, 0700);
+	assert_string_equal(c.listen_addr, "");
+	assert_string_equal(c.unix_socket_dir, "");
+	assert_null(c.logfile);
+	assert_string_equal(c.pidfile, "/run/shoal.pid");
+	assert_int_equal(c.server_reset_query_always, 1);
+	assert_int_equal(c.tcp_keepalive, 0);
+	assert_int_equal(c.server_lifetime, 1500000);
+	assert_int_equal(c.server_idle_timeout, 500000);
+	assert_int_equal(c.query_timeout, 120 * USEC_PER_SEC);
+	assert_int_equal(c.client_idle_timeout, 3600 * USEC_PER_SEC);
+	assert_int_equal(c.max_packet_size, 4294967296LL);
+	assert_int_equal(c.auth_type, AUTH_SCRAM);
+	assert_string_equal(c.server_reset_query, "RESET ALL; SET x = 1");
+	config_free(&c);
+}
+
+static void test_bool_spellings(void **state)
+{
+	(void)state;
+	static const char *const yes[] = {"1", "true", "yes", "on", "TRUE", "On"};
+	static const char *const no[] = {"0", "false", "no", "off", "FALSE", "Off"};
+	char text[128];
+	struct config c;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		snprintf(text, sizeof(text), "[shoal]\ntcp_keepalive = %s\n", no[i]);
+		load_ok(&c, text);
+		assert_int_equal(c.tcp_keepalive, 0);
+		config_free(&c);
+		snprintf(text, sizeof(text), "[shoal]\nserver_reset_query_always = %s\n", yes[i]);
+		load_ok(&c, text);
+		assert_int_equal(c.server_reset_query_always, 1);
+		config_free(&c);
+	}
+}
+
+static void test_parse_duration(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *s;
+		usec_t us;
+	} ok[] = {{"0", 0},
+		  {"15", 15000000},
+		  {"1.5", 1500000},
+		  {"0.25s", 250000},
+		  {"500ms", 500000},
+		  {"250 ms", 250000},
+		  {"10us", 10},
+		  {"2min", 120000000},
+		  {"1h", 3600000000LL},
+		  {"1d", 86400000000LL},
+		  {".5", 500000}};
+	static const char *const bad[] = {"",	  "-1",	   "abc", "1x",	    "nan", "inf",
+					  "1e30", "1.5.3", " 1",  "1 hour", "s"};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		usec_t us = -1;
+		assert_int_equal(config_parse_duration(ok[i].s, &us), SHOAL_OK);
+		assert_int_equal(us, ok[i].us);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		usec_t us = 77;
+		if (config_parse_duration(bad[i], &us) != SHOAL_ERROR)
+			fail_msg("duration \"%s\" was accepted", bad[i]);
+		assert_int_equal(us, 77);
+	}
+}
+
+static void test_invalid_values_fail_with_file_line_and_key(void **state)
+{
+	(void)state;
+	load_fails("[pgbouncer]\nlisten_port = abc\n", "shoal.ini:2: listen_port: invalid number");
+	load_fails("[pgbouncer]\n\n; c\nlisten_port = 70000\n", "shoal.ini:4: listen_port:");
+	load_fails("[pgbouncer]\nlisten_port = 0\n", "out of range");
+	load_fails("[pgbouncer]\npool_mode = bogus\n",
+		   "pool_mode: invalid value \"bogus\" (expected session transaction statement)");
+	load_fails("[pgbouncer]\nauth_type = pam\n", "auth_type: invalid value \"pam\"");
+	load_fails("[pgbouncer]\ndefault_pool_size = -1\n",
+		   "default_pool_size: -1 is out of range");
+	load_fails("[pgbouncer]\nmax_client_conn = 12abc\n", "max_client_conn: invalid number");
+	load_fails("[pgbouncer]\ntcp_keepalive = maybe\n", "tcp_keepalive: invalid boolean");
+	load_fails("[pgbouncer]\nquery_timeout = soon\n", "query_timeout: invalid duration");
+	load_fails("[pgbouncer]\nunix_socket_mode = 0789\n", "unix_socket_mode: invalid octal");
+	load_fails("[pgbouncer]\nlisten_port = 99999999999999999999\n", "out of range");
+}
+
+static void test_syntax_error_names_the_line(void **state)
+{
+	(void)state;
+	load_fails("[pgbouncer]\nlisten_port = 1\nthis line has no equals sign\n",
+		   "shoal.ini:3: syntax error");
+	load_fails("[pgbouncer]\n%frobnicate x\n", "shoal.ini:2: unknown directive");
+}
+
+static void test_unknown_key_warns_and_is_not_fatal(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[pgbouncer]\nfrobnicate = 1\nlisten_port = 7777\n");
+	assert_int_equal(c.listen_port, 7777);
+	char want[PATH_MAX + 64];
+	snprintf(want, sizeof(want), "unknown setting \"frobnicate\" in %s:2, ignored",
+		 tmp_path("shoal.ini"));
+	assert_non_null(strstr(read_log(), want));
+	config_free(&c);
+}
+
+static void test_not_implemented_setting_warns_once(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[pgbouncer]\nadmin_users = a\nadmin_users = b\nserver_tls_sslmode = require\n"
+		    "ignore_startup_parameters = extra_float_digits\n");
+	const char *log = read_log();
+	assert_int_equal(count_substr(log, "\"admin_users\""), 1);
+	assert_int_equal(count_substr(log, "not implemented yet, ignored"), 3);
+	config_free(&c);
+}
+
+static void test_other_sections_are_ignored(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[peers]\n1 = host=a\n2 = host=b\n[pgbouncer]\nlisten_port = 7002\n");
+	assert_int_equal(c.listen_port, 7002);
+	assert_int_equal(count_substr(read_log(), "section [peers]"), 1);
+	config_free(&c);
+}
+
+static void test_comments_crlf_indent_and_bom(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "\xEF\xBB\xBF[pgbouncer]\r\n"
+		    "; a comment\r\n"
+		    "# another\r\n"
+		    "   listen_port = 7003   \r\n"
+		    "\tpool_mode = statement ; inline comment\r\n"
+		    "\r\n"
+		    "[databases]\r\n"
+		    "  db = host=h\r\n");
+	assert_int_equal(c.listen_port, 7003);
+	assert_int_equal(c.pool_mode, POOL_STATEMENT);
+	assert_int_equal(c.ndbs, 1);
+	assert_string_equal(c.dbs[0].host, "h");
+	config_free(&c);
+}
+
+static void test_missing_file_fails(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[512];
+	assert_int_equal(config_load(&c, tmp_path("nope.ini"), err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "nope.ini"));
+	assert_non_null(strstr(err, "No such file"));
+}
+
+/* ---- [databases] ---- */
+
+static void test_databases_connstr(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\n"
+		    "db1 = host=10.0.0.1 port=6000 dbname=real user=u password='p w\\'x\\\\'"
+		    " pool_size=5 min_pool_size=1 reserve_pool_size=2 max_db_connections=9"
+		    " pool_mode=statement application_name=app\n"
+		    "db2 = host = /var/run/postgresql   dbname=x\\ y\n"
+		    "db3 =\n");
+	assert_int_equal(c.ndbs, 3);
+	const struct db_entry *d = config_find_db(&c, "db1");
+	assert_string_equal(d->name, "db1");
+	assert_string_equal(d->host, "10.0.0.1");
+	assert_int_equal(d->port, 6000);
+	assert_string_equal(d->dbname, "real");
+	assert_string_equal(d->user, "u");
+	assert_string_equal(d->password, "p w'x\\");
+	assert_int_equal(d->pool_size, 5);
+	assert_int_equal(d->min_pool_size, 1);
+	assert_int_equal(d->reserve_pool_size, 2);
+	assert_int_equal(d->max_db_connections, 9);
+	assert_int_equal(d->pool_mode, POOL_STATEMENT);
+	assert_string_equal(d->application_name, "app");
+	d = config_find_db(&c, "db2");
+	assert_string_equal(d->host, "/var/run/postgresql");
+	assert_string_equal(d->dbname, "x y");
+	assert_int_equal(d->port, 5432);
+	assert_int_equal(d->pool_size, -1);
+	assert_int_equal(d->min_pool_size, -1);
+	assert_int_equal(d->reserve_pool_size, -1);
+	assert_int_equal(d->max_db_connections, -1);
+	assert_int_equal(d->pool_mode, POOL_INHERIT);
+	assert_null(d->application_name);
+	d = config_find_db(&c, "db3");
+	assert_null(d->host);
+	assert_null(d->dbname);
+	assert_null(config_find_db(&c, "db4")); /* no "*" entry */
+	config_free(&c);
+}
+
+static void test_databases_ignored_pgbouncer_keys_warn(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\ndb = host=h client_encoding=UTF8 datestyle=ISO timezone=UTC "
+		    "connect_query='SELECT 1' auth_user=x\n");
+	assert_string_equal(c.dbs[0].host, "h");
+	const char *log = read_log();
+	assert_non_null(strstr(log, "\"client_encoding\" is not implemented yet"));
+	assert_non_null(strstr(log, "\"connect_query\" is not implemented yet"));
+	config_free(&c);
+}
+
+static void test_databases_errors(void **state)
+{
+	(void)state;
+	load_fails("[pgbouncer]\nlisten_port=1\n[databases]\ndb = bogus=1\n",
+		   "shoal.ini:4: db: unknown database option \"bogus\"");
+	load_fails("[databases]\ndb = port=65536\n",
+		   "shoal.ini:2: db: port: 65536 is out of range");
+	load_fails("[databases]\ndb = port=0\n", "port: 0 is out of range");
+	load_fails("[databases]\ndb = pool_size=-1\n", "pool_size: -1 is out of range");
+	load_fails("[databases]\ndb = pool_size=many\n", "pool_size: invalid number");
+	load_fails("[databases]\ndb = pool_mode=sometimes\n", "pool_mode: invalid value");
+	load_fails("[databases]\ndb = host='unterminated\n", "unterminated quoted string");
+	load_fails("[databases]\ndb = host\n", "missing \"=\" after \"host\"");
+}
+
+static void test_later_database_definition_replaces_earlier(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\ndb = host=a password=x\nother = host=o\ndb = host=b\n");
+	assert_int_equal(c.ndbs, 2);
+	const struct db_entry *d = config_find_db(&c, "db");
+	assert_string_equal(d->host, "b");
+	assert_null(d->password);
+	config_free(&c);
+}
+
+static void test_find_db_falls_back_to_star(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\n* = host=fallback\nexact = host=e\n");
+	assert_string_equal(config_find_db(&c, "exact")->host, "e");
+	assert_string_equal(config_find_db(&c, "other")->host, "fallback");
+	assert_string_equal(config_find_db(&c, "EXACT")->host, "fallback");
+	config_free(&c);
+	struct config empty = {0};
+	assert_null(config_find_db(&empty, "x"));
+	assert_null(config_find_user(&empty, "x"));
+	assert_null(config_find_secret(&empty, "x"));
+}
+
+static struct db_entry parse_db_ok(const char *value)
+{
+	struct db_entry d = {0};
+	char err[256] = "";
+	if (config_parse_db(value, &d, err, sizeof(err)) != SHOAL_OK)
+		fail_msg("config_parse_db(\"%s\"): %s", value, err);
+	return d;
+}
+
+static void db_free(struct db_entry *d)
+{
+	free(d->host);
+	free(d->dbname);
+	free(d->user);
+	free(d->password);
+	free(d->application_name);
+}
+
+static void test_parse_db_url(void **state)
+{
+	(void)state;
+	struct db_entry d =
+	    parse_db_ok("postgres://us%40er:p%3Ass%2f@db.example.com:5433/my%20db"
+			"?application_name=a%26b&pool_size=3&pool_mode=transaction");
+	assert_string_equal(d.user, "us@er");
+	assert_string_equal(d.password, "p:ss/");
+	assert_string_equal(d.host, "db.example.com");
+	assert_int_equal(d.port, 5433);
+	assert_string_equal(d.dbname, "my db");
+	assert_string_equal(d.application_name, "a&b");
+	assert_int_equal(d.pool_size, 3);
+	assert_int_equal(d.pool_mode, POOL_TRANSACTION);
+	db_free(&d);
+
+	d = parse_db_ok("postgresql://[::1]:6000/db");
+	assert_string_equal(d.host, "::1");
+	assert_int_equal(d.port, 6000);
+	assert_string_equal(d.dbname, "db");
+	assert_null(d.user);
+	db_free(&d);
+
+	d = parse_db_ok("postgres://%2Fvar%2Frun%2Fpostgresql/db");
+	assert_string_equal(d.host, "/var/run/postgresql");
+	db_free(&d);
+
+	d = parse_db_ok("postgres:///only_db");
+	assert_null(d.host);
+	assert_int_equal(d.port, 5432);
+	assert_string_equal(d.dbname, "only_db");
+	db_free(&d);
+
+	d = parse_db_ok("postgres://user@host");
+	assert_string_equal(d.user, "user");
+	assert_string_equal(d.host, "host");
+	assert_null(d.password);
+	assert_null(d.dbname);
+	db_free(&d);
+}
+
+static void test_parse_db_errors(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *value, *want;
+	} bad[] = {
+	    {"postgres://h/%zz", "dbname: invalid percent-encoding"},
+	    {"postgres://h/a%00b", "invalid percent-encoding"},
+	    {"postgres://h/a%4", "invalid percent-encoding"},
+	    {"postgres://h:99999/db", "port: 99999 is out of range"},
+	    {"postgres://h:/db", "port: invalid number"},
+	    {"postgres://h/db?bogus=1", "unknown database option \"bogus\""},
+	    {"postgres://h/db?noeq", "missing \"=\" in URL parameter"},
+	    {"postgres://[::1/db", "malformed IPv6"},
+	    {"host=a port=x", "port: invalid number"},
+	    {"host a", "missing \"=\" after \"host\""},
+	    {"password='abc", "unterminated quoted string"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct db_entry d = {0};
+		char err[256] = "";
+		assert_int_equal(config_parse_db(bad[i].value, &d, err, sizeof(err)), SHOAL_ERROR);
+		if (!strstr(err, bad[i].want))
+			fail_msg("\"%s\": error \"%s\" lacks \"%s\"", bad[i].value, err,
+				 bad[i].want);
+		assert_null(d.host); /* partial results are freed */
+	}
+}
+
+static void test_long_database_line(void **state)
+{
+	(void)state;
+	char app[401], text[1024];
+	memset(app, 'a', sizeof(app) - 1);
+	app[sizeof(app) - 1] = '\0';
+	snprintf(text, sizeof(text),
+		 "[databases]\nlong = host=h application_name=%s password=x ; comment\n"
+		 "after = host=after\n",
+		 app);
+	struct config c;
+	load_ok(&c, text);
+	assert_int_equal(c.ndbs, 2);
+	assert_string_equal(c.dbs[0].application_name, app);
+	assert_string_equal(c.dbs[0].password, "x");
+	assert_string_equal(c.dbs[1].host, "after");
+	config_free(&c);
+}
+
+/* ---- [users] ---- */
+
+static void test_users_section(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[users]\nalice = pool_mode=session, pool_size=5, max_user_connections=10\n"
+		    "bob = pool_size=2\ncarol = max_user_client_connections=3\n");
+	assert_int_equal(c.nusers, 3);
+	const struct user_entry *u = config_find_user(&c, "alice");
+	assert_int_equal(u->pool_mode, POOL_SESSION);
+	assert_int_equal(u->pool_size, 5);
+	assert_int_equal(u->max_user_connections, 10);
+	u = config_find_user(&c, "bob");
+	assert_int_equal(u->pool_mode, POOL_INHERIT);
+	assert_int_equal(u->pool_size, 2);
+	assert_int_equal(u->max_user_connections, -1);
+	assert_null(config_find_user(&c, "dave"));
+	config_free(&c);
+	load_fails("[users]\nalice = pool_size=x\n",
+		   "shoal.ini:2: alice: pool_size: invalid number");
+	load_fails("[users]\nalice = host=x\n", "unknown user option \"host\"");
+}
+
+/* ---- %include ---- */
+
+static void test_include_is_relative_to_the_including_file(void **state)
+{
+	(void)state;
+	write_file("inc/one.ini", "listen_port = 7100\n%include ../two.ini\n");
+	write_file("two.ini", "[databases]\nfromtwo = host=two\n");
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n%include inc/one.ini\n[pgbouncer]\ndefault_pool_size = 3\n");
+	assert_int_equal(c.listen_port, 7100);
+	assert_int_equal(c.default_pool_size, 3);
+	assert_string_equal(config_find_db(&c, "fromtwo")->host, "two");
+	config_free(&c);
+}
+
+static void test_include_errors_name_the_right_file_and_line(void **state)
+{
+	(void)state;
+	write_file("bad.ini", "\n; comment\nlisten_port = nope\n");
+	load_fails("[pgbouncer]\n%include bad.ini\n", "bad.ini:3: listen_port: invalid number");
+	load_fails("[pgbouncer]\n\n%include missing.ini\n", "shoal.ini:3: %include: cannot open");
+	load_fails("[pgbouncer]\n%include\n", "shoal.ini:2: %include: missing file name");
+	write_file("loop.ini", "%include loop.ini\n");
+	load_fails("%include loop.ini\n", "nested more than 10 deep");
+	write_file("bad2.ini", "[pgbouncer]\nlisten_port = 1\n");
+	load_fails("%include bad2.ini\nbroken line\n", "shoal.ini:2: syntax error");
+}
+
+static void test_include_nesting_up_to_ten(void **state)
+{
+	(void)state;
+	char name[32], text[64];
+	for (int i = 1; i <= 10; i++) {
+		snprintf(name, sizeof(name), "n%d.ini", i);
+		if (i < 10)
+			snprintf(text, sizeof(text), "%%include n%d.ini\n", i + 1);
+		else
+			snprintf(text, sizeof(text), "listen_port = 7010\n");
+		write_file(name, text);
+	}
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n%include n1.ini\n");
+	assert_int_equal(c.listen_port, 7010);
+	config_free(&c);
+}
+
+/* ---- environment ---- */
+
+static void test_env_overrides_file(void **state)
+{
+	(void)state;
+	setenv("SHOAL_DEFAULT_POOL_SIZE", "42", 1);
+	setenv("SHOAL_POOL_MODE", "transaction", 1);
+	setenv("SHOAL_SERVER_LIFETIME", "10min", 1);
+	setenv("SHOAL_LISTEN_ADDR", "*", 1);
+	struct config c;
+	load_ok(&c, "[pgbouncer]\ndefault_pool_size = 7\npool_mode = session\n");
+	assert_int_equal(c.default_pool_size, 42);
+	assert_int_equal(c.pool_mode, POOL_TRANSACTION);
+	assert_int_equal(c.server_lifetime, 600 * USEC_PER_SEC);
+	assert_string_equal(c.listen_addr, "*");
+	config_free(&c);
+	char err[256];
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(c.default_pool_size, 42);
+	config_free(&c);
+	unsetenv("SHOAL_DEFAULT_POOL_SIZE");
+	unsetenv("SHOAL_POOL_MODE");
+	unsetenv("SHOAL_SERVER_LIFETIME");
+	unsetenv("SHOAL_LISTEN_ADDR");
+}
+
+static void test_bad_env_value_names_the_variable(void **state)
+{
+	(void)state;
+	setenv("SHOAL_LISTEN_PORT", "abc", 1);
+	load_fails("[pgbouncer]\n", "SHOAL_LISTEN_PORT: invalid number \"abc\"");
+	unsetenv("SHOAL_LISTEN_PORT");
+}
+
+/* ---- auth_file ---- */
+
+static void test_auth_file(void **state)
+{
+	(void)state;
+	const char *userlist =
+	    write_file("userlist.txt", "; comment\n"
+				       "# another\n"
+				       "\n"
+				       "\"alice\" \"secret\"\n"
+				       "  \"bo\"\"b\"   \"md5abcdef\" extra fields \"x\"\n"
+				       "\"carol\" \"SCRAM-SHA-256$4096:c2FsdA==$a:b\"\n"
+				       "\"empty\" \"\"\n"
+				       "\"alice\" \"newer\"\n");
+	char text[PATH_MAX + 64];
+	snprintf(text, sizeof(text), "[pgbouncer]\nauth_file = %s\n", userlist);
+	struct config c;
+	load_ok(&c, text);
+	assert_string_equal(config_find_secret(&c, "alice"), "newer");
+	assert_string_equal(config_find_secret(&c, "bo\"b"), "md5abcdef");
+	assert_string_equal(config_find_secret(&c, "carol"), "SCRAM-SHA-256$4096:c2FsdA==$a:b");
+	assert_string_equal(config_find_secret(&c, "empty"), "");
+	assert_null(config_find_secret(&c, "dave"));
+	config_free(&c);
+}
+
+static void test_auth_file_errors(void **state)
+{
+	(void)state;
+	char text[PATH_MAX + 64];
+	snprintf(text, sizeof(text), "[pgbouncer]\nauth_file = %s\n", tmp_path("absent.txt"));
+	load_fails(text, "auth_file");
+	load_fails(text, "No such file");
+	const char *bad = write_file("bad_userlist.txt", "\"ok\" \"x\"\n\"unterminated \"x\n");
+	snprintf(text, sizeof(text), "[pgbouncer]\nauth_file = %s\n", bad);
+	load_fails(text, "bad_userlist.txt:2: malformed line");
+	bad = write_file("bad_userlist2.txt", "alice secret\n");
+	snprintf(text, sizeof(text), "[pgbouncer]\nauth_file = %s\n", bad);
+	load_fails(text, "bad_userlist2.txt:1: malformed line");
+	bad = write_file("bad_userlist3.txt", "\"alice\"\n");
+	snprintf(text, sizeof(text), "[pgbouncer]\nauth_file = %s\n", bad);
+	load_fails(text, "bad_userlist3.txt:1: malformed line");
+}
+
+/* ---- printing and helpers ---- */
+
+static char *print_config(const struct config *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	assert_non_null(f);
+	config_print(c, f);
+	fclose(f);
+	return out;
+}
+
+static void test_print_reads_back(void **state)
+{
+	(void)state;
+	struct config c, again;
+	load_ok(&c, "[pgbouncer]\nserver_lifetime = 1.25\nunix_socket_mode = 0700\n"
+		    "auth_type = any\nlogfile = /tmp/x.log\n"
+		    "[databases]\n* = port=5433\n"
+		    "db = host=h,i dbname='a b' user=u password=topsecret pool_size=4 "
+		    "pool_mode=transaction application_name='it\\'s'\n"
+		    "[users]\nalice = pool_mode=statement max_user_connections=2\n");
+	char *text = print_config(&c);
+	assert_non_null(strstr(text, "[shoal]\nlisten_addr = 127.0.0.1\n"));
+	assert_non_null(strstr(text, "\nserver_lifetime = 1.25\n"));
+	assert_non_null(strstr(text, "\nserver_idle_timeout = 600\n"));
+	assert_non_null(strstr(text, "\nunix_socket_mode = 0700\n"));
+	assert_non_null(strstr(text, "\nauth_type = any\n"));
+	assert_non_null(strstr(text, "\nauth_file = \n"));
+	assert_non_null(strstr(text, "\nmax_packet_size = 2147483647\n"));
+	assert_non_null(strstr(text, "password=****"));
+	assert_null(strstr(text, "topsecret"));
+	assert_non_null(strstr(text, "\nalice = pool_mode=statement max_user_connections=2\n"));
+	assert_true(strstr(text, "listen_addr =") < strstr(text, "shutdown_timeout ="));
+	assert_true(strstr(text, "shutdown_timeout =") < strstr(text, "[databases]"));
+
+	load_ok(&again, text);
+	assert_int_equal(again.server_lifetime, 1250000);
+	assert_int_equal(again.unix_socket_mode, 0700);
+	assert_int_equal(again.ndbs, 2);
+	const struct db_entry *d = config_find_db(&again, "db");
+	assert_string_equal(d->host, "h,i");
+	assert_string_equal(d->dbname, "a b");
+	assert_string_equal(d->password, "****");
+	assert_string_equal(d->application_name, "it's");
+	assert_int_equal(d->pool_mode, POOL_TRANSACTION);
+	assert_int_equal(d->pool_size, 4);
+	assert_int_equal(config_find_db(&again, "zzz")->port, 5433);
+	assert_int_equal(config_find_user(&again, "alice")->max_user_connections, 2);
+	char *text2 = print_config(&again);
+	assert_string_equal(text, text2);
+	free(text);
+	free(text2);
+	config_free(&c);
+	config_free(&again);
+}
+
+static void test_names_and_default_host(void **state)
+{
+	(void)state;
+	assert_string_equal(config_pool_mode_name(POOL_SESSION), "session");
+	assert_string_equal(config_pool_mode_name(POOL_TRANSACTION), "transaction");
+	assert_string_equal(config_pool_mode_name(POOL_STATEMENT), "statement");
+	assert_string_equal(config_pool_mode_name(POOL_INHERIT), "inherit");
+	assert_string_equal(config_auth_type_name(AUTH_TRUST), "trust");
+	assert_string_equal(config_auth_type_name(AUTH_SCRAM), "scram-sha-256");
+	assert_string_equal(config_auth_type_name(AUTH_CERT), "cert");
+	assert_string_equal(config_auth_type_name(99), "unknown");
+	assert_string_equal(config_default_host(1), "127.0.0.1");
+	const char *want = access("/var/run/postgresql/.s.PGSQL.5432", F_OK) == 0
+			       ? "/var/run/postgresql"
+			       : "127.0.0.1";
+	assert_string_equal(config_default_host(5432), want);
+}
+
+static void test_free_is_safe_twice_and_on_zero(void **state)
+{
+	(void)state;
+	struct config c = {0};
+	config_free(&c);
+	load_ok(&c, "[databases]\na = host=x\n[users]\nu = pool_size=1\n");
+	config_free(&c);
+	config_free(&c);
+	assert_null(c.dbs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T(f) cmocka_unit_test_setup(f, test_setup)
+	    T(test_defaults_are_pgbouncers),
+	    T(test_embedded_default_forwards_everything_in_transaction_mode),
+	    T(test_shoal_section_and_case_insensitive_keys),
+	    T(test_value_types),
+	    T(test_bool_spellings),
+	    T(test_parse_duration),
+	    T(test_invalid_values_fail_with_file_line_and_key),
+	    T(test_syntax_error_names_the_line),
+	    T(test_unknown_key_warns_and_is_not_fatal),
+	    T(test_not_implemented_setting_warns_once),
+	    T(test_other_sections_are_ignored),
+	    T(test_comments_crlf_indent_and_bom),
+	    T(test_missing_file_fails),
+	    T(test_databases_connstr),
+	    T(test_databases_ignored_pgbouncer_keys_warn),
+	    T(test_databases_errors),
+	    T(test_later_database_definition_replaces_earlier),
+	    T(test_find_db_falls_back_to_star),
+	    T(test_parse_db_url),
+	    T(test_parse_db_errors),
+	    T(test_long_database_line),
+	    T(test_users_section),
+	    T(test_include_is_relative_to_the_including_file),
+	    T(test_include_errors_name_the_right_file_and_line),
+	    T(test_include_nesting_up_to_ten),
+	    T(test_env_overrides_file),
+	    T(test_bad_env_value_names_the_variable),
+	    T(test_auth_file),
+	    T(test_auth_file_errors),
+	    T(test_print_reads_back),
+	    T(test_names_and_default_host),
+	    T(test_free_is_safe_twice_and_on_zero),
+#undef T
+	};
+	return cmocka_run_group_tests_name("config", tests, group_setup, group_teardown);
+}
