@@ -1,0 +1,117 @@
+"""Connection limits: max_client_conn, max_db_connections, max_user_connections, reserve pool."""
+import threading
+import time
+
+import psycopg
+import pytest
+
+from helpers import BackendMonitor, run_threads
+from wire import Wire
+
+
+def test_max_client_conn_refuses_extra_client_with_53300(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"pool_mode": "transaction", "max_client_conn": 3})
+    conns = [s.connect("db", role) for _ in range(3)]
+    for c in conns:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    w = Wire(s.host, s.port)
+    err = w.startup(role, "db")
+    w.close()
+    assert err is not None, "4th client was admitted"
+    assert err.get("C") == "53300", err
+    assert err.get("M", "").startswith("no more connections allowed (max_client_conn)"), err
+    with pytest.raises(psycopg.OperationalError, match=r"max_client_conn"):
+        psycopg.connect(s.dsn("db", role))
+    # A slot frees up when a client leaves.
+    conns[0].close()
+    time.sleep(0.2)
+    c = s.connect("db", role)
+    assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def _hold(dsn, seconds):
+    with psycopg.connect(dsn, autocommit=True) as c:
+        c.execute("BEGIN")
+        c.execute("SELECT pg_sleep(%s)", (seconds,))
+        c.execute("COMMIT")
+
+
+def test_max_db_connections_limits_servers_across_user_pools(shoal, pg, role):
+    other = pg.create_role("maxdb_other")
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 5,
+                                "max_db_connections": 2}},
+              settings={"pool_mode": "transaction", "server_idle_timeout": 0.5,
+                        "query_wait_timeout": 20})
+    dsns = [s.dsn("db", role)] * 3 + [s.dsn("db", other)] * 3
+    with BackendMonitor(pg, [role, other]) as mon:
+        _, errors = run_threads(_hold, [(d, 0.3) for d in dsns], timeout=40)
+    assert errors == [None] * len(dsns), errors
+    assert mon.error is None
+    assert mon.max == 2, "backends peaked at %s (limit 2)" % mon.max
+
+
+def test_max_user_connections_limits_servers_across_databases(shoal, pg, role):
+    s = shoal(databases={"db1": {"dbname": "postgres", "pool_size": 5},
+                         "db2": {"dbname": "template1", "pool_size": 5}},
+              users={role: {"max_user_connections": 2}},
+              settings={"pool_mode": "transaction", "server_idle_timeout": 0.5,
+                        "query_wait_timeout": 20})
+    dsns = [s.dsn("db1", role)] * 3 + [s.dsn("db2", role)] * 3
+    with BackendMonitor(pg, role) as mon:
+        _, errors = run_threads(_hold, [(d, 0.3) for d in dsns], timeout=40)
+    assert errors == [None] * len(dsns), errors
+    assert mon.error is None
+    assert mon.max == 2, "backends peaked at %s (limit 2)" % mon.max
+
+
+def test_pool_size_queues_extra_clients_fifo(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction", "query_wait_timeout": 20})
+    holder = s.connect("db", role)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    ran_at = {}
+    waiters = [s.connect("db", role) for _ in range(4)]
+
+    def wait_turn(i, c):
+        # The server's clock says in which order the single backend ran the queries.
+        ran_at[i] = c.execute("SELECT clock_timestamp()").fetchone()[0]
+
+    threads = []
+    for i, c in enumerate(waiters):
+        t = threading.Thread(target=wait_turn, args=(i, c), daemon=True)
+        t.start()
+        threads.append(t)
+        time.sleep(0.15)  # make the arrival order unambiguous
+    assert ran_at == {}
+    holder.execute("COMMIT")
+    for t in threads:
+        t.join(20)
+    assert sorted(ran_at, key=ran_at.get) == [0, 1, 2, 3], ran_at
+
+
+def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1,
+                                "reserve_pool_size": 1}},
+              settings={"pool_mode": "transaction", "reserve_pool_timeout": 0.5,
+                        "query_wait_timeout": 10})
+    holder = s.connect("db", role)
+    b = s.connect("db", role)
+    c = s.connect("db", role)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    times = {}
+
+    def run(name, conn):
+        t0 = time.monotonic()
+        conn.execute("SELECT pg_sleep(0.2)")
+        times[name] = time.monotonic() - t0
+
+    with BackendMonitor(pg, role) as mon:
+        _, errors = run_threads(run, [("b", b), ("c", c)], timeout=15)
+    assert errors == [None, None], errors
+    first = min(times.values())
+    assert 0.4 <= first < 3.0, times
+    assert mon.max == 2, "backends peaked at %s (pool 1 + reserve 1)" % mon.max
+    holder.execute("COMMIT")

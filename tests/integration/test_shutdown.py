@@ -1,0 +1,76 @@
+"""Signals: SIGTERM waits for open transactions, SIGINT exits at once."""
+import signal
+import time
+
+import psycopg
+import pytest
+
+from helpers import wait_until
+
+
+def test_sigterm_lets_open_transaction_commit_then_exits_zero(shoal, pg, role_db):
+    role, db = role_db
+    pg.sql("CREATE TABLE t (x int)", dbname=db, user=role)
+    s = shoal(databases={"db": {"dbname": db, "pool_size": 2}},
+              settings={"pool_mode": "transaction", "shutdown_timeout": 5})
+    a = s.connect("db", role)
+    a.execute("BEGIN")
+    a.execute("INSERT INTO t VALUES (1)")
+    s.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(s.dsn("db", role, connect_timeout=2))
+    assert s.alive(), "shoal exited while a transaction was open"
+    a.execute("INSERT INTO t VALUES (2)")
+    a.execute("COMMIT")
+    rc = s.wait(10)
+    s.stopped_by_test = True
+    assert rc == 0, "exit code %r" % rc
+    assert pg.sql("SELECT array_agg(x ORDER BY x) FROM t", dbname=db) == [([1, 2],)]
+
+
+def test_sigterm_disconnects_idle_clients_with_57P01(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
+              settings={"pool_mode": "transaction", "shutdown_timeout": 5})
+    from wire import Wire
+    w = Wire(s.host, s.port)
+    assert w.startup(role, "db") is None
+    s.send_signal(signal.SIGTERM)
+    fields = w.wait_error(timeout=5)
+    assert fields.get("C") == "57P01", fields
+    assert fields.get("M", "").startswith("pooler is shutting down"), fields
+    w.close()
+    rc = s.wait(10)
+    s.stopped_by_test = True
+    assert rc == 0, "exit code %r" % rc
+
+
+def test_sigterm_gives_up_after_shutdown_timeout(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
+              settings={"pool_mode": "transaction", "shutdown_timeout": 1})
+    a = s.connect("db", role)
+    a.execute("BEGIN")
+    a.execute("SELECT 1")
+    t0 = time.monotonic()
+    s.send_signal(signal.SIGTERM)
+    rc = s.wait(10)
+    s.stopped_by_test = True
+    elapsed = time.monotonic() - t0
+    assert rc is not None, "shoal still running 10s after SIGTERM with shutdown_timeout=1"
+    assert 0.8 <= elapsed < 4, elapsed
+    with pytest.raises(psycopg.OperationalError):
+        a.execute("SELECT 1")
+
+
+def test_sigint_exits_at_once_despite_open_transaction(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
+              settings={"pool_mode": "transaction", "shutdown_timeout": 10})
+    a = s.connect("db", role)
+    a.execute("BEGIN")
+    a.execute("SELECT 1")
+    t0 = time.monotonic()
+    rc = s.stop(signal.SIGINT, timeout=10)
+    assert time.monotonic() - t0 < 3
+    assert rc == 0, rc
+    wait_until(lambda: pg.count_backends(usename=role) == 0, timeout=3,
+               what="server connections closed")

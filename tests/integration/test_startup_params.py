@@ -1,0 +1,101 @@
+"""Startup parameters follow the client onto whatever server it gets."""
+import psycopg
+import pytest
+
+from wire import Wire
+
+
+def show(conn, name):
+    return conn.execute("SHOW %s" % name).fetchone()[0]
+
+
+@pytest.mark.parametrize("mode", ["transaction", "statement"])
+def test_startup_options_follow_client_on_shared_backend(shoal, pg, role, mode):
+    pg.sql("CREATE SCHEMA IF NOT EXISTS sa; CREATE SCHEMA IF NOT EXISTS sb")
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": mode})
+    a = s.connect("db", role, options="-c statement_timeout=1234 -c search_path=sa")
+    b = s.connect("db", role, options="-c statement_timeout=4321 -c search_path=sb")
+    plain = s.connect("db", role)
+    pids = set()
+    for _ in range(3):
+        for conn, timeout, path in ((a, "1234ms", "sa"), (b, "4321ms", "sb"),
+                                    (plain, "0", "\"$user\", public")):
+            assert show(conn, "statement_timeout") == timeout
+            assert show(conn, "search_path") == path
+            pids.add(conn.execute("SELECT pg_backend_pid()").fetchone()[0])
+    assert len(pids) == 1, "pool_size=1: all clients should share one backend"
+
+
+def test_startup_options_applied_in_session_mode_after_reuse(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "session"})
+    pids = set()
+    for timeout in (1234, 4321, None, 1234):
+        kw = {"options": "-c statement_timeout=%d" % timeout} if timeout else {}
+        with psycopg.connect(s.dsn("db", role, **kw), autocommit=True) as c:
+            assert show(c, "statement_timeout") == ("%dms" % timeout if timeout else "0")
+            pids.add(c.execute("SELECT pg_backend_pid()").fetchone()[0])
+    assert len(pids) == 1
+
+
+def test_direct_startup_parameters_applied(shoal, pg, role):
+    pg.sql("CREATE SCHEMA IF NOT EXISTS sc")
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    other = s.connect("db", role, options="-c search_path=sa")
+    w = Wire(s.host, s.port)
+    assert w.startup(role, "db", search_path="sc", application_name="raw_app") is None
+    assert w.params.get("application_name") == "raw_app"
+    for _ in range(2):
+        rows, err, _ = w.query("SHOW search_path")
+        assert err is None and rows == [("sc",)], (rows, err)
+        rows, err, _ = w.query("SELECT application_name FROM pg_stat_activity "
+                               "WHERE pid = pg_backend_pid()")
+        assert err is None and rows == [("raw_app",)], (rows, err)
+        assert show(other, "search_path") == "sa"
+    w.close()
+
+
+def test_application_name_visible_in_pg_stat_activity(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    a = s.connect("db", role, application_name="app_alpha")
+    b = s.connect("db", role, application_name="app_beta")
+    q = "SELECT application_name FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    for _ in range(2):
+        assert a.execute(q).fetchone()[0] == "app_alpha"
+        assert b.execute(q).fetchone()[0] == "app_beta"
+    assert show(a, "application_name") == "app_alpha"
+
+
+def test_invalid_startup_option_fails_login_with_server_error(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    warm = s.connect("db", role)
+    assert warm.execute("SELECT 1").fetchone()[0] == 1
+    w = Wire(s.host, s.port)
+    err = w.startup(role, "db", options="-c statement_timeout=banana")
+    w.close()
+    assert err is not None, "login with an invalid option succeeded"
+    assert err.get("S") == "FATAL", err
+    assert err.get("C") == "22023", err
+    assert "statement_timeout" in err.get("M", ""), err
+    with pytest.raises(psycopg.OperationalError, match="statement_timeout"):
+        psycopg.connect(s.dsn("db", role, options="-c statement_timeout=banana"))
+    # The shared backend was not poisoned.
+    assert show(warm, "statement_timeout") == "0"
+    c = s.connect("db", role)
+    assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_replication_connection_refused(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+    w = Wire(s.host, s.port)
+    err = w.startup(role, "db", replication="database")
+    w.close()
+    assert err is not None, "replication connection accepted"
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(s.dsn("db", role, replication="database"))
+    c = s.connect("db", role)
+    assert c.execute("SELECT 1").fetchone()[0] == 1
