@@ -115,12 +115,15 @@ void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *fro
 /* An outgoing CancelRequest connection: connect, send 16 bytes, close. */
 struct cancel_conn {
 	struct loop_fd lfd;
+	struct list node; /* in the worker's cancel_conns */
 	struct worker *w;
 	struct buf out;
+	usec_t started;
 };
 
 static void cancel_conn_done(struct cancel_conn *cc)
 {
+	list_del(&cc->node);
 	loop_del(cc->w->loop, &cc->lfd);
 	close(cc->lfd.fd);
 	buf_free(&cc->out);
@@ -158,11 +161,28 @@ void cancel_send(struct worker *w, const char *host, int port, uint32_t pid, uin
 	cc->w = w;
 	cc->lfd.fd = fd;
 	cc->lfd.cb = cancel_conn_event;
+	cc->started = shoal_now();
 	proto_write_cancel(&cc->out, pid, key);
 	if (loop_add(w->loop, &cc->lfd, EPOLLOUT) != SHOAL_OK) {
 		log_warn("cancel: epoll: %s", strerror(errno));
 		close(fd);
 		buf_free(&cc->out);
 		free(cc);
+		return;
+	}
+	list_append(&w->cancel_conns, &cc->node);
+}
+
+void cancel_reap(struct worker *w, usec_t now)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &w->cancel_conns)
+	{
+		struct cancel_conn *cc = container_of(i, struct cancel_conn, node);
+		if (now == 0 || now - cc->started >= CANCEL_CONN_TIMEOUT) {
+			if (now)
+				log_warn("cancel: no answer from the server in time; giving up");
+			cancel_conn_done(cc);
+		}
 	}
 }

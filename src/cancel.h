@@ -17,5 +17,9 @@ void cancel_set_target(struct client *c, const struct server *s);
 void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from);
 /* Send a CancelRequest for (pid, key) to host:port from worker w (fire and forget). */
 void cancel_send(struct worker *w, const char *host, int port, uint32_t pid, uint32_t key);
+/* Close w's cancel connections older than CANCEL_CONN_TIMEOUT (now = 0: all of them). */
+void cancel_reap(struct worker *w, usec_t now);
+
+#define CANCEL_CONN_TIMEOUT (10 * USEC_PER_SEC)
 
 #endif

@@ -194,6 +194,10 @@ static bool client_needs_check(struct client *c, struct pool *p)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
+	if (cancel_register(c) != SHOAL_OK) {
+		client_close(c, "53000", "cannot generate a cancel key");
+		return;
+	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
@@ -205,11 +209,6 @@ static void client_login_ready(struct client *c)
 	if (!check)
 		params_copy(&welcome, &p->welcome);
 	ledger_unlock();
-	if (cancel_register(c) != SHOAL_OK) {
-		params_free(&welcome);
-		client_close(c, "53000", "cannot generate a cancel key");
-		return;
-	}
 	if (check) {
 		c->needs_login_check = true;
 		client_set_state(c, CL_WAIT_LOGIN);
@@ -323,6 +322,12 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 			return "unrecognized configuration parameter in startup packet";
 		}
 	}
+	if (params_find(&c->params, "role") || params_find(&c->params, "session_authorization")) {
+		/* A pooled server would keep the identity for the next client. */
+		*state = "0A000";
+		return "startup parameters \"role\" and \"session_authorization\" are not supported "
+		       "by Shoal";
+	}
 	if (!c->user || !*c->user) {
 		*state = "28000";
 		return "no PostgreSQL user name specified in startup packet";
@@ -382,10 +387,14 @@ static shoal_rc client_login_step(struct client *c)
 		}
 		if (buf_avail(in) < (size_t)h.len + 1)
 			return SHOAL_AGAIN;
-		const uint8_t *body = buf_head(in) + 5;
-		client_check_password(c, body, h.len - 4);
-		if (!c->c.dead)
-			buf_consume(in, (size_t)h.len + 1);
+		/* Copied and consumed first: a good password finishes the login at once, and what
+		 * follows the password message is read as the client's first query. */
+		uint8_t body[4096];
+		size_t blen = h.len - 4;
+		memcpy(body, buf_head(in) + 5, blen);
+		buf_consume(in, (size_t)h.len + 1);
+		client_check_password(c, body, blen);
+		explicit_bzero(body, blen);
 		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	}
 	if (c->auth_step != 0)
@@ -466,20 +475,27 @@ static shoal_rc client_check_header(struct client *c, struct pq_header *h)
 static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 {
 	switch (type) {
+	case PQMSG_SYNC:
+		if (s->copy_in)
+			break; /* PostgreSQL ignores Sync in copy-in mode: no ReadyForQuery comes */
+		s->syncs_since_exec++;
+		s->ext_open = false;
+		/* fallthrough */
 	case PQMSG_QUERY:
 	case PQMSG_FUNCTION_CALL:
-	case PQMSG_SYNC:
+		if (type != PQMSG_SYNC)
+			s->syncs_since_exec = 0;
 		if (s->pending++ == 0)
 			c->query_start = shoal_now();
-		if (type == PQMSG_SYNC)
-			s->ext_open = false;
 		break;
+	case PQMSG_EXECUTE: s->syncs_since_exec = 0; /* fallthrough */
 	case PQMSG_PARSE:
 	case PQMSG_BIND:
 	case PQMSG_DESCRIBE:
-	case PQMSG_EXECUTE:
 	case PQMSG_CLOSE:
 	case PQMSG_FLUSH: s->ext_open = true; break;
+	case PQMSG_COPY_DONE:
+	case PQMSG_COPY_FAIL: s->copy_in = false; break;
 	default: break;
 	}
 }

@@ -66,6 +66,9 @@ struct server {
 	char ready_status; /* last ReadyForQuery status: 'I', 'T' or 'E' */
 	int pending;       /* requests (Query, Sync, FunctionCall) awaiting ReadyForQuery */
 	bool ext_open;     /* extended-protocol messages sent since the last Sync */
+	bool copy_in;      /* in COPY FROM STDIN: the server ignores Sync until CopyDone/Fail */
+	int syncs_since_exec; /* Syncs sent after the last Execute/Query (ignored if it starts COPY) */
+	struct server *ready_next; /* pool_server_ready's queue of servers to hand on */
 	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */
 	bool setup_failed; /* the SET/RESET on link failed: its error goes to the client */
 	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */

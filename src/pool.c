@@ -1,5 +1,6 @@
 /* pool.c: pools and the ledger: acquire/release, FIFO waiters, limits, state lists, janitor. */
 #include "pool.h"
+#include "cancel.h"
 #include "client.h"
 #include "log.h"
 #include "server.h"
@@ -104,8 +105,14 @@ void pool_apply_config(const struct config *cfg)
 	{
 		struct pool *p = container_of(i, struct pool, node);
 		const struct db_entry *db = config_find_db(cfg, p->name);
-		if (db)
-			pool_load_limits(p, cfg, db);
+		if (!db)
+			continue;
+		pool_load_limits(p, cfg, db);
+		const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
+		if (!pw || !p->password || strcmp(pw, p->password) != 0) {
+			free(p->password); /* the worker that reads it runs this reload itself */
+			p->password = pw ? xstrdup(pw) : NULL;
+		}
 	}
 	ledger_unlock();
 }
@@ -306,12 +313,46 @@ void pool_release(struct server *s)
 {
 	struct client *c = s->client;
 	pool_unlink(c, s);
-	if (c)
+	if (c) {
+		cancel_set_target(c, NULL); /* its key must not cancel the next client's query */
 		client_set_state(c, CL_IDLE);
+	}
 	pool_server_ready(s);
 }
 
+static void pool_server_ready_one(struct server *s);
+
+/* Handing a server on can finish another client's login, which hands the server on again:
+ * servers readied from inside that chain are queued and handed on here, one after the other,
+ * instead of recursing once per waiting client. */
 void pool_server_ready(struct server *s)
+{
+	static __thread int depth;
+	static __thread struct server *head, *tail;
+	if (depth > 0) {
+		s->ready_next = NULL;
+		if (tail)
+			tail->ready_next = s;
+		else
+			head = s;
+		tail = s;
+		return;
+	}
+	depth++;
+	for (;;) {
+		if (!s->c.dead)
+			pool_server_ready_one(s);
+		s = head;
+		if (!s)
+			break;
+		head = s->ready_next;
+		if (!head)
+			tail = NULL;
+	}
+	depth--;
+}
+
+static void pool_server_ready_one(struct server *s)
 {
 	struct pool *p = s->pool;
 	usec_t now = shoal_now();
@@ -331,6 +372,7 @@ void pool_server_ready(struct server *s)
 		server_close(s, "pool is over its size (reload)");
 		return;
 	}
+	conn_pause(&s->c, false); /* it may have been paused for a slow client */
 	if (c) {
 		pool_link(c, s);
 		return;
@@ -446,7 +488,7 @@ static void jan_scan_linked(struct jan *j, struct client *c)
 			jan_add(j, J_QUERY_CANCEL, c);
 		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
 			jan_add(j, J_QUERY_KILL, c);
-	} else if (s->pending == 0 && s->ready_status != 'I' &&
+	} else if (s->pending == 0 && (s->ready_status != 'I' || s->ext_open) &&
 		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
 		jan_add(j, J_IDLE_XACT, c);
 	} else if (server_is_clean(s) &&

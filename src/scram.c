@@ -62,7 +62,7 @@ static shoal_rc scram_compute_proof(struct scram_client *sc, const char *passwor
 {
 	uint8_t salt[128], ckey[32], skey[32], sig[32];
 	int slen = b64_decode(salt64, salt, sizeof(salt));
-	if (slen <= 0 || iters <= 0)
+	if (slen <= 0)
 		return SHOAL_ERROR;
 	if (!PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, slen, iters, EVP_sha256(),
 			       32, sc->salted))
@@ -79,6 +79,8 @@ shoal_rc scram_client_final(struct scram_client *sc, const char *password, const
 			    size_t sflen, char *out, size_t outlen)
 {
 	shoal_rc rc = SHOAL_ERROR;
+	if (!sc->client_first_bare || sc->auth_message)
+		return SHOAL_ERROR; /* out of order: no client-first sent, or a second server-first */
 	char *r = scram_attr(server_first, sflen, 'r');
 	char *s = scram_attr(server_first, sflen, 's');
 	char *i = scram_attr(server_first, sflen, 'i');
@@ -95,7 +97,11 @@ shoal_rc scram_client_final(struct scram_client *sc, const char *password, const
 		 server_first, without_proof);
 	uint8_t proof[32];
 	char proof64[64];
-	if (scram_compute_proof(sc, password, s, atoi(i), proof) != SHOAL_OK)
+	char *end;
+	long iters = strtol(i, &end, 10);
+	if (*end || iters <= 0 || iters > SCRAM_MAX_ITERATIONS)
+		goto out;
+	if (scram_compute_proof(sc, password, s, (int)iters, proof) != SHOAL_OK)
 		goto out;
 	EVP_EncodeBlock((unsigned char *)proof64, proof, 32);
 	int w = snprintf(out, outlen, "%s,p=%s", without_proof, proof64);
@@ -117,7 +123,8 @@ shoal_rc scram_verify_server(struct scram_client *sc, const char *server_final, 
 		return SHOAL_ERROR;
 	hmac(sc->salted, 32, "Server Key", 10, skey);
 	hmac(skey, 32, sc->auth_message, strlen(sc->auth_message), sig);
-	return CRYPTO_memcmp(sig, got, 32) == 0 ? SHOAL_OK : SHOAL_ERROR;
+	sc->verified = CRYPTO_memcmp(sig, got, 32) == 0;
+	return sc->verified ? SHOAL_OK : SHOAL_ERROR;
 }
 
 void scram_client_free(struct scram_client *sc)

@@ -9,7 +9,11 @@ struct scram_client {
 	char *client_first_bare; /* "n=,r=<nonce>" */
 	char *auth_message;
 	uint8_t salted[32];
+	bool verified; /* the server proved it knows the password (server-final verified) */
 };
+
+/* Iteration counts above this are refused: PBKDF2 runs on a worker thread. */
+#define SCRAM_MAX_ITERATIONS 10000000
 
 /* The client-first-message ("n,,n=,r=<nonce>") into out (NUL-terminated). */
 shoal_rc scram_client_first(struct scram_client *sc, char *out, size_t outlen) MUST_USE;

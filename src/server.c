@@ -23,8 +23,8 @@ static void server_process(struct server *s);
 
 bool server_is_clean(const struct server *s)
 {
-	return s->pending == 0 && !s->ext_open && s->ready_status == 'I' && s->c.fwd_left == 0 &&
-	       buf_avail(&s->c.in) == 0;
+	return s->pending == 0 && !s->ext_open && !s->copy_in && s->ready_status == 'I' &&
+	       s->c.fwd_left == 0 && buf_avail(&s->c.in) == 0;
 }
 
 static usec_t jittered_lifetime(usec_t lifetime)
@@ -242,7 +242,11 @@ static void server_handle_auth(struct server *s, const uint8_t *body, size_t len
 	const char *pw;
 	char md5[36];
 	switch (code) {
-	case PQAUTH_OK: return;
+	case PQAUTH_OK:
+		/* After SCRAM, only a server that proved it knows the password is accepted. */
+		if (s->scram.client_first_bare && !s->scram.verified)
+			server_close(s, "SCRAM: server accepted the login without its signature");
+		return;
 	case PQAUTH_CLEARTEXT:
 		if ((pw = need_plain_password(s, "password")) != NULL)
 			server_send_password(s, pw);
@@ -369,6 +373,7 @@ void server_begin_reset(struct server *s)
 		return;
 	}
 	server_set_state(s, SV_RESET);
+	conn_pause(&s->c, false); /* it may have been paused for a slow client */
 	/* DISCARD ALL resets every session parameter to its login value. */
 	struct param_list none = {0};
 	params_assume_applied(&none, &s->params);
@@ -382,10 +387,12 @@ static void server_setup_done(struct server *s)
 	struct client *c = s->client;
 	s->pending = 0;
 	if (s->state == SV_RESET) {
-		if (s->ready_status == 'I')
-			pool_server_ready(s);
-		else
+		if (s->setup_failed)
+			server_close(s, "server_reset_query failed");
+		else if (s->ready_status != 'I')
 			server_close(s, "server_reset_query left a transaction open");
+		else
+			pool_server_ready(s);
 		return;
 	}
 	if (s->setup_failed) {
@@ -500,6 +507,7 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 static void server_error_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len)
 {
 	struct pq_error e;
+	s->copy_in = false; /* an error ends copy-in mode; later CopyData is dropped */
 	if (proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK) {
 		buf_append(&c->c.out, msg, len);
 		return;
@@ -515,6 +523,16 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 	buf_append(&c->c.out, msg, len);
 }
 
+/* COPY FROM STDIN began. PostgreSQL ignores the Syncs that follow the Execute until the copy
+ * ends, so they will not be answered: take them off the count of pending requests. */
+static void server_copy_in_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len)
+{
+	s->copy_in = true;
+	s->pending -= s->syncs_since_exec < s->pending ? s->syncs_since_exec : s->pending;
+	s->syncs_since_exec = 0;
+	buf_append(&c->c.out, msg, len);
+}
+
 /* A message the server sends whole to the client after inspecting it. */
 static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
@@ -526,6 +544,7 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 		server_param(s, msg + 5, len - 5, false);
 		buf_append(&c->c.out, msg, len);
 		break;
+	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
 	default: buf_append(&c->c.out, msg, len); break;
 	}
 }
@@ -534,7 +553,8 @@ static bool server_inspects(const struct server *s, uint8_t type)
 {
 	if (s->state != SV_ACTIVE)
 		return true;
-	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS;
+	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
+	       type == PQMSG_COPY_IN;
 }
 
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
@@ -548,7 +568,8 @@ static shoal_rc server_step(struct server *s)
 	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
 	if (rc == SHOAL_AGAIN)
 		return SHOAL_AGAIN;
-	if (rc == SHOAL_ERROR || h.len > proto_server_msg_cap(h.type)) {
+	if (rc == SHOAL_ERROR || h.len > proto_server_msg_cap(h.type) ||
+	    (h.type == PQMSG_READY && h.len != 5)) {
 		server_close(s, "invalid message length from server");
 		return SHOAL_ERROR;
 	}
@@ -563,15 +584,21 @@ static shoal_rc server_step(struct server *s)
 	}
 	const uint8_t *msg = buf_head(&s->c.in);
 	if (c) {
-		char status = (char)msg[5];
+		char status = h.type == PQMSG_READY ? (char)msg[5] : 0;
 		server_active_msg(s, h.type, msg, total);
 		buf_consume(&s->c.in, total);
 		if (h.type == PQMSG_READY)
 			server_after_ready(s, c, status);
 	} else {
-		server_quiet_msg(s, h.type, msg, total);
-		if (!s->c.dead)
-			buf_consume(&s->c.in, total);
+		/* Copied and consumed first: the handler may finish a login or a setup and hand the
+		 * server on, and a server is clean only with nothing left unread. */
+		uint8_t small[512];
+		uint8_t *copy = total <= sizeof(small) ? small : xmalloc(total);
+		memcpy(copy, msg, total);
+		buf_consume(&s->c.in, total);
+		server_quiet_msg(s, h.type, copy, total);
+		if (copy != small)
+			free(copy);
 	}
 	return s->c.dead ? SHOAL_ERROR : SHOAL_OK;
 }

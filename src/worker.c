@@ -1,5 +1,6 @@
 /* worker.c: one thread: its event loop, listeners, command mailbox and janitor tick. */
 #include "worker.h"
+#include "cancel.h"
 #include "client.h"
 #include "log.h"
 #include "net.h"
@@ -96,6 +97,7 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *e
 	list_init(&w->login_clients);
 	list_init(&w->dead_clients);
 	list_init(&w->dead_servers);
+	list_init(&w->cancel_conns);
 	w->loop = loop_create(WORKER_TICK_USEC, worker_tick, worker_after_batch, w);
 	if (!w->loop || worker_listen_tcp(w, cfg, err, errlen) != SHOAL_OK)
 		return SHOAL_ERROR;
@@ -280,6 +282,7 @@ static void worker_tick(void *arg)
 	if (w->stopped)
 		return;
 	worker_login_timeouts(w, now);
+	cancel_reap(w, now);
 	pool_janitor(w, now);
 	if (!w->draining)
 		return;
@@ -314,6 +317,7 @@ static void *worker_thread(void *arg)
 {
 	struct worker *w = arg;
 	loop_run(w->loop);
+	cancel_reap(w, 0);
 	worker_after_batch(w);
 	return NULL;
 }

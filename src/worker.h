@@ -29,10 +29,11 @@ struct worker {
 	atomic_int cmds;        /* bitmask of enum worker_cmd */
 	struct list login_clients; /* clients before authentication completes */
 	struct list dead_clients, dead_servers; /* freed after the event batch */
+	struct list cancel_conns;               /* outgoing CancelRequest connections */
 	int n_clients;
 	bool draining;
 	usec_t drain_deadline;
-	bool stopped;
+	atomic_bool stopped;
 };
 
 /* The configuration in force (replaced atomically on reload; old ones stay valid). */
