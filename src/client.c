@@ -94,8 +94,7 @@ static void client_close_common(struct client *c, const char *reason)
 {
 	struct worker *w = c->c.w;
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0;
-	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s%s%s closing: %s", c->c.name, c->user ? " " : "",
-		c->user ? c->user : "", reason ? reason : "done");
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing: %s", c->c.name, reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
@@ -169,7 +168,7 @@ static void client_send_welcome(struct client *c, const struct param_list *serve
 	}
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
 	proto_write_ready(o, 'I');
-	log_info("%s login ok (%s pool, %s mode)", c->c.name, c->pool->name,
+	log_info("%s login ok (pool %s@%s, %s mode)", c->c.name, c->pool->user, c->pool->name,
 		 config_pool_mode_name(pool_mode_of(c->pool)));
 }
 

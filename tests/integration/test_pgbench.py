@@ -40,8 +40,9 @@ def test_pgbench_select_only(bench_shoal, protocol):
     assert_clean_run(*pgbench(bench_shoal, "-n", "-S", "-T", "3", "-c", "8", "-M", protocol))
 
 
-def test_pgbench_tpcb(bench_shoal):
-    assert_clean_run(*pgbench(bench_shoal, "-n", "-T", "3", "-c", "8"))
+@pytest.mark.parametrize("protocol", ["simple", "extended"])
+def test_pgbench_tpcb(bench_shoal, protocol):
+    assert_clean_run(*pgbench(bench_shoal, "-n", "-T", "3", "-c", "8", "-M", protocol))
 
 
 def test_pgbench_initialize_through_shoal(shoal, pg):

@@ -1,0 +1,30 @@
+"""What the log says: connections, disconnections with a reason, and the periodic stats line."""
+import re
+
+from helpers import wait_until
+
+
+def test_stats_line_every_stats_period_counts_transactions(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"pool_mode": "transaction", "stats_period": 1})
+    c = s.connect("db", role)
+    for _ in range(20):
+        c.execute("SELECT 1")
+    pattern = re.compile(r"stats: %s@db (\d+) xacts/s, (\d+) queries/s" % re.escape(role))
+    # Twenty transactions in a one-second period give a positive rate in some line.
+    wait_until(lambda: any(int(m.group(1)) > 0 and int(m.group(2)) > 0
+                           for m in pattern.finditer(s.log())),
+               timeout=5, what="a stats line with a positive transaction rate")
+
+
+def test_login_and_disconnect_logged_with_reason(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"pool_mode": "transaction", "client_idle_timeout": 1})
+    c = s.connect("db", role)
+    c.execute("SELECT 1")
+    wait_until(lambda: re.search(r"%s@db login ok \(pool %s@db, transaction mode\)"
+                                 % (re.escape(role), re.escape(role)), s.log()),
+               timeout=5, what="the login line")
+    wait_until(lambda: re.search(r"%s@db closing: client_idle_timeout" % re.escape(role),
+                                 s.log()),
+               timeout=5, what="the disconnect line with its reason")
