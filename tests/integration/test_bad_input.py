@@ -45,33 +45,17 @@ def test_garbage_startup_gets_08P01_and_close(trust_shoal, garbage):
     assert_still_serves(trust_shoal)
 
 
-def test_unknown_message_type_after_login_gets_08P01_and_close(trust_shoal):
+@pytest.mark.parametrize("payload,message", [
+    (b"\x01\x00\x00\x00\x08junk", "invalid packet"),   # unknown message type
+    (b"Q\x00\x00\x00\x02", "invalid packet"),            # length below four
+    (b"Q\x7f\xff\xff\xff", "packet too large"),          # a 2 GB length header
+], ids=["unknown-type", "length-below-four", "2gb-length"])
+def test_bad_message_after_login_gets_08P01_and_close(trust_shoal, payload, message):
     w = logged_in(trust_shoal)
-    w.send(b"\x01\x00\x00\x00\x08junk")
+    w.send(payload)
     fields = w.wait_error(timeout=5)
     assert fields.get("C") == "08P01", fields
-    assert w.is_closed(timeout=3)
-    w.close()
-    assert_still_serves(trust_shoal)
-
-
-def test_message_length_below_four_gets_invalid_packet(trust_shoal):
-    w = logged_in(trust_shoal)
-    w.send(b"Q\x00\x00\x00\x02")
-    fields = w.wait_error(timeout=5)
-    assert fields.get("C") == "08P01", fields
-    assert fields.get("M", "").startswith("invalid packet"), fields
-    assert w.is_closed(timeout=3)
-    w.close()
-    assert_still_serves(trust_shoal)
-
-
-def test_2gb_length_header_gets_packet_too_large(trust_shoal):
-    w = logged_in(trust_shoal)
-    w.send(b"Q\x7f\xff\xff\xff")
-    fields = w.wait_error(timeout=5)
-    assert fields.get("C") == "08P01", fields
-    assert fields.get("M", "").startswith("packet too large"), fields
+    assert fields.get("M", "").startswith(message), fields
     assert w.is_closed(timeout=3)
     w.close()
     assert_still_serves(trust_shoal)
