@@ -17,3 +17,22 @@ if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update -qq
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# node-postgres client for tests/integration/test_node_pg.py: Debian's nodejs/npm unless node and
+# npm are already there (e.g. from NodeSource), then the locked modules in tests/clients/node.
+NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/clients/node"
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing: node/npm (run as root to install nodejs and npm)" >&2
+		exit 1
+	fi
+	echo "installing: nodejs npm"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+if [ ! -d "$NODE_DIR/node_modules" ] ||
+   [ "$NODE_DIR/package-lock.json" -nt "$NODE_DIR/node_modules" ]; then
+	echo "npm ci in $NODE_DIR"
+	(cd "$NODE_DIR" && npm ci --no-audit --no-fund)
+fi
