@@ -102,7 +102,6 @@ static void client_close_common(struct client *c, const char *reason)
 	pool_client_gone(c);
 	cancel_unregister(c);
 	conn_close(&c->c);
-	c->state = CL_CLOSED;
 	list_append(&w->dead_clients, &c->node);
 	atomic_fetch_sub(&total_clients, 1);
 	w->n_clients--;

@@ -91,7 +91,7 @@ struct config {
 	char *logfile;                 /* NULL: stderr */
 	char *pidfile;                 /* NULL: none */
 	int verbose;                   /* 0 */
-	int workers;                   /* 1 for now */
+	int workers;                   /* worker threads; 0: one per CPU */
 	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */

@@ -95,7 +95,8 @@ static void write_pidfile(const char *path)
 struct daemon_state {
 	struct config *configs[MAX_CONFIGS]; /* every config ever in force: workers may hold any */
 	int nconfigs;
-	struct worker worker;
+	struct worker *workers;
+	int nworkers;
 	const char *path;
 	int verbose;
 };
@@ -116,15 +117,29 @@ static void reload(struct daemon_state *d)
 	d->configs[d->nconfigs++] = cfg;
 	log_set_verbose(d->verbose + cfg->verbose);
 	config_set_current(cfg);
-	worker_post(&d->worker, WCMD_RELOAD);
+	pool_apply_config(cfg);
 	log_info("configuration reloaded from %s", d->path ? d->path : "(embedded default)");
+}
+
+static void post_all(struct daemon_state *d, int cmds)
+{
+	for (int i = 0; i < d->nworkers; i++)
+		worker_post(&d->workers[i], cmds);
+}
+
+static bool all_stopped(const struct daemon_state *d)
+{
+	for (int i = 0; i < d->nworkers; i++)
+		if (!d->workers[i].stopped)
+			return false;
+	return true;
 }
 
 static void signal_loop(struct daemon_state *d, const sigset_t *set)
 {
 	int terms = 0;
 	usec_t next_stats = shoal_now() + config_current()->stats_period;
-	while (!d->worker.stopped) {
+	while (!all_stopped(d)) {
 		usec_t period = config_current()->stats_period;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
 		int sig = sigtimedwait(set, NULL, &ts);
@@ -136,13 +151,48 @@ static void signal_loop(struct daemon_state *d, const sigset_t *set)
 			reload(d);
 		} else if (sig == SIGINT || sig == SIGQUIT || (sig == SIGTERM && terms > 0)) {
 			log_info("got signal %d: shutting down now", sig);
-			worker_post(&d->worker, WCMD_SHUTDOWN_NOW);
+			post_all(d, WCMD_SHUTDOWN_NOW);
 			break;
 		} else if (sig == SIGTERM) {
 			terms++;
-			worker_post(&d->worker, WCMD_SHUTDOWN_GRACEFUL);
+			post_all(d, WCMD_SHUTDOWN_GRACEFUL);
 		}
 	}
+}
+
+static int workers_wanted(const struct config *cfg)
+{
+	if (cfg->workers > 0)
+		return cfg->workers;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+}
+
+static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
+{
+	char err[512];
+	d->nworkers = workers_wanted(cfg);
+	d->workers = xcalloc((size_t)d->nworkers, sizeof(*d->workers));
+	for (int i = 0; i < d->nworkers; i++) {
+		if (worker_init(&d->workers[i], i, cfg, i ? &d->workers[0] : NULL, err,
+				sizeof(err)) != SHOAL_OK) {
+			log_error("%s", err);
+			return SHOAL_ERROR;
+		}
+	}
+	worker_set_all(d->workers, d->nworkers);
+	pool_create_static(cfg);
+	write_pidfile(cfg->pidfile);
+	log_info("Shoal %s started (pool_mode %s, auth_type %s, %d worker%s)", SHOAL_VERSION,
+		 config_pool_mode_name(cfg->pool_mode), config_auth_type_name(cfg->auth_type),
+		 d->nworkers, d->nworkers == 1 ? "" : "s");
+	for (int i = 0; i < d->nworkers; i++) {
+		if (worker_start(&d->workers[i]) != SHOAL_OK) {
+			log_error("cannot start worker thread %d", i);
+			return SHOAL_ERROR;
+		}
+	}
+	return SHOAL_OK;
 }
 
 static int run_daemon(struct daemon_state *d)
@@ -160,9 +210,6 @@ static int run_daemon(struct daemon_state *d)
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		return 1;
 	}
-	if (cfg->workers != 1)
-		log_warn("workers = %d: this version runs one worker thread; multi-worker pools "
-			 "are not implemented yet", cfg->workers);
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -171,21 +218,14 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (worker_init(&d->worker, 0, cfg, err, sizeof(err)) != SHOAL_OK) {
-		log_error("%s", err);
+	if (start_workers(d, cfg) != SHOAL_OK)
 		return 1;
-	}
-	pool_create_static(cfg);
-	write_pidfile(cfg->pidfile);
-	log_info("Shoal %s started (pool_mode %s, auth_type %s)", SHOAL_VERSION,
-		 config_pool_mode_name(cfg->pool_mode), config_auth_type_name(cfg->auth_type));
-	if (worker_start(&d->worker) != SHOAL_OK) {
-		log_error("cannot start the worker thread");
-		return 1;
-	}
 	signal_loop(d, &set);
-	worker_join(&d->worker);
-	worker_destroy(&d->worker);
+	for (int i = 0; i < d->nworkers; i++)
+		worker_join(&d->workers[i]);
+	for (int i = 0; i < d->nworkers; i++)
+		worker_destroy(&d->workers[i]);
+	free(d->workers);
 	if (cfg->pidfile && *cfg->pidfile)
 		unlink(cfg->pidfile);
 	log_info("Shoal stopped");

@@ -16,6 +16,7 @@ enum client_state {
 	CL_WAIT_LOGIN, /* authenticated, needs a server to finish login: pool->waiting */
 	CL_IDLE,       /* logged in, no server: pool->active_clients */
 	CL_WAITING,    /* has a message to run and no server: pool->waiting */
+	CL_HANDOFF,    /* a server is on its way from another worker: pool->handoff */
 	CL_LINKED,     /* linked to a server: pool->active_clients */
 	CL_CLOSED,     /* on the worker's free list */
 };
@@ -26,16 +27,22 @@ enum server_state {
 	SV_SETUP,      /* linked; running the SET/RESET that matches the client: pool->used */
 	SV_ACTIVE,     /* linked; forwarding: pool->used */
 	SV_RESET,      /* unlinked; running server_reset_query: pool->resetting */
+	SV_TRANSIT,    /* in a mailbox, between two workers' epolls: pool->transit */
 	SV_CLOSED,     /* on the worker's free list */
 };
 
 struct pool;
 struct server;
 
+/* Ownership: a client belongs to the worker that accepted it (c.w, fixed); a server to the worker
+ * whose epoll holds it (c.w, changed only under the ledger lock while in SV_TRANSIT). Only the
+ * owner touches a connection's buffers and fd. state and list membership change under the ledger
+ * lock; state is atomic because the owner reads it without the lock. */
 struct client {
 	struct conn c;
 	struct list node; /* in the list of its state */
-	enum client_state state;
+	_Atomic enum client_state state;
+	struct server *incoming; /* CL_HANDOFF: the server in flight (ledger lock) */
 	struct pool *pool;
 	struct server *server;
 	uint64_t id;
@@ -57,7 +64,8 @@ struct client {
 struct server {
 	struct conn c;
 	struct list node;
-	enum server_state state;
+	_Atomic enum server_state state;
+	bool dying;        /* planned for closing by the janitor: counted in pool->n_dying */
 	struct pool *pool;
 	struct client *client;
 	uint64_t id;
@@ -76,6 +84,7 @@ struct server {
 	bool connected;    /* TCP connect finished */
 	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
 	struct scram_client scram;
+	char *password; /* the pool's password when this server connected */
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 };
 
@@ -89,15 +98,16 @@ struct pool {
 	char *server_db;
 	char *host;
 	int port;
-	char *password; /* for the server login; NULL: none known */
-	int pool_mode;
+	char *password; /* for the server login; NULL: none known (ledger lock) */
+	_Atomic int pool_mode;
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 
-	pthread_mutex_t lock;
-	struct list idle, used, connecting, resetting; /* servers by state */
-	struct list waiting;                           /* clients in FIFO order */
+	struct list idle, used, connecting, resetting, transit; /* servers by state */
+	struct list waiting;                                    /* clients in FIFO order */
+	struct list handoff;                                    /* clients a server is sent to */
 	struct list active_clients;
 	int n_servers; /* all states */
+	int n_dying;   /* of those, planned for closing by a janitor */
 	int n_clients;
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;

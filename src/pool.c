@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 
 static pthread_mutex_t ledger = PTHREAD_MUTEX_INITIALIZER;
 static struct list all_pools = {&all_pools, &all_pools};
@@ -59,7 +60,9 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	list_init(&p->used);
 	list_init(&p->connecting);
 	list_init(&p->resetting);
+	list_init(&p->transit);
 	list_init(&p->waiting);
+	list_init(&p->handoff);
 	list_init(&p->active_clients);
 	pool_load_limits(p, cfg, db);
 	list_append(&all_pools, &p->node);
@@ -156,19 +159,25 @@ static struct list *server_list(struct pool *p, enum server_state st)
 	case SV_SETUP:
 	case SV_ACTIVE: return &p->used;
 	case SV_RESET: return &p->resetting;
+	case SV_TRANSIT: return &p->transit;
 	default: return NULL;
 	}
 }
 
-void server_set_state(struct server *s, enum server_state st)
+static void server_state_locked(struct server *s, enum server_state st)
 {
-	ledger_lock();
 	list_del(&s->node);
 	s->state = st;
 	s->state_since = shoal_now();
 	struct list *l = server_list(s->pool, st);
 	if (l)
 		list_append(l, &s->node);
+}
+
+void server_set_state(struct server *s, enum server_state st)
+{
+	ledger_lock();
+	server_state_locked(s, st);
 	ledger_unlock();
 }
 
@@ -178,21 +187,27 @@ static struct list *client_list(struct client *c, enum client_state st)
 	case CL_LOGIN: return &c->c.w->login_clients;
 	case CL_WAIT_LOGIN:
 	case CL_WAITING: return &c->pool->waiting;
+	case CL_HANDOFF: return &c->pool->handoff;
 	case CL_IDLE:
 	case CL_LINKED: return &c->pool->active_clients;
 	default: return NULL;
 	}
 }
 
-void client_set_state(struct client *c, enum client_state st)
+static void client_state_locked(struct client *c, enum client_state st)
 {
-	ledger_lock();
 	list_del(&c->node);
 	c->state = st;
 	c->state_since = shoal_now();
 	struct list *l = client_list(c, st);
 	if (l)
 		list_append(l, &c->node);
+}
+
+void client_set_state(struct client *c, enum client_state st)
+{
+	ledger_lock();
+	client_state_locked(c, st);
 	ledger_unlock();
 }
 
@@ -239,7 +254,7 @@ static bool can_open(const struct pool *p, bool reserve, usec_t now)
 }
 
 /* Under the ledger lock: claim up to want new server slots; returns how many were claimed. */
-static int claim_slots(struct pool *p, int want, bool reserve, usec_t now)
+int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)
 {
 	int n = 0;
 	while (n < want && can_open(p, reserve, now)) {
@@ -249,28 +264,59 @@ static int claim_slots(struct pool *p, int want, bool reserve, usec_t now)
 	return n;
 }
 
-static void open_servers(struct worker *w, struct pool *p, int n)
+void pool_open_servers(struct worker *w, struct pool *p, int n)
 {
 	while (n-- > 0)
 		server_connect(w, p);
 }
 
 /* Open servers for clients that wait without one being opened for them. */
-static void open_for_waiters(struct worker *w, struct pool *p, bool reserve)
+void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 {
 	ledger_lock();
 	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting);
-	int n = want > 0 ? claim_slots(p, want, reserve, shoal_now()) : 0;
+	int n = want > 0 ? pool_claim_slots(p, want, reserve, shoal_now()) : 0;
 	ledger_unlock();
-	open_servers(w, p, n);
+	pool_open_servers(w, p, n);
 }
 
 /* ---- acquire / release ----------------------------------------------------------------- */
 
+/* Under the lock: the most recently idle server on worker w (with one worker: the list's tail). */
+static struct server *idle_on(struct pool *p, struct worker *w)
+{
+	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == w && !s->dying)
+			return s;
+	}
+	return NULL;
+}
+
+/* Under the lock: a worker other than w holding an idle server of p, or NULL. */
+static struct worker *idle_elsewhere(struct pool *p, struct worker *w)
+{
+	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w != w && !s->dying)
+			return s->c.w;
+	}
+	return NULL;
+}
+
+static void pool_kick(struct worker *to, struct pool *p, int hops)
+{
+	struct mail *m = xcalloc(1, sizeof(*m));
+	m->kind = MAIL_KICK;
+	m->p = p;
+	m->hops = hops;
+	worker_mail(to, m);
+}
+
 static void pool_link(struct client *c, struct server *s)
 {
 	usec_t now = shoal_now();
-	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN)
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
 		__atomic_fetch_add(&c->pool->stats.wait_time, (uint64_t)(now - c->state_since),
 				   __ATOMIC_RELAXED);
 	c->server = s;
@@ -283,22 +329,45 @@ static void pool_link(struct client *c, struct server *s)
 void pool_acquire(struct client *c)
 {
 	struct pool *p = c->pool;
-	struct server *s = NULL;
+	struct worker *w = c->c.w, *other = NULL;
 	ledger_lock();
-	if (!list_empty(&p->idle)) {
-		/* Most recently used first: its caches are warm (PgBouncer's server_round_robin=0). */
-		s = container_of(p->idle.prev, struct server, node);
+	struct server *s = idle_on(p, w);
+	if (s) {
 		list_del(&s->node);
+	} else {
+		if (c->state != CL_WAIT_LOGIN)
+			client_state_locked(c, CL_WAITING);
+		other = idle_elsewhere(p, w);
 	}
 	ledger_unlock();
 	if (s) {
 		pool_link(c, s);
 		return;
 	}
-	if (c->state != CL_WAIT_LOGIN)
-		client_set_state(c, CL_WAITING);
 	conn_pause(&c->c, true);
-	open_for_waiters(c->c.w, p, false);
+	if (other)
+		pool_kick(other, p, 1); /* it hands its idle server to the first waiter */
+	else
+		pool_open_for_waiters(w, p, false);
+}
+
+void pool_on_kick(struct worker *w, struct pool *p, int hops)
+{
+	struct worker *other = NULL;
+	ledger_lock();
+	bool waiters = !list_empty(&p->waiting);
+	struct server *s = waiters ? idle_on(p, w) : NULL;
+	if (s)
+		list_del(&s->node);
+	else if (waiters && hops < worker_count())
+		other = idle_elsewhere(p, w);
+	ledger_unlock();
+	if (s)
+		pool_server_ready(s);
+	else if (other)
+		pool_kick(other, p, hops + 1);
+	else if (waiters)
+		pool_open_for_waiters(w, p, false);
 }
 
 void pool_unlink(struct client *c, struct server *s)
@@ -352,20 +421,38 @@ void pool_server_ready(struct server *s)
 	depth--;
 }
 
+/* The first waiter lives on another worker: leave this epoll and travel by mail. */
+static void pool_send_server(struct server *s, struct client *c)
+{
+	loop_del(s->c.w->loop, &s->c.lfd);
+	struct mail *m = xcalloc(1, sizeof(*m));
+	m->kind = MAIL_ADOPT;
+	m->s = s;
+	m->c = c;
+	worker_mail(c->c.w, m);
+}
+
 static void pool_server_ready_one(struct server *s)
 {
 	struct pool *p = s->pool;
-	usec_t now = shoal_now();
-	if (s->lifetime_end && now >= s->lifetime_end) {
+	if (s->lifetime_end && shoal_now() >= s->lifetime_end) {
 		server_close(s, "server_lifetime reached");
 		return;
 	}
 	struct client *c = NULL;
+	bool remote = false;
 	ledger_lock();
 	bool over = p->n_servers > p->pool_size + p->reserve_pool_size;
 	if (!over && !list_empty(&p->waiting)) {
 		c = container_of(p->waiting.next, struct client, node);
-		list_del(&c->node);
+		remote = c->c.w != s->c.w;
+		if (remote) {
+			c->incoming = s;
+			client_state_locked(c, CL_HANDOFF);
+			server_state_locked(s, SV_TRANSIT);
+		} else {
+			list_del(&c->node);
+		}
 	}
 	ledger_unlock();
 	if (over) {
@@ -373,11 +460,40 @@ static void pool_server_ready_one(struct server *s)
 		return;
 	}
 	conn_pause(&s->c, false); /* it may have been paused for a slow client */
-	if (c) {
+	if (remote)
+		pool_send_server(s, c);
+	else if (c)
 		pool_link(c, s);
+	else
+		server_set_state(s, SV_IDLE);
+}
+
+void pool_on_adopt(struct worker *w, struct server *s, struct client *c)
+{
+	ledger_lock();
+	s->c.w = w;
+	c->incoming = NULL;
+	ledger_unlock();
+	uint32_t ev = EPOLLIN | (buf_avail(&s->c.out) > 0 ? EPOLLOUT : 0);
+	if (loop_add(w->loop, &s->c.lfd, ev) != SHOAL_OK) {
+		server_close(s, "epoll registration failed");
+		if (!c->c.dead)
+			pool_acquire(c);
 		return;
 	}
-	server_set_state(s, SV_IDLE);
+	if (c->c.dead)
+		pool_server_ready(s);
+	else
+		pool_link(c, s);
+}
+
+void pool_drop_adopted(struct worker *w, struct server *s, struct client *c)
+{
+	ledger_lock();
+	s->c.w = w;
+	c->incoming = NULL;
+	ledger_unlock();
+	server_close(s, "pooler is shutting down");
 }
 
 void pool_server_gone(struct server *s, bool failed_login)
@@ -386,6 +502,8 @@ void pool_server_gone(struct server *s, bool failed_login)
 	ledger_lock();
 	list_del(&s->node);
 	p->n_servers--;
+	if (s->dying)
+		p->n_dying--;
 	if (failed_login) {
 		const struct config *cfg = config_current();
 		p->connect_failures++;
@@ -398,7 +516,7 @@ void pool_server_gone(struct server *s, bool failed_login)
 	}
 	ledger_unlock();
 	if (!failed_login)
-		open_for_waiters(s->c.w, p, false);
+		pool_open_for_waiters(s->c.w, p, false);
 }
 
 void pool_client_gone(struct client *c)
@@ -407,16 +525,20 @@ void pool_client_gone(struct client *c)
 	list_del(&c->node);
 	if (c->pool && c->state != CL_LOGIN)
 		c->pool->n_clients--;
+	c->state = CL_CLOSED;
 	ledger_unlock();
 }
 
-void pool_fail_waiters(struct pool *p, const uint8_t *errmsg, size_t len)
+void pool_fail_local_waiters(struct worker *w, struct pool *p, const uint8_t *errmsg, size_t len)
 {
 	for (;;) {
 		struct client *c = NULL;
 		ledger_lock();
-		if (!list_empty(&p->waiting))
-			c = container_of(p->waiting.next, struct client, node);
+		for (struct list *i = p->waiting.next; i != &p->waiting && !c; i = i->next) {
+			struct client *x = container_of(i, struct client, node);
+			if (x->c.w == w)
+				c = x;
+		}
 		ledger_unlock();
 		if (!c)
 			return;
@@ -424,169 +546,30 @@ void pool_fail_waiters(struct pool *p, const uint8_t *errmsg, size_t len)
 	}
 }
 
-/* ---- janitor --------------------------------------------------------------------------- */
-
-enum jan_kind {
-	J_WAIT_TIMEOUT,
-	J_QUERY_CANCEL,
-	J_QUERY_KILL,
-	J_IDLE_XACT,
-	J_CLIENT_IDLE,
-	J_SERVER_IDLE,
-	J_SERVER_LIFETIME,
-	J_CONNECT_TIMEOUT,
-};
-
-struct jan_action {
-	enum jan_kind kind;
-	void *obj;
-};
-
-#define JAN_MAX 512
-
-struct jan {
-	struct jan_action a[JAN_MAX];
-	int n;
-	usec_t now;
-	const struct config *cfg;
-};
-
-static void jan_add(struct jan *j, enum jan_kind kind, void *obj)
+void pool_fail_waiters(struct worker *w, struct pool *p, const uint8_t *errmsg, size_t len)
 {
-	if (j->n < JAN_MAX)
-		j->a[j->n++] = (struct jan_action){kind, obj};
-}
-
-static bool expired(usec_t since, usec_t timeout, usec_t now)
-{
-	return timeout > 0 && now - since >= timeout;
-}
-
-static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
-{
-	struct list *i, *tmp;
-	list_for_each_safe(i, tmp, &p->waiting)
-	{
-		struct client *c = container_of(i, struct client, node);
-		if (expired(c->state_since, j->cfg->query_wait_timeout, j->now))
-			jan_add(j, J_WAIT_TIMEOUT, c);
-		if (p->reserve_pool_size > 0 &&
-		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
-			*reserve = true;
+	pool_fail_local_waiters(w, p, errmsg, len);
+	for (int i = 0; i < worker_count(); i++) {
+		struct worker *o = worker_get(i);
+		if (o == w)
+			continue;
+		struct mail *m = xcalloc(1, sizeof(*m) + len);
+		m->kind = MAIL_FAIL;
+		m->p = p;
+		m->len = len;
+		memcpy(m->data, errmsg, len);
+		worker_mail(o, m);
 	}
 }
 
-static void jan_scan_linked(struct jan *j, struct client *c)
+struct pool **pool_snapshot(int *n)
 {
-	struct server *s = c->server;
-	if (!s || s->state != SV_ACTIVE)
-		return;
-	const struct config *cfg = j->cfg;
-	if (s->pending > 0 && c->query_start) {
-		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
-		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
-			jan_add(j, J_QUERY_CANCEL, c);
-		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
-			jan_add(j, J_QUERY_KILL, c);
-	} else if (s->pending == 0 && (s->ready_status != 'I' || s->ext_open) &&
-		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
-		jan_add(j, J_IDLE_XACT, c);
-	} else if (server_is_clean(s) &&
-		   expired(c->last_activity, cfg->client_idle_timeout, j->now)) {
-		jan_add(j, J_CLIENT_IDLE, c);
-	}
-}
-
-static void jan_scan_clients(struct jan *j, struct pool *p)
-{
-	struct list *i, *tmp;
-	list_for_each_safe(i, tmp, &p->active_clients)
-	{
-		struct client *c = container_of(i, struct client, node);
-		if (c->state == CL_LINKED)
-			jan_scan_linked(j, c);
-		else if (expired(c->last_activity, j->cfg->client_idle_timeout, j->now))
-			jan_add(j, J_CLIENT_IDLE, c);
-	}
-}
-
-static void jan_scan_servers(struct jan *j, struct pool *p)
-{
-	struct list *i, *tmp;
-	int spare = p->n_servers - p->min_pool_size;
-	list_for_each_safe(i, tmp, &p->idle)
-	{
-		struct server *s = container_of(i, struct server, node);
-		if (s->lifetime_end && j->now >= s->lifetime_end) {
-			jan_add(j, J_SERVER_LIFETIME, s);
-		} else if (spare > 0 && expired(s->state_since, j->cfg->server_idle_timeout, j->now)) {
-			jan_add(j, J_SERVER_IDLE, s);
-			spare--;
-		}
-	}
-	list_for_each_safe(i, tmp, &p->connecting)
-	{
-		struct server *s = container_of(i, struct server, node);
-		if (expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
-			jan_add(j, J_CONNECT_TIMEOUT, s);
-	}
-}
-
-static void jan_do(struct jan_action *a)
-{
-	struct client *c = a->obj;
-	struct server *s = a->obj;
-	switch (a->kind) {
-	case J_WAIT_TIMEOUT: client_close(c, "08P01", "query_wait_timeout"); break;
-	case J_QUERY_CANCEL:
-		c->server->timeout_cancel = true;
-		c->server->cancel_sent_at = shoal_now();
-		server_send_cancel(c->server);
-		break;
-	case J_QUERY_KILL: client_close(c, "57014", "query timeout"); break;
-	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
-	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
-	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
-	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
-	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
-	}
-}
-
-/* Actions are planned under the lock and done after it: closing takes the lock itself. Objects
- * stay allocated until the end of the event batch, so the pointers remain valid. */
-static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
-{
-	bool reserve = false;
 	ledger_lock();
-	j->n = 0;
-	jan_scan_waiting(j, p, &reserve);
-	jan_scan_clients(j, p);
-	jan_scan_servers(j, p);
-	int fill = p->min_pool_size - p->n_servers;
-	int nfill = fill > 0 ? claim_slots(p, fill, false, j->now) : 0;
-	ledger_unlock();
-	for (int k = 0; k < j->n; k++) {
-		struct conn *cn = j->a[k].obj;
-		if (!cn->dead)
-			jan_do(&j->a[k]);
-	}
-	open_servers(w, p, nfill);
-	open_for_waiters(w, p, reserve);
-}
-
-void pool_janitor(struct worker *w, usec_t now)
-{
-	static __thread struct jan j;
-	j.now = now;
-	j.cfg = config_current();
-	ledger_lock();
-	int n = (int)list_count(&all_pools);
-	struct pool **ps = xmalloc(sizeof(*ps) * (size_t)(n ? n : 1));
-	int k = 0;
+	int k = 0, cap = (int)list_count(&all_pools);
+	struct pool **ps = xmalloc(sizeof(*ps) * (size_t)(cap ? cap : 1));
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools) ps[k++] = container_of(i, struct pool, node);
 	ledger_unlock();
-	for (k = 0; k < n; k++)
-		pool_janitor_one(w, ps[k], &j);
-	free(ps);
+	*n = k;
+	return ps;
 }

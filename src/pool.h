@@ -39,7 +39,27 @@ void pool_unlink(struct client *c, struct server *s);
 void pool_client_gone(struct client *c);
 /* The server login failed with a definitive error (bad password, no such database): every
  * client waiting in this pool gets it. errmsg is a whole ErrorResponse message. */
-void pool_fail_waiters(struct pool *p, const uint8_t *errmsg, size_t len);
+void pool_fail_waiters(struct worker *w, struct pool *p, const uint8_t *errmsg, size_t len);
+/* The same, for the waiting clients that live on worker w (MAIL_FAIL). */
+void pool_fail_local_waiters(struct worker *w, struct pool *p, const uint8_t *errmsg, size_t len);
+
+/* Cross-worker hand-off (DESIGN §2), run on the receiving worker's thread. MAIL_ADOPT: register
+ * s, sent by another worker for client c, and link them (c gone: the server is handed on).
+ * MAIL_KICK: a client elsewhere waits and this worker holds an idle server of p: hand it to the
+ * first waiter (or pass the kick on, at most once around the workers). */
+void pool_on_adopt(struct worker *w, struct server *s, struct client *c);
+void pool_on_kick(struct worker *w, struct pool *p, int hops);
+/* At exit, for an adopt mail nobody read: close s. */
+void pool_drop_adopted(struct worker *w, struct server *s, struct client *c);
+
+/* For the janitor. Under the ledger lock: claim up to want new server slots (limits, backoff);
+ * returns how many. Then, without the lock, open that many on w. */
+int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now);
+void pool_open_servers(struct worker *w, struct pool *p, int n);
+/* Open servers for waiting clients no server is being opened for, as the limits allow. */
+void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);
+/* Every pool (pools live until exit); free() the array. */
+struct pool **pool_snapshot(int *n);
 
 void server_set_state(struct server *s, enum server_state st);
 void client_set_state(struct client *c, enum client_state st);

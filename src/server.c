@@ -48,6 +48,9 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
 	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
 		 p->server_user, p->host, p->port, p->server_db);
+	ledger_lock(); /* a reload may replace the pool's password */
+	s->password = p->password ? xstrdup(p->password) : NULL;
+	ledger_unlock();
 }
 
 void server_connect(struct worker *w, struct pool *p)
@@ -73,6 +76,10 @@ void server_free(struct server *s)
 	params_free(&s->params);
 	scram_client_free(&s->scram);
 	buf_free(&s->setup_error);
+	if (s->password) {
+		explicit_bzero(s->password, strlen(s->password));
+		free(s->password);
+	}
 	free(s);
 }
 
@@ -177,14 +184,14 @@ static void server_login_refused(struct server *s, const char *sqlstate, const c
 {
 	struct buf e = {0};
 	proto_write_error(&e, "FATAL", sqlstate, msg);
-	pool_fail_waiters(s->pool, e.data, e.len);
+	pool_fail_waiters(s->c.w, s->pool, e.data, e.len);
 	buf_free(&e);
 	server_close(s, msg);
 }
 
 static const char *need_plain_password(struct server *s, const char *method)
 {
-	const char *pw = s->pool->password;
+	const char *pw = s->password;
 	if (pw && !auth_secret_is_md5(pw) && !auth_secret_is_scram(pw))
 		return pw;
 	char msg[256];
@@ -224,7 +231,7 @@ static void server_auth_sasl_continue(struct server *s, struct pq_reader *r)
 	char final[512];
 	size_t n = r->len - r->pos;
 	const char *data = (const char *)pqr_bytes(r, n);
-	if (scram_client_final(&s->scram, s->pool->password, data, n, final, sizeof(final)) !=
+	if (scram_client_final(&s->scram, s->password, data, n, final, sizeof(final)) !=
 	    SHOAL_OK) {
 		server_close(s, "SCRAM: malformed server-first-message");
 		return;
@@ -253,11 +260,11 @@ static void server_handle_auth(struct server *s, const uint8_t *body, size_t len
 		return;
 	case PQAUTH_MD5: {
 		const uint8_t *salt = pqr_bytes(&r, 4);
-		if (!salt || !s->pool->password || auth_secret_is_scram(s->pool->password)) {
+		if (!salt || !s->password || auth_secret_is_scram(s->password)) {
 			server_login_refused(s, "28000", "server login failed: md5 needs a password");
 			return;
 		}
-		auth_md5_response(s->pool->password, s->pool->server_user, salt, md5);
+		auth_md5_response(s->password, s->pool->server_user, salt, md5);
 		server_send_password(s, md5);
 		return;
 	}
@@ -288,7 +295,7 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
 	 * the server's own error. Anything else (starting up, too many connections) is retried. */
 	if (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0) {
-		pool_fail_waiters(s->pool, msg, len);
+		pool_fail_waiters(s->c.w, s->pool, msg, len);
 	}
 	server_close(s, reason);
 }

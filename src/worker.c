@@ -17,7 +17,8 @@
 #include <unistd.h>
 
 static _Atomic(const struct config *) current_config;
-static struct worker *main_worker;
+static struct worker *all_workers;
+static int n_workers;
 
 const struct config *config_current(void)
 {
@@ -29,14 +30,25 @@ void config_set_current(const struct config *cfg)
 	atomic_store(&current_config, cfg);
 }
 
-struct worker *worker_main(void)
+void worker_set_all(struct worker *ws, int n)
 {
-	return main_worker;
+	all_workers = ws;
+	n_workers = n;
+}
+
+int worker_count(void)
+{
+	return n_workers;
+}
+
+struct worker *worker_get(int id)
+{
+	return id >= 0 && id < n_workers ? &all_workers[id] : NULL;
 }
 
 static void worker_accept(struct loop_fd *lfd, uint32_t events)
 {
-	struct worker *w = NULL;
+	struct worker *w = container_of(lfd, struct worker_listener, lfd)->w;
 	UNUSED(events);
 	for (int tries = 0; tries < 64; tries++) {
 		struct sockaddr_storage addr;
@@ -47,8 +59,7 @@ static void worker_accept(struct loop_fd *lfd, uint32_t events)
 				log_warn("accept failed: %s", strerror(errno));
 			return;
 		}
-		w = main_worker;
-		if (!w || w->draining) {
+		if (w->draining) {
 			close(fd);
 			continue;
 		}
@@ -58,12 +69,38 @@ static void worker_accept(struct loop_fd *lfd, uint32_t events)
 
 static void worker_add_listener(struct worker *w, int fd)
 {
-	struct loop_fd *l = &w->listeners[w->nlisteners++];
-	l->fd = fd;
-	l->cb = worker_accept;
+	struct worker_listener *l = &w->listeners[w->nlisteners++];
+	l->lfd.fd = fd;
+	l->lfd.cb = worker_accept;
+	l->w = w;
 }
 
-static shoal_rc worker_listen_tcp(struct worker *w, const struct config *cfg, char *err,
+/* The Unix socket: worker 0 binds it; the others accept from a dup of its fd. EPOLLEXCLUSIVE
+ * wakes one worker per connection. */
+static shoal_rc worker_listen_unix(struct worker *w, const struct config *cfg,
+				   struct worker *first, char *err, size_t errlen)
+{
+	if (!cfg->unix_socket_dir || !*cfg->unix_socket_dir)
+		return SHOAL_OK;
+	int fd;
+	if (first) {
+		fd = dup(first->listeners[first->nlisteners - 1].lfd.fd);
+		if (fd < 0) {
+			snprintf(err, errlen, "dup: %s", strerror(errno));
+			return SHOAL_ERROR;
+		}
+	} else {
+		fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode,
+				     err, errlen);
+		if (fd < 0)
+			return SHOAL_ERROR;
+		log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
+	}
+	worker_add_listener(w, fd);
+	return SHOAL_OK;
+}
+
+static shoal_rc worker_listen_tcp(struct worker *w, const struct config *cfg, bool say, char *err,
 				  size_t errlen)
 {
 	char *addrs = xstrdup(cfg->listen_addr ? cfg->listen_addr : ""), *save = NULL;
@@ -80,7 +117,8 @@ static shoal_rc worker_listen_tcp(struct worker *w, const struct config *cfg, ch
 			break;
 		}
 		worker_add_listener(w, fd);
-		log_info("listening on %s:%d", a, cfg->listen_port);
+		if (say)
+			log_info("listening on %s:%d", a, cfg->listen_port);
 	}
 	free(addrs);
 	return rc;
@@ -90,7 +128,8 @@ static void worker_mailbox(struct loop_fd *lfd, uint32_t events);
 static void worker_tick(void *arg);
 static void worker_after_batch(void *arg);
 
-shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *err, size_t errlen)
+shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct worker *first,
+		     char *err, size_t errlen)
 {
 	memset(w, 0, sizeof(*w));
 	w->id = id;
@@ -98,17 +137,12 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *e
 	list_init(&w->dead_clients);
 	list_init(&w->dead_servers);
 	list_init(&w->cancel_conns);
+	pthread_mutex_init(&w->mail_lock, NULL);
+	w->mailbox.fd = -1;
 	w->loop = loop_create(WORKER_TICK_USEC, worker_tick, worker_after_batch, w);
-	if (!w->loop || worker_listen_tcp(w, cfg, err, errlen) != SHOAL_OK)
+	if (!w->loop || worker_listen_tcp(w, cfg, id == 0, err, errlen) != SHOAL_OK ||
+	    worker_listen_unix(w, cfg, first, err, errlen) != SHOAL_OK)
 		return SHOAL_ERROR;
-	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
-		int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port,
-					 cfg->unix_socket_mode, err, errlen);
-		if (fd < 0)
-			return SHOAL_ERROR;
-		worker_add_listener(w, fd);
-		log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
-	}
 	w->mailbox.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->mailbox.cb = worker_mailbox;
 	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK) {
@@ -116,26 +150,25 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *e
 		return SHOAL_ERROR;
 	}
 	for (int i = 0; i < w->nlisteners; i++)
-		if (loop_add(w->loop, &w->listeners[i], EPOLLIN) != SHOAL_OK) {
+		if (loop_add(w->loop, &w->listeners[i].lfd, EPOLLIN | EPOLLEXCLUSIVE) != SHOAL_OK) {
 			snprintf(err, errlen, "epoll: %s", strerror(errno));
 			return SHOAL_ERROR;
 		}
-	if (id == 0)
-		main_worker = w;
 	return SHOAL_OK;
 }
 
 void worker_close_listeners(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++) {
-		if (w->listeners[i].fd < 0)
+		struct loop_fd *l = &w->listeners[i].lfd;
+		if (l->fd < 0)
 			continue;
-		loop_del(w->loop, &w->listeners[i]);
-		close(w->listeners[i].fd);
-		w->listeners[i].fd = -1;
+		loop_del(w->loop, l);
+		close(l->fd);
+		l->fd = -1;
 	}
 	const struct config *cfg = config_current();
-	if (cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+	if (w->id == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir) {
 		char path[512];
 		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
 		unlink(path);
@@ -147,6 +180,7 @@ void worker_close_listeners(struct worker *w)
 struct collect {
 	void **items;
 	int n, cap;
+	struct worker *w; /* only connections owned by this worker */
 };
 
 static void collect_add(struct collect *col, void *p)
@@ -158,38 +192,55 @@ static void collect_add(struct collect *col, void *p)
 	col->items[col->n++] = p;
 }
 
-static void collect_list(struct collect *col, struct list *head)
+static void collect_clients(struct collect *col, struct list *head)
 {
 	struct list *i, *tmp;
-	list_for_each_safe(i, tmp, head) collect_add(col, i);
+	list_for_each_safe(i, tmp, head)
+	{
+		struct client *c = container_of(i, struct client, node);
+		if (c->c.w == col->w)
+			collect_add(col, c);
+	}
+}
+
+static void collect_servers(struct collect *col, struct list *head)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, head)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == col->w)
+			collect_add(col, s);
+	}
 }
 
 static void collect_pool_clients(struct pool *p, void *arg)
 {
 	struct collect *col = arg;
-	collect_list(col, &p->waiting);
-	collect_list(col, &p->active_clients);
+	collect_clients(col, &p->waiting);
+	collect_clients(col, &p->handoff);
+	collect_clients(col, &p->active_clients);
 }
 
 static void collect_pool_servers(struct pool *p, void *arg)
 {
 	struct collect *col = arg;
-	collect_list(col, &p->idle);
-	collect_list(col, &p->connecting);
-	collect_list(col, &p->resetting);
-	collect_list(col, &p->used);
+	collect_servers(col, &p->idle);
+	collect_servers(col, &p->connecting);
+	collect_servers(col, &p->resetting);
+	collect_servers(col, &p->used);
 }
 
 /* Every client of this worker; graceful: let those inside a transaction finish it. */
 static void worker_clients_leave(struct worker *w, bool graceful)
 {
-	struct collect col = {0};
+	struct collect col = {.w = w};
 	pool_foreach(collect_pool_clients, &col);
 	ledger_lock();
-	collect_list(&col, &w->login_clients);
+	collect_clients(&col, &w->login_clients);
 	ledger_unlock();
 	for (int i = 0; i < col.n; i++) {
-		struct client *c = container_of((struct list *)col.items[i], struct client, node);
+		struct client *c = col.items[i];
 		if (graceful)
 			client_begin_drain(c);
 		else
@@ -198,12 +249,12 @@ static void worker_clients_leave(struct worker *w, bool graceful)
 	free(col.items);
 }
 
-static void worker_close_servers(bool idle_only)
+static void worker_close_servers(struct worker *w, bool idle_only)
 {
-	struct collect col = {0};
+	struct collect col = {.w = w};
 	pool_foreach(collect_pool_servers, &col);
 	for (int i = 0; i < col.n; i++) {
-		struct server *s = container_of((struct list *)col.items[i], struct server, node);
+		struct server *s = col.items[i];
 		if (!idle_only || s->state == SV_IDLE)
 			server_close(s, "pooler is shutting down");
 	}
@@ -214,7 +265,7 @@ static void worker_shutdown_now(struct worker *w)
 {
 	worker_close_listeners(w);
 	worker_clients_leave(w, false);
-	worker_close_servers(false);
+	worker_close_servers(w, false);
 	w->stopped = true;
 	loop_stop(w->loop);
 }
@@ -232,6 +283,29 @@ static void worker_begin_drain(struct worker *w)
 	worker_clients_leave(w, true);
 }
 
+static struct mail *worker_take_mail(struct worker *w)
+{
+	pthread_mutex_lock(&w->mail_lock);
+	struct mail *m = w->mail_head;
+	w->mail_head = w->mail_tail = NULL;
+	pthread_mutex_unlock(&w->mail_lock);
+	return m;
+}
+
+static void worker_read_mail(struct worker *w)
+{
+	struct mail *m = worker_take_mail(w), *next;
+	for (; m; m = next) {
+		next = m->next;
+		switch (m->kind) {
+		case MAIL_ADOPT: pool_on_adopt(w, m->s, m->c); break;
+		case MAIL_KICK: pool_on_kick(w, m->p, m->hops); break;
+		case MAIL_FAIL: pool_fail_local_waiters(w, m->p, m->data, m->len); break;
+		}
+		free(m);
+	}
+}
+
 static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
 {
 	struct worker *w = container_of(lfd, struct worker, mailbox);
@@ -239,21 +313,38 @@ static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
 	UNUSED(events);
 	if (read(lfd->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_warn("mailbox read: %s", strerror(errno));
+	worker_read_mail(w);
 	int cmds = atomic_exchange(&w->cmds, 0);
-	if (cmds & WCMD_RELOAD)
-		pool_apply_config(config_current());
 	if (cmds & WCMD_SHUTDOWN_NOW)
 		worker_shutdown_now(w);
 	else if (cmds & WCMD_SHUTDOWN_GRACEFUL)
 		worker_begin_drain(w);
 }
 
-void worker_post(struct worker *w, int cmds)
+static void worker_wake(struct worker *w)
 {
 	uint64_t one = 1;
-	atomic_fetch_or(&w->cmds, cmds);
 	if (write(w->mailbox.fd, &one, sizeof(one)) < 0)
 		log_warn("mailbox write: %s", strerror(errno));
+}
+
+void worker_mail(struct worker *w, struct mail *m)
+{
+	m->next = NULL;
+	pthread_mutex_lock(&w->mail_lock);
+	if (w->mail_tail)
+		w->mail_tail->next = m;
+	else
+		w->mail_head = m;
+	w->mail_tail = m;
+	pthread_mutex_unlock(&w->mail_lock);
+	worker_wake(w);
+}
+
+void worker_post(struct worker *w, int cmds)
+{
+	atomic_fetch_or(&w->cmds, cmds);
+	worker_wake(w);
 }
 
 /* ---- timers ---------------------------------------------------------------------------- */
@@ -263,12 +354,12 @@ static void worker_login_timeouts(struct worker *w, usec_t now)
 	usec_t t = config_current()->client_login_timeout;
 	if (t <= 0)
 		return;
-	struct collect col = {0};
+	struct collect col = {.w = w};
 	ledger_lock();
-	collect_list(&col, &w->login_clients);
+	collect_clients(&col, &w->login_clients);
 	ledger_unlock();
 	for (int i = 0; i < col.n; i++) {
-		struct client *c = container_of((struct list *)col.items[i], struct client, node);
+		struct client *c = col.items[i];
 		if (now - c->connect_time >= t)
 			client_close(c, "08P01", "client_login_timeout");
 	}
@@ -293,7 +384,7 @@ static void worker_tick(void *arg)
 		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
 		worker_shutdown_now(w);
 	} else {
-		worker_close_servers(true);
+		worker_close_servers(w, true);
 	}
 }
 
@@ -303,8 +394,14 @@ static void worker_after_batch(void *arg)
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &w->dead_clients)
 	{
+		struct client *c = container_of(i, struct client, node);
+		ledger_lock();
+		bool awaited = c->incoming != NULL; /* mail with a server for it is on its way */
+		ledger_unlock();
+		if (awaited)
+			continue;
 		list_del(i);
-		client_free(container_of(i, struct client, node));
+		client_free(c);
 	}
 	list_for_each_safe(i, tmp, &w->dead_servers)
 	{
@@ -335,9 +432,17 @@ void worker_join(struct worker *w)
 void worker_destroy(struct worker *w)
 {
 	worker_close_listeners(w);
-	if (w->mailbox.fd > 0)
+	/* Every worker has stopped: mail still here carries servers nobody will adopt. */
+	struct mail *m = worker_take_mail(w), *next;
+	for (; m; m = next) {
+		next = m->next;
+		if (m->kind == MAIL_ADOPT)
+			pool_drop_adopted(w, m->s, m->c);
+		free(m);
+	}
+	worker_after_batch(w);
+	if (w->mailbox.fd >= 0)
 		close(w->mailbox.fd);
 	loop_destroy(w->loop);
-	if (main_worker == w)
-		main_worker = NULL;
+	pthread_mutex_destroy(&w->mail_lock);
 }

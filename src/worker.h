@@ -19,14 +19,44 @@ enum worker_cmd {
 	WCMD_SHUTDOWN_NOW = 4,
 };
 
+struct worker;
+struct server;
+struct client;
+struct pool;
+
+struct worker_listener {
+	struct loop_fd lfd;
+	struct worker *w;
+};
+
+/* Cross-worker work, carried by a worker's mailbox (DESIGN §2). */
+enum mail_kind {
+	MAIL_ADOPT, /* a server sent to this worker for one of its clients (or its pool) */
+	MAIL_KICK,  /* a client elsewhere waits: hand one of your idle servers of the pool on */
+	MAIL_FAIL,  /* the pool's server login failed for good: fail your waiting clients */
+};
+
+struct mail {
+	struct mail *next;
+	enum mail_kind kind;
+	struct server *s;
+	struct client *c;
+	struct pool *p;
+	int hops;
+	size_t len;
+	uint8_t data[]; /* MAIL_FAIL: the ErrorResponse */
+};
+
 struct worker {
 	int id;
 	pthread_t thread;
 	struct loop *loop;
-	struct loop_fd listeners[WORKER_MAX_LISTENERS];
+	struct worker_listener listeners[WORKER_MAX_LISTENERS];
 	int nlisteners;
-	struct loop_fd mailbox; /* eventfd: the main thread's commands */
+	struct loop_fd mailbox; /* eventfd: commands and mail */
 	atomic_int cmds;        /* bitmask of enum worker_cmd */
+	pthread_mutex_t mail_lock;
+	struct mail *mail_head, *mail_tail;
 	struct list login_clients; /* clients before authentication completes */
 	struct list dead_clients, dead_servers; /* freed after the event batch */
 	struct list cancel_conns;               /* outgoing CancelRequest connections */
@@ -40,16 +70,23 @@ struct worker {
 const struct config *config_current(void);
 void config_set_current(const struct config *cfg);
 
-/* Create worker id with listeners per cfg. SHOAL_ERROR with err on a listen failure. */
-shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, char *err,
-		     size_t errlen) MUST_USE;
+/* Create worker id with listeners per cfg: its own SO_REUSEPORT TCP sockets; the Unix socket is
+ * made by worker 0 and shared (first, a worker other than 0 passes first's). SHOAL_ERROR with err
+ * on a listen failure. */
+shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct worker *first,
+		     char *err, size_t errlen) MUST_USE;
 shoal_rc worker_start(struct worker *w) MUST_USE;
 /* Post commands (enum worker_cmd bits) from another thread. */
 void worker_post(struct worker *w, int cmds);
+/* Mail (malloc'd, taken over) to worker w; handled on its thread. */
+void worker_mail(struct worker *w, struct mail *m);
+/* The workers running (set once at start). */
+void worker_set_all(struct worker *ws, int n);
+int worker_count(void);
+struct worker *worker_get(int id);
 void worker_join(struct worker *w);
+/* After every worker has stopped: settle mail still in flight, free what is left. */
 void worker_destroy(struct worker *w);
-/* The single worker that owns the pools while workers = 1 (multi-worker ledger: issue 3). */
-struct worker *worker_main(void);
 /* Close the listeners (shutdown: new connections are refused). */
 void worker_close_listeners(struct worker *w);
 

@@ -256,7 +256,7 @@ class ShoalProcess:
             "unix_socket_dir": self.dir,
             "auth_type": "trust",
             "pool_mode": "transaction",
-            "workers": 1,
+            "workers": int(os.environ.get("SHOAL_TEST_WORKERS", "1")),
             "server_connect_timeout": 3,
             "server_login_retry": 1,
             "query_wait_timeout": 5,

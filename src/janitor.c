@@ -1,0 +1,182 @@
+/* janitor.c: each worker's periodic pass over the pools: timeouts of its own clients and servers,
+ * the reserve pool, min_pool_size fill and reconnects. Actions are planned under the ledger lock
+ * and carried out after it (closing takes the lock itself). */
+#include "client.h"
+#include "log.h"
+#include "pool.h"
+#include "server.h"
+#include "worker.h"
+
+#include <stdlib.h>
+
+enum jan_kind {
+	J_WAIT_TIMEOUT,
+	J_QUERY_CANCEL,
+	J_QUERY_KILL,
+	J_IDLE_XACT,
+	J_CLIENT_IDLE,
+	J_SERVER_IDLE,
+	J_SERVER_LIFETIME,
+	J_CONNECT_TIMEOUT,
+};
+
+struct jan_action {
+	enum jan_kind kind;
+	void *obj;
+};
+
+#define JAN_MAX 512
+
+struct jan {
+	struct jan_action a[JAN_MAX];
+	int n;
+	usec_t now;
+	const struct config *cfg;
+	struct worker *w; /* acts only on connections this worker owns */
+};
+
+static bool jan_add(struct jan *j, enum jan_kind kind, void *obj)
+{
+	if (j->n >= JAN_MAX)
+		return false; /* the rest waits for the next tick */
+	j->a[j->n++] = (struct jan_action){kind, obj};
+	return true;
+}
+
+static bool expired(usec_t since, usec_t timeout, usec_t now)
+{
+	return timeout > 0 && now - since >= timeout;
+}
+
+static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &p->waiting)
+	{
+		struct client *c = container_of(i, struct client, node);
+		if (c->c.w == j->w && expired(c->state_since, j->cfg->query_wait_timeout, j->now))
+			jan_add(j, J_WAIT_TIMEOUT, c);
+		if (p->reserve_pool_size > 0 &&
+		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
+			*reserve = true;
+	}
+}
+
+static void jan_scan_linked(struct jan *j, struct client *c)
+{
+	struct server *s = c->server;
+	if (!s || s->state != SV_ACTIVE)
+		return;
+	const struct config *cfg = j->cfg;
+	if (s->pending > 0 && c->query_start) {
+		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
+		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
+			jan_add(j, J_QUERY_CANCEL, c);
+		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
+			jan_add(j, J_QUERY_KILL, c);
+	} else if (s->pending == 0 && (s->ready_status != 'I' || s->ext_open) &&
+		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
+		jan_add(j, J_IDLE_XACT, c);
+	} else if (server_is_clean(s) &&
+		   expired(c->last_activity, cfg->client_idle_timeout, j->now)) {
+		jan_add(j, J_CLIENT_IDLE, c);
+	}
+}
+
+static void jan_scan_clients(struct jan *j, struct pool *p)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &p->active_clients)
+	{
+		struct client *c = container_of(i, struct client, node);
+		if (c->c.w != j->w)
+			continue;
+		if (c->state == CL_LINKED)
+			jan_scan_linked(j, c);
+		else if (expired(c->last_activity, j->cfg->client_idle_timeout, j->now))
+			jan_add(j, J_CLIENT_IDLE, c);
+	}
+}
+
+static void jan_scan_servers(struct jan *j, struct pool *p)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &p->idle)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w != j->w || s->dying)
+			continue;
+		bool spare = p->n_servers - p->n_dying > p->min_pool_size;
+		bool planned = false;
+		if (s->lifetime_end && j->now >= s->lifetime_end)
+			planned = jan_add(j, J_SERVER_LIFETIME, s);
+		else if (spare && expired(s->state_since, j->cfg->server_idle_timeout, j->now))
+			planned = jan_add(j, J_SERVER_IDLE, s);
+		if (!planned)
+			continue;
+		/* Counted now, so that other workers' janitors keep min_pool_size too. */
+		s->dying = true;
+		p->n_dying++;
+	}
+	list_for_each_safe(i, tmp, &p->connecting)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == j->w && expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
+			jan_add(j, J_CONNECT_TIMEOUT, s);
+	}
+}
+
+static void jan_do(struct jan_action *a)
+{
+	struct client *c = a->obj;
+	struct server *s = a->obj;
+	switch (a->kind) {
+	case J_WAIT_TIMEOUT: client_close(c, "08P01", "query_wait_timeout"); break;
+	case J_QUERY_CANCEL:
+		c->server->timeout_cancel = true;
+		c->server->cancel_sent_at = shoal_now();
+		server_send_cancel(c->server);
+		break;
+	case J_QUERY_KILL: client_close(c, "57014", "query timeout"); break;
+	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
+	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
+	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
+	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
+	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	}
+}
+
+/* Actions are planned under the lock and done after it: closing takes the lock itself. Objects
+ * stay allocated until the end of the event batch, so the pointers remain valid. */
+static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
+{
+	bool reserve = false;
+	ledger_lock();
+	j->n = 0;
+	jan_scan_waiting(j, p, &reserve);
+	jan_scan_clients(j, p);
+	jan_scan_servers(j, p);
+	int fill = p->min_pool_size - p->n_servers;
+	int nfill = fill > 0 ? pool_claim_slots(p, fill, false, j->now) : 0;
+	ledger_unlock();
+	for (int k = 0; k < j->n; k++) {
+		struct conn *cn = j->a[k].obj;
+		if (!cn->dead)
+			jan_do(&j->a[k]);
+	}
+	pool_open_servers(w, p, nfill);
+	pool_open_for_waiters(w, p, reserve);
+}
+
+void pool_janitor(struct worker *w, usec_t now)
+{
+	static __thread struct jan j;
+	j.now = now;
+	j.cfg = config_current();
+	j.w = w;
+	int n;
+	struct pool **ps = pool_snapshot(&n);
+	for (int k = 0; k < n; k++)
+		pool_janitor_one(w, ps[k], &j);
+	free(ps);
+}
