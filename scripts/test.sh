@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install what is missing, build Shoal twice (plain, and ASan+UBSan), and run the whole suite on
-# both: unit tests (cmocka), fuzz-corpus replay, integration tests (pytest against a real
-# PostgreSQL). Ends with one summary line.
+# Install what is missing, build Shoal three times (plain, ASan+UBSan, TSan) and run the whole
+# suite: unit tests (cmocka), fuzz-corpus replay, integration tests (pytest against a real
+# PostgreSQL) with workers = 1 and workers = 4. Ends with one summary line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -19,25 +19,32 @@ build() { # dir, meson options...
 	[ -f "$dir/build.ninja" ] || meson setup "$dir" -Dwerror=true "$@" >/dev/null || return 1
 	ninja -C "$dir" >/dev/null
 }
-suite() { # build dir
-	local dir=$1
-	meson test -C "$dir" --print-errorlogs --suite unit --suite fuzz
-	local rc=$?
-	SHOAL_BIN="$ROOT/$dir/shoal" $PY -m pytest -q -p no:cacheprovider \
-		--junitxml="$dir/pytest-junit.xml" tests/integration || rc=1
-	return $rc
+unit() { # build dir
+	meson test -C "$1" --print-errorlogs --suite unit --suite fuzz
+}
+integration() { # build dir, workers
+	SHOAL_TEST_WORKERS=$2 SHOAL_BIN="$ROOT/$1/shoal" $PY -m pytest -q -p no:cacheprovider \
+		--junitxml="$1/pytest-junit-w$2.xml" tests/integration
 }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+export TSAN_OPTIONS=halt_on_error=0
+rm -f build*/pytest-junit*.xml
 run "build (release-like, asserts on)" build build
-run "suite (plain build)" suite build
-if [ "${SHOAL_SKIP_ASAN:-0}" != 1 ]; then
+run "unit + fuzz replay (plain build)" unit build
+run "integration, workers=1 (plain build)" integration build 1
+run "integration, workers=4 (plain build)" integration build 4
+if [ "${SHOAL_SKIP_SANITIZERS:-0}" != 1 ]; then
 	run "build (ASan+UBSan)" build build-asan -Db_sanitize=address,undefined -Db_lundef=false
-	run "suite (ASan+UBSan build)" suite build-asan
+	run "unit + fuzz replay (ASan+UBSan build)" unit build-asan
+	run "integration, workers=4 (ASan+UBSan build)" integration build-asan 4
+	run "build (TSan)" build build-tsan -Db_sanitize=thread -Db_lundef=false
+	run "integration, workers=4 (TSan build)" integration build-tsan 4
 fi
 echo
 echo "stages: $passed passed, $failed failed"
 # The closing line counts every test case of every build (meson's and pytest's JUnit reports).
-$PY scripts/junit_total.py build/meson-logs/testlog.junit.xml build/pytest-junit.xml \
-	build-asan/meson-logs/testlog.junit.xml build-asan/pytest-junit.xml
+$PY scripts/junit_total.py build/meson-logs/testlog.junit.xml build/pytest-junit-w1.xml \
+	build/pytest-junit-w4.xml build-asan/meson-logs/testlog.junit.xml \
+	build-asan/pytest-junit-w4.xml build-tsan/pytest-junit-w4.xml
 [ "$failed" -eq 0 ]

@@ -167,8 +167,8 @@ static void client_send_welcome(struct client *c, const struct param_list *serve
 	}
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
 	proto_write_ready(o, 'I');
-	log_info("%s login ok (pool %s@%s, %s mode)", c->c.name, c->pool->user, c->pool->name,
-		 config_pool_mode_name(pool_mode_of(c->pool)));
+	log_info("%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
+		 c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
 }
 
 /* Must a server see this client's startup parameters before the login can be confirmed? Yes

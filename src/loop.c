@@ -98,8 +98,8 @@ void loop_run(struct loop *l)
 			struct loop_fd *lfd = evs[i].data.ptr;
 			lfd->cb(lfd, evs[i].events);
 		}
-		l->after_batch(l->arg);
 		loop_maybe_tick(l);
+		l->after_batch(l->arg);
 	}
 }
 

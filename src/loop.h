@@ -18,8 +18,8 @@ struct loop_fd {
 struct loop;
 
 /* Create a loop whose tick callback runs every tick_usec, and after_batch after each batch of
- * events (where objects closed during the batch are freed: an event later in the same batch may
- * still point at them). */
+ * events and the tick that may follow it (where objects closed during the batch are freed: an
+ * event later in the same batch may still point at them). */
 struct loop *loop_create(usec_t tick_usec, void (*tick)(void *arg), void (*after_batch)(void *arg),
 			 void *arg);
 void loop_destroy(struct loop *l);

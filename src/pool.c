@@ -345,6 +345,7 @@ void pool_acquire(struct client *c)
 		return;
 	}
 	conn_pause(&c->c, true);
+	log_debug("%s waits for a server", c->c.name);
 	if (other)
 		pool_kick(other, p, 1); /* it hands its idle server to the first waiter */
 	else
@@ -421,15 +422,15 @@ void pool_server_ready(struct server *s)
 	depth--;
 }
 
-/* The first waiter lives on another worker: leave this epoll and travel by mail. */
+/* The first waiter lives on another worker: the server travels there by mail. */
 static void pool_send_server(struct server *s, struct client *c)
 {
-	loop_del(s->c.w->loop, &s->c.lfd);
 	struct mail *m = xcalloc(1, sizeof(*m));
 	m->kind = MAIL_ADOPT;
 	m->s = s;
 	m->c = c;
-	worker_mail(c->c.w, m);
+	m->to = c->c.w;
+	worker_send_server(s->c.w, m);
 }
 
 static void pool_server_ready_one(struct server *s)

@@ -148,8 +148,8 @@ static void server_on_connected(struct server *s)
 static void server_event(struct loop_fd *lfd, uint32_t events)
 {
 	struct server *s = container_of(lfd, struct server, c.lfd);
-	if (s->c.dead)
-		return;
+	if (s->c.dead || s->state == SV_TRANSIT)
+		return; /* on its way to another worker: that one reads it */
 	if (!s->connected) {
 		server_on_connected(s);
 		return;
@@ -313,7 +313,7 @@ static void server_login_done(struct server *s)
 		p->has_welcome = true;
 	}
 	ledger_unlock();
-	log_info("%s login ok, backend pid %u", s->c.name, s->be_pid);
+	log_info("%s login ok, backend pid %u, worker %d", s->c.name, s->be_pid, s->c.w->id);
 	pool_server_ready(s);
 }
 

@@ -341,6 +341,23 @@ void worker_mail(struct worker *w, struct mail *m)
 	worker_wake(w);
 }
 
+void worker_send_server(struct worker *from, struct mail *m)
+{
+	m->next = from->outbox;
+	from->outbox = m;
+}
+
+static void worker_flush_outbox(struct worker *w)
+{
+	struct mail *m = w->outbox, *next;
+	w->outbox = NULL;
+	for (; m; m = next) {
+		next = m->next;
+		loop_del(w->loop, &m->s->c.lfd);
+		worker_mail(m->to, m);
+	}
+}
+
 void worker_post(struct worker *w, int cmds)
 {
 	atomic_fetch_or(&w->cmds, cmds);
@@ -392,6 +409,7 @@ static void worker_after_batch(void *arg)
 {
 	struct worker *w = arg;
 	struct list *i, *tmp;
+	worker_flush_outbox(w);
 	list_for_each_safe(i, tmp, &w->dead_clients)
 	{
 		struct client *c = container_of(i, struct client, node);

@@ -38,6 +38,7 @@ enum mail_kind {
 
 struct mail {
 	struct mail *next;
+	struct worker *to; /* in an outbox: the addressee */
 	enum mail_kind kind;
 	struct server *s;
 	struct client *c;
@@ -57,6 +58,7 @@ struct worker {
 	atomic_int cmds;        /* bitmask of enum worker_cmd */
 	pthread_mutex_t mail_lock;
 	struct mail *mail_head, *mail_tail;
+	struct mail *outbox; /* servers to send once the event batch is over (owner thread only) */
 	struct list login_clients; /* clients before authentication completes */
 	struct list dead_clients, dead_servers; /* freed after the event batch */
 	struct list cancel_conns;               /* outgoing CancelRequest connections */
@@ -80,6 +82,9 @@ shoal_rc worker_start(struct worker *w) MUST_USE;
 void worker_post(struct worker *w, int cmds);
 /* Mail (malloc'd, taken over) to worker w; handled on its thread. */
 void worker_mail(struct worker *w, struct mail *m);
+/* Send server m->s to m->to after the current event batch of from: events already gathered for
+ * it must find it still here (in SV_TRANSIT, ignored); then it leaves from's epoll. */
+void worker_send_server(struct worker *from, struct mail *m);
 /* The workers running (set once at start). */
 void worker_set_all(struct worker *ws, int n);
 int worker_count(void);

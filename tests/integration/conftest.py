@@ -35,7 +35,8 @@ SCRAM_PW = "scram_pw"
 MD5_PW = "md5_pw"
 PLAIN_PW = "plain_pw"
 
-SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:")
+SANITIZER_PATTERNS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                      "WARNING: ThreadSanitizer")
 
 # ---------------------------------------------------------------------------------------
 # ports

@@ -22,7 +22,7 @@ def test_login_and_disconnect_logged_with_reason(shoal, pg, role):
               settings={"pool_mode": "transaction", "client_idle_timeout": 1})
     c = s.connect("db", role)
     c.execute("SELECT 1")
-    wait_until(lambda: re.search(r"%s@db login ok \(pool %s@db, transaction mode\)"
+    wait_until(lambda: re.search(r"%s@db login ok \(pool %s@db, transaction mode, worker \d+\)"
                                  % (re.escape(role), re.escape(role)), s.log()),
                timeout=5, what="the login line")
     wait_until(lambda: re.search(r"%s@db closing: client_idle_timeout" % re.escape(role),

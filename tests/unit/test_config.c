@@ -176,7 +176,7 @@ static void test_defaults_are_pgbouncers(void **state)
 	assert_null(c.logfile);
 	assert_null(c.pidfile);
 	assert_int_equal(c.verbose, 0);
-	assert_int_equal(c.workers, 1);
+	assert_int_equal(c.workers, 0); /* one per CPU */
 	assert_string_equal(c.track_extra_parameters, "IntervalStyle");
 	assert_int_equal(c.tcp_keepalive, 1);
 	assert_int_equal(c.shutdown_timeout, 30 * USEC_PER_SEC);
