@@ -45,7 +45,7 @@ class Postgres:
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self.port = free_port()
         data = os.path.join(self.dir, "data")
-        subprocess.run(as_pg_user([PGBIN + "/initdb", "-q", "-A", "trust", "-U", "postgres",
+        subprocess.run(as_pg_user([PGBIN + "/initdb", "-A", "trust", "-U", "postgres",
                                    "-D", data]), check=True, stdout=subprocess.DEVNULL)
         subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", data, "-l", data + "/log", "-w",
                                    "-o", "-p %d -k %s -c max_connections=200 -c fsync=off"

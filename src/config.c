@@ -105,7 +105,7 @@ static const struct setting settings[] = {
 	S_PATH(logfile, true),
 	S_PATH(pidfile, false),
 	S_INT(verbose, "0", true, 0, 10),
-	S_INT(workers, "0", false, 0, 256),
+	S_INT(workers, "0", false, 0, 64),
 	S_STR(track_extra_parameters, "IntervalStyle", true),
 	S_BOOL(tcp_keepalive, "1", true),
 	S_DUR(shutdown_timeout, "30", true),

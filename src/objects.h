@@ -34,6 +34,8 @@ enum server_state {
 struct pool;
 struct server;
 
+#define MAX_WORKERS 64
+
 /* Ownership: a client belongs to the worker that accepted it (c.w, fixed); a server to the worker
  * whose epoll holds it (c.w, changed only under the ledger lock while in SV_TRANSIT). Only the
  * owner touches a connection's buffers and fd. state and list membership change under the ledger
@@ -113,10 +115,13 @@ struct pool {
 	bool has_welcome;
 	int connect_failures;
 	usec_t next_connect_at;
+	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on
+	 * read; a cache line each so workers do not contend. */
 	struct pool_stats {
 		uint64_t xact_count, query_count;
 		uint64_t query_time, wait_time; /* microseconds */
-	} stats, stats_last;            /* stats_last: the stats thread's previous reading */
+	} __attribute__((aligned(64))) stats[MAX_WORKERS];
+	struct pool_stats stats_last; /* the stats thread's previous sum */
 };
 
 #endif

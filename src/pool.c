@@ -4,6 +4,7 @@
 #include "client.h"
 #include "log.h"
 #include "server.h"
+#include "stats.h"
 #include "worker.h"
 
 #include <stdlib.h>
@@ -317,8 +318,7 @@ static void pool_link(struct client *c, struct server *s)
 {
 	usec_t now = shoal_now();
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
-		__atomic_fetch_add(&c->pool->stats.wait_time, (uint64_t)(now - c->state_since),
-				   __ATOMIC_RELAXED);
+		stats_add(&c->pool->stats[c->c.w->id].wait_time, (uint64_t)(now - c->state_since));
 	c->server = s;
 	s->client = c;
 	client_set_state(c, CL_LINKED);

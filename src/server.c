@@ -1,5 +1,6 @@
 /* server.c: server connections: connect, login, linked traffic, setup/reset, death. */
 #include "server.h"
+#include "stats.h"
 #include "auth.h"
 #include "cancel.h"
 #include "client.h"
@@ -464,12 +465,12 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 {
 	struct pool *p = s->pool;
 	usec_t now = shoal_now();
-	__atomic_fetch_add(&p->stats.query_count, 1, __ATOMIC_RELAXED);
+	struct pool_stats *st = &p->stats[s->c.w->id];
+	stats_add(&st->query_count, 1);
 	if (c->query_start)
-		__atomic_fetch_add(&p->stats.query_time, (uint64_t)(now - c->query_start),
-				   __ATOMIC_RELAXED);
+		stats_add(&st->query_time, (uint64_t)(now - c->query_start));
 	if (status == 'I')
-		__atomic_fetch_add(&p->stats.xact_count, 1, __ATOMIC_RELAXED);
+		stats_add(&st->xact_count, 1);
 	c->query_start = s->pending > 0 ? now : 0;
 	c->last_activity = now;
 }

@@ -16,12 +16,13 @@ static uint64_t load(uint64_t *p)
 static void stats_pool(struct pool *p, void *arg)
 {
 	struct stats_ctx *ctx = arg;
-	struct pool_stats now = {
-		.xact_count = load(&p->stats.xact_count),
-		.query_count = load(&p->stats.query_count),
-		.query_time = load(&p->stats.query_time),
-		.wait_time = load(&p->stats.wait_time),
-	};
+	struct pool_stats now = {0};
+	for (int w = 0; w < MAX_WORKERS; w++) {
+		now.xact_count += load(&p->stats[w].xact_count);
+		now.query_count += load(&p->stats[w].query_count);
+		now.query_time += load(&p->stats[w].query_time);
+		now.wait_time += load(&p->stats[w].wait_time);
+	}
 	struct pool_stats *last = &p->stats_last;
 	uint64_t xacts = now.xact_count - last->xact_count;
 	uint64_t queries = now.query_count - last->query_count;
