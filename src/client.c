@@ -200,13 +200,13 @@ static void client_login_ready(struct client *c)
 	c->pool = p;
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
-	ledger_lock();
+	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
 	struct param_list welcome = {0};
 	if (!check)
 		params_copy(&welcome, &p->welcome);
-	ledger_unlock();
+	pool_unlock(p);
 	if (check) {
 		c->needs_login_check = true;
 		client_set_state(c, CL_WAIT_LOGIN);

@@ -151,14 +151,14 @@ static void jan_do(struct jan_action *a)
 static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 {
 	bool reserve = false;
-	ledger_lock();
+	pool_lock(p);
 	j->n = 0;
 	jan_scan_waiting(j, p, &reserve);
 	jan_scan_clients(j, p);
 	jan_scan_servers(j, p);
 	int fill = p->min_pool_size - p->n_servers;
 	int nfill = fill > 0 ? pool_claim_slots(p, fill, false, j->now) : 0;
-	ledger_unlock();
+	pool_unlock(p);
 	for (int k = 0; k < j->n; k++) {
 		struct conn *cn = j->a[k].obj;
 		if (!cn->dead)

@@ -92,6 +92,7 @@ struct server {
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded
  * by it; list manipulation happens only on the worker that owns the connection. */
+struct limit;
 struct pool {
 	struct list node; /* in the global pool list */
 	char *name;       /* client database name */
@@ -102,6 +103,8 @@ struct pool {
 	int port;
 	char *password; /* for the server login; NULL: none known (ledger lock) */
 	_Atomic int pool_mode;
+	pthread_mutex_t lock;
+	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 
 	struct list idle, used, connecting, resetting, transit; /* servers by state */

@@ -7,10 +7,10 @@
 
 struct worker;
 
-/* The ledger lock: guards the pool list, every pool's counts, lists and welcome set. Held only for
- * bookkeeping, never across a syscall. */
-void ledger_lock(void);
-void ledger_unlock(void);
+/* A pool's lock: guards its counts, limits, lists, password and welcome set, and the incoming
+ * server of its clients in CL_HANDOFF. Held only for bookkeeping, never across a syscall. */
+void pool_lock(struct pool *p);
+void pool_unlock(struct pool *p);
 
 /* Find or create the pool for a client of database dbname logging in as user, whose [databases]
  * entry is db. Never NULL. */
@@ -70,7 +70,7 @@ void pool_janitor(struct worker *w, usec_t now);
 
 /* Effective pool mode of a pool. */
 int pool_mode_of(const struct pool *p);
-/* Iterate every pool (under the ledger lock). */
+/* Call fn for every pool, with that pool's lock held. */
 typedef void (*pool_visit_fn)(struct pool *p, void *arg);
 void pool_foreach(pool_visit_fn fn, void *arg);
 

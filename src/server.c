@@ -49,9 +49,9 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
 	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
 		 p->server_user, p->host, p->port, p->server_db);
-	ledger_lock(); /* a reload may replace the pool's password */
+	pool_lock(p); /* a reload may replace the pool's password */
 	s->password = p->password ? xstrdup(p->password) : NULL;
-	ledger_unlock();
+	pool_unlock(p);
 }
 
 void server_connect(struct worker *w, struct pool *p)
@@ -306,14 +306,14 @@ static void server_login_done(struct server *s)
 	struct pool *p = s->pool;
 	s->login_ok = true;
 	scram_client_free(&s->scram);
-	ledger_lock();
+	pool_lock(p);
 	p->connect_failures = 0;
 	p->next_connect_at = 0;
 	if (!p->has_welcome) {
 		params_copy(&p->welcome, &s->params);
 		p->has_welcome = true;
 	}
-	ledger_unlock();
+	pool_unlock(p);
 	log_info("%s login ok, backend pid %u, worker %d", s->c.name, s->be_pid, s->c.w->id);
 	pool_server_ready(s);
 }

@@ -236,9 +236,7 @@ static void worker_clients_leave(struct worker *w, bool graceful)
 {
 	struct collect col = {.w = w};
 	pool_foreach(collect_pool_clients, &col);
-	ledger_lock();
-	collect_clients(&col, &w->login_clients);
-	ledger_unlock();
+	collect_clients(&col, &w->login_clients); /* only this worker touches its login list */
 	for (int i = 0; i < col.n; i++) {
 		struct client *c = col.items[i];
 		if (graceful)
@@ -372,9 +370,7 @@ static void worker_login_timeouts(struct worker *w, usec_t now)
 	if (t <= 0)
 		return;
 	struct collect col = {.w = w};
-	ledger_lock();
-	collect_clients(&col, &w->login_clients);
-	ledger_unlock();
+	collect_clients(&col, &w->login_clients); /* only this worker touches its login list */
 	for (int i = 0; i < col.n; i++) {
 		struct client *c = col.items[i];
 		if (now - c->connect_time >= t)
@@ -413,9 +409,12 @@ static void worker_after_batch(void *arg)
 	list_for_each_safe(i, tmp, &w->dead_clients)
 	{
 		struct client *c = container_of(i, struct client, node);
-		ledger_lock();
-		bool awaited = c->incoming != NULL; /* mail with a server for it is on its way */
-		ledger_unlock();
+		bool awaited = false; /* mail with a server for it is on its way */
+		if (c->pool) {
+			pool_lock(c->pool);
+			awaited = c->incoming != NULL;
+			pool_unlock(c->pool);
+		}
 		if (awaited)
 			continue;
 		list_del(i);

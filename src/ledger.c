@@ -1,0 +1,337 @@
+/* ledger.c: the pools and what threads share about them (DESIGN §2): the list of pools, each
+ * pool's lock, limits, counts and state lists, and the cross-pool connection limits. */
+#include "ledger.h"
+#include "log.h"
+#include "server.h"
+#include "worker.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Guards the list of pools and the limit counters' registry. Taken before a pool's lock, never
+ * after one. */
+static pthread_mutex_t pools_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct list all_pools = {&all_pools, &all_pools};
+
+/* Server connections per database name and per server user, across pools: max_db_connections
+ * and max_user_connections. Atomic, so a pool claims a slot under its own lock only. */
+struct limit {
+	struct limit *next;
+	char *name;
+	atomic_int n;
+};
+static struct limit *db_limits, *user_limits;
+
+void pool_lock(struct pool *p)
+{
+	pthread_mutex_lock(&p->lock);
+}
+
+void pool_unlock(struct pool *p)
+{
+	pthread_mutex_unlock(&p->lock);
+}
+
+static struct limit *limit_get(struct limit **head, const char *name)
+{
+	for (struct limit *l = *head; l; l = l->next)
+		if (strcmp(l->name, name) == 0)
+			return l;
+	struct limit *l = xcalloc(1, sizeof(*l));
+	l->name = xstrdup(name);
+	l->next = *head;
+	*head = l;
+	return l;
+}
+
+static void limits_free(struct limit **head)
+{
+	while (*head) {
+		struct limit *l = *head;
+		*head = l->next;
+		free(l->name);
+		free(l);
+	}
+}
+
+/* One more server under max (0: no limit)? Taken if so. */
+static bool limit_take(struct limit *l, int max)
+{
+	int n = atomic_load(&l->n);
+	while (max <= 0 || n < max)
+		if (atomic_compare_exchange_weak(&l->n, &n, n + 1))
+			return true;
+	return false;
+}
+
+static void limit_put(struct limit *l)
+{
+	atomic_fetch_sub(&l->n, 1);
+}
+
+static int pick(int entry, int global)
+{
+	return entry >= 0 ? entry : global;
+}
+
+static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
+{
+	const struct user_entry *u = config_find_user(cfg, p->user);
+	int mode = db->pool_mode;
+	if (u && u->pool_mode != POOL_INHERIT)
+		mode = u->pool_mode;
+	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
+	p->pool_size = pick(db->pool_size, u ? pick(u->pool_size, cfg->default_pool_size)
+					   : cfg->default_pool_size);
+	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
+	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
+	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
+	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
+				    : cfg->max_user_connections;
+}
+
+static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
+			     const char *dbname, const char *user)
+{
+	struct pool *p = xcalloc(1, sizeof(*p));
+	pthread_mutex_init(&p->lock, NULL);
+	p->name = xstrdup(dbname);
+	p->user = xstrdup(user);
+	p->server_user = xstrdup(db->user ? db->user : user);
+	p->server_db = xstrdup(db->dbname ? db->dbname : dbname);
+	p->port = db->port > 0 ? db->port : 5432;
+	p->host = xstrdup(db->host ? db->host : config_default_host(p->port));
+	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
+	p->password = pw ? xstrdup(pw) : NULL;
+	list_init(&p->idle);
+	list_init(&p->used);
+	list_init(&p->connecting);
+	list_init(&p->resetting);
+	list_init(&p->transit);
+	list_init(&p->waiting);
+	list_init(&p->handoff);
+	list_init(&p->active_clients);
+	pool_load_limits(p, cfg, db);
+	p->db_limit = limit_get(&db_limits, p->name);
+	p->user_limit = limit_get(&user_limits, p->server_user);
+	list_append(&all_pools, &p->node);
+	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
+		 p->server_user, p->host, p->port, p->server_db, config_pool_mode_name(p->pool_mode),
+		 p->pool_size);
+	return p;
+}
+
+struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
+		      const char *user)
+{
+	const char *pool_user = db->user ? db->user : user;
+	pthread_mutex_lock(&pools_mutex);
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
+			pthread_mutex_unlock(&pools_mutex);
+			return p;
+		}
+	}
+	struct pool *p = pool_new(cfg, db, dbname, pool_user);
+	pthread_mutex_unlock(&pools_mutex);
+	return p;
+}
+
+void pool_create_static(const struct config *cfg)
+{
+	for (int i = 0; i < cfg->ndbs; i++) {
+		const struct db_entry *db = &cfg->dbs[i];
+		if (db->user && strcmp(db->name, "*") != 0)
+			pool_get(cfg, db, db->name, db->user);
+	}
+}
+
+static void pool_apply_one(struct pool *p, void *arg)
+{
+	const struct config *cfg = arg;
+	const struct db_entry *db = config_find_db(cfg, p->name);
+	if (!db)
+		return;
+	pool_load_limits(p, cfg, db);
+	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
+	if (!pw || !p->password || strcmp(pw, p->password) != 0) {
+		free(p->password); /* read only under the pool's lock (servers copy it) */
+		p->password = pw ? xstrdup(pw) : NULL;
+	}
+}
+
+void pool_apply_config(const struct config *cfg)
+{
+	pool_foreach(pool_apply_one, (void *)cfg);
+}
+
+void pool_free_all(void)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		list_del(&p->node);
+		params_free(&p->welcome);
+		free(p->name);
+		free(p->user);
+		free(p->server_user);
+		free(p->server_db);
+		free(p->host);
+		free(p->password);
+		pthread_mutex_destroy(&p->lock);
+		free(p);
+	}
+	limits_free(&db_limits);
+	limits_free(&user_limits);
+}
+
+int pool_mode_of(const struct pool *p)
+{
+	return p->pool_mode;
+}
+
+void pool_foreach(pool_visit_fn fn, void *arg)
+{
+	pthread_mutex_lock(&pools_mutex);
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		pool_lock(p);
+		fn(p, arg);
+		pool_unlock(p);
+	}
+	pthread_mutex_unlock(&pools_mutex);
+}
+
+struct pool **pool_snapshot(int *n)
+{
+	pthread_mutex_lock(&pools_mutex);
+	int k = 0, cap = (int)list_count(&all_pools);
+	struct pool **ps = xmalloc(sizeof(*ps) * (size_t)(cap ? cap : 1));
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools) ps[k++] = container_of(i, struct pool, node);
+	pthread_mutex_unlock(&pools_mutex);
+	*n = k;
+	return ps;
+}
+
+static struct list *server_list(struct pool *p, enum server_state st)
+{
+	switch (st) {
+	case SV_CONNECTING: return &p->connecting;
+	case SV_IDLE: return &p->idle;
+	case SV_SETUP:
+	case SV_ACTIVE: return &p->used;
+	case SV_RESET: return &p->resetting;
+	case SV_TRANSIT: return &p->transit;
+	default: return NULL;
+	}
+}
+
+void server_state_locked(struct server *s, enum server_state st)
+{
+	list_del(&s->node);
+	s->state = st;
+	s->state_since = shoal_now();
+	struct list *l = server_list(s->pool, st);
+	if (l)
+		list_append(l, &s->node);
+}
+
+void server_set_state(struct server *s, enum server_state st)
+{
+	pool_lock(s->pool);
+	server_state_locked(s, st);
+	pool_unlock(s->pool);
+}
+
+static struct list *client_list(struct client *c, enum client_state st)
+{
+	switch (st) {
+	case CL_LOGIN: return &c->c.w->login_clients;
+	case CL_WAIT_LOGIN:
+	case CL_WAITING: return &c->pool->waiting;
+	case CL_HANDOFF: return &c->pool->handoff;
+	case CL_IDLE:
+	case CL_LINKED: return &c->pool->active_clients;
+	default: return NULL;
+	}
+}
+
+void client_state_locked(struct client *c, enum client_state st)
+{
+	list_del(&c->node);
+	c->state = st;
+	c->state_since = shoal_now();
+	struct list *l = client_list(c, st);
+	if (l)
+		list_append(l, &c->node);
+}
+
+/* Before login a client has no pool: its list is its worker's, touched only by that worker. */
+void client_set_state(struct client *c, enum client_state st)
+{
+	struct pool *p = c->pool;
+	if (p)
+		pool_lock(p);
+	client_state_locked(c, st);
+	if (p)
+		pool_unlock(p);
+}
+
+/* ---- limits ---------------------------------------------------------------------------- */
+
+/* Under the pool's lock: open one more server? The slot is taken if so. */
+static bool claim_one(struct pool *p, bool reserve, usec_t now)
+{
+	if (now < p->next_connect_at)
+		return false;
+	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
+		return false;
+	if (!limit_take(p->db_limit, p->max_db_connections))
+		return false;
+	if (!limit_take(p->user_limit, p->max_user_connections)) {
+		limit_put(p->db_limit);
+		return false;
+	}
+	p->n_servers++;
+	return true;
+}
+
+void pool_release_slot(struct pool *p)
+{
+	p->n_servers--;
+	limit_put(p->db_limit);
+	limit_put(p->user_limit);
+}
+
+int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)
+{
+	int n = 0;
+	while (n < want && claim_one(p, reserve, now))
+		n++;
+	return n;
+}
+
+void pool_open_servers(struct worker *w, struct pool *p, int n)
+{
+	while (n-- > 0)
+		server_connect(w, p);
+}
+
+/* Open servers for clients that wait without one being opened for them. */
+void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
+{
+	pool_lock(p);
+	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting);
+	int n = want > 0 ? pool_claim_slots(p, want, reserve, shoal_now()) : 0;
+	pool_unlock(p);
+	pool_open_servers(w, p, n);
+}
+
