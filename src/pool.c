@@ -248,7 +248,8 @@ void pool_server_gone(struct server *s, bool failed_login)
 		p->next_connect_at = shoal_now() + delay;
 	}
 	pool_unlock(p);
-	if (!failed_login)
+	/* A stopping worker leaves waiters elsewhere to their own workers' janitor ticks. */
+	if (!failed_login && !s->c.w->stopping)
 		pool_open_for_waiters(s->c.w, p, false);
 }
 

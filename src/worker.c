@@ -261,6 +261,7 @@ static void worker_close_servers(struct worker *w, bool idle_only)
 
 static void worker_shutdown_now(struct worker *w)
 {
+	w->stopping = true; /* from now on it opens no servers: its loop is about to end */
 	worker_close_listeners(w);
 	worker_clients_leave(w, false);
 	worker_close_servers(w, false);

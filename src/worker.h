@@ -64,6 +64,7 @@ struct worker {
 	struct list cancel_conns;               /* outgoing CancelRequest connections */
 	int n_clients;
 	bool draining;
+	bool stopping; /* shutting down now: opens no more servers (owner thread only) */
 	usec_t drain_deadline;
 	atomic_bool stopped;
 };
