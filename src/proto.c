@@ -301,6 +301,56 @@ void proto_write_query(struct buf *b, const char *sql)
 	proto_finish(b);
 }
 
+static int16_t type_len(uint32_t oid)
+{
+	switch (oid) {
+	case PQ_OID_INT4: return 4;
+	case PQ_OID_INT8:
+	case PQ_OID_TIMESTAMPTZ: return 8;
+	default: return -1; /* varlena */
+	}
+}
+
+void proto_write_row_description(struct buf *b, int n, const char *const *names,
+				 const uint32_t *type_oids)
+{
+	proto_begin(b, PQMSG_ROW_DESCRIPTION);
+	proto_put_u16(b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		proto_put_str(b, names[i]);
+		proto_put_u32(b, 0); /* no table */
+		proto_put_u16(b, 0); /* no column number */
+		proto_put_u32(b, type_oids[i]);
+		proto_put_u16(b, (uint16_t)type_len(type_oids[i]));
+		proto_put_u32(b, 0xffffffff); /* typmod -1 */
+		proto_put_u16(b, 0);          /* text format */
+	}
+	proto_finish(b);
+}
+
+void proto_write_data_row(struct buf *b, int n, const char *const *values)
+{
+	proto_begin(b, PQMSG_DATA_ROW);
+	proto_put_u16(b, (uint16_t)n);
+	for (int i = 0; i < n; i++) {
+		if (!values[i]) {
+			proto_put_u32(b, 0xffffffff);
+			continue;
+		}
+		size_t len = strlen(values[i]);
+		proto_put_u32(b, (uint32_t)len);
+		proto_put_bytes(b, values[i], len);
+	}
+	proto_finish(b);
+}
+
+void proto_write_command_complete(struct buf *b, const char *tag)
+{
+	proto_begin(b, PQMSG_COMMAND_COMPLETE);
+	proto_put_str(b, tag);
+	proto_finish(b);
+}
+
 void proto_write_terminate(struct buf *b)
 {
 	proto_begin(b, PQMSG_TERMINATE);

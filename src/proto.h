@@ -155,6 +155,20 @@ void proto_write_ready(struct buf *b, char status);
 void proto_write_query(struct buf *b, const char *sql);
 void proto_write_terminate(struct buf *b);
 void proto_write_cancel(struct buf *b, uint32_t pid, uint32_t key);
+/* A result set made by Shoal itself (admin console, health probe): RowDescription with n text-
+ * format columns of the given type OIDs, DataRows (NULL value: SQL NULL), CommandComplete. */
+void proto_write_row_description(struct buf *b, int n, const char *const *names,
+				 const uint32_t *type_oids);
+void proto_write_data_row(struct buf *b, int n, const char *const *values);
+void proto_write_command_complete(struct buf *b, const char *tag);
+
+/* Type OIDs of the columns Shoal sends. */
+#define PQ_OID_INT4 23
+#define PQ_OID_INT8 20
+#define PQ_OID_TEXT 25
+#define PQ_OID_NUMERIC 1700
+#define PQ_OID_TIMESTAMPTZ 1184
+
 /* NegotiateProtocolVersion: newest minor we support and the options we did not recognise. */
 void proto_write_negotiate(struct buf *b, uint32_t minor, const char *const *opts, int nopts);
 

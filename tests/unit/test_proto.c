@@ -524,6 +524,28 @@ static void test_write_small_messages(void **state)
 	buf_free(&b);
 }
 
+static void test_write_result_set(void **state)
+{
+	(void)state;
+	struct buf b = {0};
+	const char *names[] = {"database", "cl_active"};
+	const uint32_t oids[] = {PQ_OID_TEXT, PQ_OID_INT4};
+	proto_write_row_description(&b, 2, names, oids);
+	assert_bytes(&b,
+		     "T\0\0\0\x3d\0\x02"
+		     "database\0\0\0\0\0\0\0\0\0\0\x19\xff\xff\xff\xff\xff\xff\0\0"
+		     "cl_active\0\0\0\0\0\0\0\0\0\0\x17\0\x04\xff\xff\xff\xff\0\0",
+		     62);
+	buf_free(&b);
+	const char *row[] = {"app", NULL};
+	proto_write_data_row(&b, 2, row);
+	assert_bytes(&b, "D\0\0\0\x11\0\x02\0\0\0\x03" "app\xff\xff\xff\xff", 18);
+	buf_free(&b);
+	proto_write_command_complete(&b, "SHOW");
+	assert_bytes(&b, "C\0\0\0\x09SHOW\0", 10);
+	buf_free(&b);
+}
+
 static void test_write_cancel_parses_back(void **state)
 {
 	(void)state;
@@ -620,6 +642,7 @@ int main(void)
 	    cmocka_unit_test(test_write_auth),
 	    cmocka_unit_test(test_write_small_messages),
 	    cmocka_unit_test(test_write_cancel_parses_back),
+	    cmocka_unit_test(test_write_result_set),
 	    cmocka_unit_test(test_write_negotiate),
 	    cmocka_unit_test(test_builders_append_several_messages),
 	    cmocka_unit_test(test_builder_after_consumed_bytes),
