@@ -208,8 +208,7 @@ static void client_login_ready(struct client *c)
 		params_copy(&welcome, &p->welcome);
 	pool_unlock(p);
 	if (check) {
-		c->needs_login_check = true;
-		client_set_state(c, CL_WAIT_LOGIN);
+		c->needs_login_check = true; /* pool_acquire queues it as CL_WAIT_LOGIN */
 		pool_acquire(c);
 		return;
 	}

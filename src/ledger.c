@@ -329,9 +329,15 @@ void pool_open_servers(struct worker *w, struct pool *p, int n)
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 {
 	pool_lock(p);
-	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting);
+	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting) - p->n_opening;
 	int n = want > 0 ? pool_claim_slots(p, want, reserve, shoal_now()) : 0;
+	p->n_opening += n; /* other workers' janitors must not open for the same waiters */
 	pool_unlock(p);
 	pool_open_servers(w, p, n);
+	if (n > 0) {
+		pool_lock(p);
+		p->n_opening -= n; /* each is now connecting, or already gone */
+		pool_unlock(p);
+	}
 }
 

@@ -113,6 +113,7 @@ struct pool {
 	struct list active_clients;
 	int n_servers; /* all states */
 	int n_dying;   /* of those, planned for closing by a janitor */
+	int n_opening; /* of those, claimed for waiters but not yet in the connecting list */
 	int n_clients;
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;

@@ -46,16 +46,17 @@ static void pool_kick(struct worker *to, struct pool *p, int hops)
 	worker_mail(to, m);
 }
 
-static void pool_link(struct client *c, struct server *s)
+/* Under the pool's lock, on c's worker: c and s become linked. Done in the same locked section
+ * that chose them, so no other worker can see c waiting or s idle in between. */
+static void link_locked(struct client *c, struct server *s)
 {
-	usec_t now = shoal_now();
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
-		stats_add(&c->pool->stats[c->c.w->id].wait_time, (uint64_t)(now - c->state_since));
+		stats_add(&c->pool->stats[c->c.w->id].wait_time,
+			  (uint64_t)(shoal_now() - c->state_since));
 	c->server = s;
 	s->client = c;
-	client_set_state(c, CL_LINKED);
-	server_set_state(s, SV_SETUP);
-	server_begin_link(s);
+	client_state_locked(c, CL_LINKED);
+	server_state_locked(s, SV_SETUP);
 }
 
 void pool_acquire(struct client *c)
@@ -63,17 +64,20 @@ void pool_acquire(struct client *c)
 	struct pool *p = c->pool;
 	struct worker *w = c->c.w, *other = NULL;
 	pool_lock(p);
+	if (c->state == CL_HANDOFF) {
+		pool_unlock(p); /* a server is already on its way */
+		return;
+	}
 	struct server *s = idle_on(p, w);
 	if (s) {
-		list_del(&s->node);
+		link_locked(c, s);
 	} else {
-		if (c->state != CL_WAIT_LOGIN)
-			client_state_locked(c, CL_WAITING);
+		client_state_locked(c, c->needs_login_check ? CL_WAIT_LOGIN : CL_WAITING);
 		other = idle_elsewhere(p, w);
 	}
 	pool_unlock(p);
 	if (s) {
-		pool_link(c, s);
+		server_begin_link(s);
 		return;
 	}
 	conn_pause(&c->c, true);
@@ -89,10 +93,10 @@ void pool_on_kick(struct worker *w, struct pool *p, int hops)
 	struct worker *other = NULL;
 	pool_lock(p);
 	bool waiters = !list_empty(&p->waiting);
+	/* Left on the idle list: pool_server_ready moves it under the lock, and only this worker
+	 * takes its own idle servers. */
 	struct server *s = waiters ? idle_on(p, w) : NULL;
-	if (s)
-		list_del(&s->node);
-	else if (waiters && hops < worker_count())
+	if (!s && waiters && hops < worker_count())
 		other = idle_elsewhere(p, w);
 	pool_unlock(p);
 	if (s)
@@ -174,50 +178,55 @@ static void pool_server_ready_one(struct server *s)
 	}
 	struct client *c = NULL;
 	bool remote = false;
+	conn_pause(&s->c, false); /* it may have been paused for a slow client */
+	/* One locked section decides: a waiter (here or elsewhere) gets it, or it becomes idle. A
+	 * client on another worker looking for an idle server finds it or finds itself served. */
 	pool_lock(p);
 	bool over = p->n_servers > p->pool_size + p->reserve_pool_size;
 	if (!over && !list_empty(&p->waiting)) {
 		c = container_of(p->waiting.next, struct client, node);
 		remote = c->c.w != s->c.w;
 		if (remote) {
+			usec_t since = c->state_since; /* its wait goes on until it is linked */
 			c->incoming = s;
 			client_state_locked(c, CL_HANDOFF);
+			c->state_since = since;
 			server_state_locked(s, SV_TRANSIT);
 		} else {
-			list_del(&c->node);
+			link_locked(c, s);
 		}
+	} else if (!over) {
+		server_state_locked(s, SV_IDLE);
 	}
 	pool_unlock(p);
-	if (over) {
+	if (over)
 		server_close(s, "pool is over its size (reload)");
-		return;
-	}
-	conn_pause(&s->c, false); /* it may have been paused for a slow client */
-	if (remote)
+	else if (remote)
 		pool_send_server(s, c);
 	else if (c)
-		pool_link(c, s);
-	else
-		server_set_state(s, SV_IDLE);
+		server_begin_link(s);
 }
 
 void pool_on_adopt(struct worker *w, struct server *s, struct client *c)
 {
-	pool_lock(s->pool);
+	struct pool *p = s->pool;
+	uint32_t ev = EPOLLIN | (buf_avail(&s->c.out) > 0 ? EPOLLOUT : 0);
+	bool registered = loop_add(w->loop, &s->c.lfd, ev) == SHOAL_OK;
+	pool_lock(p);
 	s->c.w = w;
 	c->incoming = NULL;
-	pool_unlock(s->pool);
-	uint32_t ev = EPOLLIN | (buf_avail(&s->c.out) > 0 ? EPOLLOUT : 0);
-	if (loop_add(w->loop, &s->c.lfd, ev) != SHOAL_OK) {
+	bool take = registered && !c->c.dead && c->state == CL_HANDOFF;
+	if (take)
+		link_locked(c, s);
+	else if (!c->c.dead && c->state == CL_HANDOFF)
+		client_state_locked(c, CL_WAITING); /* back in the queue: the server failed here */
+	pool_unlock(p);
+	if (!registered)
 		server_close(s, "epoll registration failed");
-		if (!c->c.dead)
-			pool_acquire(c);
-		return;
-	}
-	if (c->c.dead)
-		pool_server_ready(s);
+	else if (take)
+		server_begin_link(s);
 	else
-		pool_link(c, s);
+		pool_server_ready(s); /* its client left meanwhile: hand it on from here */
 }
 
 void pool_drop_adopted(struct worker *w, struct server *s, struct client *c)

@@ -173,3 +173,40 @@ def test_stress_connect_disconnect_and_transactions_while_servers_are_killed(sho
     assert s.alive()
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_session_mode_login_churn_across_workers_loses_no_server(shoal, pg, role_db):
+    """Session mode: every login needs a server, so logins on one worker race releases on
+    another. Afterwards all pool_size slots must still be usable at once (none leaked to a
+    client that got two servers), with no errors along the way."""
+    role, db = role_db
+    pool = 4
+    s = shoal(databases={"db": {"dbname": db, "pool_size": pool}},
+              settings={"pool_mode": "session", "workers": WORKERS, "max_client_conn": 500,
+                        "query_wait_timeout": 8}, verbose=False)
+    deadline = time.monotonic() + 6
+    ok, bad, lock = [0], [], threading.Lock()
+
+    def churn(_):
+        while time.monotonic() < deadline:
+            try:
+                with psycopg.connect(s.dsn("db", role), autocommit=True,
+                                     prepare_threshold=None, connect_timeout=10) as c:
+                    c.execute("SELECT 1")
+                with lock:
+                    ok[0] += 1
+            except psycopg.Error as e:
+                with lock:
+                    bad.append(e)
+
+    with BackendMonitor(pg, role) as mon:
+        _, errors = run_threads(churn, [(i,) for i in range(6)], timeout=60)
+    assert not any(errors), errors
+    assert not bad, bad[:3]
+    assert ok[0] > 20
+    assert mon.max <= pool, "backends peaked at %s" % mon.max
+    conns = [s.connect("db", role) for _ in range(pool)]
+    for c in conns:
+        assert c.execute("SELECT 1").fetchone()[0] == 1
+    for c in conns:
+        c.close()
