@@ -29,9 +29,10 @@ static int wait_timed_out(struct lpool *p, int64_t waited_ms)
 }
 
 /* Queue behind earlier waiters until handed a connection or a slot, closed, or deadline_ms. */
-static int wait_locked(struct lpool *p, int64_t deadline_ms, struct shoal_conn **out)
+static int wait_locked(struct lpool *p, int64_t deadline_ms, void *site,
+		       struct shoal_conn **out)
 {
-	struct waiter w = {0};
+	struct waiter w = {.site = site};
 	pthread_condattr_t attr;
 	struct timespec ts;
 	int64_t start = now_ms();
@@ -61,23 +62,26 @@ static int wait_locked(struct lpool *p, int64_t deadline_ms, struct shoal_conn *
 }
 
 /* An idle connection (FIFO: only when nobody waits), a new slot under max, or the queue. */
-static int take_locked(struct lpool *p, int64_t deadline_ms, bool may_wait,
+static int take_locked(struct lpool *p, int64_t deadline_ms, bool may_wait, void *site,
 		       struct shoal_conn **out)
 {
 	if (p->closing)
 		return err_set(SHOAL_ECLOSED, "pool is closing");
 	if (!p->wait_head && p->idle.head) {
 		*out = p->idle.head;
+		(*out)->acquired_at = site;
 		conn_set_state(p, *out, LC_BUSY);
 		return SHOAL_OK;
 	}
 	if (!p->wait_head && pool_total_locked(p) < p->o.max) {
-		*out = slot_take_locked(p);
-		return *out ? SHOAL_OK : err_set(SHOAL_ENOMEM, "out of memory");
+		if (!(*out = slot_take_locked(p)))
+			return err_set(SHOAL_ENOMEM, "out of memory");
+		(*out)->acquired_at = site;
+		return SHOAL_OK;
 	}
 	if (!may_wait)
 		return wait_timed_out(p, 0);
-	return wait_locked(p, deadline_ms, out);
+	return wait_locked(p, deadline_ms, site, out);
 }
 
 /* Is this connection, just taken from the idle list, fit to lend? */
@@ -112,7 +116,7 @@ static int replace(struct lpool *p, struct shoal_conn *c, int64_t deadline_ms)
 	return slot_fill(p, c, deadline_ms, true);
 }
 
-static int lpool_acquire(struct lpool *p, int timeout_ms, shoal_conn **out)
+static int lpool_acquire(struct lpool *p, int timeout_ms, void *site, shoal_conn **out)
 {
 	int64_t start = now_ms();
 	int64_t deadline = start + (timeout_ms < 0 ? p->o.conn_timeout_ms : timeout_ms);
@@ -122,7 +126,7 @@ static int lpool_acquire(struct lpool *p, int timeout_ms, shoal_conn **out)
 	int rc;
 
 	pthread_mutex_lock(&p->mu);
-	rc = take_locked(p, deadline, timeout_ms != 0, &c);
+	rc = take_locked(p, deadline, timeout_ms != 0, site, &c);
 	pthread_mutex_unlock(&p->mu);
 	if (rc != SHOAL_OK)
 		return rc;
@@ -146,13 +150,9 @@ int acquire_at(shoal_pool *h, int timeout_ms, shoal_conn **out, void *site)
 	*out = NULL;
 	if (!(p = registry_get(h)))
 		return err_set(SHOAL_ECLOSED, "pool is closed (or was never opened)");
-	rc = lpool_acquire(p, timeout_ms, out);
-	if (rc == SHOAL_OK) {
-		(*out)->acquired_ms = now_ms();
-		(*out)->acquired_at = site;
-		(*out)->leak_reported = false;
+	rc = lpool_acquire(p, timeout_ms, site, out);
+	if (rc == SHOAL_OK)
 		atomic_fetch_add_explicit(&p->ctr.acquired, 1, memory_order_relaxed);
-	}
 	pool_unref(p);
 	return rc;
 }

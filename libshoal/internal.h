@@ -55,7 +55,8 @@ struct shoal_conn {
 	int64_t expires_ms;  /* created + jittered lifetime; INT64_MAX if none */
 	int64_t last_used_ms;
 	int64_t acquired_ms;
-	void *acquired_at;   /* return address of the acquire call, for leak reports */
+	void *acquired_at;   /* return address of the acquire call, for leak reports; like
+				acquired_ms, written under the pool lock (the janitor reads them) */
 	bool leak_reported;
 };
 
@@ -71,6 +72,7 @@ struct waiter {
 	struct shoal_conn *conn; /* handed over */
 	bool slot;               /* a free slot was reserved for it: it opens a connection */
 	bool closed;             /* the pool closed while it waited */
+	void *site;              /* where it called acquire, for leak reports */
 };
 
 struct lpool {

@@ -49,6 +49,10 @@ void conn_set_state(struct lpool *p, struct shoal_conn *c, enum lconn_state s)
 	else
 		p->opening--;
 	c->state = s;
+	if (s == LC_BUSY) {
+		c->acquired_ms = now_ms();
+		c->leak_reported = false;
+	}
 	if (to)
 		list_push_head(to, c);
 	else

@@ -56,6 +56,7 @@ void slot_freed_locked(struct lpool *p)
 	if (!(c = slot_take_locked(p)))
 		return; /* out of memory: the waiter times out */
 	w = pop_waiter(p);
+	c->acquired_at = w->site;
 	w->conn = c;
 	w->slot = true;
 	pthread_cond_signal(&w->cv);
@@ -66,6 +67,7 @@ void conn_ready_locked(struct lpool *p, struct shoal_conn *c)
 	struct waiter *w = pop_waiter(p);
 
 	if (w) {
+		c->acquired_at = w->site;
 		conn_set_state(p, c, LC_BUSY);
 		w->conn = c;
 		pthread_cond_signal(&w->cv);
