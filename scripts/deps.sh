@@ -2,7 +2,7 @@
 # Install what building and testing Shoal needs on Debian 12 (as root), skipping what is there.
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
-      postgresql-15 postgresql-client-15 python3-pytest python3-psycopg)
+      libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg)
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
