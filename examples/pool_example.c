@@ -55,7 +55,8 @@ int main(void)
 	int rc = shoal_pool_open_env(&pool); /* DATABASE_URL + DB_POOL_* */
 
 	if (rc != SHOAL_OK) {
-		fprintf(stderr, "cannot open pool: %s: %s\n", shoal_strerror(rc), shoal_errdetail());
+		fprintf(stderr, "cannot open pool: %s: %s\n", shoal_strerror(rc),
+			shoal_errdetail());
 		return 1;
 	}
 	for (int i = 0; i < THREADS; i++)

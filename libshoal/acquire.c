@@ -29,8 +29,7 @@ static int wait_timed_out(struct lpool *p, int64_t waited_ms)
 }
 
 /* Queue behind earlier waiters until handed a connection or a slot, closed, or deadline_ms. */
-static int wait_locked(struct lpool *p, int64_t deadline_ms, void *site,
-		       struct shoal_conn **out)
+static int wait_locked(struct lpool *p, int64_t deadline_ms, void *site, struct shoal_conn **out)
 {
 	struct waiter w = {.site = site};
 	pthread_condattr_t attr;

@@ -67,8 +67,9 @@ int shoal_pool_close(shoal_pool *h, int drain_ms)
 	janitor_stop(p);
 	pool_unref(p);
 	if (left > 0)
-		return err_set(SHOAL_EDRAIN,
-			       "%d connections still borrowed after %d ms; each closes when released",
-			       left, drain_ms);
+		return err_set(
+		    SHOAL_EDRAIN,
+		    "%d connections still borrowed after %d ms; each closes when released", left,
+		    drain_ms);
 	return SHOAL_OK;
 }

@@ -41,7 +41,8 @@ static int set_statement_timeout(struct lpool *p, PGconn *pg)
 		return SHOAL_OK;
 	snprintf(sql, sizeof(sql), "SET statement_timeout = %d", p->o.statement_timeout_ms);
 	rc = shoal_exec(pg, sql);
-	return rc == SHOAL_OK ? rc : err_set(SHOAL_ECONNECT, "%s failed: %s", sql, shoal_errdetail());
+	return rc == SHOAL_OK ? rc
+			      : err_set(SHOAL_ECONNECT, "%s failed: %s", sql, shoal_errdetail());
 }
 
 int conn_open(struct lpool *p, struct shoal_conn *c, int64_t deadline_ms)

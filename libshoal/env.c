@@ -9,16 +9,16 @@
 void shoal_pool_opts_init(shoal_pool_opts *o)
 {
 	*o = (shoal_pool_opts){
-		.max = 20,
-		.min = 2,
-		.idle_ms = 30000,
-		.conn_timeout_ms = 5000,
-		.max_lifetime_ms = 1800000,
-		.statement_timeout_ms = 0,
-		.max_retries = 3,
-		.retry_delay_ms = 100,
-		.validate_idle_ms = 5000,
-		.leak_ms = 0,
+	    .max = 20,
+	    .min = 2,
+	    .idle_ms = 30000,
+	    .conn_timeout_ms = 5000,
+	    .max_lifetime_ms = 1800000,
+	    .statement_timeout_ms = 0,
+	    .max_retries = 3,
+	    .retry_delay_ms = 100,
+	    .validate_idle_ms = 5000,
+	    .leak_ms = 0,
 	};
 }
 
@@ -45,12 +45,12 @@ int shoal_pool_opts_from_env(shoal_pool_opts *o)
 		const char *name;
 		size_t off;
 	} vars[] = {
-		{"DB_POOL_MAX", offsetof(shoal_pool_opts, max)},
-		{"DB_POOL_MIN", offsetof(shoal_pool_opts, min)},
-		{"DB_POOL_IDLE_MS", offsetof(shoal_pool_opts, idle_ms)},
-		{"DB_POOL_CONN_TIMEOUT_MS", offsetof(shoal_pool_opts, conn_timeout_ms)},
-		{"DB_POOL_MAX_LIFETIME_MS", offsetof(shoal_pool_opts, max_lifetime_ms)},
-		{"DB_POOL_STATEMENT_TIMEOUT_MS", offsetof(shoal_pool_opts, statement_timeout_ms)},
+	    {"DB_POOL_MAX", offsetof(shoal_pool_opts, max)},
+	    {"DB_POOL_MIN", offsetof(shoal_pool_opts, min)},
+	    {"DB_POOL_IDLE_MS", offsetof(shoal_pool_opts, idle_ms)},
+	    {"DB_POOL_CONN_TIMEOUT_MS", offsetof(shoal_pool_opts, conn_timeout_ms)},
+	    {"DB_POOL_MAX_LIFETIME_MS", offsetof(shoal_pool_opts, max_lifetime_ms)},
+	    {"DB_POOL_STATEMENT_TIMEOUT_MS", offsetof(shoal_pool_opts, statement_timeout_ms)},
 	};
 	int rc;
 

@@ -8,17 +8,17 @@
 static _Thread_local char detail[512];
 
 static const char *const texts[] = {
-	[SHOAL_OK] = "success",
-	[SHOAL_EINVAL] = "invalid argument or configuration",
-	[SHOAL_ENOMEM] = "out of memory",
-	[SHOAL_ECLOSED] = "pool is closed",
-	[SHOAL_ETIMEDOUT] = "timed out waiting for a connection from the pool",
-	[SHOAL_ECONNECT] = "could not connect to PostgreSQL",
-	[SHOAL_ECONNLOST] = "connection to PostgreSQL lost",
-	[SHOAL_ESERIALIZE] = "serialization failure or deadlock",
-	[SHOAL_ESQL] = "statement failed",
-	[SHOAL_EDRAIN] = "connections still borrowed when the pool closed",
-	[SHOAL_EFAIL] = "callback failed",
+    [SHOAL_OK] = "success",
+    [SHOAL_EINVAL] = "invalid argument or configuration",
+    [SHOAL_ENOMEM] = "out of memory",
+    [SHOAL_ECLOSED] = "pool is closed",
+    [SHOAL_ETIMEDOUT] = "timed out waiting for a connection from the pool",
+    [SHOAL_ECONNECT] = "could not connect to PostgreSQL",
+    [SHOAL_ECONNLOST] = "connection to PostgreSQL lost",
+    [SHOAL_ESERIALIZE] = "serialization failure or deadlock",
+    [SHOAL_ESQL] = "statement failed",
+    [SHOAL_EDRAIN] = "connections still borrowed when the pool closed",
+    [SHOAL_EFAIL] = "callback failed",
 };
 
 const char *shoal_strerror(int code)

@@ -11,35 +11,35 @@
 
 /* The internal functions are global symbols of the static library too: give them a prefix
  * no program will use, keeping the short names in the source. */
-#define now_ms shoal__now_ms
-#define now_us shoal__now_us
-#define deadline_ts shoal__deadline_ts
-#define sleep_ms shoal__sleep_ms
-#define rand_below shoal__rand_below
-#define err_set shoal__err_set
-#define err_set_pq shoal__err_set_pq
-#define registry_add shoal__registry_add
-#define registry_get shoal__registry_get
-#define registry_remove shoal__registry_remove
-#define pool_ref shoal__pool_ref
-#define pool_unref shoal__pool_unref
-#define list_push_head shoal__list_push_head
-#define list_remove shoal__list_remove
-#define conn_set_state shoal__conn_set_state
-#define conn_open shoal__conn_open
-#define conn_probe shoal__conn_probe
-#define conn_ping shoal__conn_ping
-#define conn_free shoal__conn_free
-#define slot_freed_locked shoal__slot_freed_locked
-#define conn_ready_locked shoal__conn_ready_locked
-#define slot_take_locked shoal__slot_take_locked
+#define now_ms		   shoal__now_ms
+#define now_us		   shoal__now_us
+#define deadline_ts	   shoal__deadline_ts
+#define sleep_ms	   shoal__sleep_ms
+#define rand_below	   shoal__rand_below
+#define err_set		   shoal__err_set
+#define err_set_pq	   shoal__err_set_pq
+#define registry_add	   shoal__registry_add
+#define registry_get	   shoal__registry_get
+#define registry_remove	   shoal__registry_remove
+#define pool_ref	   shoal__pool_ref
+#define pool_unref	   shoal__pool_unref
+#define list_push_head	   shoal__list_push_head
+#define list_remove	   shoal__list_remove
+#define conn_set_state	   shoal__conn_set_state
+#define conn_open	   shoal__conn_open
+#define conn_probe	   shoal__conn_probe
+#define conn_ping	   shoal__conn_ping
+#define conn_free	   shoal__conn_free
+#define slot_freed_locked  shoal__slot_freed_locked
+#define conn_ready_locked  shoal__conn_ready_locked
+#define slot_take_locked   shoal__slot_take_locked
 #define conn_forget_locked shoal__conn_forget_locked
-#define slot_fill shoal__slot_fill
-#define pool_total_locked shoal__pool_total_locked
-#define lifetime_locked shoal__lifetime_locked
-#define acquire_at shoal__acquire_at
-#define janitor_start shoal__janitor_start
-#define janitor_stop shoal__janitor_stop
+#define slot_fill	   shoal__slot_fill
+#define pool_total_locked  shoal__pool_total_locked
+#define lifetime_locked	   shoal__lifetime_locked
+#define acquire_at	   shoal__acquire_at
+#define janitor_start	   shoal__janitor_start
+#define janitor_stop	   shoal__janitor_stop
 
 struct lpool;
 
@@ -52,11 +52,11 @@ struct shoal_conn {
 	struct shoal_conn *prev, *next;
 	enum lconn_state state;
 	int64_t created_ms;
-	int64_t expires_ms;  /* created + jittered lifetime; INT64_MAX if none */
+	int64_t expires_ms; /* created + jittered lifetime; INT64_MAX if none */
 	int64_t last_used_ms;
 	int64_t acquired_ms;
-	void *acquired_at;   /* return address of the acquire call, for leak reports; like
-				acquired_ms, written under the pool lock (the janitor reads them) */
+	void *acquired_at; /* return address of the acquire call, for leak reports; like
+			      acquired_ms, written under the pool lock (the janitor reads them) */
 	bool leak_reported;
 };
 
@@ -70,9 +70,9 @@ struct waiter {
 	pthread_cond_t cv;
 	struct waiter *next;
 	struct shoal_conn *conn; /* handed over */
-	bool slot;               /* a free slot was reserved for it: it opens a connection */
-	bool closed;             /* the pool closed while it waited */
-	void *site;              /* where it called acquire, for leak reports */
+	bool slot;		 /* a free slot was reserved for it: it opens a connection */
+	bool closed;		 /* the pool closed while it waited */
+	void *site;		 /* where it called acquire, for leak reports */
 };
 
 struct lpool {
@@ -91,7 +91,7 @@ struct lpool {
 	uint64_t rng;
 	struct {
 		atomic_uint_least64_t acquired, released, created, destroyed, timeouts, errors,
-			leaks;
+		    leaks;
 	} ctr;
 	int tick_ms; /* janitor period */
 };
@@ -128,7 +128,7 @@ void conn_set_state(struct lpool *p, struct shoal_conn *c, enum lconn_state s);
 /* conn.c: one libpq connection (no pool lock held). */
 /* Open into c->pg by deadline_ms; SHOAL_ECONNECT with libpq's message on failure. */
 int conn_open(struct lpool *p, struct shoal_conn *c, int64_t deadline_ms)
-	__attribute__((warn_unused_result));
+    __attribute__((warn_unused_result));
 /* Cheap check of an idle connection, no round trip: status, then EOF or data on the socket.
  * SUSPECT: it said something unasked (worth a ping before lending it). Never blocks. */
 enum probe { PROBE_ALIVE, PROBE_SUSPECT, PROBE_DEAD };

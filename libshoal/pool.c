@@ -34,7 +34,8 @@ static int check_opts(const shoal_pool_opts *o)
 	if (o->idle_ms < 0 || o->conn_timeout_ms < 0 || o->max_lifetime_ms < 0 ||
 	    o->statement_timeout_ms < 0 || o->max_retries < 0 || o->retry_delay_ms < 0 ||
 	    o->validate_idle_ms < 0 || o->leak_ms < 0)
-		return err_set(SHOAL_EINVAL, "timeouts, delays and retry counts must not be negative");
+		return err_set(SHOAL_EINVAL,
+			       "timeouts, delays and retry counts must not be negative");
 	return SHOAL_OK;
 }
 

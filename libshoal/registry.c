@@ -7,7 +7,7 @@
 #include "internal.h"
 
 #define GEN_SHIFT (sizeof(uintptr_t) * 4)
-#define IDX_MASK (((uintptr_t)1 << GEN_SHIFT) - 1)
+#define IDX_MASK  (((uintptr_t)1 << GEN_SHIFT) - 1)
 
 struct slot {
 	struct lpool *p;

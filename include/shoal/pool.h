@@ -15,7 +15,7 @@ extern "C" {
 
 #if defined(__GNUC__)
 #define SHOAL_MUST_CHECK __attribute__((warn_unused_result))
-#define SHOAL_API __attribute__((visibility("default")))
+#define SHOAL_API	 __attribute__((visibility("default")))
 #else
 #define SHOAL_MUST_CHECK
 #define SHOAL_API
@@ -24,16 +24,16 @@ extern "C" {
 /* Result codes. Callbacks given to shoal_pool_with() return these too. */
 enum shoal_status {
 	SHOAL_OK = 0,
-	SHOAL_EINVAL,     /* bad argument, conninfo or DB_POOL_* value */
-	SHOAL_ENOMEM,     /* out of memory */
-	SHOAL_ECLOSED,    /* the pool is closed (or closing): nothing is handed out */
+	SHOAL_EINVAL,	  /* bad argument, conninfo or DB_POOL_* value */
+	SHOAL_ENOMEM,	  /* out of memory */
+	SHOAL_ECLOSED,	  /* the pool is closed (or closing): nothing is handed out */
 	SHOAL_ETIMEDOUT,  /* no connection became available within the acquire timeout */
-	SHOAL_ECONNECT,   /* could not open a connection to PostgreSQL (retryable) */
+	SHOAL_ECONNECT,	  /* could not open a connection to PostgreSQL (retryable) */
 	SHOAL_ECONNLOST,  /* the connection broke while in use (retryable) */
 	SHOAL_ESERIALIZE, /* serialization failure or deadlock, SQLSTATE 40001/40P01 (retryable) */
-	SHOAL_ESQL,       /* the statement failed with any other error (not retried) */
-	SHOAL_EDRAIN,     /* close: connections still borrowed when drain_ms ran out */
-	SHOAL_EFAIL,      /* a callback failed for a reason of its own (not retried) */
+	SHOAL_ESQL,	  /* the statement failed with any other error (not retried) */
+	SHOAL_EDRAIN,	  /* close: connections still borrowed when drain_ms ran out */
+	SHOAL_EFAIL,	  /* a callback failed for a reason of its own (not retried) */
 };
 
 typedef struct shoal_pool shoal_pool; /* opaque handle; stays safe to pass after close */
@@ -43,21 +43,21 @@ typedef struct shoal_conn shoal_conn; /* one borrowed connection */
 typedef void (*shoal_log_fn)(void *ctx, const char *msg);
 
 typedef struct shoal_pool_opts {
-	int max;                  /* most connections open at once (20, DB_POOL_MAX) */
-	int min;                  /* connections kept open even when idle (2, DB_POOL_MIN) */
-	int idle_ms;              /* close idle ones above min after this (30000, DB_POOL_IDLE_MS;
+	int max;		  /* most connections open at once (20, DB_POOL_MAX) */
+	int min;		  /* connections kept open even when idle (2, DB_POOL_MIN) */
+	int idle_ms;		  /* close idle ones above min after this (30000, DB_POOL_IDLE_MS;
 				     0 = never) */
-	int conn_timeout_ms;      /* default acquire timeout and connect deadline
+	int conn_timeout_ms;	  /* default acquire timeout and connect deadline
 				     (5000, DB_POOL_CONN_TIMEOUT_MS) */
-	int max_lifetime_ms;      /* retire connections after this, minus up to 10% jitter
+	int max_lifetime_ms;	  /* retire connections after this, minus up to 10% jitter
 				     (1800000, DB_POOL_MAX_LIFETIME_MS; 0 = never) */
 	int statement_timeout_ms; /* SET statement_timeout on each new connection
 				     (0 = server default, DB_POOL_STATEMENT_TIMEOUT_MS) */
-	int max_retries;          /* shoal_pool_with_retry's default (3) */
-	int retry_delay_ms;       /* its first backoff delay, doubled each retry (100) */
-	int validate_idle_ms;     /* on borrow, a SELECT 1 round trip if idle longer (5000) */
-	int leak_ms;              /* report a connection borrowed longer than this (0 = off) */
-	shoal_log_fn log;         /* where reports go (NULL = nowhere; they are still counted) */
+	int max_retries;	  /* shoal_pool_with_retry's default (3) */
+	int retry_delay_ms;	  /* its first backoff delay, doubled each retry (100) */
+	int validate_idle_ms;	  /* on borrow, a round trip (empty query) if idle longer (5000) */
+	int leak_ms;		  /* report a connection borrowed longer than this (0 = off) */
+	shoal_log_fn log;	  /* where reports go (NULL = nowhere; they are still counted) */
 	void *log_ctx;
 } shoal_pool_opts;
 
@@ -74,12 +74,12 @@ typedef struct shoal_stats {
 	uint64_t destroyed; /* connections closed, for any reason */
 	uint64_t timeouts;  /* acquires that timed out */
 	uint64_t errors;    /* failed connects and connections found broken */
-	uint64_t leaks;     /* connections reported as held longer than leak_ms */
+	uint64_t leaks;	    /* connections reported as held longer than leak_ms */
 } shoal_stats;
 
 typedef struct shoal_health {
-	int healthy;        /* 1 when SELECT 1 succeeded */
-	int status;         /* SHOAL_OK or why not */
+	int healthy;	    /* 1 when SELECT 1 succeeded */
+	int status;	    /* SHOAL_OK or why not */
 	int64_t latency_us; /* acquire + SELECT 1 + release, in microseconds */
 	shoal_stats stats;
 } shoal_health;
@@ -96,7 +96,7 @@ SHOAL_API SHOAL_MUST_CHECK int shoal_pool_opts_from_env(shoal_pool_opts *o);
 /* Create a pool for conninfo (libpq key=value or URI; opts NULL = defaults). Connections open
  * lazily and in the background up to min; the conninfo is checked here. *out on SHOAL_OK. */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_open(const char *conninfo, const shoal_pool_opts *opts,
-				     shoal_pool **out);
+					       shoal_pool **out);
 /* shoal_pool_open(DATABASE_URL (or "" for libpq's PG* defaults), shoal_pool_opts_from_env()). */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_open_env(shoal_pool **out);
 
@@ -115,7 +115,7 @@ SHOAL_API SHOAL_MUST_CHECK int shoal_pool_with(shoal_pool *p, shoal_with_fn fn, 
 /* shoal_pool_with, retried on SHOAL_ECONNECT, SHOAL_ECONNLOST and SHOAL_ESERIALIZE after
  * retry_delay_ms * 2^n (with jitter); negative arguments take the pool's defaults. */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_with_retry(shoal_pool *p, shoal_with_fn fn, void *arg,
-					   int max_retries, int retry_delay_ms);
+						     int max_retries, int retry_delay_ms);
 
 /* SELECT 1 through the pool, its latency, and the statistics. Returns report->status. */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_health(shoal_pool *p, shoal_health *report);

@@ -9,22 +9,22 @@
 
 #include "shoal/pool.h"
 
-#define CHECK(cond, ...)                                                                  \
-	do {                                                                              \
-		if (!(cond)) {                                                            \
-			printf("FAIL %s:%d: ", __FILE__, __LINE__);                       \
-			printf(__VA_ARGS__);                                              \
-			printf("\n");                                                     \
-			fflush(stdout);                                                   \
-			exit(1);                                                          \
-		}                                                                         \
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__);                                \
+			printf(__VA_ARGS__);                                                       \
+			printf("\n");                                                              \
+			fflush(stdout);                                                            \
+			exit(1);                                                                   \
+		}                                                                                  \
 	} while (0)
 
-#define EXPECT_RC(call, want)                                                             \
-	do {                                                                              \
-		int rc_ = (call);                                                         \
-		CHECK(rc_ == (want), "%s returned %s (%s), wanted %s", #call,             \
-		      code_name(rc_), shoal_errdetail(), code_name(want));                \
+#define EXPECT_RC(call, want)                                                                      \
+	do {                                                                                       \
+		int rc_ = (call);                                                                  \
+		CHECK(rc_ == (want), "%s returned %s (%s), wanted %s", #call, code_name(rc_),      \
+		      shoal_errdetail(), code_name(want));                                         \
 	} while (0)
 
 /* "SHOAL_ETIMEDOUT" for SHOAL_ETIMEDOUT. */

@@ -10,22 +10,22 @@ static const struct {
 	const char *name;
 	int (*run)(const char *conninfo);
 } scenarios[] = {
-	{"timeout", scen_timeout},
-	{"idle", scen_idle},
-	{"lifetime", scen_lifetime},
-	{"health", scen_health},
-	{"env", scen_env},
-	{"invalid", scen_invalid},
-	{"closed", scen_closed},
-	{"leak", scen_leak},
-	{"kill_idle", scen_kill_idle},
-	{"kill_borrowed", scen_kill_borrowed},
-	{"restart", scen_restart},
-	{"retry", scen_retry},
-	{"rollback", scen_rollback},
-	{"stress", scen_stress},
-	{"fifo", scen_fifo},
-	{"drain", scen_drain},
+    {"timeout", scen_timeout},
+    {"idle", scen_idle},
+    {"lifetime", scen_lifetime},
+    {"health", scen_health},
+    {"env", scen_env},
+    {"invalid", scen_invalid},
+    {"closed", scen_closed},
+    {"leak", scen_leak},
+    {"kill_idle", scen_kill_idle},
+    {"kill_borrowed", scen_kill_borrowed},
+    {"restart", scen_restart},
+    {"retry", scen_retry},
+    {"rollback", scen_rollback},
+    {"stress", scen_stress},
+    {"fifo", scen_fifo},
+    {"drain", scen_drain},
 };
 
 int main(int argc, char **argv)

@@ -146,7 +146,7 @@ int scen_env(const char *ci)
 	(void)ci;
 	EXPECT_RC(shoal_pool_opts_from_env(&o), SHOAL_OK);
 	CHECK(o.max == 3 && o.min == 1 && o.idle_ms == 1234 && o.conn_timeout_ms == 4321 &&
-		      o.max_lifetime_ms == 60000 && o.statement_timeout_ms == 250,
+		  o.max_lifetime_ms == 60000 && o.statement_timeout_ms == 250,
 	      "options from env: max %d min %d idle %d conn %d life %d stmt %d", o.max, o.min,
 	      o.idle_ms, o.conn_timeout_ms, o.max_lifetime_ms, o.statement_timeout_ms);
 	EXPECT_RC(shoal_pool_open_env(&p), SHOAL_OK);
@@ -275,8 +275,8 @@ int scen_leak(const char *ci)
 	pthread_mutex_lock(&log_mu);
 	n = log_count;
 	pthread_mutex_unlock(&log_mu);
-	CHECK(n == 1 && s.leaks == 1, "%d reports, %llu leaks: %s", n,
-	      (unsigned long long)s.leaks, log_buf);
+	CHECK(n == 1 && s.leaks == 1, "%d reports, %llu leaks: %s", n, (unsigned long long)s.leaks,
+	      log_buf);
 	CHECK(strstr(log_buf, "acquired at"), "report: %s", log_buf);
 	printf("leak_report=%s", log_buf);
 	EXPECT_RC(shoal_pool_close(p, 1000), SHOAL_OK);

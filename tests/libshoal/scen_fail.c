@@ -112,8 +112,7 @@ int scen_restart(const char *ci)
 	report("ready", "1");
 	CHECK(fgets(line, sizeof(line), stdin) && strncmp(line, "down", 4) == 0, "no 'down'");
 	rc = shoal_pool_with(p, cb_select1, NULL);
-	CHECK(rc == SHOAL_ECONNECT || rc == SHOAL_ECONNLOST, "with while down: %s",
-	      code_name(rc));
+	CHECK(rc == SHOAL_ECONNECT || rc == SHOAL_ECONNLOST, "with while down: %s", code_name(rc));
 	report("down_error", "%s: %s", shoal_strerror(rc), shoal_errdetail());
 	t0 = ms_now();
 	rc = shoal_pool_with_retry(p, cb_count_select1, &n, 12, 100);
@@ -215,8 +214,7 @@ int scen_rollback(const char *ci)
 	EXPECT_RC(shoal_exec(shoal_conn_pg(c), "BEGIN"), SHOAL_OK);
 	shoal_pool_release(c);
 	EXPECT_RC(shoal_pool_stats(p, &s), SHOAL_OK);
-	CHECK(s.total == 0 && s.destroyed == 1, "mid-transaction release kept: total %d",
-	      s.total);
+	CHECK(s.total == 0 && s.destroyed == 1, "mid-transaction release kept: total %d", s.total);
 	EXPECT_RC(shoal_pool_with(p, cb_pid, &pid2), SHOAL_OK);
 	CHECK(pid1 != pid2, "mid-transaction connection reused");
 	report_stats(p);

@@ -7,8 +7,8 @@
 #include "common.h"
 
 #define STRESS_THREADS 64
-#define STRESS_CALLS 40
-#define STRESS_MAX 4
+#define STRESS_CALLS   40
+#define STRESS_MAX     4
 
 static atomic_int inside, max_inside, max_backends, calls_ok;
 
@@ -72,8 +72,7 @@ int scen_stress(const char *ci)
 	CHECK(atomic_load(&calls_ok) == STRESS_THREADS * STRESS_CALLS, "calls");
 	CHECK(atomic_load(&max_inside) <= STRESS_MAX, "%d callbacks at once",
 	      atomic_load(&max_inside));
-	CHECK(atomic_load(&max_backends) <= STRESS_MAX, "%d backends",
-	      atomic_load(&max_backends));
+	CHECK(atomic_load(&max_backends) <= STRESS_MAX, "%d backends", atomic_load(&max_backends));
 	CHECK(s.total <= STRESS_MAX && s.created <= STRESS_MAX && s.waiting == 0,
 	      "total %d created %llu", s.total, (unsigned long long)s.created);
 	CHECK(s.acquired == (uint64_t)STRESS_THREADS * STRESS_CALLS && s.released == s.acquired,
