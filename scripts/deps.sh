@@ -3,33 +3,29 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
       libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg)
+
+apt_install() { # packages...
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "missing: $* (run as root to install them)" >&2
+		exit 1
+	fi
+	echo "installing: $*"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
 missing=()
 for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "missing packages: ${missing[*]} (run as root to install them)" >&2
-		exit 1
-	fi
-	echo "installing: ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 
 # node-postgres client for tests/integration/test_node_pg.py: Debian's nodejs/npm unless node and
 # npm are already there (e.g. from NodeSource), then the locked modules in tests/clients/node.
 NODE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/clients/node"
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "missing: node/npm (run as root to install nodejs and npm)" >&2
-		exit 1
-	fi
-	echo "installing: nodejs npm"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+	apt_install nodejs npm
 fi
 if [ ! -d "$NODE_DIR/node_modules" ] ||
    [ "$NODE_DIR/package-lock.json" -nt "$NODE_DIR/node_modules" ]; then
