@@ -140,3 +140,13 @@ int conn_pid(shoal_conn *c)
 	EXPECT_RC(cb_pid(shoal_conn_pg(c), &pid), SHOAL_OK);
 	return pid;
 }
+
+shoal_pool_opts test_opts(int max, int min)
+{
+	shoal_pool_opts o;
+
+	shoal_pool_opts_init(&o);
+	o.max = max;
+	o.min = min;
+	return o;
+}

@@ -36,6 +36,8 @@ void ms_sleep(int64_t ms);
 void report(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void report_stats(shoal_pool *p);
 /* A pool with opts on conninfo, or FAIL. */
+/* Default options with max and min set. */
+shoal_pool_opts test_opts(int max, int min);
 shoal_pool *open_pool(const char *conninfo, const shoal_pool_opts *o);
 
 /* A direct connection (not pooled), or FAIL. */

@@ -5,19 +5,9 @@
 
 #include "common.h"
 
-static shoal_pool_opts opts(int max, int min)
-{
-	shoal_pool_opts o;
-
-	shoal_pool_opts_init(&o);
-	o.max = max;
-	o.min = min;
-	return o;
-}
-
 int scen_timeout(const char *ci)
 {
-	shoal_pool_opts o = opts(1, 0);
+	shoal_pool_opts o = test_opts(1, 0);
 	shoal_pool *p = open_pool(ci, &o);
 	shoal_conn *c, *c2;
 	int64_t t0, waited;
@@ -48,7 +38,7 @@ int scen_timeout(const char *ci)
 
 int scen_idle(const char *ci)
 {
-	shoal_pool_opts o = opts(4, 1);
+	shoal_pool_opts o = test_opts(4, 1);
 	shoal_pool *p;
 	shoal_conn *c[4];
 	PGconn *admin = admin_connect(ci);
@@ -83,7 +73,7 @@ int scen_idle(const char *ci)
 
 int scen_lifetime(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 1);
+	shoal_pool_opts o = test_opts(2, 1);
 	shoal_pool *p;
 	shoal_conn *c;
 	shoal_stats s;
@@ -113,7 +103,7 @@ int scen_lifetime(const char *ci)
 
 int scen_health(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 0);
+	shoal_pool_opts o = test_opts(2, 0);
 	shoal_pool *p = open_pool(ci, &o);
 	shoal_health h;
 
@@ -168,12 +158,12 @@ int scen_env(const char *ci)
 
 int scen_invalid(const char *ci)
 {
-	shoal_pool_opts o = opts(0, 0);
+	shoal_pool_opts o = test_opts(0, 0);
 	shoal_pool *p;
 
 	EXPECT_RC(shoal_pool_open(ci, &o, &p), SHOAL_EINVAL);
 	report("max0", "%s", shoal_errdetail());
-	o = opts(2, 3);
+	o = test_opts(2, 3);
 	EXPECT_RC(shoal_pool_open(ci, &o, &p), SHOAL_EINVAL);
 	EXPECT_RC(shoal_pool_open("nonsense_key=1", NULL, &p), SHOAL_EINVAL);
 	CHECK(strstr(shoal_errdetail(), "nonsense_key"), "detail: %s", shoal_errdetail());
@@ -212,7 +202,7 @@ static void closed_calls_fail(shoal_pool *p)
 
 int scen_closed(const char *ci)
 {
-	shoal_pool_opts o = opts(1, 1);
+	shoal_pool_opts o = test_opts(1, 1);
 	shoal_pool *p = open_pool(ci, &o), *p2;
 	shoal_conn *held;
 	pthread_t t;
@@ -259,7 +249,7 @@ static void collect_log(void *ctx, const char *msg)
 
 int scen_leak(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 0);
+	shoal_pool_opts o = test_opts(2, 0);
 	shoal_pool *p;
 	shoal_conn *c;
 	shoal_stats s;

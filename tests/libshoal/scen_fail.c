@@ -4,19 +4,9 @@
 
 #include "common.h"
 
-static shoal_pool_opts opts(int max, int min)
-{
-	shoal_pool_opts o;
-
-	shoal_pool_opts_init(&o);
-	o.max = max;
-	o.min = min;
-	return o;
-}
-
 int scen_kill_idle(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 1);
+	shoal_pool_opts o = test_opts(2, 1);
 	shoal_pool *p = open_pool(ci, &o);
 	PGconn *admin = admin_connect(ci);
 	int pid1 = 0, pid2 = 0;
@@ -57,7 +47,7 @@ static int cb_killed(PGconn *pg, void *arg)
 
 int scen_kill_borrowed(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 0);
+	shoal_pool_opts o = test_opts(2, 0);
 	shoal_pool *p = open_pool(ci, &o);
 	struct killer k = {.admin = admin_connect(ci)};
 	shoal_conn *c;
@@ -99,7 +89,7 @@ static int cb_count_select1(PGconn *pg, void *arg)
  * one with() fails clearly -> it starts PostgreSQL while with_retry() is backing off. */
 int scen_restart(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 1);
+	shoal_pool_opts o = test_opts(2, 1);
 	struct counted n = {0};
 	char line[64];
 	shoal_pool *p;
@@ -146,7 +136,7 @@ static int cb_raise(PGconn *pg, void *arg)
 
 int scen_retry(const char *ci)
 {
-	shoal_pool_opts o = opts(2, 0);
+	shoal_pool_opts o = test_opts(2, 0);
 	shoal_pool *p = open_pool(ci, &o);
 	struct raiser ser = {"40001", 2, 0}, dead = {"40P01", 100, 0}, syn = {"42601", 100, 0};
 	int64_t t0 = ms_now();
@@ -191,7 +181,7 @@ static int rows(PGconn *admin)
 
 int scen_rollback(const char *ci)
 {
-	shoal_pool_opts o = opts(1, 0);
+	shoal_pool_opts o = test_opts(1, 0);
 	shoal_pool *p = open_pool(ci, &o);
 	PGconn *admin = admin_connect(ci);
 	struct txn fail = {"BEGIN; INSERT INTO libshoal_t VALUES (1)", SHOAL_EFAIL};
