@@ -109,12 +109,14 @@ static const struct setting settings[] = {
 	S_STR(track_extra_parameters, "IntervalStyle", true),
 	S_BOOL(tcp_keepalive, "1", true),
 	S_DUR(shutdown_timeout, "30", true),
+	S_STR(admin_users, "", true),
+	S_STR(stats_users, "", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
  * an existing pgbouncer.ini loads unchanged. */
 static const char *const not_implemented[] = {
-	"admin_users", "stats_users", "auth_query", "auth_user", "auth_dbname", "auth_hba_file",
+	"auth_query", "auth_user", "auth_dbname", "auth_hba_file",
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
@@ -1062,46 +1064,95 @@ const char *config_default_host(int port)
 
 /* ---- printing ---- */
 
-static void print_duration(FILE *out, usec_t us)
+static void format_duration(char *out, size_t n, usec_t us)
 {
 	if (us % USEC_PER_SEC == 0) {
-		fprintf(out, "%lld", (long long)(us / USEC_PER_SEC));
+		snprintf(out, n, "%lld", (long long)(us / USEC_PER_SEC));
 		return;
 	}
 	char frac[8];
 	snprintf(frac, sizeof(frac), "%06lld", (long long)(us % USEC_PER_SEC));
 	for (int i = 5; i > 0 && frac[i] == '0'; i--)
 		frac[i] = '\0';
-	fprintf(out, "%lld.%s", (long long)(us / USEC_PER_SEC), frac);
+	snprintf(out, n, "%lld.%s", (long long)(us / USEC_PER_SEC), frac);
+}
+
+static void format_setting(char *out, size_t n, const struct config *cfg, const struct setting *s)
+{
+	const void *p = (const char *)cfg + s->off;
+	switch (s->type) {
+	case T_INT:
+	case T_BOOL: snprintf(out, n, "%d", *(const int *)p); return;
+	case T_OCTAL: snprintf(out, n, "%04o", (unsigned)*(const int *)p); return;
+	case T_INT64: snprintf(out, n, "%" PRId64, *(const int64_t *)p); return;
+	case T_ENUM: snprintf(out, n, "%s", enum_name_of(s->names, *(const int *)p)); return;
+	case T_DURATION: format_duration(out, n, *(const usec_t *)p); return;
+	case T_STR:
+	case T_PATH: snprintf(out, n, "%s", *(char *const *)p ? *(char *const *)p : ""); return;
+	}
+	snprintf(out, n, "?");
 }
 
 static void print_setting(FILE *out, const struct config *cfg, const struct setting *s)
 {
-	const void *p = (const char *)cfg + s->off;
-	fprintf(out, "%s = ", s->name);
-	switch (s->type) {
-	case T_INT:
-	case T_BOOL:
-		fprintf(out, "%d", *(const int *)p);
-		break;
-	case T_OCTAL:
-		fprintf(out, "%04o", (unsigned)*(const int *)p);
-		break;
-	case T_INT64:
-		fprintf(out, "%" PRId64, *(const int64_t *)p);
-		break;
-	case T_ENUM:
-		fputs(enum_name_of(s->names, *(const int *)p), out);
-		break;
-	case T_DURATION:
-		print_duration(out, *(const usec_t *)p);
-		break;
-	case T_STR:
-	case T_PATH:
-		fputs(*(char *const *)p ? *(char *const *)p : "", out);
-		break;
+	char v[4096];
+	format_setting(v, sizeof(v), cfg, s);
+	fprintf(out, "%s = %s\n", s->name, v);
+}
+
+int config_setting_count(void)
+{
+	return (int)ARRAY_LEN(settings);
+}
+
+const char *config_setting_info(int i, const char **def, bool *reloadable)
+{
+	if (i < 0 || i >= (int)ARRAY_LEN(settings))
+		return NULL;
+	*def = settings[i].def;
+	*reloadable = settings[i].reload;
+	return settings[i].name;
+}
+
+void config_setting_value(const struct config *cfg, int i, char *out, size_t n)
+{
+	format_setting(out, n, cfg, &settings[i]);
+}
+
+shoal_rc config_set_value(struct config *cfg, const char *name, const char *value, char *err,
+			  size_t errlen)
+{
+	const struct setting *s = find_setting(name);
+	if (!s) {
+		snprintf(err, errlen, "unknown setting \"%s\"", name);
+		return SHOAL_ERROR;
 	}
-	fputc('\n', out);
+	if (!s->reload) {
+		snprintf(err, errlen, "setting \"%s\" cannot be changed without a restart", name);
+		return SHOAL_ERROR;
+	}
+	char msg[MSG_LEN];
+	if (setting_set(cfg, s, value, msg, sizeof(msg)) != SHOAL_OK) {
+		snprintf(err, errlen, "%s: %s", name, msg);
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+bool config_user_in_list(const char *list, const char *user)
+{
+	size_t n = strlen(user);
+	for (const char *p = list ? list : ""; *p;) {
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && !isspace((unsigned char)*e))
+			e++;
+		if ((size_t)(e - p) == n && strncmp(p, user, n) == 0)
+			return true;
+		p = e;
+	}
+	return false;
 }
 
 /* " key=value", quoted libpq-style when needed. */

@@ -95,6 +95,8 @@ struct config {
 	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+	char *admin_users;             /* comma-separated: the admin console, every command */
+	char *stats_users;             /* comma-separated: the admin console, SHOW only */
 
 	struct db_entry *dbs;
 	int ndbs;
@@ -138,5 +140,18 @@ void config_print(const struct config *cfg, FILE *out);
 /* Where a database entry without host= points: the local PostgreSQL's Unix socket directory
  * (/var/run/postgresql) when its socket for the port exists, else 127.0.0.1. */
 const char *config_default_host(int port);
+
+/* The settings table, for SHOW CONFIG and SET: name of setting i (NULL past the end), with its
+ * default text and whether a reload may change it. */
+int config_setting_count(void);
+const char *config_setting_info(int i, const char **def, bool *reloadable);
+/* The value of setting i in cfg, in the file's text form. */
+void config_setting_value(const struct config *cfg, int i, char *out, size_t n);
+/* Set one reloadable setting of cfg from its text form; SHOAL_ERROR with err when the name is
+ * unknown, not reloadable, or the value is invalid (cfg unchanged then). */
+shoal_rc config_set_value(struct config *cfg, const char *name, const char *value, char *err,
+			  size_t errlen) MUST_USE;
+/* Is user named in a comma/space-separated list (admin_users, stats_users)? */
+bool config_user_in_list(const char *list, const char *user);
 
 #endif

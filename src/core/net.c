@@ -158,3 +158,31 @@ void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen
 		snprintf(out, outlen, "unix");
 	}
 }
+
+static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
+{
+	*port = 0;
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)n);
+		*port = ntohs(in->sin_port);
+	} else if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)n);
+		*port = ntohs(in6->sin6_port);
+	} else {
+		snprintf(out, n, "unix");
+	}
+}
+
+void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen,
+		   int *port, char *laddr, size_t llen, int *lport)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	addr_port(peer, addr, alen, port);
+	memset(&local, 0, sizeof(local));
+	if (peer->ss_family == AF_UNIX || getsockname(fd, (struct sockaddr *)&local, &len) != 0)
+		local.ss_family = AF_UNIX;
+	addr_port(&local, laddr, llen, lport);
+}

@@ -1,7 +1,9 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
 #include "client.h"
 #include "config.h"
+#include "control.h"
 #include "log.h"
+#include "pause.h"
 #include "pool.h"
 #include "stats.h"
 #include "worker.h"
@@ -15,8 +17,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_CONFIGS 64
-
 static const char usage[] =
 	"Shoal " SHOAL_VERSION ", a PostgreSQL connection pooler\n"
 	"\n"
@@ -29,8 +29,9 @@ static const char usage[] =
 	"  -V, --version    print the version and exit\n"
 	"  -h, --help       print this help and exit\n"
 	"\n"
-	"Signals: SIGHUP reloads; SIGTERM waits for transactions to finish (shutdown_timeout),\n"
-	"a second SIGTERM or SIGINT exits at once.\n";
+	"Signals: SIGHUP reloads; SIGTERM waits for clients to finish their transactions\n"
+	"(shutdown_timeout); SIGINT waits for servers to be released; a second SIGTERM or\n"
+	"SIGINT, or SIGQUIT, exits at once; SIGUSR1 pauses, SIGUSR2 resumes.\n";
 
 struct options {
 	const char *config;
@@ -93,39 +94,11 @@ static void write_pidfile(const char *path)
 }
 
 struct daemon_state {
-	struct config *configs[MAX_CONFIGS]; /* every config ever in force: workers may hold any */
-	int nconfigs;
 	struct worker *workers;
 	int nworkers;
 	const char *path;
 	int verbose;
 };
-
-static void reload(struct daemon_state *d)
-{
-	char err[512];
-	if (d->nconfigs == MAX_CONFIGS) {
-		log_error("reload refused: too many reloads in this process's life (%d)", MAX_CONFIGS);
-		return;
-	}
-	struct config *cfg = xcalloc(1, sizeof(*cfg));
-	if (config_load(cfg, d->path, err, sizeof(err)) != SHOAL_OK) {
-		log_error("reload failed, keeping the running configuration: %s", err);
-		free(cfg);
-		return;
-	}
-	d->configs[d->nconfigs++] = cfg;
-	log_set_verbose(d->verbose + cfg->verbose);
-	config_set_current(cfg);
-	pool_apply_config(cfg);
-	log_info("configuration reloaded from %s", d->path ? d->path : "(embedded default)");
-}
-
-static void post_all(struct daemon_state *d, int cmds)
-{
-	for (int i = 0; i < d->nworkers; i++)
-		worker_post(&d->workers[i], cmds);
-}
 
 static bool all_stopped(const struct daemon_state *d)
 {
@@ -135,28 +108,51 @@ static bool all_stopped(const struct daemon_state *d)
 	return true;
 }
 
+/* Signals as PgBouncer's: HUP reload; TERM wait for clients (a second one: now); INT wait for
+ * servers (a second one: now); QUIT now; USR1 pause; USR2 resume. */
+static void on_signal(int sig, int *stops)
+{
+	char err[512];
+	switch (sig) {
+	case SIGHUP:
+		if (control_reload(err, sizeof(err)) != SHOAL_OK)
+			log_warn("SIGHUP: reload failed");
+		break;
+	case SIGUSR1:
+		log_info("got SIGUSR1: pausing");
+		pause_set(NULL, true);
+		break;
+	case SIGUSR2:
+		log_info("got SIGUSR2: resuming");
+		pause_set(NULL, false);
+		break;
+	case SIGQUIT: control_shutdown(SHUTDOWN_NOW); break;
+	case SIGTERM:
+	case SIGINT:
+		if ((*stops)++ > 0)
+			control_shutdown(SHUTDOWN_NOW);
+		else
+			control_shutdown(sig == SIGTERM ? SHUTDOWN_WAIT_CLIENTS : SHUTDOWN_WAIT_SERVERS);
+		break;
+	default: break;
+	}
+}
+
 static void signal_loop(struct daemon_state *d, const sigset_t *set)
 {
-	int terms = 0;
+	int stops = 0;
 	usec_t next_stats = shoal_now() + config_current()->stats_period;
 	while (!all_stopped(d)) {
 		usec_t period = config_current()->stats_period;
-		struct timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
+		struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
 		int sig = sigtimedwait(set, NULL, &ts);
 		if (period > 0 && shoal_now() >= next_stats) {
 			stats_log(period);
 			next_stats = shoal_now() + period;
 		}
-		if (sig == SIGHUP) {
-			reload(d);
-		} else if (sig == SIGINT || sig == SIGQUIT || (sig == SIGTERM && terms > 0)) {
-			log_info("got signal %d: shutting down now", sig);
-			post_all(d, WCMD_SHUTDOWN_NOW);
-			break;
-		} else if (sig == SIGTERM) {
-			terms++;
-			post_all(d, WCMD_SHUTDOWN_GRACEFUL);
-		}
+		if (sig > 0)
+			on_signal(sig, &stops);
+		control_poll();
 	}
 }
 
@@ -204,8 +200,7 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
-	d->configs[d->nconfigs++] = cfg;
-	config_set_current(cfg);
+	control_init(cfg, d->path, d->verbose);
 	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
 		return 1;
@@ -216,6 +211,8 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (start_workers(d, cfg) != SHOAL_OK)
@@ -247,9 +244,8 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
 	pool_free_all();
-	for (int i = 0; i < d.nconfigs; i++) {
-		config_free(d.configs[i]);
-		free(d.configs[i]);
-	}
+	stats_free_all();
+	pause_free_all();
+	control_free_all();
 	return rc;
 }

@@ -1,5 +1,6 @@
 /* worker.c: one thread: its event loop, listeners, command mailbox and janitor tick. */
 #include "worker.h"
+#include "admin.h"
 #include "cancel.h"
 #include "client.h"
 #include "log.h"
@@ -237,6 +238,7 @@ static void worker_clients_leave(struct worker *w, bool graceful)
 	struct collect col = {.w = w};
 	pool_foreach(collect_pool_clients, &col);
 	collect_clients(&col, &w->login_clients); /* only this worker touches its login list */
+	admin_close_clients(w);
 	for (int i = 0; i < col.n; i++) {
 		struct client *c = col.items[i];
 		if (graceful)
@@ -300,6 +302,7 @@ static void worker_read_mail(struct worker *w)
 		case MAIL_ADOPT: pool_on_adopt(w, m->s, m->c); break;
 		case MAIL_KICK: pool_on_kick(w, m->p, m->hops); break;
 		case MAIL_FAIL: pool_fail_local_waiters(w, m->p, m->data, m->len); break;
+		case MAIL_ADMIN: admin_on_mail(w, m); break;
 		}
 		free(m);
 	}
@@ -389,6 +392,7 @@ static void worker_tick(void *arg)
 	worker_login_timeouts(w, now);
 	cancel_reap(w, now);
 	pool_janitor(w, now);
+	admin_tick(w);
 	if (!w->draining)
 		return;
 	if (w->n_clients == 0) {

@@ -34,6 +34,7 @@ enum mail_kind {
 	MAIL_ADOPT, /* a server sent to this worker for one of its clients (or its pool) */
 	MAIL_KICK,  /* a client elsewhere waits: hand one of your idle servers of the pool on */
 	MAIL_FAIL,  /* the pool's server login failed for good: fail your waiting clients */
+	MAIL_ADMIN, /* an admin console command's work on this worker's connections */
 };
 
 struct mail {

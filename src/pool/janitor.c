@@ -3,6 +3,7 @@
  * and carried out after it (closing takes the lock itself). */
 #include "client.h"
 #include "log.h"
+#include "pause.h"
 #include "pool.h"
 #include "server.h"
 #include "worker.h"
@@ -18,6 +19,7 @@ enum jan_kind {
 	J_SERVER_IDLE,
 	J_SERVER_LIFETIME,
 	J_CONNECT_TIMEOUT,
+	J_SERVER_RECYCLE,
 };
 
 struct jan_action {
@@ -101,6 +103,7 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 static void jan_scan_servers(struct jan *j, struct pool *p)
 {
 	struct list *i, *tmp;
+	bool paused = pause_is_paused(p->name);
 	list_for_each_safe(i, tmp, &p->idle)
 	{
 		struct server *s = container_of(i, struct server, node);
@@ -108,7 +111,9 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 			continue;
 		bool spare = p->n_servers - p->n_dying > p->min_pool_size;
 		bool planned = false;
-		if (s->lifetime_end && j->now >= s->lifetime_end)
+		if (paused || s->gen != p->gen)
+			planned = jan_add(j, J_SERVER_RECYCLE, s);
+		else if (s->lifetime_end && j->now >= s->lifetime_end)
 			planned = jan_add(j, J_SERVER_LIFETIME, s);
 		else if (spare && expired(s->state_since, j->cfg->server_idle_timeout, j->now))
 			planned = jan_add(j, J_SERVER_IDLE, s);
@@ -143,6 +148,7 @@ static void jan_do(struct jan_action *a)
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
 	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
 	}
 }
 

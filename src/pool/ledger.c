@@ -2,6 +2,7 @@
  * pool's lock, limits, counts and state lists, and the cross-pool connection limits. */
 #include "ledger.h"
 #include "log.h"
+#include "pause.h"
 #include "server.h"
 #include "worker.h"
 
@@ -150,6 +151,34 @@ void pool_create_static(const struct config *cfg)
 	}
 }
 
+/* Strings a reload replaced: a thread may have read the old pointer just before; freed at exit. */
+static char **retired;
+static int nretired;
+
+static void pool_retarget(struct pool *p, char **field, const char *v)
+{
+	if (strcmp(*field, v) == 0)
+		return;
+	retired = xrealloc(retired, sizeof(*retired) * (size_t)(nretired + 1));
+	retired[nretired++] = *field;
+	*field = xstrdup(v);
+	p->gen++; /* servers connected to the old target are recycled as they are released */
+}
+
+/* Under the pool's lock: a changed host, port or server database recycles the servers. */
+static void pool_apply_target(struct pool *p, const struct db_entry *db)
+{
+	int port = db->port > 0 ? db->port : 5432;
+	pool_retarget(p, &p->host, db->host ? db->host : config_default_host(port));
+	pool_retarget(p, &p->server_db, db->dbname ? db->dbname : p->name);
+	if (port != p->port) {
+		p->port = port;
+		p->gen++;
+	}
+	if (db->user && strcmp(db->user, p->server_user) != 0)
+		log_warn("pool %s@%s: a changed user= needs a restart", p->user, p->name);
+}
+
 static void pool_apply_one(struct pool *p, void *arg)
 {
 	const struct config *cfg = arg;
@@ -157,6 +186,7 @@ static void pool_apply_one(struct pool *p, void *arg)
 	if (!db)
 		return;
 	pool_load_limits(p, cfg, db);
+	pool_apply_target(p, db);
 	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
 	if (!pw || !p->password || strcmp(pw, p->password) != 0) {
 		free(p->password); /* read only under the pool's lock (servers copy it) */
@@ -188,6 +218,11 @@ void pool_free_all(void)
 	}
 	limits_free(&db_limits);
 	limits_free(&user_limits);
+	for (int k = 0; k < nretired; k++)
+		free(retired[k]);
+	free(retired);
+	retired = NULL;
+	nretired = 0;
 }
 
 int pool_mode_of(const struct pool *p)
@@ -290,7 +325,7 @@ void client_set_state(struct client *c, enum client_state st)
 /* Under the pool's lock: open one more server? The slot is taken if so. */
 static bool claim_one(struct pool *p, bool reserve, usec_t now)
 {
-	if (now < p->next_connect_at)
+	if (now < p->next_connect_at || pause_is_paused(p->name))
 		return false;
 	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
 		return false;

@@ -61,6 +61,12 @@ struct client {
 	bool draining;      /* shutting down: leave after the current transaction */
 	bool negotiated;
 	uint32_t proto_minor;
+	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
+	bool unix_peer;          /* connected over the Unix socket */
+	char addr[48], local_addr[48]; /* for SHOW CLIENTS; set at accept, then read-only */
+	int port, local_port;
+	char app_name[64];              /* application_name at login, for SHOW CLIENTS */
+	struct admin_wait *admin_wait;  /* console: a command waiting to complete (owner only) */
 };
 
 struct server {
@@ -88,6 +94,11 @@ struct server {
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
+	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */
+	char *host, *dbname;    /* the pool's target when it connected (a reload may change it) */
+	int port;
+	usec_t xact_start;      /* statistics: when the open transaction began; 0: none */
+	uint64_t stats_in, stats_out; /* c.bytes_in/out already counted in the statistics */
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded
@@ -124,8 +135,14 @@ struct pool {
 	struct pool_stats {
 		uint64_t xact_count, query_count;
 		uint64_t query_time, wait_time; /* microseconds */
+		uint64_t assign_count, bytes_recv, bytes_sent, xact_time;
+		uint64_t parse_count, bind_count;
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
+	unsigned gen; /* bumped by RECONNECT or a changed target: older servers are recycled */
 };
+
+#define ADMIN_STATS 1
+#define ADMIN_FULL 2
 
 #endif

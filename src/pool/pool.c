@@ -5,6 +5,7 @@
 #include "client.h"
 #include "ledger.h"
 #include "log.h"
+#include "pause.h"
 #include "server.h"
 #include "stats.h"
 #include "worker.h"
@@ -53,6 +54,7 @@ static void link_locked(struct client *c, struct server *s)
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
 		stats_add(&c->pool->stats[c->c.w->id].wait_time,
 			  (uint64_t)(shoal_now() - c->state_since));
+	stats_add(&c->pool->stats[c->c.w->id].assign_count, 1);
 	c->server = s;
 	s->client = c;
 	client_state_locked(c, CL_LINKED);
@@ -68,12 +70,13 @@ void pool_acquire(struct client *c)
 		pool_unlock(p); /* a server is already on its way */
 		return;
 	}
-	struct server *s = idle_on(p, w);
+	bool paused = pause_is_paused(p->name); /* PAUSE: new work waits for RESUME */
+	struct server *s = paused ? NULL : idle_on(p, w);
 	if (s) {
 		link_locked(c, s);
 	} else {
 		client_state_locked(c, c->needs_login_check ? CL_WAIT_LOGIN : CL_WAITING);
-		other = idle_elsewhere(p, w);
+		other = paused ? NULL : idle_elsewhere(p, w);
 	}
 	pool_unlock(p);
 	if (s) {
@@ -182,7 +185,8 @@ static void pool_server_ready_one(struct server *s)
 	/* One locked section decides: a waiter (here or elsewhere) gets it, or it becomes idle. A
 	 * client on another worker looking for an idle server finds it or finds itself served. */
 	pool_lock(p);
-	bool over = p->n_servers > p->pool_size + p->reserve_pool_size;
+	bool recycle = s->gen != p->gen || pause_is_paused(p->name);
+	bool over = recycle || p->n_servers > p->pool_size + p->reserve_pool_size;
 	if (!over && !list_empty(&p->waiting)) {
 		c = container_of(p->waiting.next, struct client, node);
 		remote = c->c.w != s->c.w;
@@ -199,7 +203,9 @@ static void pool_server_ready_one(struct server *s)
 		server_state_locked(s, SV_IDLE);
 	}
 	pool_unlock(p);
-	if (over)
+	if (recycle)
+		server_close(s, s->gen != p->gen ? "reconnect (new target or RECONNECT)" : "paused");
+	else if (over)
 		server_close(s, "pool is over its size (reload)");
 	else if (remote)
 		pool_send_server(s, c);

@@ -82,8 +82,8 @@ void cancel_set_target(struct client *c, const struct server *s)
 	if (e) {
 		e->has_target = s != NULL;
 		if (s) {
-			snprintf(e->host, sizeof(e->host), "%s", s->pool->host);
-			e->port = s->pool->port;
+			snprintf(e->host, sizeof(e->host), "%s", s->host);
+			e->port = s->port;
 			e->be_pid = s->be_pid;
 			e->be_key = s->be_key;
 		}

@@ -1,12 +1,15 @@
 /* client.c: client connections: startup, authentication, welcome, routing, death. */
 #include "client.h"
+#include "admin.h"
 #include "auth.h"
 #include "cancel.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
 #include "proto.h"
+#include "pause.h"
 #include "server.h"
+#include "stats.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -40,6 +43,9 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr
 	list_init(&c->node);
 	c->connect_time = c->last_activity = shoal_now();
 	net_peer_name(addr, peer, sizeof(peer));
+	net_addr_info(fd, addr, c->addr, sizeof(c->addr), &c->port, c->local_addr,
+		      sizeof(c->local_addr), &c->local_port);
+	c->unix_peer = addr->ss_family == AF_UNIX;
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu %s", (unsigned long long)c->id, peer);
 	if (addr->ss_family != AF_UNIX)
 		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
@@ -99,7 +105,10 @@ static void client_close_common(struct client *c, const char *reason)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
 	client_let_go_of_server(c);
-	pool_client_gone(c);
+	if (c->admin)
+		admin_client_gone(c);
+	else
+		pool_client_gone(c);
 	cancel_unregister(c);
 	conn_close(&c->c);
 	list_append(&w->dead_clients, &c->node);
@@ -192,6 +201,10 @@ static bool client_needs_check(struct client *c, struct pool *p)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
+	if (c->admin) {
+		admin_login_ok(c);
+		return;
+	}
 	if (cancel_register(c) != SHOAL_OK) {
 		client_close(c, "53000", "cannot generate a cancel key");
 		return;
@@ -200,6 +213,8 @@ static void client_login_ready(struct client *c)
 	c->pool = p;
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
+	const char *app = params_get(&c->params, "application_name");
+	snprintf(c->app_name, sizeof(c->app_name), "%s", app ? app : "");
 	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
@@ -359,6 +374,20 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
+	if (admin_is_console_db(c->dbname)) {
+		shoal_rc rc = admin_startup(c);
+		if (rc == SHOAL_OK)
+			client_start_auth(c);
+		else if (rc == SHOAL_AGAIN)
+			admin_login_ok(c);
+		return;
+	}
+	if (pause_is_disabled(c->dbname)) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "database does not allow connections: %s", c->dbname);
+		client_close(c, "08P01", msg);
+		return;
+	}
 	c->db = config_find_db(cfg, c->dbname);
 	if (!c->db) {
 		char msg[200];
@@ -484,10 +513,17 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 			s->syncs_since_exec = 0;
 		if (s->pending++ == 0)
 			c->query_start = shoal_now();
+		if (!s->xact_start)
+			s->xact_start = c->query_start ? c->query_start : shoal_now();
 		break;
-	case PQMSG_EXECUTE: s->syncs_since_exec = 0; /* fallthrough */
 	case PQMSG_PARSE:
 	case PQMSG_BIND:
+		stats_add(type == PQMSG_PARSE ? &c->pool->stats[c->c.w->id].parse_count
+					      : &c->pool->stats[c->c.w->id].bind_count,
+			  1);
+		s->ext_open = true;
+		break;
+	case PQMSG_EXECUTE: s->syncs_since_exec = 0; /* fallthrough */
 	case PQMSG_DESCRIBE:
 	case PQMSG_CLOSE:
 	case PQMSG_FLUSH: s->ext_open = true; break;
@@ -566,7 +602,9 @@ static void client_process(struct client *c)
 	}
 	if (c->c.dead || buf_avail(&c->c.in) == 0)
 		return;
-	if (c->state == CL_IDLE)
+	if (c->admin)
+		admin_process(c);
+	else if (c->state == CL_IDLE)
 		client_idle_input(c);
 	else if (c->state == CL_LINKED && c->server && c->server->state == SV_ACTIVE)
 		client_route(c);

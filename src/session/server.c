@@ -47,11 +47,15 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->connect_time = shoal_now();
 	if (cfg->server_lifetime > 0)
 		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
-	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
-		 p->server_user, p->host, p->port, p->server_db);
-	pool_lock(p); /* a reload may replace the pool's password */
+	pool_lock(p); /* a reload may replace the pool's password and target */
 	s->password = p->password ? xstrdup(p->password) : NULL;
+	s->host = xstrdup(p->host);
+	s->dbname = xstrdup(p->server_db);
+	s->port = p->port;
+	s->gen = p->gen;
 	pool_unlock(p);
+	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
+		 p->server_user, s->host, s->port, s->dbname);
 }
 
 void server_connect(struct worker *w, struct pool *p)
@@ -60,7 +64,7 @@ void server_connect(struct worker *w, struct pool *p)
 	char err[300];
 	server_init(s, w, p);
 	server_set_state(s, SV_CONNECTING);
-	s->c.lfd.fd = net_connect(p->host, p->port, err, sizeof(err));
+	s->c.lfd.fd = net_connect(s->host, s->port, err, sizeof(err));
 	if (s->c.lfd.fd < 0) {
 		server_close(s, err);
 		return;
@@ -77,6 +81,8 @@ void server_free(struct server *s)
 	params_free(&s->params);
 	scram_client_free(&s->scram);
 	buf_free(&s->setup_error);
+	free(s->host);
+	free(s->dbname);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
@@ -112,7 +118,7 @@ void server_close(struct server *s, const char *reason)
 
 void server_send_cancel(struct server *s)
 {
-	cancel_send(s->c.w, s->pool->host, s->pool->port, s->be_pid, s->be_key);
+	cancel_send(s->c.w, s->host, s->port, s->be_pid, s->be_key);
 }
 
 static shoal_rc server_flush(struct server *s)
@@ -140,7 +146,7 @@ static void server_on_connected(struct server *s)
 	proto_put_str(&s->c.out, "user");
 	proto_put_str(&s->c.out, s->pool->server_user);
 	proto_put_str(&s->c.out, "database");
-	proto_put_str(&s->c.out, s->pool->server_db);
+	proto_put_str(&s->c.out, s->dbname);
 	proto_put_u8(&s->c.out, 0);
 	proto_finish(&s->c.out);
 	server_flush(s);
@@ -469,8 +475,16 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 	stats_add(&st->query_count, 1);
 	if (c->query_start)
 		stats_add(&st->query_time, (uint64_t)(now - c->query_start));
-	if (status == 'I')
+	if (status == 'I') {
 		stats_add(&st->xact_count, 1);
+		if (s->xact_start)
+			stats_add(&st->xact_time, (uint64_t)(now - s->xact_start));
+		s->xact_start = 0;
+	}
+	stats_add(&st->bytes_recv, s->c.bytes_out - s->stats_out); /* what clients sent */
+	stats_add(&st->bytes_sent, s->c.bytes_in - s->stats_in);
+	s->stats_out = s->c.bytes_out;
+	s->stats_in = s->c.bytes_in;
 	c->query_start = s->pending > 0 ? now : 0;
 	c->last_activity = now;
 }

@@ -1,0 +1,51 @@
+/* admin_int.h: what the admin console's files share (admin.c, admin_show.c, admin_ctl.c). */
+#ifndef SHOAL_ADMIN_INT_H
+#define SHOAL_ADMIN_INT_H
+
+#include "admin.h"
+#include "buf.h"
+
+/* A command that finishes later (PAUSE, WAIT_CLOSE): checked on each tick of its worker. */
+enum admin_wait_kind { AW_PAUSE, AW_WAIT_CLOSE };
+struct admin_wait {
+	enum admin_wait_kind kind;
+	bool has_db;
+	char db[64];
+};
+
+/* MAIL_ADMIN operations (in mail->hops; the argument in mail->data). */
+enum admin_mail_op { AM_KILL_DB, AM_KILL_CLIENT };
+
+/* An ErrorResponse (severity ERROR, the connection stays open). */
+void admin_error(struct client *c, const char *sqlstate, const char *fmt, ...) PRINTF(3, 4);
+void admin_notice(struct client *c, const char *msg, const char *detail);
+/* One result-set row being built: values are copied into the row's own storage. */
+#define ADMIN_MAX_COLS 32
+struct admin_row {
+	int n;
+	const char *v[ADMIN_MAX_COLS];
+	char store[ADMIN_MAX_COLS][64];
+};
+void row_str(struct admin_row *r, const char *s); /* NULL: SQL NULL; kept by pointer */
+void row_int(struct admin_row *r, long long v);
+void row_u64(struct admin_row *r, uint64_t v);
+void row_fmt(struct admin_row *r, const char *fmt, ...) PRINTF(2, 3);
+/* RowDescription from a type string ('s' text, 'i' int4, 'q' int8, 'N' numeric, 'T' text
+ * time) and names; DataRow of a built row. */
+void admin_header(struct buf *b, const char *types, const char *const *names);
+void admin_write_row(struct buf *b, struct admin_row *r);
+
+/* SHOW what: SHOAL_OK written, SHOAL_AGAIN unknown word, SHOAL_ERROR refused (written). */
+shoal_rc admin_show(struct client *c, const char *what) MUST_USE;
+/* A control command (lower-case name): SHOAL_AGAIN if the name is unknown. The command writes
+ * its tag or error, or sets c->admin_wait. */
+shoal_rc admin_control(struct client *c, const char *cmd, const char *arg) MUST_USE;
+/* Is a waiting command's condition met? */
+bool admin_wait_done(const struct admin_wait *aw);
+const char *admin_wait_tag(const struct admin_wait *aw);
+/* Every console client (admin lock held during fn). */
+typedef void (*admin_client_fn)(struct client *c, void *arg);
+void admin_foreach_client(admin_client_fn fn, void *arg);
+int admin_client_count(void);
+
+#endif

@@ -1,0 +1,810 @@
+/* admin_show.c: the SHOW commands, with PgBouncer 1.25's column names, order and types. Rows
+ * about pools, clients and servers are written under each pool's lock (memory only). */
+#include "admin_int.h"
+#include "client.h"
+#include "control.h"
+#include "pause.h"
+#include "pool.h"
+#include "proto.h"
+#include "shoal_version.h"
+#include "stats.h"
+#include "worker.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- rows -------------------------------------------------------------------------------- */
+
+void row_str(struct admin_row *r, const char *s)
+{
+	r->v[r->n++] = s;
+}
+
+void row_fmt(struct admin_row *r, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->store[r->n], sizeof(r->store[r->n]), fmt, ap);
+	va_end(ap);
+	r->v[r->n] = r->store[r->n];
+	r->n++;
+}
+
+void row_int(struct admin_row *r, long long v)
+{
+	row_fmt(r, "%lld", v);
+}
+
+void row_u64(struct admin_row *r, uint64_t v)
+{
+	row_fmt(r, "%llu", (unsigned long long)v);
+}
+
+static uint32_t type_oid(char t)
+{
+	switch (t) {
+	case 'i': return PQ_OID_INT4;
+	case 'q': return PQ_OID_INT8;
+	case 'N': return PQ_OID_NUMERIC;
+	case 'b': return 17; /* bytea */
+	default: return PQ_OID_TEXT; /* 's', and 'T': PgBouncer declares times as text */
+	}
+}
+
+void admin_header(struct buf *b, const char *types, const char *const *names)
+{
+	int n = (int)strlen(types);
+	uint32_t oids[64];
+	for (int i = 0; i < n; i++)
+		oids[i] = type_oid(types[i]);
+	proto_write_row_description(b, n, names, oids);
+}
+
+void admin_write_row(struct buf *b, struct admin_row *r)
+{
+	proto_write_data_row(b, r->n, r->v);
+	r->n = 0;
+}
+
+/* A wall-clock time for a monotonic one, as PgBouncer's format_time_s. */
+static void row_time(struct admin_row *r, usec_t mono)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t t = ts.tv_sec - (time_t)((shoal_now() - mono) / USEC_PER_SEC);
+	struct tm tm;
+	localtime_r(&t, &tm);
+	strftime(r->store[r->n], sizeof(r->store[r->n]), "%Y-%m-%d %H:%M:%S %Z", &tm);
+	r->v[r->n] = r->store[r->n];
+	r->n++;
+}
+
+/* ---- SHOW CLIENTS / SERVERS / SOCKETS: one table of columns -------------------------------- */
+
+/* What a socket row is about, read under its pool's lock (or the admin lock). */
+struct sock {
+	char type; /* 'C' or 'S' */
+	const char *user, *db, *state, *addr, *local_addr, *app_name;
+	int port, local_port, remote_pid;
+	usec_t connect_time, request_time, wait_since; /* wait_since 0: not waiting */
+	const void *ptr, *link;
+	uint64_t id;
+};
+
+typedef void (*sock_get_fn)(struct admin_row *r, const struct sock *s);
+struct sock_col {
+	const char *name;
+	char type;
+	sock_get_fn get;
+};
+
+static void g_type(struct admin_row *r, const struct sock *s) { row_fmt(r, "%c", s->type); }
+static void g_user(struct admin_row *r, const struct sock *s) { row_str(r, s->user); }
+static void g_db(struct admin_row *r, const struct sock *s) { row_str(r, s->db); }
+static void g_repl(struct admin_row *r, const struct sock *s) { UNUSED(s); row_str(r, "none"); }
+static void g_state(struct admin_row *r, const struct sock *s) { row_str(r, s->state); }
+static void g_addr(struct admin_row *r, const struct sock *s) { row_str(r, s->addr); }
+static void g_port(struct admin_row *r, const struct sock *s) { row_int(r, s->port); }
+static void g_laddr(struct admin_row *r, const struct sock *s) { row_str(r, s->local_addr); }
+static void g_lport(struct admin_row *r, const struct sock *s) { row_int(r, s->local_port); }
+static void g_ctime(struct admin_row *r, const struct sock *s) { row_time(r, s->connect_time); }
+static void g_rtime(struct admin_row *r, const struct sock *s) { row_time(r, s->request_time); }
+static void g_wait(struct admin_row *r, const struct sock *s)
+{
+	row_int(r, s->wait_since ? (shoal_now() - s->wait_since) / USEC_PER_SEC : 0);
+}
+static void g_wait_us(struct admin_row *r, const struct sock *s)
+{
+	row_int(r, s->wait_since ? (shoal_now() - s->wait_since) % USEC_PER_SEC : 0);
+}
+static void g_zero(struct admin_row *r, const struct sock *s) { UNUSED(s); row_int(r, 0); }
+static void g_ptr(struct admin_row *r, const struct sock *s) { row_fmt(r, "%p", s->ptr); }
+static void g_link(struct admin_row *r, const struct sock *s)
+{
+	if (s->link)
+		row_fmt(r, "%p", s->link);
+	else
+		row_str(r, "");
+}
+static void g_rpid(struct admin_row *r, const struct sock *s) { row_int(r, s->remote_pid); }
+static void g_tls(struct admin_row *r, const struct sock *s) { UNUSED(s); row_str(r, ""); }
+static void g_app(struct admin_row *r, const struct sock *s) { row_str(r, s->app_name); }
+static void g_id(struct admin_row *r, const struct sock *s) { row_u64(r, s->id); }
+
+/* PgBouncer's SKF_STD columns, in order. Shoal's own columns go after them. */
+#define SOCK_STD_COLS                                                                            \
+	{"type", 's', g_type}, {"user", 's', g_user}, {"database", 's', g_db},                    \
+		{"replication", 's', g_repl}, {"state", 's', g_state}, {"addr", 's', g_addr},     \
+		{"port", 'i', g_port}, {"local_addr", 's', g_laddr},                              \
+		{"local_port", 'i', g_lport}, {"connect_time", 'T', g_ctime},                     \
+		{"request_time", 'T', g_rtime}, {"wait", 'i', g_wait},                            \
+		{"wait_us", 'i', g_wait_us}, {"close_needed", 'i', g_zero}, {"ptr", 's', g_ptr},  \
+		{"link", 's', g_link}, {"remote_pid", 'i', g_rpid}, {"tls", 's', g_tls},          \
+		{"application_name", 's', g_app}, {"prepared_statements", 'i', g_zero},           \
+		{"id", 'i', g_id}
+
+static const struct sock_col client_cols[] = {SOCK_STD_COLS};
+static const struct sock_col server_cols[] = {SOCK_STD_COLS};
+static const struct sock_col socket_cols[] = {
+	SOCK_STD_COLS,         {"recv_pos", 'i', g_zero},    {"pkt_pos", 'i', g_zero},
+	{"pkt_remain", 'i', g_zero}, {"send_pos", 'i', g_zero}, {"send_remain", 'i', g_zero},
+	{"pkt_avail", 'i', g_zero},  {"send_avail", 'i', g_zero},
+};
+
+struct sock_table {
+	const struct sock_col *cols;
+	int n;
+	bool clients, servers;
+	struct buf *out;
+};
+
+static void sock_header(struct sock_table *t)
+{
+	char types[ADMIN_MAX_COLS + 1];
+	const char *names[ADMIN_MAX_COLS];
+	for (int i = 0; i < t->n; i++) {
+		types[i] = t->cols[i].type;
+		names[i] = t->cols[i].name;
+	}
+	types[t->n] = '\0';
+	admin_header(t->out, types, names);
+}
+
+static void sock_row(struct sock_table *t, const struct sock *s)
+{
+	struct admin_row r = {0};
+	for (int i = 0; i < t->n; i++)
+		t->cols[i].get(&r, s);
+	admin_write_row(t->out, &r);
+}
+
+static const char *client_state_name(const struct client *c)
+{
+	switch (c->state) {
+	case CL_LINKED: return "active";
+	case CL_IDLE: return c->pool ? "idle" : "active";
+	default: return "waiting";
+	}
+}
+
+static void client_sock(const struct client *c, struct sock *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->type = 'C';
+	s->user = c->user;
+	s->db = c->dbname;
+	s->state = client_state_name(c);
+	s->addr = c->addr;
+	s->port = c->port;
+	s->local_addr = c->local_addr;
+	s->local_port = c->local_port;
+	s->app_name = c->app_name;
+	s->connect_time = c->connect_time;
+	s->request_time = c->state_since;
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
+		s->wait_since = c->state_since;
+	s->ptr = c;
+	s->link = c->server;
+	s->id = c->id;
+}
+
+static const char *server_state_name(const struct server *sv)
+{
+	switch (sv->state) {
+	case SV_IDLE: return "idle";
+	case SV_RESET: return "used";
+	case SV_CONNECTING: return "new";
+	default: return "active";
+	}
+}
+
+static void server_sock(const struct server *sv, struct sock *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->type = 'S';
+	s->user = sv->pool->server_user;
+	s->db = sv->pool->name;
+	s->state = server_state_name(sv);
+	s->addr = sv->host;
+	s->port = sv->port;
+	s->local_addr = "";
+	s->app_name = "";
+	s->connect_time = sv->connect_time;
+	s->request_time = sv->state_since;
+	s->ptr = sv;
+	s->link = sv->client;
+	s->remote_pid = (int)sv->be_pid;
+	s->id = sv->id;
+}
+
+static void sock_clients(struct sock_table *t, struct list *head)
+{
+	struct sock s;
+	for (struct list *i = head->next; i != head; i = i->next) {
+		client_sock(container_of(i, struct client, node), &s);
+		sock_row(t, &s);
+	}
+}
+
+static void sock_servers(struct sock_table *t, struct list *head)
+{
+	struct sock s;
+	for (struct list *i = head->next; i != head; i = i->next) {
+		server_sock(container_of(i, struct server, node), &s);
+		sock_row(t, &s);
+	}
+}
+
+static void sock_pool(struct pool *p, void *arg)
+{
+	struct sock_table *t = arg;
+	if (t->clients) {
+		sock_clients(t, &p->active_clients);
+		sock_clients(t, &p->waiting);
+		sock_clients(t, &p->handoff);
+	}
+	if (t->servers) {
+		sock_servers(t, &p->used);
+		sock_servers(t, &p->transit);
+		sock_servers(t, &p->idle);
+		sock_servers(t, &p->resetting);
+		sock_servers(t, &p->connecting);
+	}
+}
+
+static void sock_admin(struct client *c, void *arg)
+{
+	struct sock s;
+	client_sock(c, &s);
+	sock_row(arg, &s);
+}
+
+static void show_socks(struct client *c, const struct sock_col *cols, int n, bool cl, bool sv)
+{
+	struct sock_table t = {cols, n, cl, sv, &c->c.out};
+	sock_header(&t);
+	if (cl)
+		admin_foreach_client(sock_admin, &t);
+	pool_foreach(sock_pool, &t);
+}
+
+static void show_clients(struct client *c)
+{
+	show_socks(c, client_cols, (int)ARRAY_LEN(client_cols), true, false);
+}
+
+static void show_servers(struct client *c)
+{
+	show_socks(c, server_cols, (int)ARRAY_LEN(server_cols), false, true);
+}
+
+static void show_sockets(struct client *c)
+{
+	show_socks(c, socket_cols, (int)ARRAY_LEN(socket_cols), true, true);
+}
+
+/* ---- SHOW POOLS ---------------------------------------------------------------------------- */
+
+static int count_state(struct list *head, enum client_state st)
+{
+	int n = 0;
+	for (struct list *i = head->next; i != head; i = i->next)
+		n += container_of(i, struct client, node)->state == st;
+	return n;
+}
+
+static void pool_row(struct pool *p, void *arg)
+{
+	struct buf *b = arg;
+	struct admin_row r = {0};
+	usec_t maxwait = 0, now = shoal_now();
+	struct list *first = list_first(&p->waiting);
+	if (first)
+		maxwait = now - container_of(first, struct client, node)->state_since;
+	row_str(&r, p->name);
+	row_str(&r, p->user);
+	row_int(&r, count_state(&p->active_clients, CL_LINKED) +
+			    count_state(&p->active_clients, CL_IDLE));
+	row_int(&r, (long long)(list_count(&p->waiting) + list_count(&p->handoff)));
+	row_int(&r, 0);
+	row_int(&r, 0);
+	row_int(&r, (long long)(list_count(&p->used) + list_count(&p->transit)));
+	row_int(&r, 0);
+	row_int(&r, 0);
+	row_int(&r, (long long)list_count(&p->idle));
+	row_int(&r, (long long)list_count(&p->resetting));
+	row_int(&r, 0);
+	row_int(&r, (long long)list_count(&p->connecting));
+	row_int(&r, maxwait / USEC_PER_SEC);
+	row_int(&r, maxwait % USEC_PER_SEC);
+	row_str(&r, config_pool_mode_name(p->pool_mode));
+	row_str(&r, NULL);
+	admin_write_row(b, &r);
+}
+
+static void show_pools(struct client *c)
+{
+	static const char *const names[] = {
+		"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
+		"cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled",
+		"sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us",
+		"pool_mode", "load_balance_hosts"};
+	struct buf *b = &c->c.out;
+	admin_header(b, "ssiiiiiiiiiiiiiss", names);
+	struct admin_row r = {0};
+	row_str(&r, "pgbouncer"); /* the console's own pool, as PgBouncer shows it */
+	row_str(&r, "pgbouncer");
+	row_int(&r, admin_client_count());
+	for (int i = 0; i < 10; i++)
+		row_int(&r, 0);
+	row_int(&r, 0);
+	row_int(&r, 0);
+	row_str(&r, "statement");
+	row_str(&r, NULL);
+	admin_write_row(b, &r);
+	pool_foreach(pool_row, b);
+}
+
+/* ---- SHOW STATS family ---------------------------------------------------------------------- */
+
+static const char *const stats_totals_names[] = {
+	"database",   "server_assignment_count", "xact_count", "query_count",
+	"bytes_received", "bytes_sent",           "xact_time",  "query_time",
+	"wait_time",  "client_parse_count",      "server_parse_count", "bind_count"};
+static const char *const stats_avg_names[] = {
+	"database",   "server_assignment_count", "xact_count", "query_count",
+	"bytes_received", "bytes_sent",           "xact_time",  "query_time",
+	"wait_time",  "avg_client_parse_count",  "avg_server_parse_count", "avg_bind_count"};
+static const char *const stats_names[] = {
+	"database", "total_server_assignment_count", "total_xact_count", "total_query_count",
+	"total_received", "total_sent", "total_xact_time", "total_query_time", "total_wait_time",
+	"total_client_parse_count", "total_server_parse_count", "total_bind_count",
+	"avg_server_assignment_count", "avg_xact_count", "avg_query_count", "avg_recv",
+	"avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time", "avg_client_parse_count",
+	"avg_server_parse_count", "avg_bind_count"};
+
+/* which: 't' totals, 'a' averages, 'b' both (SHOW STATS). */
+static void show_stats_kind(struct client *c, char which)
+{
+	struct buf *b = &c->c.out;
+	char types[2 * STAT_N + 2] = "s";
+	int ncols = which == 'b' ? 2 * STAT_N : STAT_N;
+	memset(types + 1, 'N', (size_t)ncols);
+	types[ncols + 1] = '\0';
+	admin_header(b, types,
+		     which == 'b' ? stats_names : which == 't' ? stats_totals_names : stats_avg_names);
+	int n;
+	struct stats_row *rows = stats_by_database(&n);
+	for (int i = 0; i < n; i++) {
+		struct admin_row r = {0};
+		row_str(&r, rows[i].db);
+		for (int k = 0; k < STAT_N && which != 'a'; k++)
+			row_u64(&r, rows[i].total[k]);
+		for (int k = 0; k < STAT_N && which != 't'; k++)
+			row_u64(&r, rows[i].avg[k]);
+		admin_write_row(b, &r);
+	}
+	free(rows);
+}
+
+static void show_totals(struct client *c)
+{
+	static const char *const names[] = {"name", "value"};
+	static const char *const fields[STAT_N] = {
+		"server_assignment_count", "xact_count", "query_count", "client_bytes",
+		"server_bytes", "xact_time", "query_time", "wait_time", "ps_client_parse_count",
+		"ps_server_parse_count", "ps_bind_count"};
+	struct buf *b = &c->c.out;
+	admin_header(b, "sN", names);
+	uint64_t tot[STAT_N] = {0}, avg[STAT_N] = {0};
+	int n;
+	struct stats_row *rows = stats_by_database(&n);
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < STAT_N; k++) {
+			tot[k] += rows[i].total[k];
+			avg[k] += rows[i].avg[k];
+		}
+	free(rows);
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < STAT_N; k++) {
+			struct admin_row r = {0};
+			row_fmt(&r, "%s_%s", pass ? "avg" : "total", fields[k]);
+			row_u64(&r, pass ? avg[k] : tot[k]);
+			admin_write_row(b, &r);
+		}
+}
+
+/* ---- SHOW DATABASES / USERS ------------------------------------------------------------------- */
+
+struct db_count {
+	const char *name;
+	bool by_user; /* name is a user: count its pools */
+	int servers, clients;
+};
+
+static void count_pool(struct pool *p, void *arg)
+{
+	struct db_count *d = arg;
+	if (d->by_user ? strcmp(p->user, d->name) == 0 : strcmp(p->name, d->name) == 0) {
+		d->servers += p->n_servers;
+		d->clients += p->n_clients;
+	}
+}
+
+static int pick(int v, int global)
+{
+	return v >= 0 ? v : global;
+}
+
+static void db_row(struct buf *b, const struct config *cfg, const char *name,
+		   const struct db_entry *db)
+{
+	struct admin_row r = {0};
+	struct db_count cnt = {.name = name};
+	pool_foreach(count_pool, &cnt);
+	int port = db->port > 0 ? db->port : 5432;
+	row_str(&r, name);
+	row_str(&r, db->host ? db->host : config_default_host(port));
+	row_int(&r, port);
+	row_str(&r, db->dbname ? db->dbname : name);
+	row_str(&r, db->user);
+	row_int(&r, pick(db->pool_size, cfg->default_pool_size));
+	row_int(&r, pick(db->min_pool_size, cfg->min_pool_size));
+	row_int(&r, pick(db->reserve_pool_size, cfg->reserve_pool_size));
+	row_int(&r, cfg->server_lifetime / USEC_PER_SEC);
+	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
+	row_str(&r, NULL);
+	row_int(&r, pick(db->max_db_connections, cfg->max_db_connections));
+	row_int(&r, cnt.servers);
+	row_int(&r, 0);
+	row_int(&r, cnt.clients);
+	row_int(&r, pause_flag(name));
+	row_int(&r, pause_is_disabled(name));
+	admin_write_row(b, &r);
+}
+
+struct name_set {
+	const char **v;
+	int n, cap;
+	bool users;
+};
+
+static void name_add(struct name_set *s, const char *name)
+{
+	for (int i = 0; i < s->n; i++)
+		if (strcmp(s->v[i], name) == 0)
+			return;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 16;
+		s->v = xrealloc(s->v, sizeof(*s->v) * (size_t)s->cap);
+	}
+	s->v[s->n++] = name; /* pool names live until exit */
+}
+
+static void name_pool(struct pool *p, void *arg)
+{
+	struct name_set *s = arg;
+	name_add(s, s->users ? p->user : p->name);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void show_databases(struct client *c)
+{
+	static const char *const names[] = {
+		"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
+		"reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
+		"max_connections", "current_connections", "max_client_connections",
+		"current_client_connections", "paused", "disabled"};
+	const struct config *cfg = config_current();
+	struct buf *b = &c->c.out;
+	admin_header(b, "ssissiiiissiiiiii", names);
+	struct name_set s = {0};
+	for (int i = 0; i < cfg->ndbs; i++)
+		if (strcmp(cfg->dbs[i].name, "*") != 0)
+			name_add(&s, cfg->dbs[i].name);
+	pool_foreach(name_pool, &s);
+	qsort(s.v, (size_t)s.n, sizeof(*s.v), name_cmp);
+	for (int i = 0; i < s.n; i++) {
+		const struct db_entry *db = config_find_db(cfg, s.v[i]);
+		if (db) /* a database removed by a reload is no longer listed */
+			db_row(b, cfg, s.v[i], db);
+	}
+	struct admin_row r = {0}; /* the console itself */
+	const char *row[] = {"pgbouncer", NULL, NULL, "pgbouncer", "pgbouncer", "2", "0", "0", "0",
+			     "statement", NULL, "0", "0", "0", NULL, "0", "0"};
+	char port[16], ncl[16];
+	snprintf(port, sizeof(port), "%d", cfg->listen_port);
+	snprintf(ncl, sizeof(ncl), "%d", admin_client_count());
+	row[2] = port;
+	row[14] = ncl;
+	for (int i = 0; i < 17; i++)
+		row_str(&r, row[i]);
+	admin_write_row(b, &r);
+	free(s.v);
+}
+
+static void show_users(struct client *c)
+{
+	static const char *const names[] = {
+		"name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
+		"current_connections", "max_user_client_connections", "current_client_connections"};
+	const struct config *cfg = config_current();
+	struct buf *b = &c->c.out;
+	admin_header(b, "ssssiiii", names);
+	struct name_set s = {.users = true};
+	for (int i = 0; i < cfg->nusers; i++)
+		name_add(&s, cfg->users[i].name);
+	pool_foreach(name_pool, &s);
+	qsort(s.v, (size_t)s.n, sizeof(*s.v), name_cmp);
+	for (int i = 0; i < s.n; i++) {
+		const struct user_entry *u = config_find_user(cfg, s.v[i]);
+		struct db_count cnt = {.name = s.v[i], .by_user = true};
+		pool_foreach(count_pool, &cnt);
+		struct admin_row r = {0};
+		row_str(&r, s.v[i]);
+		if (u && u->pool_size >= 0)
+			row_fmt(&r, "%9d", u->pool_size);
+		else
+			row_str(&r, "");
+		row_str(&r, "");
+		row_str(&r, u && u->pool_mode != POOL_INHERIT ? config_pool_mode_name(u->pool_mode)
+							       : NULL);
+		row_int(&r, u ? pick(u->max_user_connections, cfg->max_user_connections)
+			      : cfg->max_user_connections);
+		row_int(&r, cnt.servers);
+		row_int(&r, 0);
+		row_int(&r, cnt.clients);
+		admin_write_row(b, &r);
+	}
+	free(s.v);
+}
+
+/* ---- small tables ---------------------------------------------------------------------------- */
+
+struct totals {
+	int pools, servers, clients;
+};
+
+static void total_pool(struct pool *p, void *arg)
+{
+	struct totals *t = arg;
+	t->pools++;
+	t->servers += p->n_servers;
+	t->clients += p->n_clients;
+}
+
+static void show_lists(struct client *c)
+{
+	static const char *const names[] = {"list", "items"};
+	const struct config *cfg = config_current();
+	struct totals t = {0};
+	pool_foreach(total_pool, &t);
+	struct name_set users = {.users = true};
+	pool_foreach(name_pool, &users);
+	int all = client_count(), login = all - t.clients - admin_client_count();
+	const struct {
+		const char *name;
+		int n;
+	} rows[] = {
+		{"databases", cfg->ndbs + 1}, {"users", users.n},   {"peers", 0},
+		{"pools", t.pools + 1},       {"peer_pools", 0},    {"free_clients", 0},
+		{"used_clients", all},        {"login_clients", login > 0 ? login : 0},
+		{"free_servers", 0},          {"used_servers", t.servers},
+		{"dns_names", 0},             {"dns_zones", 0},     {"dns_queries", 0},
+		{"dns_pending", 0},
+	};
+	free(users.v);
+	struct buf *b = &c->c.out;
+	admin_header(b, "si", names);
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct admin_row r = {0};
+		row_str(&r, rows[i].name);
+		row_int(&r, rows[i].n);
+		admin_write_row(b, &r);
+	}
+}
+
+static int setting_cmp(const void *a, const void *b)
+{
+	const char *d;
+	bool x;
+	return strcmp(config_setting_info(*(const int *)a, &d, &x),
+		      config_setting_info(*(const int *)b, &d, &x));
+}
+
+static void show_config(struct client *c)
+{
+	static const char *const names[] = {"key", "value", "default", "changeable"};
+	const struct config *cfg = config_current();
+	int n = config_setting_count(), order[256];
+	for (int i = 0; i < n && i < 256; i++)
+		order[i] = i;
+	qsort(order, (size_t)n, sizeof(int), setting_cmp);
+	struct buf *b = &c->c.out;
+	admin_header(b, "ssss", names);
+	for (int i = 0; i < n; i++) {
+		const char *def;
+		bool reload;
+		const char *key = config_setting_info(order[i], &def, &reload);
+		struct admin_row r = {0};
+		char value[1024];
+		config_setting_value(cfg, order[i], value, sizeof(value));
+		row_str(&r, key);
+		row_str(&r, value);
+		row_str(&r, def);
+		row_str(&r, reload ? "yes" : "no");
+		admin_write_row(b, &r);
+	}
+}
+
+static void show_mem(struct client *c)
+{
+	static const char *const names[] = {"name", "size", "used", "free", "memtotal"};
+	struct totals t = {0};
+	pool_foreach(total_pool, &t);
+	const struct {
+		const char *name;
+		int size, used;
+	} rows[] = {
+		{"client", (int)sizeof(struct client), client_count()},
+		{"server", (int)sizeof(struct server), t.servers},
+		{"pool", (int)sizeof(struct pool), t.pools},
+	};
+	struct buf *b = &c->c.out;
+	admin_header(b, "siiii", names);
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct admin_row r = {0};
+		row_str(&r, rows[i].name);
+		row_int(&r, rows[i].size);
+		row_int(&r, rows[i].used);
+		row_int(&r, 0);
+		row_int(&r, (long long)rows[i].size * rows[i].used);
+		admin_write_row(b, &r);
+	}
+}
+
+static void show_state(struct client *c)
+{
+	static const char *const names[] = {"key", "value"};
+	bool paused = pause_flag(NULL);
+	const char *rows[][2] = {
+		{"active", paused ? "no" : "yes"}, {"paused", paused ? "yes" : "no"}, {"suspended", "no"}};
+	struct buf *b = &c->c.out;
+	admin_header(b, "ss", names);
+	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
+		struct admin_row r = {0};
+		row_str(&r, rows[i][0]);
+		row_str(&r, rows[i][1]);
+		admin_write_row(b, &r);
+	}
+}
+
+static void show_version(struct client *c)
+{
+	static const char *const names[] = {"version"};
+	struct admin_row r = {0};
+	admin_header(&c->c.out, "s", names);
+	row_str(&r, "Shoal " SHOAL_VERSION);
+	admin_write_row(&c->c.out, &r);
+}
+
+/* Tables Shoal has nothing for (no peers, no DNS cache, no takeover): the header only. */
+static void show_empty(struct client *c, const char *types, const char *const *names)
+{
+	admin_header(&c->c.out, types, names);
+}
+
+static void show_help(struct client *c)
+{
+	admin_notice(c, "Console usage",
+		     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
+		     "\n\tSHOW PEERS|PEER_POOLS"
+		     "\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"
+		     "\n\tSHOW DNS_HOSTS|DNS_ZONES"
+		     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
+		     "\n\tSET key = arg"
+		     "\n\tRELOAD"
+		     "\n\tPAUSE [<db>]"
+		     "\n\tRESUME [<db>]"
+		     "\n\tDISABLE <db>"
+		     "\n\tENABLE <db>"
+		     "\n\tRECONNECT [<db>]"
+		     "\n\tKILL [<db>]"
+		     "\n\tKILL_CLIENT <client_id>"
+		     "\n\tSUSPEND"
+		     "\n\tSHUTDOWN"
+		     "\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"
+		     "\n\tWAIT_CLOSE [<db>]");
+}
+
+static const char *const fake_params[][2] = {
+	{"client_encoding", "UTF-8"},     {"default_transaction_isolation", "read committed"},
+	{"standard_conforming_strings", "on"}, {"datestyle", "ISO"},
+	{"timezone", "GMT"},
+};
+
+static bool show_fake(struct client *c, const char *what)
+{
+	for (size_t i = 0; i < ARRAY_LEN(fake_params); i++) {
+		if (strcmp(what, fake_params[i][0]) != 0)
+			continue;
+		const char *names[] = {fake_params[i][0]};
+		struct admin_row r = {0};
+		admin_header(&c->c.out, "s", names);
+		row_str(&r, fake_params[i][1]);
+		admin_write_row(&c->c.out, &r);
+		return true;
+	}
+	return false;
+}
+
+static const char *const peers_names[] = {"peer_id", "host", "port", "pool_size"};
+static const char *const peer_pools_names[] = {"peer_id", "cl_active_cancel_req",
+					       "cl_waiting_cancel_req", "sv_active_cancel",
+					       "sv_login"};
+static const char *const dns_hosts_names[] = {"hostname", "ttl", "addrs"};
+static const char *const dns_zones_names[] = {"zonename", "serial", "count"};
+static const char *const fds_names[] = {
+	"fd", "task", "user", "database", "addr", "port", "cancel", "link", "client_encoding",
+	"std_strings", "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
+
+shoal_rc admin_show(struct client *c, const char *what)
+{
+	if (!strcmp(what, "help")) show_help(c);
+	else if (!strcmp(what, "clients")) show_clients(c);
+	else if (!strcmp(what, "servers")) show_servers(c);
+	else if (!strcmp(what, "sockets") || !strcmp(what, "active_sockets")) show_sockets(c);
+	else if (!strcmp(what, "pools")) show_pools(c);
+	else if (!strcmp(what, "stats")) show_stats_kind(c, 'b');
+	else if (!strcmp(what, "stats_totals")) show_stats_kind(c, 't');
+	else if (!strcmp(what, "stats_averages")) show_stats_kind(c, 'a');
+	else if (!strcmp(what, "totals")) show_totals(c);
+	else if (!strcmp(what, "databases")) show_databases(c);
+	else if (!strcmp(what, "users")) show_users(c);
+	else if (!strcmp(what, "lists")) show_lists(c);
+	else if (!strcmp(what, "config")) show_config(c);
+	else if (!strcmp(what, "mem")) show_mem(c);
+	else if (!strcmp(what, "state")) show_state(c);
+	else if (!strcmp(what, "version")) show_version(c);
+	else if (!strcmp(what, "peers")) show_empty(c, "isii", peers_names);
+	else if (!strcmp(what, "peer_pools")) show_empty(c, "iiiii", peer_pools_names);
+	else if (!strcmp(what, "dns_hosts")) show_empty(c, "sqs", dns_hosts_names);
+	else if (!strcmp(what, "dns_zones")) show_empty(c, "sqi", dns_zones_names);
+	else if (!strcmp(what, "fds")) {
+		if (c->admin != ADMIN_FULL) {
+			admin_error(c, "08P01", "admin access needed");
+			return SHOAL_ERROR;
+		}
+		show_empty(c, "issssiqisssssbb", fds_names);
+	} else if (!show_fake(c, what))
+		return SHOAL_AGAIN;
+	proto_write_command_complete(&c->c.out, "SHOW");
+	return SHOAL_OK;
+}

@@ -1,0 +1,222 @@
+/* control.c: the configuration hand-over and shutdown modes, shared by signals (main thread) and
+ * the admin console (worker threads).
+ *
+ * A configuration is immutable once current: a reload or SET builds a whole new one and swaps
+ * the pointer atomically (config_set_current). Workers read config_current() at their own safe
+ * points (an accept, a login, a janitor tick), so each decision sees one consistent version.
+ * Old versions are never freed before exit: clients keep pointers to their [databases] entry. */
+#include "control.h"
+#include "log.h"
+#include "pause.h"
+#include "pool.h"
+#include "worker.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct kept {
+	struct kept *next;
+	struct config *cfg;
+};
+
+struct override {
+	struct override *next;
+	char *key, *value;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards everything below */
+static struct kept *configs;  /* every configuration ever current */
+static struct override *sets; /* SET key = value, applied again after every reload */
+static const char *config_path;
+static int base_verbose;
+static atomic_bool wait_servers; /* SHUTDOWN WAIT_FOR_SERVERS in progress */
+
+static void keep(struct config *cfg)
+{
+	struct kept *k = xcalloc(1, sizeof(*k));
+	k->cfg = cfg;
+	k->next = configs;
+	configs = k;
+}
+
+void control_init(struct config *cfg, const char *path, int verbose)
+{
+	pthread_mutex_lock(&lock);
+	config_path = path;
+	base_verbose = verbose;
+	keep(cfg);
+	pthread_mutex_unlock(&lock);
+	config_set_current(cfg);
+}
+
+/* Under the lock: the file and the SET overrides, plus one more (key NULL: none). */
+static struct config *build(const char *key, const char *value, char *err, size_t errlen)
+{
+	struct config *cfg = xcalloc(1, sizeof(*cfg));
+	if (config_load(cfg, config_path, err, errlen) != SHOAL_OK) {
+		free(cfg);
+		return NULL;
+	}
+	shoal_rc rc = SHOAL_OK;
+	for (struct override *o = sets; o && rc == SHOAL_OK; o = o->next)
+		rc = config_set_value(cfg, o->key, o->value, err, errlen);
+	if (rc == SHOAL_OK && key)
+		rc = config_set_value(cfg, key, value, err, errlen);
+	if (rc != SHOAL_OK) {
+		config_free(cfg);
+		free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+/* Under the lock: make cfg current and apply it to the pools. */
+static void install(struct config *cfg)
+{
+	keep(cfg);
+	log_set_verbose(base_verbose + cfg->verbose);
+	config_set_current(cfg);
+	pool_apply_config(cfg);
+}
+
+shoal_rc control_reload(char *err, size_t errlen)
+{
+	pthread_mutex_lock(&lock);
+	struct config *cfg = build(NULL, NULL, err, errlen);
+	if (cfg)
+		install(cfg);
+	pthread_mutex_unlock(&lock);
+	if (!cfg) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		return SHOAL_ERROR;
+	}
+	log_info("configuration reloaded from %s", config_path ? config_path : "(embedded default)");
+	return SHOAL_OK;
+}
+
+shoal_rc control_set(const char *key, const char *value, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&lock);
+	struct config *cfg = build(key, value, err, errlen);
+	if (cfg) {
+		struct override *o = xcalloc(1, sizeof(*o));
+		o->key = xstrdup(key);
+		o->value = xstrdup(value);
+		struct override **tail = &sets; /* in order: a later SET of the same key wins */
+		while (*tail)
+			tail = &(*tail)->next;
+		*tail = o;
+		install(cfg);
+	}
+	pthread_mutex_unlock(&lock);
+	if (!cfg) {
+		log_warn("SET %s failed: %s", key, err);
+		return SHOAL_ERROR;
+	}
+	log_info("SET %s = %s", key, value);
+	return SHOAL_OK;
+}
+
+static void post_all(int cmds)
+{
+	for (int i = 0; i < worker_count(); i++)
+		worker_post(worker_get(i), cmds);
+}
+
+void control_shutdown(enum shutdown_mode mode)
+{
+	switch (mode) {
+	case SHUTDOWN_NOW:
+		log_info("shutting down now");
+		post_all(WCMD_SHUTDOWN_NOW);
+		break;
+	case SHUTDOWN_WAIT_CLIENTS: post_all(WCMD_SHUTDOWN_GRACEFUL); break;
+	case SHUTDOWN_WAIT_SERVERS:
+		log_info("shutting down once every server is released");
+		pause_set(NULL, true);
+		atomic_store(&wait_servers, true);
+		break;
+	}
+}
+
+void control_poll(void)
+{
+	if (atomic_load(&wait_servers) && control_servers_gone(NULL)) {
+		atomic_store(&wait_servers, false);
+		control_shutdown(SHUTDOWN_NOW);
+	}
+}
+
+struct gone_arg {
+	const char *db;
+	bool old_only;
+	bool gone;
+	bool found;
+};
+
+static bool old_in(struct list *head, unsigned gen)
+{
+	for (struct list *i = head->next; i != head; i = i->next)
+		if (container_of(i, struct server, node)->gen != gen)
+			return true;
+	return false;
+}
+
+static void check_gone(struct pool *p, void *arg)
+{
+	struct gone_arg *a = arg;
+	if (a->db && strcmp(a->db, p->name) != 0)
+		return;
+	a->found = true;
+	if (!a->old_only) {
+		if (p->n_servers > 0)
+			a->gone = false;
+		return;
+	}
+	if (old_in(&p->idle, p->gen) || old_in(&p->used, p->gen) || old_in(&p->connecting, p->gen) ||
+	    old_in(&p->resetting, p->gen) || old_in(&p->transit, p->gen))
+		a->gone = false;
+}
+
+bool control_servers_gone(const char *db)
+{
+	struct gone_arg a = {.db = db, .gone = true};
+	pool_foreach(check_gone, &a);
+	return a.gone;
+}
+
+bool control_old_servers_gone(const char *db)
+{
+	struct gone_arg a = {.db = db, .old_only = true, .gone = true};
+	pool_foreach(check_gone, &a);
+	return a.gone;
+}
+
+bool control_db_known(const char *db)
+{
+	struct gone_arg a = {.db = db, .gone = true};
+	pool_foreach(check_gone, &a);
+	return a.found || config_find_db(config_current(), db) != NULL;
+}
+
+void control_free_all(void)
+{
+	pthread_mutex_lock(&lock);
+	while (configs) {
+		struct kept *k = configs;
+		configs = k->next;
+		config_free(k->cfg);
+		free(k->cfg);
+		free(k);
+	}
+	while (sets) {
+		struct override *o = sets;
+		sets = o->next;
+		free(o->key);
+		free(o->value);
+		free(o);
+	}
+	pthread_mutex_unlock(&lock);
+}

@@ -1,0 +1,103 @@
+/* pause.c: pause and disable flags, per database and global, behind one mutex; an atomic count
+ * of paused entries keeps the common case (nothing paused) free of the lock. */
+#include "pause.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct db_flags {
+	struct db_flags *next;
+	char *name;
+	bool paused, disabled;
+};
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct db_flags *dbs;
+static bool all_paused;
+static atomic_int n_paused; /* paused entries, the global flag included */
+
+/* Under the lock. */
+static struct db_flags *find(const char *db, bool create)
+{
+	for (struct db_flags *f = dbs; f; f = f->next)
+		if (strcmp(f->name, db) == 0)
+			return f;
+	if (!create)
+		return NULL;
+	struct db_flags *f = xcalloc(1, sizeof(*f));
+	f->name = xstrdup(db);
+	f->next = dbs;
+	dbs = f;
+	return f;
+}
+
+static void set_flag(bool *flag, bool v)
+{
+	if (*flag != v)
+		atomic_fetch_add(&n_paused, v ? 1 : -1);
+	*flag = v;
+}
+
+void pause_set(const char *db, bool paused)
+{
+	pthread_mutex_lock(&lock);
+	if (db) {
+		set_flag(&find(db, true)->paused, paused);
+	} else {
+		set_flag(&all_paused, paused);
+		if (!paused) /* RESUME without a name resumes everything */
+			for (struct db_flags *f = dbs; f; f = f->next)
+				set_flag(&f->paused, false);
+	}
+	pthread_mutex_unlock(&lock);
+}
+
+bool pause_is_paused(const char *db)
+{
+	if (atomic_load(&n_paused) == 0)
+		return false;
+	pthread_mutex_lock(&lock);
+	struct db_flags *f = db ? find(db, false) : NULL;
+	bool v = all_paused || (f && f->paused);
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+bool pause_flag(const char *db)
+{
+	pthread_mutex_lock(&lock);
+	struct db_flags *f = db ? find(db, false) : NULL;
+	bool v = db ? (f && f->paused) : all_paused;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+void pause_set_disabled(const char *db, bool disabled)
+{
+	pthread_mutex_lock(&lock);
+	find(db, true)->disabled = disabled;
+	pthread_mutex_unlock(&lock);
+}
+
+bool pause_is_disabled(const char *db)
+{
+	pthread_mutex_lock(&lock);
+	struct db_flags *f = find(db, false);
+	bool v = f && f->disabled;
+	pthread_mutex_unlock(&lock);
+	return v;
+}
+
+void pause_free_all(void)
+{
+	pthread_mutex_lock(&lock);
+	while (dbs) {
+		struct db_flags *f = dbs;
+		dbs = f->next;
+		free(f->name);
+		free(f);
+	}
+	pthread_mutex_unlock(&lock);
+}

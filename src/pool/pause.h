@@ -1,0 +1,20 @@
+/* pause.h: the pause and disable state of the pooler and of each database (admin PAUSE,
+ * RESUME, DISABLE, ENABLE, KILL; SIGUSR1/SIGUSR2). Any thread may read or change it. */
+#ifndef SHOAL_PAUSE_H
+#define SHOAL_PAUSE_H
+
+#include "common.h"
+
+/* Pause (true) or resume every database (db NULL) or one. Paused: no server is handed to a
+ * client or opened; servers are closed as they are released. */
+void pause_set(const char *db, bool paused);
+/* Is db paused, by itself or because everything is? Cheap when nothing is paused. */
+bool pause_is_paused(const char *db);
+/* Paused by name (db) or globally (NULL), for SHOW DATABASES / SHOW STATE. */
+bool pause_flag(const char *db);
+/* DISABLE / ENABLE: a disabled database refuses new client connections. */
+void pause_set_disabled(const char *db, bool disabled);
+bool pause_is_disabled(const char *db);
+void pause_free_all(void);
+
+#endif
