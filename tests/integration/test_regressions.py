@@ -579,7 +579,7 @@ def test_sigint_with_cancel_connection_in_flight_is_clean(shoal, pg, role,
         wait_until(lambda: sleeping_backends(pg, role), timeout=3, what="query running")
         c.cancel()
         wait_until(lambda: proxy.cancels, timeout=3, what="cancel forwarded by the pooler")
-        rc = s.stop(signal.SIGINT, timeout=10)
+        rc = s.stop(signal.SIGQUIT, timeout=10)
         assert rc == 0, rc
         assert s.sanitizer_report() is None, s.sanitizer_report()
         t.join(5)
