@@ -356,11 +356,33 @@ static void test_not_implemented_setting_warns_once(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[pgbouncer]\nadmin_users = a\nadmin_users = b\nserver_tls_sslmode = require\n"
+	load_ok(&c, "[pgbouncer]\nauth_query = a\nauth_query = b\nserver_tls_sslmode = require\n"
 		    "ignore_startup_parameters = extra_float_digits\n");
 	const char *log = read_log();
-	assert_int_equal(count_substr(log, "\"admin_users\""), 1);
+	assert_int_equal(count_substr(log, "\"auth_query\""), 1);
 	assert_int_equal(count_substr(log, "not implemented yet, ignored"), 3);
+	config_free(&c);
+}
+
+static void test_admin_users_and_set_value(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[256];
+	load_ok(&c, "[pgbouncer]\nadmin_users = alice, bob\nstats_users = carol\n");
+	assert_true(config_user_in_list(c.admin_users, "bob"));
+	assert_true(config_user_in_list(c.admin_users, "alice"));
+	assert_false(config_user_in_list(c.admin_users, "ali"));
+	assert_true(config_user_in_list(c.stats_users, "carol"));
+	assert_false(config_user_in_list(NULL, "carol"));
+	assert_int_equal(config_set_value(&c, "default_pool_size", "7", err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(c.default_pool_size, 7);
+	assert_int_equal(config_set_value(&c, "default_pool_size", "x", err, sizeof(err)),
+			 SHOAL_ERROR);
+	assert_int_equal(c.default_pool_size, 7);
+	assert_int_equal(config_set_value(&c, "listen_port", "1", err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "restart"));
+	assert_int_equal(config_set_value(&c, "nope", "1", err, sizeof(err)), SHOAL_ERROR);
 	config_free(&c);
 }
 
@@ -857,6 +879,7 @@ int main(void)
 	    T(test_syntax_error_names_the_line),
 	    T(test_unknown_key_warns_and_is_not_fatal),
 	    T(test_not_implemented_setting_warns_once),
+	    T(test_admin_users_and_set_value),
 	    T(test_other_sections_are_ignored),
 	    T(test_comments_crlf_indent_and_bom),
 	    T(test_missing_file_fails),
