@@ -2,6 +2,7 @@
  * as PgBouncer does (one command word and at most one argument, or SET key = value), and
  * dispatching to SHOW (admin_show.c) or control commands (admin_ctl.c). */
 #include "admin_int.h"
+#include "admin_parse.h"
 #include "client.h"
 #include "control.h"
 #include "log.h"
@@ -168,95 +169,6 @@ void admin_notice(struct client *c, const char *msg, const char *detail)
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-/* One word: [0-9a-zA-Z_]+ or "quoted" ("" inside for a quote). Advances *pp; false if none or
- * too long. */
-static bool take_word(const char **pp, char *out, size_t n)
-{
-	const char *p = *pp, *start = *pp;
-	size_t k = 0;
-	if (*p == '"') {
-		for (p++; *p; p++) {
-			if (*p == '"' && p[1] != '"')
-				break;
-			if (*p == '"')
-				p++;
-			if (k + 1 >= n)
-				return false;
-			out[k++] = *p;
-		}
-		if (*p != '"')
-			return false;
-		p++;
-	} else {
-		while (isalnum((unsigned char)*p) || *p == '_') {
-			if (k + 1 >= n)
-				return false;
-			out[k++] = *p++;
-		}
-	}
-	out[k] = '\0';
-	*pp = p;
-	return p != start;
-}
-
-static const char *skip_ws(const char *p)
-{
-	while (isspace((unsigned char)*p))
-		p++;
-	return p;
-}
-
-/* The end of a command: spaces, one optional ';', spaces. */
-static bool at_end(const char *p)
-{
-	p = skip_ws(p);
-	if (*p == ';')
-		p = skip_ws(p + 1);
-	return *p == '\0';
-}
-
-/* SET key (= | TO) value: value is a word or a 'quoted string' ('' inside for a quote). */
-static bool parse_set(const char *p, char *key, size_t kn, char *val, size_t vn)
-{
-	p = skip_ws(p);
-	if (strncasecmp(p, "set", 3) != 0 || !isspace((unsigned char)p[3]))
-		return false;
-	p = skip_ws(p + 3);
-	if (!take_word(&p, key, kn))
-		return false;
-	p = skip_ws(p);
-	if (*p == '=')
-		p++;
-	else if (strncasecmp(p, "to", 2) == 0 && isspace((unsigned char)p[2]))
-		p += 2;
-	else
-		return false;
-	p = skip_ws(p);
-	size_t k = 0;
-	if (*p == '\'') {
-		for (p++; *p && !(*p == '\'' && p[1] != '\''); p++) {
-			if (*p == '\'')
-				p++;
-			if (k + 1 >= vn)
-				return false;
-			val[k++] = *p;
-		}
-		if (*p != '\'')
-			return false;
-		p++;
-		val[k] = '\0';
-	} else if (!take_word(&p, val, vn)) {
-		return false;
-	}
-	return at_end(p);
-}
-
-static void lower(char *s)
-{
-	for (; *s; s++)
-		*s = (char)tolower((unsigned char)*s);
-}
-
 static const char *const fake_params[][2] = {
 	{"client_encoding", "UTF-8"},     {"default_transaction_isolation", "read committed"},
 	{"standard_conforming_strings", "on"}, {"datestyle", "ISO"},
@@ -286,29 +198,23 @@ static void admin_set(struct client *c, const char *key, const char *val)
 
 static void admin_command(struct client *c, const char *q)
 {
-	char cmd[32], arg[64], key[64], val[256];
-	const char *p = skip_ws(q);
-	arg[0] = '\0';
-	bool ok = take_word(&p, cmd, sizeof(cmd));
-	if (ok && isspace((unsigned char)*p) && !at_end(p)) {
-		p = skip_ws(p);
-		ok = take_word(&p, arg, sizeof(arg));
+	struct admin_query aq;
+	admin_parse(q, &aq);
+	if (aq.kind == AQ_SET) {
+		admin_set(c, aq.key, aq.value);
+		return;
 	}
-	if (ok && at_end(p)) {
-		lower(cmd);
-		if (strcmp(cmd, "show") == 0 || strcmp(cmd, "select") == 0) {
+	if (aq.kind == AQ_COMMAND) {
+		if (strcmp(aq.cmd, "show") == 0 || strcmp(aq.cmd, "select") == 0) {
 			char what[64];
-			snprintf(what, sizeof(what), "%s", arg);
-			lower(what);
-			shoal_rc rc = admin_show(c, what);
-			if (rc != SHOAL_AGAIN)
+			snprintf(what, sizeof(what), "%s", aq.arg);
+			for (char *p = what; *p; p++)
+				*p = (char)tolower((unsigned char)*p);
+			if (admin_show(c, what) != SHOAL_AGAIN)
 				return;
-		} else if (admin_control(c, cmd, arg) != SHOAL_AGAIN) {
+		} else if (admin_control(c, aq.cmd, aq.arg) != SHOAL_AGAIN) {
 			return;
 		}
-	} else if (parse_set(q, key, sizeof(key), val, sizeof(val))) {
-		admin_set(c, key, val);
-		return;
 	}
 	admin_error(c, "08P01", "invalid command '%s', use SHOW HELP;", *q ? q : "<no query>");
 }

@@ -1,0 +1,33 @@
+/* fuzz_admin.c: libFuzzer target for the admin console's query parser (admin_parse). The input
+ * becomes one NUL-terminated query in an exactly-sized heap buffer, as a Query message body. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_str(const char *s, size_t cap)
+{
+	if (strnlen(s, cap) >= cap)
+		abort(); /* every field must stay NUL-terminated inside its array */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *q = malloc(size + 1);
+	if (!q)
+		abort();
+	memcpy(q, data, size);
+	q[size] = '\0';
+	struct admin_query aq;
+	admin_parse(q, &aq);
+	check_str(aq.cmd, sizeof(aq.cmd));
+	check_str(aq.arg, sizeof(aq.arg));
+	check_str(aq.key, sizeof(aq.key));
+	check_str(aq.value, sizeof(aq.value));
+	if (aq.kind == AQ_COMMAND && aq.cmd[0] == '\0' && aq.arg[0] != '\0')
+		abort(); /* an argument without a command word cannot parse */
+	free(q);
+	return 0;
+}
