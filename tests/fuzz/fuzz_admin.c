@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	check_str(aq.arg, sizeof(aq.arg));
 	check_str(aq.key, sizeof(aq.key));
 	check_str(aq.value, sizeof(aq.value));
-	if (aq.kind == AQ_COMMAND && aq.cmd[0] == '\0' && aq.arg[0] != '\0')
-		abort(); /* an argument without a command word cannot parse */
+	if (aq.kind == AQ_INVALID && (aq.cmd[0] || aq.arg[0] || aq.key[0] || aq.value[0]))
+		abort(); /* an invalid query leaves nothing half-parsed behind */
 	free(q);
 	return 0;
 }
