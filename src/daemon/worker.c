@@ -60,11 +60,7 @@ static void worker_accept(struct loop_fd *lfd, uint32_t events)
 				log_warn("accept failed: %s", strerror(errno));
 			return;
 		}
-		if (w->draining) {
-			close(fd);
-			continue;
-		}
-		client_accept(w, fd, &addr);
+		client_accept(w, fd, &addr); /* while draining, its startup is refused with 57P01 */
 	}
 }
 
@@ -280,8 +276,7 @@ static void worker_begin_drain(struct worker *w)
 	w->drain_deadline = shoal_now() + cfg->shutdown_timeout;
 	log_info("shutting down: waiting up to %.1f s for transactions to finish",
 		 (double)cfg->shutdown_timeout / USEC_PER_SEC);
-	worker_close_listeners(w);
-	worker_clients_leave(w, true);
+	worker_clients_leave(w, true); /* listeners stay open: new clients get 57P01 */
 }
 
 static struct mail *worker_take_mail(struct worker *w)

@@ -1,0 +1,117 @@
+"""RELOAD / SIGHUP: removed databases, changed targets, RECONNECT + WAIT_CLOSE; signals that pause
+and stop as PgBouncer's (SIGUSR1/SIGUSR2, SIGINT)."""
+import signal
+import threading
+import time
+
+import psycopg
+import pytest
+
+from admin_helpers import admin, pool_row, show
+from helpers import wait_until
+
+
+def rewrite(s, old, new):
+    text = open(s.ini).read()
+    assert old in text
+    with open(s.ini, "w") as f:
+        f.write(text.replace(old, new))
+
+
+def backend_pids(a, db):
+    return sorted(r["remote_pid"] for r in show(a, "SERVERS")[1] if r["database"] == db)
+
+
+def test_sighup_removed_database_refuses_new_clients_keeps_old(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}, "gone": {"dbname": "postgres"}})
+    old = s.connect("gone", role)
+    old.execute("SELECT 1")
+    rewrite(s, "gone = ", "# gone = ")
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in s.log(), timeout=5, what="reload")
+    with pytest.raises(psycopg.OperationalError) as e:
+        psycopg.connect(s.dsn("gone", role))
+    assert "no such database" in str(e.value)
+    assert old.execute("SELECT 2").fetchone() == (2,)  # connected clients are not dropped
+    assert s.connect("db", role).execute("SELECT 3").fetchone() == (3,)
+
+
+def test_changed_target_recycles_servers_as_released(shoal, pg, role):
+    pg.sql('CREATE DATABASE "%s_b"' % role)
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}})
+    a = admin(s)
+    c = s.connect("db", role)
+    c.execute("BEGIN")
+    assert c.execute("SELECT current_database()").fetchone() == ("postgres",)
+    rewrite(s, "dbname=postgres", "dbname=%s_b" % role)
+    a.execute("RELOAD")
+    # inside its transaction the client keeps its server
+    assert c.execute("SELECT current_database()").fetchone() == ("postgres",)
+    c.execute("COMMIT")
+    assert c.execute("SELECT current_database()").fetchone() == ("%s_b" % role,)
+    a.execute("WAIT_CLOSE db")
+    assert len(backend_pids(a, "db")) == 1
+
+
+def test_reconnect_then_wait_close_replaces_idle_servers(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}})
+    a = admin(s)
+    c = s.connect("db", role)
+    pid1 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    a.execute("RECONNECT db")
+    a.execute("WAIT_CLOSE db")
+    assert backend_pids(a, "db") == []
+    pid2 = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    assert pid2 != pid1
+
+
+def test_sigusr1_pauses_and_sigusr2_resumes(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    a = admin(s)
+    c = s.connect("db", role)
+    c.execute("SELECT 1")
+    s.send_signal(signal.SIGUSR1)
+    wait_until(lambda: {r["key"]: r["value"] for r in show(a, "STATE")[1]}["paused"] == "yes",
+               timeout=5, what="paused")
+    out = {}
+    t = threading.Thread(target=lambda: out.setdefault("r", c.execute("SELECT 5").fetchone()))
+    t.start()
+    wait_until(lambda: pool_row(a, "db", role)["cl_waiting"] == 1, timeout=5, what="waiting")
+    s.send_signal(signal.SIGUSR2)
+    t.join(5)
+    assert out.get("r") == (5,)
+
+
+def test_sigint_waits_for_the_open_transaction_then_exits(shoal, pg, role_db):
+    role, db = role_db
+    pg.sql("CREATE TABLE t (x int)", dbname=db, user=role)
+    s = shoal(databases={"db": {"dbname": db, "pool_size": 2}})
+    c = s.connect("db", role)
+    c.execute("BEGIN")
+    c.execute("INSERT INTO t VALUES (1)")
+    s.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    assert s.alive(), "SIGINT did not wait for the server in use"
+    c.execute("INSERT INTO t VALUES (2)")
+    c.execute("COMMIT")
+    rc = s.wait(10)
+    s.stopped_by_test = True
+    assert rc == 0, rc
+    assert pg.sql("SELECT count(*) FROM t", dbname=db) == [(2,)]
+
+
+def test_console_shutdown_wait_for_clients_refuses_new_with_57P01(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"shutdown_timeout": 5})
+    a = admin(s)
+    c = s.connect("db", role)
+    c.execute("BEGIN")
+    a.execute("SHUTDOWN WAIT_FOR_CLIENTS")
+    from wire import Wire
+    w = Wire(s.host, s.port)
+    err = w.startup(role, "db")
+    w.close()
+    assert err is not None and err.get("C") == "57P01", err
+    c.execute("COMMIT")
+    rc = s.wait(10)
+    s.stopped_by_test = True
+    assert rc == 0, rc
