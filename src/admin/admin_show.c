@@ -236,7 +236,8 @@ static void server_sock(const struct server *sv, struct sock *s)
 	s->request_time = sv->state_since;
 	s->ptr = sv;
 	s->link = sv->client;
-	s->remote_pid = (int)sv->be_pid;
+	if (sv->state != SV_CONNECTING) /* written by its worker during login */
+		s->remote_pid = (int)sv->be_pid;
 	s->id = sv->id;
 }
 

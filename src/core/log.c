@@ -2,6 +2,8 @@
  * different threads never interleave. */
 #include "log.h"
 
+#include <stdatomic.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,7 @@
 #include <fcntl.h>
 
 static int log_fd = 2;
-static int log_level = LOG_INFO;
+static _Atomic int log_level = LOG_INFO; /* a reload on any thread may change it */
 
 static const char *const level_names[] = {"ERROR", "WARNING", "LOG", "DEBUG", "NOISE"};
 

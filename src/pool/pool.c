@@ -110,21 +110,32 @@ void pool_on_kick(struct worker *w, struct pool *p, int hops)
 		pool_open_for_waiters(w, p, false);
 }
 
+/* Under the lock: the admin console reads the link of other workers' connections. */
 void pool_unlink(struct client *c, struct server *s)
 {
+	struct pool *p = c && c->pool ? c->pool : s ? s->pool : NULL;
+	if (p)
+		pool_lock(p);
 	if (c)
 		c->server = NULL;
 	if (s)
 		s->client = NULL;
+	if (p)
+		pool_unlock(p);
 }
 
 void pool_release(struct server *s)
 {
 	struct client *c = s->client;
-	pool_unlink(c, s);
 	if (c) {
 		cancel_set_target(c, NULL); /* its key must not cancel the next client's query */
-		client_set_state(c, CL_IDLE);
+		pool_lock(s->pool); /* one locked section: unlinked and idle together */
+		c->server = NULL;
+		s->client = NULL;
+		client_state_locked(c, CL_IDLE);
+		pool_unlock(s->pool);
+	} else {
+		pool_unlink(NULL, s);
 	}
 	pool_server_ready(s);
 }
