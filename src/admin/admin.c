@@ -170,9 +170,11 @@ void admin_notice(struct client *c, const char *msg, const char *detail)
 /* ---- parsing ----------------------------------------------------------------------------- */
 
 static const char *const fake_params[][2] = {
-	{"client_encoding", "UTF-8"},     {"default_transaction_isolation", "read committed"},
-	{"standard_conforming_strings", "on"}, {"datestyle", "ISO"},
-	{"timezone", "GMT"},
+    {"client_encoding", "UTF-8"},
+    {"default_transaction_isolation", "read committed"},
+    {"standard_conforming_strings", "on"},
+    {"datestyle", "ISO"},
+    {"timezone", "GMT"},
 };
 
 static void admin_set(struct client *c, const char *key, const char *val)
@@ -231,8 +233,9 @@ static shoal_rc admin_step(struct client *c)
 	if (rc == SHOAL_AGAIN)
 		return SHOAL_AGAIN;
 	if (rc == SHOAL_ERROR || h.len > PQ_SMALL_MSG_LIMIT) {
-		client_close(c, "08P01", rc == SHOAL_ERROR ? "invalid packet: bad length"
-						      : "packet too large for the admin console");
+		client_close(c, "08P01",
+			     rc == SHOAL_ERROR ? "invalid packet: bad length"
+					       : "packet too large for the admin console");
 		return SHOAL_ERROR;
 	}
 	if (buf_avail(in) < (size_t)h.len + 1)

@@ -187,9 +187,9 @@ static void cmd_reload(struct client *c)
 
 shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
 {
-	static const char *const known[] = {"pause",  "resume",      "disable",  "enable",
-					    "reconnect", "wait_close", "kill", "kill_client",
-					    "shutdown", "reload",     "suspend"};
+	static const char *const known[] = {"pause",	 "resume",     "disable", "enable",
+					    "reconnect", "wait_close", "kill",	  "kill_client",
+					    "shutdown",	 "reload",     "suspend"};
 	bool found = false;
 	for (size_t i = 0; i < ARRAY_LEN(known); i++)
 		found |= strcmp(cmd, known[i]) == 0;
@@ -201,17 +201,28 @@ shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
 		admin_error(c, "08P01", "admin access needed");
 		return SHOAL_OK;
 	}
-	if (!strcmp(cmd, "pause")) cmd_pause(c, arg);
-	else if (!strcmp(cmd, "resume")) cmd_resume(c, arg);
-	else if (!strcmp(cmd, "disable")) cmd_disable(c, arg, true);
-	else if (!strcmp(cmd, "enable")) cmd_disable(c, arg, false);
-	else if (!strcmp(cmd, "reconnect")) cmd_reconnect(c, arg);
-	else if (!strcmp(cmd, "wait_close")) cmd_wait_close(c, arg);
-	else if (!strcmp(cmd, "kill")) cmd_kill(c, arg);
-	else if (!strcmp(cmd, "kill_client")) cmd_kill_client(c, arg);
-	else if (!strcmp(cmd, "shutdown")) cmd_shutdown(c, arg);
-	else if (!strcmp(cmd, "reload")) cmd_reload(c);
-	else admin_error(c, "0A000", "SUSPEND is not supported by Shoal (no online restart)");
+	if (!strcmp(cmd, "pause"))
+		cmd_pause(c, arg);
+	else if (!strcmp(cmd, "resume"))
+		cmd_resume(c, arg);
+	else if (!strcmp(cmd, "disable"))
+		cmd_disable(c, arg, true);
+	else if (!strcmp(cmd, "enable"))
+		cmd_disable(c, arg, false);
+	else if (!strcmp(cmd, "reconnect"))
+		cmd_reconnect(c, arg);
+	else if (!strcmp(cmd, "wait_close"))
+		cmd_wait_close(c, arg);
+	else if (!strcmp(cmd, "kill"))
+		cmd_kill(c, arg);
+	else if (!strcmp(cmd, "kill_client"))
+		cmd_kill_client(c, arg);
+	else if (!strcmp(cmd, "shutdown"))
+		cmd_shutdown(c, arg);
+	else if (!strcmp(cmd, "reload"))
+		cmd_reload(c);
+	else
+		admin_error(c, "0A000", "SUSPEND is not supported by Shoal (no online restart)");
 	return SHOAL_OK;
 }
 
@@ -219,8 +230,8 @@ shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
 
 struct kill_scan {
 	struct worker *w;
-	const char *db;       /* AM_KILL_DB: "" for every database */
-	uint64_t id;          /* AM_KILL_CLIENT */
+	const char *db; /* AM_KILL_DB: "" for every database */
+	uint64_t id;	/* AM_KILL_CLIENT */
 	bool by_id;
 	void **items;
 	bool *is_server;

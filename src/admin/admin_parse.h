@@ -10,7 +10,7 @@
 enum admin_query_kind {
 	AQ_INVALID, /* "invalid command '...', use SHOW HELP;" */
 	AQ_COMMAND, /* cmd (lower-cased) and arg ("" when none; case kept) */
-	AQ_SET,     /* key and value (unquoted) */
+	AQ_SET,	    /* key and value (unquoted) */
 };
 
 struct admin_query {

@@ -46,11 +46,16 @@ void row_u64(struct admin_row *r, uint64_t v)
 static uint32_t type_oid(char t)
 {
 	switch (t) {
-	case 'i': return PQ_OID_INT4;
-	case 'q': return PQ_OID_INT8;
-	case 'N': return PQ_OID_NUMERIC;
-	case 'b': return 17; /* bytea */
-	default: return PQ_OID_TEXT; /* 's', and 'T': PgBouncer declares times as text */
+	case 'i':
+		return PQ_OID_INT4;
+	case 'q':
+		return PQ_OID_INT8;
+	case 'N':
+		return PQ_OID_NUMERIC;
+	case 'b':
+		return 17; /* bytea */
+	default:
+		return PQ_OID_TEXT; /* 's', and 'T': PgBouncer declares times as text */
 	}
 }
 
@@ -101,17 +106,51 @@ struct sock_col {
 	sock_get_fn get;
 };
 
-static void g_type(struct admin_row *r, const struct sock *s) { row_fmt(r, "%c", s->type); }
-static void g_user(struct admin_row *r, const struct sock *s) { row_str(r, s->user); }
-static void g_db(struct admin_row *r, const struct sock *s) { row_str(r, s->db); }
-static void g_repl(struct admin_row *r, const struct sock *s) { UNUSED(s); row_str(r, "none"); }
-static void g_state(struct admin_row *r, const struct sock *s) { row_str(r, s->state); }
-static void g_addr(struct admin_row *r, const struct sock *s) { row_str(r, s->addr); }
-static void g_port(struct admin_row *r, const struct sock *s) { row_int(r, s->port); }
-static void g_laddr(struct admin_row *r, const struct sock *s) { row_str(r, s->local_addr); }
-static void g_lport(struct admin_row *r, const struct sock *s) { row_int(r, s->local_port); }
-static void g_ctime(struct admin_row *r, const struct sock *s) { row_time(r, s->connect_time); }
-static void g_rtime(struct admin_row *r, const struct sock *s) { row_time(r, s->request_time); }
+static void g_type(struct admin_row *r, const struct sock *s)
+{
+	row_fmt(r, "%c", s->type);
+}
+static void g_user(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->user);
+}
+static void g_db(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->db);
+}
+static void g_repl(struct admin_row *r, const struct sock *s)
+{
+	UNUSED(s);
+	row_str(r, "none");
+}
+static void g_state(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->state);
+}
+static void g_addr(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->addr);
+}
+static void g_port(struct admin_row *r, const struct sock *s)
+{
+	row_int(r, s->port);
+}
+static void g_laddr(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->local_addr);
+}
+static void g_lport(struct admin_row *r, const struct sock *s)
+{
+	row_int(r, s->local_port);
+}
+static void g_ctime(struct admin_row *r, const struct sock *s)
+{
+	row_time(r, s->connect_time);
+}
+static void g_rtime(struct admin_row *r, const struct sock *s)
+{
+	row_time(r, s->request_time);
+}
 static void g_wait(struct admin_row *r, const struct sock *s)
 {
 	row_int(r, s->wait_since ? (shoal_now() - s->wait_since) / USEC_PER_SEC : 0);
@@ -120,8 +159,15 @@ static void g_wait_us(struct admin_row *r, const struct sock *s)
 {
 	row_int(r, s->wait_since ? (shoal_now() - s->wait_since) % USEC_PER_SEC : 0);
 }
-static void g_zero(struct admin_row *r, const struct sock *s) { UNUSED(s); row_int(r, 0); }
-static void g_ptr(struct admin_row *r, const struct sock *s) { row_fmt(r, "%p", s->ptr); }
+static void g_zero(struct admin_row *r, const struct sock *s)
+{
+	UNUSED(s);
+	row_int(r, 0);
+}
+static void g_ptr(struct admin_row *r, const struct sock *s)
+{
+	row_fmt(r, "%p", s->ptr);
+}
 static void g_link(struct admin_row *r, const struct sock *s)
 {
 	if (s->link)
@@ -129,29 +175,48 @@ static void g_link(struct admin_row *r, const struct sock *s)
 	else
 		row_str(r, "");
 }
-static void g_rpid(struct admin_row *r, const struct sock *s) { row_int(r, s->remote_pid); }
-static void g_tls(struct admin_row *r, const struct sock *s) { UNUSED(s); row_str(r, ""); }
-static void g_app(struct admin_row *r, const struct sock *s) { row_str(r, s->app_name); }
-static void g_id(struct admin_row *r, const struct sock *s) { row_u64(r, s->id); }
+static void g_rpid(struct admin_row *r, const struct sock *s)
+{
+	row_int(r, s->remote_pid);
+}
+static void g_tls(struct admin_row *r, const struct sock *s)
+{
+	UNUSED(s);
+	row_str(r, "");
+}
+static void g_app(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->app_name);
+}
+static void g_id(struct admin_row *r, const struct sock *s)
+{
+	row_u64(r, s->id);
+}
 
 /* PgBouncer's SKF_STD columns, in order. Shoal's own columns go after them. */
-#define SOCK_STD_COLS                                                                            \
-	{"type", 's', g_type}, {"user", 's', g_user}, {"database", 's', g_db},                    \
-		{"replication", 's', g_repl}, {"state", 's', g_state}, {"addr", 's', g_addr},     \
-		{"port", 'i', g_port}, {"local_addr", 's', g_laddr},                              \
-		{"local_port", 'i', g_lport}, {"connect_time", 'T', g_ctime},                     \
-		{"request_time", 'T', g_rtime}, {"wait", 'i', g_wait},                            \
-		{"wait_us", 'i', g_wait_us}, {"close_needed", 'i', g_zero}, {"ptr", 's', g_ptr},  \
-		{"link", 's', g_link}, {"remote_pid", 'i', g_rpid}, {"tls", 's', g_tls},          \
-		{"application_name", 's', g_app}, {"prepared_statements", 'i', g_zero},           \
-		{"id", 'i', g_id}
+#define SOCK_STD_COLS                                                                              \
+	{"type", 's', g_type}, {"user", 's', g_user}, {"database", 's', g_db},                     \
+	    {"replication", 's', g_repl}, {"state", 's', g_state}, {"addr", 's', g_addr},          \
+	    {"port", 'i', g_port}, {"local_addr", 's', g_laddr}, {"local_port", 'i', g_lport},     \
+	    {"connect_time", 'T', g_ctime}, {"request_time", 'T', g_rtime}, {"wait", 'i', g_wait}, \
+	    {"wait_us", 'i', g_wait_us}, {"close_needed", 'i', g_zero}, {"ptr", 's', g_ptr},       \
+	    {"link", 's', g_link}, {"remote_pid", 'i', g_rpid}, {"tls", 's', g_tls},               \
+	    {"application_name", 's', g_app}, {"prepared_statements", 'i', g_zero},                \
+	{                                                                                          \
+		"id", 'i', g_id                                                                    \
+	}
 
 static const struct sock_col client_cols[] = {SOCK_STD_COLS};
 static const struct sock_col server_cols[] = {SOCK_STD_COLS};
 static const struct sock_col socket_cols[] = {
-	SOCK_STD_COLS,         {"recv_pos", 'i', g_zero},    {"pkt_pos", 'i', g_zero},
-	{"pkt_remain", 'i', g_zero}, {"send_pos", 'i', g_zero}, {"send_remain", 'i', g_zero},
-	{"pkt_avail", 'i', g_zero},  {"send_avail", 'i', g_zero},
+    SOCK_STD_COLS,
+    {"recv_pos", 'i', g_zero},
+    {"pkt_pos", 'i', g_zero},
+    {"pkt_remain", 'i', g_zero},
+    {"send_pos", 'i', g_zero},
+    {"send_remain", 'i', g_zero},
+    {"pkt_avail", 'i', g_zero},
+    {"send_avail", 'i', g_zero},
 };
 
 struct sock_table {
@@ -184,9 +249,12 @@ static void sock_row(struct sock_table *t, const struct sock *s)
 static const char *client_state_name(const struct client *c)
 {
 	switch (c->state) {
-	case CL_LINKED: return "active";
-	case CL_IDLE: return c->pool ? "idle" : "active";
-	default: return "waiting";
+	case CL_LINKED:
+		return "active";
+	case CL_IDLE:
+		return c->pool ? "idle" : "active";
+	default:
+		return "waiting";
 	}
 }
 
@@ -214,10 +282,14 @@ static void client_sock(const struct client *c, struct sock *s)
 static const char *server_state_name(const struct server *sv)
 {
 	switch (sv->state) {
-	case SV_IDLE: return "idle";
-	case SV_RESET: return "used";
-	case SV_CONNECTING: return "new";
-	default: return "active";
+	case SV_IDLE:
+		return "idle";
+	case SV_RESET:
+		return "used";
+	case SV_CONNECTING:
+		return "new";
+	default:
+		return "active";
 	}
 }
 
@@ -328,7 +400,7 @@ static void pool_row(struct pool *p, void *arg)
 	row_str(&r, p->name);
 	row_str(&r, p->user);
 	row_int(&r, count_state(&p->active_clients, CL_LINKED) +
-			    count_state(&p->active_clients, CL_IDLE));
+			count_state(&p->active_clients, CL_IDLE));
 	row_int(&r, (long long)(list_count(&p->waiting) + list_count(&p->handoff)));
 	row_int(&r, 0);
 	row_int(&r, 0);
@@ -348,11 +420,23 @@ static void pool_row(struct pool *p, void *arg)
 
 static void show_pools(struct client *c)
 {
-	static const char *const names[] = {
-		"database", "user", "cl_active", "cl_waiting", "cl_active_cancel_req",
-		"cl_waiting_cancel_req", "sv_active", "sv_active_cancel", "sv_being_canceled",
-		"sv_idle", "sv_used", "sv_tested", "sv_login", "maxwait", "maxwait_us",
-		"pool_mode", "load_balance_hosts"};
+	static const char *const names[] = {"database",
+					    "user",
+					    "cl_active",
+					    "cl_waiting",
+					    "cl_active_cancel_req",
+					    "cl_waiting_cancel_req",
+					    "sv_active",
+					    "sv_active_cancel",
+					    "sv_being_canceled",
+					    "sv_idle",
+					    "sv_used",
+					    "sv_tested",
+					    "sv_login",
+					    "maxwait",
+					    "maxwait_us",
+					    "pool_mode",
+					    "load_balance_hosts"};
 	struct buf *b = &c->c.out;
 	admin_header(b, "ssiiiiiiiiiiiiiss", names);
 	struct admin_row r = {0};
@@ -371,21 +455,47 @@ static void show_pools(struct client *c)
 
 /* ---- SHOW STATS family ---------------------------------------------------------------------- */
 
-static const char *const stats_totals_names[] = {
-	"database",   "server_assignment_count", "xact_count", "query_count",
-	"bytes_received", "bytes_sent",           "xact_time",  "query_time",
-	"wait_time",  "client_parse_count",      "server_parse_count", "bind_count"};
-static const char *const stats_avg_names[] = {
-	"database",   "server_assignment_count", "xact_count", "query_count",
-	"bytes_received", "bytes_sent",           "xact_time",  "query_time",
-	"wait_time",  "avg_client_parse_count",  "avg_server_parse_count", "avg_bind_count"};
-static const char *const stats_names[] = {
-	"database", "total_server_assignment_count", "total_xact_count", "total_query_count",
-	"total_received", "total_sent", "total_xact_time", "total_query_time", "total_wait_time",
-	"total_client_parse_count", "total_server_parse_count", "total_bind_count",
-	"avg_server_assignment_count", "avg_xact_count", "avg_query_count", "avg_recv",
-	"avg_sent", "avg_xact_time", "avg_query_time", "avg_wait_time", "avg_client_parse_count",
-	"avg_server_parse_count", "avg_bind_count"};
+static const char *const stats_totals_names[] = {"database",	       "server_assignment_count",
+						 "xact_count",	       "query_count",
+						 "bytes_received",     "bytes_sent",
+						 "xact_time",	       "query_time",
+						 "wait_time",	       "client_parse_count",
+						 "server_parse_count", "bind_count"};
+static const char *const stats_avg_names[] = {"database",
+					      "server_assignment_count",
+					      "xact_count",
+					      "query_count",
+					      "bytes_received",
+					      "bytes_sent",
+					      "xact_time",
+					      "query_time",
+					      "wait_time",
+					      "avg_client_parse_count",
+					      "avg_server_parse_count",
+					      "avg_bind_count"};
+static const char *const stats_names[] = {"database",
+					  "total_server_assignment_count",
+					  "total_xact_count",
+					  "total_query_count",
+					  "total_received",
+					  "total_sent",
+					  "total_xact_time",
+					  "total_query_time",
+					  "total_wait_time",
+					  "total_client_parse_count",
+					  "total_server_parse_count",
+					  "total_bind_count",
+					  "avg_server_assignment_count",
+					  "avg_xact_count",
+					  "avg_query_count",
+					  "avg_recv",
+					  "avg_sent",
+					  "avg_xact_time",
+					  "avg_query_time",
+					  "avg_wait_time",
+					  "avg_client_parse_count",
+					  "avg_server_parse_count",
+					  "avg_bind_count"};
 
 /* which: 't' totals, 'a' averages, 'b' both (SHOW STATS). */
 static void show_stats_kind(struct client *c, char which)
@@ -396,7 +506,9 @@ static void show_stats_kind(struct client *c, char which)
 	memset(types + 1, 'N', (size_t)ncols);
 	types[ncols + 1] = '\0';
 	admin_header(b, types,
-		     which == 'b' ? stats_names : which == 't' ? stats_totals_names : stats_avg_names);
+		     which == 'b'   ? stats_names
+		     : which == 't' ? stats_totals_names
+				    : stats_avg_names);
 	int n;
 	struct stats_row *rows = stats_by_database(&n);
 	for (int i = 0; i < n; i++) {
@@ -414,10 +526,17 @@ static void show_stats_kind(struct client *c, char which)
 static void show_totals(struct client *c)
 {
 	static const char *const names[] = {"name", "value"};
-	static const char *const fields[STAT_N] = {
-		"server_assignment_count", "xact_count", "query_count", "client_bytes",
-		"server_bytes", "xact_time", "query_time", "wait_time", "ps_client_parse_count",
-		"ps_server_parse_count", "ps_bind_count"};
+	static const char *const fields[STAT_N] = {"server_assignment_count",
+						   "xact_count",
+						   "query_count",
+						   "client_bytes",
+						   "server_bytes",
+						   "xact_time",
+						   "query_time",
+						   "wait_time",
+						   "ps_client_parse_count",
+						   "ps_server_parse_count",
+						   "ps_bind_count"};
 	struct buf *b = &c->c.out;
 	admin_header(b, "sN", names);
 	uint64_t tot[STAT_N] = {0}, avg[STAT_N] = {0};
@@ -438,7 +557,8 @@ static void show_totals(struct client *c)
 		}
 }
 
-/* ---- SHOW DATABASES / USERS ------------------------------------------------------------------- */
+/* ---- SHOW DATABASES / USERS -------------------------------------------------------------------
+ */
 
 struct db_count {
 	const char *name;
@@ -518,11 +638,23 @@ static int name_cmp(const void *a, const void *b)
 
 static void show_databases(struct client *c)
 {
-	static const char *const names[] = {
-		"name", "host", "port", "database", "force_user", "pool_size", "min_pool_size",
-		"reserve_pool_size", "server_lifetime", "pool_mode", "load_balance_hosts",
-		"max_connections", "current_connections", "max_client_connections",
-		"current_client_connections", "paused", "disabled"};
+	static const char *const names[] = {"name",
+					    "host",
+					    "port",
+					    "database",
+					    "force_user",
+					    "pool_size",
+					    "min_pool_size",
+					    "reserve_pool_size",
+					    "server_lifetime",
+					    "pool_mode",
+					    "load_balance_hosts",
+					    "max_connections",
+					    "current_connections",
+					    "max_client_connections",
+					    "current_client_connections",
+					    "paused",
+					    "disabled"};
 	const struct config *cfg = config_current();
 	struct buf *b = &c->c.out;
 	admin_header(b, "ssissiiiissiiiiii", names);
@@ -538,8 +670,8 @@ static void show_databases(struct client *c)
 			db_row(b, cfg, s.v[i], db);
 	}
 	struct admin_row r = {0}; /* the console itself */
-	const char *row[] = {"pgbouncer", NULL, NULL, "pgbouncer", "pgbouncer", "2", "0", "0", "0",
-			     "statement", NULL, "0", "0", "0", NULL, "0", "0"};
+	const char *row[] = {"pgbouncer", NULL, NULL, "pgbouncer", "pgbouncer", "2",  "0", "0", "0",
+			     "statement", NULL, "0",  "0",	   "0",		NULL, "0", "0"};
 	char port[16], ncl[16];
 	snprintf(port, sizeof(port), "%d", cfg->listen_port);
 	snprintf(ncl, sizeof(ncl), "%d", admin_client_count());
@@ -553,9 +685,14 @@ static void show_databases(struct client *c)
 
 static void show_users(struct client *c)
 {
-	static const char *const names[] = {
-		"name", "pool_size", "reserve_pool_size", "pool_mode", "max_user_connections",
-		"current_connections", "max_user_client_connections", "current_client_connections"};
+	static const char *const names[] = {"name",
+					    "pool_size",
+					    "reserve_pool_size",
+					    "pool_mode",
+					    "max_user_connections",
+					    "current_connections",
+					    "max_user_client_connections",
+					    "current_client_connections"};
 	const struct config *cfg = config_current();
 	struct buf *b = &c->c.out;
 	admin_header(b, "ssssiiii", names);
@@ -576,7 +713,7 @@ static void show_users(struct client *c)
 			row_str(&r, "");
 		row_str(&r, "");
 		row_str(&r, u && u->pool_mode != POOL_INHERIT ? config_pool_mode_name(u->pool_mode)
-							       : NULL);
+							      : NULL);
 		row_int(&r, u ? pick(u->max_user_connections, cfg->max_user_connections)
 			      : cfg->max_user_connections);
 		row_int(&r, cnt.servers);
@@ -614,12 +751,20 @@ static void show_lists(struct client *c)
 		const char *name;
 		int n;
 	} rows[] = {
-		{"databases", cfg->ndbs + 1}, {"users", users.n},   {"peers", 0},
-		{"pools", t.pools + 1},       {"peer_pools", 0},    {"free_clients", 0},
-		{"used_clients", all},        {"login_clients", login > 0 ? login : 0},
-		{"free_servers", 0},          {"used_servers", t.servers},
-		{"dns_names", 0},             {"dns_zones", 0},     {"dns_queries", 0},
-		{"dns_pending", 0},
+	    {"databases", cfg->ndbs + 1},
+	    {"users", users.n},
+	    {"peers", 0},
+	    {"pools", t.pools + 1},
+	    {"peer_pools", 0},
+	    {"free_clients", 0},
+	    {"used_clients", all},
+	    {"login_clients", login > 0 ? login : 0},
+	    {"free_servers", 0},
+	    {"used_servers", t.servers},
+	    {"dns_names", 0},
+	    {"dns_zones", 0},
+	    {"dns_queries", 0},
+	    {"dns_pending", 0},
 	};
 	free(users.v);
 	struct buf *b = &c->c.out;
@@ -674,9 +819,9 @@ static void show_mem(struct client *c)
 		const char *name;
 		int size, used;
 	} rows[] = {
-		{"client", (int)sizeof(struct client), client_count()},
-		{"server", (int)sizeof(struct server), t.servers},
-		{"pool", (int)sizeof(struct pool), t.pools},
+	    {"client", (int)sizeof(struct client), client_count()},
+	    {"server", (int)sizeof(struct server), t.servers},
+	    {"pool", (int)sizeof(struct pool), t.pools},
 	};
 	struct buf *b = &c->c.out;
 	admin_header(b, "siiii", names);
@@ -695,8 +840,9 @@ static void show_state(struct client *c)
 {
 	static const char *const names[] = {"key", "value"};
 	bool paused = pause_flag(NULL);
-	const char *rows[][2] = {
-		{"active", paused ? "no" : "yes"}, {"paused", paused ? "yes" : "no"}, {"suspended", "no"}};
+	const char *rows[][2] = {{"active", paused ? "no" : "yes"},
+				 {"paused", paused ? "yes" : "no"},
+				 {"suspended", "no"}};
 	struct buf *b = &c->c.out;
 	admin_header(b, "ss", names);
 	for (size_t i = 0; i < ARRAY_LEN(rows); i++) {
@@ -746,9 +892,11 @@ static void show_help(struct client *c)
 }
 
 static const char *const fake_params[][2] = {
-	{"client_encoding", "UTF-8"},     {"default_transaction_isolation", "read committed"},
-	{"standard_conforming_strings", "on"}, {"datestyle", "ISO"},
-	{"timezone", "GMT"},
+    {"client_encoding", "UTF-8"},
+    {"default_transaction_isolation", "read committed"},
+    {"standard_conforming_strings", "on"},
+    {"datestyle", "ISO"},
+    {"timezone", "GMT"},
 };
 
 static bool show_fake(struct client *c, const char *what)
@@ -767,37 +915,57 @@ static bool show_fake(struct client *c, const char *what)
 }
 
 static const char *const peers_names[] = {"peer_id", "host", "port", "pool_size"};
-static const char *const peer_pools_names[] = {"peer_id", "cl_active_cancel_req",
-					       "cl_waiting_cancel_req", "sv_active_cancel",
-					       "sv_login"};
+static const char *const peer_pools_names[] = {
+    "peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel", "sv_login"};
 static const char *const dns_hosts_names[] = {"hostname", "ttl", "addrs"};
 static const char *const dns_zones_names[] = {"zonename", "serial", "count"};
 static const char *const fds_names[] = {
-	"fd", "task", "user", "database", "addr", "port", "cancel", "link", "client_encoding",
-	"std_strings", "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
+    "fd",	 "task",     "user",	 "database",	     "addr",
+    "port",	 "cancel",   "link",	 "client_encoding",  "std_strings",
+    "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
 
 shoal_rc admin_show(struct client *c, const char *what)
 {
-	if (!strcmp(what, "help")) show_help(c);
-	else if (!strcmp(what, "clients")) show_clients(c);
-	else if (!strcmp(what, "servers")) show_servers(c);
-	else if (!strcmp(what, "sockets") || !strcmp(what, "active_sockets")) show_sockets(c);
-	else if (!strcmp(what, "pools")) show_pools(c);
-	else if (!strcmp(what, "stats")) show_stats_kind(c, 'b');
-	else if (!strcmp(what, "stats_totals")) show_stats_kind(c, 't');
-	else if (!strcmp(what, "stats_averages")) show_stats_kind(c, 'a');
-	else if (!strcmp(what, "totals")) show_totals(c);
-	else if (!strcmp(what, "databases")) show_databases(c);
-	else if (!strcmp(what, "users")) show_users(c);
-	else if (!strcmp(what, "lists")) show_lists(c);
-	else if (!strcmp(what, "config")) show_config(c);
-	else if (!strcmp(what, "mem")) show_mem(c);
-	else if (!strcmp(what, "state")) show_state(c);
-	else if (!strcmp(what, "version")) show_version(c);
-	else if (!strcmp(what, "peers")) show_empty(c, "isii", peers_names);
-	else if (!strcmp(what, "peer_pools")) show_empty(c, "iiiii", peer_pools_names);
-	else if (!strcmp(what, "dns_hosts")) show_empty(c, "sqs", dns_hosts_names);
-	else if (!strcmp(what, "dns_zones")) show_empty(c, "sqi", dns_zones_names);
+	if (!strcmp(what, "help"))
+		show_help(c);
+	else if (!strcmp(what, "clients"))
+		show_clients(c);
+	else if (!strcmp(what, "servers"))
+		show_servers(c);
+	else if (!strcmp(what, "sockets") || !strcmp(what, "active_sockets"))
+		show_sockets(c);
+	else if (!strcmp(what, "pools"))
+		show_pools(c);
+	else if (!strcmp(what, "stats"))
+		show_stats_kind(c, 'b');
+	else if (!strcmp(what, "stats_totals"))
+		show_stats_kind(c, 't');
+	else if (!strcmp(what, "stats_averages"))
+		show_stats_kind(c, 'a');
+	else if (!strcmp(what, "totals"))
+		show_totals(c);
+	else if (!strcmp(what, "databases"))
+		show_databases(c);
+	else if (!strcmp(what, "users"))
+		show_users(c);
+	else if (!strcmp(what, "lists"))
+		show_lists(c);
+	else if (!strcmp(what, "config"))
+		show_config(c);
+	else if (!strcmp(what, "mem"))
+		show_mem(c);
+	else if (!strcmp(what, "state"))
+		show_state(c);
+	else if (!strcmp(what, "version"))
+		show_version(c);
+	else if (!strcmp(what, "peers"))
+		show_empty(c, "isii", peers_names);
+	else if (!strcmp(what, "peer_pools"))
+		show_empty(c, "iiiii", peer_pools_names);
+	else if (!strcmp(what, "dns_hosts"))
+		show_empty(c, "sqs", dns_hosts_names);
+	else if (!strcmp(what, "dns_zones"))
+		show_empty(c, "sqi", dns_zones_names);
 	else if (!strcmp(what, "fds")) {
 		if (c->admin != ADMIN_FULL) {
 			admin_error(c, "08P01", "admin access needed");

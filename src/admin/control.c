@@ -27,7 +27,7 @@ struct override {
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards everything below */
-static struct kept *configs;  /* every configuration ever current */
+static struct kept *configs;				 /* every configuration ever current */
 static struct override *sets; /* SET key = value, applied again after every reload */
 static const char *config_path;
 static int base_verbose;
@@ -92,7 +92,8 @@ shoal_rc control_reload(char *err, size_t errlen)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return SHOAL_ERROR;
 	}
-	log_info("configuration reloaded from %s", config_path ? config_path : "(embedded default)");
+	log_info("configuration reloaded from %s",
+		 config_path ? config_path : "(embedded default)");
 	return SHOAL_OK;
 }
 
@@ -132,7 +133,9 @@ void control_shutdown(enum shutdown_mode mode)
 		log_info("shutting down now");
 		post_all(WCMD_SHUTDOWN_NOW);
 		break;
-	case SHUTDOWN_WAIT_CLIENTS: post_all(WCMD_SHUTDOWN_GRACEFUL); break;
+	case SHUTDOWN_WAIT_CLIENTS:
+		post_all(WCMD_SHUTDOWN_GRACEFUL);
+		break;
 	case SHUTDOWN_WAIT_SERVERS:
 		log_info("shutting down once every server is released");
 		pause_set(NULL, true);
@@ -175,8 +178,9 @@ static void check_gone(struct pool *p, void *arg)
 			a->gone = false;
 		return;
 	}
-	if (old_in(&p->idle, p->gen) || old_in(&p->used, p->gen) || old_in(&p->connecting, p->gen) ||
-	    old_in(&p->resetting, p->gen) || old_in(&p->transit, p->gen))
+	if (old_in(&p->idle, p->gen) || old_in(&p->used, p->gen) ||
+	    old_in(&p->connecting, p->gen) || old_in(&p->resetting, p->gen) ||
+	    old_in(&p->transit, p->gen))
 		a->gone = false;
 }
 

@@ -6,7 +6,7 @@
 #include "config.h"
 
 enum shutdown_mode {
-	SHUTDOWN_NOW,          /* SIGQUIT, SHUTDOWN, a second SIGTERM/SIGINT */
+	SHUTDOWN_NOW,	       /* SIGQUIT, SHUTDOWN, a second SIGTERM/SIGINT */
 	SHUTDOWN_WAIT_CLIENTS, /* SIGTERM, SHUTDOWN WAIT_FOR_CLIENTS */
 	SHUTDOWN_WAIT_SERVERS, /* SIGINT, SHUTDOWN WAIT_FOR_SERVERS: pause, then exit */
 };
