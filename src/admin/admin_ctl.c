@@ -81,6 +81,9 @@ static void cmd_resume(struct client *c, const char *db)
 			admin_error(c, "08P01", "database %s is not paused", db);
 			return;
 		}
+	} else if (!pause_any()) {
+		admin_error(c, "08P01", "pooler is not paused/suspended");
+		return;
 	}
 	pause_set(*db ? db : NULL, false);
 	log_info("%s: RESUME %s", c->c.name, *db ? db : "(all)");
@@ -148,16 +151,56 @@ static void cmd_kill(struct client *c, const char *db)
 	tag(c, "KILL");
 }
 
+struct find_id {
+	uint64_t id;
+	int worker; /* -1: not found */
+};
+
+static void find_in(struct find_id *f, struct list *head)
+{
+	for (struct list *i = head->next; i != head; i = i->next) {
+		struct client *c = container_of(i, struct client, node);
+		if (c->id == f->id)
+			f->worker = c->c.w->id;
+	}
+}
+
+static void find_in_pool(struct pool *p, void *arg)
+{
+	find_in(arg, &p->active_clients);
+	find_in(arg, &p->waiting);
+	find_in(arg, &p->handoff);
+}
+
+static void find_in_admin(struct client *c, void *arg)
+{
+	struct find_id *f = arg;
+	if (c->id == f->id)
+		f->worker = c->c.w->id;
+}
+
 static void cmd_kill_client(struct client *c, const char *arg)
 {
 	char *end;
-	unsigned long long id = strtoull(arg, &end, 10);
+	struct find_id f = {.worker = -1};
+	f.id = strtoull(arg, &end, 10);
 	if (!*arg || *end) {
 		admin_error(c, "08P01", "invalid client pointer supplied");
 		return;
 	}
-	mail_all(AM_KILL_CLIENT, arg); /* the worker owning it closes it */
-	UNUSED(id);
+	pool_foreach(find_in_pool, &f);
+	admin_foreach_client(find_in_admin, &f);
+	if (f.worker < 0) {
+		admin_error(c, "08P01", "client not found");
+		return;
+	}
+	size_t len = strlen(arg) + 1; /* its own worker closes it */
+	struct mail *m = xcalloc(1, sizeof(*m) + len);
+	m->kind = MAIL_ADMIN;
+	m->hops = AM_KILL_CLIENT;
+	m->len = len;
+	memcpy(m->data, arg, len);
+	worker_mail(worker_get(f.worker), m);
 	tag(c, "KILL_CLIENT");
 }
 

@@ -90,6 +90,11 @@ bool pause_is_disabled(const char *db)
 	return v;
 }
 
+bool pause_any(void)
+{
+	return atomic_load(&n_paused) > 0;
+}
+
 void pause_free_all(void)
 {
 	pthread_mutex_lock(&lock);

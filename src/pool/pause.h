@@ -15,6 +15,8 @@ bool pause_flag(const char *db);
 /* DISABLE / ENABLE: a disabled database refuses new client connections. */
 void pause_set_disabled(const char *db, bool disabled);
 bool pause_is_disabled(const char *db);
+/* Is anything (a database, or everything) paused? */
+bool pause_any(void);
 void pause_free_all(void);
 
 #endif

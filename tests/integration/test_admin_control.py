@@ -71,6 +71,12 @@ def test_kill_client_closes_that_client_only(shoal, role):
         except psycopg.Error:
             pass
     assert alive == 1
+    with pytest.raises(psycopg.Error) as e:
+        a.execute("KILL_CLIENT 999999")
+    assert "client not found" in str(e.value)
+    with pytest.raises(psycopg.Error) as e:
+        a.execute("RESUME")
+    assert "pooler is not paused/suspended" in str(e.value)
 
 
 def test_reload_with_bad_file_fails_with_F0000_and_keeps_config(shoal, role):
