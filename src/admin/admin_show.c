@@ -304,6 +304,10 @@ static void server_sock(const struct server *sv, struct sock *s)
 	s->port = sv->port;
 	s->local_addr = "";
 	s->app_name = "";
+	if (sv->state != SV_CONNECTING) { /* written by its worker during login */
+		s->local_addr = sv->local_addr;
+		s->local_port = sv->local_port;
+	}
 	s->connect_time = sv->connect_time;
 	s->request_time = sv->state_since;
 	s->ptr = sv;

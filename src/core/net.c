@@ -186,3 +186,13 @@ void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size
 		local.ss_family = AF_UNIX;
 	addr_port(&local, laddr, llen, lport);
 }
+
+void net_local_info(int fd, char *addr, size_t alen, int *port)
+{
+	struct sockaddr_storage local;
+	socklen_t len = sizeof(local);
+	memset(&local, 0, sizeof(local));
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0)
+		local.ss_family = AF_UNIX;
+	addr_port(&local, addr, alen, port);
+}

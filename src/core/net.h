@@ -20,6 +20,8 @@ int net_connect_result(int fd);
 void net_set_tcp_opts(int fd, bool keepalive);
 /* Human-readable peer address ("10.0.0.5:4123" or "unix"). */
 void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen);
+/* Numeric local address and port of a connected socket ("unix", 0 for a Unix socket). */
+void net_local_info(int fd, char *addr, size_t alen, int *port);
 /* Numeric peer address and port of an accepted socket, and its local ones ("unix", 0 for a Unix
  * socket), for SHOW CLIENTS. */
 void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen,

@@ -97,6 +97,8 @@ struct server {
 	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */
 	char *host, *dbname;    /* the pool's target when it connected (a reload may change it) */
 	int port;
+	char local_addr[48];    /* SHOW SERVERS; set before login ends, read after (pool lock) */
+	int local_port;
 	usec_t xact_start;      /* statistics: when the open transaction began; 0: none */
 	uint64_t stats_in, stats_out; /* c.bytes_in/out already counted in the statistics */
 };

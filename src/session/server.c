@@ -141,6 +141,7 @@ static void server_on_connected(struct server *s)
 	}
 	s->connected = true;
 	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
+	net_local_info(s->c.lfd.fd, s->local_addr, sizeof(s->local_addr), &s->local_port);
 	proto_begin(&s->c.out, 0);
 	proto_put_u32(&s->c.out, PQ_PROTOCOL_3_0);
 	proto_put_str(&s->c.out, "user");

@@ -138,6 +138,8 @@ def test_pool_numbers_move_under_load(shoal, role):
     assert after["server_assignment_count"] > before["server_assignment_count"]
     servers = show(a, "SERVERS")[1]
     assert len(servers) == 1 and servers[0]["remote_pid"] > 0
+    assert servers[0]["local_addr"] == "127.0.0.1" and servers[0]["local_port"] > 0
+    assert servers[0]["state"] == "idle" and servers[0]["port"] == s.pg.port
 
 
 def test_stats_averages_follow_stats_period(console, role):
