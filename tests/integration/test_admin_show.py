@@ -65,6 +65,14 @@ def test_unknown_command_and_stats_user_get_pgbouncer_errors(shoal, role):
         st.execute("PAUSE")
     assert e.value.sqlstate == "08P01" and "admin access needed" in str(e.value)
     assert show(st, "POOLS")[1][0]["database"] == "pgbouncer"
+    notices = []
+    st.add_notice_handler(lambda d: notices.append(d.message_primary))
+    st.execute("SET client_encoding = 'UTF8'")  # what drivers send: answered, ignored
+    assert notices == ["SET ignored"]
+    with pytest.raises(psycopg.Error) as e:
+        st.execute("SET default_pool_size = 3")
+    assert "admin access needed" in str(e.value)
+    assert show(st, "client_encoding")[1] == [{"client_encoding": "UTF-8"}]
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(s.dsn("pgbouncer", "someone_else"))
 
