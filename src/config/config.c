@@ -109,6 +109,12 @@ static const struct setting settings[] = {
 	S_STR(track_extra_parameters, "IntervalStyle", true),
 	S_BOOL(tcp_keepalive, "1", true),
 	S_DUR(shutdown_timeout, "30", true),
+	S_STR(http_addr, "127.0.0.1", false),
+	S_INT(http_port, "0", false, 0, 65535),
+	S_STR(http_token, "", true),
+	S_DUR(health_probe_timeout, "3", true),
+	S_DUR(health_probe_interval, "1", true),
+	S_STR(health_probe_user, "", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that

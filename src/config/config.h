@@ -95,6 +95,12 @@ struct config {
 	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+	char *http_addr;               /* Shoal: the HTTP listener's addresses, "127.0.0.1" */
+	int http_port;                 /* Shoal: 0 = no HTTP listener */
+	char *http_token;              /* Shoal: bearer token for /health, /metrics; "" = none */
+	usec_t health_probe_timeout;   /* Shoal: a /health probe fails after this long, 3 s */
+	usec_t health_probe_interval;  /* Shoal: probe results are reused this long, 1 s */
+	char *health_probe_user;       /* Shoal: probe user for databases with no pool yet */
 
 	struct db_entry *dbs;
 	int ndbs;

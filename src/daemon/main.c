@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pool.h"
 #include "stats.h"
+#include "http_server.h"
 #include "worker.h"
 #include "shoal_version.h"
 
@@ -151,10 +152,12 @@ static void signal_loop(struct daemon_state *d, const sigset_t *set)
 			reload(d);
 		} else if (sig == SIGINT || sig == SIGQUIT || (sig == SIGTERM && terms > 0)) {
 			log_info("got signal %d: shutting down now", sig);
+			http_set_draining();
 			post_all(d, WCMD_SHUTDOWN_NOW);
 			break;
 		} else if (sig == SIGTERM) {
 			terms++;
+			http_set_draining();
 			post_all(d, WCMD_SHUTDOWN_GRACEFUL);
 		}
 	}
@@ -218,11 +221,19 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (start_workers(d, cfg) != SHOAL_OK)
+	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
+		log_error("%s", err);
+		http_stop();
 		return 1;
+	}
+	if (start_workers(d, cfg) != SHOAL_OK) {
+		http_stop();
+		return 1;
+	}
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);
+	http_stop();
 	for (int i = 0; i < d->nworkers; i++)
 		worker_destroy(&d->workers[i]);
 	free(d->workers);

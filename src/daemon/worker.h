@@ -34,6 +34,7 @@ enum mail_kind {
 	MAIL_ADOPT, /* a server sent to this worker for one of its clients (or its pool) */
 	MAIL_KICK,  /* a client elsewhere waits: hand one of your idle servers of the pool on */
 	MAIL_FAIL,  /* the pool's server login failed for good: fail your waiting clients */
+	MAIL_INTERNAL, /* fd: a socketpair end from the health probe, to serve as a trusted client */
 };
 
 struct mail {
@@ -44,6 +45,7 @@ struct mail {
 	struct client *c;
 	struct pool *p;
 	int hops;
+	int fd; /* MAIL_INTERNAL */
 	size_t len;
 	uint8_t data[]; /* MAIL_FAIL: the ErrorResponse */
 };

@@ -60,6 +60,7 @@ struct client {
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */
 	bool negotiated;
+	bool internal; /* the health probe's socketpair client: no authentication */
 	uint32_t proto_minor;
 };
 

@@ -1,0 +1,146 @@
+/* http_metrics.c: GET /metrics in the Prometheus text exposition format (version 0.0.4). Names
+ * follow Prometheus conventions: a shoal_ prefix, base units (seconds, bytes), _total on
+ * counters; every per-pool series carries database and user labels. */
+#include "buf.h"
+#include "http_server.h"
+#include "pool_view.h"
+#include "shoal_version.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void http_metrics(struct buf *out);
+
+static void put(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
+static void put(struct buf *b, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+/* A label value with \\, \" and \n escaped, into out (truncated to fit). */
+static const char *label(const char *v, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (; *v && o + 3 < cap; v++) {
+		if (*v == '\\' || *v == '"' || *v == '\n') {
+			out[o++] = '\\';
+			out[o++] = *v == '\n' ? 'n' : *v;
+		} else {
+			out[o++] = *v;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void header(struct buf *b, const char *name, const char *type, const char *help)
+{
+	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct family {
+	const char *name, *type, *help;
+	const char *state; /* a "state" label value, or NULL */
+};
+
+typedef double (*view_value_fn)(const struct pool_view *v);
+
+/* One family over every pool. */
+static void family(struct buf *b, const struct family *f, const struct pool_view *vs, int n,
+		   view_value_fn value)
+{
+	char db[256], user[256];
+	for (int i = 0; i < n; i++) {
+		put(b, "%s{database=\"%s\",user=\"%s\"", f->name,
+		    label(vs[i].database, db, sizeof(db)), label(vs[i].user, user, sizeof(user)));
+		if (f->state)
+			put(b, ",state=\"%s\"", f->state);
+		put(b, "} %.17g\n", value(&vs[i]));
+	}
+}
+
+#define VIEW_FN(fname, expr)                                                                       \
+	static double fname(const struct pool_view *v)                                             \
+	{                                                                                          \
+		return (double)(expr);                                                             \
+	}
+VIEW_FN(cl_linked, v->cl_linked)
+VIEW_FN(cl_idle, v->cl_active - v->cl_linked)
+VIEW_FN(cl_waiting, v->cl_waiting)
+VIEW_FN(sv_active, v->sv_active)
+VIEW_FN(sv_idle, v->sv_idle)
+VIEW_FN(sv_login, v->sv_login)
+VIEW_FN(sv_other, v->sv_other)
+VIEW_FN(pool_size, v->pool_size)
+VIEW_FN(reserve_size, v->reserve_pool_size)
+VIEW_FN(maxwait, (double)v->maxwait_us / 1e6)
+VIEW_FN(xacts, v->totals.xact_count)
+VIEW_FN(queries, v->totals.query_count)
+VIEW_FN(query_time, (double)v->totals.query_time / 1e6)
+VIEW_FN(wait_time, (double)v->totals.wait_time / 1e6)
+
+/* The state-labelled families: one series per pool and state. */
+static void state_family(struct buf *b, const struct family *base, const char *const *states,
+			 const view_value_fn *fns, int nstates, const struct pool_view *vs, int n)
+{
+	header(b, base->name, base->type, base->help);
+	for (int i = 0; i < nstates; i++) {
+		struct family f = *base;
+		f.state = states[i];
+		family(b, &f, vs, n, fns[i]);
+	}
+}
+
+static void pool_metrics(struct buf *b, const struct pool_view *vs, int n)
+{
+	static const struct family clients = {"shoal_pool_clients", "gauge",
+		"Client connections by state: active (linked to a server), idle, waiting", NULL};
+	static const struct family servers = {"shoal_pool_servers", "gauge",
+		"Server connections by state: active, idle, login, other (resetting or moving)", NULL};
+	static const char *const cl_states[] = {"active", "idle", "waiting"};
+	static const view_value_fn cl_fns[] = {cl_linked, cl_idle, cl_waiting};
+	static const char *const sv_states[] = {"active", "idle", "login", "other"};
+	static const view_value_fn sv_fns[] = {sv_active, sv_idle, sv_login, sv_other};
+	state_family(b, &clients, cl_states, cl_fns, 3, vs, n);
+	state_family(b, &servers, sv_states, sv_fns, 4, vs, n);
+}
+
+static const struct {
+	struct family f;
+	view_value_fn fn;
+} simple[] = {
+	{{"shoal_pool_size", "gauge", "Configured pool_size (servers per pool)", NULL}, pool_size},
+	{{"shoal_pool_reserve_size", "gauge", "Configured reserve_pool_size", NULL}, reserve_size},
+	{{"shoal_pool_max_wait_seconds", "gauge",
+	  "How long the oldest waiting client of the pool has waited", NULL}, maxwait},
+	{{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
+	{{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
+	{{"shoal_pool_query_time_seconds_total", "counter", "Time spent in queries", NULL},
+	 query_time},
+	{{"shoal_pool_wait_time_seconds_total", "counter",
+	  "Time clients spent waiting for a server", NULL}, wait_time},
+};
+
+void http_metrics(struct buf *out)
+{
+	int n;
+	struct pool_view *vs = pool_view_all(&n, shoal_now());
+	header(out, "shoal_build_info", "gauge", "Shoal's version");
+	put(out, "shoal_build_info{version=\"%s\"} 1\n", SHOAL_VERSION);
+	header(out, "shoal_uptime_seconds", "gauge", "Seconds since Shoal started");
+	put(out, "shoal_uptime_seconds %.3f\n", http_uptime());
+	pool_metrics(out, vs, n);
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		header(out, simple[i].f.name, simple[i].f.type, simple[i].f.help);
+		family(out, &simple[i].f, vs, n, simple[i].fn);
+	}
+	free(vs);
+}
