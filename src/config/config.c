@@ -115,6 +115,8 @@ static const struct setting settings[] = {
 	S_DUR(health_probe_timeout, "3", true),
 	S_DUR(health_probe_interval, "1", true),
 	S_STR(health_probe_user, "", true),
+	S_DUR(alert_waiting_after, "5", true),
+	S_DUR(alert_at_max_after, "30", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that

@@ -101,6 +101,8 @@ struct config {
 	usec_t health_probe_timeout;   /* Shoal: a /health probe fails after this long, 3 s */
 	usec_t health_probe_interval;  /* Shoal: probe results are reused this long, 1 s */
 	char *health_probe_user;       /* Shoal: probe user for databases with no pool yet */
+	usec_t alert_waiting_after;    /* Shoal: warn when clients wait this long, 5 s; 0 = off */
+	usec_t alert_at_max_after;     /* Shoal: warn when a pool stays at its limit, 30 s; 0 = off */
 
 	struct db_entry *dbs;
 	int ndbs;

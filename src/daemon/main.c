@@ -1,4 +1,5 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
+#include "alerts.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -144,6 +145,7 @@ static void signal_loop(struct daemon_state *d, const sigset_t *set)
 		usec_t period = config_current()->stats_period;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
 		int sig = sigtimedwait(set, NULL, &ts);
+		alerts_check(shoal_now());
 		if (period > 0 && shoal_now() >= next_stats) {
 			stats_log(period);
 			next_stats = shoal_now() + period;

@@ -127,6 +127,11 @@ struct pool {
 		uint64_t query_time, wait_time; /* microseconds */
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
+	/* alerts.c's episodes (main thread only) */
+	struct pool_alert {
+		usec_t since; /* when the condition began; 0: it does not hold */
+		bool fired;
+	} alert_waiting, alert_at_max;
 };
 
 #endif

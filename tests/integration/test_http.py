@@ -248,3 +248,32 @@ def test_http_port_in_use_fails_start(tmp_path):
         blocker.close()
     assert r.returncode == 1
     assert "http" in (r.stdout + r.stderr) and "in use" in (r.stdout + r.stderr)
+
+
+def test_alerts_fire_once_per_episode(http_shoal):
+    s = http_shoal(default_pool_size=1, pool_mode="session", query_wait_timeout=20,
+                   alert_waiting_after="0.5", alert_at_max_after="0.5")
+    holder = s.connect("app", s.role)
+    holder.execute("SELECT 1")
+    done = threading.Event()
+
+    def waiter():
+        try:
+            s.connect("app", s.role).execute("SELECT 1")
+        finally:
+            done.set()
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    wait_until(lambda: "clients waiting for a server for" in s.log(), 5, what="waiting alert")
+    wait_until(lambda: "pool at its limit for" in s.log(), 5, what="at-max alert")
+    time.sleep(1.0)  # the conditions still hold: no second line
+    log = s.log()
+    assert log.count("ALERT pool %s@app: clients waiting for a server" % s.role) == 1
+    assert log.count("ALERT pool %s@app: pool at its limit" % s.role) == 1
+    assert "1 waiting" in log
+    holder.close()
+    assert done.wait(10)
+    t.join()
+    wait_until(lambda: "clients waiting for a server cleared after" in s.log(), 5,
+               what="the waiting episode's end")
