@@ -7,6 +7,7 @@
 #include "shoal_version.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -123,11 +124,51 @@ static const struct {
 	  "How long the oldest waiting client of the pool has waited", NULL}, maxwait},
 	{{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
 	{{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
-	{{"shoal_pool_query_time_seconds_total", "counter", "Time spent in queries", NULL},
-	 query_time},
-	{{"shoal_pool_wait_time_seconds_total", "counter",
-	  "Time clients spent waiting for a server", NULL}, wait_time},
 };
+
+struct hist_family {
+	const char *name, *help;
+	size_t off;         /* of the latency_hist in struct pool_hists */
+	view_value_fn sum;  /* seconds */
+};
+
+static const struct hist_family hists[] = {
+	{"shoal_pool_query_duration_seconds", "Query time, from the request to ReadyForQuery",
+	 offsetof(struct pool_hists, query), query_time},
+	{"shoal_pool_wait_duration_seconds", "Time a client waited for a server",
+	 offsetof(struct pool_hists, wait), wait_time},
+};
+
+static void hist_series(struct buf *b, const struct hist_family *f, const struct pool_view *v)
+{
+	char db[256], user[256];
+	const struct latency_hist *h = (const void *)((const char *)&v->hist + f->off);
+	label(v->database, db, sizeof(db));
+	label(v->user, user, sizeof(user));
+	uint64_t cum = 0;
+	for (int i = 0; i < HIST_BUCKETS; i++) {
+		char le[32];
+		cum += h->bucket[i];
+		if (i < HIST_BOUNDS)
+			snprintf(le, sizeof(le), "%g", (double)hist_bounds_usec[i] / 1e6);
+		else
+			snprintf(le, sizeof(le), "+Inf");
+		put(b, "%s_bucket{database=\"%s\",user=\"%s\",le=\"%s\"} %llu\n", f->name, db, user,
+		    le, (unsigned long long)cum);
+	}
+	put(b, "%s_sum{database=\"%s\",user=\"%s\"} %.6f\n", f->name, db, user, f->sum(v));
+	put(b, "%s_count{database=\"%s\",user=\"%s\"} %llu\n", f->name, db, user,
+	    (unsigned long long)cum);
+}
+
+static void histograms(struct buf *b, const struct pool_view *vs, int n)
+{
+	for (size_t i = 0; i < sizeof(hists) / sizeof(hists[0]); i++) {
+		header(b, hists[i].name, "histogram", hists[i].help);
+		for (int j = 0; j < n; j++)
+			hist_series(b, &hists[i], &vs[j]);
+	}
+}
 
 void http_metrics(struct buf *out)
 {
@@ -142,5 +183,6 @@ void http_metrics(struct buf *out)
 		header(out, simple[i].f.name, simple[i].f.type, simple[i].f.help);
 		family(out, &simple[i].f, vs, n, simple[i].fn);
 	}
+	histograms(out, vs, n);
 	free(vs);
 }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "conn.h"
 #include "list.h"
+#include "histogram.h"
 #include "params.h"
 #include "scram.h"
 
@@ -127,6 +128,8 @@ struct pool {
 		uint64_t query_time, wait_time; /* microseconds */
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
+	struct pool_hists *hists;     /* latency histograms, one slot per worker (histogram.h) */
+	int nhists;
 	/* alerts.c's episodes (main thread only) */
 	struct pool_alert {
 		usec_t since; /* when the condition began; 0: it does not hold */

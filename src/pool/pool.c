@@ -50,9 +50,11 @@ static void pool_kick(struct worker *to, struct pool *p, int hops)
  * that chose them, so no other worker can see c waiting or s idle in between. */
 static void link_locked(struct client *c, struct server *s)
 {
-	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
-		stats_add(&c->pool->stats[c->c.w->id].wait_time,
-			  (uint64_t)(shoal_now() - c->state_since));
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF) {
+		usec_t waited = shoal_now() - c->state_since;
+		stats_add(&c->pool->stats[c->c.w->id].wait_time, (uint64_t)waited);
+		hist_observe(&c->pool->hists[c->c.w->id].wait, waited);
+	}
 	c->server = s;
 	s->client = c;
 	client_state_locked(c, CL_LINKED);

@@ -40,6 +40,21 @@ static void read_clients(struct pool *p, struct pool_view *v, usec_t now)
 	v->cl_waiting += (int)list_count(&p->handoff);
 }
 
+static void sum_hist(struct latency_hist *to, const struct latency_hist *from)
+{
+	for (int i = 0; i < HIST_BUCKETS; i++)
+		to->bucket[i] += load(&from->bucket[i]);
+}
+
+static void sum_hists(struct pool *p, struct pool_hists *out)
+{
+	for (int w = 0; w < p->nhists; w++) {
+		sum_hist(&out->query, &p->hists[w].query);
+		sum_hist(&out->xact, &p->hists[w].xact);
+		sum_hist(&out->wait, &p->hists[w].wait);
+	}
+}
+
 void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
 {
 	*v = (struct pool_view){.database = p->name, .user = p->user};
@@ -56,6 +71,7 @@ void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
 	v->sv_total = p->n_servers;
 	pool_unlock(p);
 	sum_stats(p, &v->totals);
+	sum_hists(p, &v->hist);
 }
 
 struct pool_view *pool_view_all(int *n, usec_t now)

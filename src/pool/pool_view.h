@@ -21,6 +21,7 @@ struct pool_view {
 	int sv_total;
 	usec_t maxwait_us; /* how long the oldest waiting client has waited */
 	struct pool_stats totals;
+	struct pool_hists hist; /* summed over the workers */
 };
 
 /* Read pool p (takes and releases its lock). */

@@ -1,5 +1,6 @@
 /* stats.c: the periodic stats log line, per pool, as PgBouncer's. */
 #include "stats.h"
+#include "histogram.h"
 #include "log.h"
 #include "objects.h"
 #include "pool.h"
@@ -36,6 +37,11 @@ static void stats_pool(struct pool *p, double secs)
 		 (unsigned long long)(queries ? qtime / queries : 0), (unsigned long long)wtime,
 		 servers, clients);
 }
+
+const usec_t hist_bounds_usec[HIST_BOUNDS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000,
+};
 
 void stats_log(usec_t period_usec)
 {

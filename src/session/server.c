@@ -467,8 +467,10 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 	usec_t now = shoal_now();
 	struct pool_stats *st = &p->stats[s->c.w->id];
 	stats_add(&st->query_count, 1);
-	if (c->query_start)
+	if (c->query_start) {
 		stats_add(&st->query_time, (uint64_t)(now - c->query_start));
+		hist_observe(&p->hists[s->c.w->id].query, now - c->query_start);
+	}
 	if (status == 'I')
 		stats_add(&st->xact_count, 1);
 	c->query_start = s->pending > 0 ? now : 0;

@@ -191,6 +191,14 @@ def test_metrics_parse_with_promtool_and_move(http_shoal, pg):
     assert value(after, "shoal_pool_servers", database="app", state="idle") >= 1
     assert value(after, "shoal_pool_size", database="app") == 20
     assert 'shoal_build_info{version="' in after
+    n = value(after, "shoal_pool_query_duration_seconds_count", database="app")
+    assert n >= 25
+    assert value(after, "shoal_pool_query_duration_seconds_bucket", database="app",
+                 le="+Inf") == n
+    assert value(after, "shoal_pool_query_duration_seconds_sum", database="app") > 0
+    r = subprocess.run(["promtool", "check", "metrics"], input=after, capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
 
 
 BAD_REQUESTS = [
