@@ -2,6 +2,7 @@
  * follow Prometheus conventions: a shoal_ prefix, base units (seconds, bytes), _total on
  * counters; every per-pool series carries database and user labels. */
 #include "buf.h"
+#include "error_stats.h"
 #include "http_server.h"
 #include "pool_view.h"
 #include "shoal_version.h"
@@ -170,6 +171,21 @@ static void histograms(struct buf *b, const struct pool_view *vs, int n)
 	}
 }
 
+static void error_metrics(struct buf *b)
+{
+	struct error_stat es[512];
+	static const char *const from[] = {"pooler", "server"};
+	int n = error_stats_read(es, 512);
+	header(b, "shoal_client_errors_total", "counter",
+	       "ErrorResponses sent to clients by SQLSTATE: made by the pooler, or forwarded from a "
+	       "server");
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < 2; j++)
+			if (es[i].count[j])
+				put(b, "shoal_client_errors_total{sqlstate=\"%s\",source=\"%s\"} %llu\n",
+				    es[i].sqlstate, from[j], (unsigned long long)es[i].count[j]);
+}
+
 void http_metrics(struct buf *out)
 {
 	int n;
@@ -184,5 +200,6 @@ void http_metrics(struct buf *out)
 		family(out, &simple[i].f, vs, n, simple[i].fn);
 	}
 	histograms(out, vs, n);
+	error_metrics(out);
 	free(vs);
 }

@@ -2,6 +2,7 @@
 #include "client.h"
 #include "auth.h"
 #include "cancel.h"
+#include "error_stats.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -124,6 +125,7 @@ void client_close(struct client *c, const char *sqlstate, const char *msg)
 		return;
 	if (sqlstate) {
 		c->c.paused = false;
+		error_stats_count(sqlstate, ERR_FROM_POOLER);
 		proto_write_error(&c->c.out, "FATAL", sqlstate, msg);
 	}
 	client_close_common(c, msg);

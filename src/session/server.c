@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "cancel.h"
 #include "client.h"
+#include "error_stats.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -522,6 +523,7 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 		buf_append(&c->c.out, msg, len);
 		return;
 	}
+	error_stats_count(e.sqlstate, ERR_FROM_SERVER);
 	if (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0 || strcmp(e.severity_nl, "PANIC") == 0
 			  : (e.severity && strcmp(e.severity, "FATAL") == 0))
 		s->fatal_seen = true;

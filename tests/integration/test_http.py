@@ -196,6 +196,14 @@ def test_metrics_parse_with_promtool_and_move(http_shoal, pg):
     assert value(after, "shoal_pool_query_duration_seconds_bucket", database="app",
                  le="+Inf") == n
     assert value(after, "shoal_pool_query_duration_seconds_sum", database="app") > 0
+    # Errors by SQLSTATE: one from PostgreSQL (division by zero), one from Shoal (no database).
+    with pytest.raises(Exception):
+        c.execute("SELECT 1/0")
+    with pytest.raises(Exception):
+        s.connect("nosuchdb", s.role)
+    after = get(s, "/metrics")[2]
+    assert value(after, "shoal_client_errors_total", sqlstate="22012", source="server") == 1
+    assert value(after, "shoal_client_errors_total", sqlstate="3D000", source="pooler") >= 1
     r = subprocess.run(["promtool", "check", "metrics"], input=after, capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 0, r.stdout + r.stderr
