@@ -59,6 +59,16 @@ def http_shoal(shoal, pg, role_db):
     return make
 
 
+def hold_the_only_server(s):
+    """Session mode, pool_size 1: a holder takes the server, a thread's client waits for it.
+    Returns (holder connection, waiting thread)."""
+    holder = s.connect("app", s.role)
+    holder.execute("SELECT 1")
+    waiter = threading.Thread(target=lambda: s.connect("app", s.role).execute("SELECT 1"))
+    waiter.start()
+    return holder, waiter
+
+
 def test_live_and_ready(http_shoal):
     s = http_shoal()
     st, hdr, body = get(s, "/health/live")
@@ -103,18 +113,7 @@ def test_health_reports_probe_and_pools(http_shoal, pg):
 
 def test_health_counts_waiting_clients(http_shoal):
     s = http_shoal(default_pool_size=1, pool_mode="session", query_wait_timeout=20)
-    holder = s.connect("app", s.role)
-    holder.execute("SELECT 1")
-    waiter_done = threading.Event()
-
-    def wait_for_server():
-        try:
-            s.connect("app", s.role).execute("SELECT 1")
-        finally:
-            waiter_done.set()
-
-    t = threading.Thread(target=wait_for_server)
-    t.start()
+    holder, waiter = hold_the_only_server(s)
 
     def pool():
         st, _, body = get(s, "/api/pools")
@@ -131,8 +130,8 @@ def test_health_counts_waiting_clients(http_shoal):
     assert st == 503 and h["status"] == "unavailable"
     assert "no answer within" in h["checks"][0]["reason"]
     holder.close()
-    assert waiter_done.wait(10)
-    t.join()
+    waiter.join(10)
+    assert not waiter.is_alive()
 
 
 def test_health_flips_when_postgres_stops(shoal, pg_private):
@@ -269,18 +268,7 @@ def test_http_port_in_use_fails_start(tmp_path):
 def test_alerts_fire_once_per_episode(http_shoal):
     s = http_shoal(default_pool_size=1, pool_mode="session", query_wait_timeout=20,
                    alert_waiting_after="0.5", alert_at_max_after="0.5")
-    holder = s.connect("app", s.role)
-    holder.execute("SELECT 1")
-    done = threading.Event()
-
-    def waiter():
-        try:
-            s.connect("app", s.role).execute("SELECT 1")
-        finally:
-            done.set()
-
-    t = threading.Thread(target=waiter)
-    t.start()
+    holder, waiter = hold_the_only_server(s)
     wait_until(lambda: "clients waiting for a server for" in s.log(), 5, what="waiting alert")
     wait_until(lambda: "pool at its limit for" in s.log(), 5, what="at-max alert")
     time.sleep(1.0)  # the conditions still hold: no second line
@@ -289,7 +277,7 @@ def test_alerts_fire_once_per_episode(http_shoal):
     assert log.count("ALERT pool %s@app: pool at its limit" % s.role) == 1
     assert "1 waiting" in log
     holder.close()
-    assert done.wait(10)
-    t.join()
+    waiter.join(10)
+    assert not waiter.is_alive()
     wait_until(lambda: "clients waiting for a server cleared after" in s.log(), 5,
                what="the waiting episode's end")
