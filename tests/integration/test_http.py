@@ -132,6 +132,13 @@ def test_health_counts_waiting_clients(http_shoal):
     holder.close()
     waiter.join(10)
     assert not waiter.is_alive()
+    # The wait it had is in the wait-time histogram.
+    m = get(s, "/metrics")[2]
+    line = [x for x in m.splitlines()
+            if x.startswith("shoal_pool_wait_duration_seconds_sum{") and '"app"' in x][0]
+    assert float(line.rsplit(" ", 1)[1]) >= 0.25
+    assert 'shoal_pool_wait_duration_seconds_bucket{database="app",user="%s",le="0.1"} 0' % (
+        s.role) in m
 
 
 def test_health_flips_when_postgres_stops(shoal, pg_private):
