@@ -117,6 +117,8 @@ static const struct setting settings[] = {
 	S_STR(health_probe_user, "", true),
 	S_DUR(alert_waiting_after, "5", true),
 	S_DUR(alert_at_max_after, "30", true),
+	S_DUR(dns_max_ttl, "15", true),
+	S_DUR(dns_nxdomain_ttl, "15", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
@@ -126,7 +128,7 @@ static const char *const not_implemented[] = {
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
-	"log_stats", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
+	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
 	"max_prepared_statements", "user", "syslog", "syslog_ident", "syslog_facility", "peer_id",

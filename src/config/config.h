@@ -103,6 +103,8 @@ struct config {
 	char *health_probe_user;       /* Shoal: probe user for databases with no pool yet */
 	usec_t alert_waiting_after;    /* Shoal: warn when clients wait this long, 5 s; 0 = off */
 	usec_t alert_at_max_after;     /* Shoal: warn when a pool stays at its limit, 30 s; 0 = off */
+	usec_t dns_max_ttl;            /* 15 s: how long a resolved host name is used */
+	usec_t dns_nxdomain_ttl;       /* 15 s: how long a failed resolution is remembered */
 
 	struct db_entry *dbs;
 	int ndbs;

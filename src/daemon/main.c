@@ -2,6 +2,7 @@
 #include "alerts.h"
 #include "client.h"
 #include "config.h"
+#include "dns.h"
 #include "log.h"
 #include "pool.h"
 #include "stats.h"
@@ -118,6 +119,7 @@ static void reload(struct daemon_state *d)
 	}
 	d->configs[d->nconfigs++] = cfg;
 	log_set_verbose(d->verbose + cfg->verbose);
+	dns_prime(cfg); /* new host names are cached before workers can use them */
 	config_set_current(cfg);
 	pool_apply_config(cfg);
 	log_info("configuration reloaded from %s", d->path ? d->path : "(embedded default)");
@@ -223,13 +225,20 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (dns_start() != SHOAL_OK) {
+		log_error("cannot start the resolver thread");
+		return 1;
+	}
+	dns_prime(cfg);
 	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
 		http_stop();
+		dns_stop();
 		return 1;
 	}
 	if (start_workers(d, cfg) != SHOAL_OK) {
 		http_stop();
+		dns_stop();
 		return 1;
 	}
 	signal_loop(d, &set);
@@ -238,6 +247,7 @@ static int run_daemon(struct daemon_state *d)
 	http_stop();
 	for (int i = 0; i < d->nworkers; i++)
 		worker_destroy(&d->workers[i]);
+	dns_stop();
 	free(d->workers);
 	if (cfg->pidfile && *cfg->pidfile)
 		unlink(cfg->pidfile);

@@ -120,6 +120,7 @@ struct pool {
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
 	int connect_failures;
+	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;
 	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on
 	 * read; a cache line each so workers do not contend. */

@@ -9,6 +9,7 @@
 #include "stats.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -240,10 +241,12 @@ void pool_drop_adopted(struct worker *w, struct server *s, struct client *c)
 	server_close(s, "pooler is shutting down");
 }
 
-void pool_server_gone(struct server *s, bool failed_login)
+void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 {
 	struct pool *p = s->pool;
 	pool_lock(p);
+	if (failed_login)
+		snprintf(p->last_connect_error, sizeof(p->last_connect_error), "%s", reason);
 	list_del(&s->node);
 	pool_release_slot(p);
 	if (s->dying)

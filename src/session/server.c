@@ -97,7 +97,7 @@ void server_close(struct server *s, const char *reason)
 		cancel_set_target(c, NULL);
 	}
 	conn_close(&s->c);
-	pool_server_gone(s, failed_login);
+	pool_server_gone(s, failed_login, reason);
 	s->state = SV_CLOSED;
 	list_append(&s->c.w->dead_servers, &s->node);
 	if (!c)
