@@ -81,6 +81,14 @@ static void health_json(struct buf *b, const struct probe_result *res, int n, bo
 			worst = res[i].latency_ms;
 	json_text(b, "{");
 	json_kv_str(b, "status", ok ? "ok" : "unavailable", true);
+	for (int i = 0; i < n && !ok; i++) {
+		if (res[i].ok)
+			continue;
+		char why[PROBE_NAME_LEN + 260];
+		snprintf(why, sizeof(why), "%s: %s", res[i].database, res[i].reason);
+		json_kv_str(b, "reason", why, true); /* the first failing database, for LB logs */
+		break;
+	}
 	json_kv_num(b, "latency_ms", worst, true);
 	json_text(b, "\"checks\":[");
 	for (int i = 0; i < n; i++) {

@@ -156,6 +156,7 @@ def test_health_flips_when_postgres_stops(shoal, pg_private):
     st_body = wait_until(lambda: (lambda r: r if r[0] == 503 else None)(get(s, "/health")), 5,
                          what="/health 503")
     h = json.loads(st_body[2])
+    assert h["reason"].startswith("app: ")
     bad = [x for x in h["checks"] if not x["ok"]]
     assert bad and bad[0]["database"] == "app" and bad[0]["reason"]
     cluster.start()
