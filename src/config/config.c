@@ -1019,6 +1019,10 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 		rc = ini_run(&ctx);
 	if (rc == SHOAL_OK)
 		rc = apply_env(cfg, err, errlen);
+	if (rc == SHOAL_OK && cfg->http_token && strlen(cfg->http_token) > CONFIG_HTTP_TOKEN_MAX) {
+		snprintf(err, errlen, "http_token: longer than %d characters", CONFIG_HTTP_TOKEN_MAX);
+		rc = SHOAL_ERROR;
+	}
 	if (rc == SHOAL_OK && cfg->auth_file)
 		rc = load_auth_file(cfg, err, errlen);
 	src_free(&ctx.src);

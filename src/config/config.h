@@ -98,6 +98,7 @@ struct config {
 	char *http_addr;               /* Shoal: the HTTP listener's addresses, "127.0.0.1" */
 	int http_port;                 /* Shoal: 0 = no HTTP listener */
 	char *http_token;              /* Shoal: bearer token for /health, /metrics; "" = none */
+#define CONFIG_HTTP_TOKEN_MAX 200      /* fits the HTTP parser's Authorization field */
 	usec_t health_probe_timeout;   /* Shoal: a /health probe fails after this long, 3 s */
 	usec_t health_probe_interval;  /* Shoal: probe results are reused this long, 1 s */
 	char *health_probe_user;       /* Shoal: probe user for databases with no pool yet */

@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DNS_MAX_ADDRS  8
-#define DNS_MAX_HOSTS  1024
-#define DNS_KEEP_USED  (600 * USEC_PER_SEC) /* refresh only names used this recently */
+#define DNS_MAX_ADDRS 8
+#define DNS_MAX_HOSTS 1024
+#define DNS_KEEP_USED (600 * USEC_PER_SEC) /* refresh unconfigured names used this recently */
+#define DNS_MIN_TTL   USEC_PER_SEC	   /* floor of both TTLs: no resolver busy loop */
 
 struct dns_entry {
 	char *host;
@@ -26,9 +27,10 @@ struct dns_entry {
 	socklen_t len[DNS_MAX_ADDRS];
 	int naddr;
 	char error[160]; /* the last failure, when naddr == 0 */
-	usec_t expires;  /* refresh due; 0: never resolved */
+	usec_t expires;	 /* refresh due; 0: never resolved */
 	usec_t last_used;
 	bool queued;
+	bool configured; /* named in [databases]: kept fresh whether used or not */
 };
 
 static struct {
@@ -73,7 +75,8 @@ static void resolve(const char *host, usec_t now)
 		d->queued = false;
 		if (rc == 0) {
 			d->naddr = 0;
-			for (struct addrinfo *a = res; a && d->naddr < DNS_MAX_ADDRS; a = a->ai_next) {
+			for (struct addrinfo *a = res; a && d->naddr < DNS_MAX_ADDRS;
+			     a = a->ai_next) {
 				memcpy(&d->addr[d->naddr], a->ai_addr, a->ai_addrlen);
 				d->len[d->naddr++] = a->ai_addrlen;
 			}
@@ -82,7 +85,8 @@ static void resolve(const char *host, usec_t now)
 			snprintf(d->error, sizeof(d->error), "cannot resolve %s: %s", host,
 				 gai_strerror(rc));
 			/* A name that no longer exists must not be connected to where it used to
-			 * point; a resolver that failed for now (EAI_AGAIN) leaves the last answer. */
+			 * point; a resolver that failed for now (EAI_AGAIN) leaves the last answer.
+			 */
 			if (rc != EAI_AGAIN)
 				d->naddr = 0;
 			d->expires = now + dns.nxdomain_ttl;
@@ -100,7 +104,8 @@ static char *next_due(usec_t now)
 {
 	for (int i = 0; i < dns.n; i++) {
 		struct dns_entry *d = dns.e[i];
-		bool due = d->queued || (d->expires <= now && now - d->last_used < DNS_KEEP_USED);
+		bool due = d->queued || (d->expires <= now &&
+					 (d->configured || now - d->last_used < DNS_KEEP_USED));
 		if (due) {
 			d->queued = true;
 			d->expires = now + USEC_PER_SEC; /* not picked again while it resolves */
@@ -189,8 +194,9 @@ void dns_prime(const struct config *cfg)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&dns.lock);
-	dns.ttl = cfg->dns_max_ttl;
-	dns.nxdomain_ttl = cfg->dns_nxdomain_ttl;
+	dns.ttl = cfg->dns_max_ttl > DNS_MIN_TTL ? cfg->dns_max_ttl : DNS_MIN_TTL;
+	dns.nxdomain_ttl =
+	    cfg->dns_nxdomain_ttl > DNS_MIN_TTL ? cfg->dns_nxdomain_ttl : DNS_MIN_TTL;
 	pthread_mutex_unlock(&dns.lock);
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const char *host = cfg->dbs[i].host;
@@ -199,8 +205,10 @@ void dns_prime(const struct config *cfg)
 		pthread_mutex_lock(&dns.lock);
 		struct dns_entry *d = find_or_add(host);
 		bool fresh = d && d->expires > now && d->naddr > 0;
-		if (d)
+		if (d) {
 			d->last_used = now;
+			d->configured = true;
+		}
 		pthread_mutex_unlock(&dns.lock);
 		if (d && !fresh)
 			resolve(host, now);
@@ -232,10 +240,14 @@ shoal_rc dns_lookup(const char *host, int port, struct sockaddr_storage *out, so
 		*outlen = d->len[0];
 		set_port(out, port);
 		rc = SHOAL_OK;
-	} else if (d->expires == 0) {
+		if (d->expires <= shoal_now() && !d->queued) {
+			d->queued = true; /* stale: used this time, refreshed for the next */
+			pthread_cond_signal(&dns.wake);
+		}
+	} else if (d->expires == 0 || d->queued) {
 		d->queued = true;
 		pthread_cond_signal(&dns.wake);
-		snprintf(err, errlen, "resolving %s (not cached yet; retrying)", host);
+		snprintf(err, errlen, "resolving %s (not resolved yet; retrying)", host);
 		rc = SHOAL_AGAIN;
 	} else {
 		snprintf(err, errlen, "%s", d->error);
@@ -255,9 +267,11 @@ static void addr_list(const struct dns_entry *d, char *out, size_t cap)
 		char a[INET6_ADDRSTRLEN] = "?";
 		const struct sockaddr_storage *ss = &d->addr[i];
 		if (ss->ss_family == AF_INET)
-			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a, sizeof(a));
+			inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr, a,
+				  sizeof(a));
 		else if (ss->ss_family == AF_INET6)
-			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a, sizeof(a));
+			inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)ss)->sin6_addr, a,
+				  sizeof(a));
 		int n = snprintf(out + o, cap - o, "%s%s", i ? "," : "", a);
 		if (n < 0 || (size_t)n >= cap - o)
 			break;

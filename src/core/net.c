@@ -14,14 +14,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_addrinfo(struct addrinfo *ai, char *err, size_t errlen)
+static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_t errlen)
 {
 	int one = 1;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
@@ -34,7 +35,7 @@ fail:
 	return -1;
 }
 
-int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
+int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res;
@@ -46,9 +47,14 @@ int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
-	int fd = listen_addrinfo(res, err, errlen);
+	int fd = listen_addrinfo(res, reuseport, err, errlen);
 	freeaddrinfo(res);
 	return fd;
+}
+
+int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
+{
+	return net_listen_tcp_opts(host, port, true, err, errlen);
 }
 
 static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *err, size_t errlen)

@@ -241,6 +241,7 @@ static int run_daemon(struct daemon_state *d)
 		dns_stop();
 		return 1;
 	}
+	http_set_workers_ready();
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);

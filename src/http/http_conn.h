@@ -7,7 +7,7 @@
 #include "list.h"
 #include "loop.h"
 
-#define HTTP_CONN_TIMEOUT (5 * USEC_PER_SEC) /* whole request and response, slow clients too */
+#define HTTP_CONN_TIMEOUT (5 * USEC_PER_SEC) /* to take the response, slow clients too */
 
 struct http_response {
 	int status;
@@ -24,9 +24,9 @@ struct http_conn {
 	struct buf out;
 	usec_t deadline;
 	struct http_request req;
-	bool parked;     /* waiting for the health probe round to end */
+	bool parked;	 /* waiting for the health probe round to end */
 	bool responding; /* the request is read; writing out */
-	bool lingering;  /* response sent, write side shut: draining until the client closes */
+	bool lingering;	 /* response sent, write side shut: draining until the client closes */
 	bool closed;
 	char peer[80];
 };

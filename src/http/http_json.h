@@ -4,6 +4,10 @@
 
 #include "buf.h"
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 if the bytes there are not one. */
+size_t utf8_seq_len(const unsigned char *p, size_t avail);
+#define UTF8_REPLACEMENT "\xEF\xBF\xBD" /* U+FFFD, written for each byte that is not UTF-8 */
+
 /* Raw text, as is. */
 void json_text(struct buf *b, const char *s);
 /* A string literal with JSON escapes (control bytes as \u00XX). */

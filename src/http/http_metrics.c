@@ -3,11 +3,11 @@
  * counters; every per-pool series carries database and user labels. */
 #include "buf.h"
 #include "error_stats.h"
+#include "http_json.h"
 #include "http_server.h"
 #include "pool_view.h"
 #include "shoal_version.h"
 
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,37 +15,43 @@
 
 void http_metrics(struct buf *out);
 
-static void put(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
-static void put(struct buf *b, const char *fmt, ...)
+/* A label value with \\, \" and \n escaped and bytes that are not UTF-8 replaced (Prometheus
+ * rejects a scrape with an invalid label), appended whole. */
+static void put_label(struct buf *b, const char *v)
 {
-	char line[512];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (n > 0)
-		buf_append(b, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+	const unsigned char *p = (const unsigned char *)v;
+	size_t left = strlen(v);
+	while (left > 0) {
+		size_t n = utf8_seq_len(p, left);
+		if (n == 0) {
+			buf_append(b, UTF8_REPLACEMENT, 3);
+			n = 1;
+		} else if (*p == '\\' || *p == '"') {
+			buf_append(b, "\\", 1);
+			buf_append(b, p, 1);
+		} else if (*p == '\n') {
+			buf_append(b, "\\n", 2);
+		} else {
+			buf_append(b, p, n);
+		}
+		p += n;
+		left -= n;
+	}
 }
 
-/* A label value with \\, \" and \n escaped, into out (truncated to fit). */
-static const char *label(const char *v, char *out, size_t cap)
+/* name{database="...",user="..." -- the caller closes the brace. */
+static void series_start(struct buf *b, const char *name, const struct pool_view *v)
 {
-	size_t o = 0;
-	for (; *v && o + 3 < cap; v++) {
-		if (*v == '\\' || *v == '"' || *v == '\n') {
-			out[o++] = '\\';
-			out[o++] = *v == '\n' ? 'n' : *v;
-		} else {
-			out[o++] = *v;
-		}
-	}
-	out[o] = '\0';
-	return out;
+	buf_printf(b, "%s{database=\"", name);
+	put_label(b, v->database);
+	buf_printf(b, "\",user=\"");
+	put_label(b, v->user);
+	buf_printf(b, "\"");
 }
 
 static void header(struct buf *b, const char *name, const char *type, const char *help)
 {
-	put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 struct family {
@@ -59,13 +65,11 @@ typedef double (*view_value_fn)(const struct pool_view *v);
 static void family(struct buf *b, const struct family *f, const struct pool_view *vs, int n,
 		   view_value_fn value)
 {
-	char db[256], user[256];
 	for (int i = 0; i < n; i++) {
-		put(b, "%s{database=\"%s\",user=\"%s\"", f->name,
-		    label(vs[i].database, db, sizeof(db)), label(vs[i].user, user, sizeof(user)));
+		series_start(b, f->name, &vs[i]);
 		if (f->state)
-			put(b, ",state=\"%s\"", f->state);
-		put(b, "} %.17g\n", value(&vs[i]));
+			buf_printf(b, ",state=\"%s\"", f->state);
+		buf_printf(b, "} %.17g\n", value(&vs[i]));
 	}
 }
 
@@ -103,10 +107,12 @@ static void state_family(struct buf *b, const struct family *base, const char *c
 
 static void pool_metrics(struct buf *b, const struct pool_view *vs, int n)
 {
-	static const struct family clients = {"shoal_pool_clients", "gauge",
-		"Client connections by state: active (linked to a server), idle, waiting", NULL};
-	static const struct family servers = {"shoal_pool_servers", "gauge",
-		"Server connections by state: active, idle, login, other (resetting or moving)", NULL};
+	static const struct family clients = {
+	    "shoal_pool_clients", "gauge",
+	    "Client connections by state: active (linked to a server), idle, waiting", NULL};
+	static const struct family servers = {
+	    "shoal_pool_servers", "gauge",
+	    "Server connections by state: active, idle, login, other (resetting or moving)", NULL};
 	static const char *const cl_states[] = {"active", "idle", "waiting"};
 	static const view_value_fn cl_fns[] = {cl_linked, cl_idle, cl_waiting};
 	static const char *const sv_states[] = {"active", "idle", "login", "other"};
@@ -119,47 +125,49 @@ static const struct {
 	struct family f;
 	view_value_fn fn;
 } simple[] = {
-	{{"shoal_pool_size", "gauge", "Configured pool_size (servers per pool)", NULL}, pool_size},
-	{{"shoal_pool_reserve_size", "gauge", "Configured reserve_pool_size", NULL}, reserve_size},
-	{{"shoal_pool_max_wait_seconds", "gauge",
-	  "How long the oldest waiting client of the pool has waited", NULL}, maxwait},
-	{{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
-	{{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
+    {{"shoal_pool_size", "gauge", "Configured pool_size (servers per pool)", NULL}, pool_size},
+    {{"shoal_pool_reserve_size", "gauge", "Configured reserve_pool_size", NULL}, reserve_size},
+    {{"shoal_pool_max_wait_seconds", "gauge",
+      "How long the oldest waiting client of the pool has waited", NULL},
+     maxwait},
+    {{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
+    {{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
 };
 
 struct hist_family {
 	const char *name, *help;
-	size_t off;         /* of the latency_hist in struct pool_hists */
-	view_value_fn sum;  /* seconds */
+	size_t off;	   /* of the latency_hist in struct pool_hists */
+	view_value_fn sum; /* seconds */
 };
 
 static const struct hist_family hists[] = {
-	{"shoal_pool_query_duration_seconds", "Query time, from the request to ReadyForQuery",
-	 offsetof(struct pool_hists, query), query_time},
-	{"shoal_pool_wait_duration_seconds", "Time a client waited for a server",
-	 offsetof(struct pool_hists, wait), wait_time},
+    {"shoal_pool_query_duration_seconds", "Query time, from the request to ReadyForQuery",
+     offsetof(struct pool_hists, query), query_time},
+    {"shoal_pool_wait_duration_seconds", "Time a client waited for a server",
+     offsetof(struct pool_hists, wait), wait_time},
 };
 
 static void hist_series(struct buf *b, const struct hist_family *f, const struct pool_view *v)
 {
-	char db[256], user[256];
 	const struct latency_hist *h = (const void *)((const char *)&v->hist + f->off);
-	label(v->database, db, sizeof(db));
-	label(v->user, user, sizeof(user));
+	char name[96];
 	uint64_t cum = 0;
+	snprintf(name, sizeof(name), "%s_bucket", f->name);
 	for (int i = 0; i < HIST_BUCKETS; i++) {
-		char le[32];
 		cum += h->bucket[i];
+		series_start(b, name, v);
 		if (i < HIST_BOUNDS)
-			snprintf(le, sizeof(le), "%g", (double)hist_bounds_usec[i] / 1e6);
+			buf_printf(b, ",le=\"%g\"} %llu\n", (double)hist_bounds_usec[i] / 1e6,
+				   (unsigned long long)cum);
 		else
-			snprintf(le, sizeof(le), "+Inf");
-		put(b, "%s_bucket{database=\"%s\",user=\"%s\",le=\"%s\"} %llu\n", f->name, db, user,
-		    le, (unsigned long long)cum);
+			buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
 	}
-	put(b, "%s_sum{database=\"%s\",user=\"%s\"} %.6f\n", f->name, db, user, f->sum(v));
-	put(b, "%s_count{database=\"%s\",user=\"%s\"} %llu\n", f->name, db, user,
-	    (unsigned long long)cum);
+	snprintf(name, sizeof(name), "%s_sum", f->name);
+	series_start(b, name, v);
+	buf_printf(b, "} %.6f\n", f->sum(v));
+	snprintf(name, sizeof(name), "%s_count", f->name);
+	series_start(b, name, v);
+	buf_printf(b, "} %llu\n", (unsigned long long)cum);
 }
 
 static void histograms(struct buf *b, const struct pool_view *vs, int n)
@@ -176,14 +184,18 @@ static void error_metrics(struct buf *b)
 	struct error_stat es[512];
 	static const char *const from[] = {"pooler", "server"};
 	int n = error_stats_read(es, 512);
-	header(b, "shoal_client_errors_total", "counter",
-	       "ErrorResponses sent to clients by SQLSTATE: made by the pooler, or forwarded from a "
-	       "server");
+	header(
+	    b, "shoal_client_errors_total", "counter",
+	    "ErrorResponses sent to clients by SQLSTATE: made by the pooler, or forwarded from a "
+	    "server");
 	for (int i = 0; i < n; i++)
 		for (int j = 0; j < 2; j++)
 			if (es[i].count[j])
-				put(b, "shoal_client_errors_total{sqlstate=\"%s\",source=\"%s\"} %llu\n",
-				    es[i].sqlstate, from[j], (unsigned long long)es[i].count[j]);
+				buf_printf(b,
+					   "shoal_client_errors_total{sqlstate=\"%s\",source=\"%"
+					   "s\"} %llu\n",
+					   es[i].sqlstate, from[j],
+					   (unsigned long long)es[i].count[j]);
 }
 
 void http_metrics(struct buf *out)
@@ -191,9 +203,9 @@ void http_metrics(struct buf *out)
 	int n;
 	struct pool_view *vs = pool_view_all(&n, shoal_now());
 	header(out, "shoal_build_info", "gauge", "Shoal's version");
-	put(out, "shoal_build_info{version=\"%s\"} 1\n", SHOAL_VERSION);
+	buf_printf(out, "shoal_build_info{version=\"%s\"} 1\n", SHOAL_VERSION);
 	header(out, "shoal_uptime_seconds", "gauge", "Seconds since Shoal started");
-	put(out, "shoal_uptime_seconds %.3f\n", http_uptime());
+	buf_printf(out, "shoal_uptime_seconds %.3f\n", http_uptime());
 	pool_metrics(out, vs, n);
 	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
 		header(out, simple[i].f.name, simple[i].f.type, simple[i].f.help);

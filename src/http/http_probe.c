@@ -10,6 +10,7 @@
 #include "objects.h"
 #include "pool.h"
 #include "proto.h"
+#include "http_server.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define PROBE_MAX       64           /* databases probed per round */
+#define PROBE_MAX	64	    /* databases probed per round */
 #define PROBE_MSG_LIMIT (64 * 1024) /* a probe expects only small messages */
 
 enum probe_step { P_LOGIN, P_QUERY, P_DONE };
@@ -39,9 +40,10 @@ static struct {
 	probe_done_fn done;
 	struct probe_result results[PROBE_MAX];
 	struct probe probes[PROBE_MAX];
-	int n, pending, next_worker;
+	int n, pending;
+	unsigned next_worker;
 	bool running, have;
-	bool fresh;     /* a round just ended: its waiters take it whatever the interval */
+	bool fresh;	/* a round just ended: its waiters take it whatever the interval */
 	bool launching; /* inside probe_round: a round that ends at once is answered directly */
 	usec_t started, finished;
 } pr;
@@ -129,8 +131,12 @@ static void probe_message(struct probe *p, uint8_t type, const uint8_t *body, si
 		if (pqr_u32(&r) != 0 || r.err)
 			probe_finish(p, false, "the pooler asked the probe for a password");
 		return;
-	case 'E': probe_error(p, body, len); return;
-	case 'C': p->completed = true; return;
+	case 'E':
+		probe_error(p, body, len);
+		return;
+	case 'C':
+		p->completed = true;
+		return;
 	case 'Z':
 		if (p->step == P_LOGIN) {
 			p->step = P_QUERY;
@@ -141,14 +147,16 @@ static void probe_message(struct probe *p, uint8_t type, const uint8_t *body, si
 			probe_finish(p, p->completed, "no CommandComplete before ReadyForQuery");
 		}
 		return;
-	default: return; /* ParameterStatus, BackendKeyData, RowDescription, DataRow, notices */
+	default:
+		return; /* ParameterStatus, BackendKeyData, RowDescription, DataRow, notices */
 	}
 }
 
 static void probe_parse(struct probe *p)
 {
 	struct pq_header h;
-	while (p->step != P_DONE && proto_header(buf_head(&p->in), buf_avail(&p->in), &h) == SHOAL_OK) {
+	while (p->step != P_DONE &&
+	       proto_header(buf_head(&p->in), buf_avail(&p->in), &h) == SHOAL_OK) {
 		if (h.len > PROBE_MSG_LIMIT) {
 			probe_finish(p, false, "unexpected large message");
 			return;
@@ -202,7 +210,7 @@ static void probe_launch(int i)
 {
 	struct probe *p = &pr.probes[i];
 	*p = (struct probe){.res = &pr.results[i], .lfd = {.fd = -1, .cb = probe_event}};
-	if (worker_count() == 0) {
+	if (!http_workers_ready()) {
 		probe_finish(p, false, "the pooler is starting");
 		return;
 	}
@@ -220,7 +228,7 @@ static void probe_launch(int i)
 	struct mail *m = xcalloc(1, sizeof(*m));
 	m->kind = MAIL_INTERNAL;
 	m->fd = sv[1];
-	worker_mail(worker_get(pr.next_worker++ % worker_count()), m);
+	worker_mail(worker_get((int)(pr.next_worker++ % (unsigned)worker_count())), m);
 	startup_packet(&p->out, p->res->user, p->res->database);
 	probe_flush(p);
 }
@@ -249,22 +257,17 @@ static void add_target(const char *db, const char *user)
 	snprintf(r->user, sizeof(r->user), "%s", user);
 }
 
-/* Every database clients use or the config names: probed as its forced user, else as the user of
- * a pool it has, else as health_probe_user. A database with none of them is not probed. */
+/* The databases the config names (never "*": clients must not choose what is probed, or one
+ * mistyped name would fail /health for good), each as its forced user, else as
+ * health_probe_user. A database with neither is not probed. */
 static void collect_targets(const struct config *cfg)
 {
 	pr.n = 0;
-	for (int i = 0; i < cfg->ndbs; i++)
-		if (strcmp(cfg->dbs[i].name, "*") != 0 && cfg->dbs[i].user)
-			add_target(cfg->dbs[i].name, cfg->dbs[i].user);
-	int np;
-	struct pool **ps = pool_snapshot(&np);
-	for (int i = 0; i < np; i++)
-		add_target(ps[i]->name, ps[i]->user);
-	free(ps);
-	for (int i = 0; i < cfg->ndbs; i++)
-		if (strcmp(cfg->dbs[i].name, "*") != 0)
-			add_target(cfg->dbs[i].name, cfg->health_probe_user);
+	for (int i = 0; i < cfg->ndbs; i++) {
+		const struct db_entry *db = &cfg->dbs[i];
+		if (strcmp(db->name, "*") != 0)
+			add_target(db->name, db->user ? db->user : cfg->health_probe_user);
+	}
 }
 
 static void probe_round(usec_t now)

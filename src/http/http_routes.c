@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-void http_metrics(struct buf *out);   /* http_metrics.c */
-extern const char dashboard_html[];   /* generated from dashboard.html */
+void http_metrics(struct buf *out); /* http_metrics.c */
+extern const char dashboard_html[]; /* generated from dashboard.html */
 extern const size_t dashboard_html_len;
 
 static void set_json(struct http_response *r, int status)
@@ -25,12 +25,16 @@ static void set_json(struct http_response *r, int status)
 	r->content_type = "application/json";
 }
 
+_Static_assert(sizeof(((struct http_request *)0)->auth) >=
+		   sizeof("Bearer ") + CONFIG_HTTP_TOKEN_MAX,
+	       "the parser's Authorization field must hold the longest token");
+
 static bool token_ok(const struct http_request *req)
 {
 	const char *tok = config_current()->http_token;
 	if (!tok || !*tok)
 		return true;
-	char want[300];
+	char want[sizeof("Bearer ") + CONFIG_HTTP_TOKEN_MAX];
 	int n = snprintf(want, sizeof(want), "Bearer %s", tok);
 	size_t have = strlen(req->auth);
 	return n > 0 && (size_t)n == have && CRYPTO_memcmp(want, req->auth, have) == 0;
@@ -46,7 +50,8 @@ static void route_ready(struct http_response *r)
 {
 	bool draining = http_draining();
 	set_json(r, draining ? 503 : 200);
-	json_text(&r->body, draining ? "{\"status\":\"shutting down\"}\n" : "{\"status\":\"ready\"}\n");
+	json_text(&r->body,
+		  draining ? "{\"status\":\"shutting down\"}\n" : "{\"status\":\"ready\"}\n");
 }
 
 static void pools_json(struct buf *b, usec_t now)
@@ -171,7 +176,9 @@ void http_route(const struct http_request *req, struct http_response *r)
 		r->content_type = "text/html; charset=utf-8";
 		buf_append(&r->body, dashboard_html, dashboard_html_len);
 	} else if (!needs_token(path)) {
-		route_text(r, 404, "404 Not Found: try /health, /health/live, /health/ready, /metrics, /\n");
+		route_text(
+		    r, 404,
+		    "404 Not Found: try /health, /health/live, /health/ready, /metrics, /\n");
 	} else if (!token_ok(req)) {
 		route_text(r, 401, "401 Unauthorized: send Authorization: Bearer <http_token>\n");
 		r->extra_headers = "WWW-Authenticate: Bearer realm=\"shoal\"\r\n";

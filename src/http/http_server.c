@@ -1,8 +1,9 @@
 /* http_server.c: the HTTP listener thread. Each connection reads one request head (at most
  * HTTP_MAX_HEAD bytes), gets one response and is closed ("Connection: close"): scrapers and
  * probes open a connection per request anyway, and there is no pipelining to get wrong. A
- * connection that has not finished within HTTP_CONN_TIMEOUT is dropped (slow-loris), and at most
- * HTTP_MAX_CONNS are open at once. */
+ * client has HTTP_HEAD_TIMEOUT to send its request head and HTTP_CONN_TIMEOUT to take the
+ * response (slow-loris); at most HTTP_MAX_CONNS are open at once, and when that many are, the
+ * oldest one still sending its request makes room for a new one. */
 #include "http_server.h"
 #include "http_conn.h"
 #include "http_probe.h"
@@ -22,10 +23,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define HTTP_MAX_CONNS     128
+#define HTTP_MAX_CONNS	   128
 #define HTTP_MAX_LISTENERS 8
-#define HTTP_TICK          (100 * 1000)
-#define HTTP_LINGER        USEC_PER_SEC
+#define HTTP_TICK	   (100 * 1000)
+#define HTTP_LINGER	   USEC_PER_SEC
+#define HTTP_HEAD_TIMEOUT  (2 * USEC_PER_SEC) /* to send the whole request head */
 
 struct http_listener {
 	struct loop_fd lfd;
@@ -42,6 +44,7 @@ static struct {
 	int nconns;
 	usec_t started_at;
 	atomic_bool draining;
+	atomic_bool workers_ready;
 } hs;
 
 static void conn_close(struct http_conn *h)
@@ -112,6 +115,7 @@ static void respond(struct http_conn *h, struct http_response *r)
 	buf_append(&h->out, buf_head(&r->body), buf_avail(&r->body));
 	buf_free(&r->body);
 	h->responding = true;
+	h->deadline = shoal_now() + HTTP_CONN_TIMEOUT; /* time to take the response */
 	loop_set(hs.loop, &h->lfd, 0);
 	conn_write(h);
 }
@@ -147,7 +151,8 @@ static void serve(struct http_conn *h)
 static void on_probe_done(void)
 {
 	struct list *it, *next;
-	list_for_each_safe(it, next, &hs.conns) {
+	list_for_each_safe(it, next, &hs.conns)
+	{
 		struct http_conn *h = container_of(it, struct http_conn, node);
 		if (h->parked && !h->closed)
 			serve(h);
@@ -187,17 +192,39 @@ static void conn_event(struct loop_fd *lfd, uint32_t events)
 		conn_read(h);
 }
 
+/* At the connection limit: make room by dropping the oldest connection that has not sent its
+ * whole request yet, so that idle sockets cannot lock probes out. False if every connection is
+ * busy answering. The warning is logged at most every 10 s. */
+static bool make_room(void)
+{
+	static usec_t last_warn;
+	usec_t now = shoal_now();
+	if (now - last_warn > 10 * USEC_PER_SEC) {
+		log_warn("http: %d connections open; dropping the oldest unfinished request",
+			 hs.nconns);
+		last_warn = now;
+	}
+	struct list *it;
+	for (it = hs.conns.next; it != &hs.conns; it = it->next) {
+		struct http_conn *h = container_of(it, struct http_conn, node);
+		if (!h->responding && !h->parked) {
+			conn_close(h);
+			return true;
+		}
+	}
+	return false;
+}
+
 static void accept_one(int fd, const struct sockaddr_storage *addr)
 {
-	if (hs.nconns >= HTTP_MAX_CONNS) {
-		log_warn("http: %d connections open, refusing one more", hs.nconns);
+	if (hs.nconns >= HTTP_MAX_CONNS && !make_room()) {
 		close(fd);
 		return;
 	}
 	struct http_conn *h = xcalloc(1, sizeof(*h));
 	h->lfd.fd = fd;
 	h->lfd.cb = conn_event;
-	h->deadline = shoal_now() + HTTP_CONN_TIMEOUT;
+	h->deadline = shoal_now() + HTTP_HEAD_TIMEOUT;
 	net_peer_name(addr, h->peer, sizeof(h->peer));
 	list_append(&hs.conns, &h->node);
 	hs.nconns++;
@@ -229,13 +256,16 @@ static void on_tick(void *arg)
 	usec_t now = shoal_now();
 	probe_tick(now);
 	struct list *it, *next;
-	list_for_each_safe(it, next, &hs.conns) {
+	list_for_each_safe(it, next, &hs.conns)
+	{
 		struct http_conn *h = container_of(it, struct http_conn, node);
 		if (now < h->deadline)
 			continue;
 		if (!h->lingering)
-			log_info("http %s: closed after %lld s without a complete exchange", h->peer,
-				 (long long)(HTTP_CONN_TIMEOUT / USEC_PER_SEC));
+			log_info("http %s: closed: %s", h->peer,
+				 h->responding ? "the response was not taken in time"
+				 : h->parked   ? "the health probe did not finish"
+					       : "no complete request in time");
 		conn_close(h);
 	}
 }
@@ -243,7 +273,8 @@ static void on_tick(void *arg)
 static void free_dead(void)
 {
 	struct list *it, *next;
-	list_for_each_safe(it, next, &hs.dead) {
+	list_for_each_safe(it, next, &hs.dead)
+	{
 		struct http_conn *h = container_of(it, struct http_conn, node);
 		list_del(&h->node);
 		buf_free(&h->out);
@@ -279,14 +310,17 @@ static shoal_rc listen_all(const struct config *cfg, char *err, size_t errlen)
 	for (char *a = strtok_r(addrs, ", ", &save); a && rc == SHOAL_OK;
 	     a = strtok_r(NULL, ", ", &save)) {
 		if (hs.nlisteners == HTTP_MAX_LISTENERS) {
-			snprintf(err, errlen, "http_addr: more than %d addresses", HTTP_MAX_LISTENERS);
+			snprintf(err, errlen, "http_addr: more than %d addresses",
+				 HTTP_MAX_LISTENERS);
 			rc = SHOAL_ERROR;
 			break;
 		}
 		char why[256];
-		int fd = net_listen_tcp(a, cfg->http_port, why, sizeof(why));
+		/* No SO_REUSEPORT: a second Shoal on the same http_port must fail, not share it. */
+		int fd = net_listen_tcp_opts(a, cfg->http_port, false, why, sizeof(why));
 		if (fd < 0) {
-			snprintf(err, errlen, "http: cannot listen on %s:%d: %s", a, cfg->http_port, why);
+			snprintf(err, errlen, "http: cannot listen on %s:%d: %s", a, cfg->http_port,
+				 why);
 			rc = SHOAL_ERROR;
 			break;
 		}
@@ -311,7 +345,8 @@ shoal_rc http_start(const struct config *cfg, char *err, size_t errlen)
 	list_init(&hs.conns);
 	list_init(&hs.dead);
 	hs.loop = loop_create(HTTP_TICK, on_tick, after_batch, NULL);
-	hs.stop.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* closed by http_stop, even on failure */
+	hs.stop.fd =
+	    eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); /* closed by http_stop, even on failure */
 	hs.stop.cb = on_stop;
 	if (hs.stop.fd < 0 || loop_add(hs.loop, &hs.stop, EPOLLIN) != SHOAL_OK) {
 		snprintf(err, errlen, "http: eventfd: %s", strerror(errno));
@@ -342,7 +377,7 @@ void http_stop(void)
 	probe_shutdown();
 	struct list *it, *next;
 	list_for_each_safe(it, next, &hs.conns)
-		conn_close(container_of(it, struct http_conn, node));
+	    conn_close(container_of(it, struct http_conn, node));
 	free_dead();
 	for (int i = 0; i < hs.nlisteners; i++)
 		close(hs.listeners[i].lfd.fd);
@@ -360,6 +395,16 @@ void http_set_draining(void)
 bool http_draining(void)
 {
 	return atomic_load(&hs.draining);
+}
+
+void http_set_workers_ready(void)
+{
+	atomic_store_explicit(&hs.workers_ready, true, memory_order_release);
+}
+
+bool http_workers_ready(void)
+{
+	return atomic_load_explicit(&hs.workers_ready, memory_order_acquire);
 }
 
 double http_uptime(void)

@@ -13,6 +13,10 @@ void http_stop(void);
 /* The daemon stops accepting clients: /health/ready answers 503 from now on. */
 void http_set_draining(void);
 bool http_draining(void);
+/* The workers are running (main, after start_workers): probes may be mailed to them. Before
+ * that, the worker table is still being written by the main thread. */
+void http_set_workers_ready(void);
+bool http_workers_ready(void);
 /* Seconds since http_start's process began serving (for /health's uptime_s). */
 double http_uptime(void);
 

@@ -6,7 +6,7 @@
 
 #include "stats.h"
 
-#define HIST_BOUNDS 14                /* finite upper bounds; the last bucket is +Inf */
+#define HIST_BOUNDS  14 /* finite upper bounds; the last bucket is +Inf */
 #define HIST_BUCKETS (HIST_BOUNDS + 1)
 
 /* Upper bounds in microseconds: 0.5 ms .. 10 s. */

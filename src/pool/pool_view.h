@@ -10,14 +10,14 @@ struct pool_view {
 	int pool_mode;
 	int pool_size, reserve_pool_size, min_pool_size;
 	/* clients */
-	int cl_active;  /* logged in, linked to a server or idle between transactions */
-	int cl_linked;  /* of those, linked to a server now */
+	int cl_active;	/* logged in, linked to a server or idle between transactions */
+	int cl_linked;	/* of those, linked to a server now */
 	int cl_waiting; /* waiting for a server (also those finishing login) */
 	/* servers */
 	int sv_active; /* linked to a client (also running the client's SET) */
 	int sv_idle;
-	int sv_login;  /* connecting and logging in */
-	int sv_other;  /* resetting or between workers */
+	int sv_login; /* connecting and logging in */
+	int sv_other; /* resetting or between workers */
 	int sv_total;
 	usec_t maxwait_us; /* how long the oldest waiting client has waited */
 	struct pool_stats totals;

@@ -135,6 +135,10 @@ void client_close_with(struct client *c, const uint8_t *errmsg, size_t len, cons
 {
 	if (c->c.dead)
 		return;
+	struct pq_error e; /* a server's refusal of the login, passed on: count its SQLSTATE */
+	if (len > PQ_HEADER_LEN && errmsg[0] == PQMSG_ERROR &&
+	    proto_parse_error(errmsg + PQ_HEADER_LEN, len - PQ_HEADER_LEN, &e) == SHOAL_OK)
+		error_stats_count(e.sqlstate, ERR_FROM_SERVER);
 	buf_append(&c->c.out, errmsg, len);
 	client_close_common(c, reason);
 }

@@ -81,9 +81,9 @@ static void test_header_rules(void **state)
 	assert_int_equal(parse("GET / HTTP/1.1\r\nContent-Length: 1\r\n\r\n", &r), HTTP_TOO_LARGE);
 	assert_int_equal(parse("GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", &r),
 			 HTTP_BAD_REQUEST);
-	assert_int_equal(parse("GET / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n",
-			       &r),
-			 HTTP_BAD_REQUEST);
+	assert_int_equal(
+	    parse("GET / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n", &r),
+	    HTTP_BAD_REQUEST);
 	assert_int_equal(parse("GET / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n", &r),
 			 HTTP_NOT_IMPLEMENTED);
 }
