@@ -2,7 +2,10 @@
 # Install what building and testing Shoal needs on Debian 12 (as root), skipping what is there.
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
-      libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg)
+      libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg
+      prometheus chromium chromium-driver python3-selenium)
+# prometheus: promtool checks /metrics; chromium + chromium-driver + python3-selenium: the
+# dashboard's browser test (tests/integration/test_dashboard.py).
 
 apt_install() { # packages...
 	if [ "$(id -u)" -ne 0 ]; then

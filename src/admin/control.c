@@ -6,6 +6,8 @@
  * points (an accept, a login, a janitor tick), so each decision sees one consistent version.
  * Old versions are never freed before exit: clients keep pointers to their [databases] entry. */
 #include "control.h"
+#include "dns.h"
+#include "http_server.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
@@ -77,6 +79,7 @@ static void install(struct config *cfg)
 {
 	keep(cfg);
 	log_set_verbose(base_verbose + cfg->verbose);
+	dns_prime(cfg, false); /* new host names go to the resolver thread */
 	config_set_current(cfg);
 	pool_apply_config(cfg);
 }
@@ -128,6 +131,7 @@ static void post_all(int cmds)
 
 void control_shutdown(enum shutdown_mode mode)
 {
+	http_set_draining(); /* /health/ready turns 503 whichever way the shutdown goes */
 	switch (mode) {
 	case SHUTDOWN_NOW:
 		log_info("shutting down now");

@@ -111,6 +111,16 @@ static const struct setting settings[] = {
 	S_DUR(shutdown_timeout, "30", true),
 	S_STR(admin_users, "", true),
 	S_STR(stats_users, "", true),
+	S_STR(http_addr, "127.0.0.1", false),
+	S_INT(http_port, "0", false, 0, 65535),
+	S_STR(http_token, "", true),
+	S_DUR(health_probe_timeout, "3", true),
+	S_DUR(health_probe_interval, "1", true),
+	S_STR(health_probe_user, "", true),
+	S_DUR(alert_waiting_after, "5", true),
+	S_DUR(alert_at_max_after, "30", true),
+	S_DUR(dns_max_ttl, "15", true),
+	S_DUR(dns_nxdomain_ttl, "15", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
@@ -120,7 +130,7 @@ static const char *const not_implemented[] = {
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
-	"log_stats", "disable_pqexec", "dns_max_ttl", "dns_nxdomain_ttl", "dns_zone_check_period",
+	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
 	"max_prepared_statements", "user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
@@ -1011,6 +1021,10 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 		rc = ini_run(&ctx);
 	if (rc == SHOAL_OK)
 		rc = apply_env(cfg, err, errlen);
+	if (rc == SHOAL_OK && cfg->http_token && strlen(cfg->http_token) > CONFIG_HTTP_TOKEN_MAX) {
+		snprintf(err, errlen, "http_token: longer than %d characters", CONFIG_HTTP_TOKEN_MAX);
+		rc = SHOAL_ERROR;
+	}
 	if (rc == SHOAL_OK && cfg->auth_file)
 		rc = load_auth_file(cfg, err, errlen);
 	src_free(&ctx.src);

@@ -97,6 +97,17 @@ struct config {
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
 	char *stats_users;             /* comma-separated: the admin console, SHOW only */
+	char *http_addr;               /* Shoal: the HTTP listener's addresses, "127.0.0.1" */
+	int http_port;                 /* Shoal: 0 = no HTTP listener */
+	char *http_token;              /* Shoal: bearer token for /health, /metrics; "" = none */
+#define CONFIG_HTTP_TOKEN_MAX 200      /* fits the HTTP parser's Authorization field */
+	usec_t health_probe_timeout;   /* Shoal: a /health probe fails after this long, 3 s */
+	usec_t health_probe_interval;  /* Shoal: probe results are reused this long, 1 s */
+	char *health_probe_user;       /* Shoal: probe user for databases with no pool yet */
+	usec_t alert_waiting_after;    /* Shoal: warn when clients wait this long, 5 s; 0 = off */
+	usec_t alert_at_max_after;     /* Shoal: warn when a pool stays at its limit, 30 s; 0 = off */
+	usec_t dns_max_ttl;            /* 15 s: how long a resolved host name is used */
+	usec_t dns_nxdomain_ttl;       /* 15 s: how long a failed resolution is remembered */
 
 	struct db_entry *dbs;
 	int ndbs;

@@ -29,6 +29,8 @@ static inline const uint8_t *buf_head(const struct buf *b)
 void buf_consume(struct buf *b, size_t n);
 /* Move unread bytes to the front so that reads have room. */
 void buf_compact(struct buf *b);
+/* Append printf-formatted text (no NUL), however long. */
+void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
 /* Free memory; the buffer is then empty and reusable. */
 void buf_free(struct buf *b);
 

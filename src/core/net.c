@@ -1,5 +1,6 @@
 /* net.c: listening, accepting and nonblocking connects over TCP and Unix sockets. */
 #include "net.h"
+#include "dns.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,14 +14,15 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_addrinfo(struct addrinfo *ai, char *err, size_t errlen)
+static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_t errlen)
 {
 	int one = 1;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (reuseport)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
@@ -33,7 +35,7 @@ fail:
 	return -1;
 }
 
-int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
+int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res;
@@ -45,9 +47,14 @@ int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
-	int fd = listen_addrinfo(res, err, errlen);
+	int fd = listen_addrinfo(res, reuseport, err, errlen);
 	freeaddrinfo(res);
 	return fd;
+}
+
+int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
+{
+	return net_listen_tcp_opts(host, port, true, err, errlen);
 }
 
 static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -101,28 +108,22 @@ static int connect_unix(const char *dir, int port, char *err, size_t errlen)
 	return fd;
 }
 
-/* Resolution is synchronous: hosts are normally IP literals or resolve from /etc/hosts. An async
- * resolver comes with the DNS settings (dns_max_ttl etc.). */
+/* Host names come from the resolver thread's cache (dns.c): a worker never blocks in DNS. */
 int net_connect(const char *host, int port, char *err, size_t errlen)
 {
 	if (host[0] == '/')
 		return connect_unix(host, port, err, errlen);
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
-	char portstr[16];
-	snprintf(portstr, sizeof(portstr), "%d", port);
-	int rc = getaddrinfo(host, portstr, &hints, &res);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+	struct sockaddr_storage ss;
+	socklen_t len;
+	if (dns_lookup(host, port, &ss, &len, err, errlen) != SHOAL_OK)
 		return -1;
-	}
-	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, res->ai_addr, res->ai_addrlen) < 0 && errno != EINPROGRESS)) {
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)) {
 		snprintf(err, errlen, "connect to %s:%d: %s", host, port, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		fd = -1;
 	}
-	freeaddrinfo(res);
 	return fd;
 }
 

@@ -8,6 +8,8 @@
 
 /* Listen on host:port (host "*" = all IPv4 and IPv6) with SO_REUSEPORT. Returns fd or -1. */
 int net_listen_tcp(const char *host, int port, char *err, size_t errlen);
+/* The same, choosing SO_REUSEPORT: without it a second process cannot bind the port too. */
+int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, size_t errlen);
 /* Listen on dir/.s.PGSQL.port with the given mode; removes a stale socket file first. */
 int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen);
 /* Accept one connection, nonblocking and close-on-exec; -1 with errno when none. */

@@ -1,7 +1,10 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
+#include "alerts.h"
 #include "client.h"
 #include "config.h"
 #include "control.h"
+#include "dns.h"
+#include "http_server.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
@@ -146,6 +149,7 @@ static void signal_loop(struct daemon_state *d, const sigset_t *set)
 		usec_t period = config_current()->stats_period;
 		struct timespec ts = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
 		int sig = sigtimedwait(set, NULL, &ts);
+		alerts_check(shoal_now());
 		if (period > 0 && shoal_now() >= next_stats) {
 			stats_log(period);
 			next_stats = shoal_now() + period;
@@ -215,13 +219,30 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (start_workers(d, cfg) != SHOAL_OK)
+	if (dns_start() != SHOAL_OK) {
+		log_error("cannot start the resolver thread");
 		return 1;
+	}
+	dns_prime(cfg, true);
+	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
+		log_error("%s", err);
+		http_stop();
+		dns_stop();
+		return 1;
+	}
+	if (start_workers(d, cfg) != SHOAL_OK) {
+		http_stop();
+		dns_stop();
+		return 1;
+	}
+	http_set_workers_ready();
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);
+	http_stop();
 	for (int i = 0; i < d->nworkers; i++)
 		worker_destroy(&d->workers[i]);
+	dns_stop();
 	free(d->workers);
 	if (cfg->pidfile && *cfg->pidfile)
 		unlink(cfg->pidfile);

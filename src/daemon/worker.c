@@ -279,6 +279,16 @@ static void worker_begin_drain(struct worker *w)
 	worker_clients_leave(w, true); /* listeners stay open: new clients get 57P01 */
 }
 
+/* A health probe's end of a socketpair: a client that skips authentication. */
+static void worker_accept_internal(struct worker *w, int fd)
+{
+	if (w->draining) {
+		close(fd);
+		return;
+	}
+	client_accept_internal(w, fd);
+}
+
 static struct mail *worker_take_mail(struct worker *w)
 {
 	pthread_mutex_lock(&w->mail_lock);
@@ -298,6 +308,7 @@ static void worker_read_mail(struct worker *w)
 		case MAIL_KICK: pool_on_kick(w, m->p, m->hops); break;
 		case MAIL_FAIL: pool_fail_local_waiters(w, m->p, m->data, m->len); break;
 		case MAIL_ADMIN: admin_on_mail(w, m); break;
+		case MAIL_INTERNAL: worker_accept_internal(w, m->fd); break;
 		}
 		free(m);
 	}
@@ -455,6 +466,8 @@ void worker_destroy(struct worker *w)
 		next = m->next;
 		if (m->kind == MAIL_ADOPT)
 			pool_drop_adopted(w, m->s, m->c);
+		else if (m->kind == MAIL_INTERNAL)
+			close(m->fd);
 		free(m);
 	}
 	worker_after_batch(w);

@@ -35,6 +35,7 @@ enum mail_kind {
 	MAIL_KICK,  /* a client elsewhere waits: hand one of your idle servers of the pool on */
 	MAIL_FAIL,  /* the pool's server login failed for good: fail your waiting clients */
 	MAIL_ADMIN, /* an admin console command's work on this worker's connections */
+	MAIL_INTERNAL, /* fd: a socketpair end from the health probe, to serve as a trusted client */
 };
 
 struct mail {
@@ -45,6 +46,7 @@ struct mail {
 	struct client *c;
 	struct pool *p;
 	int hops;
+	int fd; /* MAIL_INTERNAL */
 	size_t len;
 	uint8_t data[]; /* MAIL_FAIL: the ErrorResponse */
 };

@@ -8,6 +8,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 enum jan_kind {
@@ -131,12 +132,26 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	}
 }
 
+/* query_wait_timeout. While the pool's server logins fail, say why: the client would otherwise
+ * learn only that it waited. The message still starts with "query_wait_timeout". */
+static void wait_timeout(struct client *c)
+{
+	char msg[256] = "query_wait_timeout";
+	struct pool *p = c->pool;
+	pool_lock(p);
+	if (p->connect_failures > 0 && p->last_connect_error[0])
+		snprintf(msg, sizeof(msg), "query_wait_timeout (server login failing: %s)",
+			 p->last_connect_error);
+	pool_unlock(p);
+	client_close(c, "08P01", msg);
+}
+
 static void jan_do(struct jan_action *a)
 {
 	struct client *c = a->obj;
 	struct server *s = a->obj;
 	switch (a->kind) {
-	case J_WAIT_TIMEOUT: client_close(c, "08P01", "query_wait_timeout"); break;
+	case J_WAIT_TIMEOUT: wait_timeout(c); break;
 	case J_QUERY_CANCEL:
 		c->server->timeout_cancel = true;
 		c->server->cancel_sent_at = shoal_now();

@@ -96,6 +96,8 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 			     const char *dbname, const char *user)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
+	p->nhists = worker_count() > 0 ? worker_count() : MAX_WORKERS; /* workers: not reloadable */
+	p->hists = xcalloc((size_t)p->nhists, sizeof(*p->hists));
 	pthread_mutex_init(&p->lock, NULL);
 	p->name = xstrdup(dbname);
 	p->user = xstrdup(user);
@@ -214,6 +216,7 @@ void pool_free_all(void)
 		free(p->host);
 		free(p->password);
 		pthread_mutex_destroy(&p->lock);
+		free(p->hists);
 		free(p);
 	}
 	limits_free(&db_limits);

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "conn.h"
 #include "list.h"
+#include "histogram.h"
 #include "params.h"
 #include "scram.h"
 
@@ -60,6 +61,7 @@ struct client {
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */
 	bool negotiated;
+	bool internal; /* the health probe's socketpair client: no authentication */
 	uint32_t proto_minor;
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	bool unix_peer;          /* connected over the Unix socket */
@@ -131,6 +133,7 @@ struct pool {
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
 	int connect_failures;
+	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;
 	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on
 	 * read; a cache line each so workers do not contend. */
@@ -142,6 +145,13 @@ struct pool {
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
 	unsigned gen; /* bumped by RECONNECT or a changed target: older servers are recycled */
+	struct pool_hists *hists;     /* latency histograms, one slot per worker (histogram.h) */
+	int nhists;
+	/* alerts.c's episodes (main thread only) */
+	struct pool_alert {
+		usec_t since; /* when the condition began; 0: it does not hold */
+		bool fired;
+	} alert_waiting, alert_at_max;
 };
 
 #define ADMIN_STATS 1

@@ -10,6 +10,7 @@
 #include "stats.h"
 #include "worker.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -51,9 +52,11 @@ static void pool_kick(struct worker *to, struct pool *p, int hops)
  * that chose them, so no other worker can see c waiting or s idle in between. */
 static void link_locked(struct client *c, struct server *s)
 {
-	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
-		stats_add(&c->pool->stats[c->c.w->id].wait_time,
-			  (uint64_t)(shoal_now() - c->state_since));
+	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF) {
+		usec_t waited = shoal_now() - c->state_since;
+		stats_add(&c->pool->stats[c->c.w->id].wait_time, (uint64_t)waited);
+		hist_observe(&c->pool->hists[c->c.w->id].wait, waited);
+	}
 	stats_add(&c->pool->stats[c->c.w->id].assign_count, 1);
 	c->server = s;
 	s->client = c;
@@ -255,10 +258,12 @@ void pool_drop_adopted(struct worker *w, struct server *s, struct client *c)
 	server_close(s, "pooler is shutting down");
 }
 
-void pool_server_gone(struct server *s, bool failed_login)
+void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 {
 	struct pool *p = s->pool;
 	pool_lock(p);
+	if (failed_login)
+		snprintf(p->last_connect_error, sizeof(p->last_connect_error), "%s", reason);
 	list_del(&s->node);
 	pool_release_slot(p);
 	if (s->dying)

@@ -32,7 +32,7 @@ void pool_release(struct server *s);
 /* A clean, unlinked server: hand it to the first waiting client, or make it idle. */
 void pool_server_ready(struct server *s);
 /* Forget a closed server; start replacements for waiting clients. */
-void pool_server_gone(struct server *s, bool failed_login);
+void pool_server_gone(struct server *s, bool failed_login, const char *reason);
 /* Unlink client and server without further action (the caller closes one of them). */
 void pool_unlink(struct client *c, struct server *s);
 /* Drop a client from its pool's counts and lists. */

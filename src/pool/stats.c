@@ -1,6 +1,7 @@
 /* stats.c: statistics read from the pools' per-worker slots: per-database totals, averages over
  * stats_period (computed by the main thread's timer) and the periodic stats log line. */
 #include "stats.h"
+#include "histogram.h"
 #include "log.h"
 #include "objects.h"
 #include "pool.h"
@@ -117,6 +118,11 @@ static void stats_pool(struct pool *p, double secs)
 		 (unsigned long long)avg[STAT_SENT], (unsigned long long)avg[STAT_XACT_TIME],
 		 (unsigned long long)avg[STAT_QUERY_TIME], (unsigned long long)avg[STAT_WAIT_TIME]);
 }
+
+const usec_t hist_bounds_usec[HIST_BOUNDS] = {
+	500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
+	1000000, 2500000, 5000000, 10000000,
+};
 
 void stats_log(usec_t period_usec)
 {

@@ -3,6 +3,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "cancel.h"
+#include "error_stats.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -32,7 +33,7 @@ int client_count(void)
 	return atomic_load(&total_clients);
 }
 
-void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
+struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
 	char peer[80];
@@ -54,9 +55,20 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr
 	client_set_state(c, CL_LOGIN);
 	if (loop_add(w->loop, &c->c.lfd, EPOLLIN) != SHOAL_OK) {
 		client_close(c, NULL, "epoll registration failed");
-		return;
+		return NULL;
 	}
 	log_debug("%s connected", c->c.name);
+	return c;
+}
+
+void client_accept_internal(struct worker *w, int fd)
+{
+	struct sockaddr_storage addr = {.ss_family = AF_UNIX};
+	struct client *c = client_accept(w, fd, &addr);
+	if (!c)
+		return;
+	c->internal = true;
+	snprintf(c->c.name, sizeof(c->c.name), "C-%llu health-probe", (unsigned long long)c->id);
 }
 
 void client_free(struct client *c)
@@ -122,6 +134,7 @@ void client_close(struct client *c, const char *sqlstate, const char *msg)
 		return;
 	if (sqlstate) {
 		c->c.paused = false;
+		error_stats_count(sqlstate, ERR_FROM_POOLER);
 		proto_write_error(&c->c.out, "FATAL", sqlstate, msg);
 	}
 	client_close_common(c, msg);
@@ -131,6 +144,10 @@ void client_close_with(struct client *c, const uint8_t *errmsg, size_t len, cons
 {
 	if (c->c.dead)
 		return;
+	struct pq_error e; /* a server's refusal of the login, passed on: count its SQLSTATE */
+	if (len > PQ_HEADER_LEN && errmsg[0] == PQMSG_ERROR &&
+	    proto_parse_error(errmsg + PQ_HEADER_LEN, len - PQ_HEADER_LEN, &e) == SHOAL_OK)
+		error_stats_count(e.sqlstate, ERR_FROM_SERVER);
 	buf_append(&c->c.out, errmsg, len);
 	client_close_common(c, reason);
 }
@@ -261,6 +278,10 @@ static void client_ask_password(struct client *c, int auth_type)
 static void client_start_auth(struct client *c)
 {
 	int type = config_current()->auth_type;
+	if (c->internal) {
+		client_login_ready(c); /* the health probe, over a socketpair made in this process */
+		return;
+	}
 	switch (type) {
 	case AUTH_TRUST:
 	case AUTH_ANY: client_login_ready(c); return;

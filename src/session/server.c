@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "cancel.h"
 #include "client.h"
+#include "error_stats.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -102,7 +103,7 @@ void server_close(struct server *s, const char *reason)
 		cancel_set_target(c, NULL);
 	}
 	conn_close(&s->c);
-	pool_server_gone(s, failed_login);
+	pool_server_gone(s, failed_login, reason);
 	s->state = SV_CLOSED;
 	list_append(&s->c.w->dead_servers, &s->node);
 	if (!c)
@@ -474,8 +475,10 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 	usec_t now = shoal_now();
 	struct pool_stats *st = &p->stats[s->c.w->id];
 	stats_add(&st->query_count, 1);
-	if (c->query_start)
+	if (c->query_start) {
 		stats_add(&st->query_time, (uint64_t)(now - c->query_start));
+		hist_observe(&p->hists[s->c.w->id].query, now - c->query_start);
+	}
 	if (status == 'I') {
 		stats_add(&st->xact_count, 1);
 		if (s->xact_start)
@@ -535,6 +538,7 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 		buf_append(&c->c.out, msg, len);
 		return;
 	}
+	error_stats_count(e.sqlstate, ERR_FROM_SERVER);
 	if (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0 || strcmp(e.severity_nl, "PANIC") == 0
 			  : (e.severity && strcmp(e.severity, "FATAL") == 0))
 		s->fatal_seen = true;

@@ -1,0 +1,217 @@
+/* http_metrics.c: GET /metrics in the Prometheus text exposition format (version 0.0.4). Names
+ * follow Prometheus conventions: a shoal_ prefix, base units (seconds, bytes), _total on
+ * counters; every per-pool series carries database and user labels. */
+#include "buf.h"
+#include "error_stats.h"
+#include "http_json.h"
+#include "http_server.h"
+#include "pool_view.h"
+#include "shoal_version.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void http_metrics(struct buf *out);
+
+/* A label value with \\, \" and \n escaped and bytes that are not UTF-8 replaced (Prometheus
+ * rejects a scrape with an invalid label), appended whole. */
+static void put_label(struct buf *b, const char *v)
+{
+	const unsigned char *p = (const unsigned char *)v;
+	size_t left = strlen(v);
+	while (left > 0) {
+		size_t n = utf8_seq_len(p, left);
+		if (n == 0) {
+			buf_append(b, UTF8_REPLACEMENT, 3);
+			n = 1;
+		} else if (*p == '\\' || *p == '"') {
+			buf_append(b, "\\", 1);
+			buf_append(b, p, 1);
+		} else if (*p == '\n') {
+			buf_append(b, "\\n", 2);
+		} else {
+			buf_append(b, p, n);
+		}
+		p += n;
+		left -= n;
+	}
+}
+
+/* name{database="...",user="..." -- the caller closes the brace. */
+static void series_start(struct buf *b, const char *name, const struct pool_view *v)
+{
+	buf_printf(b, "%s{database=\"", name);
+	put_label(b, v->database);
+	buf_printf(b, "\",user=\"");
+	put_label(b, v->user);
+	buf_printf(b, "\"");
+}
+
+static void header(struct buf *b, const char *name, const char *type, const char *help)
+{
+	buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+struct family {
+	const char *name, *type, *help;
+	const char *state; /* a "state" label value, or NULL */
+};
+
+typedef double (*view_value_fn)(const struct pool_view *v);
+
+/* One family over every pool. */
+static void family(struct buf *b, const struct family *f, const struct pool_view *vs, int n,
+		   view_value_fn value)
+{
+	for (int i = 0; i < n; i++) {
+		series_start(b, f->name, &vs[i]);
+		if (f->state)
+			buf_printf(b, ",state=\"%s\"", f->state);
+		buf_printf(b, "} %.17g\n", value(&vs[i]));
+	}
+}
+
+#define VIEW_FN(fname, expr)                                                                       \
+	static double fname(const struct pool_view *v)                                             \
+	{                                                                                          \
+		return (double)(expr);                                                             \
+	}
+VIEW_FN(cl_linked, v->cl_linked)
+VIEW_FN(cl_idle, v->cl_active - v->cl_linked)
+VIEW_FN(cl_waiting, v->cl_waiting)
+VIEW_FN(sv_active, v->sv_active)
+VIEW_FN(sv_idle, v->sv_idle)
+VIEW_FN(sv_login, v->sv_login)
+VIEW_FN(sv_other, v->sv_other)
+VIEW_FN(pool_size, v->pool_size)
+VIEW_FN(reserve_size, v->reserve_pool_size)
+VIEW_FN(maxwait, (double)v->maxwait_us / 1e6)
+VIEW_FN(xacts, v->totals.xact_count)
+VIEW_FN(queries, v->totals.query_count)
+VIEW_FN(query_time, (double)v->totals.query_time / 1e6)
+VIEW_FN(wait_time, (double)v->totals.wait_time / 1e6)
+
+/* The state-labelled families: one series per pool and state. */
+static void state_family(struct buf *b, const struct family *base, const char *const *states,
+			 const view_value_fn *fns, int nstates, const struct pool_view *vs, int n)
+{
+	header(b, base->name, base->type, base->help);
+	for (int i = 0; i < nstates; i++) {
+		struct family f = *base;
+		f.state = states[i];
+		family(b, &f, vs, n, fns[i]);
+	}
+}
+
+static void pool_metrics(struct buf *b, const struct pool_view *vs, int n)
+{
+	static const struct family clients = {
+	    "shoal_pool_clients", "gauge",
+	    "Client connections by state: active (linked to a server), idle, waiting", NULL};
+	static const struct family servers = {
+	    "shoal_pool_servers", "gauge",
+	    "Server connections by state: active, idle, login, other (resetting or moving)", NULL};
+	static const char *const cl_states[] = {"active", "idle", "waiting"};
+	static const view_value_fn cl_fns[] = {cl_linked, cl_idle, cl_waiting};
+	static const char *const sv_states[] = {"active", "idle", "login", "other"};
+	static const view_value_fn sv_fns[] = {sv_active, sv_idle, sv_login, sv_other};
+	state_family(b, &clients, cl_states, cl_fns, 3, vs, n);
+	state_family(b, &servers, sv_states, sv_fns, 4, vs, n);
+}
+
+static const struct {
+	struct family f;
+	view_value_fn fn;
+} simple[] = {
+    {{"shoal_pool_size", "gauge", "Configured pool_size (servers per pool)", NULL}, pool_size},
+    {{"shoal_pool_reserve_size", "gauge", "Configured reserve_pool_size", NULL}, reserve_size},
+    {{"shoal_pool_max_wait_seconds", "gauge",
+      "How long the oldest waiting client of the pool has waited", NULL},
+     maxwait},
+    {{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
+    {{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
+};
+
+struct hist_family {
+	const char *name, *help;
+	size_t off;	   /* of the latency_hist in struct pool_hists */
+	view_value_fn sum; /* seconds */
+};
+
+static const struct hist_family hists[] = {
+    {"shoal_pool_query_duration_seconds", "Query time, from the request to ReadyForQuery",
+     offsetof(struct pool_hists, query), query_time},
+    {"shoal_pool_wait_duration_seconds", "Time a client waited for a server",
+     offsetof(struct pool_hists, wait), wait_time},
+};
+
+static void hist_series(struct buf *b, const struct hist_family *f, const struct pool_view *v)
+{
+	const struct latency_hist *h = (const void *)((const char *)&v->hist + f->off);
+	char name[96];
+	uint64_t cum = 0;
+	snprintf(name, sizeof(name), "%s_bucket", f->name);
+	for (int i = 0; i < HIST_BUCKETS; i++) {
+		cum += h->bucket[i];
+		series_start(b, name, v);
+		if (i < HIST_BOUNDS)
+			buf_printf(b, ",le=\"%g\"} %llu\n", (double)hist_bounds_usec[i] / 1e6,
+				   (unsigned long long)cum);
+		else
+			buf_printf(b, ",le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+	}
+	snprintf(name, sizeof(name), "%s_sum", f->name);
+	series_start(b, name, v);
+	buf_printf(b, "} %.6f\n", f->sum(v));
+	snprintf(name, sizeof(name), "%s_count", f->name);
+	series_start(b, name, v);
+	buf_printf(b, "} %llu\n", (unsigned long long)cum);
+}
+
+static void histograms(struct buf *b, const struct pool_view *vs, int n)
+{
+	for (size_t i = 0; i < sizeof(hists) / sizeof(hists[0]); i++) {
+		header(b, hists[i].name, "histogram", hists[i].help);
+		for (int j = 0; j < n; j++)
+			hist_series(b, &hists[i], &vs[j]);
+	}
+}
+
+static void error_metrics(struct buf *b)
+{
+	struct error_stat es[512];
+	static const char *const from[] = {"pooler", "server"};
+	int n = error_stats_read(es, 512);
+	header(
+	    b, "shoal_client_errors_total", "counter",
+	    "ErrorResponses sent to clients by SQLSTATE: made by the pooler, or forwarded from a "
+	    "server");
+	for (int i = 0; i < n; i++)
+		for (int j = 0; j < 2; j++)
+			if (es[i].count[j])
+				buf_printf(b,
+					   "shoal_client_errors_total{sqlstate=\"%s\",source=\"%"
+					   "s\"} %llu\n",
+					   es[i].sqlstate, from[j],
+					   (unsigned long long)es[i].count[j]);
+}
+
+void http_metrics(struct buf *out)
+{
+	int n;
+	struct pool_view *vs = pool_view_all(&n, shoal_now());
+	header(out, "shoal_build_info", "gauge", "Shoal's version");
+	buf_printf(out, "shoal_build_info{version=\"%s\"} 1\n", SHOAL_VERSION);
+	header(out, "shoal_uptime_seconds", "gauge", "Seconds since Shoal started");
+	buf_printf(out, "shoal_uptime_seconds %.3f\n", http_uptime());
+	pool_metrics(out, vs, n);
+	for (size_t i = 0; i < sizeof(simple) / sizeof(simple[0]); i++) {
+		header(out, simple[i].f.name, simple[i].f.type, simple[i].f.help);
+		family(out, &simple[i].f, vs, n, simple[i].fn);
+	}
+	histograms(out, vs, n);
+	error_metrics(out);
+	free(vs);
+}

@@ -1,0 +1,85 @@
+/* pool_view.c: reading a pool for the reporting views. Counts come from the state lists under
+ * the pool's lock; counters are the per-worker slots summed without it (each slot has one
+ * writer, see stats.h). */
+#include "pool_view.h"
+#include "pool.h"
+
+#include <stdlib.h>
+
+static uint64_t load(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void sum_stats(struct pool *p, struct pool_stats *out)
+{
+	for (int w = 0; w < MAX_WORKERS; w++) {
+		out->xact_count += load(&p->stats[w].xact_count);
+		out->query_count += load(&p->stats[w].query_count);
+		out->query_time += load(&p->stats[w].query_time);
+		out->wait_time += load(&p->stats[w].wait_time);
+	}
+}
+
+/* Under the pool lock: count linked clients and find the oldest waiter. */
+static void read_clients(struct pool *p, struct pool_view *v, usec_t now)
+{
+	struct list *it;
+	for (it = p->active_clients.next; it != &p->active_clients; it = it->next) {
+		struct client *c = container_of(it, struct client, node);
+		v->cl_active++;
+		if (c->state == CL_LINKED)
+			v->cl_linked++;
+	}
+	for (it = p->waiting.next; it != &p->waiting; it = it->next) {
+		struct client *c = container_of(it, struct client, node);
+		v->cl_waiting++;
+		if (now - c->state_since > v->maxwait_us)
+			v->maxwait_us = now - c->state_since;
+	}
+	v->cl_waiting += (int)list_count(&p->handoff);
+}
+
+static void sum_hist(struct latency_hist *to, const struct latency_hist *from)
+{
+	for (int i = 0; i < HIST_BUCKETS; i++)
+		to->bucket[i] += load(&from->bucket[i]);
+}
+
+static void sum_hists(struct pool *p, struct pool_hists *out)
+{
+	for (int w = 0; w < p->nhists; w++) {
+		sum_hist(&out->query, &p->hists[w].query);
+		sum_hist(&out->xact, &p->hists[w].xact);
+		sum_hist(&out->wait, &p->hists[w].wait);
+	}
+}
+
+void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
+{
+	*v = (struct pool_view){.database = p->name, .user = p->user};
+	pool_lock(p);
+	v->pool_mode = pool_mode_of(p);
+	v->pool_size = p->pool_size;
+	v->reserve_pool_size = p->reserve_pool_size;
+	v->min_pool_size = p->min_pool_size;
+	read_clients(p, v, now);
+	v->sv_active = (int)list_count(&p->used);
+	v->sv_idle = (int)list_count(&p->idle);
+	v->sv_login = (int)list_count(&p->connecting);
+	v->sv_other = (int)(list_count(&p->resetting) + list_count(&p->transit));
+	v->sv_total = p->n_servers;
+	pool_unlock(p);
+	sum_stats(p, &v->totals);
+	sum_hists(p, &v->hist);
+}
+
+struct pool_view *pool_view_all(int *n, usec_t now)
+{
+	struct pool **ps = pool_snapshot(n);
+	struct pool_view *vs = xcalloc((size_t)(*n ? *n : 1), sizeof(*vs));
+	for (int i = 0; i < *n; i++)
+		pool_view_read(ps[i], &vs[i], now);
+	free(ps);
+	return vs;
+}
