@@ -3,8 +3,10 @@
 #include "admin_int.h"
 #include "client.h"
 #include "control.h"
+#include "dns.h"
 #include "pause.h"
 #include "pool.h"
+#include "pool_view.h"
 #include "proto.h"
 #include "shoal_version.h"
 #include "stats.h"
@@ -385,38 +387,28 @@ static void show_sockets(struct client *c)
 
 /* ---- SHOW POOLS ---------------------------------------------------------------------------- */
 
-static int count_state(struct list *head, enum client_state st)
-{
-	int n = 0;
-	for (struct list *i = head->next; i != head; i = i->next)
-		n += container_of(i, struct client, node)->state == st;
-	return n;
-}
-
+/* From pool_view, the reading /health and /metrics use too, so the three views agree. */
 static void pool_row(struct pool *p, void *arg)
 {
 	struct buf *b = arg;
 	struct admin_row r = {0};
-	usec_t maxwait = 0, now = shoal_now();
-	struct list *first = list_first(&p->waiting);
-	if (first)
-		maxwait = now - container_of(first, struct client, node)->state_since;
+	struct pool_view v;
+	pool_view_read_locked(p, &v, shoal_now());
 	row_str(&r, p->name);
 	row_str(&r, p->user);
-	row_int(&r, count_state(&p->active_clients, CL_LINKED) +
-			count_state(&p->active_clients, CL_IDLE));
-	row_int(&r, (long long)(list_count(&p->waiting) + list_count(&p->handoff)));
-	row_int(&r, 0);
-	row_int(&r, 0);
-	row_int(&r, (long long)(list_count(&p->used) + list_count(&p->transit)));
-	row_int(&r, 0);
-	row_int(&r, 0);
-	row_int(&r, (long long)list_count(&p->idle));
-	row_int(&r, (long long)list_count(&p->resetting));
-	row_int(&r, 0);
-	row_int(&r, (long long)list_count(&p->connecting));
-	row_int(&r, maxwait / USEC_PER_SEC);
-	row_int(&r, maxwait % USEC_PER_SEC);
+	row_int(&r, v.cl_active);
+	row_int(&r, v.cl_waiting);
+	row_int(&r, 0); /* cl_active_cancel_req */
+	row_int(&r, 0); /* cl_waiting_cancel_req */
+	row_int(&r, v.sv_active);
+	row_int(&r, 0); /* sv_active_cancel */
+	row_int(&r, 0); /* sv_being_canceled */
+	row_int(&r, v.sv_idle);
+	row_int(&r, v.sv_used);
+	row_int(&r, 0); /* sv_tested */
+	row_int(&r, v.sv_login);
+	row_int(&r, v.maxwait_us / USEC_PER_SEC);
+	row_int(&r, v.maxwait_us % USEC_PER_SEC);
 	row_str(&r, config_pool_mode_name(p->pool_mode));
 	row_str(&r, NULL);
 	admin_write_row(b, &r);
@@ -928,6 +920,24 @@ static const char *const fds_names[] = {
     "port",	 "cancel",   "link",	 "client_encoding",  "std_strings",
     "datestyle", "timezone", "password", "scram_client_key", "scram_server_key"};
 
+/* The resolver thread's cache (dns.c): every host name Shoal connects to, with the seconds until
+ * its next lookup and the addresses it resolved to. */
+static void show_dns_hosts(struct client *c)
+{
+	enum { MAX_ROWS = 1024 };
+	struct dns_host_info *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
+	int n = dns_hosts(hosts, MAX_ROWS);
+	admin_header(&c->c.out, "sqs", dns_hosts_names);
+	for (int i = 0; i < n; i++) {
+		struct admin_row r = {0};
+		row_str(&r, hosts[i].host);
+		row_int(&r, hosts[i].ttl_s);
+		row_str(&r, hosts[i].addrs);
+		admin_write_row(&c->c.out, &r);
+	}
+	free(hosts);
+}
+
 shoal_rc admin_show(struct client *c, const char *what)
 {
 	if (!strcmp(what, "help"))
@@ -967,7 +977,7 @@ shoal_rc admin_show(struct client *c, const char *what)
 	else if (!strcmp(what, "peer_pools"))
 		show_empty(c, "iiiii", peer_pools_names);
 	else if (!strcmp(what, "dns_hosts"))
-		show_empty(c, "sqs", dns_hosts_names);
+		show_dns_hosts(c);
 	else if (!strcmp(what, "dns_zones"))
 		show_empty(c, "sqi", dns_zones_names);
 	else if (!strcmp(what, "fds")) {

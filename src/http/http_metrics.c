@@ -84,14 +84,19 @@ VIEW_FN(cl_waiting, v->cl_waiting)
 VIEW_FN(sv_active, v->sv_active)
 VIEW_FN(sv_idle, v->sv_idle)
 VIEW_FN(sv_login, v->sv_login)
-VIEW_FN(sv_other, v->sv_other)
+VIEW_FN(sv_used, v->sv_used)
 VIEW_FN(pool_size, v->pool_size)
 VIEW_FN(reserve_size, v->reserve_pool_size)
 VIEW_FN(maxwait, (double)v->maxwait_us / 1e6)
-VIEW_FN(xacts, v->totals.xact_count)
-VIEW_FN(queries, v->totals.query_count)
-VIEW_FN(query_time, (double)v->totals.query_time / 1e6)
-VIEW_FN(wait_time, (double)v->totals.wait_time / 1e6)
+VIEW_FN(xacts, v->totals[STAT_XACT])
+VIEW_FN(queries, v->totals[STAT_QUERY])
+VIEW_FN(bytes_recv, v->totals[STAT_RECV])
+VIEW_FN(bytes_sent, v->totals[STAT_SENT])
+VIEW_FN(xact_time, (double)v->totals[STAT_XACT_TIME] / 1e6)
+VIEW_FN(connects, v->server_connects)
+VIEW_FN(connect_failures, v->server_login_failures)
+VIEW_FN(query_time, (double)v->totals[STAT_QUERY_TIME] / 1e6)
+VIEW_FN(wait_time, (double)v->totals[STAT_WAIT_TIME] / 1e6)
 
 /* The state-labelled families: one series per pool and state. */
 static void state_family(struct buf *b, const struct family *base, const char *const *states,
@@ -112,11 +117,11 @@ static void pool_metrics(struct buf *b, const struct pool_view *vs, int n)
 	    "Client connections by state: active (linked to a server), idle, waiting", NULL};
 	static const struct family servers = {
 	    "shoal_pool_servers", "gauge",
-	    "Server connections by state: active, idle, login, other (resetting or moving)", NULL};
+	    "Server connections by state: active, idle, used (being reset), login", NULL};
 	static const char *const cl_states[] = {"active", "idle", "waiting"};
 	static const view_value_fn cl_fns[] = {cl_linked, cl_idle, cl_waiting};
-	static const char *const sv_states[] = {"active", "idle", "login", "other"};
-	static const view_value_fn sv_fns[] = {sv_active, sv_idle, sv_login, sv_other};
+	static const char *const sv_states[] = {"active", "idle", "used", "login"};
+	static const view_value_fn sv_fns[] = {sv_active, sv_idle, sv_used, sv_login};
 	state_family(b, &clients, cl_states, cl_fns, 3, vs, n);
 	state_family(b, &servers, sv_states, sv_fns, 4, vs, n);
 }
@@ -132,6 +137,15 @@ static const struct {
      maxwait},
     {{"shoal_pool_transactions_total", "counter", "Transactions completed", NULL}, xacts},
     {{"shoal_pool_queries_total", "counter", "Queries completed", NULL}, queries},
+    {{"shoal_pool_received_bytes_total", "counter", "Bytes clients sent to servers", NULL},
+     bytes_recv},
+    {{"shoal_pool_sent_bytes_total", "counter", "Bytes servers sent to clients", NULL},
+     bytes_sent},
+    {{"shoal_pool_server_connects_total", "counter", "Server connections opened", NULL},
+     connects},
+    {{"shoal_pool_server_login_failures_total", "counter",
+      "Server connections that failed before their login completed", NULL},
+     connect_failures},
 };
 
 struct hist_family {
@@ -145,6 +159,8 @@ static const struct hist_family hists[] = {
      offsetof(struct pool_hists, query), query_time},
     {"shoal_pool_wait_duration_seconds", "Time a client waited for a server",
      offsetof(struct pool_hists, wait), wait_time},
+    {"shoal_pool_transaction_duration_seconds", "Transaction time, from its first query to its end",
+     offsetof(struct pool_hists, xact), xact_time},
 };
 
 static void hist_series(struct buf *b, const struct hist_family *f, const struct pool_view *v)

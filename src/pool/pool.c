@@ -10,6 +10,7 @@
 #include "stats.h"
 #include "worker.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,8 +263,10 @@ void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 {
 	struct pool *p = s->pool;
 	pool_lock(p);
-	if (failed_login)
+	if (failed_login) {
 		snprintf(p->last_connect_error, sizeof(p->last_connect_error), "%s", reason);
+		atomic_fetch_add_explicit(&p->server_login_failures, 1, memory_order_relaxed);
+	}
 	list_del(&s->node);
 	pool_release_slot(p);
 	if (s->dying)

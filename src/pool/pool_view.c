@@ -4,21 +4,12 @@
 #include "pool_view.h"
 #include "pool.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 static uint64_t load(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static void sum_stats(struct pool *p, struct pool_stats *out)
-{
-	for (int w = 0; w < MAX_WORKERS; w++) {
-		out->xact_count += load(&p->stats[w].xact_count);
-		out->query_count += load(&p->stats[w].query_count);
-		out->query_time += load(&p->stats[w].query_time);
-		out->wait_time += load(&p->stats[w].wait_time);
-	}
 }
 
 /* Under the pool lock: count linked clients and find the oldest waiter. */
@@ -55,23 +46,31 @@ static void sum_hists(struct pool *p, struct pool_hists *out)
 	}
 }
 
-void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
+void pool_view_read_locked(struct pool *p, struct pool_view *v, usec_t now)
 {
 	*v = (struct pool_view){.database = p->name, .user = p->user};
-	pool_lock(p);
 	v->pool_mode = pool_mode_of(p);
 	v->pool_size = p->pool_size;
 	v->reserve_pool_size = p->reserve_pool_size;
 	v->min_pool_size = p->min_pool_size;
 	read_clients(p, v, now);
-	v->sv_active = (int)list_count(&p->used);
+	v->sv_active = (int)(list_count(&p->used) + list_count(&p->transit));
 	v->sv_idle = (int)list_count(&p->idle);
+	v->sv_used = (int)list_count(&p->resetting);
 	v->sv_login = (int)list_count(&p->connecting);
-	v->sv_other = (int)(list_count(&p->resetting) + list_count(&p->transit));
 	v->sv_total = p->n_servers;
-	pool_unlock(p);
-	sum_stats(p, &v->totals);
+	stats_pool_sum(p, v->totals);
+	v->server_connects = atomic_load_explicit(&p->server_connects, memory_order_relaxed);
+	v->server_login_failures =
+	    atomic_load_explicit(&p->server_login_failures, memory_order_relaxed);
 	sum_hists(p, &v->hist);
+}
+
+void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
+{
+	pool_lock(p);
+	pool_view_read_locked(p, v, now);
+	pool_unlock(p);
 }
 
 struct pool_view *pool_view_all(int *n, usec_t now)

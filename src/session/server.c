@@ -64,6 +64,7 @@ void server_connect(struct worker *w, struct pool *p)
 	struct server *s = xcalloc(1, sizeof(*s));
 	char err[300];
 	server_init(s, w, p);
+	atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
 	server_set_state(s, SV_CONNECTING);
 	s->c.lfd.fd = net_connect(s->host, s->port, err, sizeof(err));
 	if (s->c.lfd.fd < 0) {
@@ -481,8 +482,10 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 	}
 	if (status == 'I') {
 		stats_add(&st->xact_count, 1);
-		if (s->xact_start)
+		if (s->xact_start) {
 			stats_add(&st->xact_time, (uint64_t)(now - s->xact_start));
+			hist_observe(&p->hists[s->c.w->id].xact, now - s->xact_start);
+		}
 		s->xact_start = 0;
 	}
 	stats_add(&st->bytes_recv, s->c.bytes_out - s->stats_out); /* what clients sent */

@@ -5,6 +5,7 @@ import time
 import psycopg
 import pytest
 
+from admin_helpers import admin
 from helpers import db_entry
 
 
@@ -22,6 +23,9 @@ def test_database_by_host_name(shoal, pg, role_db):
         time.sleep(0.3)
     assert len(pids) >= 3  # several server connections, each from the cached address
     assert "resolv" not in s.log()
+    cur = admin(s).execute("SHOW DNS_HOSTS")
+    rows = {r[0]: r for r in cur.fetchall()}
+    assert "127.0.0.1" in rows["localhost"][2] and 0 <= rows["localhost"][1] <= 1
 
 
 def test_unresolvable_host_fails_waiters_cleanly(shoal, pg, role):

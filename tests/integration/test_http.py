@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 
+from admin_helpers import admin, pool_row
 from helpers import db_entry, free_port, wait_until
 
 
@@ -142,6 +143,33 @@ def test_health_counts_waiting_clients(http_shoal):
     assert float(inf.rsplit(" ", 1)[1]) >= 1
 
 
+def test_health_numbers_equal_show_pools(http_shoal):
+    """/health, /api/pools and the console's SHOW POOLS read the same pool the same way: with
+    one server held and one client waiting, the numbers agree (/health's own probe is one more
+    waiting client while it runs)."""
+    s = http_shoal(default_pool_size=1, pool_mode="session", query_wait_timeout=20)
+    holder, waiter = hold_the_only_server(s)
+    console = admin(s)
+    wait_until(lambda: (pool_row(console, "app", s.role) or {}).get("cl_waiting") == 1, 5,
+               what="a waiting client in SHOW POOLS")
+    row = pool_row(console, "app", s.role)
+    for path in ("/api/pools", "/health"):
+        pools = json.loads(get(s, path)[2])["pools"]
+        p = [x for x in pools if x["database"] == "app"][0]
+        total = row["sv_active"] + row["sv_idle"] + row["sv_used"] + row["sv_tested"] + \
+            row["sv_login"]
+        assert (p["total"], p["active"], p["idle"]) == (
+            total, row["sv_active"], row["sv_idle"]), (path, p, row)
+        # /health's probe timed out waiting; its client may not have left yet
+        assert p["waiting"] == row["cl_waiting"] or (
+            path == "/health" and p["waiting"] == row["cl_waiting"] + 1), (path, p, row)
+        assert p["clients"] >= row["cl_active"] + row["cl_waiting"]
+        assert p["maxwait_ms"] / 1000 >= row["maxwait"] + row["maxwait_us"] / 1e6 - 0.05
+    holder.close()
+    waiter.join(10)
+    assert not waiter.is_alive()
+
+
 def test_health_flips_when_postgres_stops(shoal, pg_private):
     cluster = pg_private()
     role = cluster.create_role("flip")
@@ -241,6 +269,11 @@ def test_metrics_parse_with_promtool_and_move(http_shoal, pg):
     assert value(after, "shoal_pool_queries_total", database="app") >= 25
     assert value(after, "shoal_pool_servers", database="app", state="idle") >= 1
     assert value(after, "shoal_pool_size", database="app") == 20
+    assert value(after, "shoal_pool_received_bytes_total", database="app") > 25 * 13
+    assert value(after, "shoal_pool_sent_bytes_total", database="app") > 25 * 20
+    assert value(after, "shoal_pool_server_connects_total", database="app") >= 1
+    assert value(after, "shoal_pool_server_login_failures_total", database="app") == 0
+    assert value(after, "shoal_pool_transaction_duration_seconds_count", database="app") >= 25
     assert 'shoal_build_info{version="' in after
     buckets = [float(x.rsplit(" ", 1)[1]) for x in after.splitlines()
                if x.startswith("shoal_pool_query_duration_seconds_bucket{") and '"app"' in x]
