@@ -33,6 +33,7 @@ enum server_state {
 
 struct pool;
 struct server;
+struct scram_server;
 
 #define MAX_WORKERS 64
 
@@ -52,8 +53,9 @@ struct client {
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
-	int auth_step;            /* 0: no password requested yet, 1: password requested */
+	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
+	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_time, state_since, last_activity;
@@ -87,6 +89,8 @@ struct server {
 	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */
+	bool has_scram_keys; /* pool's pass-through keys, copied with password */
+	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 };
 
@@ -102,6 +106,10 @@ struct pool {
 	char *host;
 	int port;
 	char *password; /* for the server login; NULL: none known (ledger lock) */
+	/* SCRAM pass-through (ledger lock): keys recovered from a client's proof against the
+	 * stored SCRAM secret that is also password. */
+	bool has_scram_keys;
+	uint8_t scram_client_key[32], scram_server_key[32];
 	_Atomic int pool_mode;
 	pthread_mutex_t lock;
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */

@@ -2,6 +2,7 @@
 #include "client.h"
 #include "auth.h"
 #include "cancel.h"
+#include "client_sasl.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -16,6 +17,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+/* Where a client is in its login (c->auth_step). */
+enum client_auth_step {
+	AUTH_STEP_START = 0, /* reading the startup packet */
+	AUTH_STEP_PASSWORD,  /* cleartext or md5 password requested */
+	AUTH_STEP_DONE,      /* authenticated, waiting for the login to finish */
+	AUTH_STEP_SASL,      /* SCRAM exchange in progress (c->scram) */
+};
 
 static atomic_uint_fast64_t next_client_id = 1;
 static atomic_int total_clients;
@@ -56,6 +65,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr
 void client_free(struct client *c)
 {
 	params_free(&c->params);
+	client_sasl_end(c);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -198,6 +208,8 @@ static void client_login_ready(struct client *c)
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
+	client_sasl_share_keys(c, p, config_find_secret(cfg, c->user));
+	client_sasl_end(c);
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
 	pool_lock(p);
@@ -238,19 +250,39 @@ static void client_ask_password(struct client *c, int auth_type)
 	} else {
 		proto_write_auth(&c->c.out, PQAUTH_CLEARTEXT, NULL, 0);
 	}
-	c->auth_step = 1;
+	c->auth_step = AUTH_STEP_PASSWORD;
+	if (client_flush(c) != SHOAL_OK)
+		return; /* closed */
+}
+
+static void client_ask_scram(struct client *c, const char *secret)
+{
+	if (client_sasl_begin(c, secret) != SHOAL_OK) {
+		client_close(c, "53000", "cannot start SCRAM authentication");
+		return;
+	}
+	c->auth_step = AUTH_STEP_SASL;
 	if (client_flush(c) != SHOAL_OK)
 		return; /* closed */
 }
 
 static void client_start_auth(struct client *c)
 {
-	int type = config_current()->auth_type;
+	const struct config *cfg = config_current();
+	int type = cfg->auth_type;
+	const char *secret = config_find_secret(cfg, c->user);
 	switch (type) {
 	case AUTH_TRUST:
 	case AUTH_ANY: client_login_ready(c); return;
-	case AUTH_PLAIN:
-	case AUTH_MD5: client_ask_password(c, type); return;
+	case AUTH_MD5:
+		/* As PgBouncer: a stored SCRAM secret can only be checked by SCRAM. */
+		if (secret && auth_secret_is_scram(secret))
+			client_ask_scram(c, secret);
+		else
+			client_ask_password(c, type);
+		return;
+	case AUTH_PLAIN: client_ask_password(c, type); return;
+	case AUTH_SCRAM: client_ask_scram(c, secret); return;
 	default: {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "auth_type %s is not supported yet",
@@ -277,8 +309,31 @@ static void client_check_password(struct client *c, const uint8_t *body, size_t 
 		client_auth_failed(c);
 		return;
 	}
-	c->auth_step = 2;
+	c->auth_step = AUTH_STEP_DONE;
 	client_login_ready(c);
+}
+
+static void client_sasl_message(struct client *c, const uint8_t *body, size_t len)
+{
+	const char *err = NULL;
+	switch (client_sasl_step(c, body, len, &err)) {
+	case SASL_CONTINUE:
+		if (client_flush(c) != SHOAL_OK)
+			log_debug("%s: closed while sending a SCRAM challenge", c->c.name);
+		return;
+	case SASL_FAILED: client_auth_failed(c); return;
+	case SASL_MALFORMED: {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "%s", err ? err : "malformed SCRAM message");
+		log_warn("%s: SCRAM: %s", c->c.name, msg);
+		client_close(c, "08P01", msg);
+		return;
+	}
+	case SASL_SUCCESS:
+		c->auth_step = AUTH_STEP_DONE;
+		client_login_ready(c);
+		return;
+	}
 }
 
 static bool is_false(const char *v)
@@ -373,7 +428,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 static shoal_rc client_login_step(struct client *c)
 {
 	struct buf *in = &c->c.in;
-	if (c->auth_step == 1) {
+	if (c->auth_step == AUTH_STEP_PASSWORD || c->auth_step == AUTH_STEP_SASL) {
 		struct pq_header h;
 		shoal_rc rc = proto_header(buf_head(in), buf_avail(in), &h);
 		if (rc == SHOAL_AGAIN)
@@ -390,11 +445,14 @@ static shoal_rc client_login_step(struct client *c)
 		size_t blen = h.len - 4;
 		memcpy(body, buf_head(in) + 5, blen);
 		buf_consume(in, (size_t)h.len + 1);
-		client_check_password(c, body, blen);
+		if (c->auth_step == AUTH_STEP_SASL)
+			client_sasl_message(c, body, blen);
+		else
+			client_check_password(c, body, blen);
 		explicit_bzero(body, blen);
 		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	}
-	if (c->auth_step != 0)
+	if (c->auth_step != AUTH_STEP_START)
 		return SHOAL_AGAIN; /* authenticated, waiting for the login to finish */
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;

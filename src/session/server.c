@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,14 @@ static usec_t jittered_lifetime(usec_t lifetime)
 	return lifetime - (usec_t)((double)lifetime * 0.2 * (rand() / (RAND_MAX + 1.0)));
 }
 
+/* Pass-through keys, if a client's SCRAM login gave the pool some (pool lock held). */
+static void server_copy_scram_keys(struct server *s, const struct pool *p)
+{
+	s->has_scram_keys = p->has_scram_keys;
+	memcpy(s->scram_client_key, p->scram_client_key, sizeof(s->scram_client_key));
+	memcpy(s->scram_server_key, p->scram_server_key, sizeof(s->scram_server_key));
+}
+
 static void server_init(struct server *s, struct worker *w, struct pool *p)
 {
 	const struct config *cfg = config_current();
@@ -51,6 +60,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 		 p->server_user, p->host, p->port, p->server_db);
 	pool_lock(p); /* a reload may replace the pool's password */
 	s->password = p->password ? xstrdup(p->password) : NULL;
+	server_copy_scram_keys(s, p);
 	pool_unlock(p);
 }
 
@@ -76,6 +86,7 @@ void server_free(struct server *s)
 {
 	params_free(&s->params);
 	scram_client_free(&s->scram);
+	OPENSSL_cleanse(s->scram_client_key, sizeof(s->scram_client_key));
 	buf_free(&s->setup_error);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
@@ -213,13 +224,17 @@ static void server_auth_sasl(struct server *s, struct pq_reader *r)
 		server_login_refused(s, "28000", "server login failed: no supported SASL mechanism");
 		return;
 	}
-	if (!need_plain_password(s, "SCRAM-SHA-256"))
+	/* Pass-through: a SCRAM secret and the keys a client's proof gave us replace the password. */
+	bool keys = s->has_scram_keys && s->password && auth_secret_is_scram(s->password);
+	if (!keys && !need_plain_password(s, "SCRAM-SHA-256"))
 		return;
 	char first[128];
 	if (scram_client_first(&s->scram, first, sizeof(first)) != SHOAL_OK) {
 		server_close(s, "SCRAM: cannot make a nonce");
 		return;
 	}
+	if (keys)
+		scram_client_use_keys(&s->scram, s->scram_client_key, s->scram_server_key);
 	proto_begin(&s->c.out, PQMSG_PASSWORD);
 	proto_put_str(&s->c.out, "SCRAM-SHA-256");
 	proto_put_u32(&s->c.out, (uint32_t)strlen(first));
@@ -232,7 +247,8 @@ static void server_auth_sasl_continue(struct server *s, struct pq_reader *r)
 	char final[512];
 	size_t n = r->len - r->pos;
 	const char *data = (const char *)pqr_bytes(r, n);
-	if (scram_client_final(&s->scram, s->password, data, n, final, sizeof(final)) !=
+	const char *pw = s->scram.use_keys ? NULL : s->password;
+	if (scram_client_final(&s->scram, pw, data, n, final, sizeof(final)) !=
 	    SHOAL_OK) {
 		server_close(s, "SCRAM: malformed server-first-message");
 		return;
