@@ -162,9 +162,11 @@ void scram_server_init(struct scram_server *ss, const char *user, const char *se
 		       const uint8_t *cb_data, size_t cb_len)
 {
 	memset(ss, 0, sizeof(*ss));
-	ss->cb_offered = cb_data != NULL;
-	ss->cb_data = cb_data;
-	ss->cb_len = cb_len;
+	ss->cb_offered = cb_data != NULL && cb_len > 0 && cb_len <= sizeof(ss->cb_data);
+	if (ss->cb_offered) {
+		memcpy(ss->cb_data, cb_data, cb_len);
+		ss->cb_len = cb_len;
+	}
 	if (secret && auth_secret_is_scram(secret)) {
 		if (scram_parse_secret(secret, &ss->secret) == SHOAL_OK)
 			return;

@@ -26,7 +26,7 @@ struct scram_server {
 	bool doomed;		/* unknown user or unusable secret: run the exchange, then fail */
 	bool cb_offered;	/* the connection is TLS: -PLUS is offered, "y" means a downgrade */
 	bool cb_used;		/* the client chose SCRAM-SHA-256-PLUS */
-	const uint8_t *cb_data; /* tls-server-end-point hash (borrowed) when cb_offered */
+	uint8_t cb_data[64]; /* tls-server-end-point hash when cb_offered */
 	size_t cb_len;
 	char *gs2_header;		   /* "n,," / "y,," / "p=tls-server-end-point,," */
 	char *client_first_bare;	   /* "n=...,r=..." */
@@ -47,7 +47,7 @@ void scram_mock_secret(const char *user, struct scram_secret *out);
 
 /* Start an exchange. secret: the stored secret (plaintext, md5 or SCRAM; NULL for an unknown
  * user: then a mock exchange that always fails). cb_data/cb_len: the channel-binding data of a
- * TLS connection (NULL when not TLS); it must outlive the exchange. */
+ * TLS connection (NULL when not TLS; at most 64 bytes, copied). */
 void scram_server_init(struct scram_server *ss, const char *user, const char *secret,
 		       const uint8_t *cb_data, size_t cb_len);
 /* Write the mechanism list of AuthenticationSASL ("SCRAM-SHA-256[-PLUS]\0...\0") into out;

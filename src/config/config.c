@@ -41,6 +41,12 @@ static const struct enum_name auth_type_names[] = {
 	{"cert", AUTH_CERT}, {NULL, 0},
 };
 
+static const struct enum_name tls_mode_names[] = {
+	{"disable", TLS_DISABLE}, {"allow", TLS_ALLOW}, {"prefer", TLS_PREFER},
+	{"require", TLS_REQUIRE}, {"verify-ca", TLS_VERIFY_CA}, {"verify-full", TLS_VERIFY_FULL},
+	{NULL, 0},
+};
+
 /* ---- the settings table ---- */
 
 enum setting_type {
@@ -109,6 +115,18 @@ static const struct setting settings[] = {
 	S_STR(track_extra_parameters, "IntervalStyle", true),
 	S_BOOL(tcp_keepalive, "1", true),
 	S_DUR(shutdown_timeout, "30", true),
+	S_ENUM(client_tls_sslmode, tls_mode_names, "disable", true),
+	S_PATH(client_tls_key_file, true),
+	S_PATH(client_tls_cert_file, true),
+	S_PATH(client_tls_ca_file, true),
+	S_STR(client_tls_protocols, "secure", true),
+	S_STR(client_tls_ciphers, "default", true),
+	S_ENUM(server_tls_sslmode, tls_mode_names, "prefer", true),
+	S_PATH(server_tls_ca_file, true),
+	S_PATH(server_tls_key_file, true),
+	S_PATH(server_tls_cert_file, true),
+	S_STR(server_tls_protocols, "secure", true),
+	S_STR(server_tls_ciphers, "default", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
@@ -124,12 +142,8 @@ static const char *const not_implemented[] = {
 	"max_prepared_statements", "user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
-	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls_sslmode",
-	"client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
-	"client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers",
-	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls_sslmode", "server_tls_ca_file",
-	"server_tls_key_file", "server_tls_cert_file", "server_tls_protocols",
-	"server_tls_ciphers", "server_tls13_ciphers",
+	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
+	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
 /* clang-format on */
 

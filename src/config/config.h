@@ -26,6 +26,16 @@ enum auth_type {
 	AUTH_CERT, /* parsed, not implemented yet: login fails with a clear error */
 };
 
+/* client_tls_sslmode / server_tls_sslmode, in libpq's order of strictness. */
+enum tls_mode {
+	TLS_DISABLE = 0,
+	TLS_ALLOW,
+	TLS_PREFER,
+	TLS_REQUIRE,
+	TLS_VERIFY_CA,
+	TLS_VERIFY_FULL,
+};
+
 /* One [databases] entry. Unset integers are -1 ("inherit the global setting"). */
 struct db_entry {
 	char *name;     /* the key clients connect to; "*" is the fallback entry */
@@ -95,6 +105,15 @@ struct config {
 	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+	/* TLS (tls.c); paths NULL when unset. Protocols: "secure" or a list; ciphers: OpenSSL's. */
+	int client_tls_sslmode;        /* enum tls_mode, default disable */
+	char *client_tls_key_file, *client_tls_cert_file, *client_tls_ca_file;
+	char *client_tls_protocols;    /* "secure" = TLSv1.2 and TLSv1.3 */
+	char *client_tls_ciphers;      /* "default" */
+	int server_tls_sslmode;        /* enum tls_mode, default prefer */
+	char *server_tls_ca_file, *server_tls_key_file, *server_tls_cert_file;
+	char *server_tls_protocols;    /* "secure" */
+	char *server_tls_ciphers;      /* "default" */
 
 	struct db_entry *dbs;
 	int ndbs;

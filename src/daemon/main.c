@@ -4,6 +4,7 @@
 #include "log.h"
 #include "pool.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 #include "shoal_version.h"
 
@@ -114,6 +115,12 @@ static void reload(struct daemon_state *d)
 		free(cfg);
 		return;
 	}
+	if (tls_configure(cfg, err, sizeof(err)) != SHOAL_OK) {
+		log_error("reload failed, keeping the running configuration: %s", err);
+		config_free(cfg);
+		free(cfg);
+		return;
+	}
 	d->configs[d->nconfigs++] = cfg;
 	log_set_verbose(d->verbose + cfg->verbose);
 	config_set_current(cfg);
@@ -205,6 +212,10 @@ static int run_daemon(struct daemon_state *d)
 		return 1;
 	}
 	d->configs[d->nconfigs++] = cfg;
+	if (tls_configure(cfg, err, sizeof(err)) != SHOAL_OK) {
+		fprintf(stderr, "shoal: %s\n", err);
+		return 1;
+	}
 	config_set_current(cfg);
 	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
@@ -247,6 +258,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
 	pool_free_all();
+	tls_shutdown();
 	for (int i = 0; i < d.nconfigs; i++) {
 		config_free(d.configs[i]);
 		free(d.configs[i]);

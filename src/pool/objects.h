@@ -56,6 +56,8 @@ struct client {
 	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
 	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
+	bool is_unix;               /* connected over the Unix socket: never TLS */
+	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_time, state_since, last_activity;
@@ -86,6 +88,7 @@ struct server {
 	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */
 	bool login_ok;
 	bool connected;    /* TCP connect finished */
+	uint8_t tls_phase; /* 0: none or done; 1: SSLRequest sent; 2: TLS handshake (server.c) */
 	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */

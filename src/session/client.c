@@ -8,6 +8,7 @@
 #include "pool.h"
 #include "proto.h"
 #include "server.h"
+#include "client_tls.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -50,6 +51,7 @@ void client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr
 	c->connect_time = c->last_activity = shoal_now();
 	net_peer_name(addr, peer, sizeof(peer));
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu %s", (unsigned long long)c->id, peer);
+	c->is_unix = addr->ss_family == AF_UNIX;
 	if (addr->ss_family != AF_UNIX)
 		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
 	atomic_fetch_add(&total_clients, 1);
@@ -406,6 +408,10 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	snprintf(c->c.name + strlen(c->c.name), sizeof(c->c.name) - strlen(c->c.name), " %s@%s",
 		 c->user, c->dbname);
 	const struct config *cfg = config_current();
+	if (client_tls_required(c)) {
+		client_close(c, "28000", "SSL required");
+		return;
+	}
 	if (client_count() > cfg->max_client_conn) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
@@ -454,6 +460,10 @@ static shoal_rc client_login_step(struct client *c)
 	}
 	if (c->auth_step != AUTH_STEP_START)
 		return SHOAL_AGAIN; /* authenticated, waiting for the login to finish */
+	if (buf_avail(in) < 1)
+		return SHOAL_AGAIN;
+	if (client_tls_gate(c) != SHOAL_OK)
+		return c->c.dead ? SHOAL_ERROR : SHOAL_AGAIN;
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;
 	const uint8_t *p = buf_head(in);
@@ -473,8 +483,15 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 {
 	switch (m->kind) {
 	case STARTUP_SSL:
+		if (client_tls_offered(c))
+			return client_start_tls(c, len);
+		/* fallthrough */
 	case STARTUP_GSSENC:
-		/* No TLS or GSS yet: 'N' tells the client to go on in plaintext. */
+		if (c->c.tls) {
+			client_close(c, "08P01", "invalid packet: encryption requested twice");
+			return SHOAL_ERROR;
+		}
+		/* No TLS here or no GSS at all: 'N' tells the client to go on in plaintext. */
 		buf_consume(&c->c.in, len);
 		buf_append(&c->c.out, "N", 1);
 		return client_flush(c);

@@ -4,6 +4,7 @@
 #include "pool.h"
 #include "proto.h"
 #include "scram_server.h"
+#include "tls.h"
 
 #include <openssl/crypto.h>
 #include <stdlib.h>
@@ -12,8 +13,14 @@
 shoal_rc client_sasl_begin(struct client *c, const char *secret)
 {
 	char mechs[64];
+	uint8_t cb[64];
+	size_t cblen = 0;
+	/* Over TLS, SCRAM-SHA-256-PLUS binds the exchange to our certificate (tls-server-end-point),
+	 * so a man in the middle with another certificate cannot relay it. */
+	if (c->c.tls)
+		tls_endpoint_hash(&c->c, cb, &cblen);
 	c->scram = xcalloc(1, sizeof(*c->scram));
-	scram_server_init(c->scram, c->user, secret, NULL, 0);
+	scram_server_init(c->scram, c->user, secret, cblen ? cb : NULL, cblen);
 	size_t n = scram_server_mechanisms(c->scram, mechs);
 	proto_write_auth(&c->c.out, PQAUTH_SASL, mechs, n);
 	return SHOAL_OK;

@@ -1,6 +1,7 @@
 /* server.c: server connections: connect, login, linked traffic, setup/reset, death. */
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "auth.h"
 #include "cancel.h"
 #include "client.h"
@@ -135,6 +136,90 @@ static shoal_rc server_flush(struct server *s)
 	return SHOAL_OK;
 }
 
+static void server_send_startup(struct server *s);
+
+/* server_tls_sslmode applies to TCP servers; a Unix socket is never encrypted. */
+static bool server_wants_tls(const struct server *s)
+{
+	return config_current()->server_tls_sslmode != TLS_DISABLE && s->pool->host[0] != '/';
+}
+
+/* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get
+ * the reason at once rather than a query_wait_timeout later. */
+static void server_tls_failed(struct server *s, const char *msg)
+{
+	char full[400];
+	snprintf(full, sizeof(full), "server login failed: %s", msg);
+	struct buf e = {0};
+	proto_write_error(&e, "FATAL", "08006", full);
+	pool_fail_waiters(s->c.w, s->pool, e.data, e.len);
+	buf_free(&e);
+	server_close(s, full);
+}
+
+static void server_tls_step(struct server *s)
+{
+	char err[300];
+	shoal_rc rc = tls_handshake(&s->c, err, sizeof(err));
+	if (rc == SHOAL_ERROR) {
+		server_tls_failed(s, err);
+		return;
+	}
+	if (rc == SHOAL_OK) {
+		s->tls_phase = 0;
+		log_debug("%s TLS established", s->c.name);
+		server_send_startup(s);
+	}
+}
+
+/* The answer to our SSLRequest: 'S' starts the handshake, 'N' goes on in plaintext if the mode
+ * allows it. */
+static void server_tls_answer(struct server *s)
+{
+	int mode = config_current()->server_tls_sslmode;
+	char err[300];
+	uint8_t a = buf_head(&s->c.in)[0];
+	/* Anything after the answer was sent before encryption started: it could have been
+	 * injected by a man in the middle (CVE-2021-23214), so it is refused, as libpq does. */
+	if (buf_avail(&s->c.in) > 1) {
+		server_tls_failed(s, "received unencrypted data after SSL response");
+		return;
+	}
+	buf_consume(&s->c.in, 1);
+	if (a == 'S') {
+		if (tls_connect(&s->c, s->pool->host, mode, err, sizeof(err)) != SHOAL_OK) {
+			server_tls_failed(s, err);
+			return;
+		}
+		s->tls_phase = 2;
+		server_tls_step(s);
+	} else if (a == 'N' && mode < TLS_REQUIRE) {
+		s->tls_phase = 0;
+		server_send_startup(s);
+	} else if (a == 'N') {
+		server_tls_failed(s, "server does not support TLS (server_tls_sslmode requires it)");
+	} else {
+		server_tls_failed(s, "invalid answer to SSLRequest");
+	}
+}
+
+static void server_tls_event(struct server *s)
+{
+	if (s->tls_phase == 2) {
+		server_tls_step(s);
+		return;
+	}
+	if (buf_avail(&s->c.out) > 0 && server_flush(s) != SHOAL_OK)
+		return;
+	shoal_rc rc = conn_read(&s->c);
+	if (rc == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "server closed the connection");
+		return;
+	}
+	if (rc == SHOAL_OK)
+		server_tls_answer(s);
+}
+
 static void server_on_connected(struct server *s)
 {
 	int e = net_connect_result(s->c.lfd.fd);
@@ -146,6 +231,19 @@ static void server_on_connected(struct server *s)
 	}
 	s->connected = true;
 	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
+	if (server_wants_tls(s)) {
+		proto_begin(&s->c.out, 0);
+		proto_put_u32(&s->c.out, PQ_SSL_CODE);
+		proto_finish(&s->c.out);
+		s->tls_phase = 1;
+		server_flush(s);
+		return;
+	}
+	server_send_startup(s);
+}
+
+static void server_send_startup(struct server *s)
+{
 	proto_begin(&s->c.out, 0);
 	proto_put_u32(&s->c.out, PQ_PROTOCOL_3_0);
 	proto_put_str(&s->c.out, "user");
@@ -164,6 +262,10 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 		return; /* on its way to another worker: that one reads it */
 	if (!s->connected) {
 		server_on_connected(s);
+		return;
+	}
+	if (s->tls_phase) {
+		server_tls_event(s);
 		return;
 	}
 	if ((events & EPOLLOUT) && server_flush(s) != SHOAL_OK)

@@ -356,7 +356,7 @@ static void test_not_implemented_setting_warns_once(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[pgbouncer]\nadmin_users = a\nadmin_users = b\nserver_tls_sslmode = require\n"
+	load_ok(&c, "[pgbouncer]\nadmin_users = a\nadmin_users = b\nserver_tls13_ciphers = x\n"
 		    "ignore_startup_parameters = extra_float_digits\n");
 	const char *log = read_log();
 	assert_int_equal(count_substr(log, "\"admin_users\""), 1);
