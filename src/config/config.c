@@ -1,5 +1,6 @@
 /* config.c: one settings table driving INI (+%include) and env parsing, defaults and printing. */
 #include "config.h"
+#include "hba.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -127,12 +128,13 @@ static const struct setting settings[] = {
 	S_PATH(server_tls_cert_file, true),
 	S_STR(server_tls_protocols, "secure", true),
 	S_STR(server_tls_ciphers, "default", true),
+	S_PATH(auth_hba_file, true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
  * an existing pgbouncer.ini loads unchanged. */
 static const char *const not_implemented[] = {
-	"admin_users", "stats_users", "auth_query", "auth_user", "auth_dbname", "auth_hba_file",
+	"admin_users", "stats_users", "auth_query", "auth_user", "auth_dbname",
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
@@ -1011,6 +1013,19 @@ static shoal_rc load_auth_file(struct config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
+/* auth_hba_file, required by auth_type = hba. */
+static shoal_rc load_hba(struct config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->auth_hba_file) {
+		if (cfg->auth_type != AUTH_HBA)
+			return SHOAL_OK;
+		snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+		return SHOAL_ERROR;
+	}
+	cfg->hba = xcalloc(1, sizeof(*cfg->hba));
+	return hba_load(cfg->auth_hba_file, cfg->hba, err, errlen);
+}
+
 shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1025,6 +1040,8 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 		rc = apply_env(cfg, err, errlen);
 	if (rc == SHOAL_OK && cfg->auth_file)
 		rc = load_auth_file(cfg, err, errlen);
+	if (rc == SHOAL_OK)
+		rc = load_hba(cfg, err, errlen);
 	src_free(&ctx.src);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
@@ -1052,6 +1069,9 @@ void config_free(struct config *cfg)
 	free(cfg->dbs);
 	free(cfg->users);
 	free(cfg->auth);
+	if (cfg->hba)
+		hba_free(cfg->hba);
+	free(cfg->hba);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -27,6 +27,8 @@ enum auth_type {
 };
 
 /* client_tls_sslmode / server_tls_sslmode, in libpq's order of strictness. */
+struct hba;
+
 enum tls_mode {
 	TLS_DISABLE = 0,
 	TLS_ALLOW,
@@ -114,6 +116,7 @@ struct config {
 	char *server_tls_ca_file, *server_tls_key_file, *server_tls_cert_file;
 	char *server_tls_protocols;    /* "secure" */
 	char *server_tls_ciphers;      /* "default" */
+	char *auth_hba_file;           /* NULL when unset; needed by auth_type = hba */
 
 	struct db_entry *dbs;
 	int ndbs;
@@ -121,6 +124,7 @@ struct config {
 	int nusers;
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */
 	int nauth;
+	struct hba *hba; /* parsed auth_hba_file, or NULL */
 	char *path; /* the file this came from, or NULL for the embedded default */
 };
 

@@ -240,8 +240,19 @@ static SSL_CTX *build_accept_ctx(const struct config *cfg, char *err, size_t err
 		ssl_error(err, errlen, cfg->client_tls_ca_file);
 		goto fail;
 	}
-	if (cfg->client_tls_sslmode >= TLS_VERIFY_CA)
-		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	/* With a CA, client certificates are asked for (hba "cert" rules, auth_type = cert) and
+	 * checked when given; the verify modes also refuse clients without one. */
+	if (cfg->client_tls_ca_file) {
+		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(cfg->client_tls_ca_file);
+		if (names)
+			SSL_CTX_set_client_CA_list(ctx, names);
+		int v = SSL_VERIFY_PEER;
+		if (cfg->client_tls_sslmode >= TLS_VERIFY_CA)
+			v |= SSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+		SSL_CTX_set_verify(ctx, v, NULL);
+		static const unsigned char sid[] = "shoal";
+		SSL_CTX_set_session_id_context(ctx, sid, sizeof(sid) - 1);
+	}
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -518,6 +529,19 @@ void tls_endpoint_hash(const struct conn *c, uint8_t out[64], size_t *len)
 	unsigned int n = 0;
 	if (md && X509_digest(cert, md, out, &n) == 1 && n <= 64)
 		*len = n;
+}
+
+bool tls_peer_cn(const struct conn *c, char *out, size_t outlen)
+{
+	if (!c->tls || !c->tls->done || SSL_get_verify_result(c->tls->ssl) != X509_V_OK)
+		return false;
+	X509 *cert = SSL_get0_peer_certificate(c->tls->ssl);
+	if (!cert)
+		return false;
+	X509_NAME *name = X509_get_subject_name(cert);
+	int n = name ? X509_NAME_get_text_by_NID(name, NID_commonName, out, (int)outlen) : -1;
+	/* A CN with an embedded NUL would compare equal to a shorter user name: refused. */
+	return n > 0 && (size_t)n < outlen && strlen(out) == (size_t)n;
 }
 
 void tls_free(struct conn *c)

@@ -33,6 +33,9 @@ shoal_rc tls_flush(struct conn *c) MUST_USE;
 /* tls-server-end-point channel-binding data of our certificate on c (RFC 5929: its hash with
  * the signature's digest, SHA-256 for MD5/SHA-1). *len 0 when unavailable. out: 64 bytes. */
 void tls_endpoint_hash(const struct conn *c, uint8_t out[64], size_t *len);
+/* The common name of the client certificate c presented, if it verified against
+ * client_tls_ca_file. False when there is none. */
+bool tls_peer_cn(const struct conn *c, char *out, size_t outlen);
 /* Free c's TLS state (no close_notify wait). */
 void tls_free(struct conn *c);
 

@@ -55,6 +55,7 @@ struct client {
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
+	uint8_t auth_method;        /* AUTH_MD5 or AUTH_PLAIN: what the password message answers */
 	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
 	bool is_unix;               /* connected over the Unix socket: never TLS */
 	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */

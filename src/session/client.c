@@ -2,6 +2,7 @@
 #include "client.h"
 #include "auth.h"
 #include "cancel.h"
+#include "client_hba.h"
 #include "client_sasl.h"
 #include "log.h"
 #include "net.h"
@@ -243,6 +244,7 @@ static void client_auth_failed(struct client *c)
 
 static void client_ask_password(struct client *c, int auth_type)
 {
+	c->auth_method = (uint8_t)auth_type;
 	if (auth_type == AUTH_MD5) {
 		if (auth_random(c->md5_salt, 4) != SHOAL_OK) {
 			client_close(c, "53000", "cannot generate a salt");
@@ -268,6 +270,42 @@ static void client_ask_scram(struct client *c, const char *secret)
 		return; /* closed */
 }
 
+/* Methods that need no password: the OS user (peer) or the TLS client certificate (cert). */
+static void client_auth_no_password(struct client *c, bool ok, const char *method)
+{
+	char msg[200];
+	if (ok) {
+		client_login_ready(c);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s authentication failed for user \"%s\"", method, c->user);
+	log_warn("%s: %s", c->c.name, msg);
+	client_close(c, "28000", msg);
+}
+
+/* auth_type = hba: the first matching auth_hba_file rule picks the method. */
+static void client_start_hba(struct client *c, const char *secret)
+{
+	char msg[400];
+	switch (client_hba_method(c, msg, sizeof(msg))) {
+	case HBA_TRUST: client_login_ready(c); return;
+	case HBA_MD5:
+		if (secret && auth_secret_is_scram(secret))
+			client_ask_scram(c, secret);
+		else
+			client_ask_password(c, AUTH_MD5);
+		return;
+	case HBA_SCRAM: client_ask_scram(c, secret); return;
+	case HBA_PASSWORD: client_ask_password(c, AUTH_PLAIN); return;
+	case HBA_PEER: client_auth_no_password(c, client_peer_ok(c), "Peer"); return;
+	case HBA_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
+	case HBA_REJECT:
+	case HBA_NO_MATCH: break;
+	}
+	log_warn("%s: %s", c->c.name, msg);
+	client_close(c, "28000", msg);
+}
+
 static void client_start_auth(struct client *c)
 {
 	const struct config *cfg = config_current();
@@ -276,6 +314,8 @@ static void client_start_auth(struct client *c)
 	switch (type) {
 	case AUTH_TRUST:
 	case AUTH_ANY: client_login_ready(c); return;
+	case AUTH_HBA: client_start_hba(c, secret); return;
+	case AUTH_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
 	case AUTH_MD5:
 		/* As PgBouncer: a stored SCRAM secret can only be checked by SCRAM. */
 		if (secret && auth_secret_is_scram(secret))
@@ -305,7 +345,7 @@ static void client_check_password(struct client *c, const uint8_t *body, size_t 
 	}
 	const struct config *cfg = config_current();
 	const char *secret = config_find_secret(cfg, c->user);
-	bool ok = cfg->auth_type == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
+	bool ok = c->auth_method == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
 					     : auth_check_plain(secret, c->user, pw);
 	if (!ok) {
 		client_auth_failed(c);

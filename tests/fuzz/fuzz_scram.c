@@ -91,9 +91,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	switch (mode % 3) {
-	case 0: fuzz_initial(data, size, mode & 4); break;
-	case 1: fuzz_final(data, size, mode & 4); break;
-	default: fuzz_secret(data, size); break;
+	case 0:
+		fuzz_initial(data, size, mode & 4);
+		break;
+	case 1:
+		fuzz_final(data, size, mode & 4);
+		break;
+	default:
+		fuzz_secret(data, size);
+		break;
 	}
 	return 0;
 }

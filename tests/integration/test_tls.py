@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from conftest import MD5_PW, PG_BIN, PLAIN_PW, SCRAM_PW
-from helpers import error_text
+from helpers import error_text, wait_until
 from scram_wire import scram_secret
 from tls_fixtures import SSL_ONLY_PW, client_tls_settings, pg_tls, tls_certs  # noqa: F401
 from wire import Wire, message, parse_fields, startup_packet
@@ -283,7 +283,7 @@ def test_server_verify_full_refuses_wrong_host_name(shoal, pg_tls, tls_certs):
     with pytest.raises(psycopg.OperationalError) as e:
         s.connect("db", "x")
     assert "certificate verify failed" in error_text(e.value), error_text(e.value)
-    assert "hostname mismatch" in s.log()
+    wait_until(lambda: "hostname mismatch" in s.log(), 5, what="log line")
 
 
 def test_server_verify_ca_refuses_unknown_ca(shoal, pg_tls, tls_certs):
