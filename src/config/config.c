@@ -129,12 +129,19 @@ static const struct setting settings[] = {
 	S_STR(server_tls_protocols, "secure", true),
 	S_STR(server_tls_ciphers, "default", true),
 	S_PATH(auth_hba_file, true),
+	S_PATH(auth_user, true),
+	S_STR(auth_query,
+	      "SELECT rolname, CASE WHEN rolvaliduntil < pg_catalog.now() THEN NULL ELSE rolpassword "
+	      "END FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin",
+	      true),
+	S_PATH(auth_dbname, true),
+	S_DUR(auth_query_cache_ttl, "60", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
  * an existing pgbouncer.ini loads unchanged. */
 static const char *const not_implemented[] = {
-	"admin_users", "stats_users", "auth_query", "auth_user", "auth_dbname",
+	"admin_users", "stats_users",
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
@@ -357,11 +364,14 @@ static const struct kv_key db_keys[] = {
     DBK(max_db_connections, K_INT),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
+    DBK(auth_user, K_STR),
+    DBK(auth_query, K_STR),
+    DBK(auth_dbname, K_STR),
     {NULL, 0, K_STR},
 };
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
-    "auth_user",       "auth_dbname",	     "auth_query", "max_db_client_connections",
+    "max_db_client_connections",
     "server_lifetime", "load_balance_hosts", NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
@@ -614,7 +624,11 @@ static void db_entry_clear(struct db_entry *db)
 	free(db->user);
 	free(db->password);
 	free(db->application_name);
+	free(db->auth_user);
+	free(db->auth_query);
+	free(db->auth_dbname);
 	db->host = db->dbname = db->user = db->password = db->application_name = NULL;
+	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 }
 
 /* On failure out's strings are freed again (out->name, the caller's, is left alone). */

@@ -53,6 +53,7 @@ struct db_entry {
 	int max_db_connections;
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
+	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
 };
 
 /* One [users] entry. */
@@ -117,6 +118,10 @@ struct config {
 	char *server_tls_protocols;    /* "secure" */
 	char *server_tls_ciphers;      /* "default" */
 	char *auth_hba_file;           /* NULL when unset; needed by auth_type = hba */
+	char *auth_user;               /* runs auth_query for users not in auth_file; NULL: off */
+	char *auth_query;              /* PgBouncer's query, schema-qualified; $1 = user name */
+	char *auth_dbname;             /* database auth_query runs in; NULL: the client's */
+	usec_t auth_query_cache_ttl;   /* Shoal: reuse an auth_query answer this long, 60 s */
 
 	struct db_entry *dbs;
 	int ndbs;

@@ -1,4 +1,5 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
+#include "auth_query.h"
 #include "client.h"
 #include "config.h"
 #include "log.h"
@@ -258,6 +259,7 @@ int main(int argc, char **argv)
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
 	pool_free_all();
+	auth_query_cache_free();
 	tls_shutdown();
 	for (int i = 0; i < d.nconfigs; i++) {
 		config_free(d.configs[i]);

@@ -59,6 +59,9 @@ struct client {
 	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
 	bool is_unix;               /* connected over the Unix socket: never TLS */
 	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */
+	bool aq_running, aq_done;   /* auth_query lookup in progress / finished (auth_query.c) */
+	bool aq_found;              /* it returned a row */
+	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_time, state_since, last_activity;
@@ -94,6 +97,7 @@ struct server {
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */
 	bool has_scram_keys; /* pool's pass-through keys, copied with password */
+	bool auth_query;     /* running a client's auth_query as its setup (auth_query.c) */
 	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 };

@@ -1,6 +1,7 @@
 /* client.c: client connections: startup, authentication, welcome, routing, death. */
 #include "client.h"
 #include "auth.h"
+#include "auth_query.h"
 #include "cancel.h"
 #include "client_hba.h"
 #include "client_sasl.h"
@@ -69,6 +70,9 @@ void client_free(struct client *c)
 {
 	params_free(&c->params);
 	client_sasl_end(c);
+	if (c->aq_secret)
+		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
+	free(c->aq_secret);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -202,6 +206,13 @@ static bool client_needs_check(struct client *c, struct pool *p)
 	return false;
 }
 
+/* The stored secret: auth_file's, else what auth_query found (NULL: unknown user). */
+static const char *client_secret(const struct client *c)
+{
+	const char *s = config_find_secret(config_current(), c->user);
+	return s ? s : c->aq_secret;
+}
+
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
@@ -211,7 +222,8 @@ static void client_login_ready(struct client *c)
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
-	client_sasl_share_keys(c, p, config_find_secret(cfg, c->user));
+	auth_query_share_secret(c, p);
+	client_sasl_share_keys(c, p, client_secret(c));
 	client_sasl_end(c);
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
@@ -310,7 +322,11 @@ static void client_start_auth(struct client *c)
 {
 	const struct config *cfg = config_current();
 	int type = cfg->auth_type;
-	const char *secret = config_find_secret(cfg, c->user);
+	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
+	if (type != AUTH_TRUST && type != AUTH_ANY && auth_query_wanted(c) &&
+	    auth_query_start(c) == SHOAL_AGAIN)
+		return;
+	const char *secret = client_secret(c);
 	switch (type) {
 	case AUTH_TRUST:
 	case AUTH_ANY: client_login_ready(c); return;
@@ -343,8 +359,7 @@ static void client_check_password(struct client *c, const uint8_t *body, size_t 
 		client_close(c, "08P01", "invalid packet: malformed password message");
 		return;
 	}
-	const struct config *cfg = config_current();
-	const char *secret = config_find_secret(cfg, c->user);
+	const char *secret = client_secret(c);
 	bool ok = c->auth_method == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
 					     : auth_check_plain(secret, c->user, pw);
 	if (!ok) {
@@ -702,6 +717,14 @@ void client_on_linked(struct client *c)
 		}
 	}
 	client_resume(c);
+}
+
+void client_auth_resume(struct client *c)
+{
+	if (c->c.dead)
+		return;
+	conn_pause(&c->c, false);
+	client_start_auth(c);
 }
 
 void client_resume(struct client *c)

@@ -3,6 +3,7 @@
 #include "stats.h"
 #include "tls.h"
 #include "auth.h"
+#include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
 #include "log.h"
@@ -474,6 +475,10 @@ static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg,
 void server_begin_link(struct server *s)
 {
 	struct client *c = s->client;
+	if (c->aq_running) {
+		auth_query_send(s);
+		return;
+	}
 	struct buf sql = {0};
 	int n = params_diff_sql(&c->params, &s->params, &sql);
 	if (n == 0) {
@@ -512,6 +517,10 @@ static void server_setup_done(struct server *s)
 {
 	struct client *c = s->client;
 	s->pending = 0;
+	if (s->auth_query) {
+		auth_query_done(s);
+		return;
+	}
 	if (s->state == SV_RESET) {
 		if (s->setup_failed)
 			server_close(s, "server_reset_query failed");
@@ -561,6 +570,8 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 			server_keep_setup_error(s, msg, len);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);
+		} else if (type == PQMSG_DATA_ROW && s->auth_query) {
+			auth_query_row(s, msg, len);
 		}
 		return;
 	default: break;
