@@ -52,6 +52,8 @@ static bool is_space(char ch)
 static const char *read_item(const char **pp, const char *end, struct hfield *f)
 {
 	const char *p = *pp;
+	if (p >= end)
+		return "syntax error"; /* a list ending in a comma */
 	if (*p == '"') {
 		char buf[1024];
 		size_t n = 0;

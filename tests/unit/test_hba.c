@@ -134,6 +134,8 @@ static void test_errors_name_the_line(void **state)
 	expect_error("local @users all md5\n", "@file is not allowed");
 	expect_error("local all all md5\n\nlocal a,,b all md5\n", "line 3: syntax error");
 	expect_error("host all all 1.2.3.4 255.0.0.0.0 md5\n", "mask expected");
+	/* Found by fuzz_hba: a list ending in a comma at the very end of the file. */
+	expect_error("local sameuser,", "line 1: syntax error");
 }
 
 static void test_at_file(void **state)
