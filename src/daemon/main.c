@@ -76,6 +76,12 @@ static int run_check(const char *path)
 		fprintf(stderr, "shoal: %s\n", err);
 		return 1;
 	}
+	if (tls_configure(&cfg, err, sizeof(err)) != SHOAL_OK) { /* certificates and keys load */
+		fprintf(stderr, "shoal: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	tls_shutdown();
 	config_print(&cfg, stdout);
 	config_free(&cfg);
 	return 0;
