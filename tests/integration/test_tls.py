@@ -329,3 +329,39 @@ def test_scram_pass_through_over_tls(shoal, pg_tls, tls_certs):
     c = s.connect("db", "ssl_only_user", password=SSL_ONLY_PW, sslmode="require",
                   channel_binding="require")
     assert c.execute("SELECT current_user").fetchone()[0] == "ssl_only_user"
+
+
+def test_server_bytes_after_ssl_answer_are_refused(shoal, pg):
+    """CVE-2021-23214 class: a 'server' that answers SSLRequest with 'S' and, in the same
+    plaintext packet, protocol bytes (as a man in the middle would inject them) is refused."""
+    import threading
+    from helpers import free_port
+    port = free_port()
+    lsock = socket.socket()
+    lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    lsock.bind(("127.0.0.1", port))
+    lsock.listen(4)
+    lsock.settimeout(10)
+    got = []
+
+    def fake_server():
+        try:
+            conn, _ = lsock.accept()
+            got.append(conn.recv(8))
+            conn.sendall(b"S" + message(b"R", struct.pack("!i", 0)))
+            conn.recv(100)
+            conn.close()
+        except OSError:
+            pass
+
+    t = threading.Thread(target=fake_server, daemon=True)
+    t.start()
+    s = shoal(databases={"db": {"dbname": "postgres", "user": "trust_user", "host": "127.0.0.1",
+                                "port": port}},
+              settings={"server_tls_sslmode": "prefer"})
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect("db", "x")
+    t.join(10)
+    lsock.close()
+    assert got and got[0] == SSL_REQUEST
+    assert "unencrypted data after SSL response" in error_text(e.value)
