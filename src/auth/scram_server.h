@@ -23,9 +23,9 @@ struct scram_secret {
 /* Why a message was refused: the text PostgreSQL would send, for the log and the client. */
 struct scram_server {
 	struct scram_secret secret;
-	bool doomed;		/* unknown user or unusable secret: run the exchange, then fail */
-	bool cb_offered;	/* the connection is TLS: -PLUS is offered, "y" means a downgrade */
-	bool cb_used;		/* the client chose SCRAM-SHA-256-PLUS */
+	bool doomed;	     /* unknown user or unusable secret: run the exchange, then fail */
+	bool cb_offered;     /* the connection is TLS: -PLUS is offered, "y" means a downgrade */
+	bool cb_used;	     /* the client chose SCRAM-SHA-256-PLUS */
 	uint8_t cb_data[64]; /* tls-server-end-point hash when cb_offered */
 	size_t cb_len;
 	char *gs2_header;		   /* "n,," / "y,," / "p=tls-server-end-point,," */

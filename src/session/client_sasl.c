@@ -15,8 +15,9 @@ shoal_rc client_sasl_begin(struct client *c, const char *secret)
 	char mechs[64];
 	uint8_t cb[64];
 	size_t cblen = 0;
-	/* Over TLS, SCRAM-SHA-256-PLUS binds the exchange to our certificate (tls-server-end-point),
-	 * so a man in the middle with another certificate cannot relay it. */
+	/* Over TLS, SCRAM-SHA-256-PLUS binds the exchange to our certificate
+	 * (tls-server-end-point), so a man in the middle with another certificate cannot relay it.
+	 */
 	if (c->c.tls)
 		tls_endpoint_hash(&c->c, cb, &cblen);
 	c->scram = xcalloc(1, sizeof(*c->scram));
