@@ -365,3 +365,32 @@ def test_server_bytes_after_ssl_answer_are_refused(shoal, pg):
     lsock.close()
     assert got and got[0] == SSL_REQUEST
     assert "unencrypted data after SSL response" in error_text(e.value)
+
+
+def test_tls_settings_reload(shoal, pg, tls_certs):
+    """SIGHUP turns client TLS on; a reload with a missing certificate is refused and the
+    running TLS settings stay."""
+    import signal
+    s = shoal(databases={"db": {"dbname": "postgres", "user": "trust_user"}},
+              settings={"client_tls_sslmode": "disable"})
+    with pytest.raises(psycopg.OperationalError, match="does not support SSL"):
+        psycopg.connect(s.dsn("db", "u", sslmode="require"))
+    s.settings.update(client_tls_settings(tls_certs, "require"))
+    s.write_config(s.port)
+    s.send_signal(signal.SIGHUP)
+
+    def tls_works():
+        try:
+            with psycopg.connect(s.dsn("db", "u", sslmode="require")) as c:
+                return bool(c.pgconn.ssl_in_use)
+        except psycopg.OperationalError:
+            return False
+    wait_until(tls_works, 10, what="TLS after reload")
+    s.settings["client_tls_cert_file"] = tls_certs.path("missing.crt")
+    s.write_config(s.port)
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload failed" in s.log() and "missing.crt" in s.log(), 10,
+               what="refused reload")
+    assert tls_works()
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
+        psycopg.connect(s.dsn("db", "u", sslmode="disable"))
