@@ -5,12 +5,12 @@
 #include "cancel.h"
 #include "client_hba.h"
 #include "client_sasl.h"
+#include "client_tls.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
 #include "proto.h"
 #include "server.h"
-#include "client_tls.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -323,7 +323,7 @@ static void client_start_auth(struct client *c)
 	const struct config *cfg = config_current();
 	int type = cfg->auth_type;
 	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
-	if (type != AUTH_TRUST && type != AUTH_ANY && auth_query_wanted(c) &&
+	if (type != AUTH_TRUST && type != AUTH_ANY && type != AUTH_CERT && auth_query_wanted(c) &&
 	    auth_query_start(c) == SHOAL_AGAIN)
 		return;
 	const char *secret = client_secret(c);
