@@ -11,6 +11,7 @@
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <pthread.h>
@@ -66,6 +67,8 @@ static struct config *build(const char *key, const char *value, char *err, size_
 		rc = config_set_value(cfg, o->key, o->value, err, errlen);
 	if (rc == SHOAL_OK && key)
 		rc = config_set_value(cfg, key, value, err, errlen);
+	if (rc == SHOAL_OK) /* last: new TLS contexts replace the old ones only if all is well */
+		rc = tls_configure(cfg, err, errlen);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
 		free(cfg);

@@ -1,5 +1,6 @@
 /* auth.c: md5 and cleartext password checks, constant time. */
 #include "auth.h"
+#include "scram_server.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -66,8 +67,10 @@ bool auth_check_md5(const char *secret, const char *user, const uint8_t salt[4],
 
 bool auth_check_plain(const char *secret, const char *user, const char *password)
 {
-	if (!secret || auth_secret_is_scram(secret))
+	if (!secret)
 		return false;
+	if (auth_secret_is_scram(secret))
+		return scram_check_password(secret, password);
 	if (auth_secret_is_md5(secret)) {
 		char got[36];
 		auth_md5_hex(password, strlen(password), user, strlen(user), got);

@@ -13,7 +13,7 @@ void auth_md5_response(const char *secret, const char *user, const uint8_t salt[
  * SCRAM secret never matches. */
 bool auth_check_md5(const char *secret, const char *user, const uint8_t salt[4],
 		    const char *answer);
-/* Does a cleartext password match the stored secret (plaintext or md5)? */
+/* Does a cleartext password match the stored secret (plaintext, md5 or SCRAM)? */
 bool auth_check_plain(const char *secret, const char *user, const char *password);
 bool auth_secret_is_md5(const char *secret);
 bool auth_secret_is_scram(const char *secret);

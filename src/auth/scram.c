@@ -64,14 +64,19 @@ static shoal_rc scram_compute_proof(struct scram_client *sc, const char *passwor
 	int slen = b64_decode(salt64, salt, sizeof(salt));
 	if (slen <= 0)
 		return SHOAL_ERROR;
-	if (!PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, slen, iters, EVP_sha256(),
-			       32, sc->salted))
-		return SHOAL_ERROR;
-	hmac(sc->salted, 32, "Client Key", 10, ckey);
+	if (sc->use_keys) {
+		memcpy(ckey, sc->client_key, 32);
+	} else {
+		if (!password || !PKCS5_PBKDF2_HMAC(password, (int)strlen(password), salt, slen,
+						    iters, EVP_sha256(), 32, sc->salted))
+			return SHOAL_ERROR;
+		hmac(sc->salted, 32, "Client Key", 10, ckey);
+	}
 	SHA256(ckey, 32, skey);
 	hmac(skey, 32, sc->auth_message, strlen(sc->auth_message), sig);
 	for (int i = 0; i < 32; i++)
 		proof[i] = ckey[i] ^ sig[i];
+	OPENSSL_cleanse(ckey, sizeof(ckey));
 	return SHOAL_OK;
 }
 
@@ -121,10 +126,21 @@ shoal_rc scram_verify_server(struct scram_client *sc, const char *server_final, 
 	free(v);
 	if (n != 32 || !sc->auth_message)
 		return SHOAL_ERROR;
-	hmac(sc->salted, 32, "Server Key", 10, skey);
+	if (sc->use_keys)
+		memcpy(skey, sc->server_key, 32);
+	else
+		hmac(sc->salted, 32, "Server Key", 10, skey);
 	hmac(skey, 32, sc->auth_message, strlen(sc->auth_message), sig);
 	sc->verified = CRYPTO_memcmp(sig, got, 32) == 0;
 	return sc->verified ? SHOAL_OK : SHOAL_ERROR;
+}
+
+void scram_client_use_keys(struct scram_client *sc, const uint8_t client_key[32],
+			   const uint8_t server_key[32])
+{
+	sc->use_keys = true;
+	memcpy(sc->client_key, client_key, 32);
+	memcpy(sc->server_key, server_key, 32);
 }
 
 void scram_client_free(struct scram_client *sc)
@@ -133,4 +149,7 @@ void scram_client_free(struct scram_client *sc)
 	free(sc->auth_message);
 	sc->client_first_bare = sc->auth_message = NULL;
 	OPENSSL_cleanse(sc->salted, sizeof(sc->salted));
+	OPENSSL_cleanse(sc->client_key, sizeof(sc->client_key));
+	OPENSSL_cleanse(sc->server_key, sizeof(sc->server_key));
+	sc->use_keys = false;
 }

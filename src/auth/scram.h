@@ -9,6 +9,10 @@ struct scram_client {
 	char *client_first_bare; /* "n=,r=<nonce>" */
 	char *auth_message;
 	uint8_t salted[32];
+	/* Pass-through: the ClientKey recovered from a client's proof and the stored ServerKey
+	 * stand in for the password (no PBKDF2, no plaintext). */
+	bool use_keys;
+	uint8_t client_key[32], server_key[32];
 	bool verified; /* the server proved it knows the password (server-final verified) */
 };
 
@@ -21,6 +25,10 @@ shoal_rc scram_client_first(struct scram_client *sc, char *out, size_t outlen) M
  * message or a nonce that does not extend ours. */
 shoal_rc scram_client_final(struct scram_client *sc, const char *password, const char *server_first,
 			    size_t sflen, char *out, size_t outlen) MUST_USE;
+/* Log in with keys instead of a password: call after scram_client_first, then pass a NULL
+ * password to scram_client_final. */
+void scram_client_use_keys(struct scram_client *sc, const uint8_t client_key[32],
+			   const uint8_t server_key[32]);
 /* Verify server-final-message ("v=<signature>"). */
 shoal_rc scram_verify_server(struct scram_client *sc, const char *server_final,
 			     size_t len) MUST_USE;

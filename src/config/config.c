@@ -1,5 +1,6 @@
 /* config.c: one settings table driving INI (+%include) and env parsing, defaults and printing. */
 #include "config.h"
+#include "hba.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -39,6 +40,12 @@ static const struct enum_name auth_type_names[] = {
 	{"trust", AUTH_TRUST}, {"plain", AUTH_PLAIN}, {"md5", AUTH_MD5},
 	{"scram-sha-256", AUTH_SCRAM}, {"any", AUTH_ANY}, {"hba", AUTH_HBA},
 	{"cert", AUTH_CERT}, {NULL, 0},
+};
+
+static const struct enum_name tls_mode_names[] = {
+	{"disable", TLS_DISABLE}, {"allow", TLS_ALLOW}, {"prefer", TLS_PREFER},
+	{"require", TLS_REQUIRE}, {"verify-ca", TLS_VERIFY_CA}, {"verify-full", TLS_VERIFY_FULL},
+	{NULL, 0},
 };
 
 /* ---- the settings table ---- */
@@ -121,12 +128,31 @@ static const struct setting settings[] = {
 	S_DUR(alert_at_max_after, "30", true),
 	S_DUR(dns_max_ttl, "15", true),
 	S_DUR(dns_nxdomain_ttl, "15", true),
+	S_ENUM(client_tls_sslmode, tls_mode_names, "disable", true),
+	S_PATH(client_tls_key_file, true),
+	S_PATH(client_tls_cert_file, true),
+	S_PATH(client_tls_ca_file, true),
+	S_STR(client_tls_protocols, "secure", true),
+	S_STR(client_tls_ciphers, "default", true),
+	S_ENUM(server_tls_sslmode, tls_mode_names, "prefer", true),
+	S_PATH(server_tls_ca_file, true),
+	S_PATH(server_tls_key_file, true),
+	S_PATH(server_tls_cert_file, true),
+	S_STR(server_tls_protocols, "secure", true),
+	S_STR(server_tls_ciphers, "default", true),
+	S_PATH(auth_hba_file, true),
+	S_PATH(auth_user, true),
+	S_STR(auth_query,
+	      "SELECT rolname, CASE WHEN rolvaliduntil < pg_catalog.now() THEN NULL ELSE rolpassword "
+	      "END FROM pg_catalog.pg_authid WHERE rolname = $1 AND rolcanlogin",
+	      true),
+	S_PATH(auth_dbname, true),
+	S_DUR(auth_query_cache_ttl, "60", true),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
  * an existing pgbouncer.ini loads unchanged. */
 static const char *const not_implemented[] = {
-	"auth_query", "auth_user", "auth_dbname", "auth_hba_file",
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
@@ -136,12 +162,8 @@ static const char *const not_implemented[] = {
 	"max_prepared_statements", "user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
-	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls_sslmode",
-	"client_tls_key_file", "client_tls_cert_file", "client_tls_ca_file",
-	"client_tls_protocols", "client_tls_ciphers", "client_tls13_ciphers",
-	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls_sslmode", "server_tls_ca_file",
-	"server_tls_key_file", "server_tls_cert_file", "server_tls_protocols",
-	"server_tls_ciphers", "server_tls13_ciphers",
+	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
+	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
 /* clang-format on */
 
@@ -353,11 +375,14 @@ static const struct kv_key db_keys[] = {
     DBK(max_db_connections, K_INT),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
+    DBK(auth_user, K_STR),
+    DBK(auth_query, K_STR),
+    DBK(auth_dbname, K_STR),
     {NULL, 0, K_STR},
 };
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
-    "auth_user",       "auth_dbname",	     "auth_query", "max_db_client_connections",
+    "max_db_client_connections",
     "server_lifetime", "load_balance_hosts", NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
@@ -610,7 +635,11 @@ static void db_entry_clear(struct db_entry *db)
 	free(db->user);
 	free(db->password);
 	free(db->application_name);
+	free(db->auth_user);
+	free(db->auth_query);
+	free(db->auth_dbname);
 	db->host = db->dbname = db->user = db->password = db->application_name = NULL;
+	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 }
 
 /* On failure out's strings are freed again (out->name, the caller's, is left alone). */
@@ -1009,6 +1038,19 @@ static shoal_rc load_auth_file(struct config *cfg, char *err, size_t errlen)
 	return rc;
 }
 
+/* auth_hba_file, required by auth_type = hba. */
+static shoal_rc load_hba(struct config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->auth_hba_file) {
+		if (cfg->auth_type != AUTH_HBA)
+			return SHOAL_OK;
+		snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
+		return SHOAL_ERROR;
+	}
+	cfg->hba = xcalloc(1, sizeof(*cfg->hba));
+	return hba_load(cfg->auth_hba_file, cfg->hba, err, errlen);
+}
+
 shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -1027,6 +1069,8 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 	}
 	if (rc == SHOAL_OK && cfg->auth_file)
 		rc = load_auth_file(cfg, err, errlen);
+	if (rc == SHOAL_OK)
+		rc = load_hba(cfg, err, errlen);
 	src_free(&ctx.src);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
@@ -1054,6 +1098,9 @@ void config_free(struct config *cfg)
 	free(cfg->dbs);
 	free(cfg->users);
 	free(cfg->auth);
+	if (cfg->hba)
+		hba_free(cfg->hba);
+	free(cfg->hba);
 	free(cfg->path);
 	memset(cfg, 0, sizeof(*cfg));
 }

@@ -26,6 +26,18 @@ enum auth_type {
 	AUTH_CERT, /* parsed, not implemented yet: login fails with a clear error */
 };
 
+/* client_tls_sslmode / server_tls_sslmode, in libpq's order of strictness. */
+struct hba;
+
+enum tls_mode {
+	TLS_DISABLE = 0,
+	TLS_ALLOW,
+	TLS_PREFER,
+	TLS_REQUIRE,
+	TLS_VERIFY_CA,
+	TLS_VERIFY_FULL,
+};
+
 /* One [databases] entry. Unset integers are -1 ("inherit the global setting"). */
 struct db_entry {
 	char *name;     /* the key clients connect to; "*" is the fallback entry */
@@ -41,6 +53,7 @@ struct db_entry {
 	int max_db_connections;
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
+	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
 };
 
 /* One [users] entry. */
@@ -108,6 +121,20 @@ struct config {
 	usec_t alert_at_max_after;     /* Shoal: warn when a pool stays at its limit, 30 s; 0 = off */
 	usec_t dns_max_ttl;            /* 15 s: how long a resolved host name is used */
 	usec_t dns_nxdomain_ttl;       /* 15 s: how long a failed resolution is remembered */
+	/* TLS (tls.c); paths NULL when unset. Protocols: "secure" or a list; ciphers: OpenSSL's. */
+	int client_tls_sslmode;        /* enum tls_mode, default disable */
+	char *client_tls_key_file, *client_tls_cert_file, *client_tls_ca_file;
+	char *client_tls_protocols;    /* "secure" = TLSv1.2 and TLSv1.3 */
+	char *client_tls_ciphers;      /* "default" */
+	int server_tls_sslmode;        /* enum tls_mode, default prefer */
+	char *server_tls_ca_file, *server_tls_key_file, *server_tls_cert_file;
+	char *server_tls_protocols;    /* "secure" */
+	char *server_tls_ciphers;      /* "default" */
+	char *auth_hba_file;           /* NULL when unset; needed by auth_type = hba */
+	char *auth_user;               /* runs auth_query for users not in auth_file; NULL: off */
+	char *auth_query;              /* PgBouncer's query, schema-qualified; $1 = user name */
+	char *auth_dbname;             /* database auth_query runs in; NULL: the client's */
+	usec_t auth_query_cache_ttl;   /* Shoal: reuse an auth_query answer this long, 60 s */
 
 	struct db_entry *dbs;
 	int ndbs;
@@ -115,6 +142,7 @@ struct config {
 	int nusers;
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */
 	int nauth;
+	struct hba *hba; /* parsed auth_hba_file, or NULL */
 	char *path; /* the file this came from, or NULL for the embedded default */
 };
 

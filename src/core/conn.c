@@ -1,5 +1,6 @@
 /* conn.c: socket pump: buffered reads, batched writes, forwarding by header, backpressure. */
 #include "conn.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -10,6 +11,8 @@
 
 shoal_rc conn_read(struct conn *c)
 {
+	if (c->tls)
+		return tls_read(c);
 	buf_reserve(&c->in, CONN_READ_CHUNK);
 	ssize_t n = recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
 	if (n > 0) {
@@ -26,6 +29,8 @@ shoal_rc conn_read(struct conn *c)
 
 shoal_rc conn_flush(struct conn *c)
 {
+	if (c->tls)
+		return tls_flush(c);
 	while (buf_avail(&c->out) > 0) {
 		ssize_t n = send(c->lfd.fd, buf_head(&c->out), buf_avail(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
@@ -82,6 +87,7 @@ bool conn_forward(struct conn *c, struct conn *dst)
 
 void conn_close(struct conn *c)
 {
+	tls_free(c);
 	if (c->lfd.fd >= 0) {
 		loop_del(c->w->loop, &c->lfd);
 		close(c->lfd.fd);

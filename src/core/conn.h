@@ -9,6 +9,7 @@
 #include "loop.h"
 
 struct worker;
+struct tls_conn;
 
 /* Above this many unsent bytes for a peer we stop reading from the side that feeds it. */
 #define CONN_HIGH_WATER (256 * 1024)
@@ -25,6 +26,7 @@ struct conn {
 	bool dead;         /* closed: waiting to be freed after the event batch */
 	uint64_t bytes_in, bytes_out;
 	char name[128]; /* "C-12 app@db 127.0.0.1:4123" for log lines */
+	struct tls_conn *tls; /* TLS state (tls.c); NULL on a plain connection */
 };
 
 /* recv() once into c->in. SHOAL_OK: bytes arrived; SHOAL_AGAIN: none now; SHOAL_ERROR: EOF or

@@ -5,6 +5,7 @@
 #include <stdatomic.h>
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -32,12 +33,12 @@ shoal_rc log_open(const char *path, int verbose)
 void log_set_verbose(int verbose)
 {
 	int lvl = LOG_INFO + verbose;
-	log_level = lvl > LOG_NOISE ? LOG_NOISE : lvl;
+	atomic_store_explicit(&log_level, lvl > LOG_NOISE ? LOG_NOISE : lvl, memory_order_relaxed);
 }
 
 bool log_enabled(enum log_level lvl)
 {
-	return (int)lvl <= log_level;
+	return (int)lvl <= atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

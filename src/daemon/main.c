@@ -1,5 +1,6 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
 #include "alerts.h"
+#include "auth_query.h"
 #include "client.h"
 #include "config.h"
 #include "control.h"
@@ -9,6 +10,7 @@
 #include "pause.h"
 #include "pool.h"
 #include "stats.h"
+#include "tls.h"
 #include "worker.h"
 #include "shoal_version.h"
 
@@ -78,6 +80,12 @@ static int run_check(const char *path)
 		fprintf(stderr, "shoal: %s\n", err);
 		return 1;
 	}
+	if (tls_configure(&cfg, err, sizeof(err)) != SHOAL_OK) { /* certificates and keys load */
+		fprintf(stderr, "shoal: %s\n", err);
+		config_free(&cfg);
+		return 1;
+	}
+	tls_shutdown();
 	config_print(&cfg, stdout);
 	config_free(&cfg);
 	return 0;
@@ -204,6 +212,12 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
+	if (tls_configure(cfg, err, sizeof(err)) != SHOAL_OK) {
+		fprintf(stderr, "shoal: %s\n", err);
+		config_free(cfg);
+		free(cfg);
+		return 1;
+	}
 	control_init(cfg, d->path, d->verbose);
 	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
@@ -268,5 +282,7 @@ int main(int argc, char **argv)
 	stats_free_all();
 	pause_free_all();
 	control_free_all();
+	auth_query_cache_free();
+	tls_shutdown();
 	return rc;
 }

@@ -193,6 +193,7 @@ static void pool_apply_one(struct pool *p, void *arg)
 	if (!pw || !p->password || strcmp(pw, p->password) != 0) {
 		free(p->password); /* read only under the pool's lock (servers copy it) */
 		p->password = pw ? xstrdup(pw) : NULL;
+		p->has_scram_keys = false; /* they belong to the old secret */
 	}
 }
 

@@ -34,6 +34,7 @@ enum server_state {
 
 struct pool;
 struct server;
+struct scram_server;
 
 #define MAX_WORKERS 64
 
@@ -53,8 +54,15 @@ struct client {
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
-	int auth_step;            /* 0: no password requested yet, 1: password requested */
+	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
+	uint8_t auth_method;        /* AUTH_MD5 or AUTH_PLAIN: what the password message answers */
+	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
+	bool is_unix;               /* connected over the Unix socket: never TLS */
+	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */
+	bool aq_running, aq_done;   /* auth_query lookup in progress / finished (auth_query.c) */
+	bool aq_found;              /* it returned a row */
+	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	usec_t connect_time, state_since, last_activity;
@@ -92,9 +100,13 @@ struct server {
 	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */
 	bool login_ok;
 	bool connected;    /* TCP connect finished */
+	uint8_t tls_phase; /* 0: none or done; 1: SSLRequest sent; 2: TLS handshake (server.c) */
 	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */
+	bool has_scram_keys; /* pool's pass-through keys, copied with password */
+	bool auth_query;     /* running a client's auth_query as its setup (auth_query.c) */
+	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */
 	char *host, *dbname;    /* the pool's target when it connected (a reload may change it) */
@@ -117,6 +129,10 @@ struct pool {
 	char *host;
 	int port;
 	char *password; /* for the server login; NULL: none known (ledger lock) */
+	/* SCRAM pass-through (ledger lock): keys recovered from a client's proof against the
+	 * stored SCRAM secret that is also password. */
+	bool has_scram_keys;
+	uint8_t scram_client_key[32], scram_server_key[32];
 	_Atomic int pool_mode;
 	pthread_mutex_t lock;
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */

@@ -2,7 +2,11 @@
 #include "client.h"
 #include "admin.h"
 #include "auth.h"
+#include "auth_query.h"
 #include "cancel.h"
+#include "client_hba.h"
+#include "client_sasl.h"
+#include "client_tls.h"
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
@@ -20,6 +24,14 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <unistd.h>
+
+/* Where a client is in its login (c->auth_step). */
+enum client_auth_step {
+	AUTH_STEP_START = 0, /* reading the startup packet */
+	AUTH_STEP_PASSWORD,  /* cleartext or md5 password requested */
+	AUTH_STEP_DONE,      /* authenticated, waiting for the login to finish */
+	AUTH_STEP_SASL,      /* SCRAM exchange in progress (c->scram) */
+};
 
 static atomic_uint_fast64_t next_client_id = 1;
 static atomic_int total_clients;
@@ -48,6 +60,7 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 		      sizeof(c->local_addr), &c->local_port);
 	c->unix_peer = addr->ss_family == AF_UNIX;
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu %s", (unsigned long long)c->id, peer);
+	c->is_unix = addr->ss_family == AF_UNIX;
 	if (addr->ss_family != AF_UNIX)
 		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
 	atomic_fetch_add(&total_clients, 1);
@@ -74,6 +87,10 @@ void client_accept_internal(struct worker *w, int fd)
 void client_free(struct client *c)
 {
 	params_free(&c->params);
+	client_sasl_end(c);
+	if (c->aq_secret)
+		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
+	free(c->aq_secret);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -215,6 +232,13 @@ static bool client_needs_check(struct client *c, struct pool *p)
 	return false;
 }
 
+/* The stored secret: auth_file's, else what auth_query found (NULL: unknown user). */
+static const char *client_secret(const struct client *c)
+{
+	const char *s = config_find_secret(config_current(), c->user);
+	return s ? s : c->aq_secret;
+}
+
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
@@ -228,6 +252,9 @@ static void client_login_ready(struct client *c)
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
+	auth_query_share_secret(c, p);
+	client_sasl_share_keys(c, p, client_secret(c));
+	client_sasl_end(c);
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
 	const char *app = params_get(&c->params, "application_name");
@@ -261,6 +288,7 @@ static void client_auth_failed(struct client *c)
 
 static void client_ask_password(struct client *c, int auth_type)
 {
+	c->auth_method = (uint8_t)auth_type;
 	if (auth_type == AUTH_MD5) {
 		if (auth_random(c->md5_salt, 4) != SHOAL_OK) {
 			client_close(c, "53000", "cannot generate a salt");
@@ -270,23 +298,85 @@ static void client_ask_password(struct client *c, int auth_type)
 	} else {
 		proto_write_auth(&c->c.out, PQAUTH_CLEARTEXT, NULL, 0);
 	}
-	c->auth_step = 1;
+	c->auth_step = AUTH_STEP_PASSWORD;
 	if (client_flush(c) != SHOAL_OK)
 		return; /* closed */
 }
 
+static void client_ask_scram(struct client *c, const char *secret)
+{
+	if (client_sasl_begin(c, secret) != SHOAL_OK) {
+		client_close(c, "53000", "cannot start SCRAM authentication");
+		return;
+	}
+	c->auth_step = AUTH_STEP_SASL;
+	if (client_flush(c) != SHOAL_OK)
+		return; /* closed */
+}
+
+/* Methods that need no password: the OS user (peer) or the TLS client certificate (cert). */
+static void client_auth_no_password(struct client *c, bool ok, const char *method)
+{
+	char msg[200];
+	if (ok) {
+		client_login_ready(c);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "%s authentication failed for user \"%s\"", method, c->user);
+	log_warn("%s: %s", c->c.name, msg);
+	client_close(c, "28000", msg);
+}
+
+/* auth_type = hba: the first matching auth_hba_file rule picks the method. */
+static void client_start_hba(struct client *c, const char *secret)
+{
+	char msg[400];
+	switch (client_hba_method(c, msg, sizeof(msg))) {
+	case HBA_TRUST: client_login_ready(c); return;
+	case HBA_MD5:
+		if (secret && auth_secret_is_scram(secret))
+			client_ask_scram(c, secret);
+		else
+			client_ask_password(c, AUTH_MD5);
+		return;
+	case HBA_SCRAM: client_ask_scram(c, secret); return;
+	case HBA_PASSWORD: client_ask_password(c, AUTH_PLAIN); return;
+	case HBA_PEER: client_auth_no_password(c, client_peer_ok(c), "Peer"); return;
+	case HBA_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
+	case HBA_REJECT:
+	case HBA_NO_MATCH: break;
+	}
+	log_warn("%s: %s", c->c.name, msg);
+	client_close(c, "28000", msg);
+}
+
 static void client_start_auth(struct client *c)
 {
-	int type = config_current()->auth_type;
+	const struct config *cfg = config_current();
+	int type = cfg->auth_type;
 	if (c->internal) {
 		client_login_ready(c); /* the health probe, over a socketpair made in this process */
 		return;
 	}
+	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
+	if (type != AUTH_TRUST && type != AUTH_ANY && type != AUTH_CERT && auth_query_wanted(c) &&
+	    auth_query_start(c) == SHOAL_AGAIN)
+		return;
+	const char *secret = client_secret(c);
 	switch (type) {
 	case AUTH_TRUST:
 	case AUTH_ANY: client_login_ready(c); return;
-	case AUTH_PLAIN:
-	case AUTH_MD5: client_ask_password(c, type); return;
+	case AUTH_HBA: client_start_hba(c, secret); return;
+	case AUTH_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
+	case AUTH_MD5:
+		/* As PgBouncer: a stored SCRAM secret can only be checked by SCRAM. */
+		if (secret && auth_secret_is_scram(secret))
+			client_ask_scram(c, secret);
+		else
+			client_ask_password(c, type);
+		return;
+	case AUTH_PLAIN: client_ask_password(c, type); return;
+	case AUTH_SCRAM: client_ask_scram(c, secret); return;
 	default: {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "auth_type %s is not supported yet",
@@ -305,16 +395,38 @@ static void client_check_password(struct client *c, const uint8_t *body, size_t 
 		client_close(c, "08P01", "invalid packet: malformed password message");
 		return;
 	}
-	const struct config *cfg = config_current();
-	const char *secret = config_find_secret(cfg, c->user);
-	bool ok = cfg->auth_type == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
+	const char *secret = client_secret(c);
+	bool ok = c->auth_method == AUTH_MD5 ? auth_check_md5(secret, c->user, c->md5_salt, pw)
 					     : auth_check_plain(secret, c->user, pw);
 	if (!ok) {
 		client_auth_failed(c);
 		return;
 	}
-	c->auth_step = 2;
+	c->auth_step = AUTH_STEP_DONE;
 	client_login_ready(c);
+}
+
+static void client_sasl_message(struct client *c, const uint8_t *body, size_t len)
+{
+	const char *err = NULL;
+	switch (client_sasl_step(c, body, len, &err)) {
+	case SASL_CONTINUE:
+		if (client_flush(c) != SHOAL_OK)
+			log_debug("%s: closed while sending a SCRAM challenge", c->c.name);
+		return;
+	case SASL_FAILED: client_auth_failed(c); return;
+	case SASL_MALFORMED: {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "%s", err ? err : "malformed SCRAM message");
+		log_warn("%s: SCRAM: %s", c->c.name, msg);
+		client_close(c, "08P01", msg);
+		return;
+	}
+	case SASL_SUCCESS:
+		c->auth_step = AUTH_STEP_DONE;
+		client_login_ready(c);
+		return;
+	}
 }
 
 static bool is_false(const char *v)
@@ -387,6 +499,10 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	snprintf(c->c.name + strlen(c->c.name), sizeof(c->c.name) - strlen(c->c.name), " %s@%s",
 		 c->user, c->dbname);
 	const struct config *cfg = config_current();
+	if (client_tls_required(c)) {
+		client_close(c, "28000", "SSL required");
+		return;
+	}
 	if (client_count() > cfg->max_client_conn) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
@@ -423,7 +539,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 static shoal_rc client_login_step(struct client *c)
 {
 	struct buf *in = &c->c.in;
-	if (c->auth_step == 1) {
+	if (c->auth_step == AUTH_STEP_PASSWORD || c->auth_step == AUTH_STEP_SASL) {
 		struct pq_header h;
 		shoal_rc rc = proto_header(buf_head(in), buf_avail(in), &h);
 		if (rc == SHOAL_AGAIN)
@@ -440,12 +556,19 @@ static shoal_rc client_login_step(struct client *c)
 		size_t blen = h.len - 4;
 		memcpy(body, buf_head(in) + 5, blen);
 		buf_consume(in, (size_t)h.len + 1);
-		client_check_password(c, body, blen);
+		if (c->auth_step == AUTH_STEP_SASL)
+			client_sasl_message(c, body, blen);
+		else
+			client_check_password(c, body, blen);
 		explicit_bzero(body, blen);
 		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	}
-	if (c->auth_step != 0)
+	if (c->auth_step != AUTH_STEP_START)
 		return SHOAL_AGAIN; /* authenticated, waiting for the login to finish */
+	if (buf_avail(in) < 1)
+		return SHOAL_AGAIN;
+	if (client_tls_gate(c) != SHOAL_OK)
+		return c->c.dead ? SHOAL_ERROR : SHOAL_AGAIN;
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;
 	const uint8_t *p = buf_head(in);
@@ -465,8 +588,15 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 {
 	switch (m->kind) {
 	case STARTUP_SSL:
+		if (client_tls_offered(c))
+			return client_start_tls(c, len);
+		/* fallthrough */
 	case STARTUP_GSSENC:
-		/* No TLS or GSS yet: 'N' tells the client to go on in plaintext. */
+		if (c->c.tls) {
+			client_close(c, "08P01", "invalid packet: encryption requested twice");
+			return SHOAL_ERROR;
+		}
+		/* No TLS here or no GSS at all: 'N' tells the client to go on in plaintext. */
 		buf_consume(&c->c.in, len);
 		buf_append(&c->c.out, "N", 1);
 		return client_flush(c);
@@ -646,6 +776,14 @@ void client_on_linked(struct client *c)
 		}
 	}
 	client_resume(c);
+}
+
+void client_auth_resume(struct client *c)
+{
+	if (c->c.dead)
+		return;
+	conn_pause(&c->c, false);
+	client_start_auth(c);
 }
 
 void client_resume(struct client *c)

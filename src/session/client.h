@@ -23,6 +23,8 @@ void client_on_linked(struct client *c);
 /* The linked server finished a transaction in transaction/statement mode, or a server reply was
  * forwarded: continue with any input the client already sent. */
 void client_resume(struct client *c);
+/* auth_query found (or did not find) c's secret: go on with its authentication. */
+void client_auth_resume(struct client *c);
 /* Graceful shutdown: clients not inside a transaction leave now, others after it. */
 void client_begin_drain(struct client *c);
 /* Flush the client's output; on a socket error the client is closed (SHOAL_ERROR). */

@@ -1,7 +1,9 @@
 /* server.c: server connections: connect, login, linked traffic, setup/reset, death. */
 #include "server.h"
 #include "stats.h"
+#include "tls.h"
 #include "auth.h"
+#include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
 #include "error_stats.h"
@@ -12,6 +14,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +38,14 @@ static usec_t jittered_lifetime(usec_t lifetime)
 	return lifetime - (usec_t)((double)lifetime * 0.2 * (rand() / (RAND_MAX + 1.0)));
 }
 
+/* Pass-through keys, if a client's SCRAM login gave the pool some (pool lock held). */
+static void server_copy_scram_keys(struct server *s, const struct pool *p)
+{
+	s->has_scram_keys = p->has_scram_keys;
+	memcpy(s->scram_client_key, p->scram_client_key, sizeof(s->scram_client_key));
+	memcpy(s->scram_server_key, p->scram_server_key, sizeof(s->scram_server_key));
+}
+
 static void server_init(struct server *s, struct worker *w, struct pool *p)
 {
 	const struct config *cfg = config_current();
@@ -54,6 +65,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->dbname = xstrdup(p->server_db);
 	s->port = p->port;
 	s->gen = p->gen;
+	server_copy_scram_keys(s, p);
 	pool_unlock(p);
 	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
 		 p->server_user, s->host, s->port, s->dbname);
@@ -82,6 +94,7 @@ void server_free(struct server *s)
 {
 	params_free(&s->params);
 	scram_client_free(&s->scram);
+	OPENSSL_cleanse(s->scram_client_key, sizeof(s->scram_client_key));
 	buf_free(&s->setup_error);
 	free(s->host);
 	free(s->dbname);
@@ -132,6 +145,90 @@ static shoal_rc server_flush(struct server *s)
 	return SHOAL_OK;
 }
 
+static void server_send_startup(struct server *s);
+
+/* server_tls_sslmode applies to TCP servers; a Unix socket is never encrypted. */
+static bool server_wants_tls(const struct server *s)
+{
+	return config_current()->server_tls_sslmode != TLS_DISABLE && s->pool->host[0] != '/';
+}
+
+/* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get
+ * the reason at once rather than a query_wait_timeout later. */
+static void server_tls_failed(struct server *s, const char *msg)
+{
+	char full[400];
+	snprintf(full, sizeof(full), "server login failed: %s", msg);
+	struct buf e = {0};
+	proto_write_error(&e, "FATAL", "08006", full);
+	pool_fail_waiters(s->c.w, s->pool, e.data, e.len);
+	buf_free(&e);
+	server_close(s, full);
+}
+
+static void server_tls_step(struct server *s)
+{
+	char err[300];
+	shoal_rc rc = tls_handshake(&s->c, err, sizeof(err));
+	if (rc == SHOAL_ERROR) {
+		server_tls_failed(s, err);
+		return;
+	}
+	if (rc == SHOAL_OK) {
+		s->tls_phase = 0;
+		log_debug("%s TLS established", s->c.name);
+		server_send_startup(s);
+	}
+}
+
+/* The answer to our SSLRequest: 'S' starts the handshake, 'N' goes on in plaintext if the mode
+ * allows it. */
+static void server_tls_answer(struct server *s)
+{
+	int mode = config_current()->server_tls_sslmode;
+	char err[300];
+	uint8_t a = buf_head(&s->c.in)[0];
+	/* Anything after the answer was sent before encryption started: it could have been
+	 * injected by a man in the middle (CVE-2021-23214), so it is refused, as libpq does. */
+	if (buf_avail(&s->c.in) > 1) {
+		server_tls_failed(s, "received unencrypted data after SSL response");
+		return;
+	}
+	buf_consume(&s->c.in, 1);
+	if (a == 'S') {
+		if (tls_connect(&s->c, s->host, mode, err, sizeof(err)) != SHOAL_OK) {
+			server_tls_failed(s, err);
+			return;
+		}
+		s->tls_phase = 2;
+		server_tls_step(s);
+	} else if (a == 'N' && mode < TLS_REQUIRE) {
+		s->tls_phase = 0;
+		server_send_startup(s);
+	} else if (a == 'N') {
+		server_tls_failed(s, "server does not support TLS (server_tls_sslmode requires it)");
+	} else {
+		server_tls_failed(s, "invalid answer to SSLRequest");
+	}
+}
+
+static void server_tls_event(struct server *s)
+{
+	if (s->tls_phase == 2) {
+		server_tls_step(s);
+		return;
+	}
+	if (buf_avail(&s->c.out) > 0 && server_flush(s) != SHOAL_OK)
+		return;
+	shoal_rc rc = conn_read(&s->c);
+	if (rc == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "server closed the connection");
+		return;
+	}
+	if (rc == SHOAL_OK)
+		server_tls_answer(s);
+}
+
 static void server_on_connected(struct server *s)
 {
 	int e = net_connect_result(s->c.lfd.fd);
@@ -144,6 +241,19 @@ static void server_on_connected(struct server *s)
 	s->connected = true;
 	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
 	net_local_info(s->c.lfd.fd, s->local_addr, sizeof(s->local_addr), &s->local_port);
+	if (server_wants_tls(s)) {
+		proto_begin(&s->c.out, 0);
+		proto_put_u32(&s->c.out, PQ_SSL_CODE);
+		proto_finish(&s->c.out);
+		s->tls_phase = 1;
+		server_flush(s);
+		return;
+	}
+	server_send_startup(s);
+}
+
+static void server_send_startup(struct server *s)
+{
 	proto_begin(&s->c.out, 0);
 	proto_put_u32(&s->c.out, PQ_PROTOCOL_3_0);
 	proto_put_str(&s->c.out, "user");
@@ -162,6 +272,10 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 		return; /* on its way to another worker: that one reads it */
 	if (!s->connected) {
 		server_on_connected(s);
+		return;
+	}
+	if (s->tls_phase) {
+		server_tls_event(s);
 		return;
 	}
 	if ((events & EPOLLOUT) && server_flush(s) != SHOAL_OK)
@@ -222,13 +336,17 @@ static void server_auth_sasl(struct server *s, struct pq_reader *r)
 		server_login_refused(s, "28000", "server login failed: no supported SASL mechanism");
 		return;
 	}
-	if (!need_plain_password(s, "SCRAM-SHA-256"))
+	/* Pass-through: a SCRAM secret and the keys a client's proof gave us replace the password. */
+	bool keys = s->has_scram_keys && s->password && auth_secret_is_scram(s->password);
+	if (!keys && !need_plain_password(s, "SCRAM-SHA-256"))
 		return;
 	char first[128];
 	if (scram_client_first(&s->scram, first, sizeof(first)) != SHOAL_OK) {
 		server_close(s, "SCRAM: cannot make a nonce");
 		return;
 	}
+	if (keys)
+		scram_client_use_keys(&s->scram, s->scram_client_key, s->scram_server_key);
 	proto_begin(&s->c.out, PQMSG_PASSWORD);
 	proto_put_str(&s->c.out, "SCRAM-SHA-256");
 	proto_put_u32(&s->c.out, (uint32_t)strlen(first));
@@ -241,7 +359,8 @@ static void server_auth_sasl_continue(struct server *s, struct pq_reader *r)
 	char final[512];
 	size_t n = r->len - r->pos;
 	const char *data = (const char *)pqr_bytes(r, n);
-	if (scram_client_final(&s->scram, s->password, data, n, final, sizeof(final)) !=
+	const char *pw = s->scram.use_keys ? NULL : s->password;
+	if (scram_client_final(&s->scram, pw, data, n, final, sizeof(final)) !=
 	    SHOAL_OK) {
 		server_close(s, "SCRAM: malformed server-first-message");
 		return;
@@ -365,6 +484,10 @@ static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg,
 void server_begin_link(struct server *s)
 {
 	struct client *c = s->client;
+	if (c->aq_running) {
+		auth_query_send(s);
+		return;
+	}
 	struct buf sql = {0};
 	int n = params_diff_sql(&c->params, &s->params, &sql);
 	if (n == 0) {
@@ -403,6 +526,10 @@ static void server_setup_done(struct server *s)
 {
 	struct client *c = s->client;
 	s->pending = 0;
+	if (s->auth_query) {
+		auth_query_done(s);
+		return;
+	}
 	if (s->state == SV_RESET) {
 		if (s->setup_failed)
 			server_close(s, "server_reset_query failed");
@@ -452,6 +579,8 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 			server_keep_setup_error(s, msg, len);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);
+		} else if (type == PQMSG_DATA_ROW && s->auth_query) {
+			auth_query_row(s, msg, len);
 		}
 		return;
 	default: break;

@@ -1,0 +1,234 @@
+/* auth_query.c: auth_user + auth_query lookups through the pool, and their cache. */
+#include "auth_query.h"
+#include "client.h"
+#include "ledger.h"
+#include "log.h"
+#include "pool.h"
+#include "proto.h"
+#include "server.h"
+#include "worker.h"
+
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- cache: (auth database, user) -> secret or none, shared by the workers ---------------- */
+
+struct aq_entry {
+	struct aq_entry *next;
+	char *db, *user, *secret; /* secret NULL: no such user (or a NULL password) */
+	usec_t fetched;
+};
+
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct aq_entry *cache;
+
+static struct aq_entry **cache_find(const char *db, const char *user)
+{
+	struct aq_entry **e = &cache;
+	while (*e && (strcmp((*e)->db, db) != 0 || strcmp((*e)->user, user) != 0))
+		e = &(*e)->next;
+	return e;
+}
+
+static void entry_free(struct aq_entry *e)
+{
+	if (e->secret)
+		OPENSSL_cleanse(e->secret, strlen(e->secret));
+	free(e->secret);
+	free(e->db);
+	free(e->user);
+	free(e);
+}
+
+/* A fresh cached answer: *secret is a copy (or NULL). False when absent or stale. */
+static bool cache_get(const char *db, const char *user, char **secret)
+{
+	bool hit = false;
+	pthread_mutex_lock(&cache_lock);
+	struct aq_entry *e = *cache_find(db, user);
+	if (e && shoal_now() - e->fetched < config_current()->auth_query_cache_ttl) {
+		*secret = e->secret ? xstrdup(e->secret) : NULL;
+		hit = true;
+	}
+	pthread_mutex_unlock(&cache_lock);
+	return hit;
+}
+
+static void cache_put(const char *db, const char *user, const char *secret)
+{
+	pthread_mutex_lock(&cache_lock);
+	struct aq_entry **pe = cache_find(db, user), *e = *pe;
+	if (!e) {
+		e = xcalloc(1, sizeof(*e));
+		e->db = xstrdup(db);
+		e->user = xstrdup(user);
+		*pe = e;
+	} else if (e->secret) {
+		OPENSSL_cleanse(e->secret, strlen(e->secret));
+		free(e->secret);
+	}
+	e->secret = secret ? xstrdup(secret) : NULL;
+	e->fetched = shoal_now();
+	pthread_mutex_unlock(&cache_lock);
+}
+
+void auth_query_share_secret(struct client *c, struct pool *p)
+{
+	if (!c->aq_secret)
+		return;
+	pool_lock(p);
+	if (!p->password && strcmp(p->server_user, c->user) == 0)
+		p->password = xstrdup(c->aq_secret);
+	pool_unlock(p);
+}
+
+void auth_query_cache_free(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	while (cache) {
+		struct aq_entry *e = cache;
+		cache = e->next;
+		entry_free(e);
+	}
+	pthread_mutex_unlock(&cache_lock);
+}
+
+/* ---- settings for a client ---------------------------------------------------------------- */
+
+static const char *aq_user(const struct client *c)
+{
+	return c->db->auth_user ? c->db->auth_user : config_current()->auth_user;
+}
+
+static const char *aq_dbname(const struct client *c)
+{
+	const char *d = c->db->auth_dbname ? c->db->auth_dbname : config_current()->auth_dbname;
+	return d ? d : c->dbname;
+}
+
+static const char *aq_query(const struct client *c)
+{
+	return c->db->auth_query ? c->db->auth_query : config_current()->auth_query;
+}
+
+bool auth_query_wanted(const struct client *c)
+{
+	return !c->aq_done && aq_user(c) && !config_find_secret(config_current(), c->user);
+}
+
+/* ---- the lookup --------------------------------------------------------------------------- */
+
+shoal_rc auth_query_start(struct client *c)
+{
+	const struct config *cfg = config_current();
+	const char *dbname = aq_dbname(c);
+	if (cache_get(dbname, c->user, &c->aq_secret)) {
+		c->aq_done = true;
+		return SHOAL_OK;
+	}
+	const struct db_entry *db = config_find_db(cfg, dbname);
+	if (!db) {
+		c->aq_done = true; /* no such auth database: nobody is found */
+		log_warn("%s: auth_dbname \"%s\" is not in [databases]", c->c.name, dbname);
+		return SHOAL_OK;
+	}
+	struct pool *p = pool_get(cfg, db, dbname, aq_user(c));
+	c->pool = p;
+	c->aq_running = true;
+	c->needs_login_check = true; /* waits as CL_WAIT_LOGIN: not reading the client */
+	pool_lock(p);
+	p->n_clients++;
+	pool_unlock(p);
+	log_debug("%s: auth_query as %s in %s", c->c.name, p->server_user, p->server_db);
+	pool_acquire(c);
+	return SHOAL_AGAIN;
+}
+
+void auth_query_send(struct server *s)
+{
+	struct client *c = s->client;
+	struct buf *o = &s->c.out;
+	s->auth_query = true;
+	c->aq_found = false;
+	proto_begin(o, PQMSG_PARSE);
+	proto_put_str(o, "");
+	proto_put_str(o, aq_query(c));
+	proto_put_u16(o, 0);
+	proto_finish(o);
+	proto_begin(o, PQMSG_BIND);
+	proto_put_str(o, "");
+	proto_put_str(o, "");
+	proto_put_u16(o, 0);
+	proto_put_u16(o, 1);
+	proto_put_u32(o, (uint32_t)strlen(c->user));
+	proto_put_bytes(o, c->user, strlen(c->user));
+	proto_put_u16(o, 0);
+	proto_finish(o);
+	proto_begin(o, PQMSG_EXECUTE);
+	proto_put_str(o, "");
+	proto_put_u32(o, 0);
+	proto_finish(o);
+	proto_begin(o, PQMSG_SYNC);
+	proto_finish(o);
+	s->pending = 1;
+	if (conn_flush(&s->c) == SHOAL_ERROR)
+		server_close(s, "send failed (auth_query)");
+}
+
+/* DataRow: (name, secret); a NULL secret means the user may not log in (expired). */
+void auth_query_row(struct server *s, const uint8_t *msg, size_t len)
+{
+	struct client *c = s->client;
+	struct pq_reader r;
+	pqr_init(&r, msg + 5, len - 5);
+	if (!c || c->aq_found || pqr_u16(&r) < 2)
+		return;
+	uint32_t n = pqr_u32(&r);
+	if (n != 0xffffffffu && !pqr_bytes(&r, n))
+		return;
+	n = pqr_u32(&r);
+	const uint8_t *v = n == 0xffffffffu ? NULL : pqr_bytes(&r, n);
+	if (r.err || (v && memchr(v, '\0', n)))
+		return;
+	c->aq_found = true;
+	free(c->aq_secret);
+	c->aq_secret = NULL;
+	if (v) {
+		c->aq_secret = xmalloc(n + 1);
+		memcpy(c->aq_secret, v, n);
+		c->aq_secret[n] = '\0';
+	}
+}
+
+void auth_query_done(struct server *s)
+{
+	struct client *c = s->client;
+	struct pool *p = s->pool;
+	bool failed = s->setup_failed;
+	s->auth_query = false;
+	s->setup_failed = false;
+	pool_unlink(c, s);
+	pool_lock(p);
+	client_state_locked(c, CL_LOGIN);
+	p->n_clients--;
+	pool_unlock(p);
+	c->pool = NULL;
+	c->aq_running = false;
+	c->needs_login_check = false;
+	c->aq_done = true;
+	if (s->ready_status == 'I')
+		pool_server_ready(s);
+	else
+		server_close(s, "auth_query left a transaction open");
+	if (failed) {
+		log_warn("%s: auth_query failed on %s (its error is logged above)", c->c.name,
+			 s->c.name);
+		client_close(c, "08P01", "authentication lookup failed (auth_query)");
+		return;
+	}
+	cache_put(aq_dbname(c), c->user, c->aq_secret);
+	client_auth_resume(c);
+}
