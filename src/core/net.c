@@ -69,20 +69,45 @@ static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *e
 	return 0;
 }
 
+/* A socket file at path that a process still accepts on (a second Shoal on the same port)? */
+static bool unix_in_use(const struct sockaddr_un *sun)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Bound under a temporary name, listening, then renamed into place: the socket file appears
+ * only once connections to it are accepted (a client that sees it is never refused). A live
+ * socket of another process is left alone; a stale one is replaced. */
 int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen)
 {
-	struct sockaddr_un sun;
+	struct sockaddr_un sun, tmp;
 	if (unix_path(dir, port, &sun, err, errlen) < 0)
 		return -1;
-	unlink(sun.sun_path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1024) < 0) {
-		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	if (unix_in_use(&sun)) {
+		snprintf(err, errlen, "%s: another process is listening on it", sun.sun_path);
 		return -1;
 	}
-	chmod(sun.sun_path, (mode_t)mode);
+	tmp = sun;
+	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", sun.sun_path, (int)getpid());
+	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path))
+		tmp = sun; /* no room for a temporary name: bind in place */
+	unlink(tmp.sun_path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 1024) < 0 ||
+	    chmod(tmp.sun_path, (mode_t)mode) < 0 ||
+	    (strcmp(tmp.sun_path, sun.sun_path) != 0 && rename(tmp.sun_path, sun.sun_path) < 0)) {
+		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp.sun_path);
+		}
+		return -1;
+	}
 	return fd;
 }
 

@@ -1,7 +1,4 @@
 """Helpers for the admin console tests: a console connection and a SHOW as dict rows."""
-import time
-
-import psycopg
 from psycopg.rows import dict_row
 
 from pgbouncer_admin_reference import TYPE_CODES
@@ -10,17 +7,8 @@ OID_OF = {v[0]: v[1] for v in TYPE_CODES.values()}
 
 
 def admin(s, user="postgres", host=None):
-    """A console connection: over the Unix socket as the pooler's own user (peer admin).
-    The fixture sees the socket file once it is bound, a moment before listen(): a refused
-    first attempt is retried."""
-    deadline = time.monotonic() + 5
-    while True:
-        try:
-            return s.connect("pgbouncer", user, host=host or s.dir)
-        except psycopg.OperationalError as e:
-            if "Connection refused" not in str(e) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.02)
+    """A console connection: over the Unix socket as the pooler's own user (peer admin)."""
+    return s.connect("pgbouncer", user, host=host or s.dir)
 
 
 def show(conn, what):

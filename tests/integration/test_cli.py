@@ -76,3 +76,16 @@ def test_check_rejects_missing_file(tmp_path):
     r = run("--check", os.path.join(str(tmp_path), "does-not-exist.ini"))
     assert r.returncode != 0
     assert (r.stdout + r.stderr).strip()
+
+
+def test_second_instance_on_the_same_unix_socket_fails(shoal, pg, role):
+    """The Unix socket file of a running Shoal is not taken over by a second one."""
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    ini = open(s.ini).read().replace("listen_addr = 127.0.0.1", "listen_addr =")
+    other = os.path.join(s.dir, "second.ini")
+    with open(other, "w") as f:
+        f.write(ini)
+    r = subprocess.run([SHOAL_BIN, other], capture_output=True, text=True, timeout=20)
+    assert r.returncode != 0
+    assert "another process is listening on it" in r.stdout + r.stderr
+    s.connect("db", role).execute("SELECT 1")  # the first one still serves its socket
