@@ -454,18 +454,25 @@ static int read_once(struct conn *c)
 	return -1;
 }
 
+/* Reads and flushes first complete a handshake still under way (SHOAL_AGAIN until it is). */
+static shoal_rc finish_handshake(struct conn *c)
+{
+	if (c->tls->done)
+		return SHOAL_OK;
+	char err[256];
+	shoal_rc rc = tls_handshake(c, err, sizeof(err));
+	if (rc == SHOAL_ERROR) {
+		log_warn("%s: %s", c->name, err);
+		errno = EPROTO;
+	}
+	return rc;
+}
+
 shoal_rc tls_read(struct conn *c)
 {
-	if (!c->tls->done) {
-		char err[256];
-		shoal_rc rc = tls_handshake(c, err, sizeof(err));
-		if (rc == SHOAL_ERROR) {
-			log_warn("%s: %s", c->name, err);
-			errno = EPROTO;
-		}
-		if (rc != SHOAL_OK)
-			return rc;
-	}
+	shoal_rc hs = finish_handshake(c);
+	if (hs != SHOAL_OK)
+		return hs;
 	bool got = false;
 	/* Drain what OpenSSL has decrypted: epoll cannot see bytes buffered inside it. */
 	do {
@@ -481,16 +488,9 @@ shoal_rc tls_read(struct conn *c)
 
 shoal_rc tls_flush(struct conn *c)
 {
-	if (!c->tls->done) {
-		char err[256];
-		shoal_rc rc = tls_handshake(c, err, sizeof(err));
-		if (rc == SHOAL_ERROR) {
-			log_warn("%s: %s", c->name, err);
-			errno = EPROTO;
-		}
-		if (rc != SHOAL_OK)
-			return rc;
-	}
+	shoal_rc hs = finish_handshake(c);
+	if (hs != SHOAL_OK)
+		return hs;
 	while (buf_avail(&c->out) > 0) {
 		size_t avail = buf_avail(&c->out);
 		ERR_clear_error();

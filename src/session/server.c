@@ -155,6 +155,15 @@ static bool server_wants_tls(const struct server *s)
 
 /* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get
  * the reason at once rather than a query_wait_timeout later. */
+/* Read what the server sent; on EOF or an error the server is closed (SHOAL_ERROR). */
+static shoal_rc server_read(struct server *s)
+{
+	shoal_rc rc = conn_read(&s->c);
+	if (rc == SHOAL_ERROR)
+		server_close(s, errno ? strerror(errno) : "server closed the connection");
+	return rc;
+}
+
 static void server_tls_failed(struct server *s, const char *msg)
 {
 	char full[400];
@@ -220,12 +229,7 @@ static void server_tls_event(struct server *s)
 	}
 	if (buf_avail(&s->c.out) > 0 && server_flush(s) != SHOAL_OK)
 		return;
-	shoal_rc rc = conn_read(&s->c);
-	if (rc == SHOAL_ERROR) {
-		server_close(s, errno ? strerror(errno) : "server closed the connection");
-		return;
-	}
-	if (rc == SHOAL_OK)
+	if (server_read(s) == SHOAL_OK)
 		server_tls_answer(s);
 }
 
@@ -285,12 +289,7 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 		client_resume(s->client);
 	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		return;
-	shoal_rc rc = conn_read(&s->c);
-	if (rc == SHOAL_ERROR) {
-		server_close(s, errno ? strerror(errno) : "server closed the connection");
-		return;
-	}
-	if (rc == SHOAL_OK)
+	if (server_read(s) == SHOAL_OK)
 		server_process(s);
 }
 
