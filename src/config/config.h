@@ -92,9 +92,11 @@ struct config {
 	char *pidfile;                 /* NULL: none */
 	int verbose;                   /* 0 */
 	int workers;                   /* worker threads; 0: one per CPU */
-	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
+	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+	int max_prepared_statements;   /* per server in transaction/statement mode, 200; 0: off */
+	int64_t max_prepared_statement_bytes; /* Shoal: per server, bytes of statement text, 1 MB */
 
 	struct db_entry *dbs;
 	int ndbs;

@@ -33,6 +33,9 @@ enum server_state {
 
 struct pool;
 struct server;
+struct ps_client;
+struct ps_server;
+struct txn_set;
 
 #define MAX_WORKERS 64
 
@@ -61,6 +64,8 @@ struct client {
 	bool draining;      /* shutting down: leave after the current transaction */
 	bool negotiated;
 	uint32_t proto_minor;
+	const char *pin_reason; /* why this client keeps its server until it leaves (txn.c), or NULL */
+	struct ps_client *ps;   /* its protocol-level prepared statements (prepared.c) */
 };
 
 struct server {
@@ -88,6 +93,8 @@ struct server {
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
+	struct ps_server *ps;   /* prepared statements on this server and replies awaited */
+	struct txn_set *txn_set; /* a client's SET awaiting the server's confirmation (txn.c) */
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded
