@@ -232,8 +232,11 @@ static void check_anywhere(struct scan *sc, const struct tok *t)
 		pin(sc, "WITH HOLD cursor");
 	track_set_config(sc, t);
 	/* Function bodies and DO blocks run SQL we cannot see as statements: scan them with the
-	 * body rules. Inside a body, string literals may be dynamic SQL (EXECUTE '...'). */
-	if (sc->depth < MAX_DEPTH && (t->k == TK_DOLLAR || (t->k == TK_STRING && sc->depth > 0)))
+	 * body rules. Inside a body, string literals may be dynamic SQL (EXECUTE '...'). A
+	 * dollar-quoted literal elsewhere (SELECT $$...$$) is data. */
+	bool body = sc->depth > 0 || (sc->n > 0 && (is_word(sc, &sc->t[0], "do") ||
+						    is_word(sc, &sc->t[0], "create")));
+	if (sc->depth < MAX_DEPTH && body && (t->k == TK_DOLLAR || (t->k == TK_STRING && sc->depth > 0)))
 		scan_text(sc->p + t->bs, t->bn, sc->f, sc->depth + 1);
 }
 
