@@ -221,6 +221,16 @@ void params_set_raw(struct param_list *pl, const char *name, const char *sql)
 	params_find(pl, name)->raw = true;
 }
 
+void params_remove_raw(struct param_list *pl)
+{
+	for (int i = 0; i < pl->n;) {
+		if (pl->items[i].raw)
+			params_del(pl, &pl->items[i]);
+		else
+			i++;
+	}
+}
+
 void params_remove(struct param_list *pl, const char *name)
 {
 	struct param *p = params_find(pl, name);

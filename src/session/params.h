@@ -30,6 +30,8 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 void params_set_raw(struct param_list *pl, const char *name, const char *sql);
 /* Remove name if present. */
 void params_remove(struct param_list *pl, const char *name);
+/* Remove every value set with params_set_raw (the client ran DISCARD ALL / RESET ALL). */
+void params_remove_raw(struct param_list *pl);
 /* True if name is a parameter name we can put in a SET: [A-Za-z_][A-Za-z0-9_.]*. */
 bool params_valid_name(const char *name);
 /* Can a client's value be carried to another server with SET? (Not the read-only ones the server

@@ -97,8 +97,11 @@ static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 	if (f.deallocate_all || f.discard_all)
 		ps_forget_all(c, s); /* the server drops every statement, other clients' too */
 	if (f.discard_all) {
+		/* The server goes back to its login values; the client's reported parameters follow
+		 * by ParameterStatus, its tracked SETs are gone. */
 		struct param_list none = {0};
 		params_assume_applied(&none, &s->params);
+		params_remove_raw(&c->params);
 	}
 	if (f.has_set)
 		txn_set(c, s, &f);

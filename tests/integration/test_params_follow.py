@@ -126,3 +126,14 @@ def test_track_extra_parameters_setting_decides(shoal, pg):
     q(a, "SET search_path TO public")
     assert "pinned to its server for the rest of its session: SET of a parameter not in " \
         "track_extra_parameters" in s.log()
+
+
+def test_discard_all_drops_tracked_sets(shoal, pg, schemas):
+    s = one_server(shoal, pg)
+    a, b = connect(s), connect(s)
+    default = q(b, "SHOW search_path")
+    q(a, "SET search_path TO sp_a")
+    assert q(a, "SELECT v FROM t") == [("a",)]
+    q(a, "DISCARD ALL")
+    q(b, "SELECT 1")  # the server passes through another client in between
+    assert q(a, "SHOW search_path") == default
