@@ -1,11 +1,24 @@
 """Protocol-level prepared statements in transaction and statement modes (prepared.c)."""
+import subprocess
+
 import psycopg
 import pytest
 
 from helpers import db_entry, run_threads
-from test_pgbench import assert_clean_run, bench_db, pgbench  # noqa: F401 (fixture)
+from test_pgbench import assert_clean_run, pgbench
 from txnwire import (bind, close, connect, describe, errors, execute, flush, kinds, parse,
                      read_until_ready, rows, sync)
+
+
+@pytest.fixture(scope="module")
+def prep_bench_db(pg):
+    pg.sql("DROP DATABASE IF EXISTS bench_prepared")
+    pg.sql("CREATE DATABASE bench_prepared")
+    r = subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg.host, "-p", str(pg.port),
+                        "-U", "postgres", "bench_prepared"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return "bench_prepared"
 
 
 def txn_shoal(shoal, pg, pool_size=1, mode="transaction", **settings):
@@ -17,8 +30,8 @@ def txn_shoal(shoal, pg, pool_size=1, mode="transaction", **settings):
 @pytest.mark.parametrize("mode,protocol,script", [
     ("transaction", "prepared", "tpcb"), ("transaction", "extended", "tpcb"),
     ("statement", "prepared", "select"), ("statement", "extended", "select")])
-def test_pgbench_50_clients_on_pool_of_4(shoal, pg, bench_db, mode, protocol, script):  # noqa
-    s = shoal(databases={"db": {"dbname": bench_db, "host": pg.host, "port": pg.port,
+def test_pgbench_50_clients_on_pool_of_4(shoal, pg, prep_bench_db, mode, protocol, script):
+    s = shoal(databases={"db": {"dbname": prep_bench_db, "host": pg.host, "port": pg.port,
                                 "pool_size": 4}},
               settings={"pool_mode": mode, "query_wait_timeout": 30})
     # One thread per client: pgbench prepares a script's statements synchronously (PQprepare)
