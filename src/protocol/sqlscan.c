@@ -26,12 +26,12 @@ struct lexer {
 struct scan {
 	const char *p;
 	struct sql_facts *f;
-	int depth;  /* 0: the client's text; >0: a dollar-quoted body or a string inside one */
+	int depth; /* 0: the client's text; >0: a dollar-quoted body or a string inside one */
 	struct tok t[STMT_TOKS];
-	int n;             /* tokens of the current statement kept in t */
-	bool overflow;     /* the statement has more than STMT_TOKS tokens */
-	int nsets;         /* session-level SET/RESET statements seen */
-	int sc_state;      /* set_config( ... ): 0 none, 1 name seen, 2 inside the parentheses */
+	int n;	       /* tokens of the current statement kept in t */
+	bool overflow; /* the statement has more than STMT_TOKS tokens */
+	int nsets;     /* session-level SET/RESET statements seen */
+	int sc_state;  /* set_config( ... ): 0 none, 1 name seen, 2 inside the parentheses */
 	int sc_depth;
 	bool sc_last_true; /* the last token at depth 1 inside set_config() is "true" */
 	struct tok prev;   /* previous token (TK_END at a statement start) */
@@ -60,7 +60,8 @@ static void skip_space_and_comments(struct lexer *lx)
 		} else if (c == '/' && lx->pos + 1 < lx->len && p[lx->pos + 1] == '*') {
 			int depth = 0; /* PostgreSQL's block comments nest */
 			do {
-				if (lx->pos + 1 < lx->len && p[lx->pos] == '/' && p[lx->pos + 1] == '*') {
+				if (lx->pos + 1 < lx->len && p[lx->pos] == '/' &&
+				    p[lx->pos + 1] == '*') {
 					depth++;
 					lx->pos += 2;
 				} else if (lx->pos + 1 < lx->len && p[lx->pos] == '*' &&
@@ -144,7 +145,8 @@ static void lex_next(struct lexer *lx, struct tok *t)
 	} else if (c == '"') {
 		t->k = TK_QIDENT;
 		lex_quoted(lx, '"', false, t);
-	} else if (c == '$' && lx->pos + 1 < lx->len && isdigit((unsigned char)lx->p[lx->pos + 1])) {
+	} else if (c == '$' && lx->pos + 1 < lx->len &&
+		   isdigit((unsigned char)lx->p[lx->pos + 1])) {
 		t->k = TK_PARAM;
 		lx->pos++;
 		while (lx->pos < lx->len && isdigit((unsigned char)lx->p[lx->pos]))
@@ -234,9 +236,11 @@ static void check_anywhere(struct scan *sc, const struct tok *t)
 	/* Function bodies and DO blocks run SQL we cannot see as statements: scan them with the
 	 * body rules. Inside a body, string literals may be dynamic SQL (EXECUTE '...'). A
 	 * dollar-quoted literal elsewhere (SELECT $$...$$) is data. */
-	bool body = sc->depth > 0 || (sc->n > 0 && (is_word(sc, &sc->t[0], "do") ||
-						    is_word(sc, &sc->t[0], "create")));
-	if (sc->depth < MAX_DEPTH && body && (t->k == TK_DOLLAR || (t->k == TK_STRING && sc->depth > 0)))
+	bool body =
+	    sc->depth > 0 ||
+	    (sc->n > 0 && (is_word(sc, &sc->t[0], "do") || is_word(sc, &sc->t[0], "create")));
+	if (sc->depth < MAX_DEPTH && body &&
+	    (t->k == TK_DOLLAR || (t->k == TK_STRING && sc->depth > 0)))
 		scan_text(sc->p + t->bs, t->bn, sc->f, sc->depth + 1);
 }
 

@@ -11,13 +11,13 @@
 
 struct sql_facts {
 	const char *pin_reason; /* static text: session state that must keep its server, or NULL */
-	bool deallocate_all;    /* DEALLOCATE [PREPARE] ALL */
-	bool discard_all;       /* DISCARD ALL */
-	int nstmts;             /* statements in the text (empty ones not counted) */
+	bool deallocate_all;	/* DEALLOCATE [PREPARE] ALL */
+	bool discard_all;	/* DISCARD ALL */
+	int nstmts;		/* statements in the text (empty ones not counted) */
 	/* A session-level SET or RESET of one parameter. */
 	bool has_set;
 	bool set_trackable; /* it is the only statement and its value could be captured */
-	bool set_reset;     /* RESET name / SET name TO DEFAULT */
+	bool set_reset;	    /* RESET name / SET name TO DEFAULT */
 	char set_name[SQL_NAME_MAX];
 	char *set_value; /* the value as SQL text to put after "SET name = " (malloc'd), or NULL */
 };

@@ -42,25 +42,25 @@ struct srv_stmt {
 };
 
 enum op_kind {
-	OP_PARSE,      /* client Parse, forwarded (maybe renamed) */
+	OP_PARSE, /* client Parse, forwarded (maybe renamed) */
 	OP_BIND,
 	OP_DESCRIBE,
 	OP_EXECUTE,
-	OP_CLOSE,      /* client Close of a portal or the unnamed statement, forwarded */
+	OP_CLOSE, /* client Close of a portal or the unnamed statement, forwarded */
 	OP_SYNC,
 	OP_QUERY,
 	OP_FUNC,
-	OP_INJ_PARSE,  /* injected: its ParseComplete is swallowed */
-	OP_INJ_CLOSE,  /* injected eviction: its CloseComplete is swallowed */
-	OP_SYN_PARSE,  /* answered locally: ParseComplete emitted in its turn */
-	OP_SYN_CLOSE,  /* answered locally: CloseComplete emitted in its turn */
+	OP_INJ_PARSE, /* injected: its ParseComplete is swallowed */
+	OP_INJ_CLOSE, /* injected eviction: its CloseComplete is swallowed */
+	OP_SYN_PARSE, /* answered locally: ParseComplete emitted in its turn */
+	OP_SYN_CLOSE, /* answered locally: CloseComplete emitted in its turn */
 };
 
 /* A message sent to the server whose reply is awaited, and how to undo what it did to the
  * name maps if the server skips it or refuses it. */
 struct ps_op {
 	uint8_t kind;
-	char *cname;        /* client statement name it added (PARSE/SYN_PARSE) or removed (SYN_CLOSE) */
+	char *cname; /* client statement name it added (PARSE/SYN_PARSE) or removed (SYN_CLOSE) */
 	struct ps_def *def; /* that statement's definition (owned) */
 	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE), 0: none */
 };
@@ -167,7 +167,8 @@ static void srv_name(uint64_t id, char *out, size_t n)
 
 bool ps_enabled(const struct server *s)
 {
-	return pool_mode_of(s->pool) != POOL_SESSION && config_current()->max_prepared_statements > 0;
+	return pool_mode_of(s->pool) != POOL_SESSION &&
+	       config_current()->max_prepared_statements > 0;
 }
 
 static struct ps_server *ps_srv(struct server *s)
@@ -188,7 +189,8 @@ static struct ps_client *ps_cli(struct client *c)
 
 static struct ps_def *client_lookup(struct client *c, const char *name)
 {
-	struct hent *e = hmap_get(&ps_cli(c)->names, name, strlen(name), hash_bytes(name, strlen(name)));
+	struct hent *e =
+	    hmap_get(&ps_cli(c)->names, name, strlen(name), hash_bytes(name, strlen(name)));
 	return e ? e->val : NULL;
 }
 
@@ -290,8 +292,9 @@ static void srv_evict(struct server *s, size_t len)
 {
 	struct ps_server *ps = s->ps;
 	const struct config *cfg = config_current();
-	while (!list_empty(&ps->lru) && (ps->stmts.n + 1 > (size_t)cfg->max_prepared_statements ||
-					 ps->nbytes + len > (size_t)cfg->max_prepared_statement_bytes)) {
+	while (!list_empty(&ps->lru) &&
+	       (ps->stmts.n + 1 > (size_t)cfg->max_prepared_statements ||
+		ps->nbytes + len > (size_t)cfg->max_prepared_statement_bytes)) {
 		struct srv_stmt *st = container_of(ps->lru.next, struct srv_stmt, lru);
 		char name[32];
 		srv_name(st->id, name, sizeof(name));
@@ -419,7 +422,8 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	const char *name = pqr_cstr(&r);
 	struct ps_def *d = name && *name ? client_lookup(c, name) : NULL;
 	if (!d) {
-		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed. */
+		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
+		 */
 		buf_append(&s->c.out, msg, len);
 	} else {
 		char sname[32];
@@ -482,11 +486,21 @@ void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_
 		return;
 	}
 	switch (msg[0]) {
-	case PQMSG_PARSE: on_parse(c, s, msg, len); break;
-	case PQMSG_BIND: on_bind(c, s, msg, len); break;
-	case PQMSG_DESCRIBE: on_describe(c, s, msg, len); break;
-	case PQMSG_CLOSE: on_close(c, s, msg, len); break;
-	default: buf_append(&s->c.out, msg, len); break;
+	case PQMSG_PARSE:
+		on_parse(c, s, msg, len);
+		break;
+	case PQMSG_BIND:
+		on_bind(c, s, msg, len);
+		break;
+	case PQMSG_DESCRIBE:
+		on_describe(c, s, msg, len);
+		break;
+	case PQMSG_CLOSE:
+		on_close(c, s, msg, len);
+		break;
+	default:
+		buf_append(&s->c.out, msg, len);
+		break;
 	}
 }
 
@@ -505,11 +519,20 @@ void ps_client_note(struct server *s, uint8_t type)
 		return;
 	}
 	switch (type) {
-	case PQMSG_EXECUTE: op_push(ps, OP_EXECUTE, NULL, NULL, 0); break;
-	case PQMSG_SYNC: op_push(ps, OP_SYNC, NULL, NULL, 0); break;
-	case PQMSG_QUERY: op_push(ps, OP_QUERY, NULL, NULL, 0); break;
-	case PQMSG_FUNCTION_CALL: op_push(ps, OP_FUNC, NULL, NULL, 0); break;
-	default: break;
+	case PQMSG_EXECUTE:
+		op_push(ps, OP_EXECUTE, NULL, NULL, 0);
+		break;
+	case PQMSG_SYNC:
+		op_push(ps, OP_SYNC, NULL, NULL, 0);
+		break;
+	case PQMSG_QUERY:
+		op_push(ps, OP_QUERY, NULL, NULL, 0);
+		break;
+	case PQMSG_FUNCTION_CALL:
+		op_push(ps, OP_FUNC, NULL, NULL, 0);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -526,14 +549,17 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		if (op->srv_id)
 			srv_forget_id(ps, op->def, op->srv_id);
 		break;
-	case OP_INJ_PARSE: srv_forget_id(ps, op->def, op->srv_id); break;
+	case OP_INJ_PARSE:
+		srv_forget_id(ps, op->def, op->srv_id);
+		break;
 	case OP_SYN_CLOSE:
 		if (op->cname && c && !client_lookup(c, op->cname)) {
 			client_add(c, op->cname, op->def);
 			op->def = NULL;
 		}
 		break;
-	default: break; /* an eviction Close skipped leaves an orphan whose name is never reused */
+	default:
+		break; /* an eviction Close skipped leaves an orphan whose name is never reused */
 	}
 }
 
@@ -625,7 +651,8 @@ bool ps_server_msg(struct server *s, uint8_t type)
 		if (k == OP_EXECUTE)
 			on_copy_in(ps);
 		return true;
-	default: return true;
+	default:
+		return true;
 	}
 }
 

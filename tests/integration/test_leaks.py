@@ -138,3 +138,24 @@ def test_pinned_client_keeps_the_server_while_others_wait(shoal, pg):
     a.close()
     wait_until(waiter_done.is_set, 20, what="B to get the server after A left")
     t.join(5)
+
+
+def test_search_path_does_not_leak_and_stays_with_its_client(shoal, pg):
+    """search_path is tracked, not pinned: B shares the server while A is connected."""
+    pg.sql("DROP SCHEMA IF EXISTS leak_tenant CASCADE")
+    pg.sql("CREATE SCHEMA leak_tenant")
+    s = one_server(shoal, pg)
+    a = psycopg.connect(s.dsn("db", "postgres"), autocommit=True)
+    b = psycopg.connect(s.dsn("db", "postgres"), autocommit=True)
+    try:
+        default = b.execute("SHOW search_path").fetchone()
+        a.execute("SET search_path TO leak_tenant")
+        assert b.execute("SHOW search_path").fetchone() == default
+        assert pid(a) == pid(b)
+        with a.transaction():
+            assert a.execute("SHOW search_path").fetchone() == ("leak_tenant",)
+        assert b.execute("SHOW search_path").fetchone() == default
+    finally:
+        a.close()
+        b.close()
+    assert "pinned" not in s.log()

@@ -143,10 +143,8 @@ static void test_deallocate_discard(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_session_state_pins),
-	    cmocka_unit_test(test_lookalikes_do_not_pin),
-	    cmocka_unit_test(test_set_capture),
-	    cmocka_unit_test(test_set_not_trackable),
+	    cmocka_unit_test(test_session_state_pins), cmocka_unit_test(test_lookalikes_do_not_pin),
+	    cmocka_unit_test(test_set_capture),	       cmocka_unit_test(test_set_not_trackable),
 	    cmocka_unit_test(test_deallocate_discard),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
