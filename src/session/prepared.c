@@ -38,7 +38,8 @@ struct hmap {
 struct srv_stmt {
 	uint64_t id; /* server-side name SHOAL_<id> */
 	struct list lru;
-	struct hent *e; /* its entry in ps_server.stmts (key: the definition) */
+	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition) */
+	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
 };
 
 enum op_kind {
@@ -50,10 +51,15 @@ enum op_kind {
 	OP_SYNC,
 	OP_QUERY,
 	OP_FUNC,
-	OP_INJ_PARSE, /* injected: its ParseComplete is swallowed */
-	OP_INJ_CLOSE, /* injected eviction: its CloseComplete is swallowed */
-	OP_SYN_PARSE, /* answered locally: ParseComplete emitted in its turn */
-	OP_SYN_CLOSE, /* answered locally: CloseComplete emitted in its turn */
+	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
+	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
+	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
+			       * one, srv_id: the server's previous owner, restored if skipped) */
+	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
+	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def, srv_id: as above) */
+	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
+	OP_SYN_PARSE,	      /* answered locally: ParseComplete emitted in its turn */
+	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
 };
 
 /* A message sent to the server whose reply is awaited, and how to undo what it did to the
@@ -73,10 +79,14 @@ struct ps_server {
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
 	size_t qhead, qlen, qcap;
 	bool skipping; /* an error came before the Sync was sent: the server skips until it */
+	uint64_t unnamed_owner;	 /* id of the client whose unnamed statement the server holds, 0 */
+	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
+	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
 };
 
 struct ps_client {
-	struct hmap names; /* client statement name -> struct ps_def */
+	struct hmap names;	/* client statement name -> struct ps_def */
+	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
 };
 
 /* ---- hash map ---------------------------------------------------------------------------- */
@@ -176,6 +186,7 @@ static struct ps_server *ps_srv(struct server *s)
 	if (!s->ps) {
 		s->ps = xcalloc(1, sizeof(*s->ps));
 		list_init(&s->ps->lru);
+		s->ps->xact = 1; /* bound_in 0: never bound */
 	}
 	return s->ps;
 }
@@ -287,15 +298,32 @@ static void put_close(struct buf *o, char what, const char *name)
 	proto_finish(o);
 }
 
-/* Make room for one more statement of len bytes: Close the least recently used ones. */
+/* Nothing in flight and the last ReadyForQuery said the transaction block failed: PostgreSQL
+ * refuses every Parse (25P02) but for transaction control, and so a Close too. */
+static bool known_aborted(const struct server *s)
+{
+	return s->pending == 0 && s->ready_status == 'E';
+}
+
+/* Make room for one more statement of len bytes: Close the least recently used ones. Only when
+ * the server is known not to be in a failed transaction block, where the Close would fail in
+ * the client's place; meanwhile the cache may exceed its bounds. */
 static void srv_evict(struct server *s, size_t len)
 {
 	struct ps_server *ps = s->ps;
 	const struct config *cfg = config_current();
-	while (!list_empty(&ps->lru) &&
-	       (ps->stmts.n + 1 > (size_t)cfg->max_prepared_statements ||
-		ps->nbytes + len > (size_t)cfg->max_prepared_statement_bytes)) {
-		struct srv_stmt *st = container_of(ps->lru.next, struct srv_stmt, lru);
+	if (s->pending > 0 || s->ready_status == 'E')
+		return;
+	struct list *pos = ps->lru.next;
+	/* Closing a statement closes the portals bound from it: a statement bound to a named portal
+	 * in the current transaction, or to the unnamed portal since, stays (the cache may exceed
+	 * its bounds meanwhile). */
+	while (pos != &ps->lru && (ps->stmts.n + 1 > (size_t)cfg->max_prepared_statements ||
+				   ps->nbytes + len > (size_t)cfg->max_prepared_statement_bytes)) {
+		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
+		pos = pos->next;
+		if (st->bound_in == ps->xact || st->id == ps->unnamed_portal)
+			continue;
 		char name[32];
 		srv_name(st->id, name, sizeof(name));
 		put_close(&s->c.out, 'S', name);
@@ -347,6 +375,18 @@ static void srv_forget_id(struct ps_server *ps, const struct ps_def *d, uint64_t
 		srv_drop(ps, st);
 }
 
+void ps_server_idle(struct server *s)
+{
+	if (s->ps)
+		s->ps->xact++;
+}
+
+void ps_server_query_sent(struct server *s)
+{
+	if (s->ps)
+		s->ps->unnamed_owner = 0;
+}
+
 void ps_server_forget(struct server *s)
 {
 	struct ps_server *ps = s->ps;
@@ -356,18 +396,12 @@ void ps_server_forget(struct server *s)
 		srv_drop(ps, container_of(ps->lru.next, struct srv_stmt, lru));
 }
 
-static void client_forget(struct client *c)
+void ps_client_forget(struct client *c)
 {
 	struct hmap *m = c->ps ? &c->ps->names : NULL;
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
 			free(hmap_del(m, m->b[i]));
-}
-
-void ps_forget_all(struct client *c, struct server *s)
-{
-	client_forget(c);
-	ps_server_forget(s);
 }
 
 /* ---- client messages ---------------------------------------------------------------------- */
@@ -377,19 +411,74 @@ static void emit_now(struct client *c, struct server *s)
 	ps_emit(s, c);
 }
 
+/* The client's unnamed statement changes; the server's is the client's from now on. */
+static void parse_unnamed(struct client *c, struct server *s, const uint8_t *body, size_t len)
+{
+	struct ps_client *pc = ps_cli(c);
+	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
+	free(pc->unnamed);
+	pc->unnamed = def_new(body, len);
+	s->ps->unnamed_owner = c->id;
+}
+
+static void forget_unnamed(struct client *c, struct server *s)
+{
+	if (c && c->ps) {
+		free(c->ps->unnamed);
+		c->ps->unnamed = NULL;
+	}
+	if (s->ps)
+		s->ps->unnamed_owner = 0;
+}
+
+/* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
+ * client's (or one from before a Query destroyed it) is replaced by the client's own, or closed
+ * so that the server answers 26000 as PostgreSQL would. */
+static void unnamed_ensure(struct client *c, struct server *s)
+{
+	struct ps_server *ps = s->ps;
+	struct ps_def *d = ps_cli(c)->unnamed;
+	if (ps->unnamed_owner == c->id)
+		return;
+	if (d) {
+		put_parse(&s->c.out, "", d);
+		op_push(ps, OP_INJ_PARSE_UNNAMED, NULL, NULL, 0);
+		ps->unnamed_owner = c->id;
+	} else {
+		put_close(&s->c.out, 'S', "");
+		op_push(ps, OP_INJ_CLOSE, NULL, NULL, 0);
+		ps->unnamed_owner = 0;
+	}
+}
+
 static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	const char *name = pqr_cstr(&r);
 	if (!name || !*name) {
-		buf_append(&s->c.out, msg, len); /* unnamed (or malformed: the server says so) */
-		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
+		if (name)
+			parse_unnamed(c, s, msg + 5 + r.pos, len - 5 - r.pos);
+		else
+			op_push(s->ps, OP_PARSE, NULL, NULL, 0); /* malformed: the server says so */
+		buf_append(&s->c.out, msg, len);
 		return;
 	}
 	struct ps_def *d = def_new(msg + 5 + r.pos, len - 5 - r.pos);
 	struct ps_def *old = client_lookup(c, name);
 	char sname[32];
+	if (known_aborted(s)) {
+		/* Let the server give PostgreSQL's own answer (42601, 25P02; or success for
+		 * ROLLBACK and the like) under a name nothing else uses. */
+		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+		put_parse(&s->c.out, sname, d);
+		op_push(s->ps, OP_PARSE, old ? NULL : name, NULL, 0);
+		if (!old)
+			client_add(c, name, d);
+		else
+			free(d);
+		return;
+	}
 	if (old) {
 		/* PostgreSQL refuses a second Parse of a live name (42P05): let the server say it,
 		 * by parsing under the server name of the statement it already has. */
@@ -421,13 +510,22 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	size_t name_at = r.pos;
 	const char *name = pqr_cstr(&r);
 	struct ps_def *d = name && *name ? client_lookup(c, name) : NULL;
+	if (name && !*name)
+		unnamed_ensure(c, s);
+	if (!d && portal && !*portal)
+		s->ps->unnamed_portal = 0;
 	if (!d) {
 		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
 		 */
 		buf_append(&s->c.out, msg, len);
 	} else {
 		char sname[32];
-		srv_name(srv_ensure(s, d), sname, sizeof(sname));
+		uint64_t id = srv_ensure(s, d);
+		if (*portal)
+			srv_lookup(s->ps, d)->bound_in = s->ps->xact;
+		else
+			s->ps->unnamed_portal = id;
+		srv_name(id, sname, sizeof(sname));
 		struct buf *o = &s->c.out;
 		proto_begin(o, PQMSG_BIND);
 		proto_put_str(o, portal);
@@ -446,6 +544,8 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 	uint8_t what = pqr_u8(&r);
 	const char *name = pqr_cstr(&r);
 	struct ps_def *d = what == 'S' && name && *name ? client_lookup(c, name) : NULL;
+	if (what == 'S' && name && !*name)
+		unnamed_ensure(c, s);
 	if (!d) {
 		buf_append(&s->c.out, msg, len);
 	} else {
@@ -465,14 +565,30 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 	pqr_init(&r, msg + 5, len - 5);
 	uint8_t what = pqr_u8(&r);
 	const char *name = pqr_cstr(&r);
-	if (what != 'S' || !name || !*name) {
+	if (what == 'S' && name && !*name) {
+		struct ps_client *pc = ps_cli(c);
+		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
+		forget_unnamed(c, s);
+		buf_append(&s->c.out, msg, len);
+		return;
+	}
+	if (what != 'S' || !name) {
 		buf_append(&s->c.out, msg, len);
 		op_push(s->ps, OP_CLOSE, NULL, NULL, 0);
 		return;
 	}
+	struct ps_def *d = client_remove(c, name);
+	if (known_aborted(s)) {
+		/* PostgreSQL refuses it (25P02): let the server say so, on a name nothing uses. */
+		char sname[32];
+		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+		put_close(&s->c.out, 'S', sname);
+		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
+		free(d);
+		return;
+	}
 	/* The server keeps the statement for other clients; closing an unknown name is not an
 	 * error in PostgreSQL either. */
-	struct ps_def *d = client_remove(c, name);
 	op_push(s->ps, OP_SYN_CLOSE, d ? name : NULL, d, 0);
 	free(d);
 	emit_now(c, s);
@@ -526,6 +642,7 @@ void ps_client_note(struct server *s, uint8_t type)
 		op_push(ps, OP_SYNC, NULL, NULL, 0);
 		break;
 	case PQMSG_QUERY:
+		forget_unnamed(s->client, s); /* a simple Query destroys the unnamed statement */
 		op_push(ps, OP_QUERY, NULL, NULL, 0);
 		break;
 	case PQMSG_FUNCTION_CALL:
@@ -538,10 +655,32 @@ void ps_client_note(struct server *s, uint8_t type)
 
 /* ---- server replies ----------------------------------------------------------------------- */
 
-/* Undo what a skipped or refused message did to the maps. */
-static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op)
+/* Undo what a skipped (or, failed, refused) message did to the maps. */
+static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op, bool failed)
 {
 	switch (op->kind) {
+	case OP_PARSE_UNNAMED:
+		/* A failed Parse has already dropped the previous unnamed statement; a skipped one
+		 * left it in place. */
+		if (c && c->ps) {
+			free(c->ps->unnamed);
+			c->ps->unnamed = failed ? NULL : op->def;
+			if (!failed)
+				op->def = NULL;
+		}
+		ps->unnamed_owner = failed ? 0 : op->srv_id;
+		break;
+	case OP_INJ_PARSE_UNNAMED:
+		ps->unnamed_owner = 0;
+		break;
+	case OP_CLOSE_UNNAMED: /* not closed after all */
+		if (c && c->ps) {
+			free(c->ps->unnamed);
+			c->ps->unnamed = op->def;
+			op->def = NULL;
+		}
+		ps->unnamed_owner = op->srv_id;
+		break;
 	case OP_PARSE:
 	case OP_SYN_PARSE:
 		if (op->cname && c)
@@ -553,6 +692,7 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		srv_forget_id(ps, op->def, op->srv_id);
 		break;
 	case OP_SYN_CLOSE:
+	case OP_CLOSE_NAMED:
 		if (op->cname && c && !client_lookup(c, op->cname)) {
 			client_add(c, op->cname, op->def);
 			op->def = NULL;
@@ -577,7 +717,7 @@ static void on_error(struct server *s)
 	while (end < ps->qlen && ps->q[end].kind != OP_SYNC)
 		end++;
 	for (size_t i = end; i-- > ps->qhead;)
-		op_rollback(s->client, ps, &ps->q[i]);
+		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead);
 	while (ps->qhead < end)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
@@ -613,20 +753,22 @@ bool ps_server_msg(struct server *s, uint8_t type)
 	uint8_t k = h->kind;
 	switch (type) {
 	case '1': /* ParseComplete */
-		if (k != OP_PARSE && k != OP_INJ_PARSE)
+		if (k != OP_PARSE && k != OP_INJ_PARSE && k != OP_PARSE_UNNAMED &&
+		    k != OP_INJ_PARSE_UNNAMED)
 			return out_of_step(s, type);
 		op_pop(ps);
-		return k == OP_PARSE;
+		return k == OP_PARSE || k == OP_PARSE_UNNAMED;
 	case '2': /* BindComplete */
 		if (k != OP_BIND)
 			return out_of_step(s, type);
 		op_pop(ps);
 		return true;
 	case '3': /* CloseComplete */
-		if (k != OP_CLOSE && k != OP_INJ_CLOSE)
+		if (k != OP_CLOSE && k != OP_INJ_CLOSE && k != OP_CLOSE_UNNAMED &&
+		    k != OP_CLOSE_NAMED)
 			return out_of_step(s, type);
 		op_pop(ps);
-		return k == OP_CLOSE;
+		return k != OP_INJ_CLOSE;
 	case 'T': /* RowDescription */
 	case 'n': /* NoData */
 		if (k == OP_DESCRIBE)
@@ -673,7 +815,8 @@ void ps_client_free(struct client *c)
 {
 	if (!c->ps)
 		return;
-	client_forget(c);
+	ps_client_forget(c);
+	free(c->ps->unnamed);
 	free(c->ps->names.b);
 	free(c->ps);
 	c->ps = NULL;

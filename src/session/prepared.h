@@ -29,11 +29,13 @@ void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_
 /* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
  * unchanged: queue its reply expectation. */
 void ps_client_note(struct server *s, uint8_t type);
-/* The client's statements are gone (DEALLOCATE ALL / DISCARD ALL sent to the server s, which
- * drops its own too). */
-void ps_forget_all(struct client *c, struct server *s);
+/* The client's named statements are gone (its DEALLOCATE ALL / DISCARD ALL succeeded). */
+void ps_client_forget(struct client *c);
 /* The server's statements are gone (DISCARD ALL as reset query). */
 void ps_server_forget(struct server *s);
+/* Shoal sent the server a simple Query of its own (setup, reset): that destroys the unnamed
+ * statement. */
+void ps_server_query_sent(struct server *s);
 
 /* Server side, at the header of each message of a linked server. Returns false when the message
  * is an injected message's reply, to be dropped (5 bytes). SHOAL_ERROR-like failures (replies
@@ -41,6 +43,8 @@ void ps_server_forget(struct server *s);
 bool ps_server_msg(struct server *s, uint8_t type);
 /* Server side, after a message went through whole: emit the stand-in replies now due. */
 void ps_emit(struct server *s, struct client *c);
+/* The server reported ReadyForQuery 'I': portals are gone, any statement may be evicted. */
+void ps_server_idle(struct server *s);
 /* No reply outstanding on this server. */
 bool ps_idle(const struct server *s);
 

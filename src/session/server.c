@@ -370,6 +370,7 @@ void server_begin_link(struct server *s)
 	buf_append(&sql, "", 1);
 	log_debug("%s setup for %s: %s", s->c.name, c->c.name, (const char *)sql.data);
 	params_assume_applied(&c->params, &s->params);
+	txn_server_reset(s, (const char *)sql.data);
 	proto_write_query(&s->c.out, (const char *)sql.data);
 	buf_free(&sql);
 	s->pending = 1;

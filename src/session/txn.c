@@ -15,9 +15,11 @@
 /* A SET/RESET sent outside a transaction, applied to the client's tracked parameters when the
  * server confirms it (ReadyForQuery 'I' with no error in between). */
 struct txn_set {
-	char *name;
+	char *name;  /* NULL: no SET, only forget */
 	char *value; /* SQL text; NULL: RESET */
 	bool failed;
+	bool forget;  /* DEALLOCATE ALL / DISCARD ALL: the client's statements go */
+	bool discard; /* DISCARD ALL: its tracked SETs go too */
 };
 
 static bool active(const struct server *s)
@@ -64,7 +66,8 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	const struct param *sp = f->set_name[0] ? params_find(&s->params, f->set_name) : NULL;
 	if (sp && sp->initial)
 		return; /* the server reports it: ParameterStatus keeps the client's value */
-	bool quiet = s->ready_status == 'I' && s->pending == 0 && !s->ext_open && !s->txn_set;
+	bool quiet = s->ready_status == 'I' && s->pending == 0 && !s->ext_open &&
+		     !(s->txn_set && s->txn_set->name);
 	if (!f->set_trackable || !quiet) {
 		txn_pin(c, "SET inside a transaction or with other statements");
 		return;
@@ -73,7 +76,7 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 		txn_pin(c, "SET of a parameter not in track_extra_parameters");
 		return;
 	}
-	struct txn_set *t = xcalloc(1, sizeof(*t));
+	struct txn_set *t = s->txn_set ? s->txn_set : xcalloc(1, sizeof(*t));
 	t->name = xstrdup(f->set_name);
 	t->value = f->set_reset ? NULL : f->set_value;
 	if (!f->set_reset)
@@ -94,14 +97,21 @@ static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 	sqlscan(q, strlen(q), &f);
 	if (f.pin_reason)
 		txn_pin(c, f.pin_reason);
-	if (f.deallocate_all || f.discard_all)
-		ps_forget_all(c, s); /* the server drops every statement, other clients' too */
+	if (f.deallocate_all || f.discard_all) {
+		/* The server may drop every statement, other clients' too: forget them now (a
+		 * statement forgotten in vain is prepared again). The client's own go when the
+		 * server confirms (in a failed transaction block it refuses). */
+		ps_server_forget(s);
+		if (!s->txn_set)
+			s->txn_set = xcalloc(1, sizeof(*s->txn_set));
+		s->txn_set->forget = true;
+		s->txn_set->discard |= f.discard_all;
+	}
 	if (f.discard_all) {
-		/* The server goes back to its login values; the client's reported parameters follow
-		 * by ParameterStatus, its tracked SETs are gone. */
+		/* The server goes back to its login values (its reported parameters come back by
+		 * ParameterStatus to the client). */
 		struct param_list none = {0};
 		params_assume_applied(&none, &s->params);
-		params_remove_raw(&c->params);
 	}
 	if (f.has_set)
 		txn_set(c, s, &f);
@@ -146,9 +156,16 @@ static void txn_set_free(struct server *s)
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
 	struct txn_set *t = s->txn_set;
+	if (status == 'I')
+		ps_server_idle(s);
 	if (!t)
 		return;
-	if (!t->failed && status == 'I') {
+	if (!t->failed && t->forget) {
+		ps_client_forget(c);
+		if (t->discard)
+			params_remove_raw(&c->params);
+	}
+	if (t->name && !t->failed && status == 'I') {
 		log_debug("%s tracks %s = %s", c->c.name, t->name, t->value ? t->value : "DEFAULT");
 		if (t->value) {
 			params_set_raw(&c->params, t->name, t->value);
@@ -168,6 +185,7 @@ void txn_server_reset(struct server *s, const char *query)
 	if (f.deallocate_all || f.discard_all)
 		ps_server_forget(s);
 	sql_facts_free(&f);
+	ps_server_query_sent(s);
 	txn_set_free(s);
 }
 

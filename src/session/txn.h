@@ -24,7 +24,8 @@ bool txn_server_msg(struct server *s, uint8_t type);
 void txn_server_ready(struct server *s, struct client *c, char status);
 /* Keep the client on its server until it leaves (logs the reason once). reason: static text. */
 void txn_pin(struct client *c, const char *reason);
-/* The reset query that cleans a server before reuse ran or is about to run: what it drops. */
+/* Shoal sends the server a query of its own (setup on link, reset before reuse): what it
+ * drops. */
 void txn_server_reset(struct server *s, const char *query);
 
 void txn_client_free(struct client *c);

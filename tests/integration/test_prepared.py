@@ -1,4 +1,5 @@
 """Protocol-level prepared statements in transaction and statement modes (prepared.c)."""
+import os
 import subprocess
 
 import psycopg
@@ -240,3 +241,71 @@ def test_max_prepared_statements_0_passes_names_through(shoal, pg):
     assert rows(read_until_ready(a)) == [("plain",)]
     a.send(message_query("DEALLOCATE ALL"))
     read_until_ready(a)
+
+
+def _random_batch(rnd):
+    """A batch of extended-protocol messages ending with Sync (or a simple Query)."""
+    names = ["a", "b", "c", ""]
+    # Every text takes one parameter, as every Bind supplies one.
+    texts = ["SELECT $1::int + 1 AS x", "SELECT 'q' || $1::text", "SELECT 1 AS one WHERE $1 = 1",
+             "SELEKT $1", "SELECT $1::int / 0", "SELECT g FROM generate_series(1, 3 + $1::int) g"]
+    if rnd.random() < 0.1:
+        return message_query(rnd.choice(["SELECT 42", "DEALLOCATE ALL", "SELECT 1/0", "BEGIN",
+                                         "COMMIT", "ROLLBACK", "SELECT 1; SELECT 2"]))
+    out = b""
+    for _ in range(rnd.randint(1, 6)):
+        op = rnd.random()
+        name = rnd.choice(names)
+        portal = rnd.choice(["", "", "p"])
+        if op < 0.3:
+            out += parse(name, rnd.choice(texts))
+        elif op < 0.65:
+            out += bind(name, [rnd.randint(0, 9)], portal=portal)
+            out += execute(portal, rnd.choice([0, 0, 2]))
+        elif op < 0.72:
+            out += execute(portal, rnd.choice([0, 1]))
+        elif op < 0.8:
+            out += describe(rnd.choice([b"S", b"P"]), name if rnd.random() < 0.7 else portal)
+        elif op < 0.92:
+            out += close(b"S", name)
+        elif op < 0.96:
+            out += close(b"P", portal)
+        else:
+            out += flush()
+    return out + sync()
+
+
+def _replies(w):
+    """One batch's replies, errors reduced to their SQLSTATE (messages name statements)."""
+    return [(k, v["C"] if k == "E" else v) for k, v in read_until_ready(w)]
+
+
+@pytest.mark.parametrize("cache", [1, 3])
+@pytest.mark.parametrize("seed", [int(x) for x in os.environ.get("PREP_SEEDS", "1,2").split(",")])
+def test_random_pipelines_match_a_direct_connection(shoal, pg, seed, cache):
+    """Differential: three clients sharing one server through a tiny statement cache see, batch
+    by batch, exactly what three direct connections see for the same random messages (Parse,
+    Bind, Execute with row limits, Describe, Close of named and unnamed statements and portals,
+    Flush, errors, DEALLOCATE ALL, transactions across Syncs). Set PREP_SEEDS / PREP_STEPS to
+    run longer."""
+    import random
+
+    from wire import Wire
+
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statements=cache)
+    pooled = [connect(s), connect(s), connect(s)]
+    direct = []
+    for _ in range(3):
+        w = Wire(pg.host, pg.port)
+        assert w.startup("postgres", "postgres") is None
+        direct.append(w)
+    rnd = random.Random(seed)
+    in_xact = None  # the one server is that client's until its transaction ends
+    for step in range(int(os.environ.get("PREP_STEPS", "80"))):
+        i = in_xact if in_xact is not None else rnd.randrange(3)
+        batch = _random_batch(rnd)
+        pooled[i].send(batch)
+        direct[i].send(batch)
+        got, want = _replies(pooled[i]), _replies(direct[i])
+        assert got == want, "seed %d step %d client %d batch %r" % (seed, step, i, batch)
+        in_xact = i if want[-1] != ("Z", "I") else None
