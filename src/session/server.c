@@ -563,6 +563,10 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 		buf_append(&c->c.out, msg, len);
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
+	case PQMSG_COMMAND_COMPLETE:
+		txn_server_tag(s, c, msg, len);
+		buf_append(&c->c.out, msg, len);
+		break;
 	default: buf_append(&c->c.out, msg, len); break;
 	}
 }
@@ -572,7 +576,7 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	if (s->state != SV_ACTIVE)
 		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
-	       type == PQMSG_COPY_IN;
+	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s));
 }
 
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client

@@ -20,6 +20,8 @@ struct txn_set {
 	bool failed;
 	bool forget;  /* DEALLOCATE ALL / DISCARD ALL: the client's statements go */
 	bool discard; /* DISCARD ALL: its tracked SETs go too */
+	bool in_block;    /* sent inside a transaction block: known only when the block ends */
+	bool rolled_back; /* a ROLLBACK (or ROLLBACK TO SAVEPOINT) ran since */
 };
 
 static bool active(const struct server *s)
@@ -66,10 +68,12 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	const struct param *sp = f->set_name[0] ? params_find(&s->params, f->set_name) : NULL;
 	if (sp && sp->initial)
 		return; /* the server reports it: ParameterStatus keeps the client's value */
-	bool quiet = s->ready_status == 'I' && s->pending == 0 && !s->ext_open &&
-		     !(s->txn_set && s->txn_set->name);
+	/* Nothing in flight: the server's state is known. In a block ('T'), the SET counts only if
+	 * the block commits (see txn_server_ready). */
+	bool quiet = (s->ready_status == 'I' || s->ready_status == 'T') && s->pending == 0 &&
+		     !s->ext_open && !(s->txn_set && s->txn_set->name);
 	if (!f->set_trackable || !quiet) {
-		txn_pin(c, "SET inside a transaction or with other statements");
+		txn_pin(c, "SET inside a failed transaction or with other statements");
 		return;
 	}
 	if (!tracked_name(f->set_name)) {
@@ -79,6 +83,7 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	struct txn_set *t = s->txn_set ? s->txn_set : xcalloc(1, sizeof(*t));
 	t->name = xstrdup(f->set_name);
 	t->value = f->set_reset ? NULL : f->set_value;
+	t->in_block = s->ready_status == 'T';
 	if (!f->set_reset)
 		f->set_value = NULL;
 	s->txn_set = t;
@@ -153,6 +158,25 @@ static void txn_set_free(struct server *s)
 	s->txn_set = NULL;
 }
 
+bool txn_wants_tags(const struct server *s)
+{
+	return s->txn_set && s->txn_set->in_block;
+}
+
+void txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len)
+{
+	UNUSED(c);
+	if (!txn_wants_tags(s))
+		return;
+	/* ROLLBACK, ROLLBACK TO SAVEPOINT and a COMMIT of a failed block all say "ROLLBACK";
+	 * PREPARE TRANSACTION takes the block out of this session. */
+	const char *tag = (const char *)msg + 5;
+	size_t n = strnlen(tag, len - 5);
+	if ((n >= 8 && strncmp(tag, "ROLLBACK", 8) == 0) ||
+	    (n >= 19 && strncmp(tag, "PREPARE TRANSACTION", 19) == 0))
+		s->txn_set->rolled_back = true;
+}
+
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
 	struct txn_set *t = s->txn_set;
@@ -160,6 +184,17 @@ void txn_server_ready(struct server *s, struct client *c, char status)
 		ps_server_idle(s);
 	if (!t)
 		return;
+	if (t->in_block) {
+		if (status != 'I')
+			return; /* the block goes on */
+		if (t->failed || t->rolled_back) {
+			/* Committed after a savepoint rollback, or rolled back: the server's value is
+			 * not known for sure. */
+			txn_pin(c, "SET in a transaction block that did not simply commit");
+			txn_set_free(s);
+			return;
+		}
+	}
 	if (!t->failed && t->forget) {
 		ps_client_forget(c);
 		if (t->discard)

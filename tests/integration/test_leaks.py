@@ -38,7 +38,9 @@ CASES = {
                       "SHOW statement_timeout", ("0",)),
     "set_config_session": (["SELECT set_config('statement_timeout', '1234s', false)"],
                            "SHOW statement_timeout", "SHOW statement_timeout", ("0",)),
-    "set_in_transaction": (["BEGIN", "SET search_path TO leak_schema_x", "COMMIT"],
+    "set_in_block_with_savepoint_rollback": (["BEGIN", "SET search_path TO leak_schema_x",
+                                              "SAVEPOINT s", "ROLLBACK TO SAVEPOINT s",
+                                              "COMMIT"],
                            "SHOW search_path", "SELECT current_setting('search_path') "
                            "LIKE '%leak_schema_x%'", (False,)),
     "dynamic_listen_in_do": (["DO $body$ BEGIN EXECUTE 'LISTEN leak_dyn'; END $body$"],

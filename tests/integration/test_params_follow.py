@@ -137,3 +137,33 @@ def test_discard_all_drops_tracked_sets(shoal, pg, schemas):
     q(a, "DISCARD ALL")
     q(b, "SELECT 1")  # the server passes through another client in between
     assert q(a, "SHOW search_path") == default
+
+
+def test_set_inside_a_committed_block_follows_psycopg_default_transactions(shoal, pg, schemas):
+    """psycopg's default (autocommit off) runs SET inside BEGIN ... COMMIT."""
+    s = one_server(shoal, pg)
+    a = psycopg.connect(s.dsn("db", "postgres"))
+    b = psycopg.connect(s.dsn("db", "postgres"), autocommit=True)
+    try:
+        default = b.execute("SHOW search_path").fetchone()
+        a.execute("SET search_path TO sp_a")
+        a.commit()
+        assert b.execute("SHOW search_path").fetchone() == default
+        assert a.execute("SELECT v FROM t").fetchone() == ("a",)
+        a.commit()
+        a_pid = a.execute("SELECT pg_backend_pid()").fetchone()
+        a.commit()
+        assert b.execute("SELECT pg_backend_pid()").fetchone() == a_pid
+    finally:
+        a.close()
+        b.close()
+    assert "pinned" not in s.log()
+
+
+def test_set_inside_a_rolled_back_block_pins(shoal, pg, schemas):
+    s = one_server(shoal, pg)
+    a = connect(s)
+    q(a, "BEGIN")
+    q(a, "SET search_path TO sp_a")
+    q(a, "ROLLBACK")
+    assert "SET in a transaction block that did not simply commit" in s.log()
