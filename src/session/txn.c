@@ -184,6 +184,8 @@ void txn_server_ready(struct server *s, struct client *c, char status)
 		ps_server_idle(s);
 	if (!t)
 		return;
+	if (t->name && status != 'I')
+		t->in_block = true; /* a BEGIN came behind the SET: it is part of that block now */
 	if (t->in_block) {
 		if (status != 'I')
 			return; /* the block goes on */

@@ -167,3 +167,17 @@ def test_set_inside_a_rolled_back_block_pins(shoal, pg, schemas):
     q(a, "SET search_path TO sp_a")
     q(a, "ROLLBACK")
     assert "SET in a transaction block that did not simply commit" in s.log()
+
+
+def test_set_followed_by_begin_in_one_pipeline_counts_with_the_block(shoal, pg, schemas):
+    from txnwire import bind, execute, parse, sync
+    s = one_server(shoal, pg)
+    a, b = connect(s), connect(s)
+    default = q(b, "SHOW search_path")
+    a.send(parse("", "SET search_path TO sp_a") + bind("") + execute()
+           + parse("", "BEGIN") + bind("") + execute() + sync())
+    assert read_until_ready(a)[-1] == ("Z", "T")
+    q(a, "COMMIT")
+    assert q(b, "SHOW search_path") == default
+    assert q(a, "SELECT v FROM t") == [("a",)]
+    assert "pinned" not in s.log()
