@@ -95,6 +95,7 @@ static void row_time(struct admin_row *r, usec_t mono)
 struct sock {
 	char type; /* 'C' or 'S' */
 	const char *user, *db, *state, *addr, *local_addr, *app_name;
+	const char *pinned; /* clients: why it keeps its server (txn.c), or "" */
 	int port, local_port, remote_pid;
 	usec_t connect_time, request_time, wait_since; /* wait_since 0: not waiting */
 	const void *ptr, *link;
@@ -190,6 +191,10 @@ static void g_app(struct admin_row *r, const struct sock *s)
 {
 	row_str(r, s->app_name);
 }
+static void g_pinned(struct admin_row *r, const struct sock *s)
+{
+	row_str(r, s->pinned);
+}
 static void g_id(struct admin_row *r, const struct sock *s)
 {
 	row_u64(r, s->id);
@@ -208,7 +213,9 @@ static void g_id(struct admin_row *r, const struct sock *s)
 		"id", 'i', g_id                                                                    \
 	}
 
-static const struct sock_col client_cols[] = {SOCK_STD_COLS};
+/* Shoal's column: why a client in transaction mode keeps its server for the rest of its session
+ * (docs/transaction-pooling.md), or "". */
+static const struct sock_col client_cols[] = {SOCK_STD_COLS, {"pinned", 's', g_pinned}};
 static const struct sock_col server_cols[] = {SOCK_STD_COLS};
 static const struct sock_col socket_cols[] = {
     SOCK_STD_COLS,
@@ -272,6 +279,7 @@ static void client_sock(const struct client *c, struct sock *s)
 	s->local_addr = c->local_addr;
 	s->local_port = c->local_port;
 	s->app_name = c->app_name;
+	s->pinned = c->pin_reason ? c->pin_reason : "";
 	s->connect_time = c->connect_time;
 	s->request_time = c->state_since;
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)

@@ -113,7 +113,8 @@ static const struct setting settings[] = {
 	S_PATH(pidfile, false),
 	S_INT(verbose, "0", true, 0, 10),
 	S_INT(workers, "0", false, 0, 64),
-	S_STR(track_extra_parameters, "IntervalStyle", true),
+	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
+	      true),
 	S_BOOL(tcp_keepalive, "1", true),
 	S_DUR(shutdown_timeout, "30", true),
 	S_STR(admin_users, "", true),
@@ -148,6 +149,8 @@ static const struct setting settings[] = {
 	      true),
 	S_PATH(auth_dbname, true),
 	S_DUR(auth_query_cache_ttl, "60", true),
+	S_INT(max_prepared_statements, "200", true, 0, INT_MAX),
+	S_INT64(max_prepared_statement_bytes, "1048576", true, 1, INT64_MAX),
 };
 
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
@@ -159,7 +162,7 @@ static const char *const not_implemented[] = {
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
-	"max_prepared_statements", "user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
+	"user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
 	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",

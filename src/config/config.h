@@ -105,7 +105,7 @@ struct config {
 	char *pidfile;                 /* NULL: none */
 	int verbose;                   /* 0 */
 	int workers;                   /* worker threads; 0: one per CPU */
-	char *track_extra_parameters;  /* "IntervalStyle" (comma-separated) */
+	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
@@ -135,6 +135,8 @@ struct config {
 	char *auth_query;              /* PgBouncer's query, schema-qualified; $1 = user name */
 	char *auth_dbname;             /* database auth_query runs in; NULL: the client's */
 	usec_t auth_query_cache_ttl;   /* Shoal: reuse an auth_query answer this long, 60 s */
+	int max_prepared_statements;   /* per server in transaction/statement mode, 200; 0: off */
+	int64_t max_prepared_statement_bytes; /* Shoal: per server, bytes of statement text, 1 MB */
 
 	struct db_entry *dbs;
 	int ndbs;

@@ -35,6 +35,9 @@ enum server_state {
 struct pool;
 struct server;
 struct scram_server;
+struct ps_client;
+struct ps_server;
+struct txn_set;
 
 #define MAX_WORKERS 64
 
@@ -77,6 +80,8 @@ struct client {
 	int port, local_port;
 	char app_name[64];              /* application_name at login, for SHOW CLIENTS */
 	struct admin_wait *admin_wait;  /* console: a command waiting to complete (owner only) */
+	const char *pin_reason; /* why this client keeps its server until it leaves (txn.c), or NULL */
+	struct ps_client *ps;   /* its protocol-level prepared statements (prepared.c) */
 };
 
 struct server {
@@ -115,6 +120,8 @@ struct server {
 	int local_port;
 	usec_t xact_start;      /* statistics: when the open transaction began; 0: none */
 	uint64_t stats_in, stats_out; /* c.bytes_in/out already counted in the statistics */
+	struct ps_server *ps;   /* prepared statements on this server and replies awaited */
+	struct txn_set *txn_set; /* a client's SET awaiting the server's confirmation (txn.c) */
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded

@@ -15,6 +15,7 @@
 #include "pause.h"
 #include "server.h"
 #include "stats.h"
+#include "txn.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -91,6 +92,7 @@ void client_free(struct client *c)
 	if (c->aq_secret)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
 	free(c->aq_secret);
+	txn_client_free(c);
 	free(c->user);
 	free(c->dbname);
 	free(c);
@@ -119,6 +121,8 @@ static void client_let_go_of_server(struct client *c)
 	if (!clean)
 		server_close(s, s->state == SV_SETUP ? "client left during setup"
 						     : "client disconnected inside a transaction");
+	else if (c->pin_reason)
+		server_begin_reset_with(s, "DISCARD ALL"); /* whatever it left on its server */
 	else if (pool_mode_of(s->pool) == POOL_SESSION || config_current()->server_reset_query_always)
 		server_begin_reset(s);
 	else
@@ -698,6 +702,18 @@ static shoal_rc client_route_step(struct client *c)
 		client_close(c, NULL, "client closed the connection");
 		return SHOAL_ERROR;
 	}
+	if (txn_wants_whole(s, h.type)) {
+		size_t total = (size_t)h.len + 1;
+		if (buf_avail(&c->c.in) < total) {
+			buf_reserve(&c->c.in, total - buf_avail(&c->c.in));
+			return SHOAL_AGAIN;
+		}
+		txn_client_msg(c, s, buf_head(&c->c.in), total);
+		client_note_msg(c, s, h.type);
+		buf_consume(&c->c.in, total);
+		return SHOAL_OK;
+	}
+	txn_client_note(s, h.type);
 	client_note_msg(c, s, h.type);
 	conn_start_forward(&c->c, h.type, h.len);
 	return SHOAL_OK;
@@ -730,6 +746,8 @@ static void client_route(struct client *c)
 	}
 	if (!c->c.dead && !s->c.dead)
 		(void)client_push(c, s);
+	if (!c->c.dead && buf_avail(&c->c.out) > 0 && client_flush(c) != SHOAL_OK)
+		return; /* replies Shoal answered itself (prepared.c) could not be sent: closed */
 }
 
 /* A client without a server has sent something: a Terminate, or work that needs a server. */

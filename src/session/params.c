@@ -24,8 +24,10 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 	params_free(dst);
 	for (int i = 0; i < src->n; i++) {
 		params_set(dst, src->items[i].name, src->items[i].value, false);
+		struct param *d = params_find(dst, src->items[i].name);
 		if (src->items[i].initial)
-			params_find(dst, src->items[i].name)->initial = xstrdup(src->items[i].initial);
+			d->initial = xstrdup(src->items[i].initial);
+		d->raw = src->items[i].raw;
 	}
 }
 
@@ -55,9 +57,11 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 		p->name = xstrdup(name);
 		p->value = NULL;
 		p->initial = NULL;
+		p->raw = false;
 	}
 	free(p->value);
 	p->value = xstrdup(value);
+	p->raw = false;
 	if (initial) {
 		free(p->initial);
 		p->initial = xstrdup(value);
@@ -153,12 +157,16 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 	for (int i = 0; i < client->n; i++) {
 		const struct param *c = &client->items[i];
 		const char *sv = params_get(server, c->name);
-		if (sv && strcmp(sv, c->value) == 0)
+		const struct param *sp = params_find(server, c->name);
+		if (sv && strcmp(sv, c->value) == 0 && sp->raw == c->raw)
 			continue;
 		append_str(sql, "SET ");
 		append_str(sql, c->name);
 		append_str(sql, " = ");
-		append_literal(sql, c->value);
+		if (c->raw)
+			append_str(sql, c->value);
+		else
+			append_literal(sql, c->value);
 		append_str(sql, ";");
 		n++;
 	}
@@ -201,8 +209,33 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 			params_del(server, s);
 		}
 	}
-	for (int i = 0; i < client->n; i++)
+	for (int i = 0; i < client->n; i++) {
 		params_set(server, client->items[i].name, client->items[i].value, false);
+		params_find(server, client->items[i].name)->raw = client->items[i].raw;
+	}
+}
+
+void params_set_raw(struct param_list *pl, const char *name, const char *sql)
+{
+	params_set(pl, name, sql, false);
+	params_find(pl, name)->raw = true;
+}
+
+void params_remove_raw(struct param_list *pl)
+{
+	for (int i = 0; i < pl->n;) {
+		if (pl->items[i].raw)
+			params_del(pl, &pl->items[i]);
+		else
+			i++;
+	}
+}
+
+void params_remove(struct param_list *pl, const char *name)
+{
+	struct param *p = params_find(pl, name);
+	if (p)
+		params_del(pl, p);
 }
 
 bool params_settable(const char *name)

@@ -10,6 +10,7 @@ struct param {
 	char *name;
 	char *value;
 	char *initial; /* server lists: the value at login (NULL if unknown: not reported) */
+	bool raw;      /* value is SQL text from the client's own SET, applied unquoted */
 };
 
 struct param_list {
@@ -24,6 +25,13 @@ struct param *params_find(const struct param_list *pl, const char *name);
 const char *params_get(const struct param_list *pl, const char *name);
 /* Insert or overwrite a value (and, for servers at login, its initial value). */
 void params_set(struct param_list *pl, const char *name, const char *value, bool initial);
+/* Insert or overwrite a value that is SQL text (a tracked SET's right-hand side, e.g.
+ * "a, \"B\"" for search_path): re-applied as SET name = <text>, not as a quoted literal. */
+void params_set_raw(struct param_list *pl, const char *name, const char *sql);
+/* Remove name if present. */
+void params_remove(struct param_list *pl, const char *name);
+/* Remove every value set with params_set_raw (the client ran DISCARD ALL / RESET ALL). */
+void params_remove_raw(struct param_list *pl);
 /* True if name is a parameter name we can put in a SET: [A-Za-z_][A-Za-z0-9_.]*. */
 bool params_valid_name(const char *name);
 /* Can a client's value be carried to another server with SET? (Not the read-only ones the server

@@ -11,6 +11,8 @@
 #include "net.h"
 #include "pool.h"
 #include "proto.h"
+#include "prepared.h"
+#include "txn.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -29,7 +31,7 @@ static void server_process(struct server *s);
 bool server_is_clean(const struct server *s)
 {
 	return s->pending == 0 && !s->ext_open && !s->copy_in && s->ready_status == 'I' &&
-	       s->c.fwd_left == 0 && buf_avail(&s->c.in) == 0;
+	       s->c.fwd_left == 0 && buf_avail(&s->c.in) == 0 && ps_idle(s);
 }
 
 static usec_t jittered_lifetime(usec_t lifetime)
@@ -93,6 +95,7 @@ void server_connect(struct worker *w, struct pool *p)
 void server_free(struct server *s)
 {
 	params_free(&s->params);
+	txn_server_free(s);
 	scram_client_free(&s->scram);
 	OPENSSL_cleanse(s->scram_client_key, sizeof(s->scram_client_key));
 	buf_free(&s->setup_error);
@@ -498,6 +501,7 @@ void server_begin_link(struct server *s)
 	buf_append(&sql, "", 1);
 	log_debug("%s setup for %s: %s", s->c.name, c->c.name, (const char *)sql.data);
 	params_assume_applied(&c->params, &s->params);
+	txn_server_reset(s, (const char *)sql.data);
 	proto_write_query(&s->c.out, (const char *)sql.data);
 	buf_free(&sql);
 	s->pending = 1;
@@ -506,11 +510,16 @@ void server_begin_link(struct server *s)
 
 void server_begin_reset(struct server *s)
 {
-	const char *q = config_current()->server_reset_query;
+	server_begin_reset_with(s, config_current()->server_reset_query);
+}
+
+void server_begin_reset_with(struct server *s, const char *q)
+{
 	if (!q || !*q) {
 		pool_server_ready(s);
 		return;
 	}
+	txn_server_reset(s, q);
 	server_set_state(s, SV_RESET);
 	conn_pause(&s->c, false); /* it may have been paused for a slow client */
 	/* DISCARD ALL resets every session parameter to its login value. */
@@ -639,7 +648,7 @@ static void server_after_ready(struct server *s, struct client *c, char status)
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (mode != POOL_SESSION && server_is_clean(s) && c->c.fwd_left == 0) {
+	if (mode != POOL_SESSION && !c->pin_reason && server_is_clean(s) && c->c.fwd_left == 0) {
 		if (client_flush(c) != SHOAL_OK)
 			return; /* the client is gone; client_close dealt with the server */
 		pool_release(s);
@@ -654,6 +663,7 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	if (s->pending > 0)
 		s->pending--;
 	s->timeout_cancel = false;
+	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
 	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
 	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
@@ -703,6 +713,10 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 		buf_append(&c->c.out, msg, len);
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
+	case PQMSG_COMMAND_COMPLETE:
+		txn_server_tag(s, c, msg, len);
+		buf_append(&c->c.out, msg, len);
+		break;
 	default: buf_append(&c->c.out, msg, len); break;
 	}
 }
@@ -712,7 +726,7 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	if (s->state != SV_ACTIVE)
 		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
-	       type == PQMSG_COPY_IN;
+	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s));
 }
 
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
@@ -720,8 +734,13 @@ static bool server_inspects(const struct server *s, uint8_t type)
 static shoal_rc server_step(struct server *s)
 {
 	struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
-	if (s->c.fwd_left)
-		return conn_forward(&s->c, c ? &c->c : NULL) ? SHOAL_OK : SHOAL_AGAIN;
+	if (s->c.fwd_left) {
+		if (!conn_forward(&s->c, c ? &c->c : NULL))
+			return SHOAL_AGAIN;
+		if (c)
+			ps_emit(s, c); /* replies Shoal stands in for, due after this one */
+		return SHOAL_OK;
+	}
 	struct pq_header h;
 	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
 	if (rc == SHOAL_AGAIN)
@@ -731,7 +750,11 @@ static shoal_rc server_step(struct server *s)
 		server_close(s, "invalid message length from server");
 		return SHOAL_ERROR;
 	}
-	if (!server_inspects(s, h.type)) {
+	/* ParseComplete/CloseComplete may answer an injected message: seen whole to drop them. */
+	bool swallowable = c && s->ps && (h.type == '1' || h.type == '3');
+	if (!server_inspects(s, h.type) && !swallowable) {
+		if (c && !txn_server_msg(s, h.type))
+			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
 		return SHOAL_OK;
 	}
@@ -741,10 +764,18 @@ static shoal_rc server_step(struct server *s)
 		return SHOAL_AGAIN;
 	}
 	const uint8_t *msg = buf_head(&s->c.in);
+	if (c && !txn_server_msg(s, h.type)) {
+		if (s->c.dead)
+			return SHOAL_ERROR;
+		buf_consume(&s->c.in, total); /* the reply to a message Shoal injected */
+		ps_emit(s, c);
+		return SHOAL_OK;
+	}
 	if (c) {
 		char status = h.type == PQMSG_READY ? (char)msg[5] : 0;
 		server_active_msg(s, h.type, msg, total);
 		buf_consume(&s->c.in, total);
+		ps_emit(s, c);
 		if (h.type == PQMSG_READY)
 			server_after_ready(s, c, status);
 	} else {

@@ -17,6 +17,8 @@ void server_close(struct server *s, const char *reason);
 void server_begin_link(struct server *s);
 /* Session mode: the client left a clean server; run server_reset_query, then make it ready. */
 void server_begin_reset(struct server *s);
+/* The same with another query (a pinned client's server is cleaned with DISCARD ALL). */
+void server_begin_reset_with(struct server *s, const char *query);
 /* Send the server a CancelRequest for its running query on a fresh connection. */
 void server_send_cancel(struct server *s);
 /* Is the server between transactions with nothing in flight? */

@@ -23,12 +23,16 @@ def console(shoal, role):
     return s, admin(s)
 
 
+# Shoal's own columns, after all of PgBouncer's (docs/admin.md).
+SHOAL_EXTRA_COLUMNS = {"CLIENTS": [("pinned", "text")]}
+
+
 @pytest.mark.parametrize("what", SHOWN)
 def test_show_columns_and_types_match_pgbouncer_1_25(console, what):
     s, a = console
     desc, rows = show(a, what.lower() if what in ("POOLS", "LISTS") else what)
     got = [(d.name, d.type_code) for d in desc]
-    want = [(n, OID_OF[t]) for n, t in SHOW_COLUMNS[what]]
+    want = [(n, OID_OF[t]) for n, t in SHOW_COLUMNS[what] + SHOAL_EXTRA_COLUMNS.get(what, [])]
     assert got == want
     if what == "LISTS":
         assert [r["list"] for r in rows] == LISTS_ROWS
@@ -160,3 +164,14 @@ def test_stats_averages_follow_stats_period(console, role):
         return rows.get("db", {}).get("xact_count", 0) > 0
     wait_until(avg, timeout=5, what="a positive xact_count average")
     assert "xacts/s" in s.log()
+
+
+def test_show_clients_reports_pinning(console, role):
+    """A client that LISTENs keeps its server in transaction mode; SHOW CLIENTS says why."""
+    s, a = console
+    c = s.connect("db", role)
+    c.execute("LISTEN shoal_test_channel")
+    other = s.connect("db", role)
+    other.execute("SELECT 1")
+    rows = [r for r in show(a, "CLIENTS")[1] if r["user"] == role]
+    assert sorted(r["pinned"] for r in rows) == ["", "", "LISTEN"]  # the fixture's client too

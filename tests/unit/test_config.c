@@ -177,7 +177,10 @@ static void test_defaults_are_pgbouncers(void **state)
 	assert_null(c.pidfile);
 	assert_int_equal(c.verbose, 0);
 	assert_int_equal(c.workers, 0); /* one per CPU */
-	assert_string_equal(c.track_extra_parameters, "IntervalStyle");
+	assert_string_equal(c.track_extra_parameters,
+			    "search_path, default_transaction_read_only, IntervalStyle");
+	assert_int_equal(c.max_prepared_statements, 200);
+	assert_int_equal(c.max_prepared_statement_bytes, 1048576);
 	assert_int_equal(c.tcp_keepalive, 1);
 	assert_int_equal(c.shutdown_timeout, 30 * USEC_PER_SEC);
 	assert_int_equal(c.ndbs, 0);

@@ -1,0 +1,29 @@
+/* sqlscan.h: a small SQL lexer (comments, quotes, dollar quotes, multi-statement text) and the
+ * facts transaction pooling needs from a client's SQL: what would leave session state behind on
+ * a server, which plain SET/RESET can be tracked, DEALLOCATE ALL / DISCARD ALL. Pure code over
+ * (ptr, len): a fuzz target. */
+#ifndef SHOAL_SQLSCAN_H
+#define SHOAL_SQLSCAN_H
+
+#include "common.h"
+
+#define SQL_NAME_MAX 64
+
+struct sql_facts {
+	const char *pin_reason; /* static text: session state that must keep its server, or NULL */
+	bool deallocate_all;	/* DEALLOCATE [PREPARE] ALL */
+	bool discard_all;	/* DISCARD ALL */
+	int nstmts;		/* statements in the text (empty ones not counted) */
+	/* A session-level SET or RESET of one parameter. */
+	bool has_set;
+	bool set_trackable; /* it is the only statement and its value could be captured */
+	bool set_reset;	    /* RESET name / SET name TO DEFAULT */
+	char set_name[SQL_NAME_MAX];
+	char *set_value; /* the value as SQL text to put after "SET name = " (malloc'd), or NULL */
+};
+
+/* Scan len bytes of SQL (need not be NUL-terminated). Fills out; free with sql_facts_free. */
+void sqlscan(const char *sql, size_t len, struct sql_facts *out);
+void sql_facts_free(struct sql_facts *f);
+
+#endif

@@ -1,0 +1,54 @@
+/* prepared.h: protocol-level prepared statements in transaction and statement modes.
+ *
+ * A client's statement names are its own; on a server, statements are named SHOAL_<n> and kept
+ * in a per-server cache keyed by the Parse body (query text and parameter types), bounded by
+ * max_prepared_statements and max_prepared_statement_bytes with LRU eviction (an injected Close).
+ * A client's Parse for a statement its server already has is answered locally; a Bind/Describe
+ * naming a statement the server lacks is preceded by an injected Parse.
+ *
+ * Replies: every message sent to a linked server that gets a reply is queued (struct ps_link) in
+ * send order with what to do with its reply: forward it, swallow it (injected Parse/Close), or
+ * stand in for it (a locally answered Parse/Close, emitted once every earlier reply has reached
+ * the client). An ErrorResponse to an extended-protocol message makes the server skip to the next
+ * Sync: the queued messages it skips are rolled back (names they added are removed again). */
+#ifndef SHOAL_PREPARED_H
+#define SHOAL_PREPARED_H
+
+#include "common.h"
+
+struct client;
+struct server;
+
+/* Is statement rewriting on for this server's pool (transaction/statement mode and
+ * max_prepared_statements > 0)? Decided when a client is linked. */
+bool ps_enabled(const struct server *s);
+
+/* Client side: handle one whole P/B/D/C message (msg: header included, len bytes) from c for
+ * its linked server s, writing what the server must see to s->c.out. */
+void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len);
+/* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
+ * unchanged: queue its reply expectation. */
+void ps_client_note(struct server *s, uint8_t type);
+/* The client's named statements are gone (its DEALLOCATE ALL / DISCARD ALL succeeded). */
+void ps_client_forget(struct client *c);
+/* The server's statements are gone (DISCARD ALL as reset query). */
+void ps_server_forget(struct server *s);
+/* Shoal sent the server a simple Query of its own (setup, reset): that destroys the unnamed
+ * statement. */
+void ps_server_query_sent(struct server *s);
+
+/* Server side, at the header of each message of a linked server. Returns false when the message
+ * is an injected message's reply, to be dropped (5 bytes). SHOAL_ERROR-like failures (replies
+ * out of step) close the server and return false; check s->c.dead. */
+bool ps_server_msg(struct server *s, uint8_t type);
+/* Server side, after a message went through whole: emit the stand-in replies now due. */
+void ps_emit(struct server *s, struct client *c);
+/* The server reported ReadyForQuery 'I': portals are gone, any statement may be evicted. */
+void ps_server_idle(struct server *s);
+/* No reply outstanding on this server. */
+bool ps_idle(const struct server *s);
+
+void ps_client_free(struct client *c);
+void ps_server_free(struct server *s);
+
+#endif

@@ -1,0 +1,29 @@
+/* fuzz_sqlscan.c: libFuzzer target for the SQL lexer (sqlscan.c), which reads every Query and
+ * Parse text a client sends in transaction mode. The input is copied into an exactly-sized heap
+ * buffer with no terminating NUL, as the scanner must never read past len. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sqlscan.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *sql = malloc(size ? size : 1);
+	if (!sql)
+		abort();
+	memcpy(sql, data, size);
+	struct sql_facts f;
+	sqlscan(sql, size, &f);
+	/* A captured value is a NUL-terminated string; a trackable SET has a name. */
+	if (f.set_value && strlen(f.set_value) > 2 * size + 2)
+		abort();
+	if (f.set_trackable && (!f.set_name[0] || strlen(f.set_name) >= SQL_NAME_MAX))
+		abort();
+	if (f.nstmts < 0)
+		abort();
+	sql_facts_free(&f);
+	free(sql);
+	return 0;
+}

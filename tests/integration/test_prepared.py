@@ -1,0 +1,311 @@
+"""Protocol-level prepared statements in transaction and statement modes (prepared.c)."""
+import os
+import subprocess
+
+import psycopg
+import pytest
+
+from helpers import db_entry, run_threads
+from test_pgbench import assert_clean_run, pgbench
+from txnwire import (bind, close, connect, describe, errors, execute, flush, kinds, parse,
+                     read_until_ready, rows, sync)
+
+
+@pytest.fixture(scope="module")
+def prep_bench_db(pg):
+    pg.sql("DROP DATABASE IF EXISTS bench_prepared")
+    pg.sql("CREATE DATABASE bench_prepared")
+    r = subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg.host, "-p", str(pg.port),
+                        "-U", "postgres", "bench_prepared"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return "bench_prepared"
+
+
+def txn_shoal(shoal, pg, pool_size=1, mode="transaction", **settings):
+    st = {"pool_mode": mode, "query_wait_timeout": 20}
+    st.update(settings)
+    return shoal(databases={"db": db_entry(pg, pool_size=pool_size)}, settings=st)
+
+
+@pytest.mark.parametrize("mode,protocol,script", [
+    ("transaction", "prepared", "tpcb"), ("transaction", "extended", "tpcb"),
+    ("statement", "prepared", "select"), ("statement", "extended", "select")])
+def test_pgbench_50_clients_on_pool_of_4(shoal, pg, prep_bench_db, mode, protocol, script):
+    s = shoal(databases={"db": {"dbname": prep_bench_db, "host": pg.host, "port": pg.port,
+                                "pool_size": 4}},
+              settings={"pool_mode": mode, "query_wait_timeout": 30})
+    # One thread per client: pgbench prepares a script's statements synchronously (PQprepare)
+    # when a client first runs it, which blocks every client of that thread, so with shared
+    # threads a client holding a server inside BEGIN..END would wait on its neighbour forever.
+    args = ["-n", "-T", "3", "-c", "50", "-j", "50", "-M", protocol]
+    if script == "select":
+        args.append("-S")
+    assert_clean_run(*pgbench(s, *args))
+
+
+def test_two_clients_same_name_different_text_share_one_server(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a, b = connect(s), connect(s)
+    a.send(parse("s1", "SELECT 'a:' || $1::text") + sync())
+    assert kinds(read_until_ready(a)) == "1Z"
+    b.send(parse("s1", "SELECT 'b:' || $1::text || ':' || $1::text") + sync())
+    assert kinds(read_until_ready(b)) == "1Z"
+    for i in range(5):
+        a.send(bind("s1", [i]) + execute() + sync())
+        b.send(bind("s1", [i]) + execute() + sync())
+        assert rows(read_until_ready(a)) == [("a:%d" % i,)]
+        assert rows(read_until_ready(b)) == [("b:%d:%d" % (i, i),)]
+    # One backend served both.
+    pids = []
+    for w in (a, b):
+        w.send(message_query("SELECT pg_backend_pid()"))
+        pids += rows(read_until_ready(w))
+    assert pids[0] == pids[1]
+
+
+def test_same_text_is_prepared_once_per_server_and_answered_locally(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a, b = connect(s), connect(s)
+    for w in (a, b):
+        w.send(parse("q", "SELECT 40 + $1::int") + bind("q", [2]) + execute() + sync())
+        msgs = read_until_ready(w)
+        assert kinds(msgs) == "12DCZ" and rows(msgs) == [("42",)]
+    a.send(message_query("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'SHOAL_%'"))
+    assert rows(read_until_ready(a)) == [("1",)]
+
+
+def message_query(sql):
+    from wire import query_message
+    return query_message(sql)
+
+
+def test_duplicate_parse_of_a_live_name_is_refused_like_postgresql(shoal, pg):
+    s = txn_shoal(shoal, pg)
+    a = connect(s)
+    a.send(parse("d", "SELECT 1") + sync())
+    assert kinds(read_until_ready(a)) == "1Z"
+    a.send(parse("d", "SELECT 2") + bind("d") + execute() + sync())
+    msgs = read_until_ready(a)
+    assert errors(msgs) == ["42P05"] and kinds(msgs) == "EZ"
+    a.send(bind("d") + execute() + sync())
+    assert rows(read_until_ready(a)) == [("1",)]
+
+
+def test_close_then_reparse_same_name_in_one_pipeline(shoal, pg):
+    s = txn_shoal(shoal, pg)
+    a = connect(s)
+    a.send(parse("r", "SELECT 'old'") + sync())
+    read_until_ready(a)
+    a.send(close(b"S", "r") + parse("r", "SELECT 'new'") + bind("r") + execute() + sync())
+    msgs = read_until_ready(a)
+    assert kinds(msgs) == "312DCZ", msgs
+    assert rows(msgs) == [("new",)]
+
+
+def test_eviction_under_a_tiny_cache_gives_correct_results(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statements=2)
+    a, b = connect(s), connect(s)
+    for w, tag in ((a, "a"), (b, "b")):
+        w.send(b"".join(parse("p%d" % i, "SELECT '%s%d' || $1::text" % (tag, i))
+                        for i in range(6)) + sync())
+        assert kinds(read_until_ready(w)) == "111111Z"
+    for rnd in range(3):
+        for w, tag in ((a, "a"), (b, "b")):
+            order = list(range(6))[rnd::1] + list(range(6))[:rnd]
+            w.send(b"".join(bind("p%d" % i, [rnd]) + execute() for i in order) + sync())
+            msgs = read_until_ready(w)
+            assert rows(msgs) == [("%s%d%d" % (tag, i, rnd),) for i in order], msgs
+            assert not errors(msgs)
+    a.send(message_query("SELECT count(*) FROM pg_prepared_statements"))
+    assert int(rows(read_until_ready(a))[0][0]) <= 2
+
+
+def test_eviction_by_bytes(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statement_bytes=120)
+    a = connect(s)
+    texts = ["SELECT '%s' AS padding_%d" % ("x" * 40, i) for i in range(5)]
+    a.send(b"".join(parse("b%d" % i, t) for i, t in enumerate(texts)) + sync())
+    assert kinds(read_until_ready(a)) == "11111Z"
+    for i in reversed(range(5)):
+        a.send(bind("b%d" % i) + execute() + sync())
+        assert rows(read_until_ready(a)) == [("x" * 40,)]
+    a.send(message_query("SELECT count(*) FROM pg_prepared_statements"))
+    assert int(rows(read_until_ready(a))[0][0]) <= 2
+
+
+@pytest.mark.parametrize("command", ["DEALLOCATE ALL", "DISCARD ALL"])
+def test_deallocate_all_forgets_the_clients_statements(shoal, pg, command):
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a, b = connect(s), connect(s)
+    b.send(parse("keep", "SELECT 'b kept'") + sync())
+    read_until_ready(b)
+    a.send(parse("x", "SELECT 'first'") + sync())
+    read_until_ready(a)
+    a.send(message_query(command))
+    assert not errors(read_until_ready(a))
+    a.send(bind("x") + execute() + sync())
+    assert errors(read_until_ready(a)) == ["26000"]
+    a.send(parse("x", "SELECT 'second'") + bind("x") + execute() + sync())
+    assert rows(read_until_ready(a)) == [("second",)]
+    # Another client's statements survive the server losing them (prepared again on use).
+    b.send(bind("keep") + execute() + sync())
+    assert rows(read_until_ready(b)) == [("b kept",)]
+
+
+def test_pipeline_across_syncs_with_errors_keeps_maps_in_step(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a, b = connect(s), connect(s)
+    b.send(parse("shared", "SELECT 'shared'") + sync())  # on the server already for a
+    read_until_ready(b)
+    a.send(parse("s1", "SELECT 1 + $1::int") + bind("s1", [1]) + execute() + sync()
+           # an error in the second batch: the server skips to its Sync
+           + parse("bad", "SELEKT") + bind("s1", [2]) + execute() + parse("shared", "SELECT 'shared'")
+           + sync()
+           # unnamed statements, several per batch
+           + parse("", "SELECT $1::int * 10") + bind("", [3]) + execute()
+           + parse("", "SELECT $1::int * 100") + bind("", [4]) + execute() + sync()
+           + bind("s1", [5]) + execute() + sync())
+    msgs = read_until_ready(a, count=4)
+    assert kinds(msgs) == "12DCZ" "EZ" "12DC12DCZ" "2DCZ", msgs
+    assert errors(msgs) == ["42601"]
+    assert rows(msgs) == [("2",), ("30",), ("400",), ("6",)]
+    # "bad" and "shared" were skipped by the server: they do not exist for this client.
+    a.send(bind("bad") + execute() + sync() + bind("shared") + execute() + sync())
+    msgs = read_until_ready(a, count=2)
+    assert errors(msgs) == ["26000", "26000"]
+    a.send(parse("shared", "SELECT 'shared'") + bind("shared") + execute() + sync())
+    assert rows(read_until_ready(a)) == [("shared",)]
+
+
+def test_error_in_an_injected_parse_reaches_the_client(shoal, pg):
+    pg.sql("DROP TABLE IF EXISTS prep_gone")
+    pg.sql("CREATE TABLE prep_gone (x int)")
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statements=1)
+    a = connect(s)
+    a.send(parse("g", "SELECT count(*) FROM prep_gone") + parse("h", "SELECT 'h'") + sync())
+    assert kinds(read_until_ready(a)) == "11Z"  # "g" was evicted by "h"
+    pg.sql("DROP TABLE prep_gone")
+    a.send(bind("g") + execute() + sync() + bind("h") + execute() + sync())
+    msgs = read_until_ready(a, count=2)
+    assert errors(msgs) == ["42P01"] and rows(msgs) == [("h",)], msgs
+
+
+def test_describe_and_flush(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a, b = connect(s), connect(s)
+    b.send(parse("d", "SELECT $1::int AS n") + sync())
+    read_until_ready(b)
+    a.send(parse("d", "SELECT $1::int AS n") + describe(b"S", "d") + flush())
+    t1, _ = a.read_msg()
+    t2, _ = a.read_msg()
+    t3, _ = a.read_msg()
+    assert (t1, t2, t3) == (b"1", b"t", b"T")
+    a.send(bind("d", [7]) + execute() + sync())
+    assert rows(read_until_ready(a)) == [("7",)]
+
+
+def test_psycopg_prepare_threshold_0_many_clients(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=2, max_prepared_statements=5)
+
+    def work(i):
+        with psycopg.connect(s.dsn("db", "postgres"), autocommit=True,
+                             prepare_threshold=0) as conn:
+            for j in range(30):
+                q = "SELECT %%s::int + %d" % (j % 8)
+                assert conn.execute(q, (i,)).fetchone() == (i + j % 8,)
+                with conn.transaction():
+                    assert conn.execute("SELECT %s::text || 'x'", (str(i),)).fetchone() == \
+                        (str(i) + "x",)
+
+    run_threads(work, [(i,) for i in range(6)], timeout=60)
+
+
+def test_statement_mode_prepared(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1, mode="statement")
+    a, b = connect(s), connect(s)
+    for w, v in ((a, "1"), (b, "2")):
+        w.send(parse("s", "SELECT %s" % v) + bind("s") + execute() + sync())
+        assert rows(read_until_ready(w)) == [(v,)]
+    for w, v in ((b, "2"), (a, "1")):
+        w.send(bind("s") + execute() + sync())
+        assert rows(read_until_ready(w)) == [(v,)]
+
+
+def test_max_prepared_statements_0_passes_names_through(shoal, pg):
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statements=0)
+    a = connect(s)
+    a.send(parse("plain", "SELECT 5") + bind("plain") + execute() + sync())
+    assert rows(read_until_ready(a)) == [("5",)]
+    a.send(message_query("SELECT name FROM pg_prepared_statements"))
+    assert rows(read_until_ready(a)) == [("plain",)]
+    a.send(message_query("DEALLOCATE ALL"))
+    read_until_ready(a)
+
+
+def _random_batch(rnd):
+    """A batch of extended-protocol messages ending with Sync (or a simple Query)."""
+    names = ["a", "b", "c", ""]
+    # Every text takes one parameter, as every Bind supplies one.
+    texts = ["SELECT $1::int + 1 AS x", "SELECT 'q' || $1::text", "SELECT 1 AS one WHERE $1 = 1",
+             "SELEKT $1", "SELECT $1::int / 0", "SELECT g FROM generate_series(1, 3 + $1::int) g"]
+    if rnd.random() < 0.1:
+        return message_query(rnd.choice(["SELECT 42", "DEALLOCATE ALL", "SELECT 1/0", "BEGIN",
+                                         "COMMIT", "ROLLBACK", "SELECT 1; SELECT 2"]))
+    out = b""
+    for _ in range(rnd.randint(1, 6)):
+        op = rnd.random()
+        name = rnd.choice(names)
+        portal = rnd.choice(["", "", "p"])
+        if op < 0.3:
+            out += parse(name, rnd.choice(texts))
+        elif op < 0.65:
+            out += bind(name, [rnd.randint(0, 9)], portal=portal)
+            out += execute(portal, rnd.choice([0, 0, 2]))
+        elif op < 0.72:
+            out += execute(portal, rnd.choice([0, 1]))
+        elif op < 0.8:
+            out += describe(rnd.choice([b"S", b"P"]), name if rnd.random() < 0.7 else portal)
+        elif op < 0.92:
+            out += close(b"S", name)
+        elif op < 0.96:
+            out += close(b"P", portal)
+        else:
+            out += flush()
+    return out + sync()
+
+
+def _replies(w):
+    """One batch's replies, errors reduced to their SQLSTATE (messages name statements)."""
+    return [(k, v["C"] if k == "E" else v) for k, v in read_until_ready(w)]
+
+
+@pytest.mark.parametrize("cache", [1, 3])
+@pytest.mark.parametrize("seed", [int(x) for x in os.environ.get("PREP_SEEDS", "1,2").split(",")])
+def test_random_pipelines_match_a_direct_connection(shoal, pg, seed, cache):
+    """Differential: three clients sharing one server through a tiny statement cache see, batch
+    by batch, exactly what three direct connections see for the same random messages (Parse,
+    Bind, Execute with row limits, Describe, Close of named and unnamed statements and portals,
+    Flush, errors, DEALLOCATE ALL, transactions across Syncs). Set PREP_SEEDS / PREP_STEPS to
+    run longer."""
+    import random
+
+    from wire import Wire
+
+    s = txn_shoal(shoal, pg, pool_size=1, max_prepared_statements=cache)
+    pooled = [connect(s), connect(s), connect(s)]
+    direct = []
+    for _ in range(3):
+        w = Wire(pg.host, pg.port)
+        assert w.startup("postgres", "postgres") is None
+        direct.append(w)
+    rnd = random.Random(seed)
+    in_xact = None  # the one server is that client's until its transaction ends
+    for step in range(int(os.environ.get("PREP_STEPS", "80"))):
+        i = in_xact if in_xact is not None else rnd.randrange(3)
+        batch = _random_batch(rnd)
+        pooled[i].send(batch)
+        direct[i].send(batch)
+        got, want = _replies(pooled[i]), _replies(direct[i])
+        assert got == want, "seed %d step %d client %d batch %r" % (seed, step, i, batch)
+        in_xact = i if want[-1] != ("Z", "I") else None

@@ -1,0 +1,151 @@
+/* test_sqlscan.c: unit tests for sqlscan.c: what pins a client, which SETs are tracked and how
+ * their values are captured, and text that only looks like those statements. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "sqlscan.h"
+
+static struct sql_facts scan(const char *sql)
+{
+	struct sql_facts f;
+	sqlscan(sql, strlen(sql), &f);
+	return f;
+}
+
+static void assert_pins(const char *sql, const char *reason)
+{
+	struct sql_facts f = scan(sql);
+	if (!f.pin_reason || strcmp(f.pin_reason, reason) != 0)
+		fail_msg("%s: pin \"%s\", want \"%s\"", sql, f.pin_reason ? f.pin_reason : "(none)",
+			 reason);
+	sql_facts_free(&f);
+}
+
+static void assert_no_pin(const char *sql)
+{
+	struct sql_facts f = scan(sql);
+	if (f.pin_reason)
+		fail_msg("%s: unexpected pin \"%s\"", sql, f.pin_reason);
+	sql_facts_free(&f);
+}
+
+static void test_session_state_pins(void **state)
+{
+	(void)state;
+	assert_pins("LISTEN x", "LISTEN");
+	assert_pins("/* c */ -- d\n  listen \"X\"", "LISTEN");
+	assert_pins("SELECT 1; LISTEN x", "LISTEN");
+	assert_pins("PREPARE p AS SELECT 1", "PREPARE");
+	assert_pins("CREATE TEMP TABLE t (x int)", "temporary table");
+	assert_pins("create global temporary table t (x int)", "temporary table");
+	assert_pins("SELECT 1 INTO TEMP t", "temporary table");
+	assert_pins("CREATE TABLE pg_temp.t (x int)", "temporary table");
+	assert_pins("SELECT pg_advisory_lock(1)", "session advisory lock");
+	assert_pins("SELECT PG_TRY_ADVISORY_LOCK_SHARED(1, 2)", "session advisory lock");
+	assert_pins("DECLARE c CURSOR WITH HOLD FOR SELECT 1", "WITH HOLD cursor");
+	assert_pins("SET ROLE r", "SET ROLE");
+	assert_pins("SET SESSION ROLE r", "SET ROLE");
+	assert_pins("SET SESSION AUTHORIZATION r", "SET SESSION AUTHORIZATION");
+	assert_pins("RESET ALL", "RESET ALL");
+	assert_pins("SELECT set_config('a.b', 'x', false)", "set_config() with is_local false");
+	assert_pins("DO $$BEGIN EXECUTE 'LISTEN x'; END$$", "LISTEN");
+	assert_pins("DO $f$ BEGIN PERFORM pg_advisory_lock(1); END $f$", "session advisory lock");
+	assert_pins("CREATE FUNCTION f() RETURNS void AS $$ SET search_path = x $$ LANGUAGE sql",
+		    "SET inside a function body");
+}
+
+static void test_lookalikes_do_not_pin(void **state)
+{
+	(void)state;
+	assert_no_pin("SELECT 'LISTEN x'");
+	assert_no_pin("SELECT E'\\' LISTEN x'");
+	assert_no_pin("SELECT 1 -- LISTEN x\n");
+	assert_no_pin("SELECT /* LISTEN /* nested */ x */ 1");
+	assert_no_pin("SELECT \"listen\" FROM t");
+	assert_no_pin("SELECT $$ CREATE TEMP TABLE t() $$");
+	assert_no_pin("SELECT pg_advisory_xact_lock(1)");
+	assert_no_pin("SELECT set_config('a.b', 'x', true)");
+	assert_no_pin("SELECT temp FROM weather");
+	assert_no_pin("DECLARE c CURSOR WITHOUT HOLD FOR SELECT 1");
+	assert_no_pin("SET LOCAL search_path = x");
+	assert_no_pin("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE");
+	assert_no_pin("RESET ROLE");
+	assert_no_pin("UPDATE t SET x = 1");
+	assert_no_pin("PREPARE TRANSACTION 'x'");
+}
+
+static void test_set_capture(void **state)
+{
+	(void)state;
+	struct sql_facts f = scan("SET search_path = \"My Schema\", public -- tenant\n;");
+	assert_true(f.set_trackable);
+	assert_string_equal(f.set_name, "search_path");
+	assert_string_equal(f.set_value, "\"My Schema\", public");
+	sql_facts_free(&f);
+	f = scan("set session DEFAULT_TRANSACTION_READ_ONLY to on");
+	assert_true(f.set_trackable);
+	assert_string_equal(f.set_name, "default_transaction_read_only");
+	assert_string_equal(f.set_value, "on");
+	sql_facts_free(&f);
+	f = scan("SET my.var = 'x'::text");
+	assert_string_equal(f.set_name, "my.var");
+	assert_string_equal(f.set_value, "'x'::text");
+	sql_facts_free(&f);
+	f = scan("SET search_path TO DEFAULT");
+	assert_true(f.set_trackable && f.set_reset);
+	sql_facts_free(&f);
+	f = scan("RESET search_path");
+	assert_true(f.set_trackable && f.set_reset);
+	assert_string_equal(f.set_name, "search_path");
+	sql_facts_free(&f);
+	f = scan("SET SCHEMA 'x'");
+	assert_string_equal(f.set_name, "search_path");
+	assert_string_equal(f.set_value, "'x'");
+	sql_facts_free(&f);
+}
+
+static void test_set_not_trackable(void **state)
+{
+	(void)state;
+	struct sql_facts f = scan("SET search_path = a; SELECT 1");
+	assert_true(f.has_set && !f.set_trackable);
+	sql_facts_free(&f);
+	f = scan("SET a = 1; SET b = 2");
+	assert_true(f.has_set && !f.set_trackable);
+	sql_facts_free(&f);
+	f = scan("SET search_path");
+	assert_false(f.set_trackable);
+	sql_facts_free(&f);
+}
+
+static void test_deallocate_discard(void **state)
+{
+	(void)state;
+	struct sql_facts f = scan("DEALLOCATE ALL");
+	assert_true(f.deallocate_all);
+	f = scan("deallocate prepare all");
+	assert_true(f.deallocate_all);
+	f = scan("DEALLOCATE p");
+	assert_false(f.deallocate_all);
+	f = scan("DISCARD ALL");
+	assert_true(f.discard_all);
+	f = scan("SELECT 'DISCARD ALL'");
+	assert_false(f.discard_all);
+	f = scan("SELECT 1; SELECT 2;;");
+	assert_int_equal(f.nstmts, 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_session_state_pins), cmocka_unit_test(test_lookalikes_do_not_pin),
+	    cmocka_unit_test(test_set_capture),	       cmocka_unit_test(test_set_not_trackable),
+	    cmocka_unit_test(test_deallocate_discard),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
