@@ -3,6 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
       libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg)
+PKGS+=(pgbouncer python3-matplotlib strace) # bench/run
 
 apt_install() { # packages...
 	if [ "$(id -u)" -ne 0 ]; then
