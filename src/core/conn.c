@@ -8,10 +8,29 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Reads into an empty input buffer land here first and only what arrived is kept: an idle
+ * connection then holds a small buffer instead of a whole read chunk. */
+static __thread uint8_t conn_scratch[CONN_READ_CHUNK];
+
+static ssize_t conn_recv(struct conn *c)
+{
+	if (buf_avail(&c->in) > 0) {
+		buf_reserve(&c->in, CONN_READ_CHUNK);
+		return recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	}
+	if (c->in.cap > CONN_SMALL_BUF)
+		buf_free(&c->in); /* a large message passed: return its memory */
+	ssize_t n = recv(c->lfd.fd, conn_scratch, sizeof(conn_scratch), 0);
+	if (n > 0) {
+		buf_append(&c->in, conn_scratch, (size_t)n);
+		c->in.len -= (size_t)n; /* counted below, as for a direct read */
+	}
+	return n;
+}
+
 shoal_rc conn_read(struct conn *c)
 {
-	buf_reserve(&c->in, CONN_READ_CHUNK);
-	ssize_t n = recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	ssize_t n = conn_recv(c);
 	if (n > 0) {
 		c->in.len += (size_t)n;
 		c->bytes_in += (uint64_t)n;
@@ -41,7 +60,8 @@ shoal_rc conn_flush(struct conn *c)
 		}
 		return SHOAL_ERROR;
 	}
-	buf_free(&c->out);
+	if (c->out.cap > CONN_SMALL_BUF)
+		buf_free(&c->out); /* kept when small: no malloc/free per message */
 	conn_update_events(c);
 	return SHOAL_OK;
 }

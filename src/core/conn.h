@@ -13,6 +13,8 @@ struct worker;
 /* Above this many unsent bytes for a peer we stop reading from the side that feeds it. */
 #define CONN_HIGH_WATER (256 * 1024)
 #define CONN_READ_CHUNK (16 * 1024)
+/* Buffers up to this size stay allocated when empty; larger ones are freed. */
+#define CONN_SMALL_BUF 2048
 
 struct conn {
 	struct loop_fd lfd;
