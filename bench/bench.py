@@ -60,9 +60,11 @@ def proc_cpu(pid):
 
 
 def proc_rss_kb(pid):
+    """Anonymous resident memory (heap, stacks): the part that grows with clients. VmRSS also
+    counts shared-library code as it is first run, a fixed cost that differs between poolers."""
     with open("/proc/%d/status" % pid) as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith("RssAnon:"):
                 return int(line.split()[1])
     return 0
 
