@@ -160,7 +160,7 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 	if (events & EPOLLOUT && s->client && buf_avail(&s->c.out) < CONN_HIGH_WATER &&
 	    s->client->c.paused && s->client->state == CL_LINKED)
 		client_resume(s->client);
-	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&s->c, events))
 		return;
 	shoal_rc rc = conn_read(&s->c);
 	if (rc == SHOAL_ERROR) {
