@@ -428,7 +428,8 @@ def plot(results, path):
         print("python3-matplotlib missing: no plot")
         return
     figs = [("tps", "TPS (log)", True), ("p99_ms", "p99 latency ms (log)", True),
-            ("cpu_us", "pooler CPU us/xact", False), ("syscalls_per_xact", "syscalls/xact", False)]
+            ("cpu_us", "pooler CPU us/xact (log)", True),
+            ("syscalls_per_xact", "syscalls/xact (log)", True)]
     names = list(results)
     fig, axes = plt.subplots(len(figs), 1, figsize=(max(8, len(names) * 1.4), 3.2 * len(figs)))
     width = 0.27
