@@ -32,8 +32,9 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 struct param *params_find(const struct param_list *pl, const char *name)
 {
 	/* Runs on every link (params_diff_sql): compare the first letter before the whole name. */
+	int first = tolower((unsigned char)name[0]);
 	for (int i = 0; i < pl->n; i++)
-		if (tolower((unsigned char)pl->items[i].name[0]) == tolower((unsigned char)name[0]) &&
+		if (tolower((unsigned char)pl->items[i].name[0]) == first &&
 		    strcasecmp(pl->items[i].name, name) == 0)
 			return &pl->items[i];
 	return NULL;
