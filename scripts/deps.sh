@@ -6,6 +6,7 @@ PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmo
       prometheus chromium chromium-driver python3-selenium)
 # prometheus: promtool checks /metrics; chromium + chromium-driver + python3-selenium: the
 # dashboard's browser test (tests/integration/test_dashboard.py).
+PKGS+=(pgbouncer python3-matplotlib strace) # bench/run
 
 apt_install() { # packages...
 	if [ "$(id -u)" -ne 0 ]; then

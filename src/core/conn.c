@@ -9,12 +9,31 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* Reads into an empty input buffer land here first and only what arrived is kept: an idle
+ * connection then holds a small buffer instead of a whole read chunk. */
+static __thread uint8_t conn_scratch[CONN_READ_CHUNK];
+
+static ssize_t conn_recv(struct conn *c)
+{
+	if (buf_avail(&c->in) > 0) {
+		buf_reserve(&c->in, CONN_READ_CHUNK);
+		return recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	}
+	if (c->in.cap > CONN_SMALL_BUF)
+		buf_free(&c->in); /* a large message passed: return its memory */
+	ssize_t n = recv(c->lfd.fd, conn_scratch, sizeof(conn_scratch), 0);
+	if (n > 0) {
+		buf_append(&c->in, conn_scratch, (size_t)n);
+		c->in.len -= (size_t)n; /* counted below, as for a direct read */
+	}
+	return n;
+}
+
 shoal_rc conn_read(struct conn *c)
 {
 	if (c->tls)
 		return tls_read(c);
-	buf_reserve(&c->in, CONN_READ_CHUNK);
-	ssize_t n = recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+	ssize_t n = conn_recv(c);
 	if (n > 0) {
 		c->in.len += (size_t)n;
 		c->bytes_in += (uint64_t)n;
@@ -46,7 +65,8 @@ shoal_rc conn_flush(struct conn *c)
 		}
 		return SHOAL_ERROR;
 	}
-	buf_free(&c->out);
+	if (c->out.cap > CONN_SMALL_BUF)
+		buf_free(&c->out); /* kept when small: no malloc/free per message */
 	conn_update_events(c);
 	return SHOAL_OK;
 }
@@ -61,10 +81,22 @@ void conn_update_events(struct conn *c)
 	loop_set(c->w->loop, &c->lfd, ev);
 }
 
+/* Pausing is lazy: the socket stays armed for reading and is disarmed only if it becomes
+ * readable while paused (conn_hold). Most pauses, a client waiting for a server with nothing
+ * more to send, end before that: no epoll_ctl to pause and none to resume. */
 void conn_pause(struct conn *c, bool paused)
 {
 	c->paused = paused;
+	if (!paused)
+		conn_update_events(c);
+}
+
+bool conn_hold(struct conn *c, uint32_t events)
+{
+	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))
+		return false;
 	conn_update_events(c);
+	return true;
 }
 
 void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)

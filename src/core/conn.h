@@ -14,6 +14,8 @@ struct tls_conn;
 /* Above this many unsent bytes for a peer we stop reading from the side that feeds it. */
 #define CONN_HIGH_WATER (256 * 1024)
 #define CONN_READ_CHUNK (16 * 1024)
+/* Buffers up to this size stay allocated when empty; larger ones are freed. */
+#define CONN_SMALL_BUF 2048
 
 struct conn {
 	struct loop_fd lfd;
@@ -37,7 +39,11 @@ shoal_rc conn_read(struct conn *c) MUST_USE;
 shoal_rc conn_flush(struct conn *c) MUST_USE;
 /* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. */
 void conn_update_events(struct conn *c);
+/* Stop (true) or resume reading; stopping only takes effect when input arrives (conn_hold). */
 void conn_pause(struct conn *c, bool paused);
+/* Call before reading on an event: true when c is paused, its reading then disarmed, and the
+ * input must be left in the socket. */
+bool conn_hold(struct conn *c, uint32_t events);
 /* Copy up to c->fwd_left bytes of the message being forwarded from c->in to dst->out (dst NULL:
  * drop them). True when the whole message has been moved. */
 bool conn_forward(struct conn *c, struct conn *dst);

@@ -36,13 +36,30 @@ static struct cancel_entry **find_slot(uint32_t pid)
 	return e;
 }
 
+/* Random bytes for keys, fetched from OpenSSL a block at a time: one RAND_bytes call costs as
+ * much as the rest of a login, and the block is as unpredictable as each call's output. */
+static shoal_rc cancel_random(uint32_t r[2])
+{
+	static __thread uint32_t block[64];
+	static __thread size_t left;
+	if (left < 2) {
+		if (auth_random(block, sizeof(block)) != SHOAL_OK)
+			return SHOAL_ERROR;
+		left = sizeof(block) / sizeof(block[0]);
+	}
+	r[0] = block[--left];
+	r[1] = block[--left];
+	block[left] = block[left + 1] = 0; /* a key handed out is not kept */
+	return SHOAL_OK;
+}
+
 shoal_rc cancel_register(struct client *c)
 {
 	struct cancel_entry *e = xcalloc(1, sizeof(*e));
 	pthread_mutex_lock(&reg_lock);
 	for (;;) {
 		uint32_t r[2];
-		if (auth_random(r, sizeof(r)) != SHOAL_OK) {
+		if (cancel_random(r) != SHOAL_OK) {
 			pthread_mutex_unlock(&reg_lock);
 			free(e);
 			return SHOAL_ERROR;

@@ -186,7 +186,7 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 		    buf_avail(&c->c.out) < CONN_HIGH_WATER)
 			server_resume(s);
 	}
-	if (c->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (c->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&c->c, events))
 		return;
 	shoal_rc rc = conn_read(&c->c);
 	if (rc == SHOAL_ERROR) {

@@ -33,8 +33,11 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 
 struct param *params_find(const struct param_list *pl, const char *name)
 {
+	/* Runs on every link (params_diff_sql): compare the first letter before the whole name. */
+	int first = tolower((unsigned char)name[0]);
 	for (int i = 0; i < pl->n; i++)
-		if (strcasecmp(pl->items[i].name, name) == 0)
+		if (tolower((unsigned char)pl->items[i].name[0]) == first &&
+		    strcasecmp(pl->items[i].name, name) == 0)
 			return &pl->items[i];
 	return NULL;
 }
@@ -172,9 +175,9 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 	}
 	for (int i = 0; i < server->n; i++) {
 		const struct param *s = &server->items[i];
-		if (params_find(client, s->name) || !params_settable(s->name))
-			continue;
 		if (s->initial && strcmp(s->initial, s->value) == 0)
+			continue; /* the common case, and the cheapest test: first */
+		if (params_find(client, s->name) || !params_settable(s->name))
 			continue;
 		append_str(sql, "RESET ");
 		append_str(sql, s->name);

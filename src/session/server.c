@@ -290,7 +290,7 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 	if (events & EPOLLOUT && s->client && buf_avail(&s->c.out) < CONN_HIGH_WATER &&
 	    s->client->c.paused && s->client->state == CL_LINKED)
 		client_resume(s->client);
-	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&s->c, events))
 		return;
 	if (server_read(s) == SHOAL_OK)
 		server_process(s);
