@@ -149,6 +149,8 @@ static const struct setting settings[] = {
 	      true),
 	S_PATH(auth_dbname, true),
 	S_DUR(auth_query_cache_ttl, "60", true),
+	S_BOOL(log_connections, "1", true),
+	S_BOOL(log_disconnections, "1", true),
 	S_INT(max_prepared_statements, "200", true, 0, INT_MAX),
 	S_INT64(max_prepared_statement_bytes, "1048576", true, 1, INT64_MAX),
 };
@@ -158,7 +160,7 @@ static const struct setting settings[] = {
 static const char *const not_implemented[] = {
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
-	"application_name_add_host", "log_connections", "log_disconnections", "log_pooler_errors",
+	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",

@@ -132,7 +132,8 @@ static void client_let_go_of_server(struct client *c)
 static void client_close_common(struct client *c, const char *reason)
 {
 	struct worker *w = c->c.w;
-	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0;
+	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
+		     !config_current()->log_disconnections;
 	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing: %s", c->c.name, reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
@@ -214,7 +215,8 @@ static void client_send_welcome(struct client *c, const struct param_list *serve
 	}
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
 	proto_write_ready(o, 'I');
-	log_info("%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
+	log_msg(config_current()->log_connections ? LOG_INFO : LOG_DEBUG,
+		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
 		 c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
 }
 
