@@ -95,6 +95,9 @@ VIEW_FN(bytes_sent, v->totals[STAT_SENT])
 VIEW_FN(xact_time, (double)v->totals[STAT_XACT_TIME] / 1e6)
 VIEW_FN(connects, v->server_connects)
 VIEW_FN(connect_failures, v->server_login_failures)
+VIEW_FN(ps_hits, v->ps_hits)
+VIEW_FN(ps_misses, v->ps_misses)
+VIEW_FN(ps_evictions, v->ps_evictions)
 VIEW_FN(query_time, (double)v->totals[STAT_QUERY_TIME] / 1e6)
 VIEW_FN(wait_time, (double)v->totals[STAT_WAIT_TIME] / 1e6)
 
@@ -146,6 +149,15 @@ static const struct {
     {{"shoal_pool_server_login_failures_total", "counter",
       "Server connections that failed before their login completed", NULL},
      connect_failures},
+    {{"shoal_pool_prepared_cache_hits_total", "counter",
+      "Prepared statements the linked server already had (transaction/statement mode)", NULL},
+     ps_hits},
+    {{"shoal_pool_prepared_cache_misses_total", "counter",
+      "Prepared statements that had to be prepared on the linked server first", NULL},
+     ps_misses},
+    {{"shoal_pool_prepared_cache_evictions_total", "counter",
+      "Prepared statements closed on a server to stay within its cache bounds", NULL},
+     ps_evictions},
 };
 
 struct hist_family {

@@ -158,6 +158,7 @@ struct pool {
 	int connect_failures;
 	_Atomic uint64_t server_connects;       /* every server connection started */
 	_Atomic uint64_t server_login_failures; /* of those, closed before their login completed */
+	_Atomic uint64_t ps_hits, ps_misses, ps_evictions; /* prepared.c's server caches */
 	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;
 	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on

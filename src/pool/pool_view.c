@@ -63,6 +63,9 @@ void pool_view_read_locked(struct pool *p, struct pool_view *v, usec_t now)
 	v->server_connects = atomic_load_explicit(&p->server_connects, memory_order_relaxed);
 	v->server_login_failures =
 	    atomic_load_explicit(&p->server_login_failures, memory_order_relaxed);
+	v->ps_hits = atomic_load_explicit(&p->ps_hits, memory_order_relaxed);
+	v->ps_misses = atomic_load_explicit(&p->ps_misses, memory_order_relaxed);
+	v->ps_evictions = atomic_load_explicit(&p->ps_evictions, memory_order_relaxed);
 	sum_hists(p, &v->hist);
 }
 

@@ -23,6 +23,7 @@ struct pool_view {
 	usec_t maxwait_us; /* how long the oldest waiting client has waited */
 	uint64_t totals[STAT_N]; /* stats.h: summed over the workers */
 	uint64_t server_connects, server_login_failures;
+	uint64_t ps_hits, ps_misses, ps_evictions;
 	struct pool_hists hist; /* summed over the workers */
 };
 

@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -308,6 +309,13 @@ static bool known_aborted(const struct server *s)
 /* Make room for one more statement of len bytes: Close the least recently used ones. Only when
  * the server is known not to be in a failed transaction block, where the Close would fail in
  * the client's place; meanwhile the cache may exceed its bounds. */
+/* Cache statistics per pool, for /metrics (pool_view.c): a hit is a statement the linked server
+ * already had, a miss one that had to be prepared there, an eviction a Close to make room. */
+static void ps_count(_Atomic uint64_t *counter)
+{
+	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
+}
+
 static void srv_evict(struct server *s, size_t len)
 {
 	struct ps_server *ps = s->ps;
@@ -328,6 +336,7 @@ static void srv_evict(struct server *s, size_t len)
 		srv_name(st->id, name, sizeof(name));
 		put_close(&s->c.out, 'S', name);
 		op_push(ps, OP_INJ_CLOSE, NULL, NULL, 0);
+		ps_count(&s->pool->ps_evictions);
 		log_debug("%s: evicting prepared statement %s", s->c.name, name);
 		srv_drop(ps, st);
 	}
@@ -357,8 +366,10 @@ static uint64_t srv_ensure(struct server *s, const struct ps_def *d)
 	struct srv_stmt *st = srv_lookup(s->ps, d);
 	if (st) {
 		srv_touch(s->ps, st);
+		ps_count(&s->pool->ps_hits);
 		return st->id;
 	}
+	ps_count(&s->pool->ps_misses);
 	st = srv_add(s, d);
 	char name[32];
 	srv_name(st->id, name, sizeof(name));
@@ -492,10 +503,12 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	struct srv_stmt *st = srv_lookup(s->ps, d);
 	if (st) {
 		srv_touch(s->ps, st);
+		ps_count(&s->pool->ps_hits);
 		op_push(s->ps, OP_SYN_PARSE, name, NULL, 0);
 		emit_now(c, s);
 		return;
 	}
+	ps_count(&s->pool->ps_misses);
 	st = srv_add(s, d);
 	srv_name(st->id, sname, sizeof(sname));
 	put_parse(&s->c.out, sname, d);

@@ -368,3 +368,24 @@ def test_alerts_fire_once_per_episode(http_shoal):
     assert not waiter.is_alive()
     wait_until(lambda: "clients waiting for a server cleared after" in s.log(), 5,
                what="the waiting episode's end")
+
+
+def test_metrics_count_prepared_statement_cache(http_shoal):
+    """Two clients prepare the same statement on the one server: a miss, then a hit; a third
+    statement in a cache of two evicts one."""
+    s = http_shoal(default_pool_size=1, max_prepared_statements=2)
+    a = s.connect("app", s.role, prepare_threshold=0)
+    b = s.connect("app", s.role, prepare_threshold=0)
+    for c in (a, b):
+        assert c.execute("SELECT %s::int + 1", (1,)).fetchone() == (2,)
+    a.execute("SELECT %s::int + 2", (1,))
+    a.execute("SELECT %s::int + 3", (1,))
+    m = get(s, "/metrics")[2]
+
+    def value(name):
+        line = [x for x in m.splitlines() if x.startswith(name + "{") and '"app"' in x][0]
+        return float(line.rsplit(" ", 1)[1])
+
+    assert value("shoal_pool_prepared_cache_misses_total") >= 3
+    assert value("shoal_pool_prepared_cache_hits_total") >= 1
+    assert value("shoal_pool_prepared_cache_evictions_total") >= 1
