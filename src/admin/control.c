@@ -29,6 +29,7 @@ struct override {
 	char *key, *value;
 };
 
+static pthread_t main_thread; /* set by control_init */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards everything below */
 static struct kept *configs;				 /* every configuration ever current */
 static struct override *sets; /* SET key = value, applied again after every reload */
@@ -47,6 +48,7 @@ static void keep(struct config *cfg)
 void control_init(struct config *cfg, const char *path, int verbose)
 {
 	pthread_mutex_lock(&lock);
+	main_thread = pthread_self();
 	config_path = path;
 	base_verbose = verbose;
 	keep(cfg);
@@ -82,7 +84,9 @@ static void install(struct config *cfg)
 {
 	keep(cfg);
 	log_set_verbose(base_verbose + cfg->verbose);
-	dns_prime(cfg, false); /* new host names go to the resolver thread */
+	/* New host names are resolved before the config is current when the main thread reloads
+	 * (SIGHUP); a console RELOAD runs on a worker, which must not block: it queues them. */
+	dns_prime(cfg, pthread_equal(pthread_self(), main_thread));
 	config_set_current(cfg);
 	pool_apply_config(cfg);
 }

@@ -3,6 +3,7 @@
  * outside the process can reach that end); on this end the listener thread sends a startup
  * packet and the query and reads the answers, nonblocking, in its own event loop. */
 #include "http_probe.h"
+#include "auth.h"
 #include "buf.h"
 #include "config.h"
 #include "log.h"
@@ -257,6 +258,39 @@ static void add_target(const char *db, const char *user)
 	snprintf(r->user, sizeof(r->user), "%s", user);
 }
 
+/* Has a client's login given pool (db, user) what a server login needs (read under its lock)? */
+static bool pool_has_credentials(const char *db, const char *user)
+{
+	int n;
+	bool ok = false;
+	struct pool **ps = pool_snapshot(&n);
+	for (int i = 0; i < n; i++) {
+		struct pool *p = ps[i];
+		if (strcmp(p->name, db) != 0 || strcmp(p->user, user) != 0)
+			continue;
+		pool_lock(p);
+		ok = p->password && (!auth_secret_is_scram(p->password) || p->has_scram_keys);
+		pool_unlock(p);
+	}
+	free(ps);
+	return ok;
+}
+
+/* Could a probe log into the server as user without a real client's help? Not when the only
+ * secret is a SCRAM one (pass-through needs a client's SCRAM login first) or when the secret
+ * comes from auth_query: a login bound to fail would fail the pool's real waiters and delay
+ * its reconnects. Such a database is probed once a client has logged in. */
+static bool can_log_in(const struct config *cfg, const struct db_entry *db, const char *user)
+{
+	if (db->password)
+		return true;
+	const char *secret = config_find_secret(cfg, user);
+	bool via_auth_query = !secret && (db->auth_user || cfg->auth_user);
+	if ((secret && auth_secret_is_scram(secret)) || via_auth_query)
+		return pool_has_credentials(db->name, user);
+	return true;
+}
+
 /* The databases the config names (never "*": clients must not choose what is probed, or one
  * mistyped name would fail /health for good), each as its forced user, else as
  * health_probe_user. A database with neither is not probed. */
@@ -265,8 +299,9 @@ static void collect_targets(const struct config *cfg)
 	pr.n = 0;
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const struct db_entry *db = &cfg->dbs[i];
-		if (strcmp(db->name, "*") != 0)
-			add_target(db->name, db->user ? db->user : cfg->health_probe_user);
+		const char *user = db->user ? db->user : cfg->health_probe_user;
+		if (strcmp(db->name, "*") != 0 && user && *user && can_log_in(cfg, db, user))
+			add_target(db->name, user);
 	}
 }
 

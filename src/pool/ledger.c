@@ -116,6 +116,9 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	list_init(&p->handoff);
 	list_init(&p->active_clients);
 	pool_load_limits(p, cfg, db);
+	/* Statement-name rewriting is decided once per pool: flipping it under live clients and
+	 * servers would leave their names and reply queues out of step (docs/configuration.md). */
+	p->ps_on = cfg->max_prepared_statements > 0 && p->pool_mode != POOL_SESSION;
 	p->db_limit = limit_get(&db_limits, p->name);
 	p->user_limit = limit_get(&user_limits, p->server_user);
 	list_append(&all_pools, &p->node);

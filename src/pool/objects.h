@@ -141,6 +141,7 @@ struct pool {
 	bool has_scram_keys;
 	uint8_t scram_client_key[32], scram_server_key[32];
 	_Atomic int pool_mode;
+	bool ps_on; /* protocol-level prepared statements rewritten (fixed at creation) */
 	pthread_mutex_t lock;
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;

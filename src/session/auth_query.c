@@ -4,6 +4,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "pool.h"
+#include "prepared.h"
 #include "proto.h"
 #include "server.h"
 #include "worker.h"
@@ -98,25 +99,30 @@ void auth_query_cache_free(void)
 
 /* ---- settings for a client ---------------------------------------------------------------- */
 
+/* Per-database settings override the global ones; a client without a database entry (the
+ * admin console) has only the global ones. */
 static const char *aq_user(const struct client *c)
 {
-	return c->db->auth_user ? c->db->auth_user : config_current()->auth_user;
+	return c->db && c->db->auth_user ? c->db->auth_user : config_current()->auth_user;
 }
 
 static const char *aq_dbname(const struct client *c)
 {
-	const char *d = c->db->auth_dbname ? c->db->auth_dbname : config_current()->auth_dbname;
+	const char *d = c->db && c->db->auth_dbname ? c->db->auth_dbname
+						    : config_current()->auth_dbname;
 	return d ? d : c->dbname;
 }
 
 static const char *aq_query(const struct client *c)
 {
-	return c->db->auth_query ? c->db->auth_query : config_current()->auth_query;
+	return c->db && c->db->auth_query ? c->db->auth_query : config_current()->auth_query;
 }
 
+/* Console users are not looked up: auth_query runs through a pool of a real database. */
 bool auth_query_wanted(const struct client *c)
 {
-	return !c->aq_done && aq_user(c) && !config_find_secret(config_current(), c->user);
+	return !c->aq_done && c->db && !c->admin && aq_user(c) &&
+	       !config_find_secret(config_current(), c->user);
 }
 
 /* ---- the lookup --------------------------------------------------------------------------- */
@@ -153,6 +159,7 @@ void auth_query_send(struct server *s)
 	struct buf *o = &s->c.out;
 	s->auth_query = true;
 	c->aq_found = false;
+	ps_server_query_sent(s); /* this replaces the server's unnamed statement: nobody owns it now */
 	proto_begin(o, PQMSG_PARSE);
 	proto_put_str(o, "");
 	proto_put_str(o, aq_query(c));

@@ -82,6 +82,7 @@ void client_accept_internal(struct worker *w, int fd)
 	if (!c)
 		return;
 	c->internal = true;
+	atomic_fetch_sub(&total_clients, 1); /* probes never take a slot of max_client_conn */
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu health-probe", (unsigned long long)c->id);
 }
 
@@ -146,7 +147,8 @@ static void client_close_common(struct client *c, const char *reason)
 	cancel_unregister(c);
 	conn_close(&c->c);
 	list_append(&w->dead_clients, &c->node);
-	atomic_fetch_sub(&total_clients, 1);
+	if (!c->internal)
+		atomic_fetch_sub(&total_clients, 1);
 	w->n_clients--;
 }
 
@@ -215,7 +217,7 @@ static void client_send_welcome(struct client *c, const struct param_list *serve
 	}
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
 	proto_write_ready(o, 'I');
-	log_msg(config_current()->log_connections ? LOG_INFO : LOG_DEBUG,
+	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
 		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
 		 c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
 }

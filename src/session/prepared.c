@@ -176,10 +176,11 @@ static void srv_name(uint64_t id, char *out, size_t n)
 	snprintf(out, n, "SHOAL_%" PRIu64, id);
 }
 
+/* Decided when the pool was created (ledger.c), whatever later reloads say: a client's names
+ * and each server's reply queue stay in step for the pool's whole life. */
 bool ps_enabled(const struct server *s)
 {
-	return pool_mode_of(s->pool) != POOL_SESSION &&
-	       config_current()->max_prepared_statements > 0;
+	return s->pool->ps_on;
 }
 
 static struct ps_server *ps_srv(struct server *s)

@@ -153,11 +153,9 @@ static void server_send_startup(struct server *s);
 /* server_tls_sslmode applies to TCP servers; a Unix socket is never encrypted. */
 static bool server_wants_tls(const struct server *s)
 {
-	return config_current()->server_tls_sslmode != TLS_DISABLE && s->pool->host[0] != '/';
+	return config_current()->server_tls_sslmode != TLS_DISABLE && s->host[0] != '/';
 }
 
-/* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get
- * the reason at once rather than a query_wait_timeout later. */
 /* Read what the server sent; on EOF or an error the server is closed (SHOAL_ERROR). */
 static shoal_rc server_read(struct server *s)
 {
@@ -167,6 +165,8 @@ static shoal_rc server_read(struct server *s)
 	return rc;
 }
 
+/* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get
+ * the reason at once rather than a query_wait_timeout later. */
 static void server_tls_failed(struct server *s, const char *msg)
 {
 	char full[400];
