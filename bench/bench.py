@@ -25,6 +25,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import workers  # noqa: E402
 from workers import PGBIN, ROOT, TICK, as_pg_user, free_port  # noqa: E402
 
 TARGETS = ["direct", "pgbouncer", "shoal"]
@@ -81,29 +82,10 @@ def wait_port(port, proc, what):
     raise RuntimeError("%s did not start" % what)
 
 
-class Postgres:
-    def __init__(self, scale):
-        self.dir = tempfile.mkdtemp(prefix="shoal-bench-pg-")
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.port = free_port()
-        self.data = os.path.join(self.dir, "data")
-        subprocess.run(as_pg_user([PGBIN + "/initdb", "-A", "trust", "-U", "postgres",
-                                   "-D", self.data]), check=True, stdout=subprocess.DEVNULL)
-        opts = ("-p %d -k %s -c max_connections=120 -c fsync=off -c synchronous_commit=off "
-                "-c shared_buffers=128MB" % (self.port, self.dir))
-        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", self.data, "-l",
-                                   self.data + "/log", "-w", "-o", opts, "start"]),
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
-                        "-p", str(self.port), "-U", "postgres", "postgres"],
-                       check=True, capture_output=True)
-
-    def stop(self):
-        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", self.data, "-m", "immediate",
-                                   "stop"]), stdout=subprocess.DEVNULL)
-        shutil.rmtree(self.dir, ignore_errors=True)
+def Postgres(scale):
+    """The throwaway cluster of workers.py, with the settings every target of this run gets."""
+    return workers.Postgres(scale, opts="-c max_connections=120 -c fsync=off "
+                            "-c synchronous_commit=off -c shared_buffers=128MB")
 
 
 class Pooler:

@@ -38,20 +38,22 @@ def as_pg_user(cmd):
 
 
 class Postgres:
-    def __init__(self, scale):
+    """A throwaway cluster (initdb into a temp dir, a free loopback port), pgbench-initialized.
+    opts: the server options on top of the port and socket directory."""
+
+    def __init__(self, scale, opts="-c max_connections=200 -c fsync=off"):
         self.dir = tempfile.mkdtemp(prefix="shoal-bench-pg-")
         if os.geteuid() == 0:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         self.port = free_port()
-        data = os.path.join(self.dir, "data")
+        self.data = os.path.join(self.dir, "data")
         subprocess.run(as_pg_user([PGBIN + "/initdb", "-A", "trust", "-U", "postgres",
-                                   "-D", data]), check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", data, "-l", data + "/log", "-w",
-                                   "-o", "-p %d -k %s -c max_connections=200 -c fsync=off"
-                                   % (self.port, self.dir), "start"]),
+                                   "-D", self.data]), check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", self.data, "-l",
+                                   self.data + "/log", "-w", "-o",
+                                   "-p %d -k %s %s" % (self.port, self.dir, opts), "start"]),
                        check=True, stdout=subprocess.DEVNULL)
-        self.data = data
         subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
                         "-p", str(self.port), "-U", "postgres", "postgres"],
                        check=True, capture_output=True)

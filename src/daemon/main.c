@@ -189,6 +189,7 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 		}
 	}
 	worker_set_all(d->workers, d->nworkers);
+	http_set_workers_ready(); /* before any worker accepts: a /health may come at once */
 	pool_create_static(cfg);
 	write_pidfile(cfg->pidfile);
 	log_info("Shoal %s started (pool_mode %s, auth_type %s, %d worker%s)", SHOAL_VERSION,
@@ -249,7 +250,6 @@ static int run_daemon(struct daemon_state *d)
 		dns_stop();
 		return 1;
 	}
-	http_set_workers_ready();
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);
