@@ -169,7 +169,9 @@ void admin_notice(struct client *c, const char *msg, const char *detail)
 
 /* ---- parsing ----------------------------------------------------------------------------- */
 
-static const char *const fake_params[][2] = {
+/* The session parameters the console pretends to have (PgBouncer's fake_params): drivers SET
+ * and SHOW them when they connect. SET of one is ignored, SHOW answers the value. */
+const char *const admin_fake_params[ADMIN_FAKE_PARAMS][2] = {
     {"client_encoding", "UTF-8"},
     {"default_transaction_isolation", "read committed"},
     {"standard_conforming_strings", "on"},
@@ -179,8 +181,8 @@ static const char *const fake_params[][2] = {
 
 static void admin_set(struct client *c, const char *key, const char *val)
 {
-	for (size_t i = 0; i < ARRAY_LEN(fake_params); i++)
-		if (strcasecmp(key, fake_params[i][0]) == 0) {
+	for (size_t i = 0; i < ADMIN_FAKE_PARAMS; i++)
+		if (strcasecmp(key, admin_fake_params[i][0]) == 0) {
 			admin_notice(c, "SET ignored", NULL);
 			proto_write_command_complete(&c->c.out, "SET");
 			return;

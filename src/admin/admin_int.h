@@ -17,6 +17,9 @@ struct admin_wait {
 enum admin_mail_op { AM_KILL_DB, AM_KILL_CLIENT };
 
 /* An ErrorResponse (severity ERROR, the connection stays open). */
+#define ADMIN_FAKE_PARAMS 5
+extern const char *const admin_fake_params[ADMIN_FAKE_PARAMS][2]; /* admin.c */
+
 void admin_error(struct client *c, const char *sqlstate, const char *fmt, ...) PRINTF(3, 4);
 void admin_notice(struct client *c, const char *msg, const char *detail);
 /* One result-set row being built: values are copied into the row's own storage. */

@@ -895,23 +895,15 @@ static void show_help(struct client *c)
 		     "\n\tWAIT_CLOSE [<db>]");
 }
 
-static const char *const fake_params[][2] = {
-    {"client_encoding", "UTF-8"},
-    {"default_transaction_isolation", "read committed"},
-    {"standard_conforming_strings", "on"},
-    {"datestyle", "ISO"},
-    {"timezone", "GMT"},
-};
-
 static bool show_fake(struct client *c, const char *what)
 {
-	for (size_t i = 0; i < ARRAY_LEN(fake_params); i++) {
-		if (strcmp(what, fake_params[i][0]) != 0)
+	for (size_t i = 0; i < ADMIN_FAKE_PARAMS; i++) {
+		if (strcmp(what, admin_fake_params[i][0]) != 0)
 			continue;
-		const char *names[] = {fake_params[i][0]};
+		const char *names[] = {admin_fake_params[i][0]};
 		struct admin_row r = {0};
 		admin_header(&c->c.out, "s", names);
-		row_str(&r, fake_params[i][1]);
+		row_str(&r, admin_fake_params[i][1]);
 		admin_write_row(&c->c.out, &r);
 		return true;
 	}
