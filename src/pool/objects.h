@@ -114,7 +114,9 @@ struct server {
 	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */
-	char *host, *dbname;    /* the pool's target when it connected (a reload may change it) */
+	/* The pool's target when it connected: its strings, which a reload retires but never frees
+	 * before exit (ledger.c), so a server and the cancel registry can point at them. */
+	const char *host, *dbname;
 	int port;
 	char local_addr[48];    /* SHOW SERVERS; set before login ends, read after (pool lock) */
 	int local_port;

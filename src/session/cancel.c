@@ -20,7 +20,7 @@ struct cancel_entry {
 	struct cancel_entry *next;
 	uint32_t pid, key;
 	bool has_target;
-	char host[256];
+	const char *host; /* the target server's (kept until exit: see objects.h) */
 	int port;
 	uint32_t be_pid, be_key;
 };
@@ -99,7 +99,7 @@ void cancel_set_target(struct client *c, const struct server *s)
 	if (e) {
 		e->has_target = s != NULL;
 		if (s) {
-			snprintf(e->host, sizeof(e->host), "%s", s->host);
+			e->host = s->host;
 			e->port = s->port;
 			e->be_pid = s->be_pid;
 			e->be_key = s->be_key;

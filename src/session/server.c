@@ -63,8 +63,8 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
 	pool_lock(p); /* a reload may replace the pool's password and target */
 	s->password = p->password ? xstrdup(p->password) : NULL;
-	s->host = xstrdup(p->host);
-	s->dbname = xstrdup(p->server_db);
+	s->host = p->host;
+	s->dbname = p->server_db;
 	s->port = p->port;
 	s->gen = p->gen;
 	server_copy_scram_keys(s, p);
@@ -99,8 +99,6 @@ void server_free(struct server *s)
 	scram_client_free(&s->scram);
 	OPENSSL_cleanse(s->scram_client_key, sizeof(s->scram_client_key));
 	buf_free(&s->setup_error);
-	free(s->host);
-	free(s->dbname);
 	if (s->password) {
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
