@@ -25,8 +25,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import workers  # noqa: E402
-from workers import PGBIN, ROOT, TICK, as_pg_user, free_port  # noqa: E402
+import common  # noqa: E402
+from common import PGBIN, ROOT, TICK, as_pg_user, free_port  # noqa: E402
 
 TARGETS = ["direct", "pgbouncer", "shoal"]
 MAX_CLIENTS = 5000
@@ -83,8 +83,8 @@ def wait_port(port, proc, what):
 
 
 def Postgres(scale):
-    """The throwaway cluster of workers.py, with the settings every target of this run gets."""
-    return workers.Postgres(scale, opts="-c max_connections=120 -c fsync=off "
+    """The throwaway cluster of common.py, with the settings every target of this run gets."""
+    return common.Postgres(scale, opts="-c max_connections=120 -c fsync=off "
                             "-c synchronous_commit=off -c shared_buffers=128MB")
 
 

@@ -10,96 +10,14 @@ import argparse
 import datetime
 import json
 import os
-import pwd
 import re
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
+import types
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PGBIN = "/usr/lib/postgresql/15/bin"
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return port if port < 32768 else 20000 + port % 10000
-
-
-def as_pg_user(cmd):
-    if os.geteuid() != 0:
-        return cmd
-    return ["runuser", "-u", "postgres", "--"] + cmd
-
-
-class Postgres:
-    """A throwaway cluster (initdb into a temp dir, a free loopback port), pgbench-initialized.
-    opts: the server options on top of the port and socket directory."""
-
-    def __init__(self, scale, opts="-c max_connections=200 -c fsync=off"):
-        self.dir = tempfile.mkdtemp(prefix="shoal-bench-pg-")
-        if os.geteuid() == 0:
-            pw = pwd.getpwnam("postgres")
-            os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self.port = free_port()
-        self.data = os.path.join(self.dir, "data")
-        subprocess.run(as_pg_user([PGBIN + "/initdb", "-A", "trust", "-U", "postgres",
-                                   "-D", self.data]), check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", self.data, "-l",
-                                   self.data + "/log", "-w", "-o",
-                                   "-p %d -k %s %s" % (self.port, self.dir, opts), "start"]),
-                       check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["pgbench", "-i", "-q", "-s", str(scale), "-h", "127.0.0.1",
-                        "-p", str(self.port), "-U", "postgres", "postgres"],
-                       check=True, capture_output=True)
-
-    def stop(self):
-        subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", self.data, "-m", "immediate",
-                                   "stop"]), stdout=subprocess.DEVNULL)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-class Shoal:
-    def __init__(self, binary, pg, workers, pool_size):
-        self.dir = tempfile.mkdtemp(prefix="shoal-bench-")
-        self.port = free_port()
-        ini = os.path.join(self.dir, "shoal.ini")
-        with open(ini, "w") as f:
-            f.write("[databases]\npostgres = host=127.0.0.1 port=%d dbname=postgres "
-                    "user=postgres\n[shoal]\nlisten_addr = 127.0.0.1\nlisten_port = %d\n"
-                    "unix_socket_dir =\nauth_type = trust\npool_mode = transaction\n"
-                    "default_pool_size = %d\nmax_client_conn = 2000\nworkers = %d\n"
-                    "stats_period = 0\n" % (pg.port, self.port, pool_size, workers))
-        self.log = open(os.path.join(self.dir, "log"), "w")
-        self.proc = subprocess.Popen([binary, ini], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError("shoal did not start")
-
-    def cpu(self):
-        """(user, system) seconds used by the process so far."""
-        with open("/proc/%d/stat" % self.proc.pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return int(fields[11]) / TICK, int(fields[12]) / TICK
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import proc_cpu, start_shoal  # noqa: E402
+from common import ROOT, Postgres  # noqa: E402
 
 
 def pgbench(port, seconds, clients, mode):
@@ -121,11 +39,12 @@ def run(args):
         direct = pgbench(pg.port, args.seconds, args.clients, args.mode)
         rows.append(dict(target="direct", workers=None, **direct))
         for n in args.workers:
-            s = Shoal(args.shoal, pg, n, args.pool_size)
+            s = start_shoal(pg, types.SimpleNamespace(shoal=args.shoal, pool_size=args.pool_size,
+                                                      shoal_workers=n))
             try:
-                u0, k0 = s.cpu()
+                u0, k0 = proc_cpu(s.pid)
                 res = pgbench(s.port, args.seconds, args.clients, args.mode)
-                u1, k1 = s.cpu()
+                u1, k1 = proc_cpu(s.pid)
             finally:
                 s.stop()
             x = max(res["xacts"], 1)
