@@ -1,18 +1,108 @@
 /* sqlscan.c: SQL lexer and the session-state facts transaction pooling needs from a query. */
 #include "sqlscan.h"
 
-#include <ctype.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK_PARAM, TK_PUNCT };
 
+/* The words the rules look at. A TK_IDENT token carries its word's number, found while it is
+ * lexed (one hash and one comparison), so a rule is an integer compare, not a strncasecmp. */
+#define KEYWORDS(X)                                                                                \
+	X(ALL, "all")                                                                              \
+	X(AUTHORIZATION, "authorization")                                                          \
+	X(BEGIN, "begin")                                                                          \
+	X(CHARACTERISTICS, "characteristics")                                                      \
+	X(CONSTRAINTS, "constraints")                                                              \
+	X(CREATE, "create") X(DEALLOCATE, "deallocate") X(DEFAULT, "default")                      \
+	    X(DISCARD, "discard") X(DO, "do") X(ELSE, "else") X(GLOBAL, "global") X(HOLD, "hold")  \
+		X(INTO, "into") X(LISTEN, "listen") X(LOAD, "load") X(LOCAL, "local")              \
+		    X(LOOP, "loop") X(NAMES, "names") X(ADV_LOCK, "pg_advisory_lock")              \
+			X(ADV_LOCK_SHARED, "pg_advisory_lock_shared") X(PG_TEMP, "pg_temp")        \
+			    X(TRY_ADV_LOCK, "pg_try_advisory_lock")                                \
+				X(TRY_ADV_LOCK_SHARED, "pg_try_advisory_lock_shared")              \
+				    X(PREPARE, "prepare") X(REPLACE, "replace") X(RESET, "reset")  \
+					X(ROLE, "role") X(SCHEMA, "schema") X(SESSION, "session")  \
+					    X(SET, "set") X(SET_CONFIG, "set_config")              \
+						X(TEMP, "temp") X(TEMPORARY, "temporary")          \
+						    X(THEN, "then") X(TIME, "time") X(TO, "to")    \
+							X(TRANSACTION, "transaction")              \
+							    X(TRUE, "true") X(WITH, "with")        \
+								X(ZONE, "zone")
+
+#define KW_ENUM(id, text) KW_##id,
+#define KW_TEXT(id, text) text,
+enum keyword { KW_NONE, KEYWORDS(KW_ENUM) KW_COUNT };
+static const char *const kw_text[] = {"", KEYWORDS(KW_TEXT)};
+#define KW_MAXLEN 27  /* pg_try_advisory_lock_shared */
+#define KW_SLOTS  256 /* open addressing, more than 4x the words */
+
 struct tok {
 	enum tok_kind k;
-	size_t s, n;   /* the token's span in the text */
-	size_t bs, bn; /* TK_DOLLAR / TK_STRING: the body between the quotes */
+	enum keyword kw; /* TK_IDENT: which word of KEYWORDS, or KW_NONE */
+	size_t s, n;	 /* the token's span in the text */
+	size_t bs, bn;	 /* TK_DOLLAR / TK_STRING: the body between the quotes */
 };
+
+/* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
+/* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token;
+ * C_HINT: a byte that may start a word a rule looks for anywhere in a statement, or ';' */
+enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16, C_HINT = 32 };
+static unsigned char char_class[256];
+static unsigned char kw_slot[KW_SLOTS]; /* enum keyword by hash, KW_NONE for empty */
+static unsigned char kw_len[KW_COUNT];
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static uint32_t hash_step(uint32_t h, unsigned char lower)
+{
+	return (h ^ lower) * 16777619u;
+}
+
+static uint32_t kw_hash(const char *w)
+{
+	uint32_t h = 2166136261u;
+	while (*w)
+		h = hash_step(h, (unsigned char)*w++);
+	return h;
+}
+
+static void init_tables(void)
+{
+	for (int c = 0; c < 256; c++) {
+		bool alpha =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+		bool digit = c >= '0' && c <= '9';
+		bool ascii_alnum = digit || c == '.' || (alpha && c != '_' && c < 0x80);
+		char_class[c] =
+		    (unsigned char)((alpha ? C_IDSTART | C_IDCHAR : 0) |
+				    (digit ? C_DIGIT | C_IDCHAR : 0) | (c == '$' ? C_IDCHAR : 0) |
+				    (ascii_alnum ? C_ALNUM : 0));
+	}
+	for (const char *sp = " \t\n\v\f\r"; *sp; sp++)
+		char_class[(unsigned char)*sp] = C_SPACE;
+	for (const char *hp = "tThHsSaA;"; *hp; hp++)
+		char_class[(unsigned char)*hp] |= C_HINT;
+	for (int k = 1; k < KW_COUNT; k++) {
+		uint32_t i = kw_hash(kw_text[k]) % KW_SLOTS;
+		kw_len[k] = (unsigned char)strlen(kw_text[k]);
+		while (kw_slot[i])
+			i = (i + 1) % KW_SLOTS;
+		kw_slot[i] = (unsigned char)k;
+	}
+}
+
+/* The keyword spelled by the lower-cased word (n bytes, hash h), or KW_NONE. */
+static enum keyword kw_find(const char *lower, size_t n, uint32_t h)
+{
+	for (uint32_t i = h % KW_SLOTS; kw_slot[i]; i = (i + 1) % KW_SLOTS) {
+		unsigned char k = kw_slot[i];
+		if (kw_len[k] == n && memcmp(kw_text[k], lower, n) == 0)
+			return (enum keyword)k;
+	}
+	return KW_NONE;
+}
 
 struct lexer {
 	const char *p;
@@ -30,7 +120,6 @@ struct scan {
 	struct tok t[STMT_TOKS];
 	int n;	       /* tokens of the current statement kept in t */
 	bool overflow; /* the statement has more than STMT_TOKS tokens */
-	int nsets;     /* session-level SET/RESET statements seen */
 	int sc_state;  /* set_config( ... ): 0 none, 1 name seen, 2 inside the parentheses */
 	int sc_depth;
 	bool sc_last_true; /* the last token at depth 1 inside set_config() is "true" */
@@ -39,12 +128,17 @@ struct scan {
 
 static bool ident_start(unsigned char c)
 {
-	return isalpha(c) || c == '_' || c >= 0x80;
+	return char_class[c] & C_IDSTART;
 }
 
 static bool ident_char(unsigned char c)
 {
-	return isalnum(c) || c == '_' || c == '$' || c >= 0x80;
+	return char_class[c] & C_IDCHAR;
+}
+
+static bool is_digit(unsigned char c)
+{
+	return char_class[c] & C_DIGIT;
 }
 
 static void skip_space_and_comments(struct lexer *lx)
@@ -52,7 +146,7 @@ static void skip_space_and_comments(struct lexer *lx)
 	const char *p = lx->p;
 	while (lx->pos < lx->len) {
 		unsigned char c = (unsigned char)p[lx->pos];
-		if (isspace(c)) {
+		if (char_class[c] & C_SPACE) {
 			lx->pos++;
 		} else if (c == '-' && lx->pos + 1 < lx->len && p[lx->pos + 1] == '-') {
 			while (lx->pos < lx->len && p[lx->pos] != '\n')
@@ -125,11 +219,29 @@ static bool lex_dollar(struct lexer *lx, struct tok *t)
 	return true;
 }
 
+/* An identifier or keyword from lx->pos; lower-cases and hashes it on the way to name the word. */
+static void lex_ident(struct lexer *lx, struct tok *t)
+{
+	char lower[KW_MAXLEN];
+	const unsigned char *p = (const unsigned char *)lx->p;
+	size_t i = lx->pos, len = lx->len, start = i;
+	uint32_t h = 2166136261u;
+	for (; i < len && ident_char(p[i]); i++) {
+		unsigned char c =
+		    p[i] >= 'A' && p[i] <= 'Z' ? (unsigned char)(p[i] + ('a' - 'A')) : p[i];
+		if (i - start < KW_MAXLEN)
+			lower[i - start] = (char)c;
+		h = hash_step(h, c);
+	}
+	t->k = TK_IDENT;
+	t->kw = i - start <= KW_MAXLEN ? kw_find(lower, i - start, h) : KW_NONE;
+	lx->pos = i;
+}
+
 static void lex_next(struct lexer *lx, struct tok *t)
 {
 	skip_space_and_comments(lx);
-	memset(t, 0, sizeof(*t));
-	t->s = lx->pos;
+	*t = (struct tok){.s = lx->pos};
 	if (lx->pos >= lx->len) {
 		t->k = TK_END;
 		return;
@@ -146,21 +258,18 @@ static void lex_next(struct lexer *lx, struct tok *t)
 		t->k = TK_QIDENT;
 		lex_quoted(lx, '"', false, t);
 	} else if (c == '$' && lx->pos + 1 < lx->len &&
-		   isdigit((unsigned char)lx->p[lx->pos + 1])) {
+		   is_digit((unsigned char)lx->p[lx->pos + 1])) {
 		t->k = TK_PARAM;
 		lx->pos++;
-		while (lx->pos < lx->len && isdigit((unsigned char)lx->p[lx->pos]))
+		while (lx->pos < lx->len && is_digit((unsigned char)lx->p[lx->pos]))
 			lx->pos++;
 	} else if (c == '$' && lex_dollar(lx, t)) {
 		t->k = TK_DOLLAR;
 	} else if (ident_start(c)) {
-		t->k = TK_IDENT;
-		while (lx->pos < lx->len && ident_char((unsigned char)lx->p[lx->pos]))
-			lx->pos++;
-	} else if (isdigit(c)) {
+		lex_ident(lx, t);
+	} else if (is_digit(c)) {
 		t->k = TK_NUMBER;
-		while (lx->pos < lx->len &&
-		       (isalnum((unsigned char)lx->p[lx->pos]) || lx->p[lx->pos] == '.'))
+		while (lx->pos < lx->len && (char_class[(unsigned char)lx->p[lx->pos]] & C_ALNUM))
 			lx->pos++;
 	} else {
 		t->k = TK_PUNCT;
@@ -169,10 +278,9 @@ static void lex_next(struct lexer *lx, struct tok *t)
 	t->n = lx->pos - t->s;
 }
 
-static bool is_word(const struct scan *sc, const struct tok *t, const char *w)
+static bool is_kw(const struct tok *t, enum keyword kw)
 {
-	size_t n = strlen(w);
-	return t->k == TK_IDENT && t->n == n && strncasecmp(sc->p + t->s, w, n) == 0;
+	return t->kw == kw;
 }
 
 static bool is_punct(const struct scan *sc, const struct tok *t, char ch)
@@ -192,7 +300,7 @@ static void scan_text(const char *p, size_t len, struct sql_facts *f, int depth)
 static void track_set_config(struct scan *sc, const struct tok *t)
 {
 	if (sc->sc_state == 0) {
-		if (is_word(sc, t, "set_config"))
+		if (is_kw(t, KW_SET_CONFIG))
 			sc->sc_state = 1;
 		return;
 	}
@@ -211,34 +319,47 @@ static void track_set_config(struct scan *sc, const struct tok *t)
 			sc->sc_state = 0;
 		}
 	} else if (sc->sc_depth == 1) {
-		sc->sc_last_true = is_word(sc, t, "true");
+		sc->sc_last_true = is_kw(t, KW_TRUE);
 	}
+}
+
+static void check_body(struct scan *sc, const struct tok *t);
+
+/* Keyword rules that hold wherever the word appears. */
+static void check_keyword(struct scan *sc, const struct tok *t)
+{
+	enum keyword prev = sc->prev.kw;
+	if (t->kw == KW_ADV_LOCK || t->kw == KW_ADV_LOCK_SHARED || t->kw == KW_TRY_ADV_LOCK ||
+	    t->kw == KW_TRY_ADV_LOCK_SHARED)
+		pin(sc, "session advisory lock");
+	if ((t->kw == KW_TEMP || t->kw == KW_TEMPORARY) &&
+	    (prev == KW_CREATE || prev == KW_GLOBAL || prev == KW_LOCAL || prev == KW_INTO ||
+	     prev == KW_REPLACE))
+		pin(sc, "temporary table");
+	if (is_kw(t, KW_PG_TEMP))
+		pin(sc, "temporary table");
+	if (is_kw(t, KW_HOLD) && is_kw(&sc->prev, KW_WITH))
+		pin(sc, "WITH HOLD cursor");
 }
 
 /* Rules that hold wherever a token appears. */
 static void check_anywhere(struct scan *sc, const struct tok *t)
 {
-	static const char *const locks[] = {"pg_advisory_lock", "pg_advisory_lock_shared",
-					    "pg_try_advisory_lock", "pg_try_advisory_lock_shared"};
-	static const char *const before_temp[] = {"create", "global", "local", "into", "replace"};
-	for (size_t i = 0; i < ARRAY_LEN(locks); i++)
-		if (is_word(sc, t, locks[i]))
-			pin(sc, "session advisory lock");
-	if (is_word(sc, t, "temp") || is_word(sc, t, "temporary"))
-		for (size_t i = 0; i < ARRAY_LEN(before_temp); i++)
-			if (is_word(sc, &sc->prev, before_temp[i]))
-				pin(sc, "temporary table");
-	if (is_word(sc, t, "pg_temp"))
-		pin(sc, "temporary table");
-	if (is_word(sc, t, "hold") && is_word(sc, &sc->prev, "with"))
-		pin(sc, "WITH HOLD cursor");
+	if (t->kw != KW_NONE)
+		check_keyword(sc, t);
 	track_set_config(sc, t);
-	/* Function bodies and DO blocks run SQL we cannot see as statements: scan them with the
-	 * body rules. Inside a body, string literals may be dynamic SQL (EXECUTE '...'). A
-	 * dollar-quoted literal elsewhere (SELECT $$...$$) is data. */
-	bool body =
-	    sc->depth > 0 ||
-	    (sc->n > 0 && (is_word(sc, &sc->t[0], "do") || is_word(sc, &sc->t[0], "create")));
+	check_body(sc, t);
+}
+
+/* Function bodies and DO blocks run SQL we cannot see as statements: scan them with the body
+ * rules. Inside a body, string literals may be dynamic SQL (EXECUTE '...'). A dollar-quoted
+ * literal elsewhere (SELECT $$...$$) is data. */
+static void check_body(struct scan *sc, const struct tok *t)
+{
+	if (t->k != TK_DOLLAR && t->k != TK_STRING)
+		return;
+	bool body = sc->depth > 0 ||
+		    (sc->n > 0 && (is_kw(&sc->t[0], KW_DO) || is_kw(&sc->t[0], KW_CREATE)));
 	if (sc->depth < MAX_DEPTH && body &&
 	    (t->k == TK_DOLLAR || (t->k == TK_STRING && sc->depth > 0)))
 		scan_text(sc->p + t->bs, t->bn, sc->f, sc->depth + 1);
@@ -265,7 +386,7 @@ static void capture_value(struct scan *sc, int i)
 		f->set_name[0] = '\0'; /* cannot capture: untrackable */
 		return;
 	}
-	if (i == sc->n - 1 && is_word(sc, &sc->t[i], "default")) {
+	if (i == sc->n - 1 && is_kw(&sc->t[i], KW_DEFAULT)) {
 		f->set_reset = true;
 		return;
 	}
@@ -289,8 +410,10 @@ static int capture_name(struct scan *sc, int i)
 		n = sc->t[i + 2].s + sc->t[i + 2].n - sc->t[i].s, next = i + 3;
 	if (n >= SQL_NAME_MAX)
 		return -1;
-	for (size_t j = 0; j < n; j++)
-		name[j] = (char)tolower((unsigned char)sc->p[sc->t[i].s + j]);
+	for (size_t j = 0; j < n; j++) {
+		char ch = sc->p[sc->t[i].s + j];
+		name[j] = ch >= 'A' && ch <= 'Z' ? (char)(ch + ('a' - 'A')) : ch;
+	}
 	name[n] = '\0';
 	return strchr(name, ' ') ? -1 : next;
 }
@@ -312,7 +435,7 @@ static void record_set(struct scan *sc, const char *alias, int name_at, int valu
 	} else {
 		int i = capture_name(sc, name_at);
 		if (i < 0 || i >= sc->n ||
-		    !(is_punct(sc, &sc->t[i], '=') || is_word(sc, &sc->t[i], "to"))) {
+		    !(is_punct(sc, &sc->t[i], '=') || is_kw(&sc->t[i], KW_TO))) {
 			f->set_name[0] = '\0';
 			return;
 		}
@@ -324,14 +447,14 @@ static void record_set(struct scan *sc, const char *alias, int name_at, int valu
 static void analyze_set(struct scan *sc)
 {
 	int i = 1;
-	if (i < sc->n && is_word(sc, &sc->t[i], "local"))
+	if (i < sc->n && is_kw(&sc->t[i], KW_LOCAL))
 		return; /* ends with the transaction */
-	if (i < sc->n && is_word(sc, &sc->t[i], "session")) {
-		if (i + 1 < sc->n && is_word(sc, &sc->t[i + 1], "authorization")) {
+	if (i < sc->n && is_kw(&sc->t[i], KW_SESSION)) {
+		if (i + 1 < sc->n && is_kw(&sc->t[i + 1], KW_AUTHORIZATION)) {
 			pin(sc, "SET SESSION AUTHORIZATION");
 			return;
 		}
-		if (i + 1 < sc->n && is_word(sc, &sc->t[i + 1], "characteristics")) {
+		if (i + 1 < sc->n && is_kw(&sc->t[i + 1], KW_CHARACTERISTICS)) {
 			pin(sc, "SET SESSION CHARACTERISTICS");
 			return;
 		}
@@ -340,15 +463,15 @@ static void analyze_set(struct scan *sc)
 	if (i >= sc->n)
 		return;
 	const struct tok *t = &sc->t[i];
-	if (is_word(sc, t, "role"))
+	if (is_kw(t, KW_ROLE))
 		pin(sc, "SET ROLE");
-	else if (is_word(sc, t, "transaction") || is_word(sc, t, "constraints"))
+	else if (is_kw(t, KW_TRANSACTION) || is_kw(t, KW_CONSTRAINTS))
 		return; /* this transaction only */
-	else if (is_word(sc, t, "time") && i + 1 < sc->n && is_word(sc, &sc->t[i + 1], "zone"))
+	else if (is_kw(t, KW_TIME) && i + 1 < sc->n && is_kw(&sc->t[i + 1], KW_ZONE))
 		record_set(sc, "timezone", 0, i + 2);
-	else if (is_word(sc, t, "names"))
+	else if (is_kw(t, KW_NAMES))
 		record_set(sc, "client_encoding", 0, i + 1);
-	else if (is_word(sc, t, "schema"))
+	else if (is_kw(t, KW_SCHEMA))
 		record_set(sc, "search_path", 0, i + 1);
 	else
 		record_set(sc, NULL, i, 0);
@@ -356,9 +479,9 @@ static void analyze_set(struct scan *sc)
 
 static void analyze_reset(struct scan *sc)
 {
-	if (sc->n < 2 || is_word(sc, &sc->t[1], "role") || is_word(sc, &sc->t[1], "session"))
+	if (sc->n < 2 || is_kw(&sc->t[1], KW_ROLE) || is_kw(&sc->t[1], KW_SESSION))
 		return; /* RESET ROLE / RESET SESSION AUTHORIZATION restore the login identity */
-	if (is_word(sc, &sc->t[1], "all")) {
+	if (is_kw(&sc->t[1], KW_ALL)) {
 		pin(sc, "RESET ALL");
 		return;
 	}
@@ -383,21 +506,21 @@ static void analyze_stmt(struct scan *sc)
 	const struct tok *t0 = &sc->t[0], *t1 = sc->n > 1 ? &sc->t[1] : NULL;
 	if (sc->depth == 0)
 		sc->f->nstmts++;
-	if (is_word(sc, t0, "set"))
+	if (is_kw(t0, KW_SET))
 		analyze_set(sc);
-	else if (is_word(sc, t0, "reset"))
+	else if (is_kw(t0, KW_RESET))
 		analyze_reset(sc);
-	else if (is_word(sc, t0, "listen"))
+	else if (is_kw(t0, KW_LISTEN))
 		pin(sc, "LISTEN");
-	else if (is_word(sc, t0, "load"))
+	else if (is_kw(t0, KW_LOAD))
 		pin(sc, "LOAD");
-	else if (is_word(sc, t0, "prepare") && !(t1 && is_word(sc, t1, "transaction")))
+	else if (is_kw(t0, KW_PREPARE) && !(t1 && is_kw(t1, KW_TRANSACTION)))
 		pin(sc, "PREPARE");
-	else if (sc->depth == 0 && is_word(sc, t0, "deallocate") && t1) {
-		const struct tok *t = is_word(sc, t1, "prepare") && sc->n > 2 ? &sc->t[2] : t1;
-		if (is_word(sc, t, "all"))
+	else if (sc->depth == 0 && is_kw(t0, KW_DEALLOCATE) && t1) {
+		const struct tok *t = is_kw(t1, KW_PREPARE) && sc->n > 2 ? &sc->t[2] : t1;
+		if (is_kw(t, KW_ALL))
 			sc->f->deallocate_all = true;
-	} else if (sc->depth == 0 && is_word(sc, t0, "discard") && t1 && is_word(sc, t1, "all")) {
+	} else if (sc->depth == 0 && is_kw(t0, KW_DISCARD) && t1 && is_kw(t1, KW_ALL)) {
 		sc->f->discard_all = true;
 	}
 }
@@ -405,25 +528,33 @@ static void analyze_stmt(struct scan *sc)
 /* In a body, a new statement also starts after these words (PL/pgSQL blocks). */
 static bool body_statement_start(const struct scan *sc, const struct tok *t)
 {
-	return sc->depth > 0 && (is_word(sc, t, "begin") || is_word(sc, t, "then") ||
-				 is_word(sc, t, "else") || is_word(sc, t, "loop"));
+	return sc->depth > 0 &&
+	       (is_kw(t, KW_BEGIN) || is_kw(t, KW_THEN) || is_kw(t, KW_ELSE) || is_kw(t, KW_LOOP));
 }
 
 static void scan_text(const char *p, size_t len, struct sql_facts *f, int depth)
 {
-	struct scan *sc = xcalloc(1, sizeof(*sc));
+	pthread_once(&tables_once, init_tables);
+	struct scan scan; /* the token array is filled before it is read: not cleared */
+	struct scan *sc = &scan;
 	struct lexer lx = {.p = p, .len = len};
 	struct tok t;
 	sc->p = p;
 	sc->f = f;
 	sc->depth = depth;
+	sc->n = 0;
+	sc->overflow = false;
+	sc->sc_state = 0;
+	sc->sc_depth = 0;
+	sc->sc_last_true = false;
+	sc->prev = (struct tok){0};
 	do {
 		lex_next(&lx, &t);
 		if (t.k == TK_END || is_punct(sc, &t, ';')) {
 			analyze_stmt(sc);
 			sc->n = 0;
 			sc->overflow = false;
-			memset(&sc->prev, 0, sizeof(sc->prev));
+			sc->prev = (struct tok){0};
 			continue;
 		}
 		check_anywhere(sc, &t);
@@ -437,12 +568,74 @@ static void scan_text(const char *p, size_t len, struct sql_facts *f, int depth)
 			sc->n = 0;
 		}
 	} while (t.k != TK_END);
-	free(sc);
+}
+
+static uint32_t load4(const char *p)
+{
+	uint32_t x;
+	memcpy(&x, p, 4);
+	return x;
+}
+
+/* Could the 4 bytes at p start a word some rule looks for anywhere: temp..., pg_temp, hold,
+ * set_config, pg_*advisory_lock*? ORing 0x20 lower-cases a letter and maps no other byte to
+ * a lower-case letter, so the comparisons are exact, in any case. */
+static bool hint_word(const char *p)
+{
+	uint32_t x = load4(p), lower = x | load4("    "), lower3 = x | load4("   \0");
+	return lower == load4("temp") || lower == load4("hold") || lower3 == load4("set_") ||
+	       lower == load4("advi");
+}
+
+/* The common case, decided without lexing: one statement (an optional ';' and spaces at the
+ * end) that starts with a word no statement rule looks at, and no byte run that could spell a
+ * word some rule looks for anywhere (temp..., pg_temp, hold, set_config, pg_*advisory_lock*).
+ * False means "scan it". A false alarm (such a run inside a quoted string) only costs a scan. */
+static bool plain_statement(const char *p, size_t len)
+{
+	struct lexer lx = {.p = p, .len = len};
+	struct tok t;
+	skip_space_and_comments(&lx);
+	if (lx.pos >= len || !ident_start((unsigned char)p[lx.pos]))
+		return false;
+	lex_next(&lx, &t);
+	switch (t.kw) {
+	case KW_SET:
+	case KW_RESET:
+	case KW_LISTEN:
+	case KW_LOAD:
+	case KW_PREPARE:
+	case KW_DEALLOCATE:
+	case KW_DISCARD:
+	case KW_DO:
+	case KW_CREATE:
+		return false;
+	default:
+		break;
+	}
+	for (size_t i = t.s; i < len; i++) {
+		if (!(char_class[(unsigned char)p[i]] & C_HINT))
+			continue;
+		if (p[i] == ';') {
+			while (++i < len)
+				if (!(char_class[(unsigned char)p[i]] & C_SPACE))
+					return false;
+			return true;
+		}
+		if (i + 4 <= len && hint_word(p + i))
+			return false;
+	}
+	return true;
 }
 
 void sqlscan(const char *sql, size_t len, struct sql_facts *out)
 {
 	memset(out, 0, sizeof(*out));
+	pthread_once(&tables_once, init_tables);
+	if (plain_statement(sql, len)) {
+		out->nstmts = 1;
+		return;
+	}
 	scan_text(sql, len, out, 0);
 	out->set_trackable = out->has_set && out->nstmts == 1 && out->set_name[0] &&
 			     (out->set_reset || out->set_value);
