@@ -6,7 +6,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 void params_free(struct param_list *pl)
 {
 	for (int i = 0; i < pl->n; i++) {
@@ -19,27 +18,48 @@ void params_free(struct param_list *pl)
 	pl->n = pl->cap = 0;
 }
 
+static uint32_t name_hash(const char *name)
+{
+	uint32_t h = 2166136261u;
+	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
+		h = (h ^ (uint32_t)tolower(*c)) * 16777619u;
+	return h;
+}
+
+static void note_value(struct param *p)
+{
+	p->at_initial = p->initial && strcmp(p->initial, p->value) == 0;
+}
+
 void params_copy(struct param_list *dst, const struct param_list *src)
 {
 	params_free(dst);
+	if (src->n == 0)
+		return;
+	dst->cap = src->n;
+	dst->items = xmalloc((size_t)dst->cap * sizeof(*dst->items));
 	for (int i = 0; i < src->n; i++) {
-		params_set(dst, src->items[i].name, src->items[i].value, false);
-		struct param *d = params_find(dst, src->items[i].name);
-		if (src->items[i].initial)
-			d->initial = xstrdup(src->items[i].initial);
-		d->raw = src->items[i].raw;
+		const struct param *s = &src->items[i];
+		dst->items[i] = *s;
+		dst->items[i].name = xstrdup(s->name);
+		dst->items[i].value = xstrdup(s->value);
+		dst->items[i].initial = s->initial ? xstrdup(s->initial) : NULL;
 	}
+	dst->n = src->n;
+}
+
+/* Runs several times on every link (params_diff_sql): the hash is compared first. */
+static struct param *find_hashed(const struct param_list *pl, const char *name, uint32_t h)
+{
+	for (int i = 0; i < pl->n; i++)
+		if (pl->items[i].hash == h && strcasecmp(pl->items[i].name, name) == 0)
+			return &pl->items[i];
+	return NULL;
 }
 
 struct param *params_find(const struct param_list *pl, const char *name)
 {
-	/* Runs on every link (params_diff_sql): compare the first letter before the whole name. */
-	int first = tolower((unsigned char)name[0]);
-	for (int i = 0; i < pl->n; i++)
-		if (tolower((unsigned char)pl->items[i].name[0]) == first &&
-		    strcasecmp(pl->items[i].name, name) == 0)
-			return &pl->items[i];
-	return NULL;
+	return find_hashed(pl, name, name_hash(name));
 }
 
 const char *params_get(const struct param_list *pl, const char *name)
@@ -50,25 +70,26 @@ const char *params_get(const struct param_list *pl, const char *name)
 
 void params_set(struct param_list *pl, const char *name, const char *value, bool initial)
 {
-	struct param *p = params_find(pl, name);
+	uint32_t h = name_hash(name);
+	struct param *p = find_hashed(pl, name, h);
 	if (!p) {
 		if (pl->n == pl->cap) {
 			pl->cap = pl->cap ? pl->cap * 2 : 16;
 			pl->items = xrealloc(pl->items, (size_t)pl->cap * sizeof(*pl->items));
 		}
 		p = &pl->items[pl->n++];
-		p->name = xstrdup(name);
-		p->value = NULL;
-		p->initial = NULL;
-		p->raw = false;
+		*p = (struct param){.name = xstrdup(name), .hash = h};
 	}
-	free(p->value);
-	p->value = xstrdup(value);
+	if (!p->value || strcmp(p->value, value) != 0) {
+		free(p->value);
+		p->value = xstrdup(value);
+	}
 	p->raw = false;
 	if (initial) {
 		free(p->initial);
 		p->initial = xstrdup(value);
 	}
+	note_value(p);
 }
 
 bool params_valid_name(const char *name)
@@ -159,9 +180,8 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 	int n = 0;
 	for (int i = 0; i < client->n; i++) {
 		const struct param *c = &client->items[i];
-		const char *sv = params_get(server, c->name);
-		const struct param *sp = params_find(server, c->name);
-		if (sv && strcmp(sv, c->value) == 0 && sp->raw == c->raw)
+		const struct param *sp = find_hashed(server, c->name, c->hash);
+		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
 		append_str(sql, "SET ");
 		append_str(sql, c->name);
@@ -175,9 +195,9 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 	}
 	for (int i = 0; i < server->n; i++) {
 		const struct param *s = &server->items[i];
-		if (s->initial && strcmp(s->initial, s->value) == 0)
+		if (s->at_initial)
 			continue; /* the common case, and the cheapest test: first */
-		if (params_find(client, s->name) || !params_settable(s->name))
+		if (find_hashed(client, s->name, s->hash) || !params_settable(s->name))
 			continue;
 		append_str(sql, "RESET ");
 		append_str(sql, s->name);
@@ -199,14 +219,15 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 {
 	for (int i = 0; i < server->n;) {
 		struct param *s = &server->items[i];
-		if (params_find(client, s->name) || !params_settable(s->name) ||
-		    (s->initial && strcmp(s->initial, s->value) == 0)) {
+		if (s->at_initial || find_hashed(client, s->name, s->hash) ||
+		    !params_settable(s->name)) {
 			i++;
 			continue;
 		}
 		if (s->initial) {
 			free(s->value);
 			s->value = xstrdup(s->initial);
+			note_value(s);
 			i++;
 		} else {
 			params_del(server, s);
@@ -244,8 +265,8 @@ void params_remove(struct param_list *pl, const char *name)
 bool params_settable(const char *name)
 {
 	static const char *const fixed[] = {
-		"server_version",       "server_version_num", "server_encoding", "integer_datetimes",
-		"is_superuser",         "session_authorization", "in_hot_standby", "role",
+	    "server_version", "server_version_num",    "server_encoding", "integer_datetimes",
+	    "is_superuser",   "session_authorization", "in_hot_standby",  "role",
 	};
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		if (strcasecmp(name, fixed[i]) == 0)

@@ -11,6 +11,9 @@ struct param {
 	char *value;
 	char *initial; /* server lists: the value at login (NULL if unknown: not reported) */
 	bool raw;      /* value is SQL text from the client's own SET, applied unquoted */
+	/* Kept by params.c for the diff on every link: */
+	bool at_initial; /* initial && value equals it */
+	uint32_t hash;	 /* of the lower-cased name: a lookup compares this first */
 };
 
 struct param_list {
