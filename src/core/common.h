@@ -14,9 +14,9 @@ typedef enum {
 	SHOAL_ERROR = -1,
 } shoal_rc;
 
-#define MUST_USE    __attribute__((warn_unused_result))
+#define MUST_USE     __attribute__((warn_unused_result))
 #define PRINTF(a, b) __attribute__((format(printf, a, b)))
-#define UNUSED(x)   ((void)(x))
+#define UNUSED(x)    ((void)(x))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -25,6 +25,13 @@ typedef enum {
 typedef int64_t usec_t;
 #define USEC_PER_SEC 1000000LL
 usec_t shoal_now(void);
+/* The time the running event-loop batch began (set by loop_run after each wait), or shoal_now()
+ * outside a loop: one clock read per batch for the per-message bookkeeping. */
+extern __thread usec_t loop_clock;
+static inline usec_t shoal_clock(void)
+{
+	return loop_clock ? loop_clock : shoal_now();
+}
 
 /* Allocation that aborts on failure: a pooler that cannot allocate a few bytes cannot recover. */
 void *xmalloc(size_t n);

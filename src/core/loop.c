@@ -76,7 +76,7 @@ void loop_del(struct loop *l, struct loop_fd *lfd)
 
 static void loop_maybe_tick(struct loop *l)
 {
-	usec_t now = shoal_now();
+	usec_t now = loop_clock;
 	if (now < l->next_tick)
 		return;
 	l->next_tick = now + l->tick_usec;
@@ -90,6 +90,7 @@ void loop_run(struct loop *l)
 		usec_t wait = l->next_tick - shoal_now();
 		int ms = wait <= 0 ? 0 : (int)((wait + 999) / 1000);
 		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
+		loop_clock = shoal_now();
 		if (n < 0 && errno != EINTR) {
 			log_error("epoll_wait failed: %s", strerror(errno));
 			break;

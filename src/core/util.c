@@ -6,6 +6,8 @@
 #include <string.h>
 #include <time.h>
 
+__thread usec_t loop_clock;
+
 usec_t shoal_now(void)
 {
 	struct timespec ts;

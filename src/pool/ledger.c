@@ -280,7 +280,7 @@ void server_state_locked(struct server *s, enum server_state st)
 {
 	list_del(&s->node);
 	s->state = st;
-	s->state_since = shoal_now();
+	s->state_since = shoal_clock();
 	struct list *l = server_list(s->pool, st);
 	if (l)
 		list_append(l, &s->node);
@@ -310,7 +310,7 @@ void client_state_locked(struct client *c, enum client_state st)
 {
 	list_del(&c->node);
 	c->state = st;
-	c->state_since = shoal_now();
+	c->state_since = shoal_clock();
 	struct list *l = client_list(c, st);
 	if (l)
 		list_append(l, &c->node);

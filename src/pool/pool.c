@@ -54,7 +54,7 @@ static void pool_kick(struct worker *to, struct pool *p, int hops)
 static void link_locked(struct client *c, struct server *s)
 {
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF) {
-		usec_t waited = shoal_now() - c->state_since;
+		usec_t waited = shoal_clock() - c->state_since;
 		stats_add(&c->pool->stats[c->c.w->id].wait_time, (uint64_t)waited);
 		hist_observe(&c->pool->hists[c->c.w->id].wait, waited);
 	}
@@ -190,7 +190,7 @@ static void pool_send_server(struct server *s, struct client *c)
 static void pool_server_ready_one(struct server *s)
 {
 	struct pool *p = s->pool;
-	if (s->lifetime_end && shoal_now() >= s->lifetime_end) {
+	if (s->lifetime_end && shoal_clock() >= s->lifetime_end) {
 		server_close(s, "server_lifetime reached");
 		return;
 	}

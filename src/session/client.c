@@ -197,7 +197,7 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 		return;
 	}
 	if (rc == SHOAL_OK) {
-		c->last_activity = shoal_now();
+		c->last_activity = shoal_clock();
 		client_process(c);
 	}
 }
@@ -671,9 +671,9 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 		if (type != PQMSG_SYNC)
 			s->syncs_since_exec = 0;
 		if (s->pending++ == 0)
-			c->query_start = shoal_now();
+			c->query_start = shoal_clock();
 		if (!s->xact_start)
-			s->xact_start = c->query_start ? c->query_start : shoal_now();
+			s->xact_start = c->query_start ? c->query_start : shoal_clock();
 		break;
 	case PQMSG_PARSE:
 	case PQMSG_BIND:

@@ -608,7 +608,7 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 static void server_stats_ready(struct server *s, struct client *c, char status)
 {
 	struct pool *p = s->pool;
-	usec_t now = shoal_now();
+	usec_t now = shoal_clock();
 	struct pool_stats *st = &p->stats[s->c.w->id];
 	stats_add(&st->query_count, 1);
 	if (c->query_start) {
