@@ -68,6 +68,7 @@ struct client {
 	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
+	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */

@@ -8,6 +8,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +17,21 @@
 
 #define CANCEL_BUCKETS 4096
 
+/* The target server's address and key are written on every link by the client's worker alone,
+ * without reg_lock: a sequence lock (odd while a write is under way) lets cancel_handle, under
+ * reg_lock, read a consistent set. The entry is freed only by that worker, under reg_lock. */
 struct cancel_entry {
 	struct cancel_entry *next;
 	uint32_t pid, key;
-	bool has_target;
-	const char *host; /* the target server's (kept until exit: see objects.h) */
+	_Atomic unsigned seq;
+	_Atomic bool has_target;
+	_Atomic(const char *) host; /* the target server's (kept until exit: see objects.h) */
+	_Atomic int port;
+	_Atomic uint32_t be_pid, be_key;
+};
+
+struct cancel_target {
+	const char *host;
 	int port;
 	uint32_t be_pid, be_key;
 };
@@ -73,6 +84,7 @@ shoal_rc cancel_register(struct client *c)
 	pthread_mutex_unlock(&reg_lock);
 	c->cancel_pid = e->pid;
 	c->cancel_key = e->key;
+	c->cancel_entry = e;
 	return SHOAL_OK;
 }
 
@@ -88,37 +100,54 @@ void cancel_unregister(struct client *c)
 	}
 	pthread_mutex_unlock(&reg_lock);
 	c->cancel_pid = 0;
+	c->cancel_entry = NULL;
 }
 
 void cancel_set_target(struct client *c, const struct server *s)
 {
-	if (!c->cancel_pid)
+	struct cancel_entry *e = c->cancel_entry;
+	if (!e)
 		return;
-	pthread_mutex_lock(&reg_lock);
-	struct cancel_entry *e = *find_slot(c->cancel_pid);
-	if (e) {
-		e->has_target = s != NULL;
-		if (s) {
-			e->host = s->host;
-			e->port = s->port;
-			e->be_pid = s->be_pid;
-			e->be_key = s->be_key;
-		}
+	unsigned seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
+	atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
+	atomic_thread_fence(memory_order_release);
+	atomic_store_explicit(&e->has_target, s != NULL, memory_order_relaxed);
+	if (s) {
+		atomic_store_explicit(&e->host, s->host, memory_order_relaxed);
+		atomic_store_explicit(&e->port, s->port, memory_order_relaxed);
+		atomic_store_explicit(&e->be_pid, s->be_pid, memory_order_relaxed);
+		atomic_store_explicit(&e->be_key, s->be_key, memory_order_relaxed);
 	}
-	pthread_mutex_unlock(&reg_lock);
+	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+}
+
+/* A consistent copy of e's target (see struct cancel_entry); false if the client has none. */
+static bool read_target(struct cancel_entry *e, struct cancel_target *t)
+{
+	for (;;) {
+		unsigned before = atomic_load_explicit(&e->seq, memory_order_acquire);
+		if (before & 1)
+			continue; /* the client's worker is writing: a few stores */
+		bool has = atomic_load_explicit(&e->has_target, memory_order_relaxed);
+		t->host = atomic_load_explicit(&e->host, memory_order_relaxed);
+		t->port = atomic_load_explicit(&e->port, memory_order_relaxed);
+		t->be_pid = atomic_load_explicit(&e->be_pid, memory_order_relaxed);
+		t->be_key = atomic_load_explicit(&e->be_key, memory_order_relaxed);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&e->seq, memory_order_relaxed) == before)
+			return has;
+	}
 }
 
 void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from)
 {
-	struct cancel_entry copy = {0};
+	struct cancel_target copy = {0};
 	bool found = false;
 	pthread_mutex_lock(&reg_lock);
 	struct cancel_entry *e = *find_slot(pid);
 	/* Constant-time key comparison: the key is the only secret a cancel carries. */
-	if (e && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0 && e->has_target) {
-		copy = *e;
-		found = true;
-	}
+	if (e && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0)
+		found = read_target(e, &copy);
 	pthread_mutex_unlock(&reg_lock);
 	if (!found) {
 		log_info("cancel request from %s for unknown key or idle client ignored", from);
