@@ -38,5 +38,8 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+/* Copy src into dst (cap > 0 bytes), cut to fit, always NUL-terminated: snprintf's "%s"
+ * without the formatter. */
+void str_copy(char *dst, size_t cap, const char *src);
 
 #endif

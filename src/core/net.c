@@ -93,7 +93,8 @@ int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errle
 		return -1;
 	}
 	tmp = sun;
-	int n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", sun.sun_path, (int)getpid());
+	int n =
+	    snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", sun.sun_path, (int)getpid());
 	if (n < 0 || (size_t)n >= sizeof(tmp.sun_path))
 		tmp = sun; /* no room for a temporary name: bind in place */
 	unlink(tmp.sun_path);
@@ -123,8 +124,8 @@ static int connect_unix(const char *dir, int port, char *err, size_t errlen)
 	if (unix_path(dir, port, &sun, err, errlen) < 0)
 		return -1;
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 && errno != EINPROGRESS &&
-		       errno != EAGAIN)) {
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
+		       errno != EINPROGRESS && errno != EAGAIN)) {
 		snprintf(err, errlen, "connect to %s: %s", sun.sun_path, strerror(errno));
 		if (fd >= 0)
 			close(fd);
@@ -169,13 +170,42 @@ void net_set_tcp_opts(int fd, bool keepalive)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
+/* Decimal digits of v at out (room for 5), NUL-terminated; returns the end. */
+static char *put_u16(char *out, unsigned v)
+{
+	char tmp[6];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		*out++ = tmp[--n];
+	*out = '\0';
+	return out;
+}
+
+/* inet_ntop for IPv4 without stdio (inet_ntop formats with sprintf): an accept formats its
+ * addresses three times. out has room for INET_ADDRSTRLEN (16) bytes. */
+static char *ipv4_text(const struct in_addr *a, char *out)
+{
+	const unsigned char *b = (const unsigned char *)&a->s_addr;
+	for (int i = 0; i < 4; i++) {
+		out = put_u16(out, b[i]);
+		if (i < 3)
+			*out++ = '.';
+	}
+	return out;
+}
+
 void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen)
 {
 	char host[INET6_ADDRSTRLEN] = "?";
 	if (addr->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-		snprintf(out, outlen, "%s:%d", host, ntohs(in->sin_port));
+		char *end = ipv4_text(&in->sin_addr, host); /* "a.b.c.d:port" fits in 22 bytes */
+		*end++ = ':';
+		put_u16(end, ntohs(in->sin_port));
+		str_copy(out, outlen, host);
 	} else if (addr->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
 		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
@@ -188,9 +218,9 @@ void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen
 static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
 {
 	*port = 0;
-	if (a->ss_family == AF_INET) {
+	if (a->ss_family == AF_INET && n >= INET_ADDRSTRLEN) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
-		inet_ntop(AF_INET, &in->sin_addr, out, (socklen_t)n);
+		ipv4_text(&in->sin_addr, out);
 		*port = ntohs(in->sin_port);
 	} else if (a->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
@@ -201,8 +231,8 @@ static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int
 	}
 }
 
-void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen,
-		   int *port, char *laddr, size_t llen, int *lport)
+void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen, int *port,
+		   char *laddr, size_t llen, int *lport)
 {
 	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);

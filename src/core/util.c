@@ -39,6 +39,15 @@ void *xrealloc(void *p, size_t n)
 	return q ? q : oom(n);
 }
 
+void str_copy(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src);
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, src, n);
+	dst[n] = '\0';
+}
+
 char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;

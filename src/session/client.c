@@ -30,8 +30,8 @@
 enum client_auth_step {
 	AUTH_STEP_START = 0, /* reading the startup packet */
 	AUTH_STEP_PASSWORD,  /* cleartext or md5 password requested */
-	AUTH_STEP_DONE,      /* authenticated, waiting for the login to finish */
-	AUTH_STEP_SASL,      /* SCRAM exchange in progress (c->scram) */
+	AUTH_STEP_DONE,	     /* authenticated, waiting for the login to finish */
+	AUTH_STEP_SASL,	     /* SCRAM exchange in progress (c->scram) */
 };
 
 static atomic_uint_fast64_t next_client_id = 1;
@@ -124,7 +124,8 @@ static void client_let_go_of_server(struct client *c)
 						     : "client disconnected inside a transaction");
 	else if (c->pin_reason)
 		server_begin_reset_with(s, "DISCARD ALL"); /* whatever it left on its server */
-	else if (pool_mode_of(s->pool) == POOL_SESSION || config_current()->server_reset_query_always)
+	else if (pool_mode_of(s->pool) == POOL_SESSION ||
+		 config_current()->server_reset_query_always)
 		server_begin_reset(s);
 	else
 		pool_server_ready(s);
@@ -135,7 +136,8 @@ static void client_close_common(struct client *c, const char *reason)
 	struct worker *w = c->c.w;
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
 		     !config_current()->log_disconnections;
-	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing: %s", c->c.name, reason ? reason : "done");
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing: %s", c->c.name,
+		reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
@@ -204,7 +206,9 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 
 /* ---- login ----------------------------------------------------------------------------- */
 
-static void client_send_welcome(struct client *c, const struct param_list *server_params)
+/* AuthenticationOk, the server's parameters (the client's own values where it set them), the
+ * cancel key, ReadyForQuery. */
+static void client_write_welcome(struct client *c, const struct param_list *server_params)
 {
 	struct buf *o = &c->c.out;
 	proto_write_auth(o, PQAUTH_OK, NULL, 0);
@@ -212,14 +216,18 @@ static void client_send_welcome(struct client *c, const struct param_list *serve
 		const struct param *p = &server_params->items[i];
 		if (!p->initial)
 			continue; /* not reported by the server: a value we SET for some client */
-		const char *mine = params_get(&c->params, p->name);
-		proto_write_param(o, p->name, mine ? mine : p->value);
+		const struct param *mine = params_find_like(&c->params, p);
+		proto_write_param(o, p->name, mine ? mine->value : p->value);
 	}
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
 	proto_write_ready(o, 'I');
+}
+
+static void client_log_login(struct client *c)
+{
 	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
 		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
-		 c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
+		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
 }
 
 /* Must a server see this client's startup parameters before the login can be confirmed? Yes
@@ -233,8 +241,8 @@ static bool client_needs_check(struct client *c, struct pool *p)
 		const struct param *cp = &c->params.items[i];
 		if (strcasecmp(cp->name, "application_name") == 0)
 			continue;
-		const char *v = params_get(&p->welcome, cp->name);
-		if (!v || strcmp(v, cp->value) != 0)
+		const struct param *w = params_find_like(&p->welcome, cp);
+		if (!w || strcmp(w->value, cp->value) != 0)
 			return true;
 	}
 	return false;
@@ -266,21 +274,19 @@ static void client_login_ready(struct client *c)
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
 	const char *app = params_get(&c->params, "application_name");
-	snprintf(c->app_name, sizeof(c->app_name), "%s", app ? app : "");
+	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
 	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
-	struct param_list welcome = {0};
-	if (!check)
-		params_copy(&welcome, &p->welcome);
+	if (!check) /* formatted from the pool's list under its lock: no copy of the list */
+		client_write_welcome(c, &p->welcome);
 	pool_unlock(p);
 	if (check) {
 		c->needs_login_check = true; /* pool_acquire queues it as CL_WAIT_LOGIN */
 		pool_acquire(c);
 		return;
 	}
-	client_send_welcome(c, &welcome);
-	params_free(&welcome);
+	client_log_login(c);
 	client_set_state(c, CL_IDLE);
 	if (client_flush(c) == SHOAL_OK)
 		client_process(c);
@@ -340,19 +346,30 @@ static void client_start_hba(struct client *c, const char *secret)
 {
 	char msg[400];
 	switch (client_hba_method(c, msg, sizeof(msg))) {
-	case HBA_TRUST: client_login_ready(c); return;
+	case HBA_TRUST:
+		client_login_ready(c);
+		return;
 	case HBA_MD5:
 		if (secret && auth_secret_is_scram(secret))
 			client_ask_scram(c, secret);
 		else
 			client_ask_password(c, AUTH_MD5);
 		return;
-	case HBA_SCRAM: client_ask_scram(c, secret); return;
-	case HBA_PASSWORD: client_ask_password(c, AUTH_PLAIN); return;
-	case HBA_PEER: client_auth_no_password(c, client_peer_ok(c), "Peer"); return;
-	case HBA_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
+	case HBA_SCRAM:
+		client_ask_scram(c, secret);
+		return;
+	case HBA_PASSWORD:
+		client_ask_password(c, AUTH_PLAIN);
+		return;
+	case HBA_PEER:
+		client_auth_no_password(c, client_peer_ok(c), "Peer");
+		return;
+	case HBA_CERT:
+		client_auth_no_password(c, client_cert_ok(c), "certificate");
+		return;
 	case HBA_REJECT:
-	case HBA_NO_MATCH: break;
+	case HBA_NO_MATCH:
+		break;
 	}
 	log_warn("%s: %s", c->c.name, msg);
 	client_close(c, "28000", msg);
@@ -363,7 +380,8 @@ static void client_start_auth(struct client *c)
 	const struct config *cfg = config_current();
 	int type = cfg->auth_type;
 	if (c->internal) {
-		client_login_ready(c); /* the health probe, over a socketpair made in this process */
+		client_login_ready(
+		    c); /* the health probe, over a socketpair made in this process */
 		return;
 	}
 	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
@@ -373,9 +391,15 @@ static void client_start_auth(struct client *c)
 	const char *secret = client_secret(c);
 	switch (type) {
 	case AUTH_TRUST:
-	case AUTH_ANY: client_login_ready(c); return;
-	case AUTH_HBA: client_start_hba(c, secret); return;
-	case AUTH_CERT: client_auth_no_password(c, client_cert_ok(c), "certificate"); return;
+	case AUTH_ANY:
+		client_login_ready(c);
+		return;
+	case AUTH_HBA:
+		client_start_hba(c, secret);
+		return;
+	case AUTH_CERT:
+		client_auth_no_password(c, client_cert_ok(c), "certificate");
+		return;
 	case AUTH_MD5:
 		/* As PgBouncer: a stored SCRAM secret can only be checked by SCRAM. */
 		if (secret && auth_secret_is_scram(secret))
@@ -383,8 +407,12 @@ static void client_start_auth(struct client *c)
 		else
 			client_ask_password(c, type);
 		return;
-	case AUTH_PLAIN: client_ask_password(c, type); return;
-	case AUTH_SCRAM: client_ask_scram(c, secret); return;
+	case AUTH_PLAIN:
+		client_ask_password(c, type);
+		return;
+	case AUTH_SCRAM:
+		client_ask_scram(c, secret);
+		return;
 	default: {
 		char msg[128];
 		snprintf(msg, sizeof(msg), "auth_type %s is not supported yet",
@@ -422,7 +450,9 @@ static void client_sasl_message(struct client *c, const uint8_t *body, size_t le
 		if (client_flush(c) != SHOAL_OK)
 			log_debug("%s: closed while sending a SCRAM challenge", c->c.name);
 		return;
-	case SASL_FAILED: client_auth_failed(c); return;
+	case SASL_FAILED:
+		client_auth_failed(c);
+		return;
 	case SASL_MALFORMED: {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "%s", err ? err : "malformed SCRAM message");
@@ -464,7 +494,8 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 		} else if (!strcmp(k, "options")) {
 			if (params_parse_options(v, &c->params) != SHOAL_OK) {
 				*state = "42601";
-				return "invalid command-line argument in startup option \"options\"";
+				return "invalid command-line argument in startup option "
+				       "\"options\"";
 			}
 		} else if (!strncmp(k, "_pq_.", 5)) {
 			unknown[(*nunknown)++] = k;
@@ -478,7 +509,8 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 	if (params_find(&c->params, "role") || params_find(&c->params, "session_authorization")) {
 		/* A pooled server would keep the identity for the next client. */
 		*state = "0A000";
-		return "startup parameters \"role\" and \"session_authorization\" are not supported "
+		return "startup parameters \"role\" and \"session_authorization\" are not "
+		       "supported "
 		       "by Shoal";
 	}
 	if (!c->user || !*c->user) {
@@ -580,7 +612,8 @@ static shoal_rc client_login_step(struct client *c)
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;
 	const uint8_t *p = buf_head(in);
-	uint32_t len = ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+	uint32_t len =
+	    ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 	if (len < 8 || len > PQ_MAX_STARTUP) {
 		client_close(c, "08P01", "invalid packet: bad startup packet length");
 		return SHOAL_ERROR;
@@ -614,14 +647,15 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 		return SHOAL_ERROR;
 	case STARTUP_NORMAL:
 		/* Consumed first: login may finish at once and read what follows. The strings in m
-		 * stay readable: consuming moves offsets, and nothing is read into the buffer before
-		 * client_startup has copied them. */
+		 * stay readable: consuming moves offsets, and nothing is read into the buffer
+		 * before client_startup has copied them. */
 		buf_consume(&c->c.in, len);
 		client_startup(c, m);
 		return c->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	default: {
 		char msg[160];
-		snprintf(msg, sizeof(msg), "invalid packet: %s", m->error ? m->error : "bad startup");
+		snprintf(msg, sizeof(msg), "invalid packet: %s",
+			 m->error ? m->error : "bad startup");
 		client_close(c, "08P01", msg);
 		return SHOAL_ERROR;
 	}
@@ -643,13 +677,15 @@ static shoal_rc client_check_header(struct client *c, struct pq_header *h)
 	uint32_t cap = proto_client_msg_cap(h->type);
 	if (cap == 0 || h->type == PQMSG_PASSWORD) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "invalid packet: unexpected message type 0x%02x", h->type);
+		snprintf(msg, sizeof(msg), "invalid packet: unexpected message type 0x%02x",
+			 h->type);
 		client_close(c, "08P01", msg);
 		return SHOAL_ERROR;
 	}
 	if (h->len > cap || (int64_t)h->len > config_current()->max_packet_size) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "packet too large: %u bytes (type '%c')", h->len, h->type);
+		snprintf(msg, sizeof(msg), "packet too large: %u bytes (type '%c')", h->len,
+			 h->type);
 		client_close(c, "08P01", msg);
 		return SHOAL_ERROR;
 	}
@@ -682,13 +718,19 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 			  1);
 		s->ext_open = true;
 		break;
-	case PQMSG_EXECUTE: s->syncs_since_exec = 0; /* fallthrough */
+	case PQMSG_EXECUTE:
+		s->syncs_since_exec = 0; /* fallthrough */
 	case PQMSG_DESCRIBE:
 	case PQMSG_CLOSE:
-	case PQMSG_FLUSH: s->ext_open = true; break;
+	case PQMSG_FLUSH:
+		s->ext_open = true;
+		break;
 	case PQMSG_COPY_DONE:
-	case PQMSG_COPY_FAIL: s->copy_in = false; break;
-	default: break;
+	case PQMSG_COPY_FAIL:
+		s->copy_in = false;
+		break;
+	default:
+		break;
 	}
 }
 
@@ -788,7 +830,8 @@ void client_on_linked(struct client *c)
 	struct server *s = c->server;
 	if (c->needs_login_check) {
 		c->needs_login_check = false;
-		client_send_welcome(c, &s->params);
+		client_write_welcome(c, &s->params);
+		client_log_login(c);
 		if (client_flush(c) != SHOAL_OK)
 			return;
 		if (pool_mode_of(c->pool) != POOL_SESSION && server_is_clean(s)) {

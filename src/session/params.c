@@ -62,6 +62,11 @@ struct param *params_find(const struct param_list *pl, const char *name)
 	return find_hashed(pl, name, name_hash(name));
 }
 
+struct param *params_find_like(const struct param_list *pl, const struct param *like)
+{
+	return find_hashed(pl, like->name, like->hash);
+}
+
 const char *params_get(const struct param_list *pl, const char *name)
 {
 	struct param *p = params_find(pl, name);

@@ -26,6 +26,8 @@ void params_copy(struct param_list *dst, const struct param_list *src);
 /* Case-insensitive lookup (GUC names are). NULL when absent. */
 struct param *params_find(const struct param_list *pl, const char *name);
 const char *params_get(const struct param_list *pl, const char *name);
+/* The entry of pl with like's name (compares the stored name hashes first). */
+struct param *params_find_like(const struct param_list *pl, const struct param *like);
 /* Insert or overwrite a value (and, for servers at login, its initial value). */
 void params_set(struct param_list *pl, const char *name, const char *value, bool initial);
 /* Insert or overwrite a value that is SQL text (a tracked SET's right-hand side, e.g.
