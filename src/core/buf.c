@@ -6,15 +6,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CACHE_MAX 128 /* blocks per thread: enough for the connections active at once */
+
+struct block {
+	struct block *next;
+};
+
+static __thread struct block *cache;
+static __thread int cache_n;
+
+void buf_shed(struct buf *b)
+{
+	if (b->cap == 0 || b->len != b->off)
+		return;
+	if (b->cap != BUF_SMALL || cache_n == CACHE_MAX) {
+		buf_free(b);
+		return;
+	}
+	struct block *blk = (struct block *)(void *)b->data;
+	blk->next = cache;
+	cache = blk;
+	cache_n++;
+	*b = (struct buf){0};
+}
+
+void buf_cache_drain(void)
+{
+	while (cache) {
+		struct block *next = cache->next;
+		free(cache);
+		cache = next;
+	}
+	cache_n = 0;
+}
+
 void buf_reserve(struct buf *b, size_t n)
 {
 	if (b->cap - b->len >= n)
 		return;
+	if (b->cap == 0 && n <= BUF_SMALL && cache) {
+		b->data = (uint8_t *)(void *)cache;
+		cache = cache->next;
+		cache_n--;
+		b->cap = BUF_SMALL;
+		return;
+	}
 	if (b->off > 0 && b->cap - buf_avail(b) >= n) {
 		buf_compact(b);
 		return;
 	}
-	size_t cap = b->cap ? b->cap : 512;
+	size_t cap = b->cap ? b->cap : BUF_SMALL;
 	while (cap - b->len < n)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);

@@ -33,5 +33,13 @@ void buf_compact(struct buf *b);
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
 /* Free memory; the buffer is then empty and reusable. */
 void buf_free(struct buf *b);
+/* If b is empty, let go of its memory: a BUF_SMALL block goes to this thread's cache, which
+ * buf_reserve takes from first; a larger one is freed. A connection between requests then
+ * holds no buffer at all. */
+void buf_shed(struct buf *b);
+/* Free this thread's cached blocks (at thread exit). */
+void buf_cache_drain(void);
+
+#define BUF_SMALL 512 /* a new buffer's size */
 
 #endif

@@ -444,6 +444,7 @@ static void *worker_thread(void *arg)
 	loop_run(w->loop);
 	cancel_reap(w, 0);
 	worker_after_batch(w);
+	buf_cache_drain();
 	return NULL;
 }
 

@@ -107,6 +107,8 @@ shoal_rc client_flush(struct client *c)
 		client_close(c, NULL, errno ? strerror(errno) : "send failed");
 		return SHOAL_ERROR;
 	}
+	if (!c->c.tls)
+		buf_shed(&c->c.out);
 	return SHOAL_OK;
 }
 
@@ -201,6 +203,8 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 	if (rc == SHOAL_OK) {
 		c->last_activity = shoal_clock();
 		client_process(c);
+		if (!c->c.dead && !c->c.tls)
+			buf_shed(&c->c.in); /* between requests a client holds no buffers */
 	}
 }
 

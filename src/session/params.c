@@ -79,7 +79,7 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 	struct param *p = find_hashed(pl, name, h);
 	if (!p) {
 		if (pl->n == pl->cap) {
-			pl->cap = pl->cap ? pl->cap * 2 : 16;
+			pl->cap = pl->cap ? pl->cap * 2 : 4; /* a client sends a few */
 			pl->items = xrealloc(pl->items, (size_t)pl->cap * sizeof(*pl->items));
 		}
 		p = &pl->items[pl->n++];
