@@ -140,12 +140,49 @@ static void test_deallocate_discard(void **state)
 	assert_int_equal(f.nstmts, 2);
 }
 
+static int stmts(const char *sql)
+{
+	struct sql_facts f = scan(sql);
+	sql_facts_free(&f);
+	return f.nstmts;
+}
+
+/* The path that decides without lexing (one statement starting with a plain word, no byte run
+ * that could spell a rule's word) must give the lexer's answer, and must hand every text that
+ * might matter to the lexer. */
+static void test_plain_statement_path(void **state)
+{
+	(void)state;
+	assert_int_equal(stmts("SELECT abalance FROM pgbench_accounts WHERE aid = 1;"), 1);
+	assert_int_equal(stmts("select 1;  \n"), 1);
+	assert_int_equal(stmts(""), 0);
+	assert_int_equal(stmts("  -- only a comment\n"), 0);
+	assert_int_equal(stmts(";"), 0);
+	assert_int_equal(stmts("/* c */ SELECT 1"), 1);
+	assert_int_equal(stmts("SELECT 1; -- trailing comment"), 1);
+	assert_int_equal(stmts("SELECT ';' ; SELECT 2"), 2);
+	/* words a rule looks for, in any case and at any place of the statement */
+	assert_pins("SELECT 1 INTO TeMpOrArY t", "temporary table");
+	assert_pins("select * from PG_TEMP.t", "temporary table");
+	assert_pins("SeLeCt SeT_CoNfIg('a.b', 'x', false)", "set_config() with is_local false");
+	assert_pins("pg_advisory_lock", "session advisory lock"); /* first word too */
+	assert_pins("select x from t; declare c cursor WITH HOLD for select 1", "WITH HOLD cursor");
+	assert_pins("  LiStEn x", "LISTEN");
+	/* look-alikes: scanned, not pinned */
+	assert_no_pin("SELECT attempt, household, settle, advice FROM t");
+	assert_no_pin("SELECT 'temp table' AS x");
+	assert_no_pin("SELECT \"set_config\"(1)");
+	/* identifiers longer than any keyword, and non-ASCII ones */
+	assert_no_pin("SELECT pg_try_advisory_lock_shared_but_longer(1)");
+	assert_no_pin("SELECT caf\xc3\xa9 FROM t");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_session_state_pins), cmocka_unit_test(test_lookalikes_do_not_pin),
 	    cmocka_unit_test(test_set_capture),	       cmocka_unit_test(test_set_not_trackable),
-	    cmocka_unit_test(test_deallocate_discard),
+	    cmocka_unit_test(test_deallocate_discard), cmocka_unit_test(test_plain_statement_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
