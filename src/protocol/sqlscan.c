@@ -16,21 +16,19 @@ enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK
 	X(BEGIN, "begin")                                                                          \
 	X(CHARACTERISTICS, "characteristics")                                                      \
 	X(CONSTRAINTS, "constraints")                                                              \
-	X(CREATE, "create") X(DEALLOCATE, "deallocate") X(DEFAULT, "default")                      \
-	    X(DISCARD, "discard") X(DO, "do") X(ELSE, "else") X(GLOBAL, "global") X(HOLD, "hold")  \
-		X(INTO, "into") X(LISTEN, "listen") X(LOAD, "load") X(LOCAL, "local")              \
-		    X(LOOP, "loop") X(NAMES, "names") X(ADV_LOCK, "pg_advisory_lock")              \
-			X(ADV_LOCK_SHARED, "pg_advisory_lock_shared") X(PG_TEMP, "pg_temp")        \
-			    X(TRY_ADV_LOCK, "pg_try_advisory_lock")                                \
-				X(TRY_ADV_LOCK_SHARED, "pg_try_advisory_lock_shared")              \
-				    X(PREPARE, "prepare") X(REPLACE, "replace") X(RESET, "reset")  \
-					X(ROLE, "role") X(SCHEMA, "schema") X(SESSION, "session")  \
-					    X(SET, "set") X(SET_CONFIG, "set_config")              \
-						X(TEMP, "temp") X(TEMPORARY, "temporary")          \
-						    X(THEN, "then") X(TIME, "time") X(TO, "to")    \
-							X(TRANSACTION, "transaction")              \
-							    X(TRUE, "true") X(WITH, "with")        \
-								X(ZONE, "zone")
+	X(CREATE, "create")                                                                        \
+	X(DEALLOCATE, "deallocate") X(DEFAULT, "default") X(DISCARD, "discard") X(DO, "do") X(     \
+	    ELSE, "else") X(GLOBAL, "global") X(HOLD, "hold") X(INTO, "into") X(LISTEN, "listen")  \
+	    X(LOAD, "load") X(LOCAL, "local") X(LOOP, "loop") X(NAMES, "names")                    \
+		X(ADV_LOCK, "pg_advisory_lock") X(ADV_LOCK_SHARED, "pg_advisory_lock_shared")      \
+		    X(PG_TEMP, "pg_temp") X(TRY_ADV_LOCK, "pg_try_advisory_lock")                  \
+			X(TRY_ADV_LOCK_SHARED, "pg_try_advisory_lock_shared")                      \
+			    X(PREPARE, "prepare") X(REPLACE, "replace") X(RESET, "reset")          \
+				X(ROLE, "role") X(SCHEMA, "schema") X(SESSION, "session")          \
+				    X(SET, "set") X(SET_CONFIG, "set_config") X(TEMP, "temp")      \
+					X(TEMPORARY, "temporary") X(THEN, "then") X(TIME, "time")  \
+					    X(TO, "to") X(TRANSACTION, "transaction")              \
+						X(TRUE, "true") X(WITH, "with") X(ZONE, "zone")
 
 #define KW_ENUM(id, text) KW_##id,
 #define KW_TEXT(id, text) text,
@@ -47,9 +45,8 @@ struct tok {
 };
 
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
-/* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token;
- * C_HINT: a byte that may start a word a rule looks for anywhere in a statement, or ';' */
-enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16, C_HINT = 32 };
+/* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
+enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16 };
 static unsigned char char_class[256];
 static unsigned char kw_slot[KW_SLOTS]; /* enum keyword by hash, KW_NONE for empty */
 static unsigned char kw_len[KW_COUNT];
@@ -82,8 +79,6 @@ static void init_tables(void)
 	}
 	for (const char *sp = " \t\n\v\f\r"; *sp; sp++)
 		char_class[(unsigned char)*sp] = C_SPACE;
-	for (const char *hp = "tThHsSaA;"; *hp; hp++)
-		char_class[(unsigned char)*hp] |= C_HINT;
 	for (int k = 1; k < KW_COUNT; k++) {
 		uint32_t i = kw_hash(kw_text[k]) % KW_SLOTS;
 		kw_len[k] = (unsigned char)strlen(kw_text[k]);
@@ -577,20 +572,22 @@ static uint32_t load4(const char *p)
 	return x;
 }
 
-/* Could the 4 bytes at p start a word some rule looks for anywhere: temp..., pg_temp, hold,
- * set_config, pg_*advisory_lock*? ORing 0x20 lower-cases a letter and maps no other byte to
- * a lower-case letter, so the comparisons are exact, in any case. */
+/* Could the 4 bytes at p begin a word some rule looks for anywhere: temp[orary], hold,
+ * set_config, pg_temp, pg_[try_]advisory_lock[_shared]? ORing 0x20 lower-cases a letter and
+ * maps no other byte to a lower-case letter, so each comparison is exact, in any case. */
 static bool hint_word(const char *p)
 {
-	uint32_t x = load4(p), lower = x | load4("    "), lower3 = x | load4("   \0");
-	return lower == load4("temp") || lower == load4("hold") || lower3 == load4("set_") ||
-	       lower == load4("advi");
+	uint32_t x = load4(p), lower = x | load4("    ");
+	uint32_t set_ = x | load4("   \0"), pg_ = x | load4("  \0 ");
+	return lower == load4("temp") || lower == load4("hold") || set_ == load4("set_") ||
+	       pg_ == load4("pg_t") || pg_ == load4("pg_a");
 }
 
 /* The common case, decided without lexing: one statement (an optional ';' and spaces at the
- * end) that starts with a word no statement rule looks at, and no byte run that could spell a
- * word some rule looks for anywhere (temp..., pg_temp, hold, set_config, pg_*advisory_lock*).
- * False means "scan it". A false alarm (such a run inside a quoted string) only costs a scan. */
+ * end) that starts with a word no statement rule looks at, and no word that begins like one a
+ * rule looks for anywhere. Only word starts are looked at: a word here is a run of letters,
+ * '_' and bytes >= 0x80, so a digit or '$' ends one (the lexer may start a token after them).
+ * False means "scan it". A false alarm (such a word inside a quoted string) only costs a scan. */
 static bool plain_statement(const char *p, size_t len)
 {
 	struct lexer lx = {.p = p, .len = len};
@@ -613,17 +610,19 @@ static bool plain_statement(const char *p, size_t len)
 	default:
 		break;
 	}
-	for (size_t i = t.s; i < len; i++) {
-		if (!(char_class[(unsigned char)p[i]] & C_HINT))
+	for (size_t i = t.s; i < len;) {
+		if (ident_start((unsigned char)p[i])) {
+			if (i + 4 <= len && hint_word(p + i))
+				return false;
+			while (++i < len && ident_start((unsigned char)p[i]))
+				;
 			continue;
-		if (p[i] == ';') {
-			while (++i < len)
-				if (!(char_class[(unsigned char)p[i]] & C_SPACE))
-					return false;
-			return true;
 		}
-		if (i + 4 <= len && hint_word(p + i))
-			return false;
+		if (p[i++] != ';')
+			continue;
+		for (; i < len; i++)
+			if (!(char_class[(unsigned char)p[i]] & C_SPACE))
+				return false;
 	}
 	return true;
 }
