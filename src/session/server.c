@@ -754,6 +754,10 @@ static shoal_rc server_step(struct server *s)
 		if (c && !txn_server_msg(s, h.type))
 			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
+		if (!conn_forward(&s->c, c ? &c->c : NULL))
+			return SHOAL_AGAIN; /* the rest of it has not arrived */
+		if (c)
+			ps_emit(s, c);
 		return SHOAL_OK;
 	}
 	size_t total = (size_t)h.len + 1;
