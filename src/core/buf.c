@@ -40,10 +40,8 @@ void buf_cache_drain(void)
 	cache_n = 0;
 }
 
-void buf_reserve(struct buf *b, size_t n)
+void buf_grow(struct buf *b, size_t n)
 {
-	if (b->cap - b->len >= n)
-		return;
 	if (b->cap == 0 && n <= BUF_SMALL && cache) {
 		b->data = (uint8_t *)(void *)cache;
 		cache = cache->next;
@@ -60,13 +58,6 @@ void buf_reserve(struct buf *b, size_t n)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-}
-
-void buf_append(struct buf *b, const void *p, size_t n)
-{
-	buf_reserve(b, n);
-	memcpy(b->data + b->len, p, n);
-	b->len += n;
 }
 
 void buf_consume(struct buf *b, size_t n)

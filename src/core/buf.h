@@ -4,6 +4,8 @@
 
 #include "common.h"
 
+#include <string.h>
+
 struct buf {
 	uint8_t *data;
 	size_t off; /* first unread byte */
@@ -12,10 +14,22 @@ struct buf {
 	size_t mark; /* offset of the length field of the message being built */
 };
 
-/* Make room for n more bytes after len; aborts on allocation failure. */
-void buf_reserve(struct buf *b, size_t n);
+/* The slow half of buf_reserve: take a cached block, compact or grow. */
+void buf_grow(struct buf *b, size_t n);
+/* Make room for n more bytes after len; aborts on allocation failure. Inline: every message
+ * copied passes here, and there is usually room. */
+static inline void buf_reserve(struct buf *b, size_t n)
+{
+	if (b->cap - b->len < n)
+		buf_grow(b, n);
+}
 /* Append n bytes. */
-void buf_append(struct buf *b, const void *p, size_t n);
+static inline void buf_append(struct buf *b, const void *p, size_t n)
+{
+	buf_reserve(b, n);
+	memcpy(b->data + b->len, p, n);
+	b->len += n;
+}
 /* Bytes not yet consumed. */
 static inline size_t buf_avail(const struct buf *b)
 {
