@@ -8,7 +8,6 @@
 #include "worker.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,17 +16,18 @@
 
 #define CANCEL_BUCKETS 4096
 
-/* The target server's address and key are written on every link by the client's worker alone,
- * without reg_lock: a sequence lock (odd while a write is under way) lets cancel_handle, under
- * reg_lock, read a consistent set. The entry is freed only by that worker, under reg_lock. */
+/* The target server's address and key change on every link: the client's worker writes them
+ * under the entry's own lock, not reg_lock, so links on different workers do not contend.
+ * cancel_handle takes reg_lock, then the entry's lock (that order only). The entry is freed
+ * under reg_lock. */
 struct cancel_entry {
 	struct cancel_entry *next;
 	uint32_t pid, key;
-	_Atomic unsigned seq;
-	_Atomic bool has_target;
-	_Atomic(const char *) host; /* the target server's (kept until exit: see objects.h) */
-	_Atomic int port;
-	_Atomic uint32_t be_pid, be_key;
+	pthread_mutex_t lock;
+	bool has_target;
+	const char *host; /* the target server's (kept until exit: see objects.h) */
+	int port;
+	uint32_t be_pid, be_key;
 };
 
 struct cancel_target {
@@ -67,11 +67,13 @@ static shoal_rc cancel_random(uint32_t r[2])
 shoal_rc cancel_register(struct client *c)
 {
 	struct cancel_entry *e = xcalloc(1, sizeof(*e));
+	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_lock(&reg_lock);
 	for (;;) {
 		uint32_t r[2];
 		if (cancel_random(r) != SHOAL_OK) {
 			pthread_mutex_unlock(&reg_lock);
+			pthread_mutex_destroy(&e->lock);
 			free(e);
 			return SHOAL_ERROR;
 		}
@@ -96,6 +98,7 @@ void cancel_unregister(struct client *c)
 	struct cancel_entry **slot = find_slot(c->cancel_pid), *e = *slot;
 	if (e) {
 		*slot = e->next;
+		pthread_mutex_destroy(&e->lock);
 		free(e);
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -108,35 +111,25 @@ void cancel_set_target(struct client *c, const struct server *s)
 	struct cancel_entry *e = c->cancel_entry;
 	if (!e)
 		return;
-	unsigned seq = atomic_load_explicit(&e->seq, memory_order_relaxed);
-	atomic_store_explicit(&e->seq, seq + 1, memory_order_relaxed);
-	atomic_thread_fence(memory_order_release);
-	atomic_store_explicit(&e->has_target, s != NULL, memory_order_relaxed);
+	pthread_mutex_lock(&e->lock);
+	e->has_target = s != NULL;
 	if (s) {
-		atomic_store_explicit(&e->host, s->host, memory_order_relaxed);
-		atomic_store_explicit(&e->port, s->port, memory_order_relaxed);
-		atomic_store_explicit(&e->be_pid, s->be_pid, memory_order_relaxed);
-		atomic_store_explicit(&e->be_key, s->be_key, memory_order_relaxed);
+		e->host = s->host;
+		e->port = s->port;
+		e->be_pid = s->be_pid;
+		e->be_key = s->be_key;
 	}
-	atomic_store_explicit(&e->seq, seq + 2, memory_order_release);
+	pthread_mutex_unlock(&e->lock);
 }
 
-/* A consistent copy of e's target (see struct cancel_entry); false if the client has none. */
+/* Under reg_lock: a copy of e's target; false if the client has none. */
 static bool read_target(struct cancel_entry *e, struct cancel_target *t)
 {
-	for (;;) {
-		unsigned before = atomic_load_explicit(&e->seq, memory_order_acquire);
-		if (before & 1)
-			continue; /* the client's worker is writing: a few stores */
-		bool has = atomic_load_explicit(&e->has_target, memory_order_relaxed);
-		t->host = atomic_load_explicit(&e->host, memory_order_relaxed);
-		t->port = atomic_load_explicit(&e->port, memory_order_relaxed);
-		t->be_pid = atomic_load_explicit(&e->be_pid, memory_order_relaxed);
-		t->be_key = atomic_load_explicit(&e->be_key, memory_order_relaxed);
-		atomic_thread_fence(memory_order_acquire);
-		if (atomic_load_explicit(&e->seq, memory_order_relaxed) == before)
-			return has;
-	}
+	pthread_mutex_lock(&e->lock);
+	bool has = e->has_target;
+	*t = (struct cancel_target){e->host, e->port, e->be_pid, e->be_key};
+	pthread_mutex_unlock(&e->lock);
+	return has;
 }
 
 void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from)
