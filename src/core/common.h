@@ -41,5 +41,10 @@ char *xstrdup(const char *s);
 /* Copy src into dst (cap > 0 bytes), cut to fit, always NUL-terminated: snprintf's "%s"
  * without the formatter. */
 void str_copy(char *dst, size_t cap, const char *src);
+/* Append src to dst, which holds a string of at bytes in cap (> at), cut to fit; returns the new
+ * length. For names built on every connection without the formatter. */
+size_t str_cat(char *dst, size_t cap, size_t at, const char *src);
+/* The decimal digits of v at out (room for 21 bytes), NUL-terminated; returns the NUL's address. */
+char *u64_put(char *out, uint64_t v);
 
 #endif

@@ -170,27 +170,13 @@ void net_set_tcp_opts(int fd, bool keepalive)
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
-/* Decimal digits of v at out (room for 5), NUL-terminated; returns the end. */
-static char *put_u16(char *out, unsigned v)
-{
-	char tmp[6];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	while (n > 0)
-		*out++ = tmp[--n];
-	*out = '\0';
-	return out;
-}
-
 /* inet_ntop for IPv4 without stdio (inet_ntop formats with sprintf): an accept formats its
  * addresses three times. out has room for INET_ADDRSTRLEN (16) bytes. */
 static char *ipv4_text(const struct in_addr *a, char *out)
 {
 	const unsigned char *b = (const unsigned char *)&a->s_addr;
 	for (int i = 0; i < 4; i++) {
-		out = put_u16(out, b[i]);
+		out = u64_put(out, b[i]);
 		if (i < 3)
 			*out++ = '.';
 	}
@@ -204,7 +190,7 @@ void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen
 		const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
 		char *end = ipv4_text(&in->sin_addr, host); /* "a.b.c.d:port" fits in 22 bytes */
 		*end++ = ':';
-		put_u16(end, ntohs(in->sin_port));
+		u64_put(end, ntohs(in->sin_port));
 		str_copy(out, outlen, host);
 	} else if (addr->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;

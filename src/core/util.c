@@ -48,6 +48,25 @@ void str_copy(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
+size_t str_cat(char *dst, size_t cap, size_t at, const char *src)
+{
+	str_copy(dst + at, cap - at, src);
+	return at + strlen(dst + at);
+}
+
+char *u64_put(char *out, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+	do
+		tmp[n++] = (char)('0' + v % 10);
+	while ((v /= 10) > 0);
+	while (n > 0)
+		*out++ = tmp[--n];
+	*out = '\0';
+	return out;
+}
+
 char *xstrdup(const char *s)
 {
 	size_t n = strlen(s) + 1;

@@ -60,7 +60,12 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 	net_addr_info(fd, addr, c->addr, sizeof(c->addr), &c->port, c->local_addr,
 		      sizeof(c->local_addr), &c->local_port);
 	c->unix_peer = addr->ss_family == AF_UNIX;
-	snprintf(c->c.name, sizeof(c->c.name), "C-%llu %s", (unsigned long long)c->id, peer);
+	char id[21];
+	u64_put(id, c->id);
+	size_t n = str_cat(c->c.name, sizeof(c->c.name), 0, "C-"); /* "C-<id> <peer>" */
+	n = str_cat(c->c.name, sizeof(c->c.name), n, id);
+	n = str_cat(c->c.name, sizeof(c->c.name), n, " ");
+	str_cat(c->c.name, sizeof(c->c.name), n, peer);
 	c->is_unix = addr->ss_family == AF_UNIX;
 	if (addr->ss_family != AF_UNIX)
 		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
@@ -540,8 +545,10 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	/* A newer 3.x minor or protocol options: say what we speak, as PostgreSQL does. */
 	if ((m->code & 0xffff) != 0 || nunknown > 0)
 		proto_write_negotiate(&c->c.out, 0, unknown, nunknown);
-	snprintf(c->c.name + strlen(c->c.name), sizeof(c->c.name) - strlen(c->c.name), " %s@%s",
-		 c->user, c->dbname);
+	size_t n = str_cat(c->c.name, sizeof(c->c.name), strlen(c->c.name), " "); /* " user@db" */
+	n = str_cat(c->c.name, sizeof(c->c.name), n, c->user);
+	n = str_cat(c->c.name, sizeof(c->c.name), n, "@");
+	str_cat(c->c.name, sizeof(c->c.name), n, c->dbname);
 	const struct config *cfg = config_current();
 	if (client_tls_required(c)) {
 		client_close(c, "28000", "SSL required");

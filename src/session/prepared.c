@@ -174,17 +174,9 @@ static struct ps_def *def_dup(const struct ps_def *d)
 /* "SHOAL_<id>": formatted on every Bind, without snprintf. */
 static void srv_name(uint64_t id, char *out, size_t n)
 {
-	char digits[20];
-	int k = 0;
-	do
-		digits[k++] = (char)('0' + id % 10);
-	while ((id /= 10) > 0);
-	size_t at = 0;
-	for (const char *p = "SHOAL_"; *p && at + 1 < n; p++)
-		out[at++] = *p;
-	while (k > 0 && at + 1 < n)
-		out[at++] = digits[--k];
-	out[at] = '\0';
+	char digits[21];
+	u64_put(digits, id);
+	str_cat(out, n, str_cat(out, n, 0, "SHOAL_"), digits);
 }
 
 /* Decided when the pool was created (ledger.c), whatever later reloads say: a client's names
