@@ -204,9 +204,11 @@ void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen
 static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
 {
 	*port = 0;
-	if (a->ss_family == AF_INET && n >= INET_ADDRSTRLEN) {
+	if (a->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
-		ipv4_text(&in->sin_addr, out);
+		char text[INET_ADDRSTRLEN];
+		ipv4_text(&in->sin_addr, text);
+		str_copy(out, n, text);
 		*port = ntohs(in->sin_port);
 	} else if (a->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;

@@ -91,8 +91,9 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 	}
 	p->raw = false;
 	if (initial) {
-		free(p->initial);
+		char *old = p->initial; /* value may be it */
 		p->initial = xstrdup(value);
+		free(old);
 	}
 	note_value(p);
 }
