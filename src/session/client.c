@@ -389,8 +389,8 @@ static void client_start_auth(struct client *c)
 	const struct config *cfg = config_current();
 	int type = cfg->auth_type;
 	if (c->internal) {
-		client_login_ready(
-		    c); /* the health probe, over a socketpair made in this process */
+		/* the health probe, over a socketpair made in this process */
+		client_login_ready(c);
 		return;
 	}
 	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
