@@ -22,6 +22,24 @@ build() { # dir, meson options...
 unit() { # build dir
 	meson test -C "$1" --print-errorlogs --suite unit --suite fuzz
 }
+build_clang() { # dir, meson options...: clang's warnings differ from gcc's
+	CC=clang build "$@"
+}
+fuzz_smoke() { # build dir: each libFuzzer target for 10 s, from a copy of its corpus
+	local t name tmp st rc=0
+	for t in "$1"/tests/fuzz/fuzz_*; do
+		[ -f "$t" ] && [ -x "$t" ] || continue
+		name=${t##*/fuzz_}
+		tmp=$(mktemp -d)
+		cp -r "tests/fuzz/corpus/$name/." "$tmp/"
+		"$t" -max_total_time=10 -print_final_stats=1 "$tmp" >"$tmp.log" 2>&1
+		st=$?
+		echo "fuzz_$name: exit $st, $(grep -m1 '^stat::number_of_executed_units' "$tmp.log")"
+		[ "$st" -eq 0 ] || { rc=1; tail -30 "$tmp.log"; }
+		rm -rf "$tmp" "$tmp.log"
+	done
+	return $rc
+}
 integration() { # build dir, workers
 	SHOAL_TEST_WORKERS=$2 SHOAL_BIN="$ROOT/$1/shoal" $PY -m pytest -q -p no:cacheprovider \
 		--junitxml="$1/pytest-junit-w$2.xml" tests/integration
@@ -38,6 +56,8 @@ if [ "${SHOAL_SKIP_SANITIZERS:-0}" != 1 ]; then
 	run "build (ASan+UBSan)" build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 	run "unit + fuzz replay (ASan+UBSan build)" unit build-asan
 	run "integration, workers=4 (ASan+UBSan build)" integration build-asan 4
+	run "build (clang, libFuzzer targets)" build_clang build-clang -Dfuzz=true
+	run "fuzz smoke (clang build, 10 s per target)" fuzz_smoke build-clang
 	run "build (TSan)" build build-tsan -Db_sanitize=thread -Db_lundef=false
 	run "integration, workers=4 (TSan build)" integration build-tsan 4
 fi

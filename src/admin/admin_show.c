@@ -257,7 +257,8 @@ static void sock_row(struct sock_table *t, const struct sock *s)
 
 static const char *client_state_name(const struct client *c)
 {
-	switch (c->state) {
+	enum client_state state = c->state; /* an atomic: clang does not switch on one */
+	switch (state) {
 	case CL_LINKED:
 		return "active";
 	case CL_IDLE:
@@ -291,7 +292,8 @@ static void client_sock(const struct client *c, struct sock *s)
 
 static const char *server_state_name(const struct server *sv)
 {
-	switch (sv->state) {
+	enum server_state state = sv->state;
+	switch (state) {
 	case SV_IDLE:
 		return "idle";
 	case SV_RESET:

@@ -574,7 +574,8 @@ static void server_keep_setup_error(struct server *s, const uint8_t *msg, size_t
 /* Messages while no client's traffic flows: login, idle, setup and reset. Whole messages. */
 static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
-	switch (s->state) {
+	enum server_state state = s->state; /* an atomic: clang does not switch on one */
+	switch (state) {
 	case SV_CONNECTING: server_login_msg(s, type, msg, len); return;
 	case SV_SETUP:
 	case SV_RESET:
