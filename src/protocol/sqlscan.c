@@ -17,18 +17,20 @@ enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK
 	X(CHARACTERISTICS, "characteristics")                                                      \
 	X(CONSTRAINTS, "constraints")                                                              \
 	X(CREATE, "create")                                                                        \
-	X(DEALLOCATE, "deallocate") X(DEFAULT, "default") X(DISCARD, "discard") X(DO, "do") X(     \
-	    ELSE, "else") X(GLOBAL, "global") X(HOLD, "hold") X(INTO, "into") X(LISTEN, "listen")  \
-	    X(LOAD, "load") X(LOCAL, "local") X(LOOP, "loop") X(NAMES, "names")                    \
-		X(ADV_LOCK, "pg_advisory_lock") X(ADV_LOCK_SHARED, "pg_advisory_lock_shared")      \
-		    X(PG_TEMP, "pg_temp") X(TRY_ADV_LOCK, "pg_try_advisory_lock")                  \
-			X(TRY_ADV_LOCK_SHARED, "pg_try_advisory_lock_shared")                      \
-			    X(PREPARE, "prepare") X(REPLACE, "replace") X(RESET, "reset")          \
-				X(ROLE, "role") X(SCHEMA, "schema") X(SESSION, "session")          \
-				    X(SET, "set") X(SET_CONFIG, "set_config") X(TEMP, "temp")      \
-					X(TEMPORARY, "temporary") X(THEN, "then") X(TIME, "time")  \
-					    X(TO, "to") X(TRANSACTION, "transaction")              \
-						X(TRUE, "true") X(WITH, "with") X(ZONE, "zone")
+	X(DEALLOCATE, "deallocate")                                                                \
+	X(DEFAULT, "default") X(DISCARD, "discard") X(DO, "do") X(ELSE, "else")                    \
+	    X(GLOBAL, "global") X(HOLD, "hold") X(INTO, "into") X(LISTEN, "listen")                \
+		X(LOAD, "load") X(LOCAL, "local") X(LOOP, "loop") X(NAMES, "names")                \
+		    X(ADV_LOCK, "pg_advisory_lock") X(ADV_LOCK_SHARED, "pg_advisory_lock_shared")  \
+			X(PG_TEMP, "pg_temp") X(TRY_ADV_LOCK, "pg_try_advisory_lock")              \
+			    X(TRY_ADV_LOCK_SHARED, "pg_try_advisory_lock_shared")                  \
+				X(PREPARE, "prepare") X(REPLACE, "replace") X(RESET, "reset")      \
+				    X(ROLE, "role") X(SCHEMA, "schema") X(SESSION, "session")      \
+					X(SET, "set") X(SET_CONFIG, "set_config") X(TEMP, "temp")  \
+					    X(TEMPORARY, "temporary") X(THEN, "then")              \
+						X(TIME, "time") X(TO, "to")                        \
+						    X(TRANSACTION, "transaction") X(TRUE, "true")  \
+							X(WITH, "with") X(ZONE, "zone")
 
 #define KW_ENUM(id, text) KW_##id,
 #define KW_TEXT(id, text) text,
@@ -52,16 +54,11 @@ static unsigned char kw_slot[KW_SLOTS]; /* enum keyword by hash, KW_NONE for emp
 static unsigned char kw_len[KW_COUNT];
 static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
 
-static uint32_t hash_step(uint32_t h, unsigned char lower)
-{
-	return (h ^ lower) * 16777619u;
-}
-
 static uint32_t kw_hash(const char *w)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = HASH_SEED;
 	while (*w)
-		h = hash_step(h, (unsigned char)*w++);
+		h = hash_byte(h, (unsigned char)*w++);
 	return h;
 }
 
@@ -220,13 +217,13 @@ static void lex_ident(struct lexer *lx, struct tok *t)
 	char lower[KW_MAXLEN];
 	const unsigned char *p = (const unsigned char *)lx->p;
 	size_t i = lx->pos, len = lx->len, start = i;
-	uint32_t h = 2166136261u;
+	uint32_t h = HASH_SEED;
 	for (; i < len && ident_char(p[i]); i++) {
 		unsigned char c =
 		    p[i] >= 'A' && p[i] <= 'Z' ? (unsigned char)(p[i] + ('a' - 'A')) : p[i];
 		if (i - start < KW_MAXLEN)
 			lower[i - start] = (char)c;
-		h = hash_step(h, c);
+		h = hash_byte(h, c);
 	}
 	t->k = TK_IDENT;
 	t->kw = i - start <= KW_MAXLEN ? kw_find(lower, i - start, h) : KW_NONE;
@@ -527,9 +524,9 @@ static bool body_statement_start(const struct scan *sc, const struct tok *t)
 	       (is_kw(t, KW_BEGIN) || is_kw(t, KW_THEN) || is_kw(t, KW_ELSE) || is_kw(t, KW_LOOP));
 }
 
+/* Runs only under sqlscan(), which has built the tables. */
 static void scan_text(const char *p, size_t len, struct sql_facts *f, int depth)
 {
-	pthread_once(&tables_once, init_tables);
 	struct scan scan; /* the token array is filled before it is read: not cleared */
 	struct scan *sc = &scan;
 	struct lexer lx = {.p = p, .len = len};

@@ -20,9 +20,9 @@ void params_free(struct param_list *pl)
 
 static uint32_t name_hash(const char *name)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h = HASH_SEED;
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = (h ^ (uint32_t)tolower(*c)) * 16777619u;
+		h = hash_byte(h, (unsigned char)tolower(*c));
 	return h;
 }
 
