@@ -3,9 +3,10 @@
 set -euo pipefail
 PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
       libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg
-      prometheus chromium chromium-driver python3-selenium clang)
+      prometheus chromium chromium-driver python3-selenium clang libclang-rt-14-dev)
 # prometheus: promtool checks /metrics; chromium + chromium-driver + python3-selenium: the
-# dashboard's browser test (tests/integration/test_dashboard.py); clang: the libFuzzer build.
+# dashboard's browser test (tests/integration/test_dashboard.py); clang + libclang-rt-14-dev (the
+# sanitizer and libFuzzer runtimes, only a Recommends of clang): the libFuzzer build.
 PKGS+=(pgbouncer python3-matplotlib strace) # bench/run
 
 apt_install() { # packages...
