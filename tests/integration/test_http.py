@@ -264,7 +264,14 @@ def test_metrics_parse_with_promtool_and_move(http_shoal, pg):
     x0 = value(before, "shoal_pool_transactions_total", database="app") or 0
     for _ in range(25):
         c.execute("SELECT 1")
+    # The worker sends ReadyForQuery before it puts the server back on the idle list, so a
+    # scrape at once may still count it active: wait (bounded) until it is idle.
+    deadline = time.monotonic() + 5
     after = get(s, "/metrics")[2]
+    while (value(after, "shoal_pool_servers", database="app", state="idle") or 0) < 1 \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+        after = get(s, "/metrics")[2]
     assert value(after, "shoal_pool_transactions_total", database="app") >= x0 + 25
     assert value(after, "shoal_pool_queries_total", database="app") >= 25
     assert value(after, "shoal_pool_servers", database="app", state="idle") >= 1
