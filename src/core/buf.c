@@ -73,6 +73,9 @@ void buf_compact(struct buf *b)
 	if (b->off == 0)
 		return;
 	memmove(b->data, b->data + b->off, buf_avail(b));
+	/* A message being built (proto_begin) moves with its bytes: its length field is written
+	 * at the mark when it is finished. */
+	b->mark = b->mark >= b->off ? b->mark - b->off : 0;
 	b->len -= b->off;
 	b->off = 0;
 }

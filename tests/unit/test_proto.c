@@ -395,6 +395,30 @@ static void test_reader_null_empty_body(void **state)
 	assert_int_equal(m.kind, STARTUP_INVALID);
 }
 
+/* A message built while the buffer's unsent head is moved to the front (the buffer grows with
+ * bytes already sent from it) keeps its length field in the right place. Before the fix the
+ * length was written at the old offset: PostgreSQL saw a Bind of length 0. */
+static void test_builder_survives_compaction(void **state)
+{
+	(void)state;
+	struct buf b = {0};
+	uint8_t filler[400];
+	memset(filler, 'f', sizeof(filler));
+	buf_append(&b, filler, sizeof(filler));
+	buf_consume(&b, 300); /* 300 bytes sent, 100 still queued */
+	proto_begin(&b, 'B');
+	uint8_t payload[200];
+	memset(payload, 'p', sizeof(payload));
+	proto_put_bytes(&b, payload, sizeof(payload)); /* room by compaction, not realloc */
+	proto_finish(&b);
+	assert_int_equal(buf_avail(&b), 100 + 1 + 4 + 200);
+	const uint8_t *m = buf_head(&b) + 100;
+	assert_int_equal(m[0], 'B');
+	assert_int_equal(be32(m + 1), 4 + 200);
+	assert_memory_equal(m + 5, payload, sizeof(payload));
+	buf_free(&b);
+}
+
 /* ---- error and parameter messages ---- */
 
 static void test_error_round_trip(void **state)
@@ -634,6 +658,7 @@ int main(void)
 	    cmocka_unit_test(test_reader_bounds_are_sticky),
 	    cmocka_unit_test(test_reader_unterminated_string),
 	    cmocka_unit_test(test_reader_null_empty_body),
+	    cmocka_unit_test(test_builder_survives_compaction),
 	    cmocka_unit_test(test_error_round_trip),
 	    cmocka_unit_test(test_error_with_detail_and_unknown_fields),
 	    cmocka_unit_test(test_error_malformed),
