@@ -38,6 +38,7 @@ static atomic_uint_fast64_t next_client_id = 1;
 static atomic_int total_clients;
 
 static void client_event(struct loop_fd *lfd, uint32_t events);
+static void client_read(struct client *c);
 static void client_process(struct client *c);
 static shoal_rc client_startup_packet(struct client *c, const struct startup_msg *m, uint32_t len);
 
@@ -165,6 +166,9 @@ void client_close(struct client *c, const char *sqlstate, const char *msg)
 {
 	if (c->c.dead)
 		return;
+	struct server *s = c->server;
+	if (s && s->state == SV_ACTIVE && s->c.fwd_left > 0)
+		sqlstate = NULL; /* a server message is half forwarded: no error inside it */
 	if (sqlstate) {
 		c->c.paused = false;
 		error_stats_count(sqlstate, ERR_FROM_POOLER);
@@ -190,16 +194,17 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 	struct client *c = container_of(lfd, struct client, c.lfd);
 	if (c->c.dead)
 		return;
-	if (events & EPOLLOUT) {
-		if (client_flush(c) != SHOAL_OK)
-			return;
-		struct server *s = c->server;
-		if (s && s->c.paused && s->state == SV_ACTIVE &&
-		    buf_avail(&c->c.out) < CONN_HIGH_WATER)
-			server_resume(s);
-	}
-	if (c->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&c->c, events))
+	if ((events & EPOLLOUT) && client_flush(c) != SHOAL_OK)
 		return;
+	if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !conn_hold(&c->c, events))
+		client_read(c);
+	if (!c->c.dead && c->server)
+		server_link_settle(c->server);
+}
+
+/* The socket is readable (or failed): take what arrived and act on it. */
+static void client_read(struct client *c)
+{
 	shoal_rc rc = conn_read(&c->c);
 	if (rc == SHOAL_ERROR) {
 		client_close(c, NULL, errno ? strerror(errno) : "client closed the connection");
@@ -761,10 +766,8 @@ static shoal_rc client_route_step(struct client *c)
 	}
 	if (txn_wants_whole(s, h.type)) {
 		size_t total = (size_t)h.len + 1;
-		if (buf_avail(&c->c.in) < total) {
-			buf_reserve(&c->c.in, total - buf_avail(&c->c.in));
-			return SHOAL_AGAIN;
-		}
+		if (buf_avail(&c->c.in) < total)
+			return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 		txn_client_msg(c, s, buf_head(&c->c.in), total);
 		client_note_msg(c, s, h.type);
 		buf_consume(&c->c.in, total);
@@ -780,15 +783,16 @@ static shoal_rc client_route_step(struct client *c)
  * until the server drains) or when the server died. */
 static bool client_push(struct client *c, struct server *s)
 {
-	if (buf_avail(&s->c.out) == 0)
-		return true;
-	if (conn_flush(&s->c) == SHOAL_ERROR) {
+	if (buf_avail(&s->c.out) > 0 && conn_flush(&s->c) == SHOAL_ERROR) {
 		server_close(s, errno ? strerror(errno) : "send failed");
 		return false;
 	}
-	if (buf_avail(&s->c.out) <= CONN_HIGH_WATER)
+	/* Replies Shoal answers itself (prepared.c) go to the client: bounded the same way. */
+	if (buf_avail(&c->c.out) > CONN_HIGH_WATER && client_flush(c) != SHOAL_OK)
+		return false;
+	if (buf_avail(&s->c.out) <= CONN_HIGH_WATER && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		return true;
-	conn_pause(&c->c, true); /* resumed by the server's EPOLLOUT */
+	conn_pause(&c->c, true); /* resumed by server_link_settle once both have drained */
 	return false;
 }
 
@@ -796,7 +800,9 @@ static void client_route(struct client *c)
 {
 	struct server *s = c->server;
 	while (!c->c.dead && c->server == s && buf_avail(&c->c.in) > 0) {
-		if (buf_avail(&s->c.out) > CONN_HIGH_WATER && !client_push(c, s))
+		if ((buf_avail(&s->c.out) > CONN_HIGH_WATER ||
+		     buf_avail(&c->c.out) > CONN_HIGH_WATER) &&
+		    !client_push(c, s))
 			return;
 		if (client_route_step(c) != SHOAL_OK)
 			break;

@@ -112,6 +112,8 @@ void server_close(struct server *s, const char *reason)
 		return;
 	struct client *c = s->client;
 	bool failed_login = !s->login_ok;
+	/* A message half forwarded to the client: an error of ours would land inside it. */
+	bool mid_message = c && s->state == SV_ACTIVE && s->c.fwd_left > 0;
 	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closed: %s", s->c.name, reason);
 	if (c) {
 		pool_unlink(c, s);
@@ -125,6 +127,11 @@ void server_close(struct server *s, const char *reason)
 		return;
 	if (s->fatal_seen) {
 		client_close(c, NULL, "server sent FATAL and closed");
+	} else if (mid_message) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "server connection lost inside a message (%s): %s",
+			 s->c.name, reason);
+		client_close(c, NULL, msg);
 	} else {
 		char msg[300];
 		snprintf(msg, sizeof(msg), "server connection lost (%s): %s", s->c.name, reason);
@@ -285,13 +292,13 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 	}
 	if ((events & EPOLLOUT) && server_flush(s) != SHOAL_OK)
 		return;
-	if (events & EPOLLOUT && s->client && buf_avail(&s->c.out) < CONN_HIGH_WATER &&
-	    s->client->c.paused && s->client->state == CL_LINKED)
-		client_resume(s->client);
-	if (s->c.dead || !(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&s->c, events))
+	if (!(events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || conn_hold(&s->c, events)) {
+		server_link_settle(s);
 		return;
+	}
 	if (server_read(s) == SHOAL_OK)
 		server_process(s);
+	server_link_settle(s);
 }
 
 /* ---- login ----------------------------------------------------------------------------- */
@@ -497,6 +504,7 @@ void server_begin_link(struct server *s)
 		return;
 	}
 	buf_append(&sql, "", 1);
+	conn_pause(&c->c, true); /* its messages wait in the socket until the setup is done */
 	log_debug("%s setup for %s: %s", s->c.name, c->c.name, (const char *)sql.data);
 	params_assume_applied(&c->params, &s->params);
 	txn_server_reset(s, (const char *)sql.data);
@@ -762,10 +770,8 @@ static shoal_rc server_step(struct server *s)
 		return SHOAL_OK;
 	}
 	size_t total = (size_t)h.len + 1;
-	if (buf_avail(&s->c.in) < total) {
-		buf_reserve(&s->c.in, total - buf_avail(&s->c.in));
-		return SHOAL_AGAIN;
-	}
+	if (buf_avail(&s->c.in) < total)
+		return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 	const uint8_t *msg = buf_head(&s->c.in);
 	if (c && !txn_server_msg(s, h.type)) {
 		if (s->c.dead)
@@ -830,4 +836,16 @@ void server_resume(struct server *s)
 		return;
 	conn_pause(&s->c, false);
 	server_process(s);
+}
+
+void server_link_settle(struct server *s)
+{
+	struct client *c = s->client;
+	if (!c || s->c.dead || c->c.dead || s->state != SV_ACTIVE || c->state != CL_LINKED)
+		return;
+	if (s->c.paused && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
+		server_resume(s);
+	if (!c->c.dead && c->server == s && s->state == SV_ACTIVE && c->c.paused &&
+	    buf_avail(&s->c.out) <= CONN_HIGH_WATER && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
+		client_resume(c);
 }

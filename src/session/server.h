@@ -25,6 +25,10 @@ void server_send_cancel(struct server *s);
 bool server_is_clean(const struct server *s);
 /* The client drained its output: read the server again and forward what it has. */
 void server_resume(struct server *s);
+/* Flow control (docs/internals.md): each side of a link is read only while the buffers it
+ * feeds hold at most CONN_HIGH_WATER bytes. Called at the end of every event of either side:
+ * however a buffer drained, the side it held back is read again. */
+void server_link_settle(struct server *s);
 /* Free closed servers (after an event batch). */
 void server_free(struct server *s);
 
