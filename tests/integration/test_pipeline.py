@@ -222,3 +222,40 @@ def test_client_killed_mid_pipeline_frees_its_server(shoal, pg):
     assert err is None and status == "I", err
     assert rows == [("0",)]  # the dead client's transaction was rolled back
     other.close()
+
+
+def test_server_lost_mid_message_is_never_spliced(shoal, pg):
+    """A server that dies while one of its messages is half forwarded: the client gets the
+    part that arrived and then the end of the connection, never an ErrorResponse of Shoal's
+    inside the message (clients reported 'lost synchronization with server: got message type
+    "t", length 1397113172', the bytes of "SFAT")."""
+    s = pipeline_shoal(shoal, pg, "transaction", True)
+    w = connect(s)
+    rows, err, _ = w.query("begin; select pg_backend_pid()")
+    assert err is None
+    pid = int(rows[0][0])
+    size = 40_000_000
+    w.send(query_message("select repeat('x', %d)" % size))
+    t, _ = w.read_msg()
+    assert t == b"T"
+    t = w.read_byte()
+    (length,) = struct.unpack("!i", w.recv_exact(4))
+    assert t == b"D" and length > size
+    w.recv_exact(100_000)  # then stop reading: Shoal pauses the server
+    pg.sql("select pg_terminate_backend(%d)" % pid)
+    got = bytearray(w.buf)
+    w.buf = b""
+    w.sock.settimeout(30)
+    while True:
+        try:
+            chunk = w.sock.recv(1 << 20)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        got += chunk
+    rest = length - 4 - 100_000
+    assert len(got) < rest, "the whole row arrived: the server was not cut mid-message"
+    assert b"SFATAL" not in got and b"server connection lost" not in got
+    assert set(got) <= set(b"x"), "bytes other than the row's inside the row"
+    w.close()
