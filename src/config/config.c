@@ -108,6 +108,7 @@ static const struct setting settings[] = {
 	S_DUR(client_login_timeout, "60", true),
 	S_DUR(idle_transaction_timeout, "0", true),
 	S_INT64(max_packet_size, "2147483647", true, 1, INT64_MAX),
+	S_INT64(message_inspect_limit, "1048576", true, 1024, INT64_MAX),
 	S_DUR(stats_period, "60", true),
 	S_PATH(logfile, true),
 	S_PATH(pidfile, false),

@@ -750,6 +750,14 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 	}
 }
 
+/* Forward the message whose header is h as it arrives. */
+static shoal_rc client_forward_start(struct client *c, struct server *s, const struct pq_header *h)
+{
+	client_note_msg(c, s, h->type);
+	conn_start_forward(&c->c, h->type, h->len);
+	return SHOAL_OK;
+}
+
 /* One step of routing: SHOAL_OK to continue, SHOAL_AGAIN to wait, SHOAL_ERROR when closed. */
 static shoal_rc client_route_step(struct client *c)
 {
@@ -764,8 +772,11 @@ static shoal_rc client_route_step(struct client *c)
 		client_close(c, NULL, "client closed the connection");
 		return SHOAL_ERROR;
 	}
+	size_t total = (size_t)h.len + 1;
 	if (txn_wants_whole(s, h.type)) {
-		size_t total = (size_t)h.len + 1;
+		if (total > (size_t)config_current()->message_inspect_limit &&
+		    txn_stream(c, s, h.type))
+			return client_forward_start(c, s, &h); /* noted by txn_stream */
 		if (buf_avail(&c->c.in) < total)
 			return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 		txn_client_msg(c, s, buf_head(&c->c.in), total);
@@ -774,9 +785,7 @@ static shoal_rc client_route_step(struct client *c)
 		return SHOAL_OK;
 	}
 	txn_client_note(s, h.type);
-	client_note_msg(c, s, h.type);
-	conn_start_forward(&c->c, h.type, h.len);
-	return SHOAL_OK;
+	return client_forward_start(c, s, &h);
 }
 
 /* Send what is queued for the server. False when it cannot take more now (the client is paused

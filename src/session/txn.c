@@ -39,6 +39,20 @@ bool txn_wants_whole(const struct server *s, uint8_t type)
 	       ps_enabled(s);
 }
 
+bool txn_stream(struct client *c, struct server *s, uint8_t type)
+{
+	if (type == PQMSG_PARSE && ps_enabled(s))
+		return false; /* its text must be kept to prepare it on other servers */
+	if (type != PQMSG_QUERY && type != PQMSG_PARSE)
+		return false;
+	/* Unread, it might do anything a statement can: keep the client on this server, and
+	 * forget what this server is known to hold (a DEALLOCATE ALL may be inside). */
+	txn_pin(c, "a statement larger than message_inspect_limit");
+	ps_server_forget(s);
+	txn_client_note(s, type);
+	return true;
+}
+
 void txn_pin(struct client *c, const char *reason)
 {
 	if (c->pin_reason)

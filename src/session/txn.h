@@ -15,6 +15,10 @@ bool txn_wants_whole(const struct server *s, uint8_t type);
 /* A whole client message (header included): inspect it and write what the server must see to
  * s->c.out. Call before the pooler's own bookkeeping of the message (client_note_msg). */
 void txn_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len);
+/* A client message of this type that txn_wants_whole but that is larger than
+ * message_inspect_limit: true when it may be forwarded as it arrives (the client is pinned and
+ * the message noted), false when it must still be read whole. */
+bool txn_stream(struct client *c, struct server *s, uint8_t type);
 /* A client message forwarded by header (Execute, Sync, ...). */
 void txn_client_note(struct server *s, uint8_t type);
 /* At the header of each message from the linked server s. False: drop it (a reply to an
