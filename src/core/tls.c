@@ -189,7 +189,9 @@ static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outle
 static void ctx_common(SSL_CTX *ctx)
 {
 	SSL_CTX_set_options(ctx, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* RELEASE_BUFFERS: an idle connection gives back OpenSSL's 34 KB of record buffers. */
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+				  SSL_MODE_RELEASE_BUFFERS);
 }
 
 static shoal_rc load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
@@ -437,15 +439,28 @@ bool tls_alpn_ok(const struct conn *c)
 	return n == 10 && memcmp(p, "postgresql", 10) == 0;
 }
 
+static __thread uint8_t tls_scratch[CONN_READ_CHUNK];
+
 /* One SSL_read into c->in: >0 bytes, 0 nothing now, -1 EOF or error (errno set). */
 static int read_once(struct conn *c)
 {
-	buf_reserve(&c->in, CONN_READ_CHUNK);
-	size_t room = c->in.cap - c->in.len;
-	int n =
-	    SSL_read(c->tls->ssl, c->in.data + c->in.len, room > INT32_MAX ? INT32_MAX : (int)room);
+	int n;
+	if (buf_avail(&c->in) == 0) {
+		/* As conn_recv: into the scratch first, so an idle connection keeps only what came. */
+		if (c->in.cap > CONN_SMALL_BUF)
+			buf_free(&c->in);
+		n = SSL_read(c->tls->ssl, tls_scratch, (int)sizeof(tls_scratch));
+		if (n > 0)
+			buf_append(&c->in, tls_scratch, (size_t)n);
+	} else {
+		buf_reserve(&c->in, CONN_READ_CHUNK);
+		size_t room = c->in.cap - c->in.len;
+		n = SSL_read(c->tls->ssl, c->in.data + c->in.len,
+			     room > INT32_MAX ? INT32_MAX : (int)room);
+		if (n > 0)
+			c->in.len += (size_t)n;
+	}
 	if (n > 0) {
-		c->in.len += (size_t)n;
 		c->bytes_in += (uint64_t)n;
 		return n;
 	}

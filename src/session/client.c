@@ -113,8 +113,7 @@ shoal_rc client_flush(struct client *c)
 		client_close(c, NULL, errno ? strerror(errno) : "send failed");
 		return SHOAL_ERROR;
 	}
-	if (!c->c.tls)
-		buf_shed(&c->c.out);
+	buf_shed(&c->c.out);
 	return SHOAL_OK;
 }
 
@@ -213,7 +212,7 @@ static void client_read(struct client *c)
 	if (rc == SHOAL_OK) {
 		c->last_activity = shoal_clock();
 		client_process(c);
-		if (!c->c.dead && !c->c.tls)
+		if (!c->c.dead)
 			buf_shed(&c->c.in); /* between requests a client holds no buffers */
 	}
 }
