@@ -25,7 +25,8 @@ void server_send_cancel(struct server *s);
 bool server_is_clean(const struct server *s);
 /* The client drained its output: read the server again and forward what it has. */
 void server_resume(struct server *s);
-/* Free closed servers (after an event batch). */
+/* Free closed servers (after an event batch; left to pool_cancel_answered while forwarded
+ * cancels name it). */
 void server_free(struct server *s);
 
 #endif
