@@ -221,11 +221,12 @@ static void pool_server_ready_one(struct server *s)
 	pool_lock(p);
 	if (s->cancels > 0) {
 		/* A cancel forwarded for its last client may still reach the backend: PostgreSQL
-		 * signals it before closing the cancel connection, so only then may the next client's
-		 * statement start there. pool_cancel_answered brings it back. */
+		 * signals it before closing the cancel connection, so only then may the next
+		 * client's statement start there. pool_cancel_answered brings it back. */
+		int n = s->cancels;
 		server_state_locked(s, SV_BEING_CANCELED);
 		pool_unlock(p);
-		log_debug("%s waits for %d forwarded cancel(s) to be answered", s->c.name, s->cancels);
+		log_debug("%s waits for %d forwarded cancel(s) to be answered", s->c.name, n);
 		return;
 	}
 	bool recycle = s->gen != p->gen || pause_is_paused(p->name);

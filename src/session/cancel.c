@@ -132,8 +132,8 @@ static bool take_target(struct cancel_entry *e, struct cancel_target *t)
 {
 	pthread_mutex_lock(&e->lock);
 	*t = (struct cancel_target){e->server, e->host, e->port, e->be_pid, e->be_key};
-	if (t->server)
-		pool_cancel_forwarded(t->server); /* under e->lock: the server cannot go meanwhile */
+	if (t->server) /* under e->lock: the server cannot be unlinked or closed meanwhile */
+		pool_cancel_forwarded(t->server);
 	pthread_mutex_unlock(&e->lock);
 	return t->server != NULL;
 }
@@ -151,7 +151,8 @@ void cancel_handle(struct client *c, uint32_t pid, uint32_t key)
 		found = take_target(e, &t);
 	pthread_mutex_unlock(&reg_lock);
 	if (!found) {
-		log_info("cancel request from %s for unknown key or idle client ignored", c->c.name);
+		log_info("cancel request from %s for unknown key or idle client ignored",
+			 c->c.name);
 		return;
 	}
 	log_info("cancel request from %s forwarded to %s:%d pid %u", c->c.name, t.host, t.port,
@@ -173,7 +174,7 @@ struct cancel_conn {
 	struct buf out;
 	usec_t started;
 	struct server *server; /* whose cancels count this one */
-	int client_fd;         /* the requester's socket, closed last (-1: none) */
+	int client_fd;	       /* the requester's socket, closed last (-1: none) */
 };
 
 /* Done (answered, failed or timed out): the server may serve another client, and only then
