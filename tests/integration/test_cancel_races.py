@@ -75,6 +75,29 @@ def test_cancel_is_answered_before_the_requester_hears_back(shoal, pg, role, pro
     w.close()
 
 
+def test_server_closed_while_its_cancel_is_in_flight(shoal, pg, role, proxy_factory):
+    """The client leaves inside its statement while the cancel for it is held by the proxy: the
+    server closes at once, and its memory waits for the cancel's answer (ASan: no use after
+    free). The pool goes on serving."""
+    proxy = proxy_factory(hold=1, delays=(1.0,))
+    s = shoal(databases={"db": {"dbname": "postgres", "host": "127.0.0.1", "port": proxy.port,
+                                "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    x = _login(s, role)
+    start_long(x)
+    t = threading.Thread(target=send_cancel, args=(s.host, s.port) + x.backend_key,
+                         kwargs={"timeout": 10}, daemon=True)
+    t.start()
+    wait_until(lambda: proxy.seen == 1, timeout=5, what="cancel forwarded")
+    x.close()
+    t.join(10)
+    assert not t.is_alive() and proxy.answered == 1
+    y = _login(s, role)
+    rows, error, _ = y.query("SELECT 1")
+    assert error is None and len(rows) == 1
+    y.close()
+
+
 def test_hundred_cancels_for_one_client_spare_the_next(shoal, pg, role):
     """Issue 22's scenario as reported: pool_size 1, A sleeps, B waits, 100 cancels for A."""
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
