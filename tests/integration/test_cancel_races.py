@@ -7,6 +7,7 @@ import pytest
 
 from cancel_helpers import (CancelHoldingProxy, LONG, assert_cancelled, assert_clean,
                             cancel_burst, read_result, start_long, wait_running)
+from admin_helpers import admin, pool_row, show
 from helpers import wait_until
 from wire import Wire, query_message, send_cancel
 
@@ -35,19 +36,30 @@ def test_cancel_answered_late_does_not_reach_the_next_client(shoal, pg, role, pr
     """Two cancels for A are forwarded while A's statement runs; the first lands at once, the
     second one second later. The server must not go to B (queued behind A, pool_size 1) before
     the second has been answered, or it cancels B's statement."""
-    proxy = proxy_factory(hold=2, delays=(0.0, 1.0))
+    proxy = proxy_factory(hold=2, delays=(0.0, 1.5))
     s = shoal(databases={"db": {"dbname": "postgres", "host": "127.0.0.1", "port": proxy.port,
                                 "pool_size": 1}},
               settings={"pool_mode": "transaction"})
+    console = admin(s)
     a, b = _login(s, role), _login(s, role)
     start_long(a)
     b.send(query_message("SELECT pg_sleep(2)"))  # waits for A's server
-    cancel_burst(s.host, s.port, a.backend_key, 2)
+    burst = threading.Thread(target=cancel_burst, args=(s.host, s.port, a.backend_key, 2),
+                             daemon=True)
+    burst.start()
     wait_until(lambda: proxy.seen == 2, timeout=5, what="both cancels forwarded")
     assert_cancelled(read_result(a)[1], "A's statement")
+    # Until the late answer, the server is held: SHOW POOLS and SHOW SERVERS say so.
+    wait_until(lambda: pool_row(console, "db", role)["sv_being_canceled"] == 1 or proxy.answered
+               == 2, timeout=5, what="server held for its cancels")
+    if proxy.answered < 2:
+        states = [r["state"] for r in show(console, "SERVERS")[1] if r["user"] == role]
+        assert "being_canceled" in states or proxy.answered == 2, states
     rows, errors = read_result(b, timeout=15)
     assert_clean(errors, "B's statement")
     assert rows == 1
+    burst.join(10)
+    assert pool_row(console, "db", role)["sv_being_canceled"] == 0
     a.close()
     b.close()
 
