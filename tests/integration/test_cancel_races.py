@@ -74,9 +74,8 @@ def test_cancel_is_answered_before_the_requester_hears_back(shoal, pg, role, pro
     s = shoal(databases={"db": {"dbname": "postgres", "host": "127.0.0.1", "port": proxy.port}},
               settings={"pool_mode": mode})
     w = _login(s, role)
-    w.send(query_message("SELECT pg_sleep(1)"))
-    wait_until(lambda: pg.backends(usename=role, extra="state = 'active'"), timeout=5,
-               what="first statement running")
+    w.send(query_message("DO $$BEGIN RAISE NOTICE 'running'; PERFORM pg_sleep(1); END$$"))
+    wait_running(w)
     send_cancel(s.host, s.port, *w.backend_key, timeout=10)
     answered_at_eof = proxy.answered
     w.send(query_message("SELECT pg_sleep(2)"))  # at once, as libpq clients do
