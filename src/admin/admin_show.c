@@ -300,6 +300,8 @@ static const char *server_state_name(const struct server *sv)
 		return "used";
 	case SV_CONNECTING:
 		return "new";
+	case SV_BEING_CANCELED:
+		return "being_canceled"; /* PgBouncer's name */
 	default:
 		return "active";
 	}
@@ -412,7 +414,7 @@ static void pool_row(struct pool *p, void *arg)
 	row_int(&r, 0); /* cl_waiting_cancel_req */
 	row_int(&r, v.sv_active);
 	row_int(&r, 0); /* sv_active_cancel */
-	row_int(&r, 0); /* sv_being_canceled */
+	row_int(&r, v.sv_being_canceled);
 	row_int(&r, v.sv_idle);
 	row_int(&r, v.sv_used);
 	row_int(&r, 0); /* sv_tested */

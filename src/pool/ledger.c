@@ -269,7 +269,8 @@ static struct list *server_list(struct pool *p, enum server_state st)
 	case SV_CONNECTING: return &p->connecting;
 	case SV_IDLE: return &p->idle;
 	case SV_SETUP:
-	case SV_ACTIVE: return &p->used;
+	case SV_ACTIVE:
+	case SV_BEING_CANCELED: return &p->used; /* still busy on the server's side */
 	case SV_RESET: return &p->resetting;
 	case SV_TRANSIT: return &p->transit;
 	default: return NULL;

@@ -29,6 +29,7 @@ enum server_state {
 	SV_ACTIVE,     /* linked; forwarding: pool->used */
 	SV_RESET,      /* unlinked; running server_reset_query: pool->resetting */
 	SV_TRANSIT,    /* in a mailbox, between two workers' epolls: pool->transit */
+	SV_BEING_CANCELED, /* unlinked; waits for its forwarded cancels to be answered: pool->used */
 	SV_CLOSED,     /* on the worker's free list */
 };
 
@@ -104,6 +105,11 @@ struct server {
 	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */
 	bool setup_failed; /* the SET/RESET on link failed: its error goes to the client */
 	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */
+	/* Forwarded CancelRequests for this server not yet answered (pool lock). While any is, the
+	 * server goes to no client (SV_BEING_CANCELED) and is not freed (free_deferred): see
+	 * cancel.c. */
+	int cancels;
+	bool free_deferred;
 	bool login_ok;
 	bool connected;    /* TCP connect finished */
 	uint8_t tls_phase; /* 0: none or done; 1: SSLRequest sent; 2: TLS handshake (server.c) */

@@ -95,9 +95,28 @@ void pool_acquire(struct client *c)
 		pool_open_for_waiters(w, p, false);
 }
 
+/* Under the lock: a server of p on worker w held for cancels that have all been answered. */
+static struct server *answered_on(struct pool *p, struct worker *w)
+{
+	for (struct list *i = p->used.next; i != &p->used; i = i->next) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == w && s->state == SV_BEING_CANCELED && s->cancels == 0)
+			return s;
+	}
+	return NULL;
+}
+
 void pool_on_kick(struct worker *w, struct pool *p, int hops)
 {
 	struct worker *other = NULL;
+	for (;;) { /* servers whose cancels were answered on another worker come back first */
+		pool_lock(p);
+		struct server *done = answered_on(p, w);
+		pool_unlock(p);
+		if (!done)
+			break;
+		pool_server_ready(done);
+	}
 	pool_lock(p);
 	bool waiters = !list_empty(&p->waiting);
 	/* Left on the idle list: pool_server_ready moves it under the lock, and only this worker
@@ -200,6 +219,16 @@ static void pool_server_ready_one(struct server *s)
 	/* One locked section decides: a waiter (here or elsewhere) gets it, or it becomes idle. A
 	 * client on another worker looking for an idle server finds it or finds itself served. */
 	pool_lock(p);
+	if (s->cancels > 0) {
+		/* A cancel forwarded for its last client may still reach the backend: PostgreSQL
+		 * signals it before closing the cancel connection, so only then may the next
+		 * client's statement start there. pool_cancel_answered brings it back. */
+		int n = s->cancels;
+		server_state_locked(s, SV_BEING_CANCELED);
+		pool_unlock(p);
+		log_debug("%s waits for %d forwarded cancel(s) to be answered", s->c.name, n);
+		return;
+	}
 	bool recycle = s->gen != p->gen || pause_is_paused(p->name);
 	bool over = recycle || p->n_servers > p->pool_size + p->reserve_pool_size;
 	if (!over && !list_empty(&p->waiting)) {
@@ -226,6 +255,40 @@ static void pool_server_ready_one(struct server *s)
 		pool_send_server(s, c);
 	else if (c)
 		server_begin_link(s);
+}
+
+void pool_cancel_forwarded(struct server *s)
+{
+	pool_lock(s->pool);
+	s->cancels++;
+	pool_unlock(s->pool);
+}
+
+void pool_cancel_answered(struct worker *w, struct server *s)
+{
+	struct pool *p = s->pool;
+	pool_lock(p);
+	s->cancels--;
+	bool last = s->cancels == 0;
+	bool wake = last && s->state == SV_BEING_CANCELED;
+	bool free_now = last && s->free_deferred;
+	struct worker *owner = s->c.w; /* fixed while it is not in transit */
+	pool_unlock(p);
+	if (free_now)
+		server_free(s); /* its owner closed it meanwhile and left it to us */
+	else if (wake && owner == w)
+		pool_server_ready(s);
+	else if (wake)
+		pool_kick(owner, p, worker_count()); /* the owner hands it on (pool_on_kick) */
+}
+
+bool pool_server_free_deferred(struct server *s)
+{
+	pool_lock(s->pool);
+	bool defer = s->cancels > 0;
+	s->free_deferred = defer;
+	pool_unlock(s->pool);
+	return defer;
 }
 
 void pool_on_adopt(struct worker *w, struct server *s, struct client *c)

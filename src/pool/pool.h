@@ -49,6 +49,16 @@ void pool_fail_local_waiters(struct worker *w, struct pool *p, const uint8_t *er
  * first waiter (or pass the kick on, at most once around the workers). */
 void pool_on_adopt(struct worker *w, struct server *s, struct client *c);
 void pool_on_kick(struct worker *w, struct pool *p, int hops);
+/* Forwarded cancels (cancel.c). pool_cancel_forwarded: one more CancelRequest for s is on its
+ * way; the caller guarantees s is alive (it is the target of a client's key, or its owner).
+ * pool_cancel_answered, on any worker w, once that connection has closed (answered, failed or
+ * timed out): with none left, a server held in SV_BEING_CANCELED is handed on (here if w owns
+ * it, else by a kick to its worker), and one closed meanwhile is freed. */
+void pool_cancel_forwarded(struct server *s);
+void pool_cancel_answered(struct worker *w, struct server *s);
+/* server_free's question: true if forwarded cancels still name s, which is then freed by the
+ * last pool_cancel_answered instead. */
+bool pool_server_free_deferred(struct server *s);
 /* At exit, for an adopt mail nobody read: close s. */
 void pool_drop_adopted(struct worker *w, struct server *s, struct client *c);
 

@@ -54,7 +54,10 @@ void pool_view_read_locked(struct pool *p, struct pool_view *v, usec_t now)
 	v->reserve_pool_size = p->reserve_pool_size;
 	v->min_pool_size = p->min_pool_size;
 	read_clients(p, v, now);
-	v->sv_active = (int)(list_count(&p->used) + list_count(&p->transit));
+	for (struct list *i = p->used.next; i != &p->used; i = i->next)
+		if (container_of(i, struct server, node)->state == SV_BEING_CANCELED)
+			v->sv_being_canceled++;
+	v->sv_active = (int)(list_count(&p->used) + list_count(&p->transit)) - v->sv_being_canceled;
 	v->sv_idle = (int)list_count(&p->idle);
 	v->sv_used = (int)list_count(&p->resetting);
 	v->sv_login = (int)list_count(&p->connecting);

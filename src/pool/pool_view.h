@@ -18,6 +18,7 @@ struct pool_view {
 	int sv_active; /* linked to a client (also running its SET, or moving to its worker) */
 	int sv_idle;
 	int sv_used;   /* released, running the reset query before it is idle again */
+	int sv_being_canceled; /* released, waiting for forwarded cancels to be answered */
 	int sv_login;  /* connecting and logging in */
 	int sv_total;
 	usec_t maxwait_us; /* how long the oldest waiting client has waited */

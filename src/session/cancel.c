@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "log.h"
 #include "net.h"
+#include "pool.h"
 #include "proto.h"
 #include "worker.h"
 
@@ -16,21 +17,24 @@
 
 #define CANCEL_BUCKETS 4096
 
-/* The target server's address and key change on every link: the client's worker writes them
- * under the entry's own lock, not reg_lock, so links on different workers do not contend.
- * cancel_handle takes reg_lock, then the entry's lock (that order only). The entry is freed
- * under reg_lock. */
+/* The target server changes on every link: the client's worker writes it under the entry's own
+ * lock, not reg_lock, so links on different workers do not contend. cancel_handle takes
+ * reg_lock, then the entry's lock, then the target's pool lock (that order only). The entry is
+ * freed under reg_lock. While an entry names a server, that server is alive and linked to the
+ * entry's client: its client clears the target before unlinking it or closing it. */
 struct cancel_entry {
 	struct cancel_entry *next;
 	uint32_t pid, key;
 	pthread_mutex_t lock;
-	bool has_target;
-	const char *host; /* the target server's (kept until exit: see objects.h) */
+	struct server *server; /* the target, or NULL */
+	const char *host;      /* the target's (kept until exit: see objects.h) */
 	int port;
 	uint32_t be_pid, be_key;
 };
 
+/* What a forwarded cancel needs, copied so that it does not read a server another worker owns. */
 struct cancel_target {
+	struct server *server; /* counted in server->cancels until the connection is done */
 	const char *host;
 	int port;
 	uint32_t be_pid, be_key;
@@ -106,13 +110,13 @@ void cancel_unregister(struct client *c)
 	c->cancel_entry = NULL;
 }
 
-void cancel_set_target(struct client *c, const struct server *s)
+void cancel_set_target(struct client *c, struct server *s)
 {
 	struct cancel_entry *e = c->cancel_entry;
 	if (!e)
 		return;
 	pthread_mutex_lock(&e->lock);
-	e->has_target = s != NULL;
+	e->server = s;
 	if (s) {
 		e->host = s->host;
 		e->port = s->port;
@@ -122,50 +126,68 @@ void cancel_set_target(struct client *c, const struct server *s)
 	pthread_mutex_unlock(&e->lock);
 }
 
-/* Under reg_lock: a copy of e's target; false if the client has none. */
-static bool read_target(struct cancel_entry *e, struct cancel_target *t)
+/* Under reg_lock: a copy of e's target, counted as one more cancel on its way to that server;
+ * false if the client has none (no statement of its own can be running: not forwarded). */
+static bool take_target(struct cancel_entry *e, struct cancel_target *t)
 {
 	pthread_mutex_lock(&e->lock);
-	bool has = e->has_target;
-	*t = (struct cancel_target){e->host, e->port, e->be_pid, e->be_key};
+	*t = (struct cancel_target){e->server, e->host, e->port, e->be_pid, e->be_key};
+	if (t->server) /* under e->lock: the server cannot be unlinked or closed meanwhile */
+		pool_cancel_forwarded(t->server);
 	pthread_mutex_unlock(&e->lock);
-	return has;
+	return t->server != NULL;
 }
 
-void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from)
+static void cancel_forward(struct worker *w, const struct cancel_target *t, int client_fd);
+
+void cancel_handle(struct client *c, uint32_t pid, uint32_t key)
 {
-	struct cancel_target copy = {0};
+	struct cancel_target t = {0};
 	bool found = false;
 	pthread_mutex_lock(&reg_lock);
 	struct cancel_entry *e = *find_slot(pid);
 	/* Constant-time key comparison: the key is the only secret a cancel carries. */
 	if (e && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0)
-		found = read_target(e, &copy);
+		found = take_target(e, &t);
 	pthread_mutex_unlock(&reg_lock);
 	if (!found) {
-		log_info("cancel request from %s for unknown key or idle client ignored", from);
+		log_info("cancel request from %s for unknown key or idle client ignored",
+			 c->c.name);
 		return;
 	}
-	log_info("cancel request from %s forwarded to %s:%d pid %u", from, copy.host, copy.port,
-		 copy.be_pid);
-	cancel_send(w, copy.host, copy.port, copy.be_pid, copy.be_key);
+	log_info("cancel request from %s forwarded to %s:%d pid %u", c->c.name, t.host, t.port,
+		 t.be_pid);
+	/* The requester's socket stays open (a duplicate outlives client_close) until the server
+	 * has closed the forwarded one: a libpq-style client waits for that EOF before its next
+	 * query, which PostgreSQL sends only once it has signalled the backend. */
+	int client_fd = dup(c->c.lfd.fd);
+	if (client_fd < 0)
+		log_warn("cancel: dup: %s", strerror(errno));
+	cancel_forward(c->c.w, &t, client_fd);
 }
 
-/* An outgoing CancelRequest connection: connect, send 16 bytes, close. */
+/* An outgoing CancelRequest connection: connect, send 16 bytes, wait for the server to close. */
 struct cancel_conn {
 	struct loop_fd lfd;
 	struct list node; /* in the worker's cancel_conns */
 	struct worker *w;
 	struct buf out;
 	usec_t started;
+	struct server *server; /* whose cancels count this one */
+	int client_fd;	       /* the requester's socket, closed last (-1: none) */
 };
 
+/* Done (answered, failed or timed out): the server may serve another client, and only then
+ * the requester learns the cancel is over. */
 static void cancel_conn_done(struct cancel_conn *cc)
 {
 	list_del(&cc->node);
 	loop_del(cc->w->loop, &cc->lfd);
 	close(cc->lfd.fd);
 	buf_free(&cc->out);
+	pool_cancel_answered(cc->w, cc->server);
+	if (cc->client_fd >= 0)
+		close(cc->client_fd);
 	free(cc);
 }
 
@@ -188,28 +210,39 @@ static void cancel_conn_event(struct loop_fd *lfd, uint32_t events)
 	cancel_conn_done(cc);
 }
 
-void cancel_send(struct worker *w, const char *host, int port, uint32_t pid, uint32_t key)
+static void cancel_forward(struct worker *w, const struct cancel_target *t, int client_fd)
 {
 	char err[256];
-	int fd = net_connect(host, port, err, sizeof(err));
-	if (fd < 0) {
-		log_warn("cancel: %s", err);
-		return;
-	}
 	struct cancel_conn *cc = xcalloc(1, sizeof(*cc));
 	cc->w = w;
-	cc->lfd.fd = fd;
-	cc->lfd.cb = cancel_conn_event;
+	cc->server = t->server;
+	cc->client_fd = client_fd;
 	cc->started = shoal_now();
-	proto_write_cancel(&cc->out, pid, key);
-	if (loop_add(w->loop, &cc->lfd, EPOLLOUT) != SHOAL_OK) {
+	list_append(&w->cancel_conns, &cc->node);
+	cc->lfd.fd = net_connect(t->host, t->port, err, sizeof(err));
+	cc->lfd.cb = cancel_conn_event;
+	if (cc->lfd.fd < 0) {
+		log_warn("cancel: %s", err);
+	} else if (loop_add(w->loop, &cc->lfd, EPOLLOUT) != SHOAL_OK) {
 		log_warn("cancel: epoll: %s", strerror(errno));
-		close(fd);
-		buf_free(&cc->out);
-		free(cc);
+	} else {
+		proto_write_cancel(&cc->out, t->be_pid, t->be_key);
 		return;
 	}
-	list_append(&w->cancel_conns, &cc->node);
+	if (cc->lfd.fd >= 0)
+		close(cc->lfd.fd);
+	list_del(&cc->node);
+	pool_cancel_answered(w, cc->server);
+	if (client_fd >= 0)
+		close(client_fd);
+	free(cc);
+}
+
+void cancel_send(struct worker *w, struct server *s)
+{
+	pool_cancel_forwarded(s);
+	struct cancel_target t = {s, s->host, s->port, s->be_pid, s->be_key};
+	cancel_forward(w, &t, -1);
 }
 
 void cancel_reap(struct worker *w, usec_t now)

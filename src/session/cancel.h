@@ -10,13 +10,17 @@ struct worker;
 /* Give c a fresh random key (pid positive, as drivers store it as a signed int) and register it. */
 shoal_rc cancel_register(struct client *c) MUST_USE;
 void cancel_unregister(struct client *c);
-/* Record which server (NULL: none) the client's queries run on now. */
-void cancel_set_target(struct client *c, const struct server *s);
-/* Handle a CancelRequest: if (pid, key) names a client with a target, open a connection to that
- * server and forward a CancelRequest with the server's key. Anything else is ignored. */
-void cancel_handle(struct worker *w, uint32_t pid, uint32_t key, const char *from);
-/* Send a CancelRequest for (pid, key) to host:port from worker w (fire and forget). */
-void cancel_send(struct worker *w, const char *host, int port, uint32_t pid, uint32_t key);
+/* Record which server (NULL: none) the client's queries run on now. Cleared before the server
+ * is unlinked or closed: a key never reaches a server its client no longer holds. */
+void cancel_set_target(struct client *c, struct server *s);
+/* Handle c's CancelRequest (then the caller closes c): if (pid, key) names a client with a
+ * target, forward a CancelRequest with the server's key on a fresh connection, and keep c's
+ * socket open (a duplicate) until the server has closed that connection. The server is not
+ * handed to another client before then (pool_cancel_answered). Anything else is ignored. */
+void cancel_handle(struct client *c, uint32_t pid, uint32_t key);
+/* Send s (owned by w) a CancelRequest for its running query (query_timeout), counted the same
+ * way: s goes to no other client until the server has closed that connection. */
+void cancel_send(struct worker *w, struct server *s);
 /* Close w's cancel connections older than CANCEL_CONN_TIMEOUT (now = 0: all of them). */
 void cancel_reap(struct worker *w, usec_t now);
 

@@ -657,7 +657,7 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 		buf_append(&c->c.out, "N", 1);
 		return client_flush(c);
 	case STARTUP_CANCEL:
-		cancel_handle(c->c.w, m->cancel_pid, m->cancel_key, c->c.name);
+		cancel_handle(c, m->cancel_pid, m->cancel_key);
 		client_close(c, NULL, "cancel request handled");
 		return SHOAL_ERROR;
 	case STARTUP_NORMAL:

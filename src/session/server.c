@@ -94,6 +94,8 @@ void server_connect(struct worker *w, struct pool *p)
 
 void server_free(struct server *s)
 {
+	if (pool_server_free_deferred(s))
+		return; /* a forwarded cancel still names it: the last one answered frees it */
 	params_free(&s->params);
 	txn_server_free(s);
 	scram_client_free(&s->scram);
@@ -141,7 +143,7 @@ void server_close(struct server *s, const char *reason)
 
 void server_send_cancel(struct server *s)
 {
-	cancel_send(s->c.w, s->host, s->port, s->be_pid, s->be_key);
+	cancel_send(s->c.w, s);
 }
 
 static shoal_rc server_flush(struct server *s)

@@ -29,7 +29,8 @@ void server_resume(struct server *s);
  * feeds hold at most CONN_HIGH_WATER bytes. Called at the end of every event of either side:
  * however a buffer drained, the side it held back is read again. */
 void server_link_settle(struct server *s);
-/* Free closed servers (after an event batch). */
+/* Free closed servers (after an event batch; left to pool_cancel_answered while forwarded
+ * cancels name it). */
 void server_free(struct server *s);
 
 #endif

@@ -577,7 +577,8 @@ def test_sigint_with_cancel_connection_in_flight_is_clean(shoal, pg, role,
     t, out = _run_sleep_in_thread(c, 10)
     try:
         wait_until(lambda: sleeping_backends(pg, role), timeout=3, what="query running")
-        c.cancel()
+        # The requester now waits for the answer (never, here) like libpq does: not this thread.
+        threading.Thread(target=c.cancel, daemon=True).start()
         wait_until(lambda: proxy.cancels, timeout=3, what="cancel forwarded by the pooler")
         rc = s.stop(signal.SIGQUIT, timeout=10)
         assert rc == 0, rc
