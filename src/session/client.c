@@ -586,6 +586,21 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	client_start_auth(c);
 }
 
+/* A Terminate instead of a startup packet: a driver that connects and gives up at once.
+ * PostgreSQL closes without a word (a bad startup length is only logged there), so Shoal does
+ * too rather than answer with an error the driver would surface. */
+static shoal_rc client_terminate_first(struct client *c)
+{
+	static const uint8_t terminate[5] = {PQMSG_TERMINATE, 0, 0, 0, 4};
+	if (buf_avail(&c->c.in) < sizeof(terminate))
+		return SHOAL_AGAIN;
+	if (memcmp(buf_head(&c->c.in), terminate, sizeof(terminate)) == 0)
+		client_close(c, NULL, "client closed the connection");
+	else
+		client_close(c, "08P01", "invalid packet: bad startup packet length");
+	return SHOAL_ERROR;
+}
+
 /* Before login: the startup packet (possibly after SSLRequest/GSSENCRequest), then passwords. */
 static shoal_rc client_login_step(struct client *c)
 {
@@ -623,6 +638,8 @@ static shoal_rc client_login_step(struct client *c)
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;
 	const uint8_t *p = buf_head(in);
+	if (p[0] == PQMSG_TERMINATE)
+		return client_terminate_first(c);
 	uint32_t len =
 	    ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 	if (len < 8 || len > PQ_MAX_STARTUP) {
