@@ -69,6 +69,7 @@ struct client {
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
+	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */

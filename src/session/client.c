@@ -131,7 +131,7 @@ static void client_let_go_of_server(struct client *c)
 						     : "client disconnected inside a transaction");
 	else if (c->pin_reason)
 		server_begin_reset_with(s, "DISCARD ALL"); /* whatever it left on its server */
-	else if (pool_mode_of(s->pool) == POOL_SESSION ||
+	else if (pool_mode_of(s->pool) == POOL_SESSION || c->owns_server ||
 		 config_current()->server_reset_query_always)
 		server_begin_reset(s);
 	else
@@ -853,11 +853,24 @@ static void client_process(struct client *c)
 		client_route(c);
 }
 
+/* Session mode: the client owns s for its whole life, so it is told s's real pid, as a direct
+ * connection would be (pg_terminate_backend, pg_stat_activity.pid, pg_locks.pid all match it).
+ * The cancel key stays Shoal's: a CancelRequest still comes here. The client keeps s even if a
+ * reload turns its pool to transaction mode (server_after_ready), or its pid would name
+ * another client's backend. */
+static void client_take_server_pid(struct client *c, struct server *s)
+{
+	cancel_use_pid(c, s->be_pid);
+	c->owns_server = c->cancel_pid == s->be_pid;
+}
+
 void client_on_linked(struct client *c)
 {
 	struct server *s = c->server;
 	if (c->needs_login_check) {
 		c->needs_login_check = false;
+		if (pool_mode_of(c->pool) == POOL_SESSION)
+			client_take_server_pid(c, s);
 		client_write_welcome(c, &s->params);
 		client_log_login(c);
 		if (client_flush(c) != SHOAL_OK)

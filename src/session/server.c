@@ -647,7 +647,8 @@ static void server_after_ready(struct server *s, struct client *c, char status)
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (mode != POOL_SESSION && !c->pin_reason && server_is_clean(s) && c->c.fwd_left == 0) {
+	if (mode != POOL_SESSION && !c->pin_reason && !c->owns_server && server_is_clean(s) &&
+	    c->c.fwd_left == 0) {
 		if (client_flush(c) != SHOAL_OK)
 			return; /* the client is gone; client_close dealt with the server */
 		pool_release(s);
