@@ -38,6 +38,7 @@ struct scram_server;
 struct ps_client;
 struct ps_server;
 struct txn_set;
+struct txn_restore;
 
 #define MAX_WORKERS 64
 
@@ -56,6 +57,7 @@ struct client {
 	char *user;
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */
+	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
@@ -126,6 +128,9 @@ struct server {
 	uint64_t stats_in, stats_out; /* c.bytes_in/out already counted in the statistics */
 	struct ps_server *ps;   /* prepared statements on this server and replies awaited */
 	struct txn_set *txn_set; /* a client's SET awaiting the server's confirmation (txn.c) */
+	struct txn_restore *restore; /* a client's RESET of a login value in flight (txn.c) */
+	bool resync;	 /* the client's login values must be put back (txn.c found a RESET) */
+	char held_ready; /* the ReadyForQuery status held back while they are: 0 when none */
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded

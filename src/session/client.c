@@ -94,6 +94,7 @@ void client_accept_internal(struct worker *w, int fd)
 void client_free(struct client *c)
 {
 	params_free(&c->params);
+	params_free(&c->login);
 	client_sasl_end(c);
 	if (c->aq_secret)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
@@ -284,6 +285,7 @@ static void client_login_ready(struct client *c)
 		params_set(&c->params, "application_name", c->db->application_name, false);
 	const char *app = params_get(&c->params, "application_name");
 	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
+	params_copy(&c->login, &c->params); /* what RESET goes back to (txn.c) */
 	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);

@@ -283,6 +283,19 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 	}
 }
 
+void params_back_to_initial(struct param_list *server, const char *name)
+{
+	struct param *p = params_find(server, name);
+	if (p && p->initial) {
+		free(p->value);
+		p->value = xstrdup(p->initial);
+		p->raw = false;
+		note_value(p);
+	} else if (p) {
+		params_del(server, p);
+	}
+}
+
 void params_set_raw(struct param_list *pl, const char *name, const char *sql)
 {
 	params_set(pl, name, sql, false);

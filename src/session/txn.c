@@ -24,6 +24,16 @@ struct txn_set {
 	bool rolled_back; /* a ROLLBACK (or ROLLBACK TO SAVEPOINT) ran since */
 };
 
+/* A client's RESET of parameters it set at login, on its way to the server: applied at its
+ * ReadyForQuery if nothing failed (txn_server_ready). */
+struct txn_restore {
+	int skip;    /* ReadyForQuery messages still owed to earlier requests */
+	bool failed; /* an ErrorResponse came for this request: its RESET was rolled back */
+	bool all;    /* RESET ALL, DISCARD ALL, or names that could not all be kept */
+	int n;
+	char names[SQL_MAX_RESETS][SQL_NAME_MAX];
+};
+
 static bool active(const struct server *s)
 {
 	return pool_mode_of(s->pool) != POOL_SESSION;
@@ -31,8 +41,9 @@ static bool active(const struct server *s)
 
 bool txn_wants_whole(const struct server *s, uint8_t type)
 {
-	if (!active(s))
-		return false;
+	if (!active(s)) /* session mode: only a client's RESET of its login values is looked for */
+		return (type == PQMSG_QUERY || type == PQMSG_PARSE) && s->client &&
+		       s->client->login.n > 0;
 	if (type == PQMSG_QUERY || type == PQMSG_PARSE)
 		return true;
 	return (type == PQMSG_BIND || type == PQMSG_DESCRIBE || type == PQMSG_CLOSE) &&
@@ -94,17 +105,62 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	s->txn_set = t;
 }
 
-static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+/* RESET name, SET name TO DEFAULT, RESET ALL, DISCARD ALL: PostgreSQL goes back to the value
+ * the session started with, which for a startup parameter is the client's. A pooled server
+ * started with other values (and Shoal applied the client's with SET), so the client's are put
+ * back once the server confirms the RESET (txn_server_ready, then server.c's resync). */
+static void txn_note_resets(struct client *c, struct server *s, const struct sql_facts *f)
+{
+	bool all = f->reset_all || f->discard_all;
+	int login_names = 0;
+	for (int i = 0; i < f->nresets; i++)
+		login_names += params_find(&c->login, f->reset_names[i]) != NULL;
+	if (c->login.n == 0 || (!all && login_names == 0))
+		return;
+	struct txn_restore *r = s->restore ? s->restore : xcalloc(1, sizeof(*r));
+	s->restore = r;
+	r->skip = s->pending; /* this request's ReadyForQuery comes after those */
+	r->failed = false;
+	r->all |= all;
+	for (int i = 0; i < f->nresets && !r->all; i++) {
+		if (!params_find(&c->login, f->reset_names[i]))
+			continue;
+		if (r->n == SQL_MAX_RESETS)
+			r->all = true;
+		else
+			strcpy(r->names[r->n++], f->reset_names[i]);
+	}
+}
+
+/* The SQL text of a whole Query or Parse message; NULL if malformed (the server answers it). */
+static const char *query_text(const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	if (msg[0] == PQMSG_PARSE)
 		(void)pqr_cstr(&r);
-	const char *q = pqr_cstr(&r);
+	return pqr_cstr(&r);
+}
+
+static void txn_sniff_resets(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	const char *q = query_text(msg, len);
 	if (!q)
-		return; /* malformed: the server answers it */
+		return;
 	struct sql_facts f;
 	sqlscan(q, strlen(q), &f);
+	txn_note_resets(c, s, &f);
+	sql_facts_free(&f);
+}
+
+static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	const char *q = query_text(msg, len);
+	if (!q)
+		return;
+	struct sql_facts f;
+	sqlscan(q, strlen(q), &f);
+	txn_note_resets(c, s, &f);
 	if (f.pin_reason)
 		txn_pin(c, f.pin_reason);
 	if (f.deallocate_all || f.discard_all) {
@@ -130,6 +186,11 @@ static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 
 void txn_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
+	if (!active(s)) {
+		txn_sniff_resets(c, s, msg, len);
+		buf_append(&s->c.out, msg, len);
+		return;
+	}
 	if (msg[0] == PQMSG_QUERY || msg[0] == PQMSG_PARSE)
 		txn_sniff(c, s, msg, len);
 	if (msg[0] != PQMSG_QUERY && ps_enabled(s)) {
@@ -150,6 +211,8 @@ bool txn_server_msg(struct server *s, uint8_t type)
 {
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
+	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0)
+		s->restore->failed = true;
 	return ps_server_msg(s, type);
 }
 
@@ -182,11 +245,64 @@ void txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size
 		s->txn_set->rolled_back = true;
 }
 
+static void txn_restore_free(struct server *s)
+{
+	free(s->restore);
+	s->restore = NULL;
+}
+
+/* The client's login values go back into its parameters; the server's are at their own reset
+ * values now. The difference is what server.c's resync applies. */
+static void txn_restore_login(struct client *c, struct server *s, const struct txn_restore *r)
+{
+	if (r->all) {
+		params_remove_raw(&c->params); /* tracked SETs are reset too */
+		struct param_list none = {0};
+		params_assume_applied(&none, &s->params);
+		for (int i = 0; i < c->login.n; i++)
+			params_set(&c->params, c->login.items[i].name, c->login.items[i].value, false);
+		return;
+	}
+	for (int i = 0; i < r->n; i++) {
+		const struct param *lp = params_find(&c->login, r->names[i]);
+		params_set(&c->params, lp->name, lp->value, false);
+		params_back_to_initial(&s->params, lp->name);
+	}
+}
+
+static void txn_restore_ready(struct server *s, struct client *c, char status)
+{
+	struct txn_restore *r = s->restore;
+	if (r->skip > 0) {
+		r->skip--;
+		return;
+	}
+	if (!r->failed && status != 'E') {
+		log_debug("%s: RESET of login values, putting them back", c->c.name);
+		txn_restore_login(c, s, r);
+		s->resync = true;
+		/* Inside a block the put-back SET is undone with the block if it rolls back; what
+		 * Shoal tracks for unreported values would then be unsure: keep the server. */
+		if (status == 'T' && active(s))
+			txn_pin(c, "RESET inside a transaction block");
+	}
+	txn_restore_free(s);
+}
+
+static void txn_set_ready(struct server *s, struct client *c, char status);
+
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
-	struct txn_set *t = s->txn_set;
 	if (status == 'I')
 		ps_server_idle(s);
+	txn_set_ready(s, c, status);
+	if (s->restore)
+		txn_restore_ready(s, c, status);
+}
+
+static void txn_set_ready(struct server *s, struct client *c, char status)
+{
+	struct txn_set *t = s->txn_set;
 	if (!t)
 		return;
 	if (t->name && status != 'I')
@@ -229,6 +345,8 @@ void txn_server_reset(struct server *s, const char *query)
 	sql_facts_free(&f);
 	ps_server_query_sent(s);
 	txn_set_free(s);
+	txn_restore_free(s);
+	s->resync = false;
 }
 
 void txn_client_free(struct client *c)
@@ -239,5 +357,6 @@ void txn_client_free(struct client *c)
 void txn_server_free(struct server *s)
 {
 	txn_set_free(s);
+	txn_restore_free(s);
 	ps_server_free(s);
 }
