@@ -39,6 +39,7 @@ struct ps_client;
 struct ps_server;
 struct txn_set;
 struct txn_restore;
+struct txn_swallow;
 
 #define MAX_WORKERS 64
 
@@ -129,6 +130,7 @@ struct server {
 	struct ps_server *ps;   /* prepared statements on this server and replies awaited */
 	struct txn_set *txn_set; /* a client's SET awaiting the server's confirmation (txn.c) */
 	struct txn_restore *restore; /* a client's RESET of a login value in flight (txn.c) */
+	struct txn_swallow *swallow; /* replies to SETs Shoal added to a client's Query (txn.c) */
 	bool resync;	 /* the client's login values must be put back (txn.c found a RESET) */
 	char held_ready; /* the ReadyForQuery status held back while they are: 0 when none */
 };

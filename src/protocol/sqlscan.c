@@ -419,19 +419,22 @@ static int capture_name(struct scan *sc, int i)
 static void note_reset(struct scan *sc, const char *name, int i)
 {
 	struct sql_facts *f = sc->f;
-	if (sc->depth > 0 || f->reset_all)
+	if (sc->depth > 0 || f->reset_unsure)
 		return;
 	if (f->nresets == SQL_MAX_RESETS) {
-		f->reset_all = true;
+		f->reset_all = f->reset_unsure = true;
 		return;
 	}
 	char *out = f->reset_names[f->nresets];
 	if (name)
 		strcpy(out, name);
 	else if (capture_name_into(sc, i, out) < 0) {
-		f->reset_all = true; /* a quoted or odd name: assume the worst */
+		f->reset_all = f->reset_unsure = true; /* a quoted or odd name: assume the worst */
 		return;
 	}
+	f->reset_all |= !*out;
+	f->reset_ends[f->nresets] = (uint32_t)(sc->prev.s + sc->prev.n);
+	f->reset_stmts[f->nresets] = f->nstmts;
 	f->nresets++;
 }
 
@@ -517,8 +520,7 @@ static void analyze_reset(struct scan *sc)
 		return; /* RESET ROLE / RESET SESSION AUTHORIZATION restore the login identity */
 	if (is_kw(&sc->t[1], KW_ALL)) {
 		pin(sc, "RESET ALL");
-		if (sc->depth == 0)
-			sc->f->reset_all = true;
+		note_reset(sc, "", 0);
 		return;
 	}
 	if (sc->depth > 0)

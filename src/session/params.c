@@ -216,6 +216,14 @@ static bool std_strings_on(const struct param_list *server)
 	return !v || strcasecmp(v, "off") != 0;
 }
 
+void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
+{
+	append_str(sql, "SET ");
+	append_ident(sql, p->name);
+	append_str(sql, " = ");
+	append_literal(sql, p->value, std_strings_on(server));
+}
+
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql)
 {

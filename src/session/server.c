@@ -776,8 +776,8 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
 	case PQMSG_COMMAND_COMPLETE:
-		txn_server_tag(s, c, msg, len);
-		buf_append(&c->c.out, msg, len);
+		if (txn_server_tag(s, c, msg, len))
+			buf_append(&c->c.out, msg, len);
 		break;
 	default: buf_append(&c->c.out, msg, len); break;
 	}

@@ -24,16 +24,30 @@ SCRIPTS = {
     "block-rollback": ["set datestyle = iso", "begin", "reset datestyle", "show datestyle",
                        "rollback"],
     "failed": ["set datestyle = iso", "reset datestyle; select 1/0"],
+    # several statements in one Query (psql -c): those after the RESET see the login value
+    "one-query": ["set datestyle=iso; reset datestyle; show datestyle",
+                  "set timezone = 'UTC'; select 1; set time zone default; show timezone",
+                  "set statement_timeout = 5; reset all; show statement_timeout;"
+                  "show datestyle; show timezone",
+                  "set datestyle = iso; set datestyle to default -- back\n",
+                  "reset foo.bar; reset datestyle ; select 2",
+                  "set datestyle = iso; reset datestyle; show datestyle; discard all"],
+    "one-query-block": ["set datestyle = iso",
+                        "begin; reset datestyle; show datestyle; rollback; show datestyle",
+                        "begin; reset all; commit; show datestyle",
+                        "set datestyle = iso; reset datestyle; select 1/0",
+                        "show datestyle"],
 }
 
 
 def run(w, sql):
-    """One simple Query: rows, SQLSTATE of an error, the status, and every ParameterStatus."""
+    """One simple Query: rows and command tags, SQLSTATE of an error, the status, and every
+    ParameterStatus."""
     w.send(wire.query_message(sql))
     rows, code, reported = [], None, []
     while True:
         mtype, body = w.read_msg()
-        if mtype == b"D":
+        if mtype in (b"D", b"C"):
             rows.append(body)
         elif mtype == b"E":
             code = wire.parse_fields(body).get("C")
@@ -89,9 +103,9 @@ def test_login_values_follow_after_reset_on_a_shared_server(shoal, pg, role):
     # (RESET ALL pins the client to its server, so it comes last)
     for sql in ("reset datestyle", "set datestyle to default", "discard all", "reset all"):
         assert run(a, "set datestyle = iso")[1] is None
-        assert run(b, "show datestyle")[0] == [b"\x00\x01\x00\x00\x00\x08SQL, DMY"]
+        assert run(b, "show datestyle")[0][0] == b"\x00\x01\x00\x00\x00\x08SQL, DMY"
         assert run(a, sql)[1] is None
-        assert run(b, "show datestyle")[0] == [b"\x00\x01\x00\x00\x00\x08SQL, DMY"]
-        assert run(a, "show datestyle")[0] == [b"\x00\x01\x00\x00\x00\x0dPostgres, MDY"]
+        assert run(b, "show datestyle")[0][0] == b"\x00\x01\x00\x00\x00\x08SQL, DMY"
+        assert run(a, "show datestyle")[0][0] == b"\x00\x01\x00\x00\x00\x0dPostgres, MDY"
     a.close()
     b.close()

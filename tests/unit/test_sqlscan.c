@@ -152,16 +152,22 @@ static void test_resets(void **state)
 	assert_string_equal(f.reset_names[1], "x.y");
 	assert_string_equal(f.reset_names[2], "timezone");
 	assert_string_equal(f.reset_names[3], "client_encoding");
+	assert_int_equal(f.reset_stmts[0], 2);
+	assert_int_equal(f.reset_ends[0], strlen("set datestyle = iso; reset DateStyle"));
+	assert_int_equal(f.reset_stmts[3], 5);
 	sql_facts_free(&f);
-	f = scan("RESET ALL");
-	assert_true(f.reset_all);
+	f = scan("RESET ALL -- x\n; select 1");
+	assert_true(f.reset_all && !f.reset_unsure);
+	assert_int_equal(f.nresets, 1);
+	assert_string_equal(f.reset_names[0], "");
+	assert_int_equal(f.reset_ends[0], 9);
 	f = scan("reset \"DateStyle\"");
-	assert_true(f.reset_all); /* a quoted name: assume every one */
+	assert_true(f.reset_all && f.reset_unsure); /* a quoted name: assume every one */
 	f = scan("SET LOCAL timezone TO DEFAULT; SELECT 'RESET x'; SET x = 'default'");
 	assert_false(f.reset_all);
 	assert_int_equal(f.nresets, 0);
 	f = scan("reset a; reset b; reset c; reset d; reset e");
-	assert_true(f.reset_all);
+	assert_true(f.reset_all && f.reset_unsure);
 	f = scan("DO $$BEGIN RESET ALL; RESET x; END$$");
 	assert_false(f.reset_all);
 	assert_int_equal(f.nresets, 0);
