@@ -109,3 +109,33 @@ def test_login_values_follow_after_reset_on_a_shared_server(shoal, pg, role):
         assert run(a, "show datestyle")[0][0] == b"\x00\x01\x00\x00\x00\x0dPostgres, MDY"
     a.close()
     b.close()
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_reset_through_extended_protocol_matches_direct(shoal, pg, role, mode):
+    """psycopg sends each statement with Parse/Bind/Execute: the login value is put back after
+    the server confirms the RESET, before the client hears ReadyForQuery."""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": mode})
+    steps = ["set datestyle = iso", "reset datestyle", "set timezone = 'UTC'",
+             "set time zone default", "set statement_timeout = 5", "reset all",
+             "set datestyle = iso", "discard all"]
+    kw = {"options": "-c DateStyle=Postgres,MDY -c TimeZone=PST8PDT -c statement_timeout=1234"}
+
+    def trace(conn):
+        out = []
+        for sql in steps:
+            conn.execute(sql)
+            out.append((sql, [conn.execute("show " + n).fetchone()[0] for n in SHOWN],
+                        conn.info.parameter_status("DateStyle"),
+                        conn.info.parameter_status("TimeZone")))
+        return out
+
+    with pg.connect(user=role, prepare_threshold=None, **kw) as direct:
+        want = trace(direct)
+    assert want[1][1] == ["Postgres, MDY", "PST8PDT", "1234ms"], want
+    for _ in range(2):
+        c = s.connect("db", role, **kw)
+        assert trace(c) == want
+        c.close()
+    assert "resync for" in s.log()  # the extended-protocol path was taken
