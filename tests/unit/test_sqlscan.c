@@ -161,16 +161,21 @@ static void test_resets(void **state)
 	assert_int_equal(f.nresets, 1);
 	assert_string_equal(f.reset_names[0], "");
 	assert_int_equal(f.reset_ends[0], 9);
+	sql_facts_free(&f);
 	f = scan("reset \"DateStyle\"");
 	assert_true(f.reset_all && f.reset_unsure); /* a quoted name: assume every one */
+	sql_facts_free(&f);
 	f = scan("SET LOCAL timezone TO DEFAULT; SELECT 'RESET x'; SET x = 'default'");
 	assert_false(f.reset_all);
 	assert_int_equal(f.nresets, 0);
+	sql_facts_free(&f);
 	f = scan("reset a; reset b; reset c; reset d; reset e");
 	assert_true(f.reset_all && f.reset_unsure);
+	sql_facts_free(&f);
 	f = scan("DO $$BEGIN RESET ALL; RESET x; END$$");
 	assert_false(f.reset_all);
 	assert_int_equal(f.nresets, 0);
+	sql_facts_free(&f);
 }
 
 static int stmts(const char *sql)
