@@ -463,7 +463,6 @@ void txn_server_reset(struct server *s, const char *query)
 	txn_set_free(s);
 	txn_restore_free(s);
 	txn_swallow_free(s);
-	txn_swallow_free(s);
 	s->resync = false;
 }
 
