@@ -39,6 +39,8 @@ struct scram_server;
 struct ps_client;
 struct ps_server;
 struct txn_set;
+struct txn_restore;
+struct txn_swallow;
 
 #define MAX_WORKERS 64
 
@@ -57,6 +59,7 @@ struct client {
 	char *user;
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */
+	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	int auth_step;            /* enum client_auth_step in client.c */
 	uint8_t md5_salt[4];
@@ -70,6 +73,7 @@ struct client {
 	const struct db_entry *db;
 	uint32_t cancel_pid, cancel_key;
 	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
+	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */
@@ -131,6 +135,10 @@ struct server {
 	uint64_t stats_in, stats_out; /* c.bytes_in/out already counted in the statistics */
 	struct ps_server *ps;   /* prepared statements on this server and replies awaited */
 	struct txn_set *txn_set; /* a client's SET awaiting the server's confirmation (txn.c) */
+	struct txn_restore *restore; /* a client's RESET of a login value in flight (txn.c) */
+	struct txn_swallow *swallow; /* replies to SETs Shoal added to a client's Query (txn.c) */
+	bool resync;	 /* the client's login values must be put back (txn.c found a RESET) */
+	char held_ready; /* the ReadyForQuery status held back while they are: 0 when none */
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded

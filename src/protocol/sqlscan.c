@@ -391,9 +391,8 @@ static void capture_value(struct scan *sc, int i)
 
 /* The parameter name at t[i] (ident or ident.ident), lower-cased into f->set_name. Returns the
  * index after it, or -1. */
-static int capture_name(struct scan *sc, int i)
+static int capture_name_into(struct scan *sc, int i, char *name)
 {
-	char *name = sc->f->set_name;
 	if (i >= sc->n || sc->t[i].k != TK_IDENT)
 		return -1;
 	size_t n = sc->t[i].n;
@@ -408,6 +407,51 @@ static int capture_name(struct scan *sc, int i)
 	}
 	name[n] = '\0';
 	return strchr(name, ' ') ? -1 : next;
+}
+
+static int capture_name(struct scan *sc, int i)
+{
+	return capture_name_into(sc, i, sc->f->set_name);
+}
+
+/* A parameter goes back to its reset value (a startup parameter's is the client's login value,
+ * which a pooled server does not have: txn.c restores it). name NULL: read it at t[i]. */
+static void note_reset(struct scan *sc, const char *name, int i)
+{
+	struct sql_facts *f = sc->f;
+	if (sc->depth > 0 || f->reset_unsure)
+		return;
+	if (f->nresets == SQL_MAX_RESETS) {
+		f->reset_all = f->reset_unsure = true;
+		return;
+	}
+	char *out = f->reset_names[f->nresets];
+	if (name)
+		strcpy(out, name);
+	else if (capture_name_into(sc, i, out) < 0) {
+		f->reset_all = f->reset_unsure = true; /* a quoted or odd name: assume the worst */
+		return;
+	}
+	f->reset_all |= !*out;
+	f->reset_ends[f->nresets] = (uint32_t)(sc->prev.s + sc->prev.n);
+	f->reset_stmts[f->nresets] = f->nstmts;
+	f->nresets++;
+}
+
+/* SET [SESSION] ... {TO | =} DEFAULT, the statement's last word; i: the word after SET
+ * [SESSION]. */
+static void note_set_default(struct scan *sc, int i)
+{
+	if (sc->n < i + 2 || !is_kw(&sc->t[sc->n - 1], KW_DEFAULT))
+		return;
+	const struct tok *t = &sc->t[i];
+	if (is_kw(t, KW_TIME) && sc->n == i + 3 && is_kw(&sc->t[i + 1], KW_ZONE))
+		note_reset(sc, "timezone", 0);
+	else if (is_kw(t, KW_NAMES) && sc->n == i + 2)
+		note_reset(sc, "client_encoding", 0);
+	else if (sc->n >= i + 3 && (is_kw(&sc->t[sc->n - 2], KW_TO) ||
+				    is_punct(sc, &sc->t[sc->n - 2], '=')))
+		note_reset(sc, NULL, i);
 }
 
 static void record_set(struct scan *sc, const char *alias, int name_at, int value_at)
@@ -454,6 +498,7 @@ static void analyze_set(struct scan *sc)
 	}
 	if (i >= sc->n)
 		return;
+	note_set_default(sc, i);
 	const struct tok *t = &sc->t[i];
 	if (is_kw(t, KW_ROLE))
 		pin(sc, "SET ROLE");
@@ -475,10 +520,12 @@ static void analyze_reset(struct scan *sc)
 		return; /* RESET ROLE / RESET SESSION AUTHORIZATION restore the login identity */
 	if (is_kw(&sc->t[1], KW_ALL)) {
 		pin(sc, "RESET ALL");
+		note_reset(sc, "", 0);
 		return;
 	}
 	if (sc->depth > 0)
 		return;
+	note_reset(sc, NULL, 1);
 	struct sql_facts *f = sc->f;
 	if (f->has_set) {
 		f->set_name[0] = '\0';

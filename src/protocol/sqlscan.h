@@ -7,7 +7,8 @@
 
 #include "common.h"
 
-#define SQL_NAME_MAX 64
+#define SQL_NAME_MAX   64
+#define SQL_MAX_RESETS 4
 
 struct sql_facts {
 	const char *pin_reason; /* static text: session state that must keep its server, or NULL */
@@ -20,6 +21,17 @@ struct sql_facts {
 	bool set_reset;	    /* RESET name / SET name TO DEFAULT */
 	char set_name[SQL_NAME_MAX];
 	char *set_value; /* the value as SQL text to put after "SET name = " (malloc'd), or NULL */
+	/* Parameters sent back to their reset value, in any statement of the text: RESET name,
+	 * RESET ALL (name ""), SET [SESSION] name {TO | =} DEFAULT (and SET TIME ZONE / NAMES
+	 * DEFAULT); for each, where its statement ends (the offset after its last token) and which
+	 * statement of the text it is (1 for the first). reset_all: RESET ALL, or reset_unsure: a
+	 * name that could not be read, or more than SQL_MAX_RESETS of them. DISCARD ALL is
+	 * discard_all. */
+	bool reset_all, reset_unsure;
+	int nresets;
+	char reset_names[SQL_MAX_RESETS][SQL_NAME_MAX];
+	uint32_t reset_ends[SQL_MAX_RESETS];
+	int reset_stmts[SQL_MAX_RESETS];
 };
 
 /* Scan len bytes of SQL (need not be NUL-terminated). Fills out; free with sql_facts_free. */

@@ -51,6 +51,46 @@ static struct cancel_entry **find_slot(uint32_t pid)
 	return e;
 }
 
+/* ---- pids shared by several entries ----------------------------------------------------
+ * A session-mode client is told its server's real pid (cancel_use_pid), and two PostgreSQL
+ * hosts may both have a backend with that pid: entries are found by pid and key together, and
+ * a client's own entry by its address. */
+
+static struct cancel_entry **find_own_slot(const struct client *c)
+{
+	struct cancel_entry **e = &buckets[c->cancel_pid % CANCEL_BUCKETS];
+	while (*e && *e != c->cancel_entry)
+		e = &(*e)->next;
+	return e;
+}
+
+/* Under reg_lock: the entry with this pid and key, or NULL. */
+static struct cancel_entry *find_keyed(uint32_t pid, uint32_t key)
+{
+	for (struct cancel_entry *e = buckets[pid % CANCEL_BUCKETS]; e; e = e->next)
+		/* Constant-time key comparison: the key is the only secret a cancel carries. */
+		if (e->pid == pid && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0)
+			return e;
+	return NULL;
+}
+
+void cancel_use_pid(struct client *c, uint32_t pid)
+{
+	struct cancel_entry *e = c->cancel_entry;
+	if (!e || pid == 0 || pid == c->cancel_pid)
+		return;
+	pthread_mutex_lock(&reg_lock);
+	if (!find_keyed(pid, e->key)) { /* (pid, key) must name one client */
+		struct cancel_entry **slot = find_own_slot(c);
+		*slot = e->next;
+		e->pid = pid;
+		e->next = buckets[pid % CANCEL_BUCKETS];
+		buckets[pid % CANCEL_BUCKETS] = e;
+		c->cancel_pid = pid;
+	}
+	pthread_mutex_unlock(&reg_lock);
+}
+
 /* Random bytes for keys, fetched from OpenSSL a block at a time: one RAND_bytes call costs as
  * much as the rest of a login, and the block is as unpredictable as each call's output. */
 static shoal_rc cancel_random(uint32_t r[2])
@@ -81,7 +121,10 @@ shoal_rc cancel_register(struct client *c)
 			free(e);
 			return SHOAL_ERROR;
 		}
-		e->pid = r[0] & 0x7fffffff;
+		/* At or above 2^22 (Linux's PID_MAX_LIMIT): never the pid of a real backend, so a
+		 * client that passes it to pg_terminate_backend cannot hit someone else's, and it
+		 * never meets the real pids session-mode clients are given (cancel_use_pid). */
+		e->pid = (r[0] & 0x7fffffff) | CANCEL_PID_FLOOR;
 		e->key = r[1];
 		if (e->pid != 0 && *find_slot(e->pid) == NULL)
 			break;
@@ -99,7 +142,7 @@ void cancel_unregister(struct client *c)
 	if (!c->cancel_pid)
 		return;
 	pthread_mutex_lock(&reg_lock);
-	struct cancel_entry **slot = find_slot(c->cancel_pid), *e = *slot;
+	struct cancel_entry **slot = find_own_slot(c), *e = *slot;
 	if (e) {
 		*slot = e->next;
 		pthread_mutex_destroy(&e->lock);
@@ -145,9 +188,8 @@ void cancel_handle(struct client *c, uint32_t pid, uint32_t key)
 	struct cancel_target t = {0};
 	bool found = false;
 	pthread_mutex_lock(&reg_lock);
-	struct cancel_entry *e = *find_slot(pid);
-	/* Constant-time key comparison: the key is the only secret a cancel carries. */
-	if (e && CRYPTO_memcmp(&e->key, &key, sizeof(key)) == 0)
+	struct cancel_entry *e = find_keyed(pid, key);
+	if (e)
 		found = take_target(e, &t);
 	pthread_mutex_unlock(&reg_lock);
 	if (!found) {

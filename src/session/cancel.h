@@ -10,6 +10,12 @@ struct worker;
 /* Give c a fresh random key (pid positive, as drivers store it as a signed int) and register it. */
 shoal_rc cancel_register(struct client *c) MUST_USE;
 void cancel_unregister(struct client *c);
+/* Session mode: file c's entry under pid (its server's real backend pid, which the client is
+ * told instead of Shoal's random one); the key stays Shoal's. No change if that (pid, key) is
+ * already taken. */
+void cancel_use_pid(struct client *c, uint32_t pid);
+/* Shoal's own pids are at least this (Linux pids are below it): they name no real backend. */
+#define CANCEL_PID_FLOOR 0x400000u
 /* Record which server (NULL: none) the client's queries run on now. Cleared before the server
  * is unlinked or closed: a key never reaches a server its client no longer holds. */
 void cancel_set_target(struct client *c, struct server *s);

@@ -95,6 +95,7 @@ void client_accept_internal(struct worker *w, int fd)
 void client_free(struct client *c)
 {
 	params_free(&c->params);
+	params_free(&c->login);
 	client_sasl_end(c);
 	if (c->aq_secret)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
@@ -131,7 +132,7 @@ static void client_let_go_of_server(struct client *c)
 						     : "client disconnected inside a transaction");
 	else if (c->pin_reason)
 		server_begin_reset_with(s, "DISCARD ALL"); /* whatever it left on its server */
-	else if (pool_mode_of(s->pool) == POOL_SESSION ||
+	else if (pool_mode_of(s->pool) == POOL_SESSION || c->owns_server ||
 		 config_current()->server_reset_query_always)
 		server_begin_reset(s);
 	else
@@ -288,6 +289,7 @@ static void client_login_ready(struct client *c)
 		params_set(&c->params, "application_name", c->db->application_name, false);
 	const char *app = params_get(&c->params, "application_name");
 	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
+	params_copy(&c->login, &c->params); /* what RESET goes back to (txn.c) */
 	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
@@ -590,6 +592,21 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	client_start_auth(c);
 }
 
+/* A Terminate instead of a startup packet: a driver that connects and gives up at once.
+ * PostgreSQL closes without a word (a bad startup length is only logged there), so Shoal does
+ * too rather than answer with an error the driver would surface. */
+static shoal_rc client_terminate_first(struct client *c)
+{
+	static const uint8_t terminate[5] = {PQMSG_TERMINATE, 0, 0, 0, 4};
+	if (buf_avail(&c->c.in) < sizeof(terminate))
+		return SHOAL_AGAIN;
+	if (memcmp(buf_head(&c->c.in), terminate, sizeof(terminate)) == 0)
+		client_close(c, NULL, "client closed the connection");
+	else
+		client_close(c, "08P01", "invalid packet: bad startup packet length");
+	return SHOAL_ERROR;
+}
+
 /* Before login: the startup packet (possibly after SSLRequest/GSSENCRequest), then passwords. */
 static shoal_rc client_login_step(struct client *c)
 {
@@ -627,6 +644,8 @@ static shoal_rc client_login_step(struct client *c)
 	if (buf_avail(in) < 4)
 		return SHOAL_AGAIN;
 	const uint8_t *p = buf_head(in);
+	if (p[0] == PQMSG_TERMINATE)
+		return client_terminate_first(c);
 	uint32_t len =
 	    ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 	if (len < 8 || len > PQ_MAX_STARTUP) {
@@ -850,11 +869,24 @@ static void client_process(struct client *c)
 		client_route(c);
 }
 
+/* Session mode: the client owns s for its whole life, so it is told s's real pid, as a direct
+ * connection would be (pg_terminate_backend, pg_stat_activity.pid, pg_locks.pid all match it).
+ * The cancel key stays Shoal's: a CancelRequest still comes here. The client keeps s even if a
+ * reload turns its pool to transaction mode (server_after_ready), or its pid would name
+ * another client's backend. */
+static void client_take_server_pid(struct client *c, struct server *s)
+{
+	cancel_use_pid(c, s->be_pid);
+	c->owns_server = c->cancel_pid == s->be_pid;
+}
+
 void client_on_linked(struct client *c)
 {
 	struct server *s = c->server;
 	if (c->needs_login_check) {
 		c->needs_login_check = false;
+		if (pool_mode_of(c->pool) == POOL_SESSION)
+			client_take_server_pid(c, s);
 		client_write_welcome(c, &s->params);
 		client_log_login(c);
 		if (client_flush(c) != SHOAL_OK)

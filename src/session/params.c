@@ -2,6 +2,7 @@
 #include "params.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -163,16 +164,44 @@ shoal_rc params_parse_options(const char *options, struct param_list *out)
 	return rc;
 }
 
-/* Append an E'' literal: safe whatever standard_conforming_strings is on the server. */
-static void append_literal(struct buf *sql, const char *v)
+/* Append name as a quoted identifier: a startup name may be a keyword ("user.id" from
+ * -c user.id=42). GUC names compare case-insensitively, so quoting keeps the lookup. */
+static void append_ident(struct buf *sql, const char *name)
 {
-	buf_append(sql, "E'", 2);
-	for (const char *c = v; *c; c++) {
-		if (*c == '\'' || *c == '\\')
+	buf_append(sql, "\"", 1);
+	for (const char *c = name; *c; c++) {
+		if (*c == '"')
 			buf_append(sql, c, 1);
 		buf_append(sql, c, 1);
 	}
-	buf_append(sql, "'", 1);
+	buf_append(sql, "\"", 1);
+}
+
+/* Append v as a string literal the server reads back byte for byte. With
+ * standard_conforming_strings on (the default since 9.1) that is '...' with quotes doubled and
+ * backslashes left alone: an E'' literal would double a 0x5c that is the trail byte of an SJIS
+ * or GBK character. With it off, '' would treat backslashes as escapes, so a dollar quote with
+ * a tag the value does not contain is used instead (no escapes in either encoding). */
+static void append_literal(struct buf *sql, const char *v, bool std_strings)
+{
+	if (std_strings) {
+		buf_append(sql, "'", 1);
+		for (const char *c = v; *c; c++) {
+			if (*c == '\'')
+				buf_append(sql, c, 1);
+			buf_append(sql, c, 1);
+		}
+		buf_append(sql, "'", 1);
+		return;
+	}
+	char tag[32];
+	unsigned n = 0;
+	do
+		snprintf(tag, sizeof(tag), "$shoal%u$", n++);
+	while (strstr(v, tag));
+	buf_append(sql, tag, strlen(tag));
+	buf_append(sql, v, strlen(v));
+	buf_append(sql, tag, strlen(tag));
 }
 
 static void append_str(struct buf *sql, const char *s)
@@ -180,22 +209,39 @@ static void append_str(struct buf *sql, const char *s)
 	buf_append(sql, s, strlen(s));
 }
 
+/* The server's standard_conforming_strings now (reported at login; unknown means on). */
+static bool std_strings_on(const struct param_list *server)
+{
+	const char *v = params_get(server, "standard_conforming_strings");
+	return !v || strcasecmp(v, "off") != 0;
+}
+
+void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
+{
+	append_str(sql, "SET ");
+	append_ident(sql, p->name);
+	append_str(sql, " = ");
+	append_literal(sql, p->value, std_strings_on(server));
+}
+
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql)
 {
 	int n = 0;
+	/* The whole query is lexed before any of its SETs runs: the server's current value counts. */
+	bool std_strings = std_strings_on(server);
 	for (int i = 0; i < client->n; i++) {
 		const struct param *c = &client->items[i];
 		const struct param *sp = find_hashed(server, c->name, c->hash);
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
 		append_str(sql, "SET ");
-		append_str(sql, c->name);
+		append_ident(sql, c->name);
 		append_str(sql, " = ");
 		if (c->raw)
 			append_str(sql, c->value);
 		else
-			append_literal(sql, c->value);
+			append_literal(sql, c->value, std_strings);
 		append_str(sql, ";");
 		n++;
 	}
@@ -206,7 +252,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		if (find_hashed(client, s->name, s->hash) || !params_settable(s->name))
 			continue;
 		append_str(sql, "RESET ");
-		append_str(sql, s->name);
+		append_ident(sql, s->name);
 		append_str(sql, ";");
 		n++;
 	}
@@ -242,6 +288,19 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 	for (int i = 0; i < client->n; i++) {
 		params_set(server, client->items[i].name, client->items[i].value, false);
 		params_find(server, client->items[i].name)->raw = client->items[i].raw;
+	}
+}
+
+void params_back_to_initial(struct param_list *server, const char *name)
+{
+	struct param *p = params_find(server, name);
+	if (p && p->initial) {
+		free(p->value);
+		p->value = xstrdup(p->initial);
+		p->raw = false;
+		note_value(p);
+	} else if (p) {
+		params_del(server, p);
 	}
 }
 

@@ -51,6 +51,14 @@ shoal_rc params_parse_options(const char *options, struct param_list *out) MUST_
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql);
 
+/* A server's parameter went back to its reset value (RESET name): its login value where the
+ * server reported one, else unknown (removed). */
+void params_back_to_initial(struct param_list *server, const char *name);
+
+/* Append SET "name" = 'value' (no ';') for p, a literal value, quoted for the server's current
+ * standard_conforming_strings. */
+void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server);
+
 /* Record in server what params_diff_sql's statements will leave there (the server's reports via
  * ParameterStatus then refine the values). */
 void params_assume_applied(const struct param_list *client, struct param_list *server);

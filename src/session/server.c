@@ -493,6 +493,7 @@ static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg,
 void server_begin_link(struct server *s)
 {
 	struct client *c = s->client;
+	s->resync = false; /* the diff below covers it */
 	if (c->aq_running) {
 		auth_query_send(s);
 		return;
@@ -538,6 +539,46 @@ void server_begin_reset_with(struct server *s, const char *q)
 	server_flush(s);
 }
 
+static void server_after_ready(struct server *s, struct client *c, char status);
+static void server_end_resync(struct server *s, struct client *c);
+
+/* The client's RESET reached a parameter it set at login (txn.c): PostgreSQL would go back to
+ * the client's login value, a pooled server goes back to its own. The client's value is put
+ * back with the same SET/RESET diff as on link, between the server's ReadyForQuery and the
+ * client's: the client gets the new ParameterStatus first, as from PostgreSQL. Its next request
+ * waits in its buffer meanwhile (it is routed only to an SV_ACTIVE server). */
+static void server_begin_resync(struct server *s)
+{
+	struct client *c = s->client;
+	struct buf sql = {0};
+	s->resync = false;
+	if (params_diff_sql(&c->params, &s->params, &sql) == 0) {
+		server_end_resync(s, c);
+		return;
+	}
+	buf_append(&sql, "", 1);
+	log_debug("%s resync for %s: %s", s->c.name, c->c.name, (const char *)sql.data);
+	params_assume_applied(&c->params, &s->params);
+	ps_server_query_sent(s); /* a simple Query drops the unnamed statement */
+	server_set_state(s, SV_SETUP);
+	proto_write_query(&s->c.out, (const char *)sql.data);
+	buf_free(&sql);
+	s->pending = 1;
+	server_flush(s);
+}
+
+/* The held ReadyForQuery goes to the client, then what follows any ReadyForQuery. */
+static void server_end_resync(struct server *s, struct client *c)
+{
+	char status = s->held_ready;
+	s->held_ready = 0;
+	server_set_state(s, SV_ACTIVE);
+	proto_write_ready(&c->c.out, status);
+	server_after_ready(s, c, status);
+	if (!c->c.dead && c->server == s && client_flush(c) == SHOAL_OK)
+		client_resume(c);
+}
+
 static void server_setup_done(struct server *s)
 {
 	struct client *c = s->client;
@@ -553,6 +594,10 @@ static void server_setup_done(struct server *s)
 			server_close(s, "server_reset_query left a transaction open");
 		else
 			pool_server_ready(s);
+		return;
+	}
+	if (s->held_ready && !s->setup_failed) {
+		server_end_resync(s, c);
 		return;
 	}
 	if (s->setup_failed) {
@@ -596,6 +641,8 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 			server_keep_setup_error(s, msg, len);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);
+			if (s->held_ready) /* a resync: the client hears it, as after its RESET */
+				buf_append(&s->client->c.out, msg, len);
 		} else if (type == PQMSG_DATA_ROW && s->auth_query) {
 			auth_query_row(s, msg, len);
 		}
@@ -657,12 +704,24 @@ static void server_after_ready(struct server *s, struct client *c, char status)
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (mode != POOL_SESSION && !c->pin_reason && server_is_clean(s) && c->c.fwd_left == 0) {
+	if (s->held_ready) {
+		server_begin_resync(s);
+		return;
+	}
+	if (mode != POOL_SESSION && !c->pin_reason && !c->owns_server && server_is_clean(s) &&
+	    c->c.fwd_left == 0) {
 		if (client_flush(c) != SHOAL_OK)
 			return; /* the client is gone; client_close dealt with the server */
 		pool_release(s);
 		client_resume(c);
 	}
+}
+
+/* Can a query of Shoal's own go to s now, between two of the client's requests? */
+static bool server_can_resync(const struct server *s, const struct client *c, char status)
+{
+	return s->pending == 0 && status != 'E' && !s->ext_open && !s->copy_in &&
+	       c->c.fwd_left == 0 && ps_idle(s);
 }
 
 static void server_ready_msg(struct server *s, struct client *c, const uint8_t *msg)
@@ -677,6 +736,10 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
 	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
 		return;
+	if (s->resync && server_can_resync(s, c, status)) {
+		s->held_ready = status; /* sent after the client's login values are back */
+		return;
+	}
 	buf_append(&c->c.out, msg, 6);
 }
 
@@ -723,8 +786,8 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
 	case PQMSG_COMMAND_COMPLETE:
-		txn_server_tag(s, c, msg, len);
-		buf_append(&c->c.out, msg, len);
+		if (txn_server_tag(s, c, msg, len))
+			buf_append(&c->c.out, msg, len);
 		break;
 	default: buf_append(&c->c.out, msg, len); break;
 	}

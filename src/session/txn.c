@@ -24,6 +24,26 @@ struct txn_set {
 	bool rolled_back; /* a ROLLBACK (or ROLLBACK TO SAVEPOINT) ran since */
 };
 
+/* A client's RESET of parameters it set at login, on its way to the server: applied at its
+ * ReadyForQuery if nothing failed (txn_server_ready). */
+struct txn_restore {
+	int skip;    /* ReadyForQuery messages still owed to earlier requests */
+	bool failed; /* an ErrorResponse came for this request: its RESET was rolled back */
+	bool all;    /* RESET ALL, DISCARD ALL, or names that could not all be kept */
+	bool inlined; /* the SETs that put them back went in the client's own Query */
+	int n;
+	char names[SQL_MAX_RESETS][SQL_NAME_MAX];
+};
+
+/* Replies to the SETs Shoal added to a client's Query: the numbers of the CommandComplete
+ * messages to drop (1 for the Query's first statement's), counted once earlier requests are
+ * answered. */
+struct txn_swallow {
+	int skip; /* ReadyForQuery messages still owed to earlier requests */
+	int seen, next, n;
+	int at[]; /* ascending */
+};
+
 static bool active(const struct server *s)
 {
 	return pool_mode_of(s->pool) != POOL_SESSION;
@@ -31,8 +51,9 @@ static bool active(const struct server *s)
 
 bool txn_wants_whole(const struct server *s, uint8_t type)
 {
-	if (!active(s))
-		return false;
+	if (!active(s)) /* session mode: only a client's RESET of its login values is looked for */
+		return (type == PQMSG_QUERY || type == PQMSG_PARSE) && s->client &&
+		       s->client->login.n > 0;
 	if (type == PQMSG_QUERY || type == PQMSG_PARSE)
 		return true;
 	return (type == PQMSG_BIND || type == PQMSG_DESCRIBE || type == PQMSG_CLOSE) &&
@@ -46,9 +67,12 @@ bool txn_stream(struct client *c, struct server *s, uint8_t type)
 	if (type != PQMSG_QUERY && type != PQMSG_PARSE)
 		return false;
 	/* Unread, it might do anything a statement can: keep the client on this server, and
-	 * forget what this server is known to hold (a DEALLOCATE ALL may be inside). */
-	txn_pin(c, "a statement larger than message_inspect_limit");
-	ps_server_forget(s);
+	 * forget what this server is known to hold (a DEALLOCATE ALL may be inside). In session
+	 * mode it stays anyway; only a RESET of a login value inside goes unseen. */
+	if (active(s)) {
+		txn_pin(c, "a statement larger than message_inspect_limit");
+		ps_server_forget(s);
+	}
 	txn_client_note(s, type);
 	return true;
 }
@@ -108,17 +132,126 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	s->txn_set = t;
 }
 
-static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+/* RESET name, SET name TO DEFAULT, RESET ALL, DISCARD ALL: PostgreSQL goes back to the value
+ * the session started with, which for a startup parameter is the client's. A pooled server
+ * started with other values (and Shoal applied the client's with SET), so the client's are put
+ * back: in its own Query, right after the RESET (txn_inline_resets), else once the server
+ * confirms the RESET (txn_server_ready, then server.c's resync). Returns the note, or NULL. */
+static struct txn_restore *txn_note_resets(struct client *c, struct server *s,
+					   const struct sql_facts *f)
+{
+	bool all = f->reset_all || f->discard_all;
+	int login_names = 0;
+	for (int i = 0; i < f->nresets; i++)
+		login_names += params_find(&c->login, f->reset_names[i]) != NULL;
+	if (c->login.n == 0 || (!all && login_names == 0))
+		return NULL;
+	struct txn_restore *r = s->restore ? s->restore : xcalloc(1, sizeof(*r));
+	s->restore = r;
+	r->skip = s->pending; /* this request's ReadyForQuery comes after those */
+	r->failed = false;
+	r->all |= all;
+	for (int i = 0; i < f->nresets && !r->all; i++) {
+		if (!params_find(&c->login, f->reset_names[i]))
+			continue;
+		if (r->n == SQL_MAX_RESETS)
+			r->all = true;
+		else
+			strcpy(r->names[r->n++], f->reset_names[i]);
+	}
+	return r;
+}
+
+/* Append ";SET name = value" for each login value RESET entry i of f puts back; the count. */
+static int append_login_sets(struct buf *sql, const struct client *c, const struct server *s,
+			     const struct sql_facts *f, int i)
+{
+	const char *name = f->reset_names[i];
+	int n = 0;
+	for (int j = 0; j < c->login.n; j++) {
+		const struct param *lp = &c->login.items[j];
+		if (*name && strcasecmp(lp->name, name) != 0)
+			continue;
+		buf_append(sql, ";", 1);
+		params_append_set(sql, lp, &s->params);
+		n++;
+	}
+	return n;
+}
+
+/* A Query with RESETs of login values: sent with a SET of each right after its RESET, so the
+ * statements after it in the same Query see the login value, as on PostgreSQL, and a rollback
+ * of the Query's (implicit or explicit) transaction undoes both. The SETs' CommandComplete
+ * messages are dropped (txn_server_tag). Not for a lone DISCARD ALL (PostgreSQL refuses it
+ * with other statements) or names the scan could not read. True when the Query was written to
+ * s. */
+static bool txn_inline_resets(struct client *c, struct server *s, const struct sql_facts *f,
+			      const char *q, struct txn_restore *r)
+{
+	/* r: only this Query's (one pipelined earlier may still await its answer) */
+	if (!r || f->nresets == 0 || s->swallow || f->reset_unsure)
+		return false;
+	struct buf sql = {0};
+	struct txn_swallow *w =
+	    xcalloc(1, sizeof(*w) + (size_t)(f->nresets * c->login.n) * sizeof(w->at[0]));
+	uint32_t prev = 0;
+	int added = 0;
+	for (int i = 0; i < f->nresets; i++) {
+		buf_append(&sql, q + prev, f->reset_ends[i] - prev);
+		prev = f->reset_ends[i];
+		int k = append_login_sets(&sql, c, s, f, i);
+		for (int j = 0; j < k; j++)
+			w->at[w->n++] = f->reset_stmts[i] + added + j + 1;
+		added += k;
+	}
+	buf_append(&sql, q + prev, strlen(q + prev));
+	w->skip = s->pending;
+	s->swallow = w;
+	r->inlined = true;
+	proto_begin(&s->c.out, PQMSG_QUERY);
+	proto_put_bytes(&s->c.out, sql.data, sql.len);
+	proto_put_u8(&s->c.out, 0);
+	proto_finish(&s->c.out);
+	log_debug("%s: login values put back inside its Query (%d SET)", c->c.name, added);
+	buf_free(&sql);
+	return true;
+}
+
+/* The SQL text of a whole Query or Parse message; NULL if malformed (the server answers it). */
+static const char *query_text(const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	if (msg[0] == PQMSG_PARSE)
 		(void)pqr_cstr(&r);
-	const char *q = pqr_cstr(&r);
+	return pqr_cstr(&r);
+}
+
+/* Session mode. True when the message was written to s (rewritten). */
+static bool txn_sniff_resets(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	const char *q = query_text(msg, len);
 	if (!q)
-		return; /* malformed: the server answers it */
+		return false;
 	struct sql_facts f;
 	sqlscan(q, strlen(q), &f);
+	bool fresh = !s->restore;
+	struct txn_restore *r = txn_note_resets(c, s, &f);
+	bool written = msg[0] == PQMSG_QUERY && fresh && txn_inline_resets(c, s, &f, q, r);
+	sql_facts_free(&f);
+	return written;
+}
+
+/* Transaction and statement modes. True when the message was written to s (rewritten). */
+static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	const char *q = query_text(msg, len);
+	if (!q)
+		return false;
+	struct sql_facts f;
+	sqlscan(q, strlen(q), &f);
+	bool fresh = !s->restore;
+	struct txn_restore *r = txn_note_resets(c, s, &f);
 	if (f.pin_reason)
 		txn_pin(c, f.pin_reason);
 	if (f.deallocate_all || f.discard_all) {
@@ -139,13 +272,22 @@ static void txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 	}
 	if (f.has_set)
 		txn_set(c, s, &f);
+	bool written = msg[0] == PQMSG_QUERY && fresh && txn_inline_resets(c, s, &f, q, r);
 	sql_facts_free(&f);
+	return written;
 }
 
 void txn_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
-	if (msg[0] == PQMSG_QUERY || msg[0] == PQMSG_PARSE)
-		txn_sniff(c, s, msg, len);
+	if (!active(s)) {
+		if (!txn_sniff_resets(c, s, msg, len))
+			buf_append(&s->c.out, msg, len);
+		return;
+	}
+	if ((msg[0] == PQMSG_QUERY || msg[0] == PQMSG_PARSE) && txn_sniff(c, s, msg, len)) {
+		ps_client_note(s, msg[0]);
+		return;
+	}
 	if (msg[0] != PQMSG_QUERY && ps_enabled(s)) {
 		ps_client_msg(c, s, msg, len);
 		return;
@@ -164,6 +306,8 @@ bool txn_server_msg(struct server *s, uint8_t type)
 {
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
+	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0)
+		s->restore->failed = true;
 	return ps_server_msg(s, type);
 }
 
@@ -179,28 +323,119 @@ static void txn_set_free(struct server *s)
 
 bool txn_wants_tags(const struct server *s)
 {
-	return s->txn_set && s->txn_set->in_block;
+	return (s->txn_set && s->txn_set->in_block) || s->swallow;
 }
 
-void txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len)
+static void txn_swallow_free(struct server *s)
 {
-	UNUSED(c);
-	if (!txn_wants_tags(s))
-		return;
-	/* ROLLBACK, ROLLBACK TO SAVEPOINT and a COMMIT of a failed block all say "ROLLBACK";
-	 * PREPARE TRANSACTION takes the block out of this session. */
+	free(s->swallow);
+	s->swallow = NULL;
+}
+
+/* Is this CommandComplete the answer to a SET Shoal added to the client's Query? */
+static bool txn_swallowed(struct server *s, struct client *c, const char *tag, size_t n)
+{
+	struct txn_swallow *w = s->swallow;
+	if (!w || w->skip > 0)
+		return false;
+	w->seen++;
+	if (w->next == w->n || w->at[w->next] != w->seen)
+		return false;
+	w->next++;
+	if (n == 3 && memcmp(tag, "SET", 3) == 0)
+		return true;
+	/* The server split the text otherwise than sqlscan (it cannot happen for the statements
+	 * sqlscan knows): stop dropping, the client sees Shoal's SET rather than lose a reply. */
+	log_warn("%s: statement %d of its Query answered \"%.*s\", not SET; not dropped",
+		 c->c.name, w->seen, (int)n, tag);
+	txn_swallow_free(s);
+	return false;
+}
+
+bool txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len)
+{
 	const char *tag = (const char *)msg + 5;
 	size_t n = strnlen(tag, len - 5);
+	if (txn_swallowed(s, c, tag, n))
+		return false;
+	if (!s->txn_set || !s->txn_set->in_block)
+		return true;
+	/* ROLLBACK, ROLLBACK TO SAVEPOINT and a COMMIT of a failed block all say "ROLLBACK";
+	 * PREPARE TRANSACTION takes the block out of this session. */
 	if ((n >= 8 && strncmp(tag, "ROLLBACK", 8) == 0) ||
 	    (n >= 19 && strncmp(tag, "PREPARE TRANSACTION", 19) == 0))
 		s->txn_set->rolled_back = true;
+	return true;
 }
+
+static void txn_restore_free(struct server *s)
+{
+	free(s->restore);
+	s->restore = NULL;
+}
+
+/* The client's login values go back into its parameters; the server's are at their own reset
+ * values now. The difference is what server.c's resync applies. */
+static void txn_restore_login(struct client *c, struct server *s, const struct txn_restore *r)
+{
+	if (r->all) {
+		params_remove_raw(&c->params); /* tracked SETs are reset too */
+		struct param_list none = {0};
+		params_assume_applied(&none, &s->params);
+		for (int i = 0; i < c->login.n; i++) {
+			const struct param *lp = &c->login.items[i];
+			params_set(&c->params, lp->name, lp->value, false);
+			if (r->inlined)
+				params_set(&s->params, lp->name, lp->value, false);
+		}
+		return;
+	}
+	for (int i = 0; i < r->n; i++) {
+		const struct param *lp = params_find(&c->login, r->names[i]);
+		params_set(&c->params, lp->name, lp->value, false);
+		if (r->inlined) /* the server has it again */
+			params_set(&s->params, lp->name, lp->value, false);
+		else
+			params_back_to_initial(&s->params, lp->name);
+	}
+}
+
+static void txn_restore_ready(struct server *s, struct client *c, char status)
+{
+	struct txn_restore *r = s->restore;
+	if (r->skip > 0) {
+		r->skip--;
+		return;
+	}
+	if (!r->failed && status != 'E') {
+		txn_restore_login(c, s, r);
+		s->resync = !r->inlined;
+		if (s->resync)
+			log_debug("%s: RESET of login values, putting them back", c->c.name);
+		/* Inside a block the put-back SET is undone with the block if it rolls back; what
+		 * Shoal tracks for unreported values would then be unsure: keep the server. */
+		if (status == 'T' && active(s))
+			txn_pin(c, "RESET inside a transaction block");
+	}
+	txn_restore_free(s);
+}
+
+static void txn_set_ready(struct server *s, struct client *c, char status);
 
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
-	struct txn_set *t = s->txn_set;
 	if (status == 'I')
 		ps_server_idle(s);
+	txn_set_ready(s, c, status);
+	if (s->restore)
+		txn_restore_ready(s, c, status);
+	if (s->swallow && s->swallow->skip-- == 0)
+		txn_swallow_free(s);
+}
+
+static void txn_set_ready(struct server *s, struct client *c, char status)
+{
+	struct txn_set *t = s->txn_set;
 	if (!t)
 		return;
 	if (t->name && status != 'I')
@@ -243,6 +478,9 @@ void txn_server_reset(struct server *s, const char *query)
 	sql_facts_free(&f);
 	ps_server_query_sent(s);
 	txn_set_free(s);
+	txn_restore_free(s);
+	txn_swallow_free(s);
+	s->resync = false;
 }
 
 void txn_client_free(struct client *c)
@@ -253,5 +491,7 @@ void txn_client_free(struct client *c)
 void txn_server_free(struct server *s)
 {
 	txn_set_free(s);
+	txn_restore_free(s);
+	txn_swallow_free(s);
 	ps_server_free(s);
 }

@@ -26,8 +26,9 @@ void txn_client_note(struct server *s, uint8_t type);
 bool txn_server_msg(struct server *s, uint8_t type);
 /* Must CommandComplete tags be seen (a SET inside a transaction block awaits its outcome)? */
 bool txn_wants_tags(const struct server *s);
-/* A whole CommandComplete from the linked server s. */
-void txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len);
+/* A whole CommandComplete from the linked server s. False: drop it (it answers a SET Shoal
+ * added to the client's Query). */
+bool txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len);
 /* ReadyForQuery with this status from the linked server s: confirm a tracked SET. */
 void txn_server_ready(struct server *s, struct client *c, char status);
 /* Keep the client on its server until it leaves (logs the reason once). reason: static text. */

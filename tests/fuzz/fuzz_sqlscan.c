@@ -1,5 +1,6 @@
 /* fuzz_sqlscan.c: libFuzzer target for the SQL lexer (sqlscan.c), which reads every Query and
- * Parse text a client sends in transaction mode. The input is copied into an exactly-sized heap
+ * Parse text a client sends in transaction mode (and in session mode, a client with startup
+ * parameters). The input is copied into an exactly-sized heap
  * buffer with no terminating NUL, as the scanner must never read past len. */
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (f.nstmts < 0)
 		abort();
+	/* txn.c splices SETs into the text at the reset ends: in order, inside the text, each in a
+	 * statement that exists. */
+	if (f.nresets < 0 || f.nresets > SQL_MAX_RESETS)
+		abort();
+	for (int i = 0; i < f.nresets; i++)
+		if (f.reset_ends[i] > size || (i > 0 && f.reset_ends[i] < f.reset_ends[i - 1]) ||
+		    f.reset_stmts[i] < 1 || f.reset_stmts[i] > f.nstmts ||
+		    strlen(f.reset_names[i]) >= SQL_NAME_MAX)
+			abort();
 	sql_facts_free(&f);
 	free(sql);
 	return 0;

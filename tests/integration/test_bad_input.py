@@ -61,6 +61,16 @@ def test_bad_message_after_login_gets_08P01_and_close(trust_shoal, payload, mess
     assert_still_serves(trust_shoal)
 
 
+def test_terminate_before_startup_closes_silently_like_postgres(trust_shoal, pg):
+    """A driver that connects and ends at once sends Terminate first: no error, just EOF."""
+    for host, port in ((pg.host, pg.port), (trust_shoal.host, trust_shoal.port)):
+        w = Wire(host, port)
+        w.send(b"X\x00\x00\x00\x04")
+        assert w.is_closed(timeout=3), "%s:%s answered a Terminate" % (host, port)
+        w.close()
+    assert_still_serves(trust_shoal)
+
+
 def test_oversized_startup_packet_rejected(trust_shoal):
     w = Wire(trust_shoal.host, trust_shoal.port)
     w.send(struct.pack("!ii", 0x7FFFFFFF, wire.PROTOCOL_3))

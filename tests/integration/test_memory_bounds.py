@@ -50,6 +50,7 @@ def test_100mb_query_is_streamed_not_buffered(shoal, pg, mode):
     assert w.query("select 1")[:2] == ([("1",)], None)
     if not sanitized():
         assert growth_mb < 32, "peak RSS grew %.1f MB for a 100 MB query" % growth_mb
+    print("peak RSS growth %.2f MB" % growth_mb)
     if mode == "transaction":
         assert "pinned to its server" in s.log() and "message_inspect_limit" in s.log()
     w.close()

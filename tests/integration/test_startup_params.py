@@ -1,7 +1,10 @@
 """Startup parameters follow the client onto whatever server it gets."""
+import struct
+
 import psycopg
 import pytest
 
+import wire
 from wire import Wire
 
 
@@ -99,3 +102,78 @@ def test_replication_connection_refused(shoal, pg, role):
         psycopg.connect(s.dsn("db", role, replication="database"))
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone()[0] == 1
+
+
+def raw_login(host, port, params):
+    """Log in with a startup packet built from bytes (values in any encoding)."""
+    body = struct.pack("!i", wire.PROTOCOL_3)
+    for k, v in params.items():
+        body += k + b"\0" + v + b"\0"
+    w = Wire(host, port)
+    w.send(struct.pack("!i", len(body) + 5) + body + b"\0")
+    while True:
+        mtype, payload = w.read_msg()
+        if mtype == b"E":
+            return w, wire.parse_fields(payload)
+        if mtype == b"Z":
+            return w, None
+
+
+def hex_setting(w, name):
+    rows, err, _ = w.query("SELECT encode(convert_to(current_setting('%s'), 'UTF8'), 'hex')"
+                           % name)
+    assert err is None, err
+    return bytes.fromhex(rows[0][0])
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_startup_option_name_that_is_a_keyword_logs_in(shoal, pg, role, mode):
+    """-c user.id=42: the name is quoted as an identifier ("user" is a reserved word)."""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": mode})
+    with pg.connect(user=role, options="-c user.id=42") as direct:
+        assert show(direct, '"user.id"') == "42"
+    c = psycopg.connect(s.dsn("db", role, options="-c user.id=42 -c some.Var=x"),
+                        autocommit=True)
+    assert show(c, '"user.id"') == "42"
+    assert show(c, '"some.var"') == "x"
+    c.close()
+
+
+@pytest.mark.parametrize("scs", ["on", "off"])
+def test_startup_value_with_quote_and_backslash_arrives_byte_for_byte(shoal, pg, role, scs):
+    """The value is a literal read back exactly, whatever standard_conforming_strings the
+    shared server has when the client's values are applied."""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    first = s.connect("db", role, options="-c standard_conforming_strings=%s" % scs)
+    assert show(first, "standard_conforming_strings") == scs  # the server is left so
+    value = "a\\b'c\\'$shoal0$ d"
+    results = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = Wire(host, port)
+        assert w.startup(role, db, **{"my.val": value, "application_name": value}) is None
+        rows, err, _ = w.query("SELECT current_setting('my.val'), "
+                               "current_setting('application_name')")
+        assert err is None, err
+        results.append(rows)
+        w.close()
+    assert results[0] == results[1] == [(value, value[:63])]
+
+
+def test_sjis_value_with_backslash_trail_byte_arrives_intact(shoal, pg, role):
+    """0x955c is one SJIS character whose second byte is a backslash: an E'' literal doubled it
+    and the server saw a different string. (PostgreSQL itself stores startup values without
+    conversion, which in a UTF8 database gives an unreadable value; Shoal's SET is converted
+    from the client's encoding, so the client reads back what it sent.)"""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction"})
+    warm = s.connect("db", role, client_encoding="SJIS")
+    assert show(warm, "client_encoding") == "SJIS"  # the shared server now speaks SJIS
+    value = "\u8868n".encode("shift_jis")  # 0x95 0x5c 'n'
+    assert value[1:2] == b"\\"
+    w, err = raw_login(s.host, s.port, {b"user": role.encode(), b"database": b"db",
+                                        b"client_encoding": b"SJIS", b"my.val": value})
+    assert err is None, err
+    assert hex_setting(w, "my.val") == "\u8868n".encode()
+    w.close()

@@ -140,6 +140,44 @@ static void test_deallocate_discard(void **state)
 	assert_int_equal(f.nstmts, 2);
 }
 
+static void test_resets(void **state)
+{
+	(void)state;
+	struct sql_facts f =
+	    scan("set datestyle = iso; reset DateStyle; SET SESSION x.y TO DEFAULT;"
+		 "set time zone default; set names default; SET a = b");
+	assert_false(f.reset_all);
+	assert_int_equal(f.nresets, 4);
+	assert_string_equal(f.reset_names[0], "datestyle");
+	assert_string_equal(f.reset_names[1], "x.y");
+	assert_string_equal(f.reset_names[2], "timezone");
+	assert_string_equal(f.reset_names[3], "client_encoding");
+	assert_int_equal(f.reset_stmts[0], 2);
+	assert_int_equal(f.reset_ends[0], strlen("set datestyle = iso; reset DateStyle"));
+	assert_int_equal(f.reset_stmts[3], 5);
+	sql_facts_free(&f);
+	f = scan("RESET ALL -- x\n; select 1");
+	assert_true(f.reset_all && !f.reset_unsure);
+	assert_int_equal(f.nresets, 1);
+	assert_string_equal(f.reset_names[0], "");
+	assert_int_equal(f.reset_ends[0], 9);
+	sql_facts_free(&f);
+	f = scan("reset \"DateStyle\"");
+	assert_true(f.reset_all && f.reset_unsure); /* a quoted name: assume every one */
+	sql_facts_free(&f);
+	f = scan("SET LOCAL timezone TO DEFAULT; SELECT 'RESET x'; SET x = 'default'");
+	assert_false(f.reset_all);
+	assert_int_equal(f.nresets, 0);
+	sql_facts_free(&f);
+	f = scan("reset a; reset b; reset c; reset d; reset e");
+	assert_true(f.reset_all && f.reset_unsure);
+	sql_facts_free(&f);
+	f = scan("DO $$BEGIN RESET ALL; RESET x; END$$");
+	assert_false(f.reset_all);
+	assert_int_equal(f.nresets, 0);
+	sql_facts_free(&f);
+}
+
 static int stmts(const char *sql)
 {
 	struct sql_facts f = scan(sql);
@@ -180,9 +218,13 @@ static void test_plain_statement_path(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_session_state_pins), cmocka_unit_test(test_lookalikes_do_not_pin),
-	    cmocka_unit_test(test_set_capture),	       cmocka_unit_test(test_set_not_trackable),
-	    cmocka_unit_test(test_deallocate_discard), cmocka_unit_test(test_plain_statement_path),
+	    cmocka_unit_test(test_session_state_pins),
+	    cmocka_unit_test(test_lookalikes_do_not_pin),
+	    cmocka_unit_test(test_set_capture),
+	    cmocka_unit_test(test_set_not_trackable),
+	    cmocka_unit_test(test_deallocate_discard),
+	    cmocka_unit_test(test_resets),
+	    cmocka_unit_test(test_plain_statement_path),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
