@@ -165,6 +165,9 @@ struct pool {
 	_Atomic uint64_t ps_hits, ps_misses, ps_evictions; /* prepared.c's server caches */
 	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;
+	/* When the backoff last grew: a login started before then belongs to a round of failures
+	 * already counted, and its failure does not grow it again (parallel logins = one round). */
+	usec_t backoff_raised_at;
 	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on
 	 * read; a cache line each so workers do not contend. */
 	struct pool_stats {
