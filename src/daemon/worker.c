@@ -297,6 +297,26 @@ static void worker_login_timeouts(struct worker *w, usec_t now)
 	free(col.items);
 }
 
+/* A draining client whose transaction ended is not read any more (server.c). Its next request
+ * is answered with 57P01, so that a driver reports it as that request's error; one that sends
+ * nothing is told after DRAIN_REST_USEC, once it has long read the ReadyForQuery. */
+#define DRAIN_REST_USEC (500 * 1000)
+
+static void worker_drain_rest(struct worker *w, usec_t now)
+{
+	struct collect col = {.w = w};
+	pool_foreach(collect_pool_clients, &col);
+	for (int i = 0; i < col.n; i++) {
+		struct client *c = col.items[i];
+		if (c->c.dead || !c->draining || !c->drain_rest_since)
+			continue;
+		bool asked = c->c.paused && !(c->c.lfd.events & EPOLLIN); /* conn_hold disarmed it */
+		if (asked || now - c->drain_rest_since >= DRAIN_REST_USEC)
+			client_close(c, "57P01", "pooler is shutting down");
+	}
+	free(col.items);
+}
+
 static void worker_tick(void *arg)
 {
 	struct worker *w = arg;
@@ -317,6 +337,7 @@ static void worker_tick(void *arg)
 		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
 		worker_shutdown_now(w);
 	} else {
+		worker_drain_rest(w, now);
 		worker_close_servers(w, true);
 	}
 }
