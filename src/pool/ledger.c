@@ -190,8 +190,13 @@ static void pool_apply_one(struct pool *p, void *arg)
 	const struct db_entry *db = config_find_db(cfg, p->name);
 	if (!db)
 		return;
+	unsigned gen = p->gen;
 	pool_load_limits(p, cfg, db);
 	pool_apply_target(p, db);
+	if (p->gen != gen) { /* failures were the old target's: the new one starts afresh */
+		p->connect_failures = 0;
+		p->next_connect_at = 0;
+	}
 	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
 	if (!pw || !p->password || strcmp(pw, p->password) != 0) {
 		free(p->password); /* read only under the pool's lock (servers copy it) */

@@ -169,3 +169,22 @@ def test_commits_resume_quickly_after_a_fast_restart(shoal, pg_private, role):
     assert max(gaps) < (t_up - t_restart) + 2.0, "%.2f s without commits" % max(gaps)
     failed = len(re.findall(r"closed: connect failed", s.log()))
     assert failed < 40, failed
+
+
+def test_reload_to_a_working_target_ends_the_failing_state(shoal, pg, role):
+    from helpers import free_port
+    dead = free_port()  # nothing listens there
+    s = shoal(databases={"db": {"dbname": "postgres", "port": dead}},
+              settings={"server_login_retry": 15, "query_wait_timeout": 1})
+    with pytest.raises(psycopg.OperationalError):
+        s.connect("db", role).execute("SELECT 1")  # waits, then query_wait_timeout
+    with pytest.raises(psycopg.OperationalError) as e:
+        s.connect("db", role).execute("SELECT 1")  # refused at once
+    assert "server login has been failing" in str(e.value)
+    s.databases["db"]["port"] = pg.port
+    s.write_config(s.port)
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "reload" in s.log().lower(), timeout=5, what="the reload")
+    time.sleep(0.3)
+    # The backoff and the failing state belonged to the old target.
+    assert s.connect("db", role).execute("SELECT 1").fetchone() == (1,)
