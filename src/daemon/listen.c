@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@
 /* The reserved descriptor: closed to accept one connection that is then refused with an error,
  * reopened at once. Any worker may take it (atomic exchange); -1 while one holds it. */
 static atomic_int spare_fd = -1;
+/* Held around accepts and the spare's reopening while descriptors are short (accept_one). */
+static pthread_mutex_t accept_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* The current shortage (process-wide, so one episode logs twice however many workers see it). */
 static atomic_bool shortage;
@@ -173,6 +176,7 @@ void listen_close(struct worker *w)
 
 /* ---- running out of descriptors -------------------------------------------------------- */
 
+/* A shortage begins (or goes on): one line when it begins. */
 static void shortage_note(int err)
 {
 	usec_t now = shoal_now();
@@ -264,6 +268,34 @@ void listen_adopt(struct worker *w, struct mail *m)
 	client_accept(w, m->fd, &addr);
 }
 
+/* One accept. During a shortage every worker's accepts are serialised with the spare's
+ * close-accept-reopen: another worker's accept4 between our close and our accept would take the
+ * freed descriptor, and the spare would be lost until one frees up (clients would then wait in
+ * the backlog instead of being refused). Returns the accepted fd; -1 with err set (0: the
+ * connection was refused, go on). */
+static int accept_one(struct worker_listener *l, struct sockaddr_storage *addr, int *err)
+{
+	bool serial = atomic_load_explicit(&shortage, memory_order_relaxed);
+	if (serial)
+		pthread_mutex_lock(&accept_lock);
+	socklen_t alen;
+	int fd = net_accept(l->lfd.fd, addr, &alen);
+	*err = fd < 0 ? errno : 0;
+	if (fd < 0 && (*err == EMFILE || *err == ENFILE)) {
+		if (!serial)
+			pthread_mutex_lock(&accept_lock);
+		serial = true;
+		shortage_note(*err);
+		if (refuse_with_spare(l))
+			*err = 0;
+	} else if (fd >= 0 && serial) {
+		atomic_store(&shortage_eased, true);
+	}
+	if (serial)
+		pthread_mutex_unlock(&accept_lock);
+	return fd;
+}
+
 void listen_on_event(struct loop_fd *lfd, uint32_t events)
 {
 	struct worker_listener *l = container_of(lfd, struct worker_listener, lfd);
@@ -272,11 +304,9 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 		return; /* paused earlier in this batch */
 	for (int tries = 0; tries < ACCEPT_BATCH; tries++) {
 		struct sockaddr_storage addr;
-		socklen_t alen;
-		int fd = net_accept(lfd->fd, &addr, &alen);
+		int err;
+		int fd = accept_one(l, &addr, &err);
 		if (fd >= 0) {
-			if (atomic_load_explicit(&shortage, memory_order_relaxed))
-				atomic_store(&shortage_eased, true);
 			/* While draining, the client's startup is refused with 57P01. */
 			if (l->shared)
 				hand_out(l->w, fd, &addr);
@@ -284,18 +314,13 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 				client_accept(l->w, fd, &addr);
 			continue;
 		}
-		if (errno == EMFILE || errno == ENFILE) {
-			shortage_note(errno);
-			if (refuse_with_spare(l))
-				continue;
-			listener_pause(l);
-		} else if (errno == ECONNABORTED || errno == EINTR) {
+		if (err == 0 || err == ECONNABORTED || err == EINTR)
 			continue;
-		} else if (errno == ENOBUFS || errno == ENOMEM) {
-			shortage_note(errno);
+		if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+			shortage_note(err); /* EMFILE: noted already; the spare is gone */
 			listener_pause(l);
-		} else if (errno != EAGAIN && errno != EWOULDBLOCK) {
-			log_warn("accept failed: %s", strerror(errno));
+		} else if (err != EAGAIN && err != EWOULDBLOCK) {
+			log_warn("accept failed: %s", strerror(err));
 			listener_pause(l);
 		}
 		return;
@@ -311,8 +336,12 @@ void listen_tick(struct worker *w, usec_t now)
 		if (listener_arm(w, l) != SHOAL_OK)
 			l->rearm_at = now + LISTEN_PAUSE_USEC;
 	}
-	if (atomic_load(&spare_fd) < 0 && !w->stopping && w->id == 0)
-		spare_reopen();
+	if (atomic_load(&spare_fd) < 0 && !w->stopping && w->id == 0) {
+		pthread_mutex_lock(&accept_lock);
+		if (atomic_load(&spare_fd) < 0)
+			spare_reopen();
+		pthread_mutex_unlock(&accept_lock);
+	}
 	/* Over once a connection was accepted and none failed for a while: a client leaving
 	 * while others are refused does not make a new episode per departure. */
 	if (!atomic_load(&shortage) || !atomic_load(&shortage_eased) ||

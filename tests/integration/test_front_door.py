@@ -145,7 +145,10 @@ def test_out_of_descriptors_refuses_without_spinning_and_recovers(shoal, pg, rol
             if sslmode == "disable":  # after an SSLRequest libpq hides the server's text
                 assert "too many open files" in str(e.value), str(e.value)
         log = s.log()
-        assert log.count("accept failed") <= 2, log.count("accept failed")
+        # One line per shortage. With several workers a connection can slip in between two
+        # refusals (a refused one's descriptor freed), ending a shortage that then begins
+        # again a second later: a few lines, never one per failed accept.
+        assert log.count("accept failed") <= 3, log.count("accept failed")
         assert len(log) < 100_000, len(log)
     finally:
         for h in held:
@@ -161,5 +164,6 @@ def test_out_of_descriptors_refuses_without_spinning_and_recovers(shoal, pg, rol
     wait_until(lambda: "accepting connections again" in s.log(), timeout=5,
                what="the end of the shortage logged")
     log = s.log()
-    assert log.count("accept failed") == 1, log.count("accept failed")
+    assert log.count("accept failed") <= 3, log.count("accept failed")
+    assert log.count("accept failed") == log.count("accepting connections again")
     assert len(log) < 100_000, len(log)
