@@ -86,9 +86,11 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 		if (w->nlisteners >= WORKER_MAX_LISTENERS - 1)
 			break;
 		char why[256];
-		int fd = net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport, why, sizeof(why));
+		int fd =
+		    net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport, why, sizeof(why));
 		if (fd < 0) {
-			snprintf(err, errlen, "cannot listen on %s:%d: %s%s", a, cfg->listen_port, why,
+			snprintf(err, errlen, "cannot listen on %s:%d: %s%s", a, cfg->listen_port,
+				 why,
 				 strstr(why, "in use") ? " (is another Shoal or PgBouncer running?)"
 						       : "");
 			rc = SHOAL_ERROR;
@@ -164,7 +166,8 @@ void listen_close(struct worker *w)
 	const struct config *cfg = config_current();
 	if (w->id == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir) {
 		char path[512];
-		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir,
+			 cfg->listen_port);
 		unlink(path);
 	}
 	if (w->id == 0) {
@@ -246,9 +249,9 @@ static void hand_out(struct worker *w, int fd, const struct sockaddr_storage *ad
 {
 	static atomic_uint next;
 	unsigned n = (unsigned)worker_count();
-	struct worker *to = n > 1 ? worker_get((int)(atomic_fetch_add_explicit(
-					&next, 1, memory_order_relaxed) % n))
-				  : w;
+	struct worker *to =
+	    n > 1 ? worker_get((int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % n))
+		  : w;
 	if (!to || to == w || atomic_load(&to->stopped)) {
 		client_accept(w, fd, addr);
 		return;
@@ -368,8 +371,8 @@ static unsigned long long server_fds(const struct config *cfg)
 		const struct db_entry *db = &cfg->dbs[i];
 		long long size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
 		size += db->reserve_pool_size >= 0 ? db->reserve_pool_size : cfg->reserve_pool_size;
-		int max = db->max_db_connections >= 0 ? db->max_db_connections
-						      : cfg->max_db_connections;
+		int max =
+		    db->max_db_connections >= 0 ? db->max_db_connections : cfg->max_db_connections;
 		if (max > 0 && size > max)
 			size = max;
 		n += (unsigned long long)size;
