@@ -272,6 +272,7 @@ static int run_daemon(struct daemon_state *d)
 	control_init(cfg, d->path, d->verbose);
 	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	sigset_t set;
@@ -286,6 +287,7 @@ static int run_daemon(struct daemon_state *d)
 	signal(SIGPIPE, SIG_IGN);
 	if (dns_start() != SHOAL_OK) {
 		log_error("cannot start the resolver thread");
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	dns_prime(cfg, true);
@@ -294,6 +296,7 @@ static int run_daemon(struct daemon_state *d)
 		log_error("%s", err);
 		http_stop();
 		dns_stop();
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	if (start_workers(d, cfg) != SHOAL_OK) {

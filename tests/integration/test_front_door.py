@@ -167,3 +167,12 @@ def test_out_of_descriptors_refuses_without_spinning_and_recovers(shoal, pg, rol
     assert log.count("accept failed") <= 3, log.count("accept failed")
     assert log.count("accept failed") == log.count("accepting connections again")
     assert len(log) < 100_000, len(log)
+
+
+def test_failed_start_leaves_no_pidfile(shoal, pg):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    d = tempfile.mkdtemp(prefix="shoal-pid-")
+    pidfile = os.path.join(d, "second.pid")
+    rc, out = _run_second(_second_ini(s, pidfile=pidfile))  # its port is taken
+    assert rc != 0 and "in use" in out, out
+    assert not os.path.exists(pidfile), "a failed start left its pidfile behind"
