@@ -114,6 +114,7 @@ static const struct setting settings[] = {
 	S_PATH(pidfile, false),
 	S_INT(verbose, "0", true, 0, 10),
 	S_INT(workers, "0", false, 0, 64),
+	S_BOOL(so_reuseport, "0", false),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),
@@ -159,7 +160,7 @@ static const struct setting settings[] = {
 /* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
  * an existing pgbouncer.ini loads unchanged. */
 static const char *const not_implemented[] = {
-	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters", "so_reuseport",
+	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
 	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",

@@ -106,6 +106,9 @@ struct config {
 	char *pidfile;                 /* NULL: none */
 	int verbose;                   /* 0 */
 	int workers;                   /* worker threads; 0: one per CPU */
+	int so_reuseport;              /* 0: one TCP socket per address, shared by the workers;
+					* 1: one SO_REUSEPORT socket per worker (a second process
+					* of the same user may then bind the port too) */
 	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */

@@ -6,6 +6,7 @@
 #include "control.h"
 #include "dns.h"
 #include "http_server.h"
+#include "listen.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
@@ -15,10 +16,13 @@
 #include "shoal_version.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +46,7 @@ struct options {
 	const char *config;
 	const char *check;
 	int verbose;
+	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
 };
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -91,17 +96,53 @@ static int run_check(const char *path)
 	return 0;
 }
 
-static void write_pidfile(const char *path)
+/* The pidfile is held with an exclusive flock for the daemon's life: a second Shoal given the same
+ * file finds it locked and exits without writing or removing it. Returns the locked fd, -1 with
+ * no pidfile configured, -2 (err set) when it cannot be taken. */
+static int pidfile_lock(const char *path, char *err, size_t errlen)
 {
 	if (!path || !*path)
-		return;
-	FILE *f = fopen(path, "w");
-	if (!f) {
-		log_warn("cannot write pidfile %s: %s", path, strerror(errno));
-		return;
+		return -1;
+	for (int tries = 0; tries < 10; tries++) {
+		int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			snprintf(err, errlen, "cannot open pidfile %s: %s", path, strerror(errno));
+			return -2;
+		}
+		if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+			char pid[32] = "";
+			ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+			pid[n > 0 ? n : 0] = 0;
+			pid[strcspn(pid, "\n")] = 0;
+			snprintf(err, errlen, "pidfile %s is locked: Shoal is already running (pid %s)",
+				 path, *pid ? pid : "?");
+			close(fd);
+			return -2;
+		}
+		/* The holder before us may have removed the file between our open and our lock:
+		 * then the lock is on a file nobody sees, and we try again. */
+		struct stat a, b;
+		if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev) {
+			char line[32];
+			int n = snprintf(line, sizeof(line), "%d\n", (int)getpid());
+			if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n)
+				log_warn("cannot write pidfile %s: %s", path, strerror(errno));
+			return fd;
+		}
+		close(fd);
 	}
-	fprintf(f, "%d\n", (int)getpid());
-	fclose(f);
+	snprintf(err, errlen, "pidfile %s keeps changing under us", path);
+	return -2;
+}
+
+/* At exit: removed while still locked, so that no second instance locks a file about to go. */
+static void pidfile_release(const char *path, int fd)
+{
+	if (fd < 0)
+		return;
+	unlink(path);
+	close(fd);
 }
 
 struct daemon_state {
@@ -109,6 +150,7 @@ struct daemon_state {
 	int nworkers;
 	const char *path;
 	int verbose;
+	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
 };
 
 static bool all_stopped(const struct daemon_state *d)
@@ -185,13 +227,14 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 		if (worker_init(&d->workers[i], i, cfg, i ? &d->workers[0] : NULL, err,
 				sizeof(err)) != SHOAL_OK) {
 			log_error("%s", err);
+			if (cfg->logfile && *cfg->logfile) /* a fatal start error is seen on stderr too */
+				fprintf(stderr, "shoal: %s\n", err);
 			return SHOAL_ERROR;
 		}
 	}
 	worker_set_all(d->workers, d->nworkers);
 	http_set_workers_ready(); /* before any worker accepts: a /health may come at once */
 	pool_create_static(cfg);
-	write_pidfile(cfg->pidfile);
 	log_info("Shoal %s started (pool_mode %s, auth_type %s, %d worker%s)", SHOAL_VERSION,
 		 config_pool_mode_name(cfg->pool_mode), config_auth_type_name(cfg->auth_type),
 		 d->nworkers, d->nworkers == 1 ? "" : "s");
@@ -219,9 +262,17 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
+	d->pidfile_fd = pidfile_lock(cfg->pidfile, err, sizeof(err));
+	if (d->pidfile_fd == -2) {
+		fprintf(stderr, "shoal: %s\n", err);
+		config_free(cfg);
+		free(cfg);
+		return 1;
+	}
 	control_init(cfg, d->path, d->verbose);
 	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
 		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	sigset_t set;
@@ -236,18 +287,22 @@ static int run_daemon(struct daemon_state *d)
 	signal(SIGPIPE, SIG_IGN);
 	if (dns_start() != SHOAL_OK) {
 		log_error("cannot start the resolver thread");
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	dns_prime(cfg, true);
+	listen_fd_budget(cfg, workers_wanted(cfg));
 	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
 		http_stop();
 		dns_stop();
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	if (start_workers(d, cfg) != SHOAL_OK) {
 		http_stop();
 		dns_stop();
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
 	signal_loop(d, &set);
@@ -258,8 +313,7 @@ static int run_daemon(struct daemon_state *d)
 		worker_destroy(&d->workers[i]);
 	dns_stop();
 	free(d->workers);
-	if (cfg->pidfile && *cfg->pidfile)
-		unlink(cfg->pidfile);
+	pidfile_release(cfg->pidfile, d->pidfile_fd);
 	log_info("Shoal stopped");
 	return 0;
 }

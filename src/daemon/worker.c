@@ -3,8 +3,8 @@
 #include "admin.h"
 #include "cancel.h"
 #include "client.h"
+#include "listen.h"
 #include "log.h"
-#include "net.h"
 #include "objects.h"
 #include "pool.h"
 #include "server.h"
@@ -47,80 +47,6 @@ struct worker *worker_get(int id)
 	return id >= 0 && id < n_workers ? &all_workers[id] : NULL;
 }
 
-static void worker_accept(struct loop_fd *lfd, uint32_t events)
-{
-	struct worker *w = container_of(lfd, struct worker_listener, lfd)->w;
-	UNUSED(events);
-	for (int tries = 0; tries < 64; tries++) {
-		struct sockaddr_storage addr;
-		socklen_t alen;
-		int fd = net_accept(lfd->fd, &addr, &alen);
-		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				log_warn("accept failed: %s", strerror(errno));
-			return;
-		}
-		client_accept(w, fd, &addr); /* while draining, its startup is refused with 57P01 */
-	}
-}
-
-static void worker_add_listener(struct worker *w, int fd)
-{
-	struct worker_listener *l = &w->listeners[w->nlisteners++];
-	l->lfd.fd = fd;
-	l->lfd.cb = worker_accept;
-	l->w = w;
-}
-
-/* The Unix socket: worker 0 binds it; the others accept from a dup of its fd. EPOLLEXCLUSIVE
- * wakes one worker per connection. */
-static shoal_rc worker_listen_unix(struct worker *w, const struct config *cfg,
-				   struct worker *first, char *err, size_t errlen)
-{
-	if (!cfg->unix_socket_dir || !*cfg->unix_socket_dir)
-		return SHOAL_OK;
-	int fd;
-	if (first) {
-		fd = dup(first->listeners[first->nlisteners - 1].lfd.fd);
-		if (fd < 0) {
-			snprintf(err, errlen, "dup: %s", strerror(errno));
-			return SHOAL_ERROR;
-		}
-	} else {
-		fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode,
-				     err, errlen);
-		if (fd < 0)
-			return SHOAL_ERROR;
-		log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
-	}
-	worker_add_listener(w, fd);
-	return SHOAL_OK;
-}
-
-static shoal_rc worker_listen_tcp(struct worker *w, const struct config *cfg, bool say, char *err,
-				  size_t errlen)
-{
-	char *addrs = xstrdup(cfg->listen_addr ? cfg->listen_addr : ""), *save = NULL;
-	shoal_rc rc = SHOAL_OK;
-	for (char *a = strtok_r(addrs, ", ", &save); a; a = strtok_r(NULL, ", ", &save)) {
-		if (w->nlisteners >= WORKER_MAX_LISTENERS - 1)
-			break;
-		int fd = net_listen_tcp(a, cfg->listen_port, err, errlen);
-		if (fd < 0) {
-			char tmp[256];
-			snprintf(tmp, sizeof(tmp), "listen on %s:%d: %s", a, cfg->listen_port, err);
-			snprintf(err, errlen, "%s", tmp);
-			rc = SHOAL_ERROR;
-			break;
-		}
-		worker_add_listener(w, fd);
-		if (say)
-			log_info("listening on %s:%d", a, cfg->listen_port);
-	}
-	free(addrs);
-	return rc;
-}
-
 static void worker_mailbox(struct loop_fd *lfd, uint32_t events);
 static void worker_tick(void *arg);
 static void worker_after_batch(void *arg);
@@ -137,8 +63,7 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 	pthread_mutex_init(&w->mail_lock, NULL);
 	w->mailbox.fd = -1;
 	w->loop = loop_create(WORKER_TICK_USEC, worker_tick, worker_after_batch, w);
-	if (!w->loop || worker_listen_tcp(w, cfg, id == 0, err, errlen) != SHOAL_OK ||
-	    worker_listen_unix(w, cfg, first, err, errlen) != SHOAL_OK)
+	if (!w->loop || listen_open(w, cfg, first, err, errlen) != SHOAL_OK)
 		return SHOAL_ERROR;
 	w->mailbox.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->mailbox.cb = worker_mailbox;
@@ -146,30 +71,12 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return SHOAL_ERROR;
 	}
-	for (int i = 0; i < w->nlisteners; i++)
-		if (loop_add(w->loop, &w->listeners[i].lfd, EPOLLIN | EPOLLEXCLUSIVE) != SHOAL_OK) {
-			snprintf(err, errlen, "epoll: %s", strerror(errno));
-			return SHOAL_ERROR;
-		}
-	return SHOAL_OK;
+	return listen_arm(w, err, errlen);
 }
 
 void worker_close_listeners(struct worker *w)
 {
-	for (int i = 0; i < w->nlisteners; i++) {
-		struct loop_fd *l = &w->listeners[i].lfd;
-		if (l->fd < 0)
-			continue;
-		loop_del(w->loop, l);
-		close(l->fd);
-		l->fd = -1;
-	}
-	const struct config *cfg = config_current();
-	if (w->id == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir) {
-		char path[512];
-		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
-		unlink(path);
-	}
+	listen_close(w);
 }
 
 /* ---- commands, shutdown ---------------------------------------------------------------- */
@@ -309,6 +216,7 @@ static void worker_read_mail(struct worker *w)
 		case MAIL_FAIL: pool_fail_local_waiters(w, m->p, m->data, m->len); break;
 		case MAIL_ADMIN: admin_on_mail(w, m); break;
 		case MAIL_INTERNAL: worker_accept_internal(w, m->fd); break;
+		case MAIL_ACCEPT: listen_adopt(w, m); break;
 		}
 		free(m);
 	}
@@ -389,12 +297,33 @@ static void worker_login_timeouts(struct worker *w, usec_t now)
 	free(col.items);
 }
 
+/* A draining client whose transaction ended is not read any more (server.c). Its next request
+ * is answered with 57P01, so that a driver reports it as that request's error; one that sends
+ * nothing is told after DRAIN_REST_USEC, once it has long read the ReadyForQuery. */
+#define DRAIN_REST_USEC (500 * 1000)
+
+static void worker_drain_rest(struct worker *w, usec_t now)
+{
+	struct collect col = {.w = w};
+	pool_foreach(collect_pool_clients, &col);
+	for (int i = 0; i < col.n; i++) {
+		struct client *c = col.items[i];
+		if (c->c.dead || !c->draining || !c->drain_rest_since)
+			continue;
+		bool asked = c->c.paused && !(c->c.lfd.events & EPOLLIN); /* conn_hold disarmed it */
+		if (asked || now - c->drain_rest_since >= DRAIN_REST_USEC)
+			client_close(c, "57P01", "pooler is shutting down");
+	}
+	free(col.items);
+}
+
 static void worker_tick(void *arg)
 {
 	struct worker *w = arg;
 	usec_t now = shoal_now();
 	if (w->stopped)
 		return;
+	listen_tick(w, now);
 	worker_login_timeouts(w, now);
 	cancel_reap(w, now);
 	pool_janitor(w, now);
@@ -408,6 +337,7 @@ static void worker_tick(void *arg)
 		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
 		worker_shutdown_now(w);
 	} else {
+		worker_drain_rest(w, now);
 		worker_close_servers(w, true);
 	}
 }
@@ -467,7 +397,7 @@ void worker_destroy(struct worker *w)
 		next = m->next;
 		if (m->kind == MAIL_ADOPT)
 			pool_drop_adopted(w, m->s, m->c);
-		else if (m->kind == MAIL_INTERNAL)
+		else if (m->kind == MAIL_INTERNAL || m->kind == MAIL_ACCEPT)
 			close(m->fd);
 		free(m);
 	}

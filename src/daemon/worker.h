@@ -27,6 +27,9 @@ struct pool;
 struct worker_listener {
 	struct loop_fd lfd;
 	struct worker *w;
+	bool shared;     /* a socket every worker accepts from (dups of one fd) */
+	bool is_unix;
+	usec_t rearm_at; /* out of the epoll (no descriptor for a connection) until then */
 };
 
 /* Cross-worker work, carried by a worker's mailbox (DESIGN §2). */
@@ -36,6 +39,8 @@ enum mail_kind {
 	MAIL_FAIL,  /* the pool's server login failed for good: fail your waiting clients */
 	MAIL_ADMIN, /* an admin console command's work on this worker's connections */
 	MAIL_INTERNAL, /* fd: a socketpair end from the health probe, to serve as a trusted client */
+	MAIL_ACCEPT,   /* fd: a client accepted from a shared listener by another worker; data: its
+			* struct sockaddr_storage */
 };
 
 struct mail {
@@ -46,7 +51,7 @@ struct mail {
 	struct client *c;
 	struct pool *p;
 	int hops;
-	int fd; /* MAIL_INTERNAL */
+	int fd; /* MAIL_INTERNAL, MAIL_ACCEPT */
 	size_t len;
 	uint8_t data[]; /* MAIL_FAIL: the ErrorResponse */
 };
@@ -76,9 +81,9 @@ struct worker {
 const struct config *config_current(void);
 void config_set_current(const struct config *cfg);
 
-/* Create worker id with listeners per cfg: its own SO_REUSEPORT TCP sockets; the Unix socket is
- * made by worker 0 and shared (first, a worker other than 0 passes first's). SHOAL_ERROR with err
- * on a listen failure. */
+/* Create worker id with listeners per cfg (listen.h): worker 0 binds; the others (first: worker
+ * 0) share its sockets, or bind their own SO_REUSEPORT TCP sockets with so_reuseport = 1.
+ * SHOAL_ERROR with err on a listen failure. */
 shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct worker *first,
 		     char *err, size_t errlen) MUST_USE;
 shoal_rc worker_start(struct worker *w) MUST_USE;

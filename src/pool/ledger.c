@@ -190,8 +190,13 @@ static void pool_apply_one(struct pool *p, void *arg)
 	const struct db_entry *db = config_find_db(cfg, p->name);
 	if (!db)
 		return;
+	unsigned gen = p->gen;
 	pool_load_limits(p, cfg, db);
 	pool_apply_target(p, db);
+	if (p->gen != gen) { /* failures were the old target's: the new one starts afresh */
+		p->connect_failures = 0;
+		p->next_connect_at = 0;
+	}
 	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
 	if (!pw || !p->password || strcmp(pw, p->password) != 0) {
 		free(p->password); /* read only under the pool's lock (servers copy it) */
@@ -384,3 +389,26 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 	}
 }
 
+bool pool_login_failing(struct pool *p)
+{
+	return p->connect_failures > 0 &&
+	       p->n_servers - p->n_opening - (int)list_count(&p->connecting) <= 0;
+}
+
+/* PgBouncer's launch_new_connection from check_fast_fail: refused clients are the only demand
+ * a failing pool sees, so each may start one login (the backoff permitting, none in flight). */
+void pool_open_probe(struct worker *w, struct pool *p)
+{
+	pool_lock(p);
+	int n = 0;
+	if (pool_login_failing(p) && list_empty(&p->connecting) && p->n_opening == 0)
+		n = pool_claim_slots(p, 1, false, shoal_now());
+	p->n_opening += n;
+	pool_unlock(p);
+	if (n == 0)
+		return;
+	pool_open_servers(w, p, n);
+	pool_lock(p);
+	p->n_opening -= n;
+	pool_unlock(p);
+}

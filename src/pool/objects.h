@@ -77,6 +77,8 @@ struct client {
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */
+	usec_t drain_rest_since; /* draining: its transaction ended then; not read since, it is
+				  * told 57P01 at its next request (worker.c) */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
 	uint32_t proto_minor;
@@ -179,6 +181,9 @@ struct pool {
 	_Atomic uint64_t ps_hits, ps_misses, ps_evictions; /* prepared.c's server caches */
 	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;
+	/* When the backoff last grew: a login started before then belongs to a round of failures
+	 * already counted, and its failure does not grow it again (parallel logins = one round). */
+	usec_t backoff_raised_at;
 	/* Counters: one slot per worker (written only by it, read by the stats thread), summed on
 	 * read; a cache line each so workers do not contend. */
 	struct pool_stats {

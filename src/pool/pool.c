@@ -65,6 +65,18 @@ static void link_locked(struct client *c, struct server *s)
 	server_state_locked(s, SV_SETUP);
 }
 
+/* PgBouncer's check_fast_fail: while logins fail and no server is left, a new request is refused
+ * at once with the reason, instead of waiting out query_wait_timeout. Clients already waiting
+ * when the failures began keep waiting: a restart of the server is usually short. */
+static void refuse_failing(struct client *c, struct pool *p, const char *why)
+{
+	char msg[sizeof(p->last_connect_error) + 96];
+	snprintf(msg, sizeof(msg), "server login has been failing, try again later "
+		 "(server_login_retry)%s%s", *why ? ": " : "", why);
+	client_close(c, "08P01", msg);
+	pool_open_probe(c->c.w, p);
+}
+
 void pool_acquire(struct client *c)
 {
 	struct pool *p = c->pool;
@@ -72,6 +84,20 @@ void pool_acquire(struct client *c)
 	pool_lock(p);
 	if (c->state == CL_HANDOFF) {
 		pool_unlock(p); /* a server is already on its way */
+		return;
+	}
+	if (c->draining) { /* shutting down: its transaction ended, no new one begins */
+		pool_unlock(p);
+		client_close(c, "57P01", "pooler is shutting down");
+		return;
+	}
+	if (pool_login_failing(p)) {
+		char why[sizeof(p->last_connect_error)];
+		str_copy(why, sizeof(why), p->last_connect_error);
+		if (c->state == CL_LOGIN) /* counted in n_clients already: leave as a pool client */
+			client_state_locked(c, CL_WAIT_LOGIN);
+		pool_unlock(p);
+		refuse_failing(c, p, why);
 		return;
 	}
 	bool paused = pause_is_paused(p->name); /* PAUSE: new work waits for RESUME */
@@ -322,6 +348,23 @@ void pool_drop_adopted(struct worker *w, struct server *s, struct client *c)
 	server_close(s, "pooler is shutting down");
 }
 
+/* Under the lock: one more failed round of logins. The wait before the next login doubles from
+ * 100 ms up to server_login_retry, with jitter (50-100%) so that pools do not retry in lockstep.
+ * A restart of PostgreSQL fails every login in flight at once; they are one round, so the pool
+ * retries after ~100 ms, not after the cap (issue 16). */
+static void pool_backoff_grow(struct pool *p)
+{
+	const struct config *cfg = config_current();
+	usec_t now = shoal_now();
+	p->connect_failures++;
+	usec_t delay = 100 * 1000LL << (p->connect_failures > 10 ? 10 : p->connect_failures - 1);
+	if (delay > cfg->server_login_retry)
+		delay = cfg->server_login_retry;
+	delay = delay / 2 + (usec_t)((double)(delay / 2) * (rand() / (RAND_MAX + 1.0)));
+	p->next_connect_at = now + delay;
+	p->backoff_raised_at = now;
+}
+
 void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 {
 	struct pool *p = s->pool;
@@ -334,16 +377,11 @@ void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 	pool_release_slot(p);
 	if (s->dying)
 		p->n_dying--;
-	if (failed_login) {
-		const struct config *cfg = config_current();
-		p->connect_failures++;
-		usec_t delay = 100 * 1000LL << (p->connect_failures > 10 ? 10 : p->connect_failures - 1);
-		if (delay > cfg->server_login_retry)
-			delay = cfg->server_login_retry;
-		/* Jitter (50-100%) so that pools do not reconnect in lockstep. */
-		delay = delay / 2 + (usec_t)((double)(delay / 2) * (rand() / (RAND_MAX + 1.0)));
-		p->next_connect_at = shoal_now() + delay;
-	}
+	/* A login started before the backoff last grew, or opened while its wait still ran (the
+	 * rest of a batch claimed before: a Unix socket refuses at once), is of a counted round. */
+	if (failed_login && s->connect_time > p->backoff_raised_at &&
+	    shoal_now() >= p->next_connect_at)
+		pool_backoff_grow(p);
 	pool_unlock(p);
 	/* A stopping worker leaves waiters elsewhere to their own workers' janitor ticks. */
 	if (!failed_login && !s->c.w->stopping)

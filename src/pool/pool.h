@@ -24,7 +24,9 @@ void pool_apply_config(const struct config *cfg);
 void pool_free_all(void);
 
 /* The client has a message to run (or must finish login): link an idle server now, or queue the
- * client (FIFO) and stop reading it, opening a server connection if limits allow. */
+ * client (FIFO) and stop reading it, opening a server connection if limits allow. While the
+ * pool's logins are failing the client is closed at once (08P01 "server login has been failing,
+ * try again later (server_login_retry): <last error>"): check c->c.dead after the call. */
 void pool_acquire(struct client *c);
 /* The linked client is done with its server (clean, ReadyForQuery 'I'): unlink both, then the
  * server goes to the next waiter or to the idle list. */
@@ -68,6 +70,11 @@ int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now);
 void pool_open_servers(struct worker *w, struct pool *p, int n);
 /* Open servers for waiting clients no server is being opened for, as the limits allow. */
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);
+/* Under the lock: the pool's server logins are failing (the last one failed, none succeeded
+ * since) and it has no server to offer, only logins in flight. New requests are refused then. */
+bool pool_login_failing(struct pool *p);
+/* A failing pool with no login in flight starts one, if the backoff allows. */
+void pool_open_probe(struct worker *w, struct pool *p);
 /* Every pool (pools live until exit); free() the array. */
 struct pool **pool_snapshot(int *n);
 

@@ -701,7 +701,10 @@ static void server_after_ready(struct server *s, struct client *c, char status)
 		return;
 	}
 	if (c->draining && status == 'I') {
-		client_close(c, "57P01", "pooler is shutting down");
+		/* Not in the packet of this ReadyForQuery, which a driver reads as a notice and then
+		 * sees a bare EOF: the worker answers its next request with 57P01 (worker.c). */
+		conn_pause(&c->c, true);
+		c->drain_rest_since = shoal_clock();
 		return;
 	}
 	if (s->held_ready) {

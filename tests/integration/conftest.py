@@ -222,8 +222,10 @@ def role_db(pg, role):
 
 
 class ShoalProcess:
-    def __init__(self, pg, databases, users, settings, userlist, verbose, extra_ini):
+    def __init__(self, pg, databases, users, settings, userlist, verbose, extra_ini,
+                 preexec_fn=None):
         self.pg = pg
+        self.preexec_fn = preexec_fn  # runs in the child before exec (e.g. a lower RLIMIT)
         self.dir = tempfile.mkdtemp(prefix="shoal-")
         self.host = "127.0.0.1"
         self.ini = os.path.join(self.dir, "shoal.ini")
@@ -299,7 +301,8 @@ class ShoalProcess:
             self._log = open(self.logfile, "ab")
             args = [SHOAL_BIN] + (["-v"] if self.verbose else []) + [self.ini]
             self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self._log,
-                                         stderr=subprocess.STDOUT, env=env)
+                                         stderr=subprocess.STDOUT, env=env,
+                                         preexec_fn=self.preexec_fn)
             self.pid = self.proc.pid
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline:
@@ -404,9 +407,9 @@ def shoal(pg, request):
     request.node._shoal_instances = instances
 
     def make(databases=None, users=None, settings=None, userlist=None, verbose=True,
-             extra_ini=None, pg_cluster=None):
+             extra_ini=None, pg_cluster=None, preexec_fn=None):
         inst = ShoalProcess(pg_cluster or pg, databases, users, settings, userlist, verbose,
-                            extra_ini)
+                            extra_ini, preexec_fn)
         instances.append(inst)
         return inst.start()
 

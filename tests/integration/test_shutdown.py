@@ -74,3 +74,57 @@ def test_sigquit_exits_at_once_despite_open_transaction(shoal, pg, role):
     assert rc == 0, rc
     wait_until(lambda: pg.count_backends(usename=role) == 0, timeout=3,
                what="server connections closed")
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_statement_completing_during_sigterm_then_next_request_gets_57P01(shoal, pg, role,
+                                                                           mode):
+    """The 57P01 does not ride in the packet of the statement's ReadyForQuery (libpq reads it
+    there as a notice and reports a bare EOF later): the next request is answered with it."""
+    import threading
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
+              settings={"pool_mode": mode, "shutdown_timeout": 5})
+    c = s.connect("db", role)
+    res = {}
+
+    def run():
+        res["row"] = c.execute("SELECT pg_sleep(1), %s::int", (7,)).fetchone()
+        try:
+            c.execute("SELECT 1")
+        except psycopg.OperationalError as e:
+            res["next"] = str(e)
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    time.sleep(0.3)
+    s.send_signal(signal.SIGTERM)
+    t.join(10)
+    assert res.get("row") == ("", 7), res
+    assert "pooler is shutting down" in res.get("next", ""), res
+    assert s.wait(10) == 0
+    s.stopped_by_test = True
+
+
+def test_statement_completing_during_sigterm_over_the_wire(shoal, pg, role):
+    from wire import Wire, query_message
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
+              settings={"pool_mode": "transaction", "shutdown_timeout": 5})
+    asks, quiet = Wire(s.host, s.port), Wire(s.host, s.port)
+    for w in (asks, quiet):
+        assert w.startup(role, "db") is None
+        w.send(query_message("SELECT pg_sleep(0.8)"))
+    time.sleep(0.2)
+    s.send_signal(signal.SIGTERM)
+    for w in (asks, quiet):
+        types = []
+        while not types or types[-1] != b"Z":
+            types.append(w.read_msg()[0])
+        assert types == [b"T", b"D", b"C", b"Z"], types
+    rows, err, status = asks.query("SELECT 1")  # answered with the FATAL, then closed
+    assert rows == [] and status is None and err["C"] == "57P01" and err["S"] == "FATAL", err
+    assert err["M"] == "pooler is shutting down", err
+    fields = quiet.wait_error(timeout=3)  # sends nothing: told a moment later
+    assert fields["C"] == "57P01", fields
+    assert quiet.is_closed(timeout=3)
+    assert s.wait(10) == 0
+    s.stopped_by_test = True
