@@ -913,7 +913,9 @@ void server_link_settle(struct server *s)
 		return;
 	if (s->c.paused && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		server_resume(s);
+	/* (A draining client whose transaction ended stays paused: worker_drain_rest.) */
 	if (!c->c.dead && c->server == s && s->state == SV_ACTIVE && c->c.paused &&
+	    !c->drain_rest_since &&
 	    buf_avail(&s->c.out) <= CONN_HIGH_WATER && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		client_resume(c);
 }
