@@ -91,9 +91,10 @@ def test_pool_size_queues_extra_clients_fifo(shoal, pg, role):
     assert sorted(ran_at, key=ran_at.get) == [0, 1, 2, 3], ran_at
 
 
-def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role):
-    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1,
-                                "reserve_pool_size": 1}},
+# reserve_pool is PgBouncer's documented alias of reserve_pool_size in a database entry.
+@pytest.mark.parametrize("key", ["reserve_pool_size", "reserve_pool"])
+def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role, key):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1, key: 1}},
               settings={"pool_mode": "transaction", "reserve_pool_timeout": 0.5,
                         "query_wait_timeout": 10})
     holder = s.connect("db", role)
