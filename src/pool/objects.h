@@ -172,6 +172,7 @@ struct pool {
 		uint64_t query_time, wait_time; /* microseconds */
 		uint64_t assign_count, bytes_recv, bytes_sent, xact_time;
 		uint64_t parse_count, bind_count;
+		uint64_t client_login_count; /* logins completed (not the health probe's) */
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
 	unsigned gen; /* bumped by RECONNECT or a changed target: older servers are recycled */

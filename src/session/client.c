@@ -236,8 +236,12 @@ static void client_write_welcome(struct client *c, const struct param_list *serv
 	proto_write_ready(o, 'I');
 }
 
+/* A login completed: logged, and counted for SHOW STATS (client_login_count); the health
+ * probe's logins are neither. */
 static void client_log_login(struct client *c)
 {
+	if (!c->internal)
+		stats_add(&c->pool->stats[c->c.w->id].client_login_count, 1);
 	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
 		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
 		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
