@@ -279,6 +279,12 @@ static void client_login_ready(struct client *c)
 		admin_login_ok(c);
 		return;
 	}
+	if (!c->db) { /* authenticated: now it may learn that the database does not exist */
+		char msg[200];
+		snprintf(msg, sizeof(msg), "no such database: %s", c->dbname);
+		client_close(c, "3D000", msg);
+		return;
+	}
 	if (cancel_register(c) != SHOAL_OK) {
 		client_close(c, "53000", "cannot generate a cancel key");
 		return;
@@ -584,13 +590,10 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "08P01", msg);
 		return;
 	}
+	/* An unknown database (c->db NULL) is refused only once the client has authenticated
+	 * (client_login_ready), as PgBouncer does: answering first would tell anyone which
+	 * databases exist. Its auth exchange runs against the user's secret, or a mock one. */
 	c->db = config_find_db(cfg, c->dbname);
-	if (!c->db) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "no such database: %s", c->dbname);
-		client_close(c, "3D000", msg);
-		return;
-	}
 	client_start_auth(c);
 }
 
