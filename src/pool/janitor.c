@@ -13,6 +13,7 @@
 
 enum jan_kind {
 	J_WAIT_TIMEOUT,
+	J_SHUTDOWN_WAITER,
 	J_QUERY_CANCEL,
 	J_QUERY_KILL,
 	J_IDLE_XACT,
@@ -54,10 +55,14 @@ static bool expired(usec_t since, usec_t timeout, usec_t now)
 static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 {
 	struct list *i, *tmp;
+	bool shutdown = pause_shutdown();
 	list_for_each_safe(i, tmp, &p->waiting)
 	{
 		struct client *c = container_of(i, struct client, node);
-		if (c->c.w == j->w && expired(c->state_since, j->cfg->query_wait_timeout, j->now))
+		if (c->c.w == j->w && shutdown) /* no server will come (SHUTDOWN WAIT_FOR_SERVERS) */
+			jan_add(j, J_SHUTDOWN_WAITER, c);
+		else if (c->c.w == j->w &&
+			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
 		if (p->reserve_pool_size > 0 &&
 		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
@@ -157,6 +162,7 @@ static void jan_do(struct jan_action *a)
 	struct server *s = a->obj;
 	switch (a->kind) {
 	case J_WAIT_TIMEOUT: wait_timeout(c); break;
+	case J_SHUTDOWN_WAITER: client_close(c, "57P01", "pooler is shutting down"); break;
 	case J_QUERY_CANCEL:
 		c->server->timeout_cancel = true;
 		c->server->cancel_sent_at = shoal_now();

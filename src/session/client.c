@@ -572,11 +572,13 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
-	if (c->c.w->draining) {
+	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */
+	bool console = admin_is_console_db(c->dbname);
+	if ((c->c.w->draining || pause_shutdown()) && !(console && c->is_unix)) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (admin_is_console_db(c->dbname)) {
+	if (console) {
 		shoal_rc rc = admin_startup(c);
 		if (rc == SHOAL_OK)
 			client_start_auth(c);
