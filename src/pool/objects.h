@@ -156,6 +156,12 @@ struct pool {
 	int n_servers; /* all states */
 	int n_dying;   /* of those, planned for closing by a janitor */
 	int n_opening; /* of those, claimed for waiters but not yet in the connecting list */
+	/* Evictions (ledger.c): max_db_connections / max_user_connections are full and another
+	 * pool's clients wait. evict_wanted: idle servers this pool is asked to give back (its
+	 * owners' janitors close them); evict_asked: those this pool asked of others for its
+	 * waiters and has not yet turned into a slot, since evict_asked_at. */
+	int evict_wanted, evict_asked;
+	usec_t evict_asked_at;
 	int n_clients;
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
