@@ -368,7 +368,7 @@ struct kv_table {
 
 #define DBK(f, k)                                                                                  \
 	{                                                                                          \
-#f, offsetof(struct db_entry, f), k, false                                            \
+#f, offsetof(struct db_entry, f), k, false                                         \
 	}
 static const struct kv_key db_keys[] = {
     DBK(host, K_STR),
@@ -398,7 +398,7 @@ static const struct kv_table db_table = {"database", db_keys, db_ignored};
 
 #define USK(f, k)                                                                                  \
 	{                                                                                          \
-#f, offsetof(struct user_entry, f), k, false                                            \
+#f, offsetof(struct user_entry, f), k, false                                       \
 	}
 static const struct kv_key user_keys[] = {
     USK(pool_mode, K_MODE),

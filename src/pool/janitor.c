@@ -60,7 +60,7 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 	list_for_each_safe(i, tmp, &p->waiting)
 	{
 		struct client *c = container_of(i, struct client, node);
-		if (c->c.w == j->w && shutdown) /* no server will come (SHUTDOWN WAIT_FOR_SERVERS) */
+		if (c->c.w == j->w && shutdown) /* no server will come: SHUTDOWN WAIT_FOR_SERVERS */
 			jan_add(j, J_SHUTDOWN_WAITER, c);
 		else if (c->c.w == j->w &&
 			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))

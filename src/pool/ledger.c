@@ -401,7 +401,7 @@ static int ask_evictions(struct pool *p, enum claim_rc why, int want)
 	for (struct list *i = all_pools.next; i != &all_pools && asked < want; i = i->next) {
 		struct pool *v = container_of(i, struct pool, node);
 		if (v == p || (why == CLAIM_DB_FULL ? v->db_limit != p->db_limit
-						     : v->user_limit != p->user_limit))
+						    : v->user_limit != p->user_limit))
 			continue;
 		pool_lock(v);
 		int k = idle_to_spare(v);
@@ -445,8 +445,9 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 		p->evict_asked += asked;
 		p->evict_asked_at = now;
 		pool_unlock(p);
-		log_debug("pool %s@%s: %s full, asked other pools to close %d idle server%s", p->user,
-			  p->name, why == CLAIM_DB_FULL ? "max_db_connections" : "max_user_connections",
+		log_debug("pool %s@%s: %s full, asked other pools to close %d idle server%s",
+			  p->user, p->name,
+			  why == CLAIM_DB_FULL ? "max_db_connections" : "max_user_connections",
 			  asked, asked == 1 ? "" : "s");
 	}
 	pool_open_servers(w, p, n);

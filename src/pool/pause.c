@@ -16,7 +16,7 @@ struct db_flags {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct db_flags *dbs;
 static bool all_paused;
-static atomic_int n_paused; /* paused entries, the global flag included */
+static atomic_int n_paused;	  /* paused entries, the global flag included */
 static atomic_bool shutting_down; /* pause_set_shutdown: all_paused stays true */
 
 /* Under the lock. */
