@@ -74,6 +74,10 @@ static void cmd_pause(struct client *c, const char *db)
 
 static void cmd_resume(struct client *c, const char *db)
 {
+	if (pause_shutdown()) { /* the pause of SHUTDOWN WAIT_FOR_SERVERS, as PgBouncer */
+		admin_error(c, "08P01", "pooler is shutting down");
+		return;
+	}
 	if (*db) {
 		if (!check_db(c, db, "resume"))
 			return;

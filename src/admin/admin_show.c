@@ -468,7 +468,8 @@ static const char *const stats_totals_names[] = {"database",	       "server_assi
 						 "bytes_received",     "bytes_sent",
 						 "xact_time",	       "query_time",
 						 "wait_time",	       "client_parse_count",
-						 "server_parse_count", "bind_count"};
+						 "server_parse_count", "bind_count",
+						 "client_login_count"};
 static const char *const stats_avg_names[] = {"database",
 					      "server_assignment_count",
 					      "xact_count",
@@ -480,7 +481,8 @@ static const char *const stats_avg_names[] = {"database",
 					      "wait_time",
 					      "avg_client_parse_count",
 					      "avg_server_parse_count",
-					      "avg_bind_count"};
+					      "avg_bind_count",
+					      "avg_client_login_count"};
 static const char *const stats_names[] = {"database",
 					  "total_server_assignment_count",
 					  "total_xact_count",
@@ -493,6 +495,7 @@ static const char *const stats_names[] = {"database",
 					  "total_client_parse_count",
 					  "total_server_parse_count",
 					  "total_bind_count",
+					  "total_client_login_count",
 					  "avg_server_assignment_count",
 					  "avg_xact_count",
 					  "avg_query_count",
@@ -503,7 +506,8 @@ static const char *const stats_names[] = {"database",
 					  "avg_wait_time",
 					  "avg_client_parse_count",
 					  "avg_server_parse_count",
-					  "avg_bind_count"};
+					  "avg_bind_count",
+					  "avg_client_login_count"};
 
 /* which: 't' totals, 'a' averages, 'b' both (SHOW STATS). */
 static void show_stats_kind(struct client *c, char which)
@@ -544,7 +548,8 @@ static void show_totals(struct client *c)
 						   "wait_time",
 						   "ps_client_parse_count",
 						   "ps_server_parse_count",
-						   "ps_bind_count"};
+						   "ps_bind_count",
+						   "client_login_count"};
 	struct buf *b = &c->c.out;
 	admin_header(b, "sN", names);
 	uint64_t tot[STAT_N] = {0}, avg[STAT_N] = {0};
@@ -866,7 +871,7 @@ static void show_version(struct client *c)
 	static const char *const names[] = {"version"};
 	struct admin_row r = {0};
 	admin_header(&c->c.out, "s", names);
-	row_str(&r, "Shoal " SHOAL_VERSION);
+	row_str(&r, SHOAL_VERSION_STRING);
 	admin_write_row(&c->c.out, &r);
 }
 

@@ -149,7 +149,7 @@ void control_shutdown(enum shutdown_mode mode)
 		break;
 	case SHUTDOWN_WAIT_SERVERS:
 		log_info("shutting down once every server is released");
-		pause_set(NULL, true);
+		pause_set_shutdown(); /* clients that would wait for a server are refused */
 		atomic_store(&wait_servers, true);
 		break;
 	}

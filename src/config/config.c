@@ -358,6 +358,7 @@ struct kv_key {
 	const char *name;
 	size_t off;
 	enum kv_kind kind;
+	bool alias; /* another name PgBouncer accepts for the same field: never printed */
 };
 
 struct kv_table {
@@ -368,7 +369,7 @@ struct kv_table {
 
 #define DBK(f, k)                                                                                  \
 	{                                                                                          \
-#f, offsetof(struct db_entry, f), k                                                \
+#f, offsetof(struct db_entry, f), k, false                                         \
 	}
 static const struct kv_key db_keys[] = {
     DBK(host, K_STR),
@@ -385,7 +386,9 @@ static const struct kv_key db_keys[] = {
     DBK(auth_user, K_STR),
     DBK(auth_query, K_STR),
     DBK(auth_dbname, K_STR),
-    {NULL, 0, K_STR},
+    /* PgBouncer's older name, still documented as an alias (1.24+). */
+    {"reserve_pool", offsetof(struct db_entry, reserve_pool_size), K_INT, true},
+    {NULL, 0, K_STR, false},
 };
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
@@ -396,13 +399,13 @@ static const struct kv_table db_table = {"database", db_keys, db_ignored};
 
 #define USK(f, k)                                                                                  \
 	{                                                                                          \
-#f, offsetof(struct user_entry, f), k                                              \
+#f, offsetof(struct user_entry, f), k, false                                       \
 	}
 static const struct kv_key user_keys[] = {
     USK(pool_mode, K_MODE),
     USK(pool_size, K_INT),
     USK(max_user_connections, K_INT),
-    {NULL, 0, K_STR},
+    {NULL, 0, K_STR, false},
 };
 static const char *const user_ignored[] = {
     "reserve_pool_size",	"max_user_client_connections", "query_timeout",
@@ -1247,6 +1250,8 @@ static void print_db(FILE *out, const struct db_entry *d)
 {
 	fprintf(out, "%s =", d->name);
 	for (const struct kv_key *k = db_keys; k->name; k++) {
+		if (k->alias)
+			continue;
 		const void *p = (const char *)d + k->off;
 		char num[16];
 		const char *v = NULL;

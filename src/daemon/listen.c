@@ -163,13 +163,8 @@ void listen_close(struct worker *w)
 		close(l->fd);
 		l->fd = -1;
 	}
-	const struct config *cfg = config_current();
-	if (w->id == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir) {
-		char path[512];
-		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir,
-			 cfg->listen_port);
-		unlink(path);
-	}
+	/* The Unix socket's path is unlinked by worker_destroy, at exit: while any worker drains,
+	 * its dup of the socket still takes console logins. */
 	if (w->id == 0) {
 		int fd = atomic_exchange(&spare_fd, -1);
 		if (fd >= 0)

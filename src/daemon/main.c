@@ -57,7 +57,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			fputs(usage, stdout);
 			return 0;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("shoal %s\n", SHOAL_VERSION);
+			printf("%s\n", SHOAL_VERSION_STRING);
 			return 0;
 		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
 			o->verbose++;

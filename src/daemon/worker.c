@@ -391,6 +391,14 @@ void worker_join(struct worker *w)
 void worker_destroy(struct worker *w)
 {
 	worker_close_listeners(w);
+	/* The socket's path goes only now: while any worker drains, its dup of the socket still
+	 * takes console logins (a worker without clients stops early, maybe worker 0). */
+	const struct config *cfg = config_current();
+	if (w->id == 0 && cfg->unix_socket_dir && *cfg->unix_socket_dir) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);
+		unlink(path);
+	}
 	/* Every worker has stopped: mail still here carries servers nobody will adopt. */
 	struct mail *m = worker_take_mail(w), *next;
 	for (; m; m = next) {

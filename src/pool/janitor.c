@@ -13,6 +13,7 @@
 
 enum jan_kind {
 	J_WAIT_TIMEOUT,
+	J_SHUTDOWN_WAITER,
 	J_QUERY_CANCEL,
 	J_QUERY_KILL,
 	J_IDLE_XACT,
@@ -21,6 +22,7 @@ enum jan_kind {
 	J_SERVER_LIFETIME,
 	J_CONNECT_TIMEOUT,
 	J_SERVER_RECYCLE,
+	J_SERVER_EVICT,
 };
 
 struct jan_action {
@@ -54,10 +56,14 @@ static bool expired(usec_t since, usec_t timeout, usec_t now)
 static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 {
 	struct list *i, *tmp;
+	bool shutdown = pause_shutdown();
 	list_for_each_safe(i, tmp, &p->waiting)
 	{
 		struct client *c = container_of(i, struct client, node);
-		if (c->c.w == j->w && expired(c->state_since, j->cfg->query_wait_timeout, j->now))
+		if (c->c.w == j->w && shutdown) /* no server will come: SHUTDOWN WAIT_FOR_SERVERS */
+			jan_add(j, J_SHUTDOWN_WAITER, c);
+		else if (c->c.w == j->w &&
+			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
 		if (p->reserve_pool_size > 0 &&
 		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
@@ -106,10 +112,21 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 	}
 }
 
+/* Under the lock: another pool asked for idle servers (ledger.c, evict_wanted) that are no longer
+ * here, all taken by clients or closing: the ask lapses, and its pool asks again if it must. */
+static void jan_evict_lapse(struct pool *p)
+{
+	for (struct list *i = p->idle.next; i != &p->idle; i = i->next)
+		if (!container_of(i, struct server, node)->dying)
+			return;
+	p->evict_wanted = 0;
+}
+
 static void jan_scan_servers(struct jan *j, struct pool *p)
 {
 	struct list *i, *tmp;
 	bool paused = pause_is_paused(p->name);
+	/* Oldest idle first: an eviction takes the server idle the longest, as PgBouncer's. */
 	list_for_each_safe(i, tmp, &p->idle)
 	{
 		struct server *s = container_of(i, struct server, node);
@@ -123,12 +140,19 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 			planned = jan_add(j, J_SERVER_LIFETIME, s);
 		else if (spare && expired(s->state_since, j->cfg->server_idle_timeout, j->now))
 			planned = jan_add(j, J_SERVER_IDLE, s);
+		else if (p->evict_wanted > 0)
+			planned = jan_add(j, J_SERVER_EVICT, s);
 		if (!planned)
 			continue;
-		/* Counted now, so that other workers' janitors keep min_pool_size too. */
+		/* Counted now, so that other workers' janitors keep min_pool_size too. Any close
+		 * frees a slot of max_db/user_connections: it answers an eviction ask as well. */
 		s->dying = true;
 		p->n_dying++;
+		if (p->evict_wanted > 0)
+			p->evict_wanted--;
 	}
+	if (p->evict_wanted > 0)
+		jan_evict_lapse(p);
 	list_for_each_safe(i, tmp, &p->connecting)
 	{
 		struct server *s = container_of(i, struct server, node);
@@ -157,6 +181,7 @@ static void jan_do(struct jan_action *a)
 	struct server *s = a->obj;
 	switch (a->kind) {
 	case J_WAIT_TIMEOUT: wait_timeout(c); break;
+	case J_SHUTDOWN_WAITER: client_close(c, "57P01", "pooler is shutting down"); break;
 	case J_QUERY_CANCEL:
 		c->server->timeout_cancel = true;
 		c->server->cancel_sent_at = shoal_now();
@@ -169,6 +194,10 @@ static void jan_do(struct jan_action *a)
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
 	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
 	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
+	case J_SERVER_EVICT:
+		server_close(s, "evicted: max_db_connections or max_user_connections is full and "
+				"another pool's clients wait");
+		break;
 	}
 }
 

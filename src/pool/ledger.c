@@ -335,21 +335,24 @@ void client_set_state(struct client *c, enum client_state st)
 
 /* ---- limits ---------------------------------------------------------------------------- */
 
+/* Why claim_one said no: a cross-pool limit can be relieved by another pool's idle server. */
+enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL };
+
 /* Under the pool's lock: open one more server? The slot is taken if so. */
-static bool claim_one(struct pool *p, bool reserve, usec_t now)
+static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 {
 	if (now < p->next_connect_at || pause_is_paused(p->name))
-		return false;
+		return CLAIM_NO;
 	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
-		return false;
+		return CLAIM_NO;
 	if (!limit_take(p->db_limit, p->max_db_connections))
-		return false;
+		return CLAIM_DB_FULL;
 	if (!limit_take(p->user_limit, p->max_user_connections)) {
 		limit_put(p->db_limit);
-		return false;
+		return CLAIM_USER_FULL;
 	}
 	p->n_servers++;
-	return true;
+	return CLAIM_OK;
 }
 
 void pool_release_slot(struct pool *p)
@@ -359,12 +362,19 @@ void pool_release_slot(struct pool *p)
 	limit_put(p->user_limit);
 }
 
-int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)
+static int claim_slots(struct pool *p, int want, bool reserve, usec_t now, enum claim_rc *why)
 {
 	int n = 0;
-	while (n < want && claim_one(p, reserve, now))
+	*why = CLAIM_OK;
+	while (n < want && (*why = claim_one(p, reserve, now)) == CLAIM_OK)
 		n++;
 	return n;
+}
+
+int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)
+{
+	enum claim_rc why;
+	return claim_slots(p, want, reserve, now, &why);
 }
 
 void pool_open_servers(struct worker *w, struct pool *p, int n)
@@ -373,14 +383,79 @@ void pool_open_servers(struct worker *w, struct pool *p, int n)
 		server_connect(w, p);
 }
 
+/* ---- eviction: max_db_connections / max_user_connections full of other pools' idle servers */
+
+/* An ask not turned into a slot by then has lapsed (the idle server was taken meanwhile). */
+#define EVICT_ASK_LAPSE (500 * 1000)
+
+/* Under the pool's lock: its idle servers no janitor plans to close or was asked to give back. */
+static int idle_to_spare(struct pool *p)
+{
+	int n = 0;
+	for (struct list *i = p->idle.next; i != &p->idle; i = i->next)
+		n += !container_of(i, struct server, node)->dying;
+	return n - p->evict_wanted;
+}
+
+/* No lock held: ask pools other than p that count toward the full limit (same database, or
+ * same server user) to give back up to want idle servers. Each pool's lock in turn, never two
+ * at once; the servers are closed by their owners' janitors (janitor.c). Returns how many. */
+static int ask_evictions(struct pool *p, enum claim_rc why, int want)
+{
+	int asked = 0;
+	pthread_mutex_lock(&pools_mutex);
+	for (struct list *i = all_pools.next; i != &all_pools && asked < want; i = i->next) {
+		struct pool *v = container_of(i, struct pool, node);
+		if (v == p || (why == CLAIM_DB_FULL ? v->db_limit != p->db_limit
+						    : v->user_limit != p->user_limit))
+			continue;
+		pool_lock(v);
+		int k = idle_to_spare(v);
+		k = k < want - asked ? k : want - asked;
+		if (k > 0) {
+			v->evict_wanted += k;
+			asked += k;
+		}
+		pool_unlock(v);
+	}
+	pthread_mutex_unlock(&pools_mutex);
+	return asked;
+}
+
+/* Under p's lock, after claiming n slots for its waiters: how many evictions to ask for. */
+static int evictions_needed(struct pool *p, int want, int n, enum claim_rc why, usec_t now)
+{
+	p->evict_asked = n < p->evict_asked ? p->evict_asked - n : 0; /* asks turned into slots */
+	if (p->evict_asked > 0 && now - p->evict_asked_at >= EVICT_ASK_LAPSE)
+		p->evict_asked = 0;
+	if (why != CLAIM_DB_FULL && why != CLAIM_USER_FULL)
+		return 0;
+	int need = want - n - p->evict_asked;
+	return need > 0 ? need : 0;
+}
+
 /* Open servers for clients that wait without one being opened for them. */
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 {
+	enum claim_rc why = CLAIM_OK;
+	usec_t now = shoal_now();
 	pool_lock(p);
 	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting) - p->n_opening;
-	int n = want > 0 ? pool_claim_slots(p, want, reserve, shoal_now()) : 0;
+	int n = want > 0 ? claim_slots(p, want, reserve, now, &why) : 0;
 	p->n_opening += n; /* other workers' janitors must not open for the same waiters */
+	int need = want > 0 ? evictions_needed(p, want, n, why, now) : 0;
 	pool_unlock(p);
+	int asked = need > 0 ? ask_evictions(p, why, need) : 0;
+	if (asked > 0) {
+		pool_lock(p);
+		p->evict_asked += asked;
+		p->evict_asked_at = now;
+		pool_unlock(p);
+		log_debug("pool %s@%s: %s full, asked other pools to close %d idle server%s",
+			  p->user, p->name,
+			  why == CLAIM_DB_FULL ? "max_db_connections" : "max_user_connections",
+			  asked, asked == 1 ? "" : "s");
+	}
 	pool_open_servers(w, p, n);
 	if (n > 0) {
 		pool_lock(p);

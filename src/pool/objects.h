@@ -172,6 +172,12 @@ struct pool {
 	int n_servers; /* all states */
 	int n_dying;   /* of those, planned for closing by a janitor */
 	int n_opening; /* of those, claimed for waiters but not yet in the connecting list */
+	/* Evictions (ledger.c): max_db_connections / max_user_connections are full and another
+	 * pool's clients wait. evict_wanted: idle servers this pool is asked to give back (its
+	 * owners' janitors close them); evict_asked: those this pool asked of others for its
+	 * waiters and has not yet turned into a slot, since evict_asked_at. */
+	int evict_wanted, evict_asked;
+	usec_t evict_asked_at;
 	int n_clients;
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
@@ -191,6 +197,7 @@ struct pool {
 		uint64_t query_time, wait_time; /* microseconds */
 		uint64_t assign_count, bytes_recv, bytes_sent, xact_time;
 		uint64_t parse_count, bind_count;
+		uint64_t client_login_count; /* logins completed (not the health probe's) */
 	} __attribute__((aligned(64))) stats[MAX_WORKERS];
 	struct pool_stats stats_last; /* the stats thread's previous sum */
 	unsigned gen; /* bumped by RECONNECT or a changed target: older servers are recycled */

@@ -16,7 +16,8 @@ struct db_flags {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct db_flags *dbs;
 static bool all_paused;
-static atomic_int n_paused; /* paused entries, the global flag included */
+static atomic_int n_paused;	  /* paused entries, the global flag included */
+static atomic_bool shutting_down; /* pause_set_shutdown: all_paused stays true */
 
 /* Under the lock. */
 static struct db_flags *find(const char *db, bool create)
@@ -46,7 +47,7 @@ void pause_set(const char *db, bool paused)
 	if (db) {
 		set_flag(&find(db, true)->paused, paused);
 	} else {
-		set_flag(&all_paused, paused);
+		set_flag(&all_paused, paused || atomic_load(&shutting_down));
 		if (!paused) /* RESUME without a name resumes everything */
 			for (struct db_flags *f = dbs; f; f = f->next)
 				set_flag(&f->paused, false);
@@ -93,6 +94,19 @@ bool pause_is_disabled(const char *db)
 bool pause_any(void)
 {
 	return atomic_load(&n_paused) > 0;
+}
+
+void pause_set_shutdown(void)
+{
+	pthread_mutex_lock(&lock);
+	atomic_store(&shutting_down, true);
+	set_flag(&all_paused, true);
+	pthread_mutex_unlock(&lock);
+}
+
+bool pause_shutdown(void)
+{
+	return atomic_load(&shutting_down);
 }
 
 void pause_free_all(void)

@@ -17,6 +17,11 @@ void pause_set_disabled(const char *db, bool disabled);
 bool pause_is_disabled(const char *db);
 /* Is anything (a database, or everything) paused? */
 bool pause_any(void);
+/* SHUTDOWN WAIT_FOR_SERVERS (or SIGINT): everything is paused for good (a later resume leaves
+ * it paused) and clients that would wait for a server are refused (57P01). Never undone. */
+void pause_set_shutdown(void);
+/* Has pause_set_shutdown been called? Lock-free. */
+bool pause_shutdown(void);
 void pause_free_all(void);
 
 #endif

@@ -113,6 +113,10 @@ void pool_acquire(struct client *c)
 		server_begin_link(s);
 		return;
 	}
+	if (paused && pause_shutdown()) { /* no server will come: refused now, as PgBouncer */
+		client_close(c, "57P01", "pooler is shutting down");
+		return;
+	}
 	conn_pause(&c->c, true);
 	log_debug("%s waits for a server", c->c.name);
 	if (other)

@@ -38,6 +38,7 @@ static void to_array(const struct pool_stats *s, uint64_t out[STAT_N])
 	out[STAT_CLIENT_PARSE] = s->parse_count;
 	out[STAT_SERVER_PARSE] = s->parse_count; /* Shoal forwards every Parse it gets */
 	out[STAT_BIND] = s->bind_count;
+	out[STAT_LOGIN] = s->client_login_count;
 }
 
 void stats_pool_sum(struct pool *p, uint64_t out[STAT_N])
@@ -55,6 +56,7 @@ void stats_pool_sum(struct pool *p, uint64_t out[STAT_N])
 		sum.wait_time += load(&s->wait_time);
 		sum.parse_count += load(&s->parse_count);
 		sum.bind_count += load(&s->bind_count);
+		sum.client_login_count += load(&s->client_login_count);
 	}
 	to_array(&sum, out);
 }
@@ -106,6 +108,7 @@ static void stats_pool(struct pool *p, double secs)
 	l->wait_time = now[STAT_WAIT_TIME];
 	l->parse_count = now[STAT_CLIENT_PARSE];
 	l->bind_count = now[STAT_BIND];
+	l->client_login_count = now[STAT_LOGIN];
 	struct db_avg *a = avg_get(p->name);
 	for (int i = 0; i < STAT_N; i++)
 		a->delta[i] += d[i];

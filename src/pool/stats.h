@@ -28,6 +28,7 @@ enum stat_field {
 	STAT_CLIENT_PARSE,
 	STAT_SERVER_PARSE,
 	STAT_BIND,
+	STAT_LOGIN, /* client logins: PgBouncer 1.26's client_login_count */
 	STAT_N,
 };
 

@@ -237,8 +237,12 @@ static void client_write_welcome(struct client *c, const struct param_list *serv
 	proto_write_ready(o, 'I');
 }
 
+/* A login completed: logged, and counted for SHOW STATS (client_login_count); the health
+ * probe's logins are neither. */
 static void client_log_login(struct client *c)
 {
+	if (!c->internal)
+		stats_add(&c->pool->stats[c->c.w->id].client_login_count, 1);
 	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
 		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
 		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
@@ -274,6 +278,12 @@ static void client_login_ready(struct client *c)
 	const struct config *cfg = config_current();
 	if (c->admin) {
 		admin_login_ok(c);
+		return;
+	}
+	if (!c->db) { /* authenticated: now it may learn that the database does not exist */
+		char msg[200];
+		snprintf(msg, sizeof(msg), "no such database: %s", c->dbname);
+		client_close(c, "3D000", msg);
 		return;
 	}
 	if (cancel_register(c) != SHOAL_OK) {
@@ -564,11 +574,13 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
-	if (c->c.w->draining) {
+	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */
+	bool console = admin_is_console_db(c->dbname);
+	if ((c->c.w->draining || pause_shutdown()) && !(console && c->is_unix)) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
-	if (admin_is_console_db(c->dbname)) {
+	if (console) {
 		shoal_rc rc = admin_startup(c);
 		if (rc == SHOAL_OK)
 			client_start_auth(c);
@@ -582,13 +594,10 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "08P01", msg);
 		return;
 	}
+	/* An unknown database (c->db NULL) is refused only once the client has authenticated
+	 * (client_login_ready), as PgBouncer does: answering first would tell anyone which
+	 * databases exist. Its auth exchange runs against the user's secret, or a mock one. */
 	c->db = config_find_db(cfg, c->dbname);
-	if (!c->db) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "no such database: %s", c->dbname);
-		client_close(c, "3D000", msg);
-		return;
-	}
 	client_start_auth(c);
 }
 

@@ -54,6 +54,15 @@ Sources, by part
       commit 9d2717d49c2715fb30679a0a7d0f7db113767c81 (newer: adds
       ``server_assignment_count`` to stats_totals and an ``auth_type`` config metric)
 
+* The login counter (issue 22): pgbouncer/pgbouncer commit 565e2092 ("Add client
+  login counter stat", #1457, upstream ``main`` after 1.25.2, so PgBouncer 1.26):
+  src/stats.c adds ``total_client_login_count`` after ``total_bind_count`` and
+  ``avg_client_login_count`` last in SHOW STATS; ``client_login_count`` /
+  ``avg_client_login_count`` last in STATS_TOTALS / STATS_AVERAGES; and the
+  TOTALS rows ``total_client_login_count`` / ``avg_client_login_count``. It
+  counts logins that complete (finish_client_login). The tables below include
+  them: Shoal follows 1.26 here.
+
 Search for "UNVERIFIED" to find every point that could not be confirmed.
 """
 
@@ -94,9 +103,9 @@ def _cols(fmt, *names):
 
 # Raw tupdesc strings, exactly as passed to pktbuf_write_RowDescription in 1.25.1.
 TUPDESC = {
-    "STATS": "s" + "N" * 22,
-    "STATS_TOTALS": "s" + "N" * 11,
-    "STATS_AVERAGES": "s" + "N" * 11,
+    "STATS": "s" + "N" * 24,           # 1.26: + total_/avg_client_login_count
+    "STATS_TOTALS": "s" + "N" * 12,    # 1.26: + client_login_count
+    "STATS_AVERAGES": "s" + "N" * 12,  # 1.26: + avg_client_login_count
     "TOTALS": "sN",
     "POOLS": "ssiiiiiiiiiiiiiss",
     "CLIENTS": "ssssssisiTTiiississii",          # SKF_STD
@@ -144,12 +153,14 @@ SHOW_COLUMNS = {
         "total_xact_time", "total_query_time",
         "total_wait_time", "total_client_parse_count",
         "total_server_parse_count", "total_bind_count",
+        "total_client_login_count",
         "avg_server_assignment_count",
         "avg_xact_count", "avg_query_count",
         "avg_recv", "avg_sent",
         "avg_xact_time", "avg_query_time",
         "avg_wait_time", "avg_client_parse_count",
         "avg_server_parse_count", "avg_bind_count",
+        "avg_client_login_count",
     ),
     # src/stats.c admin_database_stats_totals
     "STATS_TOTALS": _cols(
@@ -161,6 +172,7 @@ SHOW_COLUMNS = {
         "xact_time", "query_time",
         "wait_time", "client_parse_count",
         "server_parse_count", "bind_count",
+        "client_login_count",
     ),
     # src/stats.c admin_database_stats_averages. Most names have no "avg_"
     # prefix, but the last three do: a quirk, kept as-is.
@@ -173,6 +185,7 @@ SHOW_COLUMNS = {
         "xact_time", "query_time",
         "wait_time", "avg_client_parse_count",
         "avg_server_parse_count", "avg_bind_count",
+        "avg_client_login_count",
     ),
     # src/stats.c show_stat_totals: a 2-column key/value result. Row names are
     # in TOTALS_ROWS.
@@ -277,6 +290,7 @@ TOTALS_ROWS = [
     "total_ps_client_parse_count",
     "total_ps_server_parse_count",
     "total_ps_bind_count",
+    "total_client_login_count",
     "avg_server_assignment_count",
     "avg_xact_count",
     "avg_query_count",
@@ -288,6 +302,7 @@ TOTALS_ROWS = [
     "avg_ps_client_parse_count",
     "avg_ps_server_parse_count",
     "avg_ps_bind_count",
+    "avg_client_login_count",
 ]
 
 # Fixed values and NULL rules per column (from the DataRow calls, 1.25.1)
@@ -319,7 +334,8 @@ VALUE_NOTES = {
     "CONFIG.default": "NULL when the key has no default (def_value NULL)",
     "CONFIG.changeable": "'yes' or 'no'",
     "STATE.value": "'yes' or 'no'",
-    "VERSION.version": "'PgBouncer 1.25.1' (PACKAGE_STRING)",
+    "VERSION.version": "'PgBouncer 1.25.1' (PACKAGE_STRING, also the first line of "
+                       "--version)",
     "FDS.task": "'pooler' | 'client' | 'server'",
 }
 
@@ -328,7 +344,8 @@ VALUE_NOTES = {
 POST_1_25_1_DIFFERENCES = [
     "stats.c: adds client_connect_count (STATS total_/avg_client_connect_count, "
     "STATS_TOTALS/AVERAGES client_connect_count, TOTALS rows). A later test file "
-    "names it client_login_count instead.",
+    "names it client_login_count instead. Upstream commit 565e2092 (#1457) ships it "
+    "as client_login_count; SHOW_COLUMNS and TOTALS_ROWS above include it (1.26).",
     "admin.c: fake SHOW/SET parameter 'extra_float_digits' = '2' added",
     "admin.c: KILL_CLIENT gains an admin_user check ('admin access needed')",
     "admin.c: ENABLE on admin db says 'cannot enable admin db: %s' "

@@ -1,10 +1,12 @@
 """Admin console SHOW commands: PgBouncer 1.25's columns and types, exporter queries, values."""
+import subprocess
 import threading
 
 import psycopg
 import pytest
 
 from admin_helpers import OID_OF, admin, pool_row, show
+from conftest import SHOAL_BIN
 from helpers import wait_until
 from pgbouncer_admin_reference import (EXPORTER_EXPECTATIONS, LISTS_ROWS, SHOW_COLUMNS,
                                        STATE_ROWS, TOTALS_ROWS)
@@ -55,6 +57,27 @@ def test_show_help_is_a_notice_and_commands_are_case_insensitive(console):
     assert notices and notices[0][0] == "Console usage"
     assert "SHOW HELP|CONFIG" in notices[0][1]
     assert a.execute("sHoW vErSiOn").fetchone()[0].startswith("Shoal")
+
+
+def test_show_version_is_the_first_line_of_version_flag(console):
+    s, a = console
+    flag = subprocess.run([SHOAL_BIN, "--version"], capture_output=True, text=True, timeout=20)
+    assert a.execute("SHOW VERSION").fetchone()[0] == flag.stdout.splitlines()[0]
+
+
+def test_show_stats_counts_client_logins(console, role):
+    """total_client_login_count (PgBouncer 1.26): logins that completed, per database."""
+    s, a = console  # one client of db has logged in
+    for _ in range(2):
+        s.connect("db", role).execute("SELECT 1")
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(s.dsn("db", role, options="-c no_such.setting=1 -c bad_param=1"))
+    stats = {r["database"]: r for r in show(a, "STATS")[1]}["db"]
+    assert stats["total_client_login_count"] == 3
+    totals = {r["database"]: r for r in show(a, "STATS_TOTALS")[1]}["db"]
+    assert totals["client_login_count"] == 3
+    rows = {r["name"]: r["value"] for r in show(a, "TOTALS")[1]}
+    assert rows["total_client_login_count"] >= 3
 
 
 def test_unknown_command_and_stats_user_get_pgbouncer_errors(shoal, role):

@@ -150,6 +150,39 @@ def test_trust_auth_needs_no_password(shoal, pg):
     assert c.execute("SELECT current_user").fetchone()[0] == "trust_user"
 
 
+def test_unknown_database_is_named_only_after_authentication(shoal, pg):
+    """As PgBouncer: a database's existence is told only to a client that authenticated.
+    Before, Shoal answered 3D000 to anyone, before asking for a password."""
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              userlist={"alice": md5_secret("alice", "alice_pw")}, settings={"auth_type": "md5"})
+    for user, password in (("alice", "wrong"), ("nobody", "whatever")):
+        w = Wire(s.host, s.port)
+        err = w.startup(user, "nosuchdb", password=password)
+        w.close()
+        assert w.auth_codes == [5], (user, w.auth_codes)  # asked for a password first
+        assert err is not None and err.get("C") == "28P01", (user, err)
+        assert "nosuchdb" not in err.get("M", ""), err
+    w = Wire(s.host, s.port)
+    err = w.startup("alice", "nosuchdb", password="alice_pw")
+    w.close()
+    assert w.auth_codes == [5], w.auth_codes  # no AuthenticationOk before the refusal
+    assert err is not None and err.get("C") == "3D000", err
+    assert err.get("M") == "no such database: nosuchdb", err
+
+
+def test_unknown_database_after_scram_exchange(shoal, pg):
+    from scram_wire import scram_secret
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              userlist={"alice": scram_secret("alice_pw")},
+              settings={"auth_type": "scram-sha-256"})
+    for user, password in (("alice", "wrong"), ("nobody", "whatever")):
+        with pytest.raises(psycopg.OperationalError,
+                           match='password authentication failed for user "%s"' % user):
+            psycopg.connect(s.dsn("nosuchdb", user, password=password))
+    with pytest.raises(psycopg.OperationalError, match="no such database: nosuchdb"):
+        psycopg.connect(s.dsn("nosuchdb", "alice", password="alice_pw"))
+
+
 def test_unknown_database_answered_at_once_with_3D000(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres"}})
     w = Wire(s.host, s.port)

@@ -91,9 +91,10 @@ def test_pool_size_queues_extra_clients_fifo(shoal, pg, role):
     assert sorted(ran_at, key=ran_at.get) == [0, 1, 2, 3], ran_at
 
 
-def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role):
-    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1,
-                                "reserve_pool_size": 1}},
+# reserve_pool is PgBouncer's documented alias of reserve_pool_size in a database entry.
+@pytest.mark.parametrize("key", ["reserve_pool_size", "reserve_pool"])
+def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role, key):
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1, key: 1}},
               settings={"pool_mode": "transaction", "reserve_pool_timeout": 0.5,
                         "query_wait_timeout": 10})
     holder = s.connect("db", role)
@@ -115,3 +116,72 @@ def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg
     assert 0.4 <= first < 3.0, times
     assert mon.max == 2, "backends peaked at %s (pool 1 + reserve 1)" % mon.max
     holder.execute("COMMIT")
+
+
+def _open_idle_servers(s, db, user, n):
+    """n servers of pool (db, user), left idle: n clients hold a transaction at once."""
+    conns = [s.connect(db, user) for _ in range(n)]
+    for c in conns:
+        c.execute("BEGIN")
+        c.execute("SELECT 1")
+    for c in conns:
+        c.execute("COMMIT")
+    return conns
+
+
+def _first_query_seconds(s, db, user):
+    c = s.connect(db, user)
+    t0 = time.monotonic()
+    c.execute("SELECT 1")
+    return time.monotonic() - t0
+
+
+# PgBouncer closes an idle server of another pool to make room under max_db_connections /
+# max_user_connections ("evicted"). Before, the new pool's client waited until
+# query_wait_timeout while the idle servers stayed until server_idle_timeout.
+def test_max_db_connections_closes_an_idle_server_of_another_pool(shoal, pg, role):
+    other = pg.create_role("evict_db_other")
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 5,
+                                "max_db_connections": 2}},
+              settings={"pool_mode": "transaction", "query_wait_timeout": 10})
+    _open_idle_servers(s, "db", other, 2)
+    assert pg.count_backends(usename=other) == 2
+    with BackendMonitor(pg, [role, other]) as mon:
+        elapsed = _first_query_seconds(s, "db", role)
+    assert elapsed < 2, "waited %.1f s for a server" % elapsed
+    assert mon.error is None and mon.max <= 2, "backends peaked at %s (limit 2)" % mon.max
+    assert pg.count_backends(usename=other) == 1
+    assert "evicted" in s.log()
+
+
+def test_max_user_connections_closes_an_idle_server_of_another_database(shoal, pg, role):
+    s = shoal(databases={"db1": {"dbname": "postgres", "pool_size": 5},
+                         "db2": {"dbname": "template1", "pool_size": 5}},
+              users={role: {"max_user_connections": 2}},
+              settings={"pool_mode": "transaction", "query_wait_timeout": 10})
+    _open_idle_servers(s, "db1", role, 2)
+    with BackendMonitor(pg, role) as mon:
+        elapsed = _first_query_seconds(s, "db2", role)
+    assert elapsed < 2, "waited %.1f s for a server" % elapsed
+    assert mon.error is None and mon.max <= 2, "backends peaked at %s (limit 2)" % mon.max
+    assert pg.count_backends(usename=role, datname="postgres") == 1
+    assert pg.count_backends(usename=role, datname="template1") == 1
+
+
+def test_eviction_under_load_keeps_the_limit_and_serves_every_pool(shoal, pg, role):
+    """Clients of three users take turns on a database limited to 2 servers: every query is
+    served, and the limit holds while idle servers move between pools."""
+    users = [role, pg.create_role("evict_load_b"), pg.create_role("evict_load_c")]
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 3,
+                                "max_db_connections": 2}},
+              settings={"pool_mode": "transaction", "query_wait_timeout": 20})
+
+    def work(user):
+        with psycopg.connect(s.dsn("db", user), autocommit=True) as c:
+            for _ in range(15):
+                c.execute("SELECT pg_sleep(0.01)")
+
+    with BackendMonitor(pg, users) as mon:
+        _, errors = run_threads(work, [(u,) for u in users for _ in range(2)], timeout=60)
+    assert errors == [None] * 6, errors
+    assert mon.error is None and mon.max <= 2, "backends peaked at %s (limit 2)" % mon.max

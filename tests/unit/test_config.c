@@ -471,6 +471,25 @@ static void test_databases_connstr(void **state)
 	config_free(&c);
 }
 
+/* PgBouncer documents reserve_pool as an alias of reserve_pool_size in [databases]; --check
+ * prints only the canonical name. */
+static void test_databases_reserve_pool_alias(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\ndb = host=h reserve_pool=3\n");
+	assert_int_equal(c.dbs[0].reserve_pool_size, 3);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "reserve_pool_size=3"));
+	assert_null(strstr(out, "reserve_pool="));
+	free(out);
+	config_free(&c);
+}
+
 static void test_databases_ignored_pgbouncer_keys_warn(void **state)
 {
 	(void)state;
@@ -887,6 +906,7 @@ int main(void)
 	    T(test_comments_crlf_indent_and_bom),
 	    T(test_missing_file_fails),
 	    T(test_databases_connstr),
+	    T(test_databases_reserve_pool_alias),
 	    T(test_databases_ignored_pgbouncer_keys_warn),
 	    T(test_databases_errors),
 	    T(test_later_database_definition_replaces_earlier),
