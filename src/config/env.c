@@ -80,7 +80,9 @@ static shoal_rc url_sslmode(struct config *cfg, const char *v, const char *what,
 	}
 	if (cfg->server_tls_sslmode < before) { /* one URL must not weaken the others */
 		cfg->server_tls_sslmode = before;
-		config_note("%s: sslmode=%s is weaker than server_tls_sslmode, which is kept", what,
+		if (before >= TLS_REQUIRE) /* prefer is a superset of disable and allow */
+			config_note(
+			    "%s: sslmode=%s is weaker than server_tls_sslmode, which is kept", what,
 			    v);
 	}
 	return SHOAL_OK;
@@ -101,14 +103,16 @@ static shoal_rc url_client_option(struct config *cfg, const char *key, const cha
 		return SHOAL_ERROR;
 	}
 	config_note("%s: %s=%s is a client option Shoal does not use for its server connections, "
-		    "ignored", what, key, v);
+		    "ignored",
+		    what, key, v);
 	return SHOAL_OK;
 }
 
 static bool is_client_option(const char *key, size_t n)
 {
-	static const char *const keys[] = {"sslmode", "sslrootcert", "channel_binding",
-					   "connect_timeout", "pgbouncer", "target_session_attrs"};
+	static const char *const keys[] = {"sslmode",	      "sslrootcert",
+					   "channel_binding", "connect_timeout",
+					   "pgbouncer",	      "target_session_attrs"};
 	for (size_t i = 0; i < ARRAY_LEN(keys); i++)
 		if (strlen(keys[i]) == n && !strncasecmp(key, keys[i], n))
 			return true;
@@ -150,8 +154,8 @@ static shoal_rc url_strip(struct config *cfg, const char *url, const char *what,
 
 /* ---- the variables ---- */
 
-static shoal_rc add_entry(struct config *cfg, const char *name, const char *value,
-			  const char *what, char *err, size_t errlen)
+static shoal_rc add_entry(struct config *cfg, const char *name, const char *value, const char *what,
+			  char *err, size_t errlen)
 {
 	char msg[512], *v = NULL;
 	shoal_rc rc = SHOAL_OK;
@@ -203,7 +207,8 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 		while (end && end > item && isspace((unsigned char)end[-1]))
 			end--;
 		if (!eq || end == item) {
-			snprintf(err, errlen, "%s: expected name=postgres://... in \"%s\"", what, item);
+			snprintf(err, errlen, "%s: expected name=postgres://... in \"%s\"", what,
+				 item);
 			rc = SHOAL_ERROR;
 			break;
 		}

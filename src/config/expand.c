@@ -39,7 +39,8 @@ static size_t expand_one(const char *s, struct sbuf *b, char *msg, size_t n)
 		snprintf(msg, n, "missing '}' after \"${%.*s\"", (int)nlen, name);
 		return 0;
 	} else if (*e != '}') {
-		snprintf(msg, n, "invalid character '%c' in ${%.*s...} (use ${VAR} or ${VAR:-default})",
+		snprintf(msg, n,
+			 "invalid character '%c' in ${%.*s...} (use ${VAR} or ${VAR:-default})",
 			 *e ? *e : ' ', (int)nlen, name);
 		return 0;
 	}
@@ -61,8 +62,10 @@ static size_t expand_one(const char *s, struct sbuf *b, char *msg, size_t n)
 	else if (v)
 		sb_add(b, v, strlen(v));
 	else {
-		snprintf(msg, n, "environment variable %s is not set (write ${%s:-default} for a "
-			 "default)", var, var);
+		snprintf(msg, n,
+			 "environment variable %s is not set (write ${%s:-default} for a "
+			 "default)",
+			 var, var);
 		return 0;
 	}
 	return (size_t)(close - s) + 1;

@@ -17,7 +17,8 @@ size_t config_edit_distance(const char *a, const char *b)
 		row[0] = i;
 		for (size_t j = 1; j <= lb; j++) {
 			size_t up = row[j];
-			bool same = tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
+			bool same =
+			    tolower((unsigned char)a[i - 1]) == tolower((unsigned char)b[j - 1]);
 			size_t best = diag + (same ? 0 : 1);
 			if (up + 1 < best)
 				best = up + 1;

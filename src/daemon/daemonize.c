@@ -66,9 +66,10 @@ static void parent_wait(int fd, pid_t child, const char *logfile)
 shoal_rc daemon_detach(const struct config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->logfile || !cfg->pidfile) {
-		snprintf(err, errlen, "-d needs logfile and pidfile set (in the file or as "
-				      "SHOAL_LOGFILE and SHOAL_PIDFILE): in the background nobody "
-				      "reads stderr");
+		snprintf(err, errlen,
+			 "-d needs logfile and pidfile set (in the file or as "
+			 "SHOAL_LOGFILE and SHOAL_PIDFILE): in the background nobody "
+			 "reads stderr");
 		return SHOAL_ERROR;
 	}
 	int p[2];
