@@ -742,6 +742,17 @@ shoal_rc config_add_db(struct config *cfg, const char *name, const char *value, 
 	return add_db(cfg, name, value, msg, n);
 }
 
+bool config_is_db_key(const char *key, size_t n)
+{
+	for (const struct kv_key *k = db_keys; k->name; k++)
+		if (strlen(k->name) == n && strncasecmp(k->name, key, n) == 0)
+			return true;
+	for (const char *const *ig = db_ignored; *ig; ig++)
+		if (strlen(*ig) == n && strncasecmp(*ig, key, n) == 0)
+			return true;
+	return false;
+}
+
 void config_drop_db(struct config *cfg, const char *name)
 {
 	for (int i = 0; i < cfg->ndbs; i++) {

@@ -27,8 +27,10 @@ const char *config_suggest_setting(const char *word, const char *const *extra);
  * is set and there is no file, the embedded "*" (local PostgreSQL) is dropped. A URL's libpq
  * client options that are not database options are handled here: sslmode raises
  * server_tls_sslmode, sslrootcert sets server_tls_ca_file ("system": the default CAs),
- * channel_binding and connect_timeout are noted and ignored. SHOAL_ERROR with err naming the
- * variable. */
+ * channel_binding and connect_timeout are noted and ignored. DATABASE_URL is the application's
+ * too, so any other parameter that is no [databases] key (Prisma's schema=, pgbouncer=true,
+ * connection_limit=, ...) is noted and ignored there; in SHOAL_DATABASES it is an error.
+ * SHOAL_ERROR with err naming the variable. */
 shoal_rc config_env_databases(struct config *cfg, bool have_file, char *err,
 			      size_t errlen) MUST_USE;
 /* In config.c: add a [databases] entry from its value (a later one of the same name replaces
@@ -36,6 +38,8 @@ shoal_rc config_env_databases(struct config *cfg, bool have_file, char *err,
 shoal_rc config_add_db(struct config *cfg, const char *name, const char *value, char *msg,
 		       size_t n) MUST_USE;
 void config_drop_db(struct config *cfg, const char *name);
+/* Is key[0..n) a [databases] key (or one accepted and ignored there)? */
+bool config_is_db_key(const char *key, size_t n);
 /* Parse one SHOAL_DATABASES-style list into cfg (what = the variable's name, for messages). */
 shoal_rc config_parse_database_list(struct config *cfg, const char *list, const char *what,
 				    char *err, size_t errlen) MUST_USE;

@@ -119,9 +119,10 @@ static bool is_client_option(const char *key, size_t n)
 	return false;
 }
 
-/* Take the client options out of the URL's query (applied to cfg); *out is the rest. */
-static shoal_rc url_strip(struct config *cfg, const char *url, const char *what, char **out,
-			  char *err, size_t errlen)
+/* Take the client options out of the URL's query (applied to cfg), and when lenient the
+ * parameters that are no database key either (noted); *out is the rest. */
+static shoal_rc url_strip(struct config *cfg, const char *url, const char *what, bool lenient,
+			  char **out, char *err, size_t errlen)
 {
 	char *copy = xstrdup(url), *q = strchr(copy, '?');
 	if (!q) {
@@ -144,6 +145,12 @@ static shoal_rc url_strip(struct config *cfg, const char *url, const char *what,
 			}
 			continue;
 		}
+		if (lenient && !config_is_db_key(kv, eq ? (size_t)(eq - kv) : strlen(kv))) {
+			config_note("%s: parameter \"%s\" is not for Shoal (an application's "
+				    "option?), ignored",
+				    what, kv);
+			continue;
+		}
 		len += (size_t)snprintf(res + len, cap - len, "%c%s", sep, kv);
 		sep = '&';
 	}
@@ -155,12 +162,12 @@ static shoal_rc url_strip(struct config *cfg, const char *url, const char *what,
 /* ---- the variables ---- */
 
 static shoal_rc add_entry(struct config *cfg, const char *name, const char *value, const char *what,
-			  char *err, size_t errlen)
+			  bool lenient, char *err, size_t errlen)
 {
 	char msg[512], *v = NULL;
 	shoal_rc rc = SHOAL_OK;
 	if (!strncasecmp(value, "postgres://", 11) || !strncasecmp(value, "postgresql://", 13))
-		rc = url_strip(cfg, value, what, &v, err, errlen);
+		rc = url_strip(cfg, value, what, lenient, &v, err, errlen);
 	if (rc != SHOAL_OK)
 		return rc;
 	rc = config_add_db(cfg, name, v ? v : value, msg, sizeof(msg));
@@ -177,7 +184,7 @@ shoal_rc config_database_url(struct config *cfg, const char *url, const char *wh
 		snprintf(err, errlen, "%s: expected a postgres:// or postgresql:// URL", what);
 		return SHOAL_ERROR;
 	}
-	if (add_entry(cfg, "*", url, what, err, errlen) != SHOAL_OK)
+	if (add_entry(cfg, "*", url, what, true, err, errlen) != SHOAL_OK)
 		return SHOAL_ERROR;
 	struct db_entry *star = (struct db_entry *)config_find_db(cfg, "*");
 	if (!star->dbname)
@@ -186,7 +193,7 @@ shoal_rc config_database_url(struct config *cfg, const char *url, const char *wh
 	char *alias = xstrdup(star->dbname);
 	free(star->dbname);
 	star->dbname = NULL;
-	shoal_rc rc = add_entry(cfg, alias, url, what, err, errlen);
+	shoal_rc rc = add_entry(cfg, alias, url, what, true, err, errlen);
 	free(alias);
 	return rc;
 }
@@ -218,7 +225,7 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 			value++;
 		for (size_t k = strlen(value); k > 0 && isspace((unsigned char)value[k - 1]); k--)
 			value[k - 1] = '\0';
-		rc = add_entry(cfg, item, value, what, err, errlen);
+		rc = add_entry(cfg, item, value, what, false, err, errlen);
 	}
 	free(copy);
 	return rc;

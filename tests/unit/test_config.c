@@ -511,6 +511,16 @@ static void test_database_url_without_a_file(void **state)
 	assert_int_equal(c.server_tls_sslmode, TLS_REQUIRE);
 	assert_non_null(strstr(read_log(), "channel_binding=require is a client option"));
 	config_free(&c);
+	/* DATABASE_URL is the application's too: its options for other software are ignored */
+	setenv("DATABASE_URL",
+	       "postgres://u@h/db?schema=public&pgbouncer=true&connection_limit=5&pooling=true&"
+	       "pool_size=4",
+	       1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_find_db(&c, "db")->pool_size, 4);
+	assert_non_null(strstr(read_log(), "parameter \"schema=public\" is not for Shoal"));
+	assert_non_null(strstr(read_log(), "parameter \"connection_limit=5\" is not for Shoal"));
+	config_free(&c);
 	/* a weaker sslmode does not lower the setting; no dbname: only "*" */
 	setenv("DATABASE_URL", "postgresql://h?sslmode=disable", 1);
 	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
