@@ -451,6 +451,19 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 	return SHOAL_OK;
 }
 
+/* Append " (did you mean ...?)" to err when a key of t is a likely typo of key. */
+static void kv_suggest(const struct kv_table *t, const char *key, char *err, size_t errlen)
+{
+	const char *names[32];
+	size_t n = 0;
+	for (const struct kv_key *k = t->keys; k->name && n < ARRAY_LEN(names); k++)
+		names[n++] = k->name;
+	const char *best = config_suggest(key, names, n);
+	size_t len = strlen(err);
+	if (best && len < errlen)
+		snprintf(err + len, errlen - len, " (did you mean \"%s\"?)", best);
+}
+
 static shoal_rc kv_apply(const struct kv_table *t, void *obj, const char *key, const char *val,
 			 char *err, size_t errlen)
 {
@@ -465,6 +478,7 @@ static shoal_rc kv_apply(const struct kv_table *t, void *obj, const char *key, c
 		}
 	}
 	snprintf(err, errlen, "unknown %s option \"%s\"", t->what, key);
+	kv_suggest(t, key, err, errlen);
 	return SHOAL_ERROR;
 }
 
@@ -1205,6 +1219,8 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 		rc = ini_run(&ctx);
 	if (rc == SHOAL_OK)
 		rc = apply_env(cfg, err, errlen);
+	if (rc == SHOAL_OK)
+		config_env_check_names();
 	if (rc == SHOAL_OK)
 		rc = unknown_finish(&ctx);
 	if (rc == SHOAL_OK)

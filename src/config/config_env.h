@@ -47,6 +47,11 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 shoal_rc config_database_url(struct config *cfg, const char *url, const char *what, char *err,
 			     size_t errlen) MUST_USE;
 
+/* Warn (once) about SHOAL_* environment variables that name no setting, with the closest one:
+ * SHOAL_POOL_MOD would otherwise be ignored without a word. Only a warning, whatever
+ * strict_config says: the environment is shared with other programs. */
+void config_env_check_names(void);
+
 /* A configuration warning: logged the first time this process sees this exact text, so a
  * reload does not repeat it; also kept so that config_notes_replay() can write them again once
  * the logfile is open (config_load runs before it, with stderr as the log). */

@@ -67,6 +67,53 @@ bool config_strict_forced(void)
 	return strict_forced;
 }
 
+/* ---- SHOAL_* names ---- */
+
+extern char **environ;
+
+/* SHOAL_* variables that are not settings: Shoal's own, and its test harness's. */
+static bool env_name_known(const char *lower)
+{
+	static const char *const other[] = {"databases", "bin", "test_workers", "test_timeout",
+					    "skip_sanitizers"};
+	const char *def;
+	bool reload;
+	for (size_t i = 0; i < ARRAY_LEN(other); i++)
+		if (!strcmp(lower, other[i]))
+			return true;
+	for (int i = 0; i < config_setting_count(); i++)
+		if (!strcmp(lower, config_setting_info(i, &def, &reload)))
+			return true;
+	return false;
+}
+
+void config_env_check_names(void)
+{
+	for (char **e = environ; *e; e++) {
+		if (strncmp(*e, "SHOAL_", 6) != 0)
+			continue;
+		char lower[128];
+		size_t n = strcspn(*e + 6, "=");
+		if (n == 0 || n >= sizeof(lower))
+			continue;
+		for (size_t i = 0; i < n; i++)
+			lower[i] = (char)tolower((unsigned char)(*e)[6 + i]);
+		lower[n] = '\0';
+		if (env_name_known(lower))
+			continue;
+		const char *best = config_suggest_setting(lower, NULL);
+		char hint[160] = "";
+		if (best) {
+			int k = snprintf(hint, sizeof(hint), " (did you mean SHOAL_");
+			for (const char *c = best; *c && k < (int)sizeof(hint) - 4; c++)
+				hint[k++] = (char)toupper((unsigned char)*c);
+			snprintf(hint + k, sizeof(hint) - (size_t)k, "?)");
+		}
+		config_note("environment variable SHOAL_%.*s names no setting, ignored%s", (int)n,
+			    *e + 6, hint);
+	}
+}
+
 /* ---- URL options that are libpq client options, not database options ---- */
 
 static shoal_rc url_sslmode(struct config *cfg, const char *v, const char *what, char *err,

@@ -413,6 +413,24 @@ static void test_edit_distance_and_suggestions(void **state)
 	assert_null(config_suggest("zzz", names, 2));
 }
 
+static void test_typos_in_database_options_and_env_names_get_suggestions(void **state)
+{
+	(void)state;
+	load_fails("[databases]\nx = host=h pool_mod=session\n",
+		   "shoal.ini:2: x: unknown database option \"pool_mod\" (did you mean "
+		   "\"pool_mode\"?)");
+	setenv("SHOAL_POOL_MOD", "transaction", 1);
+	setenv("SHOAL_DATABASES", "x=host=h", 1); /* Shoal's own, not a setting: no warning */
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n");
+	const char *log = read_log();
+	assert_non_null(strstr(log, "environment variable SHOAL_POOL_MOD names no setting, "
+				    "ignored (did you mean SHOAL_POOL_MODE?)"));
+	assert_null(strstr(log, "SHOAL_DATABASES"));
+	config_free(&c);
+	unsetenv("SHOAL_POOL_MOD");
+}
+
 /* ---- ${VAR} expansion ---- */
 
 static void expands_to(const char *in, const char *want)
@@ -1112,6 +1130,7 @@ int main(void)
 	    T(test_unknown_keys_fail_with_every_line_and_a_suggestion),
 	    T(test_broken_section_header_blames_its_line),
 	    T(test_edit_distance_and_suggestions),
+	    T(test_typos_in_database_options_and_env_names_get_suggestions),
 	    T(test_expand_vars),
 	    T(test_ini_values_expand_with_line_numbers),
 	    T(test_database_url_without_a_file),
