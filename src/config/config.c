@@ -1036,7 +1036,8 @@ static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const ch
 		return SHOAL_OK;
 	}
 	char hint[MSG_LEN];
-	suggestion(hint, sizeof(hint), config_suggest_setting(name, not_implemented));
+	suggestion(hint, sizeof(hint), config_suggest_setting(name, not_implemented,
+								      ARRAY_LEN(not_implemented)));
 	unknown_add(ctx, "%s: unknown setting \"%s\"%s", where, name, hint);
 	return SHOAL_OK;
 }

@@ -16,9 +16,9 @@ shoal_rc config_expand_vars(const char *value, char **out, char *msg, size_t n) 
 size_t config_edit_distance(const char *a, const char *b);
 /* The closest of names[0..count) to word, or NULL when none is close enough to be a typo. */
 const char *config_suggest(const char *word, const char *const *names, size_t count);
-/* The closest setting name of the settings table (and the other names Shoal accepts in
- * [pgbouncer], extra, NULL-terminated; may be NULL), or NULL. */
-const char *config_suggest_setting(const char *word, const char *const *extra);
+/* The closest setting name of the settings table, or of extra[0..nextra) (other names Shoal
+ * accepts in [pgbouncer]), or NULL. */
+const char *config_suggest_setting(const char *word, const char *const *extra, size_t nextra);
 
 /* Databases from the environment, applied after the file and the SHOAL_<NAME> overrides.
  * SHOAL_DATABASES ("name=URL-or-connstr;name=..."): each entry is added, or replaces the

@@ -101,7 +101,7 @@ void config_env_check_names(void)
 		lower[n] = '\0';
 		if (env_name_known(lower))
 			continue;
-		const char *best = config_suggest_setting(lower, NULL);
+		const char *best = config_suggest_setting(lower, NULL, 0);
 		char hint[160] = "";
 		if (best) {
 			int k = snprintf(hint, sizeof(hint), " (did you mean SHOAL_");

@@ -56,14 +56,14 @@ const char *config_suggest(const char *word, const char *const *names, size_t co
 	return best;
 }
 
-const char *config_suggest_setting(const char *word, const char *const *extra)
+const char *config_suggest_setting(const char *word, const char *const *extra, size_t nextra)
 {
 	const char *best = NULL, *def;
 	size_t dist = max_typo(word) + 1;
 	bool reload;
 	for (int i = 0; i < config_setting_count(); i++)
 		consider(word, config_setting_info(i, &def, &reload), &best, &dist);
-	for (; extra && *extra; extra++)
-		consider(word, *extra, &best, &dist);
+	for (size_t i = 0; i < nextra; i++)
+		consider(word, extra[i], &best, &dist);
 	return best;
 }

@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 1: fuzz_databases(text, false); break;
 	case 2: fuzz_databases(text, true); break;
 	default: {
-		const char *s = config_suggest_setting(text, NULL);
+		const char *s = config_suggest_setting(text, NULL, 0);
 		sink += s ? strlen(s) : 0;
 	}
 	}

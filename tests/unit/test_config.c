@@ -405,9 +405,9 @@ static void test_edit_distance_and_suggestions(void **state)
 	assert_int_equal(config_edit_distance("", "abc"), 3);
 	assert_int_equal(config_edit_distance("Listen_Port", "listen_port"), 0);
 	assert_int_equal(config_edit_distance("kitten", "sitting"), 3);
-	assert_string_equal(config_suggest_setting("defualt_pool_size", NULL), "default_pool_size");
-	assert_string_equal(config_suggest_setting("max_client_con", NULL), "max_client_conn");
-	assert_null(config_suggest_setting("frobnicate", NULL));
+	assert_string_equal(config_suggest_setting("defualt_pool_size", NULL, 0), "default_pool_size");
+	assert_string_equal(config_suggest_setting("max_client_con", NULL, 0), "max_client_conn");
+	assert_null(config_suggest_setting("frobnicate", NULL, 0));
 	const char *const names[] = {"databases", "users"};
 	assert_string_equal(config_suggest("database", names, 2), "databases");
 	assert_null(config_suggest("zzz", names, 2));
