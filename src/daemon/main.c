@@ -159,18 +159,20 @@ static shoal_rc prepare_process(const struct config *cfg, const char *user, bool
 	return SHOAL_OK;
 }
 
-/* After the listeners are bound: drop root (-u), then release a waiting -d parent. */
-static void process_started(const char *user)
+/* After the listeners are bound: drop root (-u), then release a waiting -d parent. False: the
+ * switch failed and the daemon is shutting down (exit status 1). */
+static bool process_started(const char *user)
 {
 	char err[512];
 	if (user && daemon_drop_privileges(user, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
 		control_shutdown(SHUTDOWN_NOW);
-		return;
+		return false;
 	}
 	if (user)
 		log_info("running as user %s", user);
 	daemon_ready();
+	return true;
 }
 
 static void write_pidfile(const char *path)
@@ -333,7 +335,7 @@ static int run_daemon(struct daemon_state *d)
 		dns_stop();
 		return 1;
 	}
-	process_started(d->user);
+	bool started = process_started(d->user);
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);
@@ -345,7 +347,7 @@ static int run_daemon(struct daemon_state *d)
 	if (cfg->pidfile && *cfg->pidfile)
 		unlink(cfg->pidfile);
 	log_info("Shoal stopped");
-	return 0;
+	return started ? 0 : 1;
 }
 
 int main(int argc, char **argv)
