@@ -327,3 +327,16 @@ def test_user_flag(daemons, tmp_path, pg, role):
     r = subprocess.run([SHOAL_BIN, "-u", "no_such_user_x", path], capture_output=True,
                        text=True, timeout=20, env=clean_env())
     assert r.returncode == 1 and "no such user" in r.stderr
+
+
+def test_reload_with_a_typo_keeps_the_running_configuration(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres", "user": role}})
+    with open(s.ini, "a") as f:
+        f.write("max_client_con = 5\n")
+    s.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reload failed" not in s.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert 'unknown setting "max_client_con" (did you mean "max_client_conn"?)' in s.log()
+    assert "keeping the running configuration" in s.log()
+    s.connect("db", role).execute("SELECT 1")
