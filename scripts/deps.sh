@@ -1,13 +1,26 @@
 #!/usr/bin/env bash
-# Install what building and testing Shoal needs on Debian 12 (as root), skipping what is there.
+# Install what Shoal needs on Debian 12 (as root), skipping what is there.
+#   scripts/deps.sh run    building Shoal and running it (scripts/run.sh): compiler, meson,
+#                          OpenSSL, inih, libpq (tests/pipeline is part of the build), and
+#                          PostgreSQL 15 for run.sh's throwaway cluster and psql
+#   scripts/deps.sh test   the run set plus the whole test toolchain (scripts/test.sh, CI);
+#                          the default when no set is named
 set -euo pipefail
-PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libcmocka-dev
-      libpq-dev postgresql-15 postgresql-client-15 python3-pytest python3-psycopg
-      prometheus chromium chromium-driver python3-selenium clang libclang-rt-14-dev)
-# prometheus: promtool checks /metrics; chromium + chromium-driver + python3-selenium: the
-# dashboard's browser test (tests/integration/test_dashboard.py); clang + libclang-rt-14-dev (the
-# sanitizer and libFuzzer runtimes, only a Recommends of clang): the libFuzzer build.
-PKGS+=(pgbouncer python3-matplotlib strace) # bench/run
+SET=${1:-test}
+RUN_PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libpq-dev
+          postgresql-15 postgresql-client-15)
+# cmocka: unit tests; pytest + psycopg: integration tests; prometheus: promtool checks
+# /metrics; chromium + chromium-driver + python3-selenium: the dashboard's browser test
+# (tests/integration/test_dashboard.py); clang + libclang-rt-14-dev (the sanitizer and libFuzzer
+# runtimes, only a Recommends of clang): the libFuzzer build; pgbouncer, matplotlib, strace:
+# bench/run.
+TEST_PKGS=(libcmocka-dev python3-pytest python3-psycopg prometheus chromium chromium-driver
+           python3-selenium clang libclang-rt-14-dev pgbouncer python3-matplotlib strace)
+case $SET in
+run) PKGS=("${RUN_PKGS[@]}") ;;
+test) PKGS=("${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;
+*) echo "usage: $0 [run|test]" >&2; exit 2 ;;
+esac
 
 apt_install() { # packages...
 	if [ "$(id -u)" -ne 0 ]; then
@@ -25,6 +38,7 @@ for p in "${PKGS[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+[ "$SET" = test ] || exit 0
 
 # node-postgres client for tests/integration/test_node_pg.py: Debian's nodejs/npm unless node and
 # npm are already there (e.g. from NodeSource), then the locked modules in tests/clients/node.

@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-scripts/deps.sh || exit 1
+scripts/deps.sh test || exit 1
 PY=/usr/bin/python3   # Debian's interpreter: python3-pytest/psycopg are installed for it
 failed=0
 passed=0

@@ -1,5 +1,6 @@
 /* config.c: one settings table driving INI (+%include) and env parsing, defaults and printing. */
 #include "config.h"
+#include "config_env.h"
 #include "hba.h"
 
 #include <ctype.h>
@@ -7,6 +8,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -155,10 +157,12 @@ static const struct setting settings[] = {
 	S_BOOL(log_disconnections, "1", true),
 	S_INT(max_prepared_statements, "200", true, 0, INT_MAX),
 	S_INT64(max_prepared_statement_bytes, "1048576", true, 1, INT64_MAX),
+	S_BOOL(strict_config, "1", true),
 };
 
-/* PgBouncer settings Shoal accepts but does not act on yet: a warning, not a failure, so that
- * an existing pgbouncer.ini loads unchanged. */
+/* PgBouncer settings Shoal accepts and does not act on: said once, not a failure, so that an
+ * existing pgbouncer.ini loads unchanged. Those with a reason in unneeded[] are jobs Shoal does
+ * without a setting. */
 static const char *const not_implemented[] = {
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
@@ -172,6 +176,20 @@ static const char *const not_implemented[] = {
 	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
 	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
+
+static const struct {
+	const char *name, *why;
+} unneeded[] = {
+	{"ignore_startup_parameters", "Shoal passes every startup parameter on to the server, so "
+				      "none needs to be ignored"},
+	{"pkt_buf", "Shoal sizes its buffers by the data in flight"},
+	{"sbuf_loopcnt", "each worker's event loop is fair by itself"},
+	{"disable_pqexec", "Shoal's console reads only simple queries anyway"},
+	{"conffile", "the file is the one given on the command line"},
+};
+
+/* Known sections besides [pgbouncer]/[shoal], [databases] and [users]. */
+static const char *const known_sections[] = {"pgbouncer", "shoal", "databases", "users", "peers"};
 /* clang-format on */
 
 static const char embedded_ini[] = "[shoal]\n"
@@ -437,6 +455,19 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 	return SHOAL_OK;
 }
 
+/* Append " (did you mean ...?)" to err when a key of t is a likely typo of key. */
+static void kv_suggest(const struct kv_table *t, const char *key, char *err, size_t errlen)
+{
+	const char *names[32];
+	size_t n = 0;
+	for (const struct kv_key *k = t->keys; k->name && n < ARRAY_LEN(names); k++)
+		names[n++] = k->name;
+	const char *best = config_suggest(key, names, n);
+	size_t len = strlen(err);
+	if (best && len < errlen)
+		snprintf(err + len, errlen - len, " (did you mean \"%s\"?)", best);
+}
+
 static shoal_rc kv_apply(const struct kv_table *t, void *obj, const char *key, const char *val,
 			 char *err, size_t errlen)
 {
@@ -445,11 +476,13 @@ static shoal_rc kv_apply(const struct kv_table *t, void *obj, const char *key, c
 			return kv_set_field(k, (char *)obj + k->off, val, err, errlen);
 	for (const char *const *ig = t->ignored; *ig; ig++) {
 		if (strcasecmp(*ig, key) == 0) {
-			log_warn("%s option \"%s\" is not implemented yet, ignored", t->what, key);
+			config_note("%s option \"%s\" is accepted for PgBouncer compatibility and "
+				    "has no effect in Shoal", t->what, key);
 			return SHOAL_OK;
 		}
 	}
 	snprintf(err, errlen, "unknown %s option \"%s\"", t->what, key);
+	kv_suggest(t, key, err, errlen);
 	return SHOAL_ERROR;
 }
 
@@ -721,6 +754,35 @@ static shoal_rc add_db(struct config *cfg, const char *name, const char *value, 
 	return SHOAL_OK;
 }
 
+shoal_rc config_add_db(struct config *cfg, const char *name, const char *value, char *msg,
+		       size_t n)
+{
+	return add_db(cfg, name, value, msg, n);
+}
+
+bool config_is_db_key(const char *key, size_t n)
+{
+	for (const struct kv_key *k = db_keys; k->name; k++)
+		if (strlen(k->name) == n && strncasecmp(k->name, key, n) == 0)
+			return true;
+	for (const char *const *ig = db_ignored; *ig; ig++)
+		if (strlen(*ig) == n && strncasecmp(*ig, key, n) == 0)
+			return true;
+	return false;
+}
+
+void config_drop_db(struct config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->ndbs; i++) {
+		if (strcmp(cfg->dbs[i].name, name) != 0)
+			continue;
+		db_entry_clear(&cfg->dbs[i]);
+		free(cfg->dbs[i].name);
+		cfg->dbs[i] = cfg->dbs[--cfg->ndbs];
+		return;
+	}
+}
+
 static shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 			 size_t n)
 {
@@ -806,6 +868,22 @@ static char *trim(char *s)
 	return s;
 }
 
+/* "[name]" with an inline comment allowed after it; anything else blames this line, not the
+ * keys that inih would otherwise file under the previous section. */
+static shoal_rc check_section_line(const char *s, const char *file, int lineno, char *err,
+				   size_t errlen)
+{
+	const char *close = strchr(s, ']');
+	const char *rest = close ? close + 1 : NULL;
+	while (rest && isspace((unsigned char)*rest))
+		rest++;
+	if (close && close > s + 1 && (!*rest || *rest == ';' || *rest == '#'))
+		return SHOAL_OK;
+	snprintf(err, errlen, "%s:%d: malformed section header \"%s\" (expected [name])", file,
+		 lineno, s);
+	return SHOAL_ERROR;
+}
+
 static shoal_rc src_add_line(struct ini_src *src, const char *file, int lineno, char *raw,
 			     int depth, char *err, size_t errlen)
 {
@@ -820,6 +898,8 @@ static shoal_rc src_add_line(struct ini_src *src, const char *file, int lineno, 
 		snprintf(err, errlen, "%s:%d: unknown directive \"%s\"", file, lineno, s);
 		return SHOAL_ERROR;
 	}
+	if (*s == '[' && check_section_line(s, file, lineno, err, errlen) != SHOAL_OK)
+		return SHOAL_ERROR;
 	src->lines = xrealloc(src->lines, sizeof(*src->lines) * (size_t)(src->nlines + 1));
 	src->lines[src->nlines++] = (struct src_line){xstrdup(s), file, lineno};
 	return SHOAL_OK;
@@ -890,7 +970,51 @@ struct load_ctx {
 	size_t errlen;
 	bool warned[ARRAY_LEN(not_implemented)];
 	char warned_section[64];
+	char *unknown; /* "file:line: unknown ..." lines, an error or warnings per strict_config */
+	size_t unknown_len;
 };
+
+/* Record an unknown name; config_load decides at the end whether it is an error, since
+ * strict_config may come later in the file or from the environment. */
+static void unknown_add(struct load_ctx *ctx, const char *fmt, ...) PRINTF(2, 3);
+static void unknown_add(struct load_ctx *ctx, const char *fmt, ...)
+{
+	char line[MSG_LEN * 2];
+	va_list ap;
+	va_start(ap, fmt);
+	int k = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	size_t n = k < 0 ? 0 : (size_t)k >= sizeof(line) ? sizeof(line) - 1 : (size_t)k;
+	ctx->unknown = xrealloc(ctx->unknown, ctx->unknown_len + n + 2);
+	memcpy(ctx->unknown + ctx->unknown_len, line, n);
+	ctx->unknown_len += n;
+	ctx->unknown[ctx->unknown_len++] = '\n';
+	ctx->unknown[ctx->unknown_len] = '\0';
+}
+
+/* strict_config (or --check): the unknown names are the error; else each is a warning. */
+static shoal_rc unknown_finish(struct load_ctx *ctx)
+{
+	if (!ctx->unknown)
+		return SHOAL_OK;
+	ctx->unknown[--ctx->unknown_len] = '\0'; /* the last newline */
+	if (ctx->cfg->strict_config || config_strict_forced()) {
+		snprintf(ctx->err, ctx->errlen, "%s", ctx->unknown);
+		return SHOAL_ERROR;
+	}
+	for (char *save = NULL, *l = strtok_r(ctx->unknown, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save))
+		config_note("%s, ignored (strict_config = 0)", l);
+	return SHOAL_OK;
+}
+
+static void suggestion(char *out, size_t n, const char *best)
+{
+	if (best)
+		snprintf(out, n, " (did you mean \"%s\"?)", best);
+	else
+		out[0] = '\0';
+}
 
 static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const char *name,
 			       const char *value, char *msg, size_t n)
@@ -898,28 +1022,59 @@ static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const ch
 	const struct setting *s = find_setting(name);
 	if (s)
 		return setting_set(ctx->cfg, s, value, msg, n);
+	for (size_t i = 0; i < ARRAY_LEN(unneeded); i++) {
+		if (strcasecmp(name, unneeded[i].name) == 0) {
+			config_note("setting \"%s\" is not needed: %s", unneeded[i].name,
+				    unneeded[i].why);
+			return SHOAL_OK;
+		}
+	}
 	for (size_t i = 0; i < ARRAY_LEN(not_implemented); i++) {
 		if (strcasecmp(name, not_implemented[i]) != 0)
 			continue;
 		if (!ctx->warned[i])
-			log_warn("setting \"%s\" in %s is not implemented yet, ignored", name,
-				 where);
+			config_note("setting \"%s\" is accepted for PgBouncer compatibility and "
+				    "has no effect in Shoal",
+				    not_implemented[i]);
 		ctx->warned[i] = true;
 		return SHOAL_OK;
 	}
-	log_warn("unknown setting \"%s\" in %s, ignored", name, where);
+	char hint[MSG_LEN];
+	suggestion(hint, sizeof(hint), config_suggest_setting(name, not_implemented,
+								      ARRAY_LEN(not_implemented)));
+	unknown_add(ctx, "%s: unknown setting \"%s\"%s", where, name, hint);
 	return SHOAL_OK;
 }
 
 static void warn_section(struct load_ctx *ctx, const char *where, const char *section)
 {
-	if (strcmp(ctx->warned_section, section) == 0)
-		return;
+	if (*section && strcmp(ctx->warned_section, section) == 0)
+		return; /* once per section; each key before any section is named */
 	snprintf(ctx->warned_section, sizeof(ctx->warned_section), "%s", section);
-	if (!*section)
-		log_warn("settings before any [section] in %s, ignored", where);
-	else
-		log_warn("section [%s] in %s is not supported yet, ignored", section, where);
+	char hint[MSG_LEN];
+	if (!*section) {
+		unknown_add(ctx, "%s: setting before any [section]", where);
+	} else if (!strcasecmp(section, "peers")) {
+		config_note("section [peers] in %s: Shoal has no peering (its workers share one "
+			    "process), ignored", where);
+	} else {
+		suggestion(hint, sizeof(hint),
+			   config_suggest(section, known_sections, ARRAY_LEN(known_sections)));
+		unknown_add(ctx, "%s: unknown section [%s]%s", where, section, hint);
+	}
+}
+
+static shoal_rc on_value(struct load_ctx *ctx, const char *where, const char *section,
+			 const char *name, const char *value, char *msg, size_t n)
+{
+	if (!strcasecmp(section, "pgbouncer") || !strcasecmp(section, "shoal"))
+		return handle_setting(ctx, where, name, value, msg, n);
+	if (!strcasecmp(section, "databases"))
+		return add_db(ctx->cfg, name, value, msg, n);
+	if (!strcasecmp(section, "users"))
+		return add_user(ctx->cfg, name, value, msg, n);
+	warn_section(ctx, where, section);
+	return SHOAL_OK;
 }
 
 static int on_ini_value(void *user, const char *section, const char *name, const char *value)
@@ -930,15 +1085,11 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 	snprintf(where, sizeof(where), "%s:%d", l->file, l->lineno);
 	if (strcmp(value, LONG_VALUE_MARK) == 0)
 		value = long_value(l);
-	shoal_rc rc = SHOAL_OK;
-	if (!strcasecmp(section, "pgbouncer") || !strcasecmp(section, "shoal"))
-		rc = handle_setting(ctx, where, name, value, msg, sizeof(msg));
-	else if (!strcasecmp(section, "databases"))
-		rc = add_db(ctx->cfg, name, value, msg, sizeof(msg));
-	else if (!strcasecmp(section, "users"))
-		rc = add_user(ctx->cfg, name, value, msg, sizeof(msg));
-	else
-		warn_section(ctx, where, section);
+	char *expanded = NULL;
+	shoal_rc rc = config_expand_vars(value, &expanded, msg, sizeof(msg));
+	if (rc == SHOAL_OK)
+		rc = on_value(ctx, where, section, name, expanded, msg, sizeof(msg));
+	free(expanded);
 	if (rc == SHOAL_OK)
 		return 1;
 	snprintf(ctx->err, ctx->errlen, "%s: %s: %s", where, name, msg);
@@ -1073,6 +1224,12 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 		rc = ini_run(&ctx);
 	if (rc == SHOAL_OK)
 		rc = apply_env(cfg, err, errlen);
+	if (rc == SHOAL_OK)
+		config_env_check_names();
+	if (rc == SHOAL_OK)
+		rc = unknown_finish(&ctx);
+	if (rc == SHOAL_OK)
+		rc = config_env_databases(cfg, path != NULL, err, errlen);
 	if (rc == SHOAL_OK && cfg->http_token && strlen(cfg->http_token) > CONFIG_HTTP_TOKEN_MAX) {
 		snprintf(err, errlen, "http_token: longer than %d characters", CONFIG_HTTP_TOKEN_MAX);
 		rc = SHOAL_ERROR;
@@ -1082,6 +1239,7 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 	if (rc == SHOAL_OK)
 		rc = load_hba(cfg, err, errlen);
 	src_free(&ctx.src);
+	free(ctx.unknown);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
 		return SHOAL_ERROR;

@@ -143,6 +143,7 @@ struct config {
 	int log_disconnections;        /* 1: a line per client that leaves for a reason */
 	int max_prepared_statements;   /* per server in transaction/statement mode, 200; 0: off */
 	int64_t max_prepared_statement_bytes; /* Shoal: per server, bytes of statement text, 1 MB */
+	int strict_config;             /* Shoal: 1: unknown keys and sections fail the load */
 
 	struct db_entry *dbs;
 	int ndbs;
@@ -156,8 +157,10 @@ struct config {
 
 /* Load path (NULL: the embedded default of DESIGN §6: listen 127.0.0.1:6432, every database to
  * the local PostgreSQL, transaction pooling, auth_type trust), then apply SHOAL_<NAME>
- * environment overrides, then read auth_file if set. Unknown keys log a warning naming the key
- * and are ignored. On failure returns SHOAL_ERROR with a message in err naming file, line and key;
+ * environment overrides, then the databases of DATABASE_URL / SHOAL_DATABASES (config_env.h),
+ * then read auth_file if set. Values may use ${VAR} and ${VAR:-default}. Unknown keys and
+ * sections fail the load with every one of them listed ("did you mean"), or are logged and
+ * ignored when strict_config = 0. On failure returns SHOAL_ERROR with a message in err naming file, line and key;
  * cfg is then left freed. */
 shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) MUST_USE;
 /* Free everything cfg owns. Safe on a zeroed struct. */

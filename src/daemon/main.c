@@ -3,6 +3,8 @@
 #include "auth_query.h"
 #include "client.h"
 #include "config.h"
+#include "config_env.h"
+#include "daemonize.h"
 #include "control.h"
 #include "dns.h"
 #include "http_server.h"
@@ -17,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,70 +33,150 @@ static const char usage[] =
 	"Shoal " SHOAL_VERSION ", a PostgreSQL connection pooler\n"
 	"\n"
 	"Usage: shoal [OPTIONS] [CONFIG]\n"
-	"  CONFIG           pgbouncer.ini-style file; without one, listen on 127.0.0.1:6432 and\n"
-	"                   pool every database of the local PostgreSQL (transaction mode)\n"
+	"  CONFIG           pgbouncer.ini-style file; without one: listen on 127.0.0.1:6432,\n"
+	"                   transaction pooling, auth_type trust, and forward to DATABASE_URL\n"
+	"                   (or SHOAL_DATABASES) if set, else to the local PostgreSQL\n"
+	"  -d, --daemon     run in the background (needs logfile and pidfile)\n"
+	"  -u, --user USER  switch to USER after binding the listeners (as root)\n"
+	"  -q, --quiet      do not log to stderr (the logfile, if any, still gets everything)\n"
 	"  -v, --verbose    more log output (repeat for even more)\n"
-	"  -q, --quiet      only warnings and errors\n"
-	"  --check FILE     validate FILE, print the effective configuration, exit\n"
+	"  --check [CONFIG] validate CONFIG (or the default and environment configuration),\n"
+	"                   print the effective configuration, exit 0 if it is OK, else 1\n"
 	"  -V, --version    print the version and exit\n"
 	"  -h, --help       print this help and exit\n"
+	"\n"
+	"Environment: SHOAL_<SETTING> overrides any setting (SHOAL_LISTEN_PORT=7432);\n"
+	"DATABASE_URL and SHOAL_DATABASES (name=postgres://...;name=...) add databases;\n"
+	"${VAR} and ${VAR:-default} expand in the file's values.\n"
 	"\n"
 	"Signals: SIGHUP reloads; SIGTERM waits for clients to finish their transactions\n"
 	"(shutdown_timeout); SIGINT waits for servers to be released; a second SIGTERM or\n"
 	"SIGINT, or SIGQUIT, exits at once; SIGUSR1 pauses, SIGUSR2 resumes.\n";
 
+/* PgBouncer's -R hands the listening sockets to a new process. Shoal does not; say what to do. */
+static const char no_reboot[] =
+	"shoal: -R/--reboot (online restart) is not supported: Shoal does not pass its sockets\n"
+	"to a new process. To restart without refusing connections, start the new shoal while\n"
+	"the old one runs -- its TCP listeners use SO_REUSEPORT, so both accept on listen_port;\n"
+	"a Unix socket and http_port cannot be shared, so give the new one its own\n"
+	"unix_socket_dir and http_port (or none) -- then send the old one SIGTERM: it stops\n"
+	"accepting and exits once its clients' transactions end (shutdown_timeout).\n";
+
 struct options {
 	const char *config;
-	const char *check;
+	bool check;
 	int verbose;
-	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
+	bool quiet;
+	bool daemon;
+	const char *user;
 };
 
+/* PgBouncer's options (getopt, so -dv and -vv work). Returns an exit code, or -1 to run. */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			fputs(usage, stdout);
-			return 0;
-		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("%s\n", SHOAL_VERSION_STRING);
-			return 0;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
-			o->verbose++;
-		} else if (!strncmp(a, "-vv", 3)) {
-			o->verbose += (int)strlen(a) - 1;
-		} else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-			o->verbose = -1;
-		} else if (!strcmp(a, "--check") && i + 1 < argc) {
-			o->check = argv[++i];
-		} else if (a[0] == '-' || o->config) {
-			fprintf(stderr, "shoal: unexpected argument \"%s\"\n%s", a, usage);
+	enum { OPT_CHECK = 256 };
+	static const struct option longs[] = {
+		{"daemon", no_argument, NULL, 'd'},  {"user", required_argument, NULL, 'u'},
+		{"quiet", no_argument, NULL, 'q'},   {"verbose", no_argument, NULL, 'v'},
+		{"version", no_argument, NULL, 'V'}, {"help", no_argument, NULL, 'h'},
+		{"reboot", no_argument, NULL, 'R'},  {"check", no_argument, NULL, OPT_CHECK},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "du:qvVhR", longs, NULL)) != -1) {
+		switch (c) {
+		case 'd': o->daemon = true; break;
+		case 'u': o->user = optarg; break;
+		case 'q': o->quiet = true; break;
+		case 'v': o->verbose++; break;
+		case OPT_CHECK: o->check = true; break;
+		case 'V': printf("%s\n", SHOAL_VERSION_STRING); return 0;
+		case 'h': fputs(usage, stdout); return 0;
+		case 'R': fputs(no_reboot, stderr); return 2;
+		default:
+			fprintf(stderr, "shoal: unexpected argument \"%s\"\n%s", argv[optind - 1],
+				usage);
 			return 2;
-		} else {
-			o->config = a;
 		}
+	}
+	if (optind < argc)
+		o->config = argv[optind++];
+	if (optind < argc) {
+		fprintf(stderr, "shoal: unexpected argument \"%s\"\n%s", argv[optind], usage);
+		return 2;
 	}
 	return -1;
 }
 
+/* --check: every error at once on stderr, "configuration OK" last on success. Unknown keys are
+ * errors here whatever strict_config says: this is the linter. */
 static int run_check(const char *path)
 {
 	struct config cfg = {0};
-	char err[512];
+	char err[8192];
+	config_force_strict(true);
 	if (config_load(&cfg, path, err, sizeof(err)) != SHOAL_OK) {
-		fprintf(stderr, "shoal: %s\n", err);
+		fprintf(stderr, "%s\nshoal: configuration has errors\n", err);
 		return 1;
 	}
 	if (tls_configure(&cfg, err, sizeof(err)) != SHOAL_OK) { /* certificates and keys load */
-		fprintf(stderr, "shoal: %s\n", err);
+		fprintf(stderr, "%s\nshoal: configuration has errors\n", err);
 		config_free(&cfg);
 		return 1;
 	}
 	tls_shutdown();
 	config_print(&cfg, stdout);
 	config_free(&cfg);
+	printf("\nconfiguration OK (%s)\n", path ? path : "no file: the default and environment");
 	return 0;
+}
+
+/* The log: -q keeps it off stderr; the configuration's warnings, said on stderr while loading,
+ * are written again to a logfile so that they are where the operator looks. */
+static shoal_rc open_log(const struct config *cfg, int verbose, bool quiet)
+{
+	const char *path = cfg->logfile;
+	if (!path && quiet)
+		path = "/dev/null";
+	if (log_open(path, verbose + cfg->verbose) != SHOAL_OK) {
+		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", path, strerror(errno));
+		return SHOAL_ERROR;
+	}
+	if (cfg->logfile)
+		config_notes_replay();
+	return SHOAL_OK;
+}
+
+/* -u and -d, after the log is open and before any thread starts. */
+static shoal_rc prepare_process(const struct config *cfg, const char *user, bool daemon)
+{
+	char err[512];
+	if (user && daemon_check_user(user, err, sizeof(err)) != SHOAL_OK) {
+		fprintf(stderr, "shoal: %s\n", err);
+		return SHOAL_ERROR;
+	}
+	if (daemon && daemon_detach(cfg, err, sizeof(err)) != SHOAL_OK) {
+		fprintf(stderr, "shoal: %s\n", err);
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+/* After the listeners are bound: drop root (-u), then release a waiting -d parent. False: the
+ * switch failed and the daemon is shutting down (exit status 1). */
+static bool process_started(const char *user)
+{
+	char err[512];
+	if (user && daemon_drop_privileges(user, err, sizeof(err)) != SHOAL_OK) {
+		log_error("%s", err);
+		control_shutdown(SHUTDOWN_NOW);
+		return false;
+	}
+	if (user)
+		log_info("running as user %s", user);
+	daemon_ready();
+	return true;
 }
 
 /* The pidfile is held with an exclusive flock for the daemon's life: a second Shoal given the same
@@ -145,11 +228,14 @@ static void pidfile_release(const char *path, int fd)
 	close(fd);
 }
 
+
 struct daemon_state {
 	struct worker *workers;
 	int nworkers;
 	const char *path;
 	int verbose;
+	bool quiet, daemon;
+	const char *user;
 	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
 };
 
@@ -262,17 +348,15 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
+	control_init(cfg, d->path, d->verbose);
+	if (open_log(cfg, d->verbose, d->quiet) != SHOAL_OK ||
+	    prepare_process(cfg, d->user, d->daemon) != SHOAL_OK)
+		return 1;
+	/* Taken after -d's fork (the file names the daemon) and before the listeners are bound. */
 	d->pidfile_fd = pidfile_lock(cfg->pidfile, err, sizeof(err));
 	if (d->pidfile_fd == -2) {
 		fprintf(stderr, "shoal: %s\n", err);
-		config_free(cfg);
-		free(cfg);
-		return 1;
-	}
-	control_init(cfg, d->path, d->verbose);
-	if (log_open(cfg->logfile, d->verbose + cfg->verbose) != SHOAL_OK) {
-		fprintf(stderr, "shoal: cannot open logfile %s: %s\n", cfg->logfile, strerror(errno));
-		pidfile_release(cfg->pidfile, d->pidfile_fd);
+		log_error("%s", err);
 		return 1;
 	}
 	sigset_t set;
@@ -305,6 +389,7 @@ static int run_daemon(struct daemon_state *d)
 		pidfile_release(cfg->pidfile, d->pidfile_fd);
 		return 1;
 	}
+	bool started = process_started(d->user);
 	signal_loop(d, &set);
 	for (int i = 0; i < d->nworkers; i++)
 		worker_join(&d->workers[i]);
@@ -315,7 +400,7 @@ static int run_daemon(struct daemon_state *d)
 	free(d->workers);
 	pidfile_release(cfg->pidfile, d->pidfile_fd);
 	log_info("Shoal stopped");
-	return 0;
+	return started ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -325,11 +410,15 @@ int main(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	if (o.check)
-		return run_check(o.check);
-	log_set_verbose(o.verbose);
+		return run_check(o.config);
+	/* -q: nothing on stderr but errors while the configuration loads */
+	log_set_verbose(o.quiet ? LOG_ERR - LOG_INFO : o.verbose);
 	static struct daemon_state d;
 	d.path = o.config;
 	d.verbose = o.verbose;
+	d.quiet = o.quiet;
+	d.daemon = o.daemon;
+	d.user = o.user;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
 	pool_free_all();

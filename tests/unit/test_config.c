@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "config_env.h"
 #include "log.h"
 
 extern char **environ;
@@ -136,6 +137,9 @@ static int group_teardown(void **state)
 static int test_setup(void **state)
 {
 	(void)state;
+	config_notes_reset();
+	unsetenv("DATABASE_URL");
+	unsetenv("SHOAL_DATABASES");
 	return truncate(logpath, 0);
 }
 
@@ -342,17 +346,255 @@ static void test_syntax_error_names_the_line(void **state)
 	load_fails("[pgbouncer]\n%frobnicate x\n", "shoal.ini:2: unknown directive");
 }
 
-static void test_unknown_key_warns_and_is_not_fatal(void **state)
+static void test_unknown_key_warns_once_when_not_strict(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[pgbouncer]\nfrobnicate = 1\nlisten_port = 7777\n");
+	const char *ini = "[pgbouncer]\nfrobnicate = 1\nlisten_port = 7777\nstrict_config = 0\n";
+	load_ok(&c, ini);
 	assert_int_equal(c.listen_port, 7777);
 	char want[PATH_MAX + 64];
-	snprintf(want, sizeof(want), "unknown setting \"frobnicate\" in %s:2, ignored",
+	snprintf(want, sizeof(want), "%s:2: unknown setting \"frobnicate\", ignored",
 		 tmp_path("shoal.ini"));
 	assert_non_null(strstr(read_log(), want));
 	config_free(&c);
+	load_ok(&c, ini); /* a reload does not say it again */
+	assert_int_equal(count_substr(read_log(), "frobnicate"), 1);
+	config_free(&c);
+}
+
+static void test_unknown_keys_fail_with_every_line_and_a_suggestion(void **state)
+{
+	(void)state;
+	load_fails("[pgbouncer]\npool_mod = transaction\n", "shoal.ini:2: unknown setting "
+		   "\"pool_mod\" (did you mean \"pool_mode\"?)");
+	load_fails("[pgbouncer]\nlisten_prot = 1\nfrobnicate = 2\n", "\"listen_prot\" (did you "
+		   "mean \"listen_port\"?)");
+	load_fails("[pgbouncer]\nlisten_prot = 1\nfrobnicate = 2\n", "listen_port\"?)\n");
+	load_fails("[pgbouncer]\nlisten_prot = 1\nfrobnicate = 2\n", "shoal.ini:3: unknown "
+		   "setting \"frobnicate\"");
+	load_fails("[pgbouncr]\nlisten_port = 1\n", "shoal.ini:2: unknown section [pgbouncr] "
+		   "(did you mean \"pgbouncer\"?)");
+	load_fails("listen_port = 1\n[pgbouncer]\n", "shoal.ini:1: setting before any [section]");
+	setenv("SHOAL_STRICT_CONFIG", "0", 1); /* the environment decides too */
+	struct config c;
+	load_ok(&c, "[pgbouncer]\npool_mod = transaction\n");
+	config_free(&c);
+	unsetenv("SHOAL_STRICT_CONFIG");
+	config_force_strict(true); /* --check: an error whatever strict_config says */
+	load_fails("[pgbouncer]\nstrict_config = 0\npool_mod = transaction\n", "pool_mod");
+	config_force_strict(false);
+}
+
+static void test_broken_section_header_blames_its_line(void **state)
+{
+	(void)state;
+	load_fails("; comment\n[pgbouncer\npool_mode = transaction\n",
+		   "shoal.ini:2: malformed section header \"[pgbouncer\"");
+	load_fails("[]\n", "shoal.ini:1: malformed section header");
+	struct config c;
+	load_ok(&c, "[pgbouncer] ; the main section\nlisten_port = 7003\n");
+	assert_int_equal(c.listen_port, 7003);
+	config_free(&c);
+}
+
+static void test_edit_distance_and_suggestions(void **state)
+{
+	(void)state;
+	assert_int_equal(config_edit_distance("pool_mod", "pool_mode"), 1);
+	assert_int_equal(config_edit_distance("", "abc"), 3);
+	assert_int_equal(config_edit_distance("Listen_Port", "listen_port"), 0);
+	assert_int_equal(config_edit_distance("kitten", "sitting"), 3);
+	assert_string_equal(config_suggest_setting("defualt_pool_size", NULL, 0), "default_pool_size");
+	assert_string_equal(config_suggest_setting("max_client_con", NULL, 0), "max_client_conn");
+	assert_null(config_suggest_setting("frobnicate", NULL, 0));
+	const char *const names[] = {"databases", "users"};
+	assert_string_equal(config_suggest("database", names, 2), "databases");
+	assert_null(config_suggest("zzz", names, 2));
+}
+
+static void test_typos_in_database_options_and_env_names_get_suggestions(void **state)
+{
+	(void)state;
+	load_fails("[databases]\nx = host=h pool_mod=session\n",
+		   "shoal.ini:2: x: unknown database option \"pool_mod\" (did you mean "
+		   "\"pool_mode\"?)");
+	setenv("SHOAL_POOL_MOD", "transaction", 1);
+	setenv("SHOAL_DATABASES", "x=host=h", 1); /* Shoal's own, not a setting: no warning */
+	struct config c;
+	load_ok(&c, "[pgbouncer]\n");
+	const char *log = read_log();
+	assert_non_null(strstr(log, "environment variable SHOAL_POOL_MOD names no setting, "
+				    "ignored (did you mean SHOAL_POOL_MODE?)"));
+	assert_null(strstr(log, "SHOAL_DATABASES"));
+	config_free(&c);
+	unsetenv("SHOAL_POOL_MOD");
+}
+
+/* ---- ${VAR} expansion ---- */
+
+static void expands_to(const char *in, const char *want)
+{
+	char *out = NULL, msg[256] = "";
+	if (config_expand_vars(in, &out, msg, sizeof(msg)) != SHOAL_OK)
+		fail_msg("expanding \"%s\" failed: %s", in, msg);
+	assert_string_equal(out, want);
+	free(out);
+}
+
+static void expand_fails(const char *in, const char *want)
+{
+	char *out = (char *)1, msg[256] = "";
+	assert_int_equal(config_expand_vars(in, &out, msg, sizeof(msg)), SHOAL_ERROR);
+	assert_null(out);
+	if (!strstr(msg, want))
+		fail_msg("error \"%s\" does not contain \"%s\"", msg, want);
+}
+
+static void test_expand_vars(void **state)
+{
+	(void)state;
+	setenv("SHOAL_T_HOST", "db.example.com", 1);
+	setenv("SHOAL_T_EMPTY", "", 1);
+	unsetenv("SHOAL_T_UNSET");
+	expands_to("plain", "plain");
+	expands_to("", "");
+	expands_to("host=${SHOAL_T_HOST} port=5432", "host=db.example.com port=5432");
+	expands_to("${SHOAL_T_HOST}${SHOAL_T_HOST}", "db.example.comdb.example.com");
+	expands_to("${SHOAL_T_UNSET:-fallback}", "fallback");
+	expands_to("${SHOAL_T_UNSET:-}", "");
+	expands_to("${SHOAL_T_EMPTY:-x}", "x"); /* as in sh: empty takes the default */
+	expands_to("[${SHOAL_T_EMPTY}]", "[]");
+	expands_to("${SHOAL_T_HOST:-other}", "db.example.com");
+	expands_to("${SHOAL_T_UNSET:-a b:c=d}", "a b:c=d");
+	expands_to("$1 $$ $x $", "$1 $$ $x $"); /* auth_query's $1 is left alone */
+	expands_to("$${SHOAL_T_HOST}", "${SHOAL_T_HOST}");
+	expand_fails("${SHOAL_T_UNSET}", "SHOAL_T_UNSET is not set");
+	expand_fails("${SHOAL_T_HOST", "missing '}'");
+	expand_fails("${SHOAL_T_UNSET:-oops", "missing '}'");
+	expand_fails("${}", "invalid variable name");
+	expand_fails("${1X}", "invalid variable name");
+	expand_fails("${A-B}", "invalid character '-'");
+	unsetenv("SHOAL_T_HOST");
+	unsetenv("SHOAL_T_EMPTY");
+}
+
+static void test_ini_values_expand_with_line_numbers(void **state)
+{
+	(void)state;
+	setenv("SHOAL_T_PORT", "7101", 1);
+	setenv("SHOAL_T_PW", "s3cret", 1);
+	unsetenv("SHOAL_T_UNSET");
+	struct config c;
+	load_ok(&c, "[databases]\napp = host=${SHOAL_T_DBHOST:-10.0.0.9} password=${SHOAL_T_PW}\n"
+		    "[pgbouncer]\nlisten_port = ${SHOAL_T_PORT}\n"
+		    "auth_query = SELECT $1\n");
+	assert_int_equal(c.listen_port, 7101);
+	assert_string_equal(c.dbs[0].host, "10.0.0.9");
+	assert_string_equal(c.dbs[0].password, "s3cret");
+	assert_string_equal(c.auth_query, "SELECT $1");
+	config_free(&c);
+	load_fails("[pgbouncer]\nlisten_port = 1\nlogfile = ${SHOAL_T_UNSET}/x.log\n",
+		   "shoal.ini:3: logfile: environment variable SHOAL_T_UNSET is not set");
+	unsetenv("SHOAL_T_PORT");
+	unsetenv("SHOAL_T_PW");
+}
+
+/* ---- DATABASE_URL and SHOAL_DATABASES ---- */
+
+static void test_database_url_without_a_file(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[512] = "";
+	setenv("DATABASE_URL",
+	       "postgres://alice:p%40ss@ep-x.neon.tech:6543/neondb?sslmode=require&"
+	       "channel_binding=require&application_name=web",
+	       1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(c.ndbs, 2);
+	const struct db_entry *d = config_find_db(&c, "neondb");
+	assert_non_null(d);
+	assert_string_equal(d->name, "neondb");
+	assert_string_equal(d->host, "ep-x.neon.tech");
+	assert_int_equal(d->port, 6543);
+	assert_string_equal(d->dbname, "neondb");
+	assert_string_equal(d->user, "alice");
+	assert_string_equal(d->password, "p@ss");
+	assert_string_equal(d->application_name, "web");
+	d = config_find_db(&c, "other"); /* "*": the same server, the client's database name */
+	assert_string_equal(d->name, "*");
+	assert_string_equal(d->host, "ep-x.neon.tech");
+	assert_null(d->dbname);
+	assert_int_equal(c.server_tls_sslmode, TLS_REQUIRE);
+	assert_non_null(strstr(read_log(), "channel_binding=require is a client option"));
+	config_free(&c);
+	/* DATABASE_URL is the application's too: its options for other software are ignored */
+	setenv("DATABASE_URL",
+	       "postgres://u@h/db?schema=public&pgbouncer=true&connection_limit=5&pooling=true&"
+	       "pool_size=4",
+	       1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_find_db(&c, "db")->pool_size, 4);
+	assert_non_null(strstr(read_log(), "parameter \"schema=public\" is not for Shoal"));
+	assert_non_null(strstr(read_log(), "parameter \"connection_limit=5\" is not for Shoal"));
+	config_free(&c);
+	/* a weaker sslmode does not lower the setting; no dbname: only "*" */
+	setenv("DATABASE_URL", "postgresql://h?sslmode=disable", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(c.ndbs, 1);
+	assert_string_equal(c.dbs[0].name, "*");
+	assert_int_equal(c.server_tls_sslmode, TLS_PREFER);
+	config_free(&c);
+	/* with a file, DATABASE_URL is the application's business, not Shoal's */
+	load_ok(&c, "[databases]\nx = host=h\n");
+	assert_int_equal(c.ndbs, 1);
+	config_free(&c);
+	setenv("DATABASE_URL", "mysql://h/db", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "DATABASE_URL: expected a postgres://"));
+	setenv("DATABASE_URL", "postgres://h:99999/db", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "DATABASE_URL"));
+	assert_non_null(strstr(err, "port"));
+	unsetenv("DATABASE_URL");
+}
+
+static void test_shoal_databases(void **state)
+{
+	(void)state;
+	struct config c;
+	char err[512] = "";
+	setenv("SHOAL_DATABASES",
+	       "app=postgres://u@a.example:5433/appdb?sslmode=verify-full ; "
+	       "reports = host=r.example dbname=rep pool_size=3\n;",
+	       1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(c.ndbs, 2); /* no embedded "*" */
+	const struct db_entry *d = config_find_db(&c, "app");
+	assert_string_equal(d->host, "a.example");
+	assert_int_equal(d->port, 5433);
+	assert_string_equal(d->dbname, "appdb");
+	d = config_find_db(&c, "reports");
+	assert_string_equal(d->host, "r.example");
+	assert_int_equal(d->pool_size, 3);
+	assert_null(config_find_db(&c, "postgres"));
+	assert_int_equal(c.server_tls_sslmode, TLS_VERIFY_FULL);
+	config_free(&c);
+	/* with a file: added, and replacing the file's entry of the same name */
+	setenv("SHOAL_DATABASES", "app=host=env.example", 1);
+	load_ok(&c, "[databases]\napp = host=file.example\nkeep = host=k\n");
+	assert_int_equal(c.ndbs, 2);
+	assert_string_equal(config_find_db(&c, "app")->host, "env.example");
+	assert_string_equal(config_find_db(&c, "keep")->host, "k");
+	config_free(&c);
+	setenv("SHOAL_DATABASES", "justaname", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "SHOAL_DATABASES: expected name=postgres://"));
+	setenv("SHOAL_DATABASES", "a=postgres://h/db?bogus=1", 1);
+	assert_int_equal(config_load(&c, NULL, err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "SHOAL_DATABASES: a: unknown database option \"bogus\""));
+	unsetenv("SHOAL_DATABASES");
 }
 
 static void test_not_implemented_setting_warns_once(void **state)
@@ -363,7 +605,11 @@ static void test_not_implemented_setting_warns_once(void **state)
 		    "ignore_startup_parameters = extra_float_digits\n");
 	const char *log = read_log();
 	assert_int_equal(count_substr(log, "\"tcp_keepcnt\""), 1);
-	assert_int_equal(count_substr(log, "not implemented yet, ignored"), 3);
+	assert_int_equal(count_substr(log, "has no effect in Shoal"), 2);
+	assert_int_equal(count_substr(log, "\"ignore_startup_parameters\" is not needed: Shoal passes "
+					   "every startup parameter on"),
+			 1);
+	assert_null(strstr(log, "not implemented"));
 	config_free(&c);
 }
 
@@ -498,8 +744,8 @@ static void test_databases_ignored_pgbouncer_keys_warn(void **state)
 		    "connect_query='SELECT 1' auth_user=x\n");
 	assert_string_equal(c.dbs[0].host, "h");
 	const char *log = read_log();
-	assert_non_null(strstr(log, "\"client_encoding\" is not implemented yet"));
-	assert_non_null(strstr(log, "\"connect_query\" is not implemented yet"));
+	assert_non_null(strstr(log, "\"client_encoding\" is accepted for PgBouncer compatibility"));
+	assert_non_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
 	config_free(&c);
 }
 
@@ -899,7 +1145,15 @@ int main(void)
 	    T(test_parse_duration),
 	    T(test_invalid_values_fail_with_file_line_and_key),
 	    T(test_syntax_error_names_the_line),
-	    T(test_unknown_key_warns_and_is_not_fatal),
+	    T(test_unknown_key_warns_once_when_not_strict),
+	    T(test_unknown_keys_fail_with_every_line_and_a_suggestion),
+	    T(test_broken_section_header_blames_its_line),
+	    T(test_edit_distance_and_suggestions),
+	    T(test_typos_in_database_options_and_env_names_get_suggestions),
+	    T(test_expand_vars),
+	    T(test_ini_values_expand_with_line_numbers),
+	    T(test_database_url_without_a_file),
+	    T(test_shoal_databases),
 	    T(test_not_implemented_setting_warns_once),
 	    T(test_admin_users_and_set_value),
 	    T(test_other_sections_are_ignored),
