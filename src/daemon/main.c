@@ -56,8 +56,8 @@ static const char usage[] =
 /* PgBouncer's -R hands the listening sockets to a new process. Shoal does not; say what to do. */
 static const char no_reboot[] =
 	"shoal: -R/--reboot (online restart) is not supported: Shoal does not pass its sockets\n"
-	"to a new process. To restart without refusing connections, start the new shoal while\n"
-	"the old one runs -- its TCP listeners use SO_REUSEPORT, so both accept on listen_port;\n"
+	"to a new process. To restart without refusing connections, run with so_reuseport = 1\n"
+	"and start the new shoal while the old one runs -- both then accept on listen_port;\n"
 	"a Unix socket and http_port cannot be shared, so give the new one its own\n"
 	"unix_socket_dir and http_port (or none) -- then send the old one SIGTERM: it stops\n"
 	"accepting and exits once its clients' transactions end (shutdown_timeout).\n";
