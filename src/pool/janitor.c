@@ -23,6 +23,7 @@ enum jan_kind {
 	J_CONNECT_TIMEOUT,
 	J_SERVER_RECYCLE,
 	J_SERVER_EVICT,
+	J_RETIRE_TIMEOUT,
 };
 
 struct jan_action {
@@ -112,6 +113,9 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 	}
 }
 
+/* How long an evicted server may take to close its side after our Terminate. */
+#define RETIRE_WAIT (2 * 1000 * 1000)
+
 /* Under the lock: another pool asked for idle servers (ledger.c, evict_wanted) that are no longer
  * here, all taken by clients or closing: the ask lapses, and its pool asks again if it must. */
 static void jan_evict_lapse(struct pool *p)
@@ -130,6 +134,8 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	list_for_each_safe(i, tmp, &p->idle)
 	{
 		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == j->w && s->retiring && expired(s->retire_at, RETIRE_WAIT, j->now))
+			jan_add(j, J_RETIRE_TIMEOUT, s);
 		if (s->c.w != j->w || s->dying)
 			continue;
 		bool spare = p->n_servers - p->n_dying > p->min_pool_size;
@@ -195,9 +201,10 @@ static void jan_do(struct jan_action *a)
 	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
 	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
 	case J_SERVER_EVICT:
-		server_close(s, "evicted: max_db_connections or max_user_connections is full and "
-				"another pool's clients wait");
+		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "
+				 "another pool's clients wait");
 		break;
+	case J_RETIRE_TIMEOUT: server_close(s, "no EOF after Terminate"); break;
 	}
 }
 

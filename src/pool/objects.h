@@ -97,6 +97,10 @@ struct server {
 	struct list node;
 	_Atomic enum server_state state;
 	bool dying;        /* planned for closing by the janitor: counted in pool->n_dying */
+	/* Evicted: sent Terminate and waits for the server's EOF (its backend has then left
+	 * pg_stat_activity) before its slot is given back; the reason to log then. */
+	const char *retiring;
+	usec_t retire_at;
 	struct pool *pool;
 	struct client *client;
 	uint64_t id;

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 static atomic_uint_fast64_t next_server_id = 1;
 
@@ -168,8 +169,23 @@ static shoal_rc server_read(struct server *s)
 {
 	shoal_rc rc = conn_read(&s->c);
 	if (rc == SHOAL_ERROR)
-		server_close(s, errno ? strerror(errno) : "server closed the connection");
+		server_close(s, s->retiring	 ? s->retiring
+				: errno ? strerror(errno)
+					: "server closed the connection");
 	return rc;
+}
+
+void server_retire(struct server *s, const char *reason)
+{
+	log_info("%s retiring: %s", s->c.name, reason);
+	s->retiring = reason;
+	s->retire_at = shoal_now();
+	proto_begin(&s->c.out, PQMSG_TERMINATE);
+	proto_finish(&s->c.out);
+	if (server_flush(s) != SHOAL_OK)
+		return; /* closed */
+	if (shutdown(s->c.lfd.fd, SHUT_WR) != 0)
+		server_close(s, reason);
 }
 
 /* A TLS failure no retry can fix (refused, certificate does not verify): waiting clients get

@@ -12,6 +12,10 @@ void server_connect(struct worker *w, struct pool *p);
 /* The one way a server dies: log reason, tell a linked client (its own FATAL if the server sent
  * one, else 08006), close, account. */
 void server_close(struct server *s, const char *reason);
+/* An idle server (s->dying) that must go, and whose backend must be gone from PostgreSQL before
+ * its slot of max_db/user_connections is given back: send Terminate, then close at the server's
+ * EOF (or after RETIRE_WAIT, janitor.c), logging reason. */
+void server_retire(struct server *s, const char *reason);
 /* Just linked to s->client: run the SET/RESET that makes the session match the client, then
  * hand over to the client (client_on_linked). */
 void server_begin_link(struct server *s);
