@@ -64,7 +64,9 @@ def test_two_clients_same_name_different_text_share_one_server(shoal, pg):
     assert pids[0] == pids[1]
 
 
-def test_same_text_is_prepared_once_per_server_and_answered_locally(shoal, pg):
+def test_same_text_is_prepared_afresh_per_parse_and_kept_once_per_server(shoal, pg):
+    """Each client's Parse prepares the text again (a cached statement may be stale, issue 15);
+    the one it replaces is closed, so the server holds one statement per text."""
     s = txn_shoal(shoal, pg, pool_size=1)
     a, b = connect(s), connect(s)
     for w in (a, b):
@@ -309,3 +311,73 @@ def test_random_pipelines_match_a_direct_connection(shoal, pg, seed, cache):
         got, want = _replies(pooled[i]), _replies(direct[i])
         assert got == want, "seed %d step %d client %d batch %r" % (seed, step, i, batch)
         in_xact = i if want[-1] != ("Z", "I") else None
+
+
+def _backend_pid(w):
+    w.send(message_query("BEGIN; SELECT pg_backend_pid()"))
+    return rows(read_until_ready(w))[0][0]
+
+
+def _commit(w):
+    w.send(message_query("COMMIT"))
+    assert kinds(read_until_ready(w)) == "CZ"
+
+
+def test_statement_described_before_a_result_type_change_fails_on_another_server(shoal, pg):
+    """Issue 15.1: A's statement was described with x bytea; after x became int[] its Bind lands
+    on a server where Shoal prepares the text afresh. PostgreSQL would refuse the Bind (0A000)
+    and the driver re-prepare; Shoal must not hand A rows of the new shape."""
+    pg.sql("DROP TABLE IF EXISTS sr_t")
+    pg.sql("CREATE TABLE sr_t (x bytea)")
+    pg.sql("INSERT INTO sr_t VALUES ('\\x01')")
+    s = txn_shoal(shoal, pg, pool_size=2)
+    a, c, d = connect(s), connect(s), connect(s)
+    a_pid, c_pid = _backend_pid(a), _backend_pid(c)
+    assert a_pid != c_pid
+    a.send(parse("a1", "SELECT x FROM sr_t") + describe(b"S", "a1") + bind("a1") + execute()
+           + sync())
+    assert kinds(read_until_ready(a)) == "1tT2DCZ"
+    _commit(c)
+    _commit(a)
+    pg.sql("DROP TABLE sr_t")
+    pg.sql("CREATE TABLE sr_t (x int[])")
+    pg.sql("INSERT INTO sr_t VALUES ('{1,2}')")
+    assert _backend_pid(d) == a_pid  # a's statement is now prepared on c's server
+    a.send(bind("a1") + execute() + sync())
+    msgs = read_until_ready(a)
+    assert kinds(msgs) == "EZ", msgs
+    err = msgs[0][1]
+    assert (err["S"], err["V"], err["C"], err["M"]) == (
+        "ERROR", "ERROR", "0A000", "cached plan must not change result type")
+    # As with PostgreSQL, it stays refused; a re-prepared statement works.
+    a.send(bind("a1") + execute() + sync())
+    assert errors(read_until_ready(a)) == ["0A000"]
+    a.send(close(b"S", "a1") + parse("a1", "SELECT x FROM sr_t") + bind("a1") + execute()
+           + sync())
+    msgs = read_until_ready(a)
+    assert kinds(msgs) == "312DCZ" and rows(msgs) == [("{1,2}",)], msgs
+    _commit(d)
+
+
+def test_fresh_parse_after_a_result_type_change_is_not_served_a_stale_statement(shoal, pg):
+    """Issue 15.2: a new client's first Parse of a text the server prepared before the table
+    changed must behave like a fresh Parse, not get the old statement's 0A000."""
+    pg.sql("DROP TABLE IF EXISTS cp_t")
+    pg.sql("CREATE TABLE cp_t (x int)")
+    pg.sql("INSERT INTO cp_t VALUES (1)")
+    s = txn_shoal(shoal, pg, pool_size=1)
+    a = connect(s)
+    a.send(parse("q", "SELECT x FROM cp_t") + bind("q") + execute() + sync())
+    assert rows(read_until_ready(a)) == [("1",)]
+    pg.sql("DROP TABLE cp_t")
+    pg.sql("CREATE TABLE cp_t (x text)")
+    pg.sql("INSERT INTO cp_t VALUES ('new')")
+    b = connect(s)
+    for _ in range(2):
+        b.send(parse("q", "SELECT x FROM cp_t") + bind("q") + execute() + close(b"S", "q")
+               + sync())
+        msgs = read_until_ready(b)
+        assert kinds(msgs) == "12DC3Z" and rows(msgs) == [("new",)], msgs
+    # a's statement predates the change: refused, as PostgreSQL refuses it.
+    a.send(bind("q") + execute() + sync())
+    assert errors(read_until_ready(a)) == ["0A000"]
