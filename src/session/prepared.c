@@ -188,6 +188,7 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	struct ps_def *d = xmalloc(sizeof(*d) + len);
 	d->len = (uint32_t)len;
 	d->hash = hash_bytes(body, len);
+	d->desc = 0;
 	memcpy(d->body, body, len);
 	return d;
 }
@@ -447,6 +448,25 @@ static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 	list_append(&ps->lru, &st->lru);
 }
 
+/* A new server statement of no use (an empty query), retired at once: closed when safe.
+ * Returns its id. */
+static uint64_t srv_placeholder(struct server *s)
+{
+	static const uint8_t empty[3]; /* query "", no parameter types */
+	struct ps_server *ps = s->ps;
+	struct srv_stmt *st = xcalloc(1, sizeof(*st));
+	st->id = ++ps->next_id;
+	list_append(&ps->retired, &st->lru);
+	char name[32];
+	srv_name(st->id, name, sizeof(name));
+	proto_begin(&s->c.out, PQMSG_PARSE);
+	proto_put_str(&s->c.out, name);
+	proto_put_bytes(&s->c.out, empty, sizeof(empty));
+	proto_finish(&s->c.out);
+	op_push(ps, OP_INJ_PARSE, NULL, NULL, st->id);
+	return st->id;
+}
+
 /* Learn a new server statement's description: an injected Describe, its replies swallowed.
  * cname: the client statement it was prepared for, which takes the description if it has none. */
 static void srv_describe(struct server *s, struct srv_stmt *st, const char *cname,
@@ -607,6 +627,18 @@ static void describe_params(struct ps_server *ps, const uint8_t *msg, size_t len
 	buf_append(&ps->pdesc, msg, len);
 }
 
+/* A Close of the statement sent since keeps a copy of it, to put back if the server skips the
+ * Close: that copy takes the description too. */
+static void describe_queued(struct ps_server *ps, const struct ps_op *op, uint64_t h)
+{
+	for (size_t i = ps->qhead + 1; op->cname && i < ps->qlen; i++) {
+		struct ps_op *q = &ps->q[i];
+		if (q->def && !q->def->desc && q->cname && strcmp(q->cname, op->cname) == 0 &&
+		    def_same(q->def, op->def))
+			q->def->desc = h;
+	}
+}
+
 static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	struct ps_server *ps = s->ps;
@@ -620,6 +652,7 @@ static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, si
 	struct ps_def *cd = op->cname && s->client ? client_lookup(s->client, op->cname) : NULL;
 	if (cd && !cd->desc && def_same(cd, op->def))
 		cd->desc = h;
+	describe_queued(ps, op, h);
 	op_pop(ps);
 	held_release(s);
 }
@@ -760,9 +793,9 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		return;
 	}
 	if (old) {
-		/* PostgreSQL refuses a second Parse of a live name (42P05): let the server say it,
-		 * by parsing under the server name of the statement it already has. */
-		srv_name(srv_ensure(s, old, NULL)->id, sname, sizeof(sname));
+		/* PostgreSQL refuses a second Parse of a live name (42P05), once the text is found
+		 * valid: let the server say it, by parsing under a name it has. */
+		srv_name(srv_placeholder(s), sname, sizeof(sname));
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
 		free(d);
