@@ -62,6 +62,7 @@ enum op_kind {
 	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def, srv_id: as above) */
 	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
 	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
+	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement, nor must the server */
 	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
 			       * description (cname: the client statement it was parsed for) */
 };
@@ -94,7 +95,8 @@ struct ps_server {
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
 	size_t qhead, qlen, qcap;
 	bool skipping; /* an error came before the Sync was sent: the server skips until it */
-	uint64_t unnamed_owner;	 /* id of the client whose unnamed statement the server holds, 0 */
+	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
+				  * client's having none, after a Close); 0: unknown */
 	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
 	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
 	uint64_t desc_acc;	 /* description hash of an injected Describe, so far */
@@ -108,7 +110,19 @@ struct ps_server {
 struct ps_client {
 	struct hmap names;	/* client statement name -> struct ps_def */
 	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
+	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
+				 * server may hold an older one of the same client */
 };
+
+static _Atomic uint64_t unnamed_tokens;
+
+/* The client's unnamed statement changed: a server holding the previous one no longer holds
+ * the client's. */
+static uint64_t unnamed_changed(struct ps_client *pc)
+{
+	pc->unnamed_token = atomic_fetch_add_explicit(&unnamed_tokens, 1, memory_order_relaxed) + 1;
+	return pc->unnamed_token;
+}
 
 /* ---- hash map ---------------------------------------------------------------------------- */
 
@@ -448,11 +462,11 @@ static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 	list_append(&ps->lru, &st->lru);
 }
 
-/* A new server statement of no use (an empty query), retired at once: closed when safe.
- * Returns its id. */
-static uint64_t srv_placeholder(struct server *s)
+/* A server statement for Shoal's own use, retired at once (closed when safe): query, then the
+ * parameter types as in a Parse (Int16 n, n OIDs). Returns its id. */
+static uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
+				size_t tlen)
 {
-	static const uint8_t empty[3]; /* query "", no parameter types */
 	struct ps_server *ps = s->ps;
 	struct srv_stmt *st = xcalloc(1, sizeof(*st));
 	st->id = ++ps->next_id;
@@ -461,7 +475,8 @@ static uint64_t srv_placeholder(struct server *s)
 	srv_name(st->id, name, sizeof(name));
 	proto_begin(&s->c.out, PQMSG_PARSE);
 	proto_put_str(&s->c.out, name);
-	proto_put_bytes(&s->c.out, empty, sizeof(empty));
+	proto_put_str(&s->c.out, query);
+	proto_put_bytes(&s->c.out, types, tlen);
 	proto_finish(&s->c.out);
 	op_push(ps, OP_INJ_PARSE, NULL, NULL, st->id);
 	return st->id;
@@ -555,19 +570,43 @@ static bool describe_pending(const struct ps_server *ps)
 	return false;
 }
 
-/* Send h's message in place of one the server fails: the ErrorResponse becomes 0A000. */
-static void held_refuse(struct server *s, uint8_t kind)
+/* The client's Bind (held: portal, statement, the rest) bound instead to a statement with the
+ * same parameters whose planning fails (the planner folds 1/0): the server checks everything
+ * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
+ * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
+static void refuse_bind(struct server *s, const struct ps_held *h)
 {
-	if (kind == OP_BIND) {
-		proto_begin(&s->c.out, PQMSG_BIND);
-		proto_put_str(&s->c.out, "");
-		proto_put_str(&s->c.out, "SHOAL_stale");
-		proto_put_bytes(&s->c.out, "\0\0\0\0\0\0", 6); /* no formats, parameters, results */
-		proto_finish(&s->c.out);
-	} else {
-		put_describe_stmt(&s->c.out, "SHOAL_stale");
+	struct ps_server *ps = s->ps;
+	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
+	size_t tlen = 2;
+	if (buf_avail(&ps->pdesc) > 5) {
+		types = buf_head(&ps->pdesc) + 5; /* ParameterDescription: Int16 n, n OIDs */
+		tlen = buf_avail(&ps->pdesc) - 5;
 	}
-	op_push(s->ps, kind, NULL, NULL, 0);
+	uint64_t id = srv_placeholder(s, "SELECT 1/0", types, tlen);
+	struct pq_reader r;
+	pqr_init(&r, h->msg + 5, h->len - 5);
+	const char *portal = pqr_cstr(&r);
+	(void)pqr_cstr(&r);
+	char name[32];
+	srv_name(id, name, sizeof(name));
+	proto_begin(&s->c.out, PQMSG_BIND);
+	proto_put_str(&s->c.out, portal ? portal : "");
+	proto_put_str(&s->c.out, name);
+	proto_put_bytes(&s->c.out, h->msg + 5 + r.pos, h->len - 5 - r.pos);
+	proto_finish(&s->c.out);
+}
+
+/* Send, in place of the held message, one the server fails where PostgreSQL would have failed
+ * the client's: that ErrorResponse becomes 0A000 (ps_stale_reply). A Describe is of a name
+ * nothing uses: PostgreSQL checks nothing else before it finds the result type changed. */
+static void held_refuse(struct server *s, const struct ps_held *h)
+{
+	if (h->kind == OP_BIND)
+		refuse_bind(s, h);
+	else
+		put_describe_stmt(&s->c.out, "SHOAL_stale");
+	op_push(s->ps, h->kind, NULL, NULL, 0);
 	s->ps->q[s->ps->qlen - 1].stale = true;
 }
 
@@ -589,7 +628,7 @@ static void held_release(struct server *s)
 	} else {
 		log_debug("%s: prepared statement described otherwise than the client's: refused",
 			  s->c.name);
-		held_refuse(s, h->kind);
+		held_refuse(s, h);
 	}
 	free(h->msg);
 	free(h->def);
@@ -728,20 +767,24 @@ static void emit_now(struct client *c, struct server *s)
 static void parse_unnamed(struct client *c, struct server *s, const uint8_t *body, size_t len)
 {
 	struct ps_client *pc = ps_cli(c);
-	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
+	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
 	free(pc->unnamed);
 	pc->unnamed = def_new(body, len);
-	s->ps->unnamed_owner = c->id;
+	s->ps->unnamed_owner = unnamed_changed(pc);
 }
 
+/* The client's unnamed statement is gone, and so is the server's. */
 static void forget_unnamed(struct client *c, struct server *s)
 {
-	if (c && c->ps) {
-		free(c->ps->unnamed);
-		c->ps->unnamed = NULL;
+	uint64_t none = 0;
+	if (c) {
+		struct ps_client *pc = ps_cli(c);
+		free(pc->unnamed);
+		pc->unnamed = NULL;
+		none = unnamed_changed(pc);
 	}
 	if (s->ps)
-		s->ps->unnamed_owner = 0;
+		s->ps->unnamed_owner = none;
 }
 
 /* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
@@ -750,18 +793,19 @@ static void forget_unnamed(struct client *c, struct server *s)
 static void unnamed_ensure(struct client *c, struct server *s)
 {
 	struct ps_server *ps = s->ps;
-	struct ps_def *d = ps_cli(c)->unnamed;
-	if (ps->unnamed_owner == c->id)
+	struct ps_client *pc = ps_cli(c);
+	if (!pc->unnamed_token)
+		unnamed_changed(pc);
+	if (ps->unnamed_owner == pc->unnamed_token)
 		return;
-	if (d) {
-		put_parse(&s->c.out, "", d);
+	if (pc->unnamed) {
+		put_parse(&s->c.out, "", pc->unnamed);
 		op_push(ps, OP_INJ_PARSE_UNNAMED, NULL, NULL, 0);
-		ps->unnamed_owner = c->id;
 	} else {
 		put_close(&s->c.out, 'S', "");
-		op_push(ps, OP_INJ_CLOSE, NULL, NULL, 0);
-		ps->unnamed_owner = 0;
+		op_push(ps, OP_INJ_CLOSE_UNNAMED, NULL, NULL, 0);
 	}
+	ps->unnamed_owner = pc->unnamed_token;
 }
 
 static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -795,7 +839,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	if (old) {
 		/* PostgreSQL refuses a second Parse of a live name (42P05), once the text is found
 		 * valid: let the server say it, by parsing under a name it has. */
-		srv_name(srv_placeholder(s), sname, sizeof(sname));
+		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
 		free(d);
@@ -879,7 +923,7 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 	const char *name = pqr_cstr(&r);
 	if (what == 'S' && name && !*name) {
 		struct ps_client *pc = ps_cli(c);
-		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
+		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, 0);
 		forget_unnamed(c, s);
 		buf_append(&s->c.out, msg, len);
 		return;
@@ -979,10 +1023,12 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 			c->ps->unnamed = failed ? NULL : op->def;
 			if (!failed)
 				op->def = NULL;
+			unnamed_changed(c->ps);
 		}
-		ps->unnamed_owner = failed ? 0 : op->srv_id;
+		ps->unnamed_owner = 0; /* prepared again (or closed) when next used */
 		break;
 	case OP_INJ_PARSE_UNNAMED:
+	case OP_INJ_CLOSE_UNNAMED:
 		ps->unnamed_owner = 0;
 		break;
 	case OP_CLOSE_UNNAMED: /* not closed after all */
@@ -990,8 +1036,9 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 			free(c->ps->unnamed);
 			c->ps->unnamed = op->def;
 			op->def = NULL;
+			unnamed_changed(c->ps);
 		}
-		ps->unnamed_owner = op->srv_id;
+		ps->unnamed_owner = 0;
 		break;
 	case OP_PARSE:
 		if (op->cname && c)
@@ -1043,12 +1090,15 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 			  size_t len)
 {
 	struct pq_error e;
+	if (!msg || proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate)
+		return;
 	if (h->stale) {
-		ps->stale_error = h->kind == OP_BIND ? PQMSG_BIND : PQMSG_DESCRIBE;
+		/* Only the error that stands for the 0A000: an earlier check may fail first. */
+		if (strcmp(e.sqlstate, h->kind == OP_BIND ? "22012" : "26000") == 0)
+			ps->stale_error = h->kind == OP_BIND ? PQMSG_BIND : PQMSG_DESCRIBE;
 		return;
 	}
-	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id || !msg ||
-	    proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate ||
+	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id ||
 	    strcmp(e.sqlstate, "0A000") != 0)
 		return;
 	struct srv_stmt *st = srv_lookup(ps, h->def);
@@ -1105,10 +1155,10 @@ bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 		return true;
 	case '3': /* CloseComplete */
 		if (k != OP_CLOSE && k != OP_INJ_CLOSE && k != OP_CLOSE_UNNAMED &&
-		    k != OP_CLOSE_NAMED)
+		    k != OP_CLOSE_NAMED && k != OP_INJ_CLOSE_UNNAMED)
 			return out_of_step(s, type);
 		op_pop(ps);
-		return k != OP_INJ_CLOSE;
+		return k != OP_INJ_CLOSE && k != OP_INJ_CLOSE_UNNAMED;
 	case 't': /* ParameterDescription */
 		if (k != OP_INJ_DESCRIBE)
 			return true;
