@@ -57,12 +57,12 @@ enum op_kind {
 	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
 	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
 	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
-			       * one, srv_id: the server's previous owner, restored if skipped) */
+			       * one, restored if skipped) */
 	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
-	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def, srv_id: as above) */
+	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def: as above) */
 	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
 	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
-	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement, nor must the server */
+	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement */
 	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
 			       * description (cname: the client statement it was parsed for) */
 };
@@ -71,8 +71,8 @@ enum op_kind {
  * name maps if the server skips it or refuses it. */
 struct ps_op {
 	uint8_t kind;
-	bool stale; /* a Bind/Describe sent to fail: its ErrorResponse becomes 0A000 */
-	char *cname; /* client statement name it added (PARSE/SYN_PARSE) or removed (SYN_CLOSE) */
+	bool stale;	    /* a Bind/Describe sent to fail: its ErrorResponse becomes 0A000 */
+	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
 	struct ps_def *def; /* that statement's definition (owned) */
 	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
 };
@@ -87,9 +87,9 @@ struct ps_held {
 };
 
 struct ps_server {
-	struct hmap stmts; /* definition -> struct srv_stmt */
-	struct list lru;   /* least recently used first */
-	struct list retired; /* statements out of the cache, still on the server: closed when safe */
+	struct hmap stmts;   /* definition -> struct srv_stmt */
+	struct list lru;     /* least recently used first */
+	struct list retired; /* out of the cache, still on the server: closed when safe */
 	size_t nbytes;
 	uint64_t next_id;
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
@@ -1080,7 +1080,8 @@ static void on_error(struct server *s)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
 		ps->skipping = true; /* the Sync is yet to come */
-	held_release(s); /* a Describe it waited for was skipped */
+	/* A Describe a held message waited for was skipped. */
+	held_release(s);
 }
 
 /* An ErrorResponse to the head op, before the queue is rolled back: one Shoal sent to fail is
