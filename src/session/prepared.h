@@ -11,8 +11,9 @@
  * Replies: every message sent to a linked server that gets a reply is queued (struct ps_op) in
  * send order with what to do with its reply: forward it, swallow it (injected Parse, Describe,
  * Close), or stand in for it (a locally answered Close, emitted once every earlier reply has
- * reached the client). An ErrorResponse to an extended-protocol message makes the server skip to the next
- * Sync: the queued messages it skips are rolled back (names they added are removed again). */
+ * reached the client). An ErrorResponse to an extended-protocol message makes the server skip to
+ * the next Sync: the queued messages it skips are rolled back (names they added are removed again).
+ */
 #ifndef SHOAL_PREPARED_H
 #define SHOAL_PREPARED_H
 
