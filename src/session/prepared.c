@@ -496,7 +496,7 @@ static void srv_describe(struct server *s, struct srv_stmt *st, const char *cnam
 /* The server statement for d, prepared there first (injected Parse and Describe) if it lacks
  * it. A cached statement described otherwise than the client's statement may be the stale one
  * (prepared before its table changed): it is retired and the text prepared afresh, so that the
- * client's description is compared with what PostgreSQL says now (hold_check). */
+ * client's description is compared with what PostgreSQL says now (send_or_hold). */
 static struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
 {
 	struct srv_stmt *st = srv_lookup(s->ps, d);
@@ -536,9 +536,9 @@ static void srv_forget_id(struct ps_server *ps, const struct ps_def *d, uint64_t
  * description it already holds. So every server statement is described once when prepared, each
  * client statement keeps the description of the server statement it was parsed as, and a client
  * statement used where the server's statement is described otherwise is refused with the same
- * error: its Bind or Describe is sent under a name nothing uses, so that the server fails it
- * (and skips to the Sync, and aborts the transaction) exactly where PostgreSQL would, and the
- * server's 26000 is replaced by the 0A000. */
+ * error: its Bind or Describe is replaced by one the server fails (and skips to the Sync, and
+ * fails the transaction block) exactly where PostgreSQL would, and that error by the 0A000
+ * (held_refuse). */
 
 /* A RowDescription as PostgreSQL compares result types (equalTupleDescs): per column its name,
  * type OID, length and typmod; not the table OID and column number, which a table dropped and
