@@ -349,9 +349,13 @@ def test_statement_described_before_a_result_type_change_fails_on_another_server
     err = msgs[0][1]
     assert (err["S"], err["V"], err["C"], err["M"]) == (
         "ERROR", "ERROR", "0A000", "cached plan must not change result type")
-    # As with PostgreSQL, it stays refused; a re-prepared statement works.
+    # As with PostgreSQL, it stays refused (a Describe gets the parameters, then the error);
+    # a re-prepared statement works.
     a.send(bind("a1") + execute() + sync())
     assert errors(read_until_ready(a)) == ["0A000"]
+    a.send(describe(b"S", "a1") + sync())
+    msgs = read_until_ready(a)
+    assert kinds(msgs) == "tEZ" and errors(msgs) == ["0A000"], msgs
     a.send(close(b"S", "a1") + parse("a1", "SELECT x FROM sr_t") + bind("a1") + execute()
            + sync())
     msgs = read_until_ready(a)
