@@ -17,7 +17,9 @@
 /* A statement's definition: the Parse body after the name (query, NUL, Int16 n, n OIDs). */
 struct ps_def {
 	uint64_t hash;
-	uint64_t desc; /* hash of its description (desc_hash), 0: not known yet */
+	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
+	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
+	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
 };
@@ -104,7 +106,8 @@ struct ps_server {
 	struct ps_held *held;	 /* the client waits for a description; NULL: no */
 	bool resume;		 /* held message released: flush it and read the client again */
 	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
-				  * PQMSG_BIND or PQMSG_DESCRIBE; 0: no */
+				  * PQMSG_BIND or PQMSG_DESCRIBE; 't': a held Describe's Parse,
+				  * pdesc goes first; 0: no */
 };
 
 struct ps_client {
@@ -203,14 +206,34 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	d->len = (uint32_t)len;
 	d->hash = hash_bytes(body, len);
 	d->desc = 0;
+	d->params = NULL;
+	d->plen = 0;
 	memcpy(d->body, body, len);
 	return d;
+}
+
+static void def_free(struct ps_def *d)
+{
+	if (d)
+		free(d->params);
+	free(d);
+}
+
+/* d was described: h, and the ParameterDescription body p (plen bytes). */
+static void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen)
+{
+	d->desc = h;
+	free(d->params);
+	d->params = plen ? xmalloc(plen) : NULL;
+	d->plen = (uint32_t)plen;
+	if (plen)
+		memcpy(d->params, p, plen);
 }
 
 static struct ps_def *def_dup(const struct ps_def *d)
 {
 	struct ps_def *c = def_new(d->body, d->len);
-	c->desc = d->desc;
+	def_learn(c, d->desc, d->params, d->plen);
 	return c;
 }
 
@@ -306,7 +329,7 @@ static struct ps_op *op_head(struct ps_server *ps)
 static void op_free(struct ps_op *op)
 {
 	free(op->cname);
-	free(op->def);
+	def_free(op->def);
 	op->cname = NULL;
 	op->def = NULL;
 }
@@ -631,7 +654,7 @@ static void held_release(struct server *s)
 		held_refuse(s, h);
 	}
 	free(h->msg);
-	free(h->def);
+	def_free(h->def);
 	free(h);
 }
 
@@ -674,7 +697,7 @@ static void describe_queued(struct ps_server *ps, const struct ps_op *op, uint64
 		struct ps_op *q = &ps->q[i];
 		if (q->def && !q->def->desc && q->cname && strcmp(q->cname, op->cname) == 0 &&
 		    def_same(q->def, op->def))
-			q->def->desc = h;
+			def_learn(q->def, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
 	}
 }
 
@@ -690,7 +713,7 @@ static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, si
 		st->desc = h;
 	struct ps_def *cd = op->cname && s->client ? client_lookup(s->client, op->cname) : NULL;
 	if (cd && !cd->desc && def_same(cd, op->def))
-		cd->desc = h;
+		def_learn(cd, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
 	describe_queued(ps, op, h);
 	op_pop(ps);
 	held_release(s);
@@ -714,9 +737,12 @@ bool ps_stale_reply(struct server *s, struct buf *out)
 	struct ps_server *ps = s->ps;
 	if (!ps || !ps->stale_error)
 		return false;
-	if (ps->stale_error == PQMSG_DESCRIBE) /* PostgreSQL sends the parameters first */
-		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
+	uint8_t what = ps->stale_error;
 	ps->stale_error = 0;
+	if (what != PQMSG_BIND) /* a Describe: PostgreSQL sends the parameters first */
+		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
+	if (what == 't')
+		return false; /* and then the server's own error */
 	proto_write_error(out, "ERROR", "0A000", "cached plan must not change result type");
 	return true;
 }
@@ -753,7 +779,7 @@ void ps_client_forget(struct client *c)
 	struct hmap *m = c->ps ? &c->ps->names : NULL;
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
-			free(hmap_del(m, m->b[i]));
+			def_free(hmap_del(m, m->b[i]));
 }
 
 /* ---- client messages ---------------------------------------------------------------------- */
@@ -768,7 +794,7 @@ static void parse_unnamed(struct client *c, struct server *s, const uint8_t *bod
 {
 	struct ps_client *pc = ps_cli(c);
 	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
-	free(pc->unnamed);
+	def_free(pc->unnamed);
 	pc->unnamed = def_new(body, len);
 	s->ps->unnamed_owner = unnamed_changed(pc);
 }
@@ -779,7 +805,7 @@ static void forget_unnamed(struct client *c, struct server *s)
 	uint64_t none = 0;
 	if (c) {
 		struct ps_client *pc = ps_cli(c);
-		free(pc->unnamed);
+		def_free(pc->unnamed);
 		pc->unnamed = NULL;
 		none = unnamed_changed(pc);
 	}
@@ -833,7 +859,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		if (!old)
 			client_add(c, name, d);
 		else
-			free(d);
+			def_free(d);
 		return;
 	}
 	if (old) {
@@ -842,7 +868,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
-		free(d);
+		def_free(d);
 		return;
 	}
 	/* Prepared afresh even if the server has the text: its statement may be stale (its
@@ -940,13 +966,13 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_close(&s->c.out, 'S', sname);
 		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
-		free(d);
+		def_free(d);
 		return;
 	}
 	/* The server keeps the statement for other clients; closing an unknown name is not an
 	 * error in PostgreSQL either. */
 	op_push(s->ps, OP_SYN_CLOSE, d ? name : NULL, d, 0);
-	free(d);
+	def_free(d);
 	emit_now(c, s);
 }
 
@@ -1019,7 +1045,7 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		/* A failed Parse has already dropped the previous unnamed statement; a skipped one
 		 * left it in place. */
 		if (c && c->ps) {
-			free(c->ps->unnamed);
+			def_free(c->ps->unnamed);
 			c->ps->unnamed = failed ? NULL : op->def;
 			if (!failed)
 				op->def = NULL;
@@ -1033,7 +1059,7 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		break;
 	case OP_CLOSE_UNNAMED: /* not closed after all */
 		if (c && c->ps) {
-			free(c->ps->unnamed);
+			def_free(c->ps->unnamed);
 			c->ps->unnamed = op->def;
 			op->def = NULL;
 			unnamed_changed(c->ps);
@@ -1042,7 +1068,7 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		break;
 	case OP_PARSE:
 		if (op->cname && c)
-			free(client_remove(c, op->cname));
+			def_free(client_remove(c, op->cname));
 		if (op->srv_id)
 			srv_forget_id(ps, op->def, op->srv_id);
 		break;
@@ -1084,6 +1110,22 @@ static void on_error(struct server *s)
 	held_release(s);
 }
 
+/* The client's statement could not be prepared again for its held Describe: PostgreSQL, which
+ * still has it, would have sent its ParameterDescription before the error (unless refusing the
+ * Describe in a failed transaction block, which it checks first). */
+static void held_parse_failed(struct ps_server *ps, const struct ps_op *h, const char *sqlstate)
+{
+	const struct ps_held *hd = ps->held;
+	if (h->kind != OP_INJ_PARSE || !hd || hd->kind != OP_DESCRIBE || !h->def ||
+	    !def_same(h->def, hd->def) || !hd->def->params || strcmp(sqlstate, "25P02") == 0)
+		return;
+	buf_consume(&ps->pdesc, buf_avail(&ps->pdesc));
+	proto_begin(&ps->pdesc, 't');
+	proto_put_bytes(&ps->pdesc, hd->def->params, hd->def->plen);
+	proto_finish(&ps->pdesc);
+	ps->stale_error = 't';
+}
+
 /* An ErrorResponse to the head op, before the queue is rolled back: one Shoal sent to fail is
  * answered with 0A000 (ps_stale_reply); PostgreSQL's own 0A000 for a Bind or Describe of a
  * cached statement retires that statement, so that the next use prepares the text afresh. */
@@ -1093,6 +1135,7 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 	struct pq_error e;
 	if (!msg || proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate)
 		return;
+	held_parse_failed(ps, h, e.sqlstate);
 	if (h->stale) {
 		/* Only the error that stands for the 0A000: an earlier check may fail first. */
 		if (strcmp(e.sqlstate, h->kind == OP_BIND ? "22012" : "26000") == 0)
@@ -1218,7 +1261,7 @@ void ps_client_free(struct client *c)
 	if (!c->ps)
 		return;
 	ps_client_forget(c);
-	free(c->ps->unnamed);
+	def_free(c->ps->unnamed);
 	free(c->ps->names.b);
 	free(c->ps);
 	c->ps = NULL;
@@ -1234,7 +1277,7 @@ void ps_server_free(struct server *s)
 		op_pop(ps);
 	if (ps->held) {
 		free(ps->held->msg);
-		free(ps->held->def);
+		def_free(ps->held->def);
 		free(ps->held);
 	}
 	buf_free(&ps->pdesc);

@@ -54,7 +54,9 @@ bool ps_holding(const struct server *s);
 /* A held message was just sent on (true once): flush the server and read the client again. */
 bool ps_take_resume(struct server *s);
 /* The ErrorResponse being handled answers a message Shoal sent to fail: write PostgreSQL's
- * 0A000 reply to out instead (true), and the server's error must be dropped. */
+ * 0A000 reply to out instead (true: drop the server's error). Or it answers a Describe whose
+ * statement could not be prepared again: write the ParameterDescription PostgreSQL sends first
+ * (false: the server's error follows). */
 bool ps_stale_reply(struct server *s, struct buf *out);
 /* Server side, after a message went through whole: emit the stand-in replies now due. */
 void ps_emit(struct server *s, struct client *c);
