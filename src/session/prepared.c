@@ -421,13 +421,13 @@ static bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st)
 	return st->bound_in == ps->xact || st->id == ps->unnamed_portal;
 }
 
-static void srv_put_close(struct server *s, struct srv_stmt *st)
+static void srv_put_close(struct server *s, struct srv_stmt *st, const char *why)
 {
 	char name[32];
 	srv_name(st->id, name, sizeof(name));
 	put_close(&s->c.out, 'S', name);
 	op_push(s->ps, OP_INJ_CLOSE, NULL, NULL, 0);
-	log_debug("%s: closing prepared statement %s", s->c.name, name);
+	log_debug("%s: %s prepared statement %s", s->c.name, why, name);
 }
 
 /* Close the retired statements no portal may use (same conditions as eviction). */
@@ -440,7 +440,7 @@ static void srv_close_retired(struct server *s)
 		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
 		next = pos->next;
 		if (!srv_in_use(ps, st)) {
-			srv_put_close(s, st);
+			srv_put_close(s, st, "closing retired");
 			srv_drop(ps, st);
 		}
 	}
@@ -461,7 +461,7 @@ static void srv_evict(struct server *s, size_t len)
 		pos = pos->next;
 		if (srv_in_use(ps, st))
 			continue;
-		srv_put_close(s, st);
+		srv_put_close(s, st, "evicting");
 		ps_count(&s->pool->ps_evictions);
 		srv_drop(ps, st);
 	}
