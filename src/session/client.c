@@ -791,6 +791,10 @@ static shoal_rc client_route_step(struct client *c)
 	struct server *s = c->server;
 	if (c->c.fwd_left)
 		return conn_forward(&c->c, &s->c) ? SHOAL_OK : SHOAL_AGAIN;
+	if (txn_holding(s)) {
+		conn_pause(&c->c, true); /* resumed when the held message is sent on */
+		return SHOAL_AGAIN;
+	}
 	struct pq_header h;
 	shoal_rc rc = client_check_header(c, &h);
 	if (rc != SHOAL_OK)

@@ -17,6 +17,9 @@
 /* A statement's definition: the Parse body after the name (query, NUL, Int16 n, n OIDs). */
 struct ps_def {
 	uint64_t hash;
+	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
+	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
+	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
 };
@@ -39,8 +42,9 @@ struct hmap {
 struct srv_stmt {
 	uint64_t id; /* server-side name SHOAL_<id> */
 	struct list lru;
-	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition) */
+	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition); NULL: retired */
 	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
+	uint64_t desc;	   /* hash of its description, 0: its Describe is still in flight */
 };
 
 enum op_kind {
@@ -55,50 +59,89 @@ enum op_kind {
 	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
 	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
 	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
-			       * one, srv_id: the server's previous owner, restored if skipped) */
+			       * one, restored if skipped) */
 	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
-	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def, srv_id: as above) */
+	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def: as above) */
 	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
-	OP_SYN_PARSE,	      /* answered locally: ParseComplete emitted in its turn */
 	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
+	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement */
+	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
+			       * description (cname: the client statement it was parsed for) */
 };
 
 /* A message sent to the server whose reply is awaited, and how to undo what it did to the
  * name maps if the server skips it or refuses it. */
 struct ps_op {
 	uint8_t kind;
-	char *cname; /* client statement name it added (PARSE/SYN_PARSE) or removed (SYN_CLOSE) */
+	bool stale;	    /* a Bind/Describe sent to fail: its ErrorResponse becomes 0A000 */
+	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
 	struct ps_def *def; /* that statement's definition (owned) */
-	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE), 0: none */
+	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
+};
+
+/* A client's Bind or Describe held back until the description of the server statement it
+ * names is known (see hold_check). */
+struct ps_held {
+	uint8_t kind; /* OP_BIND or OP_DESCRIBE */
+	uint8_t *msg; /* the message as the server would get it */
+	size_t len;
+	struct ps_def *def; /* the client's statement (with the description it holds) */
 };
 
 struct ps_server {
-	struct hmap stmts; /* definition -> struct srv_stmt */
-	struct list lru;   /* least recently used first */
+	struct hmap stmts;   /* definition -> struct srv_stmt */
+	struct list lru;     /* least recently used first */
+	struct list retired; /* out of the cache, still on the server: closed when safe */
 	size_t nbytes;
 	uint64_t next_id;
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
 	size_t qhead, qlen, qcap;
 	bool skipping; /* an error came before the Sync was sent: the server skips until it */
-	uint64_t unnamed_owner;	 /* id of the client whose unnamed statement the server holds, 0 */
+	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
+				  * client's having none, after a Close); 0: unknown */
 	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
 	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
+	uint64_t desc_acc;	 /* description hash of an injected Describe, so far */
+	struct buf pdesc;	 /* its ParameterDescription, for a refused Describe (0A000) */
+	struct ps_held *held;	 /* the client waits for a description; NULL: no */
+	bool resume;		 /* held message released: flush it and read the client again */
+	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
+				  * PQMSG_BIND or PQMSG_DESCRIBE; 't': a held Describe's Parse,
+				  * pdesc goes first; 0: no */
 };
 
 struct ps_client {
 	struct hmap names;	/* client statement name -> struct ps_def */
 	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
+	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
+				 * server may hold an older one of the same client */
 };
+
+static _Atomic uint64_t unnamed_tokens;
+
+/* The client's unnamed statement changed: a server holding the previous one no longer holds
+ * the client's. */
+static uint64_t unnamed_changed(struct ps_client *pc)
+{
+	pc->unnamed_token = atomic_fetch_add_explicit(&unnamed_tokens, 1, memory_order_relaxed) + 1;
+	return pc->unnamed_token;
+}
 
 /* ---- hash map ---------------------------------------------------------------------------- */
 
-static uint64_t hash_bytes(const void *p, size_t n)
+#define HASH64_SEED 1469598103934665603ULL /* FNV-1a */
+
+static uint64_t hash_more(uint64_t h, const void *p, size_t n)
 {
 	const uint8_t *b = p;
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ b[i]) * 1099511628211ULL;
 	return h;
+}
+
+static uint64_t hash_bytes(const void *p, size_t n)
+{
+	return hash_more(HASH64_SEED, p, n);
 }
 
 static struct hent *hmap_get(const struct hmap *m, const void *k, size_t n, uint64_t h)
@@ -162,13 +205,41 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	struct ps_def *d = xmalloc(sizeof(*d) + len);
 	d->len = (uint32_t)len;
 	d->hash = hash_bytes(body, len);
+	d->desc = 0;
+	d->params = NULL;
+	d->plen = 0;
 	memcpy(d->body, body, len);
 	return d;
 }
 
+static void def_free(struct ps_def *d)
+{
+	if (d)
+		free(d->params);
+	free(d);
+}
+
+/* d was described: h, and the ParameterDescription body p (plen bytes). */
+static void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen)
+{
+	d->desc = h;
+	free(d->params);
+	d->params = plen ? xmalloc(plen) : NULL;
+	d->plen = (uint32_t)plen;
+	if (plen)
+		memcpy(d->params, p, plen);
+}
+
 static struct ps_def *def_dup(const struct ps_def *d)
 {
-	return def_new(d->body, d->len);
+	struct ps_def *c = def_new(d->body, d->len);
+	def_learn(c, d->desc, d->params, d->plen);
+	return c;
+}
+
+static bool def_same(const struct ps_def *a, const struct ps_def *b)
+{
+	return a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
 }
 
 /* "SHOAL_<id>": formatted on every Bind, without snprintf. */
@@ -191,6 +262,7 @@ static struct ps_server *ps_srv(struct server *s)
 	if (!s->ps) {
 		s->ps = xcalloc(1, sizeof(*s->ps));
 		list_init(&s->ps->lru);
+		list_init(&s->ps->retired);
 		s->ps->xact = 1; /* bound_in 0: never bound */
 	}
 	return s->ps;
@@ -243,6 +315,7 @@ static void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const
 	}
 	struct ps_op *op = &ps->q[ps->qlen++];
 	op->kind = kind;
+	op->stale = false;
 	op->cname = cname ? xstrdup(cname) : NULL;
 	op->def = d ? def_dup(d) : NULL;
 	op->srv_id = srv_id;
@@ -256,7 +329,7 @@ static struct ps_op *op_head(struct ps_server *ps)
 static void op_free(struct ps_op *op)
 {
 	free(op->cname);
-	free(op->def);
+	def_free(op->def);
 	op->cname = NULL;
 	op->def = NULL;
 }
@@ -268,7 +341,7 @@ static void op_pop(struct ps_server *ps)
 
 bool ps_idle(const struct server *s)
 {
-	return !s->ps || (s->ps->qhead == s->ps->qlen && !s->ps->skipping);
+	return !s->ps || (s->ps->qhead == s->ps->qlen && !s->ps->skipping && !s->ps->held);
 }
 
 /* ---- the server's cache ------------------------------------------------------------------- */
@@ -281,10 +354,23 @@ static struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
 
 static void srv_drop(struct ps_server *ps, struct srv_stmt *st)
 {
-	ps->nbytes -= st->e->klen;
+	if (st->e) {
+		ps->nbytes -= st->e->klen;
+		hmap_del(&ps->stmts, st->e);
+	}
 	list_del(&st->lru);
-	hmap_del(&ps->stmts, st->e);
 	free(st);
+}
+
+/* Take st out of the cache (its text is prepared afresh when next used) but keep it until it
+ * can be closed on the server: a portal may still be bound from it. */
+static void srv_retire(struct ps_server *ps, struct srv_stmt *st)
+{
+	ps->nbytes -= st->e->klen;
+	hmap_del(&ps->stmts, st->e);
+	st->e = NULL;
+	list_del(&st->lru);
+	list_append(&ps->retired, &st->lru);
 }
 
 static void put_parse(struct buf *o, const char *name, const struct ps_def *d)
@@ -292,6 +378,14 @@ static void put_parse(struct buf *o, const char *name, const struct ps_def *d)
 	proto_begin(o, PQMSG_PARSE);
 	proto_put_str(o, name);
 	proto_put_bytes(o, d->body, d->len);
+	proto_finish(o);
+}
+
+static void put_describe_stmt(struct buf *o, const char *name)
+{
+	proto_begin(o, PQMSG_DESCRIBE);
+	proto_put_u8(o, 'S');
+	proto_put_str(o, name);
 	proto_finish(o);
 }
 
@@ -320,28 +414,55 @@ static void ps_count(_Atomic uint64_t *counter)
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
+/* Closing a statement closes the portals bound from it: one bound to a named portal in the
+ * current transaction, or to the unnamed portal since, must stay. */
+static bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st)
+{
+	return st->bound_in == ps->xact || st->id == ps->unnamed_portal;
+}
+
+static void srv_put_close(struct server *s, struct srv_stmt *st, const char *why)
+{
+	char name[32];
+	srv_name(st->id, name, sizeof(name));
+	put_close(&s->c.out, 'S', name);
+	op_push(s->ps, OP_INJ_CLOSE, NULL, NULL, 0);
+	log_debug("%s: %s prepared statement %s", s->c.name, why, name);
+}
+
+/* Close the retired statements no portal may use (same conditions as eviction). */
+static void srv_close_retired(struct server *s)
+{
+	struct ps_server *ps = s->ps;
+	if (s->pending > 0 || s->ready_status == 'E')
+		return;
+	for (struct list *pos = ps->retired.next, *next; pos != &ps->retired; pos = next) {
+		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
+		next = pos->next;
+		if (!srv_in_use(ps, st)) {
+			srv_put_close(s, st, "closing retired");
+			srv_drop(ps, st);
+		}
+	}
+}
+
 static void srv_evict(struct server *s, size_t len)
 {
 	struct ps_server *ps = s->ps;
 	const struct config *cfg = config_current();
 	if (s->pending > 0 || s->ready_status == 'E')
 		return;
+	srv_close_retired(s);
 	struct list *pos = ps->lru.next;
-	/* Closing a statement closes the portals bound from it: a statement bound to a named portal
-	 * in the current transaction, or to the unnamed portal since, stays (the cache may exceed
-	 * its bounds meanwhile). */
+	/* A statement in use stays: the cache may exceed its bounds meanwhile. */
 	while (pos != &ps->lru && (ps->stmts.n + 1 > (size_t)cfg->max_prepared_statements ||
 				   ps->nbytes + len > (size_t)cfg->max_prepared_statement_bytes)) {
 		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
 		pos = pos->next;
-		if (st->bound_in == ps->xact || st->id == ps->unnamed_portal)
+		if (srv_in_use(ps, st))
 			continue;
-		char name[32];
-		srv_name(st->id, name, sizeof(name));
-		put_close(&s->c.out, 'S', name);
-		op_push(ps, OP_INJ_CLOSE, NULL, NULL, 0);
+		srv_put_close(s, st, "evicting");
 		ps_count(&s->pool->ps_evictions);
-		log_debug("%s: evicting prepared statement %s", s->c.name, name);
 		srv_drop(ps, st);
 	}
 }
@@ -364,14 +485,52 @@ static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 	list_append(&ps->lru, &st->lru);
 }
 
-/* The server statement for d, prepared there first (injected Parse) if it lacks it. */
-static uint64_t srv_ensure(struct server *s, const struct ps_def *d)
+/* A server statement for Shoal's own use, retired at once (closed when safe): query, then the
+ * parameter types as in a Parse (Int16 n, n OIDs). Returns its id. */
+static uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
+				size_t tlen)
+{
+	struct ps_server *ps = s->ps;
+	struct srv_stmt *st = xcalloc(1, sizeof(*st));
+	st->id = ++ps->next_id;
+	list_append(&ps->retired, &st->lru);
+	char name[32];
+	srv_name(st->id, name, sizeof(name));
+	proto_begin(&s->c.out, PQMSG_PARSE);
+	proto_put_str(&s->c.out, name);
+	proto_put_str(&s->c.out, query);
+	proto_put_bytes(&s->c.out, types, tlen);
+	proto_finish(&s->c.out);
+	op_push(ps, OP_INJ_PARSE, NULL, NULL, st->id);
+	return st->id;
+}
+
+/* Learn a new server statement's description: an injected Describe, its replies swallowed.
+ * cname: the client statement it was prepared for, which takes the description if it has none. */
+static void srv_describe(struct server *s, struct srv_stmt *st, const char *cname,
+			 const struct ps_def *d)
+{
+	char name[32];
+	srv_name(st->id, name, sizeof(name));
+	put_describe_stmt(&s->c.out, name);
+	op_push(s->ps, OP_INJ_DESCRIBE, cname, d, st->id);
+}
+
+/* The server statement for d, prepared there first (injected Parse and Describe) if it lacks
+ * it. A cached statement described otherwise than the client's statement may be the stale one
+ * (prepared before its table changed): it is retired and the text prepared afresh, so that the
+ * client's description is compared with what PostgreSQL says now (send_or_hold). */
+static struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
 {
 	struct srv_stmt *st = srv_lookup(s->ps, d);
+	if (st && st->desc && d->desc && st->desc != d->desc) {
+		srv_retire(s->ps, st);
+		st = NULL;
+	}
 	if (st) {
 		srv_touch(s->ps, st);
 		ps_count(&s->pool->ps_hits);
-		return st->id;
+		return st;
 	}
 	ps_count(&s->pool->ps_misses);
 	st = srv_add(s, d);
@@ -379,7 +538,8 @@ static uint64_t srv_ensure(struct server *s, const struct ps_def *d)
 	srv_name(st->id, name, sizeof(name));
 	put_parse(&s->c.out, name, d);
 	op_push(s->ps, OP_INJ_PARSE, NULL, d, st->id);
-	return st->id;
+	srv_describe(s, st, cname, d);
+	return st;
 }
 
 /* Forget server statement id for d (its Parse failed or was skipped: not on the server). */
@@ -390,10 +550,211 @@ static void srv_forget_id(struct ps_server *ps, const struct ps_def *d, uint64_t
 		srv_drop(ps, st);
 }
 
+/* ---- descriptions and stale statements ---------------------------------------------------
+ *
+ * PostgreSQL fixes a prepared statement's result type when it is prepared: if its tables change
+ * so that the result type would change, Bind and Describe refuse it (0A000 "cached plan must not
+ * change result type") and the driver prepares it again. A pooler that prepares the client's
+ * text afresh on another server would instead hand the client rows of the new shape under the
+ * description it already holds. So every server statement is described once when prepared, each
+ * client statement keeps the description of the server statement it was parsed as, and a client
+ * statement used where the server's statement is described otherwise is refused with the same
+ * error: its Bind or Describe is replaced by one the server fails (and skips to the Sync, and
+ * fails the transaction block) exactly where PostgreSQL would, and that error by the 0A000
+ * (held_refuse). */
+
+/* A RowDescription as PostgreSQL compares result types (equalTupleDescs): per column its name,
+ * type OID, length and typmod; not the table OID and column number, which a table dropped and
+ * created again changes without changing the result type. */
+static uint64_t desc_row(uint64_t h, const uint8_t *body, size_t len)
+{
+	struct pq_reader r;
+	pqr_init(&r, body, len);
+	uint16_t n = pqr_u16(&r);
+	h = hash_more(h, &n, sizeof(n));
+	for (uint16_t i = 0; i < n && !r.err; i++) {
+		const char *name = pqr_cstr(&r);
+		(void)pqr_bytes(&r, 6); /* table OID, column number */
+		const uint8_t *type = pqr_bytes(&r, 10);
+		(void)pqr_bytes(&r, 2); /* format: always text in a statement's description */
+		if (type) {
+			h = hash_more(h, name, strlen(name) + 1);
+			h = hash_more(h, type, 10);
+		}
+	}
+	return h;
+}
+
+static bool describe_pending(const struct ps_server *ps)
+{
+	for (size_t i = ps->qhead; i < ps->qlen; i++)
+		if (ps->q[i].kind == OP_INJ_DESCRIBE)
+			return true;
+	return false;
+}
+
+/* The client's Bind (held: portal, statement, the rest) bound instead to a statement with the
+ * same parameters whose planning fails (the planner folds 1/0): the server checks everything
+ * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
+ * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
+static void refuse_bind(struct server *s, const struct ps_held *h)
+{
+	struct ps_server *ps = s->ps;
+	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
+	size_t tlen = 2;
+	if (buf_avail(&ps->pdesc) > 5) {
+		types = buf_head(&ps->pdesc) + 5; /* ParameterDescription: Int16 n, n OIDs */
+		tlen = buf_avail(&ps->pdesc) - 5;
+	}
+	uint64_t id = srv_placeholder(s, "SELECT 1/0", types, tlen);
+	struct pq_reader r;
+	pqr_init(&r, h->msg + 5, h->len - 5);
+	const char *portal = pqr_cstr(&r);
+	(void)pqr_cstr(&r);
+	char name[32];
+	srv_name(id, name, sizeof(name));
+	proto_begin(&s->c.out, PQMSG_BIND);
+	proto_put_str(&s->c.out, portal ? portal : "");
+	proto_put_str(&s->c.out, name);
+	proto_put_bytes(&s->c.out, h->msg + 5 + r.pos, h->len - 5 - r.pos);
+	proto_finish(&s->c.out);
+}
+
+/* Send, in place of the held message, one the server fails where PostgreSQL would have failed
+ * the client's: that ErrorResponse becomes 0A000 (ps_stale_reply). A Describe is of a name
+ * nothing uses: PostgreSQL checks nothing else before it finds the result type changed. */
+static void held_refuse(struct server *s, const struct ps_held *h)
+{
+	if (h->kind == OP_BIND)
+		refuse_bind(s, h);
+	else
+		put_describe_stmt(&s->c.out, "SHOAL_stale");
+	op_push(s->ps, h->kind, NULL, NULL, 0);
+	s->ps->q[s->ps->qlen - 1].stale = true;
+}
+
+/* The descriptions a held message waited for are known: send it, or refuse it. */
+static void held_release(struct server *s)
+{
+	struct ps_server *ps = s->ps;
+	struct ps_held *h = ps->held;
+	if (!h || describe_pending(ps))
+		return;
+	ps->held = NULL;
+	ps->resume = true;
+	struct srv_stmt *st = srv_lookup(ps, h->def);
+	if (ps->skipping) {
+		buf_append(&s->c.out, h->msg, h->len); /* discarded, like all up to the Sync */
+	} else if (!st || st->desc == h->def->desc) {
+		buf_append(&s->c.out, h->msg, h->len);
+		op_push(ps, h->kind, NULL, h->def, st ? st->id : 0);
+	} else {
+		log_debug("%s: prepared statement described otherwise than the client's: refused",
+			  s->c.name);
+		held_refuse(s, h);
+	}
+	free(h->msg);
+	def_free(h->def);
+	free(h);
+}
+
+/* Send a client's Bind or Describe (built in m) of d, now SHOAL_<st->id>; or hold it (and
+ * stop reading the client) until st's description is known, if d has one to compare. */
+static void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps_def *d,
+			 const struct srv_stmt *st)
+{
+	if (d->desc && !st->desc) {
+		struct ps_held *h = xcalloc(1, sizeof(*h));
+		h->kind = kind;
+		h->len = buf_avail(m);
+		h->msg = xmalloc(h->len);
+		memcpy(h->msg, buf_head(m), h->len);
+		h->def = def_dup(d);
+		s->ps->held = h;
+		/* PostgreSQL keeps its replies until a Sync or Flush: ask for them now. */
+		proto_begin(&s->c.out, PQMSG_FLUSH);
+		proto_finish(&s->c.out);
+	} else {
+		buf_append(&s->c.out, buf_head(m), buf_avail(m));
+		op_push(s->ps, kind, NULL, d, st->id);
+	}
+	buf_free(m);
+}
+
+/* The replies to an injected Describe: its ParameterDescription, then RowDescription/NoData. */
+static void describe_params(struct ps_server *ps, const uint8_t *msg, size_t len)
+{
+	ps->desc_acc = hash_more(HASH64_SEED, msg + 5, len - 5);
+	buf_consume(&ps->pdesc, buf_avail(&ps->pdesc));
+	buf_append(&ps->pdesc, msg, len);
+}
+
+/* A Close of the statement sent since keeps a copy of it, to put back if the server skips the
+ * Close: that copy takes the description too. */
+static void describe_queued(struct ps_server *ps, const struct ps_op *op, uint64_t h)
+{
+	for (size_t i = ps->qhead + 1; op->cname && i < ps->qlen; i++) {
+		struct ps_op *q = &ps->q[i];
+		if (q->def && !q->def->desc && q->cname && strcmp(q->cname, op->cname) == 0 &&
+		    def_same(q->def, op->def))
+			def_learn(q->def, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
+	}
+}
+
+static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
+{
+	struct ps_server *ps = s->ps;
+	struct ps_op *op = op_head(ps);
+	uint64_t h = type == 'T' ? desc_row(ps->desc_acc, msg + 5, len - 5)
+				 : hash_more(ps->desc_acc, "n", 1);
+	h += !h; /* 0 means unknown */
+	struct srv_stmt *st = srv_lookup(ps, op->def);
+	if (st && st->id == op->srv_id)
+		st->desc = h;
+	struct ps_def *cd = op->cname && s->client ? client_lookup(s->client, op->cname) : NULL;
+	if (cd && !cd->desc && def_same(cd, op->def))
+		def_learn(cd, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
+	describe_queued(ps, op, h);
+	op_pop(ps);
+	held_release(s);
+}
+
+bool ps_holding(const struct server *s)
+{
+	return s->ps && s->ps->held;
+}
+
+bool ps_take_resume(struct server *s)
+{
+	bool r = s->ps && s->ps->resume;
+	if (r)
+		s->ps->resume = false;
+	return r;
+}
+
+bool ps_stale_reply(struct server *s, struct buf *out)
+{
+	struct ps_server *ps = s->ps;
+	if (!ps || !ps->stale_error)
+		return false;
+	uint8_t what = ps->stale_error;
+	ps->stale_error = 0;
+	if (what != PQMSG_BIND) /* a Describe: PostgreSQL sends the parameters first */
+		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
+	if (what == 't')
+		return false; /* and then the server's own error */
+	proto_write_error(out, "ERROR", "0A000", "cached plan must not change result type");
+	return true;
+}
+
 void ps_server_idle(struct server *s)
 {
-	if (s->ps)
-		s->ps->xact++;
+	if (!s->ps)
+		return;
+	s->ps->xact++;
+	/* The transaction's end dropped the unnamed portal too, if nothing was sent since. */
+	if (s->pending == 0 && !s->ext_open)
+		s->ps->unnamed_portal = 0;
 }
 
 void ps_server_query_sent(struct server *s)
@@ -409,6 +770,8 @@ void ps_server_forget(struct server *s)
 		return;
 	while (!list_empty(&ps->lru))
 		srv_drop(ps, container_of(ps->lru.next, struct srv_stmt, lru));
+	while (!list_empty(&ps->retired))
+		srv_drop(ps, container_of(ps->retired.next, struct srv_stmt, lru));
 }
 
 void ps_client_forget(struct client *c)
@@ -416,7 +779,7 @@ void ps_client_forget(struct client *c)
 	struct hmap *m = c->ps ? &c->ps->names : NULL;
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
-			free(hmap_del(m, m->b[i]));
+			def_free(hmap_del(m, m->b[i]));
 }
 
 /* ---- client messages ---------------------------------------------------------------------- */
@@ -430,20 +793,24 @@ static void emit_now(struct client *c, struct server *s)
 static void parse_unnamed(struct client *c, struct server *s, const uint8_t *body, size_t len)
 {
 	struct ps_client *pc = ps_cli(c);
-	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
-	free(pc->unnamed);
+	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
+	def_free(pc->unnamed);
 	pc->unnamed = def_new(body, len);
-	s->ps->unnamed_owner = c->id;
+	s->ps->unnamed_owner = unnamed_changed(pc);
 }
 
+/* The client's unnamed statement is gone, and so is the server's. */
 static void forget_unnamed(struct client *c, struct server *s)
 {
-	if (c && c->ps) {
-		free(c->ps->unnamed);
-		c->ps->unnamed = NULL;
+	uint64_t none = 0;
+	if (c) {
+		struct ps_client *pc = ps_cli(c);
+		def_free(pc->unnamed);
+		pc->unnamed = NULL;
+		none = unnamed_changed(pc);
 	}
 	if (s->ps)
-		s->ps->unnamed_owner = 0;
+		s->ps->unnamed_owner = none;
 }
 
 /* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
@@ -452,18 +819,19 @@ static void forget_unnamed(struct client *c, struct server *s)
 static void unnamed_ensure(struct client *c, struct server *s)
 {
 	struct ps_server *ps = s->ps;
-	struct ps_def *d = ps_cli(c)->unnamed;
-	if (ps->unnamed_owner == c->id)
+	struct ps_client *pc = ps_cli(c);
+	if (!pc->unnamed_token)
+		unnamed_changed(pc);
+	if (ps->unnamed_owner == pc->unnamed_token)
 		return;
-	if (d) {
-		put_parse(&s->c.out, "", d);
+	if (pc->unnamed) {
+		put_parse(&s->c.out, "", pc->unnamed);
 		op_push(ps, OP_INJ_PARSE_UNNAMED, NULL, NULL, 0);
-		ps->unnamed_owner = c->id;
 	} else {
 		put_close(&s->c.out, 'S', "");
-		op_push(ps, OP_INJ_CLOSE, NULL, NULL, 0);
-		ps->unnamed_owner = 0;
+		op_push(ps, OP_INJ_CLOSE_UNNAMED, NULL, NULL, 0);
 	}
+	ps->unnamed_owner = pc->unnamed_token;
 }
 
 static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -491,32 +859,30 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		if (!old)
 			client_add(c, name, d);
 		else
-			free(d);
+			def_free(d);
 		return;
 	}
 	if (old) {
-		/* PostgreSQL refuses a second Parse of a live name (42P05): let the server say it,
-		 * by parsing under the server name of the statement it already has. */
-		srv_name(srv_ensure(s, old), sname, sizeof(sname));
+		/* PostgreSQL refuses a second Parse of a live name (42P05), once the text is found
+		 * valid: let the server say it, by parsing under a name it has. */
+		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
-		free(d);
+		def_free(d);
 		return;
 	}
+	/* Prepared afresh even if the server has the text: its statement may be stale (its
+	 * tables changed the result type since), which a fresh Parse never is. */
 	client_add(c, name, d);
 	struct srv_stmt *st = srv_lookup(s->ps, d);
-	if (st) {
-		srv_touch(s->ps, st);
-		ps_count(&s->pool->ps_hits);
-		op_push(s->ps, OP_SYN_PARSE, name, NULL, 0);
-		emit_now(c, s);
-		return;
-	}
+	if (st)
+		srv_retire(s->ps, st);
 	ps_count(&s->pool->ps_misses);
 	st = srv_add(s, d);
 	srv_name(st->id, sname, sizeof(sname));
 	put_parse(&s->c.out, sname, d);
 	op_push(s->ps, OP_PARSE, name, d, st->id);
+	srv_describe(s, st, name, d);
 }
 
 static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -524,7 +890,6 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	const char *portal = pqr_cstr(&r);
-	size_t name_at = r.pos;
 	const char *name = pqr_cstr(&r);
 	struct ps_def *d = name && *name ? client_lookup(c, name) : NULL;
 	if (name && !*name)
@@ -535,23 +900,23 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
 		 */
 		buf_append(&s->c.out, msg, len);
-	} else {
-		char sname[32];
-		uint64_t id = srv_ensure(s, d);
-		if (*portal)
-			srv_lookup(s->ps, d)->bound_in = s->ps->xact;
-		else
-			s->ps->unnamed_portal = id;
-		srv_name(id, sname, sizeof(sname));
-		struct buf *o = &s->c.out;
-		proto_begin(o, PQMSG_BIND);
-		proto_put_str(o, portal);
-		proto_put_str(o, sname);
-		proto_put_bytes(o, msg + 5 + r.pos, len - 5 - r.pos);
-		proto_finish(o);
+		op_push(s->ps, OP_BIND, NULL, NULL, 0);
+		return;
 	}
-	UNUSED(name_at);
-	op_push(s->ps, OP_BIND, NULL, NULL, 0);
+	char sname[32];
+	struct srv_stmt *st = srv_ensure(s, d, name);
+	if (*portal)
+		st->bound_in = s->ps->xact;
+	else
+		s->ps->unnamed_portal = st->id;
+	srv_name(st->id, sname, sizeof(sname));
+	struct buf m = {0};
+	proto_begin(&m, PQMSG_BIND);
+	proto_put_str(&m, portal);
+	proto_put_str(&m, sname);
+	proto_put_bytes(&m, msg + 5 + r.pos, len - 5 - r.pos);
+	proto_finish(&m);
+	send_or_hold(s, OP_BIND, &m, d, st);
 }
 
 static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -565,15 +930,15 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 		unnamed_ensure(c, s);
 	if (!d) {
 		buf_append(&s->c.out, msg, len);
-	} else {
-		char sname[32];
-		srv_name(srv_ensure(s, d), sname, sizeof(sname));
-		proto_begin(&s->c.out, PQMSG_DESCRIBE);
-		proto_put_u8(&s->c.out, 'S');
-		proto_put_str(&s->c.out, sname);
-		proto_finish(&s->c.out);
+		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+		return;
 	}
-	op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+	char sname[32];
+	struct srv_stmt *st = srv_ensure(s, d, name);
+	srv_name(st->id, sname, sizeof(sname));
+	struct buf m = {0};
+	put_describe_stmt(&m, sname);
+	send_or_hold(s, OP_DESCRIBE, &m, d, st);
 }
 
 static void on_close(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -584,7 +949,7 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 	const char *name = pqr_cstr(&r);
 	if (what == 'S' && name && !*name) {
 		struct ps_client *pc = ps_cli(c);
-		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, s->ps->unnamed_owner);
+		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, 0);
 		forget_unnamed(c, s);
 		buf_append(&s->c.out, msg, len);
 		return;
@@ -601,13 +966,13 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_close(&s->c.out, 'S', sname);
 		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
-		free(d);
+		def_free(d);
 		return;
 	}
 	/* The server keeps the statement for other clients; closing an unknown name is not an
 	 * error in PostgreSQL either. */
 	op_push(s->ps, OP_SYN_CLOSE, d ? name : NULL, d, 0);
-	free(d);
+	def_free(d);
 	emit_now(c, s);
 }
 
@@ -680,28 +1045,30 @@ static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op
 		/* A failed Parse has already dropped the previous unnamed statement; a skipped one
 		 * left it in place. */
 		if (c && c->ps) {
-			free(c->ps->unnamed);
+			def_free(c->ps->unnamed);
 			c->ps->unnamed = failed ? NULL : op->def;
 			if (!failed)
 				op->def = NULL;
+			unnamed_changed(c->ps);
 		}
-		ps->unnamed_owner = failed ? 0 : op->srv_id;
+		ps->unnamed_owner = 0; /* prepared again (or closed) when next used */
 		break;
 	case OP_INJ_PARSE_UNNAMED:
+	case OP_INJ_CLOSE_UNNAMED:
 		ps->unnamed_owner = 0;
 		break;
 	case OP_CLOSE_UNNAMED: /* not closed after all */
 		if (c && c->ps) {
-			free(c->ps->unnamed);
+			def_free(c->ps->unnamed);
 			c->ps->unnamed = op->def;
 			op->def = NULL;
+			unnamed_changed(c->ps);
 		}
-		ps->unnamed_owner = op->srv_id;
+		ps->unnamed_owner = 0;
 		break;
 	case OP_PARSE:
-	case OP_SYN_PARSE:
 		if (op->cname && c)
-			free(client_remove(c, op->cname));
+			def_free(client_remove(c, op->cname));
 		if (op->srv_id)
 			srv_forget_id(ps, op->def, op->srv_id);
 		break;
@@ -739,6 +1106,48 @@ static void on_error(struct server *s)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
 		ps->skipping = true; /* the Sync is yet to come */
+	/* A Describe a held message waited for was skipped. */
+	held_release(s);
+}
+
+/* The client's statement could not be prepared again for its held Describe: PostgreSQL, which
+ * still has it, would have sent its ParameterDescription before the error (unless refusing the
+ * Describe in a failed transaction block, which it checks first). */
+static void held_parse_failed(struct ps_server *ps, const struct ps_op *h, const char *sqlstate)
+{
+	const struct ps_held *hd = ps->held;
+	if (h->kind != OP_INJ_PARSE || !hd || hd->kind != OP_DESCRIBE || !h->def ||
+	    !def_same(h->def, hd->def) || !hd->def->params || strcmp(sqlstate, "25P02") == 0)
+		return;
+	buf_consume(&ps->pdesc, buf_avail(&ps->pdesc));
+	proto_begin(&ps->pdesc, 't');
+	proto_put_bytes(&ps->pdesc, hd->def->params, hd->def->plen);
+	proto_finish(&ps->pdesc);
+	ps->stale_error = 't';
+}
+
+/* An ErrorResponse to the head op, before the queue is rolled back: one Shoal sent to fail is
+ * answered with 0A000 (ps_stale_reply); PostgreSQL's own 0A000 for a Bind or Describe of a
+ * cached statement retires that statement, so that the next use prepares the text afresh. */
+static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uint8_t *msg,
+			  size_t len)
+{
+	struct pq_error e;
+	if (!msg || proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate)
+		return;
+	held_parse_failed(ps, h, e.sqlstate);
+	if (h->stale) {
+		/* Only the error that stands for the 0A000: an earlier check may fail first. */
+		if (strcmp(e.sqlstate, h->kind == OP_BIND ? "22012" : "26000") == 0)
+			ps->stale_error = h->kind == OP_BIND ? PQMSG_BIND : PQMSG_DESCRIBE;
+		return;
+	}
+	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id ||
+	    strcmp(e.sqlstate, "0A000") != 0)
+		return;
+	struct srv_stmt *st = srv_lookup(ps, h->def);
+	if (st && st->id == h->srv_id)
+		srv_retire(ps, st);
 }
 
 /* COPY FROM STDIN began: the Syncs sent after its Execute are ignored by the server. */
@@ -761,7 +1170,15 @@ static bool out_of_step(struct server *s, uint8_t type)
 	return false;
 }
 
-bool ps_server_msg(struct server *s, uint8_t type)
+bool ps_wants_whole(const struct server *s, uint8_t type)
+{
+	if (type == '1' || type == '3')
+		return true;
+	const struct ps_op *h = op_head(s->ps);
+	return h && h->kind == OP_INJ_DESCRIBE && (type == 't' || type == 'T' || type == 'n');
+}
+
+bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_op *h = op_head(ps);
@@ -782,12 +1199,21 @@ bool ps_server_msg(struct server *s, uint8_t type)
 		return true;
 	case '3': /* CloseComplete */
 		if (k != OP_CLOSE && k != OP_INJ_CLOSE && k != OP_CLOSE_UNNAMED &&
-		    k != OP_CLOSE_NAMED)
+		    k != OP_CLOSE_NAMED && k != OP_INJ_CLOSE_UNNAMED)
 			return out_of_step(s, type);
 		op_pop(ps);
-		return k != OP_INJ_CLOSE;
+		return k != OP_INJ_CLOSE && k != OP_INJ_CLOSE_UNNAMED;
+	case 't': /* ParameterDescription */
+		if (k != OP_INJ_DESCRIBE)
+			return true;
+		describe_params(ps, msg, len);
+		return false;
 	case 'T': /* RowDescription */
 	case 'n': /* NoData */
+		if (k == OP_INJ_DESCRIBE) {
+			describe_done(s, type, msg, len);
+			return false;
+		}
 		if (k == OP_DESCRIBE)
 			op_pop(ps);
 		return true;
@@ -798,8 +1224,10 @@ bool ps_server_msg(struct server *s, uint8_t type)
 			op_pop(ps);
 		return true;
 	case PQMSG_ERROR:
-		if (is_extended(k))
+		if (is_extended(k)) {
+			on_error_head(ps, h, msg, len);
 			on_error(s);
+		}
 		return true;
 	case PQMSG_READY:
 		if (k != OP_SYNC && k != OP_QUERY && k != OP_FUNC)
@@ -821,8 +1249,8 @@ void ps_emit(struct server *s, struct client *c)
 	struct ps_op *h;
 	if (s->c.fwd_left)
 		return; /* in the middle of forwarding a reply to this client */
-	while ((h = op_head(ps)) != NULL && (h->kind == OP_SYN_PARSE || h->kind == OP_SYN_CLOSE)) {
-		proto_begin(&c->c.out, h->kind == OP_SYN_PARSE ? '1' : '3');
+	while ((h = op_head(ps)) != NULL && h->kind == OP_SYN_CLOSE) {
+		proto_begin(&c->c.out, '3');
 		proto_finish(&c->c.out);
 		op_pop(ps);
 	}
@@ -833,7 +1261,7 @@ void ps_client_free(struct client *c)
 	if (!c->ps)
 		return;
 	ps_client_forget(c);
-	free(c->ps->unnamed);
+	def_free(c->ps->unnamed);
 	free(c->ps->names.b);
 	free(c->ps);
 	c->ps = NULL;
@@ -847,6 +1275,12 @@ void ps_server_free(struct server *s)
 	ps_server_forget(s);
 	while (ps->qhead < ps->qlen)
 		op_pop(ps);
+	if (ps->held) {
+		free(ps->held->msg);
+		def_free(ps->held->def);
+		free(ps->held);
+	}
+	buf_free(&ps->pdesc);
 	free(ps->q);
 	free(ps->stmts.b);
 	free(ps);

@@ -3,19 +3,23 @@
  * A client's statement names are its own; on a server, statements are named SHOAL_<n> and kept
  * in a per-server cache keyed by the Parse body (query text and parameter types), bounded by
  * max_prepared_statements and max_prepared_statement_bytes with LRU eviction (an injected Close).
- * A client's Parse for a statement its server already has is answered locally; a Bind/Describe
- * naming a statement the server lacks is preceded by an injected Parse.
+ * A client's Parse is always prepared afresh on the server (a cached statement may be stale); a
+ * Bind/Describe naming a statement the server lacks is preceded by an injected Parse. Every new
+ * server statement is described (an injected Describe); a client statement used where the
+ * server's is described otherwise than it was is refused with PostgreSQL's 0A000.
  *
- * Replies: every message sent to a linked server that gets a reply is queued (struct ps_link) in
- * send order with what to do with its reply: forward it, swallow it (injected Parse/Close), or
- * stand in for it (a locally answered Parse/Close, emitted once every earlier reply has reached
- * the client). An ErrorResponse to an extended-protocol message makes the server skip to the next
- * Sync: the queued messages it skips are rolled back (names they added are removed again). */
+ * Replies: every message sent to a linked server that gets a reply is queued (struct ps_op) in
+ * send order with what to do with its reply: forward it, swallow it (injected Parse, Describe,
+ * Close), or stand in for it (a locally answered Close, emitted once every earlier reply has
+ * reached the client). An ErrorResponse to an extended-protocol message makes the server skip to
+ * the next Sync: the queued messages it skips are rolled back (names they added are removed again).
+ */
 #ifndef SHOAL_PREPARED_H
 #define SHOAL_PREPARED_H
 
 #include "common.h"
 
+struct buf;
 struct client;
 struct server;
 
@@ -37,10 +41,23 @@ void ps_server_forget(struct server *s);
  * statement. */
 void ps_server_query_sent(struct server *s);
 
-/* Server side, at the header of each message of a linked server. Returns false when the message
- * is an injected message's reply, to be dropped (5 bytes). SHOAL_ERROR-like failures (replies
- * out of step) close the server and return false; check s->c.dead. */
-bool ps_server_msg(struct server *s, uint8_t type);
+/* Must the server's next message of this type be read whole before ps_server_msg (it may
+ * answer an injected message)? */
+bool ps_wants_whole(const struct server *s, uint8_t type);
+/* Server side, at the header of each message of a linked server (msg: the whole message when
+ * read whole, else NULL). Returns false when the message is an injected message's reply, to be
+ * dropped. SHOAL_ERROR-like failures (replies out of step) close the server and return false;
+ * check s->c.dead. */
+bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len);
+/* A client's message waits for a description (stop reading the client until it is sent). */
+bool ps_holding(const struct server *s);
+/* A held message was just sent on (true once): flush the server and read the client again. */
+bool ps_take_resume(struct server *s);
+/* The ErrorResponse being handled answers a message Shoal sent to fail: write PostgreSQL's
+ * 0A000 reply to out instead (true: drop the server's error). Or it answers a Describe whose
+ * statement could not be prepared again: write the ParameterDescription PostgreSQL sends first
+ * (false: the server's error follows). */
+bool ps_stale_reply(struct server *s, struct buf *out);
 /* Server side, after a message went through whole: emit the stand-in replies now due. */
 void ps_emit(struct server *s, struct client *c);
 /* The server reported ReadyForQuery 'I': portals are gone, any statement may be evicted. */

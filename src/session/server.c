@@ -766,6 +766,8 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 {
 	struct pq_error e;
 	s->copy_in = false; /* an error ends copy-in mode; later CopyData is dropped */
+	if (ps_stale_reply(s, &c->c.out))
+		return;
 	if (proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK) {
 		buf_append(&c->c.out, msg, len);
 		return;
@@ -820,6 +822,19 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s));
 }
 
+/* A client message held until a description was known (prepared.c) has been sent on: push it
+ * to the server and read the client again. */
+static void server_after_held(struct server *s, struct client *c)
+{
+	if (!ps_take_resume(s))
+		return;
+	if (conn_flush(&s->c) == SHOAL_ERROR) {
+		server_close(s, errno ? strerror(errno) : "send failed");
+		return;
+	}
+	client_resume(c);
+}
+
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
  * to drain, SHOAL_ERROR when the server died. */
 static shoal_rc server_step(struct server *s)
@@ -841,10 +856,10 @@ static shoal_rc server_step(struct server *s)
 		server_close(s, "invalid message length from server");
 		return SHOAL_ERROR;
 	}
-	/* ParseComplete/CloseComplete may answer an injected message: seen whole to drop them. */
-	bool swallowable = c && s->ps && (h.type == '1' || h.type == '3');
+	/* Replies to injected messages are seen whole to drop them (and read descriptions). */
+	bool swallowable = c && s->ps && ps_wants_whole(s, h.type);
 	if (!server_inspects(s, h.type) && !swallowable) {
-		if (c && !txn_server_msg(s, h.type))
+		if (c && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
 		if (!conn_forward(&s->c, c ? &c->c : NULL))
@@ -857,18 +872,20 @@ static shoal_rc server_step(struct server *s)
 	if (buf_avail(&s->c.in) < total)
 		return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 	const uint8_t *msg = buf_head(&s->c.in);
-	if (c && !txn_server_msg(s, h.type)) {
+	if (c && !txn_server_msg(s, h.type, msg, total)) {
 		if (s->c.dead)
 			return SHOAL_ERROR;
 		buf_consume(&s->c.in, total); /* the reply to a message Shoal injected */
 		ps_emit(s, c);
-		return SHOAL_OK;
+		server_after_held(s, c);
+		return s->c.dead ? SHOAL_ERROR : SHOAL_OK;
 	}
 	if (c) {
 		char status = h.type == PQMSG_READY ? (char)msg[5] : 0;
 		server_active_msg(s, h.type, msg, total);
 		buf_consume(&s->c.in, total);
 		ps_emit(s, c);
+		server_after_held(s, c);
 		if (h.type == PQMSG_READY)
 			server_after_ready(s, c, status);
 	} else {
@@ -929,9 +946,10 @@ void server_link_settle(struct server *s)
 		return;
 	if (s->c.paused && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		server_resume(s);
-	/* (A draining client whose transaction ended stays paused: worker_drain_rest.) */
+	/* (A draining client whose transaction ended stays paused: worker_drain_rest; so does
+	 * one whose message is held: server_after_held resumes it.) */
 	if (!c->c.dead && c->server == s && s->state == SV_ACTIVE && c->c.paused &&
-	    !c->drain_rest_since &&
+	    !c->drain_rest_since && !txn_holding(s) &&
 	    buf_avail(&s->c.out) <= CONN_HIGH_WATER && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		client_resume(c);
 }

@@ -302,13 +302,18 @@ void txn_client_note(struct server *s, uint8_t type)
 		ps_client_note(s, type);
 }
 
-bool txn_server_msg(struct server *s, uint8_t type)
+bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
 	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0)
 		s->restore->failed = true;
-	return ps_server_msg(s, type);
+	return ps_server_msg(s, type, msg, len);
+}
+
+bool txn_holding(const struct server *s)
+{
+	return ps_holding(s);
 }
 
 static void txn_set_free(struct server *s)

@@ -21,9 +21,12 @@ void txn_client_msg(struct client *c, struct server *s, const uint8_t *msg, size
 bool txn_stream(struct client *c, struct server *s, uint8_t type);
 /* A client message forwarded by header (Execute, Sync, ...). */
 void txn_client_note(struct server *s, uint8_t type);
-/* At the header of each message from the linked server s. False: drop it (a reply to an
- * injected message; 5 bytes). A server closed as out of step also returns false. */
-bool txn_server_msg(struct server *s, uint8_t type);
+/* At the header of each message from the linked server s (msg: the whole message if it was read
+ * whole, else NULL). False: drop it (a reply to an injected message). A server closed as out of
+ * step also returns false. */
+bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len);
+/* A client message waits for the server (prepared.c): read no more from the client. */
+bool txn_holding(const struct server *s);
 /* Must CommandComplete tags be seen (a SET inside a transaction block awaits its outcome)? */
 bool txn_wants_tags(const struct server *s);
 /* A whole CommandComplete from the linked server s. False: drop it (it answers a SET Shoal
