@@ -115,6 +115,7 @@ static const struct setting settings[] = {
 	S_INT(verbose, "0", true, 0, 10),
 	S_INT(workers, "0", false, 0, 64),
 	S_BOOL(so_reuseport, "0", false),
+	S_INT(peer_id, "0", false, 0, 16383),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),
@@ -166,7 +167,7 @@ static const char *const not_implemented[] = {
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
-	"user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
+	"user", "syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
 	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
@@ -934,6 +935,8 @@ static int on_ini_value(void *user, const char *section, const char *name, const
 		rc = add_db(ctx->cfg, name, value, msg, sizeof(msg));
 	else if (!strcasecmp(section, "users"))
 		rc = add_user(ctx->cfg, name, value, msg, sizeof(msg));
+	else if (!strcasecmp(section, "peers"))
+		rc = config_add_peer(ctx->cfg, name, value, msg, sizeof(msg));
 	else
 		warn_section(ctx, where, section);
 	if (rc == SHOAL_OK)
@@ -1102,6 +1105,7 @@ void config_free(struct config *cfg)
 		free(cfg->auth[i].user);
 		free(cfg->auth[i].secret);
 	}
+	config_free_peers(cfg);
 	free(cfg->dbs);
 	free(cfg->users);
 	free(cfg->auth);

@@ -393,10 +393,38 @@ static void test_other_sections_are_ignored(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[peers]\n1 = host=a\n2 = host=b\n[pgbouncer]\nlisten_port = 7002\n");
+	load_ok(&c, "[fleet]\n1 = host=a\n2 = host=b\n[pgbouncer]\nlisten_port = 7002\n");
 	assert_int_equal(c.listen_port, 7002);
-	assert_int_equal(count_substr(read_log(), "section [peers]"), 1);
+	assert_int_equal(count_substr(read_log(), "section [fleet]"), 1);
 	config_free(&c);
+}
+
+/* [peers] in PgBouncer's format, and peer_id: cancel routing across a fleet. */
+static void test_peers_section_and_peer_id(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[peers]\n1 = host=10.0.0.1 port=6433\n2 = host=/tmp pool_size=3\n"
+		    "1 = host=a port=7000\n[pgbouncer]\npeer_id = 2\n");
+	assert_int_equal(c.peer_id, 2);
+	assert_int_equal(c.npeers, 2);
+	const struct peer_entry *p = config_find_peer(&c, 1);
+	assert_non_null(p);
+	assert_string_equal(p->host, "a"); /* a later line replaces an earlier one */
+	assert_int_equal(p->port, 7000);
+	p = config_find_peer(&c, 2);
+	assert_string_equal(p->host, "/tmp");
+	assert_int_equal(p->port, 6432);
+	assert_null(config_find_peer(&c, 3));
+	assert_int_equal(count_substr(read_log(), "section [peers]"), 0);
+	config_free(&c);
+	load_fails("[peers]\n0 = host=a\n", "peer id must be a number from 1 to 16383");
+	load_fails("[peers]\n16384 = host=a\n", "peer id must be");
+	load_fails("[peers]\nx = host=a\n", "peer id must be");
+	load_fails("[peers]\n1 = port=5\n", "a peer needs host=");
+	load_fails("[peers]\n1 = host=a port=0\n", "invalid port");
+	load_fails("[peers]\n1 = host=a dbname=b\n", "unknown peer parameter \"dbname\"");
+	load_fails("[pgbouncer]\npeer_id = 16384\n", "peer_id");
 }
 
 static void test_comments_crlf_indent_and_bom(void **state)
@@ -884,6 +912,7 @@ int main(void)
 	    T(test_not_implemented_setting_warns_once),
 	    T(test_admin_users_and_set_value),
 	    T(test_other_sections_are_ignored),
+	    T(test_peers_section_and_peer_id),
 	    T(test_comments_crlf_indent_and_bom),
 	    T(test_missing_file_fails),
 	    T(test_databases_connstr),
