@@ -1,0 +1,165 @@
+"""Fleets (issue 20): protocol 3.2 long cancel keys, and cancel requests routed between Shoal
+instances by the peer id each key carries ([peers] and peer_id, PgBouncer's format)."""
+import socket
+import struct
+import time
+
+import pytest
+
+from helpers import free_port, wait_until
+from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
+
+PROTOCOL_3_2 = (3 << 16) | 2
+PROTOCOL_3_3 = (3 << 16) | 3
+
+
+def _startup(w, user, database, protocol):
+    """Log in with the given protocol code. Returns (messages before ReadyForQuery as
+    [(type, body)], (pid, key bytes))."""
+    body = struct.pack("!i", protocol)
+    for k, v in (("user", user), ("database", database)):
+        body += k.encode() + b"\0" + v.encode() + b"\0"
+    body += b"\0"
+    w.send(struct.pack("!i", len(body) + 4) + body)
+    seen, key = [], None
+    while True:
+        mtype, mbody = w.read_msg()
+        seen.append((mtype, mbody))
+        if mtype == b"E":
+            raise AssertionError("login failed: %r" % parse_fields(mbody))
+        if mtype == b"K":
+            key = (struct.unpack("!i", mbody[:4])[0], mbody[4:])
+        if mtype == b"Z":
+            return seen, key
+
+
+def _cancel(port, pid, key, timeout=5):
+    """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+    finally:
+        s.close()
+
+
+def _sleep_until_cancelled(w, pg, role, cancel, seconds=10):
+    """Run pg_sleep on w, call cancel() once it runs; return (error fields, seconds taken)."""
+    w.send(query_message("SELECT pg_sleep(%d)" % seconds))
+    wait_until(lambda: pg.backends(usename=role, extra="state = 'active'"), timeout=3,
+               what="query running")
+    t0 = time.monotonic()
+    cancel()
+    w.sock.settimeout(seconds + 2)
+    error = None
+    while True:
+        mtype, body = w.read_msg()
+        if mtype == b"E":
+            error = parse_fields(body)
+        elif mtype == b"Z":
+            return error, time.monotonic() - t0
+
+
+def test_protocol_3_2_client_gets_a_long_key_that_cancels(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    assert b"v" not in [t for t, _ in seen], "3.2 is spoken: no NegotiateProtocolVersion"
+    assert len(key) == 32 and pid > 0
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(s.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 3
+    w.close()
+
+
+def test_protocol_3_2_key_cut_to_4_bytes_cancels_nothing(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+    w = Wire(s.host, s.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    _cancel(s.port, pid, key[:4])
+    wrong = bytes([key[0] ^ 1]) + key[1:]
+    _cancel(s.port, pid, wrong)
+    w.send(query_message("SELECT 1"))
+    mtype, _ = w.read_msg()
+    assert mtype == b"T"
+    assert s.log().count("unknown key or idle client ignored") == 2
+    w.close()
+
+
+def test_protocol_3_3_gets_negotiate_protocol_version_offering_3_2(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", PROTOCOL_3_3)
+    assert seen[0][0] == b"v", seen[0]
+    version, nopts = struct.unpack("!ii", seen[0][1][:8])
+    assert version == PROTOCOL_3_2 and nopts == 0
+    assert len(key) == 32  # then spoken as 3.2
+    w.close()
+
+
+def test_protocol_3_0_keeps_4_byte_keys(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", 3 << 16)
+    assert b"v" not in [t for t, _ in seen]
+    assert len(key) == 4
+    w.close()
+
+
+def _fleet(shoal, n=2, **settings):
+    ports = [free_port() for _ in range(n)]
+    peers = "\n".join("%d = host=127.0.0.1 port=%d" % (i + 1, p) for i, p in enumerate(ports))
+    out = []
+    for i, port in enumerate(ports):
+        st = {"pool_mode": "transaction", "listen_port": port, "peer_id": i + 1}
+        st.update(settings)
+        out.append(shoal(databases={"db": {"dbname": "postgres"}}, settings=st,
+                         extra_ini="[peers]\n" + peers))
+    return out
+
+
+@pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
+def test_cancel_sent_to_another_instance_is_forwarded_to_the_issuer(shoal, pg, role, protocol):
+    a, b = _fleet(shoal)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", protocol)
+    if protocol == 3 << 16:  # PgBouncer's layout: peer id in the pid's 2nd and 3rd bytes
+        assert (pid >> 16) & 0xff == 1 and (pid >> 8) & 0xff == 0
+        assert key[3] & 3 == 3
+    else:
+        assert key[28:] == b"S\x00\x01\x03"
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 2.5
+    assert "forwarded to peer 1" in b.log()
+    assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
+    w.send(query_message("SELECT 1"))  # the client goes on
+    assert w.read_msg()[0] == b"T"
+    w.close()
+
+
+def test_cancel_for_unknown_peer_is_ignored_with_one_line(shoal, pg, role):
+    a, b = _fleet(shoal)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    other = (pid & ~0x00ffff00) | (7 << 16)  # peer 7: not in [peers]
+    t0 = time.monotonic()
+    _cancel(b.port, other, key)
+    assert time.monotonic() - t0 < 2
+    assert b.log().count("unknown peer id 7 ignored") == 1
+    assert "unknown peer id" not in a.log()
+    w.close()
+
+
+def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
+    a, b = _fleet(shoal)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    spent = key[:31] + b"\x00"
+    _cancel(b.port, pid, spent)
+    assert b.log().count("forwarded too often") == 1
+    assert "forwarded to peer" not in b.log()
+    w.close()
