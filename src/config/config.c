@@ -1289,4 +1289,9 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, " max_user_connections=%d", u->max_user_connections);
 		fputc('\n', out);
 	}
+	if (cfg->npeers > 0)
+		fputs("\n[peers]\n", out);
+	for (int i = 0; i < cfg->npeers; i++)
+		fprintf(out, "%d = host=%s port=%d\n", cfg->peers[i].id, cfg->peers[i].host,
+			cfg->peers[i].port);
 }

@@ -831,8 +831,10 @@ static void test_print_reads_back(void **state)
 		    "[databases]\n* = port=5433\n"
 		    "db = host=h,i dbname='a b' user=u password=topsecret pool_size=4 "
 		    "pool_mode=transaction application_name='it\\'s'\n"
-		    "[users]\nalice = pool_mode=statement max_user_connections=2\n");
+		    "[users]\nalice = pool_mode=statement max_user_connections=2\n"
+		    "[peers]\n3 = host=p port=7003\n");
 	char *text = print_config(&c);
+	assert_non_null(strstr(text, "\n[peers]\n3 = host=p port=7003\n"));
 	assert_non_null(strstr(text, "[shoal]\nlisten_addr = 127.0.0.1\n"));
 	assert_non_null(strstr(text, "\nserver_lifetime = 1.25\n"));
 	assert_non_null(strstr(text, "\nserver_idle_timeout = 600\n"));
@@ -850,6 +852,8 @@ static void test_print_reads_back(void **state)
 	assert_int_equal(again.server_lifetime, 1250000);
 	assert_int_equal(again.unix_socket_mode, 0700);
 	assert_int_equal(again.ndbs, 2);
+	assert_int_equal(again.npeers, 1);
+	assert_int_equal(config_find_peer(&again, 3)->port, 7003);
 	const struct db_entry *d = config_find_db(&again, "db");
 	assert_string_equal(d->host, "h,i");
 	assert_string_equal(d->dbname, "a b");
