@@ -63,8 +63,9 @@ def _sleep_until_cancelled(w, pg, role, cancel, seconds=10):
             return error, time.monotonic() - t0
 
 
-def test_protocol_3_2_client_gets_a_long_key_that_cancels(shoal, pg, role):
-    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_protocol_3_2_client_gets_a_long_key_that_cancels(shoal, pg, role, mode):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": mode})
     w = Wire(s.host, s.port)
     seen, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
     assert b"v" not in [t for t, _ in seen], "3.2 is spoken: no NegotiateProtocolVersion"
@@ -110,6 +111,7 @@ def test_protocol_3_0_keeps_4_byte_keys(shoal, role):
 
 
 def _fleet(shoal, n=2, **settings):
+    """n instances with peer_id 1..n on their own ports, each with the same [peers] list."""
     ports = [free_port() for _ in range(n)]
     peers = "\n".join("%d = host=127.0.0.1 port=%d" % (i + 1, p) for i, p in enumerate(ports))
     out = []
@@ -121,9 +123,11 @@ def _fleet(shoal, n=2, **settings):
     return out
 
 
+@pytest.mark.parametrize("mode", ["session", "transaction"])
 @pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
-def test_cancel_sent_to_another_instance_is_forwarded_to_the_issuer(shoal, pg, role, protocol):
-    a, b = _fleet(shoal)
+def test_cancel_sent_to_another_instance_is_forwarded_to_the_issuer(shoal, pg, role, protocol,
+                                                                    mode):
+    a, b = _fleet(shoal, pool_mode=mode)
     w = Wire(a.host, a.port)
     _, (pid, key) = _startup(w, role, "db", protocol)
     if protocol == 3 << 16:  # PgBouncer's layout: peer id in the pid's 2nd and 3rd bytes
@@ -151,7 +155,21 @@ def test_cancel_for_unknown_peer_is_ignored_with_one_line(shoal, pg, role):
     assert time.monotonic() - t0 < 2
     assert b.log().count("unknown peer id 7 ignored") == 1
     assert "unknown peer id" not in a.log()
+    w.send(query_message("SELECT 1"))  # nothing was cancelled
+    assert w.read_msg()[0] == b"T"
     w.close()
+
+
+def test_three_instances_each_route_to_the_issuer(shoal, pg, role):
+    fleet = _fleet(shoal, n=3)
+    for i, issuer in enumerate(fleet):
+        w = Wire(issuer.host, issuer.port)
+        _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2 if i % 2 else 3 << 16)
+        via = fleet[(i + 1) % 3]
+        error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(via.port, pid, key))
+        assert error is not None and error.get("C") == "57014", (i, error)
+        assert took < 2.5
+        w.close()
 
 
 def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
