@@ -190,6 +190,27 @@ static bool needs_resolver(const char *host)
 	return host && *host && host[0] != '/' && !literal(host, 0, &ss, &len);
 }
 
+/* Cache host (kept refreshed: configured) and resolve it now (wait) or on the resolver thread. */
+static void prime_host(const char *host, usec_t now, bool wait)
+{
+	if (!needs_resolver(host))
+		return;
+	pthread_mutex_lock(&dns.lock);
+	struct dns_entry *d = find_or_add(host);
+	bool fresh = d && d->expires > now && d->naddr > 0;
+	if (d) {
+		d->last_used = now;
+		d->configured = true;
+		if (!fresh && !wait) {
+			d->queued = true;
+			pthread_cond_signal(&dns.wake);
+		}
+	}
+	pthread_mutex_unlock(&dns.lock);
+	if (d && !fresh && wait)
+		resolve(host, now);
+}
+
 void dns_prime(const struct config *cfg, bool wait)
 {
 	usec_t now = shoal_now();
@@ -198,25 +219,10 @@ void dns_prime(const struct config *cfg, bool wait)
 	dns.nxdomain_ttl =
 	    cfg->dns_nxdomain_ttl > DNS_MIN_TTL ? cfg->dns_nxdomain_ttl : DNS_MIN_TTL;
 	pthread_mutex_unlock(&dns.lock);
-	for (int i = 0; i < cfg->ndbs; i++) {
-		const char *host = cfg->dbs[i].host;
-		if (!needs_resolver(host))
-			continue;
-		pthread_mutex_lock(&dns.lock);
-		struct dns_entry *d = find_or_add(host);
-		bool fresh = d && d->expires > now && d->naddr > 0;
-		if (d) {
-			d->last_used = now;
-			d->configured = true;
-			if (!fresh && !wait) {
-				d->queued = true;
-				pthread_cond_signal(&dns.wake);
-			}
-		}
-		pthread_mutex_unlock(&dns.lock);
-		if (d && !fresh && wait)
-			resolve(host, now);
-	}
+	for (int i = 0; i < cfg->ndbs; i++)
+		prime_host(cfg->dbs[i].host, now, wait);
+	for (int i = 0; i < cfg->npeers; i++) /* a forwarded cancel must not wait for DNS */
+		prime_host(cfg->peers[i].host, now, wait);
 }
 
 static void set_port(struct sockaddr_storage *ss, int port)

@@ -13,10 +13,11 @@ struct config;
 /* Start / stop the resolver thread. */
 shoal_rc dns_start(void) MUST_USE;
 void dns_stop(void);
-/* Take cfg's TTLs and resolve every host name of its [databases] that is not cached, so that
- * workers find them there. wait: resolve them now on the calling thread (the main thread at
- * start); otherwise queue them for the resolver thread (a reload, which may run on a worker:
- * a connect that comes first waits for the resolver through the reconnect backoff). */
+/* Take cfg's TTLs and resolve every host name of its [databases] and [peers] that is not
+ * cached, so that workers find them there. wait: resolve them now on the calling thread (the
+ * main thread at start); otherwise queue them for the resolver thread (a reload, which may run
+ * on a worker: a connect that comes first waits for the resolver through the reconnect
+ * backoff). */
 void dns_prime(const struct config *cfg, bool wait);
 /* The cached address of host (with port set). SHOAL_AGAIN: not resolved yet (the resolver
  * thread has it queued; try again); SHOAL_ERROR: the last resolution failed. err says why. */

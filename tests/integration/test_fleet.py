@@ -110,10 +110,11 @@ def test_protocol_3_0_keeps_4_byte_keys(shoal, role):
     w.close()
 
 
-def _fleet(shoal, n=2, **settings):
+def _fleet(shoal, n=2, peer_host="127.0.0.1", **settings):
     """n instances with peer_id 1..n on their own ports, each with the same [peers] list."""
     ports = [free_port() for _ in range(n)]
-    peers = "\n".join("%d = host=127.0.0.1 port=%d" % (i + 1, p) for i, p in enumerate(ports))
+    peers = "\n".join("%d = host=%s port=%d" % (i + 1, peer_host, p)
+                       for i, p in enumerate(ports))
     out = []
     for i, port in enumerate(ports):
         st = {"pool_mode": "transaction", "listen_port": port, "peer_id": i + 1}
@@ -142,6 +143,17 @@ def test_cancel_sent_to_another_instance_is_forwarded_to_the_issuer(shoal, pg, r
     assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
     w.send(query_message("SELECT 1"))  # the client goes on
     assert w.read_msg()[0] == b"T"
+    w.close()
+
+
+def test_peer_named_by_host_name_gets_the_very_first_cancel(shoal, pg, role):
+    # The name is resolved at start (as [databases] hosts are): workers never wait for DNS.
+    a, b = _fleet(shoal, peer_host="localhost")
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert "forwarded to peer 1 (localhost:%d)" % a.port in b.log()
     w.close()
 
 
