@@ -116,6 +116,7 @@ static const struct setting settings[] = {
 	S_INT(workers, "0", false, 0, 64),
 	S_BOOL(so_reuseport, "0", false),
 	S_INT(peer_id, "0", false, 0, 16383),
+	S_STR(peer_discovery_dns, "", true),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),

@@ -157,6 +157,8 @@ struct config {
 	struct user_entry *users;
 	int nusers;
 	int peer_id;              /* this instance's id in its fleet; 0: cancel routing off */
+	char *peer_discovery_dns; /* Shoal: a name resolving to every instance (a headless
+				   * Service), all listening on listen_port; "" none */
 	struct peer_entry *peers; /* [peers] */
 	int npeers;
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */

@@ -24,6 +24,12 @@ void dns_prime(const struct config *cfg, bool wait);
 shoal_rc dns_lookup(const char *host, int port, struct sockaddr_storage *out, socklen_t *outlen,
 		    char *err, size_t errlen) MUST_USE;
 
+/* Every cached address of host (at most max, ports set), e.g. all instances behind a
+ * Kubernetes headless Service. Returns how many: 0 when not resolved yet (queued, as in
+ * dns_lookup) or failed. Never blocks. */
+int dns_lookup_all(const char *host, int port, struct sockaddr_storage *out, socklen_t *outlen,
+		   int max) MUST_USE;
+
 /* One cached host, for SHOW DNS_HOSTS: the name, seconds until the next refresh, addresses. */
 struct dns_host_info {
 	char host[256];

@@ -2,6 +2,7 @@
  * CancelRequest connections. */
 #include "cancel.h"
 #include "auth.h"
+#include "dns.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -10,6 +11,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <netdb.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,27 +260,65 @@ static void forward_keeping_requester(struct client *c, const struct cancel_targ
 	cancel_forward(c->c.w, t, client_fd);
 }
 
-/* A key issued by another peer: pass it on, one hop less, to the [peers] entry it names. */
+/* The request's pid and key with hops left set to `hops`, for a peer. */
+static void peer_target(struct cancel_target *t, uint32_t pid, const uint8_t *key, size_t keylen,
+			int hops)
+{
+	t->be_pid = pid;
+	memcpy(t->key, key, keylen);
+	t->keylen = keylen;
+	if (keylen == PQ_CANCEL_KEY_V30)
+		t->key[3] = (uint8_t)((t->key[3] & ~CANCEL_HOPS) | hops);
+	else
+		t->key[CANCEL_KEY_LEN - 1] = (uint8_t)hops;
+}
+
+/* peer_discovery_dns: the issuer is not in [peers], so send the request to every instance the
+ * name resolves to, with no hops left: the issuer finds its own key, every other drops it, and
+ * nobody forwards it again. Each forward keeps its own duplicate of the requester's socket,
+ * which therefore closes once the last instance has answered. */
+static bool cancel_to_all(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen,
+			  int peer)
+{
+	const struct config *cfg = config_current();
+	struct sockaddr_storage addr[32];
+	socklen_t len[32];
+	if (!cfg->peer_discovery_dns || !cfg->peer_discovery_dns[0])
+		return false;
+	int n = dns_lookup_all(cfg->peer_discovery_dns, cfg->listen_port, addr, len, 32);
+	log_info("cancel request from %s for peer %d sent to the %d instance(s) of %s", c->c.name,
+		 peer, n, cfg->peer_discovery_dns);
+	for (int i = 0; i < n; i++) {
+		char host[64];
+		if (getnameinfo((struct sockaddr *)&addr[i], len[i], host, sizeof(host), NULL, 0,
+				NI_NUMERICHOST) != 0)
+			continue;
+		struct cancel_target t = {.host = host, .port = cfg->listen_port};
+		peer_target(&t, pid, key, keylen, 0);
+		forward_keeping_requester(c, &t);
+	}
+	return true;
+}
+
+/* A key issued by another peer: pass it on, one hop less, to the [peers] entry it names (or to
+ * every instance of peer_discovery_dns). */
 static void cancel_to_peer(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen,
 			   int peer, int hops)
 {
 	if (hops == 0) {
-		log_info("cancel request from %s for peer %d dropped: forwarded too often", c->c.name,
+		log_info("cancel request from %s for peer %d not forwarded: no hops left", c->c.name,
 			 peer);
 		return;
 	}
 	const struct peer_entry *pe = config_find_peer(config_current(), peer);
 	if (!pe) {
-		log_info("cancel request from %s for unknown peer id %d ignored", c->c.name, peer);
+		if (!cancel_to_all(c, pid, key, keylen, peer))
+			log_info("cancel request from %s for unknown peer id %d ignored", c->c.name,
+				 peer);
 		return;
 	}
-	struct cancel_target t = {.host = pe->host, .port = pe->port, .be_pid = pid};
-	memcpy(t.key, key, keylen);
-	t.keylen = keylen;
-	if (keylen == PQ_CANCEL_KEY_V30)
-		t.key[3] = (uint8_t)((t.key[3] & ~CANCEL_HOPS) | (hops - 1));
-	else
-		t.key[CANCEL_KEY_LEN - 1] = (uint8_t)(hops - 1);
+	struct cancel_target t = {.host = pe->host, .port = pe->port};
+	peer_target(&t, pid, key, keylen, hops - 1);
 	log_info("cancel request from %s forwarded to peer %d (%s:%d)", c->c.name, peer, pe->host,
 		 pe->port);
 	forward_keeping_requester(c, &t);

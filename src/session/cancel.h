@@ -34,7 +34,9 @@ void cancel_set_target(struct client *c, struct server *s);
  * socket open (a duplicate) until the server has closed that connection. The server is not
  * handed to another client before then (pool_cancel_answered). Anything else is ignored. */
 /* With peer_id set, a key naming another peer is forwarded unchanged but for one hop less to
- * that [peers] entry (not at all when no hops are left or the peer is unknown). */
+ * that [peers] entry; a peer not listed there, with peer_discovery_dns set, gets it through
+ * every address that name resolves to, with no hops left. Not forwarded when no hops are left
+ * or the peer is unknown. */
 void cancel_handle(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen);
 /* Send s (owned by w) a CancelRequest for its running query (query_timeout), counted the same
  * way: s goes to no other client until the server has closed that connection. */

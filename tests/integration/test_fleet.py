@@ -1,7 +1,10 @@
 """Fleets (issue 20): protocol 3.2 long cancel keys, and cancel requests routed between Shoal
 instances by the peer id each key carries ([peers] and peer_id, PgBouncer's format)."""
+import ctypes
+import os
 import socket
 import struct
+import tempfile
 import time
 
 import pytest
@@ -33,9 +36,9 @@ def _startup(w, user, database, protocol):
             return seen, key
 
 
-def _cancel(port, pid, key, timeout=5):
+def _cancel_at(host, port, pid, key, timeout=5):
     """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection((host, port), timeout=timeout)
     try:
         s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
         try:
@@ -44,6 +47,10 @@ def _cancel(port, pid, key, timeout=5):
             pass
     finally:
         s.close()
+
+
+def _cancel(port, pid, key, timeout=5):
+    return _cancel_at("127.0.0.1", port, pid, key, timeout)
 
 
 def _sleep_until_cancelled(w, pg, role, cancel, seconds=10):
@@ -190,6 +197,51 @@ def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
     _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
     spent = key[:31] + b"\x00"
     _cancel(b.port, pid, spent)
-    assert b.log().count("forwarded too often") == 1
+    assert b.log().count("not forwarded: no hops left") == 1
     assert "forwarded to peer" not in b.log()
+    w.close()
+
+
+def _private_hosts_file(text):
+    """A preexec_fn giving the child its own /etc/hosts (a private mount namespace: root only):
+    a name that resolves to several loopback addresses, as a headless Service does."""
+    fd, path = tempfile.mkstemp(prefix="fleet-hosts-")
+    os.write(fd, text.encode())
+    os.close(fd)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def pre():
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            raise OSError(ctypes.get_errno(), "unshare")
+        if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+            raise OSError(ctypes.get_errno(), "mount private")
+        if libc.mount(path.encode(), b"/etc/hosts", None, 0x1000, None) != 0:  # MS_BIND
+            raise OSError(ctypes.get_errno(), "bind /etc/hosts")
+    return pre
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private /etc/hosts")
+@pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
+def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol):
+    # Two instances on one port at 127.0.0.1 and 127.0.0.2, no [peers]: both find each other
+    # through a name resolving to both addresses (as a Kubernetes headless Service does).
+    port = free_port()
+    pre = _private_hosts_file("127.0.0.1 shoal-fleet.test\n127.0.0.2 shoal-fleet.test\n")
+    insts = []
+    for i, addr in enumerate(["127.0.0.1", "127.0.0.2"]):
+        st = {"pool_mode": "transaction", "listen_port": port, "listen_addr": addr,
+              "peer_id": i + 1, "peer_discovery_dns": "shoal-fleet.test"}
+        insts.append(shoal(databases={"db": {"dbname": "postgres"}}, settings=st,
+                           preexec_fn=pre))
+    a, b = insts
+    w = Wire("127.0.0.1", port)
+    _, (pid, key) = _startup(w, role, "db", protocol)
+    error, took = _sleep_until_cancelled(
+        w, pg, role, lambda: _cancel_at("127.0.0.2", port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 2.5
+    assert "for peer 1 sent to the 2 instance(s) of shoal-fleet.test" in b.log()
+    # b also sent it to itself: dropped there, not forwarded again
+    assert b.log().count("not forwarded: no hops left") == 1
+    assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
     w.close()
