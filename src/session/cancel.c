@@ -71,8 +71,7 @@ static struct cancel_entry *find_keyed(uint32_t pid, const uint8_t *key, size_t 
 	for (struct cancel_entry *e = buckets[pid % CANCEL_BUCKETS]; e; e = e->next)
 		/* Constant-time key comparison: the key is the only secret a cancel carries. Its
 		 * length is no secret (it follows the client's protocol version). */
-		if (e->pid == pid && e->keylen == keylen &&
-		    CRYPTO_memcmp(e->key, key, keylen) == 0)
+		if (e->pid == pid && e->keylen == keylen && CRYPTO_memcmp(e->key, key, keylen) == 0)
 			return e;
 	return NULL;
 }
@@ -248,7 +247,6 @@ static void key_route(uint32_t pid, const uint8_t *key, size_t keylen, uint8_t *
 	}
 }
 
-
 /* The requester's socket stays open (a duplicate outlives client_close) until the server or
  * peer has closed the forwarded one: a libpq-style client waits for that EOF before its next
  * query, which PostgreSQL sends only once it has signalled the backend. */
@@ -306,13 +304,15 @@ static void cancel_to_peer(struct client *c, uint32_t pid, const uint8_t *key, s
 			   int peer, int hops)
 {
 	if (hops == 0) {
-		log_info("cancel request from %s for peer %d not forwarded: no hops left", c->c.name,
-			 peer);
+		log_info("cancel request from %s for peer %d not forwarded: no hops left",
+			 c->c.name, peer);
 		return;
 	}
 	const struct peer_entry *pe = config_find_peer(config_current(), peer);
 	if (!pe) {
-		if (!cancel_to_all(c, pid, key, keylen, peer))
+		/* Peer 0 is no instance (ids start at 1): a key that names none, e.g. a forged one,
+		 * is not sent around the fleet. */
+		if (peer == 0 || !cancel_to_all(c, pid, key, keylen, peer))
 			log_info("cancel request from %s for unknown peer id %d ignored", c->c.name,
 				 peer);
 		return;
@@ -438,8 +438,11 @@ static void cancel_forward(struct worker *w, const struct cancel_target *t, int 
 void cancel_send(struct worker *w, struct server *s)
 {
 	pool_cancel_forwarded(s);
-	struct cancel_target t = {
-	    .server = s, .host = s->host, .port = s->port, .be_pid = s->be_pid, .be_key = s->be_key};
+	struct cancel_target t = {.server = s,
+				  .host = s->host,
+				  .port = s->port,
+				  .be_pid = s->be_pid,
+				  .be_key = s->be_key};
 	cancel_forward(w, &t, -1);
 }
 

@@ -79,7 +79,8 @@ static size_t fuzz_startup(const uint8_t *data, size_t size)
 	 * anything else carries no key. */
 	if (m.kind == STARTUP_CANCEL) {
 		if (!m.cancel_key || m.cancel_key_len < PQ_CANCEL_KEY_MIN ||
-		    m.cancel_key_len > PQ_CANCEL_KEY_MAX || m.cancel_key + m.cancel_key_len != pkt + len)
+		    m.cancel_key_len > PQ_CANCEL_KEY_MAX ||
+		    m.cancel_key + m.cancel_key_len != pkt + len)
 			abort();
 		sink += m.cancel_key[0] + m.cancel_key[m.cancel_key_len - 1];
 		struct buf b = {0}; /* and is written back byte for byte */

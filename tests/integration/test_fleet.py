@@ -244,4 +244,8 @@ def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol):
     # b also sent it to itself: dropped there, not forwarded again
     assert b.log().count("not forwarded: no hops left") == 1
     assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
+    # a key naming no instance (peer 0: a forged one) is not sent around the fleet
+    _cancel_at("127.0.0.2", port, 0x41000041, b"\x01\x02\x03\x07")  # 3 hops left
+    assert b.log().count("unknown peer id 0 ignored") == 1
+    assert b.log().count("sent to the 2 instance(s)") == 1
     w.close()
