@@ -249,3 +249,26 @@ def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol):
     assert b.log().count("unknown peer id 0 ignored") == 1
     assert b.log().count("sent to the 2 instance(s)") == 1
     w.close()
+
+
+def test_processes_sharing_a_port_route_cancels_over_unix_sockets(shoal, pg, role, tmp_path):
+    # so_reuseport: the kernel hands each connection, cancels included, to either process;
+    # [peers] names each process by its own Unix socket directory, as PgBouncer documents.
+    port = free_port()
+    dirs = [str(tmp_path / ("p%d" % i)) for i in (1, 2)]
+    for d in dirs:
+        os.mkdir(d)
+    peers = "\n".join("%d = host=%s port=%d" % (i + 1, d, port) for i, d in enumerate(dirs))
+    insts = [shoal(databases={"db": {"dbname": "postgres"}}, extra_ini="[peers]\n" + peers,
+                   settings={"pool_mode": "transaction", "listen_port": port,
+                             "so_reuseport": 1, "peer_id": i + 1, "unix_socket_dir": d})
+             for i, d in enumerate(dirs)]
+    for round_ in range(4):
+        w = Wire(unix_path=os.path.join(dirs[round_ % 2], ".s.PGSQL.%d" % port))
+        _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2 if round_ >= 2 else 3 << 16)
+        error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(port, pid, key))
+        assert error is not None and error.get("C") == "57014", (round_, error)
+        assert took < 2.5
+        w.close()
+    forwarded = sum(i.log().count("forwarded to peer") for i in insts)
+    print("cancels that landed on the other process: %d of 4" % forwarded)
