@@ -2,6 +2,7 @@
 instances by the peer id each key carries ([peers] and peer_id, PgBouncer's format)."""
 import ctypes
 import os
+import signal
 import socket
 import struct
 import tempfile
@@ -272,3 +273,23 @@ def test_processes_sharing_a_port_route_cancels_over_unix_sockets(shoal, pg, rol
         w.close()
     forwarded = sum(i.log().count("forwarded to peer") for i in insts)
     print("cancels that landed on the other process: %d of 4" % forwarded)
+
+
+def test_peers_follow_a_reload(shoal, pg, role):
+    a, b = _fleet(shoal)
+    text = open(b.ini).read()
+    with open(b.ini, "w") as f:  # b forgets peer 1, then learns it again
+        f.write(text.replace("1 = host=", "# 1 = host="))
+    b.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in b.log(), timeout=5, what="reload")
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    _cancel(b.port, pid, key)
+    assert b.log().count("unknown peer id 1 ignored") == 1
+    with open(b.ini, "w") as f:
+        f.write(text)
+    b.send_signal(signal.SIGHUP)
+    wait_until(lambda: b.log().count("configuration reloaded") == 2, timeout=5, what="reload")
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    w.close()
