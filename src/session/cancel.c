@@ -355,7 +355,7 @@ void cancel_handle(struct client *c, uint32_t pid, const uint8_t *key, size_t ke
 	forward_keeping_requester(c, &t);
 }
 
-/* An outgoing CancelRequest connection: connect, send it, wait for the server (or peer) to close. */
+/* An outgoing CancelRequest connection: connect, send it, wait for the other end to close. */
 struct cancel_conn {
 	struct loop_fd lfd;
 	struct list node; /* in the worker's cancel_conns */
@@ -454,7 +454,7 @@ void cancel_reap(struct worker *w, usec_t now)
 		struct cancel_conn *cc = container_of(i, struct cancel_conn, node);
 		if (now == 0 || now - cc->started >= CANCEL_CONN_TIMEOUT) {
 			if (now)
-				log_warn("cancel: no answer from the server or peer in time; giving up");
+				log_warn("cancel: no answer from the other end in time; giving up");
 			cancel_conn_done(cc);
 		}
 	}
