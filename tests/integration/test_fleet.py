@@ -5,7 +5,6 @@ import os
 import signal
 import socket
 import struct
-import tempfile
 import time
 
 import pytest
@@ -203,12 +202,12 @@ def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
     w.close()
 
 
-def _private_hosts_file(text):
+def _private_hosts_file(path, text):
     """A preexec_fn giving the child its own /etc/hosts (a private mount namespace: root only):
     a name that resolves to several loopback addresses, as a headless Service does."""
-    fd, path = tempfile.mkstemp(prefix="fleet-hosts-")
-    os.write(fd, text.encode())
-    os.close(fd)
+    path = str(path)
+    with open(path, "w") as f:
+        f.write(text)
     libc = ctypes.CDLL(None, use_errno=True)
 
     def pre():
@@ -223,11 +222,11 @@ def _private_hosts_file(text):
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private /etc/hosts")
 @pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
-def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol):
+def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol, tmp_path):
     # Two instances on one port at 127.0.0.1 and 127.0.0.2, no [peers]: both find each other
     # through a name resolving to both addresses (as a Kubernetes headless Service does).
     port = free_port()
-    pre = _private_hosts_file("127.0.0.1 shoal-fleet.test\n127.0.0.2 shoal-fleet.test\n")
+    pre = _private_hosts_file(tmp_path / "hosts", "127.0.0.1 shoal-fleet.test\n127.0.0.2 shoal-fleet.test\n")
     insts = []
     for i, addr in enumerate(["127.0.0.1", "127.0.0.2"]):
         st = {"pool_mode": "transaction", "listen_port": port, "listen_addr": addr,
