@@ -70,7 +70,8 @@ void admin_login_ok(struct client *c)
 	proto_write_param(o, "TimeZone", "GMT");
 	proto_write_param(o, "standard_conforming_strings", "on");
 	proto_write_param(o, "is_superuser", "on");
-	proto_write_backend_key(o, 0, 0);
+	static const uint8_t no_key[PQ_CANCEL_KEY_V30]; /* the console has nothing to cancel */
+	proto_write_backend_key(o, 0, no_key, sizeof(no_key));
 	proto_write_ready(o, 'I');
 	pthread_mutex_lock(&admin_lock);
 	list_del(&c->node); /* off the worker's login list */

@@ -117,6 +117,8 @@ static const struct setting settings[] = {
 	S_INT(verbose, "0", true, 0, 10),
 	S_INT(workers, "0", false, 0, 64),
 	S_BOOL(so_reuseport, "0", false),
+	S_INT(peer_id, "0", false, 0, 16383),
+	S_STR(peer_discovery_dns, "", true),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),
@@ -170,7 +172,7 @@ static const char *const not_implemented[] = {
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
-	"user", "syslog", "syslog_ident", "syslog_facility", "peer_id",
+	"user", "syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
 	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
@@ -1054,9 +1056,6 @@ static void warn_section(struct load_ctx *ctx, const char *where, const char *se
 	char hint[MSG_LEN];
 	if (!*section) {
 		unknown_add(ctx, "%s: setting before any [section]", where);
-	} else if (!strcasecmp(section, "peers")) {
-		config_note("section [peers] in %s: Shoal has no peering (its workers share one "
-			    "process), ignored", where);
 	} else {
 		suggestion(hint, sizeof(hint),
 			   config_suggest(section, known_sections, ARRAY_LEN(known_sections)));
@@ -1073,6 +1072,8 @@ static shoal_rc on_value(struct load_ctx *ctx, const char *where, const char *se
 		return add_db(ctx->cfg, name, value, msg, n);
 	if (!strcasecmp(section, "users"))
 		return add_user(ctx->cfg, name, value, msg, n);
+	if (!strcasecmp(section, "peers"))
+		return config_add_peer(ctx->cfg, name, value, msg, n);
 	warn_section(ctx, where, section);
 	return SHOAL_OK;
 }
@@ -1263,6 +1264,7 @@ void config_free(struct config *cfg)
 		free(cfg->auth[i].user);
 		free(cfg->auth[i].secret);
 	}
+	config_free_peers(cfg);
 	free(cfg->dbs);
 	free(cfg->users);
 	free(cfg->auth);
@@ -1448,4 +1450,9 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, " max_user_connections=%d", u->max_user_connections);
 		fputc('\n', out);
 	}
+	if (cfg->npeers > 0)
+		fputs("\n[peers]\n", out);
+	for (int i = 0; i < cfg->npeers; i++)
+		fprintf(out, "%d = host=%s port=%d\n", cfg->peers[i].id, cfg->peers[i].host,
+			cfg->peers[i].port);
 }

@@ -56,6 +56,14 @@ struct db_entry {
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
 };
 
+/* One [peers] entry (PgBouncer's format: "1 = host=... port=..."): another Shoal or PgBouncer
+ * of the same fleet, to which cancel requests carrying its peer id are forwarded. */
+struct peer_entry {
+	int id;     /* 1..16383 */
+	char *host; /* host name, IP address or Unix socket directory */
+	int port;   /* default 6432 */
+};
+
 /* One [users] entry. */
 struct user_entry {
 	char *name;
@@ -149,6 +157,11 @@ struct config {
 	int ndbs;
 	struct user_entry *users;
 	int nusers;
+	int peer_id;              /* this instance's id in its fleet; 0: cancel routing off */
+	char *peer_discovery_dns; /* Shoal: a name resolving to every instance (a headless
+				   * Service), all listening on listen_port; "" none */
+	struct peer_entry *peers; /* [peers] */
+	int npeers;
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */
 	int nauth;
 	struct hba *hba; /* parsed auth_hba_file, or NULL */
@@ -175,6 +188,12 @@ shoal_rc config_parse_db(const char *value, struct db_entry *out, char *err,
 /* The [databases] entry for a client database name: exact match first, then "*". NULL: none. */
 const struct db_entry *config_find_db(const struct config *cfg, const char *name);
 /* The [users] entry for a user, or NULL. */
+/* The [peers] entry with this id, or NULL. */
+const struct peer_entry *config_find_peer(const struct config *cfg, int id);
+/* Add (or replace) one [peers] line; SHOAL_ERROR with a message in msg. Frees nothing else. */
+shoal_rc config_add_peer(struct config *cfg, const char *name, const char *value, char *msg,
+			 size_t n) MUST_USE;
+void config_free_peers(struct config *cfg);
 const struct user_entry *config_find_user(const struct config *cfg, const char *name);
 /* The auth_file secret for a user, or NULL. */
 const char *config_find_secret(const struct config *cfg, const char *user);

@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DNS_MAX_ADDRS 8
+#define DNS_MAX_ADDRS 32 /* also the most instances peer_discovery_dns finds */
 #define DNS_MAX_HOSTS 1024
 #define DNS_KEEP_USED (600 * USEC_PER_SEC) /* refresh unconfigured names used this recently */
 #define DNS_MIN_TTL   USEC_PER_SEC	   /* floor of both TTLs: no resolver busy loop */
@@ -30,7 +30,7 @@ struct dns_entry {
 	usec_t expires;	 /* refresh due; 0: never resolved */
 	usec_t last_used;
 	bool queued;
-	bool configured; /* named in [databases]: kept fresh whether used or not */
+	bool configured; /* named in [databases], [peers] or peer_discovery_dns: kept fresh */
 };
 
 static struct {
@@ -190,6 +190,27 @@ static bool needs_resolver(const char *host)
 	return host && *host && host[0] != '/' && !literal(host, 0, &ss, &len);
 }
 
+/* Cache host (kept refreshed: configured) and resolve it now (wait) or on the resolver thread. */
+static void prime_host(const char *host, usec_t now, bool wait)
+{
+	if (!needs_resolver(host))
+		return;
+	pthread_mutex_lock(&dns.lock);
+	struct dns_entry *d = find_or_add(host);
+	bool fresh = d && d->expires > now && d->naddr > 0;
+	if (d) {
+		d->last_used = now;
+		d->configured = true;
+		if (!fresh && !wait) {
+			d->queued = true;
+			pthread_cond_signal(&dns.wake);
+		}
+	}
+	pthread_mutex_unlock(&dns.lock);
+	if (d && !fresh && wait)
+		resolve(host, now);
+}
+
 void dns_prime(const struct config *cfg, bool wait)
 {
 	usec_t now = shoal_now();
@@ -198,25 +219,11 @@ void dns_prime(const struct config *cfg, bool wait)
 	dns.nxdomain_ttl =
 	    cfg->dns_nxdomain_ttl > DNS_MIN_TTL ? cfg->dns_nxdomain_ttl : DNS_MIN_TTL;
 	pthread_mutex_unlock(&dns.lock);
-	for (int i = 0; i < cfg->ndbs; i++) {
-		const char *host = cfg->dbs[i].host;
-		if (!needs_resolver(host))
-			continue;
-		pthread_mutex_lock(&dns.lock);
-		struct dns_entry *d = find_or_add(host);
-		bool fresh = d && d->expires > now && d->naddr > 0;
-		if (d) {
-			d->last_used = now;
-			d->configured = true;
-			if (!fresh && !wait) {
-				d->queued = true;
-				pthread_cond_signal(&dns.wake);
-			}
-		}
-		pthread_mutex_unlock(&dns.lock);
-		if (d && !fresh && wait)
-			resolve(host, now);
-	}
+	for (int i = 0; i < cfg->ndbs; i++)
+		prime_host(cfg->dbs[i].host, now, wait);
+	for (int i = 0; i < cfg->npeers; i++) /* a forwarded cancel must not wait for DNS */
+		prime_host(cfg->peers[i].host, now, wait);
+	prime_host(cfg->peer_discovery_dns, now, wait);
 }
 
 static void set_port(struct sockaddr_storage *ss, int port)
@@ -261,6 +268,30 @@ shoal_rc dns_lookup(const char *host, int port, struct sockaddr_storage *out, so
 		d->last_used = shoal_now();
 	pthread_mutex_unlock(&dns.lock);
 	return rc;
+}
+
+int dns_lookup_all(const char *host, int port, struct sockaddr_storage *out, socklen_t *outlen,
+		   int max)
+{
+	if (max > 0 && literal(host, port, out, outlen))
+		return 1;
+	int n = 0;
+	pthread_mutex_lock(&dns.lock);
+	struct dns_entry *d = find_or_add(host);
+	if (d) {
+		for (; n < d->naddr && n < max; n++) {
+			memcpy(&out[n], &d->addr[n], d->len[n]);
+			outlen[n] = d->len[n];
+			set_port(&out[n], port);
+		}
+		if ((d->expires <= shoal_now() || d->naddr == 0) && !d->queued) {
+			d->queued = true;
+			pthread_cond_signal(&dns.wake);
+		}
+		d->last_used = shoal_now();
+	}
+	pthread_mutex_unlock(&dns.lock);
+	return n;
 }
 
 static void addr_list(const struct dns_entry *d, char *out, size_t cap)

@@ -71,7 +71,9 @@ struct client {
 	bool aq_found;              /* it returned a row */
 	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
 	const struct db_entry *db;
-	uint32_t cancel_pid, cancel_key;
+	uint32_t cancel_pid;
+	uint8_t cancel_key[32];	 /* CANCEL_KEY_LEN; the first cancel_key_len bytes are the key */
+	uint8_t cancel_key_len;	 /* 4, or 32 for a protocol 3.2 client */
 	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
 	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
 	usec_t connect_time, state_since, last_activity;
@@ -81,7 +83,7 @@ struct client {
 				  * told 57P01 at its next request (worker.c) */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
-	uint32_t proto_minor;
+	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	bool unix_peer;          /* connected over the Unix socket */
 	char addr[48], local_addr[48]; /* for SHOW CLIENTS; set at accept, then read-only */

@@ -97,9 +97,18 @@ void proto_parse_startup(const uint8_t *pkt, size_t len, struct startup_msg *out
 		out->kind = len == 8 ? STARTUP_GSSENC : STARTUP_INVALID;
 		break;
 	case PQ_CANCEL_CODE:
+		/* The key runs to the end of the packet: 4 bytes before protocol 3.2, up to 256
+		 * after. The packet does not say which protocol issued the key. */
 		out->cancel_pid = pqr_u32(&r);
-		out->cancel_key = pqr_u32(&r);
-		out->kind = len == 16 ? STARTUP_CANCEL : STARTUP_INVALID;
+		out->cancel_key_len = (uint32_t)(len - r.pos);
+		if (!r.err && out->cancel_key_len >= PQ_CANCEL_KEY_MIN &&
+		    out->cancel_key_len <= PQ_CANCEL_KEY_MAX) {
+			out->cancel_key = pqr_bytes(&r, out->cancel_key_len);
+			out->kind = STARTUP_CANCEL;
+		} else {
+			out->cancel_pid = 0;
+			out->cancel_key_len = 0;
+		}
 		break;
 	default:
 		if ((out->code >> 16) != 3) {
@@ -279,12 +288,20 @@ void proto_write_param(struct buf *b, const char *name, const char *value)
 	proto_finish(b);
 }
 
-void proto_write_backend_key(struct buf *b, uint32_t pid, uint32_t key)
+void proto_write_backend_key(struct buf *b, uint32_t pid, const uint8_t *key, size_t keylen)
 {
 	proto_begin(b, PQMSG_BACKEND_KEY);
 	proto_put_u32(b, pid);
-	proto_put_u32(b, key);
+	proto_put_bytes(b, key, keylen);
 	proto_finish(b);
+}
+
+void proto_key_bytes(uint32_t key, uint8_t out[4])
+{
+	out[0] = (uint8_t)(key >> 24);
+	out[1] = (uint8_t)(key >> 16);
+	out[2] = (uint8_t)(key >> 8);
+	out[3] = (uint8_t)key;
 }
 
 void proto_write_ready(struct buf *b, char status)
@@ -357,12 +374,12 @@ void proto_write_terminate(struct buf *b)
 	proto_finish(b);
 }
 
-void proto_write_cancel(struct buf *b, uint32_t pid, uint32_t key)
+void proto_write_cancel(struct buf *b, uint32_t pid, const uint8_t *key, size_t keylen)
 {
 	proto_begin(b, 0);
 	proto_put_u32(b, PQ_CANCEL_CODE);
 	proto_put_u32(b, pid);
-	proto_put_u32(b, key);
+	proto_put_bytes(b, key, keylen);
 	proto_finish(b);
 }
 

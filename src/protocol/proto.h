@@ -49,6 +49,8 @@
 
 /* Special startup-packet codes. */
 #define PQ_PROTOCOL_3_0       196608u /* 3 << 16 */
+#define PQ_PROTOCOL_3_2       (PQ_PROTOCOL_3_0 | 2u) /* PostgreSQL 18: variable-length cancel keys */
+#define PQ_LATEST_MINOR       2u /* the newest 3.x minor Shoal speaks to clients */
 #define PQ_CANCEL_CODE        80877102u
 #define PQ_SSL_CODE           80877103u
 #define PQ_GSSENC_CODE        80877104u
@@ -61,6 +63,12 @@
 #define PQ_HEADER_LEN         5u
 
 #define PQ_MAX_STARTUP_PARAMS 64
+
+/* Cancel keys (the bytes after the pid in BackendKeyData and CancelRequest): exactly 4 bytes in
+ * protocol 3.0 and 3.1; 4 to 256 bytes from 3.2 on, the length given by the message length. */
+#define PQ_CANCEL_KEY_MIN     4u
+#define PQ_CANCEL_KEY_MAX     256u
+#define PQ_CANCEL_KEY_V30     4u
 
 /* A protocol message header: type byte and the declared length (which counts itself). */
 struct pq_header {
@@ -97,7 +105,8 @@ struct startup_msg {
 	enum startup_kind kind;
 	uint32_t code;      /* protocol version or special code */
 	uint32_t cancel_pid; /* CancelRequest only */
-	uint32_t cancel_key;
+	const uint8_t *cancel_key; /* points into the packet */
+	uint32_t cancel_key_len;   /* PQ_CANCEL_KEY_MIN..PQ_CANCEL_KEY_MAX */
 	int nparams;
 	struct startup_param params[PQ_MAX_STARTUP_PARAMS];
 	const char *error; /* why it is invalid */
@@ -150,11 +159,15 @@ void proto_write_error(struct buf *b, const char *severity, const char *sqlstate
 		       const char *message);
 void proto_write_auth(struct buf *b, uint32_t code, const void *data, size_t n);
 void proto_write_param(struct buf *b, const char *name, const char *value);
-void proto_write_backend_key(struct buf *b, uint32_t pid, uint32_t key);
+/* BackendKeyData with a key of keylen bytes (4 for a 3.0 client, up to 256 from 3.2 on). */
+void proto_write_backend_key(struct buf *b, uint32_t pid, const uint8_t *key, size_t keylen);
 void proto_write_ready(struct buf *b, char status);
 void proto_write_query(struct buf *b, const char *sql);
 void proto_write_terminate(struct buf *b);
-void proto_write_cancel(struct buf *b, uint32_t pid, uint32_t key);
+/* CancelRequest with a key of keylen bytes (4 for any 3.0 server). */
+void proto_write_cancel(struct buf *b, uint32_t pid, const uint8_t *key, size_t keylen);
+/* A 32-bit key as the 4 bytes a 3.0 message carries (network order). */
+void proto_key_bytes(uint32_t key, uint8_t out[4]);
 /* A result set made by Shoal itself (admin console, health probe): RowDescription with n text-
  * format columns of the given type OIDs, DataRows (NULL value: SQL NULL), CommandComplete. */
 void proto_write_row_description(struct buf *b, int n, const char *const *names,

@@ -7,7 +7,17 @@
 
 struct worker;
 
-/* Give c a fresh random key (pid positive, as drivers store it as a signed int) and register it. */
+/* Key lengths Shoal hands out: 4 bytes to protocol 3.0/3.1 clients, 32 to 3.2 clients (as
+ * PostgreSQL 18 does). A 3.2 key ends in a routing trailer: tag, issuing peer id, hops left. */
+#define CANCEL_KEY_LEN 32
+#define CANCEL_KEY_TAG 0x53 /* 'S': byte CANCEL_KEY_LEN - 4 of a key Shoal issued to 3.2 */
+/* How many times a cancel may be forwarded between peers: the low two bits of a 3.0 key (as
+ * PgBouncer's peering), the last byte of a 3.2 key. Decremented at each forward. */
+#define CANCEL_HOPS 3
+
+/* Give c a fresh random key (pid positive, as drivers store it as a signed int) and register it.
+ * Its length follows c->proto_minor; with peer_id set, the key names this instance: for 3.0 in
+ * the pid's second and third bytes (PgBouncer's layout), for 3.2 in the trailer. */
 shoal_rc cancel_register(struct client *c) MUST_USE;
 void cancel_unregister(struct client *c);
 /* Session mode: file c's entry under pid (its server's real backend pid, which the client is
@@ -23,7 +33,11 @@ void cancel_set_target(struct client *c, struct server *s);
  * target, forward a CancelRequest with the server's key on a fresh connection, and keep c's
  * socket open (a duplicate) until the server has closed that connection. The server is not
  * handed to another client before then (pool_cancel_answered). Anything else is ignored. */
-void cancel_handle(struct client *c, uint32_t pid, uint32_t key);
+/* With peer_id set, a key naming another peer is forwarded unchanged but for one hop less to
+ * that [peers] entry; a peer not listed there, with peer_discovery_dns set, gets it through
+ * every address that name resolves to, with no hops left. Not forwarded when no hops are left
+ * or the peer is unknown. */
+void cancel_handle(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen);
 /* Send s (owned by w) a CancelRequest for its running query (query_timeout), counted the same
  * way: s goes to no other client until the server has closed that connection. */
 void cancel_send(struct worker *w, struct server *s);

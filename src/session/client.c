@@ -233,7 +233,7 @@ static void client_write_welcome(struct client *c, const struct param_list *serv
 		const struct param *mine = params_find_like(&c->params, p);
 		proto_write_param(o, p->name, mine ? mine->value : p->value);
 	}
-	proto_write_backend_key(o, c->cancel_pid, c->cancel_key);
+	proto_write_backend_key(o, c->cancel_pid, c->cancel_key, c->cancel_key_len);
 	proto_write_ready(o, 'I');
 }
 
@@ -558,9 +558,13 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, state, err);
 		return;
 	}
-	/* A newer 3.x minor or protocol options: say what we speak, as PostgreSQL does. */
-	if ((m->code & 0xffff) != 0 || nunknown > 0)
-		proto_write_negotiate(&c->c.out, 0, unknown, nunknown);
+	/* 3.2 (PostgreSQL 18) brings long cancel keys; a newer minor or protocol options get
+	 * NegotiateProtocolVersion with what we speak, as PostgreSQL 18 does: the newest minor
+	 * we know when a newer one was asked, else the one asked. */
+	uint32_t minor = m->code & 0xffff;
+	c->proto_minor = (minor > PQ_LATEST_MINOR ? PQ_LATEST_MINOR : minor);
+	if (minor > PQ_LATEST_MINOR || nunknown > 0)
+		proto_write_negotiate(&c->c.out, c->proto_minor, unknown, nunknown);
 	size_t n = str_cat(c->c.name, sizeof(c->c.name), strlen(c->c.name), " "); /* " user@db" */
 	n = str_cat(c->c.name, sizeof(c->c.name), n, c->user);
 	n = str_cat(c->c.name, sizeof(c->c.name), n, "@");
@@ -685,7 +689,7 @@ static shoal_rc client_startup_packet(struct client *c, const struct startup_msg
 		buf_append(&c->c.out, "N", 1);
 		return client_flush(c);
 	case STARTUP_CANCEL:
-		cancel_handle(c, m->cancel_pid, m->cancel_key);
+		cancel_handle(c, m->cancel_pid, m->cancel_key, m->cancel_key_len);
 		client_close(c, NULL, "cancel request handled");
 		return SHOAL_ERROR;
 	case STARTUP_NORMAL:

@@ -75,6 +75,22 @@ static size_t fuzz_startup(const uint8_t *data, size_t size)
 	}
 	if (m.kind == STARTUP_NORMAL)
 		check_startup_round_trip(&m, pkt, len);
+	/* A CancelRequest's key (4 to 256 bytes since protocol 3.2) ends where the packet does;
+	 * anything else carries no key. */
+	if (m.kind == STARTUP_CANCEL) {
+		if (!m.cancel_key || m.cancel_key_len < PQ_CANCEL_KEY_MIN ||
+		    m.cancel_key_len > PQ_CANCEL_KEY_MAX ||
+		    m.cancel_key + m.cancel_key_len != pkt + len)
+			abort();
+		sink += m.cancel_key[0] + m.cancel_key[m.cancel_key_len - 1];
+		struct buf b = {0}; /* and is written back byte for byte */
+		proto_write_cancel(&b, m.cancel_pid, m.cancel_key, m.cancel_key_len);
+		if (buf_avail(&b) != len || memcmp(buf_head(&b), pkt, len) != 0)
+			abort();
+		buf_free(&b);
+	} else if (m.cancel_key || m.cancel_key_len) {
+		abort();
+	}
 	free(pkt);
 	return len;
 }

@@ -635,14 +635,32 @@ static void test_admin_users_and_set_value(void **state)
 	config_free(&c);
 }
 
-static void test_other_sections_are_ignored(void **state)
+/* [peers] in PgBouncer's format, and peer_id: cancel routing across a fleet. */
+static void test_peers_section_and_peer_id(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[peers]\n1 = host=a\n2 = host=b\n[pgbouncer]\nlisten_port = 7002\n");
-	assert_int_equal(c.listen_port, 7002);
-	assert_int_equal(count_substr(read_log(), "section [peers]"), 1);
+	load_ok(&c, "[peers]\n1 = host=10.0.0.1 port=6433\n2 = host=/tmp pool_size=3\n"
+		    "1 = host=a port=7000\n[pgbouncer]\npeer_id = 2\n");
+	assert_int_equal(c.peer_id, 2);
+	assert_int_equal(c.npeers, 2);
+	const struct peer_entry *p = config_find_peer(&c, 1);
+	assert_non_null(p);
+	assert_string_equal(p->host, "a"); /* a later line replaces an earlier one */
+	assert_int_equal(p->port, 7000);
+	p = config_find_peer(&c, 2);
+	assert_string_equal(p->host, "/tmp");
+	assert_int_equal(p->port, 6432);
+	assert_null(config_find_peer(&c, 3));
+	assert_int_equal(count_substr(read_log(), "section [peers]"), 0);
 	config_free(&c);
+	load_fails("[peers]\n0 = host=a\n", "peer id must be a number from 1 to 16383");
+	load_fails("[peers]\n16384 = host=a\n", "peer id must be");
+	load_fails("[peers]\nx = host=a\n", "peer id must be");
+	load_fails("[peers]\n1 = port=5\n", "a peer needs host=");
+	load_fails("[peers]\n1 = host=a port=0\n", "invalid port");
+	load_fails("[peers]\n1 = host=a dbname=b\n", "unknown peer parameter \"dbname\"");
+	load_fails("[pgbouncer]\npeer_id = 16384\n", "peer_id");
 }
 
 static void test_comments_crlf_indent_and_bom(void **state)
@@ -1068,8 +1086,10 @@ static void test_print_reads_back(void **state)
 		    "[databases]\n* = port=5433\n"
 		    "db = host=h,i dbname='a b' user=u password=topsecret pool_size=4 "
 		    "pool_mode=transaction application_name='it\\'s'\n"
-		    "[users]\nalice = pool_mode=statement max_user_connections=2\n");
+		    "[users]\nalice = pool_mode=statement max_user_connections=2\n"
+		    "[peers]\n3 = host=p port=7003\n");
 	char *text = print_config(&c);
+	assert_non_null(strstr(text, "\n[peers]\n3 = host=p port=7003\n"));
 	assert_non_null(strstr(text, "[shoal]\nlisten_addr = 127.0.0.1\n"));
 	assert_non_null(strstr(text, "\nserver_lifetime = 1.25\n"));
 	assert_non_null(strstr(text, "\nserver_idle_timeout = 600\n"));
@@ -1087,6 +1107,8 @@ static void test_print_reads_back(void **state)
 	assert_int_equal(again.server_lifetime, 1250000);
 	assert_int_equal(again.unix_socket_mode, 0700);
 	assert_int_equal(again.ndbs, 2);
+	assert_int_equal(again.npeers, 1);
+	assert_int_equal(config_find_peer(&again, 3)->port, 7003);
 	const struct db_entry *d = config_find_db(&again, "db");
 	assert_string_equal(d->host, "h,i");
 	assert_string_equal(d->dbname, "a b");
@@ -1156,7 +1178,7 @@ int main(void)
 	    T(test_shoal_databases),
 	    T(test_not_implemented_setting_warns_once),
 	    T(test_admin_users_and_set_value),
-	    T(test_other_sections_are_ignored),
+	    T(test_peers_section_and_peer_id),
 	    T(test_comments_crlf_indent_and_bom),
 	    T(test_missing_file_fails),
 	    T(test_databases_connstr),

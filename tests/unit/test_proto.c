@@ -157,8 +157,38 @@ static void test_startup_special_codes(void **state)
 	proto_parse_startup(cancel, sizeof(cancel), &m);
 	assert_int_equal(m.kind, STARTUP_CANCEL);
 	assert_int_equal(m.cancel_pid, 12345);
-	assert_int_equal(m.cancel_key, 0xdeadbeefu);
+	assert_int_equal(m.cancel_key_len, 4);
+	assert_memory_equal(m.cancel_key, "\xde\xad\xbe\xef", 4);
+	assert_ptr_equal(m.cancel_key, cancel + 12); /* points into the packet */
 	assert_null(m.error);
+}
+
+/* Protocol 3.2 (PostgreSQL 18): the key runs to the end of the packet, 4 to 256 bytes. */
+static void test_startup_cancel_long_keys(void **state)
+{
+	(void)state;
+	struct startup_msg m;
+	uint8_t pkt[12 + PQ_CANCEL_KEY_MAX + 1];
+	for (size_t i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(i * 7);
+	const size_t lens[] = {4, 8, 32, 255, 256};
+	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
+		struct buf b = {0};
+		proto_write_cancel(&b, 777, pkt, lens[i]);
+		parse_buf(&b, &m);
+		assert_int_equal(m.kind, STARTUP_CANCEL);
+		assert_int_equal(m.cancel_pid, 777);
+		assert_int_equal(m.cancel_key_len, lens[i]);
+		assert_memory_equal(m.cancel_key, pkt, lens[i]);
+		buf_free(&b);
+	}
+	struct buf b = {0}; /* 257 bytes: over PostgreSQL's maximum */
+	proto_write_cancel(&b, 777, pkt, PQ_CANCEL_KEY_MAX + 1);
+	parse_buf(&b, &m);
+	assert_int_equal(m.kind, STARTUP_INVALID);
+	assert_non_null(m.error);
+	assert_null(m.cancel_key);
+	buf_free(&b);
 }
 
 static void test_startup_special_codes_with_wrong_length(void **state)
@@ -167,15 +197,15 @@ static void test_startup_special_codes_with_wrong_length(void **state)
 	struct startup_msg m;
 	const uint8_t ssl12[] = {0, 0, 0, 12, 0x04, 0xd2, 0x16, 0x2f, 0, 0, 0, 0};
 	const uint8_t cancel12[] = {0, 0, 0, 12, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1};
-	const uint8_t cancel20[] = {0, 0, 0, 20, 0x04, 0xd2, 0x16, 0x2e, 0, 0,
-				    0, 1, 0, 0,	 0,    2,    0,	   0,	 0, 3};
+	/* a key of 3 bytes: below the minimum of 4 */
+	const uint8_t cancel15[] = {0, 0, 0, 15, 0x04, 0xd2, 0x16, 0x2e, 0, 0, 0, 1, 0, 0, 2};
 	proto_parse_startup(ssl12, sizeof(ssl12), &m);
 	assert_int_equal(m.kind, STARTUP_INVALID);
 	assert_non_null(m.error);
 	proto_parse_startup(cancel12, sizeof(cancel12), &m);
 	assert_int_equal(m.kind, STARTUP_INVALID);
 	assert_non_null(m.error);
-	proto_parse_startup(cancel20, sizeof(cancel20), &m);
+	proto_parse_startup(cancel15, sizeof(cancel15), &m);
 	assert_int_equal(m.kind, STARTUP_INVALID);
 	assert_non_null(m.error);
 }
@@ -534,8 +564,13 @@ static void test_write_small_messages(void **state)
 {
 	(void)state;
 	struct buf b = {0};
-	proto_write_backend_key(&b, 0x01020304, 0xa0b0c0d0);
+	uint8_t key[4];
+	proto_key_bytes(0xa0b0c0d0, key);
+	proto_write_backend_key(&b, 0x01020304, key, sizeof(key));
 	assert_bytes(&b, "K\0\0\0\x0c\x01\x02\x03\x04\xa0\xb0\xc0\xd0", 13);
+	buf_free(&b);
+	proto_write_backend_key(&b, 0x01020304, (const uint8_t *)"0123456789abcdef", 16);
+	assert_bytes(&b, "K\0\0\0\x18\x01\x02\x03\x04" "0123456789abcdef", 25);
 	buf_free(&b);
 	proto_write_ready(&b, 'T');
 	assert_bytes(&b, "Z\0\0\0\x05T", 6);
@@ -574,13 +609,16 @@ static void test_write_cancel_parses_back(void **state)
 {
 	(void)state;
 	struct buf b = {0};
-	proto_write_cancel(&b, 4242, 0x89abcdef);
+	uint8_t key[4];
+	proto_key_bytes(0x89abcdef, key);
+	proto_write_cancel(&b, 4242, key, sizeof(key));
 	assert_bytes(&b, "\0\0\0\x10\x04\xd2\x16\x2e\0\0\x10\x92\x89\xab\xcd\xef", 16);
 	struct startup_msg m;
 	parse_buf(&b, &m);
 	assert_int_equal(m.kind, STARTUP_CANCEL);
 	assert_int_equal(m.cancel_pid, 4242);
-	assert_int_equal(m.cancel_key, 0x89abcdef);
+	assert_int_equal(m.cancel_key_len, 4);
+	assert_memory_equal(m.cancel_key, key, 4);
 	buf_free(&b);
 }
 
@@ -648,6 +686,7 @@ int main(void)
 	    cmocka_unit_test(test_startup_normal),
 	    cmocka_unit_test(test_startup_no_params_and_newer_minor),
 	    cmocka_unit_test(test_startup_special_codes),
+	    cmocka_unit_test(test_startup_cancel_long_keys),
 	    cmocka_unit_test(test_startup_special_codes_with_wrong_length),
 	    cmocka_unit_test(test_startup_protocol_2_is_rejected),
 	    cmocka_unit_test(test_startup_bad_lengths),

@@ -1,0 +1,294 @@
+"""Fleets (issue 20): protocol 3.2 long cancel keys, and cancel requests routed between Shoal
+instances by the peer id each key carries ([peers] and peer_id, PgBouncer's format)."""
+import ctypes
+import os
+import signal
+import socket
+import struct
+import time
+
+import pytest
+
+from helpers import free_port, wait_until
+from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
+
+PROTOCOL_3_2 = (3 << 16) | 2
+PROTOCOL_3_3 = (3 << 16) | 3
+
+
+def _startup(w, user, database, protocol):
+    """Log in with the given protocol code. Returns (messages before ReadyForQuery as
+    [(type, body)], (pid, key bytes))."""
+    body = struct.pack("!i", protocol)
+    for k, v in (("user", user), ("database", database)):
+        body += k.encode() + b"\0" + v.encode() + b"\0"
+    body += b"\0"
+    w.send(struct.pack("!i", len(body) + 4) + body)
+    seen, key = [], None
+    while True:
+        mtype, mbody = w.read_msg()
+        seen.append((mtype, mbody))
+        if mtype == b"E":
+            raise AssertionError("login failed: %r" % parse_fields(mbody))
+        if mtype == b"K":
+            key = (struct.unpack("!i", mbody[:4])[0], mbody[4:])
+        if mtype == b"Z":
+            return seen, key
+
+
+def _cancel_at(host, port, pid, key, timeout=5):
+    """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
+    s = socket.create_connection((host, port), timeout=timeout)
+    try:
+        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
+        try:
+            s.recv(1)
+        except OSError:
+            pass
+    finally:
+        s.close()
+
+
+def _cancel(port, pid, key, timeout=5):
+    return _cancel_at("127.0.0.1", port, pid, key, timeout)
+
+
+def _sleep_until_cancelled(w, pg, role, cancel, seconds=10):
+    """Run pg_sleep on w, call cancel() once it runs; return (error fields, seconds taken)."""
+    w.send(query_message("SELECT pg_sleep(%d)" % seconds))
+    wait_until(lambda: pg.backends(usename=role, extra="state = 'active'"), timeout=3,
+               what="query running")
+    t0 = time.monotonic()
+    cancel()
+    w.sock.settimeout(seconds + 2)
+    error = None
+    while True:
+        mtype, body = w.read_msg()
+        if mtype == b"E":
+            error = parse_fields(body)
+        elif mtype == b"Z":
+            return error, time.monotonic() - t0
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+def test_protocol_3_2_client_gets_a_long_key_that_cancels(shoal, pg, role, mode):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": mode})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    assert b"v" not in [t for t, _ in seen], "3.2 is spoken: no NegotiateProtocolVersion"
+    assert len(key) == 32 and pid > 0
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(s.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 3
+    w.close()
+
+
+def test_protocol_3_2_key_cut_to_4_bytes_cancels_nothing(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+    w = Wire(s.host, s.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    _cancel(s.port, pid, key[:4])
+    wrong = bytes([key[0] ^ 1]) + key[1:]
+    _cancel(s.port, pid, wrong)
+    w.send(query_message("SELECT 1"))
+    mtype, _ = w.read_msg()
+    assert mtype == b"T"
+    assert s.log().count("unknown key or idle client ignored") == 2
+    w.close()
+
+
+def test_protocol_3_3_gets_negotiate_protocol_version_offering_3_2(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", PROTOCOL_3_3)
+    assert seen[0][0] == b"v", seen[0]
+    version, nopts = struct.unpack("!ii", seen[0][1][:8])
+    assert version == PROTOCOL_3_2 and nopts == 0
+    assert len(key) == 32  # then spoken as 3.2
+    w.close()
+
+
+def test_protocol_3_0_keeps_4_byte_keys(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    w = Wire(s.host, s.port)
+    seen, (pid, key) = _startup(w, role, "db", 3 << 16)
+    assert b"v" not in [t for t, _ in seen]
+    assert len(key) == 4
+    w.close()
+
+
+def _fleet(shoal, n=2, peer_host="127.0.0.1", **settings):
+    """n instances with peer_id 1..n on their own ports, each with the same [peers] list."""
+    ports = [free_port() for _ in range(n)]
+    peers = "\n".join("%d = host=%s port=%d" % (i + 1, peer_host, p)
+                       for i, p in enumerate(ports))
+    out = []
+    for i, port in enumerate(ports):
+        st = {"pool_mode": "transaction", "listen_port": port, "peer_id": i + 1}
+        st.update(settings)
+        out.append(shoal(databases={"db": {"dbname": "postgres"}}, settings=st,
+                         extra_ini="[peers]\n" + peers))
+    return out
+
+
+@pytest.mark.parametrize("mode", ["session", "transaction"])
+@pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
+def test_cancel_sent_to_another_instance_is_forwarded_to_the_issuer(shoal, pg, role, protocol,
+                                                                    mode):
+    a, b = _fleet(shoal, pool_mode=mode)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", protocol)
+    if protocol == 3 << 16:  # PgBouncer's layout: peer id in the pid's 2nd and 3rd bytes
+        assert (pid >> 16) & 0xff == 1 and (pid >> 8) & 0xff == 0
+        assert key[3] & 3 == 3
+    else:
+        assert key[28:] == b"S\x00\x01\x03"
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 2.5
+    assert "forwarded to peer 1" in b.log()
+    assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
+    w.send(query_message("SELECT 1"))  # the client goes on
+    assert w.read_msg()[0] == b"T"
+    w.close()
+
+
+def test_peer_named_by_host_name_gets_the_very_first_cancel(shoal, pg, role):
+    # The name is resolved at start (as [databases] hosts are): workers never wait for DNS.
+    a, b = _fleet(shoal, peer_host="localhost")
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert "forwarded to peer 1 (localhost:%d)" % a.port in b.log()
+    w.close()
+
+
+def test_cancel_for_unknown_peer_is_ignored_with_one_line(shoal, pg, role):
+    a, b = _fleet(shoal)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    other = (pid & ~0x00ffff00) | (7 << 16)  # peer 7: not in [peers]
+    t0 = time.monotonic()
+    _cancel(b.port, other, key)
+    assert time.monotonic() - t0 < 2
+    assert b.log().count("unknown peer id 7 ignored") == 1
+    assert "unknown peer id" not in a.log()
+    w.send(query_message("SELECT 1"))  # nothing was cancelled
+    assert w.read_msg()[0] == b"T"
+    w.close()
+
+
+def test_three_instances_each_route_to_the_issuer(shoal, pg, role):
+    fleet = _fleet(shoal, n=3)
+    for i, issuer in enumerate(fleet):
+        w = Wire(issuer.host, issuer.port)
+        _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2 if i % 2 else 3 << 16)
+        via = fleet[(i + 1) % 3]
+        error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(via.port, pid, key))
+        assert error is not None and error.get("C") == "57014", (i, error)
+        assert took < 2.5
+        w.close()
+
+
+def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
+    a, b = _fleet(shoal)
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    spent = key[:31] + b"\x00"
+    _cancel(b.port, pid, spent)
+    assert b.log().count("not forwarded: no hops left") == 1
+    assert "forwarded to peer" not in b.log()
+    w.close()
+
+
+def _private_hosts_file(path, text):
+    """A preexec_fn giving the child its own /etc/hosts (a private mount namespace: root only):
+    a name that resolves to several loopback addresses, as a headless Service does."""
+    path = str(path)
+    with open(path, "w") as f:
+        f.write(text)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def pre():
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            raise OSError(ctypes.get_errno(), "unshare")
+        if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+            raise OSError(ctypes.get_errno(), "mount private")
+        if libc.mount(path.encode(), b"/etc/hosts", None, 0x1000, None) != 0:  # MS_BIND
+            raise OSError(ctypes.get_errno(), "bind /etc/hosts")
+    return pre
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private /etc/hosts")
+@pytest.mark.parametrize("protocol", [3 << 16, PROTOCOL_3_2], ids=["3.0", "3.2"])
+def test_peers_discovered_by_dns_name_route_cancels(shoal, pg, role, protocol, tmp_path):
+    # Two instances on one port at 127.0.0.1 and 127.0.0.2, no [peers]: both find each other
+    # through a name resolving to both addresses (as a Kubernetes headless Service does).
+    port = free_port()
+    pre = _private_hosts_file(tmp_path / "hosts", "127.0.0.1 shoal-fleet.test\n127.0.0.2 shoal-fleet.test\n")
+    insts = []
+    for i, addr in enumerate(["127.0.0.1", "127.0.0.2"]):
+        st = {"pool_mode": "transaction", "listen_port": port, "listen_addr": addr,
+              "peer_id": i + 1, "peer_discovery_dns": "shoal-fleet.test"}
+        insts.append(shoal(databases={"db": {"dbname": "postgres"}}, settings=st,
+                           preexec_fn=pre))
+    a, b = insts
+    w = Wire("127.0.0.1", port)
+    _, (pid, key) = _startup(w, role, "db", protocol)
+    error, took = _sleep_until_cancelled(
+        w, pg, role, lambda: _cancel_at("127.0.0.2", port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    assert took < 2.5
+    assert "for peer 1 sent to the 2 instance(s) of shoal-fleet.test" in b.log()
+    # b also sent it to itself: dropped there, not forwarded again
+    assert b.log().count("not forwarded: no hops left") == 1
+    assert "forwarded to 127.0.0.1:%d" % pg.port in a.log()
+    # a key naming no instance (peer 0: a forged one) is not sent around the fleet
+    _cancel_at("127.0.0.2", port, 0x41000041, b"\x01\x02\x03\x07")  # 3 hops left
+    assert b.log().count("unknown peer id 0 ignored") == 1
+    assert b.log().count("sent to the 2 instance(s)") == 1
+    w.close()
+
+
+def test_processes_sharing_a_port_route_cancels_over_unix_sockets(shoal, pg, role, tmp_path):
+    # so_reuseport: the kernel hands each connection, cancels included, to either process;
+    # [peers] names each process by its own Unix socket directory, as PgBouncer documents.
+    port = free_port()
+    dirs = [str(tmp_path / ("p%d" % i)) for i in (1, 2)]
+    for d in dirs:
+        os.mkdir(d)
+    peers = "\n".join("%d = host=%s port=%d" % (i + 1, d, port) for i, d in enumerate(dirs))
+    insts = [shoal(databases={"db": {"dbname": "postgres"}}, extra_ini="[peers]\n" + peers,
+                   settings={"pool_mode": "transaction", "listen_port": port,
+                             "so_reuseport": 1, "peer_id": i + 1, "unix_socket_dir": d})
+             for i, d in enumerate(dirs)]
+    for round_ in range(4):
+        w = Wire(unix_path=os.path.join(dirs[round_ % 2], ".s.PGSQL.%d" % port))
+        _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2 if round_ >= 2 else 3 << 16)
+        error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(port, pid, key))
+        assert error is not None and error.get("C") == "57014", (round_, error)
+        assert took < 2.5
+        w.close()
+    forwarded = sum(i.log().count("forwarded to peer") for i in insts)
+    print("cancels that landed on the other process: %d of 4" % forwarded)
+
+
+def test_peers_follow_a_reload(shoal, pg, role):
+    a, b = _fleet(shoal)
+    text = open(b.ini).read()
+    with open(b.ini, "w") as f:  # b forgets peer 1, then learns it again
+        f.write(text.replace("1 = host=", "# 1 = host="))
+    b.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in b.log(), timeout=5, what="reload")
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", 3 << 16)
+    _cancel(b.port, pid, key)
+    assert b.log().count("unknown peer id 1 ignored") == 1
+    with open(b.ini, "w") as f:
+        f.write(text)
+    b.send_signal(signal.SIGHUP)
+    wait_until(lambda: b.log().count("configuration reloaded") == 2, timeout=5, what="reload")
+    error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    w.close()
