@@ -7,6 +7,7 @@ Each scenario starts a fresh pooler (peak RSS only grows), measures its memory b
 and after the load, and prints one table of the growth above the idle baseline, in MB:
 - query_100mb: one 100 MB simple Query (peak, VmHWM).
 - query_100mb_x10: ten of them at once (peak).
+- bind_100mb: a Bind of a named prepared statement with a 100 MB parameter (peak).
 - parse_100k: 100,000 named Parse of 1 KB from one client (resident after, RssAnon).
 - parse_100mb_left: one 100 MB named Parse, then its client leaves (resident after it left).
 - idle_plain_1000 / idle_tls_1000: 1,000 idle clients, plain and TLS (KB per client).
@@ -109,6 +110,22 @@ def sc_query_100mb_x10(p):
     return status_kb(p.pid, "VmHWM")
 
 
+def sc_bind_100mb(p):
+    c = Client(p.port)
+    c.sock.sendall(msg(b"P", b"b\0select length($1::text)\0\0\0") + msg(b"D", b"Sb\0") +
+                   msg(b"S", b""))
+    c.until_ready()
+    size = 100 * MB
+    body = b"\0b\0" + struct.pack("!hhi", 0, 1, size)
+    c.sock.sendall(b"B" + struct.pack("!i", 4 + len(body) + size + 2) + body)
+    for _ in range(size // (4 * MB)):
+        c.sock.sendall(b"z" * (4 * MB))
+    c.sock.sendall(struct.pack("!h", 0) + msg(b"E", b"\0\0\0\0\0") + msg(b"S", b""))
+    c.until_ready()
+    c.close()
+    return status_kb(p.pid, "VmHWM")
+
+
 def sc_parse_100k(p):
     c = Client(p.port)
     pad = "x" * 1000
@@ -144,6 +161,7 @@ def idle_clients(p, tls):
 SCENARIOS = {
     "query_100mb": (sc_query_100mb, "VmHWM", "MB"),
     "query_100mb_x10": (sc_query_100mb_x10, "VmHWM", "MB"),
+    "bind_100mb": (sc_bind_100mb, "VmHWM", "MB"),
     "parse_100k": (sc_parse_100k, "RssAnon", "MB"),
     "parse_100mb_left": (sc_parse_100mb_left, "RssAnon", "MB"),
     "idle_plain_1000": (lambda p: idle_clients(p, False), "RssAnon", "KB/client"),

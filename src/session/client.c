@@ -11,6 +11,7 @@
 #include "log.h"
 #include "net.h"
 #include "pool.h"
+#include "prepared.h"
 #include "proto.h"
 #include "pause.h"
 #include "server.h"
@@ -789,6 +790,31 @@ static shoal_rc client_forward_start(struct client *c, struct server *s, const s
 	return SHOAL_OK;
 }
 
+/* A message too large to read whole (message_inspect_limit): SHOAL_OK when it is being
+ * forwarded as it arrives, SHOAL_AGAIN to wait for a Bind's statement name, SHOAL_ERROR (not a
+ * failure) when it must be read whole after all. */
+static shoal_rc client_try_stream(struct client *c, struct server *s, const struct pq_header *h,
+				  size_t total)
+{
+	if (h->type != PQMSG_BIND) {
+		if (!txn_stream(c, s, h->type))
+			return SHOAL_ERROR;
+		return client_forward_start(c, s, h); /* noted by txn_stream */
+	}
+	size_t head = 0;
+	switch (ps_bind_head(c, s, buf_head(&c->c.in), buf_avail(&c->c.in), total, &head)) {
+	case PS_BIND_MORE: return SHOAL_AGAIN;
+	case PS_BIND_WHOLE: return SHOAL_ERROR;
+	case PS_BIND_RAW: return client_forward_start(c, s, h);
+	case PS_BIND_STREAM: break;
+	}
+	client_note_msg(c, s, PQMSG_BIND);
+	buf_consume(&c->c.in, head);
+	c->c.fwd_type = PQMSG_BIND;
+	c->c.fwd_left = (uint32_t)(total - head);
+	return SHOAL_OK;
+}
+
 /* One step of routing: SHOAL_OK to continue, SHOAL_AGAIN to wait, SHOAL_ERROR when closed. */
 static shoal_rc client_route_step(struct client *c)
 {
@@ -809,9 +835,11 @@ static shoal_rc client_route_step(struct client *c)
 	}
 	size_t total = (size_t)h.len + 1;
 	if (txn_wants_whole(s, h.type)) {
-		if (total > (size_t)config_current()->message_inspect_limit &&
-		    txn_stream(c, s, h.type))
-			return client_forward_start(c, s, &h); /* noted by txn_stream */
+		if (total > (size_t)config_current()->message_inspect_limit) {
+			shoal_rc st = client_try_stream(c, s, &h, total);
+			if (st != SHOAL_ERROR)
+				return st; /* streaming, or waiting for the rest of a Bind's head */
+		}
 		if (buf_avail(&c->c.in) < total)
 			return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 		txn_client_msg(c, s, buf_head(&c->c.in), total);

@@ -919,6 +919,61 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	send_or_hold(s, OP_BIND, &m, d, st);
 }
 
+#define PS_BIND_HEAD_MAX (64 * 1024) /* portal and statement name, at most */
+
+/* A Bind is its statement's name, then the parameters: only the head is rewritten, so a Bind
+ * too large to read whole (message_inspect_limit) streams through, holding at most a read of
+ * it. Held or refused Binds (a description to check first) are still read whole. */
+enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
+			      size_t avail, size_t total, size_t *head)
+{
+	struct ps_server *ps = ps_srv(s);
+	const uint8_t *body = msg + 5, *end = msg + avail;
+	const uint8_t *z1 = memchr(body, 0, (size_t)(end - body));
+	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
+	if (!z2 && avail < PS_BIND_HEAD_MAX && avail < total)
+		return PS_BIND_MORE;
+	if (!z2) { /* malformed, or names past all reason: the server says so */
+		if (!ps->skipping)
+			op_push(ps, OP_BIND, NULL, NULL, 0);
+		return PS_BIND_RAW;
+	}
+	const char *portal = (const char *)body, *name = (const char *)z1 + 1;
+	struct ps_def *d = *name ? client_lookup(c, name) : NULL;
+	if (ps->skipping || !d) {
+		/* Skipped by the server, unnamed or unknown (26000 with the client's name): as is,
+		 * the way ps_client_msg and on_bind pass them. */
+		if (ps->skipping)
+			return PS_BIND_RAW;
+		if (!*name)
+			unnamed_ensure(c, s);
+		if (!*portal)
+			ps->unnamed_portal = 0;
+		op_push(ps, OP_BIND, NULL, NULL, 0);
+		return PS_BIND_RAW;
+	}
+	struct srv_stmt *st = srv_lookup(ps, d);
+	if (d->desc && (!st || st->desc != d->desc))
+		return PS_BIND_WHOLE; /* may be held or refused: on_bind decides, with all of it */
+	st = srv_ensure(s, d, name);
+	if (*portal)
+		st->bound_in = ps->xact;
+	else
+		ps->unnamed_portal = st->id;
+	char sname[32];
+	srv_name(st->id, sname, sizeof(sname));
+	*head = (size_t)(z2 + 1 - msg);
+	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
+	uint32_t len = (uint32_t)(4 + plen + slen + (total - *head));
+	struct buf *o = &s->c.out;
+	proto_put_u8(o, PQMSG_BIND);
+	proto_put_u32(o, len);
+	proto_put_bytes(o, portal, plen);
+	proto_put_bytes(o, sname, slen);
+	op_push(ps, OP_BIND, NULL, d, st->id);
+	return PS_BIND_STREAM;
+}
+
 static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;

@@ -30,6 +30,14 @@ bool ps_enabled(const struct server *s);
 /* Client side: handle one whole P/B/D/C message (msg: header included, len bytes) from c for
  * its linked server s, writing what the server must see to s->c.out. */
 void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len);
+/* Client side: the start of a Bind of total bytes (msg: avail of them, header included) that
+ * is too large to read whole. PS_BIND_MORE: its statement name has not arrived yet.
+ * PS_BIND_WHOLE: read it whole after all (ps_client_msg). PS_BIND_RAW: forward it unchanged.
+ * PS_BIND_STREAM: the rewritten header, portal and statement name are in s->c.out; drop the
+ * first *head bytes and forward the rest unchanged. */
+enum ps_bind_way { PS_BIND_MORE, PS_BIND_WHOLE, PS_BIND_RAW, PS_BIND_STREAM };
+enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
+			      size_t avail, size_t total, size_t *head);
 /* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
  * unchanged: queue its reply expectation. */
 void ps_client_note(struct server *s, uint8_t type);

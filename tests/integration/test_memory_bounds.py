@@ -75,3 +75,44 @@ def test_declared_length_alone_reserves_nothing(shoal, pg):
         assert grew_mb < 64, "address space grew %.1f MB for 20 declared 1 GB messages" % grew_mb
     for c in clients + [w]:
         c.close()
+
+
+def _bind_big(stmt, size):
+    """Bind of one text parameter of size bytes, then Execute and Sync."""
+    from txnwire import execute, sync
+    body = b"\0" + stmt.encode() + b"\0" + struct.pack("!hh", 0, 1)
+    body += struct.pack("!i", size)
+    head = b"B" + struct.pack("!i", 4 + len(body) + size + 2)
+    return head + body, struct.pack("!h", 0) + execute() + sync()
+
+
+@pytest.mark.parametrize("stmt", ["named", ""], ids=["named", "unnamed"])
+def test_100mb_bind_is_streamed_with_its_statement_renamed(shoal, pg, stmt):
+    """A 100 MB parameter (a file uploaded through a prepared statement) passes through Shoal
+    with the statement name rewritten in its head, not held whole (it was, twice)."""
+    from txnwire import describe, parse, sync
+    s = shoal(databases={"db": db_entry(pg, pool_size=2)},
+              settings={"pool_mode": "transaction"})
+    w = connect(s)
+    w.sock.settimeout(120)
+    w.send(parse(stmt, "select length($1::text), md5($1::text)") + describe(b"S", stmt) +
+           sync())
+    assert [k for k, _ in read_until_ready(w)] == ["1", "t", "T", "Z"]
+    before = vm_kb(s.pid, "VmHWM")
+    size = 100 * MB
+    head, tail = _bind_big(stmt, size)
+    w.send(head)
+    chunk = b"z" * (4 * MB)
+    for _ in range(size // len(chunk)):
+        w.send(chunk)
+    w.send(tail)
+    msgs = read_until_ready(w)
+    growth_mb = (vm_kb(s.pid, "VmHWM") - before) / 1024
+    import hashlib
+    want = (str(size), hashlib.md5(b"z" * size).hexdigest())
+    assert [k for k, _ in msgs] == ["2", "D", "C", "Z"], msgs[:3]
+    assert msgs[1][1] == want
+    if not sanitized():
+        assert growth_mb < 32, "peak RSS grew %.1f MB for a 100 MB Bind" % growth_mb
+    print("peak RSS growth %.2f MB" % growth_mb)
+    w.close()
