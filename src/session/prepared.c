@@ -747,6 +747,22 @@ bool ps_stale_reply(struct server *s, struct buf *out)
 	return true;
 }
 
+/* Over the cache's bounds (a statement larger than max_prepared_statement_bytes is added all
+ * the same; a reload may lower them): statements not in use leave the cache, and Shoal's memory,
+ * now; the server closes them when next safe (srv_close_retired). */
+static void srv_trim(struct ps_server *ps)
+{
+	const struct config *cfg = config_current();
+	struct list *pos = ps->lru.next;
+	while (pos != &ps->lru && (ps->stmts.n > (size_t)cfg->max_prepared_statements ||
+				   ps->nbytes > (size_t)cfg->max_prepared_statement_bytes)) {
+		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
+		pos = pos->next;
+		if (!srv_in_use(ps, st))
+			srv_retire(ps, st);
+	}
+}
+
 void ps_server_idle(struct server *s)
 {
 	if (!s->ps)
@@ -755,6 +771,8 @@ void ps_server_idle(struct server *s)
 	/* The transaction's end dropped the unnamed portal too, if nothing was sent since. */
 	if (s->pending == 0 && !s->ext_open)
 		s->ps->unnamed_portal = 0;
+	if (s->pending == 0 && !s->ps->held)
+		srv_trim(s->ps);
 }
 
 void ps_server_query_sent(struct server *s)
