@@ -190,6 +190,27 @@ static bool needs_resolver(const char *host)
 	return host && *host && host[0] != '/' && !literal(host, 0, &ss, &len);
 }
 
+/* One configured host name: looked up now (wait) or queued for the resolver thread. */
+static void prime_one(const char *host, usec_t now, bool wait)
+{
+	if (!needs_resolver(host))
+		return;
+	pthread_mutex_lock(&dns.lock);
+	struct dns_entry *d = find_or_add(host);
+	bool fresh = d && d->expires > now && d->naddr > 0;
+	if (d) {
+		d->last_used = now;
+		d->configured = true;
+		if (!fresh && !wait) {
+			d->queued = true;
+			pthread_cond_signal(&dns.wake);
+		}
+	}
+	pthread_mutex_unlock(&dns.lock);
+	if (d && !fresh && wait)
+		resolve(host, now);
+}
+
 void dns_prime(const struct config *cfg, bool wait)
 {
 	usec_t now = shoal_now();
@@ -199,23 +220,14 @@ void dns_prime(const struct config *cfg, bool wait)
 	    cfg->dns_nxdomain_ttl > DNS_MIN_TTL ? cfg->dns_nxdomain_ttl : DNS_MIN_TTL;
 	pthread_mutex_unlock(&dns.lock);
 	for (int i = 0; i < cfg->ndbs; i++) {
-		const char *host = cfg->dbs[i].host;
-		if (!needs_resolver(host))
-			continue;
-		pthread_mutex_lock(&dns.lock);
-		struct dns_entry *d = find_or_add(host);
-		bool fresh = d && d->expires > now && d->naddr > 0;
-		if (d) {
-			d->last_used = now;
-			d->configured = true;
-			if (!fresh && !wait) {
-				d->queued = true;
-				pthread_cond_signal(&dns.wake);
-			}
-		}
-		pthread_mutex_unlock(&dns.lock);
-		if (d && !fresh && wait)
-			resolve(host, now);
+		struct host_addr hosts[SHOAL_MAX_HOSTS]; /* host=a,b,c: each name on its own */
+		int n = 0;
+		char err[256];
+		if (config_host_list(&cfg->dbs[i], hosts, SHOAL_MAX_HOSTS, &n, err, sizeof(err)) !=
+		    SHOAL_OK)
+			continue; /* refused when the file was loaded */
+		for (int k = 0; k < n; k++)
+			prime_one(hosts[k].host, now, wait);
 	}
 }
 
