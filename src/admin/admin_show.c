@@ -3,6 +3,7 @@
 #include "admin_int.h"
 #include "client.h"
 #include "control.h"
+#include "hosts.h"
 #include "dns.h"
 #include "pause.h"
 #include "pool.h"
@@ -882,7 +883,7 @@ static void show_help(struct client *c)
 		     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
 		     "\n\tSHOW PEERS|PEER_POOLS"
 		     "\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"
-		     "\n\tSHOW DNS_HOSTS|DNS_ZONES"
+		     "\n\tSHOW DNS_HOSTS|DNS_ZONES|HOSTS"
 		     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
 		     "\n\tSET key = arg"
 		     "\n\tRELOAD"
@@ -942,6 +943,34 @@ static void show_dns_hosts(struct client *c)
 	free(hosts);
 }
 
+static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
+					  "read_only", "breaker", "servers", "connects",
+					  "failures"};
+
+/* Shoal's: one row per host of the database entries with a host list or target_session_attrs
+ * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
+static void show_hosts(struct client *c)
+{
+	enum { MAX_ROWS = 1024 };
+	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
+	int n = hosts_snapshot(hosts, MAX_ROWS);
+	admin_header(&c->c.out, "ssisssiqq", hosts_names);
+	for (int i = 0; i < n; i++) {
+		struct admin_row r = {0};
+		row_str(&r, hosts[i].db);
+		row_str(&r, hosts[i].host);
+		row_int(&r, hosts[i].port);
+		row_str(&r, hosts_role_name(hosts[i].role));
+		row_str(&r, hosts[i].role ? (hosts[i].read_only ? "on" : "off") : NULL);
+		row_str(&r, hosts_breaker_name(hosts[i].breaker));
+		row_int(&r, hosts[i].servers);
+		row_int(&r, (long long)hosts[i].connects);
+		row_int(&r, (long long)hosts[i].failures);
+		admin_write_row(&c->c.out, &r);
+	}
+	free(hosts);
+}
+
 shoal_rc admin_show(struct client *c, const char *what)
 {
 	if (!strcmp(what, "help"))
@@ -982,6 +1011,8 @@ shoal_rc admin_show(struct client *c, const char *what)
 		show_empty(c, "iiiii", peer_pools_names);
 	else if (!strcmp(what, "dns_hosts"))
 		show_dns_hosts(c);
+	else if (!strcmp(what, "hosts"))
+		show_hosts(c);
 	else if (!strcmp(what, "dns_zones"))
 		show_empty(c, "sqi", dns_zones_names);
 	else if (!strcmp(what, "fds")) {
