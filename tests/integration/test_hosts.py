@@ -2,12 +2,13 @@
 breaker per host, against a real primary and two streaming replicas (`pg_basebackup -R`).
 The replica set is made once for the module; each test starts its own Shoal."""
 import time
+import urllib.request
 
 import psycopg
 import pytest
 
 from admin_helpers import admin, show
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 USER = "trust_user"  # created on the primary by the fixture, replicated to the standbys
 
@@ -77,7 +78,9 @@ def test_round_robin_spreads_read_transactions_evenly_over_the_replicas(shoal, p
     """Round-robin picks a host per new server connection; transactions follow the
     connections. 20 session-mode clients hold 20 servers, then run 1,000 reads between them."""
     rs = pg_replicas
-    s = _start(shoal, rs, {"reads": _entry(rs, "standby", pool_size=20, pool_mode="session")})
+    http = free_port()
+    s = _start(shoal, rs, {"reads": _entry(rs, "standby", pool_size=20, pool_mode="session")},
+               http_port=http)
     clients = []
     for _ in range(20):
         c = s.connect("reads", USER)
@@ -93,6 +96,13 @@ def test_round_robin_spreads_read_transactions_evenly_over_the_replicas(shoal, p
     rows = _host_rows(s, "reads")
     assert rows[rs.primary.port]["servers"] == 0
     assert sorted(rows[r.port]["servers"] for r in rs.replicas) == [10, 10]
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=5) as r:
+        metrics = r.read().decode()
+    for rep in rs.replicas:
+        labels = 'database="reads",host="127.0.0.1",port="%d"' % rep.port
+        assert "shoal_host_servers{%s} 10\n" % labels in metrics
+        assert "shoal_host_standby{%s} 1\n" % labels in metrics
+        assert "shoal_host_breaker_open{%s} 0\n" % labels in metrics
 
 
 def _connects_while_open(log, port):
