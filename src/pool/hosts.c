@@ -182,6 +182,7 @@ struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 		log_info("host %s:%d of %s: breaker half-open, one connection let through", h->host,
 			 h->port, h->db);
 	}
+	/* half-open: this is the one probe; others skip the host until it has logged in */
 	if (h->breaker == BRK_HALF_OPEN)
 		h->probe_out = true;
 	h->servers++;
@@ -241,15 +242,25 @@ static void breaker_trip(struct host_rec *h, const char *reason, usec_t now)
 	h->breaker = BRK_OPEN;
 }
 
-bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool failed, const char *reason)
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed,
+		       bool conn_lost, const char *reason)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
 	h->servers--;
-	if (failed && h->breaker != BRK_OPEN)
+	if (login_failed && h->breaker != BRK_OPEN) {
 		breaker_trip(h, reason, now);
-	else if (!failed && h->breaker == BRK_HALF_OPEN && h->probe_out)
+	} else if (conn_lost && h->breaker == BRK_CLOSED) {
+		/* One lost connection may be a pg_terminate_backend: the host is not shut out, but
+		 * the next connection to it is a probe (one at a time) that decides. */
+		h->failures++;
+		h->breaker = BRK_HALF_OPEN;
+		h->probe_out = false;
+		log_warn("host %s:%d of %s: breaker half-open, a server connection was lost: %s",
+			 h->host, h->port, h->db, reason);
+	} else if (h->breaker == BRK_HALF_OPEN && h->probe_out && !login_failed) {
 		h->probe_out = false; /* closed before it could prove anything: let another try */
+	}
 	bool other = false;
 	for (int i = 0; hs && i < hs->n && !other; i++)
 		other = hs->h[i] != h && usable(hs, hs->h[i], 1, now);

@@ -57,10 +57,12 @@ void hosts_login_ok(struct host_rec *h);
  * target_session_attrs (the caller closes it and the next connection tries another host). */
 bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, bool read_only);
 
-/* A server of h closed. failed: its login failed or its connection was lost (a breaker signal).
- * Returns true when another host of hs can still take a connection (so the pool need not back
- * off). */
-bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool failed, const char *reason);
+/* A server of h closed. login_failed opens h's breaker (again, for longer); conn_lost (the server
+ * ended an established connection) makes a closed breaker half-open: the next connection to h is
+ * a probe. Returns true when another host of hs can still take a connection (so the pool need
+ * not back off). */
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed,
+		       bool conn_lost, const char *reason);
 
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);

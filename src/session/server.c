@@ -141,7 +141,7 @@ void server_close(struct server *s, const char *reason)
 	/* With another host usable, one host's failure is its breaker's, not the pool's backoff:
 	 * the waiters get a connection to the next host at once. */
 	bool pool_failed = failed_login;
-	if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login || s->conn_lost, reason))
+	if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login, s->conn_lost, reason))
 		pool_failed = false;
 	pool_server_gone(s, pool_failed, reason);
 	s->state = SV_CLOSED;
