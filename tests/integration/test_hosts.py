@@ -160,3 +160,31 @@ def test_stopped_replica_gets_no_connections_while_its_breaker_is_open(shoal, pg
     assert _host_rows(s, "reads")[r1.port]["breaker"] == "closed"
     assert "%d of reads: breaker closed, back in rotation" % r1.port in s.log()
     assert _connects_while_open(s.log(), r1.port) == []
+
+
+def test_pgbouncer_host_list_disable_then_reload_to_round_robin(shoal, pg_replicas):
+    """A PgBouncer-style entry (host list, one port each, load_balance_hosts): disable sends
+    every server to the first host; RELOAD to round-robin recycles them over both."""
+    import signal
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    entry = "host=127.0.0.1,127.0.0.1 port=%d,%d dbname=postgres pool_mode=session" % (
+        r1.port, r2.port)
+    s = _start(shoal, rs, {"ro": entry + " load_balance_hosts=disable"})
+    clients = [s.connect("ro", USER) for _ in range(4)]
+    assert {_where(c)[1] for c in clients} == {r1.port}
+    for c in clients:
+        c.close()
+    text = open(s.ini).read()
+    with open(s.ini, "w") as f:
+        f.write(text.replace("load_balance_hosts=disable", "load_balance_hosts=round-robin"))
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in s.log(), timeout=5, what="reload")
+    # the idle servers of the old setting close at the janitor's tick
+    wait_until(lambda: _host_rows(s, "ro")[r1.port]["servers"] == 0, timeout=10,
+               what="old servers closed")
+    clients = [s.connect("ro", USER) for _ in range(4)]
+    ports = [_where(c)[1] for c in clients]
+    assert sorted(ports) == sorted([r1.port, r2.port] * 2), ports
+    rows = _host_rows(s, "ro")
+    assert rows[r1.port]["role"] == "unknown"  # target_session_attrs=any: never asked
