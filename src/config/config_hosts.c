@@ -45,8 +45,8 @@ shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int 
 		return SHOAL_ERROR;
 	}
 	if (np != 1 && np != nh) {
-		snprintf(err, errlen, "port: %d ports for %d hosts (give one port, or one per host)",
-			 np, nh);
+		snprintf(err, errlen,
+			 "port: %d ports for %d hosts (give one port, or one per host)", np, nh);
 		return SHOAL_ERROR;
 	}
 	const char *h = db->host, *p = db->port_list;

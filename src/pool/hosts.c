@@ -12,7 +12,7 @@
 #define ROLE_TTL (30 * USEC_PER_SEC)
 /* The breaker stays open this long after the first failure, doubling per failed probe. */
 #define BREAKER_BASE (1 * USEC_PER_SEC)
-#define BREAKER_MAX (30 * USEC_PER_SEC)
+#define BREAKER_MAX  (30 * USEC_PER_SEC)
 
 static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct host_rec *registry;
@@ -21,7 +21,9 @@ static int nsets;
 
 const char *hosts_role_name(int role)
 {
-	return role == HOST_ROLE_PRIMARY ? "primary" : role == HOST_ROLE_STANDBY ? "standby" : "unknown";
+	return role == HOST_ROLE_PRIMARY   ? "primary"
+	       : role == HOST_ROLE_STANDBY ? "standby"
+					   : "unknown";
 }
 
 const char *hosts_breaker_name(int state)
@@ -118,11 +120,16 @@ static bool role_excludes(const struct host_rec *h, int tsa, usec_t now)
 	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > ROLE_TTL)
 		return false;
 	switch (tsa) {
-	case TSA_READ_WRITE: return h->read_only;
-	case TSA_READ_ONLY: return !h->read_only;
-	case TSA_PRIMARY: return h->role != HOST_ROLE_PRIMARY;
-	case TSA_STANDBY: return h->role != HOST_ROLE_STANDBY;
-	default: return false;
+	case TSA_READ_WRITE:
+		return h->read_only;
+	case TSA_READ_ONLY:
+		return !h->read_only;
+	case TSA_PRIMARY:
+		return h->role != HOST_ROLE_PRIMARY;
+	case TSA_STANDBY:
+		return h->role != HOST_ROLE_STANDBY;
+	default:
+		return false;
 	}
 }
 
@@ -171,8 +178,10 @@ struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 		i = pick_index(hs, 1, now);
 	if (i < 0) {
 		pthread_mutex_unlock(&hosts_lock);
-		snprintf(err, errlen, "no usable host (target_session_attrs=%s): breakers open or "
-			 "roles do not match", config_tsa_name(hs->tsa));
+		snprintf(err, errlen,
+			 "no usable host (target_session_attrs=%s): breakers open or "
+			 "roles do not match",
+			 config_tsa_name(hs->tsa));
 		return NULL;
 	}
 	struct host_rec *h = hs->h[i];
@@ -242,8 +251,8 @@ static void breaker_trip(struct host_rec *h, const char *reason, usec_t now)
 	h->breaker = BRK_OPEN;
 }
 
-bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed,
-		       bool conn_lost, const char *reason)
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
+		       const char *reason)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);

@@ -17,13 +17,13 @@ struct host_rec {
 	struct host_rec *next;
 	char *db, *host;
 	int port;
-	int role;       /* enum host_role, as its last server's role check found it */
+	int role;	/* enum host_role, as its last server's role check found it */
 	bool read_only; /* transaction_read_only was on */
 	usec_t role_at; /* when the role was read; 0: never */
-	int breaker;    /* enum host_breaker */
+	int breaker;	/* enum host_breaker */
 	usec_t open_until, backoff;
 	bool probe_out; /* half-open: the one connection let through is under way */
-	int servers;    /* server connections to it now (any state) */
+	int servers;	/* server connections to it now (any state) */
 	uint64_t failures, connects;
 };
 
@@ -31,7 +31,7 @@ struct host_rec {
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
 struct host_set {
 	int n, lb, tsa;
-	int next; /* round-robin: the index the next pick starts at */
+	int next;  /* round-robin: the index the next pick starts at */
 	char *sig; /* host, port list and modes: a reload compares it */
 	struct host_rec *h[SHOAL_MAX_HOSTS];
 };
@@ -61,8 +61,8 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
  * ended an established connection) makes a closed breaker half-open: the next connection to h is
  * a probe. Returns true when another host of hs can still take a connection (so the pool need
  * not back off). */
-bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed,
-		       bool conn_lost, const char *reason);
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
+		       const char *reason);
 
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);

@@ -99,8 +99,7 @@ static void test_standby_skips_a_known_primary(void **state)
 static void test_read_write_wants_the_writable_host(void **state)
 {
 	(void)state;
-	struct host_set *hs =
-	    set_of("rw", "host=s,p port=1,2 target_session_attrs=read-write");
+	struct host_set *hs = set_of("rw", "host=s,p port=1,2 target_session_attrs=read-write");
 	assert_int_equal(pick_port(hs), 1);
 	assert_false(hosts_role_seen(hs, hs->h[0], true, true));
 	hosts_server_gone(hs, hs->h[0], false, false, "role");
