@@ -42,16 +42,19 @@ def _host_rows(s, db):
     return {r["port"]: r for r in rows if r["database"] == db}
 
 
-def test_standby_alias_reads_replicas_and_read_write_alias_writes_primary(shoal, pg_replicas):
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_standby_alias_reads_replicas_and_read_write_alias_writes_primary(shoal, pg_replicas,
+                                                                          mode):
     rs = pg_replicas
     s = _start(shoal, rs, {"reads": _entry(rs, "standby", pool_size=4),
-                           "writes": _entry(rs, "read-write", pool_size=2)})
+                           "writes": _entry(rs, "read-write", pool_size=2)}, pool_mode=mode)
     replica_ports = {r.port for r in rs.replicas}
     rs.primary.sql("GRANT CREATE ON SCHEMA public TO %s" % USER)
     w = s.connect("writes", USER)
     assert _where(w) == (False, rs.primary.port)
     w.execute("CREATE TABLE IF NOT EXISTS hosts_t (x int)")
     w.execute("INSERT INTO hosts_t VALUES (1)")
+    assert w.execute("SELECT pg_is_in_recovery()").fetchone()[0] is False
     rs.wait_replayed()
     seen = set()
     for _ in range(20):
