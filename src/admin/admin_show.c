@@ -3,6 +3,7 @@
 #include "admin_int.h"
 #include "client.h"
 #include "control.h"
+#include "hosts.h"
 #include "dns.h"
 #include "pause.h"
 #include "pool.h"
@@ -610,7 +611,9 @@ static void db_row(struct buf *b, const struct config *cfg, const char *name,
 	row_int(&r, pick(db->reserve_pool_size, cfg->reserve_pool_size));
 	row_int(&r, cfg->server_lifetime / USEC_PER_SEC);
 	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
-	row_str(&r, NULL);
+	/* load_balance_hosts: NULL unless host is a list, as PgBouncer shows it */
+	row_str(&r, db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts)
+						       : NULL);
 	row_int(&r, pick(db->max_db_connections, cfg->max_db_connections));
 	row_int(&r, cnt.servers);
 	row_int(&r, 0);
@@ -887,7 +890,7 @@ static void show_help(struct client *c)
 		     "\n\tSHOW HELP|CONFIG|DATABASES|POOLS|CLIENTS|SERVERS|USERS|VERSION"
 		     "\n\tSHOW PEERS|PEER_POOLS"
 		     "\n\tSHOW FDS|SOCKETS|ACTIVE_SOCKETS|LISTS|MEM|STATE"
-		     "\n\tSHOW DNS_HOSTS|DNS_ZONES"
+		     "\n\tSHOW DNS_HOSTS|DNS_ZONES|HOSTS"
 		     "\n\tSHOW STATS|STATS_TOTALS|STATS_AVERAGES|TOTALS"
 		     "\n\tSET key = arg"
 		     "\n\tRELOAD"
@@ -947,6 +950,34 @@ static void show_dns_hosts(struct client *c)
 	free(hosts);
 }
 
+static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
+					  "read_only", "breaker", "servers", "connects",
+					  "failures"};
+
+/* Shoal's: one row per host of the database entries with a host list or target_session_attrs
+ * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
+static void show_hosts(struct client *c)
+{
+	enum { MAX_ROWS = 1024 };
+	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
+	int n = hosts_snapshot(hosts, MAX_ROWS);
+	admin_header(&c->c.out, "ssisssiqq", hosts_names);
+	for (int i = 0; i < n; i++) {
+		struct admin_row r = {0};
+		row_str(&r, hosts[i].db);
+		row_str(&r, hosts[i].host);
+		row_int(&r, hosts[i].port);
+		row_str(&r, hosts_role_name(hosts[i].role));
+		row_str(&r, hosts[i].role ? (hosts[i].read_only ? "on" : "off") : NULL);
+		row_str(&r, hosts_breaker_name(hosts[i].breaker));
+		row_int(&r, hosts[i].servers);
+		row_int(&r, (long long)hosts[i].connects);
+		row_int(&r, (long long)hosts[i].failures);
+		admin_write_row(&c->c.out, &r);
+	}
+	free(hosts);
+}
+
 shoal_rc admin_show(struct client *c, const char *what)
 {
 	if (!strcmp(what, "help"))
@@ -987,6 +1018,8 @@ shoal_rc admin_show(struct client *c, const char *what)
 		show_empty(c, "iiiii", peer_pools_names);
 	else if (!strcmp(what, "dns_hosts"))
 		show_dns_hosts(c);
+	else if (!strcmp(what, "hosts"))
+		show_hosts(c);
 	else if (!strcmp(what, "dns_zones"))
 		show_empty(c, "sqi", dns_zones_names);
 	else if (!strcmp(what, "fds")) {

@@ -50,6 +50,17 @@ static const struct enum_name tls_mode_names[] = {
 	{NULL, 0},
 };
 
+static const struct enum_name lb_names[] = {
+	{"round-robin", LB_ROUND_ROBIN}, {"disable", LB_DISABLE},
+	{"least-connections", LB_LEAST_CONN}, {NULL, 0},
+};
+
+static const struct enum_name tsa_names[] = {
+	{"any", TSA_ANY}, {"read-write", TSA_READ_WRITE}, {"read-only", TSA_READ_ONLY},
+	{"primary", TSA_PRIMARY}, {"standby", TSA_STANDBY}, {"prefer-standby", TSA_PREFER_STANDBY},
+	{NULL, 0},
+};
+
 /* ---- the settings table ---- */
 
 enum setting_type {
@@ -372,7 +383,8 @@ static shoal_rc apply_env(struct config *cfg, char *err, size_t errlen)
 
 /* ---- key=value lists: [databases] and [users] values ---- */
 
-enum kv_kind { K_STR, K_INT, K_PORT, K_MODE };
+/* K_PORTS: one port, or a comma list of them (kept whole in db_entry.port_list). */
+enum kv_kind { K_STR, K_INT, K_PORT, K_PORTS, K_MODE, K_LB, K_TSA };
 
 struct kv_key {
 	const char *name;
@@ -393,7 +405,9 @@ struct kv_table {
 	}
 static const struct kv_key db_keys[] = {
     DBK(host, K_STR),
-    DBK(port, K_PORT),
+    DBK(port, K_PORTS),
+    DBK(load_balance_hosts, K_LB),
+    DBK(target_session_attrs, K_TSA),
     DBK(dbname, K_STR),
     DBK(user, K_STR),
     DBK(password, K_STR),
@@ -413,7 +427,7 @@ static const struct kv_key db_keys[] = {
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
     "max_db_client_connections",
-    "server_lifetime", "load_balance_hosts", NULL,
+    "server_lifetime", NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
 
@@ -433,6 +447,33 @@ static const char *const user_ignored[] = {
 };
 static const struct kv_table user_table = {"user", user_keys, user_ignored};
 
+/* port=5432 or port=5432,5433,...: each checked; the first is db->port, a list is kept whole
+ * (p points at db_entry.port, a K_PORTS key exists only in the [databases] table). */
+static shoal_rc kv_set_ports(void *p, const char *val, char *err, size_t errlen)
+{
+	struct db_entry *db = (struct db_entry *)((char *)p - offsetof(struct db_entry, port));
+	char msg[MSG_LEN], one[16];
+	int first = 0;
+	for (const char *s = val;;) {
+		size_t len = strcspn(s, ",");
+		int64_t x = 0;
+		snprintf(one, sizeof(one), "%.*s", (int)(len < sizeof(one) ? len : sizeof(one) - 1), s);
+		if (parse_int(one, 10, 1, 65535, &x, msg, sizeof(msg)) != SHOAL_OK || len >= sizeof(one)) {
+			snprintf(err, errlen, "port: %s", len >= sizeof(one) ? "invalid port" : msg);
+			return SHOAL_ERROR;
+		}
+		if (!first)
+			first = (int)x;
+		if (!s[len])
+			break;
+		s += len + 1;
+	}
+	db->port = first;
+	free(db->port_list);
+	db->port_list = strchr(val, ',') ? xstrdup(val) : NULL;
+	return SHOAL_OK;
+}
+
 static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, char *err,
 			     size_t errlen)
 {
@@ -443,8 +484,14 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 		set_str(p, val, true);
 		return SHOAL_OK;
 	}
+	if (k->kind == K_PORTS)
+		return kv_set_ports(p, val, err, errlen);
 	if (k->kind == K_MODE)
 		rc = parse_enum(pool_mode_names, val, p, msg, sizeof(msg));
+	else if (k->kind == K_LB)
+		rc = parse_enum(lb_names, val, p, msg, sizeof(msg));
+	else if (k->kind == K_TSA)
+		rc = parse_enum(tsa_names, val, p, msg, sizeof(msg));
 	else
 		rc = parse_int(val, 10, k->kind == K_PORT ? 1 : 0,
 			       k->kind == K_PORT ? 65535 : INT_MAX, &x, msg, sizeof(msg));
@@ -452,7 +499,7 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 		snprintf(err, errlen, "%s: %s", k->name, msg);
 		return SHOAL_ERROR;
 	}
-	if (k->kind != K_MODE)
+	if (k->kind == K_INT || k->kind == K_PORT)
 		*(int *)p = (int)x;
 	return SHOAL_OK;
 }
@@ -676,6 +723,7 @@ static const char *url_body(const char *value)
 static void db_entry_clear(struct db_entry *db)
 {
 	free(db->host);
+	free(db->port_list);
 	free(db->dbname);
 	free(db->user);
 	free(db->password);
@@ -683,7 +731,8 @@ static void db_entry_clear(struct db_entry *db)
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
-	db->host = db->dbname = db->user = db->password = db->application_name = NULL;
+	db->host = db->port_list = db->dbname = db->user = db->password = NULL;
+	db->application_name = NULL;
 	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 }
 
@@ -703,6 +752,10 @@ shoal_rc config_parse_db(const char *value, struct db_entry *out, char *err, siz
 	} else {
 		rc = kv_parse_list(&db_table, out, value, false, err, errlen);
 	}
+	struct host_addr hosts[SHOAL_MAX_HOSTS];
+	int nhosts;
+	if (rc == SHOAL_OK) /* a bad host list is refused at load time, not at first connect */
+		rc = config_host_list(out, hosts, SHOAL_MAX_HOSTS, &nhosts, err, errlen);
 	if (rc != SHOAL_OK)
 		db_entry_clear(out);
 	return rc;
@@ -1280,6 +1333,16 @@ const char *config_pool_mode_name(int mode)
 	return mode == POOL_INHERIT ? "inherit" : enum_name_of(pool_mode_names, mode);
 }
 
+const char *config_lb_name(int lb)
+{
+	return enum_name_of(lb_names, lb);
+}
+
+const char *config_tsa_name(int tsa)
+{
+	return enum_name_of(tsa_names, tsa);
+}
+
 const char *config_auth_type_name(int type)
 {
 	return enum_name_of(auth_type_names, type);
@@ -1420,6 +1483,14 @@ static void print_db(FILE *out, const struct db_entry *d)
 		} else if (k->kind == K_MODE) {
 			if (*(const int *)p != POOL_INHERIT)
 				v = config_pool_mode_name(*(const int *)p);
+		} else if (k->kind == K_PORTS && d->port_list) {
+			v = d->port_list;
+		} else if (k->kind == K_LB) { /* the defaults are left out, as PgBouncer prints */
+			if (*(const int *)p != LB_ROUND_ROBIN)
+				v = config_lb_name(*(const int *)p);
+		} else if (k->kind == K_TSA) {
+			if (*(const int *)p != TSA_ANY)
+				v = config_tsa_name(*(const int *)p);
 		} else if (*(const int *)p >= 0) {
 			snprintf(num, sizeof(num), "%d", *(const int *)p);
 			v = num;

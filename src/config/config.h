@@ -38,12 +38,36 @@ enum tls_mode {
 	TLS_VERIFY_FULL,
 };
 
+/* load_balance_hosts (PgBouncer 1.24, per database): which host of a host list a new server
+ * connection tries first. least-connections is Shoal's. */
+enum lb_hosts {
+	LB_ROUND_ROBIN = 0,
+	LB_DISABLE,     /* the first usable host in list order */
+	LB_LEAST_CONN,  /* the usable host with the fewest server connections */
+};
+
+/* target_session_attrs, libpq's values: the role a server must have to be used. */
+enum tsa {
+	TSA_ANY = 0,
+	TSA_READ_WRITE,
+	TSA_READ_ONLY,
+	TSA_PRIMARY,
+	TSA_STANDBY,
+	TSA_PREFER_STANDBY,
+};
+
+#define SHOAL_MAX_HOSTS 16 /* hosts in one database entry's host= list */
+
 /* One [databases] entry. Unset integers are -1 ("inherit the global setting"). */
 struct db_entry {
 	char *name;     /* the key clients connect to; "*" is the fallback entry */
 	char *host;     /* host name, IP address, or a directory (starts with '/') for a Unix socket;
-			 * NULL: the default (see config_default_host) */
-	int port;       /* default 5432 */
+			 * or a comma-separated list of those (config_host_list); NULL: the default
+			 * (see config_default_host) */
+	int port;       /* default 5432; with a port list, its first port */
+	char *port_list; /* port=5432,5433: the whole list; NULL when one port was given */
+	int load_balance_hosts;   /* enum lb_hosts */
+	int target_session_attrs; /* enum tsa */
 	char *dbname;   /* server database; NULL: same as the client's database name */
 	char *user;     /* forced server user; NULL: the client's user */
 	char *password; /* password for the server login; NULL: from auth_file */
@@ -209,6 +233,22 @@ void config_print(const struct config *cfg, FILE *out);
 /* Where a database entry without host= points: the local PostgreSQL's Unix socket directory
  * (/var/run/postgresql) when its socket for the port exists, else 127.0.0.1. */
 const char *config_default_host(int port);
+
+/* One host of a database entry's host list. */
+struct host_addr {
+	char host[256];
+	int port;
+};
+
+/* Split db->host and db->port_list (libpq style: one port for all hosts, or one per host) into
+ * out[0..*n). A NULL host gives *n = 0 (the caller uses config_default_host). SHOAL_ERROR with
+ * a message on an empty element, a bad port, a count mismatch or more than max hosts. */
+shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
+			  char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* The names of load_balance_hosts and target_session_attrs values, for SHOW and logs. */
+const char *config_lb_name(int lb);
+const char *config_tsa_name(int tsa);
 
 /* The settings table, for SHOW CONFIG and SET: name of setting i (NULL past the end), with its
  * default text and whether a reload may change it. */

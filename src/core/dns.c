@@ -190,8 +190,8 @@ static bool needs_resolver(const char *host)
 	return host && *host && host[0] != '/' && !literal(host, 0, &ss, &len);
 }
 
-/* Cache host (kept refreshed: configured) and resolve it now (wait) or on the resolver thread. */
-static void prime_host(const char *host, usec_t now, bool wait)
+/* One configured host name: looked up now (wait) or queued for the resolver thread. */
+static void prime_one(const char *host, usec_t now, bool wait)
 {
 	if (!needs_resolver(host))
 		return;
@@ -219,11 +219,19 @@ void dns_prime(const struct config *cfg, bool wait)
 	dns.nxdomain_ttl =
 	    cfg->dns_nxdomain_ttl > DNS_MIN_TTL ? cfg->dns_nxdomain_ttl : DNS_MIN_TTL;
 	pthread_mutex_unlock(&dns.lock);
-	for (int i = 0; i < cfg->ndbs; i++)
-		prime_host(cfg->dbs[i].host, now, wait);
+	for (int i = 0; i < cfg->ndbs; i++) {
+		struct host_addr hosts[SHOAL_MAX_HOSTS]; /* host=a,b,c: each name on its own */
+		int n = 0;
+		char err[256];
+		if (config_host_list(&cfg->dbs[i], hosts, SHOAL_MAX_HOSTS, &n, err, sizeof(err)) !=
+		    SHOAL_OK)
+			continue; /* refused when the file was loaded */
+		for (int k = 0; k < n; k++)
+			prime_one(hosts[k].host, now, wait);
+	}
 	for (int i = 0; i < cfg->npeers; i++) /* a forwarded cancel must not wait for DNS */
-		prime_host(cfg->peers[i].host, now, wait);
-	prime_host(cfg->peer_discovery_dns, now, wait);
+		prime_one(cfg->peers[i].host, now, wait);
+	prime_one(cfg->peer_discovery_dns, now, wait);
 }
 
 static void set_port(struct sockaddr_storage *ss, int port)

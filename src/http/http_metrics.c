@@ -3,6 +3,7 @@
  * counters; every per-pool series carries database and user labels. */
 #include "buf.h"
 #include "error_stats.h"
+#include "hosts.h"
 #include "http_json.h"
 #include "http_server.h"
 #include "pool_view.h"
@@ -226,6 +227,44 @@ static void error_metrics(struct buf *b)
 					   (unsigned long long)es[i].count[j]);
 }
 
+/* name{database="...",host="...",port="..."} value: one series per host of a host list. */
+static void host_series(struct buf *b, const char *name, const struct host_view *h,
+			unsigned long long value)
+{
+	buf_printf(b, "%s{database=\"", name);
+	put_label(b, h->db);
+	buf_printf(b, "\",host=\"");
+	put_label(b, h->host);
+	buf_printf(b, "\",port=\"%d\"} %llu\n", h->port, value);
+}
+
+/* hosts.c's registry: breaker state and role as 0/1 gauges per value, counts, counters. */
+static void host_metrics(struct buf *b)
+{
+	enum { MAX_ROWS = 1024 };
+	struct host_view *hs = xcalloc(MAX_ROWS, sizeof(*hs));
+	int n = hosts_snapshot(hs, MAX_ROWS);
+	header(b, "shoal_host_breaker_open", "gauge",
+	       "1 while the host's circuit breaker is open or half-open (docs/replicas.md)");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_breaker_open", &hs[i], hs[i].breaker != BRK_CLOSED);
+	header(b, "shoal_host_standby", "gauge",
+	       "1 when the host's last role check found a standby, 0 a primary or not checked");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_standby", &hs[i], hs[i].role == HOST_ROLE_STANDBY);
+	header(b, "shoal_host_servers", "gauge", "Server connections to the host now");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_servers", &hs[i], (unsigned long long)hs[i].servers);
+	header(b, "shoal_host_connects_total", "counter", "Server connections started to the host");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_connects_total", &hs[i], hs[i].connects);
+	header(b, "shoal_host_failures_total", "counter",
+	       "Breaker signals: failed logins and server connections the server ended");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_failures_total", &hs[i], hs[i].failures);
+	free(hs);
+}
+
 void http_metrics(struct buf *out)
 {
 	int n;
@@ -241,5 +280,6 @@ void http_metrics(struct buf *out)
 	}
 	histograms(out, vs, n);
 	error_metrics(out);
+	host_metrics(out);
 	free(vs);
 }

@@ -1,6 +1,7 @@
 /* ledger.c: the pools and what threads share about them (DESIGN §2): the list of pools, each
  * pool's lock, limits, counts and state lists, and the cross-pool connection limits. */
 #include "ledger.h"
+#include "hosts.h"
 #include "log.h"
 #include "pause.h"
 #include "server.h"
@@ -105,6 +106,7 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	p->server_db = xstrdup(db->dbname ? db->dbname : dbname);
 	p->port = db->port > 0 ? db->port : 5432;
 	p->host = xstrdup(db->host ? db->host : config_default_host(p->port));
+	p->hosts = hosts_set_for(db, dbname);
 	const char *pw = db->password ? db->password : config_find_secret(cfg, p->server_user);
 	p->password = pw ? xstrdup(pw) : NULL;
 	list_init(&p->idle);
@@ -180,6 +182,10 @@ static void pool_apply_target(struct pool *p, const struct db_entry *db)
 		p->port = port;
 		p->gen++;
 	}
+	if (hosts_set_changed(p->hosts, db)) { /* the old set is kept: servers point at it */
+		p->hosts = hosts_set_for(db, p->name);
+		p->gen++;
+	}
 	if (db->user && strcmp(db->user, p->server_user) != 0)
 		log_warn("pool %s@%s: a changed user= needs a restart", p->user, p->name);
 }
@@ -233,6 +239,7 @@ void pool_free_all(void)
 	for (int k = 0; k < nretired; k++)
 		free(retired[k]);
 	free(retired);
+	hosts_free_all();
 	retired = NULL;
 	nretired = 0;
 }

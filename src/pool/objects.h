@@ -137,6 +137,13 @@ struct server {
 	 * before exit (ledger.c), so a server and the cancel registry can point at them. */
 	const char *host, *dbname;
 	int port;
+	/* With a host list or target_session_attrs (hosts.c): the pool's set when it connected and
+	 * the host it chose; NULL otherwise. */
+	struct host_set *hset;
+	struct host_rec *hrec;
+	bool role_check; /* its role query (after login, before it is ready) is running */
+	bool role_standby, role_read_only; /* the role query's answer */
+	bool conn_lost;  /* its connection ended without Shoal closing it (a breaker signal) */
 	char local_addr[48];    /* SHOW SERVERS; set before login ends, read after (pool lock) */
 	int local_port;
 	usec_t xact_start;      /* statistics: when the open transaction began; 0: none */
@@ -160,6 +167,7 @@ struct pool {
 	char *server_db;
 	char *host;
 	int port;
+	struct host_set *hosts; /* host list / target_session_attrs (hosts.c); NULL: one host */
 	char *password; /* for the server login; NULL: none known (ledger lock) */
 	/* SCRAM pass-through (ledger lock): keys recovered from a client's proof against the
 	 * stored SCRAM secret that is also password. */

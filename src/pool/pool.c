@@ -1,5 +1,6 @@
 /* pool.c: acquire and release: linking clients and servers, the FIFO of waiters across workers,
  * and servers handed from one worker to another by mail. */
+#include "hosts.h"
 #include "pool.h"
 #include "cancel.h"
 #include "client.h"
@@ -18,9 +19,18 @@
 
 /* ---- acquire / release ----------------------------------------------------------------- */
 
-/* Under the lock: the most recently idle server on worker w (with one worker: the list's tail). */
+/* Under the lock: the most recently idle server on worker w (with one worker: the list's tail).
+ * A round-robin host list takes the oldest instead, so transactions go round the hosts too. */
 static struct server *idle_on(struct pool *p, struct worker *w)
 {
+	if (hosts_rotate_idle(p->hosts)) {
+		for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
+			struct server *s = container_of(i, struct server, node);
+			if (s->c.w == w && !s->dying)
+				return s;
+		}
+		return NULL;
+	}
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
 		if (s->c.w == w && !s->dying)

@@ -7,6 +7,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "error_stats.h"
+#include "hosts.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -68,8 +69,19 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->dbname = p->server_db;
 	s->port = p->port;
 	s->gen = p->gen;
+	s->hset = p->hosts;
 	server_copy_scram_keys(s, p);
 	pool_unlock(p);
+	if (s->hset) { /* NULL when no host is usable: server_connect closes it */
+		char err[200];
+		s->hrec = hosts_pick(s->hset, err, sizeof(err));
+		if (s->hrec) {
+			s->host = s->hrec->host;
+			s->port = s->hrec->port;
+		} else {
+			log_warn("pool %s@%s: %s", p->user, p->name, err);
+		}
+	}
 	snprintf(s->c.name, sizeof(s->c.name), "S-%llu %s@%s:%d/%s", (unsigned long long)s->id,
 		 p->server_user, s->host, s->port, s->dbname);
 }
@@ -81,6 +93,10 @@ void server_connect(struct worker *w, struct pool *p)
 	server_init(s, w, p);
 	atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
 	server_set_state(s, SV_CONNECTING);
+	if (s->hset && !s->hrec) {
+		server_close(s, "no usable host");
+		return;
+	}
 	s->c.lfd.fd = net_connect(s->host, s->port, err, sizeof(err));
 	if (s->c.lfd.fd < 0) {
 		server_close(s, err);
@@ -123,7 +139,12 @@ void server_close(struct server *s, const char *reason)
 		cancel_set_target(c, NULL);
 	}
 	conn_close(&s->c);
-	pool_server_gone(s, failed_login, reason);
+	/* With another host usable, one host's failure is its breaker's, not the pool's backoff:
+	 * the waiters get a connection to the next host at once. */
+	bool pool_failed = failed_login;
+	if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login, s->conn_lost, reason))
+		pool_failed = false;
+	pool_server_gone(s, pool_failed, reason);
 	s->state = SV_CLOSED;
 	list_append(&s->c.w->dead_servers, &s->node);
 	if (!c)
@@ -168,10 +189,12 @@ static bool server_wants_tls(const struct server *s)
 static shoal_rc server_read(struct server *s)
 {
 	shoal_rc rc = conn_read(&s->c);
-	if (rc == SHOAL_ERROR)
+	if (rc == SHOAL_ERROR) {
+		s->conn_lost = !s->retiring; /* an evicted server's EOF is what it was asked for */
 		server_close(s, s->retiring	 ? s->retiring
 				: errno ? strerror(errno)
 					: "server closed the connection");
+	}
 	return rc;
 }
 
@@ -454,7 +477,59 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 	server_close(s, reason);
 }
 
+/* target_session_attrs: the host's role is read as part of the login, before the server is
+ * ready, with the query libpq uses for each value (both facts at once, for SHOW HOSTS). */
+static void server_send_role_check(struct server *s)
+{
+	s->role_check = true;
+	s->role_standby = s->role_read_only = false;
+	proto_write_query(&s->c.out, "SELECT pg_catalog.pg_is_in_recovery(), "
+				     "pg_catalog.current_setting('transaction_read_only')");
+	server_flush(s);
+}
+
+/* The role query's row: two text columns, 't'/'f' and 'on'/'off'. */
+static void server_role_row(struct server *s, const uint8_t *body, size_t len)
+{
+	struct pq_reader r;
+	pqr_init(&r, body, len);
+	if (pqr_u16(&r) != 2)
+		return;
+	uint32_t n = pqr_u32(&r);
+	const uint8_t *v = n <= 8 ? pqr_bytes(&r, n) : NULL;
+	s->role_standby = v && n >= 1 && v[0] == 't';
+	n = pqr_u32(&r);
+	v = n <= 8 ? pqr_bytes(&r, n) : NULL;
+	s->role_read_only = v && n == 2 && memcmp(v, "on", 2) == 0;
+}
+
+static void server_login_ready(struct server *s);
+
 static void server_login_done(struct server *s)
+{
+	if (s->hrec && !s->role_check)
+		hosts_login_ok(s->hrec);
+	if (s->hrec && hosts_wants_role(s->hset) && !s->role_check) {
+		server_send_role_check(s);
+		return;
+	}
+	if (s->role_check) {
+		s->role_check = false;
+		if (!hosts_role_seen(s->hset, s->hrec, s->role_standby, s->role_read_only)) {
+			char why[160];
+			snprintf(why, sizeof(why), "host is a %s%s: target_session_attrs=%s wants "
+				 "another", s->role_standby ? "standby" : "primary",
+				 s->role_read_only ? " (read-only)" : "",
+				 config_tsa_name(s->hset->tsa));
+			s->login_ok = true; /* not a failure: the next connection tries another host */
+			server_close(s, why);
+			return;
+		}
+	}
+	server_login_ready(s);
+}
+
+static void server_login_ready(struct server *s)
 {
 	struct pool *p = s->pool;
 	s->login_ok = true;
@@ -495,6 +570,10 @@ static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg,
 		pqr_init(&r, body, blen);
 		s->be_pid = pqr_u32(&r);
 		s->be_key = pqr_u32(&r);
+		break;
+	case PQMSG_DATA_ROW:
+		if (s->role_check)
+			server_role_row(s, body, blen);
 		break;
 	case PQMSG_ERROR: server_login_error(s, msg, len); return;
 	case PQMSG_READY: server_login_done(s); return;

@@ -201,6 +201,63 @@ def pg_private():
         c.destroy()
 
 
+class PgReplicaSet:
+    """A primary and streaming replicas made with `pg_basebackup -R` (issue 18), each a
+    PgCluster on its own loopback port and temp dir, run as the postgres user."""
+
+    def __init__(self, nreplicas=2):
+        self.primary = PgCluster("primary").init()
+        with open(os.path.join(self.primary.data, "pg_hba.conf"), "a") as f:
+            f.write("local replication all trust\nhost replication all 127.0.0.1/32 trust\n")
+        self.primary.start().setup_roles()
+        self.replicas = []
+        try:
+            for _ in range(nreplicas):
+                self.replicas.append(self._replica())
+        except Exception:
+            self.destroy()
+            raise
+
+    def _replica(self):
+        r = PgCluster("replica")
+        r._run([os.path.join(PG_BIN, "pg_basebackup"), "-D", r.data, "-R", "-X", "stream", "-c", "fast",
+                "-h", self.primary.host, "-p", str(self.primary.port), "-U", "postgres"],
+               timeout=120)
+        with open(os.path.join(r.data, "postgresql.conf"), "a") as f:
+            f.write("\nport = %d\nunix_socket_directories = '%s'\nhot_standby = on\n"
+                    % (r.port, r.sockdir))
+        r.start()
+        return r
+
+    def wait_replayed(self, timeout=20):
+        """Until every replica has replayed the primary's current WAL position."""
+        lsn = self.primary.sql("SELECT pg_current_wal_insert_lsn()")[0][0]
+        deadline = time.monotonic() + timeout
+        for r in self.replicas:
+            while True:
+                done = r.sql("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", (lsn,))[0][0]
+                if done:
+                    break
+                if time.monotonic() > deadline:
+                    raise TimeoutError("replica on port %d did not replay %s" % (r.port, lsn))
+                time.sleep(0.05)
+
+    def destroy(self):
+        for r in self.replicas:
+            r.destroy()
+        self.primary.destroy()
+
+
+@pytest.fixture(scope="module")
+def pg_replicas():
+    """A primary with two streaming replicas, made once per test module."""
+    rs = PgReplicaSet(2)
+    try:
+        yield rs
+    finally:
+        rs.destroy()
+
+
 def _test_slug(request):
     return request.node.name.replace("test_", "", 1)
 

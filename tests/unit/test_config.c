@@ -821,10 +821,62 @@ static struct db_entry parse_db_ok(const char *value)
 static void db_free(struct db_entry *d)
 {
 	free(d->host);
+	free(d->port_list);
 	free(d->dbname);
 	free(d->user);
 	free(d->password);
 	free(d->application_name);
+}
+
+static void test_parse_db_host_list(void **state)
+{
+	(void)state;
+	struct host_addr h[SHOAL_MAX_HOSTS];
+	int n = -1;
+	char err[256] = "";
+	/* One port for every host, as PgBouncer writes it; round-robin and any by default. */
+	struct db_entry d = parse_db_ok("host=10.0.0.1,10.0.0.2,db3 port=6000 dbname=app");
+	assert_int_equal(d.load_balance_hosts, LB_ROUND_ROBIN);
+	assert_int_equal(d.target_session_attrs, TSA_ANY);
+	assert_null(d.port_list);
+	assert_int_equal(config_host_list(&d, h, SHOAL_MAX_HOSTS, &n, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(h[0].host, "10.0.0.1");
+	assert_string_equal(h[2].host, "db3");
+	assert_int_equal(h[1].port, 6000);
+	assert_int_equal(h[2].port, 6000);
+	db_free(&d);
+	/* One port per host, and the modes. */
+	d = parse_db_ok("host=a,b,c port=5432,5433,5434 load_balance_hosts=least-connections "
+			"target_session_attrs=prefer-standby");
+	assert_int_equal(d.port, 5432);
+	assert_string_equal(d.port_list, "5432,5433,5434");
+	assert_int_equal(d.load_balance_hosts, LB_LEAST_CONN);
+	assert_int_equal(d.target_session_attrs, TSA_PREFER_STANDBY);
+	assert_int_equal(config_host_list(&d, h, SHOAL_MAX_HOSTS, &n, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(n, 3);
+	assert_string_equal(h[1].host, "b");
+	assert_int_equal(h[1].port, 5433);
+	assert_int_equal(h[2].port, 5434);
+	db_free(&d);
+	/* A single host is a list of one; no host= is none (the default host). */
+	d = parse_db_ok("host=/var/run/postgresql load_balance_hosts=disable "
+			"target_session_attrs=read-write");
+	assert_int_equal(config_host_list(&d, h, SHOAL_MAX_HOSTS, &n, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(n, 1);
+	assert_int_equal(h[0].port, 5432);
+	assert_int_equal(d.load_balance_hosts, LB_DISABLE);
+	assert_int_equal(d.target_session_attrs, TSA_READ_WRITE);
+	db_free(&d);
+	d = parse_db_ok("dbname=x");
+	assert_int_equal(config_host_list(&d, h, SHOAL_MAX_HOSTS, &n, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(n, 0);
+	db_free(&d);
+	const char *names[] = {"any", "read-write", "read-only", "primary", "standby",
+			       "prefer-standby"};
+	for (int i = 0; i < 6; i++)
+		assert_string_equal(config_tsa_name(i), names[i]);
+	assert_string_equal(config_lb_name(LB_ROUND_ROBIN), "round-robin");
 }
 
 static void test_parse_db_url(void **state)
@@ -885,6 +937,13 @@ static void test_parse_db_errors(void **state)
 	    {"host=a port=x", "port: invalid number"},
 	    {"host a", "missing \"=\" after \"host\""},
 	    {"password='abc", "unterminated quoted string"},
+	    {"host=a,b,c port=1,2", "port: 2 ports for 3 hosts"},
+	    {"host=a,,c", "host: empty or too long element 2"},
+	    {"host=a,b port=5432,0", "port: 0 is out of range"},
+	    {"host=a,b port=5432,", "port: invalid number"},
+	    {"host=a load_balance_hosts=random", "invalid value \"random\""},
+	    {"host=a target_session_attrs=master", "invalid value \"master\""},
+	    {"host=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "more than 16 hosts"},
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct db_entry d = {0};
@@ -1084,7 +1143,8 @@ static void test_print_reads_back(void **state)
 	load_ok(&c, "[pgbouncer]\nserver_lifetime = 1.25\nunix_socket_mode = 0700\n"
 		    "auth_type = any\nlogfile = /tmp/x.log\n"
 		    "[databases]\n* = port=5433\n"
-		    "db = host=h,i dbname='a b' user=u password=topsecret pool_size=4 "
+		    "db = host=h,i port=5,6 load_balance_hosts=disable target_session_attrs=standby "
+		    "dbname='a b' user=u password=topsecret pool_size=4 "
 		    "pool_mode=transaction application_name='it\\'s'\n"
 		    "[users]\nalice = pool_mode=statement max_user_connections=2\n"
 		    "[peers]\n3 = host=p port=7003\n");
@@ -1111,6 +1171,9 @@ static void test_print_reads_back(void **state)
 	assert_int_equal(config_find_peer(&again, 3)->port, 7003);
 	const struct db_entry *d = config_find_db(&again, "db");
 	assert_string_equal(d->host, "h,i");
+	assert_string_equal(d->port_list, "5,6");
+	assert_int_equal(d->load_balance_hosts, LB_DISABLE);
+	assert_int_equal(d->target_session_attrs, TSA_STANDBY);
 	assert_string_equal(d->dbname, "a b");
 	assert_string_equal(d->password, "****");
 	assert_string_equal(d->application_name, "it's");
@@ -1188,6 +1251,7 @@ int main(void)
 	    T(test_later_database_definition_replaces_earlier),
 	    T(test_find_db_falls_back_to_star),
 	    T(test_parse_db_url),
+	    T(test_parse_db_host_list),
 	    T(test_parse_db_errors),
 	    T(test_long_database_line),
 	    T(test_users_section),

@@ -1,0 +1,71 @@
+/* config_hosts.c: a database entry's host list, libpq style (host=a,b,c port=5432[,5433,...]). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+/* The next comma-separated element of *pp, spaces trimmed, copied into out; false when it is
+ * empty or too long. */
+static bool next_elem(const char **pp, char *out, size_t outlen)
+{
+	const char *s = *pp;
+	size_t len = strcspn(s, ",");
+	const char *e = s + len;
+	*pp = *e ? e + 1 : e;
+	while (s < e && (*s == ' ' || *s == '\t'))
+		s++;
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
+		e--;
+	if (e == s || (size_t)(e - s) >= outlen)
+		return false;
+	memcpy(out, s, (size_t)(e - s));
+	out[e - s] = '\0';
+	return true;
+}
+
+static int count_elems(const char *s)
+{
+	int n = 1;
+	for (; *s; s++)
+		n += *s == ',';
+	return n;
+}
+
+shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
+			  char *err, size_t errlen)
+{
+	*n = 0;
+	if (!db->host)
+		return SHOAL_OK;
+	int nh = count_elems(db->host);
+	int np = db->port_list ? count_elems(db->port_list) : 1;
+	if (nh > max) {
+		snprintf(err, errlen, "host: more than %d hosts", max);
+		return SHOAL_ERROR;
+	}
+	if (np != 1 && np != nh) {
+		snprintf(err, errlen,
+			 "port: %d ports for %d hosts (give one port, or one per host)", np, nh);
+		return SHOAL_ERROR;
+	}
+	const char *h = db->host, *p = db->port_list;
+	for (int i = 0; i < nh; i++) {
+		if (!next_elem(&h, out[i].host, sizeof(out[i].host))) {
+			snprintf(err, errlen, "host: empty or too long element %d in \"%s\"", i + 1,
+				 db->host);
+			return SHOAL_ERROR;
+		}
+		out[i].port = db->port > 0 ? db->port : 5432;
+		if (np > 1) {
+			char one[16];
+			if (!next_elem(&p, one, sizeof(one))) {
+				snprintf(err, errlen, "port: empty element %d", i + 1);
+				return SHOAL_ERROR;
+			}
+			out[i].port = atoi(one); /* checked by the port= parser */
+		}
+	}
+	*n = nh;
+	return SHOAL_OK;
+}

@@ -1,0 +1,318 @@
+/* hosts.c: host lists per database entry: host choice, roles, and a circuit breaker per host. */
+#include "hosts.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* A role read longer ago than this is not trusted to skip a host: the next pick may try it. */
+#define ROLE_TTL (30 * USEC_PER_SEC)
+/* The breaker stays open this long after the first failure, doubling per failed probe. */
+#define BREAKER_BASE (1 * USEC_PER_SEC)
+#define BREAKER_MAX  (30 * USEC_PER_SEC)
+
+static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct host_rec *registry;
+static struct host_set **sets;
+static int nsets;
+
+const char *hosts_role_name(int role)
+{
+	return role == HOST_ROLE_PRIMARY   ? "primary"
+	       : role == HOST_ROLE_STANDBY ? "standby"
+					   : "unknown";
+}
+
+const char *hosts_breaker_name(int state)
+{
+	return state == BRK_OPEN ? "open" : state == BRK_HALF_OPEN ? "half-open" : "closed";
+}
+
+/* Under the lock. */
+static struct host_rec *rec_get(const char *db, const char *host, int port)
+{
+	for (struct host_rec *h = registry; h; h = h->next)
+		if (h->port == port && strcmp(h->db, db) == 0 && strcmp(h->host, host) == 0)
+			return h;
+	struct host_rec *h = xcalloc(1, sizeof(*h));
+	h->db = xstrdup(db);
+	h->host = xstrdup(host);
+	h->port = port;
+	struct host_rec **tail = &registry; /* in configuration order, for SHOW HOSTS */
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = h;
+	return h;
+}
+
+static char *set_sig(const struct db_entry *db)
+{
+	char sig[1024];
+	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d", db->host ? db->host : "", db->port,
+		 db->port_list ? db->port_list : "", db->load_balance_hosts,
+		 db->target_session_attrs);
+	return xstrdup(sig);
+}
+
+static bool wants_set(const struct db_entry *db)
+{
+	return (db->host && strchr(db->host, ',')) || db->target_session_attrs != TSA_ANY;
+}
+
+struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
+{
+	struct host_addr addrs[SHOAL_MAX_HOSTS];
+	int n = 0;
+	char err[256];
+	if (!wants_set(db))
+		return NULL;
+	if (config_host_list(db, addrs, SHOAL_MAX_HOSTS, &n, err, sizeof(err)) != SHOAL_OK) {
+		log_error("database %s: %s", dbname, err); /* checked at load: cannot happen */
+		return NULL;
+	}
+	if (n == 0) { /* target_session_attrs without host=: the default host */
+		int port = db->port > 0 ? db->port : 5432;
+		snprintf(addrs[0].host, sizeof(addrs[0].host), "%s", config_default_host(port));
+		addrs[0].port = port;
+		n = 1;
+	}
+	struct host_set *hs = xcalloc(1, sizeof(*hs));
+	hs->n = n;
+	hs->lb = db->load_balance_hosts;
+	hs->tsa = db->target_session_attrs;
+	hs->sig = set_sig(db);
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < n; i++)
+		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
+	sets = xrealloc(sets, sizeof(*sets) * (size_t)(nsets + 1));
+	sets[nsets++] = hs;
+	pthread_mutex_unlock(&hosts_lock);
+	return hs;
+}
+
+bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db)
+{
+	if (!hs || !wants_set(db))
+		return (hs != NULL) != wants_set(db);
+	char *sig = set_sig(db);
+	bool changed = strcmp(sig, hs->sig) != 0;
+	free(sig);
+	return changed;
+}
+
+bool hosts_wants_role(const struct host_set *hs)
+{
+	return hs && hs->tsa != TSA_ANY;
+}
+
+bool hosts_rotate_idle(const struct host_set *hs)
+{
+	return hs && hs->n > 1 && hs->lb == LB_ROUND_ROBIN;
+}
+
+/* Under the lock: whether h's known role rules it out for tsa. An unknown or stale role does
+ * not: the connection's own check decides. */
+static bool role_excludes(const struct host_rec *h, int tsa, usec_t now)
+{
+	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > ROLE_TTL)
+		return false;
+	switch (tsa) {
+	case TSA_READ_WRITE:
+		return h->read_only;
+	case TSA_READ_ONLY:
+		return !h->read_only;
+	case TSA_PRIMARY:
+		return h->role != HOST_ROLE_PRIMARY;
+	case TSA_STANDBY:
+		return h->role != HOST_ROLE_STANDBY;
+	default:
+		return false;
+	}
+}
+
+/* Under the lock: whether the breaker lets a connection to h through now. */
+static bool breaker_allows(const struct host_rec *h, usec_t now)
+{
+	if (h->breaker == BRK_CLOSED)
+		return true;
+	if (h->breaker == BRK_HALF_OPEN)
+		return !h->probe_out;
+	return now >= h->open_until;
+}
+
+/* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
+ * known primaries. */
+static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
+{
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now))
+		return false;
+	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
+		 now - h->role_at <= ROLE_TTL);
+}
+
+static int pick_index(struct host_set *hs, int pass, usec_t now)
+{
+	int best = -1;
+	int start = hs->lb == LB_DISABLE ? 0 : hs->next;
+	for (int k = 0; k < hs->n; k++) {
+		int i = (start + k) % hs->n;
+		if (!usable(hs, hs->h[i], pass, now))
+			continue;
+		if (hs->lb != LB_LEAST_CONN)
+			return i;
+		if (best < 0 || hs->h[i]->servers < hs->h[best]->servers)
+			best = i;
+	}
+	return best;
+}
+
+struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
+{
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	int i = pick_index(hs, 0, now);
+	if (i < 0 && hs->tsa == TSA_PREFER_STANDBY)
+		i = pick_index(hs, 1, now);
+	if (i < 0) {
+		pthread_mutex_unlock(&hosts_lock);
+		snprintf(err, errlen,
+			 "no usable host (target_session_attrs=%s): breakers open or "
+			 "roles do not match",
+			 config_tsa_name(hs->tsa));
+		return NULL;
+	}
+	struct host_rec *h = hs->h[i];
+	hs->next = (i + 1) % hs->n;
+	if (h->breaker == BRK_OPEN) {
+		h->breaker = BRK_HALF_OPEN;
+		log_info("host %s:%d of %s: breaker half-open, one connection let through", h->host,
+			 h->port, h->db);
+	}
+	/* half-open: this is the one probe; others skip the host until it has logged in */
+	if (h->breaker == BRK_HALF_OPEN)
+		h->probe_out = true;
+	h->servers++;
+	h->connects++;
+	pthread_mutex_unlock(&hosts_lock);
+	return h;
+}
+
+void hosts_login_ok(struct host_rec *h)
+{
+	pthread_mutex_lock(&hosts_lock);
+	if (h->breaker != BRK_CLOSED)
+		log_info("host %s:%d of %s: breaker closed, back in rotation", h->host, h->port,
+			 h->db);
+	h->breaker = BRK_CLOSED;
+	h->probe_out = false;
+	h->backoff = 0;
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, bool read_only)
+{
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	int role = in_recovery ? HOST_ROLE_STANDBY : HOST_ROLE_PRIMARY;
+	if (h->role != HOST_ROLE_UNKNOWN && h->role != role)
+		log_info("host %s:%d of %s: role is now %s", h->host, h->port, h->db,
+			 hosts_role_name(role));
+	h->role = role;
+	h->read_only = read_only;
+	h->role_at = now;
+	bool ok = !role_excludes(h, hs->tsa, now);
+	if (ok && hs->tsa == TSA_PREFER_STANDBY && role == HOST_ROLE_PRIMARY) {
+		/* Taken only if no other host may still be a standby. */
+		for (int i = 0; i < hs->n && ok; i++)
+			if (hs->h[i] != h && usable(hs, hs->h[i], 0, now))
+				ok = false;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return ok;
+}
+
+/* Under the lock: a failure signal; the breaker opens (again) with a longer, jittered wait. */
+static void breaker_trip(struct host_rec *h, const char *reason, usec_t now)
+{
+	h->failures++;
+	h->probe_out = false;
+	h->backoff = h->backoff ? h->backoff * 2 : BREAKER_BASE;
+	if (h->backoff > BREAKER_MAX)
+		h->backoff = BREAKER_MAX;
+	/* Jitter 0.8..1.2: hosts that failed together are not all retried at once. */
+	double j = 0.8 + 0.4 * (rand() / (RAND_MAX + 1.0));
+	h->open_until = now + (usec_t)((double)h->backoff * j);
+	if (h->breaker != BRK_OPEN)
+		log_warn("host %s:%d of %s: breaker open for %.1f s: %s", h->host, h->port, h->db,
+			 (double)(h->open_until - now) / USEC_PER_SEC, reason);
+	h->breaker = BRK_OPEN;
+}
+
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
+		       const char *reason)
+{
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	h->servers--;
+	if (login_failed && h->breaker != BRK_OPEN) {
+		breaker_trip(h, reason, now);
+	} else if (conn_lost && h->breaker == BRK_CLOSED) {
+		/* One lost connection may be a pg_terminate_backend: the host is not shut out, but
+		 * the next connection to it is a probe (one at a time) that decides. */
+		h->failures++;
+		h->breaker = BRK_HALF_OPEN;
+		h->probe_out = false;
+		log_warn("host %s:%d of %s: breaker half-open, a server connection was lost: %s",
+			 h->host, h->port, h->db, reason);
+	} else if (h->breaker == BRK_HALF_OPEN && h->probe_out && !login_failed) {
+		h->probe_out = false; /* closed before it could prove anything: let another try */
+	}
+	bool other = false;
+	for (int i = 0; hs && i < hs->n && !other; i++)
+		other = hs->h[i] != h && usable(hs, hs->h[i], 1, now);
+	pthread_mutex_unlock(&hosts_lock);
+	return other;
+}
+
+int hosts_snapshot(struct host_view *out, int max)
+{
+	int n = 0;
+	pthread_mutex_lock(&hosts_lock);
+	for (struct host_rec *h = registry; h && n < max; h = h->next, n++) {
+		struct host_view *v = &out[n];
+		snprintf(v->db, sizeof(v->db), "%s", h->db);
+		snprintf(v->host, sizeof(v->host), "%s", h->host);
+		v->port = h->port;
+		v->role = h->role;
+		v->read_only = h->read_only;
+		v->breaker = h->breaker;
+		v->servers = h->servers;
+		v->failures = h->failures;
+		v->connects = h->connects;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return n;
+}
+
+void hosts_free_all(void)
+{
+	pthread_mutex_lock(&hosts_lock);
+	while (registry) {
+		struct host_rec *h = registry;
+		registry = h->next;
+		free(h->db);
+		free(h->host);
+		free(h);
+	}
+	for (int i = 0; i < nsets; i++) {
+		free(sets[i]->sig);
+		free(sets[i]);
+	}
+	free(sets);
+	sets = NULL;
+	nsets = 0;
+	pthread_mutex_unlock(&hosts_lock);
+}

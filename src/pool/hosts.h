@@ -1,0 +1,84 @@
+/* hosts.h: the hosts of a database entry with a host list or target_session_attrs: which host a
+ * new server connection goes to (load_balance_hosts), each host's role, and a circuit breaker
+ * per host fed by passive signals. One registry, guarded by its own lock (a leaf: nothing else
+ * is locked while it is held); host records are never freed before exit, so servers and the
+ * cancel registry may keep pointers to their strings. */
+#ifndef SHOAL_HOSTS_H
+#define SHOAL_HOSTS_H
+
+#include "common.h"
+#include "config.h"
+
+enum host_role { HOST_ROLE_UNKNOWN = 0, HOST_ROLE_PRIMARY, HOST_ROLE_STANDBY };
+enum host_breaker { BRK_CLOSED = 0, BRK_OPEN, BRK_HALF_OPEN };
+
+/* One (database entry, host, port). Fields after port: the registry's lock. */
+struct host_rec {
+	struct host_rec *next;
+	char *db, *host;
+	int port;
+	int role;	/* enum host_role, as its last server's role check found it */
+	bool read_only; /* transaction_read_only was on */
+	usec_t role_at; /* when the role was read; 0: never */
+	int breaker;	/* enum host_breaker */
+	usec_t open_until, backoff;
+	bool probe_out; /* half-open: the one connection let through is under way */
+	int servers;	/* server connections to it now (any state) */
+	uint64_t failures, connects;
+};
+
+/* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
+ * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
+struct host_set {
+	int n, lb, tsa;
+	int next;  /* round-robin: the index the next pick starts at */
+	char *sig; /* host, port list and modes: a reload compares it */
+	struct host_rec *h[SHOAL_MAX_HOSTS];
+};
+
+/* The set for db (client database name dbname), or NULL when the entry has one host and
+ * target_session_attrs=any (the plain single-target path). */
+struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname);
+
+/* True when db's hosts or modes differ from hs's (either may be NULL). */
+bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db);
+
+/* The host a new server connection goes to, counted in its servers; NULL (why in err) when every
+ * host's breaker is open or none can have the wanted role. */
+struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen);
+
+/* Whether a new server of hs must read its role after login (target_session_attrs != any). */
+bool hosts_wants_role(const struct host_set *hs);
+
+/* A server of h logged in: the breaker closes. */
+void hosts_login_ok(struct host_rec *h);
+
+/* Its role check answered: records the role; false when it does not match hs's
+ * target_session_attrs (the caller closes it and the next connection tries another host). */
+bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, bool read_only);
+
+/* A server of h closed. login_failed opens h's breaker (again, for longer); conn_lost (the server
+ * ended an established connection) makes a closed breaker half-open: the next connection to h is
+ * a probe. Returns true when another host of hs can still take a connection (so the pool need
+ * not back off). */
+bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
+		       const char *reason);
+
+/* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
+bool hosts_rotate_idle(const struct host_set *hs);
+
+/* A snapshot of every host, for SHOW HOSTS and /metrics: fills up to max, returns the count. */
+struct host_view {
+	char db[64], host[256];
+	int port, role, breaker, servers;
+	bool read_only;
+	uint64_t failures, connects;
+};
+int hosts_snapshot(struct host_view *out, int max);
+const char *hosts_role_name(int role);
+const char *hosts_breaker_name(int state);
+
+/* At exit. */
+void hosts_free_all(void);
+
+#endif

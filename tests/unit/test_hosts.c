@@ -1,0 +1,198 @@
+/* test_hosts.c: hosts.c's host choice (load_balance_hosts), roles (target_session_attrs) and
+ * circuit breaker, without servers: the registry is driven the way server.c drives it. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "hosts.h"
+
+static struct host_set *set_of(const char *db, const char *value)
+{
+	struct db_entry e = {0};
+	char err[256] = "";
+	if (config_parse_db(value, &e, err, sizeof(err)) != SHOAL_OK)
+		fail_msg("%s: %s", value, err);
+	struct host_set *hs = hosts_set_for(&e, db);
+	free(e.host);
+	free(e.port_list);
+	free(e.dbname);
+	return hs;
+}
+
+static int pick_port(struct host_set *hs)
+{
+	char err[256];
+	struct host_rec *h = hosts_pick(hs, err, sizeof(err));
+	return h ? h->port : -1;
+}
+
+static void test_single_host_has_no_set(void **state)
+{
+	(void)state;
+	assert_null(set_of("one", "host=a port=1"));
+	assert_non_null(set_of("one_tsa", "host=a port=1 target_session_attrs=primary"));
+}
+
+static void test_round_robin_takes_hosts_in_turn(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("rr", "host=a,b,c port=1,2,3");
+	int seq[6];
+	for (int i = 0; i < 6; i++)
+		seq[i] = pick_port(hs);
+	int want[6] = {1, 2, 3, 1, 2, 3};
+	assert_memory_equal(seq, want, sizeof(want));
+	assert_int_equal(hs->h[0]->servers, 2);
+	assert_true(hosts_rotate_idle(hs));
+}
+
+static void test_disable_takes_the_first_usable_host(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("first", "host=a,b port=1,2 load_balance_hosts=disable");
+	assert_int_equal(pick_port(hs), 1);
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_rotate_idle(hs));
+	/* a failed login opens the first host's breaker: the second takes over */
+	assert_true(hosts_server_gone(hs, hs->h[0], true, false, "refused"));
+	assert_int_equal(hs->h[0]->breaker, BRK_OPEN);
+	assert_int_equal(pick_port(hs), 2);
+	assert_int_equal(pick_port(hs), 2);
+}
+
+static void test_least_connections(void **state)
+{
+	(void)state;
+	struct host_set *hs =
+	    set_of("least", "host=a,b,c port=1,2,3 load_balance_hosts=least-connections");
+	assert_int_equal(pick_port(hs), 1);
+	assert_int_equal(pick_port(hs), 2);
+	assert_int_equal(pick_port(hs), 3);
+	hosts_server_gone(hs, hs->h[1], false, false, "idle timeout");
+	assert_int_equal(pick_port(hs), 2);
+}
+
+static void test_standby_skips_a_known_primary(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("ro", "host=p,s1,s2 port=1,2,3 target_session_attrs=standby");
+	assert_true(hosts_wants_role(hs));
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_role_seen(hs, hs->h[0], false, false)); /* a primary: refused */
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
+	assert_int_equal(hs->h[0]->breaker, BRK_CLOSED); /* a wrong role is not a failure */
+	for (int i = 0; i < 4; i++) {
+		int port = pick_port(hs);
+		assert_true(port == 2 || port == 3);
+		assert_true(hosts_role_seen(hs, hs->h[port - 1], true, true));
+	}
+	assert_int_equal(hs->h[1]->servers, 2);
+	assert_int_equal(hs->h[2]->servers, 2);
+}
+
+static void test_read_write_wants_the_writable_host(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("rw", "host=s,p port=1,2 target_session_attrs=read-write");
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_role_seen(hs, hs->h[0], true, true));
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
+	assert_int_equal(pick_port(hs), 2);
+	assert_true(hosts_role_seen(hs, hs->h[1], false, false));
+	assert_int_equal(pick_port(hs), 2); /* the standby is skipped while its role is fresh */
+}
+
+static void test_prefer_standby_takes_the_primary_only_when_no_standby_is_left(void **state)
+{
+	(void)state;
+	struct host_set *hs =
+	    set_of("pref", "host=p,s port=1,2 target_session_attrs=prefer-standby");
+	assert_int_equal(pick_port(hs), 1);
+	/* the other host may be a standby: the primary is refused */
+	assert_false(hosts_role_seen(hs, hs->h[0], false, false));
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
+	assert_int_equal(pick_port(hs), 2);
+	/* the standby goes down: the primary can take connections, and is taken */
+	assert_true(hosts_server_gone(hs, hs->h[1], true, false, "refused"));
+	assert_int_equal(pick_port(hs), 1);
+	assert_true(hosts_role_seen(hs, hs->h[0], false, false));
+}
+
+static void test_all_breakers_open_means_no_host(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("down", "host=a,b port=1,2");
+	assert_int_equal(pick_port(hs), 1);
+	assert_true(hosts_server_gone(hs, hs->h[0], true, false, "refused"));
+	assert_int_equal(pick_port(hs), 2);
+	assert_false(hosts_server_gone(hs, hs->h[1], true, false, "refused"));
+	assert_int_equal(pick_port(hs), -1);
+	assert_int_equal(hs->h[0]->failures, 1);
+}
+
+static void test_lost_connection_makes_one_probe(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("probe", "host=a,b port=1,2 load_balance_hosts=disable");
+	assert_int_equal(pick_port(hs), 1);
+	assert_int_equal(pick_port(hs), 1);
+	hosts_server_gone(hs, hs->h[0], false, true, "server closed the connection");
+	assert_int_equal(hs->h[0]->breaker, BRK_HALF_OPEN);
+	assert_int_equal(pick_port(hs), 1); /* the probe */
+	assert_true(hs->h[0]->probe_out);
+	assert_int_equal(pick_port(hs), 2); /* the others wait for it */
+	hosts_login_ok(hs->h[0]);
+	assert_int_equal(hs->h[0]->breaker, BRK_CLOSED);
+	assert_int_equal(pick_port(hs), 1);
+	/* a failed probe opens it */
+	hosts_server_gone(hs, hs->h[0], false, true, "lost");
+	assert_int_equal(pick_port(hs), 1);
+	hosts_server_gone(hs, hs->h[0], true, false, "refused");
+	assert_int_equal(hs->h[0]->breaker, BRK_OPEN);
+	assert_false(hs->h[0]->probe_out);
+	assert_int_equal(pick_port(hs), 2);
+}
+
+static void test_snapshot_lists_hosts_in_order(void **state)
+{
+	(void)state;
+	struct host_view v[64];
+	int n = hosts_snapshot(v, 64);
+	assert_true(n >= 3);
+	assert_string_equal(v[0].db, "one_tsa");
+	assert_string_equal(v[1].db, "rr");
+	assert_string_equal(v[1].host, "a");
+	assert_int_equal(v[1].port, 1);
+	assert_string_equal(hosts_breaker_name(BRK_HALF_OPEN), "half-open");
+	assert_string_equal(hosts_role_name(HOST_ROLE_STANDBY), "standby");
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	hosts_free_all();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_single_host_has_no_set),
+	    cmocka_unit_test(test_round_robin_takes_hosts_in_turn),
+	    cmocka_unit_test(test_disable_takes_the_first_usable_host),
+	    cmocka_unit_test(test_least_connections),
+	    cmocka_unit_test(test_standby_skips_a_known_primary),
+	    cmocka_unit_test(test_read_write_wants_the_writable_host),
+	    cmocka_unit_test(test_prefer_standby_takes_the_primary_only_when_no_standby_is_left),
+	    cmocka_unit_test(test_all_breakers_open_means_no_host),
+	    cmocka_unit_test(test_lost_connection_makes_one_probe),
+	    cmocka_unit_test(test_snapshot_lists_hosts_in_order),
+	};
+	return cmocka_run_group_tests_name("hosts", tests, NULL, teardown);
+}
