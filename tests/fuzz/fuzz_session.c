@@ -90,15 +90,24 @@ static void write_config(int i, const char *path)
 	fclose(f);
 }
 
+static void harness_cleanup(void)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", H.dir, PORT);
+	unlink(path);
+	rmdir(H.dir);
+}
+
 static void harness_init(void)
 {
 	char err[512], path[128];
 	signal(SIGPIPE, SIG_IGN);
 	const char *v = getenv("SHOAL_FUZZ_VERBOSE");
 	log_set_verbose(v ? atoi(v) : -2);
-	snprintf(H.dir, sizeof(H.dir), "/tmp/shoal-fuzz-XXXXXX");
+	snprintf(H.dir, sizeof(H.dir), "/tmp/shoal-fuzzsess-XXXXXX");
 	if (!mkdtemp(H.dir))
 		die("mkdtemp");
+	atexit(harness_cleanup);
 	H.listen_fd = net_listen_unix(H.dir, PORT, 0700, err, sizeof(err));
 	if (H.listen_fd < 0) {
 		fprintf(stderr, "fuzz_session: %s\n", err);
