@@ -100,6 +100,8 @@ void fpb_str(struct fp_bytes *b, const char *s)
 
 void fpb_consume(struct fp_bytes *b, size_t n)
 {
+	if (n == 0)
+		return;
 	memmove(b->p, b->p + n, b->len - n);
 	b->len -= n;
 }
