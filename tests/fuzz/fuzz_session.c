@@ -49,6 +49,15 @@ static const int ps_values[] = {200, 0, 2};
 
 /* ---- the harness's process-wide state ------------------------------------------------------- */
 
+struct client_side {
+	int fd;
+	const uint8_t *tx;
+	size_t txlen, txpos;
+	struct fp_bytes rx;
+	size_t login_len; /* bytes up to and including the login's ReadyForQuery; 0: not yet */
+	bool slow, eof;
+};
+
 struct peer { /* one server connection Shoal opened, answered by fakepg */
 	int fd;
 	struct fakepg pg;
@@ -64,6 +73,8 @@ static struct {
 	struct worker w;
 	struct peer peers[MAX_PEERS];
 	int npeers;
+	struct client_side *clients[2]; /* stepped by step() */
+	int nclients;
 } H;
 
 static void die(const char *what)
@@ -83,7 +94,7 @@ static void write_config(int i, const char *path)
 	fprintf(f, "db_st = host=%s port=%d dbname=fuzz pool_mode=statement\n", H.dir, PORT);
 	fprintf(f,
 		"[pgbouncer]\nlisten_addr =\nunix_socket_dir =\nauth_type = trust\n"
-		"workers = 1\ndefault_pool_size = 4\nserver_tls_sslmode = disable\n"
+		"workers = 1\ndefault_pool_size = 1\nserver_tls_sslmode = disable\n"
 		"log_connections = 0\nlog_disconnections = 0\nstats_period = 0\n"
 		"max_prepared_statements = %d\n",
 		ps_values[i]);
@@ -370,15 +381,6 @@ static void decode_pipeline(struct gen *g)
 
 /* ---- driving the loop ----------------------------------------------------------------------- */
 
-struct client_side {
-	int fd;
-	const uint8_t *tx;
-	size_t txlen, txpos;
-	struct fp_bytes rx;
-	size_t login_len; /* bytes up to and including the login's ReadyForQuery; 0: not yet */
-	bool slow, eof;
-};
-
 static void peer_close(int i)
 {
 	close(H.peers[i].fd);
@@ -475,7 +477,7 @@ static bool client_step(struct client_side *c)
 }
 
 /* One step: the worker's loop once, then the fake servers and the client. */
-static bool step(struct client_side *c)
+static bool step(void)
 {
 	loop_run_once(H.w.loop, 0);
 	bool moved = peers_accept();
@@ -485,8 +487,8 @@ static bool step(struct client_side *c)
 		if (gone)
 			peer_close(i--);
 	}
-	if (c)
-		moved |= client_step(c);
+	for (int i = 0; i < H.nclients; i++)
+		moved |= client_step(H.clients[i]);
 	return moved;
 }
 
@@ -598,27 +600,37 @@ static void run_until(struct client_side *c, const char *phase, size_t expected,
 		}
 		if (c->eof)
 			return; /* the comparison reports it */
-		if (step(c))
+		if (step())
 			idle = 0;
 		else if (++idle >= STALL_STEPS)
 			stall(phase, c, expected);
 	}
 }
 
-/* Close the client, then every server connection; Shoal must let go of both. */
-static void settle(struct client_side *c)
+static void client_drop(struct client_side *c)
 {
 	close(c->fd);
+	for (int i = 0; i < H.nclients; i++)
+		if (H.clients[i] == c)
+			H.clients[i--] = H.clients[--H.nclients];
+	fpb_free(&c->rx);
+}
+
+/* Close the clients, then every server connection; Shoal must let go of both. */
+static void settle(void)
+{
+	while (H.nclients)
+		client_drop(H.clients[0]);
 	for (int i = 0; i < 200 && H.w.n_clients > 0; i++)
-		step(NULL);
+		step();
 	for (int i = 0; i < 20; i++)
-		step(NULL);
+		step();
 	while (H.npeers)
 		peer_close(H.npeers - 1);
 	for (int i = 0; i < 20; i++)
-		step(NULL);
+		step();
 	if (H.w.n_clients != 0) {
-		fprintf(stderr, "fuzz_session: the client was not let go after it closed\n");
+		fprintf(stderr, "fuzz_session: a client was not let go after it closed\n");
 		abort();
 	}
 }
@@ -640,27 +652,9 @@ static void check_forwarding(const struct gen *g)
 		report_difference(got, ngot, g->out.p, g->out.len, "bytes the server received");
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* A client of the pool: connected, logged in, registered for step(). */
+static void client_open(struct client_side *c, int mode, int ps, bool slow)
 {
-	if (!H.ready)
-		harness_init();
-	if (size < 1)
-		return 0;
-	int mode = data[0] % 3, ps = (data[0] / 3) % 3;
-	struct gen g = {.p = data, .n = size, .pos = 1, .mode = mode};
-	decode_pipeline(&g);
-
-	struct fakepg direct;
-	fakepg_init(&direct, true);
-	fpb_put(&direct.in, g.out.p, g.out.len);
-	fakepg_process(&direct, SIZE_MAX);
-	if (direct.out.len > MAX_EXPECTED) { /* too slow to be worth it */
-		fakepg_free(&direct);
-		fpb_free(&g.out);
-		return 0;
-	}
-
-	config_set_current(&H.cfg[ps]);
 	int sv[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair");
@@ -671,29 +665,88 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(user, sizeof(user), "ps%d", ps_values[ps]);
 	struct fp_bytes start = {0};
 	startup_packet(&start, user, db_names[mode]);
-	struct client_side c = {
-	    .fd = sv[0], .tx = start.p, .txlen = start.len, .slow = (data[0] / 9) % 2};
-	run_until(&c, "login", 0, true);
-	if (!c.login_len)
-		report_difference(c.rx.p, c.rx.len, NULL, 0, "the login did not finish");
+	memset(c, 0, sizeof(*c));
+	c->fd = sv[0];
+	c->tx = start.p;
+	c->txlen = start.len;
+	c->slow = slow;
+	H.clients[H.nclients++] = c;
+	run_until(c, "login", 0, true);
+	if (!c->login_len)
+		report_difference(c->rx.p, c->rx.len, NULL, 0, "the login did not finish");
+	fpb_free(&start);
+	c->tx = NULL;
+	c->txlen = c->txpos = 0;
+}
 
+/* Run until c has read what it expects, a little more, and compare. */
+static void client_check(struct client_side *c, const struct fp_bytes *want, const char *what)
+{
+	run_until(c, what, want->len, false);
+	for (int i = 0; i < 20; i++) /* anything more would be a difference too */
+		step();
+	const uint8_t *got = c->rx.p + c->login_len;
+	size_t ngot = c->rx.len - c->login_len;
+	if (ngot != want->len || memcmp(got, want->p, ngot) != 0)
+		report_difference(got, ngot, want->p, want->len, what);
+}
+
+static void answer_directly(const struct fp_bytes *pipeline, struct fakepg *direct)
+{
+	fakepg_init(direct, true);
+	fpb_put(&direct->in, pipeline->p, pipeline->len);
+	fakepg_process(direct, SIZE_MAX);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (!H.ready)
+		harness_init();
+	if (size < 1)
+		return 0;
+	int mode = data[0] % 3, ps = (data[0] / 3) % 3;
+	bool slow = (data[0] / 9) % 2;
+	/* A second client with one query, waiting for the pool's only server: a server released
+	 * before the first client's pipeline is answered would run it in the middle. */
+	bool second = mode != V_SESSION && (data[0] / 18) % 2;
+	struct gen g = {.p = data, .n = size, .pos = 1, .mode = mode};
+	decode_pipeline(&g);
+	struct fakepg direct, direct2;
+	answer_directly(&g.out, &direct);
+	if (direct.out.len > MAX_EXPECTED) { /* too slow to be worth it */
+		fakepg_free(&direct);
+		fpb_free(&g.out);
+		return 0;
+	}
+	struct gen g2 = {.mode = mode};
+	size_t m = fpb_begin(&g2.out, 'Q');
+	fpb_str(&g2.out, "rows 2 size 3");
+	fpb_end(&g2.out, m);
+	answer_directly(&g2.out, &direct2);
+
+	config_set_current(&H.cfg[ps]);
+	struct client_side c, c2;
+	client_open(&c, mode, ps, slow);
+	if (second)
+		client_open(&c2, mode, ps, false);
 	c.tx = g.out.p;
 	c.txlen = g.out.len;
-	c.txpos = 0;
-	run_until(&c, "the pipeline", direct.out.len, false);
-	for (int i = 0; i < 20; i++) /* anything more would be a difference too */
-		step(&c);
-	const uint8_t *got = c.rx.p + c.login_len;
-	size_t ngot = c.rx.len - c.login_len;
-	if (ngot != direct.out.len || memcmp(got, direct.out.p, ngot) != 0)
-		report_difference(got, ngot, direct.out.p, direct.out.len, "bytes the client read");
+	if (second) {
+		c2.tx = g2.out.p;
+		c2.txlen = g2.out.len;
+	}
+	client_check(&c, &direct.out, "the pipeline");
 	if (mode == V_SESSION)
 		check_forwarding(&g);
-
-	settle(&c);
-	fpb_free(&start);
-	fpb_free(&c.rx);
+	if (second) {
+		/* The first client may hold the server still (a transaction left open, a pin). */
+		client_drop(&c);
+		client_check(&c2, &direct2.out, "the second client's query");
+	}
+	settle();
 	fakepg_free(&direct);
+	fakepg_free(&direct2);
 	fpb_free(&g.out);
+	fpb_free(&g2.out);
 	return 0;
 }

@@ -60,8 +60,8 @@ seqs = {
 os.makedirs(out, exist_ok=True)
 for name, ops in seqs.items():
     # first byte: mode = b % 3 (transaction, session, statement), cache = b / 3 % 3 (200, 0, 2),
-    # slow client = b / 9 % 2
-    variants = [(0,'txn_ps200'),(3,'txn_nops'),(6,'txn_ps2'),(1,'session'),(2,'stmt_ps200'),(5,'stmt_nops'),(9,'txn_ps200_slow'),(10,'session_slow')]
+    # slow client = b / 9 % 2, a second client (not in session mode) = b / 18 % 2
+    variants = [(0,'txn_ps200'),(3,'txn_nops'),(6,'txn_ps2'),(1,'session'),(2,'stmt_ps200'),(5,'stmt_nops'),(9,'txn_ps200_slow'),(10,'session_slow'),(18,'txn_ps200_2c'),(21,'txn_nops_2c'),(20,'stmt_ps200_2c')]
     for v, suffix in variants:
         if (suffix not in ('txn_ps200',)) and not (zlib.crc32((name+suffix).encode()) % 4 == 0 or name in ('large_result_extended','copy_in_extended_syncs','many_statements_evict','large_query_text','txn_block')):
             continue
