@@ -761,7 +761,7 @@ static uint32_t be32(const uint8_t *p)
 void fakepg_process(struct fakepg *f, size_t out_limit)
 {
 	size_t at = 0;
-	while (!f->closed && f->out.len <= out_limit) {
+	while (f->in.len > at && !f->closed && f->out.len <= out_limit) {
 		const uint8_t *p = f->in.p + at;
 		size_t avail = f->in.len - at;
 		if (!f->started) {

@@ -16,7 +16,8 @@
  * prepared-statement cache (max_prepared_statements 200, 0 or 2: eviction), and a slow client
  * that reads 1 KB per step (flow control). Between inputs the client and every server connection
  * are closed, so each input starts from an empty pool. SHOAL_FUZZ_VERBOSE=n turns the daemon's
- * log up (-2 by default: errors only). */
+ * log up (-2 by default: errors only); SHOAL_FUZZ_NO_COPY_IN=1 turns "copy in" texts into
+ * "copy out", so that a fuzzing run gets past the known COPY FROM STDIN defects (known/session). */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -41,7 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define STALL_STEPS	 3000
 #define SERVER_OUT_LIMIT (256u << 10) /* fakepg stops reading above this, as PostgreSQL would */
 #define MAX_PIPELINE	 (6u << 20)
-#define MAX_EXPECTED	 (12u << 20)
+#define MAX_EXPECTED	 (4u << 20)
 
 enum { V_TRANSACTION, V_SESSION, V_STATEMENT };
 static const char *const db_names[] = {"db_t", "db_s", "db_st"};
@@ -76,6 +77,8 @@ static struct {
 	struct client_side *clients[2]; /* stepped by step() */
 	int nclients;
 } H;
+
+static bool no_copy_in; /* SHOAL_FUZZ_NO_COPY_IN */
 
 static void die(const char *what)
 {
@@ -115,6 +118,7 @@ static void harness_init(void)
 	signal(SIGPIPE, SIG_IGN);
 	const char *v = getenv("SHOAL_FUZZ_VERBOSE");
 	log_set_verbose(v ? atoi(v) : -2);
+	no_copy_in = getenv("SHOAL_FUZZ_NO_COPY_IN") != NULL;
 	snprintf(H.dir, sizeof(H.dir), "/tmp/shoal-fuzzsess-XXXXXX");
 	if (!mkdtemp(H.dir))
 		die("mkdtemp");
@@ -190,6 +194,10 @@ static char *gen_text(struct gen *g, size_t *len)
 		snprintf(head, sizeof(head), "copy out %u", a % 50u);
 		break;
 	case 9:
+		if (no_copy_in) { /* SHOAL_FUZZ_NO_COPY_IN: past the known COPY defects */
+			snprintf(head, sizeof(head), "copy out %u", a % 50u);
+			break;
+		}
 		snprintf(head, sizeof(head), "copy in");
 		g->copy = true;
 		break;
