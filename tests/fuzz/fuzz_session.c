@@ -525,6 +525,27 @@ static void find_login_end(struct client_side *c)
 	}
 }
 
+/* SHOAL_FUZZ_DUMP: a stream's messages, one line, with the names and texts' heads. */
+static void dump_stream(const char *label, const uint8_t *p, size_t n)
+{
+	if (!getenv("SHOAL_FUZZ_DUMP"))
+		return;
+	fprintf(stderr, "%s:", label);
+	for (size_t at = 0; n - at >= 5;) {
+		uint32_t len = (uint32_t)p[at + 1] << 24 | (uint32_t)p[at + 2] << 16 |
+			       (uint32_t)p[at + 3] << 8 | p[at + 4];
+		if (len < 4)
+			break;
+		size_t body = len - 4 < n - at - 5 ? len - 4 : n - at - 5;
+		fprintf(stderr, " %c(%u)", p[at] >= 32 && p[at] < 127 ? p[at] : '?', len);
+		if (strchr("PBDCEQ", p[at]) && body) { /* frontend names, or an error's text */
+			fprintf(stderr, "[%.*s]", (int)(body < 24 ? body : 24), p + at + 5);
+		}
+		at += (size_t)len + 1;
+	}
+	fprintf(stderr, "\n");
+}
+
 static void stall(const char *phase, const struct client_side *c, size_t expected)
 {
 	fprintf(stderr,
@@ -532,10 +553,18 @@ static void stall(const char *phase, const struct client_side *c, size_t expecte
 		"read %zu (expected %zu after a login of %zu), %d server connection(s)\n",
 		phase, STALL_STEPS, c->txpos, c->txlen, c->rx.len, expected, c->login_len,
 		H.npeers);
+	dump_stream("client sent", c->tx, c->txlen);
+	dump_stream("client read", c->rx.p + c->login_len, c->rx.len - c->login_len);
 	for (int i = 0; i < H.npeers; i++)
 		fprintf(stderr, "  server %d: in %zu, out %zu, txn %c, skip %d, copy %d\n", i,
 			H.peers[i].pg.in.len, H.peers[i].pg.out.len, H.peers[i].pg.txn,
 			H.peers[i].pg.skip, H.peers[i].pg.copy_in);
+	for (int i = 0; i < H.npeers; i++) {
+		const struct fp_bytes *r = &H.peers[i].raw;
+		size_t start = r->len >= 4 ? (size_t)r->p[2] << 8 | r->p[3] : 0; /* < 64 KB */
+		if (start <= r->len)
+			dump_stream("server received", r->p + start, r->len - start);
+	}
 	abort();
 }
 
@@ -597,7 +626,30 @@ static void report_difference(const uint8_t *got, size_t ngot, const uint8_t *wa
 	abort();
 }
 
-static void run_until(struct client_side *c, const char *phase, size_t expected, bool login)
+/* ReadyForQuery messages in a stream of backend messages. */
+static size_t count_rfq(const uint8_t *p, size_t n)
+{
+	size_t count = 0;
+	for (size_t at = 0; n - at >= 5;) {
+		uint32_t len = (uint32_t)p[at + 1] << 24 | (uint32_t)p[at + 2] << 16 |
+			       (uint32_t)p[at + 3] << 8 | p[at + 4];
+		if (len < 4 || n - at - 1 < len)
+			break;
+		count += p[at] == 'Z';
+		at += (size_t)len + 1;
+	}
+	return count;
+}
+
+static size_t rfq_count(const struct client_side *c)
+{
+	return count_rfq(c->rx.p + c->login_len, c->rx.len - c->login_len);
+}
+
+/* Step until c has logged in, or has read expected bytes (of which expected_rfqs
+ * ReadyForQuery); a stall aborts, unless every ReadyForQuery came (then the bytes differ). */
+static void run_until(struct client_side *c, const char *phase, size_t expected,
+		      size_t expected_rfqs, bool login)
 {
 	int idle = 0;
 	for (;;) {
@@ -612,7 +664,9 @@ static void run_until(struct client_side *c, const char *phase, size_t expected,
 			return; /* the comparison reports it */
 		if (step())
 			idle = 0;
-		else if (++idle >= STALL_STEPS)
+		else if (++idle >= STALL_STEPS && !login && rfq_count(c) >= expected_rfqs)
+			return; /* every ReadyForQuery came: the comparison tells what differs */
+		else if (idle >= STALL_STEPS)
 			stall(phase, c, expected);
 	}
 }
@@ -681,7 +735,7 @@ static void client_open(struct client_side *c, int mode, int ps, bool slow)
 	c->txlen = start.len;
 	c->slow = slow;
 	H.clients[H.nclients++] = c;
-	run_until(c, "login", 0, true);
+	run_until(c, "login", 0, 0, true);
 	if (!c->login_len)
 		report_difference(c->rx.p, c->rx.len, NULL, 0, "the login did not finish");
 	fpb_free(&start);
@@ -692,13 +746,21 @@ static void client_open(struct client_side *c, int mode, int ps, bool slow)
 /* Run until c has read what it expects, a little more, and compare. */
 static void client_check(struct client_side *c, const struct fp_bytes *want, const char *what)
 {
-	run_until(c, what, want->len, false);
+	run_until(c, what, want->len, count_rfq(want->p, want->len), false);
 	for (int i = 0; i < 20; i++) /* anything more would be a difference too */
 		step();
 	const uint8_t *got = c->rx.p + c->login_len;
 	size_t ngot = c->rx.len - c->login_len;
-	if (ngot != want->len || memcmp(got, want->p, ngot) != 0)
+	if (ngot != want->len || memcmp(got, want->p, ngot) != 0) {
+		dump_stream("client sent", c->tx, c->txlen);
+		for (int i = 0; i < H.npeers; i++) {
+			const struct fp_bytes *r = &H.peers[i].raw;
+			size_t start = r->len >= 4 ? (size_t)r->p[2] << 8 | r->p[3] : 0;
+			if (start <= r->len)
+				dump_stream("server received", r->p + start, r->len - start);
+		}
 		report_difference(got, ngot, want->p, want->len, what);
+	}
 }
 
 static void answer_directly(const struct fp_bytes *pipeline, struct fakepg *direct)
