@@ -538,8 +538,11 @@ static void dump_stream(const char *label, const uint8_t *p, size_t n)
 			break;
 		size_t body = len - 4 < n - at - 5 ? len - 4 : n - at - 5;
 		fprintf(stderr, " %c(%u)", p[at] >= 32 && p[at] < 127 ? p[at] : '?', len);
-		if (strchr("PBDCEQ", p[at]) && body) { /* frontend names, or an error's text */
-			fprintf(stderr, "[%.*s]", (int)(body < 24 ? body : 24), p + at + 5);
+		if (strchr("PBDCEQ", p[at]) && body) { /* names and texts (NUL shown as |) */
+			fprintf(stderr, "[");
+			for (size_t k = 0; k < body && k < 24; k++)
+				fputc(p[at + 5 + k] ? p[at + 5 + k] : '|', stderr);
+			fprintf(stderr, "]");
 		}
 		at += (size_t)len + 1;
 	}
