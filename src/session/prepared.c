@@ -659,8 +659,10 @@ void ps_client_note(struct server *s, uint8_t type)
 		op_push(ps, OP_SYNC, NULL, NULL, 0);
 		break;
 	case PQMSG_QUERY:
-		forget_unnamed(s->client, s); /* a simple Query destroys the unnamed statement */
-		op_push(ps, OP_QUERY, NULL, NULL, 0);
+		/* A simple Query destroys the unnamed statement (unless the server skips it). */
+		op_push(ps, OP_QUERY, NULL, s->client && s->client->ps ? s->client->ps->unnamed : NULL,
+			ps->unnamed_owner);
+		forget_unnamed(s->client, s);
 		break;
 	case PQMSG_FUNCTION_CALL:
 		op_push(ps, OP_FUNC, NULL, NULL, 0);
@@ -672,31 +674,50 @@ void ps_client_note(struct server *s, uint8_t type)
 
 /* ---- server replies ----------------------------------------------------------------------- */
 
-/* Undo what a skipped (or, failed, refused) message did to the maps. */
-static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op, bool failed)
+/* The unnamed statement as it was before a skipped message changed it: the client's and the
+ * server's current one, or, when a later message (after the Sync, not skipped) has changed it
+ * again since, what that message will restore if it is skipped in turn. */
+static void unnamed_restore(struct client *c, struct ps_server *ps, struct ps_op *later,
+			    struct ps_def *def, uint64_t owner)
 {
+	if (later) {
+		free(later->def);
+		later->def = def;
+		later->srv_id = owner;
+		return;
+	}
+	if (c && c->ps) {
+		free(c->ps->unnamed);
+		c->ps->unnamed = def;
+	} else {
+		free(def);
+	}
+	ps->unnamed_owner = owner;
+}
+
+/* Undo what a skipped (or, failed, refused) message did to the maps. later: the first message
+ * after the skipped ones that changes the client's unnamed statement, or NULL. */
+static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op, bool failed,
+			struct ps_op *later)
+{
+	struct ps_def *def = op->def;
 	switch (op->kind) {
 	case OP_PARSE_UNNAMED:
 		/* A failed Parse has already dropped the previous unnamed statement; a skipped one
 		 * left it in place. */
-		if (c && c->ps) {
-			free(c->ps->unnamed);
-			c->ps->unnamed = failed ? NULL : op->def;
-			if (!failed)
-				op->def = NULL;
-		}
-		ps->unnamed_owner = failed ? 0 : op->srv_id;
+		op->def = NULL;
+		if (failed)
+			free(def);
+		unnamed_restore(c, ps, later, failed ? NULL : def, failed ? 0 : op->srv_id);
 		break;
 	case OP_INJ_PARSE_UNNAMED:
-		ps->unnamed_owner = 0;
+		if (!later)
+			ps->unnamed_owner = 0;
 		break;
 	case OP_CLOSE_UNNAMED: /* not closed after all */
-		if (c && c->ps) {
-			free(c->ps->unnamed);
-			c->ps->unnamed = op->def;
-			op->def = NULL;
-		}
-		ps->unnamed_owner = op->srv_id;
+	case OP_QUERY:	       /* skipped: the unnamed statement was not destroyed */
+		op->def = NULL;
+		unnamed_restore(c, ps, later, def, op->srv_id);
 		break;
 	case OP_PARSE:
 	case OP_SYN_PARSE:
@@ -725,16 +746,29 @@ static bool is_extended(uint8_t kind)
 	return kind != OP_SYNC && kind != OP_QUERY && kind != OP_FUNC;
 }
 
+/* The first message from i on that changes the client's unnamed statement, or NULL. */
+static struct ps_op *unnamed_changed_at(struct ps_server *ps, size_t i)
+{
+	for (; i < ps->qlen; i++) {
+		uint8_t k = ps->q[i].kind;
+		if (k == OP_PARSE_UNNAMED || k == OP_CLOSE_UNNAMED || k == OP_QUERY)
+			return &ps->q[i];
+	}
+	return NULL;
+}
+
 /* An ErrorResponse to the head: the server skips everything up to the next Sync. Undo the head
- * and the skipped messages, newest first (a Close then a Parse of one name undo in that order). */
+ * and the skipped messages, newest first (a Close then a Parse of one name undo in that order).
+ * Messages after that Sync may have been sent already; what they did stays. */
 static void on_error(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	size_t end = ps->qhead;
 	while (end < ps->qlen && ps->q[end].kind != OP_SYNC)
 		end++;
+	struct ps_op *later = unnamed_changed_at(ps, end);
 	for (size_t i = end; i-- > ps->qhead;)
-		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead);
+		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead, later);
 	while (ps->qhead < end)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
