@@ -13,11 +13,16 @@
  * abort() with a description on stderr.
  *
  * The first input byte picks the variant: pool mode (transaction, session, statement), the
- * prepared-statement cache (max_prepared_statements 200, 0 or 2: eviction), and a slow client
- * that reads 1 KB per step (flow control). Between inputs the client and every server connection
- * are closed, so each input starts from an empty pool. SHOAL_FUZZ_VERBOSE=n turns the daemon's
- * log up (-2 by default: errors only); SHOAL_FUZZ_NO_COPY_IN=1 turns "copy in" texts into
- * "copy out", so that a fuzzing run gets past the known COPY FROM STDIN defects (known/session). */
+ * prepared-statement cache (max_prepared_statements 200, 0 or 2: eviction), a slow client
+ * that reads 1 KB per step (flow control), a second client (below) and lockstep: the client
+ * sends each Sync's worth only once the previous one is answered, as a client that does not
+ * pipeline (past the defects that only pipelining shows). Between inputs the client and every
+ * server connection are closed, so each input starts from an empty pool.
+ *
+ * SHOAL_FUZZ_VERBOSE=n turns the daemon's log up (-2 by default: errors only);
+ * SHOAL_FUZZ_PAST_KNOWN=1 steers a fuzzing run past the known defects (known/session): "copy
+ * in" texts become "copy out", every input runs in lockstep, and a simple Query always follows a
+ * Sync; SHOAL_FUZZ_DUMP=1 prints the pipeline and what the server received when an input fails. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +62,11 @@ struct client_side {
 	struct fp_bytes rx;
 	size_t login_len; /* bytes up to and including the login's ReadyForQuery; 0: not yet */
 	bool slow, eof;
+	/* Lockstep: segment i of tx (up to seg_end[i], each ending with a Sync) is sent only once
+	 * the client has read seg_out[i - 1] bytes, what PostgreSQL answers to the ones before. */
+	bool lockstep;
+	const size_t *seg_end, *seg_out;
+	size_t nseg;
 };
 
 struct peer { /* one server connection Shoal opened, answered by fakepg */
@@ -78,7 +88,7 @@ static struct {
 	int nclients;
 } H;
 
-static bool no_copy_in; /* SHOAL_FUZZ_NO_COPY_IN */
+static bool past_known; /* SHOAL_FUZZ_PAST_KNOWN */
 
 static void die(const char *what)
 {
@@ -118,7 +128,7 @@ static void harness_init(void)
 	signal(SIGPIPE, SIG_IGN);
 	const char *v = getenv("SHOAL_FUZZ_VERBOSE");
 	log_set_verbose(v ? atoi(v) : -2);
-	no_copy_in = getenv("SHOAL_FUZZ_NO_COPY_IN") != NULL;
+	past_known = getenv("SHOAL_FUZZ_PAST_KNOWN") != NULL;
 	snprintf(H.dir, sizeof(H.dir), "/tmp/shoal-fuzzsess-XXXXXX");
 	if (!mkdtemp(H.dir))
 		die("mkdtemp");
@@ -194,7 +204,7 @@ static char *gen_text(struct gen *g, size_t *len)
 		snprintf(head, sizeof(head), "copy out %u", a % 50u);
 		break;
 	case 9:
-		if (no_copy_in) { /* SHOAL_FUZZ_NO_COPY_IN: past the known COPY defects */
+		if (past_known) { /* past the known COPY FROM STDIN defects */
 			snprintf(head, sizeof(head), "copy out %u", a % 50u);
 			break;
 		}
@@ -293,6 +303,8 @@ static void put_empty(struct gen *g, uint8_t type)
 
 static void op_query(struct gen *g)
 {
+	if (past_known) /* never skipped after an extended-protocol error */
+		put_empty(g, 'S');
 	size_t tlen;
 	char *text = gen_text(g, &tlen);
 	size_t m = fpb_begin(&g->out, 'Q');
@@ -459,11 +471,23 @@ static bool peer_step(struct peer *p, bool *gone)
 	return moved;
 }
 
+/* How much of tx the client may have sent by now. */
+static size_t client_send_limit(const struct client_side *c)
+{
+	if (!c->lockstep || !c->nseg)
+		return c->txlen;
+	size_t got = c->rx.len - c->login_len, j = 0;
+	while (j + 1 < c->nseg && got >= c->seg_out[j])
+		j++;
+	return c->seg_end[j];
+}
+
 static bool client_step(struct client_side *c)
 {
 	bool moved = false;
-	while (c->txpos < c->txlen) {
-		ssize_t n = write(c->fd, c->tx + c->txpos, c->txlen - c->txpos);
+	size_t limit = client_send_limit(c);
+	while (c->txpos < limit) {
+		ssize_t n = write(c->fd, c->tx + c->txpos, limit - c->txpos);
 		if (n <= 0)
 			break;
 		c->txpos += (size_t)n;
@@ -649,28 +673,40 @@ static size_t rfq_count(const struct client_side *c)
 	return count_rfq(c->rx.p + c->login_len, c->rx.len - c->login_len);
 }
 
-/* Step until c has logged in, or has read expected bytes (of which expected_rfqs
- * ReadyForQuery); a stall aborts, unless every ReadyForQuery came (then the bytes differ). */
-static void run_until(struct client_side *c, const char *phase, size_t expected,
-		      size_t expected_rfqs, bool login)
+/* Whether what c read so far can still become want: a prefix of it, and not all of its
+ * ReadyForQuery messages yet. */
+static bool still_coming(const struct client_side *c, const struct fp_bytes *want)
+{
+	const uint8_t *got = c->rx.p + c->login_len;
+	size_t n = c->rx.len - c->login_len;
+	if (n > want->len || (n && memcmp(got, want->p, n) != 0))
+		return false;
+	return rfq_count(c) < count_rfq(want->p, want->len);
+}
+
+/* Step until c has logged in (want NULL), or has read want's length. No byte moving for
+ * STALL_STEPS steps is a stall, unless what the client read already differs (the comparison
+ * reports it). */
+static void run_until(struct client_side *c, const char *phase, const struct fp_bytes *want)
 {
 	int idle = 0;
 	for (;;) {
-		if (login) {
+		if (!want) {
 			find_login_end(c);
 			if (c->login_len)
 				return;
-		} else if (c->txpos == c->txlen && c->rx.len - c->login_len >= expected) {
+		} else if (c->txpos == c->txlen && c->rx.len - c->login_len >= want->len) {
 			return;
 		}
 		if (c->eof)
 			return; /* the comparison reports it */
-		if (step())
+		if (step()) {
 			idle = 0;
-		else if (++idle >= STALL_STEPS && !login && rfq_count(c) >= expected_rfqs)
-			return; /* every ReadyForQuery came: the comparison tells what differs */
-		else if (idle >= STALL_STEPS)
-			stall(phase, c, expected);
+		} else if (++idle >= STALL_STEPS) {
+			if (want && !still_coming(c, want))
+				return;
+			stall(phase, c, want ? want->len : 0);
+		}
 	}
 }
 
@@ -738,7 +774,7 @@ static void client_open(struct client_side *c, int mode, int ps, bool slow)
 	c->txlen = start.len;
 	c->slow = slow;
 	H.clients[H.nclients++] = c;
-	run_until(c, "login", 0, 0, true);
+	run_until(c, "login", NULL);
 	if (!c->login_len)
 		report_difference(c->rx.p, c->rx.len, NULL, 0, "the login did not finish");
 	fpb_free(&start);
@@ -749,7 +785,7 @@ static void client_open(struct client_side *c, int mode, int ps, bool slow)
 /* Run until c has read what it expects, a little more, and compare. */
 static void client_check(struct client_side *c, const struct fp_bytes *want, const char *what)
 {
-	run_until(c, what, want->len, count_rfq(want->p, want->len), false);
+	run_until(c, what, want);
 	for (int i = 0; i < 20; i++) /* anything more would be a difference too */
 		step();
 	const uint8_t *got = c->rx.p + c->login_len;
@@ -766,11 +802,49 @@ static void client_check(struct client_side *c, const struct fp_bytes *want, con
 	}
 }
 
-static void answer_directly(const struct fp_bytes *pipeline, struct fakepg *direct)
+/* Segments of a pipeline, each ending after a Sync (the last one at its end). */
+struct segments {
+	size_t *end, *out; /* byte offsets in the pipeline; bytes of the answer after it */
+	size_t n;
+};
+
+/* What PostgreSQL answers to the pipeline, segment by segment. */
+static void answer_directly(const struct fp_bytes *pipeline, struct fakepg *direct,
+			    struct segments *seg)
 {
 	fakepg_init(direct, true);
-	fpb_put(&direct->in, pipeline->p, pipeline->len);
-	fakepg_process(direct, SIZE_MAX);
+	memset(seg, 0, sizeof(*seg));
+	size_t cap = 16, from = 0;
+	seg->end = malloc(cap * sizeof(size_t));
+	seg->out = malloc(cap * sizeof(size_t));
+	if (!seg->end || !seg->out)
+		abort();
+	for (size_t at = 0; at < pipeline->len;) {
+		const uint8_t *p = pipeline->p + at;
+		size_t len =
+		    1 + ((size_t)p[1] << 24 | (size_t)p[2] << 16 | (size_t)p[3] << 8 | p[4]);
+		at += len;
+		if (p[0] != 'S' && at < pipeline->len)
+			continue;
+		if (seg->n == cap) {
+			cap *= 2;
+			seg->end = realloc(seg->end, cap * sizeof(size_t));
+			seg->out = realloc(seg->out, cap * sizeof(size_t));
+			if (!seg->end || !seg->out)
+				abort();
+		}
+		fpb_put(&direct->in, pipeline->p + from, at - from);
+		fakepg_process(direct, SIZE_MAX);
+		seg->end[seg->n] = at;
+		seg->out[seg->n++] = direct->out.len;
+		from = at;
+	}
+}
+
+static void segments_free(struct segments *seg)
+{
+	free(seg->end);
+	free(seg->out);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -781,14 +855,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	int mode = data[0] % 3, ps = (data[0] / 3) % 3;
 	bool slow = (data[0] / 9) % 2;
+	/* A client that sends the next Sync's worth only once the previous one is answered, as a
+	 * client that does not pipeline: past the defects only pipelining shows. */
+	bool lockstep = (data[0] / 36) % 2 || past_known;
 	/* A second client with one query, waiting for the pool's only server: a server released
 	 * before the first client's pipeline is answered would run it in the middle. */
 	bool second = mode != V_SESSION && (data[0] / 18) % 2;
 	struct gen g = {.p = data, .n = size, .pos = 1, .mode = mode};
 	decode_pipeline(&g);
 	struct fakepg direct, direct2;
-	answer_directly(&g.out, &direct);
+	struct segments seg, seg2;
+	answer_directly(&g.out, &direct, &seg);
 	if (direct.out.len > MAX_EXPECTED) { /* too slow to be worth it */
+		segments_free(&seg);
 		fakepg_free(&direct);
 		fpb_free(&g.out);
 		return 0;
@@ -797,13 +876,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t m = fpb_begin(&g2.out, 'Q');
 	fpb_str(&g2.out, "rows 2 size 3");
 	fpb_end(&g2.out, m);
-	answer_directly(&g2.out, &direct2);
+	answer_directly(&g2.out, &direct2, &seg2);
 
 	config_set_current(&H.cfg[ps]);
 	struct client_side c, c2;
 	client_open(&c, mode, ps, slow);
 	if (second)
 		client_open(&c2, mode, ps, false);
+	c.lockstep = lockstep;
+	c.seg_end = seg.end;
+	c.seg_out = seg.out;
+	c.nseg = seg.n;
 	c.tx = g.out.p;
 	c.txlen = g.out.len;
 	if (second) {
@@ -821,6 +904,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		client_check(&c2, &direct2.out, "the second client's query");
 	}
 	settle();
+	segments_free(&seg);
+	segments_free(&seg2);
 	fakepg_free(&direct);
 	fakepg_free(&direct2);
 	fpb_free(&g.out);

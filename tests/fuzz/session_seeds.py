@@ -57,12 +57,19 @@ seqs = {
  'sync_only': S+S+S,
  'close_portal_and_missing': P(1,0,0,1,1)+B(1,1)+C(False,1)+E(1)+S+C(True,3)+C(False,2)+S,
 }
+LARGE = {'large_result_simple': ('txn_ps200', 'session_slow', 'txn_ps200_2c'),
+         'large_result_extended': ('txn_ps200', 'txn_ps200_slow', 'stmt_ps200', 'txn_ps2_lock')}
 os.makedirs(out, exist_ok=True)
 for name, ops in seqs.items():
     # first byte: mode = b % 3 (transaction, session, statement), cache = b / 3 % 3 (200, 0, 2),
-    # slow client = b / 9 % 2, a second client (not in session mode) = b / 18 % 2
-    variants = [(0,'txn_ps200'),(3,'txn_nops'),(6,'txn_ps2'),(1,'session'),(2,'stmt_ps200'),(5,'stmt_nops'),(9,'txn_ps200_slow'),(10,'session_slow'),(18,'txn_ps200_2c'),(21,'txn_nops_2c'),(20,'stmt_ps200_2c')]
+    # slow client = b / 9 % 2, a second client (not in session mode) = b / 18 % 2,
+    # lockstep = b / 36 % 2
+    variants = [(0,'txn_ps200'),(3,'txn_nops'),(6,'txn_ps2'),(1,'session'),(2,'stmt_ps200'),(5,'stmt_nops'),(9,'txn_ps200_slow'),(10,'session_slow'),(18,'txn_ps200_2c'),(21,'txn_nops_2c'),(20,'stmt_ps200_2c'),(36,'txn_ps200_lock'),(54,'txn_ps200_2c_lock'),(42,'txn_ps2_lock')]
     for v, suffix in variants:
-        if (suffix not in ('txn_ps200',)) and not (zlib.crc32((name+suffix).encode()) % 4 == 0 or name in ('large_result_extended','copy_in_extended_syncs','many_statements_evict','large_query_text','txn_block')):
+        # the large results take most of the replay's time: a few variants each
+        if name in LARGE:
+            if suffix not in LARGE[name]:
+                continue
+        elif (suffix not in ('txn_ps200',)) and not (zlib.crc32((name+suffix).encode()) % 4 == 0 or name in ('copy_in_extended_syncs','many_statements_evict','large_query_text','txn_block')):
             continue
         open(os.path.join(out, f'{name}-{suffix}'), 'wb').write(bytes([v]+ops))
