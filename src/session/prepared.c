@@ -659,9 +659,13 @@ void ps_client_note(struct server *s, uint8_t type)
 		op_push(ps, OP_SYNC, NULL, NULL, 0);
 		break;
 	case PQMSG_QUERY:
-		/* A simple Query destroys the unnamed statement (unless the server skips it). */
-		op_push(ps, OP_QUERY, NULL, s->client && s->client->ps ? s->client->ps->unnamed : NULL,
-			ps->unnamed_owner);
+		/* A simple Query destroys the unnamed statement, unless the server skips it: its op
+		 * keeps the statement (moved, not copied) to give it back then. */
+		op_push(ps, OP_QUERY, NULL, NULL, ps->unnamed_owner);
+		if (s->client && s->client->ps) {
+			ps->q[ps->qlen - 1].def = s->client->ps->unnamed;
+			s->client->ps->unnamed = NULL;
+		}
 		forget_unnamed(s->client, s);
 		break;
 	case PQMSG_FUNCTION_CALL:
