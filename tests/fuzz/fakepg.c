@@ -489,6 +489,8 @@ static void on_parse(struct fakepg *f, struct rd *r)
 	struct plan p = plan_of(rd_str(r));
 	uint16_t n = rd_u16(r);
 	rd_skip(r, 4u * n);
+	if (!*name) /* PostgreSQL drops the unnamed statement first, even if this Parse fails */
+		drop_stmt(f, "");
 	if (aborted(f, &p))
 		return;
 	if (p.kind == P_ERR) {
