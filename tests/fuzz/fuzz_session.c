@@ -872,10 +872,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		fpb_free(&g.out);
 		return 0;
 	}
+	/* The second client's query runs in a named statement: a simple Query (or a Parse of the
+	 * unnamed statement) would destroy the first client's unnamed statement on the server,
+	 * which Shoal does not keep without max_prepared_statements (transaction pooling). */
 	struct gen g2 = {.mode = mode};
-	size_t m = fpb_begin(&g2.out, 'Q');
+	size_t m = fpb_begin(&g2.out, 'P');
+	fpb_str(&g2.out, "c2");
 	fpb_str(&g2.out, "rows 2 size 3");
+	fpb_u16(&g2.out, 0);
 	fpb_end(&g2.out, m);
+	m = fpb_begin(&g2.out, 'B');
+	fpb_str(&g2.out, "");
+	fpb_str(&g2.out, "c2");
+	fpb_u32(&g2.out, 0);
+	fpb_u16(&g2.out, 0);
+	fpb_end(&g2.out, m);
+	m = fpb_begin(&g2.out, 'E');
+	fpb_str(&g2.out, "");
+	fpb_u32(&g2.out, 0);
+	fpb_end(&g2.out, m);
+	put_empty(&g2, 'S');
 	answer_directly(&g2.out, &direct2, &seg2);
 
 	config_set_current(&H.cfg[ps]);
