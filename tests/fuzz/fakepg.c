@@ -555,16 +555,16 @@ static void on_describe(struct fakepg *f, struct rd *r)
 {
 	uint8_t what = rd_u8(r);
 	const char *name = rd_str(r);
-	if (f->txn == 'E') {
-		send_error(f, "25P02", "current transaction is aborted");
-		return;
-	}
+	/* In an aborted transaction block, PostgreSQL describes only what returns no rows. */
+	static const struct plan rows = {.kind = P_ROWS};
 	if (what == 'S') {
 		struct fp_stmt *s = *find_stmt(f, name);
 		if (!s) {
 			send_error(f, "26000", "prepared statement does not exist");
 			return;
 		}
+		if (returns_rows(&s->plan) && aborted(f, &rows))
+			return;
 		size_t m = fpb_begin(&f->out, 't');
 		fpb_u16(&f->out, s->nparams);
 		for (unsigned i = 0; i < s->nparams; i++)
@@ -578,6 +578,8 @@ static void on_describe(struct fakepg *f, struct rd *r)
 		send_error(f, "34000", "portal does not exist");
 		return;
 	}
+	if (returns_rows(&p->plan) && aborted(f, &rows))
+		return;
 	send_describe(f, &p->plan);
 }
 
