@@ -484,8 +484,14 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	char sname[32];
 	if (known_aborted(s)) {
 		/* Let the server give PostgreSQL's own answer (42601, 25P02; or success for
-		 * ROLLBACK and the like) under a name nothing else uses. */
-		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+		 * ROLLBACK and the like) under a name nothing else uses; for a live name, under
+		 * its server name if the server has it, so that a ROLLBACK gets 42P05 as in
+		 * PostgreSQL. */
+		struct srv_stmt *live = old ? srv_lookup(s->ps, old) : NULL;
+		if (live)
+			srv_name(live->id, sname, sizeof(sname));
+		else
+			snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, old ? NULL : name, NULL, 0);
 		if (!old)
