@@ -21,8 +21,8 @@
  *
  * SHOAL_FUZZ_VERBOSE=n turns the daemon's log up (-2 by default: errors only);
  * Past the known defects (known/session), "copy in" texts become "copy out", every input runs in
- * lockstep, a simple Query always follows a Sync and no statement text is over 1 MB (it would
- * pin): the libFuzzer binary runs so unless SHOAL_FUZZ_ALL=1, the replay with
+ * lockstep, a simple Query always comes between two Syncs and no statement text is over 1 MB
+ * (it would pin): the libFuzzer binary runs so unless SHOAL_FUZZ_ALL=1, the replay with
  * SHOAL_FUZZ_PAST_KNOWN=1. SHOAL_FUZZ_DUMP=1 prints the pipeline and what the server received
  * when an input fails. */
 #include <errno.h>
@@ -318,6 +318,8 @@ static void op_query(struct gen *g)
 	fpb_put(&g->out, text, tlen + 1);
 	fpb_end(&g->out, m);
 	free(text);
+	if (past_known) /* alone in its Sync's worth: nothing is pending when the next one goes */
+		put_empty(g, 'S');
 }
 
 static void op_copy_data(struct gen *g)
