@@ -83,25 +83,38 @@ static void loop_maybe_tick(struct loop *l)
 	l->tick(l->arg);
 }
 
-void loop_run(struct loop *l)
+/* One batch: wait up to ms for events, dispatch them, tick if due, then after_batch. */
+static int loop_batch(struct loop *l, int ms)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
+	loop_clock = shoal_now();
+	if (n < 0 && errno != EINTR) {
+		log_error("epoll_wait failed: %s", strerror(errno));
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		struct loop_fd *lfd = evs[i].data.ptr;
+		lfd->cb(lfd, evs[i].events);
+	}
+	loop_maybe_tick(l);
+	l->after_batch(l->arg);
+	return n < 0 ? 0 : n;
+}
+
+void loop_run(struct loop *l)
+{
 	while (!l->stop) {
 		usec_t wait = l->next_tick - shoal_now();
 		int ms = wait <= 0 ? 0 : (int)((wait + 999) / 1000);
-		int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
-		loop_clock = shoal_now();
-		if (n < 0 && errno != EINTR) {
-			log_error("epoll_wait failed: %s", strerror(errno));
+		if (loop_batch(l, ms) < 0)
 			break;
-		}
-		for (int i = 0; i < n; i++) {
-			struct loop_fd *lfd = evs[i].data.ptr;
-			lfd->cb(lfd, evs[i].events);
-		}
-		loop_maybe_tick(l);
-		l->after_batch(l->arg);
 	}
+}
+
+int loop_run_once(struct loop *l, int timeout_ms)
+{
+	return loop_batch(l, timeout_ms);
 }
 
 void loop_stop(struct loop *l)

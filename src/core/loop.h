@@ -31,6 +31,10 @@ void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events);
 void loop_del(struct loop *l, struct loop_fd *lfd);
 /* Run until loop_stop. */
 void loop_run(struct loop *l);
+/* Run one batch: wait up to timeout_ms (0: do not wait) for events, dispatch them, run the tick
+ * if due and after_batch. Returns the number of events, -1 if epoll_wait failed. For harnesses
+ * that drive a worker's loop step by step (tests/fuzz/fuzz_session.c). */
+int loop_run_once(struct loop *l, int timeout_ms);
 void loop_stop(struct loop *l);
 
 #endif

@@ -870,8 +870,14 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	char sname[32];
 	if (known_aborted(s)) {
 		/* Let the server give PostgreSQL's own answer (42601, 25P02; or success for
-		 * ROLLBACK and the like) under a name nothing else uses. */
-		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+		 * ROLLBACK and the like) under a name nothing else uses; for a live name, under
+		 * its server name if the server has it, so that a ROLLBACK gets 42P05 as in
+		 * PostgreSQL. */
+		struct srv_stmt *live = old ? srv_lookup(s->ps, old) : NULL;
+		if (live)
+			srv_name(live->id, sname, sizeof(sname));
+		else
+			snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, old ? NULL : name, NULL, 0);
 		if (!old)
@@ -1097,8 +1103,14 @@ void ps_client_note(struct server *s, uint8_t type)
 		op_push(ps, OP_SYNC, NULL, NULL, 0);
 		break;
 	case PQMSG_QUERY:
-		forget_unnamed(s->client, s); /* a simple Query destroys the unnamed statement */
+		/* A simple Query destroys the unnamed statement, unless the server skips it: its op
+		 * keeps the statement (moved, not copied) to give it back then. */
 		op_push(ps, OP_QUERY, NULL, NULL, 0);
+		if (s->client && s->client->ps) {
+			ps->q[ps->qlen - 1].def = s->client->ps->unnamed;
+			s->client->ps->unnamed = NULL;
+		}
+		forget_unnamed(s->client, s);
 		break;
 	case PQMSG_FUNCTION_CALL:
 		op_push(ps, OP_FUNC, NULL, NULL, 0);
@@ -1110,34 +1122,54 @@ void ps_client_note(struct server *s, uint8_t type)
 
 /* ---- server replies ----------------------------------------------------------------------- */
 
-/* Undo what a skipped (or, failed, refused) message did to the maps. */
-static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op, bool failed)
+/* The unnamed statement as it was before a skipped message changed it (def, owned; NULL: none)
+ * goes back: to the client, or, when a later message (after the Sync, not skipped) has changed
+ * it again since, to that message, which gives it back in turn if it is skipped too. The server
+ * prepares it again (or closes its own) when it is next used. */
+static void unnamed_restore(struct client *c, struct ps_server *ps, struct ps_op *later,
+			    struct ps_def *def)
 {
+	if (later) {
+		def_free(later->def);
+		later->def = def;
+		return;
+	}
+	if (c && c->ps) {
+		def_free(c->ps->unnamed);
+		c->ps->unnamed = def;
+		unnamed_changed(c->ps);
+	} else {
+		def_free(def);
+	}
+	ps->unnamed_owner = 0;
+}
+
+/* Undo what a skipped (or, failed, refused) message did to the maps. later: the first message
+ * after the skipped ones that changes the client's unnamed statement, or NULL. */
+static void op_rollback(struct client *c, struct ps_server *ps, struct ps_op *op, bool failed,
+			struct ps_op *later)
+{
+	struct ps_def *def = op->def;
 	switch (op->kind) {
 	case OP_PARSE_UNNAMED:
 		/* A failed Parse has already dropped the previous unnamed statement; a skipped one
 		 * left it in place. */
-		if (c && c->ps) {
-			def_free(c->ps->unnamed);
-			c->ps->unnamed = failed ? NULL : op->def;
-			if (!failed)
-				op->def = NULL;
-			unnamed_changed(c->ps);
+		op->def = NULL;
+		if (failed) {
+			def_free(def);
+			def = NULL;
 		}
-		ps->unnamed_owner = 0; /* prepared again (or closed) when next used */
+		unnamed_restore(c, ps, later, def);
 		break;
 	case OP_INJ_PARSE_UNNAMED:
 	case OP_INJ_CLOSE_UNNAMED:
-		ps->unnamed_owner = 0;
+		if (!later)
+			ps->unnamed_owner = 0;
 		break;
 	case OP_CLOSE_UNNAMED: /* not closed after all */
-		if (c && c->ps) {
-			def_free(c->ps->unnamed);
-			c->ps->unnamed = op->def;
-			op->def = NULL;
-			unnamed_changed(c->ps);
-		}
-		ps->unnamed_owner = 0;
+	case OP_QUERY:	       /* skipped: the unnamed statement was not destroyed */
+		op->def = NULL;
+		unnamed_restore(c, ps, later, def);
 		break;
 	case OP_PARSE:
 		if (op->cname && c)
@@ -1165,16 +1197,29 @@ static bool is_extended(uint8_t kind)
 	return kind != OP_SYNC && kind != OP_QUERY && kind != OP_FUNC;
 }
 
+/* The first message from i on that changes the client's unnamed statement, or NULL. */
+static struct ps_op *unnamed_changed_at(struct ps_server *ps, size_t i)
+{
+	for (; i < ps->qlen; i++) {
+		uint8_t k = ps->q[i].kind;
+		if (k == OP_PARSE_UNNAMED || k == OP_CLOSE_UNNAMED || k == OP_QUERY)
+			return &ps->q[i];
+	}
+	return NULL;
+}
+
 /* An ErrorResponse to the head: the server skips everything up to the next Sync. Undo the head
- * and the skipped messages, newest first (a Close then a Parse of one name undo in that order). */
+ * and the skipped messages, newest first (a Close then a Parse of one name undo in that order).
+ * Messages after that Sync may have been sent already; what they did stays. */
 static void on_error(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	size_t end = ps->qhead;
 	while (end < ps->qlen && ps->q[end].kind != OP_SYNC)
 		end++;
+	struct ps_op *later = unnamed_changed_at(ps, end);
 	for (size_t i = end; i-- > ps->qhead;)
-		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead);
+		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead, later);
 	while (ps->qhead < end)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
