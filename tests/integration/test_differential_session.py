@@ -200,9 +200,22 @@ def test_random_parameter_batches_match_a_direct_connection(shoal, pg, mode):
     RESET ALL / DISCARD ALL / SHOW / current_setting() / set_config() and reads whose answer
     depends on them, in simple and extended protocol, inside and outside transaction blocks
     (with errors and savepoints), on two servers in transaction mode and three in session
-    mode. Every message each client receives, ParameterStatus and notices included, must equal
-    byte for byte what a direct connection with the same login receives. Seeded:
-    PARAM_DIFF_SEED / PARAM_DIFF_STEPS reproduce or lengthen a run.
+    mode: 3,000 batches per mode. Every message each client receives, ParameterStatus and
+    notices included, must equal byte for byte what a direct connection with the same login
+    receives, but for one documented difference (docs/transaction-pooling.md, "What differs",
+    RESET): after a reset Shoal puts back by a resync, the client may first hear the server's
+    default and then its login value, after the server's other reports. _normalised() drops
+    exactly that first report (and the second if it tells nothing new), and a batch with a
+    reset in it has its ParameterStatus runs compared in name order.
+
+    Kept out of the batches because they hit the differences the strict xfails below
+    reproduce (remove the workaround with the fix): resets go last in an extended batch
+    (also a documented difference: what is pipelined behind one sees the server's default),
+    DISCARD ALL is alone in a simple Query, a read that warns with a position goes first in
+    one, every client logs in with app.x and with a one-schema search_path. Seeded:
+    PARAM_DIFF_SEED / PARAM_DIFF_STEPS reproduce or lengthen a run (PARAM_DIFF_HISTORY: how
+    many of the client's earlier batches a failure shows); seeds 2, 4, 8 and 10 still fail
+    in transaction mode (test_random_parameter_batches_known_failing_seeds).
 
     In transaction mode a client that may have pinned itself (an untracked SET, RESET ALL,
     DISCARD ALL, several SETs in one batch) is treated as holding a server, and reconnected
@@ -224,36 +237,42 @@ def _parameter_differential(shoal, pg, mode, seed_base):
     known = [dict(w.params) for w in pooled]
     dknown = [dict(w.params) for w in direct]
     assert known == dknown
-    for step in range(int(os.environ.get("PARAM_DIFF_STEPS", "3000"))):
-        holders = in_xact | pinned
-        if mode == "transaction" and len(holders) >= pool_size:
-            i = rnd.choice(sorted(holders))
-        else:
-            i = rnd.randrange(3)
-        if i in pinned and i not in in_xact and rnd.random() < 0.1:
-            for w in (pooled[i], direct[i]):
-                w.close()
-            pooled[i] = _login(s.host, s.port, "db", LOGINS[i])
-            direct[i] = _login(pg.host, pg.port, "postgres", LOGINS[i])
-            pinned.discard(i)
-            login[i], known[i] = dict(direct[i].params), dict(pooled[i].params)
-            dknown[i] = dict(login[i])
-        batch, pins = _param_batch(rnd, i in in_xact)
-        pooled[i].send(batch)
-        direct[i].send(batch)
-        got, collapsed = _normalised(_replies(pooled[i]), login[i], known[i])
-        want = _normalised(_replies(direct[i]), login[i], dknown[i])[0]
-        if collapsed or b"DEFAULT" in batch or b"RESET" in batch or b"DISCARD" in batch:
-            got, want = _sorted_reports(got), _sorted_reports(want)
-        assert got == want, "seed %d step %d client %d batch %r\ngot  %r\nwant %r\nbefore: %r" % (
-            seed, step, i, batch, got, want, [b for b, _ in history[i][-int(os.environ.get("PARAM_DIFF_HISTORY", "8")):]])
-        history[i].append((batch, want))
-        if pins:
-            pinned.add(i)
-        if want[-1] == (b"Z", b"I"):
-            in_xact.discard(i)
-        else:
-            in_xact.add(i)
+    try:
+        for step in range(int(os.environ.get("PARAM_DIFF_STEPS", "3000"))):
+            holders = in_xact | pinned
+            if mode == "transaction" and len(holders) >= pool_size:
+                i = rnd.choice(sorted(holders))
+            else:
+                i = rnd.randrange(3)
+            if i in pinned and i not in in_xact and rnd.random() < 0.1:
+                for w in (pooled[i], direct[i]):
+                    w.close()
+                pooled[i] = _login(s.host, s.port, "db", LOGINS[i])
+                direct[i] = _login(pg.host, pg.port, "postgres", LOGINS[i])
+                pinned.discard(i)
+                login[i], known[i] = dict(direct[i].params), dict(pooled[i].params)
+                dknown[i] = dict(login[i])
+            batch, pins = _param_batch(rnd, i in in_xact)
+            pooled[i].send(batch)
+            direct[i].send(batch)
+            got, collapsed = _normalised(_replies(pooled[i]), login[i], known[i])
+            want = _normalised(_replies(direct[i]), login[i], dknown[i])[0]
+            if collapsed or b"DEFAULT" in batch or b"RESET" in batch or b"DISCARD" in batch:
+                got, want = _sorted_reports(got), _sorted_reports(want)
+            before = [b for b, _ in history[i][-int(os.environ.get("PARAM_DIFF_HISTORY", "8")):]]
+            assert got == want, (
+                "seed %d step %d client %d batch %r\ngot  %r\nwant %r\nbatches before: %r"
+                % (seed, step, i, batch, got, want, before))
+            history[i].append((batch, want))
+            if pins:
+                pinned.add(i)
+            if want[-1] == (b"Z", b"I"):
+                in_xact.discard(i)
+            else:
+                in_xact.add(i)
+    finally:  # a client left in a transaction would hold up Shoal's shutdown
+        for w in pooled + direct:
+            w.close()
 
 
 @pytest.mark.xfail(strict=True, reason=(
