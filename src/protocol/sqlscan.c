@@ -378,7 +378,9 @@ static void capture_value(struct scan *sc, int i)
 		f->set_name[0] = '\0'; /* cannot capture: untrackable */
 		return;
 	}
-	if (i == sc->n - 1 && is_kw(&sc->t[i], KW_DEFAULT)) {
+	/* SET TIME ZONE LOCAL is SET TIME ZONE DEFAULT (PostgreSQL's zone_value grammar) */
+	bool local_zone = i >= 1 && is_kw(&sc->t[i - 1], KW_ZONE) && is_kw(&sc->t[i], KW_LOCAL);
+	if (i == sc->n - 1 && (is_kw(&sc->t[i], KW_DEFAULT) || local_zone)) {
 		f->set_reset = true;
 		return;
 	}
@@ -438,14 +440,16 @@ static void note_reset(struct scan *sc, const char *name, int i)
 	f->nresets++;
 }
 
-/* SET [SESSION] ... {TO | =} DEFAULT, the statement's last word; i: the word after SET
- * [SESSION]. */
+/* SET [SESSION] ... {TO | =} DEFAULT, the statement's last word (or SET TIME ZONE LOCAL, which
+ * PostgreSQL takes as DEFAULT); i: the word after SET [SESSION]. */
 static void note_set_default(struct scan *sc, int i)
 {
-	if (sc->n < i + 2 || !is_kw(&sc->t[sc->n - 1], KW_DEFAULT))
-		return;
 	const struct tok *t = &sc->t[i];
-	if (is_kw(t, KW_TIME) && sc->n == i + 3 && is_kw(&sc->t[i + 1], KW_ZONE))
+	bool zone = is_kw(t, KW_TIME) && sc->n == i + 3 && is_kw(&sc->t[i + 1], KW_ZONE);
+	const struct tok *last = &sc->t[sc->n - 1];
+	if (sc->n < i + 2 || !(is_kw(last, KW_DEFAULT) || (zone && is_kw(last, KW_LOCAL))))
+		return;
+	if (zone)
 		note_reset(sc, "timezone", 0);
 	else if (is_kw(t, KW_NAMES) && sc->n == i + 2)
 		note_reset(sc, "client_encoding", 0);

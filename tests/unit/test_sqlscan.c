@@ -169,6 +169,14 @@ static void test_resets(void **state)
 	assert_false(f.reset_all);
 	assert_int_equal(f.nresets, 0);
 	sql_facts_free(&f);
+	f = scan("SET TIME ZONE LOCAL");
+	assert_int_equal(f.nresets, 1); /* PostgreSQL takes LOCAL as DEFAULT here */
+	assert_string_equal(f.reset_names[0], "timezone");
+	assert_true(f.set_reset);
+	sql_facts_free(&f);
+	f = scan("SET TIME ZONE 'local'");
+	assert_int_equal(f.nresets, 0);
+	sql_facts_free(&f);
 	f = scan("reset a; reset b; reset c; reset d; reset e");
 	assert_true(f.reset_all && f.reset_unsure);
 	sql_facts_free(&f);
