@@ -228,8 +228,9 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		    struct buf *sql)
 {
 	int n = 0;
-	/* The whole query is lexed before any of its SETs runs: the server's current value counts. */
-	bool std_strings = std_strings_on(server);
+	/* The whole query is lexed before any of its SETs runs: the server's current value counts.
+	 * Looked up only when a value is to be quoted: most links have nothing to SET. */
+	int std_strings = -1;
 	for (int i = 0; i < client->n; i++) {
 		const struct param *c = &client->items[i];
 		const struct param *sp = find_hashed(server, c->name, c->hash);
@@ -238,10 +239,12 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		append_str(sql, "SET ");
 		append_ident(sql, c->name);
 		append_str(sql, " = ");
+		if (std_strings < 0 && !c->raw)
+			std_strings = std_strings_on(server);
 		if (c->raw)
 			append_str(sql, c->value);
 		else
-			append_literal(sql, c->value, std_strings);
+			append_literal(sql, c->value, std_strings == 1);
 		append_str(sql, ";");
 		n++;
 	}
