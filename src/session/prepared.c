@@ -676,7 +676,7 @@ static void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const st
 		proto_finish(&s->c.out);
 	} else {
 		buf_append(&s->c.out, buf_head(m), buf_avail(m));
-		op_push(s->ps, kind, NULL, d, st->id);
+		op_push(s->ps, kind, NULL, NULL, st->id); /* no copy of d per Bind: by id */
 	}
 	buf_free(m);
 }
@@ -994,7 +994,7 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 	proto_put_u32(o, len);
 	proto_put_bytes(o, portal, plen);
 	proto_put_bytes(o, sname, slen);
-	op_push(ps, OP_BIND, NULL, d, st->id);
+	op_push(ps, OP_BIND, NULL, NULL, st->id);
 	return PS_BIND_STREAM;
 }
 
@@ -1244,6 +1244,17 @@ static void held_parse_failed(struct ps_server *ps, const struct ps_op *h, const
 	ps->stale_error = 't';
 }
 
+/* The cached statement with this id, or NULL (a walk: only on PostgreSQL's own 0A000). */
+static struct srv_stmt *srv_cached_by_id(struct ps_server *ps, uint64_t id)
+{
+	for (struct list *i = ps->lru.next; i != &ps->lru; i = i->next) {
+		struct srv_stmt *st = container_of(i, struct srv_stmt, lru);
+		if (st->id == id)
+			return st;
+	}
+	return NULL;
+}
+
 /* An ErrorResponse to the head op, before the queue is rolled back: one Shoal sent to fail is
  * answered with 0A000 (ps_stale_reply); PostgreSQL's own 0A000 for a Bind or Describe of a
  * cached statement retires that statement, so that the next use prepares the text afresh. */
@@ -1263,8 +1274,8 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id ||
 	    strcmp(e.sqlstate, "0A000") != 0)
 		return;
-	struct srv_stmt *st = srv_lookup(ps, h->def);
-	if (st && st->id == h->srv_id)
+	struct srv_stmt *st = srv_cached_by_id(ps, h->srv_id);
+	if (st)
 		srv_retire(ps, st);
 }
 
