@@ -1303,8 +1303,10 @@ bool ps_wants_whole(const struct server *s, uint8_t type)
 {
 	if (type == '1' || type == '3')
 		return true;
+	if (type != 't' && type != 'T' && type != 'n')
+		return false; /* most replies (DataRow, CommandComplete, ...): no queue lookup */
 	const struct ps_op *h = op_head(s->ps);
-	return h && h->kind == OP_INJ_DESCRIBE && (type == 't' || type == 'T' || type == 'n');
+	return h && h->kind == OP_INJ_DESCRIBE;
 }
 
 bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
