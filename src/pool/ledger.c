@@ -448,10 +448,16 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 	usec_t now = shoal_now();
 	pool_lock(p);
 	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting) - p->n_opening;
+	int before = p->n_servers;
 	int n = want > 0 ? claim_slots(p, want, reserve, now, &why) : 0;
 	p->n_opening += n; /* other workers' janitors must not open for the same waiters */
 	int need = want > 0 ? evictions_needed(p, want, n, why, now) : 0;
+	int from_reserve = p->n_servers - (before > p->pool_size ? before : p->pool_size);
 	pool_unlock(p);
+	/* PgBouncer's wording, one line per server, as operators alert on it; at most
+	 * reserve_pool_size lines until the pool shrinks again. */
+	for (int i = 0; i < from_reserve; i++)
+		log_warn("pool %s@%s: taking connection from reserve_pool", p->user, p->name);
 	int asked = need > 0 ? ask_evictions(p, why, need) : 0;
 	if (asked > 0) {
 		pool_lock(p);

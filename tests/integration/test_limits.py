@@ -116,6 +116,8 @@ def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg
     assert 0.4 <= first < 3.0, times
     assert mon.max == 2, "backends peaked at %s (pool 1 + reserve 1)" % mon.max
     holder.execute("COMMIT")
+    # PgBouncer's warning, one per reserve server: operators alert on it.
+    assert s.log().count("taking connection from reserve_pool") == 1, s.log_tail()
 
 
 def _open_idle_servers(s, db, user, n):
