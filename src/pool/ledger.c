@@ -79,13 +79,14 @@ static int pick(int entry, int global)
 
 static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
 {
-	const struct user_entry *u = config_find_user(cfg, p->user);
+	/* As PgBouncer: the [users] entry of the user the pool logs in as (a database's forced
+	 * user=, else the client's), and its pool_size wins over the database's. */
+	const struct user_entry *u = config_find_user(cfg, p->server_user);
 	int mode = db->pool_mode;
 	if (u && u->pool_mode != POOL_INHERIT)
 		mode = u->pool_mode;
 	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
-	p->pool_size = pick(db->pool_size, u ? pick(u->pool_size, cfg->default_pool_size)
-					   : cfg->default_pool_size);
+	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
 	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
 	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
