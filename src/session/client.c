@@ -595,7 +595,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	}
 	if (pause_is_disabled(c->dbname)) {
 		char msg[200];
-		snprintf(msg, sizeof(msg), "database does not allow connections: %s", c->dbname);
+		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->dbname); /* PgBouncer's */
 		client_close(c, "08P01", msg);
 		return;
 	}
