@@ -594,8 +594,8 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		return;
 	}
 	if (pause_is_disabled(c->dbname)) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->dbname); /* PgBouncer's */
+		char msg[200]; /* PgBouncer's text */
+		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->dbname);
 		client_close(c, "08P01", msg);
 		return;
 	}
