@@ -79,13 +79,14 @@ static int pick(int entry, int global)
 
 static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
 {
-	const struct user_entry *u = config_find_user(cfg, p->user);
+	/* As PgBouncer: the [users] entry of the user the pool logs in as (a database's forced
+	 * user=, else the client's), and its pool_size wins over the database's. */
+	const struct user_entry *u = config_find_user(cfg, p->server_user);
 	int mode = db->pool_mode;
 	if (u && u->pool_mode != POOL_INHERIT)
 		mode = u->pool_mode;
 	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
-	p->pool_size = pick(db->pool_size, u ? pick(u->pool_size, cfg->default_pool_size)
-					   : cfg->default_pool_size);
+	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
 	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
 	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
@@ -448,10 +449,16 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 	usec_t now = shoal_now();
 	pool_lock(p);
 	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting) - p->n_opening;
+	int before = p->n_servers;
 	int n = want > 0 ? claim_slots(p, want, reserve, now, &why) : 0;
 	p->n_opening += n; /* other workers' janitors must not open for the same waiters */
 	int need = want > 0 ? evictions_needed(p, want, n, why, now) : 0;
+	int from_reserve = p->n_servers - (before > p->pool_size ? before : p->pool_size);
 	pool_unlock(p);
+	/* PgBouncer's wording, one line per server, as operators alert on it; at most
+	 * reserve_pool_size lines until the pool shrinks again. */
+	for (int i = 0; i < from_reserve; i++)
+		log_warn("pool %s@%s: taking connection from reserve_pool", p->user, p->name);
 	int asked = need > 0 ? ask_evictions(p, why, need) : 0;
 	if (asked > 0) {
 		pool_lock(p);

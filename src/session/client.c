@@ -145,7 +145,7 @@ static void client_close_common(struct client *c, const char *reason)
 	struct worker *w = c->c.w;
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
 		     !config_current()->log_disconnections;
-	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing: %s", c->c.name,
+	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing because: %s", c->c.name,
 		reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
@@ -594,8 +594,8 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		return;
 	}
 	if (pause_is_disabled(c->dbname)) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "database does not allow connections: %s", c->dbname);
+		char msg[200]; /* PgBouncer's text */
+		snprintf(msg, sizeof(msg), "database \"%s\" is disabled", c->dbname);
 		client_close(c, "08P01", msg);
 		return;
 	}

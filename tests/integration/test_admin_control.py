@@ -44,7 +44,7 @@ def test_disable_refuses_new_clients_and_enable_admits_them(shoal, role):
     s = shoal(databases={"db": {"dbname": "postgres"}})
     a = admin(s)
     a.execute("DISABLE db")
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(psycopg.OperationalError, match='database "db" is disabled'):
         psycopg.connect(s.dsn("db", role))
     a.execute("ENABLE db")
     assert s.connect("db", role).execute("SELECT 1").fetchone() == (1,)

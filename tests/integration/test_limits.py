@@ -65,6 +65,19 @@ def test_max_user_connections_limits_servers_across_databases(shoal, pg, role):
     assert mon.max == 2, "backends peaked at %s (limit 2)" % mon.max
 
 
+def test_user_pool_size_wins_over_database_pool_size(shoal, pg, role):
+    # PgBouncer's order: [users] pool_size, then the database's, then default_pool_size.
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 3}},
+              users={role: {"pool_size": 1}},
+              settings={"pool_mode": "transaction", "query_wait_timeout": 20})
+    dsns = [s.dsn("db", role)] * 3
+    with BackendMonitor(pg, role) as mon:
+        _, errors = run_threads(_hold, [(d, 0.3) for d in dsns], timeout=40)
+    assert errors == [None] * len(dsns), errors
+    assert mon.error is None
+    assert mon.max == 1, "backends peaked at %s (user pool_size 1)" % mon.max
+
+
 def test_pool_size_queues_extra_clients_fifo(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
               settings={"pool_mode": "transaction", "query_wait_timeout": 20})
@@ -116,6 +129,8 @@ def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg
     assert 0.4 <= first < 3.0, times
     assert mon.max == 2, "backends peaked at %s (pool 1 + reserve 1)" % mon.max
     holder.execute("COMMIT")
+    # PgBouncer's warning, one per reserve server: operators alert on it.
+    assert s.log().count("taking connection from reserve_pool") == 1, s.log_tail()
 
 
 def _open_idle_servers(s, db, user, n):

@@ -1,6 +1,9 @@
 """What the log says: connections, disconnections with a reason, and the periodic stats line."""
 import re
 
+import psycopg
+import pytest
+
 from helpers import wait_until
 
 
@@ -25,6 +28,16 @@ def test_login_and_disconnect_logged_with_reason(shoal, pg, role):
     wait_until(lambda: re.search(r"%s@db login ok \(pool %s@db, transaction mode, worker \d+\)"
                                  % (re.escape(role), re.escape(role)), s.log()),
                timeout=5, what="the login line")
-    wait_until(lambda: re.search(r"%s@db closing: client_idle_timeout" % re.escape(role),
+    wait_until(lambda: re.search(r"%s@db closing because: client_idle_timeout" % re.escape(role),
                                  s.log()),
                timeout=5, what="the disconnect line with its reason")
+
+
+def test_unknown_database_logged_with_pgbouncer_wording(shoal, pg, role):
+    # PgBouncer's "closing because: <reason>", which operators' alerts and PgBouncer's own
+    # test suite look for.
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
+    with pytest.raises(psycopg.OperationalError, match="no such database: nosuchdb"):
+        psycopg.connect(s.dsn("nosuchdb", role))
+    wait_until(lambda: "closing because: no such database: nosuchdb" in s.log(),
+               timeout=5, what="the disconnect line with PgBouncer's wording")
