@@ -120,6 +120,7 @@ static const struct setting settings[] = {
 	S_DUR(client_idle_timeout, "0", true),
 	S_DUR(client_login_timeout, "60", true),
 	S_DUR(idle_transaction_timeout, "0", true),
+	S_DUR(transaction_timeout, "0", true),
 	S_INT64(max_packet_size, "2147483647", true, 1, INT64_MAX),
 	S_INT64(message_inspect_limit, "1048576", true, 1024, INT64_MAX),
 	S_DUR(stats_period, "60", true),
@@ -443,7 +444,7 @@ static const struct kv_key user_keys[] = {
 };
 static const char *const user_ignored[] = {
     "reserve_pool_size",	"max_user_client_connections", "query_timeout",
-    "idle_transaction_timeout", "client_idle_timeout",	       NULL,
+    "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout", NULL,
 };
 static const struct kv_table user_table = {"user", user_keys, user_ignored};
 

@@ -131,6 +131,7 @@ struct config {
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
 	usec_t idle_transaction_timeout; /* 0 */
+	usec_t transaction_timeout;      /* 0: a transaction running longer closes its client */
 	int64_t max_packet_size;       /* 2147483647 */
 	int64_t message_inspect_limit; /* 1048576: larger Query/Parse are streamed (and pin) */
 	usec_t stats_period;           /* 60 s */

@@ -17,6 +17,7 @@ enum jan_kind {
 	J_QUERY_CANCEL,
 	J_QUERY_KILL,
 	J_IDLE_XACT,
+	J_XACT_TIMEOUT,
 	J_CLIENT_IDLE,
 	J_SERVER_IDLE,
 	J_SERVER_LIFETIME,
@@ -78,6 +79,10 @@ static void jan_scan_linked(struct jan *j, struct client *c)
 	if (!s || s->state != SV_ACTIVE)
 		return;
 	const struct config *cfg = j->cfg;
+	if (s->xact_start && expired(s->xact_start, cfg->transaction_timeout, j->now)) {
+		jan_add(j, J_XACT_TIMEOUT, c);
+		return;
+	}
 	if (s->pending > 0 && c->query_start) {
 		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
 		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
@@ -99,7 +104,8 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 	const struct config *cfg = j->cfg;
 	/* Without these timeouts the scan finds nothing, and with thousands of clients it was a
 	 * fifth of the pooler's CPU (one pass per tick, under the pool lock). */
-	if (!cfg->query_timeout && !cfg->idle_transaction_timeout && !cfg->client_idle_timeout)
+	if (!cfg->query_timeout && !cfg->idle_transaction_timeout && !cfg->client_idle_timeout &&
+	    !cfg->transaction_timeout)
 		return;
 	list_for_each_safe(i, tmp, &p->active_clients)
 	{
@@ -195,6 +201,7 @@ static void jan_do(struct jan_action *a)
 		break;
 	case J_QUERY_KILL: client_close(c, "57014", "query timeout"); break;
 	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
+	case J_XACT_TIMEOUT: client_close(c, "08P01", "transaction timeout"); break;
 	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;

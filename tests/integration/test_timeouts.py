@@ -88,6 +88,29 @@ def test_idle_transaction_timeout_closes_client_with_08P01(shoal, pg, role):
     assert c.execute("SELECT now() = statement_timestamp()").fetchone()[0] is True
 
 
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_transaction_timeout_closes_a_client_whose_transaction_runs_too_long(shoal, pg, role,
+                                                                             mode):
+    """PgBouncer 1.25's transaction_timeout: a transaction open longer than it (busy or idle)
+    closes its client with 08P01 'transaction timeout'; short ones are not touched."""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": mode, "transaction_timeout": 1})
+    w = Wire(s.host, s.port)
+    assert w.startup(role, "db") is None
+    for _ in range(3):  # short transactions, more than the timeout in all
+        rows, err, status = w.query("BEGIN; SELECT pg_sleep(0.4); COMMIT")
+        assert err is None and status == "I"
+    t0 = time.monotonic()
+    _, err, status = w.query("BEGIN")
+    assert err is None and status == "T"
+    fields = w.wait_error(timeout=5)
+    elapsed = time.monotonic() - t0
+    assert fields.get("C") == "08P01" and fields.get("M") == "transaction timeout", fields
+    assert 0.8 <= elapsed < 3.5, elapsed
+    assert w.is_closed(timeout=3)
+    w.close()
+
+
 def test_idle_transaction_timeout_reported_to_psycopg_client(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
               settings={"pool_mode": "transaction", "idle_transaction_timeout": 1})
