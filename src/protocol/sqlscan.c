@@ -2,6 +2,7 @@
 #include "sqlscan.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,8 @@ struct tok {
 
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
-enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16 };
+/* C_HINT: the first letters of the words hint_word() knows (t, h, s, p in either case) */
+enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16, C_HINT = 32 };
 static unsigned char char_class[256];
 static unsigned char kw_slot[KW_SLOTS]; /* enum keyword by hash, KW_NONE for empty */
 static unsigned char kw_len[KW_COUNT];
@@ -76,6 +78,8 @@ static void init_tables(void)
 	}
 	for (const char *sp = " \t\n\v\f\r"; *sp; sp++)
 		char_class[(unsigned char)*sp] = C_SPACE;
+	for (const char *h = "thspTHSP"; *h; h++)
+		char_class[(unsigned char)*h] |= C_HINT;
 	for (int k = 1; k < KW_COUNT; k++) {
 		uint32_t i = kw_hash(kw_text[k]) % KW_SLOTS;
 		kw_len[k] = (unsigned char)strlen(kw_text[k]);
@@ -631,6 +635,22 @@ static bool hint_word(const char *p)
 	       pg_ == load4("pg_t") || pg_ == load4("pg_a");
 }
 
+/* Could a first word of n bytes starting with c be one that a statement rule looks at (SET,
+ * RESET, LISTEN, LOAD, PREPARE, DEALLOCATE, DISCARD, DO, CREATE)? Decided by its first letter
+ * and length alone: a false alarm only costs a scan. */
+static bool statement_word(unsigned char c, size_t n)
+{
+	switch (c | 0x20) {
+	case 's': return n == 3;
+	case 'r': return n == 5;
+	case 'l': return n == 6 || n == 4;
+	case 'p': return n == 7;
+	case 'd': return n == 10 || n == 7 || n == 2;
+	case 'c': return n == 6;
+	default: return false;
+	}
+}
+
 /* The common case, decided without lexing: one statement (an optional ';' and spaces at the
  * end) that starts with a word no statement rule looks at, and no word that begins like one a
  * rule looks for anywhere. Only word starts are looked at: a word here is a run of letters,
@@ -639,28 +659,18 @@ static bool hint_word(const char *p)
 static bool plain_statement(const char *p, size_t len)
 {
 	struct lexer lx = {.p = p, .len = len};
-	struct tok t;
 	skip_space_and_comments(&lx);
-	if (lx.pos >= len || !ident_start((unsigned char)p[lx.pos]))
+	size_t i = lx.pos, n = 0;
+	if (i >= len || !ident_start((unsigned char)p[i]))
 		return false;
-	lex_next(&lx, &t);
-	switch (t.kw) {
-	case KW_SET:
-	case KW_RESET:
-	case KW_LISTEN:
-	case KW_LOAD:
-	case KW_PREPARE:
-	case KW_DEALLOCATE:
-	case KW_DISCARD:
-	case KW_DO:
-	case KW_CREATE:
+	while (i + n < len && ident_char((unsigned char)p[i + n]))
+		n++;
+	if (statement_word((unsigned char)p[i], n))
 		return false;
-	default:
-		break;
-	}
-	for (size_t i = t.s; i < len;) {
-		if (ident_start((unsigned char)p[i])) {
-			if (i + 4 <= len && hint_word(p + i))
+	while (i < len) {
+		unsigned char cl = char_class[(unsigned char)p[i]];
+		if (cl & C_IDSTART) {
+			if ((cl & C_HINT) && i + 4 <= len && hint_word(p + i))
 				return false;
 			while (++i < len && ident_start((unsigned char)p[i]))
 				;
@@ -677,7 +687,8 @@ static bool plain_statement(const char *p, size_t len)
 
 void sqlscan(const char *sql, size_t len, struct sql_facts *out)
 {
-	memset(out, 0, sizeof(*out));
+	memset(out, 0, offsetof(struct sql_facts, set_name));
+	out->set_name[0] = '\0';
 	pthread_once(&tables_once, init_tables);
 	if (plain_statement(sql, len)) {
 		out->nstmts = 1;

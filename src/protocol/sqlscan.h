@@ -15,11 +15,10 @@ struct sql_facts {
 	bool deallocate_all;	/* DEALLOCATE [PREPARE] ALL */
 	bool discard_all;	/* DISCARD ALL */
 	int nstmts;		/* statements in the text (empty ones not counted) */
-	/* A session-level SET or RESET of one parameter. */
+	/* A session-level SET or RESET of one parameter: set_name below. */
 	bool has_set;
 	bool set_trackable; /* it is the only statement and its value could be captured */
 	bool set_reset;	    /* RESET name / SET name TO DEFAULT */
-	char set_name[SQL_NAME_MAX];
 	char *set_value; /* the value as SQL text to put after "SET name = " (malloc'd), or NULL */
 	/* Parameters sent back to their reset value, in any statement of the text: RESET name,
 	 * RESET ALL (name ""), SET [SESSION] name {TO | =} DEFAULT (and SET TIME ZONE / NAMES
@@ -29,6 +28,9 @@ struct sql_facts {
 	 * discard_all. */
 	bool reset_all, reset_unsure;
 	int nresets;
+	/* The arrays come last: sqlscan() clears only what is above them, set_name[0] and nresets
+	 * (entries past nresets are never read). */
+	char set_name[SQL_NAME_MAX];
 	char reset_names[SQL_MAX_RESETS][SQL_NAME_MAX];
 	uint32_t reset_ends[SQL_MAX_RESETS];
 	int reset_stmts[SQL_MAX_RESETS];
