@@ -60,6 +60,9 @@ def profile(target, pg, args, transactions):
         ann = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100",
                               "--auto=no", sorted(glob.glob(out + "*"))[-1]],
                              capture_output=True, text=True, check=True).stdout
+        if args.keep:
+            shutil.copy(sorted(glob.glob(out + "*"))[-1],
+                        os.path.join(args.keep, "%s_%s_%d.cg" % (target, args.mode, transactions)))
     finally:
         shutil.rmtree(outdir, ignore_errors=True)
     total = int(re.search(r"([\d,]+) \(100.0%\)\s+PROGRAM TOTALS", ann).group(1).replace(",", ""))
@@ -83,6 +86,8 @@ def main():
     ap.add_argument("-n", "--transactions", type=int, default=2000,
                     help="per client (connect mode: a tenth of it)")
     ap.add_argument("--outdir", default=".")
+    ap.add_argument("--keep", metavar="DIR", help="also keep each run's callgrind file in DIR "
+                    "(for callgrind_annotate --tree=caller)")
     args = ap.parse_args()
     n = args.transactions if args.mode != "connect" else max(2, args.transactions // 10)
     extra_txns = (n - 1) * CLIENTS

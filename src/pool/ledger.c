@@ -27,12 +27,12 @@ static struct limit *db_limits, *user_limits;
 
 void pool_lock(struct pool *p)
 {
-	pthread_mutex_lock(&p->lock);
+	spin_lock(&p->lock);
 }
 
 void pool_unlock(struct pool *p)
 {
-	pthread_mutex_unlock(&p->lock);
+	spin_unlock(&p->lock);
 }
 
 static struct limit *limit_get(struct limit **head, const char *name)
@@ -100,7 +100,7 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	struct pool *p = xcalloc(1, sizeof(*p));
 	p->nhists = worker_count() > 0 ? worker_count() : MAX_WORKERS; /* workers: not reloadable */
 	p->hists = xcalloc((size_t)p->nhists, sizeof(*p->hists));
-	pthread_mutex_init(&p->lock, NULL);
+	spin_init(&p->lock);
 	p->name = xstrdup(dbname);
 	p->user = xstrdup(user);
 	p->server_user = xstrdup(db->user ? db->user : user);
@@ -231,7 +231,6 @@ void pool_free_all(void)
 		free(p->server_db);
 		free(p->host);
 		free(p->password);
-		pthread_mutex_destroy(&p->lock);
 		free(p->hists);
 		free(p);
 	}

@@ -11,6 +11,7 @@
 #include "histogram.h"
 #include "params.h"
 #include "scram.h"
+#include "spin.h"
 
 enum client_state {
 	CL_LOGIN,      /* reading the startup packet / password: pool's login list (or none) */
@@ -175,7 +176,7 @@ struct pool {
 	uint8_t scram_client_key[32], scram_server_key[32];
 	_Atomic int pool_mode;
 	bool ps_on; /* protocol-level prepared statements rewritten (fixed at creation) */
-	pthread_mutex_t lock;
+	struct spin lock; /* pool_lock(): short sections only */
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 

@@ -3,6 +3,7 @@
 #include "cancel.h"
 #include "auth.h"
 #include "dns.h"
+#include "spin.h"
 #include "log.h"
 #include "net.h"
 #include "pool.h"
@@ -30,7 +31,7 @@ struct cancel_entry {
 	uint32_t pid;
 	uint8_t key[CANCEL_KEY_LEN];
 	size_t keylen;
-	pthread_mutex_t lock;
+	struct spin lock;
 	struct server *server; /* the target, or NULL */
 	const char *host;      /* the target's (kept until exit: see objects.h) */
 	int port;
@@ -152,13 +153,12 @@ static shoal_rc make_key(int minor, int self, uint32_t *pid, uint8_t *key, size_
 shoal_rc cancel_register(struct client *c)
 {
 	struct cancel_entry *e = xcalloc(1, sizeof(*e));
-	pthread_mutex_init(&e->lock, NULL);
+	spin_init(&e->lock);
 	int self = config_current()->peer_id;
 	pthread_mutex_lock(&reg_lock);
 	for (;;) {
 		if (make_key(c->proto_minor, self, &e->pid, e->key, &e->keylen) != SHOAL_OK) {
 			pthread_mutex_unlock(&reg_lock);
-			pthread_mutex_destroy(&e->lock);
 			free(e);
 			return SHOAL_ERROR;
 		}
@@ -186,7 +186,6 @@ void cancel_unregister(struct client *c)
 	struct cancel_entry **slot = find_own_slot(c), *e = *slot;
 	if (e) {
 		*slot = e->next;
-		pthread_mutex_destroy(&e->lock);
 		free(e);
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -199,7 +198,7 @@ void cancel_set_target(struct client *c, struct server *s)
 	struct cancel_entry *e = c->cancel_entry;
 	if (!e)
 		return;
-	pthread_mutex_lock(&e->lock);
+	spin_lock(&e->lock);
 	e->server = s;
 	if (s) {
 		e->host = s->host;
@@ -207,14 +206,14 @@ void cancel_set_target(struct client *c, struct server *s)
 		e->be_pid = s->be_pid;
 		e->be_key = s->be_key;
 	}
-	pthread_mutex_unlock(&e->lock);
+	spin_unlock(&e->lock);
 }
 
 /* Under reg_lock: a copy of e's target, counted as one more cancel on its way to that server;
  * false if the client has none (no statement of its own can be running: not forwarded). */
 static bool take_target(struct cancel_entry *e, struct cancel_target *t)
 {
-	pthread_mutex_lock(&e->lock);
+	spin_lock(&e->lock);
 	t->server = e->server;
 	t->host = e->host;
 	t->port = e->port;
@@ -222,7 +221,7 @@ static bool take_target(struct cancel_entry *e, struct cancel_target *t)
 	t->be_key = e->be_key;
 	if (t->server) /* under e->lock: the server cannot be unlinked or closed meanwhile */
 		pool_cancel_forwarded(t->server);
-	pthread_mutex_unlock(&e->lock);
+	spin_unlock(&e->lock);
 	return t->server != NULL;
 }
 
