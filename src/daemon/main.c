@@ -4,6 +4,7 @@
 #include "client.h"
 #include "config.h"
 #include "config_env.h"
+#include "cpus.h"
 #include "daemonize.h"
 #include "control.h"
 #include "dns.h"
@@ -300,8 +301,7 @@ static int workers_wanted(const struct config *cfg)
 {
 	if (cfg->workers > 0)
 		return cfg->workers;
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 64 ? 64 : (int)n;
+	return cpus_default_workers(cpus_usable());
 }
 
 static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
@@ -321,9 +321,10 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	worker_set_all(d->workers, d->nworkers);
 	http_set_workers_ready(); /* before any worker accepts: a /health may come at once */
 	pool_create_static(cfg);
-	log_info("Shoal %s started (pool_mode %s, auth_type %s, %d worker%s)", SHOAL_VERSION,
-		 config_pool_mode_name(cfg->pool_mode), config_auth_type_name(cfg->auth_type),
-		 d->nworkers, d->nworkers == 1 ? "" : "s");
+	log_info("Shoal %s started (pool_mode %s, auth_type %s, %d worker%s, %d usable CPU%s)",
+		 SHOAL_VERSION, config_pool_mode_name(cfg->pool_mode),
+		 config_auth_type_name(cfg->auth_type), d->nworkers, d->nworkers == 1 ? "" : "s",
+		 cpus_usable(), cpus_usable() == 1 ? "" : "s");
 	for (int i = 0; i < d->nworkers; i++) {
 		if (worker_start(&d->workers[i]) != SHOAL_OK) {
 			log_error("cannot start worker thread %d", i);
