@@ -151,7 +151,9 @@ def start_pgbouncer(pg, args):
 def start_shoal(pg, args):
     ini = COMMON_INI % dict(pg=pg.port, section="shoal", pool=args.pool_size,
                             maxc=MAX_CLIENTS + 100)
-    ini += "workers = %d\nstats_period = 0\n" % args.shoal_workers
+    if args.shoal_workers:  # 0: Shoal's own default (from the usable CPUs)
+        ini += "workers = %d\n" % args.shoal_workers
+    ini += "stats_period = 0\n"
     return Pooler("shoal", [args.shoal], ini)
 
 
@@ -459,7 +461,8 @@ def main():
     ap.add_argument("--targets", default=",".join(TARGETS))
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--pool-size", type=int, default=8)
-    ap.add_argument("--shoal-workers", type=int, default=1)
+    ap.add_argument("--shoal-workers", type=int, default=0,
+                    help="Shoal's workers; 0 (the default): Shoal's own default")
     ap.add_argument("--strace-seconds", type=int, default=3, help="0: no syscall counts")
     ap.add_argument("--strace-clients", type=int, default=10)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
