@@ -216,12 +216,88 @@ static bool std_strings_on(const struct param_list *server)
 	return !v || strcasecmp(v, "off") != 0;
 }
 
-void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
+/* Is name a list parameter whose elements PostgreSQL quotes as identifiers (GUC_LIST_QUOTE)? */
+static bool list_quoted(const char *name)
+{
+	return strcasecmp(name, "search_path") == 0 || strcasecmp(name, "temp_tablespaces") == 0 ||
+	       strcasecmp(name, "local_preload_libraries") == 0 ||
+	       strcasecmp(name, "session_preload_libraries") == 0;
+}
+
+/* The next element of a list value as PostgreSQL's SplitIdentifierString reads it: a quoted
+ * identifier ("" for a quote) or a word, lower-cased, then a comma or the end. Into out;
+ * false at a syntax error. *p moves past it. */
+static bool next_element(const char **p, struct buf *out)
+{
+	const char *c = *p;
+	while (isspace((unsigned char)*c))
+		c++;
+	if (*c == '"') {
+		for (c++;; c++) {
+			if (!*c)
+				return false;
+			if (*c == '"' && c[1] != '"')
+				break;
+			c += *c == '"'; /* "" */
+			buf_append(out, c, 1);
+		}
+		c++;
+	} else {
+		const char *w = c;
+		for (; *c && *c != ',' && !isspace((unsigned char)*c); c++) {
+			char l = (char)tolower((unsigned char)*c);
+			buf_append(out, &l, 1);
+		}
+		if (c == w)
+			return false;
+	}
+	while (isspace((unsigned char)*c))
+		c++;
+	if (*c && *c != ',')
+		return false;
+	*p = *c ? c + 1 : c;
+	return true;
+}
+
+/* A startup value of a list parameter as PostgreSQL reads it (search_path=a,"B"), written as
+ * the list of literals SET takes for it ('a', 'B'): SET reads one literal of such a parameter as
+ * one element, so "a, b" would name a single schema. False (nothing appended) if v is not a
+ * valid list: the caller sends it as one literal. */
+static bool append_list(struct buf *sql, const char *v, bool std_strings)
+{
+	struct buf items = {0}, e = {0};
+	const char *p = v;
+	bool ok = *v != '\0';
+	while (ok && *p) {
+		e.len = 0;
+		ok = next_element(&p, &e);
+		buf_append(&e, "", 1);
+		if (ok) {
+			if (items.len)
+				append_str(&items, ", ");
+			append_literal(&items, (const char *)e.data, std_strings);
+		}
+	}
+	if (ok)
+		buf_append(sql, items.data, items.len);
+	buf_free(&items);
+	buf_free(&e);
+	return ok;
+}
+
+/* SET "name" = <value as a literal, or a list of literals for a list parameter> (no ';'). */
+static void append_set(struct buf *sql, const char *name, const char *value, bool std_strings)
 {
 	append_str(sql, "SET ");
-	append_ident(sql, p->name);
+	append_ident(sql, name);
 	append_str(sql, " = ");
-	append_literal(sql, p->value, std_strings_on(server));
+	if (!list_quoted(name) || !append_list(sql, value, std_strings))
+		append_literal(sql, value, std_strings);
+}
+
+void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
+{
+	append_set(sql, p->name, p->value, std_strings_on(server));
 }
 
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
@@ -236,15 +312,16 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		const struct param *sp = find_hashed(server, c->name, c->hash);
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
-		append_str(sql, "SET ");
-		append_ident(sql, c->name);
-		append_str(sql, " = ");
-		if (std_strings < 0 && !c->raw)
-			std_strings = std_strings_on(server);
-		if (c->raw)
+		if (c->raw) {
+			append_str(sql, "SET ");
+			append_ident(sql, c->name);
+			append_str(sql, " = ");
 			append_str(sql, c->value);
-		else
-			append_literal(sql, c->value, std_strings == 1);
+		} else {
+			if (std_strings < 0)
+				std_strings = std_strings_on(server);
+			append_set(sql, c->name, c->value, std_strings == 1);
+		}
 		append_str(sql, ";");
 		n++;
 	}

@@ -558,6 +558,41 @@ static void server_param(struct server *s, const uint8_t *body, size_t len, bool
 		params_set(&s->client->params, name, value, false);
 }
 
+/* A ParameterStatus (whole) for the client. Held (hold) while its login values are put back
+ * after a RESET (txn.c, server_begin_resync): PostgreSQL reports only the value the session
+ * ends with, so the client hears a name once, and only if it changed (server_send_held). */
+static void server_status_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len,
+			      bool hold)
+{
+	const char *name, *value;
+	if (!hold || proto_parse_param(msg + 5, len - 5, &name, &value) != SHOAL_OK) {
+		server_param(s, msg + 5, len - 5, false);
+		buf_append(&c->c.out, msg, len);
+		return;
+	}
+	if (!params_find(&s->held_status, name)) {
+		/* what the client was told: its own value, else the pool's (the server's login one) */
+		const char *old = params_get(&c->params, name);
+		const struct param *sp = old ? NULL : params_find(&s->params, name);
+		if (sp)
+			old = sp->initial ? sp->initial : sp->value;
+		params_set(&s->held_status, name, old ? old : "", false);
+	}
+	server_param(s, msg + 5, len - 5, false);
+}
+
+/* The held ParameterStatus messages go to the client: the names whose value changed. */
+static void server_send_held(struct server *s, struct client *c)
+{
+	for (int i = 0; i < s->held_status.n; i++) {
+		const struct param *h = &s->held_status.items[i];
+		const char *now = params_get(&s->params, h->name);
+		if (now && strcmp(now, h->value) != 0)
+			proto_write_param(&c->c.out, h->name, now);
+	}
+	params_free(&s->held_status);
+}
+
 static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	const uint8_t *body = msg + 5;
@@ -668,6 +703,7 @@ static void server_end_resync(struct server *s, struct client *c)
 	char status = s->held_ready;
 	s->held_ready = 0;
 	server_set_state(s, SV_ACTIVE);
+	server_send_held(s, c);
 	proto_write_ready(&c->c.out, status);
 	server_after_ready(s, c, status);
 	if (!c->c.dead && c->server == s && client_flush(c) == SHOAL_OK)
@@ -734,10 +770,11 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 			server_setup_done(s);
 		} else if (type == PQMSG_ERROR) {
 			server_keep_setup_error(s, msg, len);
+		} else if (type == PQMSG_PARAMETER_STATUS && s->held_ready) {
+			/* a resync: the client hears it with its ReadyForQuery, as after its RESET */
+			server_status_msg(s, s->client, msg, len, true);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);
-			if (s->held_ready) /* a resync: the client hears it, as after its RESET */
-				buf_append(&s->client->c.out, msg, len);
 		} else if (type == PQMSG_DATA_ROW && s->auth_query) {
 			auth_query_row(s, msg, len);
 		}
@@ -831,6 +868,8 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	s->timeout_cancel = false;
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
+	if (s->held_status.n > 0 && !(s->resync && server_can_resync(s, c, status)))
+		server_send_held(s, c);
 	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
 	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
 		return;
@@ -860,7 +899,7 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 				  "query timeout (canceling statement after query_timeout)");
 		return;
 	}
-	buf_append(&c->c.out, msg, len);
+	txn_position_out(s, &c->c.out, msg, len);
 }
 
 /* COPY FROM STDIN began. PostgreSQL ignores the Syncs that follow the Execute until the copy
@@ -881,10 +920,10 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 	case PQMSG_READY: server_ready_msg(s, c, msg); break;
 	case PQMSG_ERROR: server_error_msg(s, c, msg, len); break;
 	case PQMSG_PARAMETER_STATUS:
-		server_param(s, msg + 5, len - 5, false);
-		buf_append(&c->c.out, msg, len);
+		server_status_msg(s, c, msg, len, txn_holds_status(s));
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
+	case PQMSG_NOTICE: txn_position_out(s, &c->c.out, msg, len); break;
 	case PQMSG_COMMAND_COMPLETE:
 		if (txn_server_tag(s, c, msg, len))
 			buf_append(&c->c.out, msg, len);
@@ -898,7 +937,8 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	if (s->state != SV_ACTIVE)
 		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
-	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s));
+	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s)) ||
+	       (type == PQMSG_NOTICE && s->swallow); /* positions to move back (txn.c) */
 }
 
 /* A client message held until a description was known (prepared.c) has been sent on: push it

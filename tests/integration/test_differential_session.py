@@ -277,14 +277,6 @@ def _parameter_differential(shoal, pg, mode, seed_base):
             w.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161, "
-    "client logged in with search_path='\"$user\", public', then DISCARD ALL; SELECT "
-    "current_setting('search_path')): a startup search_path is applied to the pooled server as "
-    "SET \"search_path\" = '\"$user\", public', and PostgreSQL takes a quoted literal of a "
-    "list parameter (GUC_LIST_QUOTE: search_path, temp_tablespaces) as ONE element, so SHOW "
-    "search_path gives '\"\"\"$user\"\", public\"' (one schema of that name) where a direct "
-    "connection gives '\"$user\", public'. Same for search_path=a,b in any pool mode."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
@@ -323,16 +315,6 @@ def test_custom_parameter_of_another_client_is_not_defined_for_this_one(shoal, p
     assert answers[1] == answers[0] == ([(None,)], False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 954, before DISCARD ALL was kept last in extended batches): a client logged in "
-    "with DateStyle='SQL, DMY' sends Parse/Bind/Execute 'DISCARD ALL', Parse/Bind/Execute "
-    "'SELECT 1/0', Sync. PostgreSQL commits DISCARD ALL at once (it cannot run in a "
-    "transaction block), so the error after it does not undo it and the session is back at "
-    "its login values. Shoal puts the login values back only when ReadyForQuery follows with "
-    "no error in between, so here the client is left with the server's defaults: "
-    "ParameterStatus DateStyle 'ISO, MDY' and SHOW DateStyle 'ISO, MDY' instead of "
-    "'SQL, DMY'."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_discard_all_then_an_error_in_one_pipeline_keeps_the_login_values(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
@@ -348,14 +330,6 @@ def test_discard_all_then_an_error_in_one_pipeline_keeps_the_login_values(shoal,
     assert answers[1] == answers[0] == ([], [("SQL, DMY",)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 1540, before such reads went first): a client logged in with TimeZone=PST8PDT, "
-    "after SET standard_conforming_strings = off, sends one Query \"SET TimeZone TO DEFAULT; "
-    "SELECT 'a\\\\b'\": Shoal inserts ;SET \"TimeZone\" = 'PST8PDT' after the RESET, so the "
-    "22P06 WARNING's position field (P) counts the inserted text: 74 instead of the direct "
-    "connection's 33. The same goes for a syntax error's position after a RESET in one Query "
-    "(seed 157 step 1800: P 94 instead of 60)."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_connection(
         shoal, pg, mode):
@@ -372,14 +346,6 @@ def test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_conne
     assert answers[1] == answers[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 1791, before resets went last in extended batches): a client logged in with "
-    "TimeZone=PST8PDT sends Parse/Bind/Execute 'SET TimeZone = DEFAULT', Parse/Bind/Execute "
-    "\"SET SESSION TimeZone = 'Europe/Paris'\", Sync. A direct connection ends at "
-    "Europe/Paris (ParameterStatus TimeZone Europe/Paris); Shoal puts the login value back "
-    "after the ReadyForQuery, over the later SET, so the session ends at PST8PDT (the client "
-    "hears Europe/Paris, then PST8PDT) and SHOW TimeZone answers PST8PDT."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
@@ -395,16 +361,6 @@ def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
     assert answers[1] == answers[0] == [("Europe/Paris",)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection "
-    "(PARAM_DIFF_SEED=1, transaction mode, step 69, client 0; also seeds 2 and 4 in "
-    "transaction mode): a client logged in with options='-c app.x=1 -c extra_float_digits=2' "
-    "sends the Query 'SET SESSION extra_float_digits = 3; DISCARD ALL' (PostgreSQL refuses "
-    "DISCARD ALL in a multi-statement Query, 25001, and the whole Query is undone), then "
-    "Parse/Bind/Execute \"SET SESSION app.x = 'hello'\", Parse/Bind/Execute "
-    "'SET extra_float_digits = DEFAULT', Sync. A direct connection keeps app.x = hello; "
-    "through Shoal the login values put back after the second batch's reset include app.x, "
-    "so SHOW app.x answers 1."))
 def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)},
               settings={"pool_mode": "transaction"})
@@ -421,16 +377,6 @@ def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
     assert answers[1] == answers[0] == [("hello",)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection in "
-    "transaction mode (PARAM_DIFF_SEED=10 step 2225, also seeds 2, 4 and 8, before DISCARD "
-    "ALL was kept out of transaction blocks; minimised from seed 10): a client logged in "
-    "with options='-c app.x=2 -c statement_timeout=1234' sends the Query 'BEGIN', then "
-    "Parse/Bind/Execute 'DISCARD ALL', Sync (refused: 25001, the block fails), 'COMMIT' "
-    "(a rollback), the Query \"RESET extra_float_digits; SET work_mem = '8MB'; SET SESSION "
-    "app.x = '7'\", then Parse/Bind/Execute 'SET statement_timeout = DEFAULT', Sync. A direct "
-    "connection keeps app.x = 7; through Shoal the login values put back after the last "
-    "batch's reset include app.x, so SHOW app.x answers 2."))
 def test_discard_all_refused_in_a_block_does_not_put_back_login_values_later(shoal, pg):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)},
               settings={"pool_mode": "transaction"})
