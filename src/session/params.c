@@ -300,6 +300,25 @@ void params_append_set(struct buf *sql, const struct param *p, const struct para
 	append_set(sql, p->name, p->value, std_strings_on(server));
 }
 
+/* SET c's value; std_strings: the server's standard_conforming_strings, -1 until looked up.
+ * Not inlined: the loop every link runs over the client's values stays small. */
+__attribute__((noinline)) static void append_diff_set(struct buf *sql, const struct param *c,
+						     const struct param_list *server,
+						     int *std_strings)
+{
+	if (c->raw) {
+		append_str(sql, "SET ");
+		append_ident(sql, c->name);
+		append_str(sql, " = ");
+		append_str(sql, c->value);
+	} else {
+		if (*std_strings < 0)
+			*std_strings = std_strings_on(server);
+		append_set(sql, c->name, c->value, *std_strings == 1);
+	}
+	append_str(sql, ";");
+}
+
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql)
 {
@@ -312,17 +331,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		const struct param *sp = find_hashed(server, c->name, c->hash);
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
-		if (c->raw) {
-			append_str(sql, "SET ");
-			append_ident(sql, c->name);
-			append_str(sql, " = ");
-			append_str(sql, c->value);
-		} else {
-			if (std_strings < 0)
-				std_strings = std_strings_on(server);
-			append_set(sql, c->name, c->value, std_strings == 1);
-		}
-		append_str(sql, ";");
+		append_diff_set(sql, c, server, &std_strings);
 		n++;
 	}
 	for (int i = 0; i < server->n; i++) {
@@ -368,6 +377,17 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 	for (int i = 0; i < client->n; i++) {
 		params_set(server, client->items[i].name, client->items[i].value, false);
 		params_find(server, client->items[i].name)->raw = client->items[i].raw;
+	}
+}
+
+void params_forget_unreported(struct param_list *server)
+{
+	for (int i = 0; i < server->n;) {
+		struct param *s = &server->items[i];
+		if (!s->initial && params_settable(s->name))
+			params_del(server, s);
+		else
+			i++;
 	}
 }
 

@@ -51,6 +51,10 @@ shoal_rc params_parse_options(const char *options, struct param_list *out) MUST_
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql);
 
+/* The server's session went back to its reset values (RESET ALL, DISCARD ALL) and its reports
+ * (ParameterStatus) have been read: the values it does not report are unknown again. */
+void params_forget_unreported(struct param_list *server);
+
 /* A server's parameter went back to its reset value (RESET name): its login value where the
  * server reported one, else unknown (removed). */
 void params_back_to_initial(struct param_list *server, const char *name);

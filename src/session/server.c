@@ -937,7 +937,9 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	if (s->state != SV_ACTIVE)
 		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
-	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s)) ||
+	       type == PQMSG_COPY_IN ||
+	       (type == PQMSG_COMMAND_COMPLETE && (s->txn_set || s->swallow || s->restore) &&
+		txn_wants_tags(s)) ||
 	       (type == PQMSG_NOTICE && s->swallow); /* positions to move back (txn.c) */
 }
 

@@ -395,8 +395,14 @@ bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t l
 {
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
-	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0 && !s->restore->committed)
-		s->restore->failed = true;
+	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0) {
+		/* After a DISCARD ALL that PostgreSQL committed, the error rolls back (or skips) only
+		 * what came behind it: the SETs after it no longer count. */
+		if (s->restore->committed)
+			s->restore->nset = 0;
+		else
+			s->restore->failed = true;
+	}
 	return ps_server_msg(s, type, msg, len);
 }
 
@@ -551,37 +557,45 @@ static void txn_hold_known(const struct client *c, struct server *s, const char 
 		params_set(&s->held_status, name, known, false);
 }
 
+/* One login value lp goes back into the client's parameters. A value the server reports is
+ * known from its ParameterStatus (all are read by the ReadyForQuery): after a RESET inside the
+ * client's Query, whose SETs already put the login values back, such a value is the server's
+ * truth (a later statement of that Query may have SET it again) and is left alone. */
+static void txn_restore_one(struct client *c, struct server *s, const struct txn_restore *r,
+			    const struct param *lp)
+{
+	const struct param *sp = params_find(&s->params, lp->name);
+	bool reported = sp && sp->initial;
+	if (r->inlined) {
+		if (!reported) { /* the server has it again */
+			params_set(&c->params, lp->name, lp->value, false);
+			params_set(&s->params, lp->name, lp->value, false);
+		}
+		return;
+	}
+	txn_hold_known(c, s, lp->name);
+	params_set(&c->params, lp->name, lp->value, false);
+	if (!reported)
+		params_back_to_initial(&s->params, lp->name);
+}
+
 /* The client's login values go back into its parameters; the server's are at their own reset
  * values now. The difference is what server.c's resync applies. */
 static void txn_restore_login(struct client *c, struct server *s, struct txn_restore *r)
 {
 	if (r->all) {
 		params_remove_raw(&c->params); /* tracked SETs are reset too */
-		struct param_list none = {0};
-		params_assume_applied(&none, &s->params);
+		params_forget_unreported(&s->params);
 		for (int i = 0; i < c->login.n; i++) {
 			const struct param *lp = &c->login.items[i];
-			if (names_find(r->set_again, r->nset, lp->name) >= 0)
-				continue;
-			if (!r->inlined)
-				txn_hold_known(c, s, lp->name);
-			params_set(&c->params, lp->name, lp->value, false);
-			if (r->inlined)
-				params_set(&s->params, lp->name, lp->value, false);
+			if (names_find(r->set_again, r->nset, lp->name) < 0)
+				txn_restore_one(c, s, r, lp);
 		}
 		txn_keep_set_again(c, s, r);
 		return;
 	}
-	for (int i = 0; i < r->n; i++) {
-		const struct param *lp = params_find(&c->login, r->names[i]);
-		if (!r->inlined)
-			txn_hold_known(c, s, lp->name);
-		params_set(&c->params, lp->name, lp->value, false);
-		if (r->inlined) /* the server has it again */
-			params_set(&s->params, lp->name, lp->value, false);
-		else
-			params_back_to_initial(&s->params, lp->name);
-	}
+	for (int i = 0; i < r->n; i++)
+		txn_restore_one(c, s, r, params_find(&c->login, r->names[i]));
 }
 
 static void txn_restore_ready(struct server *s, struct client *c, char status)
@@ -641,8 +655,7 @@ static void txn_set_ready(struct server *s, struct client *c, char status)
 			/* The server is back at its login values (its reported parameters came back by
 			 * ParameterStatus); the client's tracked SETs are gone. */
 			params_remove_raw(&c->params);
-			struct param_list none = {0};
-			params_assume_applied(&none, &s->params);
+			params_forget_unreported(&s->params);
 		}
 	}
 	if (t->name && !t->failed && status == 'I') {
