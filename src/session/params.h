@@ -60,7 +60,8 @@ void params_forget_unreported(struct param_list *server);
 void params_back_to_initial(struct param_list *server, const char *name);
 
 /* Append SET "name" = 'value' (no ';') for p, a literal value, quoted for the server's current
- * standard_conforming_strings. */
+ * standard_conforming_strings; for a list parameter (search_path, ...) the list of its
+ * elements, 'a', 'b', as PostgreSQL reads a startup value. */
 void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server);
 
 /* Record in server what params_diff_sql's statements will leave there (the server's reports via

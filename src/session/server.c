@@ -571,7 +571,7 @@ static void server_status_msg(struct server *s, struct client *c, const uint8_t 
 		return;
 	}
 	if (!params_find(&s->held_status, name)) {
-		/* what the client was told: its own value, else the pool's (the server's login one) */
+		/* what the client was told: its own value, else the pool's (the server's first) */
 		const char *old = params_get(&c->params, name);
 		const struct param *sp = old ? NULL : params_find(&s->params, name);
 		if (sp)
@@ -771,7 +771,7 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 		} else if (type == PQMSG_ERROR) {
 			server_keep_setup_error(s, msg, len);
 		} else if (type == PQMSG_PARAMETER_STATUS && s->held_ready) {
-			/* a resync: the client hears it with its ReadyForQuery, as after its RESET */
+			/* a resync: the client hears it with the ReadyForQuery, as after a RESET */
 			server_status_msg(s, s->client, msg, len, true);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);

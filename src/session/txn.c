@@ -37,7 +37,7 @@ struct txn_restore {
 	bool committed; /* that DISCARD ALL completed: PostgreSQL committed it at once */
 	int n, nset;
 	char names[SQL_MAX_RESETS][SQL_NAME_MAX];
-	/* Names the client SET again after the reset, before its ReadyForQuery: left as they are. */
+	/* Names SET again after the reset, before its ReadyForQuery: left as they are. */
 	char set_again[SQL_MAX_RESETS * 2][SQL_NAME_MAX];
 };
 
@@ -396,8 +396,8 @@ bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t l
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
 	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0) {
-		/* After a DISCARD ALL that PostgreSQL committed, the error rolls back (or skips) only
-		 * what came behind it: the SETs after it no longer count. */
+		/* After a DISCARD ALL that PostgreSQL committed, the error rolls back (or skips)
+		 * only what came behind it: the SETs after it no longer count. */
 		if (s->restore->committed)
 			s->restore->nset = 0;
 		else
@@ -508,7 +508,7 @@ bool txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size
 	if (txn_swallowed(s, c, tag, n))
 		return false;
 	if (n == 11 && memcmp(tag, "DISCARD ALL", 11) == 0) {
-		/* PostgreSQL commits it at once: an error after it in the pipeline does not undo it */
+		/* PostgreSQL commits it at once: an error later in the pipeline keeps it */
 		if (s->restore && s->restore->skip == 0)
 			s->restore->committed = true;
 		if (s->txn_set)
@@ -652,8 +652,8 @@ static void txn_set_ready(struct server *s, struct client *c, char status)
 	if ((!t->failed || t->discarded) && t->forget) {
 		ps_client_forget(c);
 		if (t->discard) {
-			/* The server is back at its login values (its reported parameters came back by
-			 * ParameterStatus); the client's tracked SETs are gone. */
+			/* The server is back at its login values (its reported parameters came
+			 * back by ParameterStatus); the client's tracked SETs are gone. */
 			params_remove_raw(&c->params);
 			params_forget_unreported(&s->params);
 		}

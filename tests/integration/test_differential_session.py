@@ -242,7 +242,10 @@ def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoa
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect (or limit, undocumented) found by "
+    "Shoal limit, documented in docs/transaction-pooling.md (\"A custom parameter's "
+    "placeholder outlives its client\": PostgreSQL cannot drop a placeholder, and keeping "
+    "such servers from other clients means closing them or sorting idle servers by custom "
+    "names in pool.c), found by "
     "test_random_parameter_batches_match_a_direct_connection (seed 161 step 438, before every "
     "client logged in with app.x): client A logs in with options='-c app.only_a=1'; client B "
     "(no such option) then gets A's server and SELECT current_setting('app.only_a', true) "
