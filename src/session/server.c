@@ -565,7 +565,14 @@ static void server_status_msg(struct server *s, struct client *c, const uint8_t 
 			      bool hold)
 {
 	const char *name, *value;
-	if (!hold || proto_parse_param(msg + 5, len - 5, &name, &value) != SHOAL_OK) {
+	if (proto_parse_param(msg + 5, len - 5, &name, &value) != SHOAL_OK) {
+		buf_append(&c->c.out, msg, len);
+		return;
+	}
+	if (!hold) {
+		struct param *told = s->held_status.n ? params_find(&s->held_status, name) : NULL;
+		if (told) /* a resync still to come: the client now knows this value */
+			params_set(&s->held_status, name, value, false);
 		server_param(s, msg + 5, len - 5, false);
 		buf_append(&c->c.out, msg, len);
 		return;
@@ -581,16 +588,22 @@ static void server_status_msg(struct server *s, struct client *c, const uint8_t 
 	server_param(s, msg + 5, len - 5, false);
 }
 
-/* The held ParameterStatus messages go to the client: the names whose value changed. */
-static void server_send_held(struct server *s, struct client *c)
+/* The held ParameterStatus messages go to the client: the names whose value changed. keep: a
+ * resync is still to come (requests were pipelined behind the RESET); the names stay held, with
+ * what the client has now been told, so that it hears the login value when it is back. */
+static void server_send_held(struct server *s, struct client *c, bool keep)
 {
 	for (int i = 0; i < s->held_status.n; i++) {
-		const struct param *h = &s->held_status.items[i];
+		struct param *h = &s->held_status.items[i];
 		const char *now = params_get(&s->params, h->name);
-		if (now && strcmp(now, h->value) != 0)
-			proto_write_param(&c->c.out, h->name, now);
+		if (!now || strcmp(now, h->value) == 0)
+			continue;
+		proto_write_param(&c->c.out, h->name, now);
+		if (keep)
+			params_set(&s->held_status, h->name, now, false);
 	}
-	params_free(&s->held_status);
+	if (!keep)
+		params_free(&s->held_status);
 }
 
 static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
@@ -703,7 +716,7 @@ static void server_end_resync(struct server *s, struct client *c)
 	char status = s->held_ready;
 	s->held_ready = 0;
 	server_set_state(s, SV_ACTIVE);
-	server_send_held(s, c);
+	server_send_held(s, c, false);
 	proto_write_ready(&c->c.out, status);
 	server_after_ready(s, c, status);
 	if (!c->c.dead && c->server == s && client_flush(c) == SHOAL_OK)
@@ -869,7 +882,7 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
 	if (s->held_status.n > 0 && !(s->resync && server_can_resync(s, c, status)))
-		server_send_held(s, c);
+		server_send_held(s, c, s->resync);
 	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
 	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
 		return;

@@ -324,6 +324,25 @@ def test_positions_after_several_resets_and_multibyte_text_match_a_direct_connec
 
 
 @pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_reset_with_a_request_pipelined_behind_its_sync_ends_at_the_login_value(shoal, pg, mode):
+    """A request pipelined behind the Sync of an extended RESET makes Shoal put the login value
+    back only after it (a documented difference: the client may hear the server's default
+    first); what the client was told last, and the session, end at the login value."""
+    s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
+    batch = (parse("", "RESET TimeZone") + bind("") + execute() + sync() +
+             query_message("SELECT 1"))
+    answers = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = _login(host, port, db, {"TimeZone": "PST8PDT"})
+        assert w.query("SET TimeZone = 'Europe/Paris'")[1] is None
+        w.send(batch)
+        told = [_status(b) for t, b in _replies(w) + _replies(w) if t == b"S"]
+        answers.append((told[-1:], w.query("SHOW TimeZone")[0]))
+        w.close()
+    assert answers[1] == answers[0] == ([("TimeZone", "PST8PDT")], [("PST8PDT",)])
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
     batch = b"".join(parse("", t) + bind("") + execute() for t in (
