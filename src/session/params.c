@@ -288,11 +288,32 @@ static bool append_list(struct buf *sql, const char *v, bool std_strings)
 /* SET "name" = <value as a literal, or a list of literals for a list parameter> (no ';'). */
 static void append_set(struct buf *sql, const char *name, const char *value, bool std_strings)
 {
+	if (!list_quoted(name)) {
+		append_str(sql, "SET ");
+		append_ident(sql, name);
+		append_str(sql, " = ");
+		append_literal(sql, value, std_strings);
+		return;
+	}
 	append_str(sql, "SET ");
 	append_ident(sql, name);
 	append_str(sql, " = ");
-	if (!list_quoted(name) || !append_list(sql, value, std_strings))
+	if (!append_list(sql, value, std_strings))
 		append_literal(sql, value, std_strings);
+}
+
+/* A list parameter's value as its own text, as PostgreSQL keeps a startup value (SHOW gives
+ * a,b back as a,b, where SET's list would read a, b); it also refuses a bad list as PostgreSQL
+ * refuses the login. A SELECT takes a snapshot, which a transaction block would notice
+ * (SET TRANSACTION ISOLATION LEVEL must come first): only on a server outside one. */
+static void append_set_config(struct buf *sql, const char *name, const char *value,
+			      bool std_strings)
+{
+	append_str(sql, "SELECT pg_catalog.set_config(");
+	append_literal(sql, name, std_strings); /* a valid name: no quote, no backslash */
+	append_str(sql, ", ");
+	append_literal(sql, value, std_strings);
+	append_str(sql, ", false)");
 }
 
 void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
@@ -304,7 +325,7 @@ void params_append_set(struct buf *sql, const struct param *p, const struct para
  * Not inlined: the loop every link runs over the client's values stays small. */
 __attribute__((noinline)) static void append_diff_set(struct buf *sql, const struct param *c,
 						     const struct param_list *server,
-						     int *std_strings)
+						     int *std_strings, bool idle)
 {
 	if (c->raw) {
 		append_str(sql, "SET ");
@@ -314,13 +335,16 @@ __attribute__((noinline)) static void append_diff_set(struct buf *sql, const str
 	} else {
 		if (*std_strings < 0)
 			*std_strings = std_strings_on(server);
-		append_set(sql, c->name, c->value, *std_strings == 1);
+		if (idle && list_quoted(c->name))
+			append_set_config(sql, c->name, c->value, *std_strings == 1);
+		else
+			append_set(sql, c->name, c->value, *std_strings == 1);
 	}
 	append_str(sql, ";");
 }
 
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
-		    struct buf *sql)
+		    struct buf *sql, bool idle)
 {
 	int n = 0;
 	/* The whole query is lexed before any of its SETs runs: the server's current value counts.
@@ -331,7 +355,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		const struct param *sp = find_hashed(server, c->name, c->hash);
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
-		append_diff_set(sql, c, server, &std_strings);
+		append_diff_set(sql, c, server, &std_strings, idle);
 		n++;
 	}
 	for (int i = 0; i < server->n; i++) {

@@ -642,7 +642,7 @@ void server_begin_link(struct server *s)
 		return;
 	}
 	struct buf sql = {0};
-	int n = params_diff_sql(&c->params, &s->params, &sql);
+	int n = params_diff_sql(&c->params, &s->params, &sql, true); /* linked only when idle */
 	if (n == 0) {
 		server_set_state(s, SV_ACTIVE);
 		cancel_set_target(c, s);
@@ -695,7 +695,7 @@ static void server_begin_resync(struct server *s)
 	struct client *c = s->client;
 	struct buf sql = {0};
 	s->resync = false;
-	if (params_diff_sql(&c->params, &s->params, &sql) == 0) {
+	if (params_diff_sql(&c->params, &s->params, &sql, s->held_ready == 'I') == 0) {
 		server_end_resync(s, c);
 		return;
 	}

@@ -228,16 +228,24 @@ def _parameter_differential(shoal, pg, mode, seed_base):
             w.close()
 
 
+@pytest.mark.parametrize("value", ['"$user", public', 'pg_catalog,"public"'])
 @pytest.mark.parametrize("mode", ["transaction", "session"])
-def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoal, pg, mode):
+def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoal, pg, mode,
+                                                                            value):
+    """A startup search_path is a list of schemas, as PostgreSQL reads it, spelled as sent
+    (SHOW), also after DISCARD ALL; a RESET in a simple Query or in a block puts it back as a
+    list in PostgreSQL's own spelling (docs/transaction-pooling.md): the same schemas."""
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
     answers = []
     for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
-        w = _login(host, port, db, {"search_path": '"$user", public'})
+        w = _login(host, port, db, {"search_path": value})
         answers.append([w.query(sql)[0] for sql in (
             "SHOW search_path", "SELECT current_schemas(false)", "DISCARD ALL",
-            "SHOW search_path")])
+            "SHOW search_path", "SET search_path = public", "RESET search_path",
+            "SELECT current_schemas(false)", "BEGIN", "SET search_path = public", "RESET search_path",
+            "SELECT current_schemas(false)", "COMMIT")])
         w.close()
+    assert answers[0][0] == [(value,)]
     assert answers[1] == answers[0]
 
 
