@@ -155,6 +155,8 @@ struct server {
 	struct txn_swallow *swallow; /* replies to SETs Shoal added to a client's Query (txn.c) */
 	bool resync;	 /* the client's login values must be put back (txn.c found a RESET) */
 	char held_ready; /* the ReadyForQuery status held back while they are: 0 when none */
+	/* ParameterStatus held back meanwhile: name -> the value the client knew before */
+	struct param_list held_status;
 };
 
 /* One pool per (database, user): the ledger of DESIGN §2. Every field below the lock is guarded

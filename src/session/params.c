@@ -216,16 +216,135 @@ static bool std_strings_on(const struct param_list *server)
 	return !v || strcasecmp(v, "off") != 0;
 }
 
+/* Is name a list parameter whose elements PostgreSQL quotes as identifiers (GUC_LIST_QUOTE)? */
+static bool list_quoted(const char *name)
+{
+	return strcasecmp(name, "search_path") == 0 || strcasecmp(name, "temp_tablespaces") == 0 ||
+	       strcasecmp(name, "local_preload_libraries") == 0 ||
+	       strcasecmp(name, "session_preload_libraries") == 0;
+}
+
+/* The next element of a list value as PostgreSQL's SplitIdentifierString reads it: a quoted
+ * identifier ("" for a quote) or a word, lower-cased, then a comma or the end. Into out;
+ * false at a syntax error. *p moves past it. */
+static bool next_element(const char **p, struct buf *out)
+{
+	const char *c = *p;
+	while (isspace((unsigned char)*c))
+		c++;
+	if (*c == '"') {
+		for (c++;; c++) {
+			if (!*c)
+				return false;
+			if (*c == '"' && c[1] != '"')
+				break;
+			c += *c == '"'; /* "" */
+			buf_append(out, c, 1);
+		}
+		c++;
+	} else {
+		const char *w = c;
+		for (; *c && *c != ',' && !isspace((unsigned char)*c); c++) {
+			char l = (char)tolower((unsigned char)*c);
+			buf_append(out, &l, 1);
+		}
+		if (c == w)
+			return false;
+	}
+	while (isspace((unsigned char)*c))
+		c++;
+	if (*c && *c != ',')
+		return false;
+	*p = *c ? c + 1 : c;
+	return true;
+}
+
+/* A startup value of a list parameter as PostgreSQL reads it (search_path=a,"B"), written as
+ * the list of literals SET takes for it ('a', 'B'): SET reads one literal of such a parameter as
+ * one element, so "a, b" would name a single schema. False (nothing appended) if v is not a
+ * valid list: the caller sends it as one literal. */
+static bool append_list(struct buf *sql, const char *v, bool std_strings)
+{
+	struct buf items = {0}, e = {0};
+	const char *p = v;
+	bool ok = *v != '\0';
+	while (ok && *p) {
+		e.len = 0;
+		ok = next_element(&p, &e);
+		buf_append(&e, "", 1);
+		if (ok) {
+			if (items.len)
+				append_str(&items, ", ");
+			append_literal(&items, (const char *)e.data, std_strings);
+		}
+	}
+	if (ok)
+		buf_append(sql, items.data, items.len);
+	buf_free(&items);
+	buf_free(&e);
+	return ok;
+}
+
+/* SET "name" = <value as a literal, or a list of literals for a list parameter> (no ';'). */
+static void append_set(struct buf *sql, const char *name, const char *value, bool std_strings)
+{
+	if (!list_quoted(name)) {
+		append_str(sql, "SET ");
+		append_ident(sql, name);
+		append_str(sql, " = ");
+		append_literal(sql, value, std_strings);
+		return;
+	}
+	append_str(sql, "SET ");
+	append_ident(sql, name);
+	append_str(sql, " = ");
+	if (!append_list(sql, value, std_strings))
+		append_literal(sql, value, std_strings);
+}
+
+/* A list parameter's value as its own text, as PostgreSQL keeps a startup value (SHOW gives
+ * a,b back as a,b, where SET's list would read a, b); it also refuses a bad list as PostgreSQL
+ * refuses the login. A SELECT takes a snapshot, which a transaction block would notice
+ * (SET TRANSACTION ISOLATION LEVEL must come first): only on a server outside one. */
+static void append_set_config(struct buf *sql, const char *name, const char *value,
+			      bool std_strings)
+{
+	append_str(sql, "SELECT pg_catalog.set_config(");
+	append_literal(sql, name, std_strings); /* a valid name: no quote, no backslash */
+	append_str(sql, ", ");
+	append_literal(sql, value, std_strings);
+	append_str(sql, ", false)");
+}
+
 void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server)
 {
-	append_str(sql, "SET ");
-	append_ident(sql, p->name);
-	append_str(sql, " = ");
-	append_literal(sql, p->value, std_strings_on(server));
+	append_set(sql, p->name, p->value, std_strings_on(server));
+}
+
+/* SET c's value; std_strings: the server's standard_conforming_strings, -1 until looked up.
+ * Not inlined: the loop every link runs over the client's values stays small. */
+__attribute__((noinline)) static void append_diff_set(struct buf *sql, const struct param *c,
+						     const struct param_list *server,
+						     int *std_strings, bool idle)
+{
+	if (c->raw) {
+		append_str(sql, "SET ");
+		append_ident(sql, c->name);
+		append_str(sql, " = ");
+		append_str(sql, c->value);
+	} else {
+		if (*std_strings < 0)
+			*std_strings = std_strings_on(server);
+		if (idle && list_quoted(c->name))
+			append_set_config(sql, c->name, c->value, *std_strings == 1);
+		else
+			append_set(sql, c->name, c->value, *std_strings == 1);
+	}
+	append_str(sql, ";");
 }
 
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
-		    struct buf *sql)
+		    struct buf *sql, bool idle)
 {
 	int n = 0;
 	/* The whole query is lexed before any of its SETs runs: the server's current value counts.
@@ -236,16 +355,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 		const struct param *sp = find_hashed(server, c->name, c->hash);
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
-		append_str(sql, "SET ");
-		append_ident(sql, c->name);
-		append_str(sql, " = ");
-		if (std_strings < 0 && !c->raw)
-			std_strings = std_strings_on(server);
-		if (c->raw)
-			append_str(sql, c->value);
-		else
-			append_literal(sql, c->value, std_strings == 1);
-		append_str(sql, ";");
+		append_diff_set(sql, c, server, &std_strings, idle);
 		n++;
 	}
 	for (int i = 0; i < server->n; i++) {
@@ -291,6 +401,17 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 	for (int i = 0; i < client->n; i++) {
 		params_set(server, client->items[i].name, client->items[i].value, false);
 		params_find(server, client->items[i].name)->raw = client->items[i].raw;
+	}
+}
+
+void params_forget_unreported(struct param_list *server)
+{
+	for (int i = 0; i < server->n;) {
+		struct param *s = &server->items[i];
+		if (!s->initial && params_settable(s->name))
+			params_del(server, s);
+		else
+			i++;
 	}
 }
 

@@ -47,16 +47,23 @@ bool params_settable(const char *name);
 shoal_rc params_parse_options(const char *options, struct param_list *out) MUST_USE;
 /* Append to sql the statements that make the server's session match the client's: a SET for
  * each client value that differs, a RESET for each value a previous client changed that this
- * client did not set. Returns the number of statements appended. */
+ * client did not set. Returns the number of statements appended. idle: the server is outside a
+ * transaction block, so a list parameter (search_path, ...) can be given its text as it is, with
+ * set_config(). */
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
-		    struct buf *sql);
+		    struct buf *sql, bool idle);
+
+/* The server's session went back to its reset values (RESET ALL, DISCARD ALL) and its reports
+ * (ParameterStatus) have been read: the values it does not report are unknown again. */
+void params_forget_unreported(struct param_list *server);
 
 /* A server's parameter went back to its reset value (RESET name): its login value where the
  * server reported one, else unknown (removed). */
 void params_back_to_initial(struct param_list *server, const char *name);
 
 /* Append SET "name" = 'value' (no ';') for p, a literal value, quoted for the server's current
- * standard_conforming_strings. */
+ * standard_conforming_strings; for a list parameter (search_path, ...) the list of its
+ * elements, 'a', 'b', as PostgreSQL reads a startup value. */
 void params_append_set(struct buf *sql, const struct param *p, const struct param_list *server);
 
 /* Record in server what params_diff_sql's statements will leave there (the server's reports via

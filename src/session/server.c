@@ -558,6 +558,54 @@ static void server_param(struct server *s, const uint8_t *body, size_t len, bool
 		params_set(&s->client->params, name, value, false);
 }
 
+/* A ParameterStatus (whole) for the client. Held (hold) while its login values are put back
+ * after a RESET (txn.c, server_begin_resync): PostgreSQL reports only the value the session
+ * ends with, so the client hears a name once, and only if it changed (server_send_held). */
+static void server_status_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len,
+			      bool hold)
+{
+	const char *name, *value;
+	if (proto_parse_param(msg + 5, len - 5, &name, &value) != SHOAL_OK) {
+		buf_append(&c->c.out, msg, len);
+		return;
+	}
+	if (!hold) {
+		struct param *told = s->held_status.n ? params_find(&s->held_status, name) : NULL;
+		if (told) /* a resync still to come: the client now knows this value */
+			params_set(&s->held_status, name, value, false);
+		server_param(s, msg + 5, len - 5, false);
+		buf_append(&c->c.out, msg, len);
+		return;
+	}
+	if (!params_find(&s->held_status, name)) {
+		/* what the client was told: its own value, else the pool's (the server's first) */
+		const char *old = params_get(&c->params, name);
+		const struct param *sp = old ? NULL : params_find(&s->params, name);
+		if (sp)
+			old = sp->initial ? sp->initial : sp->value;
+		params_set(&s->held_status, name, old ? old : "", false);
+	}
+	server_param(s, msg + 5, len - 5, false);
+}
+
+/* The held ParameterStatus messages go to the client: the names whose value changed. keep: a
+ * resync is still to come (requests were pipelined behind the RESET); the names stay held, with
+ * what the client has now been told, so that it hears the login value when it is back. */
+static void server_send_held(struct server *s, struct client *c, bool keep)
+{
+	for (int i = 0; i < s->held_status.n; i++) {
+		struct param *h = &s->held_status.items[i];
+		const char *now = params_get(&s->params, h->name);
+		if (!now || strcmp(now, h->value) == 0)
+			continue;
+		proto_write_param(&c->c.out, h->name, now);
+		if (keep)
+			params_set(&s->held_status, h->name, now, false);
+	}
+	if (!keep)
+		params_free(&s->held_status);
+}
+
 static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	const uint8_t *body = msg + 5;
@@ -594,7 +642,7 @@ void server_begin_link(struct server *s)
 		return;
 	}
 	struct buf sql = {0};
-	int n = params_diff_sql(&c->params, &s->params, &sql);
+	int n = params_diff_sql(&c->params, &s->params, &sql, true); /* linked only when idle */
 	if (n == 0) {
 		server_set_state(s, SV_ACTIVE);
 		cancel_set_target(c, s);
@@ -647,7 +695,7 @@ static void server_begin_resync(struct server *s)
 	struct client *c = s->client;
 	struct buf sql = {0};
 	s->resync = false;
-	if (params_diff_sql(&c->params, &s->params, &sql) == 0) {
+	if (params_diff_sql(&c->params, &s->params, &sql, s->held_ready == 'I') == 0) {
 		server_end_resync(s, c);
 		return;
 	}
@@ -668,6 +716,7 @@ static void server_end_resync(struct server *s, struct client *c)
 	char status = s->held_ready;
 	s->held_ready = 0;
 	server_set_state(s, SV_ACTIVE);
+	server_send_held(s, c, false);
 	proto_write_ready(&c->c.out, status);
 	server_after_ready(s, c, status);
 	if (!c->c.dead && c->server == s && client_flush(c) == SHOAL_OK)
@@ -734,10 +783,11 @@ static void server_quiet_msg(struct server *s, uint8_t type, const uint8_t *msg,
 			server_setup_done(s);
 		} else if (type == PQMSG_ERROR) {
 			server_keep_setup_error(s, msg, len);
+		} else if (type == PQMSG_PARAMETER_STATUS && s->held_ready) {
+			/* a resync: the client hears it with the ReadyForQuery, as after a RESET */
+			server_status_msg(s, s->client, msg, len, true);
 		} else if (type == PQMSG_PARAMETER_STATUS) {
 			server_param(s, msg + 5, len - 5, false);
-			if (s->held_ready) /* a resync: the client hears it, as after its RESET */
-				buf_append(&s->client->c.out, msg, len);
 		} else if (type == PQMSG_DATA_ROW && s->auth_query) {
 			auth_query_row(s, msg, len);
 		}
@@ -831,6 +881,8 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	s->timeout_cancel = false;
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
+	if (s->held_status.n > 0 && !(s->resync && server_can_resync(s, c, status)))
+		server_send_held(s, c, s->resync);
 	/* Statement mode refuses the transaction: the client sees the error instead of 'T'. */
 	if (pool_mode_of(s->pool) == POOL_STATEMENT && status != 'I' && s->pending == 0)
 		return;
@@ -860,7 +912,7 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 				  "query timeout (canceling statement after query_timeout)");
 		return;
 	}
-	buf_append(&c->c.out, msg, len);
+	txn_position_out(s, &c->c.out, msg, len);
 }
 
 /* COPY FROM STDIN began. PostgreSQL ignores the Syncs that follow the Execute until the copy
@@ -881,10 +933,10 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 	case PQMSG_READY: server_ready_msg(s, c, msg); break;
 	case PQMSG_ERROR: server_error_msg(s, c, msg, len); break;
 	case PQMSG_PARAMETER_STATUS:
-		server_param(s, msg + 5, len - 5, false);
-		buf_append(&c->c.out, msg, len);
+		server_status_msg(s, c, msg, len, txn_holds_status(s));
 		break;
 	case PQMSG_COPY_IN: server_copy_in_msg(s, c, msg, len); break;
+	case PQMSG_NOTICE: txn_position_out(s, &c->c.out, msg, len); break;
 	case PQMSG_COMMAND_COMPLETE:
 		if (txn_server_tag(s, c, msg, len))
 			buf_append(&c->c.out, msg, len);
@@ -898,7 +950,10 @@ static bool server_inspects(const struct server *s, uint8_t type)
 	if (s->state != SV_ACTIVE)
 		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
-	       type == PQMSG_COPY_IN || (type == PQMSG_COMMAND_COMPLETE && txn_wants_tags(s));
+	       type == PQMSG_COPY_IN ||
+	       (type == PQMSG_COMMAND_COMPLETE && (s->txn_set || s->swallow || s->restore) &&
+		txn_wants_tags(s)) ||
+	       (type == PQMSG_NOTICE && s->swallow); /* positions to move back (txn.c) */
 }
 
 /* A client message held until a description was known (prepared.c) has been sent on: push it

@@ -8,6 +8,7 @@
 #include "worker.h"
 #include "sqlscan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -20,6 +21,7 @@ struct txn_set {
 	bool failed;
 	bool forget;  /* DEALLOCATE ALL / DISCARD ALL: the client's statements go */
 	bool discard; /* DISCARD ALL: its tracked SETs go too */
+	bool discarded; /* DISCARD ALL completed: PostgreSQL committed it, a later error keeps it */
 	bool in_block;    /* sent inside a transaction block: known only when the block ends */
 	bool rolled_back; /* a ROLLBACK (or ROLLBACK TO SAVEPOINT) ran since */
 };
@@ -31,8 +33,12 @@ struct txn_restore {
 	bool failed; /* an ErrorResponse came for this request: its RESET was rolled back */
 	bool all;    /* RESET ALL, DISCARD ALL, or names that could not all be kept */
 	bool inlined; /* the SETs that put them back went in the client's own Query */
-	int n;
+	bool discard;   /* a DISCARD ALL is among them: its CommandComplete is looked for */
+	bool committed; /* that DISCARD ALL completed: PostgreSQL committed it at once */
+	int n, nset;
 	char names[SQL_MAX_RESETS][SQL_NAME_MAX];
+	/* Names SET again after the reset, before its ReadyForQuery: left as they are. */
+	char set_again[SQL_MAX_RESETS * 2][SQL_NAME_MAX];
 };
 
 /* Replies to the SETs Shoal added to a client's Query: the numbers of the CommandComplete
@@ -41,6 +47,10 @@ struct txn_restore {
 struct txn_swallow {
 	int skip; /* ReadyForQuery messages still owed to earlier requests */
 	int seen, next, n;
+	/* Where Shoal's text went into the Query, in characters of the client's text before it,
+	 * and how many characters it has: error and notice positions (P) are moved back by it. */
+	int npos;
+	int pos_at[SQL_MAX_RESETS], pos_len[SQL_MAX_RESETS];
 	int at[]; /* ascending */
 };
 
@@ -132,6 +142,26 @@ static void txn_set(struct client *c, struct server *s, struct sql_facts *f)
 	s->txn_set = t;
 }
 
+/* Where name is (case-insensitively) in a list of n names; -1 if absent. */
+static int names_find(char (*list)[SQL_NAME_MAX], int n, const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (strcasecmp(list[i], name) == 0)
+			return i;
+	return -1;
+}
+
+/* Remove name from a list of n names; returns the new count. */
+static int names_drop(char (*list)[SQL_NAME_MAX], int n, const char *name)
+{
+	int i = names_find(list, n, name);
+	if (i < 0)
+		return n;
+	if (i != n - 1)
+		strcpy(list[i], list[n - 1]);
+	return n - 1;
+}
+
 /* RESET name, SET name TO DEFAULT, RESET ALL, DISCARD ALL: PostgreSQL goes back to the value
  * the session started with, which for a startup parameter is the client's. A pooled server
  * started with other values (and Shoal applied the client's with SET), so the client's are put
@@ -151,15 +181,39 @@ static struct txn_restore *txn_note_resets(struct client *c, struct server *s,
 	r->skip = s->pending; /* this request's ReadyForQuery comes after those */
 	r->failed = false;
 	r->all |= all;
-	for (int i = 0; i < f->nresets && !r->all; i++) {
-		if (!params_find(&c->login, f->reset_names[i]))
+	r->discard |= f->discard_all;
+	if (all)
+		r->nset = 0;
+	for (int i = 0; i < f->nresets; i++) {
+		const char *name = f->reset_names[i];
+		if (!params_find(&c->login, name))
+			continue;
+		r->nset = names_drop(r->set_again, r->nset, name);
+		if (r->all || names_find(r->names, r->n, name) >= 0)
 			continue;
 		if (r->n == SQL_MAX_RESETS)
 			r->all = true;
 		else
-			strcpy(r->names[r->n++], f->reset_names[i]);
+			strcpy(r->names[r->n++], name);
 	}
 	return r;
+}
+
+/* A SET of a login value pipelined behind a RESET of it, before the RESET's ReadyForQuery: on
+ * PostgreSQL the later SET wins, so that name is not put back. */
+static void txn_note_set_again(const struct client *c, struct server *s,
+			       const struct sql_facts *f)
+{
+	struct txn_restore *r = s->restore;
+	if (!r || !f->has_set || !f->set_name[0] || f->nresets > 0 ||
+	    !params_find(&c->login, f->set_name))
+		return;
+	r->n = names_drop(r->names, r->n, f->set_name);
+	r->nset = names_drop(r->set_again, r->nset, f->set_name);
+	if (r->nset < (int)(sizeof(r->set_again) / sizeof(r->set_again[0])))
+		strcpy(r->set_again[r->nset++], f->set_name);
+	else
+		r->failed = true; /* too many to follow: put none back */
 }
 
 /* Append ";SET name = value" for each login value RESET entry i of f puts back; the count. */
@@ -179,12 +233,57 @@ static int append_login_sets(struct buf *sql, const struct client *c, const stru
 	return n;
 }
 
-/* A Query with RESETs of login values: sent with a SET of each right after its RESET, so the
- * statements after it in the same Query see the login value, as on PostgreSQL, and a rollback
- * of the Query's (implicit or explicit) transaction undoes both. The SETs' CommandComplete
- * messages are dropped (txn_server_tag). Not for a lone DISCARD ALL (PostgreSQL refuses it
- * with other statements) or names the scan could not read. True when the Query was written to
- * s. */
+/* Characters in n bytes of the client's text, as PostgreSQL counts an error position: in UTF-8
+ * its lead bytes; in another encoding only ASCII text is counted here (-1 otherwise). */
+static int text_chars(const char *p, size_t n, bool utf8)
+{
+	int k = 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char b = (unsigned char)p[i];
+		if (b >= 0x80 && !utf8)
+			return -1;
+		k += (b & 0xC0) != 0x80;
+	}
+	return k;
+}
+
+/* The client's Query q with the SETs of its login values after each RESET of them, into sql;
+ * w gets which statements and characters are Shoal's. False if the positions of the text
+ * cannot be counted (non-ASCII text in an encoding other than UTF-8). */
+static bool txn_write_inlined(const struct client *c, const struct server *s,
+			      const struct sql_facts *f, const char *q, struct buf *sql,
+			      struct txn_swallow *w)
+{
+	const char *enc = params_get(&c->params, "client_encoding");
+	bool utf8 = enc && (strcasecmp(enc, "UTF8") == 0 || strcasecmp(enc, "UTF-8") == 0);
+	uint32_t prev = 0;
+	int added = 0, chars = 0;
+	for (int i = 0; i < f->nresets; i++) {
+		int k = text_chars(q + prev, f->reset_ends[i] - prev, utf8);
+		buf_append(sql, q + prev, f->reset_ends[i] - prev);
+		prev = f->reset_ends[i];
+		size_t at = sql->len;
+		int n = append_login_sets(sql, c, s, f, i);
+		int l = text_chars((const char *)sql->data + at, sql->len - at, utf8);
+		if (k < 0 || l < 0)
+			return false;
+		chars += k;
+		w->pos_at[w->npos] = chars;
+		w->pos_len[w->npos++] = l;
+		for (int j = 0; j < n; j++)
+			w->at[w->n++] = f->reset_stmts[i] + added + j + 1;
+		added += n;
+	}
+	buf_append(sql, q + prev, strlen(q + prev));
+	return true;
+}
+
+/* A Query with RESETs of login values: sent with a SET of each right after its RESET,
+ * so the statements after it in the same Query see the login value, as on PostgreSQL, and a
+ * rollback of the Query's (implicit or explicit) transaction undoes both. The replies to those
+ * are dropped (txn_server_tag) and positions in errors and notices moved back
+ * (txn_position_out). Not for a lone DISCARD ALL (PostgreSQL refuses it with other statements)
+ * or names the scan could not read. True when the Query was written to s. */
 static bool txn_inline_resets(struct client *c, struct server *s, const struct sql_facts *f,
 			      const char *q, struct txn_restore *r)
 {
@@ -194,17 +293,11 @@ static bool txn_inline_resets(struct client *c, struct server *s, const struct s
 	struct buf sql = {0};
 	struct txn_swallow *w =
 	    xcalloc(1, sizeof(*w) + (size_t)(f->nresets * c->login.n) * sizeof(w->at[0]));
-	uint32_t prev = 0;
-	int added = 0;
-	for (int i = 0; i < f->nresets; i++) {
-		buf_append(&sql, q + prev, f->reset_ends[i] - prev);
-		prev = f->reset_ends[i];
-		int k = append_login_sets(&sql, c, s, f, i);
-		for (int j = 0; j < k; j++)
-			w->at[w->n++] = f->reset_stmts[i] + added + j + 1;
-		added += k;
+	if (!txn_write_inlined(c, s, f, q, &sql, w)) {
+		buf_free(&sql);
+		free(w);
+		return false;
 	}
-	buf_append(&sql, q + prev, strlen(q + prev));
 	w->skip = s->pending;
 	s->swallow = w;
 	r->inlined = true;
@@ -212,7 +305,7 @@ static bool txn_inline_resets(struct client *c, struct server *s, const struct s
 	proto_put_bytes(&s->c.out, sql.data, sql.len);
 	proto_put_u8(&s->c.out, 0);
 	proto_finish(&s->c.out);
-	log_debug("%s: login values put back inside its Query (%d SET)", c->c.name, added);
+	log_debug("%s: login values put back inside its Query (%d SET)", c->c.name, w->n);
 	buf_free(&sql);
 	return true;
 }
@@ -235,6 +328,7 @@ static bool txn_sniff_resets(struct client *c, struct server *s, const uint8_t *
 		return false;
 	struct sql_facts f;
 	sqlscan(q, strlen(q), &f);
+	txn_note_set_again(c, s, &f);
 	bool fresh = !s->restore;
 	struct txn_restore *r = txn_note_resets(c, s, &f);
 	bool written = msg[0] == PQMSG_QUERY && fresh && txn_inline_resets(c, s, &f, q, r);
@@ -250,6 +344,7 @@ static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 		return false;
 	struct sql_facts f;
 	sqlscan(q, strlen(q), &f);
+	txn_note_set_again(c, s, &f);
 	bool fresh = !s->restore;
 	struct txn_restore *r = txn_note_resets(c, s, &f);
 	if (f.pin_reason)
@@ -263,12 +358,6 @@ static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 			s->txn_set = xcalloc(1, sizeof(*s->txn_set));
 		s->txn_set->forget = true;
 		s->txn_set->discard |= f.discard_all;
-	}
-	if (f.discard_all) {
-		/* The server goes back to its login values (its reported parameters come back by
-		 * ParameterStatus to the client). */
-		struct param_list none = {0};
-		params_assume_applied(&none, &s->params);
 	}
 	if (f.has_set)
 		txn_set(c, s, &f);
@@ -306,9 +395,63 @@ bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t l
 {
 	if (type == PQMSG_ERROR && s->txn_set)
 		s->txn_set->failed = true;
-	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0)
-		s->restore->failed = true;
+	if (type == PQMSG_ERROR && s->restore && s->restore->skip == 0) {
+		/* After a DISCARD ALL that PostgreSQL committed, the error rolls back (or skips)
+		 * only what came behind it: the SETs after it no longer count. */
+		if (s->restore->committed)
+			s->restore->nset = 0;
+		else
+			s->restore->failed = true;
+	}
 	return ps_server_msg(s, type, msg, len);
+}
+
+/* The client's position of a position in the Query Shoal sent: Shoal's text taken out. */
+static long txn_client_position(const struct txn_swallow *w, long pos)
+{
+	long p = pos - 1, cut = 0;
+	for (int i = 0; i < w->npos && p >= w->pos_at[i] + cut + w->pos_len[i]; i++)
+		cut += w->pos_len[i];
+	return p - cut + 1;
+}
+
+/* The 'P' field of an ErrorResponse or NoticeResponse (msg whole): its offset, or 0. */
+static size_t position_field(const uint8_t *msg, size_t len)
+{
+	size_t i = 5;
+	while (i < len && msg[i]) {
+		size_t n = strnlen((const char *)msg + i + 1, len - i - 1);
+		if (i + 1 + n >= len)
+			return 0; /* not terminated */
+		if (msg[i] == 'P')
+			return i;
+		i += n + 2;
+	}
+	return 0;
+}
+
+void txn_position_out(const struct server *s, struct buf *out, const uint8_t *msg, size_t len)
+{
+	const struct txn_swallow *w = s->swallow;
+	size_t at = w && w->skip == 0 && w->npos > 0 ? position_field(msg, len) : 0;
+	if (at == 0) {
+		buf_append(out, msg, len);
+		return;
+	}
+	const char *old = (const char *)msg + at + 1;
+	size_t end = at + 1 + strlen(old) + 1; /* terminated: position_field checked */
+	char num[24];
+	snprintf(num, sizeof(num), "%ld", txn_client_position(w, strtol(old, NULL, 10)));
+	proto_begin(out, msg[0]);
+	proto_put_bytes(out, msg + 5, at + 1 - 5);
+	proto_put_str(out, num);
+	proto_put_bytes(out, msg + end, len - end);
+	proto_finish(out);
+}
+
+bool txn_holds_status(const struct server *s)
+{
+	return s->restore && !s->restore->inlined && s->restore->skip == 0 && !s->restore->failed;
 }
 
 bool txn_holding(const struct server *s)
@@ -328,7 +471,8 @@ static void txn_set_free(struct server *s)
 
 bool txn_wants_tags(const struct server *s)
 {
-	return (s->txn_set && s->txn_set->in_block) || s->swallow;
+	return (s->txn_set && (s->txn_set->in_block || s->txn_set->discard)) || s->swallow ||
+	       (s->restore && s->restore->discard);
 }
 
 static void txn_swallow_free(struct server *s)
@@ -363,6 +507,13 @@ bool txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size
 	size_t n = strnlen(tag, len - 5);
 	if (txn_swallowed(s, c, tag, n))
 		return false;
+	if (n == 11 && memcmp(tag, "DISCARD ALL", 11) == 0) {
+		/* PostgreSQL commits it at once: an error later in the pipeline keeps it */
+		if (s->restore && s->restore->skip == 0)
+			s->restore->committed = true;
+		if (s->txn_set)
+			s->txn_set->discarded = true;
+	}
 	if (!s->txn_set || !s->txn_set->in_block)
 		return true;
 	/* ROLLBACK, ROLLBACK TO SAVEPOINT and a COMMIT of a failed block all say "ROLLBACK";
@@ -379,30 +530,72 @@ static void txn_restore_free(struct server *s)
 	s->restore = NULL;
 }
 
-/* The client's login values go back into its parameters; the server's are at their own reset
- * values now. The difference is what server.c's resync applies. */
-static void txn_restore_login(struct client *c, struct server *s, const struct txn_restore *r)
+/* The names the client SET again after its reset hold the client's value on the server: the
+ * server's entry is made the client's so that the resync leaves them as they are. */
+static void txn_keep_set_again(const struct client *c, struct server *s,
+			       const struct txn_restore *r)
 {
-	if (r->all) {
-		params_remove_raw(&c->params); /* tracked SETs are reset too */
-		struct param_list none = {0};
-		params_assume_applied(&none, &s->params);
-		for (int i = 0; i < c->login.n; i++) {
-			const struct param *lp = &c->login.items[i];
+	for (int i = 0; i < r->nset; i++) {
+		const struct param *cp = params_find(&c->params, r->set_again[i]);
+		if (!cp) {
+			params_remove(&s->params, r->set_again[i]);
+			continue;
+		}
+		params_set(&s->params, cp->name, cp->value, false);
+		params_find(&s->params, cp->name)->raw = cp->raw;
+	}
+}
+
+/* Before the client's value of a reported parameter becomes its login value again: what the
+ * client was told, kept with the ParameterStatus messages held until its ReadyForQuery, so that
+ * it hears the login value only if that is news to it (server.c, server_send_held). */
+static void txn_hold_known(const struct client *c, struct server *s, const char *name)
+{
+	const struct param *sp = params_find(&s->params, name);
+	const char *known = params_get(&c->params, name);
+	if (sp && sp->initial && known && !params_find(&s->held_status, name))
+		params_set(&s->held_status, name, known, false);
+}
+
+/* One login value lp goes back into the client's parameters. A value the server reports is
+ * known from its ParameterStatus (all are read by the ReadyForQuery): after a RESET inside the
+ * client's Query, whose SETs already put the login values back, such a value is the server's
+ * truth (a later statement of that Query may have SET it again) and is left alone. */
+static void txn_restore_one(struct client *c, struct server *s, const struct txn_restore *r,
+			    const struct param *lp)
+{
+	const struct param *sp = params_find(&s->params, lp->name);
+	bool reported = sp && sp->initial;
+	if (r->inlined) {
+		if (!reported) { /* the server has it again */
 			params_set(&c->params, lp->name, lp->value, false);
-			if (r->inlined)
-				params_set(&s->params, lp->name, lp->value, false);
+			params_set(&s->params, lp->name, lp->value, false);
 		}
 		return;
 	}
-	for (int i = 0; i < r->n; i++) {
-		const struct param *lp = params_find(&c->login, r->names[i]);
-		params_set(&c->params, lp->name, lp->value, false);
-		if (r->inlined) /* the server has it again */
-			params_set(&s->params, lp->name, lp->value, false);
-		else
-			params_back_to_initial(&s->params, lp->name);
+	txn_hold_known(c, s, lp->name);
+	params_set(&c->params, lp->name, lp->value, false);
+	if (!reported)
+		params_back_to_initial(&s->params, lp->name);
+}
+
+/* The client's login values go back into its parameters; the server's are at their own reset
+ * values now. The difference is what server.c's resync applies. */
+static void txn_restore_login(struct client *c, struct server *s, struct txn_restore *r)
+{
+	if (r->all) {
+		params_remove_raw(&c->params); /* tracked SETs are reset too */
+		params_forget_unreported(&s->params);
+		for (int i = 0; i < c->login.n; i++) {
+			const struct param *lp = &c->login.items[i];
+			if (names_find(r->set_again, r->nset, lp->name) < 0)
+				txn_restore_one(c, s, r, lp);
+		}
+		txn_keep_set_again(c, s, r);
+		return;
 	}
+	for (int i = 0; i < r->n; i++)
+		txn_restore_one(c, s, r, params_find(&c->login, r->names[i]));
 }
 
 static void txn_restore_ready(struct server *s, struct client *c, char status)
@@ -412,7 +605,7 @@ static void txn_restore_ready(struct server *s, struct client *c, char status)
 		r->skip--;
 		return;
 	}
-	if (!r->failed && status != 'E') {
+	if (!r->failed && (status != 'E' || r->committed)) {
 		txn_restore_login(c, s, r);
 		s->resync = !r->inlined;
 		if (s->resync)
@@ -456,10 +649,14 @@ static void txn_set_ready(struct server *s, struct client *c, char status)
 			return;
 		}
 	}
-	if (!t->failed && t->forget) {
+	if ((!t->failed || t->discarded) && t->forget) {
 		ps_client_forget(c);
-		if (t->discard)
+		if (t->discard) {
+			/* The server is back at its login values (its reported parameters came
+			 * back by ParameterStatus); the client's tracked SETs are gone. */
 			params_remove_raw(&c->params);
+			params_forget_unreported(&s->params);
+		}
 	}
 	if (t->name && !t->failed && status == 'I') {
 		log_debug("%s tracks %s = %s", c->c.name, t->name, t->value ? t->value : "DEFAULT");
@@ -486,6 +683,7 @@ void txn_server_reset(struct server *s, const char *query)
 	txn_restore_free(s);
 	txn_swallow_free(s);
 	s->resync = false;
+	params_free(&s->held_status);
 }
 
 void txn_client_free(struct client *c)
@@ -498,5 +696,6 @@ void txn_server_free(struct server *s)
 	txn_set_free(s);
 	txn_restore_free(s);
 	txn_swallow_free(s);
+	params_free(&s->held_status);
 	ps_server_free(s);
 }

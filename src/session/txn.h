@@ -5,6 +5,7 @@
 #ifndef SHOAL_TXN_H
 #define SHOAL_TXN_H
 
+#include "buf.h"
 #include "common.h"
 
 struct client;
@@ -25,6 +26,9 @@ void txn_client_note(struct server *s, uint8_t type);
  * whole, else NULL). False: drop it (a reply to an injected message). A server closed as out of
  * step also returns false. */
 bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len);
+/* Must a ParameterStatus from s be held until its ReadyForQuery (a RESET of the client's login
+ * values in flight, whose values Shoal puts back then)? */
+bool txn_holds_status(const struct server *s);
 /* A client message waits for the server (prepared.c): read no more from the client. */
 bool txn_holding(const struct server *s);
 /* Must CommandComplete tags be seen (a SET inside a transaction block awaits its outcome)? */
@@ -32,6 +36,9 @@ bool txn_wants_tags(const struct server *s);
 /* A whole CommandComplete from the linked server s. False: drop it (it answers a SET Shoal
  * added to the client's Query). */
 bool txn_server_tag(struct server *s, struct client *c, const uint8_t *msg, size_t len);
+/* Append to out an ErrorResponse or NoticeResponse (whole) from the linked server s, its
+ * position (P) moved back by the text Shoal added to the client's Query before it. */
+void txn_position_out(const struct server *s, struct buf *out, const uint8_t *msg, size_t len);
 /* ReadyForQuery with this status from the linked server s: confirm a tracked SET. */
 void txn_server_ready(struct server *s, struct client *c, char status);
 /* Keep the client on its server until it leaves (logs the reason once). reason: static text. */

@@ -17,7 +17,7 @@ from wire import Wire, parse_fields, query_message, send_cancel
 # parameters, tracked ones and untracked ones, in the startup packet and in options=-c.
 LOGINS = [
     {"DateStyle": "Postgres, MDY", "TimeZone": "PST8PDT", "application_name": "diff_a",
-     "search_path": "pg_catalog", "options": "-c app.x=1 -c extra_float_digits=2"},
+     "search_path": '"$user", public', "options": "-c app.x=1 -c extra_float_digits=2"},
     {"DateStyle": "SQL, DMY", "TimeZone": "UTC", "IntervalStyle": "sql_standard",
      "options": "-c app.x=2 -c statement_timeout=1234 -c default_transaction_read_only=on"},
     {"application_name": "diff_c", "search_path": "public", "IntervalStyle": "iso_8601",
@@ -26,8 +26,6 @@ LOGINS = [
 
 # Every client logs in with app.x, the one custom parameter the batches read: see
 # test_custom_parameter_of_another_client_is_not_defined_for_this_one for why.
-# (A search_path of several schemas, or a quoted one, in the startup packet is not applied
-# faithfully yet: see test_startup_search_path_of_several_schemas_matches_a_direct_connection.)
 
 # name -> values a SET may give it (one bad value each where PostgreSQL checks).
 PARAMS = {
@@ -105,22 +103,15 @@ def _param_batch(rnd, in_block):
     extended = rnd.random() >= 0.6
     if extended:
         # A reset in a Parse is acted on at the next ReadyForQuery, so what is pipelined behind
-        # it sees the server's default (a documented difference): resets go last. See also
-        # test_discard_all_then_an_error_in_one_pipeline_keeps_the_login_values and
-        # test_set_pipelined_behind_a_reset_is_kept.
-        texts.sort(key=_is_reset)
+        # it sees the server's default (a documented difference): reads go before the resets,
+        # session SETs (test_set_pipelined_behind_a_reset_is_kept) may follow them.
+        texts.sort(key=lambda t: _is_reset(t) or t.startswith("SET ") and
+                   not t.startswith("SET LOCAL"))
     changes = any(p for _, p in stmts) or any(
         s.startswith(("SET ", "RESET")) and not s.startswith("SET LOCAL") for s in texts)
     pins = any(p for _, p in stmts) or changes and (
         len(stmts) > 1 or in_block or any(s.startswith(("BEGIN", "START")) for s in texts))
-    if len(texts) > 1 or in_block:
-        # PostgreSQL refuses it there (25001) and Shoal then puts back login values later:
-        # see test_refused_discard_all_does_not_put_back_login_values_later
-        texts = [t for t in texts if t != "DISCARD ALL"] or ["SELECT 1"]
     if not extended:
-        # the read that may warn with a position goes first: see
-        # test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_connection
-        texts.sort(key=lambda t: "\\" not in t)
         return query_message("; ".join(texts)), pins
     return b"".join(parse("", t) + bind("") + execute() for t in texts) + sync(), pins
 
@@ -140,40 +131,9 @@ def _status(body):
     return name.decode(), value.decode()
 
 
-def _normalised(replies, login, known):
-    """replies with the one documented difference taken out (docs/transaction-pooling.md, "In
-    every mode": after a RESET, SET ... TO DEFAULT, RESET ALL or DISCARD ALL that Shoal
-    answers by putting the login values back after the server confirmed it, the client may
-    first get a ParameterStatus with the server's own default and then one with its login
-    value): when one reply carries several ParameterStatus messages for a name and the last is
-    the login value, only the last is kept, and dropped too if it tells the client nothing new
-    (a direct connection reports only a change). known: name -> value last reported to this
-    client, kept up to date. Returns the replies and whether this was done: then the login
-    values' reports follow the server's, so the order of the reports differs too (the caller
-    puts both sides' in name order)."""
-    seen, collapsed = {}, False
-    for n, (t, body) in enumerate(replies):
-        if t == b"S":
-            name, value = _status(body)
-            seen.setdefault(name, []).append((n, value))
-    out = []
-    for n, (t, body) in enumerate(replies):
-        if t == b"S":
-            name, value = _status(body)
-            reports = seen[name]
-            if len(reports) > 1 and reports[-1][1] == login.get(name):
-                collapsed = True
-                if n != reports[-1][0] or value == known.get(name):
-                    continue
-        out.append((t, body))
-    for t, body in out:
-        if t == b"S":
-            known.update([_status(body)])
-    return out, collapsed
-
-
 def _sorted_reports(replies):
-    """replies with each run of consecutive ParameterStatus messages in name order."""
+    """replies with each run of consecutive ParameterStatus messages in name order (after a
+    reset Shoal sends the reports it held in an order of its own)."""
     out, run = [], []
     for m in replies + [(None, None)]:
         if m[0] == b"S":
@@ -202,22 +162,19 @@ def test_random_parameter_batches_match_a_direct_connection(shoal, pg, mode):
     (with errors and savepoints), on two servers in transaction mode and three in session
     mode: 3,000 batches per mode. Every message each client receives, ParameterStatus and
     notices included, must equal byte for byte what a direct connection with the same login
-    receives, but for one documented difference (docs/transaction-pooling.md, "What differs",
-    RESET): after a reset Shoal puts back by a resync, the client may first hear the server's
-    default and then its login value, after the server's other reports. _normalised() drops
-    exactly that first report (and the second if it tells nothing new), and a batch with a
-    reset in it has its ParameterStatus runs compared in name order.
+    receives; only the order of the ParameterStatus messages in one reply of a batch with a
+    reset in it is not compared (they are put in name order on both sides).
 
-    Kept out of the batches because they hit the differences the strict xfails below
-    reproduce (remove the workaround with the fix): resets go last in an extended batch
-    (also a documented difference: what is pipelined behind one sees the server's default),
-    DISCARD ALL is alone in a simple Query, a read that warns with a position goes first in
-    one, every client logs in with app.x and with a one-schema search_path. Seeded:
-    PARAM_DIFF_SEED / PARAM_DIFF_STEPS reproduce or lengthen a run (PARAM_DIFF_HISTORY: how
-    many of the client's earlier batches a failure shows). DISCARD ALL is also kept where
-    PostgreSQL takes it (alone, outside a block): seeds 2, 4, 8 and 10 failed in transaction
-    mode when it was not (test_discard_all_refused_in_a_block_does_not_put_back_login_values_
-    later, minimised from seed 10).
+    Kept out of the batches because they hit documented differences (docs/transaction-
+    pooling.md, "What differs", RESET): in an extended batch reads go before the resets (what
+    is pipelined behind a reset in a Parse reads the server's default until its ReadyForQuery;
+    session SETs may follow one, test_set_pipelined_behind_a_reset_is_kept); every client logs
+    in with app.x, the custom parameter the batches read (the strict xfail
+    test_custom_parameter_of_another_client_is_not_defined_for_this_one). Client 0 logs in with
+    a search_path of two schemas, one of them quoted. Seeded: PARAM_DIFF_SEED /
+    PARAM_DIFF_STEPS reproduce or lengthen a run (PARAM_DIFF_HISTORY: how many of the client's
+    earlier batches a failure shows). Differences this test found, now fixed, each have a
+    regression test below.
 
     In transaction mode a client that may have pinned itself (an untracked SET, RESET ALL,
     DISCARD ALL, several SETs in one batch) is treated as holding a server, and reconnected
@@ -235,10 +192,7 @@ def _parameter_differential(shoal, pg, mode, seed_base):
     rnd = random.Random(seed)
     in_xact, pinned = set(), set()
     history = [[], [], []]
-    login = [dict(w.params) for w in direct]
-    known = [dict(w.params) for w in pooled]
-    dknown = [dict(w.params) for w in direct]
-    assert known == dknown
+    assert [w.params for w in pooled] == [w.params for w in direct]
     try:
         for step in range(int(os.environ.get("PARAM_DIFF_STEPS", "3000"))):
             holders = in_xact | pinned
@@ -252,14 +206,11 @@ def _parameter_differential(shoal, pg, mode, seed_base):
                 pooled[i] = _login(s.host, s.port, "db", LOGINS[i])
                 direct[i] = _login(pg.host, pg.port, "postgres", LOGINS[i])
                 pinned.discard(i)
-                login[i], known[i] = dict(direct[i].params), dict(pooled[i].params)
-                dknown[i] = dict(login[i])
             batch, pins = _param_batch(rnd, i in in_xact)
             pooled[i].send(batch)
             direct[i].send(batch)
-            got, collapsed = _normalised(_replies(pooled[i]), login[i], known[i])
-            want = _normalised(_replies(direct[i]), login[i], dknown[i])[0]
-            if collapsed or b"DEFAULT" in batch or b"RESET" in batch or b"DISCARD" in batch:
+            got, want = _replies(pooled[i]), _replies(direct[i])
+            if b"DEFAULT" in batch or b"RESET" in batch or b"DISCARD" in batch:
                 got, want = _sorted_reports(got), _sorted_reports(want)
             before = [b for b, _ in history[i][-int(os.environ.get("PARAM_DIFF_HISTORY", "8")):]]
             assert got == want, (
@@ -277,29 +228,32 @@ def _parameter_differential(shoal, pg, mode, seed_base):
             w.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161, "
-    "client logged in with search_path='\"$user\", public', then DISCARD ALL; SELECT "
-    "current_setting('search_path')): a startup search_path is applied to the pooled server as "
-    "SET \"search_path\" = '\"$user\", public', and PostgreSQL takes a quoted literal of a "
-    "list parameter (GUC_LIST_QUOTE: search_path, temp_tablespaces) as ONE element, so SHOW "
-    "search_path gives '\"\"\"$user\"\", public\"' (one schema of that name) where a direct "
-    "connection gives '\"$user\", public'. Same for search_path=a,b in any pool mode."))
+@pytest.mark.parametrize("value", ['"$user", public', 'pg_catalog,"public"'])
 @pytest.mark.parametrize("mode", ["transaction", "session"])
-def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoal, pg, mode):
+def test_startup_search_path_of_several_schemas_matches_a_direct_connection(shoal, pg, mode,
+                                                                            value):
+    """A startup search_path is a list of schemas, as PostgreSQL reads it, spelled as sent
+    (SHOW), also after DISCARD ALL; a RESET in a simple Query or in a block puts it back as a
+    list in PostgreSQL's own spelling (docs/transaction-pooling.md): the same schemas."""
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
     answers = []
     for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
-        w = _login(host, port, db, {"search_path": '"$user", public'})
+        w = _login(host, port, db, {"search_path": value})
         answers.append([w.query(sql)[0] for sql in (
             "SHOW search_path", "SELECT current_schemas(false)", "DISCARD ALL",
-            "SHOW search_path")])
+            "SHOW search_path", "SET search_path = public", "RESET search_path",
+            "SELECT current_schemas(false)", "BEGIN", "SET search_path = public", "RESET search_path",
+            "SELECT current_schemas(false)", "COMMIT")])
         w.close()
+    assert answers[0][0] == [(value,)]
     assert answers[1] == answers[0]
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect (or limit, undocumented) found by "
+    "Shoal limit, documented in docs/transaction-pooling.md (\"A custom parameter's "
+    "placeholder outlives its client\": PostgreSQL cannot drop a placeholder, and keeping "
+    "such servers from other clients means closing them or sorting idle servers by custom "
+    "names in pool.c), found by "
     "test_random_parameter_batches_match_a_direct_connection (seed 161 step 438, before every "
     "client logged in with app.x): client A logs in with options='-c app.only_a=1'; client B "
     "(no such option) then gets A's server and SELECT current_setting('app.only_a', true) "
@@ -323,16 +277,6 @@ def test_custom_parameter_of_another_client_is_not_defined_for_this_one(shoal, p
     assert answers[1] == answers[0] == ([(None,)], False)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 954, before DISCARD ALL was kept last in extended batches): a client logged in "
-    "with DateStyle='SQL, DMY' sends Parse/Bind/Execute 'DISCARD ALL', Parse/Bind/Execute "
-    "'SELECT 1/0', Sync. PostgreSQL commits DISCARD ALL at once (it cannot run in a "
-    "transaction block), so the error after it does not undo it and the session is back at "
-    "its login values. Shoal puts the login values back only when ReadyForQuery follows with "
-    "no error in between, so here the client is left with the server's defaults: "
-    "ParameterStatus DateStyle 'ISO, MDY' and SHOW DateStyle 'ISO, MDY' instead of "
-    "'SQL, DMY'."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_discard_all_then_an_error_in_one_pipeline_keeps_the_login_values(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
@@ -348,14 +292,6 @@ def test_discard_all_then_an_error_in_one_pipeline_keeps_the_login_values(shoal,
     assert answers[1] == answers[0] == ([], [("SQL, DMY",)])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 1540, before such reads went first): a client logged in with TimeZone=PST8PDT, "
-    "after SET standard_conforming_strings = off, sends one Query \"SET TimeZone TO DEFAULT; "
-    "SELECT 'a\\\\b'\": Shoal inserts ;SET \"TimeZone\" = 'PST8PDT' after the RESET, so the "
-    "22P06 WARNING's position field (P) counts the inserted text: 74 instead of the direct "
-    "connection's 33. The same goes for a syntax error's position after a RESET in one Query "
-    "(seed 157 step 1800: P 94 instead of 60)."))
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_connection(
         shoal, pg, mode):
@@ -372,14 +308,48 @@ def test_position_of_a_warning_after_a_reset_in_one_query_matches_a_direct_conne
     assert answers[1] == answers[0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection (seed 161 "
-    "step 1791, before resets went last in extended batches): a client logged in with "
-    "TimeZone=PST8PDT sends Parse/Bind/Execute 'SET TimeZone = DEFAULT', Parse/Bind/Execute "
-    "\"SET SESSION TimeZone = 'Europe/Paris'\", Sync. A direct connection ends at "
-    "Europe/Paris (ParameterStatus TimeZone Europe/Paris); Shoal puts the login value back "
-    "after the ReadyForQuery, over the later SET, so the session ends at PST8PDT (the client "
-    "hears Europe/Paris, then PST8PDT) and SHOW TimeZone answers PST8PDT."))
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_positions_after_several_resets_and_multibyte_text_match_a_direct_connection(
+        shoal, pg, mode):
+    """Positions are counted in characters: UTF-8 text before and between two RESETs of login
+    values (each followed by Shoal's SET), a warning and a syntax error after them."""
+    s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
+    texts = ["SELECT 'ĉ€ü'; RESET DateStyle; SELECT 'ẞ\\b', '\\x'; SET TimeZone TO DEFAULT; "
+             "SELECT 'é\\c'",
+             "RESET TimeZone; SELECT 'ü€'; RESET DateStyle; SELECT 1 FROM WHERE"]
+    answers = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = _login(host, port, db, {"TimeZone": "PST8PDT", "DateStyle": "SQL, DMY"})
+        assert w.query("SET standard_conforming_strings = off")[1] is None
+        got = []
+        for sql in texts:
+            w.send(query_message(sql))
+            got.append([(t, parse_fields(b).get("P")) for t, b in _replies(w) if t in b"NE"])
+        answers.append((got, w.query("SHOW DateStyle")[0], w.query("SHOW TimeZone")[0]))
+        w.close()
+    assert len(answers[0][0][0]) == 3 and answers[0][0][1][0][0] == b"E"
+    assert answers[1] == answers[0]
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_reset_with_a_request_pipelined_behind_its_sync_ends_at_the_login_value(shoal, pg, mode):
+    """A request pipelined behind the Sync of an extended RESET makes Shoal put the login value
+    back only after it (a documented difference: the client may hear the server's default
+    first); what the client was told last, and the session, end at the login value."""
+    s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
+    batch = (parse("", "RESET TimeZone") + bind("") + execute() + sync() +
+             query_message("SELECT 1"))
+    answers = []
+    for host, port, db in ((pg.host, pg.port, "postgres"), (s.host, s.port, "db")):
+        w = _login(host, port, db, {"TimeZone": "PST8PDT"})
+        assert w.query("SET TimeZone = 'Europe/Paris'")[1] is None
+        w.send(batch)
+        told = [_status(b) for t, b in _replies(w) + _replies(w) if t == b"S"]
+        answers.append((told[-1:], w.query("SHOW TimeZone")[0]))
+        w.close()
+    assert answers[1] == answers[0] == ([("TimeZone", "PST8PDT")], [("PST8PDT",)])
+
+
 @pytest.mark.parametrize("mode", ["transaction", "session"])
 def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)}, settings={"pool_mode": mode})
@@ -395,16 +365,6 @@ def test_set_pipelined_behind_a_reset_is_kept(shoal, pg, mode):
     assert answers[1] == answers[0] == [("Europe/Paris",)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection "
-    "(PARAM_DIFF_SEED=1, transaction mode, step 69, client 0; also seeds 2 and 4 in "
-    "transaction mode): a client logged in with options='-c app.x=1 -c extra_float_digits=2' "
-    "sends the Query 'SET SESSION extra_float_digits = 3; DISCARD ALL' (PostgreSQL refuses "
-    "DISCARD ALL in a multi-statement Query, 25001, and the whole Query is undone), then "
-    "Parse/Bind/Execute \"SET SESSION app.x = 'hello'\", Parse/Bind/Execute "
-    "'SET extra_float_digits = DEFAULT', Sync. A direct connection keeps app.x = hello; "
-    "through Shoal the login values put back after the second batch's reset include app.x, "
-    "so SHOW app.x answers 1."))
 def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)},
               settings={"pool_mode": "transaction"})
@@ -421,16 +381,6 @@ def test_refused_discard_all_does_not_put_back_login_values_later(shoal, pg):
     assert answers[1] == answers[0] == [("hello",)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "Shoal defect found by test_random_parameter_batches_match_a_direct_connection in "
-    "transaction mode (PARAM_DIFF_SEED=10 step 2225, also seeds 2, 4 and 8, before DISCARD "
-    "ALL was kept out of transaction blocks; minimised from seed 10): a client logged in "
-    "with options='-c app.x=2 -c statement_timeout=1234' sends the Query 'BEGIN', then "
-    "Parse/Bind/Execute 'DISCARD ALL', Sync (refused: 25001, the block fails), 'COMMIT' "
-    "(a rollback), the Query \"RESET extra_float_digits; SET work_mem = '8MB'; SET SESSION "
-    "app.x = '7'\", then Parse/Bind/Execute 'SET statement_timeout = DEFAULT', Sync. A direct "
-    "connection keeps app.x = 7; through Shoal the login values put back after the last "
-    "batch's reset include app.x, so SHOW app.x answers 2."))
 def test_discard_all_refused_in_a_block_does_not_put_back_login_values_later(shoal, pg):
     s = shoal(databases={"db": db_entry(pg, pool_size=1)},
               settings={"pool_mode": "transaction"})
