@@ -1,6 +1,7 @@
 /* params.c: tracked session parameters and the SET/RESET diff applied on link. */
 #include "params.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ void params_free(struct param_list *pl)
 	}
 	free(pl->items);
 	pl->items = NULL;
-	pl->n = pl->cap = 0;
+	pl->n = pl->cap = pl->n_off = 0;
 }
 
 static uint32_t name_hash(const char *name)
@@ -27,9 +28,11 @@ static uint32_t name_hash(const char *name)
 	return h;
 }
 
-static void note_value(struct param *p)
+static void note_value(struct param_list *pl, struct param *p)
 {
+	bool was = p->at_initial;
 	p->at_initial = p->initial && strcmp(p->initial, p->value) == 0;
+	pl->n_off += (int)was - (int)p->at_initial;
 }
 
 void params_copy(struct param_list *dst, const struct param_list *src)
@@ -47,6 +50,7 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 		dst->items[i].initial = s->initial ? xstrdup(s->initial) : NULL;
 	}
 	dst->n = src->n;
+	dst->n_off = src->n_off;
 }
 
 /* Runs several times on every link (params_diff_sql): the hash is compared first. */
@@ -85,6 +89,7 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 		}
 		p = &pl->items[pl->n++];
 		*p = (struct param){.name = xstrdup(name), .hash = h};
+		pl->n_off++; /* not at_initial until note_value says so */
 	}
 	if (!p->value || strcmp(p->value, value) != 0) {
 		free(p->value);
@@ -96,7 +101,7 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 		p->initial = xstrdup(value);
 		free(old);
 	}
-	note_value(p);
+	note_value(pl, p);
 }
 
 bool params_valid_name(const char *name)
@@ -343,21 +348,36 @@ __attribute__((noinline)) static void append_diff_set(struct buf *sql, const str
 	append_str(sql, ";");
 }
 
+#ifndef NDEBUG
+/* For the check that n_off is kept right (test builds). */
+static int count_off(const struct param_list *pl)
+{
+	int n = 0;
+	for (int i = 0; i < pl->n; i++)
+		n += !pl->items[i].at_initial;
+	return n;
+}
+#endif
+
 int params_diff_sql(const struct param_list *client, const struct param_list *server,
 		    struct buf *sql, bool idle)
 {
 	int n = 0;
 	/* The whole query is lexed before any of its SETs runs: the server's current value counts.
 	 * Looked up only when a value is to be quoted: most links have nothing to SET. */
-	int std_strings = -1;
+	int std_strings = -1, matched_off = 0;
 	for (int i = 0; i < client->n; i++) {
 		const struct param *c = &client->items[i];
 		const struct param *sp = find_hashed(server, c->name, c->hash);
+		matched_off += sp && !sp->at_initial;
 		if (sp && sp->raw == c->raw && strcmp(sp->value, c->value) == 0)
 			continue;
 		append_diff_set(sql, c, server, &std_strings, idle);
 		n++;
 	}
+	assert(count_off(server) == server->n_off);
+	if (matched_off == server->n_off)
+		return n; /* every server value off its login value is one the client sets */
 	for (int i = 0; i < server->n; i++) {
 		const struct param *s = &server->items[i];
 		if (s->at_initial)
@@ -374,6 +394,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 
 static void params_del(struct param_list *pl, struct param *p)
 {
+	pl->n_off -= !p->at_initial;
 	free(p->name);
 	free(p->value);
 	free(p->initial);
@@ -392,7 +413,7 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 		if (s->initial) {
 			free(s->value);
 			s->value = xstrdup(s->initial);
-			note_value(s);
+			note_value(server, s);
 			i++;
 		} else {
 			params_del(server, s);
@@ -422,7 +443,7 @@ void params_back_to_initial(struct param_list *server, const char *name)
 		free(p->value);
 		p->value = xstrdup(p->initial);
 		p->raw = false;
-		note_value(p);
+		note_value(server, p);
 	} else if (p) {
 		params_del(server, p);
 	}

@@ -19,6 +19,8 @@ struct param {
 struct param_list {
 	struct param *items;
 	int n, cap;
+	int n_off; /* items not at_initial: the diff on a link skips its RESET pass when the
+		    * client has every one of them (kept by params.c) */
 };
 
 void params_free(struct param_list *pl);

@@ -158,7 +158,7 @@ static int names_drop(char (*list)[SQL_NAME_MAX], int n, const char *name)
 	if (i < 0)
 		return n;
 	if (i != n - 1)
-		strcpy(list[i], list[n - 1]);
+		memcpy(list[i], list[n - 1], SQL_NAME_MAX); /* i < n - 1: distinct slots */
 	return n - 1;
 }
 
