@@ -73,7 +73,8 @@ enum op_kind {
  * name maps if the server skips it or refuses it. */
 struct ps_op {
 	uint8_t kind;
-	bool stale;	    /* a Bind/Describe sent to fail: its ErrorResponse becomes 0A000 */
+	bool stale;	    /* sent to fail: a Bind/Describe's ErrorResponse becomes 0A000, a
+			     * Parse's 53200 (max_client_prepared_bytes) */
 	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
 	struct ps_def *def; /* that statement's definition (owned) */
 	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
@@ -106,7 +107,8 @@ struct ps_server {
 	struct ps_held *held;	 /* the client waits for a description; NULL: no */
 	bool resume;		 /* held message released: flush it and read the client again */
 	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
-				  * PQMSG_BIND or PQMSG_DESCRIBE; 't': a held Describe's Parse,
+				  * PQMSG_BIND or PQMSG_DESCRIBE (0A000), PQMSG_PARSE (53200);
+				  * 't': a held Describe's Parse,
 				  * pdesc goes first; 0: no */
 };
 
@@ -115,6 +117,9 @@ struct ps_client {
 	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
 	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
 				 * server may hold an older one of the same client */
+	size_t nbytes;		/* its named statements' names and definitions: the bytes
+				 * max_client_prepared_bytes bounds */
+	bool warned;		/* the cap's refusal was logged for this client */
 };
 
 static _Atomic uint64_t unnamed_tokens;
@@ -282,10 +287,17 @@ static struct ps_def *client_lookup(struct client *c, const char *name)
 	return e ? e->val : NULL;
 }
 
+/* What a client's named statement costs it (max_client_prepared_bytes). */
+static size_t client_cost(size_t name_len, const struct ps_def *d)
+{
+	return name_len + d->len;
+}
+
 static void client_add(struct client *c, const char *name, struct ps_def *d)
 {
 	size_t n = strlen(name);
 	hmap_put(&ps_cli(c)->names, name, n, hash_bytes(name, n), d);
+	c->ps->nbytes += client_cost(n, d);
 }
 
 /* Remove name; returns its definition (caller owns) or NULL. */
@@ -293,7 +305,10 @@ static struct ps_def *client_remove(struct client *c, const char *name)
 {
 	struct hmap *m = &ps_cli(c)->names;
 	struct hent *e = hmap_get(m, name, strlen(name), hash_bytes(name, strlen(name)));
-	return e ? hmap_del(m, e) : NULL;
+	if (!e)
+		return NULL;
+	c->ps->nbytes -= client_cost(e->klen, e->val);
+	return hmap_del(m, e);
 }
 
 /* ---- the reply queue ---------------------------------------------------------------------- */
@@ -739,6 +754,15 @@ bool ps_stale_reply(struct server *s, struct buf *out)
 		return false;
 	uint8_t what = ps->stale_error;
 	ps->stale_error = 0;
+	if (what == PQMSG_PARSE) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "out of memory: this client's prepared statements would exceed "
+			 "max_client_prepared_bytes (%" PRId64 " bytes); close some first",
+			 config_current()->max_client_prepared_bytes);
+		proto_write_error(out, "ERROR", "53200", msg);
+		return true;
+	}
 	if (what != PQMSG_BIND) /* a Describe: PostgreSQL sends the parameters first */
 		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
 	if (what == 't')
@@ -798,6 +822,8 @@ void ps_client_forget(struct client *c)
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
 			def_free(hmap_del(m, m->b[i]));
+	if (c->ps)
+		c->ps->nbytes = 0;
 }
 
 /* ---- client messages ---------------------------------------------------------------------- */
@@ -852,6 +878,33 @@ static void unnamed_ensure(struct client *c, struct server *s)
 	ps->unnamed_owner = pc->unnamed_token;
 }
 
+/* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
+static bool client_over_cap(struct client *c, size_t cost)
+{
+	int64_t cap = config_current()->max_client_prepared_bytes;
+	return cap > 0 && ps_cli(c)->nbytes + cost > (size_t)cap;
+}
+
+/* Refuse the client's Parse (53200, ps_stale_reply) the way PostgreSQL refuses one: the server
+ * fails a Parse Shoal sends in its place (a syntax error under a name nothing uses), so that it
+ * skips to the Sync and aborts the transaction as for any error in extended protocol. */
+static void parse_refuse(struct client *c, struct server *s)
+{
+	static const uint8_t body[] = "SHOAL_OUT_OF_MEMORY\0\0"; /* query, Int16 0 types */
+	char sname[32];
+	snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+	struct ps_def *d = def_new(body, sizeof(body));
+	put_parse(&s->c.out, sname, d);
+	def_free(d);
+	op_push(s->ps, OP_PARSE, NULL, NULL, 0);
+	s->ps->q[s->ps->qlen - 1].stale = true;
+	if (!c->ps->warned)
+		log_warn("%s: Parse refused: its prepared statements would exceed "
+			 "max_client_prepared_bytes (%zu bytes held)",
+			 c->c.name, c->ps->nbytes);
+	c->ps->warned = true;
+}
+
 static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
@@ -893,6 +946,11 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
 		def_free(d);
+		return;
+	}
+	if (client_over_cap(c, client_cost(strlen(name), d))) {
+		def_free(d);
+		parse_refuse(c, s);
 		return;
 	}
 	/* Prepared afresh even if the server has the text: its statement may be stale (its
@@ -1267,8 +1325,13 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 	held_parse_failed(ps, h, e.sqlstate);
 	if (h->stale) {
 		/* Only the error that stands for the 0A000: an earlier check may fail first. */
-		if (strcmp(e.sqlstate, h->kind == OP_BIND ? "22012" : "26000") == 0)
-			ps->stale_error = h->kind == OP_BIND ? PQMSG_BIND : PQMSG_DESCRIBE;
+		const char *want = h->kind == OP_BIND	 ? "22012"
+				   : h->kind == OP_PARSE ? "42601"
+							 : "26000";
+		if (strcmp(e.sqlstate, want) == 0)
+			ps->stale_error = h->kind == OP_BIND	? PQMSG_BIND
+					  : h->kind == OP_PARSE ? PQMSG_PARSE
+								: PQMSG_DESCRIBE;
 		return;
 	}
 	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id ||

@@ -62,7 +62,8 @@ bool ps_holding(const struct server *s);
 /* A held message was just sent on (true once): flush the server and read the client again. */
 bool ps_take_resume(struct server *s);
 /* The ErrorResponse being handled answers a message Shoal sent to fail: write PostgreSQL's
- * 0A000 reply to out instead (true: drop the server's error). Or it answers a Describe whose
+ * 0A000 reply (or 53200 for a Parse over max_client_prepared_bytes) to out instead (true:
+ * drop the server's error). Or it answers a Describe whose
  * statement could not be prepared again: write the ParameterDescription PostgreSQL sends first
  * (false: the server's error follows). */
 bool ps_stale_reply(struct server *s, struct buf *out);

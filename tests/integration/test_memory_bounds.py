@@ -118,3 +118,41 @@ def test_100mb_bind_is_streamed_with_its_statement_renamed(shoal, pg, stmt):
         assert growth_mb < 32, "peak RSS grew %.1f MB for a 100 MB Bind" % growth_mb
     print("peak RSS growth %.2f MB" % growth_mb)
     w.close()
+
+
+def _stmt_sql(i):
+    return "select %d, '%s'::text" % (i, "x" * 1000)
+
+
+def test_parse_over_client_prepared_cap_gets_53200_and_close_frees_budget(shoal, pg):
+    """max_client_prepared_bytes: the named Parse that would take a client past it is refused
+    with 53200 as PostgreSQL refuses a Parse (the rest skipped to the Sync), the statements it
+    holds keep working, and a Close gives the budget back (100,000 Parses of 1 KB cost 108 MB)."""
+    from txnwire import bind, close, errors, execute, kinds, parse, rows, sync
+    cap = 4096
+    s = shoal(databases={"db": db_entry(pg, pool_size=2)},
+              settings={"pool_mode": "transaction", "max_client_prepared_bytes": str(cap)})
+    w = connect(s)
+    cost = len(b"s0") + len(_stmt_sql(0).encode()) + 3  # name, query, NUL, Int16 0 types
+    fit = cap // cost
+    pipeline = b""
+    for i in range(fit + 3):
+        pipeline += parse("s%d" % i, _stmt_sql(i)) + bind("s%d" % i) + execute()
+    w.send(pipeline + sync())
+    msgs = read_until_ready(w)
+    assert kinds(msgs) == "12DC" * fit + "EZ", kinds(msgs)
+    err = msgs[-2][1]
+    assert err["C"] == "53200" and "max_client_prepared_bytes" in err["M"], err
+    assert msgs[-1][1] == "I"
+    # The statements held still work; the refused ones do not exist.
+    w.send(bind("s0") + execute() + bind("s%d" % fit) + execute() + sync())
+    msgs = read_until_ready(w)
+    assert kinds(msgs) == "2DCEZ" and errors(msgs) == ["26000"], msgs
+    # A Close frees its statement's share: the next Parse fits.
+    w.send(close(b"S", "s0") + parse("again", _stmt_sql(99)) + bind("again") + execute() +
+           sync())
+    msgs = read_until_ready(w)
+    assert kinds(msgs) == "312DCZ", msgs
+    assert rows(msgs)[0][0] == "99"
+    assert s.log().count("max_client_prepared_bytes") == 1, "one log line per client"
+    w.close()
