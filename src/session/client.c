@@ -796,21 +796,28 @@ static shoal_rc client_forward_start(struct client *c, struct server *s, const s
 static shoal_rc client_try_stream(struct client *c, struct server *s, const struct pq_header *h,
 				  size_t total)
 {
-	if (h->type != PQMSG_BIND) {
+	bool parse = h->type == PQMSG_PARSE && ps_enabled(s);
+	if (h->type != PQMSG_BIND && !parse) {
 		if (!txn_stream(c, s, h->type))
 			return SHOAL_ERROR;
 		return client_forward_start(c, s, h); /* noted by txn_stream */
 	}
 	size_t head = 0;
-	switch (ps_bind_head(c, s, buf_head(&c->c.in), buf_avail(&c->c.in), total, &head)) {
-	case PS_BIND_MORE: return SHOAL_AGAIN;
-	case PS_BIND_WHOLE: return SHOAL_ERROR;
-	case PS_BIND_RAW: return client_forward_start(c, s, h);
-	case PS_BIND_STREAM: break;
-	}
-	client_note_msg(c, s, PQMSG_BIND);
+	const uint8_t *m = buf_head(&c->c.in);
+	size_t avail = buf_avail(&c->c.in);
+	enum ps_bind_way way = parse ? ps_parse_head(c, s, m, avail, total, &head)
+				     : ps_bind_head(c, s, m, avail, total, &head);
+	if (way == PS_BIND_MORE)
+		return SHOAL_AGAIN;
+	if (way == PS_BIND_WHOLE)
+		return SHOAL_ERROR;
+	if (parse) /* its text is on this server only */
+		txn_pin(c, "a prepared statement larger than message_inspect_limit");
+	if (way == PS_BIND_RAW)
+		return client_forward_start(c, s, h);
+	client_note_msg(c, s, h->type);
 	buf_consume(&c->c.in, head);
-	c->c.fwd_type = PQMSG_BIND;
+	c->c.fwd_type = h->type;
 	c->c.fwd_left = (uint32_t)(total - head);
 	return SHOAL_OK;
 }

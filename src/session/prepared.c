@@ -19,6 +19,8 @@ struct ps_def {
 	uint64_t hash;
 	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
 	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
+	uint64_t priv;	 /* a private statement (ps_parse_head): SHOAL_p<priv> on the server its
+			  * client is pinned to, its text not kept (len 0); 0: no */
 	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
@@ -213,6 +215,7 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	d->desc = 0;
 	d->params = NULL;
 	d->plen = 0;
+	d->priv = 0;
 	memcpy(d->body, body, len);
 	return d;
 }
@@ -239,12 +242,13 @@ static struct ps_def *def_dup(const struct ps_def *d)
 {
 	struct ps_def *c = def_new(d->body, d->len);
 	def_learn(c, d->desc, d->params, d->plen);
+	c->priv = d->priv;
 	return c;
 }
 
 static bool def_same(const struct ps_def *a, const struct ps_def *b)
 {
-	return a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
+	return a->priv == b->priv && a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
 }
 
 /* "SHOAL_<id>": formatted on every Bind, without snprintf. */
@@ -253,6 +257,14 @@ static void srv_name(uint64_t id, char *out, size_t n)
 	char digits[21];
 	u64_put(digits, id);
 	str_cat(out, n, str_cat(out, n, 0, "SHOAL_"), digits);
+}
+
+/* "SHOAL_p<id>": a private statement's name on its server. */
+static void priv_name(uint64_t id, char *out, size_t n)
+{
+	char digits[21];
+	u64_put(digits, id);
+	str_cat(out, n, str_cat(out, n, 0, "SHOAL_p"), digits);
 }
 
 /* Decided when the pool was created (ledger.c), whatever later reloads say: a client's names
@@ -926,7 +938,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		 * ROLLBACK and the like) under a name nothing else uses; for a live name, under
 		 * its server name if the server has it, so that a ROLLBACK gets 42P05 as in
 		 * PostgreSQL. */
-		struct srv_stmt *live = old ? srv_lookup(s->ps, old) : NULL;
+		struct srv_stmt *live = old && !old->priv ? srv_lookup(s->ps, old) : NULL;
 		if (live)
 			srv_name(live->id, sname, sizeof(sname));
 		else
@@ -986,6 +998,16 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 		return;
 	}
 	char sname[32];
+	if (d->priv) {
+		priv_name(d->priv, sname, sizeof(sname));
+		proto_begin(&s->c.out, PQMSG_BIND);
+		proto_put_str(&s->c.out, portal);
+		proto_put_str(&s->c.out, sname);
+		proto_put_bytes(&s->c.out, msg + 5 + r.pos, len - 5 - r.pos);
+		proto_finish(&s->c.out);
+		op_push(s->ps, OP_BIND, NULL, NULL, 0);
+		return;
+	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
 	if (*portal)
 		st->bound_in = s->ps->xact;
@@ -1034,16 +1056,24 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 		op_push(ps, OP_BIND, NULL, NULL, 0);
 		return PS_BIND_RAW;
 	}
-	struct srv_stmt *st = srv_lookup(ps, d);
-	if (d->desc && (!st || st->desc != d->desc))
-		return PS_BIND_WHOLE; /* may be held or refused: on_bind decides, with all of it */
-	st = srv_ensure(s, d, name);
-	if (*portal)
-		st->bound_in = ps->xact;
-	else
-		ps->unnamed_portal = st->id;
 	char sname[32];
-	srv_name(st->id, sname, sizeof(sname));
+	uint64_t id = 0;
+	if (d->priv) {
+		priv_name(d->priv, sname, sizeof(sname));
+		if (!*portal)
+			ps->unnamed_portal = 0;
+	} else {
+		struct srv_stmt *st = srv_lookup(ps, d);
+		if (d->desc && (!st || st->desc != d->desc))
+			return PS_BIND_WHOLE; /* may be held or refused: on_bind decides */
+		st = srv_ensure(s, d, name);
+		if (*portal)
+			st->bound_in = ps->xact;
+		else
+			ps->unnamed_portal = st->id;
+		srv_name(st->id, sname, sizeof(sname));
+		id = st->id;
+	}
 	*head = (size_t)(z2 + 1 - msg);
 	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
 	uint32_t len = (uint32_t)(4 + plen + slen + (total - *head));
@@ -1052,8 +1082,77 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 	proto_put_u32(o, len);
 	proto_put_bytes(o, portal, plen);
 	proto_put_bytes(o, sname, slen);
-	op_push(ps, OP_BIND, NULL, NULL, st->id);
+	op_push(ps, OP_BIND, NULL, NULL, id);
 	return PS_BIND_STREAM;
+}
+
+/* Does a message awaiting its reply add or remove the client's statement name (an error may
+ * still undo it)? */
+static bool name_pending(const struct ps_server *ps, const char *name)
+{
+	for (size_t i = ps->qhead; i < ps->qlen; i++)
+		if (ps->q[i].cname && strcmp(ps->q[i].cname, name) == 0)
+			return true;
+	return false;
+}
+
+/* A Parse too large to read whole, with its text not kept. */
+static enum ps_bind_way parse_head_named(struct client *c, struct server *s, const char *name,
+					 size_t rest)
+{
+	struct ps_server *ps = s->ps;
+	struct ps_def *old = client_lookup(c, name);
+	char sname[32];
+	/* Answered as on_parse answers it, when the whole has arrived: in a failed transaction,
+	 * over max_client_prepared_bytes, or while whether the name is live is still unknown. */
+	if (known_aborted(s) || client_over_cap(c, strlen(name)) || name_pending(ps, name))
+		return PS_BIND_WHOLE;
+	if (old) { /* 42P05 once the text is found valid, as in on_parse */
+		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
+		op_push(ps, OP_PARSE, NULL, NULL, 0);
+	} else {
+		struct ps_def *d = def_new((const uint8_t *)"", 0);
+		d->priv = ++ps->next_id;
+		priv_name(d->priv, sname, sizeof(sname));
+		client_add(c, name, d);
+		op_push(ps, OP_PARSE, name, NULL, 0);
+	}
+	size_t slen = strlen(sname) + 1;
+	proto_put_u8(&s->c.out, PQMSG_PARSE);
+	proto_put_u32(&s->c.out, (uint32_t)(4 + slen + rest));
+	proto_put_bytes(&s->c.out, sname, slen);
+	return PS_BIND_STREAM;
+}
+
+/* A Parse is its statement's name, then the text: a Parse too large to read whole
+ * (message_inspect_limit) streams through under a private name (its client is pinned: the
+ * text cannot be prepared on another server), or unchanged for the unnamed statement. */
+enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t *msg,
+			       size_t avail, size_t total, size_t *head)
+{
+	struct ps_server *ps = ps_srv(s);
+	const uint8_t *z = memchr(msg + 5, 0, avail - 5);
+	if (!z && avail < PS_BIND_HEAD_MAX && avail < total)
+		return PS_BIND_MORE;
+	if (ps->skipping)
+		return PS_BIND_RAW; /* discarded by the server */
+	if (!z) { /* malformed, or a name past all reason: the server says so */
+		op_push(ps, OP_PARSE, NULL, NULL, 0);
+		return PS_BIND_RAW;
+	}
+	const char *name = (const char *)msg + 5;
+	if (*name) {
+		*head = (size_t)(z + 1 - msg);
+		return parse_head_named(c, s, name, total - *head);
+	}
+	/* The server's unnamed statement is the client's, which Shoal cannot prepare elsewhere:
+	 * the client keeps this server. */
+	struct ps_client *pc = ps_cli(c);
+	op_push(ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
+	def_free(pc->unnamed);
+	pc->unnamed = NULL;
+	ps->unnamed_owner = unnamed_changed(pc);
+	return PS_BIND_RAW;
 }
 
 static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -1071,6 +1170,12 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 		return;
 	}
 	char sname[32];
+	if (d->priv) {
+		priv_name(d->priv, sname, sizeof(sname));
+		put_describe_stmt(&s->c.out, sname);
+		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+		return;
+	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
 	srv_name(st->id, sname, sizeof(sname));
 	struct buf m = {0};
@@ -1103,6 +1208,14 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_close(&s->c.out, 'S', sname);
 		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
+		def_free(d);
+		return;
+	}
+	if (d && d->priv) { /* the server's statement is the client's alone */
+		char sname[32];
+		priv_name(d->priv, sname, sizeof(sname));
+		put_close(&s->c.out, 'S', sname);
+		op_push(s->ps, OP_CLOSE_NAMED, name, d, 0);
 		def_free(d);
 		return;
 	}

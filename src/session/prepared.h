@@ -38,6 +38,12 @@ void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_
 enum ps_bind_way { PS_BIND_MORE, PS_BIND_WHOLE, PS_BIND_RAW, PS_BIND_STREAM };
 enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
 			      size_t avail, size_t total, size_t *head);
+/* Client side: the start of a Parse too large to read whole, the same way. PS_BIND_STREAM:
+ * under a private server name (its text is not kept: the caller pins the client); RAW: the
+ * unnamed statement (pinned too), or one the server skips; WHOLE: a Parse Shoal answers
+ * otherwise (a failed transaction, max_client_prepared_bytes). */
+enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t *msg,
+			       size_t avail, size_t total, size_t *head);
 /* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
  * unchanged: queue its reply expectation. */
 void ps_client_note(struct server *s, uint8_t type);

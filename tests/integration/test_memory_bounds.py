@@ -156,3 +156,47 @@ def test_parse_over_client_prepared_cap_gets_53200_and_close_frees_budget(shoal,
     assert rows(msgs)[0][0] == "99"
     assert s.log().count("max_client_prepared_bytes") == 1, "one log line per client"
     w.close()
+
+
+@pytest.mark.parametrize("stmt", ["big", ""], ids=["named", "unnamed"])
+def test_5mb_parse_with_prepared_statements_streams_as_private_statement(shoal, pg, stmt):
+    """With prepared-statement rewriting on, a Parse over message_inspect_limit is forwarded as
+    it arrives with its name rewritten in the head (it was read whole, up to max_packet_size):
+    the statement stays on that server only, its client pinned there, and works as prepared
+    statements do (Bind, Describe in later transactions; Close)."""
+    from txnwire import bind, close, describe, errors, execute, kinds, parse, rows, sync
+    s = shoal(databases={"db": db_entry(pg, pool_size=2)},
+              settings={"pool_mode": "transaction", "message_inspect_limit": "65536"})
+    w = connect(s)
+    w.sock.settimeout(60)
+    assert w.query("select 1")[0] == [("1",)]  # the worker's buffers exist before the baseline
+    before = vm_kb(s.pid, "VmHWM")
+    size = 5 * MB
+    msg = parse(stmt, "select length('" + "y" * size + "')")
+    for i in range(0, len(msg), 256 * 1024):
+        w.send(msg[i:i + 256 * 1024])
+    del msg
+    w.send(bind(stmt) + execute() + sync())
+    msgs = read_until_ready(w)
+    growth_mb = (vm_kb(s.pid, "VmHWM") - before) / 1024
+    assert kinds(msgs) == "12DCZ", kinds(msgs)
+    assert rows(msgs) == [(str(size),)]
+    if not sanitized():
+        assert growth_mb < 4, "peak RSS grew %.1f MB for a 5 MB Parse" % growth_mb
+    print("peak RSS growth %.2f MB" % growth_mb)
+    assert "pinned to its server" in s.log()
+    # A later transaction: the statement is still there (the client kept its server).
+    w.send(describe(b"S", stmt) + bind(stmt) + execute() + sync())
+    msgs = read_until_ready(w)
+    assert kinds(msgs) == "tT2DCZ", kinds(msgs)
+    assert rows(msgs) == [(str(size),)]
+    if stmt:
+        w.send(close(b"S", stmt) + sync())
+        assert kinds(read_until_ready(w)) == "3Z"
+        w.send(bind(stmt) + execute() + sync())
+        msgs = read_until_ready(w)
+        assert errors(msgs) == ["26000"] and stmt in msgs[0][1]["M"], msgs
+        w.send(parse(stmt, "select 7") + bind(stmt) + execute() + sync())
+        msgs = read_until_ready(w)
+        assert kinds(msgs) == "12DCZ" and rows(msgs) == [("7",)], msgs
+    w.close()
