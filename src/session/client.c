@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "client_budget.h"
 #include "client_hba.h"
 #include "client_sasl.h"
 #include "client_tls.h"
@@ -157,6 +158,7 @@ static void client_close_common(struct client *c, const char *reason)
 		pool_client_gone(c);
 	cancel_unregister(c);
 	conn_close(&c->c);
+	client_budget_forget(c);
 	list_append(&w->dead_clients, &c->node);
 	if (!c->internal)
 		atomic_fetch_sub(&total_clients, 1);
@@ -201,6 +203,8 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 		client_read(c);
 	if (!c->c.dead && c->server)
 		server_link_settle(c->server);
+	if (!c->c.dead)
+		client_budget_account(c);
 }
 
 /* The socket is readable (or failed): take what arrived and act on it. */

@@ -200,3 +200,41 @@ def test_5mb_parse_with_prepared_statements_streams_as_private_statement(shoal, 
         msgs = read_until_ready(w)
         assert kinds(msgs) == "12DCZ" and rows(msgs) == [("7",)], msgs
     w.close()
+
+
+def test_client_buffers_over_process_budget_close_the_largest_client(shoal, pg):
+    """max_client_buffer_bytes (Redis's maxmemory-clients): when the clients' buffers together
+    pass it, the client holding the most gets 53200 and is closed, with one log line; a smaller
+    one keeps working."""
+    from wire import Closed, parse_fields
+    s = shoal(databases={"db": db_entry(pg, pool_size=2)},
+              settings={"pool_mode": "transaction", "workers": "1",
+                        "message_inspect_limit": str(64 * MB),
+                        "max_client_buffer_bytes": str(4 * MB)})
+    small, big = connect(s), connect(s)
+    small_sql = b"select length('" + b"s" * (1 * MB) + b"')\0"
+    small.send(b"Q" + struct.pack("!i", len(small_sql) + 4) + small_sql[:512 * 1024])
+    big_sql = b"select length('" + b"b" * (16 * MB) + b"')\0"
+    big.send(b"Q" + struct.pack("!i", len(big_sql) + 4))
+    big.sock.settimeout(30)
+    try:
+        for i in range(0, len(big_sql), 256 * 1024):  # read whole below message_inspect_limit
+            big.send(big_sql[i:i + 256 * 1024])
+    except OSError:
+        pass  # closed while sending: its answer is already in the socket
+    # Closed with bytes it sent still unread, its socket may be reset before the error is read.
+    try:
+        t, body = big.read_msg()
+        err = parse_fields(body)
+        assert t == b"E" and err["C"] == "53200", (t, err)
+        assert "max_client_buffer_bytes" in err["M"], err
+    except (Closed, ConnectionResetError):
+        pass
+    with pytest.raises((Closed, OSError)):
+        big.read_msg()
+    small.send(small_sql[512 * 1024:])
+    msgs = read_until_ready(small)
+    assert [k for k, _ in msgs] == ["T", "D", "C", "Z"], msgs
+    assert msgs[1][1] == (str(1 * MB),)
+    assert s.log().count("over max_client_buffer_bytes") == 1, s.log()[-2000:]
+    small.close()
