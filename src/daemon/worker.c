@@ -30,6 +30,7 @@ const struct config *config_current(void)
 void config_set_current(const struct config *cfg)
 {
 	atomic_store(&current_config, cfg);
+	client_budget_configure(cfg->max_client_buffer_bytes);
 }
 
 void worker_set_all(struct worker *ws, int n)

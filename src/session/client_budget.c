@@ -14,6 +14,12 @@
 #define BUDGET_LOG_EVERY (10 * USEC_PER_SEC)
 
 static _Atomic int64_t used;
+_Atomic int64_t client_budget_limit;
+
+void client_budget_configure(int64_t limit)
+{
+	atomic_store_explicit(&client_budget_limit, limit, memory_order_relaxed);
+}
 
 int64_t client_budget_used(void)
 {
@@ -22,14 +28,12 @@ int64_t client_budget_used(void)
 
 static int64_t budget_max(void)
 {
-	return config_current()->max_client_buffer_bytes;
+	return atomic_load_explicit(&client_budget_limit, memory_order_relaxed);
 }
 
-void client_budget_account(struct client *c)
+void client_budget_update(struct client *c)
 {
 	int64_t max = budget_max();
-	if (max == 0 && c->buf_bytes == 0)
-		return;
 	size_t now = c->c.in.cap + c->c.out.cap;
 	if (now == c->buf_bytes)
 		return;

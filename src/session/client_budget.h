@@ -8,12 +8,27 @@
 
 #include "objects.h"
 
+#include <stdatomic.h>
+
 struct worker;
 
-/* Bring c's share of the budget up to date (cheap: nothing to do while the setting is 0 and
- * c holds no share). Marks c's worker to enforce the budget after its event batch when a
- * growth takes the process over it. */
-void client_budget_account(struct client *c);
+/* max_client_buffer_bytes in force (client_budget_configure); 0: no budget. */
+extern _Atomic int64_t client_budget_limit;
+
+/* The configuration in force changed (config_set_current). */
+void client_budget_configure(int64_t limit);
+/* The slow half of client_budget_account. */
+void client_budget_update(struct client *c);
+/* Bring c's share of the budget up to date. Marks c's worker to enforce the budget after its
+ * event batch when a growth takes the process over it. Inline: it runs at the end of every
+ * event, and with no budget set and no share held there is nothing to do. */
+static inline void client_budget_account(struct client *c)
+{
+	if (c->buf_bytes == 0 &&
+	    atomic_load_explicit(&client_budget_limit, memory_order_relaxed) == 0)
+		return;
+	client_budget_update(c);
+}
 /* c is closing: its share goes. */
 void client_budget_forget(struct client *c);
 /* After an event batch: while the process is over the budget, close this worker's client with
