@@ -811,8 +811,11 @@ static shoal_rc client_try_stream(struct client *c, struct server *s, const stru
 	size_t avail = buf_avail(&c->c.in);
 	enum ps_bind_way way = parse ? ps_parse_head(c, s, m, avail, total, &head)
 				     : ps_bind_head(c, s, m, avail, total, &head);
-	if (way == PS_BIND_MORE)
+	if (way == PS_BIND_MORE) {
+		if (txn_holding(s))
+			conn_pause(&c->c, true); /* a description first: resumed when it came */
 		return SHOAL_AGAIN;
+	}
 	if (way == PS_BIND_WHOLE)
 		return SHOAL_ERROR;
 	if (parse) /* its text is on this server only */

@@ -108,6 +108,9 @@ struct ps_server {
 	struct buf pdesc;	 /* its ParameterDescription, for a refused Describe (0A000) */
 	struct ps_held *held;	 /* the client waits for a description; NULL: no */
 	bool resume;		 /* held message released: flush it and read the client again */
+	bool head_wait;		 /* a large Bind waits, mostly unread, for the description of its
+				  * statement on this server (ps_bind_head) */
+	bool head_check;	 /* that description came: compare it, as held_release does */
 	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
 				  * PQMSG_BIND or PQMSG_DESCRIBE (0A000), PQMSG_PARSE (53200);
 				  * 't': a held Describe's Parse,
@@ -624,7 +627,7 @@ static bool describe_pending(const struct ps_server *ps)
  * same parameters whose planning fails (the planner folds 1/0): the server checks everything
  * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
  * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
-static void refuse_bind(struct server *s, const struct ps_held *h)
+static uint64_t refuse_placeholder(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
@@ -633,7 +636,12 @@ static void refuse_bind(struct server *s, const struct ps_held *h)
 		types = buf_head(&ps->pdesc) + 5; /* ParameterDescription: Int16 n, n OIDs */
 		tlen = buf_avail(&ps->pdesc) - 5;
 	}
-	uint64_t id = srv_placeholder(s, "SELECT 1/0", types, tlen);
+	return srv_placeholder(s, "SELECT 1/0", types, tlen);
+}
+
+static void refuse_bind(struct server *s, const struct ps_held *h)
+{
+	uint64_t id = refuse_placeholder(s);
 	struct pq_reader r;
 	pqr_init(&r, h->msg + 5, h->len - 5);
 	const char *portal = pqr_cstr(&r);
@@ -665,6 +673,11 @@ static void held_release(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_held *h = ps->held;
+	if (ps->head_wait && !describe_pending(ps)) {
+		ps->head_wait = false;
+		ps->head_check = true;
+		ps->resume = true;
+	}
 	if (!h || describe_pending(ps))
 		return;
 	ps->held = NULL;
@@ -748,7 +761,7 @@ static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, si
 
 bool ps_holding(const struct server *s)
 {
-	return s->ps && s->ps->held;
+	return s->ps && (s->ps->held || s->ps->head_wait);
 }
 
 bool ps_take_resume(struct server *s)
@@ -1025,6 +1038,44 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 
 #define PS_BIND_HEAD_MAX (64 * 1024) /* portal and statement name, at most */
 
+/* A large Bind of d, whose description must be compared with the server statement's first
+ * (as send_or_hold holds a whole one): have the server describe it, and read no more of the
+ * client (ps_holding) until held_release says it is known. */
+static enum ps_bind_way bind_head_wait(struct server *s, const struct ps_def *d, const char *name)
+{
+	struct ps_server *ps = s->ps;
+	if (!srv_lookup(ps, d))
+		srv_ensure(s, d, name);
+	if (!describe_pending(ps))
+		return PS_BIND_WHOLE; /* nothing to wait for: on_bind decides */
+	ps->head_wait = true;
+	proto_begin(&s->c.out, PQMSG_FLUSH);
+	proto_finish(&s->c.out);
+	return PS_BIND_MORE;
+}
+
+/* The large Bind's statement is described otherwise on this server: bind the parameters
+ * instead to a statement that fails as PostgreSQL would have refused it (refuse_bind). */
+static enum ps_bind_way bind_head_refuse(struct server *s, const uint8_t *msg, const uint8_t *z2,
+					 size_t total, size_t *head)
+{
+	char sname[32];
+	srv_name(refuse_placeholder(s), sname, sizeof(sname));
+	const char *portal = (const char *)msg + 5;
+	*head = (size_t)(z2 + 1 - msg);
+	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
+	struct buf *o = &s->c.out;
+	proto_put_u8(o, PQMSG_BIND);
+	proto_put_u32(o, (uint32_t)(4 + plen + slen + (total - *head)));
+	proto_put_bytes(o, portal, plen);
+	proto_put_bytes(o, sname, slen);
+	op_push(s->ps, OP_BIND, NULL, NULL, 0);
+	s->ps->q[s->ps->qlen - 1].stale = true;
+	log_debug("%s: prepared statement described otherwise than the client's: refused",
+		  s->c.name);
+	return PS_BIND_STREAM;
+}
+
 /* A Bind is its statement's name, then the parameters: only the head is rewritten, so a Bind
  * too large to read whole (message_inspect_limit) streams through, holding at most a read of
  * it. Held or refused Binds (a description to check first) are still read whole. */
@@ -1032,6 +1083,8 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 			      size_t avail, size_t total, size_t *head)
 {
 	struct ps_server *ps = ps_srv(s);
+	bool check = ps->head_check;
+	ps->head_check = false;
 	const uint8_t *body = msg + 5, *end = msg + avail;
 	const uint8_t *z1 = memchr(body, 0, (size_t)(end - body));
 	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
@@ -1064,8 +1117,10 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 			ps->unnamed_portal = 0;
 	} else {
 		struct srv_stmt *st = srv_lookup(ps, d);
-		if (d->desc && (!st || st->desc != d->desc))
-			return PS_BIND_WHOLE; /* may be held or refused: on_bind decides */
+		if (d->desc && (!st || !st->desc))
+			return bind_head_wait(s, d, name);
+		if (check && st->desc != d->desc)
+			return bind_head_refuse(s, msg, z2, total, head);
 		st = srv_ensure(s, d, name);
 		if (*portal)
 			st->bound_in = ps->xact;

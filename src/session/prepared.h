@@ -31,7 +31,8 @@ bool ps_enabled(const struct server *s);
  * its linked server s, writing what the server must see to s->c.out. */
 void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len);
 /* Client side: the start of a Bind of total bytes (msg: avail of them, header included) that
- * is too large to read whole. PS_BIND_MORE: its statement name has not arrived yet.
+ * is too large to read whole. PS_BIND_MORE: its statement name has not arrived yet, or (while
+ * ps_holding) its statement's description on this server must be known first.
  * PS_BIND_WHOLE: read it whole after all (ps_client_msg). PS_BIND_RAW: forward it unchanged.
  * PS_BIND_STREAM: the rewritten header, portal and statement name are in s->c.out; drop the
  * first *head bytes and forward the rest unchanged. */

@@ -238,3 +238,58 @@ def test_client_buffers_over_process_budget_close_the_largest_client(shoal, pg):
     assert msgs[1][1] == (str(1 * MB),)
     assert s.log().count("over max_client_buffer_bytes") == 1, s.log()[-2000:]
     small.close()
+
+
+def test_100mb_bind_on_a_server_new_to_its_statement_streams_after_the_describe(shoal, pg):
+    """The first Bind of a statement on a server that has not prepared it must wait for the
+    server's description (to refuse it if it changed): a large one now waits with its head
+    read, then streams (it was read whole: 300 MB for a 100 MB parameter)."""
+    from txnwire import describe, parse, sync
+    s = shoal(databases={"db": db_entry(pg, pool_size=2)},
+              settings={"pool_mode": "transaction"})
+    w, other = connect(s), connect(s)
+    w.sock.settimeout(120)
+    w.send(parse("named", "select length($1::text)") + describe(b"S", "named") + sync())
+    assert [k for k, _ in read_until_ready(w)] == ["1", "t", "T", "Z"]
+    assert other.query("begin")[1] is None  # holds the server that prepared it
+    before = vm_kb(s.pid, "VmHWM")
+    size = 100 * MB
+    head, tail = _bind_big("named", size)
+    w.send(head)
+    chunk = b"z" * (4 * MB)
+    for _ in range(size // len(chunk)):
+        w.send(chunk)
+    w.send(tail)
+    msgs = read_until_ready(w)
+    growth_mb = (vm_kb(s.pid, "VmHWM") - before) / 1024
+    assert [k for k, _ in msgs] == ["2", "D", "C", "Z"], msgs[:3]
+    assert msgs[1][1] == (str(size),)
+    if not sanitized():
+        assert growth_mb < 32, "peak RSS grew %.1f MB for a 100 MB Bind" % growth_mb
+    print("peak RSS growth %.2f MB" % growth_mb)
+    other.query("commit")
+    w.close()
+    other.close()
+
+
+def test_large_bind_of_a_statement_whose_result_changed_is_refused_0A000(shoal, pg):
+    """The same wait, when the new server describes the statement otherwise (a column was added
+    since the client prepared it): the streamed Bind gets PostgreSQL's 0A000, as a whole one."""
+    from txnwire import bind, describe, errors, execute, kinds, parse, sync
+    s = shoal(databases={"db": db_entry(pg, pool_size=3)},
+              settings={"pool_mode": "transaction", "message_inspect_limit": "65536"})
+    w, other, ddl = connect(s), connect(s), connect(s)
+    assert ddl.query("drop table if exists mem14_t; create table mem14_t (a int)")[1] is None
+    assert ddl.query("insert into mem14_t values (1)")[1] is None
+    w.send(parse("st", "select *, length($1::text) from mem14_t") + describe(b"S", "st") +
+           sync())
+    assert kinds(read_until_ready(w)) == "1tTZ"
+    assert other.query("begin")[1] is None  # holds the server that prepared it
+    assert ddl.query("alter table mem14_t add column b int")[1] is None
+    w.send(bind("st", ["p" * (256 * 1024)]) + execute() + sync())
+    msgs = read_until_ready(w)
+    assert errors(msgs) == ["0A000"], msgs
+    assert other.query("commit")[1] is None
+    assert ddl.query("drop table mem14_t")[1] is None
+    for c in (w, other, ddl):
+        c.close()
