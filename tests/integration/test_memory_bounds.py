@@ -158,15 +158,16 @@ def test_parse_over_client_prepared_cap_gets_53200_and_close_frees_budget(shoal,
     w.close()
 
 
+@pytest.mark.parametrize("mode", ["transaction", "statement"])
 @pytest.mark.parametrize("stmt", ["big", ""], ids=["named", "unnamed"])
-def test_5mb_parse_with_prepared_statements_streams_as_private_statement(shoal, pg, stmt):
+def test_5mb_parse_with_prepared_statements_streams_as_private_statement(shoal, pg, stmt, mode):
     """With prepared-statement rewriting on, a Parse over message_inspect_limit is forwarded as
     it arrives with its name rewritten in the head (it was read whole, up to max_packet_size):
     the statement stays on that server only, its client pinned there, and works as prepared
     statements do (Bind, Describe in later transactions; Close)."""
     from txnwire import bind, close, describe, errors, execute, kinds, parse, rows, sync
     s = shoal(databases={"db": db_entry(pg, pool_size=2)},
-              settings={"pool_mode": "transaction", "message_inspect_limit": "65536"})
+              settings={"pool_mode": mode, "message_inspect_limit": "65536"})
     w = connect(s)
     w.sock.settimeout(60)
     assert w.query("select 1")[0] == [("1",)]  # the worker's buffers exist before the baseline
