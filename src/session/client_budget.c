@@ -10,7 +10,7 @@
 
 /* A client with at least this much in buffers is a candidate to close: the largest are found
  * among these only, so that a worker does not walk its idle clients. */
-#define BUDGET_BIG (64 * 1024)
+#define BUDGET_BIG	 (64 * 1024)
 #define BUDGET_LOG_EVERY (10 * USEC_PER_SEC)
 
 static _Atomic int64_t used;

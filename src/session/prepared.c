@@ -1,5 +1,5 @@
 /* prepared.c: protocol-level prepared statements across pooled servers (see prepared.h). */
-#include "prepared.h"
+#include "prepared_int.h"
 #include "list.h"
 #include "log.h"
 #include "objects.h"
@@ -14,124 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A statement's definition: the Parse body after the name (query, NUL, Int16 n, n OIDs). */
-struct ps_def {
-	uint64_t hash;
-	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
-	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
-	uint64_t priv;	 /* a private statement (ps_parse_head): SHOAL_p<priv> on the server its
-			  * client is pinned to, its text not kept (len 0); 0: no */
-	uint32_t plen;
-	uint32_t len;
-	uint8_t body[];
-};
-
-/* A chained hash map over byte keys. */
-struct hent {
-	struct hent *next;
-	uint64_t hash;
-	uint32_t klen;
-	void *val;
-	uint8_t key[];
-};
-
-struct hmap {
-	struct hent **b;
-	size_t nb, n;
-};
-
-/* One statement prepared on a server. */
-struct srv_stmt {
-	uint64_t id; /* server-side name SHOAL_<id> */
-	struct list lru;
-	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition); NULL: retired */
-	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
-	uint64_t desc;	   /* hash of its description, 0: its Describe is still in flight */
-};
-
-enum op_kind {
-	OP_PARSE, /* client Parse, forwarded (maybe renamed) */
-	OP_BIND,
-	OP_DESCRIBE,
-	OP_EXECUTE,
-	OP_CLOSE, /* client Close of a portal or the unnamed statement, forwarded */
-	OP_SYNC,
-	OP_QUERY,
-	OP_FUNC,
-	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
-	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
-	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
-			       * one, restored if skipped) */
-	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
-	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def: as above) */
-	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
-	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
-	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement */
-	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
-			       * description (cname: the client statement it was parsed for) */
-};
-
-/* A message sent to the server whose reply is awaited, and how to undo what it did to the
- * name maps if the server skips it or refuses it. */
-struct ps_op {
-	uint8_t kind;
-	bool stale;	    /* sent to fail: a Bind/Describe's ErrorResponse becomes 0A000, a
-			     * Parse's 53200 (max_client_prepared_bytes) */
-	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
-	struct ps_def *def; /* that statement's definition (owned) */
-	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
-};
-
-/* A client's Bind or Describe held back until the description of the server statement it
- * names is known (see hold_check). */
-struct ps_held {
-	uint8_t kind; /* OP_BIND or OP_DESCRIBE */
-	uint8_t *msg; /* the message as the server would get it */
-	size_t len;
-	struct ps_def *def; /* the client's statement (with the description it holds) */
-};
-
-struct ps_server {
-	struct hmap stmts;   /* definition -> struct srv_stmt */
-	struct list lru;     /* least recently used first */
-	struct list retired; /* out of the cache, still on the server: closed when safe */
-	size_t nbytes;
-	uint64_t next_id;
-	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
-	size_t qhead, qlen, qcap;
-	bool skipping; /* an error came before the Sync was sent: the server skips until it */
-	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
-				  * client's having none, after a Close); 0: unknown */
-	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
-	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
-	uint64_t desc_acc;	 /* description hash of an injected Describe, so far */
-	struct buf pdesc;	 /* its ParameterDescription, for a refused Describe (0A000) */
-	struct ps_held *held;	 /* the client waits for a description; NULL: no */
-	bool resume;		 /* held message released: flush it and read the client again */
-	bool head_wait;		 /* a large Bind waits, mostly unread, for the description of its
-				  * statement on this server (ps_bind_head) */
-	bool head_check;	 /* that description came: compare it, as held_release does */
-	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
-				  * PQMSG_BIND or PQMSG_DESCRIBE (0A000), PQMSG_PARSE (53200);
-				  * 't': a held Describe's Parse,
-				  * pdesc goes first; 0: no */
-};
-
-struct ps_client {
-	struct hmap names;	/* client statement name -> struct ps_def */
-	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
-	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
-				 * server may hold an older one of the same client */
-	size_t nbytes;		/* its named statements' names and definitions: the bytes
-				 * max_client_prepared_bytes bounds */
-	bool warned;		/* the cap's refusal was logged for this client */
-};
-
 static _Atomic uint64_t unnamed_tokens;
 
 /* The client's unnamed statement changed: a server holding the previous one no longer holds
  * the client's. */
-static uint64_t unnamed_changed(struct ps_client *pc)
+uint64_t unnamed_changed(struct ps_client *pc)
 {
 	pc->unnamed_token = atomic_fetch_add_explicit(&unnamed_tokens, 1, memory_order_relaxed) + 1;
 	return pc->unnamed_token;
@@ -210,7 +97,7 @@ static void *hmap_del(struct hmap *m, struct hent *e)
 
 /* ---- definitions and names --------------------------------------------------------------- */
 
-static struct ps_def *def_new(const uint8_t *body, size_t len)
+struct ps_def *def_new(const uint8_t *body, size_t len)
 {
 	struct ps_def *d = xmalloc(sizeof(*d) + len);
 	d->len = (uint32_t)len;
@@ -223,7 +110,7 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	return d;
 }
 
-static void def_free(struct ps_def *d)
+void def_free(struct ps_def *d)
 {
 	if (d)
 		free(d->params);
@@ -255,7 +142,7 @@ static bool def_same(const struct ps_def *a, const struct ps_def *b)
 }
 
 /* "SHOAL_<id>": formatted on every Bind, without snprintf. */
-static void srv_name(uint64_t id, char *out, size_t n)
+void srv_name(uint64_t id, char *out, size_t n)
 {
 	char digits[21];
 	u64_put(digits, id);
@@ -263,7 +150,7 @@ static void srv_name(uint64_t id, char *out, size_t n)
 }
 
 /* "SHOAL_p<id>": a private statement's name on its server. */
-static void priv_name(uint64_t id, char *out, size_t n)
+void priv_name(uint64_t id, char *out, size_t n)
 {
 	char digits[21];
 	u64_put(digits, id);
@@ -277,7 +164,7 @@ bool ps_enabled(const struct server *s)
 	return s->pool->ps_on;
 }
 
-static struct ps_server *ps_srv(struct server *s)
+struct ps_server *ps_srv(struct server *s)
 {
 	if (!s->ps) {
 		s->ps = xcalloc(1, sizeof(*s->ps));
@@ -288,14 +175,14 @@ static struct ps_server *ps_srv(struct server *s)
 	return s->ps;
 }
 
-static struct ps_client *ps_cli(struct client *c)
+struct ps_client *ps_cli(struct client *c)
 {
 	if (!c->ps)
 		c->ps = xcalloc(1, sizeof(*c->ps));
 	return c->ps;
 }
 
-static struct ps_def *client_lookup(struct client *c, const char *name)
+struct ps_def *client_lookup(struct client *c, const char *name)
 {
 	struct hent *e =
 	    hmap_get(&ps_cli(c)->names, name, strlen(name), hash_bytes(name, strlen(name)));
@@ -308,7 +195,7 @@ static size_t client_cost(size_t name_len, const struct ps_def *d)
 	return name_len + d->len;
 }
 
-static void client_add(struct client *c, const char *name, struct ps_def *d)
+void client_add(struct client *c, const char *name, struct ps_def *d)
 {
 	size_t n = strlen(name);
 	hmap_put(&ps_cli(c)->names, name, n, hash_bytes(name, n), d);
@@ -328,7 +215,7 @@ static struct ps_def *client_remove(struct client *c, const char *name)
 
 /* ---- the reply queue ---------------------------------------------------------------------- */
 
-static void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
+void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
 		    uint64_t srv_id)
 {
 	if (ps->qhead > 0 && ps->qhead == ps->qlen)
@@ -376,7 +263,7 @@ bool ps_idle(const struct server *s)
 
 /* ---- the server's cache ------------------------------------------------------------------- */
 
-static struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
+struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
 {
 	struct hent *e = hmap_get(&ps->stmts, d->body, d->len, d->hash);
 	return e ? e->val : NULL;
@@ -429,7 +316,7 @@ static void put_close(struct buf *o, char what, const char *name)
 
 /* Nothing in flight and the last ReadyForQuery said the transaction block failed: PostgreSQL
  * refuses every Parse (25P02) but for transaction control, and so a Close too. */
-static bool known_aborted(const struct server *s)
+bool known_aborted(const struct server *s)
 {
 	return s->pending == 0 && s->ready_status == 'E';
 }
@@ -517,7 +404,7 @@ static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 
 /* A server statement for Shoal's own use, retired at once (closed when safe): query, then the
  * parameter types as in a Parse (Int16 n, n OIDs). Returns its id. */
-static uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
+uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
 				size_t tlen)
 {
 	struct ps_server *ps = s->ps;
@@ -550,7 +437,7 @@ static void srv_describe(struct server *s, struct srv_stmt *st, const char *cnam
  * it. A cached statement described otherwise than the client's statement may be the stale one
  * (prepared before its table changed): it is retired and the text prepared afresh, so that the
  * client's description is compared with what PostgreSQL says now (send_or_hold). */
-static struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
+struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
 {
 	struct srv_stmt *st = srv_lookup(s->ps, d);
 	if (st && st->desc && d->desc && st->desc != d->desc) {
@@ -615,7 +502,7 @@ static uint64_t desc_row(uint64_t h, const uint8_t *body, size_t len)
 	return h;
 }
 
-static bool describe_pending(const struct ps_server *ps)
+bool describe_pending(const struct ps_server *ps)
 {
 	for (size_t i = ps->qhead; i < ps->qlen; i++)
 		if (ps->q[i].kind == OP_INJ_DESCRIBE)
@@ -627,7 +514,7 @@ static bool describe_pending(const struct ps_server *ps)
  * same parameters whose planning fails (the planner folds 1/0): the server checks everything
  * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
  * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
-static uint64_t refuse_placeholder(struct server *s)
+uint64_t refuse_placeholder(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
@@ -885,7 +772,7 @@ static void forget_unnamed(struct client *c, struct server *s)
 /* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
  * client's (or one from before a Query destroyed it) is replaced by the client's own, or closed
  * so that the server answers 26000 as PostgreSQL would. */
-static void unnamed_ensure(struct client *c, struct server *s)
+void unnamed_ensure(struct client *c, struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_client *pc = ps_cli(c);
@@ -904,7 +791,7 @@ static void unnamed_ensure(struct client *c, struct server *s)
 }
 
 /* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
-static bool client_over_cap(struct client *c, size_t cost)
+bool client_over_cap(struct client *c, size_t cost)
 {
 	int64_t cap = config_current()->max_client_prepared_bytes;
 	return cap > 0 && ps_cli(c)->nbytes + cost > (size_t)cap;
@@ -1034,180 +921,6 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	proto_put_bytes(&m, msg + 5 + r.pos, len - 5 - r.pos);
 	proto_finish(&m);
 	send_or_hold(s, OP_BIND, &m, d, st);
-}
-
-#define PS_BIND_HEAD_MAX (64 * 1024) /* portal and statement name, at most */
-
-/* A large Bind of d, whose description must be compared with the server statement's first
- * (as send_or_hold holds a whole one): have the server describe it, and read no more of the
- * client (ps_holding) until held_release says it is known. */
-static enum ps_bind_way bind_head_wait(struct server *s, const struct ps_def *d, const char *name)
-{
-	struct ps_server *ps = s->ps;
-	if (!srv_lookup(ps, d))
-		srv_ensure(s, d, name);
-	if (!describe_pending(ps))
-		return PS_BIND_WHOLE; /* nothing to wait for: on_bind decides */
-	ps->head_wait = true;
-	proto_begin(&s->c.out, PQMSG_FLUSH);
-	proto_finish(&s->c.out);
-	return PS_BIND_MORE;
-}
-
-/* The large Bind's statement is described otherwise on this server: bind the parameters
- * instead to a statement that fails as PostgreSQL would have refused it (refuse_bind). */
-static enum ps_bind_way bind_head_refuse(struct server *s, const uint8_t *msg, const uint8_t *z2,
-					 size_t total, size_t *head)
-{
-	char sname[32];
-	srv_name(refuse_placeholder(s), sname, sizeof(sname));
-	const char *portal = (const char *)msg + 5;
-	*head = (size_t)(z2 + 1 - msg);
-	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
-	struct buf *o = &s->c.out;
-	proto_put_u8(o, PQMSG_BIND);
-	proto_put_u32(o, (uint32_t)(4 + plen + slen + (total - *head)));
-	proto_put_bytes(o, portal, plen);
-	proto_put_bytes(o, sname, slen);
-	op_push(s->ps, OP_BIND, NULL, NULL, 0);
-	s->ps->q[s->ps->qlen - 1].stale = true;
-	log_debug("%s: prepared statement described otherwise than the client's: refused",
-		  s->c.name);
-	return PS_BIND_STREAM;
-}
-
-/* A Bind is its statement's name, then the parameters: only the head is rewritten, so a Bind
- * too large to read whole (message_inspect_limit) streams through, holding at most a read of
- * it. Held or refused Binds (a description to check first) are still read whole. */
-enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
-			      size_t avail, size_t total, size_t *head)
-{
-	struct ps_server *ps = ps_srv(s);
-	bool check = ps->head_check;
-	ps->head_check = false;
-	const uint8_t *body = msg + 5, *end = msg + avail;
-	const uint8_t *z1 = memchr(body, 0, (size_t)(end - body));
-	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-	if (!z2 && avail < PS_BIND_HEAD_MAX && avail < total)
-		return PS_BIND_MORE;
-	if (!z2) { /* malformed, or names past all reason: the server says so */
-		if (!ps->skipping)
-			op_push(ps, OP_BIND, NULL, NULL, 0);
-		return PS_BIND_RAW;
-	}
-	const char *portal = (const char *)body, *name = (const char *)z1 + 1;
-	struct ps_def *d = *name ? client_lookup(c, name) : NULL;
-	if (ps->skipping || !d) {
-		/* Skipped by the server, unnamed or unknown (26000 with the client's name): as is,
-		 * the way ps_client_msg and on_bind pass them. */
-		if (ps->skipping)
-			return PS_BIND_RAW;
-		if (!*name)
-			unnamed_ensure(c, s);
-		if (!*portal)
-			ps->unnamed_portal = 0;
-		op_push(ps, OP_BIND, NULL, NULL, 0);
-		return PS_BIND_RAW;
-	}
-	char sname[32];
-	uint64_t id = 0;
-	if (d->priv) {
-		priv_name(d->priv, sname, sizeof(sname));
-		if (!*portal)
-			ps->unnamed_portal = 0;
-	} else {
-		struct srv_stmt *st = srv_lookup(ps, d);
-		if (d->desc && (!st || !st->desc))
-			return bind_head_wait(s, d, name);
-		if (check && st->desc != d->desc)
-			return bind_head_refuse(s, msg, z2, total, head);
-		st = srv_ensure(s, d, name);
-		if (*portal)
-			st->bound_in = ps->xact;
-		else
-			ps->unnamed_portal = st->id;
-		srv_name(st->id, sname, sizeof(sname));
-		id = st->id;
-	}
-	*head = (size_t)(z2 + 1 - msg);
-	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
-	uint32_t len = (uint32_t)(4 + plen + slen + (total - *head));
-	struct buf *o = &s->c.out;
-	proto_put_u8(o, PQMSG_BIND);
-	proto_put_u32(o, len);
-	proto_put_bytes(o, portal, plen);
-	proto_put_bytes(o, sname, slen);
-	op_push(ps, OP_BIND, NULL, NULL, id);
-	return PS_BIND_STREAM;
-}
-
-/* Does a message awaiting its reply add or remove the client's statement name (an error may
- * still undo it)? */
-static bool name_pending(const struct ps_server *ps, const char *name)
-{
-	for (size_t i = ps->qhead; i < ps->qlen; i++)
-		if (ps->q[i].cname && strcmp(ps->q[i].cname, name) == 0)
-			return true;
-	return false;
-}
-
-/* A Parse too large to read whole, with its text not kept. */
-static enum ps_bind_way parse_head_named(struct client *c, struct server *s, const char *name,
-					 size_t rest)
-{
-	struct ps_server *ps = s->ps;
-	struct ps_def *old = client_lookup(c, name);
-	char sname[32];
-	/* Answered as on_parse answers it, when the whole has arrived: in a failed transaction,
-	 * over max_client_prepared_bytes, or while whether the name is live is still unknown. */
-	if (known_aborted(s) || client_over_cap(c, strlen(name)) || name_pending(ps, name))
-		return PS_BIND_WHOLE;
-	if (old) { /* 42P05 once the text is found valid, as in on_parse */
-		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
-		op_push(ps, OP_PARSE, NULL, NULL, 0);
-	} else {
-		struct ps_def *d = def_new((const uint8_t *)"", 0);
-		d->priv = ++ps->next_id;
-		priv_name(d->priv, sname, sizeof(sname));
-		client_add(c, name, d);
-		op_push(ps, OP_PARSE, name, NULL, 0);
-	}
-	size_t slen = strlen(sname) + 1;
-	proto_put_u8(&s->c.out, PQMSG_PARSE);
-	proto_put_u32(&s->c.out, (uint32_t)(4 + slen + rest));
-	proto_put_bytes(&s->c.out, sname, slen);
-	return PS_BIND_STREAM;
-}
-
-/* A Parse is its statement's name, then the text: a Parse too large to read whole
- * (message_inspect_limit) streams through under a private name (its client is pinned: the
- * text cannot be prepared on another server), or unchanged for the unnamed statement. */
-enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t *msg,
-			       size_t avail, size_t total, size_t *head)
-{
-	struct ps_server *ps = ps_srv(s);
-	const uint8_t *z = memchr(msg + 5, 0, avail - 5);
-	if (!z && avail < PS_BIND_HEAD_MAX && avail < total)
-		return PS_BIND_MORE;
-	if (ps->skipping)
-		return PS_BIND_RAW; /* discarded by the server */
-	if (!z) { /* malformed, or a name past all reason: the server says so */
-		op_push(ps, OP_PARSE, NULL, NULL, 0);
-		return PS_BIND_RAW;
-	}
-	const char *name = (const char *)msg + 5;
-	if (*name) {
-		*head = (size_t)(z + 1 - msg);
-		return parse_head_named(c, s, name, total - *head);
-	}
-	/* The server's unnamed statement is the client's, which Shoal cannot prepare elsewhere:
-	 * the client keeps this server. */
-	struct ps_client *pc = ps_cli(c);
-	op_push(ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
-	def_free(pc->unnamed);
-	pc->unnamed = NULL;
-	ps->unnamed_owner = unnamed_changed(pc);
-	return PS_BIND_RAW;
 }
 
 static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
