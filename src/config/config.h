@@ -176,6 +176,8 @@ struct config {
 	int log_disconnections;        /* 1: a line per client that leaves for a reason */
 	int max_prepared_statements;   /* per server in transaction/statement mode, 200; 0: off */
 	int64_t max_prepared_statement_bytes; /* Shoal: per server, bytes of statement text, 1 MB */
+	int64_t max_client_prepared_bytes; /* Shoal: per client, its named statements, 16 MB; 0: off */
+	int64_t max_client_buffer_bytes; /* Shoal: all clients' I/O buffers, process-wide; 0: off */
 	int strict_config;             /* Shoal: 1: unknown keys and sections fail the load */
 
 	struct db_entry *dbs;

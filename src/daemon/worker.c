@@ -3,6 +3,7 @@
 #include "admin.h"
 #include "cancel.h"
 #include "client.h"
+#include "client_budget.h"
 #include "listen.h"
 #include "log.h"
 #include "objects.h"
@@ -29,6 +30,7 @@ const struct config *config_current(void)
 void config_set_current(const struct config *cfg)
 {
 	atomic_store(&current_config, cfg);
+	client_budget_configure(cfg->max_client_buffer_bytes);
 }
 
 void worker_set_all(struct worker *ws, int n)
@@ -57,6 +59,7 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 	memset(w, 0, sizeof(*w));
 	w->id = id;
 	list_init(&w->login_clients);
+	list_init(&w->big_clients);
 	list_init(&w->dead_clients);
 	list_init(&w->dead_servers);
 	list_init(&w->cancel_conns);
@@ -346,6 +349,7 @@ static void worker_after_batch(void *arg)
 {
 	struct worker *w = arg;
 	struct list *i, *tmp;
+	client_budget_enforce(w);
 	worker_flush_outbox(w);
 	list_for_each_safe(i, tmp, &w->dead_clients)
 	{

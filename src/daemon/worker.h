@@ -70,6 +70,10 @@ struct worker {
 	struct list login_clients; /* clients before authentication completes */
 	struct list dead_clients, dead_servers; /* freed after the event batch */
 	struct list cancel_conns;               /* outgoing CancelRequest connections */
+	struct list big_clients; /* clients with large buffers (client_budget.c) */
+	bool over_budget;        /* max_client_buffer_bytes passed: enforce after the batch */
+	usec_t budget_logged;    /* last log line about it */
+	unsigned budget_closed;  /* clients closed for it since */
 	int n_clients;
 	bool draining;
 	bool stopping; /* shutting down now: opens no more servers (owner thread only) */

@@ -77,6 +77,9 @@ struct client {
 	uint8_t cancel_key_len;	 /* 4, or 32 for a protocol 3.2 client */
 	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
 	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
+	size_t buf_bytes;     /* its buffers' share of max_client_buffer_bytes (client_budget.c) */
+	struct list big_node; /* in its worker's big_clients while buf_big */
+	bool buf_big;
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool draining;      /* shutting down: leave after the current transaction */

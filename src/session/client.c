@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "client_budget.h"
 #include "client_hba.h"
 #include "client_sasl.h"
 #include "client_tls.h"
@@ -157,6 +158,7 @@ static void client_close_common(struct client *c, const char *reason)
 		pool_client_gone(c);
 	cancel_unregister(c);
 	conn_close(&c->c);
+	client_budget_forget(c);
 	list_append(&w->dead_clients, &c->node);
 	if (!c->internal)
 		atomic_fetch_sub(&total_clients, 1);
@@ -201,6 +203,8 @@ static void client_event(struct loop_fd *lfd, uint32_t events)
 		client_read(c);
 	if (!c->c.dead && c->server)
 		server_link_settle(c->server);
+	if (!c->c.dead)
+		client_budget_account(c);
 }
 
 /* The socket is readable (or failed): take what arrived and act on it. */
@@ -796,21 +800,31 @@ static shoal_rc client_forward_start(struct client *c, struct server *s, const s
 static shoal_rc client_try_stream(struct client *c, struct server *s, const struct pq_header *h,
 				  size_t total)
 {
-	if (h->type != PQMSG_BIND) {
+	bool parse = h->type == PQMSG_PARSE && ps_enabled(s);
+	if (h->type != PQMSG_BIND && !parse) {
 		if (!txn_stream(c, s, h->type))
 			return SHOAL_ERROR;
 		return client_forward_start(c, s, h); /* noted by txn_stream */
 	}
 	size_t head = 0;
-	switch (ps_bind_head(c, s, buf_head(&c->c.in), buf_avail(&c->c.in), total, &head)) {
-	case PS_BIND_MORE: return SHOAL_AGAIN;
-	case PS_BIND_WHOLE: return SHOAL_ERROR;
-	case PS_BIND_RAW: return client_forward_start(c, s, h);
-	case PS_BIND_STREAM: break;
+	const uint8_t *m = buf_head(&c->c.in);
+	size_t avail = buf_avail(&c->c.in);
+	enum ps_bind_way way = parse ? ps_parse_head(c, s, m, avail, total, &head)
+				     : ps_bind_head(c, s, m, avail, total, &head);
+	if (way == PS_BIND_MORE) {
+		if (txn_holding(s))
+			conn_pause(&c->c, true); /* a description first: resumed when it came */
+		return SHOAL_AGAIN;
 	}
-	client_note_msg(c, s, PQMSG_BIND);
+	if (way == PS_BIND_WHOLE)
+		return SHOAL_ERROR;
+	if (parse) /* its text is on this server only */
+		txn_pin(c, "a prepared statement larger than message_inspect_limit");
+	if (way == PS_BIND_RAW)
+		return client_forward_start(c, s, h);
+	client_note_msg(c, s, h->type);
 	buf_consume(&c->c.in, head);
-	c->c.fwd_type = PQMSG_BIND;
+	c->c.fwd_type = h->type;
 	c->c.fwd_left = (uint32_t)(total - head);
 	return SHOAL_OK;
 }

@@ -1,5 +1,5 @@
 /* prepared.c: protocol-level prepared statements across pooled servers (see prepared.h). */
-#include "prepared.h"
+#include "prepared_int.h"
 #include "list.h"
 #include "log.h"
 #include "objects.h"
@@ -14,114 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A statement's definition: the Parse body after the name (query, NUL, Int16 n, n OIDs). */
-struct ps_def {
-	uint64_t hash;
-	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
-	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
-	uint32_t plen;
-	uint32_t len;
-	uint8_t body[];
-};
-
-/* A chained hash map over byte keys. */
-struct hent {
-	struct hent *next;
-	uint64_t hash;
-	uint32_t klen;
-	void *val;
-	uint8_t key[];
-};
-
-struct hmap {
-	struct hent **b;
-	size_t nb, n;
-};
-
-/* One statement prepared on a server. */
-struct srv_stmt {
-	uint64_t id; /* server-side name SHOAL_<id> */
-	struct list lru;
-	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition); NULL: retired */
-	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
-	uint64_t desc;	   /* hash of its description, 0: its Describe is still in flight */
-};
-
-enum op_kind {
-	OP_PARSE, /* client Parse, forwarded (maybe renamed) */
-	OP_BIND,
-	OP_DESCRIBE,
-	OP_EXECUTE,
-	OP_CLOSE, /* client Close of a portal or the unnamed statement, forwarded */
-	OP_SYNC,
-	OP_QUERY,
-	OP_FUNC,
-	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
-	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
-	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
-			       * one, restored if skipped) */
-	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
-	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def: as above) */
-	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
-	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
-	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement */
-	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
-			       * description (cname: the client statement it was parsed for) */
-};
-
-/* A message sent to the server whose reply is awaited, and how to undo what it did to the
- * name maps if the server skips it or refuses it. */
-struct ps_op {
-	uint8_t kind;
-	bool stale;	    /* a Bind/Describe sent to fail: its ErrorResponse becomes 0A000 */
-	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
-	struct ps_def *def; /* that statement's definition (owned) */
-	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
-};
-
-/* A client's Bind or Describe held back until the description of the server statement it
- * names is known (see hold_check). */
-struct ps_held {
-	uint8_t kind; /* OP_BIND or OP_DESCRIBE */
-	uint8_t *msg; /* the message as the server would get it */
-	size_t len;
-	struct ps_def *def; /* the client's statement (with the description it holds) */
-};
-
-struct ps_server {
-	struct hmap stmts;   /* definition -> struct srv_stmt */
-	struct list lru;     /* least recently used first */
-	struct list retired; /* out of the cache, still on the server: closed when safe */
-	size_t nbytes;
-	uint64_t next_id;
-	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
-	size_t qhead, qlen, qcap;
-	bool skipping; /* an error came before the Sync was sent: the server skips until it */
-	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
-				  * client's having none, after a Close); 0: unknown */
-	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
-	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
-	uint64_t desc_acc;	 /* description hash of an injected Describe, so far */
-	struct buf pdesc;	 /* its ParameterDescription, for a refused Describe (0A000) */
-	struct ps_held *held;	 /* the client waits for a description; NULL: no */
-	bool resume;		 /* held message released: flush it and read the client again */
-	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
-				  * PQMSG_BIND or PQMSG_DESCRIBE; 't': a held Describe's Parse,
-				  * pdesc goes first; 0: no */
-};
-
-struct ps_client {
-	struct hmap names;	/* client statement name -> struct ps_def */
-	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
-	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
-				 * server may hold an older one of the same client */
-};
-
 static _Atomic uint64_t unnamed_tokens;
 
 /* The client's unnamed statement changed: a server holding the previous one no longer holds
  * the client's. */
-static uint64_t unnamed_changed(struct ps_client *pc)
+uint64_t unnamed_changed(struct ps_client *pc)
 {
 	pc->unnamed_token = atomic_fetch_add_explicit(&unnamed_tokens, 1, memory_order_relaxed) + 1;
 	return pc->unnamed_token;
@@ -200,7 +97,7 @@ static void *hmap_del(struct hmap *m, struct hent *e)
 
 /* ---- definitions and names --------------------------------------------------------------- */
 
-static struct ps_def *def_new(const uint8_t *body, size_t len)
+struct ps_def *def_new(const uint8_t *body, size_t len)
 {
 	struct ps_def *d = xmalloc(sizeof(*d) + len);
 	d->len = (uint32_t)len;
@@ -208,11 +105,12 @@ static struct ps_def *def_new(const uint8_t *body, size_t len)
 	d->desc = 0;
 	d->params = NULL;
 	d->plen = 0;
+	d->priv = 0;
 	memcpy(d->body, body, len);
 	return d;
 }
 
-static void def_free(struct ps_def *d)
+void def_free(struct ps_def *d)
 {
 	if (d)
 		free(d->params);
@@ -234,20 +132,29 @@ static struct ps_def *def_dup(const struct ps_def *d)
 {
 	struct ps_def *c = def_new(d->body, d->len);
 	def_learn(c, d->desc, d->params, d->plen);
+	c->priv = d->priv;
 	return c;
 }
 
 static bool def_same(const struct ps_def *a, const struct ps_def *b)
 {
-	return a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
+	return a->priv == b->priv && a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
 }
 
 /* "SHOAL_<id>": formatted on every Bind, without snprintf. */
-static void srv_name(uint64_t id, char *out, size_t n)
+void srv_name(uint64_t id, char *out, size_t n)
 {
 	char digits[21];
 	u64_put(digits, id);
 	str_cat(out, n, str_cat(out, n, 0, "SHOAL_"), digits);
+}
+
+/* "SHOAL_p<id>": a private statement's name on its server. */
+void priv_name(uint64_t id, char *out, size_t n)
+{
+	char digits[21];
+	u64_put(digits, id);
+	str_cat(out, n, str_cat(out, n, 0, "SHOAL_p"), digits);
 }
 
 /* Decided when the pool was created (ledger.c), whatever later reloads say: a client's names
@@ -257,7 +164,7 @@ bool ps_enabled(const struct server *s)
 	return s->pool->ps_on;
 }
 
-static struct ps_server *ps_srv(struct server *s)
+struct ps_server *ps_srv(struct server *s)
 {
 	if (!s->ps) {
 		s->ps = xcalloc(1, sizeof(*s->ps));
@@ -268,24 +175,31 @@ static struct ps_server *ps_srv(struct server *s)
 	return s->ps;
 }
 
-static struct ps_client *ps_cli(struct client *c)
+struct ps_client *ps_cli(struct client *c)
 {
 	if (!c->ps)
 		c->ps = xcalloc(1, sizeof(*c->ps));
 	return c->ps;
 }
 
-static struct ps_def *client_lookup(struct client *c, const char *name)
+struct ps_def *client_lookup(struct client *c, const char *name)
 {
 	struct hent *e =
 	    hmap_get(&ps_cli(c)->names, name, strlen(name), hash_bytes(name, strlen(name)));
 	return e ? e->val : NULL;
 }
 
-static void client_add(struct client *c, const char *name, struct ps_def *d)
+/* What a client's named statement costs it (max_client_prepared_bytes). */
+static size_t client_cost(size_t name_len, const struct ps_def *d)
+{
+	return name_len + d->len;
+}
+
+void client_add(struct client *c, const char *name, struct ps_def *d)
 {
 	size_t n = strlen(name);
 	hmap_put(&ps_cli(c)->names, name, n, hash_bytes(name, n), d);
+	c->ps->nbytes += client_cost(n, d);
 }
 
 /* Remove name; returns its definition (caller owns) or NULL. */
@@ -293,12 +207,15 @@ static struct ps_def *client_remove(struct client *c, const char *name)
 {
 	struct hmap *m = &ps_cli(c)->names;
 	struct hent *e = hmap_get(m, name, strlen(name), hash_bytes(name, strlen(name)));
-	return e ? hmap_del(m, e) : NULL;
+	if (!e)
+		return NULL;
+	c->ps->nbytes -= client_cost(e->klen, e->val);
+	return hmap_del(m, e);
 }
 
 /* ---- the reply queue ---------------------------------------------------------------------- */
 
-static void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
+void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
 		    uint64_t srv_id)
 {
 	if (ps->qhead > 0 && ps->qhead == ps->qlen)
@@ -346,7 +263,7 @@ bool ps_idle(const struct server *s)
 
 /* ---- the server's cache ------------------------------------------------------------------- */
 
-static struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
+struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
 {
 	struct hent *e = hmap_get(&ps->stmts, d->body, d->len, d->hash);
 	return e ? e->val : NULL;
@@ -399,7 +316,7 @@ static void put_close(struct buf *o, char what, const char *name)
 
 /* Nothing in flight and the last ReadyForQuery said the transaction block failed: PostgreSQL
  * refuses every Parse (25P02) but for transaction control, and so a Close too. */
-static bool known_aborted(const struct server *s)
+bool known_aborted(const struct server *s)
 {
 	return s->pending == 0 && s->ready_status == 'E';
 }
@@ -487,7 +404,7 @@ static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 
 /* A server statement for Shoal's own use, retired at once (closed when safe): query, then the
  * parameter types as in a Parse (Int16 n, n OIDs). Returns its id. */
-static uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
+uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types,
 				size_t tlen)
 {
 	struct ps_server *ps = s->ps;
@@ -520,7 +437,7 @@ static void srv_describe(struct server *s, struct srv_stmt *st, const char *cnam
  * it. A cached statement described otherwise than the client's statement may be the stale one
  * (prepared before its table changed): it is retired and the text prepared afresh, so that the
  * client's description is compared with what PostgreSQL says now (send_or_hold). */
-static struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
+struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname)
 {
 	struct srv_stmt *st = srv_lookup(s->ps, d);
 	if (st && st->desc && d->desc && st->desc != d->desc) {
@@ -585,7 +502,7 @@ static uint64_t desc_row(uint64_t h, const uint8_t *body, size_t len)
 	return h;
 }
 
-static bool describe_pending(const struct ps_server *ps)
+bool describe_pending(const struct ps_server *ps)
 {
 	for (size_t i = ps->qhead; i < ps->qlen; i++)
 		if (ps->q[i].kind == OP_INJ_DESCRIBE)
@@ -597,7 +514,7 @@ static bool describe_pending(const struct ps_server *ps)
  * same parameters whose planning fails (the planner folds 1/0): the server checks everything
  * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
  * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
-static void refuse_bind(struct server *s, const struct ps_held *h)
+uint64_t refuse_placeholder(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
@@ -606,7 +523,12 @@ static void refuse_bind(struct server *s, const struct ps_held *h)
 		types = buf_head(&ps->pdesc) + 5; /* ParameterDescription: Int16 n, n OIDs */
 		tlen = buf_avail(&ps->pdesc) - 5;
 	}
-	uint64_t id = srv_placeholder(s, "SELECT 1/0", types, tlen);
+	return srv_placeholder(s, "SELECT 1/0", types, tlen);
+}
+
+static void refuse_bind(struct server *s, const struct ps_held *h)
+{
+	uint64_t id = refuse_placeholder(s);
 	struct pq_reader r;
 	pqr_init(&r, h->msg + 5, h->len - 5);
 	const char *portal = pqr_cstr(&r);
@@ -638,6 +560,11 @@ static void held_release(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_held *h = ps->held;
+	if (ps->head_wait && !describe_pending(ps)) {
+		ps->head_wait = false;
+		ps->head_check = true;
+		ps->resume = true;
+	}
 	if (!h || describe_pending(ps))
 		return;
 	ps->held = NULL;
@@ -721,7 +648,7 @@ static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, si
 
 bool ps_holding(const struct server *s)
 {
-	return s->ps && s->ps->held;
+	return s->ps && (s->ps->held || s->ps->head_wait);
 }
 
 bool ps_take_resume(struct server *s)
@@ -739,6 +666,15 @@ bool ps_stale_reply(struct server *s, struct buf *out)
 		return false;
 	uint8_t what = ps->stale_error;
 	ps->stale_error = 0;
+	if (what == PQMSG_PARSE) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+			 "out of memory: this client's prepared statements would exceed "
+			 "max_client_prepared_bytes (%" PRId64 " bytes); close some first",
+			 config_current()->max_client_prepared_bytes);
+		proto_write_error(out, "ERROR", "53200", msg);
+		return true;
+	}
 	if (what != PQMSG_BIND) /* a Describe: PostgreSQL sends the parameters first */
 		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
 	if (what == 't')
@@ -798,6 +734,8 @@ void ps_client_forget(struct client *c)
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
 			def_free(hmap_del(m, m->b[i]));
+	if (c->ps)
+		c->ps->nbytes = 0;
 }
 
 /* ---- client messages ---------------------------------------------------------------------- */
@@ -834,7 +772,7 @@ static void forget_unnamed(struct client *c, struct server *s)
 /* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
  * client's (or one from before a Query destroyed it) is replaced by the client's own, or closed
  * so that the server answers 26000 as PostgreSQL would. */
-static void unnamed_ensure(struct client *c, struct server *s)
+void unnamed_ensure(struct client *c, struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_client *pc = ps_cli(c);
@@ -850,6 +788,33 @@ static void unnamed_ensure(struct client *c, struct server *s)
 		op_push(ps, OP_INJ_CLOSE_UNNAMED, NULL, NULL, 0);
 	}
 	ps->unnamed_owner = pc->unnamed_token;
+}
+
+/* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
+bool client_over_cap(struct client *c, size_t cost)
+{
+	int64_t cap = config_current()->max_client_prepared_bytes;
+	return cap > 0 && ps_cli(c)->nbytes + cost > (size_t)cap;
+}
+
+/* Refuse the client's Parse (53200, ps_stale_reply) the way PostgreSQL refuses one: the server
+ * fails a Parse Shoal sends in its place (a syntax error under a name nothing uses), so that it
+ * skips to the Sync and aborts the transaction as for any error in extended protocol. */
+static void parse_refuse(struct client *c, struct server *s)
+{
+	static const uint8_t body[] = "SHOAL_OUT_OF_MEMORY\0\0"; /* query, Int16 0 types */
+	char sname[32];
+	snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
+	struct ps_def *d = def_new(body, sizeof(body));
+	put_parse(&s->c.out, sname, d);
+	def_free(d);
+	op_push(s->ps, OP_PARSE, NULL, NULL, 0);
+	s->ps->q[s->ps->qlen - 1].stale = true;
+	if (!c->ps->warned)
+		log_warn("%s: Parse refused: its prepared statements would exceed "
+			 "max_client_prepared_bytes (%zu bytes held)",
+			 c->c.name, c->ps->nbytes);
+	c->ps->warned = true;
 }
 
 static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -873,7 +838,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		 * ROLLBACK and the like) under a name nothing else uses; for a live name, under
 		 * its server name if the server has it, so that a ROLLBACK gets 42P05 as in
 		 * PostgreSQL. */
-		struct srv_stmt *live = old ? srv_lookup(s->ps, old) : NULL;
+		struct srv_stmt *live = old && !old->priv ? srv_lookup(s->ps, old) : NULL;
 		if (live)
 			srv_name(live->id, sname, sizeof(sname));
 		else
@@ -893,6 +858,11 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		put_parse(&s->c.out, sname, d);
 		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
 		def_free(d);
+		return;
+	}
+	if (client_over_cap(c, client_cost(strlen(name), d))) {
+		def_free(d);
+		parse_refuse(c, s);
 		return;
 	}
 	/* Prepared afresh even if the server has the text: its statement may be stale (its
@@ -928,6 +898,16 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 		return;
 	}
 	char sname[32];
+	if (d->priv) {
+		priv_name(d->priv, sname, sizeof(sname));
+		proto_begin(&s->c.out, PQMSG_BIND);
+		proto_put_str(&s->c.out, portal);
+		proto_put_str(&s->c.out, sname);
+		proto_put_bytes(&s->c.out, msg + 5 + r.pos, len - 5 - r.pos);
+		proto_finish(&s->c.out);
+		op_push(s->ps, OP_BIND, NULL, NULL, 0);
+		return;
+	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
 	if (*portal)
 		st->bound_in = s->ps->xact;
@@ -941,61 +921,6 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	proto_put_bytes(&m, msg + 5 + r.pos, len - 5 - r.pos);
 	proto_finish(&m);
 	send_or_hold(s, OP_BIND, &m, d, st);
-}
-
-#define PS_BIND_HEAD_MAX (64 * 1024) /* portal and statement name, at most */
-
-/* A Bind is its statement's name, then the parameters: only the head is rewritten, so a Bind
- * too large to read whole (message_inspect_limit) streams through, holding at most a read of
- * it. Held or refused Binds (a description to check first) are still read whole. */
-enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
-			      size_t avail, size_t total, size_t *head)
-{
-	struct ps_server *ps = ps_srv(s);
-	const uint8_t *body = msg + 5, *end = msg + avail;
-	const uint8_t *z1 = memchr(body, 0, (size_t)(end - body));
-	const uint8_t *z2 = z1 ? memchr(z1 + 1, 0, (size_t)(end - z1 - 1)) : NULL;
-	if (!z2 && avail < PS_BIND_HEAD_MAX && avail < total)
-		return PS_BIND_MORE;
-	if (!z2) { /* malformed, or names past all reason: the server says so */
-		if (!ps->skipping)
-			op_push(ps, OP_BIND, NULL, NULL, 0);
-		return PS_BIND_RAW;
-	}
-	const char *portal = (const char *)body, *name = (const char *)z1 + 1;
-	struct ps_def *d = *name ? client_lookup(c, name) : NULL;
-	if (ps->skipping || !d) {
-		/* Skipped by the server, unnamed or unknown (26000 with the client's name): as is,
-		 * the way ps_client_msg and on_bind pass them. */
-		if (ps->skipping)
-			return PS_BIND_RAW;
-		if (!*name)
-			unnamed_ensure(c, s);
-		if (!*portal)
-			ps->unnamed_portal = 0;
-		op_push(ps, OP_BIND, NULL, NULL, 0);
-		return PS_BIND_RAW;
-	}
-	struct srv_stmt *st = srv_lookup(ps, d);
-	if (d->desc && (!st || st->desc != d->desc))
-		return PS_BIND_WHOLE; /* may be held or refused: on_bind decides, with all of it */
-	st = srv_ensure(s, d, name);
-	if (*portal)
-		st->bound_in = ps->xact;
-	else
-		ps->unnamed_portal = st->id;
-	char sname[32];
-	srv_name(st->id, sname, sizeof(sname));
-	*head = (size_t)(z2 + 1 - msg);
-	size_t plen = strlen(portal) + 1, slen = strlen(sname) + 1;
-	uint32_t len = (uint32_t)(4 + plen + slen + (total - *head));
-	struct buf *o = &s->c.out;
-	proto_put_u8(o, PQMSG_BIND);
-	proto_put_u32(o, len);
-	proto_put_bytes(o, portal, plen);
-	proto_put_bytes(o, sname, slen);
-	op_push(ps, OP_BIND, NULL, NULL, st->id);
-	return PS_BIND_STREAM;
 }
 
 static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
@@ -1013,6 +938,12 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 		return;
 	}
 	char sname[32];
+	if (d->priv) {
+		priv_name(d->priv, sname, sizeof(sname));
+		put_describe_stmt(&s->c.out, sname);
+		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+		return;
+	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
 	srv_name(st->id, sname, sizeof(sname));
 	struct buf m = {0};
@@ -1045,6 +976,14 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
 		put_close(&s->c.out, 'S', sname);
 		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
+		def_free(d);
+		return;
+	}
+	if (d && d->priv) { /* the server's statement is the client's alone */
+		char sname[32];
+		priv_name(d->priv, sname, sizeof(sname));
+		put_close(&s->c.out, 'S', sname);
+		op_push(s->ps, OP_CLOSE_NAMED, name, d, 0);
 		def_free(d);
 		return;
 	}
@@ -1267,8 +1206,13 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 	held_parse_failed(ps, h, e.sqlstate);
 	if (h->stale) {
 		/* Only the error that stands for the 0A000: an earlier check may fail first. */
-		if (strcmp(e.sqlstate, h->kind == OP_BIND ? "22012" : "26000") == 0)
-			ps->stale_error = h->kind == OP_BIND ? PQMSG_BIND : PQMSG_DESCRIBE;
+		const char *want = h->kind == OP_BIND	 ? "22012"
+				   : h->kind == OP_PARSE ? "42601"
+							 : "26000";
+		if (strcmp(e.sqlstate, want) == 0)
+			ps->stale_error = h->kind == OP_BIND	? PQMSG_BIND
+					  : h->kind == OP_PARSE ? PQMSG_PARSE
+								: PQMSG_DESCRIBE;
 		return;
 	}
 	if ((h->kind != OP_BIND && h->kind != OP_DESCRIBE) || !h->srv_id ||

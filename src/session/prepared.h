@@ -31,13 +31,20 @@ bool ps_enabled(const struct server *s);
  * its linked server s, writing what the server must see to s->c.out. */
 void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len);
 /* Client side: the start of a Bind of total bytes (msg: avail of them, header included) that
- * is too large to read whole. PS_BIND_MORE: its statement name has not arrived yet.
+ * is too large to read whole. PS_BIND_MORE: its statement name has not arrived yet, or (while
+ * ps_holding) its statement's description on this server must be known first.
  * PS_BIND_WHOLE: read it whole after all (ps_client_msg). PS_BIND_RAW: forward it unchanged.
  * PS_BIND_STREAM: the rewritten header, portal and statement name are in s->c.out; drop the
  * first *head bytes and forward the rest unchanged. */
 enum ps_bind_way { PS_BIND_MORE, PS_BIND_WHOLE, PS_BIND_RAW, PS_BIND_STREAM };
 enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t *msg,
 			      size_t avail, size_t total, size_t *head);
+/* Client side: the start of a Parse too large to read whole, the same way. PS_BIND_STREAM:
+ * under a private server name (its text is not kept: the caller pins the client); RAW: the
+ * unnamed statement (pinned too), or one the server skips; WHOLE: a Parse Shoal answers
+ * otherwise (a failed transaction, max_client_prepared_bytes). */
+enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t *msg,
+			       size_t avail, size_t total, size_t *head);
 /* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
  * unchanged: queue its reply expectation. */
 void ps_client_note(struct server *s, uint8_t type);
@@ -62,7 +69,8 @@ bool ps_holding(const struct server *s);
 /* A held message was just sent on (true once): flush the server and read the client again. */
 bool ps_take_resume(struct server *s);
 /* The ErrorResponse being handled answers a message Shoal sent to fail: write PostgreSQL's
- * 0A000 reply to out instead (true: drop the server's error). Or it answers a Describe whose
+ * 0A000 reply (or 53200 for a Parse over max_client_prepared_bytes) to out instead (true:
+ * drop the server's error). Or it answers a Describe whose
  * statement could not be prepared again: write the ParameterDescription PostgreSQL sends first
  * (false: the server's error follows). */
 bool ps_stale_reply(struct server *s, struct buf *out);

@@ -6,6 +6,7 @@
 #include "auth_query.h"
 #include "cancel.h"
 #include "client.h"
+#include "client_budget.h"
 #include "error_stats.h"
 #include "hosts.h"
 #include "log.h"
@@ -1076,6 +1077,8 @@ void server_resume(struct server *s)
 void server_link_settle(struct server *s)
 {
 	struct client *c = s->client;
+	if (c && !c->c.dead)
+		client_budget_account(c);
 	if (!c || s->c.dead || c->c.dead || s->state != SV_ACTIVE || c->state != CL_LINKED)
 		return;
 	if (s->c.paused && buf_avail(&c->c.out) <= CONN_HIGH_WATER)

@@ -73,7 +73,7 @@ bool txn_wants_whole(const struct server *s, uint8_t type)
 bool txn_stream(struct client *c, struct server *s, uint8_t type)
 {
 	if (type == PQMSG_PARSE && ps_enabled(s))
-		return false; /* its text must be kept to prepare it on other servers */
+		return false; /* streamed by ps_parse_head, under a private name */
 	if (type != PQMSG_QUERY && type != PQMSG_PARSE)
 		return false;
 	/* Unread, it might do anything a statement can: keep the client on this server, and

@@ -185,6 +185,8 @@ static void test_defaults_are_pgbouncers(void **state)
 			    "search_path, default_transaction_read_only, IntervalStyle");
 	assert_int_equal(c.max_prepared_statements, 200);
 	assert_int_equal(c.max_prepared_statement_bytes, 1048576);
+	assert_int_equal(c.max_client_prepared_bytes, 16777216);
+	assert_int_equal(c.max_client_buffer_bytes, 0);
 	assert_int_equal(c.tcp_keepalive, 1);
 	assert_int_equal(c.shutdown_timeout, 30 * USEC_PER_SEC);
 	assert_int_equal(c.ndbs, 0);

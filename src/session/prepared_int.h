@@ -1,0 +1,158 @@
+/* prepared_int.h: what prepared.c shares with prepared_stream.c (the heads of messages too
+ * large to read whole): its state and the helpers that change it. Not for other modules. */
+#ifndef SHOAL_PREPARED_INT_H
+#define SHOAL_PREPARED_INT_H
+
+#include "prepared.h"
+#include "buf.h"
+#include "list.h"
+
+#include <stdatomic.h>
+
+/* A statement's definition: the Parse body after the name (query, NUL, Int16 n, n OIDs). */
+struct ps_def {
+	uint64_t hash;
+	uint64_t desc;	 /* hash of its description (describe_done), 0: not known yet */
+	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
+	uint64_t priv;	 /* a private statement (ps_parse_head): SHOAL_p<priv> on the server its
+			  * client is pinned to, its text not kept (len 0); 0: no */
+	uint32_t plen;
+	uint32_t len;
+	uint8_t body[];
+};
+
+/* A chained hash map over byte keys. */
+struct hent {
+	struct hent *next;
+	uint64_t hash;
+	uint32_t klen;
+	void *val;
+	uint8_t key[];
+};
+
+struct hmap {
+	struct hent **b;
+	size_t nb, n;
+};
+
+/* One statement prepared on a server. */
+struct srv_stmt {
+	uint64_t id; /* server-side name SHOAL_<id> */
+	struct list lru;
+	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition); NULL: retired */
+	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
+	uint64_t desc;	   /* hash of its description, 0: its Describe is still in flight */
+};
+
+enum op_kind {
+	OP_PARSE, /* client Parse, forwarded (maybe renamed) */
+	OP_BIND,
+	OP_DESCRIBE,
+	OP_EXECUTE,
+	OP_CLOSE, /* client Close of a portal or the unnamed statement, forwarded */
+	OP_SYNC,
+	OP_QUERY,
+	OP_FUNC,
+	OP_INJ_PARSE,	      /* injected: its ParseComplete is swallowed */
+	OP_INJ_CLOSE,	      /* injected eviction: its CloseComplete is swallowed */
+	OP_PARSE_UNNAMED,     /* client Parse of the unnamed statement (def: the client's previous
+			       * one, restored if skipped) */
+	OP_INJ_PARSE_UNNAMED, /* injected: the client's unnamed statement, on another server */
+	OP_CLOSE_UNNAMED,     /* client Close of the unnamed statement (def: as above) */
+	OP_CLOSE_NAMED,	      /* client Close of a named statement sent on (cname/def: undo) */
+	OP_SYN_CLOSE,	      /* answered locally: CloseComplete emitted in its turn */
+	OP_INJ_CLOSE_UNNAMED, /* injected: the client has no unnamed statement */
+	OP_INJ_DESCRIBE,      /* injected Describe of a new server statement: learns its
+			       * description (cname: the client statement it was parsed for) */
+};
+
+/* A message sent to the server whose reply is awaited, and how to undo what it did to the
+ * name maps if the server skips it or refuses it. */
+struct ps_op {
+	uint8_t kind;
+	bool stale;	    /* sent to fail: a Bind/Describe's ErrorResponse becomes 0A000, a
+			     * Parse's 53200 (max_client_prepared_bytes) */
+	char *cname;	    /* client statement name it added (PARSE) or removed (SYN_CLOSE) */
+	struct ps_def *def; /* that statement's definition (owned) */
+	uint64_t srv_id;    /* server statement it added (PARSE/INJ_PARSE) or used, 0: none */
+};
+
+/* A client's Bind or Describe held back until the description of the server statement it
+ * names is known (see hold_check). */
+struct ps_held {
+	uint8_t kind; /* OP_BIND or OP_DESCRIBE */
+	uint8_t *msg; /* the message as the server would get it */
+	size_t len;
+	struct ps_def *def; /* the client's statement (with the description it holds) */
+};
+
+struct ps_server {
+	struct hmap stmts;   /* definition -> struct srv_stmt */
+	struct list lru;     /* least recently used first */
+	struct list retired; /* out of the cache, still on the server: closed when safe */
+	size_t nbytes;
+	uint64_t next_id;
+	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
+	size_t qhead, qlen, qcap;
+	bool skipping; /* an error came before the Sync was sent: the server skips until it */
+	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
+				  * client's having none, after a Close); 0: unknown */
+	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
+	uint64_t unnamed_portal; /* statement the unnamed portal was last bound from, 0: none */
+	uint64_t desc_acc;	 /* description hash of an injected Describe, so far */
+	struct buf pdesc;	 /* its ParameterDescription, for a refused Describe (0A000) */
+	struct ps_held *held;	 /* the client waits for a description; NULL: no */
+	bool resume;		 /* held message released: flush it and read the client again */
+	bool head_wait;		 /* a large Bind waits, mostly unread, for the description of its
+				  * statement on this server (ps_bind_head) */
+	bool head_check;	 /* that description came: compare it, as held_release does */
+	uint8_t stale_error;	 /* the ErrorResponse being handled answers an op sent to fail:
+				  * PQMSG_BIND or PQMSG_DESCRIBE (0A000), PQMSG_PARSE (53200);
+				  * 't': a held Describe's Parse,
+				  * pdesc goes first; 0: no */
+};
+
+struct ps_client {
+	struct hmap names;	/* client statement name -> struct ps_def */
+	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
+	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
+				 * server may hold an older one of the same client */
+	size_t nbytes;		/* its named statements' names and definitions: the bytes
+				 * max_client_prepared_bytes bounds */
+	bool warned;		/* the cap's refusal was logged for this client */
+};
+
+/* The per-server and per-client state, created on first use. */
+struct ps_server *ps_srv(struct server *s);
+struct ps_client *ps_cli(struct client *c);
+/* The client's statement of that name, or NULL; add one (the map owns d). */
+struct ps_def *client_lookup(struct client *c, const char *name);
+void client_add(struct client *c, const char *name, struct ps_def *d);
+/* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
+bool client_over_cap(struct client *c, size_t cost);
+/* Queue the reply expectation of a message sent to the server (d is copied). */
+void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
+	     uint64_t srv_id);
+/* The server's cached statement of d, or NULL; or make sure the server has one (an injected
+ * Parse and Describe when it lacks it). */
+struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d);
+struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char *cname);
+/* A statement of this text and types on the server, for Shoal's own use: its id. */
+uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *types, size_t tlen);
+/* The placeholder a refused Bind is bound to instead (fails with 22012, shown as 0A000). */
+uint64_t refuse_placeholder(struct server *s);
+/* Server names: SHOAL_<id> (shared, cached), SHOAL_p<id> (one client's, ps_parse_head). */
+void srv_name(uint64_t id, char *out, size_t n);
+void priv_name(uint64_t id, char *out, size_t n);
+/* Is the server known to be in a failed transaction block? */
+bool known_aborted(const struct server *s);
+/* Is an injected Describe awaiting its reply? */
+bool describe_pending(const struct ps_server *ps);
+/* The server's unnamed statement must be the client's before a Bind/Describe of it. */
+void unnamed_ensure(struct client *c, struct server *s);
+/* The client's unnamed statement changed: its new token. */
+uint64_t unnamed_changed(struct ps_client *pc);
+struct ps_def *def_new(const uint8_t *body, size_t len);
+void def_free(struct ps_def *d);
+
+#endif
