@@ -6,7 +6,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -179,3 +182,167 @@ def test_pkg_config_builds_the_example(installed, tmp_path, where):
                         *flags.stdout.split()], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert os.access(out, os.X_OK)
+
+
+# ---- the container image definition and the Kubernetes manifests ---------------------------
+
+PACKAGING = os.path.join(REPO, "packaging")
+MANIFEST = os.path.join(PACKAGING, "kubernetes", "shoal.yaml")
+
+
+def manifests():
+    yaml = pytest.importorskip("yaml")
+    with open(MANIFEST) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    return {d["kind"]: d for d in docs}
+
+
+def ini_value(text, key):
+    m = re.search(r"^\s*%s\s*=\s*(\S+)" % re.escape(key), text, re.M)
+    assert m, key
+    return m.group(1)
+
+
+@pytest.mark.skipif(not shutil.which("yamllint"), reason="yamllint is not installed")
+def test_manifests_pass_yamllint():
+    r = subprocess.run(["yamllint", "-s", "-d", "{extends: default, rules: {line-length: "
+                        "{max: 100}, document-start: disable}}", MANIFEST],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_manifests_probe_drain_and_match_each_other():
+    k = manifests()
+    assert set(k) == {"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget"}
+    ini = k["ConfigMap"]["data"]["shoal.ini"]
+    labels = k["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    for sel in (k["Deployment"]["spec"]["selector"]["matchLabels"],
+                k["Service"]["spec"]["selector"],
+                k["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]):
+        assert sel.items() <= labels.items(), sel
+    pod = k["Deployment"]["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert ports["postgres"] == int(ini_value(ini, "listen_port"))
+    assert ports["http"] == int(ini_value(ini, "http_port"))
+    assert c["readinessProbe"]["httpGet"]["path"] == "/health/ready"
+    assert c["livenessProbe"]["httpGet"]["path"] == "/health/live"
+    for probe in (c["readinessProbe"], c["livenessProbe"]):
+        assert probe["httpGet"]["port"] in (ports["http"], "http")
+    targets = {p["targetPort"] for p in k["Service"]["spec"]["ports"]}
+    assert targets <= set(ports) | set(ports.values()), targets
+    pre = " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
+    wait = int(re.search(r"sleep (\d+);", pre).group(1))
+    assert "kill -TERM 1" in pre and "kill -0 1" in pre  # drains, and waits for the end
+    shutdown = int(ini_value(ini, "shutdown_timeout"))
+    assert pod["terminationGracePeriodSeconds"] >= wait + shutdown + 2, (pre, shutdown)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert k["PodDisruptionBudget"]["spec"]["minAvailable"] < k["Deployment"]["spec"]["replicas"]
+    mounts = {m["mountPath"] for m in c["volumeMounts"]}
+    assert ini_value(ini, "auth_file").rsplit("/", 1)[0] in mounts
+    secret = k["Secret"]["stringData"]
+    assert "userlist.txt" in secret
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"]}
+    assert env["APP_DB_PASSWORD"] in secret and "${APP_DB_PASSWORD}" in ini
+
+
+def test_containerfile_is_debian_and_runs_as_non_root():
+    text = open(os.path.join(PACKAGING, "Containerfile")).read()
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms and all(f.startswith("debian:") for f in froms), froms
+    users = re.findall(r"^USER (\S+)", text, re.M)
+    assert users and users[-1].split(":")[0] not in ("0", "root"), users
+    uid = int(users[-1].split(":")[0])
+    assert manifests()["Deployment"]["spec"]["template"]["spec"]["securityContext"][
+        "runAsUser"] == uid
+    assert "COPY packaging/container/shoal.ini /etc/shoal/shoal.ini" in text
+
+
+def http_status(port, path):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=5) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@pytest.mark.parametrize("config", ["container", "configmap"])
+def test_image_and_configmap_configurations_serve_and_the_prestop_drains(
+        config, daemons, pg, role_db, tmp_path):  # noqa: F811
+    """Each shipped configuration, as the pod would run it (only the addresses moved to
+    loopback): it serves, /health/ready turns 503 once the preStop hook's SIGTERM arrives, an
+    open transaction still commits, and the hook's wait ends when Shoal has exited, with 0."""
+    role, db = role_db
+    if config == "container":
+        ini = open(os.path.join(PACKAGING, "container", "shoal.ini")).read()
+    else:
+        ini = manifests()["ConfigMap"]["data"]["shoal.ini"]
+        ini = re.sub(r"^app = .*$", "", ini, flags=re.M)
+    path = tmp_path / "shoal.ini"
+    path.write_text(ini)
+    users = tmp_path / "userlist.txt"
+    users.write_text('"%s" "secret"\n' % role)
+    port, http = free_port(), free_port()
+    env = clean_env(SHOAL_LISTEN_ADDR="127.0.0.1", SHOAL_HTTP_ADDR="127.0.0.1",
+                    SHOAL_LISTEN_PORT=port, SHOAL_HTTP_PORT=http, SHOAL_AUTH_FILE=users,
+                    SHOAL_UNIX_SOCKET_DIR=tmp_path, SHOAL_AUTH_TYPE="trust",
+                    SHOAL_DATABASES="app=postgres://%s@%s:%d/%s" % (role, pg.host, pg.port, db))
+    d = daemons([str(path)], env, port).wait_listening()
+    assert http_status(http, "/health/ready") == 200
+    assert http_status(http, "/health/live") == 200
+    conn = d.connect("app", user=role)
+    conn.autocommit = False
+    conn.execute("SELECT 1")  # a transaction is open
+    pre = " ".join(manifests()["Deployment"]["spec"]["template"]["spec"]["containers"][0][
+        "lifecycle"]["preStop"]["exec"]["command"][2:])
+    hook = re.sub(r"^sleep \d+;", "", pre, count=1)  # no endpoints to wait for here
+    hook = re.sub(r"(kill -\S+) 1\b", r"\1 %d" % d.proc.pid, hook)
+    reaper = threading.Thread(target=d.proc.wait)  # Shoal is pid 1's stand-in: reaped at exit
+    reaper.start()
+    hooked = subprocess.Popen(["/bin/sh", "-c", hook])
+    deadline = time.monotonic() + 10
+    while http_status(http, "/health/ready") != 503:
+        assert time.monotonic() < deadline, "still ready after SIGTERM"
+        time.sleep(0.05)
+    assert hooked.poll() is None  # the hook waits while the transaction is open
+    conn.execute("SELECT 2")
+    conn.commit()
+    conn.close()
+    assert hooked.wait(20) == 0
+    reaper.join(5)
+    assert d.proc.returncode == 0
+
+
+def engine_with_debian():
+    """docker or podman whose daemon answers and that already has both Debian base images
+    (the build must not depend on pulling from a registry); None otherwise."""
+    for engine in ("podman", "docker"):
+        if not shutil.which(engine):
+            continue
+        ok = all(subprocess.run([engine, "image", "inspect", image], capture_output=True,
+                                timeout=30).returncode == 0
+                 for image in ("debian:bookworm", "debian:bookworm-slim"))
+        if ok:
+            return engine
+    return None
+
+
+def test_image_builds_and_runs_as_non_root(tmp_path):
+    engine = engine_with_debian()
+    if not engine:
+        pytest.skip("no container engine with the Debian base images here")
+    tag = "shoal-test-%d" % os.getpid()
+    r = subprocess.run([engine, "build", "-f", os.path.join(PACKAGING, "Containerfile"), "-t",
+                        tag, REPO], capture_output=True, text=True, timeout=1500)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    try:
+        r = subprocess.run([engine, "run", "--rm", "--entrypoint", "/bin/sh", tag, "-c",
+                            "id -u && shoal --version"], capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, r.stderr
+        uid, version = r.stdout.split("\n")[:2]
+        assert uid == "10001" and version.startswith("Shoal ")
+    finally:
+        subprocess.run([engine, "rmi", "-f", tag], capture_output=True, timeout=120)
