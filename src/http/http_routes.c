@@ -77,7 +77,38 @@ static void pools_json(struct buf *b, usec_t now)
 	free(vs);
 }
 
-/* {status, latency_ms, checks:[...], pools:[...], uptime_s, version} */
+static void unprobed_json(struct buf *b)
+{
+	const struct probe_skip *s;
+	int n;
+	probe_unprobed(&s, &n);
+	json_text(b, "\"unprobed\":[");
+	for (int i = 0; i < n; i++) {
+		json_text(b, i ? ",{" : "{");
+		json_kv_str(b, "database", s[i].database, true);
+		json_kv_str(b, "reason", s[i].reason, false);
+		json_text(b, "}");
+	}
+	json_text(b, "],");
+}
+
+/* With nothing probed there is nothing to call ok: "unprobed", the first reason on top. */
+static void unprobed_status(struct buf *b)
+{
+	const struct probe_skip *s;
+	int n;
+	probe_unprobed(&s, &n);
+	json_kv_str(b, "status", "unprobed", true);
+	char why[PROBE_NAME_LEN + 210];
+	if (n)
+		snprintf(why, sizeof(why), "%s: %s", s[0].database, s[0].reason);
+	else
+		snprintf(why, sizeof(why), "no database to probe");
+	json_kv_str(b, "reason", why, true);
+}
+
+/* {status, [reason], latency_ms, checks:[...], unprobed:[...], pools:[...], uptime_s,
+ * version} */
 static void health_json(struct buf *b, const struct probe_result *res, int n, bool ok)
 {
 	double worst = 0;
@@ -85,7 +116,10 @@ static void health_json(struct buf *b, const struct probe_result *res, int n, bo
 		if (res[i].ok && res[i].latency_ms > worst)
 			worst = res[i].latency_ms;
 	json_text(b, "{");
-	json_kv_str(b, "status", ok ? "ok" : "unavailable", true);
+	if (n == 0)
+		unprobed_status(b);
+	else
+		json_kv_str(b, "status", ok ? "ok" : "unavailable", true);
 	for (int i = 0; i < n && !ok; i++) {
 		if (res[i].ok)
 			continue;
@@ -108,6 +142,7 @@ static void health_json(struct buf *b, const struct probe_result *res, int n, bo
 		json_text(b, "}");
 	}
 	json_text(b, "],");
+	unprobed_json(b);
 	pools_json(b, shoal_now());
 	json_text(b, ",");
 	json_kv_num(b, "uptime_s", http_uptime(), true);
