@@ -346,3 +346,35 @@ def test_image_builds_and_runs_as_non_root(tmp_path):
         assert uid == "10001" and version.startswith("Shoal ")
     finally:
         subprocess.run([engine, "rmi", "-f", tag], capture_output=True, timeout=120)
+
+
+# ---- the settings reference that shoal.ini(5) is made from ---------------------------------
+
+
+def settings_table():
+    """docs/configuration.md's settings table: {setting: row}, and whether it is one table."""
+    lines = open(os.path.join(REPO, "docs", "configuration.md")).read().splitlines()
+    start = lines.index("| setting | default | meaning |")
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = re.split(r"(?<!\\)\|", line.strip().strip("|"))
+        assert len(cells) == 3, "a row of the settings table is broken: %r" % line
+        for name in re.findall(r"`([a-z_]+)`", cells[0]):
+            rows[name] = line
+    return rows
+
+
+def test_every_setting_is_in_the_reference_table():
+    """The settings table is one table (no prose between its rows) and names every setting
+    that `shoal --check` prints, so shoal.ini(5), made from it, does too."""
+    r = subprocess.run([SHOAL_BIN, "--check"], capture_output=True, text=True, timeout=20,
+                       env=clean_env())
+    assert r.returncode == 0, r.stderr
+    section = r.stdout.split("[shoal]", 1)[1].split("\n[", 1)[0]
+    names = re.findall(r"^([a-z_]+) =", section, re.M)
+    assert len(names) > 50, r.stdout
+    rows = settings_table()
+    missing = [n for n in names if n not in rows]
+    assert not missing, "settings missing from docs/configuration.md's table: %s" % missing
