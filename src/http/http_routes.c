@@ -2,6 +2,7 @@
  * and reveal nothing, so they and the dashboard's static page need no token; everything that
  * shows pools does when http_token is set. */
 #include "http_conn.h"
+#include "http_history.h"
 #include "http_json.h"
 #include "http_probe.h"
 #include "http_server.h"
@@ -186,7 +187,7 @@ static void route_pools(struct http_response *r)
 static bool needs_token(const char *path)
 {
 	return strcmp(path, "/health") == 0 || strcmp(path, "/metrics") == 0 ||
-	       strcmp(path, "/api/pools") == 0;
+	       strcmp(path, "/api/pools") == 0 || strcmp(path, "/api/history") == 0;
 }
 
 static void route_text(struct http_response *r, int status, const char *text)
@@ -221,6 +222,9 @@ void http_route(const struct http_request *req, struct http_response *r)
 		route_health(r);
 	} else if (strcmp(path, "/api/pools") == 0) {
 		route_pools(r);
+	} else if (strcmp(path, "/api/history") == 0) {
+		set_json(r, 200);
+		history_json(&r->body);
 	} else {
 		r->status = 200;
 		r->content_type = "text/plain; version=0.0.4; charset=utf-8";
