@@ -7,6 +7,7 @@
 #include "http_probe.h"
 #include "http_server.h"
 #include "config.h"
+#include "hosts.h"
 #include "pool_view.h"
 #include "shoal_version.h"
 #include "worker.h"
@@ -172,12 +173,37 @@ static void route_health(struct http_response *r)
 	health_json(&r->body, res, n, ok);
 }
 
-/* The dashboard's feed: the pools without a probe. */
+/* "hosts":[...]: every host of a host list (hosts.c), for the dashboard's hosts card. */
+static void hosts_json(struct buf *b)
+{
+	enum { MAX_HOSTS = 256 };
+	struct host_view *hs = xcalloc(MAX_HOSTS, sizeof(*hs));
+	int n = hosts_snapshot(hs, MAX_HOSTS);
+	json_text(b, "\"hosts\":[");
+	for (int i = 0; i < n; i++) {
+		json_text(b, i ? ",{" : "{");
+		json_kv_str(b, "database", hs[i].db, true);
+		json_kv_str(b, "host", hs[i].host, true);
+		json_kv_int(b, "port", hs[i].port, true);
+		json_kv_str(b, "role", hosts_role_name(hs[i].role), true);
+		json_kv_str(b, "breaker", hosts_breaker_name(hs[i].breaker), true);
+		json_kv_int(b, "servers", hs[i].servers, true);
+		json_kv_int(b, "connects", (long long)hs[i].connects, true);
+		json_kv_int(b, "failures", (long long)hs[i].failures, false);
+		json_text(b, "}");
+	}
+	json_text(b, "]");
+	free(hs);
+}
+
+/* The dashboard's feed: the pools without a probe, and the hosts of host lists. */
 static void route_pools(struct http_response *r)
 {
 	set_json(r, 200);
 	json_text(&r->body, "{");
 	pools_json(&r->body, shoal_now());
+	json_text(&r->body, ",");
+	hosts_json(&r->body);
 	json_text(&r->body, ",");
 	json_kv_num(&r->body, "uptime_s", http_uptime(), true);
 	json_kv_str(&r->body, "version", SHOAL_VERSION, false);

@@ -54,3 +54,25 @@ def test_history_has_rates_latency_and_errors(shoal, pg, role_db):
                what="the error in a sample")
     by_state = {e["sqlstate"]: e for e in history(port)[0]["errors"]}
     assert by_state["22012"]["server"] == 1, by_state
+
+
+def test_api_pools_lists_the_hosts_of_a_host_list(shoal, pg, role_db):
+    """The dashboard's hosts card: every host of a host list with its role, breaker, servers,
+    connections started and failures (a dead second host: its breaker opens)."""
+    role, db = role_db
+    port, dead = free_port(), free_port()
+    entry = "host=127.0.0.1,127.0.0.1 port=%d,%d dbname=%s user=%s" % (pg.port, dead, db, role)
+    s = shoal(databases={"app": entry}, settings={"http_port": port, "pool_mode": "session"})
+    conns = [s.connect("app", role) for _ in range(3)]  # round robin: the dead host is tried
+    for c in conns:
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+    def hosts():
+        with urllib.request.urlopen("http://127.0.0.1:%d/api/pools" % port, timeout=10) as r:
+            return {h["port"]: h for h in json.loads(r.read())["hosts"]}
+    hs = wait_until(lambda: (lambda h: h if h.get(dead, {}).get("failures") else None)(hosts()),
+                    5, interval=0.2, what="the dead host's failure")
+    assert set(hs) == {pg.port, dead} and all(h["database"] == "app" for h in hs.values())
+    assert hs[dead]["breaker"] in ("open", "half-open") and hs[dead]["servers"] == 0
+    assert hs[pg.port]["breaker"] == "closed" and hs[pg.port]["servers"] == 3
+    assert hs[pg.port]["connects"] >= 3
