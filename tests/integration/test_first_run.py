@@ -340,3 +340,40 @@ def test_reload_with_a_typo_keeps_the_running_configuration(shoal, pg, role):
     assert 'unknown setting "max_client_con" (did you mean "max_client_conn"?)' in s.log()
     assert "keeping the running configuration" in s.log()
     s.connect("db", role).execute("SELECT 1")
+
+
+# ---- secrets from files: VAR_FILE ----------------------------------------------------------
+
+
+def test_database_url_file_and_setting_file_keep_secrets_out_of_the_environment(
+        daemons, pg, role_db, tmp_path):
+    """DATABASE_URL_FILE and SHOAL_<NAME>_FILE (Docker and Kubernetes secrets) work like the
+    variables; the secret is in no environment variable of the process."""
+    role, db = role_db
+    port, http = free_port(), free_port()
+    url_file = tmp_path / "database_url"
+    url_file.write_text("postgres://%s:unused@%s:%d/%s\n" % (role, pg.host, pg.port, db))
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    d = daemons([], clean_env(DATABASE_URL_FILE=url_file, SHOAL_LISTEN_PORT=port,
+                              SHOAL_UNIX_SOCKET_DIR=tmp_path, SHOAL_HTTP_PORT=http,
+                              SHOAL_HTTP_TOKEN_FILE=token_file), port).wait_listening()
+    with d.connect(db) as c:
+        assert c.execute("SELECT current_database()").fetchone() == (db,)
+    with open("/proc/%d/environ" % d.proc.pid, "rb") as f:
+        environ = f.read()
+    assert b"s3cret-token" not in environ and b"unused@" not in environ
+    r = check(env=clean_env(SHOAL_HTTP_TOKEN_FILE=token_file))
+    assert r.returncode == 0 and "http_token = s3cret-token" in r.stdout, r.stdout + r.stderr
+    assert "names no setting" not in r.stderr, r.stderr
+
+
+def test_unreadable_file_variant_is_an_error_naming_it(tmp_path):
+    missing = tmp_path / "nope"
+    r = check(env=clean_env(SHOAL_DATABASES_FILE=missing))
+    assert r.returncode == 1 and "configuration OK" not in r.stdout
+    assert "SHOAL_DATABASES_FILE: cannot read %s" % missing in r.stderr, r.stderr
+    r = check(env=clean_env(SHOAL_HTTP_TOKEN_FILE=missing))
+    assert r.returncode == 1 and "SHOAL_HTTP_TOKEN_FILE: cannot read" in r.stderr, r.stderr
+    r = check(env=clean_env(SHOAL_POOL_MODE="transaction", SHOAL_POOL_MODE_FILE=missing))
+    assert r.returncode == 0, r.stderr  # the variable itself wins; the file is not read
