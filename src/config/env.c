@@ -113,8 +113,8 @@ shoal_rc config_env_get(const char *var, const char **value, char **owned, char 
 /* SHOAL_* variables that are not settings: Shoal's own, and its test harness's. */
 static bool env_name_known(const char *lower)
 {
-	static const char *const other[] = {"databases", "databases_file", "bin",
-					    "test_workers", "test_timeout", "skip_sanitizers"};
+	static const char *const other[] = {"databases",    "databases_file", "bin",
+					    "test_workers", "test_timeout",   "skip_sanitizers"};
 	const char *def;
 	bool reload;
 	size_t len = strlen(lower);
@@ -124,8 +124,8 @@ static bool env_name_known(const char *lower)
 	for (int i = 0; i < config_setting_count(); i++) {
 		const char *name = config_setting_info(i, &def, &reload);
 		size_t k = strlen(name);
-		if (!strcmp(lower, name) || (len == k + 5 && !strncmp(lower, name, k) &&
-					     !strcmp(lower + k, "_file")))
+		if (!strcmp(lower, name) ||
+		    (len == k + 5 && !strncmp(lower, name, k) && !strcmp(lower + k, "_file")))
 			return true; /* SHOAL_<NAME>, or SHOAL_<NAME>_FILE */
 	}
 	return false;
@@ -322,8 +322,8 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 	return rc;
 }
 
-static shoal_rc env_databases(struct config *cfg, bool have_file, const char *list,
-			      const char *url, char *err, size_t errlen)
+static shoal_rc env_databases(struct config *cfg, bool have_file, const char *list, const char *url,
+			      char *err, size_t errlen)
 {
 	if (list && !*list)
 		list = NULL;

@@ -22,7 +22,8 @@ static void sdnotify_send(const char *state)
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	size_t len = strlen(path);
 	if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path)) {
-		log_warn("NOTIFY_SOCKET %s: not a socket path; systemd is not told '%s'", path, state);
+		log_warn("NOTIFY_SOCKET %s: not a socket path; systemd is not told '%s'", path,
+			 state);
 		return;
 	}
 	memcpy(sa.sun_path, path, len);

@@ -12,12 +12,23 @@
 #include <time.h>
 
 enum {
-	F_TPS, F_QPS, F_Q50, F_Q99, F_X99, F_ACTIVE, F_IDLE, F_WAITING, F_MAX, F_MAXWAIT,
-	F_LOGINFAIL, F_ERRORS, F_N
+	F_TPS,
+	F_QPS,
+	F_Q50,
+	F_Q99,
+	F_X99,
+	F_ACTIVE,
+	F_IDLE,
+	F_WAITING,
+	F_MAX,
+	F_MAXWAIT,
+	F_LOGINFAIL,
+	F_ERRORS,
+	F_N
 };
 static const char *const field_names[F_N] = {
-    "tps", "qps", "query_p50_ms", "query_p99_ms", "xact_p99_ms", "active", "idle",
-    "waiting", "max", "maxwait_ms", "login_failures_per_s", "errors_per_s"};
+    "tps",  "qps",     "query_p50_ms", "query_p99_ms", "xact_p99_ms",	       "active",
+    "idle", "waiting", "max",	       "maxwait_ms",   "login_failures_per_s", "errors_per_s"};
 
 struct sample {
 	double t; /* unix time, seconds */
@@ -127,8 +138,12 @@ static void series_push(struct series *s, const struct reading *r, double t, dou
 	x->v[F_WAITING] = (float)r->waiting;
 	x->v[F_MAX] = (float)r->max;
 	x->v[F_MAXWAIT] = (float)r->maxwait_ms;
-	s->last = (struct last){.xact = r->xact, .query = r->query, .loginfail = r->loginfail,
-				.errors = r->errors, .query_h = r->query_h, .xact_h = r->xact_h};
+	s->last = (struct last){.xact = r->xact,
+				.query = r->query,
+				.loginfail = r->loginfail,
+				.errors = r->errors,
+				.query_h = r->query_h,
+				.xact_h = r->xact_h};
 	s->primed = true;
 }
 

@@ -9,9 +9,9 @@
 #include "buf.h"
 #include "common.h"
 
-#define HISTORY_STEP	(2 * USEC_PER_SEC)
-#define HISTORY_POINTS	450 /* 15 minutes of 2 s steps */
-#define HISTORY_POOLS	64  /* pools kept apart; the total covers every pool */
+#define HISTORY_STEP   (2 * USEC_PER_SEC)
+#define HISTORY_POINTS 450 /* 15 minutes of 2 s steps */
+#define HISTORY_POOLS  64  /* pools kept apart; the total covers every pool */
 
 /* Take a sample if HISTORY_STEP has passed since the last one (the HTTP thread's tick). */
 void history_tick(usec_t now);

@@ -263,8 +263,9 @@ static void add_target(const char *db, const char *user)
 	if (is_console(db) || find_target(db) >= 0)
 		return;
 	if (pr.n == PROBE_MAX || strlen(db) >= PROBE_NAME_LEN || strlen(user) >= PROBE_NAME_LEN) {
-		add_skip(db, "%s", pr.n == PROBE_MAX ? "more databases than one round probes (64)"
-						     : "its or its user's name is too long to probe");
+		add_skip(db, "%s",
+			 pr.n == PROBE_MAX ? "more databases than one round probes (64)"
+					   : "its or its user's name is too long to probe");
 		return;
 	}
 	struct probe_result *r = &pr.results[pr.n++];
@@ -326,12 +327,14 @@ static void collect_targets(const struct config *cfg)
 		const struct db_entry *db = &cfg->dbs[i];
 		const char *user = db->user ? db->user : cfg->health_probe_user;
 		if (strcmp(db->name, "*") == 0)
-			add_skip(db->name, "%s", "the * entry is not probed (a client's database "
-						 "name must not decide /health): name the "
-						 "database in [databases]");
+			add_skip(db->name, "%s",
+				 "the * entry is not probed (a client's database "
+				 "name must not decide /health): name the "
+				 "database in [databases]");
 		else if (!user || !*user)
-			add_skip(db->name, "%s", "no user to probe as: give the entry user= or "
-						 "set health_probe_user");
+			add_skip(db->name, "%s",
+				 "no user to probe as: give the entry user= or "
+				 "set health_probe_user");
 		else if (can_log_in(cfg, db, user))
 			add_target(db->name, user);
 	}
