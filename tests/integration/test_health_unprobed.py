@@ -2,6 +2,7 @@
 nothing; and the pools only the probe used stay out of SHOW POOLS, /metrics and the
 dashboard's feed."""
 import json
+import signal
 import urllib.error
 import urllib.request
 
@@ -89,3 +90,20 @@ def test_probe_only_pool_is_hidden_until_a_client_uses_it(shoal, pg, role_db):
         _, rows = show(a, "POOLS")
     assert ("app", role) in {(r["database"], r["user"]) for r in rows}
     assert 'database="app"' in get(port, "/metrics")[1]
+
+
+def test_forced_user_entry_added_by_reload_shows_though_the_probe_made_its_pool(shoal, pg,
+                                                                              role_db):
+    role, db = role_db
+    port = free_port()
+    s = shoal(databases={"app": db_entry(pg, db, user=role)},
+              settings={"http_port": port, "health_probe_interval": "0.2"})
+    s.databases["later"] = db_entry(pg, db, user=role)
+    s.write_config(s.port)
+    s.send_signal(signal.SIGHUP)
+    wait_until(lambda: "configuration reloaded" in s.log(), 5, what="reload")
+    wait_until(lambda: "later" in {c["database"] for c in health(port)[1]["checks"]}, 5,
+               what="the new entry probed")
+    with admin(s) as a:
+        _, rows = show(a, "POOLS")
+    assert ("later", role) in {(r["database"], r["user"]) for r in rows}, rows
