@@ -98,7 +98,8 @@ def test_install_lays_out_binary_library_headers_pkgconfig_man_unit_and_sample(i
     _, files = installed
     for suffix in ("bin/shoal", "include/shoal/pool.h", "pkgconfig/libshoal.pc", "libshoal.a",
                    "man/man1/shoal.1", "man/man5/shoal.ini.5", "man/man3/libshoal.3",
-                   "systemd/system/shoal.service", "doc/shoal/examples/shoal.ini"):
+                   "systemd/system/shoal.service", "doc/shoal/examples/shoal.ini",
+                   "sysusers.d/shoal.conf"):
         find(files, suffix)
     assert any(re.search(r"lib/.*libshoal\.so\.[0-9.]+$", rel) for rel in files), sorted(files)
     assert os.access(find(files, "bin/shoal"), os.X_OK)
@@ -378,3 +379,15 @@ def test_every_setting_is_in_the_reference_table():
     rows = settings_table()
     missing = [n for n in names if n not in rows]
     assert not missing, "settings missing from docs/configuration.md's table: %s" % missing
+
+
+@pytest.mark.skipif(not shutil.which("systemd-sysusers"), reason="no systemd-sysusers")
+def test_sysusers_file_makes_the_units_user(installed, tmp_path):
+    _, files = installed
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    r = subprocess.run(["systemd-sysusers", "--root", str(root), "--dry-run",
+                        find(files, "sysusers.d/shoal.conf")], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert "Creating user 'shoal'" in r.stdout + r.stderr, r.stdout + r.stderr
