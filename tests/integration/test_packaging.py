@@ -259,6 +259,8 @@ def test_containerfile_is_debian_and_runs_as_non_root():
     assert manifests()["Deployment"]["spec"]["template"]["spec"]["securityContext"][
         "runAsUser"] == uid
     assert "COPY packaging/container/shoal.ini /etc/shoal/shoal.ini" in text
+    ignored = open(os.path.join(REPO, ".dockerignore")).read().split()
+    assert "build*/" in ignored and ".git" in ignored  # the context stays small
 
 
 def http_status(port, path):
