@@ -1,13 +1,18 @@
 /* pool_example.c: a small libshoal program. Configure it the way the seeds' services are:
  *   DATABASE_URL=postgresql://app@localhost/app DB_POOL_MAX=10 ./pool_example
- * It runs a few queries from several threads through one pool, then prints health and stats. */
+ * It runs a few queries from several threads through one pool, then prints health and stats.
+ * Exit status: 0 when every query succeeded, 1 otherwise (a wrong password fails at once: an
+ * authentication failure is not retried). */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <shoal/pool.h>
 
 #define THREADS 8
+
+static atomic_int failures;
 
 /* A unit of work: runs on a borrowed connection, returns SHOAL_OK or a SHOAL_E* code. The pool
  * rolls back anything left open and releases the connection, whatever happens here. */
@@ -28,8 +33,10 @@ static void *worker(void *pool)
 	/* retried (with backoff) if the connection drops or the server restarts */
 	int rc = shoal_pool_with_retry(pool, count_tables, &n, -1, -1);
 
-	if (rc != SHOAL_OK)
+	if (rc != SHOAL_OK) {
 		fprintf(stderr, "query failed: %s: %s\n", shoal_strerror(rc), shoal_errdetail());
+		atomic_fetch_add(&failures, 1);
+	}
 	return NULL;
 }
 
@@ -68,5 +75,8 @@ int main(void)
 	rc = shoal_pool_close(pool, 5000);
 	if (rc != SHOAL_OK)
 		fprintf(stderr, "close: %s: %s\n", shoal_strerror(rc), shoal_errdetail());
-	return rc == SHOAL_OK ? 0 : 1;
+	int failed = atomic_load(&failures);
+	if (failed)
+		fprintf(stderr, "%d of %d workers failed\n", failed, THREADS);
+	return rc == SHOAL_OK && failed == 0 ? 0 : 1;
 }

@@ -4,8 +4,33 @@
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
+
+static bool sqlstate_class_28(const char *msg)
+{
+	/* "SEVERITY:  28P01: text": the severity word may be translated, the SQLSTATE is not */
+	for (const char *s = strstr(msg, ":  28"); s; s = strstr(s + 1, ":  28"))
+		if (strlen(s) >= 9 && s[8] == ':')
+			return true;
+	return false;
+}
+
+/* A failed login's code: SHOAL_EAUTH when the server refused the credentials (SQLSTATE class
+ * 28: wrong password, no pg_hba.conf entry, ...) or asked for a password none was given for;
+ * waiting will not make them right, so with_retry must not retry. Else SHOAL_ECONNECT. The
+ * SQLSTATE is in libpq's message only with PQERRORS_VERBOSE, which conn_open sets while it
+ * connects: "...failed: FATAL:  28P01: password authentication failed ...". */
+static int connect_failure(PGconn *pg)
+{
+	const char *msg = PQerrorMessage(pg);
+	bool auth = PQconnectionNeedsPassword(pg) || sqlstate_class_28(msg);
+	const char *loc = strstr(msg, "\nLOCATION:"); /* the server's source line: not for users */
+	char text[512];
+	snprintf(text, sizeof(text), "%.*s", loc ? (int)(loc - msg) : (int)strlen(msg), msg);
+	return err_set_pq(auth ? SHOAL_EAUTH : SHOAL_ECONNECT, "", text);
+}
 
 /* Drive PQconnectPoll until it succeeds, fails or deadline_ms passes. */
 static int connect_poll(PGconn *pg, int64_t deadline_ms)
@@ -20,7 +45,7 @@ static int connect_poll(PGconn *pg, int64_t deadline_ms)
 		if (st == PGRES_POLLING_OK)
 			return SHOAL_OK;
 		if (st == PGRES_POLLING_FAILED)
-			return err_set_pq(SHOAL_ECONNECT, "", PQerrorMessage(pg));
+			return connect_failure(pg);
 		if (left <= 0)
 			return err_set(SHOAL_ECONNECT, "connection attempt timed out");
 		pfd.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
@@ -55,10 +80,13 @@ int conn_open(struct lpool *p, struct shoal_conn *c, int64_t deadline_ms)
 	c->pg = PQconnectStartParams(keys, vals, 1);
 	if (!c->pg)
 		return err_set(SHOAL_ENOMEM, "out of memory starting a connection");
+	PQsetErrorVerbosity(c->pg, PQERRORS_VERBOSE); /* the login error's SQLSTATE */
 	if (PQstatus(c->pg) == CONNECTION_BAD)
 		rc = err_set_pq(SHOAL_ECONNECT, "", PQerrorMessage(c->pg));
 	else
 		rc = connect_poll(c->pg, deadline_ms);
+	if (rc == SHOAL_OK)
+		PQsetErrorVerbosity(c->pg, PQERRORS_DEFAULT);
 	if (rc == SHOAL_OK)
 		rc = set_statement_timeout(p, c->pg);
 	if (rc != SHOAL_OK) {

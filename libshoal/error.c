@@ -19,6 +19,7 @@ static const char *const texts[] = {
     [SHOAL_ESQL] = "statement failed",
     [SHOAL_EDRAIN] = "connections still borrowed when the pool closed",
     [SHOAL_EFAIL] = "callback failed",
+    [SHOAL_EAUTH] = "PostgreSQL refused the login",
 };
 
 const char *shoal_strerror(int code)

@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # Install what Shoal needs on Debian 12 (as root), skipping what is there.
 #   scripts/deps.sh run    building Shoal and running it (scripts/run.sh): compiler, meson,
-#                          OpenSSL, inih, libpq (tests/pipeline is part of the build), and
-#                          PostgreSQL 15 for run.sh's throwaway cluster and psql
+#                          OpenSSL, inih, libpq (tests/pipeline is part of the build), scdoc
+#                          (the man pages `meson install` lays out), and PostgreSQL 15 for
+#                          run.sh's throwaway cluster and psql
 #   scripts/deps.sh test   the run set plus the whole test toolchain (scripts/test.sh, CI);
 #                          the default when no set is named
 set -euo pipefail
 SET=${1:-test}
-RUN_PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libpq-dev
+RUN_PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev libpq-dev scdoc
           postgresql-15 postgresql-client-15)
 # cmocka: unit tests; pytest + psycopg: integration tests; prometheus: promtool checks
 # /metrics; chromium + chromium-driver + python3-selenium: the dashboard's browser test
 # (tests/integration/test_dashboard.py); clang + libclang-rt-14-dev (the sanitizer and libFuzzer
 # runtimes, only a Recommends of clang): the libFuzzer build; pgbouncer, matplotlib, strace:
-# bench/run.
+# bench/run; man-db, systemd (systemd-analyze verify), yamllint and python3-yaml:
+# tests/integration/test_packaging.py renders the man pages and checks the unit and manifests.
 TEST_PKGS=(libcmocka-dev python3-pytest python3-psycopg prometheus chromium chromium-driver
-           python3-selenium clang libclang-rt-14-dev pgbouncer python3-matplotlib strace)
+           python3-selenium clang libclang-rt-14-dev pgbouncer python3-matplotlib strace
+           man-db systemd yamllint python3-yaml)
 case $SET in
 run) PKGS=("${RUN_PKGS[@]}") ;;
 test) PKGS=("${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;

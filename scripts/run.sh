@@ -6,7 +6,8 @@
 #   scripts/run.sh [--port N] [--pg-port N] [--http-port N] [SHOAL ARGS...]
 # Ports also come from the environment: SHOAL_LISTEN_PORT (default 6432), PGPORT (the server's,
 # or the throwaway cluster's: default 25432), SHOAL_HTTP_PORT (the dashboard, default port+1).
-# Other arguments go to shoal (e.g. -v).
+# Other arguments go to shoal (e.g. -v). SHOAL_BIN=path runs that binary instead of building
+# (tests/integration/test_first_run.py's walkthrough from a fresh clone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PORT=${SHOAL_LISTEN_PORT:-6432}
@@ -25,8 +26,11 @@ while [ $# -gt 0 ]; do
 done
 HTTP_PORT=${HTTP_PORT:-$((PORT + 1))}
 scripts/deps.sh run
-[ -f build/build.ninja ] || meson setup build >/dev/null
-ninja -C build >/dev/null
+BIN=${SHOAL_BIN:-build/shoal}
+if [ -z "${SHOAL_BIN:-}" ]; then
+	[ -f build/build.ninja ] || meson setup build >/dev/null
+	ninja -C build >/dev/null
+fi
 work=$(mktemp -d /tmp/shoal-run.XXXXXX)
 chmod 755 "$work"
 cleanup() {
@@ -48,7 +52,7 @@ if [ -n "${DATABASE_URL:-}" ] && [ -z "${PGHOST:-}" ]; then
 	DB=postgres
 	case $rest in */*) DB=${rest#*/}; DB=${DB%%\?*}; DB=${DB:-postgres} ;; esac
 	TARGET="DATABASE_URL's server ${hostpart#*@} (database $DB, and any other by name)"
-	cmd=(build/shoal "${args[@]}")
+	cmd=("$BIN" "${args[@]}")
 else
 	unset DATABASE_URL
 	if [ -z "${PGHOST:-}" ]; then
@@ -76,7 +80,7 @@ auth_type = trust
 pool_mode = transaction
 default_pool_size = 20
 INI
-	cmd=(build/shoal "${args[@]}" "$work/shoal.ini")
+	cmd=("$BIN" "${args[@]}" "$work/shoal.ini")
 fi
 cat <<EOF_BANNER
 Shoal on 127.0.0.1:$PORT -> $TARGET

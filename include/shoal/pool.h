@@ -34,6 +34,8 @@ enum shoal_status {
 	SHOAL_ESQL,	  /* the statement failed with any other error (not retried) */
 	SHOAL_EDRAIN,	  /* close: connections still borrowed when drain_ms ran out */
 	SHOAL_EFAIL,	  /* a callback failed for a reason of its own (not retried) */
+	SHOAL_EAUTH,	  /* the server refused the login: wrong or missing password, no
+			     pg_hba.conf entry (SQLSTATE class 28); not retried */
 };
 
 typedef struct shoal_pool shoal_pool; /* opaque handle; stays safe to pass after close */
@@ -113,7 +115,8 @@ SHOAL_API PGconn *shoal_conn_pg(shoal_conn *c);
  * Returns fn's result, the acquire error, or SHOAL_ECONNLOST if the connection broke. */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_with(shoal_pool *p, shoal_with_fn fn, void *arg);
 /* shoal_pool_with, retried on SHOAL_ECONNECT, SHOAL_ECONNLOST and SHOAL_ESERIALIZE after
- * retry_delay_ms * 2^n (with jitter); negative arguments take the pool's defaults. */
+ * retry_delay_ms * 2^n (with jitter); never on SHOAL_EAUTH (a refused login). Negative
+ * arguments take the pool's defaults. */
 SHOAL_API SHOAL_MUST_CHECK int shoal_pool_with_retry(shoal_pool *p, shoal_with_fn fn, void *arg,
 						     int max_retries, int retry_delay_ms);
 

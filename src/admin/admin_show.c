@@ -406,6 +406,8 @@ static void pool_row(struct pool *p, void *arg)
 	struct buf *b = arg;
 	struct admin_row r = {0};
 	struct pool_view v;
+	if (!pool_shown(p)) /* only /health's probe has used it */
+		return;
 	pool_view_read_locked(p, &v, shoal_now());
 	row_str(&r, p->name);
 	row_str(&r, p->user);

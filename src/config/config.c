@@ -373,10 +373,15 @@ static shoal_rc apply_env(struct config *cfg, char *err, size_t errlen)
 		for (const char *c = settings[i].name; *c && k < sizeof(var) - 1; c++)
 			var[k++] = (char)toupper((unsigned char)*c);
 		var[k] = '\0';
-		const char *v = getenv(var);
-		if (!v)
-			continue;
-		if (setting_set(cfg, &settings[i], v, msg, sizeof(msg)) != SHOAL_OK) {
+		const char *v;
+		char *owned;
+		if (config_env_get(var, &v, &owned, msg, sizeof(msg)) != SHOAL_OK) {
+			snprintf(err, errlen, "environment %s", msg);
+			return SHOAL_ERROR;
+		}
+		shoal_rc rc = v ? setting_set(cfg, &settings[i], v, msg, sizeof(msg)) : SHOAL_OK;
+		free(owned);
+		if (rc != SHOAL_OK) {
 			snprintf(err, errlen, "environment %s: %s", var, msg);
 			return SHOAL_ERROR;
 		}

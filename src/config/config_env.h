@@ -47,6 +47,14 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 shoal_rc config_database_url(struct config *cfg, const char *url, const char *what, char *err,
 			     size_t errlen) MUST_USE;
 
+/* The value of environment variable var, else the contents of the file named by var_FILE
+ * (one trailing newline dropped; at most 64 kB), as Docker and Kubernetes hand out secrets:
+ * the secret then stays out of the process environment. NULL when neither is set. A value
+ * read from a file is malloc'd into *owned (else *owned is NULL); the caller frees it.
+ * SHOAL_ERROR with msg when var_FILE names a file that cannot be read. */
+shoal_rc config_env_get(const char *var, const char **value, char **owned, char *msg,
+			size_t n) MUST_USE;
+
 /* Warn (once) about SHOAL_* environment variables that name no setting, with the closest one:
  * SHOAL_POOL_MOD would otherwise be ignored without a word. Only a warning, whatever
  * strict_config says: the environment is shared with other programs. */

@@ -1,9 +1,11 @@
-/* env.c: databases from the environment (DATABASE_URL, SHOAL_DATABASES), warnings said once,
- * and the --check strictness switch. */
+/* env.c: databases from the environment (DATABASE_URL, SHOAL_DATABASES), *_FILE secrets,
+ * warnings said once, and the --check strictness switch. */
 #include "config_env.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,19 +73,61 @@ bool config_strict_forced(void)
 
 extern char **environ;
 
+#define ENV_FILE_MAX (64 * 1024)
+
+shoal_rc config_env_get(const char *var, const char **value, char **owned, char *msg, size_t n)
+{
+	*owned = NULL;
+	*value = getenv(var);
+	if (*value)
+		return SHOAL_OK;
+	char fvar[128];
+	snprintf(fvar, sizeof(fvar), "%s_FILE", var);
+	const char *path = getenv(fvar);
+	if (!path || !*path)
+		return SHOAL_OK;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(msg, n, "%s: cannot read %s: %s", fvar, path, strerror(errno));
+		return SHOAL_ERROR;
+	}
+	char *buf = xmalloc(ENV_FILE_MAX + 1);
+	size_t len = fread(buf, 1, ENV_FILE_MAX + 1, f);
+	bool bad = ferror(f) || len > ENV_FILE_MAX;
+	fclose(f);
+	if (bad) {
+		snprintf(msg, n, "%s: %s is %s", fvar, path,
+			 len > ENV_FILE_MAX ? "larger than 64 kB" : "unreadable");
+		free(buf);
+		return SHOAL_ERROR;
+	}
+	if (len && buf[len - 1] == '\n')
+		len--;
+	if (len && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	*value = *owned = buf;
+	return SHOAL_OK;
+}
+
 /* SHOAL_* variables that are not settings: Shoal's own, and its test harness's. */
 static bool env_name_known(const char *lower)
 {
-	static const char *const other[] = {"databases", "bin", "test_workers", "test_timeout",
-					    "skip_sanitizers"};
+	static const char *const other[] = {"databases",    "databases_file", "bin",
+					    "test_workers", "test_timeout",   "skip_sanitizers"};
 	const char *def;
 	bool reload;
+	size_t len = strlen(lower);
 	for (size_t i = 0; i < ARRAY_LEN(other); i++)
 		if (!strcmp(lower, other[i]))
 			return true;
-	for (int i = 0; i < config_setting_count(); i++)
-		if (!strcmp(lower, config_setting_info(i, &def, &reload)))
-			return true;
+	for (int i = 0; i < config_setting_count(); i++) {
+		const char *name = config_setting_info(i, &def, &reload);
+		size_t k = strlen(name);
+		if (!strcmp(lower, name) ||
+		    (len == k + 5 && !strncmp(lower, name, k) && !strcmp(lower + k, "_file")))
+			return true; /* SHOAL_<NAME>, or SHOAL_<NAME>_FILE */
+	}
 	return false;
 }
 
@@ -278,9 +322,9 @@ shoal_rc config_parse_database_list(struct config *cfg, const char *list, const 
 	return rc;
 }
 
-shoal_rc config_env_databases(struct config *cfg, bool have_file, char *err, size_t errlen)
+static shoal_rc env_databases(struct config *cfg, bool have_file, const char *list, const char *url,
+			      char *err, size_t errlen)
 {
-	const char *list = getenv("SHOAL_DATABASES"), *url = getenv("DATABASE_URL");
 	if (list && !*list)
 		list = NULL;
 	if (have_file || !url || !*url)
@@ -293,4 +337,18 @@ shoal_rc config_env_databases(struct config *cfg, bool have_file, char *err, siz
 		return SHOAL_ERROR;
 	return list ? config_parse_database_list(cfg, list, "SHOAL_DATABASES", err, errlen)
 		    : SHOAL_OK;
+}
+
+shoal_rc config_env_databases(struct config *cfg, bool have_file, char *err, size_t errlen)
+{
+	const char *list, *url;
+	char *list_owned = NULL, *url_owned = NULL;
+	shoal_rc rc = config_env_get("SHOAL_DATABASES", &list, &list_owned, err, errlen);
+	if (rc == SHOAL_OK)
+		rc = config_env_get("DATABASE_URL", &url, &url_owned, err, errlen);
+	if (rc == SHOAL_OK)
+		rc = env_databases(cfg, have_file, list, url, err, errlen);
+	free(list_owned);
+	free(url_owned);
+	return rc;
 }

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
+#include "sdnotify.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -177,6 +178,7 @@ static bool process_started(const char *user)
 	if (user)
 		log_info("running as user %s", user);
 	daemon_ready();
+	sdnotify_ready();
 	return true;
 }
 
@@ -255,8 +257,13 @@ static void on_signal(int sig, int *stops)
 	char err[512];
 	switch (sig) {
 	case SIGHUP:
-		if (control_reload(err, sizeof(err)) != SHOAL_OK)
+		sdnotify_reloading();
+		if (control_reload(err, sizeof(err)) != SHOAL_OK) {
 			log_warn("SIGHUP: reload failed");
+			sdnotify_reloaded("reload failed, running with the previous configuration");
+		} else {
+			sdnotify_reloaded("configuration reloaded");
+		}
 		break;
 	case SIGUSR1:
 		log_info("got SIGUSR1: pausing");
@@ -266,9 +273,13 @@ static void on_signal(int sig, int *stops)
 		log_info("got SIGUSR2: resuming");
 		pause_set(NULL, false);
 		break;
-	case SIGQUIT: control_shutdown(SHUTDOWN_NOW); break;
+	case SIGQUIT:
+		sdnotify_stopping();
+		control_shutdown(SHUTDOWN_NOW);
+		break;
 	case SIGTERM:
 	case SIGINT:
+		sdnotify_stopping();
 		if ((*stops)++ > 0)
 			control_shutdown(SHUTDOWN_NOW);
 		else

@@ -40,6 +40,8 @@ static struct {
 	struct loop *loop;
 	probe_done_fn done;
 	struct probe_result results[PROBE_MAX];
+	struct probe_skip skips[PROBE_MAX];
+	int nskips;
 	struct probe probes[PROBE_MAX];
 	int n, pending;
 	unsigned next_worker;
@@ -247,11 +249,25 @@ static int find_target(const char *db)
 	return -1;
 }
 
+static void add_skip(const char *db, const char *fmt, const char *arg)
+{
+	if (pr.nskips == PROBE_MAX)
+		return;
+	struct probe_skip *s = &pr.skips[pr.nskips++];
+	snprintf(s->database, sizeof(s->database), "%s", db);
+	snprintf(s->reason, sizeof(s->reason), fmt, arg);
+}
+
 static void add_target(const char *db, const char *user)
 {
-	if (!user || !*user || is_console(db) || find_target(db) >= 0 || pr.n == PROBE_MAX ||
-	    strlen(db) >= PROBE_NAME_LEN || strlen(user) >= PROBE_NAME_LEN)
+	if (is_console(db) || find_target(db) >= 0)
 		return;
+	if (pr.n == PROBE_MAX || strlen(db) >= PROBE_NAME_LEN || strlen(user) >= PROBE_NAME_LEN) {
+		add_skip(db, "%s",
+			 pr.n == PROBE_MAX ? "more databases than one round probes (64)"
+					   : "its or its user's name is too long to probe");
+		return;
+	}
 	struct probe_result *r = &pr.results[pr.n++];
 	*r = (struct probe_result){0};
 	snprintf(r->database, sizeof(r->database), "%s", db);
@@ -279,16 +295,25 @@ static bool pool_has_credentials(const char *db, const char *user)
 /* Could a probe log into the server as user without a real client's help? Not when the only
  * secret is a SCRAM one (pass-through needs a client's SCRAM login first) or when the secret
  * comes from auth_query: a login bound to fail would fail the pool's real waiters and delay
- * its reconnects. Such a database is probed once a client has logged in. */
+ * its reconnects. Such a database is probed once a client has logged in; until then it is
+ * listed as unprobed, with why. */
 static bool can_log_in(const struct config *cfg, const struct db_entry *db, const char *user)
 {
 	if (db->password)
 		return true;
 	const char *secret = config_find_secret(cfg, user);
 	bool via_auth_query = !secret && (db->auth_user || cfg->auth_user);
-	if ((secret && auth_secret_is_scram(secret)) || via_auth_query)
-		return pool_has_credentials(db->name, user);
-	return true;
+	if (!(secret && auth_secret_is_scram(secret)) && !via_auth_query)
+		return true;
+	if (pool_has_credentials(db->name, user))
+		return true;
+	add_skip(db->name,
+		 via_auth_query
+		     ? "user %s's secret comes from auth_query: probed once a client has logged in"
+		     : "user %s has only a SCRAM secret (pass-through): probed once a client has "
+		       "logged in; or set health_probe_user to a user with a password",
+		 user);
+	return false;
 }
 
 /* The databases the config names (never "*": clients must not choose what is probed, or one
@@ -297,12 +322,28 @@ static bool can_log_in(const struct config *cfg, const struct db_entry *db, cons
 static void collect_targets(const struct config *cfg)
 {
 	pr.n = 0;
+	pr.nskips = 0;
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const struct db_entry *db = &cfg->dbs[i];
 		const char *user = db->user ? db->user : cfg->health_probe_user;
-		if (strcmp(db->name, "*") != 0 && user && *user && can_log_in(cfg, db, user))
+		if (strcmp(db->name, "*") == 0)
+			add_skip(db->name, "%s",
+				 "the * entry is not probed (a client's database "
+				 "name must not decide /health): name the "
+				 "database in [databases]");
+		else if (!user || !*user)
+			add_skip(db->name, "%s",
+				 "no user to probe as: give the entry user= or "
+				 "set health_probe_user");
+		else if (can_log_in(cfg, db, user))
 			add_target(db->name, user);
 	}
+}
+
+void probe_unprobed(const struct probe_skip **out, int *n)
+{
+	*out = pr.skips;
+	*n = pr.nskips;
 }
 
 static void probe_round(usec_t now)

@@ -2,10 +2,12 @@
  * and reveal nothing, so they and the dashboard's static page need no token; everything that
  * shows pools does when http_token is set. */
 #include "http_conn.h"
+#include "http_history.h"
 #include "http_json.h"
 #include "http_probe.h"
 #include "http_server.h"
 #include "config.h"
+#include "hosts.h"
 #include "pool_view.h"
 #include "shoal_version.h"
 #include "worker.h"
@@ -77,7 +79,38 @@ static void pools_json(struct buf *b, usec_t now)
 	free(vs);
 }
 
-/* {status, latency_ms, checks:[...], pools:[...], uptime_s, version} */
+static void unprobed_json(struct buf *b)
+{
+	const struct probe_skip *s;
+	int n;
+	probe_unprobed(&s, &n);
+	json_text(b, "\"unprobed\":[");
+	for (int i = 0; i < n; i++) {
+		json_text(b, i ? ",{" : "{");
+		json_kv_str(b, "database", s[i].database, true);
+		json_kv_str(b, "reason", s[i].reason, false);
+		json_text(b, "}");
+	}
+	json_text(b, "],");
+}
+
+/* With nothing probed there is nothing to call ok: "unprobed", the first reason on top. */
+static void unprobed_status(struct buf *b)
+{
+	const struct probe_skip *s;
+	int n;
+	probe_unprobed(&s, &n);
+	json_kv_str(b, "status", "unprobed", true);
+	char why[PROBE_NAME_LEN + 210];
+	if (n)
+		snprintf(why, sizeof(why), "%s: %s", s[0].database, s[0].reason);
+	else
+		snprintf(why, sizeof(why), "no database to probe");
+	json_kv_str(b, "reason", why, true);
+}
+
+/* {status, [reason], latency_ms, checks:[...], unprobed:[...], pools:[...], uptime_s,
+ * version} */
 static void health_json(struct buf *b, const struct probe_result *res, int n, bool ok)
 {
 	double worst = 0;
@@ -85,7 +118,10 @@ static void health_json(struct buf *b, const struct probe_result *res, int n, bo
 		if (res[i].ok && res[i].latency_ms > worst)
 			worst = res[i].latency_ms;
 	json_text(b, "{");
-	json_kv_str(b, "status", ok ? "ok" : "unavailable", true);
+	if (n == 0)
+		unprobed_status(b);
+	else
+		json_kv_str(b, "status", ok ? "ok" : "unavailable", true);
 	for (int i = 0; i < n && !ok; i++) {
 		if (res[i].ok)
 			continue;
@@ -108,6 +144,7 @@ static void health_json(struct buf *b, const struct probe_result *res, int n, bo
 		json_text(b, "}");
 	}
 	json_text(b, "],");
+	unprobed_json(b);
 	pools_json(b, shoal_now());
 	json_text(b, ",");
 	json_kv_num(b, "uptime_s", http_uptime(), true);
@@ -136,12 +173,37 @@ static void route_health(struct http_response *r)
 	health_json(&r->body, res, n, ok);
 }
 
-/* The dashboard's feed: the pools without a probe. */
+/* "hosts":[...]: every host of a host list (hosts.c), for the dashboard's hosts card. */
+static void hosts_json(struct buf *b)
+{
+	enum { MAX_HOSTS = 256 };
+	struct host_view *hs = xcalloc(MAX_HOSTS, sizeof(*hs));
+	int n = hosts_snapshot(hs, MAX_HOSTS);
+	json_text(b, "\"hosts\":[");
+	for (int i = 0; i < n; i++) {
+		json_text(b, i ? ",{" : "{");
+		json_kv_str(b, "database", hs[i].db, true);
+		json_kv_str(b, "host", hs[i].host, true);
+		json_kv_int(b, "port", hs[i].port, true);
+		json_kv_str(b, "role", hosts_role_name(hs[i].role), true);
+		json_kv_str(b, "breaker", hosts_breaker_name(hs[i].breaker), true);
+		json_kv_int(b, "servers", hs[i].servers, true);
+		json_kv_int(b, "connects", (long long)hs[i].connects, true);
+		json_kv_int(b, "failures", (long long)hs[i].failures, false);
+		json_text(b, "}");
+	}
+	json_text(b, "]");
+	free(hs);
+}
+
+/* The dashboard's feed: the pools without a probe, and the hosts of host lists. */
 static void route_pools(struct http_response *r)
 {
 	set_json(r, 200);
 	json_text(&r->body, "{");
 	pools_json(&r->body, shoal_now());
+	json_text(&r->body, ",");
+	hosts_json(&r->body);
 	json_text(&r->body, ",");
 	json_kv_num(&r->body, "uptime_s", http_uptime(), true);
 	json_kv_str(&r->body, "version", SHOAL_VERSION, false);
@@ -151,7 +213,7 @@ static void route_pools(struct http_response *r)
 static bool needs_token(const char *path)
 {
 	return strcmp(path, "/health") == 0 || strcmp(path, "/metrics") == 0 ||
-	       strcmp(path, "/api/pools") == 0;
+	       strcmp(path, "/api/pools") == 0 || strcmp(path, "/api/history") == 0;
 }
 
 static void route_text(struct http_response *r, int status, const char *text)
@@ -186,6 +248,9 @@ void http_route(const struct http_request *req, struct http_response *r)
 		route_health(r);
 	} else if (strcmp(path, "/api/pools") == 0) {
 		route_pools(r);
+	} else if (strcmp(path, "/api/history") == 0) {
+		set_json(r, 200);
+		history_json(&r->body);
 	} else {
 		r->status = 200;
 		r->content_type = "text/plain; version=0.0.4; charset=utf-8";

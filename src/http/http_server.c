@@ -6,6 +6,7 @@
  * oldest one still sending its request makes room for a new one. */
 #include "http_server.h"
 #include "http_conn.h"
+#include "http_history.h"
 #include "http_probe.h"
 #include "log.h"
 #include "net.h"
@@ -255,6 +256,7 @@ static void on_tick(void *arg)
 	UNUSED(arg);
 	usec_t now = shoal_now();
 	probe_tick(now);
+	history_tick(now);
 	struct list *it, *next;
 	list_for_each_safe(it, next, &hs.conns)
 	{
@@ -375,6 +377,7 @@ void http_stop(void)
 		hs.started = false;
 	}
 	probe_shutdown();
+	history_free();
 	struct list *it, *next;
 	list_for_each_safe(it, next, &hs.conns)
 	    conn_close(container_of(it, struct http_conn, node));

@@ -32,8 +32,10 @@ static void episode(struct pool_alert *a, bool cond, usec_t now, const struct ep
 		a->since = now;
 	if (!a->fired && chk->after > 0 && now - a->since >= chk->after) {
 		a->fired = true;
-		log_warn("ALERT pool %s@%s: %s for %.1f s (%s)", v->user, v->database, chk->what,
-			 (double)(now - a->since) / USEC_PER_SEC, detail);
+		/* The condition held without a break; the clients now waiting may each have
+		 * waited only briefly (a busy pool turns its waiters over), so say both. */
+		log_warn("ALERT pool %s@%s: %s for %.1f s without a break (now %s)", v->user,
+			 v->database, chk->what, (double)(now - a->since) / USEC_PER_SEC, detail);
 	}
 }
 
@@ -45,8 +47,8 @@ static void check_pool(struct pool *p, usec_t now, const struct config *cfg)
 	const struct episode_check waiting = {"clients waiting for a server",
 					      cfg->alert_waiting_after};
 	const struct episode_check at_max = {"pool at its limit", cfg->alert_at_max_after};
-	snprintf(detail, sizeof(detail), "%d waiting, oldest %.1f s, %d/%d servers", v.cl_waiting,
-		 (double)v.maxwait_us / USEC_PER_SEC, v.sv_total, v.pool_size);
+	snprintf(detail, sizeof(detail), "%d waiting, the longest for %.1f s; %d/%d servers",
+		 v.cl_waiting, (double)v.maxwait_us / USEC_PER_SEC, v.sv_total, v.pool_size);
 	episode(&p->alert_waiting, v.cl_waiting > 0, now, &waiting, &v, detail);
 	episode(&p->alert_at_max, v.pool_size > 0 && v.sv_total >= v.pool_size, now, &at_max, &v,
 		detail);

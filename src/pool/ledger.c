@@ -155,7 +155,7 @@ void pool_create_static(const struct config *cfg)
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const struct db_entry *db = &cfg->dbs[i];
 		if (db->user && strcmp(db->name, "*") != 0)
-			pool_get(cfg, db, db->name, db->user);
+			pool_show(pool_get(cfg, db, db->name, db->user));
 	}
 }
 
@@ -261,6 +261,16 @@ void pool_foreach(pool_visit_fn fn, void *arg)
 		pool_unlock(p);
 	}
 	pthread_mutex_unlock(&pools_mutex);
+}
+
+void pool_show(struct pool *p)
+{
+	atomic_store_explicit(&p->shown, true, memory_order_relaxed);
+}
+
+bool pool_shown(struct pool *p)
+{
+	return atomic_load_explicit(&p->shown, memory_order_relaxed);
 }
 
 struct pool **pool_snapshot(int *n)

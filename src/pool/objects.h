@@ -175,6 +175,11 @@ struct pool {
 	int port;
 	struct host_set *hosts; /* host list / target_session_attrs (hosts.c); NULL: one host */
 	char *password; /* for the server login; NULL: none known (ledger lock) */
+	/* Asked for by a client, auth_query or the configuration (a forced user=, also when the
+	 * probe is first to use it, e.g. after a reload added the entry). A pool that
+	 * only /health's probe has used (health_probe_user) is not: SHOW POOLS, /metrics and the
+	 * dashboard leave it out, so that probes do not pass for traffic. Set once, never reset. */
+	_Atomic bool shown;
 	/* SCRAM pass-through (ledger lock): keys recovered from a client's proof against the
 	 * stored SCRAM secret that is also password. */
 	bool has_scram_keys;

@@ -14,6 +14,10 @@ void pool_unlock(struct pool *p);
 
 /* Find or create the pool for a client of database dbname logging in as user, whose [databases]
  * entry is db. Never NULL. */
+/* Mark p as asked for by more than /health's probe (see struct pool's shown); idempotent. */
+void pool_show(struct pool *p);
+/* Has p been asked for by a client, auth_query or the configuration? */
+bool pool_shown(struct pool *p);
 struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
 		      const char *user);
 /* Create the pools whose user is fixed by the config (user= in the entry), so min_pool_size

@@ -81,10 +81,13 @@ void pool_view_read(struct pool *p, struct pool_view *v, usec_t now)
 
 struct pool_view *pool_view_all(int *n, usec_t now)
 {
-	struct pool **ps = pool_snapshot(n);
-	struct pool_view *vs = xcalloc((size_t)(*n ? *n : 1), sizeof(*vs));
-	for (int i = 0; i < *n; i++)
-		pool_view_read(ps[i], &vs[i], now);
+	int np;
+	struct pool **ps = pool_snapshot(&np);
+	struct pool_view *vs = xcalloc((size_t)(np ? np : 1), sizeof(*vs));
+	*n = 0;
+	for (int i = 0; i < np; i++)
+		if (pool_shown(ps[i]))
+			pool_view_read(ps[i], &vs[(*n)++], now);
 	free(ps);
 	return vs;
 }

@@ -33,7 +33,7 @@ struct pool_view {
 void pool_view_read(struct pool *p, struct pool_view *v, usec_t now);
 /* The same, with p's lock already held (pool_foreach). */
 void pool_view_read_locked(struct pool *p, struct pool_view *v, usec_t now);
-/* Every pool's view; free() the array. */
+/* Every pool's view but those only /health's probe has used (pool_shown); free() the array. */
 struct pool_view *pool_view_all(int *n, usec_t now);
 
 #endif

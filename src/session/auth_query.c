@@ -143,6 +143,7 @@ shoal_rc auth_query_start(struct client *c)
 	}
 	struct pool *p = pool_get(cfg, db, dbname, aq_user(c));
 	c->pool = p;
+	pool_show(p);
 	c->aq_running = true;
 	c->needs_login_check = true; /* waits as CL_WAIT_LOGIN: not reading the client */
 	pool_lock(p);

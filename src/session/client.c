@@ -297,6 +297,8 @@ static void client_login_ready(struct client *c)
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
 	c->pool = p;
+	if (!c->internal || c->db->user) /* a forced user=: the configuration's own pool */
+		pool_show(p);
 	auth_query_share_secret(c, p);
 	client_sasl_share_keys(c, p, client_secret(c));
 	client_sasl_end(c);

@@ -1,8 +1,11 @@
 """The dashboard in a real browser: headless Chromium (Debian's chromium + chromium-driver,
 driven by python3-selenium) loads GET / while pgbench runs through Shoal; the page must show the
-pool with non-zero activity and draw its charts. A screenshot is saved as a test artifact
-(build/artifacts/dashboard.png, or $SHOAL_ARTIFACTS)."""
+pool with non-zero activity, highlight it while clients wait, show throughput and latency with
+legends and units, draw its charts across their cards, and keep them across a reload (Shoal
+keeps the history). A screenshot is saved as a test artifact (build/artifacts/dashboard.png, or
+$SHOAL_ARTIFACTS); docs/dashboard.png is one of them."""
 import os
+import re
 import shutil
 import subprocess
 
@@ -32,7 +35,7 @@ def browser():
     opts = webdriver.ChromeOptions()
     opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-              "--window-size=1000,700"):
+              "--window-size=1280,1400"):
         opts.add_argument(a)
     return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
 
@@ -49,7 +52,7 @@ def test_dashboard_shows_live_activity(shoal, pg, role_db):
     script = os.path.join(s.dir, "busy.sql")
     with open(script, "w") as f:
         f.write("BEGIN;\nSELECT pg_sleep(0.05);\nEND;\n")
-    load = subprocess.Popen(pgbench + ["-n", "-c", "8", "-T", "12", "-f", script, "app"],
+    load = subprocess.Popen(pgbench + ["-n", "-c", "8", "-T", "20", "-f", script, "app"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     driver = browser()
     try:
@@ -63,6 +66,30 @@ def test_dashboard_shows_live_activity(shoal, pg, role_db):
         # One point per second: after a few polls the active line has length.
         wait_until(lambda: driver.execute_script(COUNT_ACTIVE_PIXELS) > 50, 10, interval=0.5,
                    what="the active line drawn")
+        card = driver.find_element("css selector", ".pool")
+        assert "saturated" in card.get_attribute("class")  # 8 clients on 2 servers wait
+        legends = [e.text for e in card.find_elements("css selector", ".legend")]
+        assert len(legends) == 3 and "pool_size" in legends[0] and "query p99" in legends[2]
+        titles = [e.text for e in card.find_elements("css selector", "h3")]
+        assert titles == ["Connections", "Throughput (/s)", "Latency (ms)"], titles
+        canvas = card.find_element("css selector", "canvas.conns")
+        assert canvas.size["width"] >= card.size["width"] - 40  # fills its card
+        total = driver.find_element("css selector", ".total .kpis").text
+        wait_until(lambda: re.search(r"^[1-9][0-9.k]*/s\ntransactions",
+                                     driver.find_element("css selector",
+                                                         ".total .kpis").text, re.M),
+                   10, interval=0.5, what="transactions per second in the total card: " + total)
+        assert "query p99" in total and " ms" in total
+        # Shoal keeps the history: a reloaded page starts with the points it had, not one.
+        before = wait_until(lambda: int(canvas.get_attribute("data-points")) >= 4
+                            and int(canvas.get_attribute("data-points")), 12, interval=0.5,
+                            what="four samples drawn")
+        driver.refresh()
+        wait_until(lambda: int(driver.find_element("css selector", ".pool canvas.conns")
+                               .get_attribute("data-points") or 0) >= before, 5,
+                   interval=0.1, what="the history back after a reload")
+        wait_until(lambda: driver.execute_script(COUNT_ACTIVE_PIXELS) > 50, 5, interval=0.5,
+                   what="the active line drawn after the reload")
         os.makedirs(ARTIFACTS, exist_ok=True)
         shot = os.path.join(ARTIFACTS, "dashboard.png")
         assert driver.save_screenshot(shot)

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.request
 
 import psycopg
 import pytest
@@ -340,3 +341,117 @@ def test_reload_with_a_typo_keeps_the_running_configuration(shoal, pg, role):
     assert 'unknown setting "max_client_con" (did you mean "max_client_conn"?)' in s.log()
     assert "keeping the running configuration" in s.log()
     s.connect("db", role).execute("SELECT 1")
+
+
+# ---- secrets from files: VAR_FILE ----------------------------------------------------------
+
+
+def test_database_url_file_and_setting_file_keep_secrets_out_of_the_environment(
+        daemons, pg, role_db, tmp_path):
+    """DATABASE_URL_FILE and SHOAL_<NAME>_FILE (Docker and Kubernetes secrets) work like the
+    variables; the secret is in no environment variable of the process."""
+    role, db = role_db
+    port, http = free_port(), free_port()
+    url_file = tmp_path / "database_url"
+    url_file.write_text("postgres://%s:unused@%s:%d/%s\n" % (role, pg.host, pg.port, db))
+    token_file = tmp_path / "token"
+    token_file.write_text("s3cret-token\n")
+    d = daemons([], clean_env(DATABASE_URL_FILE=url_file, SHOAL_LISTEN_PORT=port,
+                              SHOAL_UNIX_SOCKET_DIR=tmp_path, SHOAL_HTTP_PORT=http,
+                              SHOAL_HTTP_TOKEN_FILE=token_file), port).wait_listening()
+    with d.connect(db) as c:
+        assert c.execute("SELECT current_database()").fetchone() == (db,)
+    with open("/proc/%d/environ" % d.proc.pid, "rb") as f:
+        environ = f.read()
+    assert b"s3cret-token" not in environ and b"unused@" not in environ
+    r = check(env=clean_env(SHOAL_HTTP_TOKEN_FILE=token_file))
+    assert r.returncode == 0 and "http_token = s3cret-token" in r.stdout, r.stdout + r.stderr
+    assert "names no setting" not in r.stderr, r.stderr
+
+
+def test_unreadable_file_variant_is_an_error_naming_it(tmp_path):
+    missing = tmp_path / "nope"
+    r = check(env=clean_env(SHOAL_DATABASES_FILE=missing))
+    assert r.returncode == 1 and "configuration OK" not in r.stdout
+    assert "SHOAL_DATABASES_FILE: cannot read %s" % missing in r.stderr, r.stderr
+    r = check(env=clean_env(SHOAL_HTTP_TOKEN_FILE=missing))
+    assert r.returncode == 1 and "SHOAL_HTTP_TOKEN_FILE: cannot read" in r.stderr, r.stderr
+    r = check(env=clean_env(SHOAL_POOL_MODE="transaction", SHOAL_POOL_MODE_FILE=missing))
+    assert r.returncode == 0, r.stderr  # the variable itself wins; the file is not read
+
+
+# ---- the walkthrough: fresh clone, run command, the printed commands work -------------------
+
+REPO_DIR = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def banner_lines(proc, deadline):
+    """run.sh's output up to its banner's last line."""
+    lines = []
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if line.startswith("Stop with Ctrl-C."):
+            return lines
+    pytest.fail("no banner from scripts/run.sh:\n" + "\n".join(lines))
+
+
+def printed(lines, label):
+    for line in lines:
+        if line.strip().startswith(label + ":"):
+            return line.split(":", 1)[1].strip()
+    pytest.fail("%s: not in the banner:\n%s" % (label, "\n".join(lines)))
+
+
+@pytest.mark.skipif(not shutil.which("git") or not os.path.isdir(os.path.join(REPO_DIR, ".git"))
+                    and not os.path.isfile(os.path.join(REPO_DIR, ".git")),
+                    reason="not a git checkout")
+@pytest.mark.skipif(not shutil.which("psql"), reason="no psql")
+def test_walkthrough_from_a_fresh_clone(tmp_path):
+    """README's first command from a fresh clone (the binary under test stands in for the
+    build): the banner's psql, admin-console and dashboard commands all work as printed."""
+    clone = tmp_path / "shoal"
+    subprocess.run(["git", "clone", "-q", REPO_DIR, str(clone)], check=True, timeout=120)
+    port, pg_port, http = free_port(), free_port(), free_port()
+    env = clean_env(SHOAL_BIN=SHOAL_BIN)
+    env.pop("PGUSER", None)
+    env.pop("PGPASSWORD", None)
+    proc = subprocess.Popen(["bash", "scripts/run.sh", "--port", str(port), "--pg-port",
+                             str(pg_port), "--http-port", str(http)], cwd=clone, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = banner_lines(proc, time.monotonic() + 120)
+        assert "Shoal on 127.0.0.1:%d" % port in lines[-6], lines
+        connect, admin = printed(lines, "connect"), printed(lines, "admin")
+        url = printed(lines, "dashboard")
+        assert url == "http://127.0.0.1:%d/" % http
+        psql = connect.split() + ["-Atc", "SELECT 40 + 2"]
+
+        def query():
+            r = subprocess.run(psql, capture_output=True, text=True, timeout=20, env=env)
+            return r if r.returncode == 0 else None
+        r = None
+        deadline = time.monotonic() + 20
+        while r is None and time.monotonic() < deadline:
+            r = query()
+            time.sleep(0.1)
+        assert r and r.stdout.strip() == "42", psql
+        console = admin.split("(")[0].split() + ["-Atc", "SHOW POOLS"]
+        r = subprocess.run(console, capture_output=True, text=True, timeout=20, env=env)
+        assert r.returncode == 0 and "postgres" in r.stdout, r.stdout + r.stderr
+        with urllib.request.urlopen(url, timeout=10) as page:
+            assert page.status == 200 and b"Shoal pools" in page.read()
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)  # shoal stops, run.sh's trap stops the cluster
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        out = proc.stdout.read()
+        proc.stdout.close()
+    assert proc.returncode in (0, 130, -signal.SIGINT), out

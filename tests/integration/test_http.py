@@ -365,6 +365,7 @@ def test_alerts_fire_once_per_episode(http_shoal):
     holder, waiter = hold_the_only_server(s)
     wait_until(lambda: "clients waiting for a server for" in s.log(), 5, what="waiting alert")
     wait_until(lambda: "pool at its limit for" in s.log(), 5, what="at-max alert")
+    assert "without a break (now " in s.log() and ", the longest for " in s.log()
     time.sleep(1.0)  # the conditions still hold: no second line
     log = s.log()
     assert log.count("ALERT pool %s@app: clients waiting for a server" % s.role) == 1

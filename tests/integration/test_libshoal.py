@@ -4,6 +4,7 @@ dirname(SHOAL_BIN)/tests/libshoal/pooltest, so a sanitizer build tests a sanitiz
 Each scenario prints key=value lines and exits 0 when its own checks passed; the test also fails
 on any sanitizer report in its stderr."""
 import os
+import re
 import selectors
 import subprocess
 import time
@@ -11,7 +12,7 @@ import time
 import pytest
 
 from conftest import SANITIZER_PATTERNS, SHOAL_BIN
-from helpers import BackendMonitor, wait_until
+from helpers import BackendMonitor, free_port, wait_until
 
 POOLTEST = os.path.join(os.path.dirname(os.path.abspath(SHOAL_BIN)), "tests", "libshoal",
                         "pooltest")
@@ -208,3 +209,43 @@ def test_libshoal_rejects_invalid_options_and_conninfo(pg, role):
 def test_libshoal_reports_a_leaked_connection_once_with_its_site(pg, role):
     out = run("leak", conninfo(pg, role))
     assert "acquired at scen_leak+" in out["leak_report"]
+
+
+EXAMPLE = os.path.join(os.path.dirname(os.path.abspath(SHOAL_BIN)), "examples", "pool_example")
+
+
+def run_example(url):
+    if not os.path.exists(EXAMPLE):
+        pytest.fail("%s not built (meson builds examples/)" % EXAMPLE)
+    r = subprocess.run([EXAMPLE], capture_output=True, text=True, timeout=SCENARIO_TIMEOUT,
+                       env=dict(os.environ, DATABASE_URL=url, DB_POOL_MIN="0"))
+    report = sanitizer_report(r.stderr)
+    assert report is None, "sanitizer report:\n" + report
+    return r
+
+
+def test_example_exits_0_when_every_query_succeeds(pg, role):
+    r = run_example("postgresql://%s@%s:%d/postgres" % (role, pg.host, pg.port))
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "healthy=1" in r.stdout and "errors=0" in r.stdout
+
+
+def test_wrong_password_is_not_retried_and_the_example_exits_1(pg):
+    """An authentication failure is SHOAL_EAUTH, which with_retry gives back at once: one
+    failed login per worker (errors=8, not 8 x 4 with the default 3 retries)."""
+    r = run_example("postgresql://scram_user:wrong@%s:%d/postgres" % (pg.host, pg.port))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "query failed: PostgreSQL refused the login: " in r.stderr, r.stderr
+    assert "28P01" in r.stderr and "LOCATION" not in r.stderr, r.stderr
+    assert "8 of 8 workers failed" in r.stderr
+    errors = int(re.search(r"errors=(\d+)", r.stdout).group(1))
+    assert errors <= 8 + 1, r.stdout  # each worker's one try (+ the health check's)
+
+
+def test_unreachable_server_is_still_retried(pg):
+    port = free_port()
+    r = run_example("postgresql://nobody@127.0.0.1:%d/postgres" % port)
+    assert r.returncode == 1
+    assert "could not connect to PostgreSQL" in r.stderr, r.stderr
+    errors = int(re.search(r"errors=(\d+)", r.stdout).group(1))
+    assert errors > 8 + 1, r.stdout  # retried

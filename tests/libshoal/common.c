@@ -10,7 +10,7 @@ const char *code_name(int rc)
 	static const char *const names[] = {
 	    "SHOAL_OK",	       "SHOAL_EINVAL",	 "SHOAL_ENOMEM",    "SHOAL_ECLOSED",
 	    "SHOAL_ETIMEDOUT", "SHOAL_ECONNECT", "SHOAL_ECONNLOST", "SHOAL_ESERIALIZE",
-	    "SHOAL_ESQL",      "SHOAL_EDRAIN",	 "SHOAL_EFAIL",
+	    "SHOAL_ESQL",      "SHOAL_EDRAIN",	 "SHOAL_EFAIL",	    "SHOAL_EAUTH",
 	};
 
 	if (rc < 0 || (size_t)rc >= sizeof(names) / sizeof(names[0]))
