@@ -14,7 +14,7 @@
 #include "pool.h"
 #include "stats.h"
 #include "tls.h"
-#include "worker.h"
+#include "worker_thread.h"
 #include "shoal_version.h"
 
 #include <errno.h>

@@ -338,6 +338,7 @@ void pool_on_adopt(struct worker *w, struct server *s, struct client *c)
 	bool registered = loop_add(w->loop, &s->c.lfd, ev) == SHOAL_OK;
 	pool_lock(p);
 	s->c.w = w;
+	s->c.loop = w->loop;
 	c->incoming = NULL;
 	bool take = registered && !c->c.dead && c->state == CL_HANDOFF;
 	if (take)

@@ -53,6 +53,7 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 	struct client *c = xcalloc(1, sizeof(*c));
 	char peer[80];
 	c->c.w = w;
+	c->c.loop = w->loop;
 	c->c.lfd.fd = fd;
 	c->c.lfd.cb = client_event;
 	c->id = atomic_fetch_add(&next_client_id, 1);

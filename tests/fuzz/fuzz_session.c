@@ -40,7 +40,7 @@
 #include "log.h"
 #include "loop.h"
 #include "net.h"
-#include "worker.h"
+#include "worker_thread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
