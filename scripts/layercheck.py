@@ -21,7 +21,6 @@ ALLOW = {
     "src/pool/pool.c: cancel.h",
     "src/pool/pool.c: client.h",
     "src/pool/pool.c: server.h",
-    "src/session/client.c: admin.h",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"')

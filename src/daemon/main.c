@@ -1,4 +1,5 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
+#include "admin.h"
 #include "alerts.h"
 #include "auth_query.h"
 #include "client.h"
@@ -309,6 +310,7 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	char err[512];
 	d->nworkers = workers_wanted(cfg);
 	d->workers = xcalloc((size_t)d->nworkers, sizeof(*d->workers));
+	client_set_console(&admin_console); /* before any client logs in */
 	for (int i = 0; i < d->nworkers; i++) {
 		if (worker_init(&d->workers[i], i, cfg, i ? &d->workers[0] : NULL, err,
 				sizeof(err)) != SHOAL_OK) {

@@ -34,6 +34,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "client.h"
 #include "config.h"
 #include "fakepg.h"
@@ -153,6 +154,7 @@ static void harness_init(void)
 		unlink(path);
 	}
 	config_set_current(&H.cfg[0]);
+	client_set_console(&admin_console);
 	if (worker_init(&H.w, 0, &H.cfg[0], NULL, err, sizeof(err)) != SHOAL_OK) {
 		fprintf(stderr, "fuzz_session: worker_init: %s\n", err);
 		abort();
