@@ -311,6 +311,7 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	d->nworkers = workers_wanted(cfg);
 	d->workers = xcalloc((size_t)d->nworkers, sizeof(*d->workers));
 	client_set_console(&admin_console); /* before any client logs in */
+	pool_set_acts(&session_acts);
 	for (int i = 0; i < d->nworkers; i++) {
 		if (worker_init(&d->workers[i], i, cfg, i ? &d->workers[0] : NULL, err,
 				sizeof(err)) != SHOAL_OK) {

@@ -9,7 +9,7 @@
 #include "conn.h"
 #include "list.h"
 #include "histogram.h"
-#include "params.h"
+#include "param_list.h"
 #include "scram.h"
 
 enum client_state {

@@ -9,6 +9,7 @@
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
+#include "params.h"
 #include "pool.h"
 #include "prepared.h"
 #include "proto.h"

@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include "acts.h"
 #include "objects.h"
 
 struct worker;
@@ -48,6 +49,8 @@ struct client_console {
 	 * trusted peer, log in now; SHOAL_ERROR: refused and closed (c->ops left NULL). */
 	shoal_rc (*startup)(struct client *c);
 };
+/* The session functions pool/ calls (acts.c): main registers them with pool_set_acts. */
+extern const struct pool_acts session_acts;
 /* Register the console before any worker starts; without one, no database is a console. */
 void client_set_console(const struct client_console *console);
 

@@ -10,6 +10,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "net.h"
+#include "params.h"
 #include "pool.h"
 #include "proto.h"
 #include "prepared.h"

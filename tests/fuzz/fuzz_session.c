@@ -155,6 +155,7 @@ static void harness_init(void)
 	}
 	config_set_current(&H.cfg[0]);
 	client_set_console(&admin_console);
+	pool_set_acts(&session_acts);
 	if (worker_init(&H.w, 0, &H.cfg[0], NULL, err, sizeof(err)) != SHOAL_OK) {
 		fprintf(stderr, "fuzz_session: worker_init: %s\n", err);
 		abort();
