@@ -1,5 +1,6 @@
 /* prepared.c: protocol-level prepared statements across pooled servers (see prepared.h). */
 #include "prepared.h"
+#include "hmap.h"
 #include "list.h"
 #include "log.h"
 #include "objects.h"
@@ -22,20 +23,6 @@ struct ps_def {
 	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
-};
-
-/* A chained hash map over byte keys. */
-struct hent {
-	struct hent *next;
-	uint64_t hash;
-	uint32_t klen;
-	void *val;
-	uint8_t key[];
-};
-
-struct hmap {
-	struct hent **b;
-	size_t nb, n;
 };
 
 /* One statement prepared on a server. */
@@ -125,77 +112,6 @@ static uint64_t unnamed_changed(struct ps_client *pc)
 {
 	pc->unnamed_token = atomic_fetch_add_explicit(&unnamed_tokens, 1, memory_order_relaxed) + 1;
 	return pc->unnamed_token;
-}
-
-/* ---- hash map ---------------------------------------------------------------------------- */
-
-#define HASH64_SEED 1469598103934665603ULL /* FNV-1a */
-
-static uint64_t hash_more(uint64_t h, const void *p, size_t n)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 1099511628211ULL;
-	return h;
-}
-
-static uint64_t hash_bytes(const void *p, size_t n)
-{
-	return hash_more(HASH64_SEED, p, n);
-}
-
-static struct hent *hmap_get(const struct hmap *m, const void *k, size_t n, uint64_t h)
-{
-	if (!m->nb)
-		return NULL;
-	for (struct hent *e = m->b[h % m->nb]; e; e = e->next)
-		if (e->hash == h && e->klen == n && memcmp(e->key, k, n) == 0)
-			return e;
-	return NULL;
-}
-
-static void hmap_grow(struct hmap *m)
-{
-	size_t nb = m->nb ? m->nb * 2 : 16;
-	struct hent **b = xcalloc(nb, sizeof(*b));
-	for (size_t i = 0; i < m->nb; i++) {
-		for (struct hent *e = m->b[i], *next; e; e = next) {
-			next = e->next;
-			e->next = b[e->hash % nb];
-			b[e->hash % nb] = e;
-		}
-	}
-	free(m->b);
-	m->b = b;
-	m->nb = nb;
-}
-
-static struct hent *hmap_put(struct hmap *m, const void *k, size_t n, uint64_t h, void *val)
-{
-	if (m->n >= m->nb)
-		hmap_grow(m);
-	struct hent *e = xmalloc(sizeof(*e) + n);
-	e->hash = h;
-	e->klen = (uint32_t)n;
-	e->val = val;
-	memcpy(e->key, k, n);
-	e->next = m->b[h % m->nb];
-	m->b[h % m->nb] = e;
-	m->n++;
-	return e;
-}
-
-/* Unlink and free e; returns its value. */
-static void *hmap_del(struct hmap *m, struct hent *e)
-{
-	struct hent **pp = &m->b[e->hash % m->nb];
-	while (*pp != e)
-		pp = &(*pp)->next;
-	*pp = e->next;
-	m->n--;
-	void *val = e->val;
-	free(e);
-	return val;
 }
 
 /* ---- definitions and names --------------------------------------------------------------- */
