@@ -22,7 +22,7 @@
 
 /* Console clients of every worker; each is on this list once logged in. */
 static pthread_mutex_t admin_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct list admin_clients = LIST_INIT(admin_clients);
+static struct list admin_clients = {&admin_clients, &admin_clients};
 static int n_admin;
 
 bool admin_is_console_db(const char *dbname)

@@ -14,7 +14,7 @@
 /* Guards the list of pools and the limit counters' registry. Taken before a pool's lock, never
  * after one. */
 static pthread_mutex_t pools_mutex = PTHREAD_MUTEX_INITIALIZER;
-static struct list all_pools = LIST_INIT(all_pools);
+static struct list all_pools = {&all_pools, &all_pools};
 
 /* Server connections per database name and per server user, across pools: max_db_connections
  * and max_user_connections. Atomic, so a pool claims a slot under its own lock only. */

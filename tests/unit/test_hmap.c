@@ -1,5 +1,5 @@
 /* test_hmap.c: unit tests for core/hmap.c and core/hash.h: lookups by bytes, growth, deletion,
- * colliding hashes kept apart by their keys, and counted lists (core/list.h). */
+ * colliding hashes kept apart by their keys. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "hmap.h"
-#include "list.h"
 
 static void test_fnv1a_vectors(void **state)
 {
@@ -67,40 +66,12 @@ static void test_same_hash_different_keys(void **state)
 	free(m.b);
 }
 
-static struct list static_head = LIST_INIT(static_head);
-
-static void test_list_counts(void **state)
-{
-	(void)state;
-	struct list a, b, items[3];
-	list_init(&a);
-	list_init(&b);
-	for (int i = 0; i < 3; i++) {
-		list_init(&items[i]);
-		list_append(&a, &items[i]);
-	}
-	assert_int_equal(list_count(&a), 3);
-	list_del(&items[1]);
-	list_append(&b, &items[1]); /* a state change: from one list to another */
-	assert_int_equal(list_count(&a), 2);
-	assert_int_equal(list_count(&b), 1);
-	list_del(&items[1]);
-	list_del(&items[1]); /* already out: no count changes */
-	assert_int_equal(list_count(&b), 0);
-	assert_int_equal(list_count(&static_head), 0);
-	list_append(&static_head, &items[1]);
-	assert_int_equal(list_count(&static_head), 1);
-	list_del(&items[1]);
-	assert_int_equal(list_count(&static_head), 0);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_fnv1a_vectors),
 	    cmocka_unit_test(test_put_get_grow_del),
 	    cmocka_unit_test(test_same_hash_different_keys),
-	    cmocka_unit_test(test_list_counts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
