@@ -23,8 +23,8 @@ struct pool_acts {
 	void (*cancel_set_target)(struct client *c, struct server *s);
 };
 
-/* Set once, before any worker starts (pool.c holds it). */
+/* Set once, before any worker starts (pool.c holds a copy: one load less per call). */
 void pool_set_acts(const struct pool_acts *acts);
-extern const struct pool_acts *pool_acts;
+extern struct pool_acts pool_acts;
 
 #endif

@@ -19,11 +19,11 @@
 
 /* Under the lock: the most recently idle server on worker w (with one worker: the list's tail).
  * A round-robin host list takes the oldest instead, so transactions go round the hosts too. */
-const struct pool_acts *pool_acts;
+struct pool_acts pool_acts;
 
 void pool_set_acts(const struct pool_acts *acts)
 {
-	pool_acts = acts;
+	pool_acts = *acts;
 }
 
 static struct server *idle_on(struct pool *p, struct worker *w)
