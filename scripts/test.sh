@@ -48,6 +48,7 @@ export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export TSAN_OPTIONS=halt_on_error=0
 rm -f build*/pytest-junit*.xml
+run "layer order of src/ (scripts/layercheck.py)" $PY scripts/layercheck.py
 run "build (release-like, asserts on)" build build
 run "unit + fuzz replay (plain build)" unit build
 run "integration, workers=1 (plain build)" integration build 1

@@ -39,19 +39,33 @@ static bool peer_is_me(struct client *c)
 	return cred.uid == geteuid();
 }
 
+static const struct client_ops admin_client_ops = {
+	.login_ok = admin_login_ok,
+	.input = admin_process,
+	.gone = admin_client_gone,
+};
+
+const struct client_console admin_console = {
+	.is_console_db = admin_is_console_db,
+	.startup = admin_startup,
+};
+
 shoal_rc admin_startup(struct client *c)
 {
 	const struct config *cfg = config_current();
 	if (peer_is_me(c)) {
 		c->admin = ADMIN_FULL; /* the pooler's own user over the Unix socket */
+		c->ops = &admin_client_ops;
 		return SHOAL_AGAIN;
 	}
 	if (config_user_in_list(cfg->admin_users, c->user))
 		c->admin = ADMIN_FULL;
 	else if (config_user_in_list(cfg->stats_users, c->user))
 		c->admin = ADMIN_STATS;
-	if (c->admin)
+	if (c->admin) {
+		c->ops = &admin_client_ops;
 		return SHOAL_OK;
+	}
 	char msg[200];
 	snprintf(msg, sizeof(msg), "not allowed to connect to the admin console: \"%s\"", c->user);
 	log_warn("%s: %s", c->c.name, msg);

@@ -4,11 +4,14 @@
 #ifndef SHOAL_ADMIN_H
 #define SHOAL_ADMIN_H
 
+#include "client.h"
 #include "objects.h"
 
 struct worker;
 struct mail;
 
+/* The console's hooks for the session layer (client_set_console, at start). */
+extern const struct client_console admin_console;
 /* Is dbname one of the console's names? */
 bool admin_is_console_db(const char *dbname);
 /* At startup of a console client: decide its rights (admin_users, stats_users, or a Unix-socket

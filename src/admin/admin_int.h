@@ -37,6 +37,12 @@ void row_fmt(struct admin_row *r, const char *fmt, ...) PRINTF(2, 3);
  * time) and names; DataRow of a built row. */
 void admin_header(struct buf *b, const char *types, const char *const *names);
 void admin_write_row(struct buf *b, struct admin_row *r);
+/* A wall-clock time for a monotonic one, as PgBouncer's format_time_s (admin_show.c). */
+void row_time(struct admin_row *r, usec_t mono);
+/* SHOW CLIENTS, SERVERS, SOCKETS (admin_socks.c). */
+void show_clients(struct client *c);
+void show_servers(struct client *c);
+void show_sockets(struct client *c);
 
 /* SHOW what: SHOAL_OK written, SHOAL_AGAIN unknown word, SHOAL_ERROR refused (written). */
 shoal_rc admin_show(struct client *c, const char *what) MUST_USE;

@@ -205,6 +205,12 @@ struct config {
 shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) MUST_USE;
 /* Free everything cfg owns. Safe on a zeroed struct. */
 void config_free(struct config *cfg);
+/* The configuration in force (current.c; replaced atomically on reload, old ones stay valid). */
+const struct config *config_current(void);
+void config_set_current(const struct config *cfg);
+/* Call fn with every configuration set from now on (upper layers that cache a setting; at most
+ * a few, registered at start before any config_set_current). */
+void config_on_change(void (*fn)(const struct config *cfg));
 
 /* Parse one [databases] value: libpq-style "key=value ..." (values may be single-quoted, with
  * \' and \\ escapes) or a postgres:// / postgresql:// URL. Fills out (which the caller zeroes

@@ -33,12 +33,8 @@ static inline usec_t shoal_clock(void)
 	return loop_clock ? loop_clock : shoal_now();
 }
 
-/* FNV-1a one byte at a time: for names hashed while they are read (sqlscan.c, params.c). */
-#define HASH_SEED 2166136261u
-static inline uint32_t hash_byte(uint32_t h, unsigned char c)
-{
-	return (h ^ c) * 16777619u;
-}
+/* The hash function (FNV-1a) for names hashed while they are read (sqlscan.c, params.c). */
+#include "hash.h"
 
 /* Allocation that aborts on failure: a pooler that cannot allocate a few bytes cannot recover. */
 void *xmalloc(size_t n);

@@ -1,7 +1,9 @@
 /* main.c: arguments, config load, signals, start and stop of the workers. */
+#include "admin.h"
 #include "alerts.h"
 #include "auth_query.h"
 #include "client.h"
+#include "client_budget.h"
 #include "config.h"
 #include "config_env.h"
 #include "cpus.h"
@@ -16,7 +18,7 @@
 #include "sdnotify.h"
 #include "stats.h"
 #include "tls.h"
-#include "worker.h"
+#include "worker_thread.h"
 #include "shoal_version.h"
 
 #include <errno.h>
@@ -320,6 +322,8 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	char err[512];
 	d->nworkers = workers_wanted(cfg);
 	d->workers = xcalloc((size_t)d->nworkers, sizeof(*d->workers));
+	client_set_console(&admin_console); /* before any client logs in */
+	pool_set_acts(&session_acts);
 	for (int i = 0; i < d->nworkers; i++) {
 		if (worker_init(&d->workers[i], i, cfg, i ? &d->workers[0] : NULL, err,
 				sizeof(err)) != SHOAL_OK) {
@@ -360,6 +364,7 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
+	config_on_change(client_budget_configure); /* before the first config_set_current */
 	control_init(cfg, d->path, d->verbose);
 	if (open_log(cfg, d->verbose, d->quiet) != SHOAL_OK ||
 	    prepare_process(cfg, d->user, d->daemon) != SHOAL_OK)

@@ -1,5 +1,6 @@
 /* worker.c: one thread: its event loop, listeners, command mailbox and janitor tick. */
 #include "worker.h"
+#include "worker_thread.h"
 #include "admin.h"
 #include "cancel.h"
 #include "client.h"
@@ -17,37 +18,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
-
-static _Atomic(const struct config *) current_config;
-static struct worker *all_workers;
-static int n_workers;
-
-const struct config *config_current(void)
-{
-	return atomic_load(&current_config);
-}
-
-void config_set_current(const struct config *cfg)
-{
-	atomic_store(&current_config, cfg);
-	client_budget_configure(cfg->max_client_buffer_bytes);
-}
-
-void worker_set_all(struct worker *ws, int n)
-{
-	all_workers = ws;
-	n_workers = n;
-}
-
-int worker_count(void)
-{
-	return n_workers;
-}
-
-struct worker *worker_get(int id)
-{
-	return id >= 0 && id < n_workers ? &all_workers[id] : NULL;
-}
 
 static void worker_mailbox(struct loop_fd *lfd, uint32_t events);
 static void worker_tick(void *arg);
@@ -199,15 +169,6 @@ static void worker_accept_internal(struct worker *w, int fd)
 	client_accept_internal(w, fd);
 }
 
-static struct mail *worker_take_mail(struct worker *w)
-{
-	pthread_mutex_lock(&w->mail_lock);
-	struct mail *m = w->mail_head;
-	w->mail_head = w->mail_tail = NULL;
-	pthread_mutex_unlock(&w->mail_lock);
-	return m;
-}
-
 static void worker_read_mail(struct worker *w)
 {
 	struct mail *m = worker_take_mail(w), *next;
@@ -240,32 +201,6 @@ static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
 		worker_begin_drain(w);
 }
 
-static void worker_wake(struct worker *w)
-{
-	uint64_t one = 1;
-	if (write(w->mailbox.fd, &one, sizeof(one)) < 0)
-		log_warn("mailbox write: %s", strerror(errno));
-}
-
-void worker_mail(struct worker *w, struct mail *m)
-{
-	m->next = NULL;
-	pthread_mutex_lock(&w->mail_lock);
-	if (w->mail_tail)
-		w->mail_tail->next = m;
-	else
-		w->mail_head = m;
-	w->mail_tail = m;
-	pthread_mutex_unlock(&w->mail_lock);
-	worker_wake(w);
-}
-
-void worker_send_server(struct worker *from, struct mail *m)
-{
-	m->next = from->outbox;
-	from->outbox = m;
-}
-
 static void worker_flush_outbox(struct worker *w)
 {
 	struct mail *m = w->outbox, *next;
@@ -275,12 +210,6 @@ static void worker_flush_outbox(struct worker *w)
 		loop_del(w->loop, &m->s->c.lfd);
 		worker_mail(m->to, m);
 	}
-}
-
-void worker_post(struct worker *w, int cmds)
-{
-	atomic_fetch_or(&w->cmds, cmds);
-	worker_wake(w);
 }
 
 /* ---- timers ---------------------------------------------------------------------------- */

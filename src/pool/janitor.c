@@ -1,11 +1,10 @@
 /* janitor.c: each worker's periodic pass over the pools: timeouts of its own clients and servers,
  * the reserve pool, min_pool_size fill and reconnects. Actions are planned under the ledger lock
  * and carried out after it (closing takes the lock itself). */
-#include "client.h"
+#include "acts_call.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
-#include "server.h"
 #include "worker.h"
 
 #include <stdio.h>

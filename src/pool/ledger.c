@@ -4,7 +4,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "pause.h"
-#include "server.h"
+#include "acts_call.h"
 #include "worker.h"
 
 #include <stdatomic.h>

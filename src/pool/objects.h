@@ -9,7 +9,7 @@
 #include "conn.h"
 #include "list.h"
 #include "histogram.h"
-#include "params.h"
+#include "param_list.h"
 #include "scram.h"
 #include "spin.h"
 
@@ -89,6 +89,7 @@ struct client {
 	bool internal; /* the health probe's socketpair client: no authentication */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
+	const struct client_ops *ops; /* a console client's hooks (client.h), set with admin */
 	bool unix_peer;          /* connected over the Unix socket */
 	char addr[48], local_addr[48]; /* for SHOW CLIENTS; set at accept, then read-only */
 	int port, local_port;

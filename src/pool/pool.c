@@ -2,12 +2,10 @@
  * and servers handed from one worker to another by mail. */
 #include "hosts.h"
 #include "pool.h"
-#include "cancel.h"
-#include "client.h"
+#include "acts_call.h"
 #include "ledger.h"
 #include "log.h"
 #include "pause.h"
-#include "server.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -21,6 +19,13 @@
 
 /* Under the lock: the most recently idle server on worker w (with one worker: the list's tail).
  * A round-robin host list takes the oldest instead, so transactions go round the hosts too. */
+struct pool_acts pool_acts;
+
+void pool_set_acts(const struct pool_acts *acts)
+{
+	pool_acts = *acts;
+}
+
 static struct server *idle_on(struct pool *p, struct worker *w)
 {
 	if (hosts_rotate_idle(p->hosts)) {
@@ -338,6 +343,7 @@ void pool_on_adopt(struct worker *w, struct server *s, struct client *c)
 	bool registered = loop_add(w->loop, &s->c.lfd, ev) == SHOAL_OK;
 	pool_lock(p);
 	s->c.w = w;
+	s->c.loop = w->loop;
 	c->incoming = NULL;
 	bool take = registered && !c->c.dead && c->state == CL_HANDOFF;
 	if (take)

@@ -1,6 +1,5 @@
 /* client.c: client connections: startup, authentication, welcome, routing, death. */
 #include "client.h"
-#include "admin.h"
 #include "auth.h"
 #include "auth_query.h"
 #include "cancel.h"
@@ -11,6 +10,7 @@
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
+#include "params.h"
 #include "pool.h"
 #include "prepared.h"
 #include "proto.h"
@@ -38,6 +38,7 @@ enum client_auth_step {
 
 static atomic_uint_fast64_t next_client_id = 1;
 static atomic_int total_clients;
+static const struct client_console *the_console; /* admin/'s, set once before workers start */
 
 static void client_event(struct loop_fd *lfd, uint32_t events);
 static void client_read(struct client *c);
@@ -49,11 +50,17 @@ int client_count(void)
 	return atomic_load(&total_clients);
 }
 
+void client_set_console(const struct client_console *console)
+{
+	the_console = console;
+}
+
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
 	char peer[80];
 	c->c.w = w;
+	c->c.loop = w->loop;
 	c->c.lfd.fd = fd;
 	c->c.lfd.cb = client_event;
 	c->id = atomic_fetch_add(&next_client_id, 1);
@@ -152,8 +159,8 @@ static void client_close_common(struct client *c, const char *reason)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
 	client_let_go_of_server(c);
-	if (c->admin)
-		admin_client_gone(c);
+	if (c->ops)
+		c->ops->gone(c);
 	else
 		pool_client_gone(c);
 	cancel_unregister(c);
@@ -281,8 +288,8 @@ static const char *client_secret(const struct client *c)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
-	if (c->admin) {
-		admin_login_ok(c);
+	if (c->ops) {
+		c->ops->login_ok(c);
 		return;
 	}
 	if (!c->db) { /* authenticated: now it may learn that the database does not exist */
@@ -586,17 +593,17 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		return;
 	}
 	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */
-	bool console = admin_is_console_db(c->dbname);
+	bool console = the_console && the_console->is_console_db(c->dbname);
 	if ((c->c.w->draining || pause_shutdown()) && !(console && c->is_unix)) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
 	if (console) {
-		shoal_rc rc = admin_startup(c);
+		shoal_rc rc = the_console->startup(c);
 		if (rc == SHOAL_OK)
 			client_start_auth(c);
 		else if (rc == SHOAL_AGAIN)
-			admin_login_ok(c);
+			c->ops->login_ok(c);
 		return;
 	}
 	if (pause_is_disabled(c->dbname)) {
@@ -922,8 +929,8 @@ static void client_process(struct client *c)
 	}
 	if (c->c.dead || buf_avail(&c->c.in) == 0)
 		return;
-	if (c->admin)
-		admin_process(c);
+	if (c->ops)
+		c->ops->input(c);
 	else if (c->state == CL_IDLE)
 		client_idle_input(c);
 	else if (c->state == CL_LINKED && c->server && c->server->state == SV_ACTIVE)

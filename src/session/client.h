@@ -5,6 +5,7 @@
 
 #include <sys/socket.h>
 
+#include "acts.h"
 #include "objects.h"
 
 struct worker;
@@ -32,5 +33,25 @@ shoal_rc client_flush(struct client *c) MUST_USE;
 void client_free(struct client *c);
 /* Clients connected now, across all workers (max_client_conn). */
 int client_count(void);
+
+/* A console client (admin/) is driven through these hooks, set on it when it is let in; the
+ * session layer calls them instead of knowing the console. */
+struct client_ops {
+	void (*login_ok)(struct client *c); /* authenticated: welcome it and take it over */
+	void (*input)(struct client *c);    /* input from it once logged in */
+	void (*gone)(struct client *c);     /* it is closing: forget it */
+};
+
+/* How the session layer recognises and admits console clients (registered once, at start). */
+struct client_console {
+	bool (*is_console_db)(const char *dbname);
+	/* Decide its rights and set c->ops. SHOAL_OK: authenticate it as usual; SHOAL_AGAIN:
+	 * trusted peer, log in now; SHOAL_ERROR: refused and closed (c->ops left NULL). */
+	shoal_rc (*startup)(struct client *c);
+};
+/* The session functions pool/ calls (acts.c): main registers them with pool_set_acts. */
+extern const struct pool_acts session_acts;
+/* Register the console before any worker starts; without one, no database is a console. */
+void client_set_console(const struct client_console *console);
 
 #endif

@@ -16,9 +16,10 @@
 static _Atomic int64_t used;
 _Atomic int64_t client_budget_limit;
 
-void client_budget_configure(int64_t limit)
+void client_budget_configure(const struct config *cfg)
 {
-	atomic_store_explicit(&client_budget_limit, limit, memory_order_relaxed);
+	atomic_store_explicit(&client_budget_limit, cfg->max_client_buffer_bytes,
+			      memory_order_relaxed);
 }
 
 int64_t client_budget_used(void)

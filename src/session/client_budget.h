@@ -15,8 +15,8 @@ struct worker;
 /* max_client_buffer_bytes in force (client_budget_configure); 0: no budget. */
 extern _Atomic int64_t client_budget_limit;
 
-/* The configuration in force changed (config_set_current). */
-void client_budget_configure(int64_t limit);
+/* The configuration in force changed (registered with config_on_change). */
+void client_budget_configure(const struct config *cfg);
 /* The slow half of client_budget_account. */
 void client_budget_update(struct client *c);
 /* Bring c's share of the budget up to date. Marks c's worker to enforce the budget after its

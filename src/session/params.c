@@ -8,18 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-void params_free(struct param_list *pl)
-{
-	for (int i = 0; i < pl->n; i++) {
-		free(pl->items[i].name);
-		free(pl->items[i].value);
-		free(pl->items[i].initial);
-	}
-	free(pl->items);
-	pl->items = NULL;
-	pl->n = pl->cap = pl->n_off = 0;
-}
-
 static uint32_t name_hash(const char *name)
 {
 	uint32_t h = HASH_SEED;

@@ -5,25 +5,8 @@
 
 #include "buf.h"
 #include "common.h"
+#include "param_list.h"
 
-struct param {
-	char *name;
-	char *value;
-	char *initial; /* server lists: the value at login (NULL if unknown: not reported) */
-	bool raw;      /* value is SQL text from the client's own SET, applied unquoted */
-	/* Kept by params.c for the diff on every link: */
-	bool at_initial; /* initial && value equals it */
-	uint32_t hash;	 /* of the lower-cased name: a lookup compares this first */
-};
-
-struct param_list {
-	struct param *items;
-	int n, cap;
-	int n_off; /* items not at_initial: the diff on a link skips its RESET pass when the
-		    * client has every one of them (kept by params.c) */
-};
-
-void params_free(struct param_list *pl);
 void params_copy(struct param_list *dst, const struct param_list *src);
 /* Case-insensitive lookup (GUC names are). NULL when absent. */
 struct param *params_find(const struct param_list *pl, const char *name);

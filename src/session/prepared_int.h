@@ -5,6 +5,7 @@
 
 #include "prepared.h"
 #include "buf.h"
+#include "hmap.h"
 #include "list.h"
 
 #include <stdatomic.h>
@@ -19,20 +20,6 @@ struct ps_def {
 	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
-};
-
-/* A chained hash map over byte keys. */
-struct hent {
-	struct hent *next;
-	uint64_t hash;
-	uint32_t klen;
-	void *val;
-	uint8_t key[];
-};
-
-struct hmap {
-	struct hent **b;
-	size_t nb, n;
 };
 
 /* One statement prepared on a server. */

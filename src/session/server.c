@@ -11,6 +11,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "net.h"
+#include "params.h"
 #include "pool.h"
 #include "proto.h"
 #include "prepared.h"
@@ -56,6 +57,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	const struct config *cfg = config_current();
 	s->pool = p;
 	s->c.w = w;
+	s->c.loop = w->loop;
 	s->c.lfd.fd = -1;
 	s->c.lfd.cb = server_event;
 	s->id = atomic_fetch_add(&next_server_id, 1);

@@ -2,6 +2,7 @@
 #include "txn.h"
 #include "log.h"
 #include "objects.h"
+#include "params.h"
 #include "pool.h"
 #include "prepared.h"
 #include "proto.h"

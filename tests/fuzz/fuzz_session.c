@@ -34,13 +34,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "client.h"
 #include "config.h"
 #include "fakepg.h"
 #include "log.h"
 #include "loop.h"
 #include "net.h"
-#include "worker.h"
+#include "worker_thread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -153,6 +154,8 @@ static void harness_init(void)
 		unlink(path);
 	}
 	config_set_current(&H.cfg[0]);
+	client_set_console(&admin_console);
+	pool_set_acts(&session_acts);
 	if (worker_init(&H.w, 0, &H.cfg[0], NULL, err, sizeof(err)) != SHOAL_OK) {
 		fprintf(stderr, "fuzz_session: worker_init: %s\n", err);
 		abort();

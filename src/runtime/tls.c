@@ -3,7 +3,6 @@
 #include "config.h"
 #include "conn.h"
 #include "log.h"
-#include "worker.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -413,7 +412,7 @@ shoal_rc tls_handshake(struct conn *c, char *err, size_t errlen)
 	case SSL_ERROR_WANT_READ:
 		return SHOAL_AGAIN;
 	case SSL_ERROR_WANT_WRITE:
-		loop_set(c->w->loop, &c->lfd, EPOLLIN | EPOLLOUT);
+		loop_set(c->loop, &c->lfd, EPOLLIN | EPOLLOUT);
 		return SHOAL_AGAIN;
 	default:
 		break;

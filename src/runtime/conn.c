@@ -1,7 +1,6 @@
 /* conn.c: socket pump: buffered reads, batched writes, forwarding by header, backpressure. */
 #include "conn.h"
 #include "tls.h"
-#include "worker.h"
 
 #include <errno.h>
 #include <string.h>
@@ -78,7 +77,7 @@ void conn_update_events(struct conn *c)
 	uint32_t ev = c->paused ? 0 : EPOLLIN;
 	if (buf_avail(&c->out) > 0)
 		ev |= EPOLLOUT;
-	loop_set(c->w->loop, &c->lfd, ev);
+	loop_set(c->loop, &c->lfd, ev);
 }
 
 /* Pausing is lazy: the socket stays armed for reading and is disarmed only if it becomes
@@ -121,7 +120,7 @@ void conn_close(struct conn *c)
 {
 	tls_free(c);
 	if (c->lfd.fd >= 0) {
-		loop_del(c->w->loop, &c->lfd);
+		loop_del(c->loop, &c->lfd);
 		close(c->lfd.fd);
 		c->lfd.fd = -1;
 	}

@@ -1,4 +1,6 @@
-/* worker.h: one thread with its own event loop, listeners, clients and the servers it holds. */
+/* worker.h: the per-thread context every layer above runtime/ may use: a worker's loop, id,
+ * lists of login clients and of the dead, and how to post it commands and mail (mailbox.c).
+ * The thread itself (start, tick, shutdown) is daemon/worker.c's (worker_thread.h). */
 #ifndef SHOAL_WORKER_H
 #define SHOAL_WORKER_H
 
@@ -81,16 +83,6 @@ struct worker {
 	atomic_bool stopped;
 };
 
-/* The configuration in force (replaced atomically on reload; old ones stay valid). */
-const struct config *config_current(void);
-void config_set_current(const struct config *cfg);
-
-/* Create worker id with listeners per cfg (listen.h): worker 0 binds; the others (first: worker
- * 0) share its sockets, or bind their own SO_REUSEPORT TCP sockets with so_reuseport = 1.
- * SHOAL_ERROR with err on a listen failure. */
-shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct worker *first,
-		     char *err, size_t errlen) MUST_USE;
-shoal_rc worker_start(struct worker *w) MUST_USE;
 /* Post commands (enum worker_cmd bits) from another thread. */
 void worker_post(struct worker *w, int cmds);
 /* Mail (malloc'd, taken over) to worker w; handled on its thread. */
@@ -98,14 +90,11 @@ void worker_mail(struct worker *w, struct mail *m);
 /* Send server m->s to m->to after the current event batch of from: events already gathered for
  * it must find it still here (in SV_TRANSIT, ignored); then it leaves from's epoll. */
 void worker_send_server(struct worker *from, struct mail *m);
+/* Take all of w's mail (a list through ->next, oldest first); the caller frees it. */
+struct mail *worker_take_mail(struct worker *w);
 /* The workers running (set once at start). */
 void worker_set_all(struct worker *ws, int n);
 int worker_count(void);
 struct worker *worker_get(int id);
-void worker_join(struct worker *w);
-/* After every worker has stopped: settle mail still in flight, free what is left. */
-void worker_destroy(struct worker *w);
-/* Close the listeners (shutdown: new connections are refused). */
-void worker_close_listeners(struct worker *w);
 
 #endif

@@ -19,7 +19,8 @@ struct tls_conn;
 
 struct conn {
 	struct loop_fd lfd;
-	struct worker *w;
+	struct worker *w;   /* the worker that owns it (runtime/worker.h) */
+	struct loop *loop;  /* that worker's loop: set with w, all conn.c and tls.c need of it */
 	struct buf in;
 	struct buf out;
 	uint32_t fwd_left; /* bytes of the current message still to forward (header included) */
