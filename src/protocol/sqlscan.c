@@ -49,8 +49,17 @@ struct tok {
 
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
-/* C_HINT: the first letters of the words hint_word() knows (t, h, s, p in either case) */
-enum { C_SPACE = 1, C_IDSTART = 2, C_IDCHAR = 4, C_DIGIT = 8, C_ALNUM = 16, C_HINT = 32 };
+/* C_HINT: the first letters of the words hint_word() knows (t, h, s, p in either case);
+ * C_SEMI: ';' (plain_statement() stops only at these two) */
+enum {
+	C_SPACE = 1,
+	C_IDSTART = 2,
+	C_IDCHAR = 4,
+	C_DIGIT = 8,
+	C_ALNUM = 16,
+	C_HINT = 32,
+	C_SEMI = 64
+};
 static unsigned char char_class[256];
 static unsigned char kw_slot[KW_SLOTS]; /* enum keyword by hash, KW_NONE for empty */
 static unsigned char kw_len[KW_COUNT];
@@ -80,6 +89,7 @@ static void init_tables(void)
 		char_class[(unsigned char)*sp] = C_SPACE;
 	for (const char *h = "thspTHSP"; *h; h++)
 		char_class[(unsigned char)*h] |= C_HINT;
+	char_class[';'] = C_SEMI;
 	for (int k = 1; k < KW_COUNT; k++) {
 		uint32_t i = kw_hash(kw_text[k]) % KW_SLOTS;
 		kw_len[k] = (unsigned char)strlen(kw_text[k]);
@@ -635,6 +645,15 @@ static bool hint_word(const char *p)
 	       pg_ == load4("pg_t") || pg_ == load4("pg_a");
 }
 
+/* Only white space in p[i..len)? */
+static bool only_space(const char *p, size_t i, size_t len)
+{
+	for (; i < len; i++)
+		if (!(char_class[(unsigned char)p[i]] & C_SPACE))
+			return false;
+	return true;
+}
+
 /* Could a first word of n bytes starting with c be one that a statement rule looks at (SET,
  * RESET, LISTEN, LOAD, PREPARE, DEALLOCATE, DISCARD, DO, CREATE)? Decided by its first letter
  * and length alone: a false alarm only costs a scan. */
@@ -665,22 +684,17 @@ static bool plain_statement(const char *p, size_t len)
 		return false;
 	while (i + n < len && ident_char((unsigned char)p[i + n]))
 		n++;
-	if (statement_word((unsigned char)p[i], n))
+	if (statement_word((unsigned char)p[i], n) || (i + 4 <= len && hint_word(p + i)))
 		return false;
-	while (i < len) {
+	for (i++; i < len; i++) { /* the first word too: a digit or $ inside it ends a word */
 		unsigned char cl = char_class[(unsigned char)p[i]];
-		if (cl & C_IDSTART) {
-			if ((cl & C_HINT) && i + 4 <= len && hint_word(p + i))
-				return false;
-			while (++i < len && ident_start((unsigned char)p[i]))
-				;
-			continue;
-		}
-		if (p[i++] != ';')
-			continue;
-		for (; i < len; i++)
-			if (!(char_class[(unsigned char)p[i]] & C_SPACE))
-				return false;
+		if (!(cl & (C_HINT | C_SEMI)))
+			continue; /* most bytes */
+		if (cl & C_SEMI)
+			return only_space(p, i + 1, len);
+		/* a hint letter that starts a word: the byte before it is no word byte */
+		if (!ident_start((unsigned char)p[i - 1]) && i + 4 <= len && hint_word(p + i))
+			return false;
 	}
 	return true;
 }

@@ -59,6 +59,12 @@ void ps_server_query_sent(struct server *s);
 /* Must the server's next message of this type be read whole before ps_server_msg (it may
  * answer an injected message)? */
 bool ps_wants_whole(const struct server *s, uint8_t type);
+/* Could ps_wants_whole be true for this type at all (ParseComplete, CloseComplete, the
+ * descriptions)? Inline: most replies are none of these and need no call. */
+static inline bool ps_may_want_whole(uint8_t type)
+{
+	return type == '1' || type == '3' || type == 't' || type == 'T' || type == 'n';
+}
 /* Server side, at the header of each message of a linked server (msg: the whole message when
  * read whole, else NULL). Returns false when the message is an injected message's reply, to be
  * dropped. SHOAL_ERROR-like failures (replies out of step) close the server and return false;

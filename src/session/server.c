@@ -994,14 +994,16 @@ static shoal_rc server_step(struct server *s)
 		return SHOAL_ERROR;
 	}
 	/* Replies to injected messages are seen whole to drop them (and read descriptions). */
-	bool swallowable = c && s->ps && ps_wants_whole(s, h.type);
+	bool swallowable = c && s->ps && ps_may_want_whole(h.type) && ps_wants_whole(s, h.type);
 	if (!server_inspects(s, h.type) && !swallowable) {
-		if (c && !txn_server_msg(s, h.type, NULL, 0))
+		/* A DataRow moves no reply queue and is no error: nothing to note, nothing due. */
+		bool row = h.type == PQMSG_DATA_ROW;
+		if (c && !row && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
 		if (!conn_forward(&s->c, c ? &c->c : NULL))
 			return SHOAL_AGAIN; /* the rest of it has not arrived */
-		if (c)
+		if (c && !row)
 			ps_emit(s, c);
 		return SHOAL_OK;
 	}
