@@ -109,6 +109,8 @@ static const struct setting settings[] = {
 	S_DUR(reserve_pool_timeout, "5", true),
 	S_INT(max_db_connections, "0", true, 0, INT_MAX),
 	S_INT(max_user_connections, "0", true, 0, INT_MAX),
+	S_INT(max_db_client_connections, "0", true, 0, INT_MAX),
+	S_INT(max_user_client_connections, "0", true, 0, INT_MAX),
 	S_STR(server_reset_query, "DISCARD ALL", true),
 	S_BOOL(server_reset_query_always, "0", true),
 	S_DUR(server_connect_timeout, "15", true),
@@ -186,7 +188,7 @@ static const char *const not_implemented[] = {
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
 	"user", "syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
-	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
+	"unix_socket_group",
 	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
 	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
@@ -416,6 +418,7 @@ static const struct kv_key db_keys[] = {
     DBK(min_pool_size, K_INT),
     DBK(reserve_pool_size, K_INT),
     DBK(max_db_connections, K_INT),
+    DBK(max_db_client_connections, K_INT),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
     DBK(auth_user, K_STR),
@@ -427,7 +430,6 @@ static const struct kv_key db_keys[] = {
 };
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
-    "max_db_client_connections",
     "server_lifetime", NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
@@ -440,10 +442,11 @@ static const struct kv_key user_keys[] = {
     USK(pool_mode, K_MODE),
     USK(pool_size, K_INT),
     USK(max_user_connections, K_INT),
+    USK(max_user_client_connections, K_INT),
     {NULL, 0, K_STR, false},
 };
 static const char *const user_ignored[] = {
-    "reserve_pool_size",	"max_user_client_connections", "query_timeout",
+    "reserve_pool_size",	"query_timeout",
     "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout", NULL,
 };
 static const struct kv_table user_table = {"user", user_keys, user_ignored};
@@ -742,7 +745,7 @@ shoal_rc config_parse_db(const char *value, struct db_entry *out, char *err, siz
 {
 	out->port = 5432;
 	out->pool_size = out->min_pool_size = out->reserve_pool_size = -1;
-	out->max_db_connections = -1;
+	out->max_db_connections = out->max_db_client_connections = -1;
 	out->pool_mode = POOL_INHERIT;
 	const char *url = url_body(value);
 	shoal_rc rc;
@@ -842,7 +845,7 @@ void config_drop_db(struct config *cfg, const char *name)
 static shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 			 size_t n)
 {
-	struct user_entry u = {NULL, POOL_INHERIT, -1, -1};
+	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1};
 	if (kv_parse_list(&user_table, &u, value, true, msg, n) != SHOAL_OK)
 		return SHOAL_ERROR;
 	for (int i = 0; i < cfg->nusers; i++) {
@@ -1520,6 +1523,9 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, " pool_size=%d", u->pool_size);
 		if (u->max_user_connections >= 0)
 			fprintf(out, " max_user_connections=%d", u->max_user_connections);
+		if (u->max_user_client_connections >= 0)
+			fprintf(out, " max_user_client_connections=%d",
+				u->max_user_client_connections);
 		fputc('\n', out);
 	}
 	if (cfg->npeers > 0)

@@ -75,6 +75,7 @@ struct db_entry {
 	int min_pool_size;
 	int reserve_pool_size;
 	int max_db_connections;
+	int max_db_client_connections; /* -1 or 0: the global setting */
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
@@ -94,6 +95,7 @@ struct user_entry {
 	int pool_mode;            /* POOL_INHERIT when unset */
 	int pool_size;            /* -1 when unset */
 	int max_user_connections; /* -1 when unset */
+	int max_user_client_connections; /* -1 or 0: the global setting */
 };
 
 /* One auth_file line: "user" "secret" (plaintext, md5<32 hex>, or SCRAM-SHA-256$...). */
@@ -120,6 +122,7 @@ struct config {
 	usec_t reserve_pool_timeout; /* 5 s */
 	int max_db_connections;      /* 0 = unlimited */
 	int max_user_connections;    /* 0 = unlimited */
+	int max_db_client_connections, max_user_client_connections; /* clients; 0 = unlimited */
 	char *server_reset_query;    /* "DISCARD ALL" */
 	int server_reset_query_always; /* 0 */
 	usec_t server_connect_timeout; /* 15 s */

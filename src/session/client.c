@@ -4,6 +4,7 @@
 #include "auth.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "client_admit.h"
 #include "client_hba.h"
 #include "client_sasl.h"
 #include "client_tls.h"
@@ -151,6 +152,7 @@ static void client_close_common(struct client *c, const char *reason)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
 	client_let_go_of_server(c);
+	client_admit_release(c);
 	if (c->admin)
 		admin_client_gone(c);
 	else
@@ -277,6 +279,8 @@ static const char *client_secret(const struct client *c)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
+	if (!client_admit(c))
+		return; /* a client-count limit is full: closed */
 	if (c->admin) {
 		admin_login_ok(c);
 		return;
@@ -590,7 +594,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		if (rc == SHOAL_OK)
 			client_start_auth(c);
 		else if (rc == SHOAL_AGAIN)
-			admin_login_ok(c);
+			client_login_ready(c); /* the pooler's own user: counted, then admitted */
 		return;
 	}
 	if (pause_is_disabled(c->dbname)) {

@@ -992,6 +992,8 @@ static void test_users_section(void **state)
 	assert_int_equal(u->pool_mode, POOL_INHERIT);
 	assert_int_equal(u->pool_size, 2);
 	assert_int_equal(u->max_user_connections, -1);
+	assert_int_equal(u->max_user_client_connections, -1);
+	assert_int_equal(config_find_user(&c, "carol")->max_user_client_connections, 3);
 	assert_null(config_find_user(&c, "dave"));
 	config_free(&c);
 	load_fails("[users]\nalice = pool_size=x\n",
