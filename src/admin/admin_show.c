@@ -610,7 +610,8 @@ static void db_row(struct buf *b, const struct config *cfg, const char *name,
 	row_int(&r, pick(db->pool_size, cfg->default_pool_size));
 	row_int(&r, pick(db->min_pool_size, cfg->min_pool_size));
 	row_int(&r, pick(db->reserve_pool_size, cfg->reserve_pool_size));
-	row_int(&r, cfg->server_lifetime / USEC_PER_SEC);
+	row_int(&r, (db->server_lifetime > 0 ? db->server_lifetime : cfg->server_lifetime) /
+			USEC_PER_SEC);
 	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
 	/* load_balance_hosts: NULL unless host is a list, as PgBouncer shows it */
 	row_str(&r, db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts)

@@ -387,7 +387,7 @@ static shoal_rc apply_env(struct config *cfg, char *err, size_t errlen)
 /* ---- key=value lists: [databases] and [users] values ---- */
 
 /* K_PORTS: one port, or a comma list of them (kept whole in db_entry.port_list). */
-enum kv_kind { K_STR, K_INT, K_PORT, K_PORTS, K_MODE, K_LB, K_TSA };
+enum kv_kind { K_STR, K_INT, K_PORT, K_PORTS, K_MODE, K_LB, K_TSA, K_DUR };
 
 struct kv_key {
 	const char *name;
@@ -419,6 +419,7 @@ static const struct kv_key db_keys[] = {
     DBK(reserve_pool_size, K_INT),
     DBK(max_db_connections, K_INT),
     DBK(max_db_client_connections, K_INT),
+    DBK(server_lifetime, K_DUR),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
     DBK(auth_user, K_STR),
@@ -430,7 +431,7 @@ static const struct kv_key db_keys[] = {
 };
 static const char *const db_ignored[] = {
     "client_encoding", "datestyle",	     "timezone",   "connect_query",
-    "server_lifetime", NULL,
+    NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
 
@@ -443,11 +444,14 @@ static const struct kv_key user_keys[] = {
     USK(pool_size, K_INT),
     USK(max_user_connections, K_INT),
     USK(max_user_client_connections, K_INT),
+    USK(query_timeout, K_DUR),
+    USK(idle_transaction_timeout, K_DUR),
+    USK(client_idle_timeout, K_DUR),
+    USK(transaction_timeout, K_DUR),
     {NULL, 0, K_STR, false},
 };
 static const char *const user_ignored[] = {
-    "reserve_pool_size",	"query_timeout",
-    "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout", NULL,
+    "reserve_pool_size", NULL,
 };
 static const struct kv_table user_table = {"user", user_keys, user_ignored};
 
@@ -490,6 +494,12 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 	}
 	if (k->kind == K_PORTS)
 		return kv_set_ports(p, val, err, errlen);
+	if (k->kind == K_DUR) { /* seconds, as the global timeouts (units allowed); 0: unset */
+		if (config_parse_duration(val, p) == SHOAL_OK)
+			return SHOAL_OK;
+		snprintf(err, errlen, "%s: invalid duration \"%s\"", k->name, val);
+		return SHOAL_ERROR;
+	}
 	if (k->kind == K_MODE)
 		rc = parse_enum(pool_mode_names, val, p, msg, sizeof(msg));
 	else if (k->kind == K_LB)
@@ -845,7 +855,7 @@ void config_drop_db(struct config *cfg, const char *name)
 static shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 			 size_t n)
 {
-	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1};
+	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1, 0, 0, 0, 0};
 	if (kv_parse_list(&user_table, &u, value, true, msg, n) != SHOAL_OK)
 		return SHOAL_ERROR;
 	for (int i = 0; i < cfg->nusers; i++) {
@@ -1495,6 +1505,10 @@ static void print_db(FILE *out, const struct db_entry *d)
 		} else if (k->kind == K_TSA) {
 			if (*(const int *)p != TSA_ANY)
 				v = config_tsa_name(*(const int *)p);
+		} else if (k->kind == K_DUR) {
+			if (*(const usec_t *)p > 0)
+				snprintf(num, sizeof(num), "%gs", (double)*(const usec_t *)p / 1e6);
+			v = *(const usec_t *)p > 0 ? num : NULL;
 		} else if (*(const int *)p >= 0) {
 			snprintf(num, sizeof(num), "%d", *(const int *)p);
 			v = num;
@@ -1503,6 +1517,20 @@ static void print_db(FILE *out, const struct db_entry *d)
 			print_kv(out, k->name, p == &d->password ? "****" : v);
 	}
 	fputc('\n', out);
+}
+
+static void print_user_timeouts(FILE *out, const struct user_entry *u)
+{
+	const struct {
+		const char *name;
+		usec_t v;
+	} t[] = {{"query_timeout", u->query_timeout},
+		 {"idle_transaction_timeout", u->idle_transaction_timeout},
+		 {"client_idle_timeout", u->client_idle_timeout},
+		 {"transaction_timeout", u->transaction_timeout}};
+	for (size_t i = 0; i < ARRAY_LEN(t); i++)
+		if (t[i].v > 0)
+			fprintf(out, " %s=%gs", t[i].name, (double)t[i].v / 1e6);
 }
 
 void config_print(const struct config *cfg, FILE *out)
@@ -1526,6 +1554,7 @@ void config_print(const struct config *cfg, FILE *out)
 		if (u->max_user_client_connections >= 0)
 			fprintf(out, " max_user_client_connections=%d",
 				u->max_user_client_connections);
+		print_user_timeouts(out, u);
 		fputc('\n', out);
 	}
 	if (cfg->npeers > 0)

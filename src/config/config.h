@@ -76,6 +76,7 @@ struct db_entry {
 	int reserve_pool_size;
 	int max_db_connections;
 	int max_db_client_connections; /* -1 or 0: the global setting */
+	usec_t server_lifetime;         /* 0: the global setting */
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
@@ -96,6 +97,8 @@ struct user_entry {
 	int pool_size;            /* -1 when unset */
 	int max_user_connections; /* -1 when unset */
 	int max_user_client_connections; /* -1 or 0: the global setting */
+	/* 0: the global setting (PgBouncer 1.24/1.25 per-user timeouts) */
+	usec_t query_timeout, idle_transaction_timeout, client_idle_timeout, transaction_timeout;
 };
 
 /* One auth_file line: "user" "secret" (plaintext, md5<32 hex>, or SCRAM-SHA-256$...). */

@@ -73,27 +73,40 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 	}
 }
 
-static void jan_scan_linked(struct jan *j, struct client *c)
+/* The timeouts that apply to a pool's clients: its user's entry, else the global settings. */
+struct jan_timeouts {
+	usec_t query, idle_xact, client_idle, xact;
+};
+
+static struct jan_timeouts jan_timeouts_of(const struct pool *p, const struct config *cfg)
+{
+	return (struct jan_timeouts){
+	    .query = pool_timeout(p->query_timeout, cfg->query_timeout),
+	    .idle_xact = pool_timeout(p->idle_transaction_timeout, cfg->idle_transaction_timeout),
+	    .client_idle = pool_timeout(p->client_idle_timeout, cfg->client_idle_timeout),
+	    .xact = pool_timeout(p->transaction_timeout, cfg->transaction_timeout),
+	};
+}
+
+static void jan_scan_linked(struct jan *j, struct client *c, const struct jan_timeouts *t)
 {
 	struct server *s = c->server;
 	if (!s || s->state != SV_ACTIVE)
 		return;
-	const struct config *cfg = j->cfg;
-	if (s->xact_start && expired(s->xact_start, cfg->transaction_timeout, j->now)) {
+	if (s->xact_start && expired(s->xact_start, t->xact, j->now)) {
 		jan_add(j, J_XACT_TIMEOUT, c);
 		return;
 	}
 	if (s->pending > 0 && c->query_start) {
-		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
-		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
+		usec_t grace = t->query > USEC_PER_SEC ? t->query : USEC_PER_SEC;
+		if (!s->timeout_cancel && expired(c->query_start, t->query, j->now))
 			jan_add(j, J_QUERY_CANCEL, c);
 		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
 			jan_add(j, J_QUERY_KILL, c);
 	} else if (s->pending == 0 && (s->ready_status != 'I' || s->ext_open) &&
-		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
+		   expired(c->last_activity, t->idle_xact, j->now)) {
 		jan_add(j, J_IDLE_XACT, c);
-	} else if (server_is_clean(s) &&
-		   expired(c->last_activity, cfg->client_idle_timeout, j->now)) {
+	} else if (server_is_clean(s) && expired(c->last_activity, t->client_idle, j->now)) {
 		jan_add(j, J_CLIENT_IDLE, c);
 	}
 }
@@ -101,11 +114,10 @@ static void jan_scan_linked(struct jan *j, struct client *c)
 static void jan_scan_clients(struct jan *j, struct pool *p)
 {
 	struct list *i, *tmp;
-	const struct config *cfg = j->cfg;
+	struct jan_timeouts t = jan_timeouts_of(p, j->cfg);
 	/* Without these timeouts the scan finds nothing, and with thousands of clients it was a
 	 * fifth of the pooler's CPU (one pass per tick, under the pool lock). */
-	if (!cfg->query_timeout && !cfg->idle_transaction_timeout && !cfg->client_idle_timeout &&
-	    !cfg->transaction_timeout)
+	if (!t.query && !t.idle_xact && !t.client_idle && !t.xact)
 		return;
 	list_for_each_safe(i, tmp, &p->active_clients)
 	{
@@ -113,8 +125,8 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 		if (c->c.w != j->w)
 			continue;
 		if (c->state == CL_LINKED)
-			jan_scan_linked(j, c);
-		else if (expired(c->last_activity, j->cfg->client_idle_timeout, j->now))
+			jan_scan_linked(j, c, &t);
+		else if (expired(c->last_activity, t.client_idle, j->now))
 			jan_add(j, J_CLIENT_IDLE, c);
 	}
 }
@@ -195,6 +207,7 @@ static void jan_do(struct jan_action *a)
 	case J_WAIT_TIMEOUT: wait_timeout(c); break;
 	case J_SHUTDOWN_WAITER: client_close(c, "57P01", "pooler is shutting down"); break;
 	case J_QUERY_CANCEL:
+		log_info("%s query timeout: canceling its query (query_timeout)", c->c.name);
 		c->server->timeout_cancel = true;
 		c->server->cancel_sent_at = shoal_now();
 		server_send_cancel(c->server);

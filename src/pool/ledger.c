@@ -77,6 +77,18 @@ static int pick(int entry, int global)
 	return entry >= 0 ? entry : global;
 }
 
+/* PgBouncer's per-user query_timeout, idle_transaction_timeout, client_idle_timeout and
+ * transaction_timeout (of the user the pool logs in as) and per-database server_lifetime. */
+static void pool_load_timeouts(struct pool *p, const struct db_entry *db,
+			       const struct user_entry *u)
+{
+	p->query_timeout = u ? u->query_timeout : 0;
+	p->idle_transaction_timeout = u ? u->idle_transaction_timeout : 0;
+	p->client_idle_timeout = u ? u->client_idle_timeout : 0;
+	p->transaction_timeout = u ? u->transaction_timeout : 0;
+	p->server_lifetime = db->server_lifetime;
+}
+
 static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
 {
 	/* As PgBouncer: the [users] entry of the user the pool logs in as (a database's forced
@@ -92,6 +104,7 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
 	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
 				    : cfg->max_user_connections;
+	pool_load_timeouts(p, db, u);
 }
 
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,

@@ -179,6 +179,10 @@ struct pool {
 	pthread_mutex_t lock;
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
+	/* the [users] entry's timeouts (of server_user) and the entry's server_lifetime, under
+	 * the lock; 0: the global setting (pool_timeout) */
+	usec_t query_timeout, idle_transaction_timeout, client_idle_timeout, transaction_timeout;
+	usec_t server_lifetime;
 
 	struct list idle, used, connecting, resetting, transit; /* servers by state */
 	struct list waiting;                                    /* clients in FIFO order */

@@ -61,9 +61,10 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->ready_status = 'I';
 	list_init(&s->node);
 	s->connect_time = shoal_now();
-	if (cfg->server_lifetime > 0)
-		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
 	pool_lock(p); /* a reload may replace the pool's password and target */
+	usec_t lifetime = pool_timeout(p->server_lifetime, cfg->server_lifetime);
+	if (lifetime > 0)
+		s->lifetime_end = s->connect_time + jittered_lifetime(lifetime);
 	s->password = p->password ? xstrdup(p->password) : NULL;
 	s->host = p->host;
 	s->dbname = p->server_db;
