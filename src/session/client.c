@@ -416,8 +416,8 @@ static void client_start_auth(struct client *c)
 	}
 	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
 	if (type != AUTH_TRUST && type != AUTH_ANY && type != AUTH_CERT && auth_query_wanted(c) &&
-	    auth_query_start(c) == SHOAL_AGAIN)
-		return;
+	    auth_query_start(c) != SHOAL_OK)
+		return; /* started (resumes later), or refused and closed */
 	const char *secret = client_secret(c);
 	switch (type) {
 	case AUTH_TRUST:
