@@ -543,7 +543,9 @@ static void server_login_ready(struct server *s)
 		p->has_welcome = true;
 	}
 	pool_unlock(p);
-	log_info("%s login ok, backend pid %u, worker %d", s->c.name, s->be_pid, s->c.w->id);
+	/* PgBouncer's wording (operators and its tests look for it), plus Shoal's details */
+	log_info("%s new connection to server (from %s:%d), backend pid %u, worker %d", s->c.name,
+		 s->local_addr, s->local_port, s->be_pid, s->c.w->id);
 	pool_server_ready(s);
 }
 
