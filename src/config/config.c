@@ -119,6 +119,8 @@ static const struct setting settings[] = {
 	S_DUR(server_lifetime, "3600", true),
 	S_DUR(query_timeout, "0", true),
 	S_DUR(query_wait_timeout, "120", true),
+	S_DUR(query_wait_notify, "5", true),
+	S_BOOL(server_fast_close, "0", true),
 	S_DUR(client_idle_timeout, "0", true),
 	S_DUR(client_login_timeout, "60", true),
 	S_DUR(idle_transaction_timeout, "0", true),
@@ -181,7 +183,7 @@ static const struct setting settings[] = {
  * without a setting. */
 static const char *const not_implemented[] = {
 	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters",
-	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
+	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
 	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
@@ -189,7 +191,7 @@ static const char *const not_implemented[] = {
 	"user", "syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
 	"unix_socket_group",
-	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
+	"scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
 	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
 

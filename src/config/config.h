@@ -134,6 +134,8 @@ struct config {
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */
 	usec_t query_wait_timeout;     /* 120 s */
+	usec_t query_wait_notify;      /* 5 s: a NOTICE to a client that waits that long */
+	int server_fast_close;         /* 0: RECONNECT closes session servers at session end */
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
 	usec_t idle_transaction_timeout; /* 0 */

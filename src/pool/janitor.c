@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
+#include "proto.h"
 #include "server.h"
 #include "worker.h"
 
@@ -18,6 +19,8 @@ enum jan_kind {
 	J_QUERY_KILL,
 	J_IDLE_XACT,
 	J_XACT_TIMEOUT,
+	J_FAST_CLOSE,
+	J_WAIT_NOTICE,
 	J_CLIENT_IDLE,
 	J_SERVER_IDLE,
 	J_SERVER_LIFETIME,
@@ -67,6 +70,10 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 		else if (c->c.w == j->w &&
 			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
+		else if (c->c.w == j->w && c->state == CL_WAITING &&
+			 c->wait_noticed != c->state_since &&
+			 expired(c->state_since, j->cfg->query_wait_notify, j->now))
+			jan_add(j, J_WAIT_NOTICE, c); /* once per wait */
 		if (p->reserve_pool_size > 0 &&
 		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
 			*reserve = true;
@@ -93,6 +100,11 @@ static void jan_scan_linked(struct jan *j, struct client *c, const struct jan_ti
 	struct server *s = c->server;
 	if (!s || s->state != SV_ACTIVE)
 		return;
+	/* server_fast_close: a RECONNECT (new generation) ends a session between transactions */
+	if (j->cfg->server_fast_close && s->gen != s->pool->gen && server_is_clean(s)) {
+		jan_add(j, J_FAST_CLOSE, c);
+		return;
+	}
 	if (s->xact_start && expired(s->xact_start, t->xact, j->now)) {
 		jan_add(j, J_XACT_TIMEOUT, c);
 		return;
@@ -117,7 +129,7 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 	struct jan_timeouts t = jan_timeouts_of(p, j->cfg);
 	/* Without these timeouts the scan finds nothing, and with thousands of clients it was a
 	 * fifth of the pooler's CPU (one pass per tick, under the pool lock). */
-	if (!t.query && !t.idle_xact && !t.client_idle && !t.xact)
+	if (!t.query && !t.idle_xact && !t.client_idle && !t.xact && !j->cfg->server_fast_close)
 		return;
 	list_for_each_safe(i, tmp, &p->active_clients)
 	{
@@ -199,6 +211,16 @@ static void wait_timeout(struct client *c)
 	client_close(c, "08P01", msg);
 }
 
+/* query_wait_notify: PgBouncer's notice, once per wait. */
+static void wait_notice(struct client *c)
+{
+	c->wait_noticed = c->state_since;
+	proto_write_notice(&c->c.out, "00000",
+			   "No server connection available in postgres backend, client being queued");
+	if (client_flush(c) != SHOAL_OK)
+		return; /* it failed: the client is closed */
+}
+
 static void jan_do(struct jan_action *a)
 {
 	struct client *c = a->obj;
@@ -216,6 +238,8 @@ static void jan_do(struct jan_action *a)
 	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
 	case J_XACT_TIMEOUT: client_close(c, "08P01", "transaction timeout"); break;
 	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
+	case J_FAST_CLOSE: client_close(c, "57P01", "database configuration changed"); break;
+	case J_WAIT_NOTICE: wait_notice(c); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
 	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;

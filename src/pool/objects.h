@@ -84,6 +84,7 @@ struct client {
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
 	bool climit_counted; /* counted in client_limits.c (client_admit.c) */
+	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	bool unix_peer;          /* connected over the Unix socket */
