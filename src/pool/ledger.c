@@ -228,6 +228,7 @@ static void pool_apply_one(struct pool *p, void *arg)
 void pool_apply_config(const struct config *cfg)
 {
 	pool_foreach(pool_apply_one, (void *)cfg);
+	pool_create_static(cfg); /* a forced-user entry added by RELOAD: min_pool_size applies */
 }
 
 void pool_free_all(void)
