@@ -432,12 +432,13 @@ static const struct kv_key db_keys[] = {
     DBK(auth_user, K_STR),
     DBK(auth_query, K_STR),
     DBK(auth_dbname, K_STR),
+    DBK(connect_query, K_STR),
     /* PgBouncer's older name, still documented as an alias (1.24+). */
     {"reserve_pool", offsetof(struct db_entry, reserve_pool_size), K_INT, true},
     {NULL, 0, K_STR, false},
 };
 static const char *const db_ignored[] = {
-    "client_encoding", "datestyle",	     "timezone",   "connect_query",
+    "client_encoding", "datestyle",	     "timezone",
     NULL,
 };
 static const struct kv_table db_table = {"database", db_keys, db_ignored};
@@ -752,6 +753,8 @@ static void db_entry_clear(struct db_entry *db)
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
+	free(db->connect_query);
+	db->connect_query = NULL;
 	db->host = db->port_list = db->dbname = db->user = db->password = NULL;
 	db->application_name = NULL;
 	db->auth_user = db->auth_query = db->auth_dbname = NULL;

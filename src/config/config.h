@@ -80,6 +80,7 @@ struct db_entry {
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
+	char *connect_query; /* run on each new server after login; NULL when unset */
 };
 
 /* One [peers] entry (PgBouncer's format: "1 = host=... port=..."): another Shoal or PgBouncer

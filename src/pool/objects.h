@@ -132,6 +132,7 @@ struct server {
 	char *password; /* the pool's password when this server connected */
 	bool has_scram_keys; /* pool's pass-through keys, copied with password */
 	bool auth_query;     /* running a client's auth_query as its setup (auth_query.c) */
+	bool connect_query;  /* running its database's connect_query after login (SV_RESET) */
 	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */

@@ -546,6 +546,12 @@ static void server_login_ready(struct server *s)
 	/* PgBouncer's wording (operators and its tests look for it), plus Shoal's details */
 	log_info("%s new connection to server (from %s:%d), backend pid %u, worker %d", s->c.name,
 		 s->local_addr, s->local_port, s->be_pid, s->c.w->id);
+	const struct db_entry *db = config_find_db(config_current(), p->name);
+	if (db && db->connect_query && *db->connect_query) {
+		s->connect_query = true; /* done like a reset query: the server is idle after it */
+		server_begin_reset_with(s, db->connect_query);
+		return;
+	}
 	pool_server_ready(s);
 }
 
@@ -685,6 +691,16 @@ static void server_setup_done(struct server *s)
 		auth_query_done(s);
 		return;
 	}
+	if (s->state == SV_RESET && s->connect_query) {
+		/* its error is logged; the server is kept, as PgBouncer keeps it */
+		s->connect_query = false;
+		s->setup_failed = false;
+		if (s->ready_status != 'I')
+			server_close(s, "connect_query left a transaction open");
+		else
+			pool_server_ready(s);
+		return;
+	}
 	if (s->state == SV_RESET) {
 		if (s->setup_failed)
 			server_close(s, "server_reset_query failed");
@@ -720,7 +736,10 @@ static void server_keep_setup_error(struct server *s, const uint8_t *msg, size_t
 	buf_free(&s->setup_error);
 	proto_write_error(&s->setup_error, "FATAL", e.sqlstate ? e.sqlstate : "08P01",
 			  e.message ? e.message : "invalid startup parameter");
-	log_warn("%s: %s failed: %s", s->c.name, s->state == SV_RESET ? "reset" : "setup",
+	log_warn("%s: %s failed: %s", s->c.name,
+		 s->connect_query	? "connect_query"
+		 : s->state == SV_RESET ? "reset"
+					: "setup",
 		 e.message ? e.message : "?");
 }
 

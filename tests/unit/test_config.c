@@ -765,7 +765,8 @@ static void test_databases_ignored_pgbouncer_keys_warn(void **state)
 	assert_string_equal(c.dbs[0].host, "h");
 	const char *log = read_log();
 	assert_non_null(strstr(log, "\"client_encoding\" is accepted for PgBouncer compatibility"));
-	assert_non_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
+	assert_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
+	assert_string_equal(c.dbs[0].connect_query, "SELECT 1");
 	config_free(&c);
 }
 
