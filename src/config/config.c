@@ -120,6 +120,7 @@ static const struct setting settings[] = {
 	S_DUR(query_timeout, "0", true),
 	S_DUR(query_wait_timeout, "120", true),
 	S_DUR(query_wait_notify, "5", true),
+	S_STR(ignore_startup_parameters, "", true),
 	S_BOOL(server_fast_close, "0", true),
 	S_DUR(client_idle_timeout, "0", true),
 	S_DUR(client_login_timeout, "60", true),
@@ -182,7 +183,7 @@ static const struct setting settings[] = {
  * existing pgbouncer.ini loads unchanged. Those with a reason in unneeded[] are jobs Shoal does
  * without a setting. */
 static const char *const not_implemented[] = {
-	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters",
+	"auth_ident_file", "auth_ldap_options",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
 	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
@@ -198,8 +199,6 @@ static const char *const not_implemented[] = {
 static const struct {
 	const char *name, *why;
 } unneeded[] = {
-	{"ignore_startup_parameters", "Shoal passes every startup parameter on to the server, so "
-				      "none needs to be ignored"},
 	{"pkt_buf", "Shoal sizes its buffers by the data in flight"},
 	{"sbuf_loopcnt", "each worker's event loop is fair by itself"},
 	{"disable_pqexec", "Shoal's console reads only simple queries anyway"},

@@ -137,6 +137,7 @@ struct config {
 	usec_t query_wait_timeout;     /* 120 s */
 	usec_t query_wait_notify;      /* 5 s: a NOTICE to a client that waits that long */
 	int server_fast_close;         /* 0: RECONNECT closes session servers at session end */
+	char *ignore_startup_parameters; /* "": none; startup parameters (or -c options) dropped */
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
 	usec_t idle_transaction_timeout; /* 0 */

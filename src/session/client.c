@@ -503,6 +503,15 @@ static bool is_false(const char *v)
 	       !strcmp(v, "0");
 }
 
+/* ignore_startup_parameters: dropped, as PgBouncer drops them (not carried to servers). */
+static void client_drop_ignored(struct client *c)
+{
+	const char *list = config_current()->ignore_startup_parameters;
+	for (int i = c->params.n - 1; list && *list && i >= 0; i--)
+		if (config_user_in_list(list, c->params.items[i].name))
+			params_remove(&c->params, c->params.items[i].name);
+}
+
 /* Startup parameters: identity, options, and session settings to carry to servers. Returns an
  * error message for the client (sqlstate in *state), or NULL. */
 static const char *client_take_params(struct client *c, const struct startup_msg *m,
@@ -536,6 +545,7 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 			return "unrecognized configuration parameter in startup packet";
 		}
 	}
+	client_drop_ignored(c);
 	if (params_find(&c->params, "role") || params_find(&c->params, "session_authorization")) {
 		/* A pooled server would keep the identity for the next client. */
 		*state = "0A000";
