@@ -468,7 +468,9 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 		server_close(s, "malformed ErrorResponse during login");
 		return;
 	}
-	snprintf(reason, sizeof(reason), "server login failed: %s (%s)",
+	/* PgBouncer's "server login failed: FATAL <message>", with the SQLSTATE */
+	snprintf(reason, sizeof(reason), "server login failed: %s %s (%s)",
+		 e.severity_nl ? e.severity_nl : e.severity ? e.severity : "FATAL",
 		 e.message ? e.message : "?", e.sqlstate);
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
 	 * the server's own error. Anything else (starting up, too many connections) is retried. */

@@ -121,3 +121,13 @@ def test_waiting_client_succeeds_after_postgres_restart(shoal, pg_private, role)
     # New clients work too.
     c2 = s.connect("db", role)
     assert c2.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_refused_server_login_is_logged_with_pgbouncers_wording(shoal, pg, role):
+    s = shoal(databases={"gone": {"dbname": "no_such_db_here"}},
+              settings={"pool_mode": "session"})
+    with pytest.raises(psycopg.OperationalError, match='database "no_such_db_here" does not'):
+        s.connect("gone", role)
+    for line in ('closing because: database "no_such_db_here" does not exist',  # the client's
+                 'server login failed: FATAL database "no_such_db_here" does not exist'):
+        wait_until(lambda: line in s.log(), 5, what=line)
