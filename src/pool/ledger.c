@@ -148,16 +148,20 @@ struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const
 		      const char *user)
 {
 	const char *pool_user = db->user ? db->user : user;
+	bool db_known = false; /* a pool of this database name exists */
 	pthread_mutex_lock(&pools_mutex);
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
+		db_known = db_known || strcmp(p->name, dbname) == 0;
 		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
 			pthread_mutex_unlock(&pools_mutex);
 			return p;
 		}
 	}
+	if (!db_known && strcmp(db->name, "*") == 0) /* PgBouncer's line, once per name */
+		log_info("registered new auto-database: %s", dbname);
 	struct pool *p = pool_new(cfg, db, dbname, pool_user);
 	pthread_mutex_unlock(&pools_mutex);
 	return p;
