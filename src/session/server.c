@@ -475,7 +475,12 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
 	 * the server's own error. Anything else (starting up, too many connections) is retried. */
 	if (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0) {
+		char text[400]; /* logged before the clients' lines, as PgBouncer orders them */
+		str_copy(text, sizeof(text), e.message ? e.message : "server login failed");
+		log_warn("%s %s", s->c.name, reason);
 		pool_fail_waiters(s->c.w, s->pool, msg, len);
+		server_close(s, text);
+		return;
 	}
 	server_close(s, reason);
 }

@@ -128,6 +128,8 @@ def test_refused_server_login_is_logged_with_pgbouncers_wording(shoal, pg, role)
               settings={"pool_mode": "session"})
     with pytest.raises(psycopg.OperationalError, match='database "no_such_db_here" does not'):
         s.connect("gone", role)
-    for line in ('closing because: database "no_such_db_here" does not exist',  # the client's
-                 'server login failed: FATAL database "no_such_db_here" does not exist'):
-        wait_until(lambda: line in s.log(), 5, what=line)
+    server = 'server login failed: FATAL database "no_such_db_here" does not exist'
+    client = 'closing because: database "no_such_db_here" does not exist'
+    wait_until(lambda: client in s.log(), 5, what=client)
+    log = s.log()  # the server's line comes first, as in PgBouncer (its tests read it so)
+    assert server in log and log.index(server) < log.index(client), log
