@@ -133,3 +133,5 @@ def test_refused_server_login_is_logged_with_pgbouncers_wording(shoal, pg, role)
     wait_until(lambda: client in s.log(), 5, what=client)
     log = s.log()  # the server's line comes first, as in PgBouncer (its tests read it so)
     assert server in log and log.index(server) < log.index(client), log
+    # the server's own close line has PgBouncer's form too: one line each, client and server
+    wait_until(lambda: s.log().count(client) == 2, 5, what="the server's close line")
