@@ -21,6 +21,7 @@ enum jan_kind {
 	J_XACT_TIMEOUT,
 	J_FAST_CLOSE,
 	J_WAIT_NOTICE,
+	J_WAIT_QUERY_TIMEOUT,
 	J_CLIENT_IDLE,
 	J_SERVER_IDLE,
 	J_SERVER_LIFETIME,
@@ -70,6 +71,10 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 		else if (c->c.w == j->w &&
 			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
+		else if (c->c.w == j->w && c->state == CL_WAITING &&
+			 expired(c->state_since, pool_timeout(p->query_timeout, j->cfg->query_timeout),
+				 j->now))
+			jan_add(j, J_WAIT_QUERY_TIMEOUT, c); /* PgBouncer: its query waited too long */
 		else if (c->c.w == j->w && c->state == CL_WAITING &&
 			 c->wait_noticed != c->state_since &&
 			 expired(c->state_since, j->cfg->query_wait_notify, j->now))
@@ -240,9 +245,10 @@ static void jan_do(struct jan_action *a)
 	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
 	case J_FAST_CLOSE: client_close(c, "57P01", "database configuration changed"); break;
 	case J_WAIT_NOTICE: wait_notice(c); break;
+	case J_WAIT_QUERY_TIMEOUT: client_close(c, "08P01", "query_timeout"); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
-	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	case J_CONNECT_TIMEOUT: server_close(s, "connect timeout (server_connect_timeout)"); break;
 	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
 	case J_SERVER_EVICT:
 		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "

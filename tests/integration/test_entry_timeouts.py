@@ -80,3 +80,21 @@ def test_database_server_lifetime_overrides_global(shoal, pg, role):
                what="the short-lived server to close")
     assert pg.count_backends(usename=role, datname="template1") == 1
     assert "server_lifetime reached" in s.log()
+
+
+def test_query_timeout_also_bounds_the_wait_for_a_server(shoal, pg, role):
+    """As PgBouncer: a query that waited longer than query_timeout for a server is refused and
+    the client closed (08P01 'query_timeout'), before query_wait_timeout."""
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
+              settings={"pool_mode": "transaction", "query_timeout": 0.5,
+                        "query_wait_timeout": 20})
+    holder = s.connect("db", role)
+    holder.execute("BEGIN")
+    holder.execute("SELECT 1")
+    w = Wire(s.host, s.port)
+    assert w.startup(role, "db") is None
+    t0 = time.monotonic()
+    _, err, _ = w.query("SELECT 1")
+    assert err is not None and err.get("C") == "08P01" and err.get("M") == "query_timeout", err
+    assert time.monotonic() - t0 < 5
+    holder.execute("COMMIT")
