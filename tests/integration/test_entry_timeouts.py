@@ -98,3 +98,15 @@ def test_query_timeout_also_bounds_the_wait_for_a_server(shoal, pg, role):
     assert err is not None and err.get("C") == "08P01" and err.get("M") == "query_timeout", err
     assert time.monotonic() - t0 < 5
     holder.execute("COMMIT")
+
+
+def test_query_timeout_bounds_a_login_that_waits_for_a_server(shoal, pg, role):
+    """A session-mode login waits for a server to confirm its parameters; with no server
+    (nothing listens there) query_timeout ends the wait, as PgBouncer's does."""
+    s = shoal(databases={"db": {"dbname": "postgres", "host": "127.0.0.1", "port": 1}},
+              settings={"pool_mode": "session", "query_timeout": 0.5,
+                        "query_wait_timeout": 20})
+    t0 = time.monotonic()
+    with pytest.raises(psycopg.OperationalError, match="query_timeout"):
+        s.connect("db", role)
+    assert time.monotonic() - t0 < 5
