@@ -71,10 +71,10 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 		else if (c->c.w == j->w &&
 			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
-		else if (c->c.w == j->w &&
-			 expired(c->state_since, pool_timeout(p->query_timeout, j->cfg->query_timeout),
-				 j->now))
-			jan_add(j, J_WAIT_QUERY_TIMEOUT, c); /* PgBouncer: waited too long (or its login) */
+		else if (c->c.w == j->w && /* PgBouncer: waited too long (or its login did) */
+			 expired(c->state_since,
+				 pool_timeout(p->query_timeout, j->cfg->query_timeout), j->now))
+			jan_add(j, J_WAIT_QUERY_TIMEOUT, c);
 		else if (c->c.w == j->w && c->state == CL_WAITING &&
 			 c->wait_noticed != c->state_since &&
 			 expired(c->state_since, j->cfg->query_wait_notify, j->now))
@@ -220,8 +220,9 @@ static void wait_timeout(struct client *c)
 static void wait_notice(struct client *c)
 {
 	c->wait_noticed = c->state_since;
-	proto_write_notice(&c->c.out, "00000",
-			   "No server connection available in postgres backend, client being queued");
+	proto_write_notice(
+	    &c->c.out, "00000",
+	    "No server connection available in postgres backend, client being queued");
 	if (client_flush(c) != SHOAL_OK)
 		return; /* it failed: the client is closed */
 }

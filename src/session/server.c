@@ -134,7 +134,8 @@ void server_close(struct server *s, const char *reason)
 	bool failed_login = !s->login_ok;
 	/* A message half forwarded to the client: an error of ours would land inside it. */
 	bool mid_message = c && s->state == SV_ACTIVE && s->c.fwd_left > 0;
-	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closing because: %s", s->c.name, reason);
+	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closing because: %s", s->c.name,
+		reason);
 	if (c) {
 		pool_unlink(c, s);
 		cancel_set_target(c, NULL);
