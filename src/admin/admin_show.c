@@ -2,6 +2,7 @@
  * about pools, clients and servers are written under each pool's lock (memory only). */
 #include "admin_int.h"
 #include "client.h"
+#include "client_limits.h"
 #include "control.h"
 #include "hosts.h"
 #include "dns.h"
@@ -303,15 +304,17 @@ static void db_row(struct buf *b, const struct config *cfg, const char *name,
 	row_int(&r, pick(db->pool_size, cfg->default_pool_size));
 	row_int(&r, pick(db->min_pool_size, cfg->min_pool_size));
 	row_int(&r, pick(db->reserve_pool_size, cfg->reserve_pool_size));
-	row_int(&r, cfg->server_lifetime / USEC_PER_SEC);
+	row_int(&r, (db->server_lifetime > 0 ? db->server_lifetime : cfg->server_lifetime) /
+			USEC_PER_SEC);
 	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
 	/* load_balance_hosts: NULL unless host is a list, as PgBouncer shows it */
 	row_str(&r, db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts)
 						       : NULL);
 	row_int(&r, pick(db->max_db_connections, cfg->max_db_connections));
 	row_int(&r, cnt.servers);
-	row_int(&r, 0);
-	row_int(&r, cnt.clients);
+	row_int(&r, db->max_db_client_connections > 0 ? db->max_db_client_connections
+						      : cfg->max_db_client_connections);
+	row_int(&r, climit_db_clients(name));
 	row_int(&r, pause_flag(name));
 	row_int(&r, pause_is_disabled(name));
 	admin_write_row(b, &r);
@@ -339,6 +342,12 @@ static void name_pool(struct pool *p, void *arg)
 {
 	struct name_set *s = arg;
 	name_add(s, s->users ? p->user : p->name);
+}
+
+/* A user with clients now (client_limits.c keeps its names until exit). */
+static void name_user(const char *user, void *arg)
+{
+	name_add(arg, user);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -382,10 +391,12 @@ static void show_databases(struct client *c)
 	struct admin_row r = {0}; /* the console itself */
 	const char *row[] = {"pgbouncer", NULL, NULL, "pgbouncer", "pgbouncer", "2",  "0", "0", "0",
 			     "statement", NULL, "0",  "0",	   "0",		NULL, "0", "0"};
-	char port[16], ncl[16];
+	char port[16], maxcl[16], ncl[16];
 	snprintf(port, sizeof(port), "%d", cfg->listen_port);
-	snprintf(ncl, sizeof(ncl), "%d", admin_client_count());
+	snprintf(maxcl, sizeof(maxcl), "%d", cfg->max_db_client_connections);
+	snprintf(ncl, sizeof(ncl), "%d", climit_db_clients("pgbouncer"));
 	row[2] = port;
+	row[13] = maxcl;
 	row[14] = ncl;
 	for (int i = 0; i < 17; i++)
 		row_str(&r, row[i]);
@@ -410,6 +421,7 @@ static void show_users(struct client *c)
 	for (int i = 0; i < cfg->nusers; i++)
 		name_add(&s, cfg->users[i].name);
 	pool_foreach(name_pool, &s);
+	climit_foreach_user(name_user, &s);
 	qsort(s.v, (size_t)s.n, sizeof(*s.v), name_cmp);
 	for (int i = 0; i < s.n; i++) {
 		const struct user_entry *u = config_find_user(cfg, s.v[i]);
@@ -427,8 +439,10 @@ static void show_users(struct client *c)
 		row_int(&r, u ? pick(u->max_user_connections, cfg->max_user_connections)
 			      : cfg->max_user_connections);
 		row_int(&r, cnt.servers);
-		row_int(&r, 0);
-		row_int(&r, cnt.clients);
+		row_int(&r, u && u->max_user_client_connections > 0
+				? u->max_user_client_connections
+				: cfg->max_user_client_connections);
+		row_int(&r, climit_user_clients(s.v[i]));
 		admin_write_row(b, &r);
 	}
 	free(s.v);

@@ -6,6 +6,7 @@
  * points (an accept, a login, a janitor tick), so each decision sees one consistent version.
  * Old versions are never freed before exit: clients keep pointers to their [databases] entry. */
 #include "control.h"
+#include "auth_query.h"
 #include "dns.h"
 #include "http_server.h"
 #include "log.h"
@@ -89,6 +90,7 @@ static void install(struct config *cfg)
 	dns_prime(cfg, pthread_equal(pthread_self(), main_thread));
 	config_set_current(cfg);
 	pool_apply_config(cfg);
+	auth_query_cache_free(); /* auth_query, auth_user or auth_dbname may have changed */
 }
 
 shoal_rc control_reload(char *err, size_t errlen)

@@ -25,24 +25,22 @@
  * existing pgbouncer.ini loads unchanged. Those with a reason in unneeded[] are jobs Shoal does
  * without a setting. */
 static const char *const not_implemented[] = {
-	"auth_ident_file", "auth_ldap_options", "ignore_startup_parameters",
-	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay", "server_fast_close",
+	"auth_ident_file", "auth_ldap_options",
+	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
 	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
 	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
 	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
 	"user", "syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout", "autodb_idle_timeout",
-	"unix_socket_group", "max_db_client_connections", "max_user_client_connections",
-	"query_wait_notify", "scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
+	"unix_socket_group",
+	"scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
 	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
 };
 
 static const struct {
 	const char *name, *why;
 } unneeded[] = {
-	{"ignore_startup_parameters", "Shoal passes every startup parameter on to the server, so "
-				      "none needs to be ignored"},
 	{"pkt_buf", "Shoal sizes its buffers by the data in flight"},
 	{"sbuf_loopcnt", "each worker's event loop is fair by itself"},
 	{"disable_pqexec", "Shoal's console reads only simple queries anyway"},

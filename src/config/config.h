@@ -75,9 +75,12 @@ struct db_entry {
 	int min_pool_size;
 	int reserve_pool_size;
 	int max_db_connections;
+	int max_db_client_connections; /* -1 or 0: the global setting */
+	usec_t server_lifetime;         /* 0: the global setting */
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
+	char *connect_query; /* run on each new server after login; NULL when unset */
 };
 
 /* One [peers] entry (PgBouncer's format: "1 = host=... port=..."): another Shoal or PgBouncer
@@ -94,6 +97,9 @@ struct user_entry {
 	int pool_mode;            /* POOL_INHERIT when unset */
 	int pool_size;            /* -1 when unset */
 	int max_user_connections; /* -1 when unset */
+	int max_user_client_connections; /* -1 or 0: the global setting */
+	/* 0: the global setting (PgBouncer 1.24/1.25 per-user timeouts) */
+	usec_t query_timeout, idle_transaction_timeout, client_idle_timeout, transaction_timeout;
 };
 
 /* One auth_file line: "user" "secret" (plaintext, md5<32 hex>, or SCRAM-SHA-256$...). */
@@ -120,6 +126,7 @@ struct config {
 	usec_t reserve_pool_timeout; /* 5 s */
 	int max_db_connections;      /* 0 = unlimited */
 	int max_user_connections;    /* 0 = unlimited */
+	int max_db_client_connections, max_user_client_connections; /* clients; 0 = unlimited */
 	char *server_reset_query;    /* "DISCARD ALL" */
 	int server_reset_query_always; /* 0 */
 	usec_t server_connect_timeout; /* 15 s */
@@ -128,6 +135,9 @@ struct config {
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */
 	usec_t query_wait_timeout;     /* 120 s */
+	usec_t query_wait_notify;      /* 5 s: a NOTICE to a client that waits that long */
+	int server_fast_close;         /* 0: RECONNECT closes session servers at session end */
+	char *ignore_startup_parameters; /* "": none; startup parameters (or -c options) dropped */
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
 	usec_t idle_transaction_timeout; /* 0 */

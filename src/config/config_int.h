@@ -59,7 +59,7 @@ struct ini_src {
 
 /* key=value lists (kvlist.c) */
 /* K_PORTS: one port, or a comma list of them (kept whole in db_entry.port_list). */
-enum kv_kind { K_STR, K_INT, K_PORT, K_PORTS, K_MODE, K_LB, K_TSA };
+enum kv_kind { K_STR, K_INT, K_PORT, K_PORTS, K_MODE, K_LB, K_TSA, K_DUR };
 
 struct kv_key {
 	const char *name;

@@ -28,6 +28,8 @@ void db_entry_clear(struct db_entry *db)
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
+	free(db->connect_query);
+	db->connect_query = NULL;
 	db->host = db->port_list = db->dbname = db->user = db->password = NULL;
 	db->application_name = NULL;
 	db->auth_user = db->auth_query = db->auth_dbname = NULL;
@@ -38,7 +40,7 @@ shoal_rc config_parse_db(const char *value, struct db_entry *out, char *err, siz
 {
 	out->port = 5432;
 	out->pool_size = out->min_pool_size = out->reserve_pool_size = -1;
-	out->max_db_connections = -1;
+	out->max_db_connections = out->max_db_client_connections = -1;
 	out->pool_mode = POOL_INHERIT;
 	const char *url = url_body(value);
 	shoal_rc rc;
@@ -138,7 +140,7 @@ void config_drop_db(struct config *cfg, const char *name)
 shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 		  size_t n)
 {
-	struct user_entry u = {NULL, POOL_INHERIT, -1, -1};
+	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1, 0, 0, 0, 0};
 	if (kv_parse_list(&user_table, &u, value, true, msg, n) != SHOAL_OK)
 		return SHOAL_ERROR;
 	for (int i = 0; i < cfg->nusers; i++) {

@@ -33,19 +33,21 @@ const struct kv_key db_keys[] = {
     DBK(min_pool_size, K_INT),
     DBK(reserve_pool_size, K_INT),
     DBK(max_db_connections, K_INT),
+    DBK(max_db_client_connections, K_INT),
+    DBK(server_lifetime, K_DUR),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
     DBK(auth_user, K_STR),
     DBK(auth_query, K_STR),
     DBK(auth_dbname, K_STR),
+    DBK(connect_query, K_STR),
     /* PgBouncer's older name, still documented as an alias (1.24+). */
     {"reserve_pool", offsetof(struct db_entry, reserve_pool_size), K_INT, true},
     {NULL, 0, K_STR, false},
 };
 const char *const db_ignored[] = {
-    "client_encoding", "datestyle",	     "timezone",   "connect_query",
-    "max_db_client_connections",
-    "server_lifetime", NULL,
+    "client_encoding", "datestyle",	     "timezone",
+    NULL,
 };
 const struct kv_table db_table = {"database", db_keys, db_ignored};
 
@@ -57,11 +59,15 @@ static const struct kv_key user_keys[] = {
     USK(pool_mode, K_MODE),
     USK(pool_size, K_INT),
     USK(max_user_connections, K_INT),
+    USK(max_user_client_connections, K_INT),
+    USK(query_timeout, K_DUR),
+    USK(idle_transaction_timeout, K_DUR),
+    USK(client_idle_timeout, K_DUR),
+    USK(transaction_timeout, K_DUR),
     {NULL, 0, K_STR, false},
 };
 static const char *const user_ignored[] = {
-    "reserve_pool_size",	"max_user_client_connections", "query_timeout",
-    "idle_transaction_timeout", "client_idle_timeout", "transaction_timeout", NULL,
+    "reserve_pool_size", NULL,
 };
 const struct kv_table user_table = {"user", user_keys, user_ignored};
 
@@ -104,6 +110,12 @@ static shoal_rc kv_set_field(const struct kv_key *k, void *p, const char *val, c
 	}
 	if (k->kind == K_PORTS)
 		return kv_set_ports(p, val, err, errlen);
+	if (k->kind == K_DUR) { /* seconds, as the global timeouts (units allowed); 0: unset */
+		if (config_parse_duration(val, p) == SHOAL_OK)
+			return SHOAL_OK;
+		snprintf(err, errlen, "%s: invalid duration \"%s\"", k->name, val);
+		return SHOAL_ERROR;
+	}
 	if (k->kind == K_MODE)
 		rc = parse_enum(pool_mode_names, val, p, msg, sizeof(msg));
 	else if (k->kind == K_LB)

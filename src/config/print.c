@@ -64,6 +64,10 @@ static void print_db(FILE *out, const struct db_entry *d)
 		} else if (k->kind == K_TSA) {
 			if (*(const int *)p != TSA_ANY)
 				v = config_tsa_name(*(const int *)p);
+		} else if (k->kind == K_DUR) {
+			if (*(const usec_t *)p > 0)
+				snprintf(num, sizeof(num), "%gs", (double)*(const usec_t *)p / 1e6);
+			v = *(const usec_t *)p > 0 ? num : NULL;
 		} else if (*(const int *)p >= 0) {
 			snprintf(num, sizeof(num), "%d", *(const int *)p);
 			v = num;
@@ -72,6 +76,20 @@ static void print_db(FILE *out, const struct db_entry *d)
 			print_kv(out, k->name, p == &d->password ? "****" : v);
 	}
 	fputc('\n', out);
+}
+
+static void print_user_timeouts(FILE *out, const struct user_entry *u)
+{
+	const struct {
+		const char *name;
+		usec_t v;
+	} t[] = {{"query_timeout", u->query_timeout},
+		 {"idle_transaction_timeout", u->idle_transaction_timeout},
+		 {"client_idle_timeout", u->client_idle_timeout},
+		 {"transaction_timeout", u->transaction_timeout}};
+	for (size_t i = 0; i < ARRAY_LEN(t); i++)
+		if (t[i].v > 0)
+			fprintf(out, " %s=%gs", t[i].name, (double)t[i].v / 1e6);
 }
 
 void config_print(const struct config *cfg, FILE *out)
@@ -92,6 +110,10 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, " pool_size=%d", u->pool_size);
 		if (u->max_user_connections >= 0)
 			fprintf(out, " max_user_connections=%d", u->max_user_connections);
+		if (u->max_user_client_connections >= 0)
+			fprintf(out, " max_user_client_connections=%d",
+				u->max_user_client_connections);
+		print_user_timeouts(out, u);
 		fputc('\n', out);
 	}
 	if (cfg->npeers > 0)

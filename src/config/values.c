@@ -139,6 +139,13 @@ shoal_rc setting_set(struct config *cfg, const struct setting *s, const char *v,
 		return SHOAL_ERROR;
 	case T_STR:
 	case T_PATH:
+		/* PgBouncer's rule: the console cannot run auth_query */
+		if (p == (void *)&cfg->auth_dbname && strcmp(v, "pgbouncer") == 0) {
+			snprintf(
+			    msg, n,
+			    "cannot use the reserved \"pgbouncer\" database as an auth_dbname");
+			return SHOAL_ERROR;
+		}
 		set_str(p, v, s->type == T_PATH);
 		return SHOAL_OK;
 	}

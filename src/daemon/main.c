@@ -13,6 +13,7 @@
 #include "http_server.h"
 #include "listen.h"
 #include "log.h"
+#include "client_limits.h"
 #include "pause.h"
 #include "pool.h"
 #include "sdnotify.h"
@@ -441,6 +442,7 @@ int main(int argc, char **argv)
 	pool_free_all();
 	stats_free_all();
 	pause_free_all();
+	climit_free_all();
 	control_free_all();
 	auth_query_cache_free();
 	tls_shutdown();

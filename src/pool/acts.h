@@ -21,6 +21,7 @@ struct pool_acts {
 	bool (*server_is_clean)(const struct server *s);
 	void (*server_free)(struct server *s);
 	void (*cancel_set_target)(struct client *c, struct server *s);
+	shoal_rc (*client_flush)(struct client *c);
 };
 
 /* Set once, before any worker starts (pool.c holds a copy: one load less per call). */

@@ -57,4 +57,9 @@ static inline void cancel_set_target(struct client *c, struct server *s)
 	pool_acts.cancel_set_target(c, s);
 }
 
+static inline shoal_rc client_flush(struct client *c)
+{
+	return pool_acts.client_flush(c);
+}
+
 #endif

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
+#include "proto.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -17,6 +18,9 @@ enum jan_kind {
 	J_QUERY_KILL,
 	J_IDLE_XACT,
 	J_XACT_TIMEOUT,
+	J_FAST_CLOSE,
+	J_WAIT_NOTICE,
+	J_WAIT_QUERY_TIMEOUT,
 	J_CLIENT_IDLE,
 	J_SERVER_IDLE,
 	J_SERVER_LIFETIME,
@@ -66,33 +70,59 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 		else if (c->c.w == j->w &&
 			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
 			jan_add(j, J_WAIT_TIMEOUT, c);
+		else if (c->c.w == j->w && /* PgBouncer: waited too long (or its login did) */
+			 expired(c->state_since,
+				 pool_timeout(p->query_timeout, j->cfg->query_timeout), j->now))
+			jan_add(j, J_WAIT_QUERY_TIMEOUT, c);
+		else if (c->c.w == j->w && c->state == CL_WAITING &&
+			 c->wait_noticed != c->state_since &&
+			 expired(c->state_since, j->cfg->query_wait_notify, j->now))
+			jan_add(j, J_WAIT_NOTICE, c); /* once per wait */
 		if (p->reserve_pool_size > 0 &&
 		    j->now - c->state_since >= j->cfg->reserve_pool_timeout)
 			*reserve = true;
 	}
 }
 
-static void jan_scan_linked(struct jan *j, struct client *c)
+/* The timeouts that apply to a pool's clients: its user's entry, else the global settings. */
+struct jan_timeouts {
+	usec_t query, idle_xact, client_idle, xact;
+};
+
+static struct jan_timeouts jan_timeouts_of(const struct pool *p, const struct config *cfg)
+{
+	return (struct jan_timeouts){
+	    .query = pool_timeout(p->query_timeout, cfg->query_timeout),
+	    .idle_xact = pool_timeout(p->idle_transaction_timeout, cfg->idle_transaction_timeout),
+	    .client_idle = pool_timeout(p->client_idle_timeout, cfg->client_idle_timeout),
+	    .xact = pool_timeout(p->transaction_timeout, cfg->transaction_timeout),
+	};
+}
+
+static void jan_scan_linked(struct jan *j, struct client *c, const struct jan_timeouts *t)
 {
 	struct server *s = c->server;
 	if (!s || s->state != SV_ACTIVE)
 		return;
-	const struct config *cfg = j->cfg;
-	if (s->xact_start && expired(s->xact_start, cfg->transaction_timeout, j->now)) {
+	/* server_fast_close: a RECONNECT (new generation) ends a session between transactions */
+	if (j->cfg->server_fast_close && s->gen != s->pool->gen && server_is_clean(s)) {
+		jan_add(j, J_FAST_CLOSE, c);
+		return;
+	}
+	if (s->xact_start && expired(s->xact_start, t->xact, j->now)) {
 		jan_add(j, J_XACT_TIMEOUT, c);
 		return;
 	}
 	if (s->pending > 0 && c->query_start) {
-		usec_t grace = cfg->query_timeout > USEC_PER_SEC ? cfg->query_timeout : USEC_PER_SEC;
-		if (!s->timeout_cancel && expired(c->query_start, cfg->query_timeout, j->now))
+		usec_t grace = t->query > USEC_PER_SEC ? t->query : USEC_PER_SEC;
+		if (!s->timeout_cancel && expired(c->query_start, t->query, j->now))
 			jan_add(j, J_QUERY_CANCEL, c);
 		else if (s->timeout_cancel && j->now - s->cancel_sent_at > grace)
 			jan_add(j, J_QUERY_KILL, c);
 	} else if (s->pending == 0 && (s->ready_status != 'I' || s->ext_open) &&
-		   expired(c->last_activity, cfg->idle_transaction_timeout, j->now)) {
+		   expired(c->last_activity, t->idle_xact, j->now)) {
 		jan_add(j, J_IDLE_XACT, c);
-	} else if (server_is_clean(s) &&
-		   expired(c->last_activity, cfg->client_idle_timeout, j->now)) {
+	} else if (server_is_clean(s) && expired(c->last_activity, t->client_idle, j->now)) {
 		jan_add(j, J_CLIENT_IDLE, c);
 	}
 }
@@ -100,11 +130,10 @@ static void jan_scan_linked(struct jan *j, struct client *c)
 static void jan_scan_clients(struct jan *j, struct pool *p)
 {
 	struct list *i, *tmp;
-	const struct config *cfg = j->cfg;
+	struct jan_timeouts t = jan_timeouts_of(p, j->cfg);
 	/* Without these timeouts the scan finds nothing, and with thousands of clients it was a
 	 * fifth of the pooler's CPU (one pass per tick, under the pool lock). */
-	if (!cfg->query_timeout && !cfg->idle_transaction_timeout && !cfg->client_idle_timeout &&
-	    !cfg->transaction_timeout)
+	if (!t.query && !t.idle_xact && !t.client_idle && !t.xact && !j->cfg->server_fast_close)
 		return;
 	list_for_each_safe(i, tmp, &p->active_clients)
 	{
@@ -112,8 +141,8 @@ static void jan_scan_clients(struct jan *j, struct pool *p)
 		if (c->c.w != j->w)
 			continue;
 		if (c->state == CL_LINKED)
-			jan_scan_linked(j, c);
-		else if (expired(c->last_activity, j->cfg->client_idle_timeout, j->now))
+			jan_scan_linked(j, c, &t);
+		else if (expired(c->last_activity, t.client_idle, j->now))
 			jan_add(j, J_CLIENT_IDLE, c);
 	}
 }
@@ -186,6 +215,17 @@ static void wait_timeout(struct client *c)
 	client_close(c, "08P01", msg);
 }
 
+/* query_wait_notify: PgBouncer's notice, once per wait. */
+static void wait_notice(struct client *c)
+{
+	c->wait_noticed = c->state_since;
+	proto_write_notice(
+	    &c->c.out, "00000",
+	    "No server connection available in postgres backend, client being queued");
+	if (client_flush(c) != SHOAL_OK)
+		return; /* it failed: the client is closed */
+}
+
 static void jan_do(struct jan_action *a)
 {
 	struct client *c = a->obj;
@@ -194,6 +234,7 @@ static void jan_do(struct jan_action *a)
 	case J_WAIT_TIMEOUT: wait_timeout(c); break;
 	case J_SHUTDOWN_WAITER: client_close(c, "57P01", "pooler is shutting down"); break;
 	case J_QUERY_CANCEL:
+		log_info("%s query timeout: canceling its query (query_timeout)", c->c.name);
 		c->server->timeout_cancel = true;
 		c->server->cancel_sent_at = shoal_now();
 		server_send_cancel(c->server);
@@ -202,9 +243,12 @@ static void jan_do(struct jan_action *a)
 	case J_IDLE_XACT: client_close(c, "08P01", "idle transaction timeout"); break;
 	case J_XACT_TIMEOUT: client_close(c, "08P01", "transaction timeout"); break;
 	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
+	case J_FAST_CLOSE: client_close(c, "57P01", "database configuration changed"); break;
+	case J_WAIT_NOTICE: wait_notice(c); break;
+	case J_WAIT_QUERY_TIMEOUT: client_close(c, "08P01", "query_timeout"); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
-	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	case J_CONNECT_TIMEOUT: server_close(s, "connect timeout (server_connect_timeout)"); break;
 	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
 	case J_SERVER_EVICT:
 		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "

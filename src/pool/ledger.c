@@ -77,6 +77,18 @@ static int pick(int entry, int global)
 	return entry >= 0 ? entry : global;
 }
 
+/* PgBouncer's per-user query_timeout, idle_transaction_timeout, client_idle_timeout and
+ * transaction_timeout (of the user the pool logs in as) and per-database server_lifetime. */
+static void pool_load_timeouts(struct pool *p, const struct db_entry *db,
+			       const struct user_entry *u)
+{
+	p->query_timeout = u ? u->query_timeout : 0;
+	p->idle_transaction_timeout = u ? u->idle_transaction_timeout : 0;
+	p->client_idle_timeout = u ? u->client_idle_timeout : 0;
+	p->transaction_timeout = u ? u->transaction_timeout : 0;
+	p->server_lifetime = db->server_lifetime;
+}
+
 static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
 {
 	/* As PgBouncer: the [users] entry of the user the pool logs in as (a database's forced
@@ -92,6 +104,7 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
 	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
 				    : cfg->max_user_connections;
+	pool_load_timeouts(p, db, u);
 }
 
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
@@ -135,16 +148,20 @@ struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const
 		      const char *user)
 {
 	const char *pool_user = db->user ? db->user : user;
+	bool db_known = false; /* a pool of this database name exists */
 	pthread_mutex_lock(&pools_mutex);
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
+		db_known = db_known || strcmp(p->name, dbname) == 0;
 		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
 			pthread_mutex_unlock(&pools_mutex);
 			return p;
 		}
 	}
+	if (!db_known && strcmp(db->name, "*") == 0) /* PgBouncer's line, once per name */
+		log_info("registered new auto-database: %s", dbname);
 	struct pool *p = pool_new(cfg, db, dbname, pool_user);
 	pthread_mutex_unlock(&pools_mutex);
 	return p;
@@ -215,6 +232,7 @@ static void pool_apply_one(struct pool *p, void *arg)
 void pool_apply_config(const struct config *cfg)
 {
 	pool_foreach(pool_apply_one, (void *)cfg);
+	pool_create_static(cfg); /* a forced-user entry added by RELOAD: min_pool_size applies */
 }
 
 void pool_free_all(void)

@@ -87,6 +87,8 @@ struct client {
 				  * told 57P01 at its next request (worker.c) */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
+	bool climit_counted; /* counted in client_limits.c (client_admit.c) */
+	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	const struct client_ops *ops; /* a console client's hooks (client.h), set with admin */
@@ -135,6 +137,7 @@ struct server {
 	char *password; /* the pool's password when this server connected */
 	bool has_scram_keys; /* pool's pass-through keys, copied with password */
 	bool auth_query;     /* running a client's auth_query as its setup (auth_query.c) */
+	bool connect_query;  /* running its database's connect_query after login (SV_RESET) */
 	uint8_t scram_client_key[32], scram_server_key[32];
 	struct buf setup_error; /* the ErrorResponse from a failed setup, for the client */
 	unsigned gen;           /* the pool's gen when it connected: older ones are recycled */
@@ -190,6 +193,10 @@ struct pool {
 	struct spin lock; /* pool_lock(): short sections only */
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
+	/* the [users] entry's timeouts (of server_user) and the entry's server_lifetime, under
+	 * the lock; 0: the global setting (pool_timeout) */
+	usec_t query_timeout, idle_transaction_timeout, client_idle_timeout, transaction_timeout;
+	usec_t server_lifetime;
 
 	struct list idle, used, connecting, resetting, transit; /* servers by state */
 	struct list waiting;                                    /* clients in FIFO order */

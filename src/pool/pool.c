@@ -6,6 +6,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "pause.h"
+#include "proto.h"
 #include "stats.h"
 #include "worker.h"
 
@@ -434,7 +435,12 @@ void pool_fail_local_waiters(struct worker *w, struct pool *p, const uint8_t *er
 		pool_unlock(p);
 		if (!c)
 			return;
-		client_close_with(c, errmsg, len, "server login failed");
+		struct pq_error e; /* the log says the server's message, as PgBouncer's does */
+		bool parsed = len > PQ_HEADER_LEN &&
+			      proto_parse_error(errmsg + PQ_HEADER_LEN, len - PQ_HEADER_LEN, &e) ==
+				  SHOAL_OK &&
+			      e.message;
+		client_close_with(c, errmsg, len, parsed ? e.message : "server login failed");
 	}
 }
 

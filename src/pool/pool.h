@@ -89,6 +89,12 @@ void client_set_state(struct client *c, enum client_state st);
  * pool, min_pool_size, reconnect backoff. */
 void pool_janitor(struct worker *w, usec_t now);
 
+/* A pool's own timeout (a [users] or database entry's) when set, else the global one. */
+static inline usec_t pool_timeout(usec_t own, usec_t global)
+{
+	return own > 0 ? own : global;
+}
+
 /* Effective pool mode of a pool. */
 int pool_mode_of(const struct pool *p);
 /* Call fn for every pool, with that pool's lock held. */

@@ -255,10 +255,10 @@ void proto_put_bytes(struct buf *b, const void *p, size_t n)
 	buf_append(b, p, n);
 }
 
-void proto_write_error(struct buf *b, const char *severity, const char *sqlstate,
-		       const char *message)
+static void write_fields(struct buf *b, uint8_t type, const char *severity, const char *sqlstate,
+			 const char *message)
 {
-	proto_begin(b, PQMSG_ERROR);
+	proto_begin(b, type);
 	proto_put_u8(b, 'S');
 	proto_put_str(b, severity);
 	proto_put_u8(b, 'V');
@@ -269,6 +269,17 @@ void proto_write_error(struct buf *b, const char *severity, const char *sqlstate
 	proto_put_str(b, message);
 	proto_put_u8(b, 0);
 	proto_finish(b);
+}
+
+void proto_write_error(struct buf *b, const char *severity, const char *sqlstate,
+		       const char *message)
+{
+	write_fields(b, PQMSG_ERROR, severity, sqlstate, message);
+}
+
+void proto_write_notice(struct buf *b, const char *sqlstate, const char *message)
+{
+	write_fields(b, PQMSG_NOTICE, "NOTICE", sqlstate, message);
 }
 
 void proto_write_auth(struct buf *b, uint32_t code, const void *data, size_t n)

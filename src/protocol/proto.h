@@ -157,6 +157,8 @@ void proto_finish(struct buf *b); /* fills in the length of the message begun la
 
 void proto_write_error(struct buf *b, const char *severity, const char *sqlstate,
 		       const char *message);
+/* A NoticeResponse, severity NOTICE. */
+void proto_write_notice(struct buf *b, const char *sqlstate, const char *message);
 void proto_write_auth(struct buf *b, uint32_t code, const void *data, size_t n);
 void proto_write_param(struct buf *b, const char *name, const char *value);
 /* BackendKeyData with a key of keylen bytes (4 for a 3.0 client, up to 256 from 3.2 on). */

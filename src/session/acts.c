@@ -15,4 +15,5 @@ const struct pool_acts session_acts = {
 	.server_is_clean = server_is_clean,
 	.server_free = server_free,
 	.cancel_set_target = cancel_set_target,
+	.client_flush = client_flush,
 };

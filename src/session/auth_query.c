@@ -3,6 +3,7 @@
 #include "client.h"
 #include "ledger.h"
 #include "log.h"
+#include "pause.h"
 #include "pool.h"
 #include "prepared.h"
 #include "proto.h"
@@ -106,11 +107,13 @@ static const char *aq_user(const struct client *c)
 	return c->db && c->db->auth_user ? c->db->auth_user : config_current()->auth_user;
 }
 
+/* The database entry's auth_dbname, else the global one, else the client's own database (none
+ * for the console: PgBouncer's reserved database cannot run a query). */
 static const char *aq_dbname(const struct client *c)
 {
-	const char *d = c->db && c->db->auth_dbname ? c->db->auth_dbname
-						    : config_current()->auth_dbname;
-	return d ? d : c->dbname;
+	const char *d =
+	    c->db && c->db->auth_dbname ? c->db->auth_dbname : config_current()->auth_dbname;
+	return d ? d : c->admin ? "pgbouncer" : c->dbname;
 }
 
 static const char *aq_query(const struct client *c)
@@ -118,27 +121,47 @@ static const char *aq_query(const struct client *c)
 	return c->db && c->db->auth_query ? c->db->auth_query : config_current()->auth_query;
 }
 
-/* Console users are not looked up: auth_query runs through a pool of a real database. */
+/* The console's users are looked up too (through auth_dbname), as in PgBouncer. */
 bool auth_query_wanted(const struct client *c)
 {
-	return !c->aq_done && c->db && !c->admin && aq_user(c) &&
+	return !c->aq_done && (c->db || c->admin) && aq_user(c) &&
 	       !config_find_secret(config_current(), c->user);
 }
 
 /* ---- the lookup --------------------------------------------------------------------------- */
 
+/* The auth database's entry, or NULL with c closed: PgBouncer's checks and wording (a
+ * configuration error, so the client is told no more than "bouncer config error"). */
+static const struct db_entry *aq_database(struct client *c, const char *dbname)
+{
+	const struct db_entry *db = config_find_db(config_current(), dbname);
+	char msg[200];
+	if (client_is_console_db(dbname)) {
+		log_error("%s: cannot use the reserved \"%s\" database as an auth_dbname",
+			  c->c.name, dbname);
+	} else if (!db) {
+		log_error("%s: authentication database \"%s\" is not configured.", c->c.name,
+			  dbname);
+	} else if (pause_is_disabled(dbname)) {
+		snprintf(msg, sizeof(msg), "authentication database \"%s\" is disabled", dbname);
+		client_close(c, "08P01", msg);
+		return NULL;
+	} else {
+		return db;
+	}
+	client_close(c, "08P01", "bouncer config error");
+	return NULL;
+}
+
 shoal_rc auth_query_start(struct client *c)
 {
 	const struct config *cfg = config_current();
 	const char *dbname = aq_dbname(c);
+	const struct db_entry *db = aq_database(c, dbname);
+	if (!db)
+		return SHOAL_ERROR;
 	if (cache_get(dbname, c->user, &c->aq_secret)) {
 		c->aq_done = true;
-		return SHOAL_OK;
-	}
-	const struct db_entry *db = config_find_db(cfg, dbname);
-	if (!db) {
-		c->aq_done = true; /* no such auth database: nobody is found */
-		log_warn("%s: auth_dbname \"%s\" is not in [databases]", c->c.name, dbname);
 		return SHOAL_OK;
 	}
 	struct pool *p = pool_get(cfg, db, dbname, aq_user(c));
@@ -160,7 +183,8 @@ void auth_query_send(struct server *s)
 	struct buf *o = &s->c.out;
 	s->auth_query = true;
 	c->aq_found = false;
-	ps_server_query_sent(s); /* this replaces the server's unnamed statement: nobody owns it now */
+	ps_server_query_sent(
+	    s); /* this replaces the server's unnamed statement: nobody owns it now */
 	proto_begin(o, PQMSG_PARSE);
 	proto_put_str(o, "");
 	proto_put_str(o, aq_query(c));
@@ -234,7 +258,8 @@ void auth_query_done(struct server *s)
 	if (failed) {
 		log_warn("%s: auth_query failed on %s (its error is logged above)", c->c.name,
 			 s->c.name);
-		client_close(c, "08P01", "authentication lookup failed (auth_query)");
+		client_close(c, "08P01",
+			     "bouncer config error: authentication lookup failed (auth_query)");
 		return;
 	}
 	cache_put(aq_dbname(c), c->user, c->aq_secret);

@@ -11,7 +11,8 @@
  * auth_file, not fetched yet)? */
 bool auth_query_wanted(const struct client *c);
 /* Find c's secret: SHOAL_OK when the cache answered (c->aq_secret set or NULL for no such
- * user); SHOAL_AGAIN when the query was started (client_auth_resume follows). */
+ * user); SHOAL_AGAIN when the query was started (client_auth_resume follows); SHOAL_ERROR when
+ * the auth database is reserved, unknown or disabled (c has been closed). */
 shoal_rc auth_query_start(struct client *c) MUST_USE;
 
 /* server.c's hooks, for a server linked to a client whose query it runs (s->auth_query). */

@@ -3,6 +3,7 @@
 #include "auth.h"
 #include "auth_query.h"
 #include "cancel.h"
+#include "client_admit.h"
 #include "client_budget.h"
 #include "client_hba.h"
 #include "client_sasl.h"
@@ -53,6 +54,11 @@ int client_count(void)
 void client_set_console(const struct client_console *console)
 {
 	the_console = console;
+}
+
+bool client_is_console_db(const char *dbname)
+{
+	return the_console && the_console->is_console_db(dbname);
 }
 
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
@@ -159,6 +165,7 @@ static void client_close_common(struct client *c, const char *reason)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
 	client_let_go_of_server(c);
+	client_admit_release(c);
 	if (c->ops)
 		c->ops->gone(c);
 	else
@@ -288,6 +295,8 @@ static const char *client_secret(const struct client *c)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
+	if (!client_admit(c))
+		return; /* a client-count limit is full: closed */
 	if (c->ops) {
 		c->ops->login_ok(c);
 		return;
@@ -425,8 +434,8 @@ static void client_start_auth(struct client *c)
 	}
 	/* Users not in auth_file may be looked up with auth_query first (asynchronously). */
 	if (type != AUTH_TRUST && type != AUTH_ANY && type != AUTH_CERT && auth_query_wanted(c) &&
-	    auth_query_start(c) == SHOAL_AGAIN)
-		return;
+	    auth_query_start(c) != SHOAL_OK)
+		return; /* started (resumes later), or refused and closed */
 	const char *secret = client_secret(c);
 	switch (type) {
 	case AUTH_TRUST:
@@ -512,6 +521,15 @@ static bool is_false(const char *v)
 	       !strcmp(v, "0");
 }
 
+/* ignore_startup_parameters: dropped, as PgBouncer drops them (not carried to servers). */
+static void client_drop_ignored(struct client *c)
+{
+	const char *list = config_current()->ignore_startup_parameters;
+	for (int i = c->params.n - 1; list && *list && i >= 0; i--)
+		if (config_user_in_list(list, c->params.items[i].name))
+			params_remove(&c->params, c->params.items[i].name);
+}
+
 /* Startup parameters: identity, options, and session settings to carry to servers. Returns an
  * error message for the client (sqlstate in *state), or NULL. */
 static const char *client_take_params(struct client *c, const struct startup_msg *m,
@@ -545,6 +563,7 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 			return "unrecognized configuration parameter in startup packet";
 		}
 	}
+	client_drop_ignored(c);
 	if (params_find(&c->params, "role") || params_find(&c->params, "session_authorization")) {
 		/* A pooled server would keep the identity for the next client. */
 		*state = "0A000";
@@ -603,7 +622,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		if (rc == SHOAL_OK)
 			client_start_auth(c);
 		else if (rc == SHOAL_AGAIN)
-			c->ops->login_ok(c);
+			client_login_ready(c); /* the pooler's own user: counted, then admitted */
 		return;
 	}
 	if (pause_is_disabled(c->dbname)) {

@@ -53,5 +53,7 @@ struct client_console {
 extern const struct pool_acts session_acts;
 /* Register the console before any worker starts; without one, no database is a console. */
 void client_set_console(const struct client_console *console);
+/* Is dbname the console's (pgbouncer, shoal)? False before a console is registered. */
+bool client_is_console_db(const char *dbname);
 
 #endif

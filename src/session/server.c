@@ -64,9 +64,10 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->ready_status = 'I';
 	list_init(&s->node);
 	s->connect_time = shoal_now();
-	if (cfg->server_lifetime > 0)
-		s->lifetime_end = s->connect_time + jittered_lifetime(cfg->server_lifetime);
 	pool_lock(p); /* a reload may replace the pool's password and target */
+	usec_t lifetime = pool_timeout(p->server_lifetime, cfg->server_lifetime);
+	if (lifetime > 0)
+		s->lifetime_end = s->connect_time + jittered_lifetime(lifetime);
 	s->password = p->password ? xstrdup(p->password) : NULL;
 	s->host = p->host;
 	s->dbname = p->server_db;
@@ -136,7 +137,8 @@ void server_close(struct server *s, const char *reason)
 	bool failed_login = !s->login_ok;
 	/* A message half forwarded to the client: an error of ours would land inside it. */
 	bool mid_message = c && s->state == SV_ACTIVE && s->c.fwd_left > 0;
-	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closed: %s", s->c.name, reason);
+	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closing because: %s", s->c.name,
+		reason);
 	if (c) {
 		pool_unlink(c, s);
 		cancel_set_target(c, NULL);
@@ -470,12 +472,19 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 		server_close(s, "malformed ErrorResponse during login");
 		return;
 	}
-	snprintf(reason, sizeof(reason), "server login failed: %s (%s)",
+	/* PgBouncer's "server login failed: FATAL <message>", with the SQLSTATE */
+	snprintf(reason, sizeof(reason), "server login failed: %s %s (%s)",
+		 e.severity_nl ? e.severity_nl : e.severity ? e.severity : "FATAL",
 		 e.message ? e.message : "?", e.sqlstate);
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
 	 * the server's own error. Anything else (starting up, too many connections) is retried. */
 	if (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0) {
+		char text[400]; /* logged before the clients' lines, as PgBouncer orders them */
+		str_copy(text, sizeof(text), e.message ? e.message : "server login failed");
+		log_warn("%s %s", s->c.name, reason);
 		pool_fail_waiters(s->c.w, s->pool, msg, len);
+		server_close(s, text);
+		return;
 	}
 	server_close(s, reason);
 }
@@ -545,7 +554,15 @@ static void server_login_ready(struct server *s)
 		p->has_welcome = true;
 	}
 	pool_unlock(p);
-	log_info("%s login ok, backend pid %u, worker %d", s->c.name, s->be_pid, s->c.w->id);
+	/* PgBouncer's wording (operators and its tests look for it), plus Shoal's details */
+	log_info("%s new connection to server (from %s:%d), backend pid %u, worker %d", s->c.name,
+		 s->local_addr, s->local_port, s->be_pid, s->c.w->id);
+	const struct db_entry *db = config_find_db(config_current(), p->name);
+	if (db && db->connect_query && *db->connect_query) {
+		s->connect_query = true; /* done like a reset query: the server is idle after it */
+		server_begin_reset_with(s, db->connect_query);
+		return;
+	}
 	pool_server_ready(s);
 }
 
@@ -734,6 +751,16 @@ static void server_setup_done(struct server *s)
 		auth_query_done(s);
 		return;
 	}
+	if (s->state == SV_RESET && s->connect_query) {
+		/* its error is logged; the server is kept, as PgBouncer keeps it */
+		s->connect_query = false;
+		s->setup_failed = false;
+		if (s->ready_status != 'I')
+			server_close(s, "connect_query left a transaction open");
+		else
+			pool_server_ready(s);
+		return;
+	}
 	if (s->state == SV_RESET) {
 		if (s->setup_failed)
 			server_close(s, "server_reset_query failed");
@@ -769,7 +796,10 @@ static void server_keep_setup_error(struct server *s, const uint8_t *msg, size_t
 	buf_free(&s->setup_error);
 	proto_write_error(&s->setup_error, "FATAL", e.sqlstate ? e.sqlstate : "08P01",
 			  e.message ? e.message : "invalid startup parameter");
-	log_warn("%s: %s failed: %s", s->c.name, s->state == SV_RESET ? "reset" : "setup",
+	log_warn("%s: %s failed: %s", s->c.name,
+		 s->connect_query	? "connect_query"
+		 : s->state == SV_RESET ? "reset"
+					: "setup",
 		 e.message ? e.message : "?");
 }
 

@@ -49,6 +49,8 @@ def test_wildcard_database_entry_passes_name_through(shoal, pg, role_db):
     s = shoal(databases={"*": {}})
     c = s.connect(db, role)
     assert c.execute("SELECT current_database()").fetchone()[0] == db
+    s.connect(db, "postgres").execute("SELECT 1")  # a second pool of the same name
+    assert s.log().count("registered new auto-database: %s" % db) == 1  # PgBouncer's line
 
 
 # -- client authentication ------------------------------------------------------------------

@@ -115,3 +115,12 @@ def test_console_shutdown_wait_for_clients_refuses_new_with_57P01(shoal, role):
     rc = s.wait(10)
     s.stopped_by_test = True
     assert rc == 0, rc
+
+
+def test_reload_added_forced_user_entry_opens_min_pool_size(shoal, pg, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    line = next(l for l in open(s.ini).read().splitlines() if l.startswith("db = "))
+    rewrite(s, line, line + "\nwarm = " + line[len("db = "):] + " user=%s min_pool_size=2" % role)
+    admin(s).execute("RELOAD")
+    wait_until(lambda: pg.count_backends(usename=role) == 2, 10,
+               what="min_pool_size servers of the entry RELOAD added")

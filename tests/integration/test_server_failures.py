@@ -121,3 +121,17 @@ def test_waiting_client_succeeds_after_postgres_restart(shoal, pg_private, role)
     # New clients work too.
     c2 = s.connect("db", role)
     assert c2.execute("SELECT 1").fetchone()[0] == 1
+
+
+def test_refused_server_login_is_logged_with_pgbouncers_wording(shoal, pg, role):
+    s = shoal(databases={"gone": {"dbname": "no_such_db_here"}},
+              settings={"pool_mode": "session"})
+    with pytest.raises(psycopg.OperationalError, match='database "no_such_db_here" does not'):
+        s.connect("gone", role)
+    server = 'server login failed: FATAL database "no_such_db_here" does not exist'
+    client = 'closing because: database "no_such_db_here" does not exist'
+    wait_until(lambda: client in s.log(), 5, what=client)
+    log = s.log()  # the server's line comes first, as in PgBouncer (its tests read it so)
+    assert server in log and log.index(server) < log.index(client), log
+    # the server's own close line has PgBouncer's form too: one line each, client and server
+    wait_until(lambda: s.log().count(client) == 2, 5, what="the server's close line")

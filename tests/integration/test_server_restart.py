@@ -62,7 +62,7 @@ def test_parallel_failed_logins_are_one_round_of_backoff(shoal, pg_private, role
 def _failed_rounds(log):
     """Times of failed server logins, grouped into rounds (failures within 50 ms)."""
     times = []
-    for m in re.finditer(r"^\S+ (\d\d):(\d\d):(\d\d\.\d+) UTC .* closed: connect failed", log,
+    for m in re.finditer(r"^\S+ (\d\d):(\d\d):(\d\d\.\d+) UTC .* closing because: connect failed", log,
                          re.M):
         times.append(int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3)))
     rounds = []
@@ -90,7 +90,7 @@ def test_new_requests_fail_fast_while_logins_fail_and_recover(shoal, pg_private,
 
     t = threading.Thread(target=wait_query, daemon=True)
     t.start()  # waits from before the failures: it keeps waiting
-    wait_until(lambda: "closed: connect failed" in s.log(), timeout=5,
+    wait_until(lambda: "closing because: connect failed" in s.log(), timeout=5,
                what="a failed server login")
     late = Wire(s.host, s.port)
     assert late.startup(role, "db") is None  # the welcome is cached: login needs no server
@@ -167,7 +167,7 @@ def test_commits_resume_quickly_after_a_fast_restart(shoal, pg_private, role):
     print("restart took %.2f s; longest gap between commits %.2f s" % (t_up - t_restart,
                                                                        max(gaps)))
     assert max(gaps) < (t_up - t_restart) + 2.0, "%.2f s without commits" % max(gaps)
-    failed = len(re.findall(r"closed: connect failed", s.log()))
+    failed = len(re.findall(r"closing because: connect failed", s.log()))
     assert failed < 40, failed
 
 

@@ -20,7 +20,7 @@ def worker_of_client(s, role, before):
 
 
 def server_logins(s):
-    return re.findall(r"login ok, backend pid (\d+), worker (\d+)", s.log())
+    return re.findall(r"new connection to server \(from [^)]*\), backend pid (\d+), worker (\d+)", s.log())
 
 
 def test_200_clients_on_4_workers_never_exceed_pool_size(shoal, pg, role_db):

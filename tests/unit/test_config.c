@@ -328,6 +328,8 @@ static void test_invalid_values_fail_with_file_line_and_key(void **state)
 	load_fails("[pgbouncer]\nlisten_port = abc\n", "shoal.ini:2: listen_port: invalid number");
 	load_fails("[pgbouncer]\n\n; c\nlisten_port = 70000\n", "shoal.ini:4: listen_port:");
 	load_fails("[pgbouncer]\nlisten_port = 0\n", "out of range");
+	load_fails("[pgbouncer]\nauth_dbname = pgbouncer\n",
+		   "cannot use the reserved \"pgbouncer\" database as an auth_dbname");
 	load_fails("[pgbouncer]\npool_mode = bogus\n",
 		   "pool_mode: invalid value \"bogus\" (expected session transaction statement)");
 	load_fails("[pgbouncer]\nauth_type = pam\n", "auth_type: invalid value \"pam\"");
@@ -604,13 +606,11 @@ static void test_not_implemented_setting_warns_once(void **state)
 	(void)state;
 	struct config c;
 	load_ok(&c, "[pgbouncer]\ntcp_keepcnt = 1\ntcp_keepcnt = 2\nserver_tls13_ciphers = x\n"
-		    "ignore_startup_parameters = extra_float_digits\n");
+		    "pkt_buf = 4096\n");
 	const char *log = read_log();
 	assert_int_equal(count_substr(log, "\"tcp_keepcnt\""), 1);
 	assert_int_equal(count_substr(log, "has no effect in Shoal"), 2);
-	assert_int_equal(count_substr(log, "\"ignore_startup_parameters\" is not needed: Shoal passes "
-					   "every startup parameter on"),
-			 1);
+	assert_int_equal(count_substr(log, "\"pkt_buf\" is not needed: Shoal sizes its buffers"), 1);
 	assert_null(strstr(log, "not implemented"));
 	config_free(&c);
 }
@@ -765,7 +765,8 @@ static void test_databases_ignored_pgbouncer_keys_warn(void **state)
 	assert_string_equal(c.dbs[0].host, "h");
 	const char *log = read_log();
 	assert_non_null(strstr(log, "\"client_encoding\" is accepted for PgBouncer compatibility"));
-	assert_non_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
+	assert_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
+	assert_string_equal(c.dbs[0].connect_query, "SELECT 1");
 	config_free(&c);
 }
 
@@ -982,7 +983,7 @@ static void test_long_database_line(void **state)
 static void test_users_section(void **state)
 {
 	(void)state;
-	struct config c;
+	struct config c, c2;
 	load_ok(&c, "[users]\nalice = pool_mode=session, pool_size=5, max_user_connections=10\n"
 		    "bob = pool_size=2\ncarol = max_user_client_connections=3\n");
 	assert_int_equal(c.nusers, 3);
@@ -994,6 +995,13 @@ static void test_users_section(void **state)
 	assert_int_equal(u->pool_mode, POOL_INHERIT);
 	assert_int_equal(u->pool_size, 2);
 	assert_int_equal(u->max_user_connections, -1);
+	assert_int_equal(u->max_user_client_connections, -1);
+	assert_int_equal(config_find_user(&c, "carol")->max_user_client_connections, 3);
+	load_ok(&c2, "[users]\nerin = query_timeout=1.5 client_idle_timeout=2min\n");
+	assert_int_equal(config_find_user(&c2, "erin")->query_timeout, 1500000);
+	assert_int_equal(config_find_user(&c2, "erin")->client_idle_timeout, 120000000);
+	assert_int_equal(config_find_user(&c2, "erin")->transaction_timeout, 0);
+	config_free(&c2);
 	assert_null(config_find_user(&c, "dave"));
 	config_free(&c);
 	load_fails("[users]\nalice = pool_size=x\n",
