@@ -130,6 +130,9 @@ struct config {
 	usec_t query_wait_timeout;     /* 120 s */
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
+	usec_t client_startup_timeout; /* 10 s: to send the startup packet (door.c) */
+	int max_login_clients;         /* 100: clients logging in at once; 0 = no limit */
+	int admin_reserved_conn;       /* 3: console logins past max_client_conn */
 	usec_t idle_transaction_timeout; /* 0 */
 	usec_t transaction_timeout;      /* 0: a transaction running longer closes its client */
 	int64_t max_packet_size;       /* 2147483647 */

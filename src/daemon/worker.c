@@ -3,6 +3,7 @@
 #include "admin.h"
 #include "cancel.h"
 #include "client.h"
+#include "door.h"
 #include "listen.h"
 #include "log.h"
 #include "objects.h"
@@ -325,6 +326,7 @@ static void worker_tick(void *arg)
 		return;
 	listen_tick(w, now);
 	worker_login_timeouts(w, now);
+	door_tick(w, now, client_started);
 	cancel_reap(w, now);
 	pool_janitor(w, now);
 	admin_tick(w);

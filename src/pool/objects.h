@@ -83,6 +83,7 @@ struct client {
 				  * told 57P01 at its next request (worker.c) */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
+	bool in_door;  /* counted in the login budget (door.c) */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	bool unix_peer;          /* connected over the Unix socket */

@@ -121,7 +121,8 @@ def _cpu_seconds(pid):
 
 def test_out_of_descriptors_refuses_without_spinning_and_recovers(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
-              settings={"max_client_conn": 1000, "client_login_timeout": 60},
+              settings={"max_client_conn": 1000, "client_login_timeout": 60,
+                        "max_login_clients": 0},
               verbose=False, preexec_fn=_low_nofile)
     log = s.log()
     assert re.search(r"file descriptor limit %d \(hard %d\)" % (NOFILE, NOFILE), log), log
