@@ -133,6 +133,8 @@ struct config {
 	usec_t client_startup_timeout; /* 10 s: to send the startup packet (door.c) */
 	int max_login_clients;         /* 100: clients logging in at once; 0 = no limit */
 	int admin_reserved_conn;       /* 3: console logins past max_client_conn */
+	usec_t autodb_idle_timeout;    /* 3600 s: unused pools are freed (ledger.c pool_reap) */
+	int max_pools;                 /* 10000: pools besides the configured ones; 0 = no limit */
 	usec_t idle_transaction_timeout; /* 0 */
 	usec_t transaction_timeout;      /* 0: a transaction running longer closes its client */
 	int64_t max_packet_size;       /* 2147483647 */

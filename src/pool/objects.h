@@ -194,6 +194,8 @@ struct pool {
 	int evict_wanted, evict_asked;
 	usec_t evict_asked_at;
 	int n_clients;
+	bool keep;                   /* configured (user= in its entry): never reaped */
+	usec_t taken_at, unused_since; /* pool_reap: last pool_get, first seen unused */
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
 	int connect_failures;

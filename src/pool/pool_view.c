@@ -85,6 +85,6 @@ struct pool_view *pool_view_all(int *n, usec_t now)
 	struct pool_view *vs = xcalloc((size_t)(*n ? *n : 1), sizeof(*vs));
 	for (int i = 0; i < *n; i++)
 		pool_view_read(ps[i], &vs[i], now);
-	free(ps);
+	pool_snapshot_free(ps);
 	return vs;
 }

@@ -319,6 +319,10 @@ static void client_login_ready(struct client *c)
 		return;
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
+	if (!p) {
+		client_close(c, "53400", POOL_MAX_MSG);
+		return;
+	}
 	c->pool = p;
 	auth_query_share_secret(c, p);
 	client_sasl_share_keys(c, p, client_secret(c));
