@@ -124,6 +124,8 @@ static const struct setting settings[] = {
 	S_INT(admin_reserved_conn, "3", true, 0, 1000),
 	S_DUR(autodb_idle_timeout, "3600", true),
 	S_INT(max_pools, "10000", true, 0, INT_MAX),
+	S_INT(auth_failure_limit, "0", true, 0, INT_MAX),
+	S_DUR(auth_failure_window, "60", true),
 	S_DUR(idle_transaction_timeout, "0", true),
 	S_DUR(transaction_timeout, "0", true),
 	S_INT64(max_packet_size, "2147483647", true, 1, INT64_MAX),

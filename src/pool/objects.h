@@ -84,6 +84,7 @@ struct client {
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
 	bool in_door;  /* counted in the login budget (door.c) */
+	bool quiet_close; /* its close is one of many counted elsewhere: logged at debug level */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	bool unix_peer;          /* connected over the Unix socket */

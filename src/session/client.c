@@ -17,6 +17,7 @@
 #include "pause.h"
 #include "server.h"
 #include "stats.h"
+#include "throttle.h"
 #include "txn.h"
 #include "worker.h"
 
@@ -354,6 +355,7 @@ static void client_auth_failed(struct client *c)
 	char msg[200];
 	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
 	log_warn("%s: %s", c->c.name, msg);
+	throttle_failed(c);
 	client_close(c, "28P01", msg);
 }
 
@@ -612,6 +614,15 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	bool console = admin_is_console_db(c->dbname);
 	if (!door_fits(console, false)) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
+	int wait;
+	if (throttle_blocked(c, &wait)) { /* logged once when it began (throttle.c) */
+		char msg[160];
+		snprintf(msg, sizeof(msg), "too many failed logins from %s: try again in %d s "
+			 "(auth_failure_limit)", c->addr, wait);
+		c->quiet_close = true;
+		client_close(c, "28000", msg);
 		return;
 	}
 	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */

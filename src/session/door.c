@@ -102,7 +102,7 @@ bool door_fits(bool console, bool left)
 
 bool door_quiet(const struct client *c, const char *reason)
 {
-	return !c->user && (reason == reason_full || reason == reason_timeout);
+	return c->quiet_close || (!c->user && (reason == reason_full || reason == reason_timeout));
 }
 
 void door_tick(struct worker *w, usec_t now, bool (*started)(const struct client *))
