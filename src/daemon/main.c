@@ -12,6 +12,7 @@
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
+#include "scram_server.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker.h"
@@ -333,6 +334,23 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	return SHOAL_OK;
 }
 
+/* The SCRAM mock salt's key, from the auth_file's secrets: the same after a restart (an unknown
+ * user's salt stays as stable as a real one's) and unknown to anyone who lacks the file. Without
+ * secrets the key is random per process. */
+static void seed_scram_mock(const struct config *cfg)
+{
+	struct buf b = {0};
+	for (int i = 0; i < cfg->nauth; i++) {
+		buf_append(&b, cfg->auth[i].user, strlen(cfg->auth[i].user) + 1);
+		buf_append(&b, cfg->auth[i].secret, strlen(cfg->auth[i].secret) + 1);
+	}
+	if (b.len > b.off) {
+		scram_mock_seed(b.data + b.off, b.len - b.off);
+		explicit_bzero(b.data, b.len);
+	}
+	buf_free(&b);
+}
+
 static int run_daemon(struct daemon_state *d)
 {
 	char err[512];
@@ -375,6 +393,7 @@ static int run_daemon(struct daemon_state *d)
 		return 1;
 	}
 	dns_prime(cfg, true);
+	seed_scram_mock(cfg);
 	listen_fd_budget(cfg, workers_wanted(cfg));
 	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
