@@ -137,6 +137,8 @@ struct config {
 	int max_pools;                 /* 10000: pools besides the configured ones; 0 = no limit */
 	int auth_failure_limit;        /* 0 = off: failed logins per address per window (throttle.c) */
 	usec_t auth_failure_window;    /* 60 s */
+	char *user;                    /* NULL: stay; else drop to it after binding (-u wins) */
+	int allow_root;                /* 0: refuse to run as root without user */
 	usec_t idle_transaction_timeout; /* 0 */
 	usec_t transaction_timeout;      /* 0: a transaction running longer closes its client */
 	int64_t max_packet_size;       /* 2147483647 */

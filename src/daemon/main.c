@@ -237,6 +237,7 @@ struct daemon_state {
 	int verbose;
 	bool quiet, daemon;
 	const char *user;
+	char *cfg_user; /* user = from the config, when -u did not say */
 	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
 };
 
@@ -351,6 +352,17 @@ static void seed_scram_mock(const struct config *cfg)
 	buf_free(&b);
 }
 
+/* PgBouncer refuses root; so does Shoal, unless told which user to become after binding (user =
+ * or -u) or allowed explicitly (allow_root = 1). */
+static bool root_refused(const char *user, bool allow_root)
+{
+	if (geteuid() != 0 || user || allow_root)
+		return false;
+	fprintf(stderr, "shoal: refusing to run as root: set user = NAME (or -u NAME) so that Shoal "
+			"drops root after binding its sockets, or allow_root = 1\n");
+	return true;
+}
+
 static int run_daemon(struct daemon_state *d)
 {
 	char err[512];
@@ -362,6 +374,13 @@ static int run_daemon(struct daemon_state *d)
 	}
 	if (tls_configure(cfg, err, sizeof(err)) != SHOAL_OK) {
 		fprintf(stderr, "shoal: %s\n", err);
+		config_free(cfg);
+		free(cfg);
+		return 1;
+	}
+	if (!d->user && cfg->user)
+		d->user = d->cfg_user = xstrdup(cfg->user); /* -u wins */
+	if (root_refused(d->user, cfg->allow_root)) {
 		config_free(cfg);
 		free(cfg);
 		return 1;
@@ -440,6 +459,7 @@ int main(int argc, char **argv)
 	d.user = o.user;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
+	free(d.cfg_user);
 	pool_free_all();
 	stats_free_all();
 	pause_free_all();
