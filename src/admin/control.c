@@ -14,6 +14,7 @@
 #include "tls.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -91,12 +92,23 @@ static void install(struct config *cfg)
 	pool_apply_config(cfg);
 }
 
+/* The logfile is opened again at every reload, whether or not the new config is good: logrotate
+ * moves the file and then sends SIGHUP (or runs RELOAD). */
+static void reopen_log(void)
+{
+	const char *path = config_current()->logfile;
+	if (log_reopen(path) != SHOAL_OK)
+		log_error("cannot reopen logfile %s: %s; logging on to the old one", path,
+			  strerror(errno));
+}
+
 shoal_rc control_reload(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&lock);
 	struct config *cfg = build(NULL, NULL, err, errlen);
 	if (cfg)
 		install(cfg);
+	reopen_log();
 	pthread_mutex_unlock(&lock);
 	if (!cfg) {
 		log_error("reload failed, keeping the running configuration: %s", err);
