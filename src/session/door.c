@@ -35,6 +35,7 @@ void door_login_begin(struct client *c)
 	if (c->in_door)
 		return;
 	c->in_door = true;
+	c->c.w->n_login++;
 	atomic_fetch_add(&logging_in, 1);
 }
 
@@ -43,6 +44,7 @@ void door_login_end(struct client *c)
 	if (!c->in_door)
 		return;
 	c->in_door = false;
+	c->c.w->n_login--;
 	atomic_fetch_sub(&logging_in, 1);
 }
 
@@ -70,10 +72,13 @@ static struct client *door_oldest_slow(struct worker *w, usec_t now)
 	return NULL;
 }
 
+/* Each worker has its share of the budget, so that the one a connection lands on can always
+ * make room among its own (connections are spread evenly: round-robin, or SO_REUSEPORT). */
 bool door_room(struct worker *w)
 {
 	const struct config *cfg = config_current();
-	if (cfg->max_login_clients <= 0 || door_logging_in() < cfg->max_login_clients)
+	int n = worker_count() > 0 ? worker_count() : 1;
+	if (cfg->max_login_clients <= 0 || w->n_login < (cfg->max_login_clients + n - 1) / n)
 		return true;
 	door_full_note(cfg);
 	struct client *old = door_oldest_slow(w, shoal_now());
