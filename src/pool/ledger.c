@@ -156,20 +156,29 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	return p;
 }
 
+/* Under pools_mutex. */
+static struct pool *pool_find(const char *dbname, const char *user)
+{
+	struct list *i, *tmp;
+	list_for_each_safe(i, tmp, &all_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0)
+			return p;
+	}
+	return NULL;
+}
+
 struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
 		      const char *user)
 {
 	const char *pool_user = db->user ? db->user : user;
 	pthread_mutex_lock(&pools_mutex);
-	struct list *i, *tmp;
-	list_for_each_safe(i, tmp, &all_pools)
-	{
-		struct pool *p = container_of(i, struct pool, node);
-		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
-			p->taken_at = shoal_now(); /* not reaped before its client is counted */
-			pthread_mutex_unlock(&pools_mutex);
-			return p;
-		}
+	struct pool *found = pool_find(dbname, pool_user);
+	if (found) {
+		found->taken_at = shoal_now(); /* not reaped before its client is counted */
+		pthread_mutex_unlock(&pools_mutex);
+		return found;
 	}
 	if (cfg->max_pools > 0 && npools >= cfg->max_pools) {
 		if (!at_max_pools)
@@ -192,9 +201,14 @@ void pool_create_static(const struct config *cfg)
 		const struct db_entry *db = &cfg->dbs[i];
 		if (db->user && strcmp(db->name, "*") != 0) {
 			pthread_mutex_lock(&pools_mutex);
-			struct pool *p = pool_new(cfg, db, db->name, db->user);
-			p->keep = true; /* configured: never reaped, not counted by max_pools */
-			npools--;
+			struct pool *p = pool_find(db->name, db->user);
+			if (!p) {
+				p = pool_new(cfg, db, db->name, db->user);
+				npools--; /* configured: not counted by max_pools */
+			} else if (!p->keep) {
+				npools--;
+			}
+			p->keep = true; /* never reaped */
 			pthread_mutex_unlock(&pools_mutex);
 		}
 	}
