@@ -38,6 +38,16 @@ static const char *config_path;
 static int base_verbose;
 static atomic_bool wait_servers; /* SHUTDOWN WAIT_FOR_SERVERS in progress */
 
+struct control_job {
+	struct control_job *next;
+	char *key, *value;
+	_Atomic int state; /* enum control_job_state */
+	atomic_int refs;   /* the poster's and the queue's */
+	char err[512];
+};
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct control_job *jobs, **jobs_tail = &jobs;
+
 static void keep(struct config *cfg)
 {
 	struct kept *k = xcalloc(1, sizeof(*k));
@@ -167,8 +177,59 @@ void control_shutdown(enum shutdown_mode mode)
 	}
 }
 
+struct control_job *control_post(const char *key, const char *value)
+{
+	struct control_job *j = xcalloc(1, sizeof(*j));
+	j->key = key ? xstrdup(key) : NULL;
+	j->value = value ? xstrdup(value) : NULL;
+	atomic_store(&j->refs, 2);
+	pthread_mutex_lock(&jobs_lock);
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	pthread_mutex_unlock(&jobs_lock);
+	return j;
+}
+
+enum control_job_state control_job_state(const struct control_job *j)
+{
+	return (enum control_job_state)atomic_load(&j->state);
+}
+
+const char *control_job_error(const struct control_job *j)
+{
+	return j->err;
+}
+
+void control_job_release(struct control_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	free(j->key);
+	free(j->value);
+	free(j);
+}
+
+/* Main thread: run the posted jobs in order. */
+static void control_run_jobs(void)
+{
+	pthread_mutex_lock(&jobs_lock);
+	struct control_job *j = jobs;
+	jobs = NULL;
+	jobs_tail = &jobs;
+	pthread_mutex_unlock(&jobs_lock);
+	while (j) {
+		struct control_job *next = j->next;
+		shoal_rc rc = j->key ? control_set(j->key, j->value, j->err, sizeof(j->err))
+				     : control_reload(j->err, sizeof(j->err));
+		atomic_store(&j->state, rc == SHOAL_OK ? CONTROL_DONE : CONTROL_FAILED);
+		control_job_release(j);
+		j = next;
+	}
+}
+
 void control_poll(void)
 {
+	control_run_jobs();
 	if (atomic_load(&wait_servers) && control_servers_gone(NULL)) {
 		atomic_store(&wait_servers, false);
 		control_shutdown(SHUTDOWN_NOW);
@@ -230,6 +291,14 @@ bool control_db_known(const char *db)
 
 void control_free_all(void)
 {
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs) { /* posted after the main loop's last run: nobody will run them */
+		struct control_job *j = jobs;
+		jobs = j->next;
+		control_job_release(j);
+	}
+	jobs_tail = &jobs;
+	pthread_mutex_unlock(&jobs_lock);
 	pthread_mutex_lock(&lock);
 	while (configs) {
 		struct kept *k = configs;
