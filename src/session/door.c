@@ -127,7 +127,8 @@ void door_tick(struct worker *w, usec_t now, bool (*started)(const struct client
 	    now - atomic_load(&timed_out_logged) >= DOOR_QUIET_USEC) {
 		atomic_store(&timed_out_logged, now);
 		log_info("client_startup_timeout: closed %llu connections that sent no startup "
-			 "packet in time", (unsigned long long)atomic_exchange(&n_timed_out, 0));
+			 "packet in time",
+			 (unsigned long long)atomic_exchange(&n_timed_out, 0));
 	}
 	if (w->id != 0 || !atomic_load(&full) || now - atomic_load(&full_last) < DOOR_QUIET_USEC)
 		return;

@@ -73,7 +73,8 @@ void throttle_failed(const struct client *c)
 	pthread_mutex_unlock(&lock);
 	if (starts)
 		log_warn("%s: %d failed logins within auth_failure_window: its logins are refused "
-			 "for %d s (auth_failure_limit)", c->addr, cfg->auth_failure_limit, left);
+			 "for %d s (auth_failure_limit)",
+			 c->addr, cfg->auth_failure_limit, left);
 }
 
 bool throttle_blocked(const struct client *c, int *wait)
