@@ -7,6 +7,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -370,8 +371,10 @@ int pool_reap(usec_t now, usec_t timeout)
 		at_max_pools = false;
 	int left = npools;
 	pthread_mutex_unlock(&pools_mutex);
-	if (n > 0)
+	if (n > 0) {
 		log_info("autodb_idle_timeout: freed %d unused pools, %d left", n, left);
+		malloc_trim(0); /* ~10 KB a pool: give a wave of them back to the system */
+	}
 	return n;
 }
 
