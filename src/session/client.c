@@ -301,7 +301,7 @@ static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
 	door_login_end(c);
-	if (!door_fits(c->admin, true)) {
+	if (!c->internal && !door_fits(c->admin, true)) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
@@ -612,7 +612,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	 * bounds them): slow ones cannot lock out logged-in clients, nor the console, which has
 	 * admin_reserved_conn slots of its own. Checked again when the login ends. */
 	bool console = admin_is_console_db(c->dbname);
-	if (!door_fits(console, false)) {
+	if (!c->internal && !door_fits(console, false)) { /* probes take no slot */
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
