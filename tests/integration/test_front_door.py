@@ -202,8 +202,14 @@ def test_user_setting_drops_root_after_binding(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres"}},
               settings={"user": "nobody", "allow_root": 0})
     uid = pwd.getpwnam("nobody").pw_uid
-    status = open("/proc/%d/status" % s.pid).read()
-    assert re.search(r"^Uid:\s+%d\s+%d\s+%d" % (uid, uid, uid), status, re.M), status
+
+    def status():
+        with open("/proc/%d/status" % s.pid) as f:
+            return f.read()
+    # The switch follows the binding (the fixture returns once the sockets answer).
+    wait_until(lambda: re.search(r"^Uid:\s+%d\s+%d\s+%d" % (uid, uid, uid), status(), re.M),
+               timeout=10, what="the process running as nobody")
+    status = status()
     assert re.search(r"^Groups:\s*$", status, re.M) or "Groups:\t%d" % pwd.getpwnam(
         "nobody").pw_gid in status, status
     assert "running as user nobody" in s.log()
