@@ -108,8 +108,11 @@ class Pooler:
                     os.chown(p, pw.pw_uid, pw.pw_gid)
             kw = dict(user=pw.pw_uid, group=pw.pw_gid, extra_groups=[])
         self.log = open(os.path.join(self.dir, "stdout.log"), "w")
+        env = dict(os.environ)
+        if os.geteuid() == 0:
+            env.setdefault("SHOAL_ALLOW_ROOT", "1")  # Shoal refuses root unless allowed
         self.proc = subprocess.Popen(cmd + [ini], stdout=self.log, stderr=subprocess.STDOUT,
-                                     **kw)
+                                     env=env, **kw)
         self.pid = self.proc.pid
         wait_port(self.port, self.proc, name)
 

@@ -43,6 +43,8 @@ trap cleanup EXIT
 # below is right whatever the file says.
 export SHOAL_LISTEN_ADDR=127.0.0.1 SHOAL_LISTEN_PORT=$PORT SHOAL_UNIX_SOCKET_DIR=$work
 export SHOAL_HTTP_PORT=$HTTP_PORT
+# A throwaway run as root (the quick start): Shoal refuses root unless allowed
+if [ "$(id -u)" -eq 0 ]; then export SHOAL_ALLOW_ROOT=${SHOAL_ALLOW_ROOT:-1}; fi
 USER_HINT=${PGUSER:-postgres}
 export SHOAL_ADMIN_USERS=$USER_HINT # the admin console over TCP; over the Unix socket, the
                                     # user Shoal runs as is admin anyway

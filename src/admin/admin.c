@@ -108,7 +108,7 @@ void admin_client_gone(struct client *c)
 	list_del(&c->node);
 	c->state = CL_CLOSED;
 	pthread_mutex_unlock(&admin_lock);
-	free(c->admin_wait);
+	admin_wait_free(c->admin_wait);
 	c->admin_wait = NULL;
 }
 
@@ -206,13 +206,9 @@ static void admin_set(struct client *c, const char *key, const char *val)
 		admin_error(c, "08P01", "admin access needed");
 		return;
 	}
-	char err[512], tag[600];
-	if (control_set(key, val, err, sizeof(err)) != SHOAL_OK) {
-		admin_error(c, "08P01", "SET failed: %s", err);
-		return;
-	}
+	char tag[600];
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, val);
-	proto_write_command_complete(&c->c.out, tag);
+	admin_wait_job(c, control_post(key, val), tag);
 }
 
 static void admin_command(struct client *c, const char *q)
@@ -314,10 +310,8 @@ void admin_tick(struct worker *w)
 		struct client *c = cs[i];
 		if (c->c.dead || !admin_wait_done(c->admin_wait))
 			continue;
-		proto_write_command_complete(&c->c.out, admin_wait_tag(c->admin_wait));
+		admin_wait_finish(c);
 		proto_write_ready(&c->c.out, 'I');
-		free(c->admin_wait);
-		c->admin_wait = NULL;
 		conn_pause(&c->c, false);
 		if (client_flush(c) == SHOAL_OK)
 			admin_process(c);

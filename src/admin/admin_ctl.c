@@ -48,14 +48,49 @@ static void wait_for(struct client *c, enum admin_wait_kind kind, const char *db
 	c->admin_wait = aw;
 }
 
+void admin_wait_job(struct client *c, struct control_job *job, const char *tag_text)
+{
+	struct admin_wait *aw = xcalloc(1, sizeof(*aw));
+	aw->kind = AW_CONTROL;
+	aw->job = job;
+	snprintf(aw->tag, sizeof(aw->tag), "%s", tag_text);
+	c->admin_wait = aw;
+}
+
+void admin_wait_free(struct admin_wait *aw)
+{
+	if (aw && aw->job)
+		control_job_release(aw->job);
+	free(aw);
+}
+
+void admin_wait_finish(struct client *c)
+{
+	struct admin_wait *aw = c->admin_wait;
+	if (aw->kind == AW_CONTROL && control_job_state(aw->job) == CONTROL_FAILED) {
+		if (strcmp(aw->tag, "RELOAD") == 0) /* PgBouncer's wording */
+			admin_error(c, "F0000", "RELOAD failed, see logs for additional details");
+		else
+			admin_error(c, "08P01", "SET failed: %s", control_job_error(aw->job));
+	} else {
+		proto_write_command_complete(&c->c.out, admin_wait_tag(aw));
+	}
+	admin_wait_free(aw);
+	c->admin_wait = NULL;
+}
+
 bool admin_wait_done(const struct admin_wait *aw)
 {
+	if (aw->kind == AW_CONTROL)
+		return control_job_state(aw->job) != CONTROL_QUEUED;
 	const char *db = aw->has_db ? aw->db : NULL;
 	return aw->kind == AW_PAUSE ? control_servers_gone(db) : control_old_servers_gone(db);
 }
 
 const char *admin_wait_tag(const struct admin_wait *aw)
 {
+	if (aw->kind == AW_CONTROL)
+		return aw->tag;
 	return aw->kind == AW_PAUSE ? "PAUSE" : "WAIT_CLOSE";
 }
 
@@ -225,11 +260,7 @@ static void cmd_shutdown(struct client *c, const char *arg)
 
 static void cmd_reload(struct client *c)
 {
-	char err[512];
-	if (control_reload(err, sizeof(err)) != SHOAL_OK)
-		admin_error(c, "F0000", "RELOAD failed, see logs for additional details");
-	else
-		tag(c, "RELOAD");
+	admin_wait_job(c, control_post(NULL, NULL), "RELOAD");
 }
 
 shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)

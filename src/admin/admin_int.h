@@ -5,12 +5,16 @@
 #include "admin.h"
 #include "buf.h"
 
-/* A command that finishes later (PAUSE, WAIT_CLOSE): checked on each tick of its worker. */
-enum admin_wait_kind { AW_PAUSE, AW_WAIT_CLOSE };
+/* A command that finishes later (PAUSE, WAIT_CLOSE; RELOAD and SET, run by the main thread):
+ * checked on each tick of its worker. */
+enum admin_wait_kind { AW_PAUSE, AW_WAIT_CLOSE, AW_CONTROL };
+struct control_job;
 struct admin_wait {
 	enum admin_wait_kind kind;
 	bool has_db;
 	char db[64];
+	struct control_job *job; /* AW_CONTROL */
+	char tag[600];           /* AW_CONTROL: the CommandComplete tag on success */
 };
 
 /* MAIL_ADMIN operations (in mail->hops; the argument in mail->data). */
@@ -52,6 +56,11 @@ shoal_rc admin_control(struct client *c, const char *cmd, const char *arg) MUST_
 /* Is a waiting command's condition met? */
 bool admin_wait_done(const struct admin_wait *aw);
 const char *admin_wait_tag(const struct admin_wait *aw);
+/* AW_CONTROL: wait for a job posted to the main thread; its tag on success. */
+void admin_wait_job(struct client *c, struct control_job *job, const char *tag);
+/* Finish a waiting command whose condition is met: its tag, or its error. Frees it. */
+void admin_wait_finish(struct client *c);
+void admin_wait_free(struct admin_wait *aw);
 /* Every console client (admin lock held during fn). */
 typedef void (*admin_client_fn)(struct client *c, void *arg);
 void admin_foreach_client(admin_client_fn fn, void *arg);

@@ -15,6 +15,7 @@
 #include "tls.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -37,6 +38,16 @@ static struct override *sets; /* SET key = value, applied again after every relo
 static const char *config_path;
 static int base_verbose;
 static atomic_bool wait_servers; /* SHUTDOWN WAIT_FOR_SERVERS in progress */
+
+struct control_job {
+	struct control_job *next;
+	char *key, *value;
+	_Atomic int state; /* enum control_job_state */
+	atomic_int refs;   /* the poster's and the queue's */
+	char err[512];
+};
+static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct control_job *jobs, **jobs_tail = &jobs;
 
 static void keep(struct config *cfg)
 {
@@ -93,12 +104,23 @@ static void install(struct config *cfg)
 	auth_query_cache_free(); /* auth_query, auth_user or auth_dbname may have changed */
 }
 
+/* The logfile is opened again at every reload, whether or not the new config is good: logrotate
+ * moves the file and then sends SIGHUP (or runs RELOAD). */
+static void reopen_log(void)
+{
+	const char *path = config_current()->logfile;
+	if (log_reopen(path) != SHOAL_OK)
+		log_error("cannot reopen logfile %s: %s; logging on to the old one", path,
+			  strerror(errno));
+}
+
 shoal_rc control_reload(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&lock);
 	struct config *cfg = build(NULL, NULL, err, errlen);
 	if (cfg)
 		install(cfg);
+	reopen_log();
 	pthread_mutex_unlock(&lock);
 	if (!cfg) {
 		log_error("reload failed, keeping the running configuration: %s", err);
@@ -157,8 +179,59 @@ void control_shutdown(enum shutdown_mode mode)
 	}
 }
 
+struct control_job *control_post(const char *key, const char *value)
+{
+	struct control_job *j = xcalloc(1, sizeof(*j));
+	j->key = key ? xstrdup(key) : NULL;
+	j->value = value ? xstrdup(value) : NULL;
+	atomic_store(&j->refs, 2);
+	pthread_mutex_lock(&jobs_lock);
+	*jobs_tail = j;
+	jobs_tail = &j->next;
+	pthread_mutex_unlock(&jobs_lock);
+	return j;
+}
+
+enum control_job_state control_job_state(const struct control_job *j)
+{
+	return (enum control_job_state)atomic_load(&j->state);
+}
+
+const char *control_job_error(const struct control_job *j)
+{
+	return j->err;
+}
+
+void control_job_release(struct control_job *j)
+{
+	if (atomic_fetch_sub(&j->refs, 1) != 1)
+		return;
+	free(j->key);
+	free(j->value);
+	free(j);
+}
+
+/* Main thread: run the posted jobs in order. */
+static void control_run_jobs(void)
+{
+	pthread_mutex_lock(&jobs_lock);
+	struct control_job *j = jobs;
+	jobs = NULL;
+	jobs_tail = &jobs;
+	pthread_mutex_unlock(&jobs_lock);
+	while (j) {
+		struct control_job *next = j->next;
+		shoal_rc rc = j->key ? control_set(j->key, j->value, j->err, sizeof(j->err))
+				     : control_reload(j->err, sizeof(j->err));
+		atomic_store(&j->state, rc == SHOAL_OK ? CONTROL_DONE : CONTROL_FAILED);
+		control_job_release(j);
+		j = next;
+	}
+}
+
 void control_poll(void)
 {
+	control_run_jobs();
 	if (atomic_load(&wait_servers) && control_servers_gone(NULL)) {
 		atomic_store(&wait_servers, false);
 		control_shutdown(SHUTDOWN_NOW);
@@ -220,6 +293,14 @@ bool control_db_known(const char *db)
 
 void control_free_all(void)
 {
+	pthread_mutex_lock(&jobs_lock);
+	while (jobs) { /* posted after the main loop's last run: nobody will run them */
+		struct control_job *j = jobs;
+		jobs = j->next;
+		control_job_release(j);
+	}
+	jobs_tail = &jobs;
+	pthread_mutex_unlock(&jobs_lock);
 	pthread_mutex_lock(&lock);
 	while (configs) {
 		struct kept *k = configs;

@@ -18,9 +18,20 @@ void control_init(struct config *cfg, const char *path, int verbose);
 shoal_rc control_reload(char *err, size_t errlen) MUST_USE;
 /* SET key = value: a new configuration with one reloadable setting changed. */
 shoal_rc control_set(const char *key, const char *value, char *err, size_t errlen) MUST_USE;
+/* RELOAD and SET from the console run on the main thread (they read files, build TLS contexts
+ * and may resolve names: a worker would stall its clients meanwhile). A job is posted by a
+ * worker, done by control_poll, and read back by its poster: CONTROL_QUEUED until then. */
+enum control_job_state { CONTROL_QUEUED, CONTROL_DONE, CONTROL_FAILED };
+struct control_job;
+/* key NULL: RELOAD; else SET key = value. The poster owns one reference (control_job_release). */
+struct control_job *control_post(const char *key, const char *value);
+enum control_job_state control_job_state(const struct control_job *j);
+/* Why it failed (valid once CONTROL_FAILED). */
+const char *control_job_error(const struct control_job *j);
+void control_job_release(struct control_job *j);
 /* Begin a shutdown (any thread). */
 void control_shutdown(enum shutdown_mode mode);
-/* Main thread, a few times a second: carry on a shutdown that waits for servers. */
+/* Main thread, a few times a second: posted jobs, and a shutdown that waits for servers. */
 void control_poll(void);
 /* No server of db (NULL: any database) is left: PAUSE is complete. */
 bool control_servers_gone(const char *db);

@@ -122,20 +122,42 @@ shoal_rc scram_secret_from_password(const char *password, const uint8_t *salt, i
 }
 
 static uint8_t mock_key[32];
+static bool mock_seeded;
 static pthread_once_t mock_once = PTHREAD_ONCE_INIT;
 
 static void mock_key_init(void)
 {
-	if (auth_random(mock_key, sizeof(mock_key)) != SHOAL_OK)
+	if (!mock_seeded && auth_random(mock_key, sizeof(mock_key)) != SHOAL_OK)
 		abort(); /* no CSPRNG: nothing about authentication can be trusted */
+}
+
+void scram_mock_seed(const void *seed, size_t len)
+{
+	if (len == 0)
+		return;
+	hmac256((const uint8_t *)"shoal scram mock salt", 21, seed, len, mock_key);
+	mock_seeded = true;
+}
+
+/* The salt of user: the same on every attempt, whether or not the user exists. */
+static void mock_salt(const char *user, uint8_t h[SCRAM_KEY_LEN])
+{
+	pthread_once(&mock_once, mock_key_init);
+	hmac256(mock_key, sizeof(mock_key), user, strlen(user), h);
+}
+
+shoal_rc scram_plain_secret(const char *user, const char *password, struct scram_secret *out)
+{
+	uint8_t h[SCRAM_KEY_LEN];
+	mock_salt(user, h);
+	return scram_secret_from_password(password, h, 16, SCRAM_DEFAULT_ITERATIONS, out);
 }
 
 void scram_mock_secret(const char *user, struct scram_secret *out)
 {
 	uint8_t h[SCRAM_KEY_LEN];
-	pthread_once(&mock_once, mock_key_init);
 	memset(out, 0, sizeof(*out));
-	hmac256(mock_key, sizeof(mock_key), user, strlen(user), h);
+	mock_salt(user, h);
 	memcpy(out->salt, h, 16); /* PostgreSQL's default salt length */
 	out->saltlen = 16;
 	out->iterations = SCRAM_DEFAULT_ITERATIONS;
@@ -158,8 +180,7 @@ bool scram_check_password(const char *secret, const char *password)
 
 /* ---- the exchange ----------------------------------------------------------------------- */
 
-void scram_server_init(struct scram_server *ss, const char *user, const char *secret,
-		       const uint8_t *cb_data, size_t cb_len)
+static void server_init_cb(struct scram_server *ss, const uint8_t *cb_data, size_t cb_len)
 {
 	memset(ss, 0, sizeof(*ss));
 	ss->cb_offered = cb_data != NULL && cb_len > 0 && cb_len <= sizeof(ss->cb_data);
@@ -167,15 +188,26 @@ void scram_server_init(struct scram_server *ss, const char *user, const char *se
 		memcpy(ss->cb_data, cb_data, cb_len);
 		ss->cb_len = cb_len;
 	}
+}
+
+void scram_server_init_secret(struct scram_server *ss, const struct scram_secret *secret,
+			      const uint8_t *cb_data, size_t cb_len)
+{
+	server_init_cb(ss, cb_data, cb_len);
+	ss->secret = *secret;
+}
+
+void scram_server_init(struct scram_server *ss, const char *user, const char *secret,
+		       const uint8_t *cb_data, size_t cb_len)
+{
+	server_init_cb(ss, cb_data, cb_len);
 	if (secret && auth_secret_is_scram(secret)) {
 		if (scram_parse_secret(secret, &ss->secret) == SHOAL_OK)
 			return;
 	} else if (secret && !auth_secret_is_md5(secret)) {
-		/* Plaintext: a fresh salt each time, as PgBouncer does. */
-		uint8_t salt[16];
-		if (auth_random(salt, sizeof(salt)) == SHOAL_OK &&
-		    scram_secret_from_password(secret, salt, sizeof(salt), SCRAM_DEFAULT_ITERATIONS,
-					       &ss->secret) == SHOAL_OK)
+		/* Plaintext: the user's stable salt, the one an unknown user of that name would
+		 * see too (a fresh salt each time would tell them apart). */
+		if (scram_plain_secret(user, secret, &ss->secret) == SHOAL_OK)
 			return;
 	}
 	/* Unknown user, an md5 secret (cannot answer SCRAM) or a broken secret: a mock exchange

@@ -41,9 +41,18 @@ shoal_rc scram_parse_secret(const char *secret, struct scram_secret *out) MUST_U
 /* Derive a SCRAM secret from a plaintext password (PBKDF2-HMAC-SHA-256). */
 shoal_rc scram_secret_from_password(const char *password, const uint8_t *salt, int saltlen,
 				    int iterations, struct scram_secret *out) MUST_USE;
-/* A secret with a salt derived from the user name and a per-process random key, so that an
- * unknown user sees the same salt on every attempt, like a real one (PostgreSQL's mock salt). */
+/* A secret with a salt derived from the user name and a key, so that an unknown user sees the
+ * same salt on every attempt, like a real one (PostgreSQL's mock salt). The key is derived from
+ * scram_mock_seed's seed when it was called before the first exchange (per install: the same
+ * after a restart), else random per process. */
 void scram_mock_secret(const char *user, struct scram_secret *out);
+void scram_mock_seed(const void *seed, size_t len);
+/* A plaintext password's SCRAM secret with the user's mock salt (PBKDF2, 4096 iterations). */
+shoal_rc scram_plain_secret(const char *user, const char *password,
+			    struct scram_secret *out) MUST_USE;
+/* Start an exchange with an already derived secret (see scram_server_init). */
+void scram_server_init_secret(struct scram_server *ss, const struct scram_secret *secret,
+			      const uint8_t *cb_data, size_t cb_len);
 
 /* Start an exchange. secret: the stored secret (plaintext, md5 or SCRAM; NULL for an unknown
  * user: then a mock exchange that always fails). cb_data/cb_len: the channel-binding data of a

@@ -140,6 +140,15 @@ struct config {
 	char *ignore_startup_parameters; /* "": none; startup parameters (or -c options) dropped */
 	usec_t client_idle_timeout;    /* 0 */
 	usec_t client_login_timeout;   /* 60 s */
+	usec_t client_startup_timeout; /* 10 s: to send the startup packet (door.c) */
+	int max_login_clients;         /* 100: clients logging in at once; 0 = no limit */
+	int admin_reserved_conn;       /* 3: console logins past max_client_conn */
+	usec_t autodb_idle_timeout;    /* 3600 s: unused pools are freed (ledger.c pool_reap) */
+	int max_pools;                 /* 10000: pools besides the configured ones; 0 = no limit */
+	int auth_failure_limit;        /* 0 = off: failed logins per address per window (throttle.c) */
+	usec_t auth_failure_window;    /* 60 s */
+	char *user;                    /* NULL: stay; else drop to it after binding (-u wins) */
+	int allow_root;                /* 0: refuse to run as root without user */
 	usec_t idle_transaction_timeout; /* 0 */
 	usec_t transaction_timeout;      /* 0: a transaction running longer closes its client */
 	int64_t max_packet_size;       /* 2147483647 */

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-static int log_fd = 2;
+static _Atomic int log_fd = 2;
 static _Atomic int log_level = LOG_INFO; /* a reload on any thread may change it */
 
 static const char *const level_names[] = {"ERROR", "WARNING", "LOG", "DEBUG", "NOISE"};
@@ -28,6 +28,25 @@ shoal_rc log_open(const char *path, int verbose)
 		return SHOAL_ERROR;
 	log_fd = fd;
 	return SHOAL_OK;
+}
+
+shoal_rc log_reopen(const char *path)
+{
+	if (!path || !*path)
+		return SHOAL_OK;
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return SHOAL_ERROR;
+	int old = atomic_load(&log_fd);
+	if (old == 2) { /* was stderr: the file from now on */
+		atomic_store(&log_fd, fd);
+		return SHOAL_OK;
+	}
+	/* dup2 swaps the file under the same number at once: a thread writing meanwhile writes
+	 * whole lines to the old file or the new one. */
+	shoal_rc rc = dup2(fd, old) < 0 ? SHOAL_ERROR : SHOAL_OK;
+	close(fd);
+	return rc;
 }
 
 void log_set_verbose(int verbose)
@@ -63,6 +82,6 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	if (n > sizeof(line) - 2)
 		n = sizeof(line) - 2;
 	line[n++] = '\n';
-	ssize_t w = write(log_fd, line, n);
+	ssize_t w = write(atomic_load_explicit(&log_fd, memory_order_relaxed), line, n);
 	UNUSED(w);
 }

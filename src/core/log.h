@@ -8,6 +8,9 @@ enum log_level { LOG_ERR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_NOISE };
 
 /* Open path for appending (NULL: stderr). verbose raises the level: 0 info, 1 debug, 2 noise. */
 shoal_rc log_open(const char *path, int verbose) MUST_USE;
+/* Open path again (logrotate without copytruncate: SIGHUP and RELOAD) and log there from now on;
+ * NULL: nothing changes. SHOAL_ERROR (errno set): the old file stays. */
+shoal_rc log_reopen(const char *path) MUST_USE;
 void log_set_verbose(int verbose);
 bool log_enabled(enum log_level lvl);
 void log_msg(enum log_level lvl, const char *fmt, ...) PRINTF(2, 3);

@@ -19,12 +19,12 @@ shoal_rc daemon_check_user(const char *user, char *err, size_t errlen)
 	errno = 0;
 	struct passwd *pw = getpwnam(user);
 	if (!pw) {
-		snprintf(err, errlen, "-u %s: no such user%s%s", user, errno ? ": " : "",
+		snprintf(err, errlen, "user %s: no such user%s%s", user, errno ? ": " : "",
 			 errno ? strerror(errno) : "");
 		return SHOAL_ERROR;
 	}
 	if (geteuid() != 0 && geteuid() != pw->pw_uid) {
-		snprintf(err, errlen, "-u %s: only root can switch to another user", user);
+		snprintf(err, errlen, "user %s: only root can switch to another user", user);
 		return SHOAL_ERROR;
 	}
 	return SHOAL_OK;
@@ -34,7 +34,7 @@ shoal_rc daemon_drop_privileges(const char *user, char *err, size_t errlen)
 {
 	struct passwd *pw = getpwnam(user);
 	if (!pw) {
-		snprintf(err, errlen, "-u %s: no such user", user);
+		snprintf(err, errlen, "user %s: no such user", user);
 		return SHOAL_ERROR;
 	}
 	if (geteuid() == pw->pw_uid)
@@ -42,7 +42,7 @@ shoal_rc daemon_drop_privileges(const char *user, char *err, size_t errlen)
 	/* glibc applies setgid/setuid to every thread of the process. */
 	if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
 	    setuid(pw->pw_uid) != 0) {
-		snprintf(err, errlen, "-u %s: cannot switch user: %s", user, strerror(errno));
+		snprintf(err, errlen, "user %s: cannot switch user: %s", user, strerror(errno));
 		return SHOAL_ERROR;
 	}
 	return SHOAL_OK;

@@ -386,7 +386,10 @@ void listen_fd_budget(const struct config *cfg, int nworkers)
 	 * threads, and per worker its epoll, eventfd and listeners; cancel requests come and go. */
 	unsigned long long other = 64 + (unsigned long long)nworkers * (2 + WORKER_MAX_LISTENERS);
 	unsigned long long servers = server_fds(cfg);
-	unsigned long long need = (unsigned long long)cfg->max_client_conn + servers + other;
+	/* Clients logging in (max_login_clients) and the console's reserved slots come on top. */
+	unsigned long long need = (unsigned long long)cfg->max_client_conn + servers + other +
+				  (unsigned long long)cfg->max_login_clients +
+				  (unsigned long long)cfg->admin_reserved_conn;
 	unsigned long long soft = rl.rlim_cur, hard = rl.rlim_max;
 	if (rl.rlim_cur != RLIM_INFINITY && soft < need) {
 		struct rlimit want = rl;

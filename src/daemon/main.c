@@ -17,6 +17,7 @@
 #include "pause.h"
 #include "pool.h"
 #include "sdnotify.h"
+#include "scram_server.h"
 #include "stats.h"
 #include "tls.h"
 #include "worker_thread.h"
@@ -242,6 +243,7 @@ struct daemon_state {
 	int verbose;
 	bool quiet, daemon;
 	const char *user;
+	char *cfg_user; /* user = from the config, when -u did not say */
 	int pidfile_fd; /* locked for the daemon's life; -1: no pidfile */
 };
 
@@ -350,6 +352,34 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 	return SHOAL_OK;
 }
 
+/* The SCRAM mock salt's key, from the auth_file's secrets: the same after a restart (an unknown
+ * user's salt stays as stable as a real one's) and unknown to anyone who lacks the file. Without
+ * secrets the key is random per process. */
+static void seed_scram_mock(const struct config *cfg)
+{
+	struct buf b = {0};
+	for (int i = 0; i < cfg->nauth; i++) {
+		buf_append(&b, cfg->auth[i].user, strlen(cfg->auth[i].user) + 1);
+		buf_append(&b, cfg->auth[i].secret, strlen(cfg->auth[i].secret) + 1);
+	}
+	if (b.len > b.off) {
+		scram_mock_seed(b.data + b.off, b.len - b.off);
+		explicit_bzero(b.data, b.len);
+	}
+	buf_free(&b);
+}
+
+/* PgBouncer refuses root; so does Shoal, unless told which user to become after binding (user =
+ * or -u) or allowed explicitly (allow_root = 1). */
+static bool root_refused(const char *user, bool allow_root)
+{
+	if (geteuid() != 0 || user || allow_root)
+		return false;
+	fprintf(stderr, "shoal: refusing to run as root: set user = NAME (or -u NAME) so that Shoal "
+			"drops root after binding its sockets, or allow_root = 1\n");
+	return true;
+}
+
 static int run_daemon(struct daemon_state *d)
 {
 	char err[512];
@@ -366,6 +396,13 @@ static int run_daemon(struct daemon_state *d)
 		return 1;
 	}
 	config_on_change(client_budget_configure); /* before the first config_set_current */
+	if (!d->user && cfg->user)
+		d->user = d->cfg_user = xstrdup(cfg->user); /* -u wins */
+	if (root_refused(d->user, cfg->allow_root)) {
+		config_free(cfg);
+		free(cfg);
+		return 1;
+	}
 	control_init(cfg, d->path, d->verbose);
 	if (open_log(cfg, d->verbose, d->quiet) != SHOAL_OK ||
 	    prepare_process(cfg, d->user, d->daemon) != SHOAL_OK)
@@ -393,6 +430,7 @@ static int run_daemon(struct daemon_state *d)
 		return 1;
 	}
 	dns_prime(cfg, true);
+	seed_scram_mock(cfg);
 	listen_fd_budget(cfg, workers_wanted(cfg));
 	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
@@ -439,6 +477,7 @@ int main(int argc, char **argv)
 	d.user = o.user;
 	srand((unsigned)time(NULL) ^ (unsigned)getpid());
 	rc = run_daemon(&d);
+	free(d.cfg_user);
 	pool_free_all();
 	stats_free_all();
 	pause_free_all();

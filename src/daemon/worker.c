@@ -5,6 +5,7 @@
 #include "cancel.h"
 #include "client.h"
 #include "client_budget.h"
+#include "door.h"
 #include "listen.h"
 #include "log.h"
 #include "objects.h"
@@ -257,6 +258,11 @@ static void worker_tick(void *arg)
 		return;
 	listen_tick(w, now);
 	worker_login_timeouts(w, now);
+	door_tick(w, now, client_started);
+	if (w->id == 0 && now - w->reaped_at >= USEC_PER_SEC) {
+		w->reaped_at = now;
+		(void)pool_reap(now, config_current()->autodb_idle_timeout);
+	}
 	cancel_reap(w, now);
 	pool_janitor(w, now);
 	admin_tick(w);

@@ -288,7 +288,7 @@ static bool pool_has_credentials(const char *db, const char *user)
 		ok = p->password && (!auth_secret_is_scram(p->password) || p->has_scram_keys);
 		pool_unlock(p);
 	}
-	free(ps);
+	pool_snapshot_free(ps);
 	return ok;
 }
 

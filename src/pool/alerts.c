@@ -61,5 +61,5 @@ void alerts_check(usec_t now)
 	struct pool **ps = pool_snapshot(&n);
 	for (int i = 0; i < n; i++)
 		check_pool(ps[i], now, cfg);
-	free(ps);
+	pool_snapshot_free(ps);
 }

@@ -290,5 +290,5 @@ void pool_janitor(struct worker *w, usec_t now)
 	struct pool **ps = pool_snapshot(&n);
 	for (int k = 0; k < n; k++)
 		pool_janitor_one(w, ps[k], &j);
-	free(ps);
+	pool_snapshot_free(ps);
 }

@@ -7,6 +7,7 @@
 #include "acts_call.h"
 #include "worker.h"
 
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,11 @@
  * after one. */
 static pthread_mutex_t pools_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct list all_pools = {&all_pools, &all_pools};
+static int npools; /* in all_pools */
+/* Pools taken off all_pools by pool_reap: freed once no snapshot taken before is still out. */
+static struct list retired_pools = {&retired_pools, &retired_pools};
+static int snapshots_out;
+static bool at_max_pools; /* max_pools refused a pool: said once until a pool is freed */
 
 /* Server connections per database name and per server user, across pools: max_db_connections
  * and max_user_connections. Atomic, so a pool claims a slot under its own lock only. */
@@ -22,6 +28,7 @@ struct limit {
 	struct limit *next;
 	char *name;
 	atomic_int n;
+	int refs; /* pools naming it (pools_mutex): freed with the last one */
 };
 static struct limit *db_limits, *user_limits;
 
@@ -38,13 +45,31 @@ void pool_unlock(struct pool *p)
 static struct limit *limit_get(struct limit **head, const char *name)
 {
 	for (struct limit *l = *head; l; l = l->next)
-		if (strcmp(l->name, name) == 0)
+		if (strcmp(l->name, name) == 0) {
+			l->refs++;
 			return l;
+		}
 	struct limit *l = xcalloc(1, sizeof(*l));
 	l->name = xstrdup(name);
+	l->refs = 1;
 	l->next = *head;
 	*head = l;
 	return l;
+}
+
+/* A pool naming l is freed (pools_mutex): l goes with the last one (its count is 0 then: no
+ * pool of its name has a server). */
+static void limit_unref(struct limit **head, struct limit *l)
+{
+	if (--l->refs > 0)
+		return;
+	for (struct limit **pl = head; *pl; pl = &(*pl)->next)
+		if (*pl == l) {
+			*pl = l->next;
+			free(l->name);
+			free(l);
+			return;
+		}
 }
 
 static void limits_free(struct limit **head)
@@ -138,31 +163,59 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	p->db_limit = limit_get(&db_limits, p->name);
 	p->user_limit = limit_get(&user_limits, p->server_user);
 	list_append(&all_pools, &p->node);
+	npools++;
 	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
 		 p->server_user, p->host, p->port, p->server_db, config_pool_mode_name(p->pool_mode),
 		 p->pool_size);
 	return p;
 }
 
-struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
-		      const char *user)
+/* Under pools_mutex. */
+static struct pool *pool_find(const char *dbname, const char *user)
 {
-	const char *pool_user = db->user ? db->user : user;
-	bool db_known = false; /* a pool of this database name exists */
-	pthread_mutex_lock(&pools_mutex);
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
-		db_known = db_known || strcmp(p->name, dbname) == 0;
-		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, pool_user) == 0) {
-			pthread_mutex_unlock(&pools_mutex);
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0)
 			return p;
-		}
 	}
-	if (!db_known && strcmp(db->name, "*") == 0) /* PgBouncer's line, once per name */
+	return NULL;
+}
+
+/* Under pools_mutex: is there a pool of database dbname, for any user? */
+static bool pool_name_known(const char *dbname)
+{
+	for (struct list *i = all_pools.next; i != &all_pools; i = i->next)
+		if (strcmp(container_of(i, struct pool, node)->name, dbname) == 0)
+			return true;
+	return false;
+}
+
+struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
+		      const char *user)
+{
+	const char *pool_user = db->user ? db->user : user;
+	pthread_mutex_lock(&pools_mutex);
+	struct pool *found = pool_find(dbname, pool_user);
+	if (found) {
+		found->taken_at = shoal_now(); /* not reaped before its client is counted */
+		pthread_mutex_unlock(&pools_mutex);
+		return found;
+	}
+	if (cfg->max_pools > 0 && npools >= cfg->max_pools) {
+		if (!at_max_pools)
+			log_warn("max_pools (%d) reached: logins that need a new pool are refused "
+				 "(53400) until idle pools are freed (autodb_idle_timeout); one line "
+				 "until then", cfg->max_pools);
+		at_max_pools = true;
+		pthread_mutex_unlock(&pools_mutex);
+		return NULL;
+	}
+	if (strcmp(db->name, "*") == 0 && !pool_name_known(dbname)) /* PgBouncer's line */
 		log_info("registered new auto-database: %s", dbname);
 	struct pool *p = pool_new(cfg, db, dbname, pool_user);
+	p->taken_at = shoal_now();
 	pthread_mutex_unlock(&pools_mutex);
 	return p;
 }
@@ -171,8 +224,19 @@ void pool_create_static(const struct config *cfg)
 {
 	for (int i = 0; i < cfg->ndbs; i++) {
 		const struct db_entry *db = &cfg->dbs[i];
-		if (db->user && strcmp(db->name, "*") != 0)
-			pool_show(pool_get(cfg, db, db->name, db->user));
+		if (db->user && strcmp(db->name, "*") != 0) {
+			pthread_mutex_lock(&pools_mutex);
+			struct pool *p = pool_find(db->name, db->user);
+			if (!p) {
+				p = pool_new(cfg, db, db->name, db->user);
+				npools--; /* configured: not counted by max_pools */
+			} else if (!p->keep) {
+				npools--;
+			}
+			p->keep = true; /* never reaped */
+			pthread_mutex_unlock(&pools_mutex);
+			pool_show(p);
+		}
 	}
 }
 
@@ -235,6 +299,19 @@ void pool_apply_config(const struct config *cfg)
 	pool_create_static(cfg); /* a forced-user entry added by RELOAD: min_pool_size applies */
 }
 
+static void pool_destroy(struct pool *p)
+{
+	params_free(&p->welcome);
+	free(p->name);
+	free(p->user);
+	free(p->server_user);
+	free(p->server_db);
+	free(p->host);
+	free(p->password);
+	free(p->hists);
+	free(p);
+}
+
 void pool_free_all(void)
 {
 	struct list *i, *tmp;
@@ -242,16 +319,15 @@ void pool_free_all(void)
 	{
 		struct pool *p = container_of(i, struct pool, node);
 		list_del(&p->node);
-		params_free(&p->welcome);
-		free(p->name);
-		free(p->user);
-		free(p->server_user);
-		free(p->server_db);
-		free(p->host);
-		free(p->password);
-		free(p->hists);
-		free(p);
+		pool_destroy(p);
 	}
+	list_for_each_safe(i, tmp, &retired_pools)
+	{
+		struct pool *p = container_of(i, struct pool, node);
+		list_del(&p->node);
+		pool_destroy(p);
+	}
+	npools = 0;
 	limits_free(&db_limits);
 	limits_free(&user_limits);
 	for (int k = 0; k < nretired; k++)
@@ -260,6 +336,71 @@ void pool_free_all(void)
 	hosts_free_all();
 	retired = NULL;
 	nretired = 0;
+}
+
+/* Under p's lock: nothing uses p (no client, no server in any state, none on its way). */
+static bool pool_unused(const struct pool *p)
+{
+	return p->n_clients == 0 && p->n_servers == 0 && p->n_opening == 0 &&
+	       list_empty(&p->waiting) && list_empty(&p->handoff) &&
+	       list_empty(&p->active_clients) && list_empty(&p->transit);
+}
+
+/* Under pools_mutex: may p go now (unused for timeout)? Configured pools and pools that keep
+ * min_pool_size servers stay. */
+static bool pool_reapable(struct pool *p, usec_t now, usec_t timeout)
+{
+	if (p->keep || p->min_pool_size > 0)
+		return false;
+	pool_lock(p);
+	bool unused = pool_unused(p);
+	pool_unlock(p);
+	if (!unused) {
+		p->unused_since = 0;
+		return false;
+	}
+	if (!p->unused_since)
+		p->unused_since = now;
+	usec_t since = p->unused_since > p->taken_at ? p->unused_since : p->taken_at;
+	return now - since >= timeout;
+}
+
+int pool_reap(usec_t now, usec_t timeout)
+{
+	int n = 0;
+	if (timeout > 0 && timeout < USEC_PER_SEC)
+		timeout = USEC_PER_SEC; /* mail naming a pool (kick, fail) is long delivered by then */
+	pthread_mutex_lock(&pools_mutex);
+	struct list *i, *tmp;
+	if (timeout > 0)
+		list_for_each_safe(i, tmp, &all_pools)
+		{
+			struct pool *p = container_of(i, struct pool, node);
+			if (!pool_reapable(p, now, timeout))
+				continue;
+			list_del(&p->node);
+			list_append(&retired_pools, &p->node);
+			npools--;
+			n++;
+		}
+	if (snapshots_out == 0) /* no snapshot still out can name a retired pool */
+		list_for_each_safe(i, tmp, &retired_pools)
+		{
+			struct pool *p = container_of(i, struct pool, node);
+			list_del(&p->node);
+			limit_unref(&db_limits, p->db_limit);
+			limit_unref(&user_limits, p->user_limit);
+			pool_destroy(p);
+		}
+	if (n > 0)
+		at_max_pools = false;
+	int left = npools;
+	pthread_mutex_unlock(&pools_mutex);
+	if (n > 0) {
+		log_info("autodb_idle_timeout: freed %d unused pools, %d left", n, left);
+		malloc_trim(0); /* ~10 KB a pool: give a wave of them back to the system */
+	}
+	return n;
 }
 
 int pool_mode_of(const struct pool *p)
@@ -294,6 +435,7 @@ bool pool_shown(struct pool *p)
 struct pool **pool_snapshot(int *n)
 {
 	pthread_mutex_lock(&pools_mutex);
+	snapshots_out++;
 	int k = 0, cap = (int)list_count(&all_pools);
 	struct pool **ps = xmalloc(sizeof(*ps) * (size_t)(cap ? cap : 1));
 	struct list *i, *tmp;
@@ -301,6 +443,14 @@ struct pool **pool_snapshot(int *n)
 	pthread_mutex_unlock(&pools_mutex);
 	*n = k;
 	return ps;
+}
+
+void pool_snapshot_free(struct pool **ps)
+{
+	pthread_mutex_lock(&pools_mutex);
+	snapshots_out--;
+	pthread_mutex_unlock(&pools_mutex);
+	free(ps);
 }
 
 static struct list *server_list(struct pool *p, enum server_state st)

@@ -89,6 +89,8 @@ struct client {
 	bool internal; /* the health probe's socketpair client: no authentication */
 	bool climit_counted; /* counted in client_limits.c (client_admit.c) */
 	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
+	bool in_door;  /* counted in the login budget (door.c) */
+	bool quiet_close; /* its close is one of many counted elsewhere: logged at debug level */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	const struct client_ops *ops; /* a console client's hooks (client.h), set with admin */
@@ -212,6 +214,8 @@ struct pool {
 	int evict_wanted, evict_asked;
 	usec_t evict_asked_at;
 	int n_clients;
+	bool keep;                   /* configured (user= in its entry): never reaped */
+	usec_t taken_at, unused_since; /* pool_reap: last pool_get, first seen unused */
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
 	int connect_failures;

@@ -13,7 +13,7 @@ void pool_lock(struct pool *p);
 void pool_unlock(struct pool *p);
 
 /* Find or create the pool for a client of database dbname logging in as user, whose [databases]
- * entry is db. Never NULL. */
+ * entry is db. NULL when a new pool would pass max_pools (the client gets 53400 POOL_MAX_MSG). */
 /* Mark p as asked for by more than /health's probe (see struct pool's shown); idempotent. */
 void pool_show(struct pool *p);
 /* Has p been asked for by a client, auth_query or the configuration? */
@@ -26,6 +26,10 @@ void pool_create_static(const struct config *cfg);
 /* Re-read limits and modes from a reloaded config. */
 void pool_apply_config(const struct config *cfg);
 void pool_free_all(void);
+#define POOL_MAX_MSG "too many pools (max_pools): try again later"
+/* Free the pools unused (no client, no server) for timeout (autodb_idle_timeout; 0: none),
+ * except configured ones and those with min_pool_size; returns how many went. */
+int pool_reap(usec_t now, usec_t timeout);
 
 /* The client has a message to run (or must finish login): link an idle server now, or queue the
  * client (FIFO) and stop reading it, opening a server connection if limits allow. While the
@@ -79,8 +83,9 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);
 bool pool_login_failing(struct pool *p);
 /* A failing pool with no login in flight starts one, if the backoff allows. */
 void pool_open_probe(struct worker *w, struct pool *p);
-/* Every pool (pools live until exit); free() the array. */
+/* Every pool; release the array with pool_snapshot_free (until then none of them is freed). */
 struct pool **pool_snapshot(int *n);
+void pool_snapshot_free(struct pool **ps);
 
 void server_set_state(struct server *s, enum server_state st);
 void client_set_state(struct client *c, enum client_state st);

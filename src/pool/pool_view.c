@@ -88,6 +88,6 @@ struct pool_view *pool_view_all(int *n, usec_t now)
 	for (int i = 0; i < np; i++)
 		if (pool_shown(ps[i]))
 			pool_view_read(ps[i], &vs[(*n)++], now);
-	free(ps);
+	pool_snapshot_free(ps);
 	return vs;
 }

@@ -16,6 +16,7 @@ struct db_avg {
 	char *name;
 	uint64_t delta[STAT_N]; /* this period's sums, while the period is being added up */
 	uint64_t avg[STAT_N];
+	bool seen; /* a pool of this name was summed this period (else freed) */
 };
 static pthread_mutex_t avg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct db_avg *avgs;
@@ -65,9 +66,12 @@ void stats_pool_sum(struct pool *p, uint64_t out[STAT_N])
 static struct db_avg *avg_get(const char *name)
 {
 	for (struct db_avg *a = avgs; a; a = a->next)
-		if (strcmp(a->name, name) == 0)
+		if (strcmp(a->name, name) == 0) {
+			a->seen = true;
 			return a;
+		}
 	struct db_avg *a = xcalloc(1, sizeof(*a));
+	a->seen = true;
 	a->name = xstrdup(name);
 	a->next = avgs;
 	avgs = a;
@@ -139,8 +143,19 @@ void stats_log(usec_t period_usec)
 		stats_pool(ps[i], secs);
 	for (struct db_avg *a = avgs; a; a = a->next)
 		averages(a->delta, secs, a->avg);
+	for (struct db_avg **pa = &avgs; *pa;) { /* databases whose pools are all gone */
+		struct db_avg *a = *pa;
+		if (!a->seen) {
+			*pa = a->next;
+			free(a->name);
+			free(a);
+			continue;
+		}
+		a->seen = false;
+		pa = &a->next;
+	}
 	pthread_mutex_unlock(&avg_lock);
-	free(ps);
+	pool_snapshot_free(ps);
 }
 
 static int row_cmp(const void *a, const void *b)
@@ -172,7 +187,7 @@ struct stats_row *stats_by_database(int *n)
 		for (int k = 0; k < STAT_N; k++)
 			r->total[k] += t[k];
 	}
-	free(ps);
+	pool_snapshot_free(ps);
 	pthread_mutex_lock(&avg_lock);
 	for (int i = 0; i < *n; i++)
 		for (struct db_avg *a = avgs; a; a = a->next)

@@ -70,6 +70,8 @@ struct worker {
 	struct mail *mail_head, *mail_tail;
 	struct mail *outbox; /* servers to send once the event batch is over (owner thread only) */
 	struct list login_clients; /* clients before authentication completes */
+	usec_t reaped_at;          /* worker 0: pool_reap's last run */
+	int n_login;               /* of its clients, those in the login budget (door.c) */
 	struct list dead_clients, dead_servers; /* freed after the event batch */
 	struct list cancel_conns;               /* outgoing CancelRequest connections */
 	struct list big_clients; /* clients with large buffers (client_budget.c) */

@@ -18,6 +18,13 @@
 
 /* ---- cache: (auth database, user) -> secret or none, shared by the workers ---------------- */
 
+/* Bounded: user names arrive before authentication, so a stream of made-up ones must not grow
+ * it. Negative answers (no such user) have their own small budget and live at most
+ * AQ_NEG_TTL_USEC; past a budget the oldest entry of its kind goes. */
+#define AQ_MAX_FOUND 10000
+#define AQ_MAX_NEGATIVE 1000
+#define AQ_NEG_TTL_USEC (5 * USEC_PER_SEC)
+
 struct aq_entry {
 	struct aq_entry *next;
 	char *db, *user, *secret; /* secret NULL: no such user (or a NULL password) */
@@ -25,7 +32,8 @@ struct aq_entry {
 };
 
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct aq_entry *cache;
+static struct aq_entry *cache; /* newest first */
+static int n_found, n_negative;
 
 static struct aq_entry **cache_find(const char *db, const char *user)
 {
@@ -45,13 +53,53 @@ static void entry_free(struct aq_entry *e)
 	free(e);
 }
 
+static usec_t entry_ttl(const struct aq_entry *e)
+{
+	usec_t ttl = config_current()->auth_query_cache_ttl;
+	return !e->secret && ttl > AQ_NEG_TTL_USEC ? AQ_NEG_TTL_USEC : ttl;
+}
+
+/* Under cache_lock: unlink *pe and free it. */
+static void cache_drop(struct aq_entry **pe)
+{
+	struct aq_entry *e = *pe;
+	*pe = e->next;
+	if (e->secret)
+		n_found--;
+	else
+		n_negative--;
+	entry_free(e);
+}
+
+/* Under cache_lock: drop stale entries, then the oldest of a kind over its budget. */
+static void cache_trim(usec_t now)
+{
+	struct aq_entry **pe = &cache, **oldest_found = NULL, **oldest_neg = NULL;
+	while (*pe) {
+		if (now - (*pe)->fetched >= entry_ttl(*pe)) {
+			cache_drop(pe);
+			continue;
+		}
+		if ((*pe)->secret)
+			oldest_found = pe;
+		else
+			oldest_neg = pe;
+		pe = &(*pe)->next;
+	}
+	/* One over at most, of the kind just inserted: each insert trims. */
+	if (n_found > AQ_MAX_FOUND)
+		cache_drop(oldest_found);
+	else if (n_negative > AQ_MAX_NEGATIVE)
+		cache_drop(oldest_neg);
+}
+
 /* A fresh cached answer: *secret is a copy (or NULL). False when absent or stale. */
 static bool cache_get(const char *db, const char *user, char **secret)
 {
 	bool hit = false;
 	pthread_mutex_lock(&cache_lock);
 	struct aq_entry *e = *cache_find(db, user);
-	if (e && shoal_now() - e->fetched < config_current()->auth_query_cache_ttl) {
+	if (e && shoal_now() - e->fetched < entry_ttl(e)) {
 		*secret = e->secret ? xstrdup(e->secret) : NULL;
 		hit = true;
 	}
@@ -62,19 +110,30 @@ static bool cache_get(const char *db, const char *user, char **secret)
 static void cache_put(const char *db, const char *user, const char *secret)
 {
 	pthread_mutex_lock(&cache_lock);
-	struct aq_entry **pe = cache_find(db, user), *e = *pe;
-	if (!e) {
-		e = xcalloc(1, sizeof(*e));
-		e->db = xstrdup(db);
-		e->user = xstrdup(user);
-		*pe = e;
-	} else if (e->secret) {
-		OPENSSL_cleanse(e->secret, strlen(e->secret));
-		free(e->secret);
-	}
+	struct aq_entry **pe = cache_find(db, user);
+	if (*pe)
+		cache_drop(pe);
+	struct aq_entry *e = xcalloc(1, sizeof(*e));
+	e->db = xstrdup(db);
+	e->user = xstrdup(user);
 	e->secret = secret ? xstrdup(secret) : NULL;
 	e->fetched = shoal_now();
+	e->next = cache;
+	cache = e;
+	if (e->secret)
+		n_found++;
+	else
+		n_negative++;
+	cache_trim(e->fetched);
 	pthread_mutex_unlock(&cache_lock);
+}
+
+int auth_query_cache_count(void)
+{
+	pthread_mutex_lock(&cache_lock);
+	int n = n_found + n_negative;
+	pthread_mutex_unlock(&cache_lock);
+	return n;
 }
 
 void auth_query_share_secret(struct client *c, struct pool *p)
@@ -90,11 +149,8 @@ void auth_query_share_secret(struct client *c, struct pool *p)
 void auth_query_cache_free(void)
 {
 	pthread_mutex_lock(&cache_lock);
-	while (cache) {
-		struct aq_entry *e = cache;
-		cache = e->next;
-		entry_free(e);
-	}
+	while (cache)
+		cache_drop(&cache);
 	pthread_mutex_unlock(&cache_lock);
 }
 
@@ -165,6 +221,10 @@ shoal_rc auth_query_start(struct client *c)
 		return SHOAL_OK;
 	}
 	struct pool *p = pool_get(cfg, db, dbname, aq_user(c));
+	if (!p) {
+		client_close(c, "53400", POOL_MAX_MSG);
+		return SHOAL_AGAIN;
+	}
 	c->pool = p;
 	pool_show(p);
 	c->aq_running = true;

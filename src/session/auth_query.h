@@ -11,9 +11,12 @@
  * auth_file, not fetched yet)? */
 bool auth_query_wanted(const struct client *c);
 /* Find c's secret: SHOAL_OK when the cache answered (c->aq_secret set or NULL for no such
- * user); SHOAL_AGAIN when the query was started (client_auth_resume follows); SHOAL_ERROR when
- * the auth database is reserved, unknown or disabled (c has been closed). */
+ * user); SHOAL_AGAIN when the query was started (client_auth_resume follows) or c was closed
+ * (max_pools); SHOAL_ERROR when the auth database is reserved, unknown or disabled (c has been
+ * closed). */
 shoal_rc auth_query_start(struct client *c) MUST_USE;
+/* Entries in the cache now (bounded: 10,000 found, 1,000 negative for at most 5 s). */
+int auth_query_cache_count(void);
 
 /* server.c's hooks, for a server linked to a client whose query it runs (s->auth_query). */
 void auth_query_send(struct server *s);

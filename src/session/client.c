@@ -8,6 +8,7 @@
 #include "client_hba.h"
 #include "client_sasl.h"
 #include "client_tls.h"
+#include "door.h"
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
@@ -18,6 +19,7 @@
 #include "pause.h"
 #include "server.h"
 #include "stats.h"
+#include "throttle.h"
 #include "txn.h"
 #include "worker.h"
 
@@ -61,7 +63,7 @@ bool client_is_console_db(const char *dbname)
 	return the_console && the_console->is_console_db(dbname);
 }
 
-struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
+static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
 	struct client *c = xcalloc(1, sizeof(*c));
 	char peer[80];
@@ -96,10 +98,30 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 	return c;
 }
 
+struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
+{
+	bool room = door_room(w);
+	struct client *c = client_new(w, fd, addr);
+	if (!c)
+		return NULL;
+	door_login_begin(c);
+	if (!room) {
+		door_refuse(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Has c sent its startup packet (client_startup_timeout)? */
+bool client_started(const struct client *c)
+{
+	return c->auth_step != AUTH_STEP_START || c->user != NULL;
+}
+
 void client_accept_internal(struct worker *w, int fd)
 {
 	struct sockaddr_storage addr = {.ss_family = AF_UNIX};
-	struct client *c = client_accept(w, fd, &addr);
+	struct client *c = client_new(w, fd, &addr);
 	if (!c)
 		return;
 	c->internal = true;
@@ -158,12 +180,13 @@ static void client_close_common(struct client *c, const char *reason)
 {
 	struct worker *w = c->c.w;
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
-		     !config_current()->log_disconnections;
+		     !config_current()->log_disconnections || door_quiet(c, reason);
 	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing because: %s", c->c.name,
 		reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */
+	door_login_end(c);
 	client_let_go_of_server(c);
 	client_admit_release(c);
 	if (c->ops)
@@ -295,6 +318,11 @@ static const char *client_secret(const struct client *c)
 static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
+	door_login_end(c);
+	if (!c->internal && !door_fits(c->admin, true)) {
+		client_close(c, "53300", "no more connections allowed (max_client_conn)");
+		return;
+	}
 	if (!client_admit(c))
 		return; /* a client-count limit is full: closed */
 	if (c->ops) {
@@ -312,6 +340,10 @@ static void client_login_ready(struct client *c)
 		return;
 	}
 	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
+	if (!p) {
+		client_close(c, "53400", POOL_MAX_MSG);
+		return;
+	}
 	c->pool = p;
 	if (!c->internal || c->db->user) /* a forced user=: the configuration's own pool */
 		pool_show(p);
@@ -345,6 +377,7 @@ static void client_auth_failed(struct client *c)
 	char msg[200];
 	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
 	log_warn("%s: %s", c->c.name, msg);
+	throttle_failed(c);
 	client_close(c, "28P01", msg);
 }
 
@@ -607,12 +640,24 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "28000", "SSL required");
 		return;
 	}
-	if (client_count() > cfg->max_client_conn) {
+	/* Clients still logging in do not count against max_client_conn (max_login_clients
+	 * bounds them): slow ones cannot lock out logged-in clients, nor the console, which has
+	 * admin_reserved_conn slots of its own. Checked again when the login ends. */
+	bool console = client_is_console_db(c->dbname);
+	if (!c->internal && !door_fits(console, false)) { /* probes take no slot */
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
+	int wait;
+	if (throttle_blocked(c, &wait)) { /* logged once when it began (throttle.c) */
+		char msg[160];
+		snprintf(msg, sizeof(msg), "too many failed logins from %s: try again in %d s "
+			 "(auth_failure_limit)", c->addr, wait);
+		c->quiet_close = true;
+		client_close(c, "28000", msg);
+		return;
+	}
 	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */
-	bool console = the_console && the_console->is_console_db(c->dbname);
 	if ((c->c.w->draining || pause_shutdown()) && !(console && c->is_unix)) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;

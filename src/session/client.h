@@ -33,6 +33,8 @@ shoal_rc client_flush(struct client *c) MUST_USE;
 void client_free(struct client *c);
 /* Clients connected now, across all workers (max_client_conn). */
 int client_count(void);
+/* Has c sent its startup packet? (client_startup_timeout, door.c) */
+bool client_started(const struct client *c);
 
 /* A console client (admin/) is driven through these hooks, set on it when it is let in; the
  * session layer calls them instead of knowing the console. */

@@ -7,8 +7,57 @@
 #include "tls.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Plaintext secrets' SCRAM keys, so that a login with one costs what an unknown user's mock
+ * exchange costs (a few HMACs), not a PBKDF2 each time: the difference told them apart.
+ * Direct-mapped by user name; an entry is used only for the same user and the same password
+ * (by hash); a collision or a changed password derives again. */
+#define PLAIN_CACHE_SLOTS 1024
+
+static struct plain_slot {
+	char user[64];
+	uint8_t pw_hash[32];
+	struct scram_secret secret;
+} plain_cache[PLAIN_CACHE_SLOTS];
+static pthread_mutex_t plain_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static unsigned plain_slot_of(const char *user)
+{
+	unsigned h = 2166136261u; /* FNV-1a */
+	for (const char *p = user; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h % PLAIN_CACHE_SLOTS;
+}
+
+static shoal_rc plain_secret(const char *user, const char *password, struct scram_secret *out)
+{
+	uint8_t hash[32];
+	SHA256((const unsigned char *)password, strlen(password), hash);
+	struct plain_slot *sl = &plain_cache[plain_slot_of(user)];
+	bool fits = strlen(user) < sizeof(sl->user);
+	pthread_mutex_lock(&plain_lock);
+	bool hit = fits && strcmp(sl->user, user) == 0 &&
+		   CRYPTO_memcmp(sl->pw_hash, hash, sizeof(hash)) == 0;
+	if (hit)
+		*out = sl->secret;
+	pthread_mutex_unlock(&plain_lock);
+	if (hit)
+		return SHOAL_OK;
+	if (scram_plain_secret(user, password, out) != SHOAL_OK)
+		return SHOAL_ERROR;
+	if (fits) {
+		pthread_mutex_lock(&plain_lock);
+		strcpy(sl->user, user);
+		memcpy(sl->pw_hash, hash, sizeof(hash));
+		sl->secret = *out;
+		pthread_mutex_unlock(&plain_lock);
+	}
+	return SHOAL_OK;
+}
 
 shoal_rc client_sasl_begin(struct client *c, const char *secret)
 {
@@ -21,7 +70,13 @@ shoal_rc client_sasl_begin(struct client *c, const char *secret)
 	if (c->c.tls)
 		tls_endpoint_hash(&c->c, cb, &cblen);
 	c->scram = xcalloc(1, sizeof(*c->scram));
-	scram_server_init(c->scram, c->user, secret, cblen ? cb : NULL, cblen);
+	struct scram_secret derived;
+	if (secret && !auth_secret_is_scram(secret) && !auth_secret_is_md5(secret) &&
+	    plain_secret(c->user, secret, &derived) == SHOAL_OK)
+		scram_server_init_secret(c->scram, &derived, cblen ? cb : NULL, cblen);
+	else
+		scram_server_init(c->scram, c->user, secret, cblen ? cb : NULL, cblen);
+	OPENSSL_cleanse(&derived, sizeof(derived));
 	size_t n = scram_server_mechanisms(c->scram, mechs);
 	proto_write_auth(&c->c.out, PQAUTH_SASL, mechs, n);
 	return SHOAL_OK;

@@ -29,6 +29,8 @@ REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 SHOAL_BIN = os.environ.get("SHOAL_BIN", os.path.join(REPO, "build", "shoal"))
 PG_BIN = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
 IS_ROOT = os.geteuid() == 0
+if IS_ROOT:  # for the tests that start shoal themselves with the inherited environment
+    os.environ.setdefault("SHOAL_ALLOW_ROOT", "1")
 TEST_TIMEOUT = int(os.environ.get("SHOAL_TEST_TIMEOUT", "90"))
 
 SCRAM_PW = "scram_pw"
@@ -323,6 +325,8 @@ class ShoalProcess:
             "client_login_timeout": 5,
             "shutdown_timeout": 3,
         }
+        if IS_ROOT:  # CI runs as root; Shoal refuses root unless allowed (issue 16)
+            s["allow_root"] = 1
         if self.userlist is not None:
             path = os.path.join(self.dir, "userlist.txt")
             with open(path, "w") as f:

@@ -101,6 +101,29 @@ def test_auth_query_cache_is_refreshed(shoal, pg, auth_user):
     assert s.log().count("auth_query as aq_auth") >= 2
 
 
+def test_auth_query_negative_answer_is_short_lived(shoal, pg, auth_user):
+    """Issue 16: "no such user" is kept at most 5 s whatever auth_query_cache_ttl says (user
+    names arrive before authentication: a made-up one must not hold a slot for long)."""
+    import os
+    role = "aqneg_%d_%d" % (os.getpid(), int.from_bytes(os.urandom(3), "big"))
+    s = aq_shoal(shoal, {"auth_user": auth_user, "auth_query": LOOKUP,
+                         "auth_query_cache_ttl": 60})
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        s.connect("db", role, password="pw")
+    pg.sql("SET password_encryption = 'scram-sha-256'; CREATE ROLE %s LOGIN PASSWORD 'pw'"
+           % role)
+    try:
+        def gets_in():
+            try:
+                psycopg.connect(s.dsn("db", role, password="pw")).close()
+                return True
+            except psycopg.OperationalError:
+                return False
+        wait_until(gets_in, 10, interval=0.5, what="the negative answer expired")
+    finally:
+        pg.sql("DROP ROLE IF EXISTS %s" % role)
+
+
 def test_auth_query_error_is_reported(shoal, pg, auth_user):
     s = aq_shoal(shoal, {"auth_user": auth_user,
                          "auth_query": "SELECT usename, passwd FROM no_such_table WHERE x = $1"})

@@ -20,6 +20,8 @@ from helpers import free_port
 def clean_env(**extra):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith("SHOAL_") and k not in ("DATABASE_URL", "PGHOST", "PGPORT")}
+    if IS_ROOT:
+        env["SHOAL_ALLOW_ROOT"] = "1"  # Shoal refuses root unless allowed (issue 16)
     env.update({k: str(v) for k, v in extra.items()})
     return env
 

@@ -121,7 +121,8 @@ def _cpu_seconds(pid):
 
 def test_out_of_descriptors_refuses_without_spinning_and_recovers(shoal, pg, role):
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 2}},
-              settings={"max_client_conn": 1000, "client_login_timeout": 60},
+              settings={"max_client_conn": 1000, "client_login_timeout": 60,
+                        "max_login_clients": 0},
               verbose=False, preexec_fn=_low_nofile)
     log = s.log()
     assert re.search(r"file descriptor limit %d \(hard %d\)" % (NOFILE, NOFILE), log), log
@@ -176,3 +177,48 @@ def test_failed_start_leaves_no_pidfile(shoal, pg):
     rc, out = _run_second(_second_ini(s, pidfile=pidfile))  # its port is taken
     assert rc != 0 and "in use" in out, out
     assert not os.path.exists(pidfile), "a failed start left its pidfile behind"
+
+
+def _ini_without_allow_root(s, **changes):
+    path = _second_ini(s, listen_port=free_port(), **changes)
+    with open(path) as f:
+        text = f.read().replace("allow_root = 1\n", "")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal concerns root")
+def test_root_without_user_is_refused(shoal, pg):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    rc, out = _run_second(_ini_without_allow_root(s))
+    assert rc == 1, out
+    assert "refusing to run as root" in out and "allow_root = 1" in out, out
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="dropping privileges needs root")
+def test_user_setting_drops_root_after_binding(shoal, pg, role):
+    import pwd
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"user": "nobody", "allow_root": 0})
+    uid = pwd.getpwnam("nobody").pw_uid
+
+    def status():
+        with open("/proc/%d/status" % s.pid) as f:
+            return f.read()
+    # The switch follows the binding (the fixture returns once the sockets answer).
+    wait_until(lambda: re.search(r"^Uid:\s+%d\s+%d\s+%d" % (uid, uid, uid), status(), re.M),
+               timeout=10, what="the process running as nobody")
+    status = status()
+    assert re.search(r"^Groups:\s*$", status, re.M) or "Groups:\t%d" % pwd.getpwnam(
+        "nobody").pw_gid in status, status
+    assert "running as user nobody" in s.log()
+    with psycopg.connect(s.dsn("db", role)) as c:  # bound as root, serving as nobody
+        assert c.execute("SELECT 1").fetchone() == (1,)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="as root any user can be switched to")
+def test_user_setting_of_another_user_is_refused_when_not_root(shoal, pg):
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    rc, out = _run_second(_ini_without_allow_root(s, user="root"))
+    assert rc == 1 and "only root can switch" in out, out

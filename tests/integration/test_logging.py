@@ -41,3 +41,35 @@ def test_unknown_database_logged_with_pgbouncer_wording(shoal, pg, role):
         psycopg.connect(s.dsn("nosuchdb", role))
     wait_until(lambda: "closing because: no such database: nosuchdb" in s.log(),
                timeout=5, what="the disconnect line with PgBouncer's wording")
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+@pytest.mark.parametrize("how", ["SIGHUP", "RELOAD"])
+def test_logfile_is_reopened_on_reload_for_logrotate(shoal, pg, role, how, tmp_path):
+    """logrotate without copytruncate moves the file, then asks for a reload: the lines that
+    follow go to a new file at the configured path (issue 16)."""
+    import os
+    import signal
+    from admin_helpers import admin
+    path = str(tmp_path / "shoal.log")
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"logfile": path})
+    wait_until(lambda: "started" in _read(path), timeout=5, what="the first lines")
+    os.rename(path, path + ".1")
+    if how == "SIGHUP":
+        s.send_signal(signal.SIGHUP)
+    else:
+        admin(s).execute("RELOAD")
+    wait_until(lambda: "configuration reloaded" in _read(path), timeout=10,
+               what="a new logfile at the path")
+    with psycopg.connect(s.dsn("db", role, application_name="after_rotate")) as c:
+        c.execute("SELECT 1")
+    line = "%s@db login ok" % role
+    wait_until(lambda: line in _read(path), timeout=5, what="the login in the new file")
+    assert line not in _read(path + ".1")

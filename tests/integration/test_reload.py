@@ -124,3 +124,40 @@ def test_reload_added_forced_user_entry_opens_min_pool_size(shoal, pg, role):
     admin(s).execute("RELOAD")
     wait_until(lambda: pg.count_backends(usename=role) == 2, 10,
                what="min_pool_size servers of the entry RELOAD added")
+
+
+def test_console_reload_runs_on_the_main_thread_without_stalling_clients(shoal, pg, role):
+    """Issue 16: RELOAD re-reads files (here a 1,000,000-line auth_file) on the main thread; the
+    worker that took the command goes on serving its other clients meanwhile."""
+    import os
+    import threading
+    import time
+    from conftest import SHOAL_BIN
+    if any(k in os.path.basename(os.path.dirname(os.path.abspath(SHOAL_BIN)))
+           for k in ("asan", "tsan")):
+        pytest.skip("a sanitizer build loads a 1,000,000-line auth_file too slowly to start")
+    users = {"u%d" % i: "pw%d" % i for i in range(1_000_000)}
+    users[role] = "x"
+    s = shoal(databases={"db": {"dbname": "postgres", "user": role}}, userlist=users,
+              settings={"auth_type": "trust", "workers": 1})
+    c = s.connect("db", role)
+    a = admin(s)
+    done, took = threading.Event(), []
+
+    def reload():
+        t0 = time.monotonic()
+        a.execute("RELOAD")
+        took.append(time.monotonic() - t0)
+        done.set()
+    t = threading.Thread(target=reload)
+    worst = 0.0
+    t.start()
+    while not done.is_set():
+        t0 = time.monotonic()
+        c.execute("SELECT 1")
+        worst = max(worst, time.monotonic() - t0)
+    t.join()
+    assert "configuration reloaded" in s.log()
+    if took[0] < 0.2:
+        pytest.skip("the reload took only %.2f s: too quick to tell" % took[0])
+    assert worst < took[0] / 2, "a query waited %.2f s during a %.2f s RELOAD" % (worst, took[0])

@@ -1,6 +1,7 @@
 """Client authentication with SCRAM-SHA-256 (Shoal as the SCRAM server), the client auth types
 against each server auth method, and SCRAM pass-through (no plaintext password in the config)."""
 import base64
+import os
 
 import psycopg
 import pytest
@@ -256,3 +257,42 @@ def test_scram_connection_closed_mid_exchange_is_clean(scram_shoal):
     c = scram_shoal.connect("db", "alice", password="alice_pw")
     assert c.execute("SELECT 1").fetchone()[0] == 1
     assert Closed
+
+
+def _server_first(s, user):
+    """(salt, iterations) of one SCRAM exchange up to server-first; the connection is dropped."""
+    w = Wire(s.host, s.port)
+    sl = ScramLogin(w, user, "db")
+    sl.start()
+    assert sl.first() is None
+    w.sock.close()
+    return sl.salt, sl.iters
+
+
+def _cpu_ticks(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime, in clock ticks
+
+
+def test_plaintext_and_unknown_users_look_and_cost_the_same(scram_shoal):
+    """Issue 16: a plaintext secret got a fresh salt and a PBKDF2 per attempt, an unknown user a
+    stable mock salt and a few HMACs: both told who exists. Now both have a stable salt and, once
+    a plaintext user's keys are derived, the same work."""
+    s = scram_shoal
+    for user in ("bob", "nobody_here"):
+        a, b = _server_first(s, user), _server_first(s, user)
+        assert a == b and a[1] == 4096, (user, a, b)
+    assert _server_first(s, "bob")[0] != _server_first(s, "nobody_here")[0]
+    n = 150  # bounded; 150 PBKDF2s would be ~0.2 s of CPU
+    cpu = {}
+    for user in ("bob", "nobody_here"):
+        t0 = _cpu_ticks(s.pid)
+        for _ in range(n):
+            _server_first(s, user)
+        cpu[user] = _cpu_ticks(s.pid) - t0
+    hz = os.sysconf("SC_CLK_TCK")
+    assert cpu["bob"] <= cpu["nobody_here"] + 0.08 * hz, cpu
+    # The cached keys still log in, and still refuse a wrong password.
+    assert login(s, "bob", "bob_pw")[3] is None
+    assert login(s, "bob", "wrong")[3] is not None

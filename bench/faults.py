@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""The front door under faults (issue 16): each scenario against PgBouncer and Shoal on loopback,
+one table: what clients saw, time to recover, the pooler's RSS and descriptors, log lines written
+during the scenario, and committed rows lost.
+
+Usage: bench/faults.py [--shoal build/shoal] [--only slow_logins,...] [--slow 600] [--names 1000]
+
+Scenarios (all bounded, loopback only):
+  slow_logins     N connections send one byte of a startup packet and stop; after 1.5 s a real
+                  psql login is timed, then a console login (max_client_conn = 100 for both).
+  second_instance a second pooler with the same configuration (same port): its exit code.
+  wildcard_pools  N database names through "*" (server_idle_timeout = 1, autodb_idle_timeout =
+                  20); RSS after the logins and once the pools are gone (or 60 s).
+  pg_restart      new connections commit one row each in a loop; PostgreSQL is restarted
+                  (pg_ctl restart -m fast): the longest time with no commit after the server is
+                  back, and acknowledged rows missing afterwards.
+"""
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+import common  # noqa: E402
+from common import PGBIN, ROOT, as_pg_user  # noqa: E402
+
+INI = """[databases]
+postgres = host=127.0.0.1 port=%(pg)d dbname=postgres user=postgres
+* = host=127.0.0.1 port=%(pg)d dbname=postgres user=postgres
+[%(section)s]
+listen_addr = 127.0.0.1
+listen_port = @PORT@
+unix_socket_dir =
+auth_type = trust
+auth_file = @DIR@/userlist.txt
+admin_users = postgres
+pool_mode = transaction
+default_pool_size = 8
+max_client_conn = 100
+server_idle_timeout = 1
+autodb_idle_timeout = 20
+server_login_retry = 1
+logfile = @DIR@/%(section)s.log
+"""
+
+
+def start(target, pg, args):
+    ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal")
+    if target == "pgbouncer":
+        return bench.Pooler("pgbouncer", ["pgbouncer"], ini, user="postgres")
+    return bench.Pooler("shoal", [args.shoal], ini + "workers = 2\nstats_period = 0\n")
+
+
+def psql(port, sql, db="postgres", timeout=10):
+    t0 = time.monotonic()
+    r = subprocess.run(["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                        "-d", db, "-c", sql], capture_output=True, text=True, timeout=timeout,
+                       env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+    return r.returncode, (r.stdout.strip() or r.stderr.strip()), time.monotonic() - t0
+
+
+def log_lines(p):
+    path = os.path.join(p.dir, p.name + ".log")
+    try:
+        with open(path, errors="replace") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def rss_mb(pid):
+    return bench.proc_rss_kb(pid) / 1024
+
+
+def short(msg, n=60):
+    msg = msg.splitlines()[-1] if msg else ""
+    return msg if len(msg) <= n else msg[:n - 3] + "..."
+
+
+# ---- scenarios: each returns a dict of the table's columns ----------------------------------
+
+def slow_logins(p, pg, args):
+    socks = []
+    try:
+        for _ in range(args.slow):
+            try:
+                x = socket.create_connection(("127.0.0.1", p.port), timeout=5)
+                x.sendall(b"\x00")
+                socks.append(x)
+            except OSError:
+                break
+        time.sleep(1.5)
+        rc, out, took = psql(p.port, "SELECT 1")
+        crc, cout, ctook = psql(p.port, "SHOW VERSION", db="pgbouncer")
+        seen = "login %s in %.2f s; console %s" % (
+            "ok" if rc == 0 else "FAILED (%s)" % short(out, 40), took,
+            "ok" if crc == 0 else "FAILED")
+        return dict(saw=seen, recover="%.2f" % took, rss=rss_mb(p.pid), fds=fds(p.pid))
+    finally:
+        for x in socks:
+            x.close()
+
+
+def second_instance(p, pg, args):
+    ini = os.path.join(p.dir, p.name + ".ini")
+    cmd = (["pgbouncer"] if p.name == "pgbouncer" else [args.shoal]) + [ini]
+    if p.name == "pgbouncer" and os.geteuid() == 0:
+        cmd = as_pg_user(cmd)
+    env = dict(os.environ, SHOAL_ALLOW_ROOT="1")
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=5)
+        seen = "exit %d: %s" % (proc.returncode, short(out, 70))
+    except subprocess.TimeoutExpired:
+        seen = "STARTED (still running after 5 s)"
+        os.killpg(proc.pid, 15)  # the group of the process started just above
+        proc.communicate()
+    rc, _, _ = psql(p.port, "SELECT 1")
+    return dict(saw=seen + ("; first still serves" if rc == 0 else "; first BROKEN"),
+                recover="-", rss=rss_mb(p.pid), fds=fds(p.pid))
+
+
+def pool_count(p):
+    rc, out, _ = psql(p.port, "SHOW POOLS", db="pgbouncer")
+    return len(out.splitlines()) if rc == 0 else -1
+
+
+def wildcard_pools(p, pg, args):
+    base = rss_mb(p.pid)
+    failed = 0
+    for i in range(args.names):
+        rc, _, _ = psql(p.port, "SELECT 1", db="w%d" % i)
+        failed += rc != 0
+    peak, pools = rss_mb(p.pid), pool_count(p)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 60 and pool_count(p) > 3:
+        time.sleep(1)
+    gone = time.monotonic() - t0
+    left = pool_count(p)
+    return dict(saw="%d names, %d failed; %d pools -> %d" % (args.names, failed, pools, left),
+                recover="%.1f" % gone if left <= 3 else ">60",
+                rss="%.1f -> %.1f (base %.1f)" % (peak, rss_mb(p.pid), base), fds=fds(p.pid))
+
+
+def pg_restart(p, pg, args):
+    psql(pg.port, "CREATE TABLE IF NOT EXISTS fault_rows (id int primary key)")
+    psql(pg.port, "TRUNCATE fault_rows")
+    acked, stamps, stop = [], [], threading.Event()
+    errors = {}
+
+    def writer():
+        i = 0
+        while not stop.is_set():
+            i += 1
+            rc, out, _ = psql(p.port, "INSERT INTO fault_rows VALUES (%d) RETURNING id" % i)
+            if rc == 0 and out.strip().splitlines()[:1] == [str(i)]:
+                acked.append(i)
+                stamps.append(time.monotonic())
+            else:
+                key = short(out, 50)
+                errors[key] = errors.get(key, 0) + 1
+    t = threading.Thread(target=writer)
+    t.start()
+    time.sleep(1.5)
+    subprocess.run(as_pg_user([PGBIN + "/pg_ctl", "-D", pg.data, "-m", "fast", "-w",
+                               "restart", "-o", "-p %d -k %s -c max_connections=120 "
+                               "-c fsync=off" % (pg.port, pg.dir)]),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    back = time.monotonic()
+    time.sleep(4)
+    stop.set()
+    t.join()
+    after = [s for s in stamps if s >= back]
+    recover = (after[0] - back) if after else float("inf")
+    rc, out, _ = psql(pg.port, "SELECT count(*) FROM fault_rows WHERE id = ANY('{%s}')"
+                      % ",".join(map(str, acked)))
+    lost = len(acked) - int(out) if rc == 0 else -1
+    worst = max(errors.items(), key=lambda kv: kv[1])[0] if errors else "no error"
+    return dict(saw="%d commits, %d errors (%s)" % (len(acked), sum(errors.values()), worst),
+                recover="%.2f" % recover, rss=rss_mb(p.pid), fds=fds(p.pid), lost=lost)
+
+
+SCENARIOS = {"slow_logins": slow_logins, "second_instance": second_instance,
+             "wildcard_pools": wildcard_pools, "pg_restart": pg_restart}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shoal", default=os.path.join(ROOT, "build", "shoal"))
+    ap.add_argument("--only", default=",".join(SCENARIOS))
+    ap.add_argument("--targets", default="pgbouncer,shoal")
+    ap.add_argument("--slow", type=int, default=600)
+    ap.add_argument("--names", type=int, default=1000)
+    args = ap.parse_args()
+    pg = common.Postgres(1, opts="-c max_connections=120 -c fsync=off")
+    rows = []
+    try:
+        for name in args.only.split(","):
+            for target in args.targets.split(","):
+                p = start(target, pg, args)
+                try:
+                    before = log_lines(p)
+                    r = SCENARIOS[name](p, pg, args)
+                    r["log"] = log_lines(p) - before
+                finally:
+                    p.stop()
+                rows.append((name, target, r))
+                print("%-15s %-9s done" % (name, target), file=sys.stderr)
+    finally:
+        pg.stop()
+    head = ("scenario", "target", "what clients saw", "recover s", "RSS MB", "fds", "log lines",
+            "lost rows")
+    table = [head] + [(n, t, r["saw"], str(r["recover"]),
+                       r["rss"] if isinstance(r["rss"], str) else "%.1f" % r["rss"],
+                       str(r["fds"]), str(r["log"]), str(r.get("lost", "-")))
+                      for n, t, r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(head))]
+    for row in table:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths)))
+
+
+if __name__ == "__main__":
+    main()
