@@ -56,15 +56,29 @@ size_t str_cat(char *dst, size_t cap, size_t at, const char *src)
 
 char *u64_put(char *out, uint64_t v)
 {
+	/* Two digits per division (addresses, ports and ids are formatted on every login). */
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
 	char tmp[20];
-	int n = 0;
-	do
-		tmp[n++] = (char)('0' + v % 10);
-	while ((v /= 10) > 0);
-	while (n > 0)
-		*out++ = tmp[--n];
-	*out = '\0';
-	return out;
+	int n = sizeof(tmp);
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		tmp[--n] = pairs[d + 1];
+		tmp[--n] = pairs[d];
+	}
+	if (v >= 10) {
+		tmp[--n] = pairs[v * 2 + 1];
+		tmp[--n] = pairs[v * 2];
+	} else {
+		tmp[--n] = (char)('0' + v);
+	}
+	size_t len = sizeof(tmp) - (size_t)n;
+	memcpy(out, tmp + n, len);
+	out[len] = '\0';
+	return out + len;
 }
 
 char *xstrdup(const char *s)
