@@ -952,7 +952,7 @@ static void show_dns_hosts(struct client *c)
 
 static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
 					  "read_only", "breaker", "servers", "connects",
-					  "failures"};
+					  "failures", "lsn",	  "checked"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
@@ -961,7 +961,7 @@ static void show_hosts(struct client *c)
 	enum { MAX_ROWS = 1024 };
 	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
 	int n = hosts_snapshot(hosts, MAX_ROWS);
-	admin_header(&c->c.out, "ssisssiqq", hosts_names);
+	admin_header(&c->c.out, "ssisssiqqqs", hosts_names);
 	for (int i = 0; i < n; i++) {
 		struct admin_row r = {0};
 		row_str(&r, hosts[i].db);
@@ -973,6 +973,11 @@ static void show_hosts(struct client *c)
 		row_int(&r, hosts[i].servers);
 		row_int(&r, (long long)hosts[i].connects);
 		row_int(&r, (long long)hosts[i].failures);
+		row_u64(&r, hosts[i].lsn); /* WAL bytes: replayed (standby) or written (primary) */
+		if (hosts[i].check_age >= 0) /* seconds since its last good health check */
+			row_fmt(&r, "%.1f", hosts[i].check_age);
+		else
+			row_str(&r, NULL);
 		admin_write_row(&c->c.out, &r);
 	}
 	free(hosts);

@@ -113,6 +113,8 @@ static const struct setting settings[] = {
 	S_BOOL(server_reset_query_always, "0", true),
 	S_DUR(server_connect_timeout, "15", true),
 	S_DUR(server_login_retry, "15", true),
+	S_DUR(host_check_interval, "0", true),
+	S_DUR(host_check_timeout, "3", true),
 	S_DUR(server_idle_timeout, "600", true),
 	S_DUR(server_lifetime, "3600", true),
 	S_DUR(query_timeout, "0", true),

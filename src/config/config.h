@@ -124,6 +124,8 @@ struct config {
 	int server_reset_query_always; /* 0 */
 	usec_t server_connect_timeout; /* 15 s */
 	usec_t server_login_retry;     /* 15 s: the cap of the reconnect backoff */
+	usec_t host_check_interval;    /* 0: no background health check of host lists */
+	usec_t host_check_timeout;     /* 3 s: connect, login and the check query */
 	usec_t server_idle_timeout;    /* 600 s */
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */

@@ -14,6 +14,9 @@
 #define BREAKER_BASE (1 * USEC_PER_SEC)
 #define BREAKER_MAX  (30 * USEC_PER_SEC)
 
+static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now);
+static void breaker_trip(struct host_rec *h, const char *reason, usec_t now);
+
 static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct host_rec *registry;
 static struct host_set **sets;
@@ -217,12 +220,7 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
 	int role = in_recovery ? HOST_ROLE_STANDBY : HOST_ROLE_PRIMARY;
-	if (h->role != HOST_ROLE_UNKNOWN && h->role != role)
-		log_info("host %s:%d of %s: role is now %s", h->host, h->port, h->db,
-			 hosts_role_name(role));
-	h->role = role;
-	h->read_only = read_only;
-	h->role_at = now;
+	role_note(h, in_recovery, read_only, now);
 	bool ok = !role_excludes(h, hs->tsa, now);
 	if (ok && hs->tsa == TSA_PREFER_STANDBY && role == HOST_ROLE_PRIMARY) {
 		/* Taken only if no other host may still be a standby. */
@@ -277,6 +275,57 @@ bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_faile
 	return other;
 }
 
+bool hosts_check_claim(struct host_rec *h, usec_t interval)
+{
+	usec_t now = shoal_now();
+	bool due = false;
+	pthread_mutex_lock(&hosts_lock);
+	if (!h->check_running && now >= h->check_next) {
+		h->check_running = true;
+		h->check_next = now + interval;
+		due = true;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return due;
+}
+
+/* Under the lock: a role read by a login's role check or a health check. */
+static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now)
+{
+	int role = in_recovery ? HOST_ROLE_STANDBY : HOST_ROLE_PRIMARY;
+	if (h->role != HOST_ROLE_UNKNOWN && h->role != role)
+		log_info("host %s:%d of %s: role is now %s", h->host, h->port, h->db,
+			 hosts_role_name(role));
+	h->role = role;
+	h->read_only = read_only;
+	h->role_at = now;
+}
+
+void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
+{
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	h->check_running = false;
+	h->check_failing = !r->ok;
+	if (r->ok) {
+		role_note(h, r->in_recovery, r->read_only, now);
+		h->lsn = r->lsn;
+		h->replay_delay = r->delay;
+		h->check_at = now;
+		if (h->breaker != BRK_CLOSED && !h->probe_out) {
+			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
+				 h->port, h->db);
+			h->breaker = BRK_CLOSED;
+			h->backoff = 0;
+		}
+	} else if (h->breaker != BRK_OPEN || now >= h->open_until) {
+		char why[300];
+		snprintf(why, sizeof(why), "health check failed: %s", reason);
+		breaker_trip(h, why, now);
+	}
+	pthread_mutex_unlock(&hosts_lock);
+}
+
 int hosts_snapshot(struct host_view *out, int max)
 {
 	int n = 0;
@@ -292,6 +341,8 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->servers = h->servers;
 		v->failures = h->failures;
 		v->connects = h->connects;
+		v->lsn = h->lsn;
+		v->check_age = h->check_at ? (double)(shoal_now() - h->check_at) / USEC_PER_SEC : -1;
 	}
 	pthread_mutex_unlock(&hosts_lock);
 	return n;

@@ -25,6 +25,13 @@ struct host_rec {
 	bool probe_out; /* half-open: the one connection let through is under way */
 	int servers;	/* server connections to it now (any state) */
 	uint64_t failures, connects;
+	/* The background health check (host_check_interval): when the next is due, whether one
+	 * is under way, and what the last one read (WAL position in bytes: replay on a standby,
+	 * current on the primary; a standby's replay delay in seconds). */
+	usec_t check_next, check_at;
+	bool check_running, check_failing;
+	uint64_t lsn;
+	double replay_delay;
 };
 
 /* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
@@ -64,6 +71,18 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
 bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
 		       const char *reason);
 
+/* The health check: true (and the check is marked under way) when h's is due. */
+bool hosts_check_claim(struct host_rec *h, usec_t interval);
+
+/* The result of h's check. ok: the host answered (role, read_only, lsn, delay as read); not ok:
+ * why in reason, and the breaker opens. Each change (role, reachable) is one log line. */
+struct host_check {
+	bool ok, in_recovery, read_only;
+	uint64_t lsn;
+	double delay;
+};
+void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason);
+
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);
 
@@ -72,7 +91,8 @@ struct host_view {
 	char db[64], host[256];
 	int port, role, breaker, servers;
 	bool read_only;
-	uint64_t failures, connects;
+	uint64_t failures, connects, lsn;
+	double check_age; /* seconds since the last good check; -1: none */
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

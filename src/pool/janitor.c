@@ -168,7 +168,8 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	list_for_each_safe(i, tmp, &p->connecting)
 	{
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w == j->w && expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
+		usec_t to = s->check ? j->cfg->host_check_timeout : j->cfg->server_connect_timeout;
+		if (s->c.w == j->w && expired(s->connect_time, to, j->now))
 			jan_add(j, J_CONNECT_TIMEOUT, s);
 	}
 }
@@ -205,7 +206,9 @@ static void jan_do(struct jan_action *a)
 	case J_CLIENT_IDLE: client_close(c, "08P01", "client_idle_timeout"); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
-	case J_CONNECT_TIMEOUT: server_close(s, "server_connect_timeout"); break;
+	case J_CONNECT_TIMEOUT:
+		server_close(s, s->check ? "host_check_timeout" : "server_connect_timeout");
+		break;
 	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
 	case J_SERVER_EVICT:
 		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "
@@ -235,6 +238,7 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	}
 	pool_open_servers(w, p, nfill);
 	pool_open_for_waiters(w, p, reserve);
+	server_check_pool(w, p);
 }
 
 void pool_janitor(struct worker *w, usec_t now)

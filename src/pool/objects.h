@@ -142,6 +142,11 @@ struct server {
 	 * the host it chose; NULL otherwise. */
 	struct host_set *hset;
 	struct host_rec *hrec;
+	bool check;      /* a health check (server_check.c): never handed out, closed after */
+	bool check_done; /* its answer was recorded */
+	bool check_row;  /* its query's row came: the fields below hold it */
+	uint64_t check_lsn;
+	double check_delay;
 	bool role_check; /* its role query (after login, before it is ready) is running */
 	bool role_standby, role_read_only; /* the role query's answer */
 	bool conn_lost;  /* its connection ended without Shoal closing it (a breaker signal) */
