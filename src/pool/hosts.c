@@ -44,6 +44,7 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	h->db = xstrdup(db);
 	h->host = xstrdup(host);
 	h->port = port;
+	h->lag_bytes = -1;
 	struct host_rec **tail = &registry; /* in configuration order, for SHOW HOSTS */
 	while (*tail)
 		tail = &(*tail)->next;
@@ -150,7 +151,7 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now))
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || h->lagging)
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -301,6 +302,50 @@ static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec
 	h->role_at = now;
 }
 
+/* Under the lock: the freshest known primary of h's entry, or NULL. */
+static const struct host_rec *primary_of(const struct host_rec *h)
+{
+	const struct host_rec *best = NULL;
+	for (const struct host_rec *o = registry; o; o = o->next)
+		if (o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing &&
+		    strcmp(o->db, h->db) == 0 && (!best || o->check_at > best->check_at))
+			best = o;
+	return best;
+}
+
+/* Under the lock: each standby of h's entry against max_replica_lag(_bytes), one log line per
+ * change. Bytes are measured against the primary's last checked position. */
+static void lag_update(const struct host_rec *h, const struct host_check *r)
+{
+	const struct host_rec *pri = primary_of(h);
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		bool standby = o->role == HOST_ROLE_STANDBY && o->check_at;
+		/* The primary's position read before the standby's, when there is one: a write
+		 * between the two checks is not lag. */
+		uint64_t plsn = pri && pri->check_at > o->check_at && pri->prev_at ? pri->prev_lsn
+			      : pri ? pri->lsn : 0;
+		int64_t d = standby && pri ? (int64_t)plsn - (int64_t)o->lsn : -1;
+		if (standby && pri && d < 0)
+			d = 0; /* the primary was read before the standby replayed more */
+		o->lag_bytes = d;
+		bool over = standby && ((r->max_lag_bytes > 0 && o->lag_bytes > r->max_lag_bytes) ||
+					(r->max_lag > 0 && o->replay_delay * USEC_PER_SEC > r->max_lag));
+		if (over == o->lagging)
+			continue;
+		o->lagging = over;
+		if (over)
+			log_warn("host %s:%d of %s: replica lag %lld bytes, %.1f s: over "
+				 "max_replica_lag, out of rotation", o->host, o->port, o->db,
+				 (long long)o->lag_bytes, o->replay_delay);
+		else
+			log_info("host %s:%d of %s: replica caught up (lag %lld bytes, %.1f s), back "
+				 "in rotation", o->host, o->port, o->db, (long long)o->lag_bytes,
+				 o->replay_delay);
+	}
+}
+
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
 {
 	usec_t now = shoal_now();
@@ -309,9 +354,12 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 	h->check_failing = !r->ok;
 	if (r->ok) {
 		role_note(h, r->in_recovery, r->read_only, now);
+		h->prev_lsn = h->lsn;
+		h->prev_at = h->check_at;
 		h->lsn = r->lsn;
 		h->replay_delay = r->delay;
 		h->check_at = now;
+		lag_update(h, r);
 		if (h->breaker != BRK_CLOSED && !h->probe_out) {
 			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
 				 h->port, h->db);
@@ -342,6 +390,8 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->failures = h->failures;
 		v->connects = h->connects;
 		v->lsn = h->lsn;
+		v->lag_bytes = h->lag_bytes;
+		v->lagging = h->lagging;
 		v->check_age = h->check_at ? (double)(shoal_now() - h->check_at) / USEC_PER_SEC : -1;
 	}
 	pthread_mutex_unlock(&hosts_lock);

@@ -30,9 +30,19 @@ struct host_rec {
 	 * current on the primary; a standby's replay delay in seconds). */
 	usec_t check_next, check_at;
 	bool check_running, check_failing;
-	uint64_t lsn;
+	uint64_t lsn, prev_lsn; /* and the one before, read at prev_at */
+	usec_t prev_at;
 	double replay_delay;
+	/* A standby over max_replica_lag(_bytes): no new server, its idle ones are closed. Set
+	 * under the lock, read without it by the pool. */
+	_Atomic bool lagging;
+	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
 };
+
+static inline bool hosts_lagging(const struct host_rec *h)
+{
+	return h && h->lagging;
+}
 
 /* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
@@ -80,6 +90,8 @@ struct host_check {
 	bool ok, in_recovery, read_only;
 	uint64_t lsn;
 	double delay;
+	int64_t max_lag_bytes; /* the limits in force (0: none) */
+	usec_t max_lag;
 };
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason);
 
@@ -93,6 +105,8 @@ struct host_view {
 	bool read_only;
 	uint64_t failures, connects, lsn;
 	double check_age; /* seconds since the last good check; -1: none */
+	int64_t lag_bytes;
+	bool lagging;
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

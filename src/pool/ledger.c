@@ -348,7 +348,7 @@ enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL };
 /* Under the pool's lock: open one more server? The slot is taken if so. */
 static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 {
-	if (now < p->next_connect_at || pause_is_paused(p->name))
+	if ((now && now < p->next_connect_at) || pause_is_paused(p->name))
 		return CLAIM_NO;
 	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
 		return CLAIM_NO;
@@ -376,6 +376,12 @@ static int claim_slots(struct pool *p, int want, bool reserve, usec_t now, enum 
 	while (n < want && (*why = claim_one(p, reserve, now)) == CLAIM_OK)
 		n++;
 	return n;
+}
+
+bool pool_claim_check_slot(struct pool *p)
+{
+	/* Not held back by the pool's login backoff: the check is what ends it. */
+	return pause_is_paused(p->name) ? false : claim_one(p, true, 0) == CLAIM_OK;
 }
 
 int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)

@@ -41,7 +41,7 @@ void server_check_pool(struct worker *w, struct pool *p)
 	pool_unlock(p);
 	for (int i = 0; hs && i < hs->n; i++) {
 		pool_lock(p); /* a slot first: a full pool (or one in backoff) skips this tick */
-		bool slot = pool_claim_slots(p, 1, true, shoal_now()) == 1;
+		bool slot = pool_claim_check_slot(p);
 		pool_unlock(p);
 		if (!slot)
 			return;
@@ -98,7 +98,9 @@ void server_check_finish(struct server *s)
 	}
 	struct host_check r = {.ok = true, .in_recovery = s->role_standby,
 			       .read_only = s->role_read_only, .lsn = s->check_lsn,
-			       .delay = s->check_delay};
+			       .delay = s->check_delay,
+			       .max_lag_bytes = config_current()->max_replica_lag_bytes,
+			       .max_lag = config_current()->max_replica_lag};
 	hosts_check_done(s->hrec, &r, NULL);
 	s->check_done = true;
 	s->login_ok = true;

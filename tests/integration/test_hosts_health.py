@@ -1,6 +1,8 @@
 """Many hosts (issue 18), the background side: the health check per host (host_check_interval),
 against a real primary and two streaming replicas (`pg_basebackup -R`). The replica set is made
 once for the module (tests that change roles come last); each test starts its own Shoal."""
+import pytest
+
 from admin_helpers import admin, show
 from helpers import wait_until
 
@@ -93,3 +95,39 @@ def test_health_check_off_by_default(shoal, pg_replicas):
     c.execute("SELECT 1")
     rows = _host_rows(s, "reads")
     assert all(r["checked"] is None for r in rows.values())
+
+
+@pytest.mark.parametrize("limit", ["bytes", "seconds"])
+def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(shoal, pg_replicas,
+                                                                            limit):
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    lag = {"max_replica_lag_bytes": 8192} if limit == "bytes" else {"max_replica_lag": 1}
+    # server_lifetime = 1: servers are replaced all the time, so reads go round the replicas
+    s = _start(shoal, rs, {"reads": _entry(rs, "standby", pool_size=4)}, server_lifetime=1,
+               **lag)
+    c = s.connect("reads", USER)
+    port_of = lambda: c.execute("SELECT inet_server_port()").fetchone()[0]  # noqa: E731
+    wait_until(lambda: port_of() == r1.port, timeout=10, what="a read on r1")
+    rs.primary.sql("CREATE TABLE IF NOT EXISTS lag_t (x int)")
+    rs.wait_replayed()
+    r1.sql("SELECT pg_wal_replay_pause()")
+    try:
+        # The primary moves on (about 70 kB of WAL); r1 receives it but does not replay it.
+        rs.primary.sql("INSERT INTO lag_t SELECT generate_series(1, 2000)")
+        wait_until(lambda: _host_rows(s, "reads")[r1.port]["lagging"] == "yes", timeout=15,
+                   what="r1 out of rotation")
+        row = _host_rows(s, "reads")[r1.port]
+        if limit == "bytes":
+            assert int(row["lag_bytes"]) > 8192
+        assert "%d of reads: replica lag" % r1.port in s.log()
+        # No read lands on it from now on: no new server, its idle ones are not handed out.
+        for _ in range(100):
+            assert port_of() == r2.port
+        assert _host_rows(s, "reads")[r1.port]["servers"] == 0
+    finally:
+        r1.sql("SELECT pg_wal_replay_resume()")
+    wait_until(lambda: _host_rows(s, "reads")[r1.port]["lagging"] == "no", timeout=15,
+               what="r1 caught up")
+    assert "%d of reads: replica caught up" % r1.port in s.log()
+    wait_until(lambda: port_of() == r1.port, timeout=10, what="reads on r1 again")
