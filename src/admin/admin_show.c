@@ -953,7 +953,7 @@ static void show_dns_hosts(struct client *c)
 static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
 					  "read_only", "breaker", "servers", "connects",
 					  "failures", "lsn",	  "checked", "lag_bytes",
-					  "lagging"};
+					  "lagging", "split_brain"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
@@ -962,7 +962,7 @@ static void show_hosts(struct client *c)
 	enum { MAX_ROWS = 1024 };
 	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
 	int n = hosts_snapshot(hosts, MAX_ROWS);
-	admin_header(&c->c.out, "ssisssiqqqsqs", hosts_names);
+	admin_header(&c->c.out, "ssisssiqqqsqss", hosts_names);
 	for (int i = 0; i < n; i++) {
 		struct admin_row r = {0};
 		row_str(&r, hosts[i].db);
@@ -984,6 +984,7 @@ static void show_hosts(struct client *c)
 		else
 			row_str(&r, NULL);
 		row_str(&r, hosts[i].lagging ? "yes" : "no");
+		row_str(&r, hosts[i].split ? "yes" : "no");
 		admin_write_row(&c->c.out, &r);
 	}
 	free(hosts);

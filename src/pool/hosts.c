@@ -107,6 +107,16 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db)
 	return changed;
 }
 
+static bool tsa_writes(int tsa)
+{
+	return tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY;
+}
+
+bool hosts_held(const struct host_set *hs, const struct host_rec *h)
+{
+	return h && (h->lagging || (h->split && hs && tsa_writes(hs->tsa)));
+}
+
 bool hosts_wants_role(const struct host_set *hs)
 {
 	return hs && hs->tsa != TSA_ANY;
@@ -151,7 +161,7 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || h->lagging)
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h))
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -346,6 +356,40 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 	}
 }
 
+/* Under the lock: whether o answered its last check, as primary. */
+static bool claims_primary(const struct host_rec *o)
+{
+	return o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing;
+}
+
+/* Under the lock: split brain in h's entry (two hosts claim primary), one loud line when it
+ * starts and one when it ends. */
+static void split_update(const struct host_rec *h)
+{
+	int n = 0;
+	char who[512] = "";
+	for (const struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0 || !claims_primary(o))
+			continue;
+		size_t k = strlen(who);
+		snprintf(who + k, sizeof(who) - k, "%s%s:%d", n ? ", " : "", o->host, o->port);
+		n++;
+	}
+	bool split = n > 1, was = false;
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		was = was || o->split;
+		o->split = split && claims_primary(o);
+	}
+	if (split && !was)
+		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
+			  "them until only one does", h->db, who);
+	else if (!split && was)
+		log_info("split brain in %s is over: %s", h->db,
+			 n ? who : "no host claims primary now");
+}
+
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
 {
 	usec_t now = shoal_now();
@@ -371,6 +415,7 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		snprintf(why, sizeof(why), "health check failed: %s", reason);
 		breaker_trip(h, why, now);
 	}
+	split_update(h); /* a primary that stops answering no longer claims anything */
 	pthread_mutex_unlock(&hosts_lock);
 }
 
@@ -392,6 +437,7 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->lsn = h->lsn;
 		v->lag_bytes = h->lag_bytes;
 		v->lagging = h->lagging;
+		v->split = h->split;
 		v->check_age = h->check_at ? (double)(shoal_now() - h->check_at) / USEC_PER_SEC : -1;
 	}
 	pthread_mutex_unlock(&hosts_lock);

@@ -9,6 +9,8 @@
 #include "common.h"
 #include "config.h"
 
+struct host_set;
+
 enum host_role { HOST_ROLE_UNKNOWN = 0, HOST_ROLE_PRIMARY, HOST_ROLE_STANDBY };
 enum host_breaker { BRK_CLOSED = 0, BRK_OPEN, BRK_HALF_OPEN };
 
@@ -36,6 +38,9 @@ struct host_rec {
 	/* A standby over max_replica_lag(_bytes): no new server, its idle ones are closed. Set
 	 * under the lock, read without it by the pool. */
 	_Atomic bool lagging;
+	/* Split brain: this host and another of its entry both answered their last checks as
+	 * primary. Writes (read-write, primary) go to neither. Same locking as lagging. */
+	_Atomic bool split;
 	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
 };
 
@@ -43,6 +48,10 @@ static inline bool hosts_lagging(const struct host_rec *h)
 {
 	return h && h->lagging;
 }
+
+/* Whether a server of h in a pool of set hs must not be handed out: its host lags, or it is one
+ * of two primaries and hs sends writes. */
+bool hosts_held(const struct host_set *hs, const struct host_rec *h);
 
 /* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
@@ -106,7 +115,7 @@ struct host_view {
 	uint64_t failures, connects, lsn;
 	double check_age; /* seconds since the last good check; -1: none */
 	int64_t lag_bytes;
-	bool lagging;
+	bool lagging, split;
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

@@ -147,7 +147,7 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 			continue;
 		bool spare = p->n_servers - p->n_dying > p->min_pool_size;
 		bool planned = false;
-		if (paused || s->gen != p->gen || hosts_lagging(s->hrec))
+		if (paused || s->gen != p->gen || hosts_held(s->hset, s->hrec))
 			planned = jan_add(j, J_SERVER_RECYCLE, s);
 		else if (s->lifetime_end && j->now >= s->lifetime_end)
 			planned = jan_add(j, J_SERVER_LIFETIME, s);
@@ -210,7 +210,7 @@ static void jan_do(struct jan_action *a)
 	case J_CONNECT_TIMEOUT:
 		server_close(s, s->check ? "host_check_timeout" : "server_connect_timeout");
 		break;
-	case J_SERVER_RECYCLE: server_close(s, "paused, reconnect (RECONNECT or new target), or max_replica_lag"); break;
+	case J_SERVER_RECYCLE: server_close(s, "paused, reconnect (RECONNECT or new target), max_replica_lag or split brain"); break;
 	case J_SERVER_EVICT:
 		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "
 				 "another pool's clients wait");

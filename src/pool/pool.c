@@ -26,14 +26,14 @@ static struct server *idle_on(struct pool *p, struct worker *w)
 	if (hosts_rotate_idle(p->hosts)) {
 		for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
 			struct server *s = container_of(i, struct server, node);
-			if (s->c.w == w && !s->dying && !hosts_lagging(s->hrec))
+			if (s->c.w == w && !s->dying && !hosts_held(s->hset, s->hrec))
 				return s;
 		}
 		return NULL;
 	}
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w == w && !s->dying && !hosts_lagging(s->hrec))
+		if (s->c.w == w && !s->dying && !hosts_held(s->hset, s->hrec))
 			return s;
 	}
 	return NULL;
@@ -44,7 +44,7 @@ static struct worker *idle_elsewhere(struct pool *p, struct worker *w)
 {
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w != w && !s->dying && !hosts_lagging(s->hrec))
+		if (s->c.w != w && !s->dying && !hosts_held(s->hset, s->hrec))
 			return s->c.w;
 	}
 	return NULL;
@@ -269,8 +269,9 @@ static void pool_server_ready_one(struct server *s)
 		log_debug("%s waits for %d forwarded cancel(s) to be answered", s->c.name, n);
 		return;
 	}
-	bool lagging = hosts_lagging(s->hrec); /* max_replica_lag: not handed out again */
-	bool recycle = s->gen != p->gen || pause_is_paused(p->name) || lagging;
+	/* max_replica_lag, or a split brain on a write alias: not handed out again */
+	bool held = hosts_held(s->hset, s->hrec);
+	bool recycle = s->gen != p->gen || pause_is_paused(p->name) || held;
 	bool over = recycle || p->n_servers > p->pool_size + p->reserve_pool_size;
 	if (!over && !list_empty(&p->waiting)) {
 		c = container_of(p->waiting.next, struct client, node);
@@ -289,7 +290,7 @@ static void pool_server_ready_one(struct server *s)
 	}
 	pool_unlock(p);
 	if (recycle)
-		server_close(s, lagging		    ? "its host is over max_replica_lag"
+		server_close(s, held		    ? "its host lags or is one of two primaries"
 				: s->gen != p->gen ? "reconnect (new target or RECONNECT)"
 						   : "paused");
 	else if (over)

@@ -1,9 +1,14 @@
 """Many hosts (issue 18), the background side: the health check per host (host_check_interval),
 against a real primary and two streaming replicas (`pg_basebackup -R`). The replica set is made
 once for the module (tests that change roles come last); each test starts its own Shoal."""
+import os
+import time
+
+import psycopg
 import pytest
 
 from admin_helpers import admin, show
+from conftest import PG_BIN
 from helpers import wait_until
 
 USER = "trust_user"
@@ -131,3 +136,57 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
                what="r1 caught up")
     assert "%d of reads: replica caught up" % r1.port in s.log()
     wait_until(lambda: port_of() == r1.port, timeout=10, what="reads on r1 again")
+
+
+def _try_write(s, tag):
+    """One write through the read-write alias on a new connection: the port it landed on, or
+    None when it was refused (no host may take writes)."""
+    try:
+        with s.connect("writes", USER) as c:
+            c.execute("INSERT INTO sb_t VALUES (%s)", (tag,))
+            return c.execute("SELECT inet_server_port()").fetchone()[0]
+    except psycopg.Error:
+        return None
+
+
+def _tagged(node, tag):
+    return node.sql("SELECT count(*) FROM sb_t WHERE tag = %s", (tag,))[0][0]
+
+
+def test_split_brain_sends_writes_to_neither_primary_until_one_stops(shoal, pg_replicas):
+    """Last in the module: it promotes r1 and stops the old primary."""
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    s = _start(shoal, rs, {"writes": _entry(rs, "read-write", pool_size=2),
+                           "reads": _entry(rs, "prefer-standby", pool_size=2)},
+               query_wait_timeout=1)
+    rs.primary.sql("CREATE TABLE IF NOT EXISTS sb_t (tag text)")
+    rs.primary.sql("GRANT ALL ON sb_t TO %s" % USER)
+    assert _try_write(s, "before") == rs.primary.port
+    rs.wait_replayed()
+    s.connect("reads", USER).execute("SELECT 1")  # the read alias's hosts are checked too
+    # A replica promoted while the primary runs: two hosts claim primary.
+    r1._run([os.path.join(PG_BIN, "pg_ctl"), "-D", r1.data, "-w", "promote"])
+    wait_until(lambda: _host_rows(s, "writes")[r1.port]["split_brain"] == "yes", timeout=10,
+               what="split brain seen")
+    rows = _host_rows(s, "writes")
+    assert rows[rs.primary.port]["split_brain"] == "yes"
+    assert rows[r2.port]["split_brain"] == "no"
+    loud = [l for l in s.log().splitlines() if "SPLIT BRAIN in writes" in l]
+    assert len(loud) == 1 and ":%d" % r1.port in loud[0], loud
+    # Zero writes reach either while both claim it (each attempt waits out
+    # query_wait_timeout = 1 s); reads are served as configured.
+    refused = 0
+    for i in range(5):
+        refused += _try_write(s, "during") is None
+    assert refused == 5
+    assert _tagged(rs.primary, "during") == 0 and _tagged(r1, "during") == 0
+    assert s.connect("reads", USER).execute("SELECT 1").fetchone()[0] == 1
+    # The old primary stops: the split is over, writes go to the one left (r1).
+    rs.primary.stop("fast")
+    t0 = time.monotonic()
+    port = wait_until(lambda: _try_write(s, "after"), timeout=15, what="writes again")
+    assert port == r1.port
+    print("writes again %.1f s after the old primary stopped" % (time.monotonic() - t0))
+    assert "split brain in writes is over: 127.0.0.1:%d" % r1.port in s.log()
+    assert _tagged(r1, "after") >= 1 and _tagged(r1, "before") == 1
