@@ -117,6 +117,8 @@ static const struct setting settings[] = {
 	S_DUR(host_check_timeout, "3", true),
 	S_DUR(max_replica_lag, "0", true),
 	S_INT64(max_replica_lag_bytes, "0", true, 0, INT64_MAX),
+	S_BOOL(read_your_writes, "0", true),
+	S_DUR(read_your_writes_window, "10", true),
 	S_DUR(server_idle_timeout, "600", true),
 	S_DUR(server_lifetime, "3600", true),
 	S_DUR(query_timeout, "0", true),

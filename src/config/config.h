@@ -128,6 +128,8 @@ struct config {
 	usec_t host_check_timeout;     /* 3 s: connect, login and the check query */
 	usec_t max_replica_lag;        /* 0: off; a standby's replay delay over it: out */
 	int64_t max_replica_lag_bytes; /* 0: off; a standby this far behind the primary: out */
+	int read_your_writes;          /* 0: off */
+	usec_t read_your_writes_window; /* 10 s */
 	usec_t server_idle_timeout;    /* 600 s */
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */

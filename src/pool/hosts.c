@@ -88,6 +88,17 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	hs->lb = db->load_balance_hosts;
 	hs->tsa = db->target_session_attrs;
 	hs->sig = set_sig(db);
+	const char *sdb = db->dbname ? db->dbname : dbname;
+	size_t glen = strlen(sdb) + 2;
+	for (int i = 0; i < n; i++)
+		glen += strlen(addrs[i].host) + 16;
+	hs->group = xcalloc(1, glen);
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(hs->group);
+		snprintf(hs->group + k, glen - k, "%s:%d,", addrs[i].host, addrs[i].port);
+	}
+	size_t k = strlen(hs->group);
+	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
 	for (int i = 0; i < n; i++)
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
@@ -294,6 +305,7 @@ bool hosts_check_claim(struct host_rec *h, usec_t interval)
 	if (!h->check_running && now >= h->check_next) {
 		h->check_running = true;
 		h->check_next = now + interval;
+		h->check_started = now;
 		due = true;
 	}
 	pthread_mutex_unlock(&hosts_lock);
@@ -401,6 +413,7 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		h->prev_lsn = h->lsn;
 		h->prev_at = h->check_at;
 		h->lsn = r->lsn;
+		h->lsn_since = h->check_started;
 		h->replay_delay = r->delay;
 		h->check_at = now;
 		lag_update(h, r);
@@ -417,6 +430,97 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 	}
 	split_update(h); /* a primary that stops answering no longer claims anything */
 	pthread_mutex_unlock(&hosts_lock);
+}
+
+/* Read-your-writes: when each (user, client address, host group) last ended a transaction
+ * through a write alias. A short list (one entry per application instance and user), under the
+ * registry's lock; entries older than any window are reused. */
+struct ryw_entry {
+	char key[512];
+	usec_t at;
+};
+static struct ryw_entry *ryw;
+static int nryw;
+#define RYW_KEEP (600 * USEC_PER_SEC)
+
+static void ryw_key(char *out, size_t n, const struct host_set *hs, const char *user,
+		    const char *addr)
+{
+	snprintf(out, n, "%s|%s|%s", user, addr, hs->group);
+}
+
+void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr)
+{
+	if (!hs || !tsa_writes(hs->tsa))
+		return;
+	char key[512];
+	ryw_key(key, sizeof(key), hs, user, addr);
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	struct ryw_entry *e = NULL, *old = NULL;
+	for (int i = 0; i < nryw && !e; i++) {
+		if (strcmp(ryw[i].key, key) == 0)
+			e = &ryw[i];
+		else if (now - ryw[i].at > RYW_KEEP)
+			old = &ryw[i];
+	}
+	if (!e && old)
+		e = old;
+	if (!e) {
+		ryw = xrealloc(ryw, sizeof(*ryw) * (size_t)(nryw + 1));
+		e = &ryw[nryw++];
+	}
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->at = now;
+	/* The group's hosts are checked at the next tick: the reads wait for that position. */
+	for (int i = 0; i < nsets; i++)
+		for (int j = 0; j < sets[i]->n && strcmp(sets[i]->group, hs->group) == 0; j++)
+			sets[i]->h[j]->check_next = 0;
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
+		       usec_t window)
+{
+	if (!hs || tsa_writes(hs->tsa))
+		return 0;
+	char key[512];
+	ryw_key(key, sizeof(key), hs, user, addr);
+	usec_t now = shoal_now(), at = 0;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < nryw; i++)
+		if (strcmp(ryw[i].key, key) == 0 && now - ryw[i].at <= window)
+			at = ryw[i].at;
+	pthread_mutex_unlock(&hosts_lock);
+	return at;
+}
+
+/* The floor a standby must have replayed for a write noted before the primary's check began:
+ * its insert position, less a page header it may point past (pg_current_wal_insert_lsn() at a
+ * page start counts the header, a standby's replay position the record end before it; no
+ * record ends inside the first 40 bytes of a page but at its start, with 8 kB WAL pages). */
+static uint64_t ryw_floor(uint64_t insert_lsn)
+{
+	uint64_t off = insert_lsn % 8192;
+	return off > 0 && off <= 40 ? insert_lsn - off : insert_lsn;
+}
+
+bool hosts_ryw_allows(struct host_rec *h, usec_t since)
+{
+	if (!h)
+		return true; /* one host: nothing to choose */
+	pthread_mutex_lock(&hosts_lock);
+	const struct host_rec *pri = primary_of(h);
+	bool ok = claims_primary(h);
+	if (!ok && pri && pri->lsn_since > since && h->role == HOST_ROLE_STANDBY)
+		ok = h->lsn >= ryw_floor(pri->lsn);
+	if (!ok) { /* ask again soon: the primary's position after the write, or the replay */
+		h->check_next = 0;
+		if (pri && pri->lsn_since <= since)
+			((struct host_rec *)pri)->check_next = 0;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return ok;
 }
 
 int hosts_snapshot(struct host_view *out, int max)
@@ -456,6 +560,7 @@ void hosts_free_all(void)
 	}
 	for (int i = 0; i < nsets; i++) {
 		free(sets[i]->sig);
+		free(sets[i]->group);
 		free(sets[i]);
 	}
 	free(sets);

@@ -31,6 +31,7 @@ struct host_rec {
 	 * is under way, and what the last one read (WAL position in bytes: replay on a standby,
 	 * current on the primary; a standby's replay delay in seconds). */
 	usec_t check_next, check_at;
+	usec_t check_started, lsn_since; /* the check under way began; the one lsn is from did */
 	bool check_running, check_failing;
 	uint64_t lsn, prev_lsn; /* and the one before, read at prev_at */
 	usec_t prev_at;
@@ -59,6 +60,7 @@ struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
 	char *sig; /* host, port list and modes: a reload compares it */
+	char *group; /* hosts, ports and server database: a write alias's reads alias shares it */
 	struct host_rec *h[SHOAL_MAX_HOSTS];
 };
 
@@ -103,6 +105,18 @@ struct host_check {
 	usec_t max_lag;
 };
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason);
+
+/* Read-your-writes (read_your_writes): a transaction of user from addr ended on a server of
+ * write alias hs (read-write or primary; else nothing is noted). */
+void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr);
+/* When user from addr last ended a transaction through a write alias of hs's hosts and
+ * database, if within window; 0 otherwise (or when hs is itself a write alias). */
+usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
+		       usec_t window);
+/* Whether a client that wrote at since may read from h: h answers as primary, or h is a standby
+ * that has replayed the primary's position read by a check begun after since. A host that does
+ * not qualify yet is checked again at the next tick. */
+bool hosts_ryw_allows(struct host_rec *h, usec_t since);
 
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);

@@ -240,6 +240,8 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	pool_open_servers(w, p, nfill);
 	pool_open_for_waiters(w, p, reserve);
 	server_check_pool(w, p);
+	if (j->cfg->read_your_writes && p->hosts)
+		pool_ryw_retry(w, p);
 }
 
 void pool_janitor(struct worker *w, usec_t now)

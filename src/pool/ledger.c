@@ -348,7 +348,7 @@ enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL };
 /* Under the pool's lock: open one more server? The slot is taken if so. */
 static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 {
-	if ((now && now < p->next_connect_at) || pause_is_paused(p->name))
+	if (now < p->next_connect_at || pause_is_paused(p->name))
 		return CLAIM_NO;
 	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
 		return CLAIM_NO;
@@ -380,8 +380,22 @@ static int claim_slots(struct pool *p, int want, bool reserve, usec_t now, enum 
 
 bool pool_claim_check_slot(struct pool *p)
 {
-	/* Not held back by the pool's login backoff: the check is what ends it. */
-	return pause_is_paused(p->name) ? false : claim_one(p, true, 0) == CLAIM_OK;
+	/* Not held back by the pool's login backoff (the check is what ends it) nor by pool_size
+	 * (a pool full of idle servers still needs its hosts checked): the cross-pool limits
+	 * only. Not counted in n_servers, so a release meanwhile does not find the pool over. */
+	if (pause_is_paused(p->name) || !limit_take(p->db_limit, p->max_db_connections))
+		return false;
+	if (!limit_take(p->user_limit, p->max_user_connections)) {
+		limit_put(p->db_limit);
+		return false;
+	}
+	return true;
+}
+
+void pool_release_check_slot(struct pool *p)
+{
+	limit_put(p->db_limit);
+	limit_put(p->user_limit);
 }
 
 int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)

@@ -57,6 +57,9 @@ struct client {
 	struct pool *pool;
 	struct server *server;
 	uint64_t id;
+	/* read_your_writes: it wrote (through a write alias of its pool's hosts) at this time, so
+	 * it takes only servers of hosts that have replayed that (set at acquire); 0: any */
+	usec_t ryw_since;
 	char *user;
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */

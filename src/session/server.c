@@ -905,6 +905,9 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	if (s->pending > 0)
 		s->pending--;
 	s->timeout_cancel = false;
+	/* read_your_writes: noted before the client can see the end of its transaction */
+	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
+		hosts_ryw_note(s->hset, s->pool->user, c->addr);
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
 	if (s->held_status.n > 0 && !(s->resync && server_can_resync(s, c, status)))

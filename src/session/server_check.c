@@ -1,8 +1,9 @@
 /* server_check.c: the background health check of a host list's hosts (host_check_interval).
  * Run from each worker's janitor tick; the host registry lets one check per host be under way,
  * whichever pool and worker starts it. A check is a short-lived server connection of the pool
- * (a slot of its limits, in its connecting list, so SHOW SERVERS shows it and the janitor
- * closes it after host_check_timeout): it logs in as the pool's servers do, reads the role and
+ * (a slot of max_db_connections and max_user_connections but not of pool_size, in its
+ * connecting list, so SHOW SERVERS shows it and the janitor closes it after
+ * host_check_timeout): it logs in as the pool's servers do, reads the role and
  * WAL position in one query, gives them to the registry and closes. A failure (refused, timed
  * out, an error) opens the host's breaker; a good answer closes it and refreshes the role. */
 #include "config.h"
@@ -19,13 +20,13 @@
 #include <string.h>
 
 /* Role (as libpq's target_session_attrs checks read it), WAL position in bytes (replayed on a
- * standby, written on the primary) and a standby's replay delay in seconds (0 while it has
+ * standby, inserted on the primary: past every commit acknowledged before the check began) and a standby's replay delay in seconds (0 while it has
  * replayed all it received: an idle primary is not lag). */
 #define CHECK_QUERY                                                                              \
 	"SELECT pg_catalog.pg_is_in_recovery(), "                                                \
 	"pg_catalog.current_setting('transaction_read_only'), "                                  \
 	"pg_catalog.pg_wal_lsn_diff(CASE WHEN pg_catalog.pg_is_in_recovery() "                   \
-	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_lsn() END, "    \
+	"THEN pg_catalog.pg_last_wal_replay_lsn() ELSE pg_catalog.pg_current_wal_insert_lsn() END, "    \
 	"'0/0')::int8, "                                                                         \
 	"CASE WHEN NOT pg_catalog.pg_is_in_recovery() OR pg_catalog.pg_last_wal_receive_lsn() "  \
 	"<= pg_catalog.pg_last_wal_replay_lsn() THEN 0 ELSE COALESCE(EXTRACT(EPOCH FROM "        \
@@ -40,7 +41,7 @@ void server_check_pool(struct worker *w, struct pool *p)
 	struct host_set *hs = p->hosts;
 	pool_unlock(p);
 	for (int i = 0; hs && i < hs->n; i++) {
-		pool_lock(p); /* a slot first: a full pool (or one in backoff) skips this tick */
+		pool_lock(p); /* a slot first: with max_db_connections full, no check this tick */
 		bool slot = pool_claim_check_slot(p);
 		pool_unlock(p);
 		if (!slot)
@@ -50,7 +51,7 @@ void server_check_pool(struct worker *w, struct pool *p)
 			continue;
 		}
 		pool_lock(p);
-		pool_release_slot(p);
+		pool_release_check_slot(p);
 		pool_unlock(p);
 	}
 }
@@ -105,6 +106,8 @@ void server_check_finish(struct server *s)
 	s->check_done = true;
 	s->login_ok = true;
 	server_close(s, "health check done");
+	if (config_current()->read_your_writes) /* a client held for this position may go */
+		pool_ryw_retry(s->c.w, s->pool);
 }
 
 void server_check_gone(struct server *s, const char *reason)

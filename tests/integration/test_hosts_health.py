@@ -138,6 +138,51 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
     wait_until(lambda: port_of() == r1.port, timeout=10, what="reads on r1 again")
 
 
+@pytest.mark.parametrize("ryw", ["on", "off"])
+def test_read_your_writes_through_a_lagging_replica(shoal, pg_replicas, ryw):
+    """200 write-then-read loops through one application (a connection to the read-write
+    alias and one to the standby alias of the same hosts) while r1 does not replay."""
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    s = _start(shoal, rs, {"writes": _entry(rs, "read-write", pool_size=2),
+                           "reads": _entry(rs, "standby", pool_size=4)},
+               read_your_writes=ryw, read_your_writes_window=5)
+    rs.primary.sql("CREATE TABLE IF NOT EXISTS ryw_t (mode text, id int)")
+    rs.primary.sql("GRANT ALL ON ryw_t TO %s" % USER)
+    rs.wait_replayed()
+    # Four servers for the reads, two on each replica (transactions held open at once); the
+    # pool then takes its idle servers in turn.
+    held = [s.connect("reads", USER, autocommit=False) for _ in range(4)]
+    ports = [c.execute("SELECT inet_server_port()").fetchone()[0] for c in held]
+    assert sorted(ports) == sorted([r1.port, r2.port] * 2), ports
+    for c in held:
+        c.close()
+    w = s.connect("writes", USER)
+    # The fixture's clusters run with synchronous_commit = off: a commit would reach the
+    # replicas only at the WAL writer's next round (200 ms). An application that reads its
+    # writes from replicas commits with it on.
+    w.execute("SET synchronous_commit = on")
+    r = s.connect("reads", USER)
+    r1.sql("SELECT pg_wal_replay_pause()")
+    stale, on_r1 = 0, 0
+    t0 = time.monotonic()
+    try:
+        for i in range(200):
+            w.execute("INSERT INTO ryw_t VALUES (%s, %s)", (ryw, i))
+            n, port = r.execute("SELECT count(*), inet_server_port() FROM ryw_t "
+                                "WHERE mode = %s AND id = %s", (ryw, i)).fetchone()
+            stale += n == 0
+            on_r1 += port == r1.port
+    finally:
+        r1.sql("SELECT pg_wal_replay_resume()")
+    print("read_your_writes=%s: %d stale reads of 200, %d on the paused replica, %.1f s"
+          % (ryw, stale, on_r1, time.monotonic() - t0))
+    if ryw == "on":
+        assert stale == 0 and on_r1 == 0
+    else:
+        assert stale > 0 and on_r1 > 0  # what the feature is for
+
+
 def _try_write(s, tag):
     """One write through the read-write alias on a new connection: the port it landed on, or
     None when it was refused (no host may take writes)."""
