@@ -325,10 +325,10 @@ static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec
 }
 
 /* Under the lock: the freshest known primary of h's entry, or NULL. */
-static const struct host_rec *primary_of(const struct host_rec *h)
+static struct host_rec *primary_of(const struct host_rec *h)
 {
-	const struct host_rec *best = NULL;
-	for (const struct host_rec *o = registry; o; o = o->next)
+	struct host_rec *best = NULL;
+	for (struct host_rec *o = registry; o; o = o->next)
 		if (o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing &&
 		    strcmp(o->db, h->db) == 0 && (!best || o->check_at > best->check_at))
 			best = o;
@@ -344,10 +344,12 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 		if (strcmp(o->db, h->db) != 0)
 			continue;
 		bool standby = o->role == HOST_ROLE_STANDBY && o->check_at;
-		/* The primary's position read before the standby's, when there is one: a write
-		 * between the two checks is not lag. */
-		uint64_t plsn = pri && pri->check_at > o->check_at && pri->prev_at ? pri->prev_lsn
-			      : pri ? pri->lsn : 0;
+		/* The primary's last position from a check begun before the standby's: a write
+		 * between the two checks is not lag, and the standby is not compared with an older
+		 * position than the one before it (which would flap it back into rotation). */
+		uint64_t plsn = !pri				       ? 0
+				: pri->lsn_since <= o->lsn_since || !pri->prev_since ? pri->lsn
+										   : pri->prev_lsn;
 		int64_t d = standby && pri ? (int64_t)plsn - (int64_t)o->lsn : -1;
 		if (standby && pri && d < 0)
 			d = 0; /* the primary was read before the standby replayed more */
@@ -411,7 +413,7 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 	if (r->ok) {
 		role_note(h, r->in_recovery, r->read_only, now);
 		h->prev_lsn = h->lsn;
-		h->prev_at = h->check_at;
+		h->prev_since = h->lsn_since;
 		h->lsn = r->lsn;
 		h->lsn_since = h->check_started;
 		h->replay_delay = r->delay;
@@ -510,14 +512,14 @@ bool hosts_ryw_allows(struct host_rec *h, usec_t since)
 	if (!h)
 		return true; /* one host: nothing to choose */
 	pthread_mutex_lock(&hosts_lock);
-	const struct host_rec *pri = primary_of(h);
+	struct host_rec *pri = primary_of(h);
 	bool ok = claims_primary(h);
 	if (!ok && pri && pri->lsn_since > since && h->role == HOST_ROLE_STANDBY)
 		ok = h->lsn >= ryw_floor(pri->lsn);
 	if (!ok) { /* ask again soon: the primary's position after the write, or the replay */
 		h->check_next = 0;
 		if (pri && pri->lsn_since <= since)
-			((struct host_rec *)pri)->check_next = 0;
+			pri->check_next = 0;
 	}
 	pthread_mutex_unlock(&hosts_lock);
 	return ok;

@@ -33,8 +33,8 @@ struct host_rec {
 	usec_t check_next, check_at;
 	usec_t check_started, lsn_since; /* the check under way began; the one lsn is from did */
 	bool check_running, check_failing;
-	uint64_t lsn, prev_lsn; /* and the one before, read at prev_at */
-	usec_t prev_at;
+	uint64_t lsn, prev_lsn; /* and the one before, from a check begun at prev_since */
+	usec_t prev_since;
 	double replay_delay;
 	/* A standby over max_replica_lag(_bytes): no new server, its idle ones are closed. Set
 	 * under the lock, read without it by the pool. */

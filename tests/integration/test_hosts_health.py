@@ -136,6 +136,9 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
                what="r1 caught up")
     assert "%d of reads: replica caught up" % r1.port in s.log()
     wait_until(lambda: port_of() == r1.port, timeout=10, what="reads on r1 again")
+    # One line each way: it did not flap in and out while paused.
+    assert s.log().count(":%d of reads: replica lag" % r1.port) == 1
+    assert s.log().count(":%d of reads: replica caught up" % r1.port) == 1
 
 
 @pytest.mark.parametrize("ryw", ["on", "off"])
