@@ -123,11 +123,6 @@ static bool tsa_writes(int tsa)
 	return tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY;
 }
 
-bool hosts_held(const struct host_set *hs, const struct host_rec *h)
-{
-	return h && (h->lagging || (h->split && hs && tsa_writes(hs->tsa)));
-}
-
 bool hosts_wants_role(const struct host_set *hs)
 {
 	return hs && hs->tsa != TSA_ANY;

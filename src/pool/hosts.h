@@ -45,14 +45,6 @@ struct host_rec {
 	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
 };
 
-static inline bool hosts_lagging(const struct host_rec *h)
-{
-	return h && h->lagging;
-}
-
-/* Whether a server of h in a pool of set hs must not be handed out: its host lags, or it is one
- * of two primaries and hs sends writes. */
-bool hosts_held(const struct host_set *hs, const struct host_rec *h);
 
 /* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
@@ -63,6 +55,14 @@ struct host_set {
 	char *group; /* hosts, ports and server database: a write alias's reads alias shares it */
 	struct host_rec *h[SHOAL_MAX_HOSTS];
 };
+
+/* Whether a server of h in a pool of set hs must not be handed out: its host lags, or it is one
+ * of two primaries and hs sends writes (read-write, primary). Inline: the idle-server scan. */
+static inline bool hosts_held(const struct host_set *hs, const struct host_rec *h)
+{
+	return h && (h->lagging || (h->split && hs &&
+				    (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
+}
 
 /* The set for db (client database name dbname), or NULL when the entry has one host and
  * target_session_attrs=any (the plain single-target path). */

@@ -28,13 +28,14 @@ static bool accepts(const struct client *c, const struct server *s)
 
 static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
 {
-	return s->c.w == w && !s->dying && !hosts_held(s->hset, s->hrec) && accepts(c, s);
+	return s->c.w == w && !s->dying && (!s->hrec || (!hosts_held(s->hset, s->hrec) &&
+							 accepts(c, s)));
 }
 
 /* Under the lock: the most recently idle server on worker w (with one worker: the list's tail)
  * that c (NULL: anyone) may take. A round-robin host list takes the oldest instead, so
  * transactions go round the hosts too. */
-static struct server *idle_on(struct pool *p, struct worker *w, const struct client *c)
+static struct server *idle_on_hosts(struct pool *p, struct worker *w, const struct client *c)
 {
 	if (hosts_rotate_idle(p->hosts)) {
 		for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
@@ -47,6 +48,19 @@ static struct server *idle_on(struct pool *p, struct worker *w, const struct cli
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
 		if (idle_usable(s, w, c))
+			return s;
+	}
+	return NULL;
+}
+
+/* The same; one host (the common case) takes the short way. */
+static inline struct server *idle_on(struct pool *p, struct worker *w, const struct client *c)
+{
+	if (p->hosts)
+		return idle_on_hosts(p, w, c);
+	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == w && !s->dying)
 			return s;
 	}
 	return NULL;

@@ -96,7 +96,8 @@ void server_connect_check(struct worker *w, struct pool *p, struct host_rec *che
 	struct server *s = xcalloc(1, sizeof(*s));
 	char err[300];
 	server_init(s, w, p, check);
-	atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
+	if (!check) /* the pool's statistics count the connections it serves with */
+		atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
 	server_set_state(s, SV_CONNECTING);
 	if (s->hset && !s->hrec) {
 		server_close(s, "no usable host");
