@@ -3,13 +3,14 @@ against a real primary and two streaming replicas (`pg_basebackup -R`). The repl
 once for the module (tests that change roles come last); each test starts its own Shoal."""
 import os
 import time
+import urllib.request
 
 import psycopg
 import pytest
 
 from admin_helpers import admin, show
 from conftest import PG_BIN
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 USER = "trust_user"
 
@@ -108,9 +109,10 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
     rs = pg_replicas
     r1, r2 = rs.replicas
     lag = {"max_replica_lag_bytes": 8192} if limit == "bytes" else {"max_replica_lag": 1}
+    http = free_port()
     # server_lifetime = 1: servers are replaced all the time, so reads go round the replicas
     s = _start(shoal, rs, {"reads": _entry(rs, "standby", pool_size=4)}, server_lifetime=1,
-               **lag)
+               http_port=http, **lag)
     c = s.connect("reads", USER)
     port_of = lambda: c.execute("SELECT inet_server_port()").fetchone()[0]  # noqa: E731
     wait_until(lambda: port_of() == r1.port, timeout=10, what="a read on r1")
@@ -126,6 +128,11 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
         if limit == "bytes":
             assert int(row["lag_bytes"]) > 8192
         assert "%d of reads: replica lag" % r1.port in s.log()
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=5) as m:
+            metrics = m.read().decode()
+        labels = 'database="reads",host="127.0.0.1",port="%d"' % r1.port
+        assert "shoal_host_lagging{%s} 1\n" % labels in metrics
+        assert "shoal_host_split_brain{%s} 0\n" % labels in metrics
         # No read lands on it from now on: no new server, its idle ones are not handed out.
         for _ in range(100):
             assert port_of() == r2.port
