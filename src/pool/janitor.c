@@ -169,8 +169,13 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	list_for_each_safe(i, tmp, &p->connecting)
 	{
 		struct server *s = container_of(i, struct server, node);
-		usec_t to = s->check ? j->cfg->host_check_timeout : j->cfg->server_connect_timeout;
-		if (s->c.w == j->w && expired(s->connect_time, to, j->now))
+		if (s->c.w == j->w && expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
+			jan_add(j, J_CONNECT_TIMEOUT, s);
+	}
+	list_for_each_safe(i, tmp, &p->checking)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == j->w && expired(s->connect_time, j->cfg->host_check_timeout, j->now))
 			jan_add(j, J_CONNECT_TIMEOUT, s);
 	}
 }

@@ -113,6 +113,7 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	list_init(&p->idle);
 	list_init(&p->used);
 	list_init(&p->connecting);
+	list_init(&p->checking);
 	list_init(&p->resetting);
 	list_init(&p->transit);
 	list_init(&p->waiting);
@@ -294,7 +295,7 @@ void server_state_locked(struct server *s, enum server_state st)
 	list_del(&s->node);
 	s->state = st;
 	s->state_since = shoal_clock();
-	struct list *l = server_list(s->pool, st);
+	struct list *l = s->check ? &s->pool->checking : server_list(s->pool, st);
 	if (l)
 		list_append(l, &s->node);
 }

@@ -191,6 +191,7 @@ struct pool {
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 
 	struct list idle, used, connecting, resetting, transit; /* servers by state */
+	struct list checking; /* health checks (server_check.c): out of the others' counts */
 	struct list waiting;                                    /* clients in FIFO order */
 	struct list handoff;                                    /* clients a server is sent to */
 	struct list active_clients;

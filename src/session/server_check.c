@@ -1,9 +1,9 @@
 /* server_check.c: the background health check of a host list's hosts (host_check_interval).
  * Run from each worker's janitor tick; the host registry lets one check per host be under way,
  * whichever pool and worker starts it. A check is a short-lived server connection of the pool
- * (a slot of max_db_connections and max_user_connections but not of pool_size, in its
- * connecting list, so SHOW SERVERS shows it and the janitor closes it after
- * host_check_timeout): it logs in as the pool's servers do, reads the role and
+ * (a slot of max_db_connections and max_user_connections but not of pool_size; in the
+ * pool's checking list, out of the counts that decide when to open servers for waiters, where
+ * the janitor closes it after host_check_timeout): it logs in as the pool's servers do, reads the role and
  * WAL position in one query, gives them to the registry and closes. A failure (refused, timed
  * out, an error) opens the host's breaker; a good answer closes it and refreshes the role. */
 #include "config.h"

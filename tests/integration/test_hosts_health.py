@@ -103,6 +103,32 @@ def test_health_check_off_by_default(shoal, pg_replicas):
     assert all(r["checked"] is None for r in rows.values())
 
 
+def test_health_check_timeout_opens_the_breaker_of_a_host_that_never_answers(shoal,
+                                                                             pg_replicas):
+    """A host that takes the TCP connection and then says nothing (a hung server)."""
+    import socket
+    rs = pg_replicas
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)  # never accepted: connects succeed, the startup is never answered
+    try:
+        port = hole.getsockname()[1]
+        entry = {"host": "127.0.0.1,127.0.0.1", "port": "%d,%d" % (rs.primary.port, port),
+                 "dbname": "postgres", "target_session_attrs": "read-write"}
+        s = _start(shoal, rs, {"writes": entry}, host_check_timeout="500ms")
+        s.connect("writes", USER).execute("SELECT 1")
+        wait_until(lambda: _host_rows(s, "writes")[port]["breaker"] == "open", timeout=10,
+                   what="the silent host's breaker open")
+        line = [l for l in s.log().splitlines() if ":%d of writes: breaker open" % port in l]
+        assert len(line) == 1 and "health check failed: host_check_timeout" in line[0], line
+        rows = _host_rows(s, "writes")
+        assert rows[rs.primary.port]["breaker"] == "closed"
+        assert rows[rs.primary.port]["checked"] is not None
+        assert rows[port]["checked"] is None
+    finally:
+        hole.close()
+
+
 @pytest.mark.parametrize("limit", ["bytes", "seconds"])
 def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(shoal, pg_replicas,
                                                                             limit):
