@@ -660,7 +660,8 @@ static void show_dns_hosts(struct client *c)
 
 static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
 					  "read_only", "breaker", "servers", "connects",
-					  "failures"};
+					  "failures", "lsn",	  "checked", "lag_bytes",
+					  "lagging", "split_brain"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
@@ -669,7 +670,7 @@ static void show_hosts(struct client *c)
 	enum { MAX_ROWS = 1024 };
 	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
 	int n = hosts_snapshot(hosts, MAX_ROWS);
-	admin_header(&c->c.out, "ssisssiqq", hosts_names);
+	admin_header(&c->c.out, "ssisssiqqqsqss", hosts_names);
 	for (int i = 0; i < n; i++) {
 		struct admin_row r = {0};
 		row_str(&r, hosts[i].db);
@@ -681,6 +682,17 @@ static void show_hosts(struct client *c)
 		row_int(&r, hosts[i].servers);
 		row_int(&r, (long long)hosts[i].connects);
 		row_int(&r, (long long)hosts[i].failures);
+		row_u64(&r, hosts[i].lsn); /* WAL bytes: replayed (standby) or written (primary) */
+		if (hosts[i].check_age >= 0) /* seconds since its last good health check */
+			row_fmt(&r, "%.1f", hosts[i].check_age);
+		else
+			row_str(&r, NULL);
+		if (hosts[i].lag_bytes >= 0) /* a standby's, against the primary's last check */
+			row_int(&r, (long long)hosts[i].lag_bytes);
+		else
+			row_str(&r, NULL);
+		row_str(&r, hosts[i].lagging ? "yes" : "no");
+		row_str(&r, hosts[i].split ? "yes" : "no");
 		admin_write_row(&c->c.out, &r);
 	}
 	free(hosts);

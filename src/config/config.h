@@ -131,6 +131,12 @@ struct config {
 	int server_reset_query_always; /* 0 */
 	usec_t server_connect_timeout; /* 15 s */
 	usec_t server_login_retry;     /* 15 s: the cap of the reconnect backoff */
+	usec_t host_check_interval;    /* 0: no background health check of host lists */
+	usec_t host_check_timeout;     /* 3 s: connect, login and the check query */
+	usec_t max_replica_lag;        /* 0: off; a standby's replay delay over it: out */
+	int64_t max_replica_lag_bytes; /* 0: off; a standby this far behind the primary: out */
+	int read_your_writes;          /* 0: off */
+	usec_t read_your_writes_window; /* 10 s */
 	usec_t server_idle_timeout;    /* 600 s */
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */

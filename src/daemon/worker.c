@@ -105,6 +105,7 @@ static void collect_pool_servers(struct pool *p, void *arg)
 	struct collect *col = arg;
 	collect_servers(col, &p->idle);
 	collect_servers(col, &p->connecting);
+	collect_servers(col, &p->checking);
 	collect_servers(col, &p->resetting);
 	collect_servers(col, &p->used);
 }

@@ -259,9 +259,17 @@ static void host_metrics(struct buf *b)
 	for (int i = 0; i < n; i++)
 		host_series(b, "shoal_host_connects_total", &hs[i], hs[i].connects);
 	header(b, "shoal_host_failures_total", "counter",
-	       "Breaker signals: failed logins and server connections the server ended");
+	       "Breaker signals: failed logins, server connections the server ended, failed checks");
 	for (int i = 0; i < n; i++)
 		host_series(b, "shoal_host_failures_total", &hs[i], hs[i].failures);
+	header(b, "shoal_host_lagging", "gauge",
+	       "1 while the standby is over max_replica_lag or max_replica_lag_bytes");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_lagging", &hs[i], hs[i].lagging);
+	header(b, "shoal_host_split_brain", "gauge",
+	       "1 while this host and another of its entry both answer as primary");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_split_brain", &hs[i], hs[i].split);
 	free(hs);
 }
 

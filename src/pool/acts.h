@@ -22,6 +22,7 @@ struct pool_acts {
 	void (*server_free)(struct server *s);
 	void (*cancel_set_target)(struct client *c, struct server *s);
 	shoal_rc (*client_flush)(struct client *c);
+	void (*server_check_pool)(struct worker *w, struct pool *p);
 };
 
 /* Set once, before any worker starts (pool.c holds a copy: one load less per call). */

@@ -62,4 +62,9 @@ static inline shoal_rc client_flush(struct client *c)
 	return pool_acts.client_flush(c);
 }
 
+static inline void server_check_pool(struct worker *w, struct pool *p)
+{
+	pool_acts.server_check_pool(w, p);
+}
+
 #endif

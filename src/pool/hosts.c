@@ -14,6 +14,9 @@
 #define BREAKER_BASE (1 * USEC_PER_SEC)
 #define BREAKER_MAX  (30 * USEC_PER_SEC)
 
+static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now);
+static void breaker_trip(struct host_rec *h, const char *reason, usec_t now);
+
 static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct host_rec *registry;
 static struct host_set **sets;
@@ -41,6 +44,7 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	h->db = xstrdup(db);
 	h->host = xstrdup(host);
 	h->port = port;
+	h->lag_bytes = -1;
 	struct host_rec **tail = &registry; /* in configuration order, for SHOW HOSTS */
 	while (*tail)
 		tail = &(*tail)->next;
@@ -84,6 +88,17 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	hs->lb = db->load_balance_hosts;
 	hs->tsa = db->target_session_attrs;
 	hs->sig = set_sig(db);
+	const char *sdb = db->dbname ? db->dbname : dbname;
+	size_t glen = strlen(sdb) + 2;
+	for (int i = 0; i < n; i++)
+		glen += strlen(addrs[i].host) + 16;
+	hs->group = xcalloc(1, glen);
+	for (int i = 0; i < n; i++) {
+		size_t k = strlen(hs->group);
+		snprintf(hs->group + k, glen - k, "%s:%d,", addrs[i].host, addrs[i].port);
+	}
+	size_t k = strlen(hs->group);
+	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
 	for (int i = 0; i < n; i++)
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
@@ -101,6 +116,11 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db)
 	bool changed = strcmp(sig, hs->sig) != 0;
 	free(sig);
 	return changed;
+}
+
+static bool tsa_writes(int tsa)
+{
+	return tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY;
 }
 
 bool hosts_wants_role(const struct host_set *hs)
@@ -147,7 +167,7 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now))
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h))
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -217,12 +237,7 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
 	int role = in_recovery ? HOST_ROLE_STANDBY : HOST_ROLE_PRIMARY;
-	if (h->role != HOST_ROLE_UNKNOWN && h->role != role)
-		log_info("host %s:%d of %s: role is now %s", h->host, h->port, h->db,
-			 hosts_role_name(role));
-	h->role = role;
-	h->read_only = read_only;
-	h->role_at = now;
+	role_note(h, in_recovery, read_only, now);
 	bool ok = !role_excludes(h, hs->tsa, now);
 	if (ok && hs->tsa == TSA_PREFER_STANDBY && role == HOST_ROLE_PRIMARY) {
 		/* Taken only if no other host may still be a standby. */
@@ -277,6 +292,234 @@ bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_faile
 	return other;
 }
 
+bool hosts_check_claim(struct host_rec *h, usec_t interval)
+{
+	usec_t now = shoal_now();
+	bool due = false;
+	pthread_mutex_lock(&hosts_lock);
+	if (!h->check_running && now >= h->check_next) {
+		h->check_running = true;
+		h->check_next = now + interval;
+		h->check_started = now;
+		due = true;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return due;
+}
+
+/* Under the lock: a role read by a login's role check or a health check. */
+static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now)
+{
+	int role = in_recovery ? HOST_ROLE_STANDBY : HOST_ROLE_PRIMARY;
+	if (h->role != HOST_ROLE_UNKNOWN && h->role != role)
+		log_info("host %s:%d of %s: role is now %s", h->host, h->port, h->db,
+			 hosts_role_name(role));
+	h->role = role;
+	h->read_only = read_only;
+	h->role_at = now;
+}
+
+/* Under the lock: the freshest known primary of h's entry, or NULL. */
+static struct host_rec *primary_of(const struct host_rec *h)
+{
+	struct host_rec *best = NULL;
+	for (struct host_rec *o = registry; o; o = o->next)
+		if (o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing &&
+		    strcmp(o->db, h->db) == 0 && (!best || o->check_at > best->check_at))
+			best = o;
+	return best;
+}
+
+/* Under the lock: each standby of h's entry against max_replica_lag(_bytes), one log line per
+ * change. Bytes are measured against the primary's last checked position. */
+static void lag_update(const struct host_rec *h, const struct host_check *r)
+{
+	const struct host_rec *pri = primary_of(h);
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		bool standby = o->role == HOST_ROLE_STANDBY && o->check_at;
+		/* The primary's last position from a check begun before the standby's: a write
+		 * between the two checks is not lag, and the standby is not compared with an older
+		 * position than the one before it (which would flap it back into rotation). */
+		uint64_t plsn = !pri				       ? 0
+				: pri->lsn_since <= o->lsn_since || !pri->prev_since ? pri->lsn
+										   : pri->prev_lsn;
+		int64_t d = standby && pri ? (int64_t)plsn - (int64_t)o->lsn : -1;
+		if (standby && pri && d < 0)
+			d = 0; /* the primary was read before the standby replayed more */
+		o->lag_bytes = d;
+		bool over = standby && ((r->max_lag_bytes > 0 && o->lag_bytes > r->max_lag_bytes) ||
+					(r->max_lag > 0 && o->replay_delay * USEC_PER_SEC > r->max_lag));
+		if (over == o->lagging)
+			continue;
+		o->lagging = over;
+		if (over)
+			log_warn("host %s:%d of %s: replica lag %lld bytes, %.1f s: over "
+				 "max_replica_lag, out of rotation", o->host, o->port, o->db,
+				 (long long)o->lag_bytes, o->replay_delay);
+		else
+			log_info("host %s:%d of %s: replica caught up (lag %lld bytes, %.1f s), back "
+				 "in rotation", o->host, o->port, o->db, (long long)o->lag_bytes,
+				 o->replay_delay);
+	}
+}
+
+/* Under the lock: whether o answered its last check, as primary. */
+static bool claims_primary(const struct host_rec *o)
+{
+	return o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing;
+}
+
+/* Under the lock: split brain in h's entry (two hosts claim primary), one loud line when it
+ * starts and one when it ends. */
+static void split_update(const struct host_rec *h)
+{
+	int n = 0;
+	char who[512] = "";
+	for (const struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0 || !claims_primary(o))
+			continue;
+		size_t k = strlen(who);
+		snprintf(who + k, sizeof(who) - k, "%s%s:%d", n ? ", " : "", o->host, o->port);
+		n++;
+	}
+	bool split = n > 1, was = false;
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		was = was || o->split;
+		o->split = split && claims_primary(o);
+	}
+	if (split && !was)
+		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
+			  "them until only one does", h->db, who);
+	else if (!split && was)
+		log_info("split brain in %s is over: %s", h->db,
+			 n ? who : "no host claims primary now");
+}
+
+void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
+{
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	h->check_running = false;
+	h->check_failing = !r->ok;
+	if (r->ok) {
+		role_note(h, r->in_recovery, r->read_only, now);
+		h->prev_lsn = h->lsn;
+		h->prev_since = h->lsn_since;
+		h->lsn = r->lsn;
+		h->lsn_since = h->check_started;
+		h->replay_delay = r->delay;
+		h->check_at = now;
+		lag_update(h, r);
+		if (h->breaker != BRK_CLOSED && !h->probe_out) {
+			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
+				 h->port, h->db);
+			h->breaker = BRK_CLOSED;
+			h->backoff = 0;
+		}
+	} else if (h->breaker != BRK_OPEN || now >= h->open_until) {
+		char why[300];
+		snprintf(why, sizeof(why), "health check failed: %s", reason);
+		breaker_trip(h, why, now);
+	}
+	split_update(h); /* a primary that stops answering no longer claims anything */
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+/* Read-your-writes: when each (user, client address, host group) last ended a transaction
+ * through a write alias. A short list (one entry per application instance and user), under the
+ * registry's lock; entries older than any window are reused. */
+struct ryw_entry {
+	char key[512];
+	usec_t at;
+};
+static struct ryw_entry *ryw;
+static int nryw;
+#define RYW_KEEP (600 * USEC_PER_SEC)
+
+static void ryw_key(char *out, size_t n, const struct host_set *hs, const char *user,
+		    const char *addr)
+{
+	snprintf(out, n, "%s|%s|%s", user, addr, hs->group);
+}
+
+void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr)
+{
+	if (!hs || !tsa_writes(hs->tsa))
+		return;
+	char key[512];
+	ryw_key(key, sizeof(key), hs, user, addr);
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	struct ryw_entry *e = NULL, *old = NULL;
+	for (int i = 0; i < nryw && !e; i++) {
+		if (strcmp(ryw[i].key, key) == 0)
+			e = &ryw[i];
+		else if (now - ryw[i].at > RYW_KEEP)
+			old = &ryw[i];
+	}
+	if (!e && old)
+		e = old;
+	if (!e) {
+		ryw = xrealloc(ryw, sizeof(*ryw) * (size_t)(nryw + 1));
+		e = &ryw[nryw++];
+	}
+	snprintf(e->key, sizeof(e->key), "%s", key);
+	e->at = now;
+	/* The group's hosts are checked at the next tick: the reads wait for that position. */
+	for (int i = 0; i < nsets; i++)
+		for (int j = 0; j < sets[i]->n && strcmp(sets[i]->group, hs->group) == 0; j++)
+			sets[i]->h[j]->check_next = 0;
+	pthread_mutex_unlock(&hosts_lock);
+}
+
+usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
+		       usec_t window)
+{
+	if (!hs || tsa_writes(hs->tsa))
+		return 0;
+	char key[512];
+	ryw_key(key, sizeof(key), hs, user, addr);
+	usec_t now = shoal_now(), at = 0;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < nryw; i++)
+		if (strcmp(ryw[i].key, key) == 0 && now - ryw[i].at <= window)
+			at = ryw[i].at;
+	pthread_mutex_unlock(&hosts_lock);
+	return at;
+}
+
+/* The floor a standby must have replayed for a write noted before the primary's check began:
+ * its insert position, less a page header it may point past (pg_current_wal_insert_lsn() at a
+ * page start counts the header, a standby's replay position the record end before it; no
+ * record ends inside the first 40 bytes of a page but at its start, with 8 kB WAL pages). */
+static uint64_t ryw_floor(uint64_t insert_lsn)
+{
+	uint64_t off = insert_lsn % 8192;
+	return off > 0 && off <= 40 ? insert_lsn - off : insert_lsn;
+}
+
+bool hosts_ryw_allows(struct host_rec *h, usec_t since)
+{
+	if (!h)
+		return true; /* one host: nothing to choose */
+	pthread_mutex_lock(&hosts_lock);
+	struct host_rec *pri = primary_of(h);
+	bool ok = claims_primary(h);
+	if (!ok && pri && pri->lsn_since > since && h->role == HOST_ROLE_STANDBY)
+		ok = h->lsn >= ryw_floor(pri->lsn);
+	if (!ok) { /* ask again soon: the primary's position after the write, or the replay */
+		h->check_next = 0;
+		if (pri && pri->lsn_since <= since)
+			pri->check_next = 0;
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return ok;
+}
+
 int hosts_snapshot(struct host_view *out, int max)
 {
 	int n = 0;
@@ -292,6 +535,11 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->servers = h->servers;
 		v->failures = h->failures;
 		v->connects = h->connects;
+		v->lsn = h->lsn;
+		v->lag_bytes = h->lag_bytes;
+		v->lagging = h->lagging;
+		v->split = h->split;
+		v->check_age = h->check_at ? (double)(shoal_now() - h->check_at) / USEC_PER_SEC : -1;
 	}
 	pthread_mutex_unlock(&hosts_lock);
 	return n;
@@ -309,6 +557,7 @@ void hosts_free_all(void)
 	}
 	for (int i = 0; i < nsets; i++) {
 		free(sets[i]->sig);
+		free(sets[i]->group);
 		free(sets[i]);
 	}
 	free(sets);

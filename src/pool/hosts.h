@@ -9,6 +9,8 @@
 #include "common.h"
 #include "config.h"
 
+struct host_set;
+
 enum host_role { HOST_ROLE_UNKNOWN = 0, HOST_ROLE_PRIMARY, HOST_ROLE_STANDBY };
 enum host_breaker { BRK_CLOSED = 0, BRK_OPEN, BRK_HALF_OPEN };
 
@@ -25,7 +27,24 @@ struct host_rec {
 	bool probe_out; /* half-open: the one connection let through is under way */
 	int servers;	/* server connections to it now (any state) */
 	uint64_t failures, connects;
+	/* The background health check (host_check_interval): when the next is due, whether one
+	 * is under way, and what the last one read (WAL position in bytes: replay on a standby,
+	 * current on the primary; a standby's replay delay in seconds). */
+	usec_t check_next, check_at;
+	usec_t check_started, lsn_since; /* the check under way began; the one lsn is from did */
+	bool check_running, check_failing;
+	uint64_t lsn, prev_lsn; /* and the one before, from a check begun at prev_since */
+	usec_t prev_since;
+	double replay_delay;
+	/* A standby over max_replica_lag(_bytes): no new server, its idle ones are closed. Set
+	 * under the lock, read without it by the pool. */
+	_Atomic bool lagging;
+	/* Split brain: this host and another of its entry both answered their last checks as
+	 * primary. Writes (read-write, primary) go to neither. Same locking as lagging. */
+	_Atomic bool split;
+	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
 };
+
 
 /* A pool's view of its entry's hosts: immutable but for the round-robin cursor (registry lock).
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
@@ -33,8 +52,17 @@ struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
 	char *sig; /* host, port list and modes: a reload compares it */
+	char *group; /* hosts, ports and server database: a write alias's reads alias shares it */
 	struct host_rec *h[SHOAL_MAX_HOSTS];
 };
+
+/* Whether a server of h in a pool of set hs must not be handed out: its host lags, or it is one
+ * of two primaries and hs sends writes (read-write, primary). Inline: the idle-server scan. */
+static inline bool hosts_held(const struct host_set *hs, const struct host_rec *h)
+{
+	return h && (h->lagging || (h->split && hs &&
+				    (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
+}
 
 /* The set for db (client database name dbname), or NULL when the entry has one host and
  * target_session_attrs=any (the plain single-target path). */
@@ -64,6 +92,32 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
 bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
 		       const char *reason);
 
+/* The health check: true (and the check is marked under way) when h's is due. */
+bool hosts_check_claim(struct host_rec *h, usec_t interval);
+
+/* The result of h's check. ok: the host answered (role, read_only, lsn, delay as read); not ok:
+ * why in reason, and the breaker opens. Each change (role, reachable) is one log line. */
+struct host_check {
+	bool ok, in_recovery, read_only;
+	uint64_t lsn;
+	double delay;
+	int64_t max_lag_bytes; /* the limits in force (0: none) */
+	usec_t max_lag;
+};
+void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason);
+
+/* Read-your-writes (read_your_writes): a transaction of user from addr ended on a server of
+ * write alias hs (read-write or primary; else nothing is noted). */
+void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr);
+/* When user from addr last ended a transaction through a write alias of hs's hosts and
+ * database, if within window; 0 otherwise (or when hs is itself a write alias). */
+usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
+		       usec_t window);
+/* Whether a client that wrote at since may read from h: h answers as primary, or h is a standby
+ * that has replayed the primary's position read by a check begun after since. A host that does
+ * not qualify yet is checked again at the next tick. */
+bool hosts_ryw_allows(struct host_rec *h, usec_t since);
+
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);
 
@@ -72,7 +126,10 @@ struct host_view {
 	char db[64], host[256];
 	int port, role, breaker, servers;
 	bool read_only;
-	uint64_t failures, connects;
+	uint64_t failures, connects, lsn;
+	double check_age; /* seconds since the last good check; -1: none */
+	int64_t lag_bytes;
+	bool lagging, split;
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

@@ -2,6 +2,7 @@
  * the reserve pool, min_pool_size fill and reconnects. Actions are planned under the ledger lock
  * and carried out after it (closing takes the lock itself). */
 #include "acts_call.h"
+#include "hosts.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
@@ -174,7 +175,7 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 			continue;
 		bool spare = p->n_servers - p->n_dying > p->min_pool_size;
 		bool planned = false;
-		if (paused || s->gen != p->gen)
+		if (paused || s->gen != p->gen || hosts_held(s->hset, s->hrec))
 			planned = jan_add(j, J_SERVER_RECYCLE, s);
 		else if (s->lifetime_end && j->now >= s->lifetime_end)
 			planned = jan_add(j, J_SERVER_LIFETIME, s);
@@ -197,6 +198,12 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	{
 		struct server *s = container_of(i, struct server, node);
 		if (s->c.w == j->w && expired(s->connect_time, j->cfg->server_connect_timeout, j->now))
+			jan_add(j, J_CONNECT_TIMEOUT, s);
+	}
+	list_for_each_safe(i, tmp, &p->checking)
+	{
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == j->w && expired(s->connect_time, j->cfg->host_check_timeout, j->now))
 			jan_add(j, J_CONNECT_TIMEOUT, s);
 	}
 }
@@ -248,8 +255,14 @@ static void jan_do(struct jan_action *a)
 	case J_WAIT_QUERY_TIMEOUT: client_close(c, "08P01", "query_timeout"); break;
 	case J_SERVER_IDLE: server_close(s, "server_idle_timeout"); break;
 	case J_SERVER_LIFETIME: server_close(s, "server_lifetime reached"); break;
-	case J_CONNECT_TIMEOUT: server_close(s, "connect timeout (server_connect_timeout)"); break;
-	case J_SERVER_RECYCLE: server_close(s, "paused, or reconnect (RECONNECT or new target)"); break;
+	case J_CONNECT_TIMEOUT:
+		server_close(s, s->check ? "host_check_timeout"
+					 : "connect timeout (server_connect_timeout)");
+		break;
+	case J_SERVER_RECYCLE:
+		server_close(s, "paused, or reconnect (RECONNECT or new target), max_replica_lag or "
+				"split brain");
+		break;
 	case J_SERVER_EVICT:
 		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "
 				 "another pool's clients wait");
@@ -278,6 +291,9 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	}
 	pool_open_servers(w, p, nfill);
 	pool_open_for_waiters(w, p, reserve);
+	server_check_pool(w, p);
+	if (j->cfg->read_your_writes && p->hosts)
+		pool_ryw_retry(w, p);
 }
 
 void pool_janitor(struct worker *w, usec_t now)

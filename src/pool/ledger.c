@@ -151,6 +151,7 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	list_init(&p->idle);
 	list_init(&p->used);
 	list_init(&p->connecting);
+	list_init(&p->checking);
 	list_init(&p->resetting);
 	list_init(&p->transit);
 	list_init(&p->waiting);
@@ -338,12 +339,14 @@ void pool_free_all(void)
 	nretired = 0;
 }
 
-/* Under p's lock: nothing uses p (no client, no server in any state, none on its way). */
+/* Under p's lock: nothing uses p (no client, no server in any state, none on its way, no
+ * health check). */
 static bool pool_unused(const struct pool *p)
 {
 	return p->n_clients == 0 && p->n_servers == 0 && p->n_opening == 0 &&
 	       list_empty(&p->waiting) && list_empty(&p->handoff) &&
-	       list_empty(&p->active_clients) && list_empty(&p->transit);
+	       list_empty(&p->active_clients) && list_empty(&p->transit) &&
+	       list_empty(&p->checking);
 }
 
 /* Under pools_mutex: may p go now (unused for timeout)? Configured pools and pools that keep
@@ -472,7 +475,7 @@ void server_state_locked(struct server *s, enum server_state st)
 	list_del(&s->node);
 	s->state = st;
 	s->state_since = shoal_clock();
-	struct list *l = server_list(s->pool, st);
+	struct list *l = s->check ? &s->pool->checking : server_list(s->pool, st);
 	if (l)
 		list_append(l, &s->node);
 }
@@ -554,6 +557,26 @@ static int claim_slots(struct pool *p, int want, bool reserve, usec_t now, enum 
 	while (n < want && (*why = claim_one(p, reserve, now)) == CLAIM_OK)
 		n++;
 	return n;
+}
+
+bool pool_claim_check_slot(struct pool *p)
+{
+	/* Not held back by the pool's login backoff (the check is what ends it) nor by pool_size
+	 * (a pool full of idle servers still needs its hosts checked): the cross-pool limits
+	 * only. Not counted in n_servers, so a release meanwhile does not find the pool over. */
+	if (pause_is_paused(p->name) || !limit_take(p->db_limit, p->max_db_connections))
+		return false;
+	if (!limit_take(p->user_limit, p->max_user_connections)) {
+		limit_put(p->db_limit);
+		return false;
+	}
+	return true;
+}
+
+void pool_release_check_slot(struct pool *p)
+{
+	limit_put(p->db_limit);
+	limit_put(p->user_limit);
 }
 
 int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now)

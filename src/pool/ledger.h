@@ -9,5 +9,6 @@ void server_state_locked(struct server *s, enum server_state st);
 void client_state_locked(struct client *c, enum client_state st);
 /* Under the pool's lock: a server of p is gone; give back its slots. */
 void pool_release_slot(struct pool *p);
+void pool_release_check_slot(struct pool *p); /* a health check's (pool_claim_check_slot) */
 
 #endif

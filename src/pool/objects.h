@@ -57,6 +57,9 @@ struct client {
 	struct pool *pool;
 	struct server *server;
 	uint64_t id;
+	/* read_your_writes: it wrote (through a write alias of its pool's hosts) at this time, so
+	 * it takes only servers of hosts that have replayed that (set at acquire); 0: any */
+	usec_t ryw_since;
 	char *user;
 	char *dbname;
 	struct param_list params; /* what this client's session should look like on a server */
@@ -151,6 +154,11 @@ struct server {
 	 * the host it chose; NULL otherwise. */
 	struct host_set *hset;
 	struct host_rec *hrec;
+	bool check;      /* a health check (server_check.c): never handed out, closed after */
+	bool check_done; /* its answer was recorded */
+	bool check_row;  /* its query's row came: the fields below hold it */
+	uint64_t check_lsn;
+	double check_delay;
 	bool role_check; /* its role query (after login, before it is ready) is running */
 	bool role_standby, role_read_only; /* the role query's answer */
 	bool conn_lost;  /* its connection ended without Shoal closing it (a breaker signal) */
@@ -201,6 +209,7 @@ struct pool {
 	usec_t server_lifetime;
 
 	struct list idle, used, connecting, resetting, transit; /* servers by state */
+	struct list checking; /* health checks (server_check.c): out of the others' counts */
 	struct list waiting;                                    /* clients in FIFO order */
 	struct list handoff;                                    /* clients a server is sent to */
 	struct list active_clients;

@@ -18,8 +18,6 @@
 
 /* ---- acquire / release ----------------------------------------------------------------- */
 
-/* Under the lock: the most recently idle server on worker w (with one worker: the list's tail).
- * A round-robin host list takes the oldest instead, so transactions go round the hosts too. */
 struct pool_acts pool_acts;
 
 void pool_set_acts(const struct pool_acts *acts)
@@ -27,16 +25,45 @@ void pool_set_acts(const struct pool_acts *acts)
 	pool_acts = *acts;
 }
 
-static struct server *idle_on(struct pool *p, struct worker *w)
+/* Under the lock: whether c may be given s. read_your_writes holds a client that wrote through
+ * the write alias of the same hosts to hosts that have replayed its write (hosts.c). */
+static bool accepts(const struct client *c, const struct server *s)
+{
+	return !c || !c->ryw_since || hosts_ryw_allows(s->hrec, c->ryw_since);
+}
+
+static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
+{
+	return s->c.w == w && !s->dying && (!s->hrec || (!hosts_held(s->hset, s->hrec) &&
+							 accepts(c, s)));
+}
+
+/* Under the lock: the most recently idle server on worker w (with one worker: the list's tail)
+ * that c (NULL: anyone) may take. A round-robin host list takes the oldest instead, so
+ * transactions go round the hosts too. */
+static struct server *idle_on_hosts(struct pool *p, struct worker *w, const struct client *c)
 {
 	if (hosts_rotate_idle(p->hosts)) {
 		for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
 			struct server *s = container_of(i, struct server, node);
-			if (s->c.w == w && !s->dying)
+			if (idle_usable(s, w, c))
 				return s;
 		}
 		return NULL;
 	}
+	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
+		struct server *s = container_of(i, struct server, node);
+		if (idle_usable(s, w, c))
+			return s;
+	}
+	return NULL;
+}
+
+/* The same; one host (the common case) takes the short way. */
+static inline struct server *idle_on(struct pool *p, struct worker *w, const struct client *c)
+{
+	if (p->hosts)
+		return idle_on_hosts(p, w, c);
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
 		if (s->c.w == w && !s->dying)
@@ -45,12 +72,41 @@ static struct server *idle_on(struct pool *p, struct worker *w)
 	return NULL;
 }
 
+/* Under the lock: the first waiter that may take s (all may, unless read_your_writes holds
+ * some), or NULL. */
+static struct client *waiter_for(struct pool *p, const struct server *s)
+{
+	for (struct list *i = p->waiting.next; i != &p->waiting; i = i->next) {
+		struct client *c = container_of(i, struct client, node);
+		if (accepts(c, s))
+			return c;
+	}
+	return NULL;
+}
+
+void pool_ryw_retry(struct worker *w, struct pool *p)
+{
+	for (int n = 0; n < 64; n++) { /* bounded: each pass hands one server on */
+		struct server *s = NULL;
+		pool_lock(p);
+		for (struct list *i = p->idle.next; i != &p->idle && !s; i = i->next) {
+			struct server *t = container_of(i, struct server, node);
+			if (idle_usable(t, w, NULL) && waiter_for(p, t))
+				s = t;
+		}
+		pool_unlock(p);
+		if (!s)
+			return;
+		pool_server_ready(s);
+	}
+}
+
 /* Under the lock: a worker other than w holding an idle server of p, or NULL. */
 static struct worker *idle_elsewhere(struct pool *p, struct worker *w)
 {
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w != w && !s->dying)
+		if (s->c.w != w && !s->dying && !hosts_held(s->hset, s->hrec))
 			return s->c.w;
 	}
 	return NULL;
@@ -97,6 +153,10 @@ void pool_acquire(struct client *c)
 {
 	struct pool *p = c->pool;
 	struct worker *w = c->c.w, *other = NULL;
+	const struct config *cfg = config_current();
+	c->ryw_since = cfg->read_your_writes ? hosts_ryw_since(p->hosts, p->user, c->addr,
+							      cfg->read_your_writes_window)
+					     : 0;
 	pool_lock(p);
 	if (c->state == CL_HANDOFF) {
 		pool_unlock(p); /* a server is already on its way */
@@ -117,7 +177,7 @@ void pool_acquire(struct client *c)
 		return;
 	}
 	bool paused = pause_is_paused(p->name); /* PAUSE: new work waits for RESUME */
-	struct server *s = paused ? NULL : idle_on(p, w);
+	struct server *s = paused ? NULL : idle_on(p, w, c);
 	if (s) {
 		link_locked(c, s);
 	} else {
@@ -167,7 +227,7 @@ void pool_on_kick(struct worker *w, struct pool *p, int hops)
 	bool waiters = !list_empty(&p->waiting);
 	/* Left on the idle list: pool_server_ready moves it under the lock, and only this worker
 	 * takes its own idle servers. */
-	struct server *s = waiters ? idle_on(p, w) : NULL;
+	struct server *s = waiters ? idle_on(p, w, NULL) : NULL;
 	if (!s && waiters && hops < worker_count())
 		other = idle_elsewhere(p, w);
 	pool_unlock(p);
@@ -275,10 +335,11 @@ static void pool_server_ready_one(struct server *s)
 		log_debug("%s waits for %d forwarded cancel(s) to be answered", s->c.name, n);
 		return;
 	}
-	bool recycle = s->gen != p->gen || pause_is_paused(p->name);
+	/* max_replica_lag, or a split brain on a write alias: not handed out again */
+	bool held = hosts_held(s->hset, s->hrec);
+	bool recycle = s->gen != p->gen || pause_is_paused(p->name) || held;
 	bool over = recycle || p->n_servers > p->pool_size + p->reserve_pool_size;
-	if (!over && !list_empty(&p->waiting)) {
-		c = container_of(p->waiting.next, struct client, node);
+	if (!over && (c = waiter_for(p, s)) != NULL) {
 		remote = c->c.w != s->c.w;
 		if (remote) {
 			usec_t since = c->state_since; /* its wait goes on until it is linked */
@@ -294,7 +355,9 @@ static void pool_server_ready_one(struct server *s)
 	}
 	pool_unlock(p);
 	if (recycle)
-		server_close(s, s->gen != p->gen ? "reconnect (new target or RECONNECT)" : "paused");
+		server_close(s, held		    ? "its host lags or is one of two primaries"
+				: s->gen != p->gen ? "reconnect (new target or RECONNECT)"
+						   : "paused");
 	else if (over)
 		server_close(s, "pool is over its size (reload)");
 	else if (remote)
@@ -395,7 +458,10 @@ void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 		atomic_fetch_add_explicit(&p->server_login_failures, 1, memory_order_relaxed);
 	}
 	list_del(&s->node);
-	pool_release_slot(p);
+	if (s->check)
+		pool_release_check_slot(p);
+	else
+		pool_release_slot(p);
 	if (s->dying)
 		p->n_dying--;
 	/* A login started before the backoff last grew, or opened while its wait still ran (the

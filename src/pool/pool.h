@@ -75,6 +75,11 @@ void pool_drop_adopted(struct worker *w, struct server *s, struct client *c);
 /* For the janitor. Under the ledger lock: claim up to want new server slots (limits, backoff);
  * returns how many. Then, without the lock, open that many on w. */
 int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now);
+/* The same, one slot for a health check (server_check.c): the login backoff does not apply. */
+bool pool_claim_check_slot(struct pool *p);
+/* read_your_writes: hand this worker's idle servers to waiters that were held back from them
+ * and may now take them (the janitor, each tick). */
+void pool_ryw_retry(struct worker *w, struct pool *p);
 void pool_open_servers(struct worker *w, struct pool *p, int n);
 /* Open servers for waiting clients no server is being opened for, as the limits allow. */
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);

@@ -16,4 +16,5 @@ const struct pool_acts session_acts = {
 	.server_free = server_free,
 	.cancel_set_target = cancel_set_target,
 	.client_flush = client_flush,
+	.server_check_pool = server_check_pool,
 };

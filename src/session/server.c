@@ -52,7 +52,7 @@ static void server_copy_scram_keys(struct server *s, const struct pool *p)
 	memcpy(s->scram_server_key, p->scram_server_key, sizeof(s->scram_server_key));
 }
 
-static void server_init(struct server *s, struct worker *w, struct pool *p)
+static void server_init(struct server *s, struct worker *w, struct pool *p, struct host_rec *check)
 {
 	const struct config *cfg = config_current();
 	s->pool = p;
@@ -76,7 +76,12 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 	s->hset = p->hosts;
 	server_copy_scram_keys(s, p);
 	pool_unlock(p);
-	if (s->hset) { /* NULL when no host is usable: server_connect closes it */
+	if (check) { /* a health check of that host: no pick, not counted in its servers */
+		s->check = true;
+		s->hrec = check;
+		s->host = check->host;
+		s->port = check->port;
+	} else if (s->hset) { /* NULL when no host is usable: server_connect closes it */
 		char err[200];
 		s->hrec = hosts_pick(s->hset, err, sizeof(err));
 		if (s->hrec) {
@@ -90,12 +95,13 @@ static void server_init(struct server *s, struct worker *w, struct pool *p)
 		 p->server_user, s->host, s->port, s->dbname);
 }
 
-void server_connect(struct worker *w, struct pool *p)
+void server_connect_check(struct worker *w, struct pool *p, struct host_rec *check)
 {
 	struct server *s = xcalloc(1, sizeof(*s));
 	char err[300];
-	server_init(s, w, p);
-	atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
+	server_init(s, w, p, check);
+	if (!check) /* the pool's statistics count the connections it serves with */
+		atomic_fetch_add_explicit(&p->server_connects, 1, memory_order_relaxed);
 	server_set_state(s, SV_CONNECTING);
 	if (s->hset && !s->hrec) {
 		server_close(s, "no usable host");
@@ -111,6 +117,11 @@ void server_connect(struct worker *w, struct pool *p)
 		return;
 	}
 	log_debug("%s connecting", s->c.name);
+}
+
+void server_connect(struct worker *w, struct pool *p)
+{
+	server_connect_check(w, p, NULL);
 }
 
 void server_free(struct server *s)
@@ -137,8 +148,8 @@ void server_close(struct server *s, const char *reason)
 	bool failed_login = !s->login_ok;
 	/* A message half forwarded to the client: an error of ours would land inside it. */
 	bool mid_message = c && s->state == SV_ACTIVE && s->c.fwd_left > 0;
-	log_msg(failed_login || c ? LOG_WARN : LOG_INFO, "%s closing because: %s", s->c.name,
-		reason);
+	log_msg(s->check ? LOG_DEBUG : failed_login || c ? LOG_WARN : LOG_INFO,
+		"%s closing because: %s", s->c.name, reason);
 	if (c) {
 		pool_unlink(c, s);
 		cancel_set_target(c, NULL);
@@ -146,8 +157,10 @@ void server_close(struct server *s, const char *reason)
 	conn_close(&s->c);
 	/* With another host usable, one host's failure is its breaker's, not the pool's backoff:
 	 * the waiters get a connection to the next host at once. */
-	bool pool_failed = failed_login;
-	if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login, s->conn_lost, reason))
+	bool pool_failed = failed_login && !s->check; /* the check's own breaker has it */
+	if (s->check)
+		server_check_gone(s, reason);
+	else if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login, s->conn_lost, reason))
 		pool_failed = false;
 	pool_server_gone(s, pool_failed, reason);
 	s->state = SV_CLOSED;
@@ -361,7 +374,8 @@ static void server_login_refused(struct server *s, const char *sqlstate, const c
 {
 	struct buf e = {0};
 	proto_write_error(&e, "FATAL", sqlstate, msg);
-	pool_fail_waiters(s->c.w, s->pool, e.data, e.len);
+	if (!s->check)
+		pool_fail_waiters(s->c.w, s->pool, e.data, e.len);
 	buf_free(&e);
 	server_close(s, msg);
 }
@@ -478,7 +492,7 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 		 e.message ? e.message : "?", e.sqlstate);
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
 	 * the server's own error. Anything else (starting up, too many connections) is retried. */
-	if (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0) {
+	if (!s->check && (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0)) {
 		char text[400]; /* logged before the clients' lines, as PgBouncer orders them */
 		str_copy(text, sizeof(text), e.message ? e.message : "server login failed");
 		log_warn("%s %s", s->c.name, reason);
@@ -519,6 +533,16 @@ static void server_login_ready(struct server *s);
 
 static void server_login_done(struct server *s)
 {
+	if (s->check) { /* logged in: ask; answered: record and close */
+		if (!s->role_check) {
+			s->role_check = true;
+			server_check_send(s);
+			server_flush(s);
+		} else {
+			server_check_finish(s);
+		}
+		return;
+	}
 	if (s->hrec && !s->role_check)
 		hosts_login_ok(s->hrec);
 	if (s->hrec && hosts_wants_role(s->hset) && !s->role_check) {
@@ -640,7 +664,9 @@ static void server_login_msg(struct server *s, uint8_t type, const uint8_t *msg,
 		s->be_key = pqr_u32(&r);
 		break;
 	case PQMSG_DATA_ROW:
-		if (s->role_check)
+		if (s->check)
+			server_check_row(s, body, blen);
+		else if (s->role_check)
 			server_role_row(s, body, blen);
 		break;
 	case PQMSG_ERROR: server_login_error(s, msg, len); return;
@@ -912,6 +938,9 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	if (s->pending > 0)
 		s->pending--;
 	s->timeout_cancel = false;
+	/* read_your_writes: noted before the client can see the end of its transaction */
+	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
+		hosts_ryw_note(s->hset, s->pool->user, c->addr);
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
 	if (s->held_status.n > 0 && !(s->resync && server_can_resync(s, c, status)))

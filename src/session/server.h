@@ -9,6 +9,15 @@ struct worker;
 
 /* Start a new server connection for pool p on worker w (counted in the pool at once). */
 void server_connect(struct worker *w, struct pool *p);
+/* The same for a health check of host h (server_check.c) instead of serving clients. */
+void server_connect_check(struct worker *w, struct pool *p, struct host_rec *h);
+/* server_check.c: the janitor's hook (start the checks due for p's hosts), and the check's
+ * steps: its query after login, its row, its end (record and close), its close. */
+void server_check_pool(struct worker *w, struct pool *p);
+void server_check_send(struct server *s);
+void server_check_row(struct server *s, const uint8_t *body, size_t len);
+void server_check_finish(struct server *s);
+void server_check_gone(struct server *s, const char *reason);
 /* The one way a server dies: log reason, tell a linked client (its own FATAL if the server sent
  * one, else 08006), close, account. */
 void server_close(struct server *s, const char *reason);
