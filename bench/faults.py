@@ -28,28 +28,19 @@ import bench  # noqa: E402
 import common  # noqa: E402
 from common import PGBIN, ROOT, as_pg_user  # noqa: E402
 
-INI = """[databases]
-postgres = host=127.0.0.1 port=%(pg)d dbname=postgres user=postgres
-* = host=127.0.0.1 port=%(pg)d dbname=postgres user=postgres
-[%(section)s]
-listen_addr = 127.0.0.1
-listen_port = @PORT@
-unix_socket_dir =
-auth_type = trust
-auth_file = @DIR@/userlist.txt
-admin_users = postgres
-pool_mode = transaction
-default_pool_size = 8
-max_client_conn = 100
-server_idle_timeout = 1
-autodb_idle_timeout = 20
-server_login_retry = 1
-logfile = @DIR@/%(section)s.log
-"""
+# bench.py's settings (with connections logged, since log lines are counted here) plus a
+# wildcard entry and the fault-related timeouts.
+INI = (bench.COMMON_INI
+       .replace("[%(section)s]", "* = host=127.0.0.1 port=%(pg)d dbname=postgres user=postgres\n"
+                "[%(section)s]")
+       .replace("log_connections = 0\nlog_disconnections = 0\n", "")
+       + "admin_users = postgres\nserver_idle_timeout = 1\nautodb_idle_timeout = 20\n"
+       "server_login_retry = 1\nlogfile = @DIR@/%(section)s.log\n")
 
 
 def start(target, pg, args):
-    ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal")
+    ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal",
+                     pool=8, maxc=100)
     if target == "pgbouncer":
         return bench.Pooler("pgbouncer", ["pgbouncer"], ini, user="postgres")
     return bench.Pooler("shoal", [args.shoal], ini + "workers = 2\nstats_period = 0\n")

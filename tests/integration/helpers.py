@@ -3,6 +3,8 @@ import os
 import socket
 import threading
 import time
+import urllib.error
+import urllib.request
 
 
 _used_ports = set()
@@ -128,3 +130,12 @@ def error_text(exc):
     """Everything psycopg knows about an error (for FATAL errors followed by a close, psycopg
     3.1 reports 'consuming input failed: <server message>...' and no SQLSTATE)."""
     return str(exc)
+
+
+def http_get(port, path):
+    """GET http://127.0.0.1:port/path: (status, body text), also for error statuses."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

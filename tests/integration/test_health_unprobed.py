@@ -3,24 +3,14 @@ nothing; and the pools only the probe used stay out of SHOW POOLS, /metrics and 
 dashboard's feed."""
 import json
 import signal
-import urllib.error
-import urllib.request
 
 from admin_helpers import admin, show
 from conftest import SCRAM_PW
-from helpers import db_entry, free_port, wait_until
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
+from helpers import db_entry, free_port, http_get, wait_until
 
 
 def health(port):
-    st, body = get(port, "/health")
+    st, body = http_get(port, "/health")
     return st, json.loads(body)
 
 
@@ -80,16 +70,16 @@ def test_probe_only_pool_is_hidden_until_a_client_uses_it(shoal, pg, role_db):
         _, rows = show(a, "POOLS")
     assert {(r["database"], r["user"]) for r in rows} == {("pgbouncer", "pgbouncer"),
                                                           ("fixed", role)}, rows
-    _, metrics = get(port, "/metrics")
+    _, metrics = http_get(port, "/metrics")
     assert 'database="fixed"' in metrics and 'database="app"' not in metrics
-    _, feed = get(port, "/api/pools")
+    _, feed = http_get(port, "/api/pools")
     assert '"database":"app"' not in feed
     c = s.connect("app", role)  # a real client of the same pool: now it is traffic
     c.execute("SELECT 1")
     with admin(s) as a:
         _, rows = show(a, "POOLS")
     assert ("app", role) in {(r["database"], r["user"]) for r in rows}
-    assert 'database="app"' in get(port, "/metrics")[1]
+    assert 'database="app"' in http_get(port, "/metrics")[1]
 
 
 def test_forced_user_entry_added_by_reload_shows_though_the_probe_made_its_pool(shoal, pg,

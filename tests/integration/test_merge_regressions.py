@@ -3,24 +3,14 @@ work met: each test failed on the first merged build (a crash, a leaked row, a b
 connection, a probe that hurt real clients) and passes now."""
 import struct
 import time
-import urllib.error
-import urllib.request
 
 import psycopg
 import pytest
 
 from admin_helpers import admin
 from conftest import MD5_PW, SCRAM_PW
-from helpers import db_entry, free_port
+from helpers import db_entry, free_port, http_get
 from wire import Wire, message
-
-
-def get(port, path):
-    try:
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=10) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
 
 
 def until_ready(w):
@@ -99,13 +89,13 @@ def test_probe_waits_for_a_client_when_only_a_scram_secret_is_known(shoal, pg):
                         "health_probe_user": "scram_user", "health_probe_interval": "0.2",
                         "server_login_retry": "5"})
     for _ in range(4):
-        st, body = get(port, "/health")
+        st, body = http_get(port, "/health")
         assert st == 200, body  # nothing probed yet: nothing failed
         time.sleep(0.25)
     c = s.connect("db", "scram_user", password=SCRAM_PW)
     assert c.execute("SELECT 1").fetchone() == (1,)
     assert "needs a plaintext password" not in s.log()
-    st, body = get(port, "/health")  # now the pool has the client's keys: probed
+    st, body = http_get(port, "/health")  # now the pool has the client's keys: probed
     assert st == 200 and '"database":"db"' in body.split('"pools"')[0], body
 
 
@@ -118,7 +108,7 @@ def test_probe_takes_no_client_slot_and_logs_quietly(shoal, pg, role_db):
     a = s.connect("app", role)
     b = s.connect("app", role)
     for _ in range(3):
-        st, body = get(port, "/health")
+        st, body = http_get(port, "/health")
         assert st == 200, body
         time.sleep(0.25)
     assert "health-probe" not in s.log()  # its logins are at debug level
