@@ -47,7 +47,7 @@ void def_free(struct ps_def *d)
 }
 
 /* d was described: h, and the ParameterDescription body p (plen bytes). */
-static void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen)
+void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen)
 {
 	d->desc = h;
 	free(d->params);
@@ -57,7 +57,7 @@ static void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t ple
 		memcpy(d->params, p, plen);
 }
 
-static struct ps_def *def_dup(const struct ps_def *d)
+struct ps_def *def_dup(const struct ps_def *d)
 {
 	struct ps_def *c = def_new(d->body, d->len);
 	def_learn(c, d->desc, d->params, d->plen);
@@ -65,7 +65,7 @@ static struct ps_def *def_dup(const struct ps_def *d)
 	return c;
 }
 
-static bool def_same(const struct ps_def *a, const struct ps_def *b)
+bool def_same(const struct ps_def *a, const struct ps_def *b)
 {
 	return a->priv == b->priv && a->len == b->len && memcmp(a->body, b->body, a->len) == 0;
 }
@@ -119,7 +119,7 @@ struct ps_def *client_lookup(struct client *c, const char *name)
 }
 
 /* What a client's named statement costs it (max_client_prepared_bytes). */
-static size_t client_cost(size_t name_len, const struct ps_def *d)
+size_t client_cost(size_t name_len, const struct ps_def *d)
 {
 	return name_len + d->len;
 }
@@ -132,7 +132,7 @@ void client_add(struct client *c, const char *name, struct ps_def *d)
 }
 
 /* Remove name; returns its definition (caller owns) or NULL. */
-static struct ps_def *client_remove(struct client *c, const char *name)
+struct ps_def *client_remove(struct client *c, const char *name)
 {
 	struct hmap *m = &ps_cli(c)->names;
 	struct hent *e = hmap_get(m, name, strlen(name), hash_bytes(name, strlen(name)));
@@ -167,7 +167,7 @@ void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct
 	op->srv_id = srv_id;
 }
 
-static struct ps_op *op_head(struct ps_server *ps)
+struct ps_op *op_head(struct ps_server *ps)
 {
 	return ps && ps->qhead < ps->qlen ? &ps->q[ps->qhead] : NULL;
 }
@@ -180,7 +180,7 @@ static void op_free(struct ps_op *op)
 	op->def = NULL;
 }
 
-static void op_pop(struct ps_server *ps)
+void op_pop(struct ps_server *ps)
 {
 	op_free(&ps->q[ps->qhead++]);
 }
@@ -198,7 +198,7 @@ struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
 	return e ? e->val : NULL;
 }
 
-static void srv_drop(struct ps_server *ps, struct srv_stmt *st)
+void srv_drop(struct ps_server *ps, struct srv_stmt *st)
 {
 	if (st->e) {
 		ps->nbytes -= st->e->klen;
@@ -210,7 +210,7 @@ static void srv_drop(struct ps_server *ps, struct srv_stmt *st)
 
 /* Take st out of the cache (its text is prepared afresh when next used) but keep it until it
  * can be closed on the server: a portal may still be bound from it. */
-static void srv_retire(struct ps_server *ps, struct srv_stmt *st)
+void srv_retire(struct ps_server *ps, struct srv_stmt *st)
 {
 	ps->nbytes -= st->e->klen;
 	hmap_del(&ps->stmts, st->e);
@@ -219,7 +219,7 @@ static void srv_retire(struct ps_server *ps, struct srv_stmt *st)
 	list_append(&ps->retired, &st->lru);
 }
 
-static void put_parse(struct buf *o, const char *name, const struct ps_def *d)
+void put_parse(struct buf *o, const char *name, const struct ps_def *d)
 {
 	proto_begin(o, PQMSG_PARSE);
 	proto_put_str(o, name);
@@ -227,7 +227,7 @@ static void put_parse(struct buf *o, const char *name, const struct ps_def *d)
 	proto_finish(o);
 }
 
-static void put_describe_stmt(struct buf *o, const char *name)
+void put_describe_stmt(struct buf *o, const char *name)
 {
 	proto_begin(o, PQMSG_DESCRIBE);
 	proto_put_u8(o, 'S');
@@ -235,7 +235,7 @@ static void put_describe_stmt(struct buf *o, const char *name)
 	proto_finish(o);
 }
 
-static void put_close(struct buf *o, char what, const char *name)
+void put_close(struct buf *o, char what, const char *name)
 {
 	proto_begin(o, PQMSG_CLOSE);
 	proto_put_u8(o, (uint8_t)what);
@@ -255,14 +255,14 @@ bool known_aborted(const struct server *s)
  * the client's place; meanwhile the cache may exceed its bounds. */
 /* Cache statistics per pool, for /metrics (pool_view.c): a hit is a statement the linked server
  * already had, a miss one that had to be prepared there, an eviction a Close to make room. */
-static void ps_count(_Atomic uint64_t *counter)
+void ps_count(_Atomic uint64_t *counter)
 {
 	atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
 }
 
 /* Closing a statement closes the portals bound from it: one bound to a named portal in the
  * current transaction, or to the unnamed portal since, must stay. */
-static bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st)
+bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st)
 {
 	return st->bound_in == ps->xact || st->id == ps->unnamed_portal;
 }
@@ -313,7 +313,7 @@ static void srv_evict(struct server *s, size_t len)
 	}
 }
 
-static struct srv_stmt *srv_add(struct server *s, const struct ps_def *d)
+struct srv_stmt *srv_add(struct server *s, const struct ps_def *d)
 {
 	struct ps_server *ps = s->ps;
 	srv_evict(s, d->len);
@@ -353,8 +353,8 @@ uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *typ
 
 /* Learn a new server statement's description: an injected Describe, its replies swallowed.
  * cname: the client statement it was prepared for, which takes the description if it has none. */
-static void srv_describe(struct server *s, struct srv_stmt *st, const char *cname,
-			 const struct ps_def *d)
+void srv_describe(struct server *s, struct srv_stmt *st, const char *cname,
+		  const struct ps_def *d)
 {
 	char name[32];
 	srv_name(st->id, name, sizeof(name));
@@ -394,598 +394,6 @@ static void srv_forget_id(struct ps_server *ps, const struct ps_def *d, uint64_t
 	struct srv_stmt *st = d ? srv_lookup(ps, d) : NULL;
 	if (st && st->id == id)
 		srv_drop(ps, st);
-}
-
-/* ---- descriptions and stale statements ---------------------------------------------------
- *
- * PostgreSQL fixes a prepared statement's result type when it is prepared: if its tables change
- * so that the result type would change, Bind and Describe refuse it (0A000 "cached plan must not
- * change result type") and the driver prepares it again. A pooler that prepares the client's
- * text afresh on another server would instead hand the client rows of the new shape under the
- * description it already holds. So every server statement is described once when prepared, each
- * client statement keeps the description of the server statement it was parsed as, and a client
- * statement used where the server's statement is described otherwise is refused with the same
- * error: its Bind or Describe is replaced by one the server fails (and skips to the Sync, and
- * fails the transaction block) exactly where PostgreSQL would, and that error by the 0A000
- * (held_refuse). */
-
-/* A RowDescription as PostgreSQL compares result types (equalTupleDescs): per column its name,
- * type OID, length and typmod; not the table OID and column number, which a table dropped and
- * created again changes without changing the result type. */
-static uint64_t desc_row(uint64_t h, const uint8_t *body, size_t len)
-{
-	struct pq_reader r;
-	pqr_init(&r, body, len);
-	uint16_t n = pqr_u16(&r);
-	h = hash_more(h, &n, sizeof(n));
-	for (uint16_t i = 0; i < n && !r.err; i++) {
-		const char *name = pqr_cstr(&r);
-		(void)pqr_bytes(&r, 6); /* table OID, column number */
-		const uint8_t *type = pqr_bytes(&r, 10);
-		(void)pqr_bytes(&r, 2); /* format: always text in a statement's description */
-		if (type) {
-			h = hash_more(h, name, strlen(name) + 1);
-			h = hash_more(h, type, 10);
-		}
-	}
-	return h;
-}
-
-bool describe_pending(const struct ps_server *ps)
-{
-	for (size_t i = ps->qhead; i < ps->qlen; i++)
-		if (ps->q[i].kind == OP_INJ_DESCRIBE)
-			return true;
-	return false;
-}
-
-/* The client's Bind (held: portal, statement, the rest) bound instead to a statement with the
- * same parameters whose planning fails (the planner folds 1/0): the server checks everything
- * PostgreSQL checks before it makes the plan (parameter count, failed transaction block, portal
- * name, parameter values) and fails where PostgreSQL would have found the result type changed. */
-uint64_t refuse_placeholder(struct server *s)
-{
-	struct ps_server *ps = s->ps;
-	const uint8_t *types = (const uint8_t *)"\0"; /* no parameters, if none described */
-	size_t tlen = 2;
-	if (buf_avail(&ps->pdesc) > 5) {
-		types = buf_head(&ps->pdesc) + 5; /* ParameterDescription: Int16 n, n OIDs */
-		tlen = buf_avail(&ps->pdesc) - 5;
-	}
-	return srv_placeholder(s, "SELECT 1/0", types, tlen);
-}
-
-static void refuse_bind(struct server *s, const struct ps_held *h)
-{
-	uint64_t id = refuse_placeholder(s);
-	struct pq_reader r;
-	pqr_init(&r, h->msg + 5, h->len - 5);
-	const char *portal = pqr_cstr(&r);
-	(void)pqr_cstr(&r);
-	char name[32];
-	srv_name(id, name, sizeof(name));
-	proto_begin(&s->c.out, PQMSG_BIND);
-	proto_put_str(&s->c.out, portal ? portal : "");
-	proto_put_str(&s->c.out, name);
-	proto_put_bytes(&s->c.out, h->msg + 5 + r.pos, h->len - 5 - r.pos);
-	proto_finish(&s->c.out);
-}
-
-/* Send, in place of the held message, one the server fails where PostgreSQL would have failed
- * the client's: that ErrorResponse becomes 0A000 (ps_stale_reply). A Describe is of a name
- * nothing uses: PostgreSQL checks nothing else before it finds the result type changed. */
-static void held_refuse(struct server *s, const struct ps_held *h)
-{
-	if (h->kind == OP_BIND)
-		refuse_bind(s, h);
-	else
-		put_describe_stmt(&s->c.out, "SHOAL_stale");
-	op_push(s->ps, h->kind, NULL, NULL, 0);
-	s->ps->q[s->ps->qlen - 1].stale = true;
-}
-
-/* The descriptions a held message waited for are known: send it, or refuse it. */
-static void held_release(struct server *s)
-{
-	struct ps_server *ps = s->ps;
-	struct ps_held *h = ps->held;
-	if (ps->head_wait && !describe_pending(ps)) {
-		ps->head_wait = false;
-		ps->head_check = true;
-		ps->resume = true;
-	}
-	if (!h || describe_pending(ps))
-		return;
-	ps->held = NULL;
-	ps->resume = true;
-	struct srv_stmt *st = srv_lookup(ps, h->def);
-	if (ps->skipping) {
-		buf_append(&s->c.out, h->msg, h->len); /* discarded, like all up to the Sync */
-	} else if (!st || st->desc == h->def->desc) {
-		buf_append(&s->c.out, h->msg, h->len);
-		op_push(ps, h->kind, NULL, h->def, st ? st->id : 0);
-	} else {
-		log_debug("%s: prepared statement described otherwise than the client's: refused",
-			  s->c.name);
-		held_refuse(s, h);
-	}
-	free(h->msg);
-	def_free(h->def);
-	free(h);
-}
-
-/* Send a client's Bind or Describe (built in m) of d, now SHOAL_<st->id>; or hold it (and
- * stop reading the client) until st's description is known, if d has one to compare. */
-static void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps_def *d,
-			 const struct srv_stmt *st)
-{
-	if (d->desc && !st->desc) {
-		struct ps_held *h = xcalloc(1, sizeof(*h));
-		h->kind = kind;
-		h->len = buf_avail(m);
-		h->msg = xmalloc(h->len);
-		memcpy(h->msg, buf_head(m), h->len);
-		h->def = def_dup(d);
-		s->ps->held = h;
-		/* PostgreSQL keeps its replies until a Sync or Flush: ask for them now. */
-		proto_begin(&s->c.out, PQMSG_FLUSH);
-		proto_finish(&s->c.out);
-	} else {
-		buf_append(&s->c.out, buf_head(m), buf_avail(m));
-		op_push(s->ps, kind, NULL, NULL, st->id); /* no copy of d per Bind: by id */
-	}
-	buf_free(m);
-}
-
-/* The replies to an injected Describe: its ParameterDescription, then RowDescription/NoData. */
-static void describe_params(struct ps_server *ps, const uint8_t *msg, size_t len)
-{
-	ps->desc_acc = hash_more(HASH64_SEED, msg + 5, len - 5);
-	buf_consume(&ps->pdesc, buf_avail(&ps->pdesc));
-	buf_append(&ps->pdesc, msg, len);
-}
-
-/* A Close of the statement sent since keeps a copy of it, to put back if the server skips the
- * Close: that copy takes the description too. */
-static void describe_queued(struct ps_server *ps, const struct ps_op *op, uint64_t h)
-{
-	for (size_t i = ps->qhead + 1; op->cname && i < ps->qlen; i++) {
-		struct ps_op *q = &ps->q[i];
-		if (q->def && !q->def->desc && q->cname && strcmp(q->cname, op->cname) == 0 &&
-		    def_same(q->def, op->def))
-			def_learn(q->def, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
-	}
-}
-
-static void describe_done(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
-{
-	struct ps_server *ps = s->ps;
-	struct ps_op *op = op_head(ps);
-	uint64_t h = type == 'T' ? desc_row(ps->desc_acc, msg + 5, len - 5)
-				 : hash_more(ps->desc_acc, "n", 1);
-	h += !h; /* 0 means unknown */
-	struct srv_stmt *st = srv_lookup(ps, op->def);
-	if (st && st->id == op->srv_id)
-		st->desc = h;
-	struct ps_def *cd = op->cname && s->client ? client_lookup(s->client, op->cname) : NULL;
-	if (cd && !cd->desc && def_same(cd, op->def))
-		def_learn(cd, h, buf_head(&ps->pdesc) + 5, buf_avail(&ps->pdesc) - 5);
-	describe_queued(ps, op, h);
-	op_pop(ps);
-	held_release(s);
-}
-
-bool ps_holding(const struct server *s)
-{
-	return s->ps && (s->ps->held || s->ps->head_wait);
-}
-
-bool ps_take_resume(struct server *s)
-{
-	bool r = s->ps && s->ps->resume;
-	if (r)
-		s->ps->resume = false;
-	return r;
-}
-
-bool ps_stale_reply(struct server *s, struct buf *out)
-{
-	struct ps_server *ps = s->ps;
-	if (!ps || !ps->stale_error)
-		return false;
-	uint8_t what = ps->stale_error;
-	ps->stale_error = 0;
-	if (what == PQMSG_PARSE) {
-		char msg[160];
-		snprintf(msg, sizeof(msg),
-			 "out of memory: this client's prepared statements would exceed "
-			 "max_client_prepared_bytes (%" PRId64 " bytes); close some first",
-			 config_current()->max_client_prepared_bytes);
-		proto_write_error(out, "ERROR", "53200", msg);
-		return true;
-	}
-	if (what != PQMSG_BIND) /* a Describe: PostgreSQL sends the parameters first */
-		buf_append(out, buf_head(&ps->pdesc), buf_avail(&ps->pdesc));
-	if (what == 't')
-		return false; /* and then the server's own error */
-	proto_write_error(out, "ERROR", "0A000", "cached plan must not change result type");
-	return true;
-}
-
-/* Over the cache's bounds (a statement larger than max_prepared_statement_bytes is added all
- * the same; a reload may lower them): statements not in use leave the cache, and Shoal's memory,
- * now; the server closes them when next safe (srv_close_retired). */
-static void srv_trim(struct ps_server *ps)
-{
-	const struct config *cfg = config_current();
-	struct list *pos = ps->lru.next;
-	while (pos != &ps->lru && (ps->stmts.n > (size_t)cfg->max_prepared_statements ||
-				   ps->nbytes > (size_t)cfg->max_prepared_statement_bytes)) {
-		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
-		pos = pos->next;
-		if (!srv_in_use(ps, st))
-			srv_retire(ps, st);
-	}
-}
-
-void ps_server_idle(struct server *s)
-{
-	if (!s->ps)
-		return;
-	s->ps->xact++;
-	/* The transaction's end dropped the unnamed portal too, if nothing was sent since. */
-	if (s->pending == 0 && !s->ext_open)
-		s->ps->unnamed_portal = 0;
-	if (s->pending == 0 && !s->ps->held)
-		srv_trim(s->ps);
-}
-
-void ps_server_query_sent(struct server *s)
-{
-	if (s->ps)
-		s->ps->unnamed_owner = 0;
-}
-
-void ps_server_forget(struct server *s)
-{
-	struct ps_server *ps = s->ps;
-	if (!ps)
-		return;
-	while (!list_empty(&ps->lru))
-		srv_drop(ps, container_of(ps->lru.next, struct srv_stmt, lru));
-	while (!list_empty(&ps->retired))
-		srv_drop(ps, container_of(ps->retired.next, struct srv_stmt, lru));
-}
-
-void ps_client_forget(struct client *c)
-{
-	struct hmap *m = c->ps ? &c->ps->names : NULL;
-	for (size_t i = 0; m && i < m->nb; i++)
-		while (m->b[i])
-			def_free(hmap_del(m, m->b[i]));
-	if (c->ps)
-		c->ps->nbytes = 0;
-}
-
-/* ---- client messages ---------------------------------------------------------------------- */
-
-static void emit_now(struct client *c, struct server *s)
-{
-	ps_emit(s, c);
-}
-
-/* The client's unnamed statement changes; the server's is the client's from now on. */
-static void parse_unnamed(struct client *c, struct server *s, const uint8_t *body, size_t len)
-{
-	struct ps_client *pc = ps_cli(c);
-	op_push(s->ps, OP_PARSE_UNNAMED, NULL, pc->unnamed, 0);
-	def_free(pc->unnamed);
-	pc->unnamed = def_new(body, len);
-	s->ps->unnamed_owner = unnamed_changed(pc);
-}
-
-/* The client's unnamed statement is gone, and so is the server's. */
-static void forget_unnamed(struct client *c, struct server *s)
-{
-	uint64_t none = 0;
-	if (c) {
-		struct ps_client *pc = ps_cli(c);
-		def_free(pc->unnamed);
-		pc->unnamed = NULL;
-		none = unnamed_changed(pc);
-	}
-	if (s->ps)
-		s->ps->unnamed_owner = none;
-}
-
-/* A Bind or Describe of the unnamed statement: the server's must be this client's. Another
- * client's (or one from before a Query destroyed it) is replaced by the client's own, or closed
- * so that the server answers 26000 as PostgreSQL would. */
-void unnamed_ensure(struct client *c, struct server *s)
-{
-	struct ps_server *ps = s->ps;
-	struct ps_client *pc = ps_cli(c);
-	if (!pc->unnamed_token)
-		unnamed_changed(pc);
-	if (ps->unnamed_owner == pc->unnamed_token)
-		return;
-	if (pc->unnamed) {
-		put_parse(&s->c.out, "", pc->unnamed);
-		op_push(ps, OP_INJ_PARSE_UNNAMED, NULL, NULL, 0);
-	} else {
-		put_close(&s->c.out, 'S', "");
-		op_push(ps, OP_INJ_CLOSE_UNNAMED, NULL, NULL, 0);
-	}
-	ps->unnamed_owner = pc->unnamed_token;
-}
-
-/* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
-bool client_over_cap(struct client *c, size_t cost)
-{
-	int64_t cap = config_current()->max_client_prepared_bytes;
-	return cap > 0 && ps_cli(c)->nbytes + cost > (size_t)cap;
-}
-
-/* Refuse the client's Parse (53200, ps_stale_reply) the way PostgreSQL refuses one: the server
- * fails a Parse Shoal sends in its place (a syntax error under a name nothing uses), so that it
- * skips to the Sync and aborts the transaction as for any error in extended protocol. */
-static void parse_refuse(struct client *c, struct server *s)
-{
-	static const uint8_t body[] = "SHOAL_OUT_OF_MEMORY\0\0"; /* query, Int16 0 types */
-	char sname[32];
-	snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
-	struct ps_def *d = def_new(body, sizeof(body));
-	put_parse(&s->c.out, sname, d);
-	def_free(d);
-	op_push(s->ps, OP_PARSE, NULL, NULL, 0);
-	s->ps->q[s->ps->qlen - 1].stale = true;
-	if (!c->ps->warned)
-		log_warn("%s: Parse refused: its prepared statements would exceed "
-			 "max_client_prepared_bytes (%zu bytes held)",
-			 c->c.name, c->ps->nbytes);
-	c->ps->warned = true;
-}
-
-static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
-{
-	struct pq_reader r;
-	pqr_init(&r, msg + 5, len - 5);
-	const char *name = pqr_cstr(&r);
-	if (!name || !*name) {
-		if (name)
-			parse_unnamed(c, s, msg + 5 + r.pos, len - 5 - r.pos);
-		else
-			op_push(s->ps, OP_PARSE, NULL, NULL, 0); /* malformed: the server says so */
-		buf_append(&s->c.out, msg, len);
-		return;
-	}
-	struct ps_def *d = def_new(msg + 5 + r.pos, len - 5 - r.pos);
-	struct ps_def *old = client_lookup(c, name);
-	char sname[32];
-	if (known_aborted(s)) {
-		/* Let the server give PostgreSQL's own answer (42601, 25P02; or success for
-		 * ROLLBACK and the like) under a name nothing else uses; for a live name, under
-		 * its server name if the server has it, so that a ROLLBACK gets 42P05 as in
-		 * PostgreSQL. */
-		struct srv_stmt *live = old && !old->priv ? srv_lookup(s->ps, old) : NULL;
-		if (live)
-			srv_name(live->id, sname, sizeof(sname));
-		else
-			snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
-		put_parse(&s->c.out, sname, d);
-		op_push(s->ps, OP_PARSE, old ? NULL : name, NULL, 0);
-		if (!old)
-			client_add(c, name, d);
-		else
-			def_free(d);
-		return;
-	}
-	if (old) {
-		/* PostgreSQL refuses a second Parse of a live name (42P05), once the text is found
-		 * valid: let the server say it, by parsing under a name it has. */
-		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
-		put_parse(&s->c.out, sname, d);
-		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
-		def_free(d);
-		return;
-	}
-	if (client_over_cap(c, client_cost(strlen(name), d))) {
-		def_free(d);
-		parse_refuse(c, s);
-		return;
-	}
-	/* Prepared afresh even if the server has the text: its statement may be stale (its
-	 * tables changed the result type since), which a fresh Parse never is. */
-	client_add(c, name, d);
-	struct srv_stmt *st = srv_lookup(s->ps, d);
-	if (st)
-		srv_retire(s->ps, st);
-	ps_count(&s->pool->ps_misses);
-	st = srv_add(s, d);
-	srv_name(st->id, sname, sizeof(sname));
-	put_parse(&s->c.out, sname, d);
-	op_push(s->ps, OP_PARSE, name, d, st->id);
-	srv_describe(s, st, name, d);
-}
-
-static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size_t len)
-{
-	struct pq_reader r;
-	pqr_init(&r, msg + 5, len - 5);
-	const char *portal = pqr_cstr(&r);
-	const char *name = pqr_cstr(&r);
-	struct ps_def *d = name && *name ? client_lookup(c, name) : NULL;
-	if (name && !*name)
-		unnamed_ensure(c, s);
-	if (!d && portal && !*portal)
-		s->ps->unnamed_portal = 0;
-	if (!d) {
-		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
-		 */
-		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_BIND, NULL, NULL, 0);
-		return;
-	}
-	char sname[32];
-	if (d->priv) {
-		priv_name(d->priv, sname, sizeof(sname));
-		proto_begin(&s->c.out, PQMSG_BIND);
-		proto_put_str(&s->c.out, portal);
-		proto_put_str(&s->c.out, sname);
-		proto_put_bytes(&s->c.out, msg + 5 + r.pos, len - 5 - r.pos);
-		proto_finish(&s->c.out);
-		op_push(s->ps, OP_BIND, NULL, NULL, 0);
-		return;
-	}
-	struct srv_stmt *st = srv_ensure(s, d, name);
-	if (*portal)
-		st->bound_in = s->ps->xact;
-	else
-		s->ps->unnamed_portal = st->id;
-	srv_name(st->id, sname, sizeof(sname));
-	struct buf m = {0};
-	proto_begin(&m, PQMSG_BIND);
-	proto_put_str(&m, portal);
-	proto_put_str(&m, sname);
-	proto_put_bytes(&m, msg + 5 + r.pos, len - 5 - r.pos);
-	proto_finish(&m);
-	send_or_hold(s, OP_BIND, &m, d, st);
-}
-
-static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
-{
-	struct pq_reader r;
-	pqr_init(&r, msg + 5, len - 5);
-	uint8_t what = pqr_u8(&r);
-	const char *name = pqr_cstr(&r);
-	struct ps_def *d = what == 'S' && name && *name ? client_lookup(c, name) : NULL;
-	if (what == 'S' && name && !*name)
-		unnamed_ensure(c, s);
-	if (!d) {
-		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
-		return;
-	}
-	char sname[32];
-	if (d->priv) {
-		priv_name(d->priv, sname, sizeof(sname));
-		put_describe_stmt(&s->c.out, sname);
-		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
-		return;
-	}
-	struct srv_stmt *st = srv_ensure(s, d, name);
-	srv_name(st->id, sname, sizeof(sname));
-	struct buf m = {0};
-	put_describe_stmt(&m, sname);
-	send_or_hold(s, OP_DESCRIBE, &m, d, st);
-}
-
-static void on_close(struct client *c, struct server *s, const uint8_t *msg, size_t len)
-{
-	struct pq_reader r;
-	pqr_init(&r, msg + 5, len - 5);
-	uint8_t what = pqr_u8(&r);
-	const char *name = pqr_cstr(&r);
-	if (what == 'S' && name && !*name) {
-		struct ps_client *pc = ps_cli(c);
-		op_push(s->ps, OP_CLOSE_UNNAMED, NULL, pc->unnamed, 0);
-		forget_unnamed(c, s);
-		buf_append(&s->c.out, msg, len);
-		return;
-	}
-	if (what != 'S' || !name) {
-		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_CLOSE, NULL, NULL, 0);
-		return;
-	}
-	struct ps_def *d = client_remove(c, name);
-	if (known_aborted(s)) {
-		/* PostgreSQL refuses it (25P02): let the server say so, on a name nothing uses. */
-		char sname[32];
-		snprintf(sname, sizeof(sname), "SHOAL_x%" PRIu64, ++s->ps->next_id);
-		put_close(&s->c.out, 'S', sname);
-		op_push(s->ps, OP_CLOSE_NAMED, d ? name : NULL, d, 0);
-		def_free(d);
-		return;
-	}
-	if (d && d->priv) { /* the server's statement is the client's alone */
-		char sname[32];
-		priv_name(d->priv, sname, sizeof(sname));
-		put_close(&s->c.out, 'S', sname);
-		op_push(s->ps, OP_CLOSE_NAMED, name, d, 0);
-		def_free(d);
-		return;
-	}
-	/* The server keeps the statement for other clients; closing an unknown name is not an
-	 * error in PostgreSQL either. */
-	op_push(s->ps, OP_SYN_CLOSE, d ? name : NULL, d, 0);
-	def_free(d);
-	emit_now(c, s);
-}
-
-void ps_client_msg(struct client *c, struct server *s, const uint8_t *msg, size_t len)
-{
-	ps_srv(s);
-	if (s->ps->skipping) {
-		buf_append(&s->c.out, msg, len); /* the server discards it: no reply, no effect */
-		return;
-	}
-	switch (msg[0]) {
-	case PQMSG_PARSE:
-		on_parse(c, s, msg, len);
-		break;
-	case PQMSG_BIND:
-		on_bind(c, s, msg, len);
-		break;
-	case PQMSG_DESCRIBE:
-		on_describe(c, s, msg, len);
-		break;
-	case PQMSG_CLOSE:
-		on_close(c, s, msg, len);
-		break;
-	default:
-		buf_append(&s->c.out, msg, len);
-		break;
-	}
-}
-
-void ps_client_note(struct server *s, uint8_t type)
-{
-	if (!s->ps && !ps_enabled(s))
-		return;
-	struct ps_server *ps = ps_srv(s);
-	if (type == PQMSG_SYNC && s->copy_in)
-		return; /* ignored by the server in copy-in mode */
-	if (ps->skipping) {
-		if (type == PQMSG_SYNC) {
-			ps->skipping = false;
-			op_push(ps, OP_SYNC, NULL, NULL, 0);
-		}
-		return;
-	}
-	switch (type) {
-	case PQMSG_EXECUTE:
-		op_push(ps, OP_EXECUTE, NULL, NULL, 0);
-		break;
-	case PQMSG_SYNC:
-		op_push(ps, OP_SYNC, NULL, NULL, 0);
-		break;
-	case PQMSG_QUERY:
-		/* A simple Query destroys the unnamed statement, unless the server skips it: its op
-		 * keeps the statement (moved, not copied) to give it back then. */
-		op_push(ps, OP_QUERY, NULL, NULL, 0);
-		if (s->client && s->client->ps) {
-			ps->q[ps->qlen - 1].def = s->client->ps->unnamed;
-			s->client->ps->unnamed = NULL;
-		}
-		forget_unnamed(s->client, s);
-		break;
-	case PQMSG_FUNCTION_CALL:
-		op_push(ps, OP_FUNC, NULL, NULL, 0);
-		break;
-	default:
-		break;
-	}
 }
 
 /* ---- server replies ----------------------------------------------------------------------- */

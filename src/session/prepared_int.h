@@ -142,4 +142,27 @@ uint64_t unnamed_changed(struct ps_client *pc);
 struct ps_def *def_new(const uint8_t *body, size_t len);
 void def_free(struct ps_def *d);
 
+/* Shared by prepared.c, prepared_client.c and prepared_describe.c. */
+void held_release(struct server *s);
+void describe_params(struct ps_server *ps, const uint8_t *msg, size_t len);
+void describe_done(struct server *s, uint8_t type, const uint8_t *msg, size_t len);
+size_t client_cost(size_t name_len, const struct ps_def *d);
+void srv_retire(struct ps_server *ps, struct srv_stmt *st);
+void ps_count(_Atomic uint64_t *counter);
+struct srv_stmt *srv_add(struct server *s, const struct ps_def *d);
+void srv_describe(struct server *s, struct srv_stmt *st, const char *cname, const struct ps_def *d);
+void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps_def *d,
+		  const struct srv_stmt *st);
+void put_describe_stmt(struct buf *o, const char *name);
+struct ps_def *client_remove(struct client *c, const char *name);
+void put_parse(struct buf *o, const char *name, const struct ps_def *d);
+void put_close(struct buf *o, char what, const char *name);
+struct ps_def *def_dup(const struct ps_def *d);
+bool def_same(const struct ps_def *a, const struct ps_def *b);
+void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen);
+struct ps_op *op_head(struct ps_server *ps);
+void op_pop(struct ps_server *ps);
+bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st);
+void srv_drop(struct ps_server *ps, struct srv_stmt *st);
+
 #endif
