@@ -8,6 +8,7 @@
 #include "log.h"
 #include "proto.h"
 #include "shoal_version.h"
+#include "states.h"
 #include "worker.h"
 
 #include <ctype.h>
@@ -89,7 +90,7 @@ void admin_login_ok(struct client *c)
 	proto_write_ready(o, 'I');
 	pthread_mutex_lock(&admin_lock);
 	list_del(&c->node); /* off the worker's login list */
-	c->state = CL_IDLE;
+	client_state_mark(c, CL_IDLE);
 	c->state_since = shoal_now();
 	list_append(&admin_clients, &c->node);
 	n_admin++;
@@ -106,7 +107,7 @@ void admin_client_gone(struct client *c)
 	if (c->state != CL_LOGIN)
 		n_admin--;
 	list_del(&c->node);
-	c->state = CL_CLOSED;
+	client_state_mark(c, CL_CLOSED);
 	pthread_mutex_unlock(&admin_lock);
 	admin_wait_free(c->admin_wait);
 	c->admin_wait = NULL;

@@ -4,6 +4,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "pause.h"
+#include "states.h"
 #include "acts_call.h"
 #include "worker.h"
 
@@ -472,6 +473,7 @@ static struct list *server_list(struct pool *p, enum server_state st)
 
 void server_state_locked(struct server *s, enum server_state st)
 {
+	server_move_check(s, st);
 	list_del(&s->node);
 	s->state = st;
 	s->state_since = shoal_clock();
@@ -502,6 +504,7 @@ static struct list *client_list(struct client *c, enum client_state st)
 
 void client_state_locked(struct client *c, enum client_state st)
 {
+	client_move_check(c, st);
 	list_del(&c->node);
 	c->state = st;
 	c->state_since = shoal_clock();

@@ -6,6 +6,7 @@
 #include "ledger.h"
 #include "log.h"
 #include "pause.h"
+#include "states.h"
 #include "proto.h"
 #include "stats.h"
 #include "worker.h"
@@ -483,7 +484,7 @@ void pool_client_gone(struct client *c)
 	list_del(&c->node);
 	if (p && c->state != CL_LOGIN)
 		p->n_clients--;
-	c->state = CL_CLOSED;
+	client_state_mark(c, CL_CLOSED);
 	if (p)
 		pool_unlock(p);
 }

@@ -13,6 +13,7 @@
 #include "net.h"
 #include "params.h"
 #include "pool.h"
+#include "states.h"
 #include "proto.h"
 #include "prepared.h"
 #include "txn.h"
@@ -163,7 +164,7 @@ void server_close(struct server *s, const char *reason)
 	else if (s->hrec && hosts_server_gone(s->hset, s->hrec, failed_login, s->conn_lost, reason))
 		pool_failed = false;
 	pool_server_gone(s, pool_failed, reason);
-	s->state = SV_CLOSED;
+	server_state_mark(s, SV_CLOSED);
 	list_append(&s->c.w->dead_servers, &s->node);
 	if (!c)
 		return;
