@@ -68,7 +68,7 @@ static inline struct server *idle_on(struct pool *p, struct worker *w, const str
 		return idle_on_hosts(p, w, c);
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w == w && !s->dying)
+		if (s->c.w == w && !s->dying && s->gen == p->gen) /* as idle_usable */
 			return s;
 	}
 	return NULL;
