@@ -31,7 +31,7 @@ static SSL_CTX *accept_ctx;  /* towards clients; NULL: client TLS disabled */
 static SSL_CTX *connect_ctx; /* towards servers */
 /* The sslmodes the contexts were built for: a setting that could not be applied (a SET that
  * changed a key and not yet its certificate) leaves these in force with the old contexts. */
-static _Atomic int client_mode = TLS_DISABLE, server_mode = TLS_DISABLE;
+static _Atomic int client_mode = TLS_DISABLE, server_mode = TLS_PREFER; /* the defaults */
 
 /* ---- the socket BIO: recv/send with MSG_NOSIGNAL, and the direct-TLS prefix first ---------- */
 
