@@ -73,6 +73,9 @@ void admin_wait_finish(struct client *c)
 		else
 			admin_error(c, "08P01", "SET failed: %s", control_job_error(aw->job));
 	} else {
+		if (aw->kind == AW_CONTROL && *control_job_error(aw->job)) /* PgBouncer's words */
+			admin_notice(c, "TLS settings could not be applied, still using old configuration",
+				     control_job_error(aw->job));
 		proto_write_command_complete(&c->c.out, admin_wait_tag(aw));
 	}
 	admin_wait_free(aw);

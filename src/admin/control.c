@@ -37,6 +37,7 @@ static struct kept *configs;				 /* every configuration ever current */
 static struct override *sets; /* SET key = value, applied again after every reload */
 static const char *config_path;
 static int base_verbose;
+static const struct config *tls_applied; /* the configuration the TLS contexts were built from */
 static atomic_bool wait_servers; /* SHUTDOWN WAIT_FOR_SERVERS in progress */
 
 struct control_job {
@@ -64,6 +65,7 @@ void control_init(struct config *cfg, const char *path, int verbose)
 	config_path = path;
 	base_verbose = verbose;
 	keep(cfg);
+	tls_applied = cfg; /* main.c built the contexts from it */
 	pthread_mutex_unlock(&lock);
 	config_set_current(cfg);
 }
@@ -81,8 +83,6 @@ static struct config *build(const char *key, const char *value, char *err, size_
 		rc = config_set_value(cfg, o->key, o->value, err, errlen);
 	if (rc == SHOAL_OK && key)
 		rc = config_set_value(cfg, key, value, err, errlen);
-	if (rc == SHOAL_OK) /* last: new TLS contexts replace the old ones only if all is well */
-		rc = tls_configure(cfg, err, errlen);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
 		free(cfg);
@@ -91,9 +91,40 @@ static struct config *build(const char *key, const char *value, char *err, size_
 	return cfg;
 }
 
-/* Under the lock: make cfg current and apply it to the pools. */
-static void install(struct config *cfg)
+/* A server TLS setting changed: every pool's servers are recycled when next idle (a new
+ * generation, as RECONNECT), so no server keeps the old, perhaps weaker, settings; the login
+ * backoff of the old settings is forgotten. */
+static void recycle_for_tls(struct pool *p, void *arg)
 {
+	(void)arg;
+	p->gen++;
+	p->connect_failures = 0;
+	p->next_connect_at = 0;
+	if (p->n_servers > 0) /* PgBouncer's words, which its tests look for */
+		log_info("pool %s@%s: database configuration changed (server TLS settings): its "
+			 "servers are closed when next idle",
+			 p->user, p->name);
+}
+
+/* Under the lock: new TLS contexts from cfg. If they cannot be built (a SET changed the key
+ * and not yet its certificate, a file is missing), the running ones stay in force and the rest
+ * of cfg still applies, as in PgBouncer; err says why (else it is empty). */
+static void apply_tls(const struct config *cfg, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (tls_configure(cfg, err, errlen) != SHOAL_OK) {
+		log_error("TLS settings could not be applied, still using the old ones: %s", err);
+		return;
+	}
+	if (tls_server_settings_differ(tls_applied, cfg))
+		pool_foreach(recycle_for_tls, NULL);
+	tls_applied = cfg;
+}
+
+/* Under the lock: make cfg current and apply it to the pools. */
+static void install(struct config *cfg, char *err, size_t errlen)
+{
+	apply_tls(cfg, err, errlen);
 	keep(cfg);
 	log_set_verbose(base_verbose + cfg->verbose);
 	/* New host names are resolved before the config is current when the main thread reloads
@@ -119,7 +150,7 @@ shoal_rc control_reload(char *err, size_t errlen)
 	pthread_mutex_lock(&lock);
 	struct config *cfg = build(NULL, NULL, err, errlen);
 	if (cfg)
-		install(cfg);
+		install(cfg, err, errlen);
 	reopen_log();
 	pthread_mutex_unlock(&lock);
 	if (!cfg) {
@@ -143,7 +174,7 @@ shoal_rc control_set(const char *key, const char *value, char *err, size_t errle
 		while (*tail)
 			tail = &(*tail)->next;
 		*tail = o;
-		install(cfg);
+		install(cfg, err, errlen);
 	}
 	pthread_mutex_unlock(&lock);
 	if (!cfg) {

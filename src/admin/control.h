@@ -14,9 +14,11 @@ enum shutdown_mode {
 /* Take over cfg (the first configuration, loaded from path) and remember how to reload. */
 void control_init(struct config *cfg, const char *path, int verbose);
 /* Read the file again (plus SET overrides) and make it current. A bad file leaves the running
- * configuration in force: SHOAL_ERROR with err. Any thread. */
+ * configuration in force: SHOAL_ERROR with err. TLS contexts that cannot be built leave the
+ * running ones in force and the rest applies: SHOAL_OK with err saying why (else err is empty).
+ * A changed server_tls_* setting recycles every pool's servers when next idle. Any thread. */
 shoal_rc control_reload(char *err, size_t errlen) MUST_USE;
-/* SET key = value: a new configuration with one reloadable setting changed. */
+/* SET key = value: a new configuration with one reloadable setting changed (err as reload's). */
 shoal_rc control_set(const char *key, const char *value, char *err, size_t errlen) MUST_USE;
 /* RELOAD and SET from the console run on the main thread (they read files, build TLS contexts
  * and may resolve names: a worker would stall its clients meanwhile). A job is posted by a

@@ -33,10 +33,12 @@ static bool accepts(const struct client *c, const struct server *s)
 	return !c || !c->ryw_since || hosts_ryw_allows(s->hrec, c->ryw_since);
 }
 
+/* An idle server of an older generation (RECONNECT, a new target, new server TLS settings) is
+ * never handed out again: the janitor closes it, as PgBouncer's "obsolete connection". */
 static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
 {
-	return s->c.w == w && !s->dying && (!s->hrec || (!hosts_held(s->hset, s->hrec) &&
-							 accepts(c, s)));
+	return s->c.w == w && !s->dying && s->gen == s->pool->gen &&
+	       (!s->hrec || (!hosts_held(s->hset, s->hrec) && accepts(c, s)));
 }
 
 /* Under the lock: the most recently idle server on worker w (with one worker: the list's tail)
@@ -67,7 +69,7 @@ static inline struct server *idle_on(struct pool *p, struct worker *w, const str
 		return idle_on_hosts(p, w, c);
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w == w && !s->dying)
+		if (s->c.w == w && !s->dying && s->gen == p->gen) /* as idle_usable */
 			return s;
 	}
 	return NULL;
@@ -107,7 +109,7 @@ static struct worker *idle_elsewhere(struct pool *p, struct worker *w)
 {
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w != w && !s->dying && !hosts_held(s->hset, s->hrec))
+		if (s->c.w != w && !s->dying && s->gen == p->gen && !hosts_held(s->hset, s->hrec))
 			return s->c.w;
 	}
 	return NULL;

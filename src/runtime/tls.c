@@ -10,6 +10,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@ struct tls_conn {
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
 static SSL_CTX *accept_ctx;  /* towards clients; NULL: client TLS disabled */
 static SSL_CTX *connect_ctx; /* towards servers */
+/* The sslmodes the contexts were built for: a setting that could not be applied (a SET that
+ * changed a key and not yet its certificate) leaves these in force with the old contexts. */
+static _Atomic int client_mode = TLS_DISABLE, server_mode = TLS_PREFER; /* the defaults */
 
 /* ---- the socket BIO: recv/send with MSG_NOSIGNAL, and the direct-TLS prefix first ---------- */
 
@@ -307,10 +311,37 @@ shoal_rc tls_configure(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX *old_acc = accept_ctx, *old_con = connect_ctx;
 	accept_ctx = acc;
 	connect_ctx = con;
+	atomic_store(&client_mode, cfg->client_tls_sslmode);
+	atomic_store(&server_mode, cfg->server_tls_sslmode);
 	pthread_mutex_unlock(&ctx_lock);
 	SSL_CTX_free(old_acc); /* connections keep their own reference */
 	SSL_CTX_free(old_con);
 	return SHOAL_OK;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool tls_server_settings_differ(const struct config *a, const struct config *b)
+{
+	return a->server_tls_sslmode != b->server_tls_sslmode ||
+	       !same_str(a->server_tls_ca_file, b->server_tls_ca_file) ||
+	       !same_str(a->server_tls_key_file, b->server_tls_key_file) ||
+	       !same_str(a->server_tls_cert_file, b->server_tls_cert_file) ||
+	       !same_str(a->server_tls_protocols, b->server_tls_protocols) ||
+	       !same_str(a->server_tls_ciphers, b->server_tls_ciphers);
+}
+
+int tls_client_mode(void)
+{
+	return atomic_load(&client_mode);
+}
+
+int tls_server_mode(void)
+{
+	return atomic_load(&server_mode);
 }
 
 bool tls_client_enabled(void)

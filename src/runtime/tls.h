@@ -14,6 +14,12 @@ struct config;
 shoal_rc tls_configure(const struct config *cfg, char *err, size_t errlen) MUST_USE;
 /* Is TLS towards clients available (client_tls_sslmode not disable and a certificate loaded)? */
 bool tls_client_enabled(void);
+/* client_tls_sslmode / server_tls_sslmode of the contexts in force (enum tls_mode). */
+int tls_client_mode(void);
+int tls_server_mode(void);
+/* Do a and b differ in a server_tls_* setting (sslmode, CA, key, certificate, protocols,
+ * ciphers)? Servers connected under a's must then be replaced. */
+bool tls_server_settings_differ(const struct config *a, const struct config *b);
 void tls_shutdown(void);
 
 /* Start accepting TLS from a client on c. prefix: bytes already read from the socket that

@@ -75,5 +75,5 @@ shoal_rc client_tls_gate(struct client *c)
 /* Is a connection in plaintext allowed to log in? */
 bool client_tls_required(const struct client *c)
 {
-	return !c->c.tls && !c->is_unix && config_current()->client_tls_sslmode >= TLS_REQUIRE;
+	return !c->c.tls && !c->is_unix && tls_client_mode() >= TLS_REQUIRE;
 }

@@ -201,7 +201,7 @@ static void server_send_startup(struct server *s);
 /* server_tls_sslmode applies to TCP servers; a Unix socket is never encrypted. */
 static bool server_wants_tls(const struct server *s)
 {
-	return config_current()->server_tls_sslmode != TLS_DISABLE && s->host[0] != '/';
+	return tls_server_mode() != TLS_DISABLE && s->host[0] != '/';
 }
 
 /* Read what the server sent; on EOF or an error the server is closed (SHOAL_ERROR). */
@@ -262,7 +262,7 @@ static void server_tls_step(struct server *s)
  * allows it. */
 static void server_tls_answer(struct server *s)
 {
-	int mode = config_current()->server_tls_sslmode;
+	int mode = tls_server_mode();
 	char err[300];
 	uint8_t a = buf_head(&s->c.in)[0];
 	/* Anything after the answer was sent before encryption started: it could have been

@@ -53,6 +53,17 @@ def test_disable_refuses_new_clients_and_enable_admits_them(shoal, role):
     assert "no such database: nosuchdb" in str(e.value)
 
 
+def test_reconnect_never_hands_out_an_idle_server_again(shoal, role):
+    """After RECONNECT an idle server is not given to the next transaction (PgBouncer's
+    "obsolete connection"): it runs on a new server at once, without waiting for the janitor."""
+    s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "statement"})
+    c = s.connect("db", role)
+    pid = c.execute("SELECT pg_backend_pid()").fetchone()[0]
+    assert c.execute("SELECT pg_backend_pid()").fetchone()[0] == pid
+    admin(s).execute("RECONNECT")
+    assert c.execute("SELECT pg_backend_pid()").fetchone()[0] != pid
+
+
 def test_kill_client_closes_that_client_only(shoal, role):
     s = shoal(databases={"db": {"dbname": "postgres"}})
     a = admin(s)

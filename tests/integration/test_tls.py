@@ -11,6 +11,7 @@ import subprocess
 import psycopg
 import pytest
 
+from admin_helpers import admin
 from conftest import MD5_PW, PG_BIN, PLAIN_PW, SCRAM_PW
 from helpers import error_text, wait_until
 from scram_wire import scram_secret
@@ -368,8 +369,8 @@ def test_server_bytes_after_ssl_answer_are_refused(shoal, pg):
 
 
 def test_tls_settings_reload(shoal, pg, tls_certs):
-    """SIGHUP turns client TLS on; a reload with a missing certificate is refused and the
-    running TLS settings stay."""
+    """SIGHUP turns client TLS on; a reload with a missing certificate keeps the running TLS
+    settings (the rest of the file applies, as in PgBouncer)."""
     import signal
     s = shoal(databases={"db": {"dbname": "postgres", "user": "trust_user"}},
               settings={"client_tls_sslmode": "disable"})
@@ -389,8 +390,57 @@ def test_tls_settings_reload(shoal, pg, tls_certs):
     s.settings["client_tls_cert_file"] = tls_certs.path("missing.crt")
     s.write_config(s.port)
     s.send_signal(signal.SIGHUP)
-    wait_until(lambda: "reload failed" in s.log() and "missing.crt" in s.log(), 10,
-               what="refused reload")
+    wait_until(lambda: "TLS settings could not be applied" in s.log()
+               and "missing.crt" in s.log(), 10, what="TLS kept at reload")
     assert tls_works()
     with pytest.raises(psycopg.OperationalError, match="SSL required"):
         psycopg.connect(s.dsn("db", "u", sslmode="disable"))
+
+
+# -- TLS settings changed at run time ---------------------------------------------------------
+
+
+def test_server_tls_change_recycles_servers(shoal, pg_tls):
+    """SET server_tls_sslmode: a server connected under the old setting is not used again (as
+    PgBouncer tags it for disconnect); the client's next transaction runs on a new server that
+    uses the new setting, and the old one is closed."""
+    s = server_shoal(shoal, pg_tls, "disable", pool_mode="transaction")
+    c = s.connect("db", "x")
+    q = "SELECT pid, ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+    pid, on = c.execute(q).fetchone()
+    assert not on
+    admin(s).execute("SET server_tls_sslmode = require")
+    pid2, on = c.execute(q).fetchone()
+    assert on and pid2 != pid
+    gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+    wait_until(lambda: c.execute(gone, (pid,)).fetchone()[0] == 0, 10, what="old server closed")
+    assert "database configuration changed (server TLS settings)" in s.log()
+    # A SET that changes nothing on the server side keeps the servers.
+    admin(s).execute("SET server_tls_sslmode = require")
+    assert c.execute(q).fetchone()[0] == pid2
+
+
+def test_client_tls_key_without_its_certificate_keeps_the_running_pair(shoal, pg, tls_certs):
+    """A SET of client_tls_key_file that does not match the certificate: a notice, and the
+    running key and certificate stay in force; the SET of the matching certificate completes
+    the pair and applies it (PgBouncer's way of changing both, one SET at a time)."""
+    s = tls_shoal(shoal, pg, tls_certs, "require")
+    ca = tls_certs.path("ca.crt")
+    a = admin(s)
+    notices = []
+    a.add_notice_handler(lambda d: notices.append((d.message_primary, d.message_detail)))
+    a.execute("SET client_tls_key_file = '%s'" % tls_certs.path("client.key"))
+    assert notices and notices[0][0] == \
+        "TLS settings could not be applied, still using old configuration", notices
+    assert "key values mismatch" in notices[0][1], notices
+    c = s.connect("db", "u", sslmode="verify-full", sslrootcert=ca)  # still shoal.crt
+    assert ssl_in_use(c)
+    with pytest.raises(psycopg.OperationalError, match="SSL required"):
+        psycopg.connect(s.dsn("db", "u", sslmode="disable"))
+    notices.clear()
+    a.execute("SET client_tls_cert_file = '%s'" % tls_certs.path("client.crt"))
+    assert not notices
+    # Now Shoal shows client.crt (CN=alice, no address): verify-full fails, verify-ca passes.
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(s.dsn("db", "u", sslmode="verify-full", sslrootcert=ca))
+    assert ssl_in_use(s.connect("db", "u", sslmode="verify-ca", sslrootcert=ca))
