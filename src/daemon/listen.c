@@ -153,6 +153,18 @@ shoal_rc listen_arm(struct worker *w, char *err, size_t errlen)
 	return SHOAL_OK;
 }
 
+void listen_close_tcp(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++) {
+		struct loop_fd *l = &w->listeners[i].lfd;
+		if (l->fd < 0 || w->listeners[i].is_unix)
+			continue;
+		loop_del(w->loop, l);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 void listen_close(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++) {

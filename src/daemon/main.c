@@ -275,6 +275,10 @@ static void on_signal(int sig, int *stops)
 		pause_set(NULL, true);
 		break;
 	case SIGUSR2:
+		if (control_shutting_down()) {
+			log_info("got SIGUSR2 while shutting down, ignoring");
+			break;
+		}
 		log_info("got SIGUSR2: resuming");
 		pause_set(NULL, false);
 		break;

@@ -116,7 +116,8 @@ static void worker_clients_leave(struct worker *w, bool graceful)
 	struct collect col = {.w = w};
 	pool_foreach(collect_pool_clients, &col);
 	collect_clients(&col, &w->login_clients); /* only this worker touches its login list */
-	admin_close_clients(w);
+	if (!graceful)
+		admin_close_clients(w); /* a shutdown's wait keeps the consoles (RESUME, SHOW) */
 	for (int i = 0; i < col.n; i++) {
 		struct client *c = col.items[i];
 		if (graceful)
@@ -149,16 +150,27 @@ static void worker_shutdown_now(struct worker *w)
 	loop_stop(w->loop);
 }
 
-static void worker_begin_drain(struct worker *w)
+/* SHUTDOWN WAIT_FOR_CLIENTS (close_clients false): the TCP listeners close, so that a new
+ * instance on the same port (so_reuseport) takes every new connection, and the clients are
+ * served as usual until they leave. WAIT_FOR_SERVERS (true): each client is closed with 57P01
+ * as its transaction ends. Either way shutdown_timeout bounds the wait. */
+static void worker_begin_drain(struct worker *w, bool close_clients)
 {
-	if (w->draining)
+	if (w->draining && (w->drain_closes || !close_clients))
 		return;
-	const struct config *cfg = config_current();
-	w->draining = true;
-	w->drain_deadline = shoal_now() + cfg->shutdown_timeout;
-	log_info("shutting down: waiting up to %.1f s for transactions to finish",
-		 (double)cfg->shutdown_timeout / USEC_PER_SEC);
-	worker_clients_leave(w, true); /* listeners stay open: new clients get 57P01 */
+	if (!w->draining) {
+		const struct config *cfg = config_current();
+		w->draining = true;
+		w->drain_deadline = shoal_now() + cfg->shutdown_timeout;
+		log_info("shutting down: waiting up to %.1f s for %s",
+			 (double)cfg->shutdown_timeout / USEC_PER_SEC,
+			 close_clients ? "transactions to finish" : "clients to leave");
+		listen_close_tcp(w);
+	}
+	if (close_clients) {
+		w->drain_closes = true;
+		worker_clients_leave(w, true);
+	}
 }
 
 /* A health probe's end of a socketpair: a client that skips authentication. */
@@ -200,7 +212,9 @@ static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
 	if (cmds & WCMD_SHUTDOWN_NOW)
 		worker_shutdown_now(w);
 	else if (cmds & WCMD_SHUTDOWN_GRACEFUL)
-		worker_begin_drain(w);
+		worker_begin_drain(w, true);
+	else if (cmds & WCMD_SHUTDOWN_WAIT_CLIENTS)
+		worker_begin_drain(w, false);
 }
 
 static void worker_flush_outbox(struct worker *w)
@@ -275,7 +289,7 @@ static void worker_tick(void *arg)
 	} else if (now >= w->drain_deadline) {
 		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
 		worker_shutdown_now(w);
-	} else {
+	} else if (w->drain_closes) {
 		worker_drain_rest(w, now);
 		worker_close_servers(w, true);
 	}
