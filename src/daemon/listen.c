@@ -159,7 +159,14 @@ void listen_close_tcp(struct worker *w)
 		struct loop_fd *l = &w->listeners[i].lfd;
 		if (l->fd < 0 || w->listeners[i].is_unix)
 			continue;
-		loop_del(w->loop, l);
+		/* Connections in the backlog would be reset by the close (with so_reuseport the
+		 * kernel does not move them to the other socket): take them, they are served. */
+		if (l->registered)
+			listen_on_event(l, EPOLLIN);
+		if (l->fd < 0)
+			continue;
+		if (l->registered)
+			loop_del(w->loop, l);
 		close(l->fd);
 		l->fd = -1;
 	}
@@ -317,7 +324,7 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 		int err;
 		int fd = accept_one(l, &addr, &err);
 		if (fd >= 0) {
-			/* While draining, the client's startup is refused with 57P01. */
+			/* Draining (SHUTDOWN WAIT_FOR_SERVERS), its startup gets 57P01 (client.c). */
 			if (l->shared)
 				hand_out(l->w, fd, &addr);
 			else
