@@ -17,9 +17,8 @@
 enum worker_cmd {
 	WCMD_NONE = 0,
 	WCMD_RELOAD = 1,
-	WCMD_SHUTDOWN_GRACEFUL = 2, /* clients leave as their transactions end (WAIT_FOR_SERVERS) */
+	WCMD_SHUTDOWN_WAIT_CLIENTS = 2, /* close the TCP listeners; serve the clients until they leave */
 	WCMD_SHUTDOWN_NOW = 4,
-	WCMD_SHUTDOWN_WAIT_CLIENTS = 8, /* serve the clients until they leave (WAIT_FOR_CLIENTS) */
 };
 
 struct worker;
@@ -81,7 +80,6 @@ struct worker {
 	unsigned budget_closed;  /* clients closed for it since */
 	int n_clients;
 	bool draining;       /* shutting down: no new clients; exits when the last one leaves */
-	bool drain_closes;   /* ... and closes each client as its transaction ends */
 	bool stopping; /* shutting down now: opens no more servers (owner thread only) */
 	usec_t drain_deadline;
 	atomic_bool stopped;

@@ -1050,14 +1050,3 @@ void client_resume(struct client *c)
 	client_process(c);
 }
 
-void client_begin_drain(struct client *c)
-{
-	struct server *s = c->server;
-	if (c->c.dead)
-		return;
-	if (c->state == CL_LINKED && s && !(s->state == SV_ACTIVE && server_is_clean(s))) {
-		c->draining = true;
-		return;
-	}
-	client_close(c, "57P01", "pooler is shutting down");
-}
