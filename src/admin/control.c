@@ -178,7 +178,7 @@ void control_shutdown(enum shutdown_mode mode)
 		log_info("shutting down once every server is released");
 		pause_set_shutdown(); /* clients that would wait for a server are refused */
 		atomic_store(&wait_servers, true);
-		post_all(WCMD_SHUTDOWN_WAIT_CLIENTS); /* listeners close; shutdown_timeout bounds it */
+		post_all(WCMD_SHUTDOWN_WAIT_CLIENTS); /* the listeners close; bounded */
 		break;
 	}
 }

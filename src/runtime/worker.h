@@ -17,7 +17,7 @@
 enum worker_cmd {
 	WCMD_NONE = 0,
 	WCMD_RELOAD = 1,
-	WCMD_SHUTDOWN_WAIT_CLIENTS = 2, /* close the TCP listeners; serve the clients until they leave */
+	WCMD_SHUTDOWN_WAIT_CLIENTS = 2, /* close TCP listeners; serve clients until they leave */
 	WCMD_SHUTDOWN_NOW = 4,
 };
 
