@@ -112,7 +112,7 @@ static void cmd_pause(struct client *c, const char *db)
 
 static void cmd_resume(struct client *c, const char *db)
 {
-	if (pause_shutdown()) { /* the pause of SHUTDOWN WAIT_FOR_SERVERS, as PgBouncer */
+	if (control_shutting_down()) { /* as PgBouncer: a shutdown's wait is not undone */
 		admin_error(c, "08P01", "pooler is shutting down");
 		return;
 	}

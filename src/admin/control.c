@@ -39,6 +39,7 @@ static const char *config_path;
 static int base_verbose;
 static const struct config *tls_applied; /* the configuration the TLS contexts were built from */
 static atomic_bool wait_servers; /* SHUTDOWN WAIT_FOR_SERVERS in progress */
+static atomic_bool shutting_down; /* any SHUTDOWN or SIGTERM/SIGINT/SIGQUIT has begun */
 
 struct control_job {
 	struct control_job *next;
@@ -194,20 +195,28 @@ static void post_all(int cmds)
 void control_shutdown(enum shutdown_mode mode)
 {
 	http_set_draining(); /* /health/ready turns 503 whichever way the shutdown goes */
+	atomic_store(&shutting_down, true);
 	switch (mode) {
 	case SHUTDOWN_NOW:
 		log_info("shutting down now");
 		post_all(WCMD_SHUTDOWN_NOW);
 		break;
 	case SHUTDOWN_WAIT_CLIENTS:
-		post_all(WCMD_SHUTDOWN_GRACEFUL);
+		log_info("shutting down once every client has left");
+		post_all(WCMD_SHUTDOWN_WAIT_CLIENTS);
 		break;
 	case SHUTDOWN_WAIT_SERVERS:
 		log_info("shutting down once every server is released");
 		pause_set_shutdown(); /* clients that would wait for a server are refused */
 		atomic_store(&wait_servers, true);
+		post_all(WCMD_SHUTDOWN_WAIT_CLIENTS); /* the listeners close; bounded */
 		break;
 	}
+}
+
+bool control_shutting_down(void)
+{
+	return atomic_load(&shutting_down);
 }
 
 struct control_job *control_post(const char *key, const char *value)

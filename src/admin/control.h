@@ -33,6 +33,8 @@ const char *control_job_error(const struct control_job *j);
 void control_job_release(struct control_job *j);
 /* Begin a shutdown (any thread). */
 void control_shutdown(enum shutdown_mode mode);
+/* A shutdown has begun (RESUME and SIGUSR2 are refused). */
+bool control_shutting_down(void);
 /* Main thread, a few times a second: posted jobs, and a shutdown that waits for servers. */
 void control_poll(void);
 /* No server of db (NULL: any database) is left: PAUSE is complete. */

@@ -169,7 +169,7 @@ struct config {
 					* of the same user may then bind the port too) */
 	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
-	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM waits for transactions, 30 s */
+	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM/SIGINT wait, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
 	char *stats_users;             /* comma-separated: the admin console, SHOW only */
 	char *http_addr;               /* Shoal: the HTTP listener's addresses, "127.0.0.1" */

@@ -153,6 +153,25 @@ shoal_rc listen_arm(struct worker *w, char *err, size_t errlen)
 	return SHOAL_OK;
 }
 
+void listen_close_tcp(struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++) {
+		struct loop_fd *l = &w->listeners[i].lfd;
+		if (l->fd < 0 || w->listeners[i].is_unix)
+			continue;
+		/* Connections in the backlog would be reset by the close (with so_reuseport the
+		 * kernel does not move them to the other socket): take them, they are served. */
+		if (l->registered)
+			listen_on_event(l, EPOLLIN);
+		if (l->fd < 0)
+			continue;
+		if (l->registered)
+			loop_del(w->loop, l);
+		close(l->fd);
+		l->fd = -1;
+	}
+}
+
 void listen_close(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++) {
@@ -305,7 +324,7 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 		int err;
 		int fd = accept_one(l, &addr, &err);
 		if (fd >= 0) {
-			/* While draining, the client's startup is refused with 57P01. */
+			/* WAIT_FOR_SERVERS: its startup gets 57P01 (client.c). */
 			if (l->shared)
 				hand_out(l->w, fd, &addr);
 			else

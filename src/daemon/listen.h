@@ -22,6 +22,8 @@ void listen_adopt(struct worker *w, struct mail *m);
 void listen_tick(struct worker *w, usec_t now);
 /* Close w's listeners (worker 0 also removes the Unix socket file and the spare descriptor). */
 void listen_close(struct worker *w);
+/* Close the TCP listeners only (shutdown: the Unix socket keeps taking console logins). */
+void listen_close_tcp(struct worker *w);
 /* At start: raise the soft RLIMIT_NOFILE toward the hard limit as far as max_client_conn and the
  * configured pools need, log the limits, warn when max_client_conn cannot fit. */
 void listen_fd_budget(const struct config *cfg, int nworkers);

@@ -55,9 +55,10 @@ static const char usage[] =
 	"DATABASE_URL and SHOAL_DATABASES (name=postgres://...;name=...) add databases;\n"
 	"${VAR} and ${VAR:-default} expand in the file's values.\n"
 	"\n"
-	"Signals: SIGHUP reloads; SIGTERM waits for clients to finish their transactions\n"
-	"(shutdown_timeout); SIGINT waits for servers to be released; a second SIGTERM or\n"
-	"SIGINT, or SIGQUIT, exits at once; SIGUSR1 pauses, SIGUSR2 resumes.\n";
+	"Signals: SIGHUP reloads; SIGTERM stops accepting and serves the clients until they\n"
+	"leave; SIGINT stops accepting and waits for servers to be released (both at most\n"
+	"shutdown_timeout); a second SIGTERM or SIGINT, or SIGQUIT, exits at once; SIGUSR1\n"
+	"pauses, SIGUSR2 resumes.\n";
 
 /* PgBouncer's -R hands the listening sockets to a new process. Shoal does not; say what to do. */
 static const char no_reboot[] =
@@ -66,7 +67,7 @@ static const char no_reboot[] =
 	"and start the new shoal while the old one runs -- both then accept on listen_port;\n"
 	"a Unix socket and http_port cannot be shared, so give the new one its own\n"
 	"unix_socket_dir and http_port (or none) -- then send the old one SIGTERM: it stops\n"
-	"accepting and exits once its clients' transactions end (shutdown_timeout).\n";
+	"accepting, serves its clients until they leave and exits (shutdown_timeout).\n";
 
 struct options {
 	const char *config;
@@ -275,6 +276,10 @@ static void on_signal(int sig, int *stops)
 		pause_set(NULL, true);
 		break;
 	case SIGUSR2:
+		if (control_shutting_down()) {
+			log_info("got SIGUSR2 while shutting down, ignoring");
+			break;
+		}
 		log_info("got SIGUSR2: resuming");
 		pause_set(NULL, false);
 		break;

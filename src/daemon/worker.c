@@ -110,32 +110,24 @@ static void collect_pool_servers(struct pool *p, void *arg)
 	collect_servers(col, &p->used);
 }
 
-/* Every client of this worker; graceful: let those inside a transaction finish it. */
-static void worker_clients_leave(struct worker *w, bool graceful)
+/* Close every client of this worker, consoles included, with 57P01. */
+static void worker_clients_leave(struct worker *w)
 {
 	struct collect col = {.w = w};
 	pool_foreach(collect_pool_clients, &col);
 	collect_clients(&col, &w->login_clients); /* only this worker touches its login list */
 	admin_close_clients(w);
-	for (int i = 0; i < col.n; i++) {
-		struct client *c = col.items[i];
-		if (graceful)
-			client_begin_drain(c);
-		else
-			client_close(c, "57P01", "pooler is shutting down");
-	}
+	for (int i = 0; i < col.n; i++)
+		client_close(col.items[i], "57P01", "pooler is shutting down");
 	free(col.items);
 }
 
-static void worker_close_servers(struct worker *w, bool idle_only)
+static void worker_close_servers(struct worker *w)
 {
 	struct collect col = {.w = w};
 	pool_foreach(collect_pool_servers, &col);
-	for (int i = 0; i < col.n; i++) {
-		struct server *s = col.items[i];
-		if (!idle_only || s->state == SV_IDLE)
-			server_close(s, "pooler is shutting down");
-	}
+	for (int i = 0; i < col.n; i++)
+		server_close(col.items[i], "pooler is shutting down");
 	free(col.items);
 }
 
@@ -143,12 +135,16 @@ static void worker_shutdown_now(struct worker *w)
 {
 	w->stopping = true; /* from now on it opens no servers: its loop is about to end */
 	worker_close_listeners(w);
-	worker_clients_leave(w, false);
-	worker_close_servers(w, false);
+	worker_clients_leave(w);
+	worker_close_servers(w);
 	w->stopped = true;
 	loop_stop(w->loop);
 }
 
+/* SHUTDOWN WAIT_FOR_CLIENTS or WAIT_FOR_SERVERS (PgBouncer 1.23+): the TCP listeners close, so
+ * that a new instance on the same port (so_reuseport) takes every new connection, and the
+ * clients are served as usual (the consoles too) until they leave; the pause of WAIT_FOR_SERVERS
+ * is control.c's. shutdown_timeout bounds the wait: then the clients left get 57P01. */
 static void worker_begin_drain(struct worker *w)
 {
 	if (w->draining)
@@ -156,9 +152,9 @@ static void worker_begin_drain(struct worker *w)
 	const struct config *cfg = config_current();
 	w->draining = true;
 	w->drain_deadline = shoal_now() + cfg->shutdown_timeout;
-	log_info("shutting down: waiting up to %.1f s for transactions to finish",
+	log_info("shutting down: waiting up to %.1f s for the clients to leave",
 		 (double)cfg->shutdown_timeout / USEC_PER_SEC);
-	worker_clients_leave(w, true); /* listeners stay open: new clients get 57P01 */
+	listen_close_tcp(w);
 }
 
 /* A health probe's end of a socketpair: a client that skips authentication. */
@@ -199,7 +195,7 @@ static void worker_mailbox(struct loop_fd *lfd, uint32_t events)
 	int cmds = atomic_exchange(&w->cmds, 0);
 	if (cmds & WCMD_SHUTDOWN_NOW)
 		worker_shutdown_now(w);
-	else if (cmds & WCMD_SHUTDOWN_GRACEFUL)
+	else if (cmds & WCMD_SHUTDOWN_WAIT_CLIENTS)
 		worker_begin_drain(w);
 }
 
@@ -231,26 +227,6 @@ static void worker_login_timeouts(struct worker *w, usec_t now)
 	free(col.items);
 }
 
-/* A draining client whose transaction ended is not read any more (server.c). Its next request
- * is answered with 57P01, so that a driver reports it as that request's error; one that sends
- * nothing is told after DRAIN_REST_USEC, once it has long read the ReadyForQuery. */
-#define DRAIN_REST_USEC (500 * 1000)
-
-static void worker_drain_rest(struct worker *w, usec_t now)
-{
-	struct collect col = {.w = w};
-	pool_foreach(collect_pool_clients, &col);
-	for (int i = 0; i < col.n; i++) {
-		struct client *c = col.items[i];
-		if (c->c.dead || !c->draining || !c->drain_rest_since)
-			continue;
-		bool asked = c->c.paused && !(c->c.lfd.events & EPOLLIN); /* conn_hold disarmed it */
-		if (asked || now - c->drain_rest_since >= DRAIN_REST_USEC)
-			client_close(c, "57P01", "pooler is shutting down");
-	}
-	free(col.items);
-}
-
 static void worker_tick(void *arg)
 {
 	struct worker *w = arg;
@@ -275,9 +251,6 @@ static void worker_tick(void *arg)
 	} else if (now >= w->drain_deadline) {
 		log_warn("shutdown_timeout reached with %d clients left; closing them", w->n_clients);
 		worker_shutdown_now(w);
-	} else {
-		worker_drain_rest(w, now);
-		worker_close_servers(w, true);
 	}
 }
 

@@ -85,9 +85,6 @@ struct client {
 	bool buf_big;
 	usec_t connect_time, state_since, last_activity;
 	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
-	bool draining;      /* shutting down: leave after the current transaction */
-	usec_t drain_rest_since; /* draining: its transaction ended then; not read since, it is
-				  * told 57P01 at its next request (worker.c) */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
 	bool climit_counted; /* counted in client_limits.c (client_admit.c) */

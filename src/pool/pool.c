@@ -165,11 +165,6 @@ void pool_acquire(struct client *c)
 		pool_unlock(p); /* a server is already on its way */
 		return;
 	}
-	if (c->draining) { /* shutting down: its transaction ended, no new one begins */
-		pool_unlock(p);
-		client_close(c, "57P01", "pooler is shutting down");
-		return;
-	}
 	if (pool_login_failing(p)) {
 		char why[sizeof(p->last_connect_error)];
 		str_copy(why, sizeof(why), p->last_connect_error);

@@ -17,7 +17,7 @@
 enum worker_cmd {
 	WCMD_NONE = 0,
 	WCMD_RELOAD = 1,
-	WCMD_SHUTDOWN_GRACEFUL = 2,
+	WCMD_SHUTDOWN_WAIT_CLIENTS = 2, /* close TCP listeners; serve clients until they leave */
 	WCMD_SHUTDOWN_NOW = 4,
 };
 
@@ -79,7 +79,7 @@ struct worker {
 	usec_t budget_logged;    /* last log line about it */
 	unsigned budget_closed;  /* clients closed for it since */
 	int n_clients;
-	bool draining;
+	bool draining;       /* shutting down: no new clients; exits when the last one leaves */
 	bool stopping; /* shutting down now: opens no more servers (owner thread only) */
 	usec_t drain_deadline;
 	atomic_bool stopped;

@@ -657,8 +657,9 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 		client_close(c, "28000", msg);
 		return;
 	}
-	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25). */
-	if ((c->c.w->draining || pause_shutdown()) && !(console && c->is_unix)) {
+	/* Shutting down, the Unix socket still takes console logins (PgBouncer 1.25); a TCP
+	 * client taken from the backlog as the listener closed is served (WAIT_FOR_CLIENTS). */
+	if ((pause_shutdown() || (c->c.w->draining && c->is_unix)) && !(console && c->is_unix)) {
 		client_close(c, "57P01", "pooler is shutting down");
 		return;
 	}
@@ -1049,14 +1050,3 @@ void client_resume(struct client *c)
 	client_process(c);
 }
 
-void client_begin_drain(struct client *c)
-{
-	struct server *s = c->server;
-	if (c->c.dead)
-		return;
-	if (c->state == CL_LINKED && s && !(s->state == SV_ACTIVE && server_is_clean(s))) {
-		c->draining = true;
-		return;
-	}
-	client_close(c, "57P01", "pooler is shutting down");
-}

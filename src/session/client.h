@@ -26,8 +26,6 @@ void client_on_linked(struct client *c);
 void client_resume(struct client *c);
 /* auth_query found (or did not find) c's secret: go on with its authentication. */
 void client_auth_resume(struct client *c);
-/* Graceful shutdown: clients not inside a transaction leave now, others after it. */
-void client_begin_drain(struct client *c);
 /* Flush the client's output; on a socket error the client is closed (SHOAL_ERROR). */
 shoal_rc client_flush(struct client *c) MUST_USE;
 void client_free(struct client *c);

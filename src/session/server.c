@@ -895,7 +895,7 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 }
 
 /* After a ReadyForQuery reached the client: end of transaction means release (transaction and
- * statement modes), a refused transaction block (statement mode), or leaving (draining). */
+ * statement modes) or a refused transaction block (statement mode). */
 static void server_after_ready(struct server *s, struct client *c, char status)
 {
 	int mode = pool_mode_of(s->pool);
@@ -903,13 +903,6 @@ static void server_after_ready(struct server *s, struct client *c, char status)
 		return;
 	if (mode == POOL_STATEMENT && status != 'I') {
 		client_close(c, "08P01", "transaction blocks not allowed in statement pooling mode");
-		return;
-	}
-	if (c->draining && status == 'I') {
-		/* Not in the packet of this ReadyForQuery, which a driver reads as a notice and then
-		 * sees a bare EOF: the worker answers its next request with 57P01 (worker.c). */
-		conn_pause(&c->c, true);
-		c->drain_rest_since = shoal_clock();
 		return;
 	}
 	if (s->held_ready) {
@@ -1147,10 +1140,9 @@ void server_link_settle(struct server *s)
 		return;
 	if (s->c.paused && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		server_resume(s);
-	/* (A draining client whose transaction ended stays paused: worker_drain_rest; so does
-	 * one whose message is held: server_after_held resumes it.) */
+	/* (A client whose message is held stays paused: server_after_held resumes it.) */
 	if (!c->c.dead && c->server == s && s->state == SV_ACTIVE && c->c.paused &&
-	    !c->drain_rest_since && !txn_holding(s) &&
+	    !txn_holding(s) &&
 	    buf_avail(&s->c.out) <= CONN_HIGH_WATER && buf_avail(&c->c.out) <= CONN_HIGH_WATER)
 		client_resume(c);
 }

@@ -145,7 +145,9 @@ def test_reload_under_pgbench_changes_pool_size_without_client_errors(shoal, pg,
     assert db["pool_size"] == 4
 
 
-def test_sigterm_under_pgbench_commits_every_started_transaction(shoal, pg, bench_db):
+def test_sigint_under_pgbench_commits_every_started_transaction(shoal, pg, bench_db):
+    """SIGINT (WAIT_FOR_SERVERS): each client is refused at its next transaction; every
+    started one commits. (SIGTERM would serve pgbench until its -T ends.)"""
     pg.sql("TRUNCATE done", dbname=bench_db)
     s = shoal(databases={"db": {"dbname": bench_db, "pool_size": 3}},
               settings={"pool_mode": "transaction", "shutdown_timeout": 10})
@@ -156,7 +158,7 @@ def test_sigterm_under_pgbench_commits_every_started_transaction(shoal, pg, benc
     b = start_pgbench(s, "-f", script, "-T", "10", "-c", "4")
     wait_until(lambda: pg.sql("SELECT count(*) FROM done", dbname=bench_db)[0][0] > 20,
                timeout=10, what="load running")
-    s.send_signal(signal.SIGTERM)
+    s.send_signal(signal.SIGINT)
     rc = s.wait(15)
     s.stopped_by_test = True
     assert rc == 0, rc

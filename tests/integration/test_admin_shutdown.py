@@ -2,12 +2,14 @@
 them: clients that would wait for a server are refused at once, and the Unix socket stays open
 for the console (only) until the process exits."""
 import os
+import signal
 import time
 
 import psycopg
 import pytest
 
 from admin_helpers import admin
+from helpers import wait_until
 from wire import Wire
 
 
@@ -32,10 +34,11 @@ def test_shutdown_wait_for_servers_refuses_an_idle_clients_next_query(shoal, pg,
     assert status is None and time.monotonic() - t0 < 2
     with pytest.raises(psycopg.Error, match="pooler is shutting down"):
         a.execute("RESUME")  # the shutdown's pause is not undone
-    # The console is still reachable over the Unix socket; other clients are refused.
+    # The console is still reachable over the Unix socket; other clients are refused (the TCP
+    # listener is closed, as PgBouncer 1.23+).
     a2 = admin(s)
     assert a2.execute("SHOW VERSION").fetchone()[0].startswith("Shoal")
-    with pytest.raises(psycopg.OperationalError, match="pooler is shutting down"):
+    with pytest.raises(psycopg.OperationalError, match="Connection refused"):
         psycopg.connect(s.dsn("db", role))
     with pytest.raises(psycopg.OperationalError, match="pooler is shutting down"):
         psycopg.connect(s.dsn("db", role, host=s.dir))
@@ -63,7 +66,16 @@ def test_console_reachable_over_unix_socket_during_shutdown_wait_for_clients(sho
     with pytest.raises(psycopg.OperationalError, match="pooler is shutting down"):
         psycopg.connect(s.dsn("db", role, host=s.dir))
     assert s.alive()
+    with pytest.raises(psycopg.Error, match="pooler is shutting down"):
+        a.execute("RESUME")  # as PgBouncer: a shutdown's wait is not undone
+    s.send_signal(signal.SIGUSR2)
+    wait_until(lambda: "got SIGUSR2 while shutting down, ignoring" in s.log(), timeout=5,
+               what="SIGUSR2 ignored")
     holder.execute("COMMIT")
+    holder.execute("SELECT 1")  # served until it leaves
+    assert s.alive()
+    holder.close()
+    a.close()  # console clients count too, as PgBouncer's
     rc = s.wait(10)
     s.stopped_by_test = True
     assert rc == 0, "exit code %r" % rc

@@ -90,6 +90,7 @@ def test_ready_turns_503_while_draining(http_shoal):
     assert st == 503 and json.loads(body)["status"] == "shutting down"
     assert get(s, "/health/live")[0] == 200
     c.commit()
+    c.close()  # SIGTERM waits for the clients to leave
     assert s.wait(10) == 0
 
 
