@@ -123,8 +123,10 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	if (u && u->pool_mode != POOL_INHERIT)
 		mode = u->pool_mode;
 	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
+	if (p->repl) /* a server of its own for the client's whole session */
+		p->pool_mode = POOL_SESSION;
 	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
-	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
+	p->min_pool_size = p->repl ? 0 : pick(db->min_pool_size, cfg->min_pool_size);
 	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
 	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
@@ -133,9 +135,10 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 }
 
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
-			     const char *dbname, const char *user)
+			     const char *dbname, const char *user, const char *repl)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
+	p->repl = repl ? xstrdup(repl) : NULL;
 	p->nhists = worker_count() > 0 ? worker_count() : MAX_WORKERS; /* workers: not reloadable */
 	p->hists = xcalloc((size_t)p->nhists, sizeof(*p->hists));
 	spin_init(&p->lock);
@@ -172,13 +175,19 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 }
 
 /* Under pools_mutex. */
-static struct pool *pool_find(const char *dbname, const char *user)
+static bool same_repl(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static struct pool *pool_find(const char *dbname, const char *user, const char *repl)
 {
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
-		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0)
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0 &&
+		    same_repl(p->repl, repl))
 			return p;
 	}
 	return NULL;
@@ -194,11 +203,11 @@ static bool pool_name_known(const char *dbname)
 }
 
 struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
-		      const char *user)
+		      const char *user, const char *repl)
 {
 	const char *pool_user = db->user ? db->user : user;
 	pthread_mutex_lock(&pools_mutex);
-	struct pool *found = pool_find(dbname, pool_user);
+	struct pool *found = pool_find(dbname, pool_user, repl);
 	if (found) {
 		found->taken_at = shoal_now(); /* not reaped before its client is counted */
 		pthread_mutex_unlock(&pools_mutex);
@@ -215,7 +224,7 @@ struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const
 	}
 	if (strcmp(db->name, "*") == 0 && !pool_name_known(dbname)) /* PgBouncer's line */
 		log_info("registered new auto-database: %s", dbname);
-	struct pool *p = pool_new(cfg, db, dbname, pool_user);
+	struct pool *p = pool_new(cfg, db, dbname, pool_user, repl);
 	p->taken_at = shoal_now();
 	pthread_mutex_unlock(&pools_mutex);
 	return p;
@@ -227,9 +236,9 @@ void pool_create_static(const struct config *cfg)
 		const struct db_entry *db = &cfg->dbs[i];
 		if (db->user && strcmp(db->name, "*") != 0) {
 			pthread_mutex_lock(&pools_mutex);
-			struct pool *p = pool_find(db->name, db->user);
+			struct pool *p = pool_find(db->name, db->user, NULL);
 			if (!p) {
-				p = pool_new(cfg, db, db->name, db->user);
+				p = pool_new(cfg, db, db->name, db->user, NULL);
 				npools--; /* configured: not counted by max_pools */
 			} else if (!p->keep) {
 				npools--;
@@ -305,6 +314,7 @@ static void pool_destroy(struct pool *p)
 	params_free(&p->welcome);
 	free(p->name);
 	free(p->user);
+	free(p->repl);
 	free(p->server_user);
 	free(p->server_db);
 	free(p->host);

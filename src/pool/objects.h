@@ -62,6 +62,7 @@ struct client {
 	usec_t ryw_since;
 	char *user;
 	char *dbname;
+	char *repl; /* startup replication= ("true", "database"...): its own server; NULL: none */
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
@@ -183,6 +184,9 @@ struct pool {
 	struct list node; /* in the global pool list */
 	char *name;       /* client database name */
 	char *user;       /* client user name */
+	/* replication= of its clients (NULL: none): each client gets a server of its own, opened
+	 * with that parameter, linked for its whole session, closed when it leaves (PgBouncer 1.23) */
+	char *repl;
 	char *server_user;
 	char *server_db;
 	char *host;

@@ -323,6 +323,27 @@ static void server_on_connected(struct server *s)
 	server_send_startup(s);
 }
 
+/* A replication server takes the first waiting client's startup parameters: a walsender
+ * accepts no SET afterwards. Under the pool's lock (the client may live on another worker; its
+ * list does not change while it waits to log in). */
+static void server_put_repl_params(struct server *s)
+{
+	struct pool *p = s->pool;
+	proto_put_str(&s->c.out, "replication");
+	proto_put_str(&s->c.out, p->repl);
+	pool_lock(p);
+	if (!list_empty(&p->waiting)) {
+		struct client *c = container_of(p->waiting.next, struct client, node);
+		for (int i = 0; i < c->params.n; i++) {
+			if (c->params.items[i].raw)
+				continue;
+			proto_put_str(&s->c.out, c->params.items[i].name);
+			proto_put_str(&s->c.out, c->params.items[i].value);
+		}
+	}
+	pool_unlock(p);
+}
+
 static void server_send_startup(struct server *s)
 {
 	proto_begin(&s->c.out, 0);
@@ -331,6 +352,8 @@ static void server_send_startup(struct server *s)
 	proto_put_str(&s->c.out, s->pool->server_user);
 	proto_put_str(&s->c.out, "database");
 	proto_put_str(&s->c.out, s->dbname);
+	if (s->pool->repl)
+		server_put_repl_params(s);
 	proto_put_u8(&s->c.out, 0);
 	proto_finish(&s->c.out);
 	server_flush(s);
@@ -688,7 +711,8 @@ void server_begin_link(struct server *s)
 		return;
 	}
 	struct buf sql = {0};
-	int n = params_diff_sql(&c->params, &s->params, &sql, true); /* linked only when idle */
+	/* A walsender takes no SET: its startup packet carried the client's parameters. */
+	int n = s->pool->repl ? 0 : params_diff_sql(&c->params, &s->params, &sql, true);
 	if (n == 0) {
 		server_set_state(s, SV_ACTIVE);
 		cancel_set_target(c, s);
