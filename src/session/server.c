@@ -514,8 +514,11 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 		 e.severity_nl ? e.severity_nl : e.severity ? e.severity : "FATAL",
 		 e.message ? e.message : "?", e.sqlstate);
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
-	 * the server's own error. Anything else (starting up, too many connections) is retried. */
-	if (!s->check && (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0)) {
+	 * the server's own error. Anything else (starting up, too many connections) is retried,
+	 * except for a replication pool: a walsender refusing a role (42501) or a startup
+	 * parameter answers its waiting client, whose parameters the server was opened with. */
+	if (!s->check && (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0 ||
+			  s->pool->repl)) {
 		char text[400]; /* logged before the clients' lines, as PgBouncer orders them */
 		str_copy(text, sizeof(text), e.message ? e.message : "server login failed");
 		log_warn("%s %s", s->c.name, reason);
