@@ -30,7 +30,7 @@ struct limit {
 	atomic_int n;
 	int refs; /* pools naming it (pools_mutex): freed with the last one */
 };
-static struct limit *db_limits, *user_limits;
+static struct limit *db_limits, *user_limits, *size_limits;
 
 void pool_lock(struct pool *p)
 {
@@ -166,6 +166,9 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	p->ps_on = cfg->max_prepared_statements > 0 && p->pool_mode != POOL_SESSION;
 	p->db_limit = limit_get(&db_limits, p->name);
 	p->user_limit = limit_get(&user_limits, p->server_user);
+	char key[512]; /* user, then database: both names of the pool */
+	snprintf(key, sizeof(key), "%s\x1f%s", p->user, p->name);
+	p->size_limit = limit_get(&size_limits, key);
 	list_append(&all_pools, &p->node);
 	npools++;
 	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
@@ -341,6 +344,7 @@ void pool_free_all(void)
 	npools = 0;
 	limits_free(&db_limits);
 	limits_free(&user_limits);
+	limits_free(&size_limits);
 	for (int k = 0; k < nretired; k++)
 		free(retired[k]);
 	free(retired);
@@ -403,6 +407,7 @@ int pool_reap(usec_t now, usec_t timeout)
 			list_del(&p->node);
 			limit_unref(&db_limits, p->db_limit);
 			limit_unref(&user_limits, p->user_limit);
+			limit_unref(&size_limits, p->size_limit);
 			pool_destroy(p);
 		}
 	if (n > 0)
@@ -534,19 +539,25 @@ void client_set_state(struct client *c, enum client_state st)
 /* ---- limits ---------------------------------------------------------------------------- */
 
 /* Why claim_one said no: a cross-pool limit can be relieved by another pool's idle server. */
-enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL };
+enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL, CLAIM_SIZE_FULL };
 
 /* Under the pool's lock: open one more server? The slot is taken if so. */
 static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 {
 	if (now < p->next_connect_at || pause_is_paused(p->name))
 		return CLAIM_NO;
-	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
+	int size = p->pool_size + (reserve ? p->reserve_pool_size : 0);
+	if (p->n_servers >= size)
 		return CLAIM_NO;
-	if (!limit_take(p->db_limit, p->max_db_connections))
+	if (!limit_take(p->size_limit, size)) /* size > 0 here */
+		return CLAIM_SIZE_FULL; /* its replication pool's servers, or the other way round */
+	if (!limit_take(p->db_limit, p->max_db_connections)) {
+		limit_put(p->size_limit);
 		return CLAIM_DB_FULL;
+	}
 	if (!limit_take(p->user_limit, p->max_user_connections)) {
 		limit_put(p->db_limit);
+		limit_put(p->size_limit);
 		return CLAIM_USER_FULL;
 	}
 	p->n_servers++;
@@ -556,6 +567,7 @@ static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 void pool_release_slot(struct pool *p)
 {
 	p->n_servers--;
+	limit_put(p->size_limit);
 	limit_put(p->db_limit);
 	limit_put(p->user_limit);
 }
@@ -624,8 +636,9 @@ static int ask_evictions(struct pool *p, enum claim_rc why, int want)
 	pthread_mutex_lock(&pools_mutex);
 	for (struct list *i = all_pools.next; i != &all_pools && asked < want; i = i->next) {
 		struct pool *v = container_of(i, struct pool, node);
-		if (v == p || (why == CLAIM_DB_FULL ? v->db_limit != p->db_limit
-						    : v->user_limit != p->user_limit))
+		if (v == p || (why == CLAIM_DB_FULL	  ? v->db_limit != p->db_limit
+			       : why == CLAIM_SIZE_FULL ? v->size_limit != p->size_limit
+							: v->user_limit != p->user_limit))
 			continue;
 		pool_lock(v);
 		int k = idle_to_spare(v);
@@ -646,7 +659,7 @@ static int evictions_needed(struct pool *p, int want, int n, enum claim_rc why, 
 	p->evict_asked = n < p->evict_asked ? p->evict_asked - n : 0; /* asks turned into slots */
 	if (p->evict_asked > 0 && now - p->evict_asked_at >= EVICT_ASK_LAPSE)
 		p->evict_asked = 0;
-	if (why != CLAIM_DB_FULL && why != CLAIM_USER_FULL)
+	if (why == CLAIM_OK || why == CLAIM_NO)
 		return 0;
 	int need = want - n - p->evict_asked;
 	return need > 0 ? need : 0;
@@ -677,7 +690,9 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 		pool_unlock(p);
 		log_debug("pool %s@%s: %s full, asked other pools to close %d idle server%s",
 			  p->user, p->name,
-			  why == CLAIM_DB_FULL ? "max_db_connections" : "max_user_connections",
+			  why == CLAIM_DB_FULL	   ? "max_db_connections"
+			  : why == CLAIM_SIZE_FULL ? "pool_size (with its replication servers)"
+						   : "max_user_connections",
 			  asked, asked == 1 ? "" : "s");
 	}
 	pool_open_servers(w, p, n);

@@ -206,6 +206,9 @@ struct pool {
 	bool ps_on; /* protocol-level prepared statements rewritten (fixed at creation) */
 	struct spin lock; /* pool_lock(): short sections only */
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
+	/* pool_size, shared by a pool and its replication pools (same user and database), as
+	 * PgBouncer counts a replication server in its pool's size */
+	struct limit *size_limit;
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 	/* the [users] entry's timeouts (of server_user) and the entry's server_lifetime, under
 	 * the lock; 0: the global setting (pool_timeout) */

@@ -104,7 +104,7 @@ def test_logical_slot_streams_changes(shoal, pg_repl):
 
 
 def test_replication_server_never_reused_and_plain_clients_unaffected(shoal, pg_repl):
-    s = _start(shoal, pg_repl, "session", default_pool_size=1)
+    s = _start(shoal, pg_repl, "session", default_pool_size=2)
     pids = set()
     for _ in range(2):
         with psycopg.connect(_dsn(s, replication="database"), autocommit=True) as c:
@@ -124,3 +124,28 @@ def test_bad_replication_value_refused(shoal, pg_repl):
     s = _start(shoal, pg_repl)
     with pytest.raises(psycopg.OperationalError, match='invalid value for parameter "replication"'):
         psycopg.connect(_dsn(s, replication="maybe"))
+
+
+def test_replication_server_counts_in_pool_size_and_evicts_an_idle_one(shoal, pg_repl):
+    """PgBouncer counts a replication server in its pool's pool_size: with the pool full of
+    idle servers, a replication client gets one of them closed for its own."""
+    s = _start(shoal, pg_repl, "transaction", default_pool_size=2)
+    a, b = s.connect("postgres", "postgres"), s.connect("postgres", "postgres")
+    a.execute("BEGIN")
+    b.execute("BEGIN")
+    a.execute("SELECT 1")
+    b.execute("SELECT 1")
+    a.execute("COMMIT")
+    b.execute("COMMIT")
+    with admin(s) as adm:
+        _, rows = show(adm, "SERVERS")
+    assert len(rows) == 2, rows
+    with psycopg.connect(_dsn(s, replication="database", connect_timeout=10),
+                         autocommit=True) as r:
+        assert r.execute("IDENTIFY_SYSTEM").fetchone()[1] == 1
+        with admin(s) as adm:
+            _, rows = show(adm, "SERVERS")
+        assert sorted(x["replication"] for x in rows) == ["logical", "none"], rows
+    assert "closing because: evicted" in s.log()
+    a.close()
+    b.close()
