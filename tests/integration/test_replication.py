@@ -68,9 +68,10 @@ def test_pg_basebackup_through_shoal(shoal, pg_repl, mode):
 
 
 def test_logical_slot_streams_changes(shoal, pg_repl):
-    from psycopg import sql  # noqa: F401  (psycopg present)
     pg_repl.sql("CREATE TABLE IF NOT EXISTS repl_t (x int)")
     s = _start(shoal, pg_repl, "transaction")
+    out = os.path.join(tempfile.mkdtemp(prefix="shoal-rl-"), "out.txt")
+    os.chmod(os.path.dirname(out), 0o777)
     conn = psycopg.connect(_dsn(s, replication="database"), autocommit=True)
     try:
         row = conn.execute("IDENTIFY_SYSTEM").fetchone()
@@ -80,10 +81,7 @@ def test_logical_slot_streams_changes(shoal, pg_repl):
             _, rows = show(a, "SERVERS")
         assert [r["replication"] for r in rows] == ["logical"], rows
         pg_repl.sql("INSERT INTO repl_t VALUES (42)")
-        # A plain connection alongside reads the slot's changes over SQL-free replication:
-        # pg_recvlogical streams them through Shoal (CopyBoth).
-        out = os.path.join(tempfile.mkdtemp(prefix="shoal-rl-"), "out.txt")
-        os.chmod(os.path.dirname(out), 0o777)
+        # pg_recvlogical streams a slot's changes through Shoal (START_REPLICATION, CopyBoth).
         pg_repl.sql("SELECT pg_create_logical_replication_slot('shoal_rl', 'test_decoding')")
         pg_repl.sql("INSERT INTO repl_t VALUES (43)")
         p = subprocess.Popen(
@@ -99,6 +97,7 @@ def test_logical_slot_streams_changes(shoal, pg_repl):
     finally:
         conn.close()
         pg_repl.sql("SELECT pg_drop_replication_slot('shoal_rl')")
+        subprocess.run(["rm", "-rf", os.path.dirname(out)])
     wait_until(lambda: pg_repl.sql("SELECT count(*) FROM pg_stat_replication")[0][0] == 0,
                timeout=10)
 
