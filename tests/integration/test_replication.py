@@ -148,3 +148,24 @@ def test_replication_server_counts_in_pool_size_and_evicts_an_idle_one(shoal, pg
     assert "closing because: evicted" in s.log()
     a.close()
     b.close()
+
+
+def test_hba_replication_keyword_for_physical_clients(shoal, pg_repl, tmp_path):
+    """auth_hba_file: a physical replication client matches only lines whose database is the
+    keyword replication (PostgreSQL's rule), not all; a logical one matches its database."""
+    hba = tmp_path / "hba.conf"
+    hba.write_text("host replication postgres 127.0.0.1/32 trust\n"
+                   "host postgres postgres 127.0.0.1/32 trust\n")
+    s = _start(shoal, pg_repl, "session", auth_type="hba", auth_hba_file=str(hba))
+    with psycopg.connect(_dsn(s, replication="true"), autocommit=True) as c:
+        assert c.execute("IDENTIFY_SYSTEM").fetchone()[1] == 1
+    with psycopg.connect(_dsn(s, replication="database"), autocommit=True) as c:
+        assert c.execute("IDENTIFY_SYSTEM").fetchone()[1] == 1
+    hba.write_text("host all postgres 127.0.0.1/32 trust\n")
+    with admin(s) as a:
+        a.execute("RELOAD")
+    with pytest.raises(psycopg.OperationalError,
+                       match="no pg_hba.conf entry for replication connection from host"):
+        psycopg.connect(_dsn(s, replication="true"))
+    with psycopg.connect(_dsn(s, replication="database"), autocommit=True) as c:
+        assert c.execute("IDENTIFY_SYSTEM").fetchone()[1] == 1
