@@ -79,7 +79,9 @@ def test_logical_slot_streams_changes(shoal, pg_repl):
         conn.execute("CREATE_REPLICATION_SLOT shoal_slot TEMPORARY LOGICAL test_decoding")
         with admin(s) as a:
             _, rows = show(a, "SERVERS")
+            _, clients = show(a, "CLIENTS")
         assert [r["replication"] for r in rows] == ["logical"], rows
+        assert [r["replication"] for r in clients if r["addr"] != "unix"] == ["logical"], clients
         pg_repl.sql("INSERT INTO repl_t VALUES (42)")
         # pg_recvlogical streams a slot's changes through Shoal (START_REPLICATION, CopyBoth).
         pg_repl.sql("SELECT pg_create_logical_replication_slot('shoal_rl', 'test_decoding')")
