@@ -16,6 +16,7 @@ struct sock {
 	char type; /* 'C' or 'S' */
 	const char *user, *db, *state, *addr, *local_addr, *app_name;
 	const char *pinned; /* clients: why it keeps its server (txn.c), or "" */
+	const char *repl;   /* pool's replication=: NULL none */
 	int port, local_port, remote_pid;
 	usec_t connect_time, request_time, wait_since; /* wait_since 0: not waiting */
 	const void *ptr, *link;
@@ -43,8 +44,8 @@ static void g_db(struct admin_row *r, const struct sock *s)
 }
 static void g_repl(struct admin_row *r, const struct sock *s)
 {
-	UNUSED(s);
-	row_str(r, "none");
+	/* PgBouncer's names: replication=database is logical, true physical */
+	row_str(r, !s->repl ? "none" : strcmp(s->repl, "database") == 0 ? "logical" : "physical");
 }
 static void g_state(struct admin_row *r, const struct sock *s)
 {
@@ -201,6 +202,7 @@ static void client_sock(const struct client *c, struct sock *s)
 	s->local_port = c->local_port;
 	s->app_name = c->app_name;
 	s->pinned = c->pin_reason ? c->pin_reason : "";
+	s->repl = c->repl;
 	s->connect_time = c->connect_time;
 	s->request_time = c->state_since;
 	if (c->state == CL_WAITING || c->state == CL_WAIT_LOGIN || c->state == CL_HANDOFF)
@@ -233,6 +235,7 @@ static void server_sock(const struct server *sv, struct sock *s)
 	s->type = 'S';
 	s->user = sv->pool->server_user;
 	s->db = sv->pool->name;
+	s->repl = sv->pool->repl;
 	s->state = server_state_name(sv);
 	s->addr = sv->host;
 	s->port = sv->port;

@@ -173,6 +173,8 @@ static const char *parse_names(const struct hfield *f, bool is_db, const char *d
 			nm->all = true;
 		} else if (is_db && !strcmp(it->s, "sameuser")) {
 			nm->sameuser = true;
+		} else if (is_db && !strcmp(it->s, "replication")) {
+			nm->replication = true; /* a keyword, not a database of that name */
 		} else if (it->s[0] == '@') {
 			const char *err = names_from_file(nm, dir, it->s + 1);
 			if (err)
@@ -181,7 +183,7 @@ static const char *parse_names(const struct hfield *f, bool is_db, const char *d
 			   !strcmp(it->s, "samegroup")) {
 			return "group membership (+group, samerole) is not supported";
 		} else {
-			names_add(nm, it->s); /* "replication" too: such connections never come */
+			names_add(nm, it->s);
 		}
 	}
 	return NULL;
@@ -379,6 +381,8 @@ shoal_rc hba_load(const char *path, struct hba *out, char *err, size_t errlen)
 
 static bool names_match(const struct hba_names *nm, const char *name, const char *user)
 {
+	if (!name) /* physical replication */
+		return nm->replication;
 	if (nm->all || (nm->sameuser && strcmp(name, user) == 0))
 		return true;
 	for (int i = 0; i < nm->n; i++)

@@ -26,6 +26,7 @@ struct hba_names {
 	int n;
 	bool all;      /* keyword all */
 	bool sameuser; /* databases only: the database named like the user */
+	bool replication; /* databases only: keyword replication (physical replication only) */
 };
 
 struct hba_rule {
@@ -50,7 +51,9 @@ shoal_rc hba_parse(const char *text, size_t len, const char *dir, struct hba *ou
 /* Read and parse a file (@file relative to its directory). */
 shoal_rc hba_load(const char *path, struct hba *out, char *err, size_t errlen) MUST_USE;
 /* The method of the first rule matching this connection, HBA_NO_MATCH if none. addr: the
- * client's address (ignored for Unix sockets). *line: the rule's line (0 when none). */
+ * client's address (ignored for Unix sockets). *line: the rule's line (0 when none). db NULL:
+ * a physical replication connection, which only the keyword replication matches (PostgreSQL's
+ * rule; a logical one, replication=database, matches by its database like any other). */
 enum hba_method hba_match(const struct hba *h, bool is_unix, bool tls,
 			  const struct sockaddr_storage *addr, const char *db, const char *user,
 			  int *line);

@@ -264,8 +264,9 @@ static void jan_do(struct jan_action *a)
 				"split brain");
 		break;
 	case J_SERVER_EVICT:
-		server_retire(s, "evicted: max_db_connections or max_user_connections is full and "
-				 "another pool's clients wait");
+		server_retire(s, "evicted: max_db_connections, max_user_connections or pool_size "
+				 "(shared with replication servers) is full and another pool's "
+				 "clients wait");
 		break;
 	case J_RETIRE_TIMEOUT: server_close(s, "no EOF after Terminate"); break;
 	}

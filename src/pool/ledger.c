@@ -31,7 +31,7 @@ struct limit {
 	atomic_int n;
 	int refs; /* pools naming it (pools_mutex): freed with the last one */
 };
-static struct limit *db_limits, *user_limits;
+static struct limit *db_limits, *user_limits, *size_limits;
 
 void pool_lock(struct pool *p)
 {
@@ -124,8 +124,10 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	if (u && u->pool_mode != POOL_INHERIT)
 		mode = u->pool_mode;
 	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
+	if (p->repl) /* a server of its own for the client's whole session */
+		p->pool_mode = POOL_SESSION;
 	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
-	p->min_pool_size = pick(db->min_pool_size, cfg->min_pool_size);
+	p->min_pool_size = p->repl ? 0 : pick(db->min_pool_size, cfg->min_pool_size);
 	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
 	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
@@ -134,9 +136,10 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 }
 
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
-			     const char *dbname, const char *user)
+			     const char *dbname, const char *user, const char *repl)
 {
 	struct pool *p = xcalloc(1, sizeof(*p));
+	p->repl = repl ? xstrdup(repl) : NULL;
 	p->nhists = worker_count() > 0 ? worker_count() : MAX_WORKERS; /* workers: not reloadable */
 	p->hists = xcalloc((size_t)p->nhists, sizeof(*p->hists));
 	spin_init(&p->lock);
@@ -164,6 +167,9 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	p->ps_on = cfg->max_prepared_statements > 0 && p->pool_mode != POOL_SESSION;
 	p->db_limit = limit_get(&db_limits, p->name);
 	p->user_limit = limit_get(&user_limits, p->server_user);
+	char key[512]; /* user, then database: both names of the pool */
+	snprintf(key, sizeof(key), "%s\x1f%s", p->user, p->name);
+	p->size_limit = limit_get(&size_limits, key);
 	list_append(&all_pools, &p->node);
 	npools++;
 	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
@@ -173,13 +179,19 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 }
 
 /* Under pools_mutex. */
-static struct pool *pool_find(const char *dbname, const char *user)
+static bool same_repl(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+static struct pool *pool_find(const char *dbname, const char *user, const char *repl)
 {
 	struct list *i, *tmp;
 	list_for_each_safe(i, tmp, &all_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
-		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0)
+		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0 &&
+		    same_repl(p->repl, repl))
 			return p;
 	}
 	return NULL;
@@ -195,11 +207,11 @@ static bool pool_name_known(const char *dbname)
 }
 
 struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
-		      const char *user)
+		      const char *user, const char *repl)
 {
 	const char *pool_user = db->user ? db->user : user;
 	pthread_mutex_lock(&pools_mutex);
-	struct pool *found = pool_find(dbname, pool_user);
+	struct pool *found = pool_find(dbname, pool_user, repl);
 	if (found) {
 		found->taken_at = shoal_now(); /* not reaped before its client is counted */
 		pthread_mutex_unlock(&pools_mutex);
@@ -216,7 +228,7 @@ struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const
 	}
 	if (strcmp(db->name, "*") == 0 && !pool_name_known(dbname)) /* PgBouncer's line */
 		log_info("registered new auto-database: %s", dbname);
-	struct pool *p = pool_new(cfg, db, dbname, pool_user);
+	struct pool *p = pool_new(cfg, db, dbname, pool_user, repl);
 	p->taken_at = shoal_now();
 	pthread_mutex_unlock(&pools_mutex);
 	return p;
@@ -228,9 +240,9 @@ void pool_create_static(const struct config *cfg)
 		const struct db_entry *db = &cfg->dbs[i];
 		if (db->user && strcmp(db->name, "*") != 0) {
 			pthread_mutex_lock(&pools_mutex);
-			struct pool *p = pool_find(db->name, db->user);
+			struct pool *p = pool_find(db->name, db->user, NULL);
 			if (!p) {
-				p = pool_new(cfg, db, db->name, db->user);
+				p = pool_new(cfg, db, db->name, db->user, NULL);
 				npools--; /* configured: not counted by max_pools */
 			} else if (!p->keep) {
 				npools--;
@@ -306,6 +318,7 @@ static void pool_destroy(struct pool *p)
 	params_free(&p->welcome);
 	free(p->name);
 	free(p->user);
+	free(p->repl);
 	free(p->server_user);
 	free(p->server_db);
 	free(p->host);
@@ -332,6 +345,7 @@ void pool_free_all(void)
 	npools = 0;
 	limits_free(&db_limits);
 	limits_free(&user_limits);
+	limits_free(&size_limits);
 	for (int k = 0; k < nretired; k++)
 		free(retired[k]);
 	free(retired);
@@ -394,6 +408,7 @@ int pool_reap(usec_t now, usec_t timeout)
 			list_del(&p->node);
 			limit_unref(&db_limits, p->db_limit);
 			limit_unref(&user_limits, p->user_limit);
+			limit_unref(&size_limits, p->size_limit);
 			pool_destroy(p);
 		}
 	if (n > 0)
@@ -527,19 +542,25 @@ void client_set_state(struct client *c, enum client_state st)
 /* ---- limits ---------------------------------------------------------------------------- */
 
 /* Why claim_one said no: a cross-pool limit can be relieved by another pool's idle server. */
-enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL };
+enum claim_rc { CLAIM_OK, CLAIM_NO, CLAIM_DB_FULL, CLAIM_USER_FULL, CLAIM_SIZE_FULL };
 
 /* Under the pool's lock: open one more server? The slot is taken if so. */
 static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 {
 	if (now < p->next_connect_at || pause_is_paused(p->name))
 		return CLAIM_NO;
-	if (p->n_servers >= p->pool_size + (reserve ? p->reserve_pool_size : 0))
+	int size = p->pool_size + (reserve ? p->reserve_pool_size : 0);
+	if (p->n_servers >= size)
 		return CLAIM_NO;
-	if (!limit_take(p->db_limit, p->max_db_connections))
+	if (!limit_take(p->size_limit, size)) /* size > 0 here */
+		return CLAIM_SIZE_FULL; /* its replication pool's servers, or the other way round */
+	if (!limit_take(p->db_limit, p->max_db_connections)) {
+		limit_put(p->size_limit);
 		return CLAIM_DB_FULL;
+	}
 	if (!limit_take(p->user_limit, p->max_user_connections)) {
 		limit_put(p->db_limit);
+		limit_put(p->size_limit);
 		return CLAIM_USER_FULL;
 	}
 	p->n_servers++;
@@ -549,6 +570,7 @@ static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 void pool_release_slot(struct pool *p)
 {
 	p->n_servers--;
+	limit_put(p->size_limit);
 	limit_put(p->db_limit);
 	limit_put(p->user_limit);
 }
@@ -617,8 +639,9 @@ static int ask_evictions(struct pool *p, enum claim_rc why, int want)
 	pthread_mutex_lock(&pools_mutex);
 	for (struct list *i = all_pools.next; i != &all_pools && asked < want; i = i->next) {
 		struct pool *v = container_of(i, struct pool, node);
-		if (v == p || (why == CLAIM_DB_FULL ? v->db_limit != p->db_limit
-						    : v->user_limit != p->user_limit))
+		if (v == p || (why == CLAIM_DB_FULL	  ? v->db_limit != p->db_limit
+			       : why == CLAIM_SIZE_FULL ? v->size_limit != p->size_limit
+							: v->user_limit != p->user_limit))
 			continue;
 		pool_lock(v);
 		int k = idle_to_spare(v);
@@ -639,7 +662,7 @@ static int evictions_needed(struct pool *p, int want, int n, enum claim_rc why, 
 	p->evict_asked = n < p->evict_asked ? p->evict_asked - n : 0; /* asks turned into slots */
 	if (p->evict_asked > 0 && now - p->evict_asked_at >= EVICT_ASK_LAPSE)
 		p->evict_asked = 0;
-	if (why != CLAIM_DB_FULL && why != CLAIM_USER_FULL)
+	if (why == CLAIM_OK || why == CLAIM_NO)
 		return 0;
 	int need = want - n - p->evict_asked;
 	return need > 0 ? need : 0;
@@ -670,7 +693,9 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 		pool_unlock(p);
 		log_debug("pool %s@%s: %s full, asked other pools to close %d idle server%s",
 			  p->user, p->name,
-			  why == CLAIM_DB_FULL ? "max_db_connections" : "max_user_connections",
+			  why == CLAIM_DB_FULL	   ? "max_db_connections"
+			  : why == CLAIM_SIZE_FULL ? "pool_size (with its replication servers)"
+						   : "max_user_connections",
 			  asked, asked == 1 ? "" : "s");
 	}
 	pool_open_servers(w, p, n);

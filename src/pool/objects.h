@@ -62,6 +62,7 @@ struct client {
 	usec_t ryw_since;
 	char *user;
 	char *dbname;
+	char *repl; /* startup replication= ("true", "database"...): its own server; NULL: none */
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
@@ -180,6 +181,9 @@ struct pool {
 	struct list node; /* in the global pool list */
 	char *name;       /* client database name */
 	char *user;       /* client user name */
+	/* replication= of its clients (NULL: none): each client gets a server of its own, opened
+	 * with that parameter, linked for its whole session, closed when it leaves (PgBouncer 1.23) */
+	char *repl;
 	char *server_user;
 	char *server_db;
 	char *host;
@@ -199,6 +203,9 @@ struct pool {
 	bool ps_on; /* protocol-level prepared statements rewritten (fixed at creation) */
 	struct spin lock; /* pool_lock(): short sections only */
 	struct limit *db_limit, *user_limit; /* max_db_connections, max_user_connections */
+	/* pool_size, shared by a pool and its replication pools (same user and database), as
+	 * PgBouncer counts a replication server in its pool's size */
+	struct limit *size_limit;
 	int pool_size, min_pool_size, reserve_pool_size, max_db_connections, max_user_connections;
 	/* the [users] entry's timeouts (of server_user) and the entry's server_lifetime, under
 	 * the lock; 0: the global setting (pool_timeout) */

@@ -348,11 +348,13 @@ static void pool_server_ready_one(struct server *s)
 		} else {
 			link_locked(c, s);
 		}
-	} else if (!over) {
+	} else if (!over && !p->repl) {
 		server_state_locked(s, SV_IDLE);
 	}
 	pool_unlock(p);
-	if (recycle)
+	if (!over && !c && p->repl) /* opened with its client's parameters: never idle */
+		server_close(s, "replication client was closed");
+	else if (recycle)
 		server_close(s, held		    ? "its host lags or is one of two primaries"
 				: s->gen != p->gen ? "reconnect (new target or RECONNECT)"
 						   : "paused");

@@ -19,7 +19,7 @@ void pool_show(struct pool *p);
 /* Has p been asked for by a client, auth_query or the configuration? */
 bool pool_shown(struct pool *p);
 struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const char *dbname,
-		      const char *user);
+		      const char *user, const char *repl);
 /* Create the pools whose user is fixed by the config (user= in the entry), so min_pool_size
  * servers open at start. */
 void pool_create_static(const struct config *cfg);

@@ -220,7 +220,7 @@ shoal_rc auth_query_start(struct client *c)
 		c->aq_done = true;
 		return SHOAL_OK;
 	}
-	struct pool *p = pool_get(cfg, db, dbname, aq_user(c));
+	struct pool *p = pool_get(cfg, db, dbname, aq_user(c), NULL);
 	if (!p) {
 		client_close(c, "53400", POOL_MAX_MSG);
 		return SHOAL_AGAIN;

@@ -140,6 +140,7 @@ void client_free(struct client *c)
 	txn_client_free(c);
 	free(c->user);
 	free(c->dbname);
+	free(c->repl);
 	free(c);
 }
 
@@ -164,7 +165,9 @@ static void client_let_go_of_server(struct client *c)
 	pool_unlink(c, s);
 	cancel_set_target(c, NULL);
 	bool clean = s->state == SV_ACTIVE && server_is_clean(s) && c->c.fwd_left == 0;
-	if (!clean)
+	if (s->pool->repl)
+		server_close(s, "replication client disconnected"); /* never reused */
+	else if (!clean)
 		server_close(s, s->state == SV_SETUP ? "client left during setup"
 						     : "client disconnected inside a transaction");
 	else if (c->pin_reason)
@@ -339,7 +342,7 @@ static void client_login_ready(struct client *c)
 		client_close(c, "53000", "cannot generate a cancel key");
 		return;
 	}
-	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user);
+	struct pool *p = pool_get(cfg, c->db, c->dbname, c->user, c->repl);
 	if (!p) {
 		client_close(c, "53400", POOL_MAX_MSG);
 		return;
@@ -554,6 +557,19 @@ static bool is_false(const char *v)
 	       !strcmp(v, "0");
 }
 
+/* replication=: "" for none, "true" (physical) or "database" (logical), NULL when invalid. */
+static const char *client_repl_kind(const char *v)
+{
+	if (is_false(v))
+		return "";
+	if (!strcasecmp(v, "database"))
+		return "database";
+	if (!strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcasecmp(v, "yes") ||
+	    !strcmp(v, "1"))
+		return "true";
+	return NULL;
+}
+
 /* ignore_startup_parameters: dropped, as PgBouncer drops them (not carried to servers). */
 static void client_drop_ignored(struct client *c)
 {
@@ -577,10 +593,13 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 			free(c->dbname);
 			c->dbname = xstrdup(v);
 		} else if (!strcmp(k, "replication")) {
-			if (!is_false(v)) {
-				*state = "0A000";
-				return "replication connections are not supported by Shoal";
+			const char *r = client_repl_kind(v);
+			if (!r) {
+				*state = "22023";
+				return "invalid value for parameter \"replication\"";
 			}
+			free(c->repl);
+			c->repl = *r ? xstrdup(r) : NULL;
 		} else if (!strcmp(k, "options")) {
 			if (params_parse_options(v, &c->params) != SHOAL_OK) {
 				*state = "42601";

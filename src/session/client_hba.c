@@ -32,9 +32,15 @@ enum hba_method client_hba_method(struct client *c, char *msg, size_t msglen)
 	int line = 0;
 	peer_host(c, &ss, host, sizeof(host));
 	bool tls = c->c.tls != NULL;
-	enum hba_method m =
-	    hba_match(config_current()->hba, c->is_unix, tls, &ss, c->dbname, c->user, &line);
-	if (m == HBA_NO_MATCH || m == HBA_REJECT)
+	bool physical = c->repl && strcmp(c->repl, "true") == 0;
+	enum hba_method m = hba_match(config_current()->hba, c->is_unix, tls, &ss,
+				      physical ? NULL : c->dbname, c->user, &line);
+	if ((m == HBA_NO_MATCH || m == HBA_REJECT) && physical) /* PostgreSQL's wording */
+		snprintf(msg, msglen, "%s replication connection %s host \"%s\", user \"%s\", %s",
+			 m == HBA_REJECT ? "pg_hba.conf rejects" : "no pg_hba.conf entry for",
+			 m == HBA_REJECT ? "for" : "from", host, c->user,
+			 tls ? "SSL encryption" : "no encryption");
+	else if (m == HBA_NO_MATCH || m == HBA_REJECT)
 		snprintf(msg, msglen, "%s for host \"%s\", user \"%s\", database \"%s\", %s",
 			 m == HBA_REJECT ? "pg_hba.conf rejects connection"
 					 : "no pg_hba.conf entry",

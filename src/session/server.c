@@ -324,6 +324,27 @@ static void server_on_connected(struct server *s)
 	server_send_startup(s);
 }
 
+/* A replication server takes the first waiting client's startup parameters: a walsender
+ * accepts no SET afterwards. Under the pool's lock (the client may live on another worker; its
+ * list does not change while it waits to log in). */
+static void server_put_repl_params(struct server *s)
+{
+	struct pool *p = s->pool;
+	proto_put_str(&s->c.out, "replication");
+	proto_put_str(&s->c.out, p->repl);
+	pool_lock(p);
+	if (!list_empty(&p->waiting)) {
+		struct client *c = container_of(p->waiting.next, struct client, node);
+		for (int i = 0; i < c->params.n; i++) {
+			if (c->params.items[i].raw)
+				continue;
+			proto_put_str(&s->c.out, c->params.items[i].name);
+			proto_put_str(&s->c.out, c->params.items[i].value);
+		}
+	}
+	pool_unlock(p);
+}
+
 static void server_send_startup(struct server *s)
 {
 	proto_begin(&s->c.out, 0);
@@ -332,6 +353,8 @@ static void server_send_startup(struct server *s)
 	proto_put_str(&s->c.out, s->pool->server_user);
 	proto_put_str(&s->c.out, "database");
 	proto_put_str(&s->c.out, s->dbname);
+	if (s->pool->repl)
+		server_put_repl_params(s);
 	proto_put_u8(&s->c.out, 0);
 	proto_finish(&s->c.out);
 	server_flush(s);
@@ -492,8 +515,11 @@ static void server_login_error(struct server *s, const uint8_t *msg, size_t len)
 		 e.severity_nl ? e.severity_nl : e.severity ? e.severity : "FATAL",
 		 e.message ? e.message : "?", e.sqlstate);
 	/* Wrong password, missing role or database: retrying cannot help, so waiting clients get
-	 * the server's own error. Anything else (starting up, too many connections) is retried. */
-	if (!s->check && (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0)) {
+	 * the server's own error. Anything else (starting up, too many connections) is retried,
+	 * except for a replication pool: a walsender refusing a role (42501) or a startup
+	 * parameter answers its waiting client, whose parameters the server was opened with. */
+	if (!s->check && (strncmp(e.sqlstate, "28", 2) == 0 || strcmp(e.sqlstate, "3D000") == 0 ||
+			  s->pool->repl)) {
 		char text[400]; /* logged before the clients' lines, as PgBouncer orders them */
 		str_copy(text, sizeof(text), e.message ? e.message : "server login failed");
 		log_warn("%s %s", s->c.name, reason);
@@ -689,7 +715,8 @@ void server_begin_link(struct server *s)
 		return;
 	}
 	struct buf sql = {0};
-	int n = params_diff_sql(&c->params, &s->params, &sql, true); /* linked only when idle */
+	/* A walsender takes no SET: its startup packet carried the client's parameters. */
+	int n = s->pool->repl ? 0 : params_diff_sql(&c->params, &s->params, &sql, true);
 	if (n == 0) {
 		server_set_state(s, SV_ACTIVE);
 		cancel_set_target(c, s);

@@ -92,13 +92,15 @@ def test_invalid_startup_option_fails_login_with_server_error(shoal, pg, role):
     assert c.execute("SELECT 1").fetchone()[0] == 1
 
 
-def test_replication_connection_refused(shoal, pg, role):
+def test_replication_connection_refused_by_server_for_unprivileged_role(shoal, pg, role):
+    """Replication connections pass through (issue 22, test_replication.py); a role without
+    REPLICATION gets the server's refusal, and its ordinary pool is not affected."""
     s = shoal(databases={"db": {"dbname": "postgres"}}, settings={"pool_mode": "transaction"})
     w = Wire(s.host, s.port)
     err = w.startup(role, "db", replication="database")
     w.close()
     assert err is not None, "replication connection accepted"
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(psycopg.OperationalError, match="replication|WAL sender|walsender"):
         psycopg.connect(s.dsn("db", role, replication="database"))
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone()[0] == 1

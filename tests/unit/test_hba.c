@@ -84,6 +84,23 @@ static void test_keywords_lists_and_quotes(void **state)
 	hba_free(&h);
 }
 
+/* PostgreSQL's rule: a physical replication connection (db NULL) matches only the keyword
+ * replication, never all; the keyword matches no database, while a quoted "replication" is the
+ * database of that name (issue 22). */
+static void test_replication_keyword(void **state)
+{
+	(void)state;
+	struct hba h;
+	parse_ok(&h, "host replication rep 127.0.0.1/32 trust\n"
+		     "host \"replication\" all 127.0.0.1/32 password\n"
+		     "host all all 127.0.0.1/32 md5\n");
+	assert_int_equal(m_host(&h, "127.0.0.1", false, NULL, "rep"), HBA_TRUST);
+	assert_int_equal(m_host(&h, "127.0.0.1", false, NULL, "other"), HBA_NO_MATCH);
+	assert_int_equal(m_host(&h, "127.0.0.1", false, "replication", "rep"), HBA_PASSWORD);
+	assert_int_equal(m_host(&h, "127.0.0.1", false, "db", "rep"), HBA_MD5);
+	hba_free(&h);
+}
+
 static void test_addresses(void **state)
 {
 	(void)state;
@@ -171,6 +188,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_first_match_wins),
 	    cmocka_unit_test(test_keywords_lists_and_quotes),
+	    cmocka_unit_test(test_replication_keyword),
 	    cmocka_unit_test(test_addresses),
 	    cmocka_unit_test(test_errors_name_the_line),
 	    cmocka_unit_test(test_at_file),
