@@ -234,7 +234,7 @@ def test_manifests_probe_drain_and_match_each_other():
     assert targets <= set(ports) | set(ports.values()), targets
     pre = " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
     wait = int(re.search(r"sleep (\d+);", pre).group(1))
-    assert "kill -TERM 1" in pre and "kill -0 1" in pre  # drains, and waits for the end
+    assert "kill -INT 1" in pre and "kill -0 1" in pre  # drains, and waits for the end
     shutdown = int(ini_value(ini, "shutdown_timeout"))
     assert pod["terminationGracePeriodSeconds"] >= wait + shutdown + 2, (pre, shutdown)
     assert pod["securityContext"]["runAsNonRoot"] is True
@@ -275,7 +275,7 @@ def http_status(port, path):
 def test_image_and_configmap_configurations_serve_and_the_prestop_drains(
         config, daemons, pg, role_db, tmp_path):  # noqa: F811
     """Each shipped configuration, as the pod would run it (only the addresses moved to
-    loopback): it serves, /health/ready turns 503 once the preStop hook's SIGTERM arrives, an
+    loopback): it serves, /health/ready turns 503 once the preStop hook's SIGINT arrives, an
     open transaction still commits, and the hook's wait ends when Shoal has exited, with 0."""
     role, db = role_db
     if config == "container":
@@ -307,7 +307,7 @@ def test_image_and_configmap_configurations_serve_and_the_prestop_drains(
     hooked = subprocess.Popen(["/bin/sh", "-c", hook])
     deadline = time.monotonic() + 10
     while http_status(http, "/health/ready") != 503:
-        assert time.monotonic() < deadline, "still ready after SIGTERM"
+        assert time.monotonic() < deadline, "still ready after the hook's signal"
         time.sleep(0.05)
     assert hooked.poll() is None  # the hook waits while the transaction is open
     conn.execute("SELECT 2")
