@@ -39,24 +39,17 @@ def _closed_with(w, text):
     assert fields.get("M", "").startswith(text), fields
 
 
-def test_user_idle_transaction_timeout_overrides_global(shoal, pg, role):
-    s = shoal(databases={"db": {"dbname": "postgres"}},
-              users={role: {"idle_transaction_timeout": 1}}, settings=GLOBAL)
+@pytest.mark.parametrize("setting,message", [
+    ("idle_transaction_timeout", "idle transaction timeout"),
+    ("transaction_timeout", "transaction timeout")])
+def test_user_transaction_timeouts_override_global(shoal, pg, role, setting, message):
+    s = shoal(databases={"db": {"dbname": "postgres"}}, users={role: {setting: 1}},
+              settings=GLOBAL)
     w = Wire(s.host, s.port)
     assert w.startup(role, "db") is None
     _, err, status = w.query("BEGIN")
     assert err is None and status == "T"
-    _closed_with(w, "idle transaction timeout")
-
-
-def test_user_transaction_timeout_overrides_global(shoal, pg, role):
-    s = shoal(databases={"db": {"dbname": "postgres"}},
-              users={role: {"transaction_timeout": 1}}, settings=GLOBAL)
-    w = Wire(s.host, s.port)
-    assert w.startup(role, "db") is None
-    _, err, status = w.query("BEGIN")
-    assert err is None and status == "T"
-    _closed_with(w, "transaction timeout")
+    _closed_with(w, message)
 
 
 def test_user_client_idle_timeout_overrides_global(shoal, pg, role):

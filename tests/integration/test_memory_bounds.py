@@ -88,6 +88,20 @@ def _bind_big(stmt, size):
     return head + body, struct.pack("!h", 0) + execute() + sync()
 
 
+def _send_big_bind(s, w, stmt, size):
+    """Send a Bind of stmt with a parameter of size bytes of 'z', 4 MB at a time; the replies
+    up to ReadyForQuery and Shoal's peak RSS growth meanwhile, in MB."""
+    before = vm_kb(s.pid, "VmHWM")
+    head, tail = _bind_big(stmt, size)
+    w.send(head)
+    chunk = b"z" * (4 * MB)
+    for _ in range(size // len(chunk)):
+        w.send(chunk)
+    w.send(tail)
+    msgs = read_until_ready(w)
+    return msgs, (vm_kb(s.pid, "VmHWM") - before) / 1024
+
+
 @pytest.mark.parametrize("stmt", ["named", ""], ids=["named", "unnamed"])
 def test_100mb_bind_is_streamed_with_its_statement_renamed(shoal, pg, stmt):
     """A 100 MB parameter (a file uploaded through a prepared statement) passes through Shoal
@@ -100,16 +114,8 @@ def test_100mb_bind_is_streamed_with_its_statement_renamed(shoal, pg, stmt):
     w.send(parse(stmt, "select length($1::text), md5($1::text)") + describe(b"S", stmt) +
            sync())
     assert [k for k, _ in read_until_ready(w)] == ["1", "t", "T", "Z"]
-    before = vm_kb(s.pid, "VmHWM")
     size = 100 * MB
-    head, tail = _bind_big(stmt, size)
-    w.send(head)
-    chunk = b"z" * (4 * MB)
-    for _ in range(size // len(chunk)):
-        w.send(chunk)
-    w.send(tail)
-    msgs = read_until_ready(w)
-    growth_mb = (vm_kb(s.pid, "VmHWM") - before) / 1024
+    msgs, growth_mb = _send_big_bind(s, w, stmt, size)
     import hashlib
     want = (str(size), hashlib.md5(b"z" * size).hexdigest())
     assert [k for k, _ in msgs] == ["2", "D", "C", "Z"], msgs[:3]
@@ -253,16 +259,8 @@ def test_100mb_bind_on_a_server_new_to_its_statement_streams_after_the_describe(
     w.send(parse("named", "select length($1::text)") + describe(b"S", "named") + sync())
     assert [k for k, _ in read_until_ready(w)] == ["1", "t", "T", "Z"]
     assert other.query("begin")[1] is None  # holds the server that prepared it
-    before = vm_kb(s.pid, "VmHWM")
     size = 100 * MB
-    head, tail = _bind_big("named", size)
-    w.send(head)
-    chunk = b"z" * (4 * MB)
-    for _ in range(size // len(chunk)):
-        w.send(chunk)
-    w.send(tail)
-    msgs = read_until_ready(w)
-    growth_mb = (vm_kb(s.pid, "VmHWM") - before) / 1024
+    msgs, growth_mb = _send_big_bind(s, w, "named", size)
     assert [k for k, _ in msgs] == ["2", "D", "C", "Z"], msgs[:3]
     assert msgs[1][1] == (str(size),)
     if not sanitized():
