@@ -162,7 +162,9 @@ def test_replica_over_max_replica_lag_is_out_of_rotation_until_it_catches_up(sho
         # No read lands on it from now on: no new server, its idle ones are not handed out.
         for _ in range(100):
             assert port_of() == r2.port
-        assert _host_rows(s, "reads")[r1.port]["servers"] == 0
+        # Its idle server is held back at once and closed at the janitor's next tick.
+        wait_until(lambda: _host_rows(s, "reads")[r1.port]["servers"] == 0, timeout=5,
+                   what="r1's idle server closed")
     finally:
         r1.sql("SELECT pg_wal_replay_resume()")
     wait_until(lambda: _host_rows(s, "reads")[r1.port]["lagging"] == "no", timeout=15,
