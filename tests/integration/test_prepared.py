@@ -5,7 +5,8 @@ import subprocess
 import psycopg
 import pytest
 
-from helpers import db_entry, run_threads
+from admin_helpers import admin, pool_row
+from helpers import db_entry, run_threads, wait_until
 from test_pgbench import assert_clean_run, pgbench
 from txnwire import (bind, close, connect, describe, errors, execute, flush, kinds, parse,
                      read_until_ready, rows, sync)
@@ -318,6 +319,12 @@ def _backend_pid(w):
     return rows(read_until_ready(w))[0][0]
 
 
+def _wait_idle(s, n):
+    with admin(s) as con:
+        wait_until(lambda: pool_row(con, "db", "postgres")["sv_idle"] == n, 10,
+                   what="%d idle servers" % n)
+
+
 def _commit(w):
     w.send(message_query("COMMIT"))
     assert kinds(read_until_ready(w)) == "CZ"
@@ -337,8 +344,12 @@ def test_statement_described_before_a_result_type_change_fails_on_another_server
     a.send(parse("a1", "SELECT x FROM sr_t") + describe(b"S", "a1") + bind("a1") + execute()
            + sync())
     assert kinds(read_until_ready(a)) == "1tT2DCZ"
+    # Released in this order, a's server is the most recently idle one, which d's transaction
+    # takes. With several workers the two releases could land in either order: wait for each.
     _commit(c)
+    _wait_idle(s, 1)
     _commit(a)
+    _wait_idle(s, 2)
     pg.sql("DROP TABLE sr_t")
     pg.sql("CREATE TABLE sr_t (x int[])")
     pg.sql("INSERT INTO sr_t VALUES ('{1,2}')")
