@@ -91,6 +91,7 @@ struct client {
 	bool climit_counted; /* counted in client_limits.c (client_admit.c) */
 	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
 	bool in_door;  /* counted in the login budget (door.c) */
+	bool member;   /* counted against max_client_conn (door.c) */
 	bool quiet_close; /* its close is one of many counted elsewhere: logged at debug level */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */

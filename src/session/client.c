@@ -184,6 +184,7 @@ static void client_close_common(struct client *c, const char *reason)
 	struct worker *w = c->c.w;
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
 		     !config_current()->log_disconnections || door_quiet(c, reason);
+	door_leave(c);
 	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing because: %s", c->c.name,
 		reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
@@ -322,7 +323,7 @@ static void client_login_ready(struct client *c)
 {
 	const struct config *cfg = config_current();
 	door_login_end(c);
-	if (!c->internal && !door_fits(c->admin, true)) {
+	if (!c->internal && !door_join(c, c->admin)) {
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}
@@ -663,7 +664,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	 * bounds them): slow ones cannot lock out logged-in clients, nor the console, which has
 	 * admin_reserved_conn slots of its own. Checked again when the login ends. */
 	bool console = client_is_console_db(c->dbname);
-	if (!c->internal && !door_fits(console, false)) { /* probes take no slot */
+	if (!c->internal && !door_fits(console)) { /* probes take no slot */
 		client_close(c, "53300", "no more connections allowed (max_client_conn)");
 		return;
 	}

@@ -14,6 +14,8 @@
 #define DOOR_QUIET_USEC USEC_PER_SEC
 
 static atomic_int logging_in;
+/* Logged-in clients holding a slot of max_client_conn (the console's included). */
+static atomic_int members;
 /* The current episode of a full login budget: one line when it starts, one when it ends. */
 static atomic_bool full;
 static _Atomic usec_t full_last;
@@ -95,14 +97,33 @@ void door_refuse(struct client *c)
 	client_close(c, "53300", reason_full);
 }
 
-bool door_fits(bool console, bool left)
+static int door_limit(bool console)
 {
 	const struct config *cfg = config_current();
-	int members = client_count() - door_logging_in() + (left ? 0 : 1);
-	int limit = cfg->max_client_conn;
-	if (console)
-		limit += cfg->admin_reserved_conn;
-	return members <= limit;
+	return cfg->max_client_conn + (console ? cfg->admin_reserved_conn : 0);
+}
+
+bool door_fits(bool console)
+{
+	return atomic_load(&members) + 1 <= door_limit(console);
+}
+
+bool door_join(struct client *c, bool console)
+{
+	if (atomic_fetch_add(&members, 1) + 1 > door_limit(console)) {
+		atomic_fetch_sub(&members, 1);
+		return false;
+	}
+	c->member = true;
+	return true;
+}
+
+void door_leave(struct client *c)
+{
+	if (!c->member)
+		return;
+	c->member = false;
+	atomic_fetch_sub(&members, 1);
 }
 
 bool door_quiet(const struct client *c, const char *reason)

@@ -19,9 +19,14 @@ void door_login_begin(struct client *c);
 void door_login_end(struct client *c);
 /* Clients logging in now, across all workers. */
 int door_logging_in(void);
-/* May a client still logging in (left false) or just out of it (left true) take a logged-in
- * slot? max_client_conn, plus admin_reserved_conn for a console login. */
-bool door_fits(bool console, bool left);
+/* May a client still logging in (left false) take a logged-in slot? max_client_conn, plus
+ * admin_reserved_conn for a console login. */
+bool door_fits(bool console);
+/* c, just logged in, takes a slot: false (and no slot) if none is left. */
+bool door_join(struct client *c, bool console);
+/* c gives its slot back (at the start of its close, before its last bytes are sent, so a
+ * client that saw the close never finds the slot still taken). Twice is harmless. */
+void door_leave(struct client *c);
 /* Is this close one the door counts and logs once per episode (not per client)? */
 bool door_quiet(const struct client *c, const char *reason);
 /* Each tick of w: close connections past client_startup_timeout without a startup packet
