@@ -727,12 +727,13 @@ static void on_startup(struct fakepg *f, uint32_t code)
 	size_t m = fpb_begin(&f->out, 'R');
 	fpb_u32(&f->out, 0);
 	fpb_end(&f->out, m);
-	send_param(f, "server_version", "16.0");
-	send_param(f, "server_encoding", "UTF8");
-	send_param(f, "client_encoding", "UTF8");
-	send_param(f, "DateStyle", "ISO, MDY");
-	send_param(f, "standard_conforming_strings", "on");
-	send_param(f, "integer_datetimes", "on");
+	static const char *const params[][2] = {
+	    {"server_version", "16.0"},  {"server_encoding", "UTF8"},
+	    {"client_encoding", "UTF8"}, {"DateStyle", "ISO, MDY"},
+	    {"standard_conforming_strings", "on"}, {"integer_datetimes", "on"},
+	};
+	for (size_t i = 0; i < sizeof(params) / sizeof(params[0]); i++)
+		send_param(f, params[i][0], params[i][1]);
 	m = fpb_begin(&f->out, 'K');
 	fpb_u32(&f->out, 4242);
 	fpb_u32(&f->out, 0x5eed);

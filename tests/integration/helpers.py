@@ -9,7 +9,14 @@ import urllib.request
 
 _used_ports = set()
 _port_lock = threading.Lock()
-_next_port = [15000 + (os.getpid() * 37) % 12000]
+# Ports 15000-29999, split between pytest-xdist's processes so that two never pick the same
+# port between checking it and binding it; alone, a start that depends on the pid.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:] or 0)
+_span = 15000 // max(_workers, 1)
+_low = 15000 + _worker * _span
+_high = _low + _span - 1
+_next_port = [_low + (os.getpid() * 37) % _span]
 
 
 def free_port():
@@ -17,7 +24,7 @@ def free_port():
     with _port_lock:
         for _ in range(20000):
             port = _next_port[0]
-            _next_port[0] = 15000 if port >= 29999 else port + 1
+            _next_port[0] = _low if port >= _high else port + 1
             if port in _used_ports:
                 continue
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
