@@ -66,7 +66,7 @@ struct client {
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
-	int auth_step;            /* enum client_auth_step in client.c */
+	int auth_step;            /* enum client_auth_step in client_login.c */
 	uint8_t md5_salt[4];
 	uint8_t auth_method;        /* AUTH_MD5 or AUTH_PLAIN: what the password message answers */
 	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
