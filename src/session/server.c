@@ -16,6 +16,7 @@
 #include "txn.h"
 #include "worker.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
@@ -239,6 +240,19 @@ static void server_tls_failed(struct server *s, const char *msg)
 	server_close(s, full);
 }
 
+/* The one mover of s->tls_phase: SSLRequest sent, then a plaintext answer or the handshake,
+ * which ends in none again. Other moves are defects, asserted in debug builds. */
+static void server_tls_move(struct server *s, enum server_tls_phase to)
+{
+	static const unsigned legal[] = {
+	    [SV_TLS_NONE] = 1u << SV_TLS_REQUESTED,
+	    [SV_TLS_REQUESTED] = 1u << SV_TLS_HANDSHAKE | 1u << SV_TLS_NONE,
+	    [SV_TLS_HANDSHAKE] = 1u << SV_TLS_NONE,
+	};
+	assert(legal[s->tls_phase] & (1u << to));
+	s->tls_phase = to;
+}
+
 static void server_tls_step(struct server *s)
 {
 	char err[300];
@@ -248,7 +262,7 @@ static void server_tls_step(struct server *s)
 		return;
 	}
 	if (rc == SHOAL_OK) {
-		s->tls_phase = 0;
+		server_tls_move(s, SV_TLS_NONE);
 		log_debug("%s TLS established", s->c.name);
 		server_send_startup(s);
 	}
@@ -273,10 +287,10 @@ static void server_tls_answer(struct server *s)
 			server_tls_failed(s, err);
 			return;
 		}
-		s->tls_phase = 2;
+		server_tls_move(s, SV_TLS_HANDSHAKE);
 		server_tls_step(s);
 	} else if (a == 'N' && mode < TLS_REQUIRE) {
-		s->tls_phase = 0;
+		server_tls_move(s, SV_TLS_NONE);
 		server_send_startup(s);
 	} else if (a == 'N') {
 		server_tls_failed(s, "server does not support TLS (server_tls_sslmode requires it)");
@@ -287,7 +301,7 @@ static void server_tls_answer(struct server *s)
 
 static void server_tls_event(struct server *s)
 {
-	if (s->tls_phase == 2) {
+	if (s->tls_phase == SV_TLS_HANDSHAKE) {
 		server_tls_step(s);
 		return;
 	}
@@ -313,7 +327,7 @@ static void server_on_connected(struct server *s)
 		proto_begin(&s->c.out, 0);
 		proto_put_u32(&s->c.out, PQ_SSL_CODE);
 		proto_finish(&s->c.out);
-		s->tls_phase = 1;
+		server_tls_move(s, SV_TLS_REQUESTED);
 		server_flush(s);
 		return;
 	}
@@ -365,7 +379,7 @@ static void server_event(struct loop_fd *lfd, uint32_t events)
 		server_on_connected(s);
 		return;
 	}
-	if (s->tls_phase) {
+	if (s->tls_phase != SV_TLS_NONE) {
 		server_tls_event(s);
 		return;
 	}

@@ -18,7 +18,7 @@ void server_begin_link(struct server *s)
 {
 	struct client *c = s->client;
 	s->resync = false; /* the diff below covers it */
-	if (c->aq_running) {
+	if (c->aq == AQ_RUNNING) {
 		auth_query_send(s);
 		return;
 	}
