@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """layercheck.py: each folder of src/ is one layer; an #include may only point to the same or a
-lower layer (docs/internals.md, "Layers"). Fails on an include that points upward, on a folder
-the order does not name, on a header name two folders share (includes are by bare name), on a
-folder cycle, and on an allowlist entry that no longer occurs (so the allowlist only shrinks).
+lower layer (docs/internals.md, "Layers"). Fails on an include that points upward, on an
+internal header (name_int.h: what the files of one module share) included from another folder,
+on a folder the order does not name, on a header name two folders share (includes are by bare
+name), on a folder cycle, and on an allowlist entry that no longer occurs (so the allowlist only
+shrinks).
 Usage: layercheck.py [source root]   (default: the src/ beside this script's folder)"""
 import os
 import re
@@ -49,6 +51,8 @@ def main():
                 to = owner.get(inc)  # None: generated (shoal_version.h) or a system header
                 if to is None or to == d or d not in LAYERS or to not in LAYERS:
                     continue
+                if inc.endswith("_int.h"):
+                    errors.append(f"{name}:{n}: includes {inc}, internal to src/{to}/")
                 key = f"{name}: {inc}"
                 if LAYERS.index(to) > LAYERS.index(d):
                     if key in ALLOW:

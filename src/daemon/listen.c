@@ -324,7 +324,7 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 		int err;
 		int fd = accept_one(l, &addr, &err);
 		if (fd >= 0) {
-			/* WAIT_FOR_SERVERS: its startup gets 57P01 (client.c). */
+			/* WAIT_FOR_SERVERS: its startup gets 57P01 (client_login.c). */
 			if (l->shared)
 				hand_out(l->w, fd, &addr);
 			else

@@ -34,6 +34,20 @@ enum server_state {
 	SV_CLOSED,     /* on the worker's free list */
 };
 
+/* Where a client's auth_query lookup is; moved only by auth_query.c's aq_move. */
+enum client_aq {
+	AQ_NONE,    /* not looked up (auth_file has the user, or the lookup is still to start) */
+	AQ_RUNNING, /* the query runs as a pooled server's setup; the client waits for it */
+	AQ_DONE,    /* answered, by the cache or the query: aq_secret (NULL: no such user) */
+};
+
+/* Where a server is in its TLS negotiation; moved only by server.c's server_tls_move. */
+enum server_tls_phase {
+	SV_TLS_NONE,	  /* none under way: plaintext, or TLS established */
+	SV_TLS_REQUESTED, /* SSLRequest sent, its one-byte answer awaited */
+	SV_TLS_HANDSHAKE, /* the TLS handshake under way */
+};
+
 struct pool;
 struct server;
 struct scram_server;
@@ -66,14 +80,14 @@ struct client {
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
-	int auth_step;            /* enum client_auth_step in client.c */
+	int auth_step;            /* enum client_auth_step in client_login.c */
 	uint8_t md5_salt[4];
 	uint8_t auth_method;        /* AUTH_MD5 or AUTH_PLAIN: what the password message answers */
 	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
 	bool is_unix;               /* connected over the Unix socket: never TLS */
 	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */
-	bool aq_running, aq_done;   /* auth_query lookup in progress / finished (auth_query.c) */
-	bool aq_found;              /* it returned a row */
+	bool aq_found;              /* the running query returned a row (auth_query.c) */
+	enum client_aq aq;          /* its auth_query lookup (auth_query.c) */
 	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
 	const struct db_entry *db;
 	uint32_t cancel_pid;
@@ -135,7 +149,7 @@ struct server {
 	bool free_deferred;
 	bool login_ok;
 	bool connected;    /* TCP connect finished */
-	uint8_t tls_phase; /* 0: none or done; 1: SSLRequest sent; 2: TLS handshake (server.c) */
+	enum server_tls_phase tls_phase;
 	usec_t connect_time, state_since, lifetime_end, cancel_sent_at;
 	struct scram_client scram;
 	char *password; /* the pool's password when this server connected */

@@ -10,6 +10,7 @@
 #include "server.h"
 #include "worker.h"
 
+#include <assert.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -177,10 +178,23 @@ static const char *aq_query(const struct client *c)
 	return c->db && c->db->auth_query ? c->db->auth_query : config_current()->auth_query;
 }
 
+/* The one mover of c->aq: a lookup starts once and ends once (the cache may answer at once).
+ * Other moves are defects, asserted in debug builds. */
+static void aq_move(struct client *c, enum client_aq to)
+{
+	static const unsigned legal[] = {
+	    [AQ_NONE] = 1u << AQ_RUNNING | 1u << AQ_DONE,
+	    [AQ_RUNNING] = 1u << AQ_DONE,
+	    [AQ_DONE] = 0,
+	};
+	assert(legal[c->aq] & (1u << to));
+	c->aq = to;
+}
+
 /* The console's users are looked up too (through auth_dbname), as in PgBouncer. */
 bool auth_query_wanted(const struct client *c)
 {
-	return !c->aq_done && (c->db || c->admin) && aq_user(c) &&
+	return c->aq != AQ_DONE && (c->db || c->admin) && aq_user(c) &&
 	       !config_find_secret(config_current(), c->user);
 }
 
@@ -217,7 +231,7 @@ shoal_rc auth_query_start(struct client *c)
 	if (!db)
 		return SHOAL_ERROR;
 	if (cache_get(dbname, c->user, &c->aq_secret)) {
-		c->aq_done = true;
+		aq_move(c, AQ_DONE);
 		return SHOAL_OK;
 	}
 	struct pool *p = pool_get(cfg, db, dbname, aq_user(c), NULL);
@@ -227,7 +241,7 @@ shoal_rc auth_query_start(struct client *c)
 	}
 	c->pool = p;
 	pool_show(p);
-	c->aq_running = true;
+	aq_move(c, AQ_RUNNING);
 	c->needs_login_check = true; /* waits as CL_WAIT_LOGIN: not reading the client */
 	pool_lock(p);
 	p->n_clients++;
@@ -308,9 +322,8 @@ void auth_query_done(struct server *s)
 	p->n_clients--;
 	pool_unlock(p);
 	c->pool = NULL;
-	c->aq_running = false;
 	c->needs_login_check = false;
-	c->aq_done = true;
+	aq_move(c, AQ_DONE);
 	if (s->ready_status == 'I')
 		pool_server_ready(s);
 	else

@@ -18,7 +18,7 @@ shoal_rc auth_query_start(struct client *c) MUST_USE;
 /* Entries in the cache now (bounded: 10,000 found, 1,000 negative for at most 5 s). */
 int auth_query_cache_count(void);
 
-/* server.c's hooks, for a server linked to a client whose query it runs (s->auth_query). */
+/* server_setup.c's and server_read.c's hooks, for a server linked to a client whose query it runs (s->auth_query). */
 void auth_query_send(struct server *s);
 void auth_query_row(struct server *s, const uint8_t *msg, size_t len);
 /* ReadyForQuery: hand the server back, cache the answer, resume the client's authentication

@@ -167,7 +167,7 @@ static int names_drop(char (*list)[SQL_NAME_MAX], int n, const char *name)
  * the session started with, which for a startup parameter is the client's. A pooled server
  * started with other values (and Shoal applied the client's with SET), so the client's are put
  * back: in its own Query, right after the RESET (txn_inline_resets), else once the server
- * confirms the RESET (txn_server_ready, then server.c's resync). Returns the note, or NULL. */
+ * confirms the RESET (txn_server_ready, then server_setup.c's resync). Returns the note, or NULL. */
 static struct txn_restore *txn_note_resets(struct client *c, struct server *s,
 					   const struct sql_facts *f)
 {
@@ -549,7 +549,7 @@ static void txn_keep_set_again(const struct client *c, struct server *s,
 
 /* Before the client's value of a reported parameter becomes its login value again: what the
  * client was told, kept with the ParameterStatus messages held until its ReadyForQuery, so that
- * it hears the login value only if that is news to it (server.c, server_send_held). */
+ * it hears the login value only if that is news to it (server_read.c, server_send_held). */
 static void txn_hold_known(const struct client *c, struct server *s, const char *name)
 {
 	const struct param *sp = params_find(&s->params, name);
@@ -581,7 +581,7 @@ static void txn_restore_one(struct client *c, struct server *s, const struct txn
 }
 
 /* The client's login values go back into its parameters; the server's are at their own reset
- * values now. The difference is what server.c's resync applies. */
+ * values now. The difference is what server_setup.c's resync applies. */
 static void txn_restore_login(struct client *c, struct server *s, struct txn_restore *r)
 {
 	if (r->all) {
