@@ -136,7 +136,7 @@ class PgCluster:
     def connect(self, dbname="postgres", user="postgres", **kw):
         kw.setdefault("autocommit", True)
         return psycopg.connect(host=self.host, port=self.port, dbname=dbname, user=user,
-                               connect_timeout=5, **kw)
+                               connect_timeout=15, **kw)
 
     def sql(self, query, params=None, dbname="postgres", user="postgres"):
         """Run query directly on PostgreSQL (not through Shoal); rows or None."""
