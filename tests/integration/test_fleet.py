@@ -3,50 +3,17 @@ instances by the peer id each key carries ([peers] and peer_id, PgBouncer's form
 import ctypes
 import os
 import signal
-import socket
 import struct
 import time
 
 import pytest
 
 from helpers import free_port, wait_until
-from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
+from wire import Wire, parse_fields, query_message
 
-PROTOCOL_3_2 = (3 << 16) | 2
-PROTOCOL_3_3 = (3 << 16) | 3
-
-
-def _startup(w, user, database, protocol):
-    """Log in with the given protocol code. Returns (messages before ReadyForQuery as
-    [(type, body)], (pid, key bytes))."""
-    body = struct.pack("!i", protocol)
-    for k, v in (("user", user), ("database", database)):
-        body += k.encode() + b"\0" + v.encode() + b"\0"
-    body += b"\0"
-    w.send(struct.pack("!i", len(body) + 4) + body)
-    seen, key = [], None
-    while True:
-        mtype, mbody = w.read_msg()
-        seen.append((mtype, mbody))
-        if mtype == b"E":
-            raise AssertionError("login failed: %r" % parse_fields(mbody))
-        if mtype == b"K":
-            key = (struct.unpack("!i", mbody[:4])[0], mbody[4:])
-        if mtype == b"Z":
-            return seen, key
-
-
-def _cancel_at(host, port, pid, key, timeout=5):
-    """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    try:
-        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
-        try:
-            s.recv(1)
-        except OSError:
-            pass
-    finally:
-        s.close()
+from fleet_helpers import PROTOCOL_3_2, PROTOCOL_3_3
+from fleet_helpers import cancel_at as _cancel_at
+from fleet_helpers import startup as _startup
 
 
 def _cancel(port, pid, key, timeout=5):
