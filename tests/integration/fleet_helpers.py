@@ -6,11 +6,14 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wire import CANCEL_REQUEST, parse_fields, query_message
+from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
 
 PROTOCOL_3_0 = 3 << 16
 PROTOCOL_3_2 = (3 << 16) | 2
 PROTOCOL_3_3 = (3 << 16) | 3
+
+CLIENTS = 60  # per round: 50 sleep and are cancelled, 10 are bystanders
+ROUNDS = 4  # 4 x 50 = 200 cancels
 
 
 def startup(w, user, database, protocol):
@@ -139,3 +142,29 @@ class CancelRounds:
 
     def close(self):
         self.pool.shutdown()
+
+
+def run_cancel_rounds(pg, role, host, port, protocol, fleet):
+    """CLIENTS logins at host:port, ROUNDS rounds of parallel cancels. Returns (cancels sent,
+    keys issued per peer id, slowest cancel in seconds)."""
+    clients = []
+    for _ in range(CLIENTS):
+        w = Wire(host, port, timeout=10)
+        _, key = startup(w, role, "db", protocol)
+        assert len(key[1]) == (4 if protocol == PROTOCOL_3_0 else 32)
+        clients.append((w, key))
+    issued = {}
+    for _, (pid, key) in clients:
+        issued[key_issuer(pid, key)] = issued.get(key_issuer(pid, key), 0) + 1
+    locker = pg.connect()
+    rounds = CancelRounds(clients, host, port, locker)
+    sent = 0
+    try:
+        for n in range(ROUNDS):
+            sent += rounds.round(n, lambda i, n=n: i % 6 == n)
+    finally:
+        rounds.close()
+        locker.close()
+        for w, _ in clients:
+            w.close()
+    return sent, issued, max(rounds.took)

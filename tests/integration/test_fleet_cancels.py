@@ -6,12 +6,8 @@ import os
 
 import pytest
 
-from fleet_helpers import PROTOCOL_3_0, PROTOCOL_3_2, CancelRounds, key_issuer, startup
+from fleet_helpers import CLIENTS, PROTOCOL_3_0, PROTOCOL_3_2, run_cancel_rounds
 from helpers import free_port
-from wire import Wire
-
-CLIENTS = 60  # per round: 50 sleep and are cancelled, 10 are bystanders
-ROUNDS = 4  # 4 x 50 = 200 cancels
 
 
 def reuseport_fleet(shoal, tmp_path, n=3, **settings):
@@ -30,32 +26,6 @@ def reuseport_fleet(shoal, tmp_path, n=3, **settings):
         out.append(shoal(databases={"db": {"dbname": "postgres", "pool_size": CLIENTS}},
                          settings=st, extra_ini="[peers]\n" + peers))
     return port, out
-
-
-def run_cancel_rounds(pg, role, host, port, protocol, fleet):
-    """CLIENTS logins at host:port, ROUNDS rounds of parallel cancels. Returns (cancels sent,
-    keys issued per peer id, slowest cancel in seconds)."""
-    clients = []
-    for _ in range(CLIENTS):
-        w = Wire(host, port, timeout=10)
-        _, key = startup(w, role, "db", protocol)
-        assert len(key[1]) == (4 if protocol == PROTOCOL_3_0 else 32)
-        clients.append((w, key))
-    issued = {}
-    for _, (pid, key) in clients:
-        issued[key_issuer(pid, key)] = issued.get(key_issuer(pid, key), 0) + 1
-    locker = pg.connect()
-    rounds = CancelRounds(clients, host, port, locker)
-    sent = 0
-    try:
-        for n in range(ROUNDS):
-            sent += rounds.round(n, lambda i, n=n: i % 6 == n)
-    finally:
-        rounds.close()
-        locker.close()
-        for w, _ in clients:
-            w.close()
-    return sent, issued, max(rounds.took)
 
 
 @pytest.mark.parametrize("protocol", [PROTOCOL_3_0, PROTOCOL_3_2], ids=["3.0", "3.2"])
