@@ -259,3 +259,32 @@ def test_peers_follow_a_reload(shoal, pg, role):
     error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
     assert error is not None and error.get("C") == "57014", error
     w.close()
+
+
+def test_fleet_over_server_max_connections_is_one_warning_at_start(shoal, pg):
+    inst = shoal(databases={"db": {"dbname": "postgres", "pool_size": 40, "reserve_pool_size": 5},
+                            "capped": {"dbname": "postgres", "max_db_connections": 10},
+                            "forced": {"dbname": "postgres", "user": "postgres",
+                                       "pool_size": 4}},
+                 settings={"fleet_size": 3, "server_max_connections": 100})
+    wait_until(lambda: "fleet of 3" in inst.log(), timeout=5, what="fleet line")
+    lines = [l for l in inst.log().splitlines() if "fleet of" in l]
+    # 45 + 10 + 4 per instance; "db" has a pool per user (no max_db_connections)
+    assert len(lines) == 1 and "WARN" in lines[0].upper(), lines
+    print(lines[0])
+    assert ("up to 3 x 59 = 177 server connections to %s:%d or more" % (pg.host, pg.port)
+            in lines[0]), lines
+    assert "max_db_connections to at most 33 per instance" in lines[0], lines
+
+
+def test_fleet_size_from_peers_within_server_max_connections_is_info(shoal, pg):
+    inst = shoal(databases={"db": {"dbname": "postgres", "max_db_connections": 20}},
+                 settings={"peer_id": 1, "server_max_connections": 100},
+                 extra_ini="[peers]\n1 = host=127.0.0.1 port=1\n2 = host=127.0.0.1 port=2\n")
+    wait_until(lambda: "fleet of 2" in inst.log(), timeout=5, what="fleet line")
+    line, = [l for l in inst.log().splitlines() if "fleet of" in l]
+    assert "WARN" not in line.upper(), line
+    assert "up to 2 x 20 = 40 server connections" in line and "within" in line, line
+    alone = shoal(databases={"db": {"dbname": "postgres"}})  # fleet of one, nothing to say
+    wait_until(lambda: "started" in alone.log(), timeout=5, what="start line")
+    assert "fleet of" not in alone.log()
