@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from admin_helpers import admin, show
 from helpers import free_port, wait_until
 from wire import Wire, parse_fields, query_message
 
@@ -288,3 +289,15 @@ def test_fleet_size_from_peers_within_server_max_connections_is_info(shoal, pg):
     alone = shoal(databases={"db": {"dbname": "postgres"}})  # fleet of one, nothing to say
     wait_until(lambda: "started" in alone.log(), timeout=5, what="start line")
     assert "fleet of" not in alone.log()
+
+
+def test_show_peers_lists_the_peers_section(shoal):
+    inst = shoal(databases={"db": {"dbname": "postgres"}}, settings={"peer_id": 1},
+                 extra_ini="[peers]\n1 = host=127.0.0.1 port=7001\n"
+                           "2 = host=/tmp/other port=7002 pool_size=5\n")
+    a = admin(inst)
+    _, rows = show(a, "PEERS")
+    assert rows == [{"peer_id": 1, "host": "127.0.0.1", "port": 7001, "pool_size": 0},
+                    {"peer_id": 2, "host": "/tmp/other", "port": 7002, "pool_size": 0}], rows
+    _, lists = show(a, "LISTS")
+    assert [r["items"] for r in lists if r["list"] == "peers"] == [2], lists
