@@ -5,6 +5,7 @@ import os
 import signal
 import struct
 import time
+import urllib.request
 
 import pytest
 
@@ -301,3 +302,23 @@ def test_show_peers_lists_the_peers_section(shoal):
                     {"peer_id": 2, "host": "/tmp/other", "port": 7002, "pool_size": 0}], rows
     _, lists = show(a, "LISTS")
     assert [r["items"] for r in lists if r["list"] == "peers"] == [2], lists
+
+
+def test_metrics_list_the_peers_and_count_the_cancels_forwarded_to_each(shoal, pg, role):
+    ports, http = [free_port(), free_port()], free_port()
+    peers = "[peers]\n1 = host=127.0.0.1 port=%d\n2 = host=127.0.0.1 port=%d\n" % tuple(ports)
+    a = shoal(databases={"db": {"dbname": "postgres"}}, extra_ini=peers,
+              settings={"pool_mode": "transaction", "listen_port": ports[0], "peer_id": 1})
+    b = shoal(databases={"db": {"dbname": "postgres"}}, extra_ini=peers,
+              settings={"pool_mode": "transaction", "listen_port": ports[1], "peer_id": 2,
+                        "http_port": http})
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    error, _ = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    w.close()
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=5) as r:
+        body = r.read().decode()
+    assert 'shoal_peer{peer_id="1",host="127.0.0.1",port="%d"} 1\n' % ports[0] in body
+    assert 'shoal_peer_cancels_forwarded_total{peer_id="1"} 1\n' in body
+    assert 'shoal_peer_cancels_forwarded_total{peer_id="2"} 0\n' in body
