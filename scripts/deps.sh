@@ -15,10 +15,11 @@ RUN_PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev li
 # (tests/integration/test_dashboard.py); clang + libclang-rt-14-dev (the sanitizer and libFuzzer
 # runtimes, only a Recommends of clang): the libFuzzer build; pgbouncer, matplotlib, strace:
 # bench/run; man-db, systemd (systemd-analyze verify), yamllint and python3-yaml:
-# tests/integration/test_packaging.py renders the man pages and checks the unit and manifests.
+# tests/integration/test_packaging.py renders the man pages and checks the unit and manifests;
+# haproxy: tests/integration/test_fleet_haproxy.py (a fleet behind a TCP load balancer).
 TEST_PKGS=(libcmocka-dev python3-pytest python3-psycopg prometheus chromium chromium-driver
            python3-selenium clang libclang-rt-14-dev pgbouncer python3-matplotlib strace
-           man-db systemd yamllint python3-yaml)
+           man-db systemd yamllint python3-yaml haproxy)
 case $SET in
 run) PKGS=("${RUN_PKGS[@]}") ;;
 test) PKGS=("${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;

@@ -477,7 +477,7 @@ static void show_lists(struct client *c)
 	} rows[] = {
 	    {"databases", cfg->ndbs + 1},
 	    {"users", users.n},
-	    {"peers", 0},
+	    {"peers", cfg->npeers},
 	    {"pools", t.pools + 1},
 	    {"peer_pools", 0},
 	    {"free_clients", 0},
@@ -631,6 +631,22 @@ static bool show_fake(struct client *c, const char *what)
 }
 
 static const char *const peers_names[] = {"peer_id", "host", "port", "pool_size"};
+/* The [peers] entries. pool_size is 0: Shoal keeps no connections to peers, it opens one per
+ * forwarded cancel request. */
+static void show_peers(struct client *c)
+{
+	const struct config *cfg = config_current();
+	admin_header(&c->c.out, "isii", peers_names);
+	for (int i = 0; i < cfg->npeers; i++) {
+		struct admin_row r = {0};
+		row_int(&r, cfg->peers[i].id);
+		row_str(&r, cfg->peers[i].host);
+		row_int(&r, cfg->peers[i].port);
+		row_int(&r, 0);
+		admin_write_row(&c->c.out, &r);
+	}
+}
+
 static const char *const peer_pools_names[] = {
     "peer_id", "cl_active_cancel_req", "cl_waiting_cancel_req", "sv_active_cancel", "sv_login"};
 static const char *const dns_hosts_names[] = {"hostname", "ttl", "addrs"};
@@ -733,7 +749,7 @@ shoal_rc admin_show(struct client *c, const char *what)
 	else if (!strcmp(what, "version"))
 		show_version(c);
 	else if (!strcmp(what, "peers"))
-		show_empty(c, "isii", peers_names);
+		show_peers(c);
 	else if (!strcmp(what, "peer_pools"))
 		show_empty(c, "iiiii", peer_pools_names);
 	else if (!strcmp(what, "dns_hosts"))

@@ -214,6 +214,8 @@ struct config {
 				   * Service), all listening on listen_port; "" none */
 	struct peer_entry *peers; /* [peers] */
 	int npeers;
+	int fleet_size;           /* Shoal: instances in the fleet; 0: [peers] (with this one) or 1 */
+	int server_max_connections; /* Shoal: what PostgreSQL lets the fleet open; 0: unknown */
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */
 	int nauth;
 	struct hba *hba; /* parsed auth_hba_file, or NULL */
@@ -252,6 +254,13 @@ const struct peer_entry *config_find_peer(const struct config *cfg, int id);
 shoal_rc config_add_peer(struct config *cfg, const char *name, const char *value, char *msg,
 			 size_t n) MUST_USE;
 void config_free_peers(struct config *cfg);
+/* fleet.c: instances in this one's fleet: fleet_size, else the [peers] entries (this instance
+ * counted if not among them), else 1. */
+int config_fleet_size(const struct config *cfg);
+/* Log, per server address, the fleet's combined server connections (this instance's ceiling
+ * times config_fleet_size): a warning when over server_max_connections, else an info line for
+ * a fleet of more than one. Called once at start. */
+void config_fleet_check(const struct config *cfg);
 const struct user_entry *config_find_user(const struct config *cfg, const char *name);
 /* The auth_file secret for a user, or NULL. */
 const char *config_find_secret(const struct config *cfg, const char *user);

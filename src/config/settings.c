@@ -119,6 +119,8 @@ const struct setting settings[] = {
 	S_BOOL(so_reuseport, "0", false),
 	S_INT(peer_id, "0", false, 0, 16383),
 	S_STR(peer_discovery_dns, "", true),
+	S_INT(fleet_size, "0", false, 0, 16383),
+	S_INT(server_max_connections, "0", false, 0, INT_MAX),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),

@@ -12,8 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* A listener that found no descriptor for a connection and could not refuse it either stays out
@@ -24,6 +27,10 @@
 #define SHORTAGE_QUIET_USEC USEC_PER_SEC
 /* Connections one wake-up of a listener accepts at most. */
 #define ACCEPT_BATCH 64
+/* Shutdown with so_reuseport: how long a listener that drops new connections still accepts
+ * those whose handshake was under way (a round trip), before it closes. Below a client's first
+ * SYN retransmission (1 s), so that a dropped SYN's retry finds the socket gone. */
+#define LISTEN_CLOSE_GRACE_USEC (USEC_PER_SEC / 4)
 
 /* The reserved descriptor: closed to accept one connection that is then refused with an error,
  * reopened at once. Any worker may take it (atomic exchange); -1 while one holds it. */
@@ -153,23 +160,70 @@ shoal_rc listen_arm(struct worker *w, char *err, size_t errlen)
 	return SHOAL_OK;
 }
 
+/* Accept everything queued on l (it is served): a close resets what is left in a listener's
+ * queue, and with so_reuseport the kernel does not move it to the port's other sockets. Bounded:
+ * the queue holds at most the listen backlog. */
+static void listener_take_queue(struct worker_listener *l)
+{
+	for (int i = 0; i < 64 && l->lfd.fd >= 0 && l->lfd.registered; i++) {
+		struct pollfd p = {.fd = l->lfd.fd, .events = POLLIN};
+		if (poll(&p, 1, 0) <= 0)
+			return;
+		listen_on_event(&l->lfd, EPOLLIN);
+	}
+}
+
+static void listener_close_now(struct worker *w, struct worker_listener *l)
+{
+	if (l->lfd.registered) {
+		listener_take_queue(l);
+		loop_del(w->loop, &l->lfd);
+	}
+	close(l->lfd.fd);
+	l->lfd.fd = -1;
+	l->close_at = 0;
+}
+
+/* A socket filter that drops TCP segments with SYN set and ACK clear: new connections, whose
+ * client retransmits the SYN (after 1 s) and then reaches another socket of the port. Segments
+ * that complete a handshake under way pass, so that connection is queued and taken. */
+static bool listener_refuse_syns(int fd)
+{
+	struct sock_filter code[] = {
+	    BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 13), /* TCP flags (the data starts at the header) */
+	    BPF_STMT(BPF_ALU | BPF_AND | BPF_K, 0x12),	     /* SYN | ACK */
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0x02, 0, 1), /* SYN alone: */
+	    BPF_STMT(BPF_RET | BPF_K, 0),		     /* dropped */
+	    BPF_STMT(BPF_RET | BPF_K, 0xffffffffu),	     /* anything else: kept whole */
+	};
+	struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]), .filter = code};
+	return setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) == 0;
+}
+
+/* A socket of its own (so_reuseport) first stops taking new connections and closes at the grace's
+ * end, so that nothing is queued on it when it closes; a shared one (the only socket of its port)
+ * closes at once, its queue taken. */
 void listen_close_tcp(struct worker *w)
 {
 	for (int i = 0; i < w->nlisteners; i++) {
-		struct loop_fd *l = &w->listeners[i].lfd;
-		if (l->fd < 0 || w->listeners[i].is_unix)
+		struct worker_listener *l = &w->listeners[i];
+		if (l->lfd.fd < 0 || l->is_unix || l->close_at)
 			continue;
-		/* Connections in the backlog would be reset by the close (with so_reuseport the
-		 * kernel does not move them to the other socket): take them, they are served. */
-		if (l->registered)
-			listen_on_event(l, EPOLLIN);
-		if (l->fd < 0)
-			continue;
-		if (l->registered)
-			loop_del(w->loop, l);
-		close(l->fd);
-		l->fd = -1;
+		if (!l->shared && listener_refuse_syns(l->lfd.fd)) {
+			listener_take_queue(l);
+			l->close_at = shoal_now() + LISTEN_CLOSE_GRACE_USEC;
+		} else {
+			listener_close_now(w, l);
+		}
 	}
+}
+
+bool listen_closing(const struct worker *w)
+{
+	for (int i = 0; i < w->nlisteners; i++)
+		if (w->listeners[i].lfd.fd >= 0 && w->listeners[i].close_at)
+			return true;
+	return false;
 }
 
 void listen_close(struct worker *w)
@@ -348,6 +402,8 @@ void listen_tick(struct worker *w, usec_t now)
 {
 	for (int i = 0; i < w->nlisteners; i++) {
 		struct worker_listener *l = &w->listeners[i];
+		if (l->lfd.fd >= 0 && l->close_at && now >= l->close_at)
+			listener_close_now(w, l);
 		if (l->lfd.fd < 0 || l->lfd.registered || now < l->rearm_at)
 			continue;
 		if (listener_arm(w, l) != SHOAL_OK)

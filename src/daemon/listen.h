@@ -22,8 +22,14 @@ void listen_adopt(struct worker *w, struct mail *m);
 void listen_tick(struct worker *w, usec_t now);
 /* Close w's listeners (worker 0 also removes the Unix socket file and the spare descriptor). */
 void listen_close(struct worker *w);
-/* Close the TCP listeners only (shutdown: the Unix socket keeps taking console logins). */
+/* Shutdown: close the TCP listeners only (the Unix socket keeps taking console logins), losing
+ * no connection the kernel queued on them. A socket of this worker's own (so_reuseport) first
+ * drops new connections' SYNs (their clients retry and reach the port's other sockets), takes its
+ * queue and those whose handshake was under way, and closes at listen_tick after a grace of
+ * 250 ms; a shared socket closes at once, its queue taken. */
 void listen_close_tcp(struct worker *w);
+/* Is a TCP listener of w still in that grace? (The worker does not stop meanwhile.) */
+bool listen_closing(const struct worker *w);
 /* At start: raise the soft RLIMIT_NOFILE toward the hard limit as far as max_client_conn and the
  * configured pools need, log the limits, warn when max_client_conn cannot fit. */
 void listen_fd_budget(const struct config *cfg, int nworkers);

@@ -348,6 +348,7 @@ static shoal_rc start_workers(struct daemon_state *d, const struct config *cfg)
 		 SHOAL_VERSION, config_pool_mode_name(cfg->pool_mode),
 		 config_auth_type_name(cfg->auth_type), d->nworkers, d->nworkers == 1 ? "" : "s",
 		 cpus_usable(), cpus_usable() == 1 ? "" : "s");
+	config_fleet_check(cfg);
 	for (int i = 0; i < d->nworkers; i++) {
 		if (worker_start(&d->workers[i]) != SHOAL_OK) {
 			log_error("cannot start worker thread %d", i);

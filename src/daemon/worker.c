@@ -245,7 +245,7 @@ static void worker_tick(void *arg)
 	admin_tick(w);
 	if (!w->draining)
 		return;
-	if (w->n_clients == 0) {
+	if (w->n_clients == 0 && !listen_closing(w)) {
 		log_info("all clients have left");
 		worker_shutdown_now(w);
 	} else if (now >= w->drain_deadline) {

@@ -2,6 +2,8 @@
  * follow Prometheus conventions: a shoal_ prefix, base units (seconds, bytes), _total on
  * counters; every per-pool series carries database and user labels. */
 #include "buf.h"
+#include "cancel.h"
+#include "config.h"
 #include "error_stats.h"
 #include "hosts.h"
 #include "http_json.h"
@@ -273,6 +275,25 @@ static void host_metrics(struct buf *b)
 	free(hs);
 }
 
+/* The [peers] entries: one series each, and the cancel requests forwarded to it. */
+static void peer_metrics(struct buf *b)
+{
+	const struct config *cfg = config_current();
+	header(b, "shoal_peer", "gauge",
+	       "1 for each [peers] entry (an instance of the fleet cancel requests go to)");
+	for (int i = 0; i < cfg->npeers; i++) {
+		buf_printf(b, "shoal_peer{peer_id=\"%d\",host=\"", cfg->peers[i].id);
+		put_label(b, cfg->peers[i].host);
+		buf_printf(b, "\",port=\"%d\"} 1\n", cfg->peers[i].port);
+	}
+	header(b, "shoal_peer_cancels_forwarded_total", "counter",
+	       "Cancel requests for a key another peer issued, forwarded to that peer");
+	for (int i = 0; i < cfg->npeers; i++)
+		buf_printf(b, "shoal_peer_cancels_forwarded_total{peer_id=\"%d\"} %llu\n",
+			   cfg->peers[i].id,
+			   (unsigned long long)cancel_forwarded_to(cfg->peers[i].id));
+}
+
 void http_metrics(struct buf *out)
 {
 	int n;
@@ -289,5 +310,6 @@ void http_metrics(struct buf *out)
 	histograms(out, vs, n);
 	error_metrics(out);
 	host_metrics(out);
+	peer_metrics(out);
 	free(vs);
 }

@@ -32,6 +32,7 @@ struct worker_listener {
 	bool shared;     /* a socket every worker accepts from (dups of one fd) */
 	bool is_unix;
 	usec_t rearm_at; /* out of the epoll (no descriptor for a connection) until then */
+	usec_t close_at; /* shutdown: new connections dropped, closed then (listen_close_tcp) */
 };
 
 /* Cross-worker work, carried by a worker's mailbox (DESIGN §2). */

@@ -11,6 +11,7 @@
 #include "worker.h"
 
 #include <assert.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <netdb.h>
 #include <openssl/crypto.h>
@@ -297,6 +298,15 @@ static bool cancel_to_all(struct client *c, uint32_t pid, const uint8_t *key, si
 	return true;
 }
 
+/* Cancel requests forwarded to each [peers] id (cancel_forwarded_to). Static and zero until
+ * used: the pages of ids never forwarded to are never touched. */
+static _Atomic uint64_t forwarded_to[CANCEL_PEER_ID_MAX + 1];
+
+uint64_t cancel_forwarded_to(int peer)
+{
+	return peer >= 1 && peer <= CANCEL_PEER_ID_MAX ? atomic_load(&forwarded_to[peer]) : 0;
+}
+
 /* A key issued by another peer: pass it on, one hop less, to the [peers] entry it names (or to
  * every instance of peer_discovery_dns). */
 static void cancel_to_peer(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen,
@@ -320,6 +330,8 @@ static void cancel_to_peer(struct client *c, uint32_t pid, const uint8_t *key, s
 	peer_target(&t, pid, key, keylen, hops - 1);
 	log_info("cancel request from %s forwarded to peer %d (%s:%d)", c->c.name, peer, pe->host,
 		 pe->port);
+	if (peer <= CANCEL_PEER_ID_MAX)
+		atomic_fetch_add(&forwarded_to[peer], 1);
 	forward_keeping_requester(c, &t);
 }
 

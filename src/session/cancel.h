@@ -38,6 +38,10 @@ void cancel_set_target(struct client *c, struct server *s);
  * every address that name resolves to, with no hops left. Not forwarded when no hops are left
  * or the peer is unknown. */
 void cancel_handle(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen);
+/* Cancel requests this process forwarded to [peers] entry peer (1..CANCEL_PEER_ID_MAX) since
+ * it started, for /metrics; 0 for any other id. */
+#define CANCEL_PEER_ID_MAX 16383
+uint64_t cancel_forwarded_to(int peer);
 /* Send s (owned by w) a CancelRequest for its running query (query_timeout), counted the same
  * way: s goes to no other client until the server has closed that connection. */
 void cancel_send(struct worker *w, struct server *s);

@@ -3,50 +3,19 @@ instances by the peer id each key carries ([peers] and peer_id, PgBouncer's form
 import ctypes
 import os
 import signal
-import socket
 import struct
 import time
+import urllib.request
 
 import pytest
 
+from admin_helpers import admin, show
 from helpers import free_port, wait_until
-from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
+from wire import Wire, parse_fields, query_message
 
-PROTOCOL_3_2 = (3 << 16) | 2
-PROTOCOL_3_3 = (3 << 16) | 3
-
-
-def _startup(w, user, database, protocol):
-    """Log in with the given protocol code. Returns (messages before ReadyForQuery as
-    [(type, body)], (pid, key bytes))."""
-    body = struct.pack("!i", protocol)
-    for k, v in (("user", user), ("database", database)):
-        body += k.encode() + b"\0" + v.encode() + b"\0"
-    body += b"\0"
-    w.send(struct.pack("!i", len(body) + 4) + body)
-    seen, key = [], None
-    while True:
-        mtype, mbody = w.read_msg()
-        seen.append((mtype, mbody))
-        if mtype == b"E":
-            raise AssertionError("login failed: %r" % parse_fields(mbody))
-        if mtype == b"K":
-            key = (struct.unpack("!i", mbody[:4])[0], mbody[4:])
-        if mtype == b"Z":
-            return seen, key
-
-
-def _cancel_at(host, port, pid, key, timeout=5):
-    """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    try:
-        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
-        try:
-            s.recv(1)
-        except OSError:
-            pass
-    finally:
-        s.close()
+from fleet_helpers import PROTOCOL_3_2, PROTOCOL_3_3
+from fleet_helpers import cancel_at as _cancel_at
+from fleet_helpers import startup as _startup
 
 
 def _cancel(port, pid, key, timeout=5):
@@ -292,3 +261,64 @@ def test_peers_follow_a_reload(shoal, pg, role):
     error, took = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
     assert error is not None and error.get("C") == "57014", error
     w.close()
+
+
+def test_fleet_over_server_max_connections_is_one_warning_at_start(shoal, pg):
+    inst = shoal(databases={"db": {"dbname": "postgres", "pool_size": 40, "reserve_pool_size": 5},
+                            "capped": {"dbname": "postgres", "max_db_connections": 10},
+                            "forced": {"dbname": "postgres", "user": "postgres",
+                                       "pool_size": 4}},
+                 settings={"fleet_size": 3, "server_max_connections": 100})
+    wait_until(lambda: "fleet of 3" in inst.log(), timeout=5, what="fleet line")
+    lines = [l for l in inst.log().splitlines() if "fleet of" in l]
+    # 45 + 10 + 4 per instance; "db" has a pool per user (no max_db_connections)
+    assert len(lines) == 1 and "WARN" in lines[0].upper(), lines
+    print(lines[0])
+    assert ("up to 3 x 59 = 177 server connections to %s:%d or more" % (pg.host, pg.port)
+            in lines[0]), lines
+    assert "max_db_connections to at most 33 per instance" in lines[0], lines
+
+
+def test_fleet_size_from_peers_within_server_max_connections_is_info(shoal, pg):
+    inst = shoal(databases={"db": {"dbname": "postgres", "max_db_connections": 20}},
+                 settings={"peer_id": 1, "server_max_connections": 100},
+                 extra_ini="[peers]\n1 = host=127.0.0.1 port=1\n2 = host=127.0.0.1 port=2\n")
+    wait_until(lambda: "fleet of 2" in inst.log(), timeout=5, what="fleet line")
+    line, = [l for l in inst.log().splitlines() if "fleet of" in l]
+    assert "WARN" not in line.upper(), line
+    assert "up to 2 x 20 = 40 server connections" in line and "within" in line, line
+    alone = shoal(databases={"db": {"dbname": "postgres"}})  # fleet of one, nothing to say
+    wait_until(lambda: "started" in alone.log(), timeout=5, what="start line")
+    assert "fleet of" not in alone.log()
+
+
+def test_show_peers_lists_the_peers_section(shoal):
+    inst = shoal(databases={"db": {"dbname": "postgres"}}, settings={"peer_id": 1},
+                 extra_ini="[peers]\n1 = host=127.0.0.1 port=7001\n"
+                           "2 = host=/tmp/other port=7002 pool_size=5\n")
+    a = admin(inst)
+    _, rows = show(a, "PEERS")
+    assert rows == [{"peer_id": 1, "host": "127.0.0.1", "port": 7001, "pool_size": 0},
+                    {"peer_id": 2, "host": "/tmp/other", "port": 7002, "pool_size": 0}], rows
+    _, lists = show(a, "LISTS")
+    assert [r["items"] for r in lists if r["list"] == "peers"] == [2], lists
+
+
+def test_metrics_list_the_peers_and_count_the_cancels_forwarded_to_each(shoal, pg, role):
+    ports, http = [free_port(), free_port()], free_port()
+    peers = "[peers]\n1 = host=127.0.0.1 port=%d\n2 = host=127.0.0.1 port=%d\n" % tuple(ports)
+    a = shoal(databases={"db": {"dbname": "postgres"}}, extra_ini=peers,
+              settings={"pool_mode": "transaction", "listen_port": ports[0], "peer_id": 1})
+    b = shoal(databases={"db": {"dbname": "postgres"}}, extra_ini=peers,
+              settings={"pool_mode": "transaction", "listen_port": ports[1], "peer_id": 2,
+                        "http_port": http})
+    w = Wire(a.host, a.port)
+    _, (pid, key) = _startup(w, role, "db", PROTOCOL_3_2)
+    error, _ = _sleep_until_cancelled(w, pg, role, lambda: _cancel(b.port, pid, key))
+    assert error is not None and error.get("C") == "57014", error
+    w.close()
+    with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % http, timeout=5) as r:
+        body = r.read().decode()
+    assert 'shoal_peer{peer_id="1",host="127.0.0.1",port="%d"} 1\n' % ports[0] in body
+    assert 'shoal_peer_cancels_forwarded_total{peer_id="1"} 1\n' in body
+    assert 'shoal_peer_cancels_forwarded_total{peer_id="2"} 0\n' in body
