@@ -42,7 +42,7 @@ static const struct enum_name tls_mode_names[] = {
 
 const struct enum_name lb_names[] = {
 	{"round-robin", LB_ROUND_ROBIN}, {"disable", LB_DISABLE},
-	{"least-connections", LB_LEAST_CONN}, {NULL, 0},
+	{"least-connections", LB_LEAST_CONN}, {"random", LB_RANDOM}, {NULL, 0},
 };
 
 const struct enum_name tsa_names[] = {

@@ -458,6 +458,8 @@ void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 		atomic_fetch_add_explicit(&p->server_login_failures, 1, memory_order_relaxed);
 	}
 	list_del(&s->node);
+	if (!s->check)
+		hosts_count_state(s->hrec, (int)s->state, -1, SV_IDLE);
 	if (s->check)
 		pool_release_check_slot(p);
 	else
