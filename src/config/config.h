@@ -143,6 +143,7 @@ struct config {
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */
 	usec_t query_wait_timeout;     /* 120 s */
+	usec_t primary_wait_timeout;   /* 0: off; a write alias with no primary: its waiters' limit */
 	usec_t query_wait_notify;      /* 5 s: a NOTICE to a client that waits that long */
 	int server_fast_close;         /* 0: RECONNECT closes session servers at session end */
 	char *ignore_startup_parameters; /* "": none; startup parameters (or -c options) dropped */

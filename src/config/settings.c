@@ -93,6 +93,7 @@ const struct setting settings[] = {
 	S_DUR(server_lifetime, "3600", true),
 	S_DUR(query_timeout, "0", true),
 	S_DUR(query_wait_timeout, "120", true),
+	S_DUR(primary_wait_timeout, "0", true),
 	S_DUR(query_wait_notify, "5", true),
 	S_STR(ignore_startup_parameters, "", true),
 	S_BOOL(server_fast_close, "0", true),

@@ -584,6 +584,22 @@ bool hosts_ryw_allows(struct host_rec *h, usec_t since)
 	return ok;
 }
 
+bool hosts_primary_missing(struct host_set *hs)
+{
+	if (!hosts_writes(hs))
+		return false;
+	usec_t now = shoal_now();
+	bool missing = true;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n && missing; i++) {
+		const struct host_rec *h = hs->h[i];
+		missing = hosts_held(hs, h) || h->breaker != BRK_CLOSED ||
+			  role_excludes(h, hs->tsa, now);
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return missing;
+}
+
 shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const char *host,
 			    int port, bool disabled, char *err, size_t errlen)
 {

@@ -149,6 +149,17 @@ shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const
 			    int port, bool disabled, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* Whether hs sends writes: target_session_attrs read-write or primary. */
+static inline bool hosts_writes(const struct host_set *hs)
+{
+	return hs && (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY);
+}
+
+/* Whether hs sends writes (read-write, primary) and no host of it may be a primary now: each
+ * is disabled, held, behind an open or half-open breaker, or known (recently) not to be one.
+ * A host not yet seen may be: the wait goes on. false for NULL and for read aliases. */
+bool hosts_primary_missing(struct host_set *hs);
+
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);
 

@@ -1,6 +1,8 @@
 """Many hosts (issue 18), the operator's side: weighted balancing (weight=), per-host
 transaction counts and state in SHOW HOSTS, and DISABLE HOST / ENABLE HOST for planned
 maintenance, against a real primary and two streaming replicas (`pg_basebackup -R`)."""
+import threading
+import time
 import urllib.request
 
 import psycopg
@@ -8,6 +10,7 @@ import pytest
 
 from admin_helpers import admin, show
 from helpers import free_port, wait_until
+from wire import Wire
 
 USER = "trust_user"  # created on the primary by the fixture, replicated to the standbys
 
@@ -31,6 +34,12 @@ def _host_rows(s, db):
     with admin(s) as a:
         _, rows = show(a, "HOSTS")
     return {r["port"]: r for r in rows if r["database"] == db}
+
+
+def _waiting(s, db):
+    with admin(s) as a:
+        _, rows = show(a, "POOLS")
+    return sum(r["cl_waiting"] for r in rows if r["database"] == db)
 
 
 def _port(conn):
@@ -107,3 +116,74 @@ def test_disable_host_drains_a_replica_and_enable_host_brings_it_back(shoal, pg_
         a.execute("ENABLE HOST reads 127.0.0.1:%d" % r1.port)
     assert _host_rows(s, "reads")[r1.port]["state"] == "up"
     wait_until(lambda: _port(c) == r1.port, timeout=10, what="reads on r1 again")
+
+
+def _writes_entry(nodes, **kw):
+    e = {"host": ",".join(n.host for n in nodes), "port": ",".join(str(n.port) for n in nodes),
+         "dbname": "postgres", "target_session_attrs": "read-write"}
+    e.update(kw)
+    return e
+
+
+def test_write_with_no_primary_fails_after_primary_wait_timeout(shoal, pg_replicas):
+    """A read-write alias whose primary is out (DISABLE HOST; the others are standbys): each
+    write waits primary_wait_timeout (1 s) and fails with 57P03, not query_wait_timeout's
+    08P01 after 20 s. One warning for the episode however many fail, one line when it ends."""
+    rs = pg_replicas
+    primary = "%s:%d" % (rs.primary.host, rs.primary.port)
+    s = _start(shoal, rs, {"writes": _writes_entry([rs.primary] + rs.replicas)},
+               primary_wait_timeout=1)
+    with s.connect("writes", USER) as c:
+        assert _port(c) == rs.primary.port
+    with admin(s) as a:
+        a.execute("DISABLE HOST writes " + primary)
+    for _ in range(3):  # the raw client: psycopg hides a FATAL's SQLSTATE
+        w = Wire(s.host, s.port, timeout=15)
+        assert w.startup(USER, "writes") is None
+        t0 = time.monotonic()
+        _, err, rfq = w.query("CREATE TEMP TABLE t (x int)")
+        waited = time.monotonic() - t0
+        w.close()
+        assert err and err["C"] == "57P03" and rfq is None, err
+        assert "no primary host for database writes within primary_wait_timeout" in err["M"]
+        assert 0.9 <= waited < 10, waited
+    assert s.log().count("WARNING pool trust_user@writes: no primary host") == 1
+    with admin(s) as a:
+        a.execute("ENABLE HOST writes " + primary)
+    wait_until(lambda: "3 writes failed by primary_wait_timeout" in s.log(), timeout=10,
+               what="the episode's end logged")
+    with s.connect("writes", USER) as c:
+        assert _port(c) == rs.primary.port
+
+
+def test_write_waits_for_a_primary_that_comes_back(shoal, pg_replicas):
+    """The primary out (DISABLE HOST) with primary_wait_timeout = 20: a write waits, and goes
+    through once ENABLE HOST brings the primary back, long before the timeout."""
+    rs = pg_replicas
+    nodes = [rs.primary] + rs.replicas
+    s = _start(shoal, rs, {"writes": _writes_entry(nodes)}, primary_wait_timeout=20)
+    with admin(s) as a:
+        a.execute("DISABLE HOST writes %s:%d" % (rs.primary.host, rs.primary.port))
+    out = {}
+
+    def write():
+        t0 = time.monotonic()
+        try:
+            with s.connect("writes", USER) as c:
+                out["port"] = _port(c)
+        except psycopg.Error as e:
+            out["error"] = e
+        out["waited"] = time.monotonic() - t0
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    wait_until(lambda: any(r["port"] != rs.primary.port and r["role"] == "standby"
+                           for r in _host_rows(s, "writes").values()),
+               timeout=10, what="a standby tried and refused")
+    wait_until(lambda: _waiting(s, "writes") == 1, timeout=10, what="the write waiting")
+    assert t.is_alive() and not out, out
+    with admin(s) as a:
+        a.execute("ENABLE HOST writes %s:%d" % (rs.primary.host, rs.primary.port))
+    t.join(timeout=20)
+    assert out.get("port") == rs.primary.port, out
+    assert out["waited"] < 15, out

@@ -190,6 +190,24 @@ static void test_read_write_wants_the_writable_host(void **state)
 	assert_int_equal(pick_port(hs), 2); /* the standby is skipped while its role is fresh */
 }
 
+static void test_primary_missing_once_no_host_may_be_primary(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("pm", "host=s,p port=1,2 target_session_attrs=read-write");
+	assert_false(hosts_primary_missing(hs)); /* not seen yet: either may be */
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_role_seen(hs, hs->h[0], true, true));
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
+	assert_false(hosts_primary_missing(hs)); /* p not seen yet */
+	assert_int_equal(pick_port(hs), 2);
+	assert_true(hosts_role_seen(hs, hs->h[1], false, false));
+	assert_false(hosts_primary_missing(hs));
+	/* the primary's login fails: its breaker opens, no host may be primary */
+	hosts_server_gone(hs, hs->h[1], true, false, "refused");
+	assert_true(hosts_primary_missing(hs));
+	assert_false(hosts_primary_missing(set_of("pm_ro", "host=s,p port=1,2")));
+}
+
 static void test_prefer_standby_takes_the_primary_only_when_no_standby_is_left(void **state)
 {
 	(void)state;
@@ -276,6 +294,7 @@ int main(void)
 	    cmocka_unit_test(test_disabled_host_gets_no_connection),
 	    cmocka_unit_test(test_standby_skips_a_known_primary),
 	    cmocka_unit_test(test_read_write_wants_the_writable_host),
+	    cmocka_unit_test(test_primary_missing_once_no_host_may_be_primary),
 	    cmocka_unit_test(test_prefer_standby_takes_the_primary_only_when_no_standby_is_left),
 	    cmocka_unit_test(test_all_breakers_open_means_no_host),
 	    cmocka_unit_test(test_lost_connection_makes_one_probe),
