@@ -238,11 +238,16 @@ static void wait_timeout(struct client *c)
 static void primary_wait_timeout(struct client *c)
 {
 	struct pool *p = c->pool;
-	char msg[256];
+	char msg[400], why[sizeof(p->last_connect_error)] = "";
+	pool_lock(p);
+	if (p->connect_failures > 0) /* e.g. a refused login: say so, it may not be a failover */
+		snprintf(why, sizeof(why), "%s", p->last_connect_error);
+	pool_unlock(p);
 	snprintf(msg, sizeof(msg),
 		 "no primary host for database %s within primary_wait_timeout (%gs): writes fail "
-		 "until one is reachable",
-		 p->name, (double)config_current()->primary_wait_timeout / USEC_PER_SEC);
+		 "until one is reachable%s%s%s",
+		 p->name, (double)config_current()->primary_wait_timeout / USEC_PER_SEC,
+		 *why ? " (server login failing: " : "", why, *why ? ")" : "");
 	if (atomic_fetch_add_explicit(&p->primary_wait_failed, 1, memory_order_relaxed) == 0)
 		log_warn("pool %s@%s: %s", p->user, p->name, msg);
 	client_close(c, "57P03", msg);
