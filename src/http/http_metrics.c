@@ -270,7 +270,8 @@ static void host_metrics(struct buf *b)
 	       "1 while this host and another of its entry both answer as primary");
 	for (int i = 0; i < n; i++)
 		host_series(b, "shoal_host_split_brain", &hs[i], hs[i].split);
-	header(b, "shoal_host_disabled", "gauge", "1 while an operator's DISABLE HOST holds it out");
+	header(b, "shoal_host_disabled", "gauge",
+	       "1 while an operator's DISABLE HOST holds it out");
 	for (int i = 0; i < n; i++)
 		host_series(b, "shoal_host_disabled", &hs[i], hs[i].disabled);
 	header(b, "shoal_host_transactions_total", "counter",

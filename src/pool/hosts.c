@@ -36,9 +36,9 @@ const char *hosts_breaker_name(int state)
 
 const char *hosts_state_name(const struct host_view *v)
 {
-	return v->disabled	       ? "disabled"
-	       : v->split	       ? "split"
-	       : v->lagging	       ? "lagging"
+	return v->disabled		  ? "disabled"
+	       : v->split		  ? "split"
+	       : v->lagging		  ? "lagging"
 	       : v->breaker != BRK_CLOSED ? "broken"
 					  : "up";
 }
@@ -593,8 +593,8 @@ bool hosts_primary_missing(struct host_set *hs)
 	pthread_mutex_lock(&hosts_lock);
 	for (int i = 0; i < hs->n && missing; i++) {
 		const struct host_rec *h = hs->h[i];
-		missing = hosts_held(hs, h) || h->breaker != BRK_CLOSED ||
-			  role_excludes(h, hs->tsa, now);
+		missing =
+		    hosts_held(hs, h) || h->breaker != BRK_CLOSED || role_excludes(h, hs->tsa, now);
 	}
 	pthread_mutex_unlock(&hosts_lock);
 	return missing;

@@ -70,8 +70,8 @@ struct host_set {
  * of two primaries and hs sends writes (read-write, primary). Inline: the idle-server scan. */
 static inline bool hosts_held(const struct host_set *hs, const struct host_rec *h)
 {
-	return h && (h->lagging || h->disabled || (h->split && hs &&
-				    (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
+	return h && (h->lagging || h->disabled ||
+		     (h->split && hs && (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
 }
 
 /* The set for db (client database name dbname), or NULL when the entry has one host and
@@ -140,7 +140,8 @@ static inline void hosts_count_xact(struct host_rec *h)
 static inline void hosts_count_state(struct host_rec *h, int from, int to, int idle_state)
 {
 	if (h && (from == idle_state) != (to == idle_state))
-		atomic_fetch_add_explicit(&h->idle, to == idle_state ? 1 : -1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&h->idle, to == idle_state ? 1 : -1,
+					  memory_order_relaxed);
 }
 
 /* DISABLE HOST / ENABLE HOST: host:port of entry db (named dbname) is taken out of rotation or
