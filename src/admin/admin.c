@@ -215,6 +215,8 @@ static void admin_set(struct client *c, const char *key, const char *val)
 static void admin_command(struct client *c, const char *q)
 {
 	struct admin_query aq;
+	if (admin_hosts_command(c, q) != SHOAL_AGAIN)
+		return;
 	admin_parse(q, &aq);
 	if (aq.kind == AQ_SET) {
 		admin_set(c, aq.key, aq.value);

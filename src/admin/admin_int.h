@@ -53,6 +53,9 @@ shoal_rc admin_show(struct client *c, const char *what) MUST_USE;
 /* A control command (lower-case name): SHOAL_AGAIN if the name is unknown. The command writes
  * its tag or error, or sets c->admin_wait. */
 shoal_rc admin_control(struct client *c, const char *cmd, const char *arg) MUST_USE;
+/* DISABLE HOST / ENABLE HOST <db> <host>:<port> (admin_hosts.c), given the whole query;
+ * SHOAL_AGAIN when q is not one of them. */
+shoal_rc admin_hosts_command(struct client *c, const char *q) MUST_USE;
 /* Is a waiting command's condition met? */
 bool admin_wait_done(const struct admin_wait *aw);
 const char *admin_wait_tag(const struct admin_wait *aw);

@@ -606,6 +606,8 @@ static void show_help(struct client *c)
 		     "\n\tRESUME [<db>]"
 		     "\n\tDISABLE <db>"
 		     "\n\tENABLE <db>"
+		     "\n\tDISABLE HOST <db> <host>:<port>"
+		     "\n\tENABLE HOST <db> <host>:<port>"
 		     "\n\tRECONNECT [<db>]"
 		     "\n\tKILL [<db>]"
 		     "\n\tKILL_CLIENT <client_id>"
@@ -674,10 +676,10 @@ static void show_dns_hosts(struct client *c)
 	free(hosts);
 }
 
-static const char *const hosts_names[] = {"database", "host",	  "port",    "role",
-					  "read_only", "breaker", "servers", "connects",
-					  "failures", "lsn",	  "checked", "lag_bytes",
-					  "lagging", "split_brain"};
+static const char *const hosts_names[] = {
+    "database", "host",	    "port",	    "role",    "read_only", "breaker", "servers",
+    "connects", "failures", "lsn",	    "checked", "lag_bytes", "lagging", "split_brain",
+    "state",	"weight",   "transactions", "in_use",  "idle"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
@@ -686,7 +688,7 @@ static void show_hosts(struct client *c)
 	enum { MAX_ROWS = 1024 };
 	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
 	int n = hosts_snapshot(hosts, MAX_ROWS);
-	admin_header(&c->c.out, "ssisssiqqqsqss", hosts_names);
+	admin_header(&c->c.out, "ssisssiqqqsqsssiqii", hosts_names);
 	for (int i = 0; i < n; i++) {
 		struct admin_row r = {0};
 		row_str(&r, hosts[i].db);
@@ -709,6 +711,11 @@ static void show_hosts(struct client *c)
 			row_str(&r, NULL);
 		row_str(&r, hosts[i].lagging ? "yes" : "no");
 		row_str(&r, hosts[i].split ? "yes" : "no");
+		row_str(&r, hosts_state_name(&hosts[i]));
+		row_int(&r, hosts[i].weight);
+		row_u64(&r, hosts[i].xacts); /* transactions its servers ended */
+		row_int(&r, hosts[i].servers - hosts[i].idle);
+		row_int(&r, hosts[i].idle);
 		admin_write_row(&c->c.out, &r);
 	}
 	free(hosts);

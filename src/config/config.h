@@ -39,11 +39,12 @@ enum tls_mode {
 };
 
 /* load_balance_hosts (PgBouncer 1.24, per database): which host of a host list a new server
- * connection tries first. least-connections is Shoal's. */
+ * connection tries first. least-connections and random are Shoal's; weight= weighs all three. */
 enum lb_hosts {
 	LB_ROUND_ROBIN = 0,
 	LB_DISABLE,     /* the first usable host in list order */
 	LB_LEAST_CONN,  /* the usable host with the fewest server connections */
+	LB_RANDOM,      /* a usable host drawn at random */
 };
 
 /* target_session_attrs, libpq's values: the role a server must have to be used. */
@@ -66,6 +67,7 @@ struct db_entry {
 			 * (see config_default_host) */
 	int port;       /* default 5432; with a port list, its first port */
 	char *port_list; /* port=5432,5433: the whole list; NULL when one port was given */
+	char *weight;	 /* weight=3,1,1: one per host (or one for all); NULL: all 1 */
 	int load_balance_hosts;   /* enum lb_hosts */
 	int target_session_attrs; /* enum tsa */
 	char *dbname;   /* server database; NULL: same as the client's database name */
@@ -141,6 +143,7 @@ struct config {
 	usec_t server_lifetime;        /* 3600 s */
 	usec_t query_timeout;          /* 0 */
 	usec_t query_wait_timeout;     /* 120 s */
+	usec_t primary_wait_timeout;   /* 0: off; a write alias with no primary: its waiters' limit */
 	usec_t query_wait_notify;      /* 5 s: a NOTICE to a client that waits that long */
 	int server_fast_close;         /* 0: RECONNECT closes session servers at session end */
 	char *ignore_startup_parameters; /* "": none; startup parameters (or -c options) dropped */
@@ -281,11 +284,13 @@ const char *config_default_host(int port);
 struct host_addr {
 	char host[256];
 	int port;
+	int weight; /* weight=: its share of new server connections (1..1000, default 1) */
 };
 
-/* Split db->host and db->port_list (libpq style: one port for all hosts, or one per host) into
- * out[0..*n). A NULL host gives *n = 0 (the caller uses config_default_host). SHOAL_ERROR with
- * a message on an empty element, a bad port, a count mismatch or more than max hosts. */
+/* Split db->host, db->port_list and db->weight (libpq style: one port or weight for all hosts,
+ * or one per host) into out[0..*n). A NULL host gives *n = 0 (the caller uses
+ * config_default_host). SHOAL_ERROR with a message on an empty element, a bad port or weight,
+ * a count mismatch or more than max hosts. */
 shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
 			  char *err, size_t errlen) __attribute__((warn_unused_result));
 

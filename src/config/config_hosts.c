@@ -32,6 +32,35 @@ static int count_elems(const char *s)
 	return n;
 }
 
+/* weight=: one weight for every host, or one per host, each 1..1000. */
+static shoal_rc weights(const struct db_entry *db, struct host_addr *out, int nh, char *err,
+			size_t errlen)
+{
+	int nw = db->weight ? count_elems(db->weight) : 0;
+	if (nw > 1 && nw != nh) {
+		snprintf(err, errlen,
+			 "weight: %d weights for %d hosts (give one weight, or one per host)", nw,
+			 nh);
+		return SHOAL_ERROR;
+	}
+	const char *w = db->weight;
+	int all = 1;
+	for (int i = 0; i < nh; i++) {
+		char one[16], *end;
+		if (nw > 1 || (nw == 1 && i == 0)) {
+			long x = next_elem(&w, one, sizeof(one)) ? strtol(one, &end, 10) : 0;
+			if (x < 1 || x > 1000 || *end) {
+				snprintf(err, errlen, "weight: element %d of \"%s\" is not 1..1000",
+					 i + 1, db->weight);
+				return SHOAL_ERROR;
+			}
+			all = (int)x;
+		}
+		out[i].weight = all;
+	}
+	return SHOAL_OK;
+}
+
 shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
 			  char *err, size_t errlen)
 {
@@ -67,5 +96,5 @@ shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int 
 		}
 	}
 	*n = nh;
-	return SHOAL_OK;
+	return weights(db, out, nh, err, errlen);
 }

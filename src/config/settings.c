@@ -42,7 +42,7 @@ static const struct enum_name tls_mode_names[] = {
 
 const struct enum_name lb_names[] = {
 	{"round-robin", LB_ROUND_ROBIN}, {"disable", LB_DISABLE},
-	{"least-connections", LB_LEAST_CONN}, {NULL, 0},
+	{"least-connections", LB_LEAST_CONN}, {"random", LB_RANDOM}, {NULL, 0},
 };
 
 const struct enum_name tsa_names[] = {
@@ -93,6 +93,7 @@ const struct setting settings[] = {
 	S_DUR(server_lifetime, "3600", true),
 	S_DUR(query_timeout, "0", true),
 	S_DUR(query_wait_timeout, "120", true),
+	S_DUR(primary_wait_timeout, "0", true),
 	S_DUR(query_wait_notify, "5", true),
 	S_STR(ignore_startup_parameters, "", true),
 	S_BOOL(server_fast_close, "0", true),

@@ -272,6 +272,14 @@ static void host_metrics(struct buf *b)
 	       "1 while this host and another of its entry both answer as primary");
 	for (int i = 0; i < n; i++)
 		host_series(b, "shoal_host_split_brain", &hs[i], hs[i].split);
+	header(b, "shoal_host_disabled", "gauge",
+	       "1 while an operator's DISABLE HOST holds it out");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_disabled", &hs[i], hs[i].disabled);
+	header(b, "shoal_host_transactions_total", "counter",
+	       "Transactions the host's server connections ended");
+	for (int i = 0; i < n; i++)
+		host_series(b, "shoal_host_transactions_total", &hs[i], hs[i].xacts);
 	free(hs);
 }
 

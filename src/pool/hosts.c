@@ -34,6 +34,15 @@ const char *hosts_breaker_name(int state)
 	return state == BRK_OPEN ? "open" : state == BRK_HALF_OPEN ? "half-open" : "closed";
 }
 
+const char *hosts_state_name(const struct host_view *v)
+{
+	return v->disabled		  ? "disabled"
+	       : v->split		  ? "split"
+	       : v->lagging		  ? "lagging"
+	       : v->breaker != BRK_CLOSED ? "broken"
+					  : "up";
+}
+
 /* Under the lock. */
 static struct host_rec *rec_get(const char *db, const char *host, int port)
 {
@@ -55,9 +64,9 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 static char *set_sig(const struct db_entry *db)
 {
 	char sig[1024];
-	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d", db->host ? db->host : "", db->port,
+	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s", db->host ? db->host : "", db->port,
 		 db->port_list ? db->port_list : "", db->load_balance_hosts,
-		 db->target_session_attrs);
+		 db->target_session_attrs, db->weight ? db->weight : "");
 	return xstrdup(sig);
 }
 
@@ -81,6 +90,7 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 		int port = db->port > 0 ? db->port : 5432;
 		snprintf(addrs[0].host, sizeof(addrs[0].host), "%s", config_default_host(port));
 		addrs[0].port = port;
+		addrs[0].weight = 1;
 		n = 1;
 	}
 	struct host_set *hs = xcalloc(1, sizeof(*hs));
@@ -88,6 +98,10 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	hs->lb = db->load_balance_hosts;
 	hs->tsa = db->target_session_attrs;
 	hs->sig = set_sig(db);
+	for (int i = 0; i < n; i++) {
+		hs->w[i] = addrs[i].weight;
+		hs->weighted |= hs->w[i] != hs->w[0];
+	}
 	const char *sdb = db->dbname ? db->dbname : dbname;
 	size_t glen = strlen(sdb) + 2;
 	for (int i = 0; i < n; i++)
@@ -100,8 +114,10 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	size_t k = strlen(hs->group);
 	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; i < n; i++) {
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
+		hs->h[i]->weight = hs->w[i];
+	}
 	sets = xrealloc(sets, sizeof(*sets) * (size_t)(nsets + 1));
 	sets[nsets++] = hs;
 	pthread_mutex_unlock(&hosts_lock);
@@ -130,7 +146,7 @@ bool hosts_wants_role(const struct host_set *hs)
 
 bool hosts_rotate_idle(const struct host_set *hs)
 {
-	return hs && hs->n > 1 && hs->lb == LB_ROUND_ROBIN;
+	return hs && hs->n > 1 && (hs->lb == LB_ROUND_ROBIN || hs->lb == LB_RANDOM);
 }
 
 /* Under the lock: whether h's known role rules it out for tsa. An unknown or stale role does
@@ -173,8 +189,56 @@ static bool usable(const struct host_set *hs, const struct host_rec *h, int pass
 		 now - h->role_at <= ROLE_TTL);
 }
 
+/* Under the lock: weighted round-robin (nginx's smooth kind): each usable host earns its
+ * weight, the richest is picked and pays the usable hosts' total, so with weights 3,1 the picks
+ * go a,a,b,a,... and a host that drops out does not leave a debt behind. */
+static int pick_weighted(struct host_set *hs, int pass, usec_t now)
+{
+	int best = -1, total = 0;
+	for (int i = 0; i < hs->n; i++) {
+		if (!usable(hs, hs->h[i], pass, now))
+			continue;
+		hs->credit[i] += hs->w[i];
+		total += hs->w[i];
+		if (best < 0 || hs->credit[i] > hs->credit[best])
+			best = i;
+	}
+	if (best >= 0)
+		hs->credit[best] -= total;
+	return best;
+}
+
+/* Under the lock: whether host i has fewer server connections than host j for its weight. */
+static bool fewer_per_weight(const struct host_set *hs, int i, int j)
+{
+	return (long)hs->h[i]->servers * hs->w[j] < (long)hs->h[j]->servers * hs->w[i];
+}
+
+/* Under the lock: a usable host drawn at random, each with a chance in proportion to its
+ * weight (PgDog's "random"). */
+static int pick_random(const struct host_set *hs, int pass, usec_t now)
+{
+	int total = 0, last = -1;
+	for (int i = 0; i < hs->n; i++)
+		if (usable(hs, hs->h[i], pass, now))
+			total += hs->w[i];
+	int r = total ? (int)((double)total * (rand() / (RAND_MAX + 1.0))) : 0;
+	for (int i = 0; i < hs->n; i++) {
+		if (!usable(hs, hs->h[i], pass, now))
+			continue;
+		last = i;
+		if ((r -= hs->w[i]) < 0)
+			return i;
+	}
+	return last;
+}
+
 static int pick_index(struct host_set *hs, int pass, usec_t now)
 {
+	if (hs->lb == LB_RANDOM)
+		return pick_random(hs, pass, now);
+	if (hs->weighted && hs->lb == LB_ROUND_ROBIN)
+		return pick_weighted(hs, pass, now);
 	int best = -1;
 	int start = hs->lb == LB_DISABLE ? 0 : hs->next;
 	for (int k = 0; k < hs->n; k++) {
@@ -183,7 +247,7 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 			continue;
 		if (hs->lb != LB_LEAST_CONN)
 			return i;
-		if (best < 0 || hs->h[i]->servers < hs->h[best]->servers)
+		if (best < 0 || fewer_per_weight(hs, i, best))
 			best = i;
 	}
 	return best;
@@ -520,6 +584,49 @@ bool hosts_ryw_allows(struct host_rec *h, usec_t since)
 	return ok;
 }
 
+bool hosts_primary_missing(struct host_set *hs)
+{
+	if (!hosts_writes(hs))
+		return false;
+	usec_t now = shoal_now();
+	bool missing = true;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n && missing; i++) {
+		const struct host_rec *h = hs->h[i];
+		missing =
+		    hosts_held(hs, h) || h->breaker != BRK_CLOSED || role_excludes(h, hs->tsa, now);
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return missing;
+}
+
+shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const char *host,
+			    int port, bool disabled, char *err, size_t errlen)
+{
+	struct host_addr addrs[SHOAL_MAX_HOSTS];
+	int n = 0;
+	if (!wants_set(db)) {
+		snprintf(err, errlen, "database %s has one host: use DISABLE %s", dbname, dbname);
+		return SHOAL_ERROR;
+	}
+	if (config_host_list(db, addrs, SHOAL_MAX_HOSTS, &n, err, errlen) != SHOAL_OK)
+		return SHOAL_ERROR;
+	int i = 0;
+	while (i < n && (addrs[i].port != port || strcmp(addrs[i].host, host) != 0))
+		i++;
+	if (i == n) {
+		snprintf(err, errlen, "%s:%d is not a host of database %s", host, port, dbname);
+		return SHOAL_ERROR;
+	}
+	pthread_mutex_lock(&hosts_lock);
+	struct host_rec *h = rec_get(dbname, host, port); /* made now if no pool has used it */
+	if (!h->weight)
+		h->weight = addrs[i].weight;
+	h->disabled = disabled;
+	pthread_mutex_unlock(&hosts_lock);
+	return SHOAL_OK;
+}
+
 int hosts_snapshot(struct host_view *out, int max)
 {
 	int n = 0;
@@ -533,12 +640,16 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->read_only = h->read_only;
 		v->breaker = h->breaker;
 		v->servers = h->servers;
+		v->idle = atomic_load_explicit(&h->idle, memory_order_relaxed);
 		v->failures = h->failures;
 		v->connects = h->connects;
 		v->lsn = h->lsn;
 		v->lag_bytes = h->lag_bytes;
 		v->lagging = h->lagging;
 		v->split = h->split;
+		v->disabled = h->disabled;
+		v->weight = h->weight;
+		v->xacts = atomic_load_explicit(&h->xacts, memory_order_relaxed);
 		v->check_age = h->check_at ? (double)(shoal_now() - h->check_at) / USEC_PER_SEC : -1;
 	}
 	pthread_mutex_unlock(&hosts_lock);

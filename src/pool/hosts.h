@@ -6,6 +6,8 @@
 #ifndef SHOAL_HOSTS_H
 #define SHOAL_HOSTS_H
 
+#include <stdatomic.h>
+
 #include "common.h"
 #include "config.h"
 
@@ -43,6 +45,11 @@ struct host_rec {
 	 * primary. Writes (read-write, primary) go to neither. Same locking as lagging. */
 	_Atomic bool split;
 	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
+	/* DISABLE HOST by an operator: no new server, its idle ones are closed (as lagging). */
+	_Atomic bool disabled;
+	_Atomic uint64_t xacts; /* transactions its servers ended (ReadyForQuery 'I') */
+	_Atomic int idle;	/* of servers, those in an idle list now (ledger.c keeps it) */
+	int weight;		/* weight= of the entry's newest host set */
 };
 
 
@@ -51,6 +58,9 @@ struct host_rec {
 struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
+	bool weighted;		     /* weight= gave some host another weight than the rest */
+	int w[SHOAL_MAX_HOSTS];	     /* each host's weight */
+	int credit[SHOAL_MAX_HOSTS]; /* weighted round-robin: each host's running credit */
 	char *sig; /* host, port list and modes: a reload compares it */
 	char *group; /* hosts, ports and server database: a write alias's reads alias shares it */
 	struct host_rec *h[SHOAL_MAX_HOSTS];
@@ -60,8 +70,8 @@ struct host_set {
  * of two primaries and hs sends writes (read-write, primary). Inline: the idle-server scan. */
 static inline bool hosts_held(const struct host_set *hs, const struct host_rec *h)
 {
-	return h && (h->lagging || (h->split && hs &&
-				    (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
+	return h && (h->lagging || h->disabled ||
+		     (h->split && hs && (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
 }
 
 /* The set for db (client database name dbname), or NULL when the entry has one host and
@@ -118,15 +128,48 @@ usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *
  * not qualify yet is checked again at the next tick. */
 bool hosts_ryw_allows(struct host_rec *h, usec_t since);
 
+/* A server of h ended a transaction (its ReadyForQuery 'I'): counted for SHOW HOSTS. */
+static inline void hosts_count_xact(struct host_rec *h)
+{
+	if (h)
+		atomic_fetch_add_explicit(&h->xacts, 1, memory_order_relaxed);
+}
+
+/* A server of h (not a health check's) moves between states (ledger.c's one mover, and
+ * pool_server_gone with to = -1): keeps h's idle count for SHOW HOSTS. */
+static inline void hosts_count_state(struct host_rec *h, int from, int to, int idle_state)
+{
+	if (h && (from == idle_state) != (to == idle_state))
+		atomic_fetch_add_explicit(&h->idle, to == idle_state ? 1 : -1,
+					  memory_order_relaxed);
+}
+
+/* DISABLE HOST / ENABLE HOST: host:port of entry db (named dbname) is taken out of rotation or
+ * put back. SHOAL_ERROR (why in err) when it is not one of the entry's hosts. */
+shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const char *host,
+			    int port, bool disabled, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Whether hs sends writes: target_session_attrs read-write or primary. */
+static inline bool hosts_writes(const struct host_set *hs)
+{
+	return hs && (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY);
+}
+
+/* Whether hs sends writes (read-write, primary) and no host of it may be a primary now: each
+ * is disabled, held, behind an open or half-open breaker, or known (recently) not to be one.
+ * A host not yet seen may be: the wait goes on. false for NULL and for read aliases. */
+bool hosts_primary_missing(struct host_set *hs);
+
 /* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
 bool hosts_rotate_idle(const struct host_set *hs);
 
 /* A snapshot of every host, for SHOW HOSTS and /metrics: fills up to max, returns the count. */
 struct host_view {
 	char db[64], host[256];
-	int port, role, breaker, servers;
-	bool read_only;
-	uint64_t failures, connects, lsn;
+	int port, role, breaker, servers, idle, weight;
+	bool read_only, disabled;
+	uint64_t failures, connects, lsn, xacts;
 	double check_age; /* seconds since the last good check; -1: none */
 	int64_t lag_bytes;
 	bool lagging, split;
@@ -134,6 +177,8 @@ struct host_view {
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);
 const char *hosts_breaker_name(int state);
+/* One word for a host's state: disabled, split, lagging, broken (breaker not closed), up. */
+const char *hosts_state_name(const struct host_view *v);
 
 /* At exit. */
 void hosts_free_all(void);

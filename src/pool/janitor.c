@@ -9,6 +9,7 @@
 #include "proto.h"
 #include "worker.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -29,6 +30,7 @@ enum jan_kind {
 	J_SERVER_RECYCLE,
 	J_SERVER_EVICT,
 	J_RETIRE_TIMEOUT,
+	J_PRIMARY_WAIT,
 };
 
 struct jan_action {
@@ -63,14 +65,22 @@ static void jan_scan_waiting(struct jan *j, struct pool *p, bool *reserve)
 {
 	struct list *i, *tmp;
 	bool shutdown = pause_shutdown();
+	/* primary_wait_timeout: while a write alias has no primary, its waiters' limit */
+	bool no_primary = j->cfg->primary_wait_timeout > 0 && hosts_primary_missing(p->hosts);
+	unsigned failed;
+	if (!no_primary && p->hosts &&
+	    (failed = atomic_exchange_explicit(&p->primary_wait_failed, 0, memory_order_relaxed)))
+		log_info("pool %s@%s: a host may be primary again (%u writes failed by "
+			 "primary_wait_timeout while none was)",
+			 p->user, p->name, failed);
+	usec_t wait_limit = no_primary ? j->cfg->primary_wait_timeout : j->cfg->query_wait_timeout;
 	list_for_each_safe(i, tmp, &p->waiting)
 	{
 		struct client *c = container_of(i, struct client, node);
 		if (c->c.w == j->w && shutdown) /* no server will come: SHUTDOWN WAIT_FOR_SERVERS */
 			jan_add(j, J_SHUTDOWN_WAITER, c);
-		else if (c->c.w == j->w &&
-			 expired(c->state_since, j->cfg->query_wait_timeout, j->now))
-			jan_add(j, J_WAIT_TIMEOUT, c);
+		else if (c->c.w == j->w && expired(c->state_since, wait_limit, j->now))
+			jan_add(j, no_primary ? J_PRIMARY_WAIT : J_WAIT_TIMEOUT, c);
 		else if (c->c.w == j->w && /* PgBouncer: waited too long (or its login did) */
 			 expired(c->state_since,
 				 pool_timeout(p->query_timeout, j->cfg->query_timeout), j->now))
@@ -222,6 +232,27 @@ static void wait_timeout(struct client *c)
 	client_close(c, "08P01", msg);
 }
 
+/* primary_wait_timeout: a write alias's waiter, with no host that may be primary all along.
+ * 57P03 (cannot_connect_now), what PostgreSQL says while it cannot take the session yet:
+ * drivers and poolers above treat it as worth a retry. One log line per pool and episode. */
+static void primary_wait_timeout(struct client *c)
+{
+	struct pool *p = c->pool;
+	char msg[400], why[sizeof(p->last_connect_error)] = "";
+	pool_lock(p);
+	if (p->connect_failures > 0) /* e.g. a refused login: say so, it may not be a failover */
+		snprintf(why, sizeof(why), "%s", p->last_connect_error);
+	pool_unlock(p);
+	snprintf(msg, sizeof(msg),
+		 "no primary host for database %s within primary_wait_timeout (%gs): writes fail "
+		 "until one is reachable%s%s%s",
+		 p->name, (double)config_current()->primary_wait_timeout / USEC_PER_SEC,
+		 *why ? " (server login failing: " : "", why, *why ? ")" : "");
+	if (atomic_fetch_add_explicit(&p->primary_wait_failed, 1, memory_order_relaxed) == 0)
+		log_warn("pool %s@%s: %s", p->user, p->name, msg);
+	client_close(c, "57P03", msg);
+}
+
 /* query_wait_notify: PgBouncer's notice, once per wait. */
 static void wait_notice(struct client *c)
 {
@@ -239,6 +270,7 @@ static void jan_do(struct jan_action *a)
 	struct server *s = a->obj;
 	switch (a->kind) {
 	case J_WAIT_TIMEOUT: wait_timeout(c); break;
+	case J_PRIMARY_WAIT: primary_wait_timeout(c); break;
 	case J_SHUTDOWN_WAITER: client_close(c, "57P01", "pooler is shutting down"); break;
 	case J_QUERY_CANCEL:
 		log_info("%s query timeout: canceling its query (query_timeout)", c->c.name);

@@ -490,6 +490,8 @@ void server_state_locked(struct server *s, enum server_state st)
 {
 	server_move_check(s, st);
 	list_del(&s->node);
+	if (!s->check)
+		hosts_count_state(s->hrec, (int)s->state, (int)st, SV_IDLE);
 	s->state = st;
 	s->state_since = shoal_clock();
 	struct list *l = s->check ? &s->pool->checking : server_list(s->pool, st);

@@ -249,6 +249,9 @@ struct pool {
 	int connect_failures;
 	_Atomic uint64_t server_connects;       /* every server connection started */
 	_Atomic uint64_t server_login_failures; /* of those, closed before their login completed */
+	/* primary_wait_timeout: waiters of this write alias failed since no host could be primary
+	 * (one log line when the first fails, one when a primary is back: janitor.c) */
+	_Atomic unsigned primary_wait_failed;
 	_Atomic uint64_t ps_hits, ps_misses, ps_evictions; /* prepared.c's server caches */
 	char last_connect_error[160]; /* why the last failed server login failed */
 	usec_t next_connect_at;

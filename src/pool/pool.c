@@ -165,7 +165,9 @@ void pool_acquire(struct client *c)
 		pool_unlock(p); /* a server is already on its way */
 		return;
 	}
-	if (pool_login_failing(p)) {
+	/* primary_wait_timeout: a write alias's request waits for a primary instead (the janitor
+	 * fails it after that long while none may be one, else after query_wait_timeout) */
+	if (pool_login_failing(p) && !(cfg->primary_wait_timeout > 0 && hosts_writes(p->hosts))) {
 		char why[sizeof(p->last_connect_error)];
 		str_copy(why, sizeof(why), p->last_connect_error);
 		if (c->state == CL_LOGIN) /* counted in n_clients already: leave as a pool client */
@@ -458,6 +460,8 @@ void pool_server_gone(struct server *s, bool failed_login, const char *reason)
 		atomic_fetch_add_explicit(&p->server_login_failures, 1, memory_order_relaxed);
 	}
 	list_del(&s->node);
+	if (!s->check)
+		hosts_count_state(s->hrec, (int)s->state, -1, SV_IDLE);
 	if (s->check)
 		pool_release_check_slot(p);
 	else

@@ -129,6 +129,7 @@ static void server_stats_ready(struct server *s, struct client *c, char status)
 	}
 	if (status == 'I') {
 		stats_add(&st->xact_count, 1);
+		hosts_count_xact(s->hrec);
 		if (s->xact_start) {
 			stats_add(&st->xact_time, (uint64_t)(now - s->xact_start));
 			hist_observe(&p->hists[s->c.w->id].xact, now - s->xact_start);

@@ -944,7 +944,7 @@ static void test_parse_db_errors(void **state)
 	    {"host=a,,c", "host: empty or too long element 2"},
 	    {"host=a,b port=5432,0", "port: 0 is out of range"},
 	    {"host=a,b port=5432,", "port: invalid number"},
-	    {"host=a load_balance_hosts=random", "invalid value \"random\""},
+	    {"host=a load_balance_hosts=sticky", "invalid value \"sticky\""},
 	    {"host=a target_session_attrs=master", "invalid value \"master\""},
 	    {"host=a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", "more than 16 hosts"},
 	};

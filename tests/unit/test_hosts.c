@@ -21,6 +21,7 @@ static struct host_set *set_of(const char *db, const char *value)
 	struct host_set *hs = hosts_set_for(&e, db);
 	free(e.host);
 	free(e.port_list);
+	free(e.weight);
 	free(e.dbname);
 	return hs;
 }
@@ -78,6 +79,87 @@ static void test_least_connections(void **state)
 	assert_int_equal(pick_port(hs), 2);
 }
 
+static void test_weighted_round_robin_follows_the_weights(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("wrr", "host=a,b,c port=1,2,3 weight=3,1,1");
+	int seq[10];
+	for (int i = 0; i < 10; i++)
+		seq[i] = pick_port(hs);
+	int want[10] = {1, 2, 1, 3, 1, 1, 2, 1, 3, 1}; /* smooth: a,b,a,c,a; 6:2:2 */
+	assert_memory_equal(seq, want, sizeof(want));
+	assert_int_equal(hs->h[0]->weight, 3);
+	/* a host out of rotation: the others share its turns by their own weights */
+	assert_true(hosts_server_gone(hs, hs->h[0], true, false, "refused"));
+	for (int i = 0; i < 4; i++)
+		assert_int_not_equal(pick_port(hs), 1);
+}
+
+static void test_weighted_least_connections_counts_per_weight(void **state)
+{
+	(void)state;
+	struct host_set *hs =
+	    set_of("wlc", "host=a,b port=1,2 weight=3,1 load_balance_hosts=least-connections");
+	int n[3] = {0};
+	for (int i = 0; i < 8; i++)
+		n[pick_port(hs)]++;
+	assert_int_equal(n[1], 6);
+	assert_int_equal(n[2], 2);
+}
+
+static void test_random_draws_by_weight_and_skips_a_held_host(void **state)
+{
+	(void)state;
+	struct host_set *hs =
+	    set_of("rnd", "host=a,b,c port=1,2,3 weight=6,2,2 load_balance_hosts=random");
+	assert_true(hosts_rotate_idle(hs));
+	int n[4] = {0};
+	srand(18);
+	for (int i = 0; i < 1000; i++)
+		n[pick_port(hs)]++;
+	assert_in_range(n[1], 540, 660);
+	assert_in_range(n[2], 150, 250);
+	assert_in_range(n[3], 150, 250);
+	hs->h[1]->disabled = true;
+	for (int i = 0; i < 50; i++)
+		assert_int_not_equal(pick_port(hs), 2);
+	hs->h[1]->disabled = false;
+}
+
+static void test_weight_list_is_checked(void **state)
+{
+	(void)state;
+	struct db_entry e = {0};
+	char err[256] = "";
+	assert_int_equal(config_parse_db("host=a,b weight=1,2,3", &e, err, sizeof(err)),
+			 SHOAL_ERROR);
+	assert_non_null(strstr(err, "3 weights for 2 hosts"));
+	assert_int_equal(config_parse_db("host=a,b weight=0", &e, err, sizeof(err)), SHOAL_ERROR);
+	assert_int_equal(config_parse_db("host=a,b weight=2,x", &e, err, sizeof(err)), SHOAL_ERROR);
+	struct host_set *hs = set_of("wall", "host=a,b port=1,2 weight=5");
+	assert_false(hs->weighted); /* one weight for all: plain round-robin */
+	assert_int_equal(hs->w[1], 5);
+}
+
+static void test_disabled_host_gets_no_connection(void **state)
+{
+	(void)state;
+	struct db_entry e = {0};
+	char err[256] = "";
+	assert_int_equal(config_parse_db("host=a,b port=1,2", &e, err, sizeof(err)), SHOAL_OK);
+	struct host_set *hs = hosts_set_for(&e, "dis");
+	assert_int_equal(hosts_set_disabled(&e, "dis", "a", 1, true, err, sizeof(err)), SHOAL_OK);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pick_port(hs), 2);
+	assert_true(hosts_held(hs, hs->h[0]));
+	assert_int_equal(hosts_set_disabled(&e, "dis", "a", 9, true, err, sizeof(err)),
+			 SHOAL_ERROR);
+	assert_int_equal(hosts_set_disabled(&e, "dis", "a", 1, false, err, sizeof(err)), SHOAL_OK);
+	assert_false(hosts_held(hs, hs->h[0]));
+	free(e.host);
+	free(e.port_list);
+}
+
 static void test_standby_skips_a_known_primary(void **state)
 {
 	(void)state;
@@ -106,6 +188,24 @@ static void test_read_write_wants_the_writable_host(void **state)
 	assert_int_equal(pick_port(hs), 2);
 	assert_true(hosts_role_seen(hs, hs->h[1], false, false));
 	assert_int_equal(pick_port(hs), 2); /* the standby is skipped while its role is fresh */
+}
+
+static void test_primary_missing_once_no_host_may_be_primary(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("pm", "host=s,p port=1,2 target_session_attrs=read-write");
+	assert_false(hosts_primary_missing(hs)); /* not seen yet: either may be */
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_role_seen(hs, hs->h[0], true, true));
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
+	assert_false(hosts_primary_missing(hs)); /* p not seen yet */
+	assert_int_equal(pick_port(hs), 2);
+	assert_true(hosts_role_seen(hs, hs->h[1], false, false));
+	assert_false(hosts_primary_missing(hs));
+	/* the primary's login fails: its breaker opens, no host may be primary */
+	hosts_server_gone(hs, hs->h[1], true, false, "refused");
+	assert_true(hosts_primary_missing(hs));
+	assert_false(hosts_primary_missing(set_of("pm_ro", "host=s,p port=1,2")));
 }
 
 static void test_prefer_standby_takes_the_primary_only_when_no_standby_is_left(void **state)
@@ -187,8 +287,14 @@ int main(void)
 	    cmocka_unit_test(test_round_robin_takes_hosts_in_turn),
 	    cmocka_unit_test(test_disable_takes_the_first_usable_host),
 	    cmocka_unit_test(test_least_connections),
+	    cmocka_unit_test(test_weighted_round_robin_follows_the_weights),
+	    cmocka_unit_test(test_weighted_least_connections_counts_per_weight),
+	    cmocka_unit_test(test_random_draws_by_weight_and_skips_a_held_host),
+	    cmocka_unit_test(test_weight_list_is_checked),
+	    cmocka_unit_test(test_disabled_host_gets_no_connection),
 	    cmocka_unit_test(test_standby_skips_a_known_primary),
 	    cmocka_unit_test(test_read_write_wants_the_writable_host),
+	    cmocka_unit_test(test_primary_missing_once_no_host_may_be_primary),
 	    cmocka_unit_test(test_prefer_standby_takes_the_primary_only_when_no_standby_is_left),
 	    cmocka_unit_test(test_all_breakers_open_means_no_host),
 	    cmocka_unit_test(test_lost_connection_makes_one_probe),
