@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -115,4 +116,70 @@ void admin_parse(const char *q, struct admin_query *out)
 		out->kind = AQ_SET;
 	else
 		memset(out, 0, sizeof(*out)); /* AQ_INVALID */
+}
+
+/* ---- DISABLE HOST / ENABLE HOST ------------------------------------------------------------- */
+
+/* The next space-separated word of *pp into out (a ';' ends the command); false when there is
+ * none or it is too long. */
+static bool host_word(const char **pp, char *out, size_t outlen)
+{
+	const char *s = *pp;
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t len = strcspn(s, " \t\r\n;");
+	*pp = s + len;
+	if (len == 0 || len >= outlen)
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	return true;
+}
+
+/* Only spaces and one ';' may follow the last word. */
+static bool host_at_end(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == ';')
+		s++;
+	while (isspace((unsigned char)*s))
+		s++;
+	return *s == '\0';
+}
+
+/* host:port into its parts, the port after the last ':' (an IPv6 address keeps its colons). */
+static bool host_split(const char *hp, struct admin_host_cmd *out)
+{
+	const char *colon = strrchr(hp, ':');
+	char *end;
+	if (!colon || colon == hp || (size_t)(colon - hp) >= sizeof(out->host))
+		return false;
+	long p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || p < 1 || p > 65535)
+		return false;
+	memcpy(out->host, hp, (size_t)(colon - hp));
+	out->host[colon - hp] = '\0';
+	out->port = (int)p;
+	return true;
+}
+
+void admin_parse_host(const char *q, struct admin_host_cmd *out)
+{
+	char verb[16], kw[16], hp[300];
+	const char *p = q;
+	memset(out, 0, sizeof(*out));
+	if (!host_word(&p, verb, sizeof(verb)) || !host_word(&p, kw, sizeof(kw)) ||
+	    strcasecmp(kw, "host") != 0 || host_at_end(p) ||
+	    (strcasecmp(verb, "disable") != 0 && strcasecmp(verb, "enable") != 0))
+		return; /* AH_OTHER */
+	out->disable = strcasecmp(verb, "disable") == 0;
+	out->kind = AH_USAGE;
+	if (!host_word(&p, out->db, sizeof(out->db)) || !host_word(&p, hp, sizeof(hp)) ||
+	    !host_at_end(p) || !host_split(hp, out)) {
+		out->db[0] = out->host[0] = '\0';
+		out->port = 0;
+		return;
+	}
+	out->kind = AH_OK;
 }

@@ -24,4 +24,22 @@ struct admin_query {
 /* Parse the NUL-terminated query q. Always fills out->kind. */
 void admin_parse(const char *q, struct admin_query *out);
 
+/* DISABLE HOST / ENABLE HOST <db> <host>:<port>, which PgBouncer's grammar has no room for. */
+enum admin_host_kind {
+	AH_OTHER, /* not this command (DISABLE <db>, even a database named host): admin_parse's */
+	AH_USAGE, /* the two words, then not <db> <host>:<port> */
+	AH_OK,
+};
+
+struct admin_host_cmd {
+	enum admin_host_kind kind;
+	bool disable;
+	char db[64];
+	char host[256];
+	int port;
+};
+
+/* Parse q as a host command. Always fills out->kind; db, host and port only for AH_OK. */
+void admin_parse_host(const char *q, struct admin_host_cmd *out);
+
 #endif
