@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "sqlscan.h"
@@ -276,6 +277,19 @@ static void test_plain_path_block_boundaries(void **state)
 	}
 }
 
+/* A word a rule looks for right after any punctuation byte (no word byte: '{' is 'z' + 1,
+ * '@' and '[' are 'A' - 1 and 'Z' + 1, '`' is 'a' - 1), at every place of a block. */
+static void test_plain_path_after_punctuation(void **state)
+{
+	(void)state;
+	char b[256], tail[32];
+	for (const char *c = "(),+-*/<>=~!@#%^&|`?{}[]:\t\n"; *c; c++) {
+		snprintf(tail, sizeof(tail), "x%cpg_advisory_lock(1)", *c);
+		for (int n = 0; n <= 17; n++)
+			assert_pins(padded(b, "SELECT ", " ", n, tail), "session advisory lock");
+	}
+}
+
 /* Bytes >= 0x80 whose low seven bits spell t, h, s, p or ';' (0xd4 = 'T' | 0x80, ...) are no
  * hint letters; UTF-8 text before and after a rule's word does not hide it. */
 static void test_plain_path_high_bytes(void **state)
@@ -305,6 +319,7 @@ int main(void)
 	    cmocka_unit_test(test_resets),
 	    cmocka_unit_test(test_plain_statement_path),
 	    cmocka_unit_test(test_plain_path_block_boundaries),
+	    cmocka_unit_test(test_plain_path_after_punctuation),
 	    cmocka_unit_test(test_plain_path_high_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
