@@ -10,6 +10,7 @@ struct param {
 	char *value;
 	char *initial; /* server lists: the value at login (NULL if unknown: not reported) */
 	bool raw;      /* value is SQL text from the client's own SET, applied unquoted */
+	bool joined;   /* value shares name's allocation (a new entry's first value) */
 	/* Kept by params.c for the diff on every link: */
 	bool at_initial; /* initial && value equals it */
 	uint32_t hash;	 /* of the lower-cased name: a lookup compares this first */
@@ -18,11 +19,20 @@ struct param {
 struct param_list {
 	struct param *items;
 	int n, cap;
-	int n_off; /* items not at_initial: the diff on a link skips its RESET pass when the
-		    * client has every one of them (kept by session/params.c) */
+	int n_off;	  /* items not at_initial: the diff on a link skips its RESET pass when the
+			   * client has every one of them (kept by session/params.c) */
+	char *block;	  /* params_copy's one allocation (NULL if none): the items array and the */
+	size_t block_len; /* strings inside it are freed with it, not one by one */
 };
 
 /* Free every entry and the array; pl is left empty. */
 void params_free(struct param_list *pl);
+/* Free p's value unless it lives in a shared allocation (pl's block, or its name's); leaves it
+ * NULL. */
+void param_drop_value(const struct param_list *pl, struct param *p);
+/* The same for p's initial value. */
+void param_drop_initial(const struct param_list *pl, struct param *p);
+/* Free p's name, value and initial value, the ones not in a shared allocation. */
+void param_drop(const struct param_list *pl, struct param *p);
 
 #endif

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK_PARAM, TK_PUNCT };
 
@@ -48,9 +51,8 @@ struct tok {
 };
 
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
-/* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
 /* C_HINT: the first letters of the words hint_word() knows (t, h, s, p in either case);
- * C_SEMI: ';' (plain_statement() stops only at these two) */
+ * C_SEMI: ';' (plain_rest() stops only at these two) */
 enum {
 	C_SPACE = 1,
 	C_IDSTART = 2,
@@ -654,6 +656,54 @@ static bool only_space(const char *p, size_t i, size_t len)
 	return true;
 }
 
+enum plain { PLAIN_NO, PLAIN_YES, PLAIN_GO_ON };
+
+/* One byte of plain_rest() at i (0 < i < len) that is ';' or a hint letter. */
+static enum plain plain_byte(const char *p, size_t i, size_t len)
+{
+	if (p[i] == ';')
+		return only_space(p, i + 1, len) ? PLAIN_YES : PLAIN_NO;
+	/* a hint letter that starts a word: the byte before it is no word byte */
+	if (!ident_start((unsigned char)p[i - 1]) && i + 4 <= len && hint_word(p + i))
+		return PLAIN_NO;
+	return PLAIN_GO_ON;
+}
+
+/* The bytes from i on (i > 0): PLAIN_YES if the first ';' has only white space after it (or
+ * there is none) and no hint letter before it starts a hint word. Most bytes are neither ';'
+ * nor t, h, s, p: with SSE2 (every x86-64) 16 bytes are tested at once and only the hits are
+ * looked at, one by one, as the byte loop below does. */
+static enum plain plain_rest(const char *p, size_t i, size_t len)
+{
+#ifdef __SSE2__
+	const __m128i low = _mm_set1_epi8(0x20), semi = _mm_set1_epi8(';');
+	const __m128i t = _mm_set1_epi8('t'), h = _mm_set1_epi8('h'), s = _mm_set1_epi8('s'),
+		      pp = _mm_set1_epi8('p');
+	for (; i + 16 <= len; i += 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
+		__m128i l = _mm_or_si128(v, low); /* t|0x20 == 't' only for t and T */
+		__m128i hit =
+		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l, t), _mm_cmpeq_epi8(l, h)),
+				 _mm_or_si128(_mm_cmpeq_epi8(l, s), _mm_cmpeq_epi8(l, pp)));
+		unsigned mask =
+		    (unsigned)_mm_movemask_epi8(_mm_or_si128(hit, _mm_cmpeq_epi8(v, semi)));
+		for (; mask; mask &= mask - 1) {
+			enum plain r = plain_byte(p, i + (size_t)__builtin_ctz(mask), len);
+			if (r != PLAIN_GO_ON)
+				return r;
+		}
+	}
+#endif
+	for (; i < len; i++) {
+		if (!(char_class[(unsigned char)p[i]] & (C_HINT | C_SEMI)))
+			continue; /* most bytes */
+		enum plain r = plain_byte(p, i, len);
+		if (r != PLAIN_GO_ON)
+			return r;
+	}
+	return PLAIN_YES;
+}
+
 /* Could a first word of n bytes starting with c be one that a statement rule looks at (SET,
  * RESET, LISTEN, LOAD, PREPARE, DEALLOCATE, DISCARD, DO, CREATE)? Decided by its first letter
  * and length alone: a false alarm only costs a scan. */
@@ -686,17 +736,8 @@ static bool plain_statement(const char *p, size_t len)
 		n++;
 	if (statement_word((unsigned char)p[i], n) || (i + 4 <= len && hint_word(p + i)))
 		return false;
-	for (i++; i < len; i++) { /* the first word too: a digit or $ inside it ends a word */
-		unsigned char cl = char_class[(unsigned char)p[i]];
-		if (!(cl & (C_HINT | C_SEMI)))
-			continue; /* most bytes */
-		if (cl & C_SEMI)
-			return only_space(p, i + 1, len);
-		/* a hint letter that starts a word: the byte before it is no word byte */
-		if (!ident_start((unsigned char)p[i - 1]) && i + 4 <= len && hint_word(p + i))
-			return false;
-	}
-	return true;
+	/* the first word too: a digit or $ inside it ends a word */
+	return plain_rest(p, i + 1, len) == PLAIN_YES;
 }
 
 void sqlscan(const char *sql, size_t len, struct sql_facts *out)

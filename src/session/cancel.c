@@ -25,8 +25,9 @@
 /* The target server changes on every link: the client's worker writes it under the entry's own
  * lock, not reg_lock, so links on different workers do not contend. cancel_handle takes
  * reg_lock, then the entry's lock, then the target's pool lock (that order only). The entry is
- * freed under reg_lock. While an entry names a server, that server is alive and linked to the
- * entry's client: its client clears the target before unlinking it or closing it. */
+ * given back (entry_give) under reg_lock. While an entry names a server, that server is alive
+ * and linked to the entry's client: its client clears the target before unlinking it or
+ * closing it. */
 struct cancel_entry {
 	struct cancel_entry *next;
 	uint32_t pid;
@@ -53,6 +54,37 @@ struct cancel_target {
 
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cancel_entry *buckets[CANCEL_BUCKETS];
+
+/* Entries given back by closed clients, kept (up to CANCEL_SPARE_MAX) for the next logins so
+ * that a login costs no malloc and free for its entry; under reg_lock. */
+#define CANCEL_SPARE_MAX 256
+static struct cancel_entry *spare;
+static int nspare;
+
+/* Under reg_lock: a zeroed entry, a spare one when there is. */
+static struct cancel_entry *entry_take(void)
+{
+	struct cancel_entry *e = spare;
+	if (!e)
+		return xcalloc(1, sizeof(*e));
+	spare = e->next;
+	nspare--;
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
+/* Under reg_lock: e is out of the registry; its key is wiped. */
+static void entry_give(struct cancel_entry *e)
+{
+	if (nspare >= CANCEL_SPARE_MAX) {
+		free(e);
+		return;
+	}
+	memset(e, 0, sizeof(*e));
+	e->next = spare;
+	spare = e;
+	nspare++;
+}
 
 /* ---- pids shared by several entries ----------------------------------------------------
  * A session-mode client is told its server's real pid (cancel_use_pid), and two PostgreSQL
@@ -153,14 +185,14 @@ static shoal_rc make_key(int minor, int self, uint32_t *pid, uint8_t *key, size_
 
 shoal_rc cancel_register(struct client *c)
 {
-	struct cancel_entry *e = xcalloc(1, sizeof(*e));
-	spin_init(&e->lock);
 	int self = config_current()->peer_id;
 	pthread_mutex_lock(&reg_lock);
+	struct cancel_entry *e = entry_take();
+	spin_init(&e->lock);
 	for (;;) {
 		if (make_key(c->proto_minor, self, &e->pid, e->key, &e->keylen) != SHOAL_OK) {
+			entry_give(e);
 			pthread_mutex_unlock(&reg_lock);
-			free(e);
 			return SHOAL_ERROR;
 		}
 		/* (pid, key) names one client. With peering only 15 bits of a 3.0 pid are random:
@@ -187,7 +219,7 @@ void cancel_unregister(struct client *c)
 	struct cancel_entry **slot = find_own_slot(c), *e = *slot;
 	if (e) {
 		*slot = e->next;
-		free(e);
+		entry_give(e);
 	}
 	pthread_mutex_unlock(&reg_lock);
 	c->cancel_pid = 0;

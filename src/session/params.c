@@ -23,21 +23,47 @@ static void note_value(struct param_list *pl, struct param *p)
 	pl->n_off += (int)was - (int)p->at_initial;
 }
 
+/* Bytes of s with its NUL, 0 for NULL. */
+static size_t str_size(const char *s)
+{
+	return s ? strlen(s) + 1 : 0;
+}
+
+/* Copy s (n bytes with its NUL, 0 for NULL) to *at and move *at past it. */
+static char *put_str(char **at, const char *s, size_t n)
+{
+	if (!n)
+		return NULL;
+	char *d = memcpy(*at, s, n);
+	*at += n;
+	return d;
+}
+
+/* One allocation for the items and every string (a client's login values are copied at each
+ * login): what is set later is allocated on its own, and params_free tells the two apart. */
 void params_copy(struct param_list *dst, const struct param_list *src)
 {
 	params_free(dst);
 	if (src->n == 0)
 		return;
-	dst->cap = src->n;
-	dst->items = xmalloc((size_t)dst->cap * sizeof(*dst->items));
+	size_t len = (size_t)src->n * sizeof(*dst->items);
+	for (int i = 0; i < src->n; i++)
+		len += str_size(src->items[i].name) + str_size(src->items[i].value) +
+		       str_size(src->items[i].initial);
+	dst->block = xmalloc(len);
+	dst->block_len = len;
+	dst->items = (struct param *)(void *)dst->block;
+	char *at = dst->block + (size_t)src->n * sizeof(*dst->items);
 	for (int i = 0; i < src->n; i++) {
 		const struct param *s = &src->items[i];
-		dst->items[i] = *s;
-		dst->items[i].name = xstrdup(s->name);
-		dst->items[i].value = xstrdup(s->value);
-		dst->items[i].initial = s->initial ? xstrdup(s->initial) : NULL;
+		struct param *d = &dst->items[i];
+		*d = *s;
+		d->name = put_str(&at, s->name, str_size(s->name));
+		d->value = put_str(&at, s->value, str_size(s->value));
+		d->initial = put_str(&at, s->initial, str_size(s->initial));
+		d->joined = false;
 	}
-	dst->n = src->n;
+	dst->cap = dst->n = src->n;
 	dst->n_off = src->n_off;
 }
 
@@ -66,28 +92,49 @@ const char *params_get(const struct param_list *pl, const char *name)
 	return p ? p->value : NULL;
 }
 
+/* Room for one more item: the items array moves out of a params_copy block when it grows. */
+static void grow(struct param_list *pl)
+{
+	int cap = pl->cap ? pl->cap * 2 : 4; /* a client sends a few */
+	size_t size = (size_t)cap * sizeof(*pl->items);
+	if (pl->items && (void *)pl->items == (void *)pl->block)
+		pl->items = memcpy(xmalloc(size), pl->items, (size_t)pl->n * sizeof(*pl->items));
+	else
+		pl->items = xrealloc(pl->items, size);
+	pl->cap = cap;
+}
+
+/* A new entry with its name and first value in one allocation. */
+static struct param *add(struct param_list *pl, const char *name, const char *value, uint32_t h)
+{
+	if (pl->n == pl->cap)
+		grow(pl);
+	size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+	char *s = xmalloc(nl + vl);
+	memcpy(s, name, nl);
+	memcpy(s + nl, value, vl);
+	struct param *p = &pl->items[pl->n++];
+	*p = (struct param){.name = s, .value = s + nl, .joined = true, .hash = h};
+	pl->n_off++; /* not at_initial until note_value says so */
+	return p;
+}
+
 void params_set(struct param_list *pl, const char *name, const char *value, bool initial)
 {
 	uint32_t h = name_hash(name);
 	struct param *p = find_hashed(pl, name, h);
 	if (!p) {
-		if (pl->n == pl->cap) {
-			pl->cap = pl->cap ? pl->cap * 2 : 4; /* a client sends a few */
-			pl->items = xrealloc(pl->items, (size_t)pl->cap * sizeof(*pl->items));
-		}
-		p = &pl->items[pl->n++];
-		*p = (struct param){.name = xstrdup(name), .hash = h};
-		pl->n_off++; /* not at_initial until note_value says so */
-	}
-	if (!p->value || strcmp(p->value, value) != 0) {
-		free(p->value);
-		p->value = xstrdup(value);
+		p = add(pl, name, value, h);
+	} else if (!p->value || strcmp(p->value, value) != 0) {
+		char *v = xstrdup(value); /* value may be p->initial */
+		param_drop_value(pl, p);
+		p->value = v;
 	}
 	p->raw = false;
 	if (initial) {
-		char *old = p->initial; /* value may be it */
-		p->initial = xstrdup(value);
-		free(old);
+		char *v = xstrdup(value); /* value may be p->initial */
+		param_drop_initial(pl, p);
+		p->initial = v;
 	}
 	note_value(pl, p);
 }
@@ -383,9 +430,7 @@ int params_diff_sql(const struct param_list *client, const struct param_list *se
 static void params_del(struct param_list *pl, struct param *p)
 {
 	pl->n_off -= !p->at_initial;
-	free(p->name);
-	free(p->value);
-	free(p->initial);
+	param_drop(pl, p);
 	*p = pl->items[--pl->n];
 }
 
@@ -399,8 +444,9 @@ void params_assume_applied(const struct param_list *client, struct param_list *s
 			continue;
 		}
 		if (s->initial) {
-			free(s->value);
-			s->value = xstrdup(s->initial);
+			char *v = xstrdup(s->initial);
+			param_drop_value(server, s);
+			s->value = v;
 			note_value(server, s);
 			i++;
 		} else {
@@ -428,8 +474,9 @@ void params_back_to_initial(struct param_list *server, const char *name)
 {
 	struct param *p = params_find(server, name);
 	if (p && p->initial) {
-		free(p->value);
-		p->value = xstrdup(p->initial);
+		char *v = xstrdup(p->initial);
+		param_drop_value(server, p);
+		p->value = v;
 		p->raw = false;
 		note_value(server, p);
 	} else if (p) {

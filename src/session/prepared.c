@@ -174,10 +174,14 @@ struct ps_op *op_head(struct ps_server *ps)
 
 static void op_free(struct ps_op *op)
 {
-	free(op->cname);
-	def_free(op->def);
-	op->cname = NULL;
-	op->def = NULL;
+	if (op->cname) {
+		free(op->cname);
+		op->cname = NULL;
+	}
+	if (op->def) {
+		def_free(op->def);
+		op->def = NULL;
+	}
 }
 
 void op_pop(struct ps_server *ps)
@@ -590,12 +594,12 @@ bool ps_wants_whole(const struct server *s, uint8_t type)
 	return h && h->kind == OP_INJ_DESCRIBE;
 }
 
-bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
+/* ps_server_msg past its common cases: kept out of line so that those need no stack frame. */
+static __attribute__((noinline)) bool server_msg(struct server *s, uint8_t type, const uint8_t *msg,
+						 size_t len)
 {
 	struct ps_server *ps = s->ps;
 	struct ps_op *h = op_head(ps);
-	if (!h)
-		return true;
 	uint8_t k = h->kind;
 	switch (type) {
 	case '1': /* ParseComplete */
@@ -655,17 +659,43 @@ bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 	}
 }
 
-void ps_emit(struct server *s, struct client *c)
+/* Every server message of a linked server comes here. With no reply awaited, or a simple
+ * Query's (simple-protocol traffic), it passes, or its ReadyForQuery ends the Query, without a
+ * stack frame; the extended protocol's replies (out of step then) take the long way. */
+bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t len)
 {
 	struct ps_server *ps = s->ps;
+	if (!ps || ps->qhead == ps->qlen)
+		return true;
+	const struct ps_op *h = &ps->q[ps->qhead];
+	if (h->kind != OP_QUERY)
+		return server_msg(s, type, msg, len);
+	if (type == PQMSG_READY && !h->def && !h->cname) {
+		ps->qhead++; /* op_pop with nothing to free */
+		return true;
+	}
+	if (type != PQMSG_READY && type != '1' && type != '2' && type != '3')
+		return true;
+	return server_msg(s, type, msg, len);
+}
+
+static __attribute__((noinline)) void emit_closes(struct ps_server *ps, struct client *c)
+{
 	struct ps_op *h;
-	if (s->c.fwd_left)
-		return; /* in the middle of forwarding a reply to this client */
 	while ((h = op_head(ps)) != NULL && h->kind == OP_SYN_CLOSE) {
 		proto_begin(&c->c.out, '3');
 		proto_finish(&c->c.out);
 		op_pop(ps);
 	}
+}
+
+void ps_emit(struct server *s, struct client *c)
+{
+	struct ps_server *ps = s->ps;
+	if (s->c.fwd_left)
+		return; /* in the middle of forwarding a reply to this client */
+	if (ps && ps->qhead < ps->qlen && ps->q[ps->qhead].kind == OP_SYN_CLOSE)
+		emit_closes(ps, c);
 }
 
 void ps_client_free(struct client *c)

@@ -35,8 +35,11 @@ static void parse_unnamed(struct client *c, struct server *s, const uint8_t *bod
 /* The client's unnamed statement is gone, and so is the server's. */
 static void forget_unnamed(struct client *c, struct server *s)
 {
-	uint64_t none = 0;
-	if (c) {
+	uint64_t none = 0; /* unknown */
+	/* A client that never used the extended protocol has no unnamed statement to forget (and
+	 * gets no state for it: simple-protocol traffic); the server's is unknown then, so a
+	 * later Bind of it is preceded by a Close (unnamed_ensure), as for another client's. */
+	if (c && c->ps) {
 		struct ps_client *pc = ps_cli(c);
 		def_free(pc->unnamed);
 		pc->unnamed = NULL;
@@ -156,6 +159,18 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	srv_describe(s, st, name, d);
 }
 
+/* A Bind of portal from the server statement sname; rest: the client's Bind after the
+ * statement name. */
+static void put_bind(struct buf *o, const char *portal, const char *sname, const uint8_t *rest,
+		     size_t n)
+{
+	proto_begin(o, PQMSG_BIND);
+	proto_put_str(o, portal);
+	proto_put_str(o, sname);
+	proto_put_bytes(o, rest, n);
+	proto_finish(o);
+}
+
 static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
@@ -191,12 +206,14 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	else
 		s->ps->unnamed_portal = st->id;
 	srv_name(st->id, sname, sizeof(sname));
+	const uint8_t *rest = msg + 5 + r.pos;
+	if (!must_hold(d, st)) { /* the common case: written in place, no copy */
+		put_bind(&s->c.out, portal, sname, rest, len - 5 - r.pos);
+		op_push(s->ps, OP_BIND, NULL, NULL, st->id);
+		return;
+	}
 	struct buf m = {0};
-	proto_begin(&m, PQMSG_BIND);
-	proto_put_str(&m, portal);
-	proto_put_str(&m, sname);
-	proto_put_bytes(&m, msg + 5 + r.pos, len - 5 - r.pos);
-	proto_finish(&m);
+	put_bind(&m, portal, sname, rest, len - 5 - r.pos);
 	send_or_hold(s, OP_BIND, &m, d, st);
 }
 
@@ -223,6 +240,11 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
 	srv_name(st->id, sname, sizeof(sname));
+	if (!must_hold(d, st)) {
+		put_describe_stmt(&s->c.out, sname);
+		op_push(s->ps, OP_DESCRIBE, NULL, NULL, st->id);
+		return;
+	}
 	struct buf m = {0};
 	put_describe_stmt(&m, sname);
 	send_or_hold(s, OP_DESCRIBE, &m, d, st);
@@ -319,6 +341,14 @@ void ps_client_note(struct server *s, uint8_t type)
 		op_push(ps, OP_SYNC, NULL, NULL, 0);
 		break;
 	case PQMSG_QUERY:
+		if (ps->qhead == ps->qlen && ps->qcap && !(s->client && s->client->ps)) {
+			/* simple-protocol traffic: the queue's one op, nothing to move or copy */
+			ps->qhead = 0;
+			ps->qlen = 1;
+			ps->q[0] = (struct ps_op){.kind = OP_QUERY};
+			ps->unnamed_owner = 0; /* as forget_unnamed() for a client without state */
+			break;
+		}
 		/* A simple Query destroys the unnamed statement, unless the server skips it: its op
 		 * keeps the statement (moved, not copied) to give it back then. */
 		op_push(ps, OP_QUERY, NULL, NULL, 0);

@@ -135,10 +135,17 @@ void held_release(struct server *s)
 
 /* Send a client's Bind or Describe (built in m) of d, now SHOAL_<st->id>; or hold it (and
  * stop reading the client) until st's description is known, if d has one to compare. */
+/* The client's statement has a description and the server's is still in flight: a Bind or
+ * Describe of it waits until they can be compared. */
+bool must_hold(const struct ps_def *d, const struct srv_stmt *st)
+{
+	return d->desc && !st->desc;
+}
+
 void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps_def *d,
 		  const struct srv_stmt *st)
 {
-	if (d->desc && !st->desc) {
+	if (must_hold(d, st)) {
 		struct ps_held *h = xcalloc(1, sizeof(*h));
 		h->kind = kind;
 		h->len = buf_avail(m);

@@ -151,6 +151,8 @@ void srv_retire(struct ps_server *ps, struct srv_stmt *st);
 void ps_count(_Atomic uint64_t *counter);
 struct srv_stmt *srv_add(struct server *s, const struct ps_def *d);
 void srv_describe(struct server *s, struct srv_stmt *st, const char *cname, const struct ps_def *d);
+/* Must a Bind/Describe of d (st on the server) be held by send_or_hold? Else it is sent. */
+bool must_hold(const struct ps_def *d, const struct srv_stmt *st);
 void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps_def *d,
 		  const struct srv_stmt *st);
 void put_describe_stmt(struct buf *o, const char *name);

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <string.h>
 
 #include "sqlscan.h"
@@ -223,6 +224,90 @@ static void test_plain_statement_path(void **state)
 	assert_no_pin("SELECT caf\xc3\xa9 FROM t");
 }
 
+/* "head" + n copies of "pad" + "tail" in buf (n * strlen(pad) < 200). */
+static const char *padded(char *buf, const char *head, const char *pad, int n, const char *tail)
+{
+	strcpy(buf, head);
+	for (int i = 0; i < n; i++)
+		strcat(buf, pad);
+	strcat(buf, tail);
+	return buf;
+}
+
+/* The plain path looks at 16 bytes at a time where SSE2 is there (and one byte at a time
+ * elsewhere: test_sqlscan_scalar runs these without it). Each text below is shifted by 0 to 40
+ * bytes, so what decides it (a word a rule looks for, a ';', a quote, a comment, the byte before
+ * a word) falls at every place of a 16-byte block, across two blocks, and in the tail of fewer
+ * than 16 bytes; the shortest texts are shorter than one block. */
+static void test_plain_path_block_boundaries(void **state)
+{
+	(void)state;
+	char b[256];
+	for (int n = 0; n <= 40; n++) {
+		assert_pins(padded(b, "SELECT ", " ", n, "pg_advisory_lock(1)"),
+			    "session advisory lock");
+		assert_pins(padded(b, "SELECT ", " ", n, "sEt_CoNfIg('a.b', 'x', false)"),
+			    "set_config() with is_local false");
+		assert_pins(padded(b, "SELECT 1 INTO ", " ", n, "TEMP t"), "temporary table");
+		assert_pins(padded(b, "SELECT 1", " ", n, ";LISTEN x"), "LISTEN");
+		assert_pins(padded(b, "SELECT 1;", " ", n, "LISTEN x"), "LISTEN");
+		assert_pins(padded(b, "SELECT 1 --", "-", n, "\n; LISTEN x"), "LISTEN");
+		assert_pins(padded(b, "SELECT 'a;", "b", n, "', pg_advisory_lock(1)"),
+			    "session advisory lock");
+		assert_pins(padded(b, "", " ", n, "pg_advisory_lock(1)"), "session advisory lock");
+		/* the byte before the word is a word byte: part of a longer identifier */
+		assert_no_pin(padded(b, "SELECT ", "a", n, "temp FROM t"));
+		assert_no_pin(
+		    padded(b, "SELECT x", "\xc3\xa9", n, "set_config('a.b', 'x', false)"));
+		assert_no_pin(padded(b, "SELECT x", "_", n, "pg_advisory_lock(1)"));
+		/* in quotes and comments */
+		assert_no_pin(padded(b, "SELECT '", " ", n, "LISTEN x' AS hold"));
+		assert_no_pin(padded(b, "SELECT 1 /*", " ", n, "; LISTEN x */"));
+		assert_no_pin(padded(b, "SELECT 1 --", " ", n, "; LISTEN x"));
+		assert_no_pin(padded(b, "SELECT \"", "x", n, "; LISTEN\""));
+		assert_no_pin(padded(b, "SELECT $$", " ", n, ";LISTEN x$$"));
+		/* one statement, the ';' anywhere, white space after it */
+		assert_int_equal(stmts(padded(b, "SELECT 1", " ", n, ";")), 1);
+		assert_int_equal(stmts(padded(b, "SELECT 1;", " ", n, "")), 1);
+		assert_int_equal(stmts(padded(b, "SELECT 1;", "\t", n, "SELECT 2")), 2);
+		assert_int_equal(stmts(padded(b, "SELECT '", ";", n, "'")), 1);
+		/* a word a rule looks for cut short by the end of the text */
+		assert_no_pin(padded(b, "SELECT", " ", n, "pg_"));
+		assert_no_pin(padded(b, "SELECT", " ", n, "te"));
+	}
+}
+
+/* A word a rule looks for right after any punctuation byte (no word byte: '{' is 'z' + 1,
+ * '@' and '[' are 'A' - 1 and 'Z' + 1, '`' is 'a' - 1), at every place of a block. */
+static void test_plain_path_after_punctuation(void **state)
+{
+	(void)state;
+	char b[256], tail[32];
+	for (const char *c = "(),+-*/<>=~!@#%^&|`?{}[]:\t\n"; *c; c++) {
+		snprintf(tail, sizeof(tail), "x%cpg_advisory_lock(1)", *c);
+		for (int n = 0; n <= 17; n++)
+			assert_pins(padded(b, "SELECT ", " ", n, tail), "session advisory lock");
+	}
+}
+
+/* Bytes >= 0x80 whose low seven bits spell t, h, s, p or ';' (0xd4 = 'T' | 0x80, ...) are no
+ * hint letters; UTF-8 text before and after a rule's word does not hide it. */
+static void test_plain_path_high_bytes(void **state)
+{
+	(void)state;
+	char b[256];
+	for (int n = 0; n <= 20; n++) {
+		assert_no_pin(
+		    padded(b, "SELECT '", "\xd4\xc8\xd3\xd0\xbb\xf4\xe8\xf3\xf0", n, "' AS x"));
+		assert_int_equal(stmts(padded(b, "SELECT '", "\xbb\xc3\xa9", n, "'")), 1);
+		assert_pins(
+		    padded(b, "SELECT '", "\xc3\xa9", n, "', set_config('a.b', 'x', false)"),
+		    "set_config() with is_local false");
+		assert_pins(padded(b, "SELECT caf\xc3\xa9", " ", n, ";\n LISTEN x -- \xc3\xa9"),
+			    "LISTEN");
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -233,6 +318,9 @@ int main(void)
 	    cmocka_unit_test(test_deallocate_discard),
 	    cmocka_unit_test(test_resets),
 	    cmocka_unit_test(test_plain_statement_path),
+	    cmocka_unit_test(test_plain_path_block_boundaries),
+	    cmocka_unit_test(test_plain_path_after_punctuation),
+	    cmocka_unit_test(test_plain_path_high_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
