@@ -169,6 +169,12 @@ struct config {
 					* of the same user may then bind the port too) */
 	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
+	int tcp_keepcnt;               /* probes before the connection is dropped; 0: OS default */
+	int tcp_keepidle;              /* seconds idle before the first probe; 0: OS default */
+	int tcp_keepintvl;             /* seconds between probes; 0: OS default */
+	int tcp_user_timeout;          /* ms unacknowledged before the connection is dropped;
+					* 0: OS default */
+	int listen_backlog;            /* listen(2) backlog of the listening sockets, 1024 */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM/SIGINT wait, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
 	char *stats_users;             /* comma-separated: the admin console, SHOW only */

@@ -86,8 +86,8 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 		if (w->nlisteners >= WORKER_MAX_LISTENERS - 1)
 			break;
 		char why[256];
-		int fd =
-		    net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport, why, sizeof(why));
+		int fd = net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport,
+					     cfg->listen_backlog, why, sizeof(why));
 		if (fd < 0) {
 			snprintf(err, errlen, "cannot listen on %s:%d: %s%s", a, cfg->listen_port,
 				 why,
@@ -117,8 +117,8 @@ static shoal_rc listen_unix(struct worker *w, const struct config *cfg, struct w
 				return listen_dup(w, &first->listeners[i], err, errlen);
 		return SHOAL_OK;
 	}
-	int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode, err,
-				 errlen);
+	int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode,
+				 cfg->listen_backlog, err, errlen);
 	if (fd < 0)
 		return SHOAL_ERROR;
 	log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);

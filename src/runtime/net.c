@@ -14,7 +14,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_t errlen)
+static int listen_addrinfo(struct addrinfo *ai, bool reuseport, int backlog, char *err,
+			   size_t errlen)
 {
 	int one = 1;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -25,7 +26,7 @@ static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -35,7 +36,8 @@ fail:
 	return -1;
 }
 
-int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, size_t errlen)
+int net_listen_tcp_opts(const char *host, int port, bool reuseport, int backlog, char *err,
+			size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res;
@@ -47,14 +49,14 @@ int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, s
 		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
-	int fd = listen_addrinfo(res, reuseport, err, errlen);
+	int fd = listen_addrinfo(res, reuseport, backlog, err, errlen);
 	freeaddrinfo(res);
 	return fd;
 }
 
 int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
 {
-	return net_listen_tcp_opts(host, port, true, err, errlen);
+	return net_listen_tcp_opts(host, port, true, 1024, err, errlen);
 }
 
 static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -83,7 +85,7 @@ static bool unix_in_use(const struct sockaddr_un *sun)
 /* Bound under a temporary name, listening, then renamed into place: the socket file appears
  * only once connections to it are accepted (a client that sees it is never refused). A live
  * socket of another process is left alone; a stale one is replaced. */
-int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen)
+int net_listen_unix(const char *dir, int port, int mode, int backlog, char *err, size_t errlen)
 {
 	struct sockaddr_un sun, tmp;
 	if (unix_path(dir, port, &sun, err, errlen) < 0)
@@ -99,8 +101,8 @@ int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errle
 		tmp = sun; /* no room for a temporary name: bind in place */
 	unlink(tmp.sun_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 1024) < 0 ||
-	    chmod(tmp.sun_path, (mode_t)mode) < 0 ||
+	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 ||
+	    listen(fd, backlog) < 0 || chmod(tmp.sun_path, (mode_t)mode) < 0 ||
 	    (strcmp(tmp.sun_path, sun.sun_path) != 0 && rename(tmp.sun_path, sun.sun_path) < 0)) {
 		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
 		if (fd >= 0) {
@@ -162,12 +164,22 @@ int net_connect_result(int fd)
 	return e;
 }
 
-void net_set_tcp_opts(int fd, bool keepalive)
+static void set_int_opt(int fd, int level, int name, int v)
 {
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (keepalive)
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	if (v > 0)
+		setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
+{
+	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->user_timeout);
+	if (!o->keepalive)
+		return;
+	set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepcnt);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keepidle);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepintvl);
 }
 
 /* inet_ntop for IPv4 without stdio (inet_ntop formats with sprintf): an accept formats its

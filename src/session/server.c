@@ -311,7 +311,7 @@ static void server_on_connected(struct server *s)
 		return;
 	}
 	s->connected = true;
-	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
+	client_tcp_opts(s->c.lfd.fd);
 	net_local_info(s->c.lfd.fd, s->local_addr, sizeof(s->local_addr), &s->local_port);
 	if (server_wants_tls(s)) {
 		proto_begin(&s->c.out, 0);

@@ -605,10 +605,10 @@ static void test_not_implemented_setting_warns_once(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[pgbouncer]\ntcp_keepcnt = 1\ntcp_keepcnt = 2\nserver_tls13_ciphers = x\n"
+	load_ok(&c, "[pgbouncer]\nlog_stats = 1\nlog_stats = 0\nsyslog = 0\n"
 		    "pkt_buf = 4096\n");
 	const char *log = read_log();
-	assert_int_equal(count_substr(log, "\"tcp_keepcnt\""), 1);
+	assert_int_equal(count_substr(log, "\"log_stats\""), 1);
 	assert_int_equal(count_substr(log, "has no effect in Shoal"), 2);
 	assert_int_equal(count_substr(log, "\"pkt_buf\" is not needed: Shoal sizes its buffers"), 1);
 	assert_null(strstr(log, "not implemented"));
