@@ -33,8 +33,7 @@ static const char *const not_implemented[] = {
 	"syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout",
 	"unix_socket_group",
-	"scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
-	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
+	"scram_iterations", "cancel_wait_timeout",
 };
 
 static const struct {

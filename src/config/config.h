@@ -38,6 +38,9 @@ enum tls_mode {
 	TLS_VERIFY_FULL,
 };
 
+/* client_tls_dheparams: PgBouncer's values (legacy, 1024-bit DH, is refused by tls.c). */
+enum tls_dhe { TLS_DHE_NONE = 0, TLS_DHE_AUTO, TLS_DHE_LEGACY };
+
 /* load_balance_hosts (PgBouncer 1.24, per database): which host of a host list a new server
  * connection tries first. least-connections is Shoal's. */
 enum lb_hosts {
@@ -194,10 +197,14 @@ struct config {
 	char *client_tls_key_file, *client_tls_cert_file, *client_tls_ca_file;
 	char *client_tls_protocols;    /* "secure" = TLSv1.2 and TLSv1.3 */
 	char *client_tls_ciphers;      /* "default" */
+	char *client_tls13_ciphers;    /* TLS 1.3 suites (SSL_CTX_set_ciphersuites); "": OpenSSL's */
+	char *client_tls_ecdhcurve;    /* groups for key exchange; "auto": OpenSSL's */
+	int client_tls_dheparams;      /* enum tls_dhe, default auto */
 	int server_tls_sslmode;        /* enum tls_mode, default prefer */
 	char *server_tls_ca_file, *server_tls_key_file, *server_tls_cert_file;
 	char *server_tls_protocols;    /* "secure" */
 	char *server_tls_ciphers;      /* "default" */
+	char *server_tls13_ciphers;    /* as client_tls13_ciphers */
 	char *auth_hba_file;           /* NULL when unset; needed by auth_type = hba */
 	char *auth_user;               /* runs auth_query for users not in auth_file; NULL: off */
 	char *auth_query;              /* PgBouncer's query, schema-qualified; $1 = user name */

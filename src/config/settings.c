@@ -40,6 +40,10 @@ static const struct enum_name tls_mode_names[] = {
 	{NULL, 0},
 };
 
+static const struct enum_name tls_dhe_names[] = {
+	{"none", TLS_DHE_NONE}, {"auto", TLS_DHE_AUTO}, {"legacy", TLS_DHE_LEGACY}, {NULL, 0},
+};
+
 const struct enum_name lb_names[] = {
 	{"round-robin", LB_ROUND_ROBIN}, {"disable", LB_DISABLE},
 	{"least-connections", LB_LEAST_CONN}, {NULL, 0},
@@ -146,12 +150,16 @@ const struct setting settings[] = {
 	S_PATH(client_tls_ca_file, true),
 	S_STR(client_tls_protocols, "secure", true),
 	S_STR(client_tls_ciphers, "default", true),
+	S_STR(client_tls13_ciphers, "", true),
+	S_STR(client_tls_ecdhcurve, "auto", true),
+	S_ENUM(client_tls_dheparams, tls_dhe_names, "auto", true),
 	S_ENUM(server_tls_sslmode, tls_mode_names, "prefer", true),
 	S_PATH(server_tls_ca_file, true),
 	S_PATH(server_tls_key_file, true),
 	S_PATH(server_tls_cert_file, true),
 	S_STR(server_tls_protocols, "secure", true),
 	S_STR(server_tls_ciphers, "default", true),
+	S_STR(server_tls13_ciphers, "", true),
 	S_PATH(auth_hba_file, true),
 	S_PATH(auth_user, true),
 	S_STR(auth_query,
