@@ -29,10 +29,9 @@ static const char *const not_implemented[] = {
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
 	"application_name_add_host", "log_pooler_errors",
 	"log_stats", "disable_pqexec", "dns_zone_check_period",
-	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "server_round_robin",
+	"resolv_conf", "server_round_robin",
 	"syslog", "syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout",
-	"unix_socket_group",
 	"scram_iterations", "cancel_wait_timeout",
 };
 

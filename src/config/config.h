@@ -119,6 +119,7 @@ struct config {
 	int listen_port;       /* 6432 */
 	char *unix_socket_dir; /* "/tmp"; "" = no Unix socket */
 	int unix_socket_mode;  /* 0777 (octal in the file) */
+	char *unix_socket_group; /* group of the socket file; NULL: the process's */
 	int auth_type;         /* enum auth_type, default md5 */
 	char *auth_file;       /* NULL when unset */
 	int pool_mode;         /* default session */
@@ -178,6 +179,8 @@ struct config {
 	int tcp_user_timeout;          /* ms unacknowledged before the connection is dropped;
 					* 0: OS default */
 	int listen_backlog;            /* listen(2) backlog of the listening sockets, 1024 */
+	int tcp_socket_buffer;         /* SO_SNDBUF and SO_RCVBUF in bytes; 0: OS default */
+	int tcp_defer_accept;          /* on (not 0): TCP_DEFER_ACCEPT of 45 s on TCP listeners */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM/SIGINT wait, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
 	char *stats_users;             /* comma-separated: the admin console, SHOW only */

@@ -85,7 +85,8 @@ static bool unix_in_use(const struct sockaddr_un *sun)
 /* Bound under a temporary name, listening, then renamed into place: the socket file appears
  * only once connections to it are accepted (a client that sees it is never refused). A live
  * socket of another process is left alone; a stale one is replaced. */
-int net_listen_unix(const char *dir, int port, int mode, int backlog, char *err, size_t errlen)
+int net_listen_unix(const char *dir, int port, int mode, int gid, int backlog, char *err,
+		    size_t errlen)
 {
 	struct sockaddr_un sun, tmp;
 	if (unix_path(dir, port, &sun, err, errlen) < 0)
@@ -103,6 +104,7 @@ int net_listen_unix(const char *dir, int port, int mode, int backlog, char *err,
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 ||
 	    listen(fd, backlog) < 0 || chmod(tmp.sun_path, (mode_t)mode) < 0 ||
+	    (gid >= 0 && chown(tmp.sun_path, (uid_t)-1, (gid_t)gid) < 0) ||
 	    (strcmp(tmp.sun_path, sun.sun_path) != 0 && rename(tmp.sun_path, sun.sun_path) < 0)) {
 		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
 		if (fd >= 0) {
@@ -170,9 +172,16 @@ static void set_int_opt(int fd, int level, int name, int v)
 		setsockopt(fd, level, name, &v, sizeof(v));
 }
 
+void net_defer_accept(int fd, int secs)
+{
+	set_int_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, secs);
+}
+
 void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
 {
 	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, o->buffer);
+	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, o->buffer);
 	set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->user_timeout);
 	if (!o->keepalive)
 		return;

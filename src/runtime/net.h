@@ -13,9 +13,13 @@ int net_listen_tcp(const char *host, int port, char *err, size_t errlen);
  * the listen(2) backlog. */
 int net_listen_tcp_opts(const char *host, int port, bool reuseport, int backlog, char *err,
 			size_t errlen);
-/* Listen on dir/.s.PGSQL.port with the given mode and backlog; removes a stale socket file
- * first. */
-int net_listen_unix(const char *dir, int port, int mode, int backlog, char *err, size_t errlen);
+/* TCP_DEFER_ACCEPT of secs on a TCP listening socket (0: off): the kernel hands a connection
+ * over only once its first bytes came. */
+void net_defer_accept(int fd, int secs);
+/* Listen on dir/.s.PGSQL.port with the given mode, group (-1: the process's) and backlog;
+ * removes a stale socket file first. */
+int net_listen_unix(const char *dir, int port, int mode, int gid, int backlog, char *err,
+		    size_t errlen);
 /* Accept one connection, nonblocking and close-on-exec; -1 with errno when none. */
 int net_accept(int lfd, struct sockaddr_storage *addr, socklen_t *alen);
 /* Start a nonblocking connect to host:port (a host starting with '/' is a Unix socket dir).
@@ -28,6 +32,7 @@ struct net_tcp_opts {
 	bool keepalive;
 	int keepcnt, keepidle, keepintvl; /* probes; seconds; seconds (with keepalive only) */
 	int user_timeout;		  /* TCP_USER_TIMEOUT, milliseconds */
+	int buffer;			  /* SO_SNDBUF and SO_RCVBUF, bytes */
 };
 /* TCP_NODELAY and o on fd; a setsockopt that fails is not an error (best effort, as for the
  * OS defaults it stands for). */
