@@ -97,7 +97,9 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 			rc = SHOAL_ERROR;
 			break;
 		}
-		net_defer_accept(fd, cfg->tcp_defer_accept ? 45 : 0); /* PgBouncer's 45 s */
+		/* PgBouncer's 45 s; the buffers before any connection (net_set_buffers) */
+		net_defer_accept(fd, cfg->tcp_defer_accept ? 45 : 0);
+		net_set_buffers(fd, cfg->tcp_socket_buffer);
 		listener_add(w, fd, !cfg->so_reuseport && !first, false);
 		if (!first)
 			log_info("listening on %s:%d%s", a, cfg->listen_port,

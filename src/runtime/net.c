@@ -14,6 +14,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+static void set_int_opt(int fd, int level, int name, int v)
+{
+	if (v > 0)
+		setsockopt(fd, level, name, &v, sizeof(v));
+}
+
 static int listen_addrinfo(struct addrinfo *ai, bool reuseport, int backlog, char *err,
 			   size_t errlen)
 {
@@ -139,7 +145,7 @@ static int connect_unix(const char *dir, int port, char *err, size_t errlen)
 }
 
 /* Host names come from the resolver thread's cache (dns.c): a worker never blocks in DNS. */
-int net_connect(const char *host, int port, char *err, size_t errlen)
+int net_connect(const char *host, int port, int sockbuf, char *err, size_t errlen)
 {
 	if (host[0] == '/')
 		return connect_unix(host, port, err, errlen);
@@ -148,6 +154,8 @@ int net_connect(const char *host, int port, char *err, size_t errlen)
 	if (dns_lookup(host, port, &ss, &len, err, errlen) != SHOAL_OK)
 		return -1;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		net_set_buffers(fd, sockbuf);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)) {
 		snprintf(err, errlen, "connect to %s:%d: %s", host, port, strerror(errno));
 		if (fd >= 0)
@@ -166,10 +174,10 @@ int net_connect_result(int fd)
 	return e;
 }
 
-static void set_int_opt(int fd, int level, int name, int v)
+void net_set_buffers(int fd, int bytes)
 {
-	if (v > 0)
-		setsockopt(fd, level, name, &v, sizeof(v));
+	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, bytes);
+	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
 }
 
 void net_defer_accept(int fd, int secs)
@@ -180,8 +188,6 @@ void net_defer_accept(int fd, int secs)
 void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
 {
 	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, o->buffer);
-	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, o->buffer);
 	set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->user_timeout);
 	if (!o->keepalive)
 		return;

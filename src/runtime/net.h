@@ -16,15 +16,20 @@ int net_listen_tcp_opts(const char *host, int port, bool reuseport, int backlog,
 /* TCP_DEFER_ACCEPT of secs on a TCP listening socket (0: off): the kernel hands a connection
  * over only once its first bytes came. */
 void net_defer_accept(int fd, int secs);
+/* SO_SNDBUF and SO_RCVBUF of bytes (0: the OS default, which grows them) on a listening socket,
+ * whose accepted sockets inherit them: set after the handshake instead, a smaller receive buffer
+ * than the window already offered makes the kernel drop what arrives (retransmitted later). */
+void net_set_buffers(int fd, int bytes);
 /* Listen on dir/.s.PGSQL.port with the given mode, group (-1: the process's) and backlog;
  * removes a stale socket file first. */
 int net_listen_unix(const char *dir, int port, int mode, int gid, int backlog, char *err,
 		    size_t errlen);
 /* Accept one connection, nonblocking and close-on-exec; -1 with errno when none. */
 int net_accept(int lfd, struct sockaddr_storage *addr, socklen_t *alen);
-/* Start a nonblocking connect to host:port (a host starting with '/' is a Unix socket dir).
- * Returns fd (connect in progress or done) or -1 with err. */
-int net_connect(const char *host, int port, char *err, size_t errlen);
+/* Start a nonblocking connect to host:port (a host starting with '/' is a Unix socket dir), a TCP
+ * socket's buffers set first (net_set_buffers). Returns fd (connect in progress or done) or -1
+ * with err. */
+int net_connect(const char *host, int port, int sockbuf, char *err, size_t errlen);
 /* SO_ERROR of a connecting socket: 0 when connected. */
 int net_connect_result(int fd);
 /* Options of a connected TCP socket (the tcp_* settings); 0 leaves the OS default. */
@@ -32,7 +37,6 @@ struct net_tcp_opts {
 	bool keepalive;
 	int keepcnt, keepidle, keepintvl; /* probes; seconds; seconds (with keepalive only) */
 	int user_timeout;		  /* TCP_USER_TIMEOUT, milliseconds */
-	int buffer;			  /* SO_SNDBUF and SO_RCVBUF, bytes */
 };
 /* TCP_NODELAY and o on fd; a setsockopt that fails is not an error (best effort, as for the
  * OS defaults it stands for). */

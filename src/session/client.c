@@ -106,8 +106,7 @@ void client_tcp_opts(int fd)
 				 .keepcnt = cfg->tcp_keepcnt,
 				 .keepidle = cfg->tcp_keepidle,
 				 .keepintvl = cfg->tcp_keepintvl,
-				 .user_timeout = cfg->tcp_user_timeout,
-				 .buffer = cfg->tcp_socket_buffer};
+				 .user_timeout = cfg->tcp_user_timeout};
 	net_set_tcp_opts(fd, &o);
 }
 

@@ -108,7 +108,8 @@ void server_connect_check(struct worker *w, struct pool *p, struct host_rec *che
 		server_close(s, "no usable host");
 		return;
 	}
-	s->c.lfd.fd = net_connect(s->host, s->port, err, sizeof(err));
+	s->c.lfd.fd =
+	    net_connect(s->host, s->port, config_current()->tcp_socket_buffer, err, sizeof(err));
 	if (s->c.lfd.fd < 0) {
 		server_close(s, err);
 		return;
