@@ -25,17 +25,11 @@
  * existing pgbouncer.ini loads unchanged. Those with a reason in unneeded[] are jobs Shoal does
  * without a setting. */
 static const char *const not_implemented[] = {
-	"auth_ident_file", "auth_ldap_options",
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
-	"application_name_add_host", "log_pooler_errors",
-	"log_stats", "disable_pqexec", "dns_zone_check_period",
-	"resolv_conf", "tcp_defer_accept", "tcp_socket_buffer", "tcp_keepcnt", "tcp_keepidle",
-	"tcp_keepintvl", "tcp_user_timeout", "listen_backlog", "server_round_robin",
-	"syslog", "syslog_ident", "syslog_facility",
+	"log_pooler_errors", "log_stats", "disable_pqexec",
+	"syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout",
-	"unix_socket_group",
-	"scram_iterations", "cancel_wait_timeout", "client_tls13_ciphers",
-	"client_tls_dheparams", "client_tls_ecdhcurve", "server_tls13_ciphers",
+	"cancel_wait_timeout",
 };
 
 static const struct {
@@ -45,6 +39,37 @@ static const struct {
 	{"sbuf_loopcnt", "each worker's event loop is fair by itself"},
 	{"disable_pqexec", "Shoal's console reads only simple queries anyway"},
 	{"conffile", "the file is the one given on the command line"},
+	{"server_check_query", "Shoal notices a dead idle server by its socket and checks a "
+			       "server by its protocol state, not by a query"},
+	{"server_check_delay", "Shoal notices a dead idle server by its socket and checks a "
+			       "server by its protocol state, not by a query"},
+	{"syslog_ident", "it names Shoal in syslog, and Shoal does not log to syslog"},
+	{"syslog_facility", "it files Shoal's lines in syslog, and Shoal does not log to syslog"},
+	{"service_name", "a Windows service name; Shoal runs on Linux"},
+	{"job_name", "a Windows service name; Shoal runs on Linux"},
+	{"suspend_timeout", "SUSPEND is refused (use a rolling restart)"},
+};
+
+/* PgBouncer settings for behaviour Shoal does not have: PgBouncer's default (the behaviour
+ * Shoal has) loads without a word, any other value is refused with why, so that a
+ * pgbouncer.ini never silently loses what it asked for. */
+static const struct {
+	const char *name, *def, *why;
+} refused[] = {
+	{"syslog", "0", "Shoal logs to stderr or logfile; let the service manager (journald) "
+			"forward them"},
+	{"application_name_add_host", "0", "Shoal does not rewrite application_name; SHOW "
+					   "CLIENTS shows each client's address"},
+	{"server_round_robin", "0", "Shoal always hands out the most recently used idle server"},
+	{"auth_ident_file", "", "ident maps (hba map=) are not supported; name the users in "
+				"auth_hba_file"},
+	{"auth_ldap_options", "", "LDAP authentication is not supported; use auth_query or "
+				  "auth_file"},
+	{"resolv_conf", "", "Shoal resolves host names with the system resolver "
+			    "(/etc/resolv.conf)"},
+	{"dns_zone_check_period", "0", "Shoal resolves host names again every dns_max_ttl"},
+	{"scram_iterations", "4096", "Shoal computes the SCRAM secrets of plaintext passwords "
+				     "with PostgreSQL's 4096 iterations"},
 };
 
 /* Known sections besides [pgbouncer]/[shoal], [databases] and [users]. */
@@ -138,6 +163,29 @@ static void suggestion(char *out, size_t n, const char *best)
 		out[0] = '\0';
 }
 
+/* A number, or a boolean word as 0 or 1. */
+static bool value_num(const char *s, long *out)
+{
+	static const char *const words[] = {"off", "no", "false", "on", "yes", "true"};
+	for (size_t i = 0; i < ARRAY_LEN(words); i++) {
+		if (strcasecmp(s, words[i]) == 0) {
+			*out = i >= 3;
+			return true;
+		}
+	}
+	char *end;
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	return end != s && *end == '\0' && errno == 0;
+}
+
+/* Does v say what def says ("off" as "0", "04096" as "4096")? */
+static bool same_value(const char *v, const char *def)
+{
+	long a, b;
+	return strcasecmp(v, def) == 0 || (value_num(v, &a) && value_num(def, &b) && a == b);
+}
+
 static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const char *name,
 			       const char *value, char *msg, size_t n)
 {
@@ -150,6 +198,15 @@ static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const ch
 				    unneeded[i].why);
 			return SHOAL_OK;
 		}
+	}
+	for (size_t i = 0; i < ARRAY_LEN(refused); i++) {
+		if (strcasecmp(name, refused[i].name) != 0)
+			continue;
+		if (same_value(value, refused[i].def))
+			return SHOAL_OK;
+		snprintf(msg, n, "\"%s\" is not supported: %s (only %s is accepted)", value,
+			 refused[i].why, *refused[i].def ? refused[i].def : "an empty value");
+		return SHOAL_ERROR;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(not_implemented); i++) {
 		if (strcasecmp(name, not_implemented[i]) != 0)

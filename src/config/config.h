@@ -38,6 +38,9 @@ enum tls_mode {
 	TLS_VERIFY_FULL,
 };
 
+/* client_tls_dheparams: PgBouncer's values (legacy, 1024-bit DH, is refused by tls.c). */
+enum tls_dhe { TLS_DHE_NONE = 0, TLS_DHE_AUTO, TLS_DHE_LEGACY };
+
 /* load_balance_hosts (PgBouncer 1.24, per database): which host of a host list a new server
  * connection tries first. least-connections and random are Shoal's; weight= weighs all three. */
 enum lb_hosts {
@@ -118,6 +121,7 @@ struct config {
 	int listen_port;       /* 6432 */
 	char *unix_socket_dir; /* "/tmp"; "" = no Unix socket */
 	int unix_socket_mode;  /* 0777 (octal in the file) */
+	char *unix_socket_group; /* group of the socket file; NULL: the process's */
 	int auth_type;         /* enum auth_type, default md5 */
 	char *auth_file;       /* NULL when unset */
 	int pool_mode;         /* default session */
@@ -172,6 +176,14 @@ struct config {
 					* of the same user may then bind the port too) */
 	char *track_extra_parameters;  /* tracked by recognising SET (comma-separated) */
 	int tcp_keepalive;             /* 1 */
+	int tcp_keepcnt;               /* probes before the connection is dropped; 0: OS default */
+	int tcp_keepidle;              /* seconds idle before the first probe; 0: OS default */
+	int tcp_keepintvl;             /* seconds between probes; 0: OS default */
+	int tcp_user_timeout;          /* ms unacknowledged before the connection is dropped;
+					* 0: OS default */
+	int listen_backlog;            /* listen(2) backlog of the listening sockets, 1024 */
+	int tcp_socket_buffer;         /* SO_SNDBUF and SO_RCVBUF in bytes; 0: OS default */
+	int tcp_defer_accept;          /* on (not 0): TCP_DEFER_ACCEPT of 45 s on TCP listeners */
 	usec_t shutdown_timeout;       /* Shoal: how long SIGTERM/SIGINT wait, 30 s */
 	char *admin_users;             /* comma-separated: the admin console, every command */
 	char *stats_users;             /* comma-separated: the admin console, SHOW only */
@@ -191,10 +203,14 @@ struct config {
 	char *client_tls_key_file, *client_tls_cert_file, *client_tls_ca_file;
 	char *client_tls_protocols;    /* "secure" = TLSv1.2 and TLSv1.3 */
 	char *client_tls_ciphers;      /* "default" */
+	char *client_tls13_ciphers;    /* TLS 1.3 suites (SSL_CTX_set_ciphersuites); "": OpenSSL's */
+	char *client_tls_ecdhcurve;    /* groups for key exchange; "auto": OpenSSL's */
+	int client_tls_dheparams;      /* enum tls_dhe, default auto */
 	int server_tls_sslmode;        /* enum tls_mode, default prefer */
 	char *server_tls_ca_file, *server_tls_key_file, *server_tls_cert_file;
 	char *server_tls_protocols;    /* "secure" */
 	char *server_tls_ciphers;      /* "default" */
+	char *server_tls13_ciphers;    /* as client_tls13_ciphers */
 	char *auth_hba_file;           /* NULL when unset; needed by auth_type = hba */
 	char *auth_user;               /* runs auth_query for users not in auth_file; NULL: off */
 	char *auth_query;              /* PgBouncer's query, schema-qualified; $1 = user name */

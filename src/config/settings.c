@@ -40,6 +40,10 @@ static const struct enum_name tls_mode_names[] = {
 	{NULL, 0},
 };
 
+static const struct enum_name tls_dhe_names[] = {
+	{"none", TLS_DHE_NONE}, {"auto", TLS_DHE_AUTO}, {"legacy", TLS_DHE_LEGACY}, {NULL, 0},
+};
+
 const struct enum_name lb_names[] = {
 	{"round-robin", LB_ROUND_ROBIN}, {"disable", LB_DISABLE},
 	{"least-connections", LB_LEAST_CONN}, {"random", LB_RANDOM}, {NULL, 0},
@@ -67,6 +71,7 @@ const struct setting settings[] = {
 	S_INT(listen_port, "6432", false, 1, 65535),
 	S_STR(unix_socket_dir, "/tmp", false),
 	S_OCTAL(unix_socket_mode, "0777", false),
+	S_STR(unix_socket_group, "", false),
 	S_ENUM(auth_type, auth_type_names, "md5", true),
 	S_PATH(auth_file, true),
 	S_ENUM(pool_mode, pool_mode_names, "session", true),
@@ -125,6 +130,13 @@ const struct setting settings[] = {
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),
+	S_INT(tcp_keepcnt, "0", true, 0, 127),
+	S_INT(tcp_keepidle, "0", true, 0, 32767),
+	S_INT(tcp_keepintvl, "0", true, 0, 32767),
+	S_INT(tcp_user_timeout, "0", true, 0, INT_MAX),
+	S_INT(listen_backlog, "1024", false, 1, 65535),
+	S_INT(tcp_socket_buffer, "0", true, 0, INT_MAX),
+	S_INT(tcp_defer_accept, "0", false, 0, INT_MAX),
 	S_DUR(shutdown_timeout, "30", true),
 	S_STR(admin_users, "", true),
 	S_STR(stats_users, "", true),
@@ -144,12 +156,16 @@ const struct setting settings[] = {
 	S_PATH(client_tls_ca_file, true),
 	S_STR(client_tls_protocols, "secure", true),
 	S_STR(client_tls_ciphers, "default", true),
+	S_STR(client_tls13_ciphers, "", true),
+	S_STR(client_tls_ecdhcurve, "auto", true),
+	S_ENUM(client_tls_dheparams, tls_dhe_names, "auto", true),
 	S_ENUM(server_tls_sslmode, tls_mode_names, "prefer", true),
 	S_PATH(server_tls_ca_file, true),
 	S_PATH(server_tls_key_file, true),
 	S_PATH(server_tls_cert_file, true),
 	S_STR(server_tls_protocols, "secure", true),
 	S_STR(server_tls_ciphers, "default", true),
+	S_STR(server_tls13_ciphers, "", true),
 	S_PATH(auth_hba_file, true),
 	S_PATH(auth_user, true),
 	S_STR(auth_query,

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -93,8 +94,8 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 		if (w->nlisteners >= WORKER_MAX_LISTENERS - 1)
 			break;
 		char why[256];
-		int fd =
-		    net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport, why, sizeof(why));
+		int fd = net_listen_tcp_opts(a, cfg->listen_port, cfg->so_reuseport,
+					     cfg->listen_backlog, why, sizeof(why));
 		if (fd < 0) {
 			snprintf(err, errlen, "cannot listen on %s:%d: %s%s", a, cfg->listen_port,
 				 why,
@@ -103,6 +104,9 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 			rc = SHOAL_ERROR;
 			break;
 		}
+		/* PgBouncer's 45 s; the buffers before any connection (net_set_buffers) */
+		net_defer_accept(fd, cfg->tcp_defer_accept ? 45 : 0);
+		net_set_buffers(fd, cfg->tcp_socket_buffer);
 		listener_add(w, fd, !cfg->so_reuseport && !first, false);
 		if (!first)
 			log_info("listening on %s:%d%s", a, cfg->listen_port,
@@ -110,6 +114,23 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 	}
 	free(addrs);
 	return rc;
+}
+
+/* unix_socket_group's id, -1 when unset; SHOAL_ERROR for a group that does not exist. */
+static shoal_rc socket_gid(const struct config *cfg, int *gid, char *err, size_t errlen)
+{
+	*gid = -1;
+	const char *name = cfg->unix_socket_group;
+	if (!name || !*name)
+		return SHOAL_OK;
+	struct group g, *found = NULL;
+	char buf[4096];
+	if (getgrnam_r(name, &g, buf, sizeof(buf), &found) != 0 || !found) {
+		snprintf(err, errlen, "unix_socket_group: no group \"%s\"", name);
+		return SHOAL_ERROR;
+	}
+	*gid = (int)found->gr_gid;
+	return SHOAL_OK;
 }
 
 /* The Unix socket: worker 0 binds it; the others accept from a dup of its fd. */
@@ -124,8 +145,11 @@ static shoal_rc listen_unix(struct worker *w, const struct config *cfg, struct w
 				return listen_dup(w, &first->listeners[i], err, errlen);
 		return SHOAL_OK;
 	}
-	int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode, err,
-				 errlen);
+	int gid;
+	if (socket_gid(cfg, &gid, err, errlen) != SHOAL_OK)
+		return SHOAL_ERROR;
+	int fd = net_listen_unix(cfg->unix_socket_dir, cfg->listen_port, cfg->unix_socket_mode, gid,
+				 cfg->listen_backlog, err, errlen);
 	if (fd < 0)
 		return SHOAL_ERROR;
 	log_info("listening on %s/.s.PGSQL.%d", cfg->unix_socket_dir, cfg->listen_port);

@@ -319,7 +319,7 @@ static shoal_rc listen_all(const struct config *cfg, char *err, size_t errlen)
 		}
 		char why[256];
 		/* No SO_REUSEPORT: a second Shoal on the same http_port must fail, not share it. */
-		int fd = net_listen_tcp_opts(a, cfg->http_port, false, why, sizeof(why));
+		int fd = net_listen_tcp_opts(a, cfg->http_port, false, 1024, why, sizeof(why));
 		if (fd < 0) {
 			snprintf(err, errlen, "http: cannot listen on %s:%d: %s", a, cfg->http_port,
 				 why);

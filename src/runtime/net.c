@@ -14,7 +14,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_t errlen)
+static void set_int_opt(int fd, int level, int name, int v)
+{
+	if (v > 0)
+		setsockopt(fd, level, name, &v, sizeof(v));
+}
+
+static int listen_addrinfo(struct addrinfo *ai, bool reuseport, int backlog, char *err,
+			   size_t errlen)
 {
 	int one = 1;
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -25,7 +32,7 @@ static int listen_addrinfo(struct addrinfo *ai, bool reuseport, char *err, size_
 		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ai->ai_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, 1024) < 0)
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(fd, backlog) < 0)
 		goto fail;
 	return fd;
 fail:
@@ -35,7 +42,8 @@ fail:
 	return -1;
 }
 
-int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, size_t errlen)
+int net_listen_tcp_opts(const char *host, int port, bool reuseport, int backlog, char *err,
+			size_t errlen)
 {
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	struct addrinfo *res;
@@ -47,14 +55,14 @@ int net_listen_tcp_opts(const char *host, int port, bool reuseport, char *err, s
 		snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
 		return -1;
 	}
-	int fd = listen_addrinfo(res, reuseport, err, errlen);
+	int fd = listen_addrinfo(res, reuseport, backlog, err, errlen);
 	freeaddrinfo(res);
 	return fd;
 }
 
 int net_listen_tcp(const char *host, int port, char *err, size_t errlen)
 {
-	return net_listen_tcp_opts(host, port, true, err, errlen);
+	return net_listen_tcp_opts(host, port, true, 1024, err, errlen);
 }
 
 static int unix_path(const char *dir, int port, struct sockaddr_un *sun, char *err, size_t errlen)
@@ -83,7 +91,8 @@ static bool unix_in_use(const struct sockaddr_un *sun)
 /* Bound under a temporary name, listening, then renamed into place: the socket file appears
  * only once connections to it are accepted (a client that sees it is never refused). A live
  * socket of another process is left alone; a stale one is replaced. */
-int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errlen)
+int net_listen_unix(const char *dir, int port, int mode, int gid, int backlog, char *err,
+		    size_t errlen)
 {
 	struct sockaddr_un sun, tmp;
 	if (unix_path(dir, port, &sun, err, errlen) < 0)
@@ -99,8 +108,9 @@ int net_listen_unix(const char *dir, int port, int mode, char *err, size_t errle
 		tmp = sun; /* no room for a temporary name: bind in place */
 	unlink(tmp.sun_path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 || listen(fd, 1024) < 0 ||
-	    chmod(tmp.sun_path, (mode_t)mode) < 0 ||
+	if (fd < 0 || bind(fd, (struct sockaddr *)&tmp, sizeof(tmp)) < 0 ||
+	    listen(fd, backlog) < 0 || chmod(tmp.sun_path, (mode_t)mode) < 0 ||
+	    (gid >= 0 && chown(tmp.sun_path, (uid_t)-1, (gid_t)gid) < 0) ||
 	    (strcmp(tmp.sun_path, sun.sun_path) != 0 && rename(tmp.sun_path, sun.sun_path) < 0)) {
 		snprintf(err, errlen, "%s: %s", sun.sun_path, strerror(errno));
 		if (fd >= 0) {
@@ -135,7 +145,7 @@ static int connect_unix(const char *dir, int port, char *err, size_t errlen)
 }
 
 /* Host names come from the resolver thread's cache (dns.c): a worker never blocks in DNS. */
-int net_connect(const char *host, int port, char *err, size_t errlen)
+int net_connect(const char *host, int port, int sockbuf, char *err, size_t errlen)
 {
 	if (host[0] == '/')
 		return connect_unix(host, port, err, errlen);
@@ -144,6 +154,8 @@ int net_connect(const char *host, int port, char *err, size_t errlen)
 	if (dns_lookup(host, port, &ss, &len, err, errlen) != SHOAL_OK)
 		return -1;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0)
+		net_set_buffers(fd, sockbuf);
 	if (fd < 0 || (connect(fd, (struct sockaddr *)&ss, len) < 0 && errno != EINPROGRESS)) {
 		snprintf(err, errlen, "connect to %s:%d: %s", host, port, strerror(errno));
 		if (fd >= 0)
@@ -162,12 +174,27 @@ int net_connect_result(int fd)
 	return e;
 }
 
-void net_set_tcp_opts(int fd, bool keepalive)
+void net_set_buffers(int fd, int bytes)
 {
-	int one = 1;
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (keepalive)
-		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+	set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, bytes);
+	set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, bytes);
+}
+
+void net_defer_accept(int fd, int secs)
+{
+	set_int_opt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, secs);
+}
+
+void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
+{
+	set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	set_int_opt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, o->user_timeout);
+	if (!o->keepalive)
+		return;
+	set_int_opt(fd, SOL_SOCKET, SO_KEEPALIVE, 1);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPCNT, o->keepcnt);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPIDLE, o->keepidle);
+	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepintvl);
 }
 
 /* inet_ntop for IPv4 without stdio (inet_ntop formats with sprintf): an accept formats its

@@ -167,6 +167,54 @@ static shoal_rc set_ciphers(SSL_CTX *ctx, const char *spec, char *err, size_t er
 	return SHOAL_OK;
 }
 
+/* TLS 1.3 suites are set apart from the older ciphers in OpenSSL: "" keeps its defaults. */
+static shoal_rc set_tls13_ciphers(SSL_CTX *ctx, const char *setting, const char *spec, char *err,
+				  size_t errlen)
+{
+	if (!spec || !*spec)
+		return SHOAL_OK;
+	if (!SSL_CTX_set_ciphersuites(ctx, spec)) {
+		char what[200];
+		snprintf(what, sizeof(what), "%s = %s: failed to set the TLSv1.3 cipher suites",
+			 setting, spec);
+		ssl_error(err, errlen, what);
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
+/* client_tls_ecdhcurve and client_tls_dheparams, PgBouncer's key-exchange settings. "none" for
+ * the curve is refused: TLS 1.3 has no key exchange without a group. Legacy 1024-bit DH is
+ * refused: OpenSSL 3 deprecates it and its default security level rejects it. */
+static shoal_rc set_key_exchange(SSL_CTX *ctx, const struct config *cfg, char *err, size_t errlen)
+{
+	const char *curve = cfg->client_tls_ecdhcurve;
+	if (curve && !strcasecmp(curve, "none")) {
+		snprintf(err, errlen,
+			 "client_tls_ecdhcurve = none is not supported: TLS 1.3 needs "
+			 "a group; name curves (e.g. prime256v1) or use auto");
+		return SHOAL_ERROR;
+	}
+	if (curve && *curve && strcasecmp(curve, "auto") && !SSL_CTX_set1_groups_list(ctx, curve)) {
+		char what[200];
+		snprintf(what, sizeof(what), "client_tls_ecdhcurve = %s: not a curve OpenSSL knows",
+			 curve);
+		ssl_error(err, errlen, what);
+		return SHOAL_ERROR;
+	}
+	if (cfg->client_tls_dheparams == TLS_DHE_LEGACY) {
+		snprintf(err, errlen,
+			 "client_tls_dheparams = legacy (1024-bit DH) is not supported: "
+			 "too weak; use auto (2048-bit and up) or none");
+		return SHOAL_ERROR;
+	}
+	if (cfg->client_tls_dheparams == TLS_DHE_AUTO && !SSL_CTX_set_dh_auto(ctx, 1)) {
+		ssl_error(err, errlen, "client_tls_dheparams");
+		return SHOAL_ERROR;
+	}
+	return SHOAL_OK;
+}
+
 /* ALPN: PostgreSQL's protocol name is "postgresql"; any other offer is refused, as PostgreSQL 17
  * does. A client offering none is not asked (tls_alpn_ok decides for direct TLS). */
 static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -237,6 +285,9 @@ static SSL_CTX *build_accept_ctx(const struct config *cfg, char *err, size_t err
 	SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
 	if (set_protocols(ctx, cfg->client_tls_protocols, err, errlen) != SHOAL_OK ||
 	    set_ciphers(ctx, cfg->client_tls_ciphers, err, errlen) != SHOAL_OK ||
+	    set_tls13_ciphers(ctx, "client_tls13_ciphers", cfg->client_tls13_ciphers, err,
+			      errlen) != SHOAL_OK ||
+	    set_key_exchange(ctx, cfg, err, errlen) != SHOAL_OK ||
 	    load_pair(ctx, cfg->client_tls_cert_file, cfg->client_tls_key_file, err, errlen) !=
 		SHOAL_OK)
 		goto fail;
@@ -273,7 +324,9 @@ static SSL_CTX *build_connect_ctx(const struct config *cfg, char *err, size_t er
 	}
 	ctx_common(ctx);
 	if (set_protocols(ctx, cfg->server_tls_protocols, err, errlen) != SHOAL_OK ||
-	    set_ciphers(ctx, cfg->server_tls_ciphers, err, errlen) != SHOAL_OK)
+	    set_ciphers(ctx, cfg->server_tls_ciphers, err, errlen) != SHOAL_OK ||
+	    set_tls13_ciphers(ctx, "server_tls13_ciphers", cfg->server_tls13_ciphers, err,
+			      errlen) != SHOAL_OK)
 		goto fail;
 	/* Without a CA file only the verify modes read the system's CA store: loading it costs
 	 * about 0.1 s of CPU at every start and reload. */
@@ -331,7 +384,8 @@ bool tls_server_settings_differ(const struct config *a, const struct config *b)
 	       !same_str(a->server_tls_key_file, b->server_tls_key_file) ||
 	       !same_str(a->server_tls_cert_file, b->server_tls_cert_file) ||
 	       !same_str(a->server_tls_protocols, b->server_tls_protocols) ||
-	       !same_str(a->server_tls_ciphers, b->server_tls_ciphers);
+	       !same_str(a->server_tls_ciphers, b->server_tls_ciphers) ||
+	       !same_str(a->server_tls13_ciphers, b->server_tls13_ciphers);
 }
 
 int tls_client_mode(void)
@@ -457,6 +511,16 @@ shoal_rc tls_handshake(struct conn *c, char *err, size_t errlen)
 		ssl_error(err, errlen, "TLS handshake failed");
 	}
 	return SHOAL_ERROR;
+}
+
+void tls_describe(const struct conn *c, char *out, size_t outlen)
+{
+	if (!c->tls) {
+		str_copy(out, outlen, "");
+		return;
+	}
+	snprintf(out, outlen, "%s/%s", SSL_get_version(c->tls->ssl),
+		 SSL_get_cipher_name(c->tls->ssl));
 }
 
 bool tls_alpn_ok(const struct conn *c)

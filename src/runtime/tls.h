@@ -42,6 +42,9 @@ void tls_endpoint_hash(const struct conn *c, uint8_t out[64], size_t *len);
 /* The common name of the client certificate c presented, if it verified against
  * client_tls_ca_file. False when there is none. */
 bool tls_peer_cn(const struct conn *c, char *out, size_t outlen);
+/* The protocol version and cipher suite negotiated on c ("TLSv1.3/TLS_AES_256_GCM_SHA384", as
+ * PgBouncer logs them), or "" on a plain connection. */
+void tls_describe(const struct conn *c, char *out, size_t outlen);
 /* Free c's TLS state (no close_notify wait). */
 void tls_free(struct conn *c);
 

@@ -452,7 +452,8 @@ static void cancel_forward(struct worker *w, const struct cancel_target *t, int 
 	cc->client_fd = client_fd;
 	cc->started = shoal_now();
 	list_append(&w->cancel_conns, &cc->node);
-	cc->lfd.fd = net_connect(t->host, t->port, err, sizeof(err));
+	cc->lfd.fd =
+	    net_connect(t->host, t->port, config_current()->tcp_socket_buffer, err, sizeof(err));
 	cc->lfd.cb = cancel_conn_event;
 	if (cc->lfd.fd < 0) {
 		log_warn("cancel: %s", err);

@@ -59,7 +59,7 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	str_cat(c->c.name, sizeof(c->c.name), n, peer);
 	c->is_unix = addr->ss_family == AF_UNIX;
 	if (addr->ss_family != AF_UNIX)
-		net_set_tcp_opts(fd, config_current()->tcp_keepalive);
+		client_tcp_opts(fd);
 	atomic_fetch_add(&total_clients, 1);
 	w->n_clients++;
 	client_set_state(c, CL_LOGIN);
@@ -69,6 +69,17 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	}
 	log_debug("%s connected", c->c.name);
 	return c;
+}
+
+void client_tcp_opts(int fd)
+{
+	const struct config *cfg = config_current();
+	struct net_tcp_opts o = {.keepalive = cfg->tcp_keepalive,
+				 .keepcnt = cfg->tcp_keepcnt,
+				 .keepidle = cfg->tcp_keepidle,
+				 .keepintvl = cfg->tcp_keepintvl,
+				 .user_timeout = cfg->tcp_user_timeout};
+	net_set_tcp_opts(fd, &o);
 }
 
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)

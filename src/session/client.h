@@ -14,6 +14,8 @@ struct worker;
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr);
 /* The health probe's end of a socketpair (MAIL_INTERNAL): a client that skips authentication. */
 void client_accept_internal(struct worker *w, int fd);
+/* The tcp_* settings in force on a connected TCP socket, a client's or a server's. */
+void client_tcp_opts(int fd);
 /* The one way a client dies: log reason, send an ErrorResponse (FATAL, sqlstate, msg) when
  * sqlstate is not NULL, close, unlink (a linked server is released if clean, else closed). */
 void client_close(struct client *c, const char *sqlstate, const char *msg);

@@ -19,6 +19,7 @@
 #include "server.h"
 #include "stats.h"
 #include "throttle.h"
+#include "tls.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -76,9 +77,14 @@ static void client_log_login(struct client *c)
 {
 	if (!c->internal)
 		stats_add(&c->pool->stats[c->c.w->id].client_login_count, 1);
+	char tls[96] = "";
+	if (c->c.tls) { /* PgBouncer's "tls=TLSv1.3/TLS_AES_256_GCM_SHA384" */
+		str_copy(tls, sizeof(tls), " tls=");
+		tls_describe(&c->c, tls + 5, sizeof(tls) - 5);
+	}
 	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
-		"%s login ok (pool %s@%s, %s mode, worker %d)", c->c.name, c->pool->user,
-		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id);
+		"%s login ok (pool %s@%s, %s mode, worker %d)%s", c->c.name, c->pool->user,
+		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id, tls);
 }
 
 /* Must a server see this client's startup parameters before the login can be confirmed? Yes

@@ -144,6 +144,13 @@ struct ps_def *client_remove(struct client *c, const char *name)
 
 /* ---- the reply queue ---------------------------------------------------------------------- */
 
+/* Does op add or remove a client name that a skip would give back (name_in_doubt)? */
+bool op_names(const struct ps_op *op)
+{
+	return op->cname &&
+	       (op->kind == OP_PARSE || op->kind == OP_CLOSE_NAMED || op->kind == OP_SYN_CLOSE);
+}
+
 void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
 		    uint64_t srv_id)
 {
@@ -163,6 +170,7 @@ void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct
 	op->kind = kind;
 	op->stale = false;
 	op->cname = cname ? xstrdup(cname) : NULL;
+	ps->named += op_names(op);
 	op->def = d ? def_dup(d) : NULL;
 	op->srv_id = srv_id;
 }
@@ -172,8 +180,9 @@ struct ps_op *op_head(struct ps_server *ps)
 	return ps && ps->qhead < ps->qlen ? &ps->q[ps->qhead] : NULL;
 }
 
-static void op_free(struct ps_op *op)
+static void op_free(struct ps_server *ps, struct ps_op *op)
 {
+	ps->named -= op_names(op);
 	if (op->cname) {
 		free(op->cname);
 		op->cname = NULL;
@@ -186,7 +195,11 @@ static void op_free(struct ps_op *op)
 
 void op_pop(struct ps_server *ps)
 {
-	op_free(&ps->q[ps->qhead++]);
+	op_free(ps, &ps->q[ps->qhead++]);
+	if (ps->doubt_wait) { /* what it waited for may be known now: name_in_doubt again */
+		ps->doubt_wait = false;
+		ps->resume = true;
+	}
 }
 
 bool ps_idle(const struct server *s)
@@ -569,7 +582,7 @@ static void on_copy_in(struct ps_server *ps)
 {
 	size_t i = ps->qhead + 1;
 	while (i < ps->qlen && ps->q[i].kind == OP_SYNC) {
-		op_free(&ps->q[i]);
+		op_free(ps, &ps->q[i]);
 		memmove(&ps->q[i], &ps->q[i + 1], (ps->qlen - i - 1) * sizeof(*ps->q));
 		ps->qlen--;
 	}

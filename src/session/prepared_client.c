@@ -366,3 +366,58 @@ void ps_client_note(struct server *s, uint8_t type)
 	}
 }
 
+/* The statement name the message at m names (Parse, Bind, Describe or Close of a statement),
+ * or NULL: another message, the unnamed statement, or not all of its head read yet. */
+static const char *msg_stmt_name(const uint8_t *m, size_t avail)
+{
+	if (avail < 6)
+		return NULL;
+	size_t len = ((size_t)m[1] << 24 | (size_t)m[2] << 16 | (size_t)m[3] << 8 | m[4]) + 1;
+	if (len < 6)
+		return NULL;
+	struct pq_reader r;
+	pqr_init(&r, m + 5, (avail < len ? avail : len) - 5);
+	switch (m[0]) {
+	case PQMSG_BIND:
+		if (!pqr_cstr(&r))
+			return NULL;
+		break;
+	case PQMSG_DESCRIBE:
+	case PQMSG_CLOSE:
+		if (pqr_u8(&r) != 'S')
+			return NULL;
+		break;
+	case PQMSG_PARSE:
+		break;
+	default:
+		return NULL;
+	}
+	const char *name = pqr_cstr(&r);
+	return name && *name ? name : NULL;
+}
+
+/* PostgreSQL skips a Parse or Close that follows an error up to the Sync; Shoal's map of the
+ * client's names took it as done when sent. A message of the same batch is skipped with it, so
+ * it is no matter; one after that Sync must wait until the server has answered it (ParseComplete,
+ * or the error that rolls it back, op_rollback), or it would see a statement that does not
+ * exist (Bind: the server's name in its 26000; Parse: 42P05 where PostgreSQL succeeds). */
+bool name_in_doubt(const struct server *s)
+{
+	struct ps_server *ps = s->ps;
+	const struct client *c = s->client;
+	if (!ps || !ps->named || ps->skipping || !c || c->c.fwd_left)
+		return false;
+	const char *name = msg_stmt_name(buf_head(&c->c.in), buf_avail(&c->c.in));
+	if (!name)
+		return false;
+	bool found = false;
+	for (size_t i = ps->qhead; i < ps->qlen; i++) {
+		const struct ps_op *op = &ps->q[i];
+		if (found && op->kind == OP_SYNC) {
+			ps->doubt_wait = true;
+			return true;
+		}
+		found = found || (op_names(op) && strcmp(op->cname, name) == 0);
+	}
+	return false;
+}

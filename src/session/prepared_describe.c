@@ -203,7 +203,8 @@ void describe_done(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 
 bool ps_holding(const struct server *s)
 {
-	return s->ps && (s->ps->held || s->ps->head_wait);
+	/* named first: on most messages nothing is in doubt, and the call is skipped */
+	return s->ps && (s->ps->held || s->ps->head_wait || (s->ps->named && name_in_doubt(s)));
 }
 
 bool ps_take_resume(struct server *s)

@@ -81,7 +81,10 @@ struct ps_server {
 	uint64_t next_id;
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
 	size_t qhead, qlen, qcap;
-	bool skipping; /* an error came before the Sync was sent: the server skips until it */
+	bool skipping;	 /* an error came before the Sync was sent: the server skips until it */
+	size_t named;	 /* ops in q for which op_names: name_in_doubt has something to look for */
+	bool doubt_wait; /* the client waits for a named Parse or Close of an earlier batch to be
+			  * answered (name_in_doubt): resume it when an op is answered */
 	uint64_t unnamed_owner;	 /* token of the client unnamed statement the server holds (or of a
 				  * client's having none, after a Close); 0: unknown */
 	uint64_t xact;		 /* counts transactions ended (ReadyForQuery 'I') */
@@ -166,5 +169,9 @@ struct ps_op *op_head(struct ps_server *ps);
 void op_pop(struct ps_server *ps);
 bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st);
 void srv_drop(struct ps_server *ps, struct srv_stmt *st);
+/* Does the client's next message name a statement whose Parse or Close, sent before a Sync
+ * still unanswered, may yet be skipped by the server (an error before it)? Then it waits. */
+bool name_in_doubt(const struct server *s);
+bool op_names(const struct ps_op *op);
 
 #endif

@@ -105,7 +105,8 @@ void server_connect_check(struct worker *w, struct pool *p, struct host_rec *che
 		server_close(s, "no usable host");
 		return;
 	}
-	s->c.lfd.fd = net_connect(s->host, s->port, err, sizeof(err));
+	s->c.lfd.fd =
+	    net_connect(s->host, s->port, config_current()->tcp_socket_buffer, err, sizeof(err));
 	if (s->c.lfd.fd < 0) {
 		server_close(s, err);
 		return;
@@ -321,7 +322,7 @@ static void server_on_connected(struct server *s)
 		return;
 	}
 	s->connected = true;
-	net_set_tcp_opts(s->c.lfd.fd, config_current()->tcp_keepalive);
+	client_tcp_opts(s->c.lfd.fd);
 	net_local_info(s->c.lfd.fd, s->local_addr, sizeof(s->local_addr), &s->local_port);
 	if (server_wants_tls(s)) {
 		proto_begin(&s->c.out, 0);

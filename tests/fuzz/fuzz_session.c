@@ -139,7 +139,7 @@ static void harness_init(void)
 	if (!mkdtemp(H.dir))
 		die("mkdtemp");
 	atexit(harness_cleanup);
-	H.listen_fd = net_listen_unix(H.dir, PORT, 0700, err, sizeof(err));
+	H.listen_fd = net_listen_unix(H.dir, PORT, 0700, -1, 1024, err, sizeof(err));
 	if (H.listen_fd < 0) {
 		fprintf(stderr, "fuzz_session: %s\n", err);
 		abort();

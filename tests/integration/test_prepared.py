@@ -181,6 +181,39 @@ def test_pipeline_across_syncs_with_errors_keeps_maps_in_step(shoal, pg):
     assert rows(read_until_ready(a)) == [("shared",)]
 
 
+def _replies_text(w, count):
+    """Replies of count batches, errors as (SQLSTATE, message): what a client sees."""
+    return [(k, (v["C"], v["M"]) if k == "E" else v) for k, v in read_until_ready(w, count)]
+
+
+def test_parse_skipped_after_an_error_is_not_prepared_for_later_batches(shoal, pg):
+    """Issue 22 (PgBouncer's test_prepared_failed_prepare_pipeline): PostgreSQL skips a Parse
+    that follows an error up to the Sync. Batches pipelined behind that Sync, sent before the
+    error came back, see what a direct connection sees: the Bind 26000 naming the client's
+    statement, a Parse of the same name then succeeding (not 42P05); a skipped Close leaves its
+    statement in place."""
+    from wire import Wire
+
+    s = txn_shoal(shoal, pg, pool_size=1)
+    pooled = connect(s)
+    direct = Wire(pg.host, pg.port)
+    assert direct.startup("postgres", "postgres") is None
+    setup = parse("kept", "SELECT 'kept'") + sync()
+    pipeline = (parse("bad", "SELEKT") + parse("s1", "SELECT 1") + close(b"S", "kept") + sync()
+                + bind("s1") + execute() + sync()
+                + parse("s1", "SELECT 2") + bind("s1") + execute() + sync()
+                + bind("kept") + execute() + sync())
+    got, want = [], []
+    for w, out in ((pooled, got), (direct, want)):
+        w.send(setup)
+        read_until_ready(w)
+        w.send(pipeline)  # all in one write: the error has not come back when the rest is sent
+        out += _replies_text(w, 4)
+    assert got == want, got
+    assert [k for k, _ in got] == list("EZEZ12DCZ2DCZ"), got
+    assert got[2][1][0] == "26000" and rows(got) == [("2",), ("kept",)]
+
+
 def test_error_in_an_injected_parse_reaches_the_client(shoal, pg):
     pg.sql("DROP TABLE IF EXISTS prep_gone")
     pg.sql("CREATE TABLE prep_gone (x int)")

@@ -260,6 +260,14 @@ def test_server_tls_modes_use_tls(shoal, pg_tls, tls_certs, mode):
     assert c.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()[0]
 
 
+def test_server_tls13_ciphers_choose_the_suite_towards_the_server(shoal, pg_tls, tls_certs):
+    s = server_shoal(shoal, pg_tls, "require", user="ssl_only_user",
+                     server_tls13_ciphers="TLS_CHACHA20_POLY1305_SHA256")
+    c = s.connect("db", "x")
+    got = c.execute("SELECT version, cipher FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+    assert got.fetchone() == ("TLSv1.3", "TLS_CHACHA20_POLY1305_SHA256")
+
+
 def test_server_tls_disable_uses_plaintext(shoal, pg_tls):
     s = server_shoal(shoal, pg_tls, "disable")
     c = s.connect("db", "x")
@@ -444,3 +452,54 @@ def test_client_tls_key_without_its_certificate_keeps_the_running_pair(shoal, pg
     with pytest.raises(psycopg.OperationalError):
         psycopg.connect(s.dsn("db", "u", sslmode="verify-full", sslrootcert=ca))
     assert ssl_in_use(s.connect("db", "u", sslmode="verify-ca", sslrootcert=ca))
+
+
+def _s_client(s, *args):
+    """openssl s_client through Shoal's SSLRequest: (handshake done, its output)."""
+    r = subprocess.run(["openssl", "s_client", "-starttls", "postgres", "-connect",
+                        "%s:%d" % (s.host, s.port), "-brief"] + list(args),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=20)
+    out = r.stdout + r.stderr
+    return "CONNECTION ESTABLISHED" in out, out
+
+
+def test_client_tls13_ciphers_ecdhcurve_and_dheparams_are_applied(shoal, pg, tls_certs):
+    """PgBouncer's client_tls13_ciphers (SSL_CTX_set_ciphersuites), client_tls_ecdhcurve
+    (the key-exchange groups) and client_tls_dheparams (auto: DHE suites with 2048-bit DH;
+    none: no DHE), seen from openssl s_client."""
+    s = tls_shoal(shoal, pg, tls_certs, "require", client_tls13_ciphers="TLS_AES_128_GCM_SHA256",
+                  client_tls_ecdhcurve="secp384r1")
+    ok, out = _s_client(s)
+    assert ok and "TLS_AES_128_GCM_SHA256" in out and "secp384r1" in out, out
+    ok, out = _s_client(s, "-groups", "X25519")
+    assert not ok, out
+    c = s.connect("db", "u", sslmode="require")
+    # PgBouncer's login-line suffix, which operators (and its test suite) look for
+    wait_until(lambda: "login ok (pool " in s.log()
+               and ") tls=TLSv1.3/TLS_AES_128_GCM_SHA256" in s.log(), 10)
+    ok, out = _s_client(s, "-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256")
+    assert ok and "DH, 2048 bits" in out, out
+    s2 = tls_shoal(shoal, pg, tls_certs, "require", client_tls_dheparams="none")
+    ok, out = _s_client(s2, "-tls1_2", "-cipher", "DHE-RSA-AES128-GCM-SHA256")
+    assert not ok, out
+    ok, out = _s_client(s2)
+    assert ok and "TLS_AES_256_GCM_SHA384" in out, out  # OpenSSL's first TLS 1.3 suite
+
+
+@pytest.mark.parametrize("setting,value,says", [
+    ("client_tls_dheparams", "legacy", "client_tls_dheparams = legacy (1024-bit DH) is not"),
+    ("client_tls_ecdhcurve", "none", "client_tls_ecdhcurve = none is not supported"),
+    ("client_tls_ecdhcurve", "nosuchcurve", "client_tls_ecdhcurve = nosuchcurve: not a curve"),
+    ("client_tls13_ciphers", "TLS_NO_SUCH_SUITE", "TLS_NO_SUCH_SUITE: failed to set the TLSv1.3"),
+    ("client_tls_dheparams", "maybe", "client_tls_dheparams"),
+])
+def test_key_exchange_settings_shoal_cannot_honour_are_refused_at_start(
+        pg, tls_certs, tmp_path, setting, value, says):
+    from conftest import SHOAL_BIN
+    ini = tmp_path / "s.ini"
+    ini.write_text("[databases]\n[pgbouncer]\nlisten_port = 1\nclient_tls_sslmode = require\n"
+                   "client_tls_key_file = %s\nclient_tls_cert_file = %s\n%s = %s\n"
+                   % (tls_certs.path("shoal.key"), tls_certs.path("shoal.crt"), setting, value))
+    r = subprocess.run([SHOAL_BIN, str(ini)], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0 and says in r.stderr, r.stderr
+    assert len([ln for ln in r.stderr.splitlines() if says in ln]) == 1, r.stderr

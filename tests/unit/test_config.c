@@ -605,14 +605,32 @@ static void test_not_implemented_setting_warns_once(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[pgbouncer]\ntcp_keepcnt = 1\ntcp_keepcnt = 2\nserver_tls13_ciphers = x\n"
+	load_ok(&c, "[pgbouncer]\nlog_stats = 1\nlog_stats = 0\nlog_pooler_errors = 0\n"
 		    "pkt_buf = 4096\n");
 	const char *log = read_log();
-	assert_int_equal(count_substr(log, "\"tcp_keepcnt\""), 1);
+	assert_int_equal(count_substr(log, "\"log_stats\""), 1);
 	assert_int_equal(count_substr(log, "has no effect in Shoal"), 2);
 	assert_int_equal(count_substr(log, "\"pkt_buf\" is not needed: Shoal sizes its buffers"), 1);
 	assert_null(strstr(log, "not implemented"));
 	config_free(&c);
+}
+
+/* Settings for behaviour Shoal does not have: PgBouncer's default loads in any spelling, any
+ * other value is refused with the reason. */
+static void test_behaviour_shoal_lacks_refused_unless_default(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[pgbouncer]\nsyslog = off\nscram_iterations = 4096\nauth_ident_file =\n"
+		    "server_round_robin = 0\nsyslog_ident = x\nserver_check_delay = 10\n");
+	assert_null(strstr(read_log(), "has no effect"));
+	config_free(&c);
+	load_fails("[pgbouncer]\nsyslog = 1\n",
+		   "syslog: \"1\" is not supported: Shoal logs to stderr or logfile");
+	load_fails("[pgbouncer]\nscram_iterations = 10000\n", "(only 4096 is accepted)");
+	load_fails("[pgbouncer]\nauth_ident_file = /etc/ident\n",
+		   "ident maps (hba map=) are not supported");
+	load_fails("[pgbouncer]\nresolv_conf = /x\n", "(only an empty value is accepted)");
 }
 
 static void test_admin_users_and_set_value(void **state)
@@ -1250,6 +1268,7 @@ int main(void)
 	    T(test_database_url_without_a_file),
 	    T(test_shoal_databases),
 	    T(test_not_implemented_setting_warns_once),
+	    T(test_behaviour_shoal_lacks_refused_unless_default),
 	    T(test_admin_users_and_set_value),
 	    T(test_peers_section_and_peer_id),
 	    T(test_comments_crlf_indent_and_bom),
