@@ -21,15 +21,14 @@
 #include <ini.h>
 
 /* clang-format off */
-/* PgBouncer settings Shoal accepts and does not act on: said once, not a failure, so that an
- * existing pgbouncer.ini loads unchanged. Those with a reason in unneeded[] are jobs Shoal does
- * without a setting. */
-static const char *const not_implemented[] = {
+/* PgBouncer settings for jobs Shoal does without a setting: accepted with a note that says why
+ * (unneeded[]), so that an existing pgbouncer.ini loads unchanged. Their names also feed the
+ * "did you mean" of an unknown setting. */
+static const char *const unneeded_names[] = {
 	"pkt_buf", "sbuf_loopcnt", "server_check_query", "server_check_delay",
-	"log_pooler_errors", "log_stats", "disable_pqexec",
+	"disable_pqexec",
 	"syslog_ident", "syslog_facility",
 	"service_name", "job_name", "conffile", "suspend_timeout",
-	"cancel_wait_timeout",
 };
 
 static const struct {
@@ -68,6 +67,9 @@ static const struct {
 	{"resolv_conf", "", "Shoal resolves host names with the system resolver "
 			    "(/etc/resolv.conf)"},
 	{"dns_zone_check_period", "0", "Shoal resolves host names again every dns_max_ttl"},
+	{"log_pooler_errors", "1", "Shoal always logs the errors it sends to clients, one line each"},
+	{"cancel_wait_timeout", "10", "Shoal sends each cancel at once on a server connection of its "
+				      "own, so a cancel never waits for a free one"},
 	{"scram_iterations", "4096", "Shoal computes the SCRAM secrets of plaintext passwords "
 				     "with PostgreSQL's 4096 iterations"},
 };
@@ -115,7 +117,6 @@ struct load_ctx {
 	struct ini_src src;
 	char *err;
 	size_t errlen;
-	bool warned[ARRAY_LEN(not_implemented)];
 	char warned_section[64];
 	char *unknown; /* "file:line: unknown ..." lines, an error or warnings per strict_config */
 	size_t unknown_len;
@@ -208,19 +209,9 @@ static shoal_rc handle_setting(struct load_ctx *ctx, const char *where, const ch
 			 refused[i].why, *refused[i].def ? refused[i].def : "an empty value");
 		return SHOAL_ERROR;
 	}
-	for (size_t i = 0; i < ARRAY_LEN(not_implemented); i++) {
-		if (strcasecmp(name, not_implemented[i]) != 0)
-			continue;
-		if (!ctx->warned[i])
-			config_note("setting \"%s\" is accepted for PgBouncer compatibility and "
-				    "has no effect in Shoal",
-				    not_implemented[i]);
-		ctx->warned[i] = true;
-		return SHOAL_OK;
-	}
 	char hint[MSG_LEN];
-	suggestion(hint, sizeof(hint), config_suggest_setting(name, not_implemented,
-								      ARRAY_LEN(not_implemented)));
+	suggestion(hint, sizeof(hint), config_suggest_setting(name, unneeded_names,
+								      ARRAY_LEN(unneeded_names)));
 	unknown_add(ctx, "%s: unknown setting \"%s\"%s", where, name, hint);
 	return SHOAL_OK;
 }

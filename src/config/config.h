@@ -217,6 +217,7 @@ struct config {
 	char *auth_dbname;             /* database auth_query runs in; NULL: the client's */
 	usec_t auth_query_cache_ttl;   /* Shoal: reuse an auth_query answer this long, 60 s */
 	int log_connections;           /* 1: a line per client login (0: debug level only) */
+	int log_stats;                 /* 1: a stats line per pool every stats_period */
 	int log_disconnections;        /* 1: a line per client that leaves for a reason */
 	int max_prepared_statements;   /* per server in transaction/statement mode, 200; 0: off */
 	int64_t max_prepared_statement_bytes; /* Shoal: per server, bytes of statement text, 1 MB */

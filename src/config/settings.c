@@ -176,6 +176,7 @@ const struct setting settings[] = {
 	S_DUR(auth_query_cache_ttl, "60", true),
 	S_BOOL(log_connections, "1", true),
 	S_BOOL(log_disconnections, "1", true),
+	S_BOOL(log_stats, "1", true),
 	S_INT(max_prepared_statements, "200", true, 0, INT_MAX),
 	S_INT64(max_prepared_statement_bytes, "1048576", true, 1, INT64_MAX),
 	S_INT64(max_client_prepared_bytes, "16777216", true, 0, INT64_MAX),

@@ -117,6 +117,8 @@ static void stats_pool(struct pool *p, double secs)
 	for (int i = 0; i < STAT_N; i++)
 		a->delta[i] += d[i];
 	averages(d, secs, avg);
+	if (!config_current()->log_stats)
+		return; /* the averages are kept for SHOW STATS_AVERAGES all the same */
 	log_info("stats: %s@%s %llu xacts/s, %llu queries/s, %llu client parses/s, %llu binds/s, "
 		 "in %llu B/s, out %llu B/s, xact %llu us, query %llu us, wait %llu us",
 		 p->user, p->name, (unsigned long long)avg[STAT_XACT],

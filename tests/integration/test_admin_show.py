@@ -193,6 +193,20 @@ def test_stats_averages_follow_stats_period(console, role):
     assert "xacts/s" in s.log()
 
 
+def test_log_stats_0_keeps_the_averages_and_writes_no_stats_line(shoal, role):
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"pool_mode": "transaction", "stats_period": 1, "log_stats": 0})
+    a = admin(s)
+    c = s.connect("db", role)
+
+    def avg():
+        c.execute("SELECT 1")
+        rows = {x["database"]: x for x in show(a, "STATS_AVERAGES")[1]}
+        return rows.get("db", {}).get("xact_count", 0) > 0
+    wait_until(avg, timeout=5, what="a positive xact_count average")
+    assert "xacts/s" not in s.log()
+
+
 def test_show_clients_reports_pinning(console, role):
     """A client that LISTENs keeps its server in transaction mode; SHOW CLIENTS says why."""
     s, a = console
