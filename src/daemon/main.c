@@ -400,7 +400,7 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
-	config_on_change(client_budget_configure); /* before the first config_set_current */
+	config_on_change(client_budget_configure); /* before the first config_publish */
 	if (!d->user && cfg->user)
 		d->user = d->cfg_user = xstrdup(cfg->user); /* -u wins */
 	if (root_refused(d->user, cfg->allow_root)) {
