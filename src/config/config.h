@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "hmap.h"
 
 enum pool_mode {
 	POOL_INHERIT = -1, /* per-database/per-user: use the next level's mode */
@@ -207,6 +208,7 @@ struct config {
 
 	struct db_entry *dbs;
 	int ndbs;
+	struct hmap db_index; /* name -> index + 1 in dbs (entries.c), so a login's lookup is O(1) */
 	struct user_entry *users;
 	int nusers;
 	int peer_id;              /* this instance's id in its fleet; 0: cancel routing off */

@@ -72,6 +72,8 @@ struct config *config_copy(const struct config *src)
 	cfg->dbs = dup_array(src->dbs, src->ndbs, sizeof(*src->dbs));
 	for (int i = 0; i < cfg->ndbs; i++)
 		copy_db(&cfg->dbs[i]);
+	cfg->db_index = (struct hmap){0}; /* its own, over its own names */
+	db_index_build(cfg);
 	cfg->users = dup_array(src->users, src->nusers, sizeof(*src->users));
 	for (int i = 0; i < cfg->nusers; i++)
 		cfg->users[i].name = xstrdup(cfg->users[i].name);
