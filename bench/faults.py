@@ -4,7 +4,7 @@ one table: what clients saw, time to recover, the pooler's RSS and descriptors, 
 during the scenario, and committed rows lost.
 
 Usage: bench/faults.py [--shoal build/shoal] [--only slow_logins,...] [--slow 600] [--names 1000]
-                       [--nofile 128] [--fd-clients 300] [--storm 2000]
+                       [--nofile 128] [--fd-clients 300] [--storm 2000] [--entries 5000]
 
 Scenarios (all bounded, loopback only):
   slow_logins     N connections send one byte of a startup packet and stop; after 1.5 s a real
@@ -22,6 +22,8 @@ Scenarios (all bounded, loopback only):
   login_storm     2,000 logins (connect, startup, ReadyForQuery, Terminate), 20 at a time, while
                   a logged-in client runs SELECT 1 in a loop: logins per second, outcomes, and
                   the probe's latency before and during the storm.
+  many_entries    5,000 [databases] entries before "*": the best of 5 console RELOADs (psql's
+                  whole run), then login_storm to a name reached through "*".
 """
 import argparse
 import os
@@ -53,6 +55,10 @@ def start(target, pg, args, name):
     maxc = 100 if name != "fd_limit" else 2 * args.fd_clients
     ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal",
                      pool=8, maxc=maxc)
+    if name == "many_entries":  # before *, so a scan passes every one
+        ini = ini.replace("* = ", "".join("w%05d = host=127.0.0.1 port=%d dbname=postgres\n"
+                                          % (i, pg.port) for i in range(args.entries))
+                          + "* = ", 1)
     wrap = ["prlimit", "--nofile=%d:%d" % (args.nofile, args.nofile), "--"] \
         if name == "fd_limit" else []
     if target == "pgbouncer":
@@ -200,8 +206,12 @@ def pg_restart(p, pg, args):
                 recover="%.2f" % recover, rss=rss_mb(p.pid), fds=fds(p.pid), lost=lost)
 
 
-STARTUP = b"".join(x.encode() + b"\0" for x in ("user", "postgres", "database", "postgres"))
-STARTUP = struct.pack("!ii", 8 + len(STARTUP) + 1, 196608) + STARTUP + b"\0"
+def startup_packet(db):
+    body = b"".join(x.encode() + b"\0" for x in ("user", "postgres", "database", db)) + b"\0"
+    return struct.pack("!ii", 8 + len(body), 196608) + body
+
+
+STARTUP = startup_packet("postgres")
 
 
 def login_outcome(data):
@@ -220,7 +230,7 @@ def login_outcome(data):
     return None
 
 
-def raw_logins(port, n, deadline_s):
+def raw_logins(port, n, deadline_s, startup=STARTUP):
     """n connections at once (non-blocking connects), each sends a startup packet once
     connected; waits up to deadline_s in all. Returns the sockets and a count per outcome (ok,
     SQLSTATE, closed, connect failed, no answer)."""
@@ -240,7 +250,7 @@ def raw_logins(port, n, deadline_s):
                     what = "connect failed"
                 else:
                     try:
-                        x.send(STARTUP)
+                        x.send(startup)
                         sel.modify(x, selectors.EVENT_READ, key.data)
                     except OSError:
                         what = "closed"
@@ -296,9 +306,9 @@ def fd_limit(p, pg, args):
                 recover="%.2f" % took, rss=peak_rss, fds=peak_fds)
 
 
-def login_storm(p, pg, args):
-    """--storm logins, 20 at a time (connect, startup, ReadyForQuery, Terminate), while one
-    logged-in client runs SELECT 1 in a loop: its latency before and during the storm."""
+def login_storm(p, pg, args, db="postgres"):
+    """--storm logins to db, 20 at a time (connect, startup, ReadyForQuery, Terminate), while
+    one logged-in client runs SELECT 1 in a loop: its latency before and during the storm."""
     probe = []
     stop = threading.Event()
 
@@ -316,7 +326,7 @@ def login_storm(p, pg, args):
     time.sleep(1)
     seen, t0 = {}, time.monotonic()
     for _ in range(args.storm // 20):
-        socks, got = raw_logins(p.port, 20, 5)
+        socks, got = raw_logins(p.port, 20, 5, startup_packet(db))
         for x in socks:
             try:
                 x.sendall(b"X\0\0\0\4")
@@ -342,9 +352,23 @@ def login_storm(p, pg, args):
                 recover="%.2f" % time_to_login(p.port), rss=peak_rss, fds=peak_fds)
 
 
+def many_entries(p, pg, args):
+    """--entries [databases] entries before *: the best of 5 console RELOADs, then the login
+    storm to a name reached through * (after every entry)."""
+    reloads = []
+    for _ in range(5):
+        rc, out, took = psql(p.port, "RELOAD", db="pgbouncer")
+        reloads.append(took if rc == 0 else float("inf"))
+    psql(p.port, "SELECT 1", db="not_listed")  # its pool made before the storm
+    r = login_storm(p, pg, args, db="not_listed")
+    r["saw"] = "%d entries; RELOAD (psql) %.0f ms; %s" % (args.entries, min(reloads) * 1000,
+                                                         r["saw"])
+    return r
+
+
 SCENARIOS = {"slow_logins": slow_logins, "second_instance": second_instance,
              "wildcard_pools": wildcard_pools, "pg_restart": pg_restart, "fd_limit": fd_limit,
-             "login_storm": login_storm}
+             "login_storm": login_storm, "many_entries": many_entries}
 
 
 def main():
@@ -358,6 +382,7 @@ def main():
     ap.add_argument("--nofile", type=int, default=128)
     ap.add_argument("--fd-clients", type=int, default=300)
     ap.add_argument("--storm", type=int, default=2000)
+    ap.add_argument("--entries", type=int, default=5000)
     args = ap.parse_args()
     pg = common.Postgres(1, opts="-c max_connections=120 -c fsync=off")
     rows = []

@@ -137,7 +137,9 @@ static void reopen_log(void)
 shoal_rc control_reload(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&lock);
+	usec_t t0 = shoal_now();
 	struct config *cfg = build(err, errlen);
+	usec_t t1 = shoal_now();
 	if (cfg)
 		install(cfg, err, errlen);
 	reopen_log();
@@ -146,8 +148,9 @@ shoal_rc control_reload(char *err, size_t errlen)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return SHOAL_ERROR;
 	}
-	log_info("configuration reloaded from %s",
-		 config_path ? config_path : "(embedded default)");
+	log_info("configuration reloaded from %s (%d databases; read in %.1f ms, applied in %.1f ms)",
+		 config_path ? config_path : "(embedded default)", cfg->ndbs, (double)(t1 - t0) / 1e3,
+		 (double)(shoal_now() - t1) / 1e3);
 	return SHOAL_OK;
 }
 
