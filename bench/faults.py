@@ -5,6 +5,7 @@ during the scenario, and committed rows lost.
 
 Usage: bench/faults.py [--shoal build/shoal] [--only slow_logins,...] [--slow 600] [--names 1000]
                        [--nofile 128] [--fd-clients 300] [--storm 2000] [--entries 5000]
+                       [--pool-names 5000]
 
 Scenarios (all bounded, loopback only):
   slow_logins     N connections send one byte of a startup packet and stop; after 1.5 s a real
@@ -24,6 +25,8 @@ Scenarios (all bounded, loopback only):
                   the probe's latency before and during the storm.
   many_entries    5,000 [databases] entries before "*": the best of 5 console RELOADs (psql's
                   whole run), then login_storm to a name reached through "*".
+  many_pools      5,000 names through "*", one login each (20 at a time): 5,000 live pools; then
+                  login_storm to the last of them.
 """
 import argparse
 import os
@@ -55,6 +58,8 @@ def start(target, pg, args, name):
     maxc = 100 if name != "fd_limit" else 2 * args.fd_clients
     ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal",
                      pool=8, maxc=maxc)
+    if name == "many_pools":  # every pool lives through the scenario
+        ini = ini.replace("autodb_idle_timeout = 20", "autodb_idle_timeout = 600")
     if name == "many_entries":  # before *, so a scan passes every one
         ini = ini.replace("* = ", "".join("w%05d = host=127.0.0.1 port=%d dbname=postgres\n"
                                           % (i, pg.port) for i in range(args.entries))
@@ -366,9 +371,28 @@ def many_entries(p, pg, args):
     return r
 
 
+def many_pools(p, pg, args):
+    """--pool-names database names through *, one raw login each (20 at a time): as many live
+    pools; then the login storm to the last of them."""
+    seen, t0 = {}, time.monotonic()
+    for k in range(0, args.pool_names, 20):
+        for i in range(k, min(k + 20, args.pool_names)):
+            socks, got = raw_logins(p.port, 1, 5, startup_packet("p%05d" % i))
+            for x in socks:
+                x.close()
+            for key, v in got.items():
+                seen[key] = seen.get(key, 0) + v
+    made = time.monotonic() - t0
+    pools = pool_count(p)
+    r = login_storm(p, pg, args, db="p%05d" % (args.pool_names - 1))
+    r["saw"] = "%d names in %.0f s (%s), %d pools; %s" % (
+        args.pool_names, made, outcome_text(seen), pools, r["saw"])
+    return r
+
+
 SCENARIOS = {"slow_logins": slow_logins, "second_instance": second_instance,
              "wildcard_pools": wildcard_pools, "pg_restart": pg_restart, "fd_limit": fd_limit,
-             "login_storm": login_storm, "many_entries": many_entries}
+             "login_storm": login_storm, "many_entries": many_entries, "many_pools": many_pools}
 
 
 def main():
@@ -383,6 +407,7 @@ def main():
     ap.add_argument("--fd-clients", type=int, default=300)
     ap.add_argument("--storm", type=int, default=2000)
     ap.add_argument("--entries", type=int, default=5000)
+    ap.add_argument("--pool-names", type=int, default=5000)
     args = ap.parse_args()
     pg = common.Postgres(1, opts="-c max_connections=120 -c fsync=off")
     rows = []
