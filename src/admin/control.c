@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,6 +237,7 @@ struct control_job *control_post(const char *key, const char *value)
 	*jobs_tail = j;
 	jobs_tail = &j->next;
 	pthread_mutex_unlock(&jobs_lock);
+	pthread_kill(main_thread, CONTROL_WAKE_SIGNAL); /* not at its next 100 ms poll */
 	return j;
 }
 

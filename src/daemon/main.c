@@ -427,6 +427,7 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, CONTROL_WAKE_SIGNAL); /* a console RELOAD or SET is queued (control.c) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (dns_start() != SHOAL_OK) {
