@@ -4,6 +4,8 @@ one table: what clients saw, time to recover, the pooler's RSS and descriptors, 
 during the scenario, and committed rows lost.
 
 Usage: bench/faults.py [--shoal build/shoal] [--only slow_logins,...] [--slow 600] [--names 1000]
+                       [--nofile 128] [--fd-clients 300] [--storm 2000] [--entries 5000]
+                       [--pool-names 5000]
 
 Scenarios (all bounded, loopback only):
   slow_logins     N connections send one byte of a startup packet and stop; after 1.5 s a real
@@ -14,10 +16,23 @@ Scenarios (all bounded, loopback only):
   pg_restart      new connections commit one row each in a loop; PostgreSQL is restarted
                   (pg_ctl restart -m fast): the longest time with no commit after the server is
                   back, and acknowledged rows missing afterwards.
+  fd_limit        the pooler runs under RLIMIT_NOFILE = N (soft and hard, default 128) with
+                  max_client_conn above it; M (default 300) raw logins, 20 at a time, all kept
+                  open, each answer counted (ok, SQLSTATE, closed, none in 3 s); a psql login
+                  while they hold the descriptors; then they close and the next login is timed.
+  login_storm     2,000 logins (connect, startup, ReadyForQuery, Terminate), 20 at a time, while
+                  a logged-in client runs SELECT 1 in a loop: logins per second, outcomes, and
+                  the probe's latency before and during the storm.
+  many_entries    5,000 [databases] entries before "*": the best of 5 console RELOADs (psql's
+                  whole run), then login_storm to a name reached through "*".
+  many_pools      5,000 names through "*", one login each (20 at a time): 5,000 live pools; then
+                  login_storm to the last of them.
 """
 import argparse
 import os
+import selectors
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -38,19 +53,32 @@ INI = (bench.COMMON_INI
        "server_login_retry = 1\nlogfile = @DIR@/%(section)s.log\n")
 
 
-def start(target, pg, args):
+def start(target, pg, args, name):
+    """fd_limit: under prlimit (soft = hard = --nofile) and max_client_conn above it."""
+    maxc = 100 if name != "fd_limit" else 2 * args.fd_clients
     ini = INI % dict(pg=pg.port, section="pgbouncer" if target == "pgbouncer" else "shoal",
-                     pool=8, maxc=100)
+                     pool=8, maxc=maxc)
+    if name == "many_pools":  # every pool lives through the scenario
+        ini = ini.replace("autodb_idle_timeout = 20", "autodb_idle_timeout = 600")
+    if name == "many_entries":  # before *, so a scan passes every one
+        ini = ini.replace("* = ", "".join("w%05d = host=127.0.0.1 port=%d dbname=postgres\n"
+                                          % (i, pg.port) for i in range(args.entries))
+                          + "* = ", 1)
+    wrap = ["prlimit", "--nofile=%d:%d" % (args.nofile, args.nofile), "--"] \
+        if name == "fd_limit" else []
     if target == "pgbouncer":
-        return bench.Pooler("pgbouncer", ["pgbouncer"], ini, user="postgres")
-    return bench.Pooler("shoal", [args.shoal], ini + "workers = 2\nstats_period = 0\n")
+        return bench.Pooler("pgbouncer", wrap + ["pgbouncer"], ini, user="postgres")
+    return bench.Pooler("shoal", wrap + [args.shoal], ini + "workers = 2\nstats_period = 0\n")
 
 
 def psql(port, sql, db="postgres", timeout=10):
     t0 = time.monotonic()
-    r = subprocess.run(["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
-                        "-d", db, "-c", sql], capture_output=True, text=True, timeout=timeout,
-                       env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+    try:
+        r = subprocess.run(["psql", "-X", "-q", "-At", "-h", "127.0.0.1", "-p", str(port), "-U",
+                            "postgres", "-d", db, "-c", sql], capture_output=True, text=True,
+                           timeout=timeout, env=dict(os.environ, PGCONNECT_TIMEOUT="10"))
+    except subprocess.TimeoutExpired:
+        return -1, "no answer in %d s" % timeout, time.monotonic() - t0
     return r.returncode, (r.stdout.strip() or r.stderr.strip()), time.monotonic() - t0
 
 
@@ -183,8 +211,188 @@ def pg_restart(p, pg, args):
                 recover="%.2f" % recover, rss=rss_mb(p.pid), fds=fds(p.pid), lost=lost)
 
 
+def startup_packet(db):
+    body = b"".join(x.encode() + b"\0" for x in ("user", "postgres", "database", db)) + b"\0"
+    return struct.pack("!ii", 8 + len(body), 196608) + body
+
+
+STARTUP = startup_packet("postgres")
+
+
+def login_outcome(data):
+    """What a raw login's bytes so far say: "ok" (ReadyForQuery), the SQLSTATE of an
+    ErrorResponse, or None (incomplete)."""
+    while len(data) >= 5:
+        kind, n = data[:1], struct.unpack("!i", data[1:5])[0]
+        if len(data) < 1 + n:
+            return None
+        if kind == b"Z":
+            return "ok"
+        if kind == b"E":
+            fields = data[5:1 + n].split(b"\0")
+            return next((f[1:].decode() for f in fields if f[:1] == b"C"), "E")
+        data = data[1 + n:]
+    return None
+
+
+def raw_logins(port, n, deadline_s, startup=STARTUP):
+    """n connections at once (non-blocking connects), each sends a startup packet once
+    connected; waits up to deadline_s in all. Returns the sockets and a count per outcome (ok,
+    SQLSTATE, closed, connect failed, no answer)."""
+    sel, socks, seen = selectors.DefaultSelector(), [], {}
+    for _ in range(n):
+        x = socket.socket()
+        x.setblocking(False)
+        x.connect_ex(("127.0.0.1", port))
+        socks.append(x)
+        sel.register(x, selectors.EVENT_WRITE, bytearray())
+    deadline = time.monotonic() + deadline_s
+    while sel.get_map() and time.monotonic() < deadline:
+        for key, ev in sel.select(0.2):
+            x, what = key.fileobj, None
+            if ev & selectors.EVENT_WRITE:
+                if x.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) != 0:
+                    what = "connect failed"
+                else:
+                    try:
+                        x.send(startup)
+                        sel.modify(x, selectors.EVENT_READ, key.data)
+                    except OSError:
+                        what = "closed"
+            else:
+                try:
+                    chunk = x.recv(65536)
+                except OSError:
+                    chunk = b""
+                key.data.extend(chunk)
+                what = login_outcome(bytes(key.data)) if chunk else "closed"
+            if what:
+                seen[what] = seen.get(what, 0) + 1
+                sel.unregister(x)
+    left = len(sel.get_map())
+    if left:
+        seen["no answer"] = left
+    sel.close()
+    return socks, seen
+
+
+def outcome_text(seen):
+    return ", ".join("%d %s" % (v, k) for k, v in sorted(seen.items(), key=lambda kv: -kv[1]))
+
+
+def time_to_login(port, limit_s=15):
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit_s:
+        rc, _, _ = psql(port, "SELECT 1", timeout=5)
+        if rc == 0:
+            return time.monotonic() - t0
+        time.sleep(0.05)
+    return float("inf")
+
+
+def fd_limit(p, pg, args):
+    """Started under RLIMIT_NOFILE = --nofile (soft and hard) with max_client_conn above it:
+    --fd-clients logins, 20 at a time, all kept open; a psql login meanwhile; then all close
+    and the next psql login is timed."""
+    socks, seen = [], {}
+    for _ in range(args.fd_clients // 20):  # 20 at a time: under the login budget
+        more, got = raw_logins(p.port, 20, 3)
+        socks += more
+        for k, v in got.items():
+            seen[k] = seen.get(k, 0) + v
+    peak_fds, peak_rss = fds(p.pid), rss_mb(p.pid)
+    rc, out, _ = psql(p.port, "SELECT 1", timeout=5)
+    during = "ok" if rc == 0 else short(out.split("failed: ")[-1].strip(), 60)
+    for x in socks:
+        x.close()
+    took = time_to_login(p.port)
+    return dict(saw="%d logins: %s; psql while full: %s" % (args.fd_clients, outcome_text(seen),
+                                                               during),
+                recover="%.2f" % took, rss=peak_rss, fds=peak_fds)
+
+
+def login_storm(p, pg, args, db="postgres"):
+    """--storm logins to db, 20 at a time (connect, startup, ReadyForQuery, Terminate), while
+    one logged-in client runs SELECT 1 in a loop: its latency before and during the storm."""
+    probe = []
+    stop = threading.Event()
+
+    def prober():
+        import psycopg
+        with psycopg.connect(host="127.0.0.1", port=p.port, user="postgres", dbname="postgres",
+                             autocommit=True) as c:
+            while not stop.is_set():
+                t0 = time.monotonic()
+                c.execute("SELECT 1")
+                probe.append((t0, time.monotonic() - t0))
+                time.sleep(0.005)
+    t = threading.Thread(target=prober)
+    t.start()
+    time.sleep(1)
+    seen, t0 = {}, time.monotonic()
+    for _ in range(args.storm // 20):
+        socks, got = raw_logins(p.port, 20, 5, startup_packet(db))
+        for x in socks:
+            try:
+                x.sendall(b"X\0\0\0\4")
+            except OSError:
+                pass
+            x.close()
+        for k, v in got.items():
+            seen[k] = seen.get(k, 0) + v
+    took = time.monotonic() - t0
+    peak_fds, peak_rss = fds(p.pid), rss_mb(p.pid)
+    stop.set()
+    t.join()
+
+    def pct(xs, q):
+        xs = sorted(xs)
+        return xs[min(len(xs) - 1, int(q * len(xs)))] * 1000 if xs else float("nan")
+    before = [d for s, d in probe if s < t0]
+    during = [d for s, d in probe if t0 <= s < t0 + took]
+    return dict(saw="%d logins in %.1f s (%.0f/s): %s; probe p50 %.2f -> %.2f ms, p99 %.2f -> "
+                "%.2f ms" % (args.storm, took, args.storm / took, outcome_text(seen),
+                             pct(before, 0.5), pct(during, 0.5), pct(before, 0.99),
+                             pct(during, 0.99)),
+                recover="%.2f" % time_to_login(p.port), rss=peak_rss, fds=peak_fds)
+
+
+def many_entries(p, pg, args):
+    """--entries [databases] entries before *: the best of 5 console RELOADs, then the login
+    storm to a name reached through * (after every entry)."""
+    reloads = []
+    for _ in range(5):
+        rc, out, took = psql(p.port, "RELOAD", db="pgbouncer")
+        reloads.append(took if rc == 0 else float("inf"))
+    psql(p.port, "SELECT 1", db="not_listed")  # its pool made before the storm
+    r = login_storm(p, pg, args, db="not_listed")
+    r["saw"] = "%d entries; RELOAD (psql) %.0f ms; %s" % (args.entries, min(reloads) * 1000,
+                                                         r["saw"])
+    return r
+
+
+def many_pools(p, pg, args):
+    """--pool-names database names through *, one raw login each (20 at a time): as many live
+    pools; then the login storm to the last of them."""
+    seen, t0 = {}, time.monotonic()
+    for k in range(0, args.pool_names, 20):
+        for i in range(k, min(k + 20, args.pool_names)):
+            socks, got = raw_logins(p.port, 1, 5, startup_packet("p%05d" % i))
+            for x in socks:
+                x.close()
+            for key, v in got.items():
+                seen[key] = seen.get(key, 0) + v
+    made = time.monotonic() - t0
+    pools = pool_count(p)
+    r = login_storm(p, pg, args, db="p%05d" % (args.pool_names - 1))
+    r["saw"] = "%d names in %.0f s (%s), %d pools; %s" % (
+        args.pool_names, made, outcome_text(seen), pools, r["saw"])
+    return r
+
+
 SCENARIOS = {"slow_logins": slow_logins, "second_instance": second_instance,
-             "wildcard_pools": wildcard_pools, "pg_restart": pg_restart}
+             "wildcard_pools": wildcard_pools, "pg_restart": pg_restart, "fd_limit": fd_limit,
+             "login_storm": login_storm, "many_entries": many_entries, "many_pools": many_pools}
 
 
 def main():
@@ -195,13 +403,18 @@ def main():
     ap.add_argument("--targets", default="pgbouncer,shoal")
     ap.add_argument("--slow", type=int, default=600)
     ap.add_argument("--names", type=int, default=1000)
+    ap.add_argument("--nofile", type=int, default=128)
+    ap.add_argument("--fd-clients", type=int, default=300)
+    ap.add_argument("--storm", type=int, default=2000)
+    ap.add_argument("--entries", type=int, default=5000)
+    ap.add_argument("--pool-names", type=int, default=5000)
     args = ap.parse_args()
     pg = common.Postgres(1, opts="-c max_connections=120 -c fsync=off")
     rows = []
     try:
         for name in args.only.split(","):
             for target in args.targets.split(","):
-                p = start(target, pg, args)
+                p = start(target, pg, args, name)
                 try:
                     before = log_lines(p)
                     r = SCENARIOS[name](p, pg, args)

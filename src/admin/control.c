@@ -1,11 +1,14 @@
 /* control.c: the configuration hand-over and shutdown modes, shared by signals (main thread) and
  * the admin console (worker threads).
  *
- * A configuration is immutable once current: a reload or SET builds a whole new one and swaps
- * the pointer atomically (config_set_current). Workers read config_current() at their own safe
- * points (an accept, a login, a janitor tick), so each decision sees one consistent version.
- * Old versions are never freed before exit: clients keep pointers to their [databases] entry. */
+ * A configuration is immutable once current: a reload builds a whole new one from the files, a
+ * SET changes one key of a copy of the one in force (an edited, unreloaded file is not applied),
+ * and either is published whole (config_publish). Workers read config_current() at their own
+ * safe points (an accept, a login, a janitor tick), so each decision sees one consistent
+ * version. Old versions are freed by the main thread once no worker can use them
+ * (config_collect, current.h). */
 #include "control.h"
+#include "current.h"
 #include "auth_query.h"
 #include "dns.h"
 #include "http_server.h"
@@ -17,14 +20,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct kept {
-	struct kept *next;
-	struct config *cfg;
-};
+#include <strings.h>
 
 struct override {
 	struct override *next;
@@ -33,7 +33,7 @@ struct override {
 
 static pthread_t main_thread; /* set by control_init */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* guards everything below */
-static struct kept *configs;				 /* every configuration ever current */
+static struct config *first;  /* main.c's, which it uses until exit: never freed before */
 static struct override *sets; /* SET key = value, applied again after every reload */
 static const char *config_path;
 static int base_verbose;
@@ -51,28 +51,20 @@ struct control_job {
 static pthread_mutex_t jobs_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct control_job *jobs, **jobs_tail = &jobs;
 
-static void keep(struct config *cfg)
-{
-	struct kept *k = xcalloc(1, sizeof(*k));
-	k->cfg = cfg;
-	k->next = configs;
-	configs = k;
-}
-
 void control_init(struct config *cfg, const char *path, int verbose)
 {
 	pthread_mutex_lock(&lock);
 	main_thread = pthread_self();
 	config_path = path;
 	base_verbose = verbose;
-	keep(cfg);
+	first = cfg;
 	tls_applied = cfg; /* main.c built the contexts from it */
 	pthread_mutex_unlock(&lock);
-	config_set_current(cfg);
+	config_publish(cfg, false);
 }
 
-/* Under the lock: the file and the SET overrides, plus one more (key NULL: none). */
-static struct config *build(const char *key, const char *value, char *err, size_t errlen)
+/* Under the lock: the file and the SET overrides, applied again after every reload. */
+static struct config *build(char *err, size_t errlen)
 {
 	struct config *cfg = xcalloc(1, sizeof(*cfg));
 	if (config_load(cfg, config_path, err, errlen) != SHOAL_OK) {
@@ -82,8 +74,6 @@ static struct config *build(const char *key, const char *value, char *err, size_
 	shoal_rc rc = SHOAL_OK;
 	for (struct override *o = sets; o && rc == SHOAL_OK; o = o->next)
 		rc = config_set_value(cfg, o->key, o->value, err, errlen);
-	if (rc == SHOAL_OK && key)
-		rc = config_set_value(cfg, key, value, err, errlen);
 	if (rc != SHOAL_OK) {
 		config_free(cfg);
 		free(cfg);
@@ -126,12 +116,11 @@ static void apply_tls(const struct config *cfg, char *err, size_t errlen)
 static void install(struct config *cfg, char *err, size_t errlen)
 {
 	apply_tls(cfg, err, errlen);
-	keep(cfg);
 	log_set_verbose(base_verbose + cfg->verbose);
 	/* New host names are resolved before the config is current when the main thread reloads
 	 * (SIGHUP); a console RELOAD runs on a worker, which must not block: it queues them. */
 	dns_prime(cfg, pthread_equal(pthread_self(), main_thread));
-	config_set_current(cfg);
+	config_publish(cfg, true);
 	pool_apply_config(cfg);
 	auth_query_cache_free(); /* auth_query, auth_user or auth_dbname may have changed */
 }
@@ -149,7 +138,9 @@ static void reopen_log(void)
 shoal_rc control_reload(char *err, size_t errlen)
 {
 	pthread_mutex_lock(&lock);
-	struct config *cfg = build(NULL, NULL, err, errlen);
+	usec_t t0 = shoal_now();
+	struct config *cfg = build(err, errlen);
+	usec_t t1 = shoal_now();
 	if (cfg)
 		install(cfg, err, errlen);
 	reopen_log();
@@ -158,23 +149,40 @@ shoal_rc control_reload(char *err, size_t errlen)
 		log_error("reload failed, keeping the running configuration: %s", err);
 		return SHOAL_ERROR;
 	}
-	log_info("configuration reloaded from %s",
-		 config_path ? config_path : "(embedded default)");
+	log_info("configuration reloaded from %s (%d databases; read in %.1f ms, applied in %.1f ms)",
+		 config_path ? config_path : "(embedded default)", cfg->ndbs, (double)(t1 - t0) / 1e3,
+		 (double)(shoal_now() - t1) / 1e3);
 	return SHOAL_OK;
+}
+
+/* Under the lock: key = value is applied again after every reload; one entry per key (a
+ * later SET of the same key replaces its value), so repeated SETs do not grow the list. */
+static void remember(const char *key, const char *value)
+{
+	struct override **tail = &sets;
+	for (; *tail; tail = &(*tail)->next)
+		if (!strcasecmp((*tail)->key, key)) {
+			free((*tail)->value);
+			(*tail)->value = xstrdup(value);
+			return;
+		}
+	struct override *o = xcalloc(1, sizeof(*o));
+	o->key = xstrdup(key);
+	o->value = xstrdup(value);
+	*tail = o;
 }
 
 shoal_rc control_set(const char *key, const char *value, char *err, size_t errlen)
 {
 	pthread_mutex_lock(&lock);
-	struct config *cfg = build(key, value, err, errlen);
+	struct config *cfg = config_copy(config_current());
+	if (config_copy_set(cfg, key, value, err, errlen) != SHOAL_OK) {
+		config_free(cfg);
+		free(cfg);
+		cfg = NULL;
+	}
 	if (cfg) {
-		struct override *o = xcalloc(1, sizeof(*o));
-		o->key = xstrdup(key);
-		o->value = xstrdup(value);
-		struct override **tail = &sets; /* in order: a later SET of the same key wins */
-		while (*tail)
-			tail = &(*tail)->next;
-		*tail = o;
+		remember(key, value);
 		install(cfg, err, errlen);
 	}
 	pthread_mutex_unlock(&lock);
@@ -229,6 +237,7 @@ struct control_job *control_post(const char *key, const char *value)
 	*jobs_tail = j;
 	jobs_tail = &j->next;
 	pthread_mutex_unlock(&jobs_lock);
+	pthread_kill(main_thread, CONTROL_WAKE_SIGNAL); /* not at its next 100 ms poll */
 	return j;
 }
 
@@ -269,9 +278,21 @@ static void control_run_jobs(void)
 	}
 }
 
+/* Free the configurations no worker can use any more; the TLS contexts' stays for comparison. */
+static void control_collect(void)
+{
+	pthread_mutex_lock(&lock);
+	int n = config_collect(tls_applied);
+	pthread_mutex_unlock(&lock);
+	if (n > 0)
+		log_debug("freed %d old configuration%s, %d still in use", n, n == 1 ? "" : "s",
+			  config_retired_count());
+}
+
 void control_poll(void)
 {
 	control_run_jobs();
+	control_collect();
 	if (atomic_load(&wait_servers) && control_servers_gone(NULL)) {
 		atomic_store(&wait_servers, false);
 		control_shutdown(SHUTDOWN_NOW);
@@ -342,12 +363,11 @@ void control_free_all(void)
 	jobs_tail = &jobs;
 	pthread_mutex_unlock(&jobs_lock);
 	pthread_mutex_lock(&lock);
-	while (configs) {
-		struct kept *k = configs;
-		configs = k->next;
-		config_free(k->cfg);
-		free(k->cfg);
-		free(k);
+	config_free_all();
+	if (first) {
+		config_free(first);
+		free(first);
+		first = NULL;
 	}
 	while (sets) {
 		struct override *o = sets;

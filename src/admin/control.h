@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <signal.h>
+
 enum shutdown_mode {
 	SHUTDOWN_NOW,	       /* SIGQUIT, SHUTDOWN, a second SIGTERM/SIGINT */
 	SHUTDOWN_WAIT_CLIENTS, /* SIGTERM, SHUTDOWN WAIT_FOR_CLIENTS */
@@ -25,6 +27,9 @@ shoal_rc control_set(const char *key, const char *value, char *err, size_t errle
  * worker, done by control_poll, and read back by its poster: CONTROL_QUEUED until then. */
 enum control_job_state { CONTROL_QUEUED, CONTROL_DONE, CONTROL_FAILED };
 struct control_job;
+/* Sent to the main thread when a job is queued, so that its signal wait returns at once; blocked
+ * in every thread (main.c) and otherwise ignored. */
+#define CONTROL_WAKE_SIGNAL SIGURG
 /* key NULL: RELOAD; else SET key = value. The poster owns one reference (control_job_release). */
 struct control_job *control_post(const char *key, const char *value);
 enum control_job_state control_job_state(const struct control_job *j);

@@ -366,6 +366,7 @@ void config_free(struct config *cfg)
 		free(cfg->auth[i].secret);
 	}
 	config_free_peers(cfg);
+	db_index_free(cfg);
 	free(cfg->dbs);
 	free(cfg->users);
 	free(cfg->auth);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "common.h"
+#include "hmap.h"
 
 enum pool_mode {
 	POOL_INHERIT = -1, /* per-database/per-user: use the next level's mode */
@@ -227,6 +228,7 @@ struct config {
 
 	struct db_entry *dbs;
 	int ndbs;
+	struct hmap db_index; /* name -> index + 1 in dbs (entries.c), so a login's lookup is O(1) */
 	struct user_entry *users;
 	int nusers;
 	int peer_id;              /* this instance's id in its fleet; 0: cancel routing off */
@@ -252,11 +254,14 @@ struct config {
 shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t errlen) MUST_USE;
 /* Free everything cfg owns. Safe on a zeroed struct. */
 void config_free(struct config *cfg);
-/* The configuration in force (current.c; replaced atomically on reload, old ones stay valid). */
+/* The configuration in force (current.c; replaced atomically on reload, old ones freed once
+ * no reader thread uses them: current.h). */
 const struct config *config_current(void);
+/* Make cfg current without keeping any record of it (the caller owns and frees it; harnesses
+ * only: the daemon publishes with config_publish, current.h). */
 void config_set_current(const struct config *cfg);
 /* Call fn with every configuration set from now on (upper layers that cache a setting; at most
- * a few, registered at start before any config_set_current). */
+ * a few, registered at start before the first one is published). */
 void config_on_change(void (*fn)(const struct config *cfg));
 
 /* Parse one [databases] value: libpq-style "key=value ..." (values may be single-quoted, with

@@ -109,6 +109,9 @@ shoal_rc url_parse(struct db_entry *db, char *s, char *err, size_t errlen);
 
 /* entries.c */
 shoal_rc add_db(struct config *cfg, const char *name, const char *value, char *msg, size_t n);
+/* Rebuild cfg->db_index from cfg->dbs (after a copy); free it (config_free). */
+void db_index_build(struct config *cfg);
+void db_index_free(struct config *cfg);
 shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 		  size_t n);
 void db_entry_clear(struct db_entry *db);

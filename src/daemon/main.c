@@ -401,7 +401,7 @@ static int run_daemon(struct daemon_state *d)
 		free(cfg);
 		return 1;
 	}
-	config_on_change(client_budget_configure); /* before the first config_set_current */
+	config_on_change(client_budget_configure); /* before the first config_publish */
 	if (!d->user && cfg->user)
 		d->user = d->cfg_user = xstrdup(cfg->user); /* -u wins */
 	if (root_refused(d->user, cfg->allow_root)) {
@@ -428,6 +428,7 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, CONTROL_WAKE_SIGNAL); /* a console RELOAD or SET is queued (control.c) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	if (dns_start() != SHOAL_OK) {

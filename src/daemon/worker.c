@@ -254,6 +254,24 @@ static void worker_tick(void *arg)
 	}
 }
 
+/* The oldest configuration this worker's objects point into: clients logging in keep their
+ * [databases] entry until their login ends (client.c). */
+static uint64_t worker_config_pin(struct worker *w)
+{
+	if (!config_retired_pending())
+		return CONFIG_NO_PIN;
+	const struct config *cur = config_current();
+	uint64_t pin = CONFIG_NO_PIN;
+	for (struct list *i = w->login_clients.next; i != &w->login_clients; i = i->next) {
+		const struct db_entry *db = container_of(i, struct client, node)->db;
+		if (db && (db < cur->dbs || db >= cur->dbs + cur->ndbs)) {
+			uint64_t g = config_gen_of_db(db);
+			pin = g < pin ? g : pin;
+		}
+	}
+	return pin;
+}
+
 static void worker_after_batch(void *arg)
 {
 	struct worker *w = arg;
@@ -279,15 +297,18 @@ static void worker_after_batch(void *arg)
 		list_del(i);
 		server_free(container_of(i, struct server, node));
 	}
+	config_quiescent(&w->cfg_reader, worker_config_pin(w));
 }
 
 static void *worker_thread(void *arg)
 {
 	struct worker *w = arg;
+	config_reader_join(&w->cfg_reader);
 	loop_run(w->loop);
 	cancel_reap(w, 0);
 	worker_after_batch(w);
 	buf_cache_drain();
+	config_reader_leave(&w->cfg_reader);
 	return NULL;
 }
 

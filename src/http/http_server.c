@@ -284,10 +284,13 @@ static void free_dead(void)
 	}
 }
 
+static struct config_reader cfg_reader; /* this thread's quiescent points (current.h) */
+
 static void after_batch(void *arg)
 {
 	UNUSED(arg);
 	free_dead();
+	config_quiescent(&cfg_reader, CONFIG_NO_PIN);
 }
 
 static void on_stop(struct loop_fd *lfd, uint32_t events)
@@ -300,7 +303,9 @@ static void on_stop(struct loop_fd *lfd, uint32_t events)
 static void *http_thread(void *arg)
 {
 	UNUSED(arg);
+	config_reader_join(&cfg_reader);
 	loop_run(hs.loop);
+	config_reader_leave(&cfg_reader);
 	return NULL;
 }
 

@@ -7,6 +7,7 @@
 #include "states.h"
 #include "acts_call.h"
 #include "worker.h"
+#include "hmap.h"
 
 #include <malloc.h>
 #include <stdatomic.h>
@@ -135,6 +136,52 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	pool_load_timeouts(p, db, u);
 }
 
+/* all_pools by database, user and replication mode (pools_mutex), so that a login's lookup
+ * does not scan thousands of pools reached through "*". The key holds each name with its
+ * length, so no byte a client may send in a name can make two keys alike. */
+static struct hmap pool_index;
+
+static size_t pool_key(char **out, const char *dbname, const char *user, const char *repl)
+{
+	size_t nd = strlen(dbname), nu = strlen(user), nr = repl ? strlen(repl) + 1 : 0;
+	size_t n = 2 * sizeof(size_t) + nd + nu + nr;
+	char *k = xmalloc(n), *at = k + 2 * sizeof(size_t);
+	memcpy(k, &nd, sizeof(nd));
+	memcpy(k + sizeof(nd), &nu, sizeof(nu));
+	memcpy(at, dbname, nd);
+	memcpy(at + nd, user, nu);
+	if (repl) { /* a NUL first: NULL and "" differ */
+		at[nd + nu] = '\0';
+		memcpy(at + nd + nu + 1, repl, nr - 1);
+	}
+	*out = k;
+	return n;
+}
+
+static struct hent *pool_index_get(const char *dbname, const char *user, const char *repl)
+{
+	char *k;
+	size_t n = pool_key(&k, dbname, user, repl);
+	struct hent *e = hmap_get(&pool_index, k, n, hash_bytes(k, n));
+	free(k);
+	return e;
+}
+
+static void pool_index_put(struct pool *p)
+{
+	char *k;
+	size_t n = pool_key(&k, p->name, p->user, p->repl);
+	hmap_put(&pool_index, k, n, hash_bytes(k, n), p);
+	free(k);
+}
+
+static void pool_index_del(struct pool *p)
+{
+	struct hent *e = pool_index_get(p->name, p->user, p->repl);
+	if (e && e->val == p)
+		hmap_del(&pool_index, e);
+}
+
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
 			     const char *dbname, const char *user, const char *repl)
 {
@@ -171,6 +218,7 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	snprintf(key, sizeof(key), "%s\x1f%s", p->user, p->name);
 	p->size_limit = limit_get(&size_limits, key);
 	list_append(&all_pools, &p->node);
+	pool_index_put(p);
 	npools++;
 	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
 		 p->server_user, p->host, p->port, p->server_db, config_pool_mode_name(p->pool_mode),
@@ -178,23 +226,10 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	return p;
 }
 
-/* Under pools_mutex. */
-static bool same_repl(const char *a, const char *b)
-{
-	return a == b || (a && b && strcmp(a, b) == 0);
-}
-
 static struct pool *pool_find(const char *dbname, const char *user, const char *repl)
 {
-	struct list *i, *tmp;
-	list_for_each_safe(i, tmp, &all_pools)
-	{
-		struct pool *p = container_of(i, struct pool, node);
-		if (strcmp(p->name, dbname) == 0 && strcmp(p->user, user) == 0 &&
-		    same_repl(p->repl, repl))
-			return p;
-	}
-	return NULL;
+	struct hent *e = pool_index_get(dbname, user, repl);
+	return e ? e->val : NULL;
 }
 
 /* Under pools_mutex: is there a pool of database dbname, for any user? */
@@ -334,8 +369,11 @@ void pool_free_all(void)
 	{
 		struct pool *p = container_of(i, struct pool, node);
 		list_del(&p->node);
+		pool_index_del(p);
 		pool_destroy(p);
 	}
+	free(pool_index.b); /* every entry deleted above */
+	pool_index = (struct hmap){0};
 	list_for_each_safe(i, tmp, &retired_pools)
 	{
 		struct pool *p = container_of(i, struct pool, node);
@@ -397,6 +435,7 @@ int pool_reap(usec_t now, usec_t timeout)
 			if (!pool_reapable(p, now, timeout))
 				continue;
 			list_del(&p->node);
+			pool_index_del(p);
 			list_append(&retired_pools, &p->node);
 			npools--;
 			n++;

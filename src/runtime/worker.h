@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 
 #include "config.h"
+#include "current.h"
 #include "list.h"
 #include "loop.h"
 
@@ -84,6 +85,7 @@ struct worker {
 	bool stopping; /* shutting down now: opens no more servers (owner thread only) */
 	usec_t drain_deadline;
 	atomic_bool stopped;
+	struct config_reader cfg_reader; /* its quiescent points, for freeing old configs */
 };
 
 /* Post commands (enum worker_cmd bits) from another thread. */

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "config_env.h"
+#include "current.h"
 #include "log.h"
 
 extern char **environ;
@@ -505,6 +506,39 @@ static void test_ini_values_expand_with_line_numbers(void **state)
 }
 
 /* ---- DATABASE_URL and SHOAL_DATABASES ---- */
+
+/* [databases] names are found through an index: a later line of a name replaces its entry, "*"
+ * catches the rest, a dropped entry is gone and the one moved into its place still found, and
+ * a copy (what a console SET changes) finds entries of its own. */
+static void test_many_databases_are_found_through_the_index(void **state)
+{
+	(void)state;
+	size_t cap = 64 * 2001, n = 0;
+	char *ini = malloc(cap);
+	assert_non_null(ini);
+	n += (size_t)snprintf(ini + n, cap - n, "[databases]\n");
+	for (int i = 0; i < 2000; i++)
+		n += (size_t)snprintf(ini + n, cap - n, "d%d = host=h%d\n", i, i);
+	snprintf(ini + n, cap - n, "d7 = host=again\n* = host=star\n");
+	struct config c;
+	load_ok(&c, ini);
+	free(ini);
+	assert_int_equal(c.ndbs, 2001);
+	assert_string_equal(config_find_db(&c, "d1999")->host, "h1999");
+	assert_string_equal(config_find_db(&c, "d7")->host, "again");
+	assert_string_equal(config_find_db(&c, "d20000")->host, "star");
+	config_drop_db(&c, "d0"); /* the last entry ("*") moves into its place */
+	assert_string_equal(config_find_db(&c, "d0")->host, "star");
+	assert_string_equal(config_find_db(&c, "d1999")->host, "h1999");
+	struct config *cp = config_copy(&c);
+	const struct db_entry *d = config_find_db(cp, "d1234");
+	assert_true(d >= cp->dbs && d < cp->dbs + cp->ndbs);
+	assert_string_equal(d->host, "h1234");
+	config_free(&c);
+	assert_string_equal(config_find_db(cp, "d42")->host, "h42");
+	config_free(cp);
+	free(cp);
+}
 
 static void test_database_url_without_a_file(void **state)
 {
@@ -1268,6 +1302,7 @@ int main(void)
 	    T(test_typos_in_database_options_and_env_names_get_suggestions),
 	    T(test_expand_vars),
 	    T(test_ini_values_expand_with_line_numbers),
+	    T(test_many_databases_are_found_through_the_index),
 	    T(test_database_url_without_a_file),
 	    T(test_shoal_databases),
 	    T(test_not_implemented_setting_warns_once),
