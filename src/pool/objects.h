@@ -89,7 +89,7 @@ struct client {
 	bool aq_found;              /* the running query returned a row (auth_query.c) */
 	enum client_aq aq;          /* its auth_query lookup (auth_query.c) */
 	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
-	const struct db_entry *db;
+	const struct db_entry *db; /* its [databases] entry during the login only (NULL after) */
 	uint32_t cancel_pid;
 	uint8_t cancel_key[32];	 /* CANCEL_KEY_LEN; the first cancel_key_len bytes are the key */
 	uint8_t cancel_key_len;	 /* 4, or 32 for a protocol 3.2 client */

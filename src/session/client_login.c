@@ -149,6 +149,7 @@ static void client_login_ready(struct client *c)
 	client_sasl_end(c);
 	if (c->db->application_name && !params_find(&c->params, "application_name"))
 		params_set(&c->params, "application_name", c->db->application_name, false);
+	c->db = NULL; /* it points into this login's configuration, which a later reload may free */
 	const char *app = params_get(&c->params, "application_name");
 	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
 	params_copy(&c->login, &c->params); /* what RESET goes back to (txn.c) */
