@@ -301,8 +301,7 @@ static shoal_rc load_source(struct load_ctx *ctx, const char *path)
 	return src_read(&ctx->src, f, path ? path : "<embedded default>", 0, ctx->err, ctx->errlen);
 }
 
-/* auth_hba_file, required by auth_type = hba. */
-static shoal_rc load_hba(struct config *cfg, char *err, size_t errlen)
+shoal_rc config_load_hba(struct config *cfg, char *err, size_t errlen)
 {
 	if (!cfg->auth_hba_file) {
 		if (cfg->auth_type != AUTH_HBA)
@@ -339,7 +338,7 @@ shoal_rc config_load(struct config *cfg, const char *path, char *err, size_t err
 	if (rc == SHOAL_OK && cfg->auth_file)
 		rc = load_auth_file(cfg, err, errlen);
 	if (rc == SHOAL_OK)
-		rc = load_hba(cfg, err, errlen);
+		rc = config_load_hba(cfg, err, errlen);
 	src_free(&ctx.src);
 	free(ctx.unknown);
 	if (rc != SHOAL_OK) {

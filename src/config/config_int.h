@@ -126,4 +126,7 @@ const char *long_value(struct src_line *l);
 /* userlist.c */
 shoal_rc load_auth_file(struct config *cfg, char *err, size_t errlen);
 
+/* auth_hba_file into cfg->hba (NULL before), required by auth_type = hba (config.c). */
+shoal_rc config_load_hba(struct config *cfg, char *err, size_t errlen) MUST_USE;
+
 #endif

@@ -109,14 +109,7 @@ static shoal_rc reload_hba(struct config *cfg, char *err, size_t errlen)
 		hba_free(cfg->hba);
 	free(cfg->hba);
 	cfg->hba = NULL;
-	if (!cfg->auth_hba_file) {
-		if (cfg->auth_type != AUTH_HBA)
-			return SHOAL_OK;
-		snprintf(err, errlen, "auth_type = hba needs auth_hba_file");
-		return SHOAL_ERROR;
-	}
-	cfg->hba = xcalloc(1, sizeof(*cfg->hba));
-	return hba_load(cfg->auth_hba_file, cfg->hba, err, errlen);
+	return config_load_hba(cfg, err, errlen);
 }
 
 shoal_rc config_copy_set(struct config *cfg, const char *name, const char *value, char *err,

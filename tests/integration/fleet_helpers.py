@@ -6,7 +6,8 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from wire import CANCEL_REQUEST, Wire, parse_fields, query_message
+from cancel_helpers import wait_running
+from wire import CANCEL_REQUEST, Wire, parse_fields, query_message, send_cancel
 
 PROTOCOL_3_0 = 3 << 16
 PROTOCOL_3_2 = (3 << 16) | 2
@@ -38,15 +39,7 @@ def startup(w, user, database, protocol):
 
 def cancel_at(host, port, pid, key, timeout=5):
     """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
-    s = socket.create_connection((host, port), timeout=timeout)
-    try:
-        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
-        try:
-            s.recv(1)
-        except OSError:
-            pass
-    finally:
-        s.close()
+    send_cancel(host, port, pid, key, timeout)
 
 
 def key_issuer(pid, key):
@@ -77,14 +70,6 @@ def read_until_ready(w, timeout):
             return errors, time.monotonic() - t0
 
 
-def wait_running(w, timeout=10):
-    w.sock.settimeout(timeout)
-    while True:
-        mtype, body = w.read_msg()
-        if mtype == b"N":
-            return
-        if mtype in (b"E", b"Z"):
-            raise AssertionError("statement ended before it ran: %r %r" % (mtype, body))
 
 
 class CancelRounds:

@@ -50,10 +50,13 @@ def md5_password(user, password, salt):
 
 
 def send_cancel(host, port, pid, key, timeout=5):
-    """Send a CancelRequest; return once the pooler closed the socket (or after timeout)."""
+    """Send a CancelRequest (key: a 32-bit int, or bytes of any length as protocol 3.2 allows);
+    return once the pooler closed the socket (or after timeout)."""
+    if isinstance(key, int):
+        key = struct.pack("!i", key)
     s = socket.create_connection((host, port), timeout=timeout)
     try:
-        s.sendall(struct.pack("!iiii", 16, CANCEL_REQUEST, pid, key))
+        s.sendall(struct.pack("!iii", 12 + len(key), CANCEL_REQUEST, pid) + key)
         try:
             s.recv(1)
         except OSError:
