@@ -28,13 +28,16 @@ void db_entry_clear(struct db_entry *db)
 	free(db->user);
 	free(db->password);
 	free(db->application_name);
+	free(db->client_encoding);
+	free(db->datestyle);
+	free(db->timezone);
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
 	free(db->connect_query);
 	db->connect_query = NULL;
 	db->host = db->port_list = db->dbname = db->user = db->password = NULL;
-	db->application_name = NULL;
+	db->application_name = db->client_encoding = db->datestyle = db->timezone = NULL;
 	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 }
 
