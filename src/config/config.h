@@ -105,6 +105,7 @@ struct user_entry {
 	char *name;
 	int pool_mode;            /* POOL_INHERIT when unset */
 	int pool_size;            /* -1 when unset */
+	int reserve_pool_size;    /* -1 when unset; wins over the database's and the global */
 	int max_user_connections; /* -1 when unset */
 	int max_user_client_connections; /* -1 or 0: the global setting */
 	/* 0: the global setting (PgBouncer 1.24/1.25 per-user timeouts) */

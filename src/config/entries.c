@@ -191,7 +191,11 @@ void config_drop_db(struct config *cfg, const char *name)
 shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 		  size_t n)
 {
-	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1, 0, 0, 0, 0};
+	struct user_entry u = {.pool_mode = POOL_INHERIT,
+			       .pool_size = -1,
+			       .reserve_pool_size = -1,
+			       .max_user_connections = -1,
+			       .max_user_client_connections = -1};
 	if (kv_parse_list(&user_table, &u, value, true, msg, n) != SHOAL_OK)
 		return SHOAL_ERROR;
 	for (int i = 0; i < cfg->nusers; i++) {

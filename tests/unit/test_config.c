@@ -813,6 +813,26 @@ static void test_databases_reserve_pool_alias(void **state)
 
 /* PgBouncer's per-database session defaults are kept (given to clients at login), printed and
  * copied with the entry; a weight= list is copied too (the copy frees its own). */
+/* [users] reserve_pool_size is kept (the pool's user entry wins, ledger.c) and printed. */
+static void test_users_reserve_pool_size(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[users]\nu = reserve_pool_size=4 pool_size=2\nv = pool_size=1\n");
+	assert_null(strstr(read_log(), "is accepted for PgBouncer compatibility"));
+	assert_int_equal(config_find_user(&c, "u")->reserve_pool_size, 4);
+	assert_int_equal(config_find_user(&c, "v")->reserve_pool_size, -1);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "u = pool_size=2 reserve_pool_size=4"));
+	free(out);
+	config_free(&c);
+	load_fails("[users]\nu = reserve_pool_size=-1\n", "reserve_pool_size: -1 is out of range");
+}
+
 static void test_databases_session_defaults_kept_and_copied(void **state)
 {
 	(void)state;
@@ -1332,6 +1352,7 @@ int main(void)
 	    T(test_databases_connstr),
 	    T(test_databases_reserve_pool_alias),
 	    T(test_databases_session_defaults_kept_and_copied),
+	    T(test_users_reserve_pool_size),
 	    T(test_databases_errors),
 	    T(test_later_database_definition_replaces_earlier),
 	    T(test_find_db_falls_back_to_star),
