@@ -404,6 +404,16 @@ static void show_databases(struct client *c)
 	free(s.v);
 }
 
+/* A [users] entry's pool_size or reserve_pool_size as PgBouncer shows it: text, "%9d", or ""
+ * when the entry does not set it. */
+static void row_user_size(struct admin_row *r, int size)
+{
+	if (size >= 0)
+		row_fmt(r, "%9d", size);
+	else
+		row_str(r, "");
+}
+
 static void show_users(struct client *c)
 {
 	static const char *const names[] = {"name",
@@ -429,11 +439,8 @@ static void show_users(struct client *c)
 		pool_foreach(count_pool, &cnt);
 		struct admin_row r = {0};
 		row_str(&r, s.v[i]);
-		if (u && u->pool_size >= 0)
-			row_fmt(&r, "%9d", u->pool_size);
-		else
-			row_str(&r, "");
-		row_str(&r, "");
+		row_user_size(&r, u ? u->pool_size : -1);
+		row_user_size(&r, u ? u->reserve_pool_size : -1);
 		row_str(&r, u && u->pool_mode != POOL_INHERIT ? config_pool_mode_name(u->pool_mode)
 							      : NULL);
 		row_int(&r, u ? pick(u->max_user_connections, cfg->max_user_connections)

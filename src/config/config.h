@@ -85,6 +85,9 @@ struct db_entry {
 	usec_t server_lifetime;         /* 0: the global setting */
 	int pool_mode; /* enum pool_mode, POOL_INHERIT when unset */
 	char *application_name; /* NULL when unset */
+	/* PgBouncer's per-database session defaults, given to a client that did not send its own
+	 * (as a startup parameter or in options=-c); NULL when unset */
+	char *client_encoding, *datestyle, *timezone;
 	char *auth_user, *auth_query, *auth_dbname; /* per-database overrides; NULL when unset */
 	char *connect_query; /* run on each new server after login; NULL when unset */
 };
@@ -102,6 +105,7 @@ struct user_entry {
 	char *name;
 	int pool_mode;            /* POOL_INHERIT when unset */
 	int pool_size;            /* -1 when unset */
+	int reserve_pool_size;    /* -1 when unset; wins over the database's and the global */
 	int max_user_connections; /* -1 when unset */
 	int max_user_client_connections; /* -1 or 0: the global setting */
 	/* 0: the global setting (PgBouncer 1.24/1.25 per-user timeouts) */

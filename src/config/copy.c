@@ -28,10 +28,14 @@ static void copy_db(struct db_entry *d)
 	d->name = dup_or_null(d->name);
 	d->host = dup_or_null(d->host);
 	d->port_list = dup_or_null(d->port_list);
+	d->weight = dup_or_null(d->weight);
 	d->dbname = dup_or_null(d->dbname);
 	d->user = dup_or_null(d->user);
 	d->password = dup_or_null(d->password);
 	d->application_name = dup_or_null(d->application_name);
+	d->client_encoding = dup_or_null(d->client_encoding);
+	d->datestyle = dup_or_null(d->datestyle);
+	d->timezone = dup_or_null(d->timezone);
 	d->auth_user = dup_or_null(d->auth_user);
 	d->auth_query = dup_or_null(d->auth_query);
 	d->auth_dbname = dup_or_null(d->auth_dbname);

@@ -28,13 +28,16 @@ void db_entry_clear(struct db_entry *db)
 	free(db->user);
 	free(db->password);
 	free(db->application_name);
+	free(db->client_encoding);
+	free(db->datestyle);
+	free(db->timezone);
 	free(db->auth_user);
 	free(db->auth_query);
 	free(db->auth_dbname);
 	free(db->connect_query);
 	db->connect_query = NULL;
 	db->host = db->port_list = db->dbname = db->user = db->password = NULL;
-	db->application_name = NULL;
+	db->application_name = db->client_encoding = db->datestyle = db->timezone = NULL;
 	db->auth_user = db->auth_query = db->auth_dbname = NULL;
 }
 
@@ -188,7 +191,11 @@ void config_drop_db(struct config *cfg, const char *name)
 shoal_rc add_user(struct config *cfg, const char *name, const char *value, char *msg,
 		  size_t n)
 {
-	struct user_entry u = {NULL, POOL_INHERIT, -1, -1, -1, 0, 0, 0, 0};
+	struct user_entry u = {.pool_mode = POOL_INHERIT,
+			       .pool_size = -1,
+			       .reserve_pool_size = -1,
+			       .max_user_connections = -1,
+			       .max_user_client_connections = -1};
 	if (kv_parse_list(&user_table, &u, value, true, msg, n) != SHOAL_OK)
 		return SHOAL_ERROR;
 	for (int i = 0; i < cfg->nusers; i++) {

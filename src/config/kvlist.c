@@ -38,6 +38,9 @@ const struct kv_key db_keys[] = {
     DBK(server_lifetime, K_DUR),
     DBK(pool_mode, K_MODE),
     DBK(application_name, K_STR),
+    DBK(client_encoding, K_STR),
+    DBK(datestyle, K_STR),
+    DBK(timezone, K_STR),
     DBK(auth_user, K_STR),
     DBK(auth_query, K_STR),
     DBK(auth_dbname, K_STR),
@@ -46,10 +49,7 @@ const struct kv_key db_keys[] = {
     {"reserve_pool", offsetof(struct db_entry, reserve_pool_size), K_INT, true},
     {NULL, 0, K_STR, false},
 };
-const char *const db_ignored[] = {
-    "client_encoding", "datestyle",	     "timezone",
-    NULL,
-};
+const char *const db_ignored[] = {NULL};
 const struct kv_table db_table = {"database", db_keys, db_ignored};
 
 #define USK(f, k)                                                                                  \
@@ -59,6 +59,7 @@ const struct kv_table db_table = {"database", db_keys, db_ignored};
 static const struct kv_key user_keys[] = {
     USK(pool_mode, K_MODE),
     USK(pool_size, K_INT),
+    USK(reserve_pool_size, K_INT),
     USK(max_user_connections, K_INT),
     USK(max_user_client_connections, K_INT),
     USK(query_timeout, K_DUR),
@@ -67,9 +68,7 @@ static const struct kv_key user_keys[] = {
     USK(transaction_timeout, K_DUR),
     {NULL, 0, K_STR, false},
 };
-static const char *const user_ignored[] = {
-    "reserve_pool_size", NULL,
-};
+static const char *const user_ignored[] = {NULL};
 const struct kv_table user_table = {"user", user_keys, user_ignored};
 
 /* port=5432 or port=5432,5433,...: each checked; the first is db->port, a list is kept whole

@@ -108,6 +108,8 @@ void config_print(const struct config *cfg, FILE *out)
 			fprintf(out, " pool_mode=%s", config_pool_mode_name(u->pool_mode));
 		if (u->pool_size >= 0)
 			fprintf(out, " pool_size=%d", u->pool_size);
+		if (u->reserve_pool_size >= 0)
+			fprintf(out, " reserve_pool_size=%d", u->reserve_pool_size);
 		if (u->max_user_connections >= 0)
 			fprintf(out, " max_user_connections=%d", u->max_user_connections);
 		if (u->max_user_client_connections >= 0)

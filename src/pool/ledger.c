@@ -119,7 +119,8 @@ static void pool_load_timeouts(struct pool *p, const struct db_entry *db,
 static void pool_load_limits(struct pool *p, const struct config *cfg, const struct db_entry *db)
 {
 	/* As PgBouncer: the [users] entry of the user the pool logs in as (a database's forced
-	 * user=, else the client's), and its pool_size wins over the database's. */
+	 * user=, else the client's), and its pool_size and reserve_pool_size win over the
+	 * database's. */
 	const struct user_entry *u = config_find_user(cfg, p->server_user);
 	int mode = db->pool_mode;
 	if (u && u->pool_mode != POOL_INHERIT)
@@ -129,7 +130,8 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 		p->pool_mode = POOL_SESSION;
 	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
 	p->min_pool_size = p->repl ? 0 : pick(db->min_pool_size, cfg->min_pool_size);
-	p->reserve_pool_size = pick(db->reserve_pool_size, cfg->reserve_pool_size);
+	p->reserve_pool_size = pick(u ? u->reserve_pool_size : -1,
+				    pick(db->reserve_pool_size, cfg->reserve_pool_size));
 	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
 	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
 				    : cfg->max_user_connections;

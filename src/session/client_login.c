@@ -11,6 +11,7 @@
 #include "client_sasl.h"
 #include "client_tls.h"
 #include "door.h"
+#include "login_defaults.h"
 #include "log.h"
 #include "params.h"
 #include "pause.h"
@@ -147,8 +148,7 @@ static void client_login_ready(struct client *c)
 	auth_query_share_secret(c, p);
 	client_sasl_share_keys(c, p, client_secret(c));
 	client_sasl_end(c);
-	if (c->db->application_name && !params_find(&c->params, "application_name"))
-		params_set(&c->params, "application_name", c->db->application_name, false);
+	login_apply_db_defaults(&c->params, c->db);
 	c->db = NULL; /* it points into this login's configuration, which a later reload may free */
 	const char *app = params_get(&c->params, "application_name");
 	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");

@@ -104,10 +104,14 @@ def test_pool_size_queues_extra_clients_fifo(shoal, pg, role):
     assert sorted(ran_at, key=ran_at.get) == [0, 1, 2, 3], ran_at
 
 
-# reserve_pool is PgBouncer's documented alias of reserve_pool_size in a database entry.
-@pytest.mark.parametrize("key", ["reserve_pool_size", "reserve_pool"])
+# reserve_pool is PgBouncer's documented alias of reserve_pool_size in a database entry; "user":
+# the [users] entry's reserve_pool_size wins over the database's 0.
+@pytest.mark.parametrize("key", ["reserve_pool_size", "reserve_pool", "user"])
 def test_reserve_pool_serves_waiting_client_after_reserve_pool_timeout(shoal, pg, role, key):
-    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1, key: 1}},
+    db = {"dbname": "postgres", "pool_size": 1}
+    db.update({"reserve_pool_size": 0} if key == "user" else {key: 1})
+    s = shoal(databases={"db": db},
+              users={role: {"reserve_pool_size": 1}} if key == "user" else None,
               settings={"pool_mode": "transaction", "reserve_pool_timeout": 0.5,
                         "query_wait_timeout": 10})
     holder = s.connect("db", role)

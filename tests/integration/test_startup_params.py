@@ -179,3 +179,49 @@ def test_sjis_value_with_backslash_trail_byte_arrives_intact(shoal, pg, role):
     assert err is None, err
     assert hex_setting(w, "my.val") == "\u8868n".encode()
     w.close()
+
+
+def wire_login(s, role, **params):
+    w = Wire(s.host, s.port)
+    assert w.startup(role, "db", **params) is None
+    return w
+
+
+def wire_show(w, name):
+    rows, err, _ = w.query("SHOW %s" % name)
+    assert err is None, err
+    return rows[0][0]
+
+
+@pytest.mark.parametrize("mode", ["transaction", "session"])
+def test_database_entry_session_defaults_unless_client_sends_its_own(shoal, pg, role, mode):
+    """[databases] timezone=, datestyle=, client_encoding= (PgBouncer's): a client that did not
+    send the parameter gets the entry's value, reported at login and in force on every server;
+    a client's own value (startup parameter or options=-c) wins."""
+    size = 1 if mode == "transaction" else 2  # session mode: a server for each client
+    s = shoal(databases={"db": {"dbname": "postgres", "pool_size": size,
+                                "timezone": "Asia/Tokyo", "datestyle": "'SQL, DMY'",
+                                "client_encoding": "LATIN1"}},
+              settings={"pool_mode": mode})
+    plain = wire_login(s, role)
+    assert plain.params.get("TimeZone") == "Asia/Tokyo", plain.params
+    assert plain.params.get("DateStyle") == "SQL, DMY", plain.params
+    assert plain.params.get("client_encoding") == "LATIN1", plain.params
+    own = wire_login(s, role, TimeZone="America/New_York", options="-c DateStyle=ISO,YMD")
+    assert own.params.get("TimeZone") == "America/New_York", own.params
+    assert own.params.get("DateStyle") == "ISO, YMD", own.params
+    assert own.params.get("client_encoding") == "LATIN1", own.params
+    own_tz = "America/New_York"
+    for _ in range(2):  # transaction mode: both share the one server, turn about
+        assert wire_show(plain, "timezone") == "Asia/Tokyo"
+        assert wire_show(plain, "datestyle") == "SQL, DMY"
+        assert wire_show(plain, "client_encoding") == "LATIN1"
+        assert wire_show(own, "timezone") == own_tz
+        if mode == "session":  # the servers are reused by the next clients
+            own.close()
+            plain.close()
+            own, own_tz = wire_login(s, role, options="-c timezone=UTC"), "UTC"
+            assert wire_show(own, "datestyle") == "SQL, DMY"
+            plain = wire_login(s, role)
+    plain.close()
+    own.close()

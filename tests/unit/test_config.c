@@ -811,18 +811,56 @@ static void test_databases_reserve_pool_alias(void **state)
 	config_free(&c);
 }
 
-static void test_databases_ignored_pgbouncer_keys_warn(void **state)
+/* PgBouncer's per-database session defaults are kept (given to clients at login), printed and
+ * copied with the entry; a weight= list is copied too (the copy frees its own). */
+/* [users] reserve_pool_size is kept (the pool's user entry wins, ledger.c) and printed. */
+static void test_users_reserve_pool_size(void **state)
 {
 	(void)state;
 	struct config c;
-	load_ok(&c, "[databases]\ndb = host=h client_encoding=UTF8 datestyle=ISO timezone=UTC "
-		    "connect_query='SELECT 1' auth_user=x\n");
-	assert_string_equal(c.dbs[0].host, "h");
-	const char *log = read_log();
-	assert_non_null(strstr(log, "\"client_encoding\" is accepted for PgBouncer compatibility"));
-	assert_null(strstr(log, "\"connect_query\" is accepted for PgBouncer compatibility"));
-	assert_string_equal(c.dbs[0].connect_query, "SELECT 1");
+	load_ok(&c, "[users]\nu = reserve_pool_size=4 pool_size=2\nv = pool_size=1\n");
+	assert_null(strstr(read_log(), "is accepted for PgBouncer compatibility"));
+	assert_int_equal(config_find_user(&c, "u")->reserve_pool_size, 4);
+	assert_int_equal(config_find_user(&c, "v")->reserve_pool_size, -1);
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "u = pool_size=2 reserve_pool_size=4"));
+	free(out);
 	config_free(&c);
+	load_fails("[users]\nu = reserve_pool_size=-1\n", "reserve_pool_size: -1 is out of range");
+}
+
+static void test_databases_session_defaults_kept_and_copied(void **state)
+{
+	(void)state;
+	struct config c;
+	load_ok(&c, "[databases]\ndb = host=h,h2 weight=2,1 client_encoding=UTF8 "
+		    "datestyle='SQL, DMY' timezone=UTC connect_query='SELECT 1'\n");
+	assert_null(strstr(read_log(), "is accepted for PgBouncer compatibility"));
+	assert_string_equal(c.dbs[0].client_encoding, "UTF8");
+	assert_string_equal(c.dbs[0].datestyle, "SQL, DMY");
+	assert_string_equal(c.dbs[0].timezone, "UTC");
+	assert_string_equal(c.dbs[0].connect_query, "SELECT 1");
+	assert_true(config_is_db_key("timezone", 8));
+	char *out = NULL;
+	size_t outlen = 0;
+	FILE *f = open_memstream(&out, &outlen);
+	config_print(&c, f);
+	fclose(f);
+	assert_non_null(strstr(out, "timezone=UTC"));
+	assert_non_null(strstr(out, "datestyle='SQL, DMY'"));
+	free(out);
+	struct config *cp = config_copy(&c);
+	config_free(&c);
+	assert_string_equal(cp->dbs[0].timezone, "UTC");
+	assert_string_equal(cp->dbs[0].client_encoding, "UTF8");
+	assert_string_equal(cp->dbs[0].datestyle, "SQL, DMY");
+	assert_string_equal(cp->dbs[0].weight, "2,1");
+	config_free(cp);
+	free(cp);
 }
 
 static void test_databases_errors(void **state)
@@ -1313,7 +1351,8 @@ int main(void)
 	    T(test_missing_file_fails),
 	    T(test_databases_connstr),
 	    T(test_databases_reserve_pool_alias),
-	    T(test_databases_ignored_pgbouncer_keys_warn),
+	    T(test_databases_session_defaults_kept_and_copied),
+	    T(test_users_reserve_pool_size),
 	    T(test_databases_errors),
 	    T(test_later_database_definition_replaces_earlier),
 	    T(test_find_db_falls_back_to_star),
