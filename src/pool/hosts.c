@@ -275,7 +275,8 @@ int hosts_pick_idle(const struct host_set *hs, int *credit, const bool *idle, co
 	for (int i = 0; i < hs->n; i++) {
 		cand[i] = idle[i];
 		any |= idle[i];
-		if (idle[i] && hs->lb == LB_LEAST_CONN && (least < 0 || busier(hs, in_use, least, i)))
+		if (idle[i] && hs->lb == LB_LEAST_CONN &&
+		    (least < 0 || busier(hs, in_use, least, i)))
 			least = i;
 	}
 	if (!any)

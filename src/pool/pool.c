@@ -390,11 +390,12 @@ static void pool_send_server(struct server *s, struct client *c)
  * turn (DEFER_MAX), s is idle. */
 static struct server *link_balanced(struct client *c, struct server *s)
 {
-	if (hosts_balance_idle(s->pool->hosts) && host_index(s->pool, s) >= 0) {
+	struct pool *p = s->pool; /* one host (hosts NULL): the short way, no call */
+	if (p->hosts && hosts_balance_idle(p->hosts) && host_index(p, s) >= 0) {
 		if (s->state != SV_IDLE)
 			server_state_locked(s, SV_IDLE);
-		struct server *t = idle_balanced(s->pool, s->c.w, c);
-		if (!t && s->pool->host_deferred)
+		struct server *t = idle_balanced(p, s->c.w, c);
+		if (!t && p->host_deferred)
 			return NULL;
 		s = t ? t : s; /* s is a candidate unless held: then it is still the one */
 	}
