@@ -161,7 +161,22 @@ static inline bool hosts_writes(const struct host_set *hs)
  * A host not yet seen may be: the wait goes on. false for NULL and for read aliases. */
 bool hosts_primary_missing(struct host_set *hs);
 
-/* Whether idle servers should be reused oldest first, spreading transactions over the hosts. */
+/* Whether a client's server is chosen by host (hosts_pick_idle) among the idle ones: a host
+ * list balanced round-robin or least-connections. */
+bool hosts_balance_idle(const struct host_set *hs);
+
+/* The host (index in hs) whose idle server the next client takes, by hs's balancing rule per
+ * transaction: smooth weighted round-robin, or (least-connections) the fewest in use per weight
+ * with round-robin between ties. idle[i]: host i has an idle server the client may take;
+ * in_use[i]: the pool's servers of host i linked to clients. credit (hs->n entries, zero at
+ * first) is the caller's running state, under its lock. -1 when no host has an idle server;
+ * -2 (only when may_wait, round-robin) when the host next in turn has none idle but some in
+ * use: the client should wait for one (credit unchanged). */
+int hosts_pick_idle(const struct host_set *hs, int *credit, const bool *idle, const int *in_use,
+		    bool may_wait);
+
+/* Whether idle servers should be reused oldest first, spreading transactions over the hosts
+ * (load_balance_hosts=random; a balanced list chooses by host instead: hosts_balance_idle). */
 bool hosts_rotate_idle(const struct host_set *hs);
 
 /* A snapshot of every host, for SHOW HOSTS and /metrics: fills up to max, returns the count. */

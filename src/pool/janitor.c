@@ -325,7 +325,8 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	pool_open_servers(w, p, nfill);
 	pool_open_for_waiters(w, p, reserve);
 	server_check_pool(w, p);
-	if (j->cfg->read_your_writes && p->hosts)
+	/* also: waiters that held back for a busy host's server (pool.c's DEFER_MAX) */
+	if (p->hosts && (j->cfg->read_your_writes || hosts_balance_idle(p->hosts)))
 		pool_ryw_retry(w, p);
 }
 

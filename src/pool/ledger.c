@@ -317,6 +317,7 @@ static void pool_apply_target(struct pool *p, const struct db_entry *db)
 	}
 	if (hosts_set_changed(p->hosts, db)) { /* the old set is kept: servers point at it */
 		p->hosts = hosts_set_for(db, p->name);
+		memset(p->host_credit, 0, sizeof(p->host_credit));
 		p->gen++;
 	}
 	if (db->user && strcmp(db->user, p->server_user) != 0)

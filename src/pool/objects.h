@@ -204,6 +204,8 @@ struct pool {
 	char *host;
 	int port;
 	struct host_set *hosts; /* host list / target_session_attrs (hosts.c); NULL: one host */
+	int host_credit[SHOAL_MAX_HOSTS]; /* hosts_pick_idle's running state (the lock) */
+	bool host_deferred; /* the last idle_balanced: the client waits for a busy host */
 	char *password; /* for the server login; NULL: none known (ledger lock) */
 	/* Asked for by a client, auth_query or the configuration (a forced user=, also when the
 	 * probe is first to use it, e.g. after a reload added the entry). A pool that

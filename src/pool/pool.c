@@ -35,17 +35,84 @@ static bool accepts(const struct client *c, const struct server *s)
 
 /* An idle server of an older generation (RECONNECT, a new target, new server TLS settings) is
  * never handed out again: the janitor closes it, as PgBouncer's "obsolete connection". */
-static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
+static bool idle_fresh(const struct server *s, struct worker *w)
 {
 	return s->c.w == w && !s->dying && s->gen == s->pool->gen &&
-	       (!s->hrec || (!hosts_held(s->hset, s->hrec) && accepts(c, s)));
+	       (!s->hrec || !hosts_held(s->hset, s->hrec));
+}
+
+static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
+{
+	return idle_fresh(s, w) && (!s->hrec || accepts(c, s));
+}
+
+/* s's host's index in p's host set, or -1 (a server of an older set: never handed out). */
+static int host_index(const struct pool *p, const struct server *s)
+{
+	for (int i = 0; s->hset == p->hosts && i < p->hosts->n; i++)
+		if (p->hosts->h[i] == s->hrec)
+			return i;
+	return -1;
+}
+
+/* A client waits this long at most for the host next in turn when another's server is idle;
+ * then it takes that one (the janitor hands it over if nothing else is released). */
+#define DEFER_MAX (100 * 1000)
+
+/* Whether c may wait for a busy host's server: not yet waiting, or not for long; never in
+ * session mode (a server in use there is held for a whole session). */
+static bool may_wait(const struct pool *p, const struct client *c)
+{
+	if (!c || pool_mode_of(p) == POOL_SESSION)
+		return false;
+	if (c->state != CL_WAITING && c->state != CL_WAIT_LOGIN)
+		return true;
+	return shoal_clock() - c->state_since < DEFER_MAX;
+}
+
+/* Under the lock: adds the servers of list l to n per host. */
+static void count_by_host(const struct pool *p, const struct list *l, int *n)
+{
+	for (const struct list *i = l->next; i != l; i = i->next) {
+		int k = host_index(p, container_of(i, struct server, node));
+		if (k >= 0)
+			n[k]++;
+	}
+}
+
+/* Under the lock: a balanced host list (round-robin, least-connections) chooses the host per
+ * transaction, not per server connection: the newest usable idle server of each host is a
+ * candidate, and hosts_pick_idle picks the host by the rule (so the shares do not follow
+ * whichever idle server a client happens to find). */
+static struct server *idle_balanced(struct pool *p, struct worker *w, const struct client *c)
+{
+	struct server *newest[SHOAL_MAX_HOSTS] = {0};
+	bool idle[SHOAL_MAX_HOSTS] = {0};
+	int in_use[SHOAL_MAX_HOSTS] = {0}, found = 0, n = p->hosts->n;
+	for (struct list *i = p->idle.prev; i != &p->idle && found < n; i = i->prev) {
+		struct server *s = container_of(i, struct server, node);
+		int k = host_index(p, s);
+		if (k >= 0 && !newest[k] && idle_fresh(s, w)) {
+			newest[k] = s;
+			found++;
+		}
+	}
+	for (int k = 0; k < n; k++) /* read_your_writes holds c to some hosts */
+		idle[k] = newest[k] && accepts(c, newest[k]);
+	count_by_host(p, &p->used, in_use);
+	count_by_host(p, &p->connecting, in_use); /* soon in use: its host is in rotation */
+	int k = hosts_pick_idle(p->hosts, p->host_credit, idle, in_use, may_wait(p, c));
+	p->host_deferred = k == -2;
+	return k < 0 ? NULL : newest[k];
 }
 
 /* Under the lock: the most recently idle server on worker w (with one worker: the list's tail)
- * that c (NULL: anyone) may take. A round-robin host list takes the oldest instead, so
- * transactions go round the hosts too. */
+ * that c (NULL: anyone) may take. A balanced host list chooses by host; a random one takes the
+ * oldest, so transactions go round the hosts too. */
 static struct server *idle_on_hosts(struct pool *p, struct worker *w, const struct client *c)
 {
+	if (hosts_balance_idle(p->hosts))
+		return idle_balanced(p, w, c);
 	if (hosts_rotate_idle(p->hosts)) {
 		for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
 			struct server *s = container_of(i, struct server, node);
@@ -101,6 +168,8 @@ void pool_ryw_retry(struct worker *w, struct pool *p)
 		if (!s)
 			return;
 		pool_server_ready(s);
+		if (s->state == SV_IDLE)
+			return; /* its waiter waits on for another host's server (DEFER_MAX) */
 	}
 }
 
@@ -156,6 +225,7 @@ void pool_acquire(struct client *c)
 {
 	struct pool *p = c->pool;
 	struct worker *w = c->c.w, *other = NULL;
+	bool deferred = false;
 	const struct config *cfg = config_current();
 	c->ryw_since = cfg->read_your_writes ? hosts_ryw_since(p->hosts, p->user, c->addr,
 							      cfg->read_your_writes_window)
@@ -183,6 +253,8 @@ void pool_acquire(struct client *c)
 	} else {
 		client_state_locked(c, c->needs_login_check ? CL_WAIT_LOGIN : CL_WAITING);
 		other = paused ? NULL : idle_elsewhere(p, w);
+		/* waits for the host next in turn: a server of it comes back soon, no new one */
+		deferred = p->hosts && p->host_deferred;
 	}
 	pool_unlock(p);
 	if (s) {
@@ -197,7 +269,7 @@ void pool_acquire(struct client *c)
 	log_debug("%s waits for a server", c->c.name);
 	if (other)
 		pool_kick(other, p, 1); /* it hands its idle server to the first waiter */
-	else
+	else if (!deferred)
 		pool_open_for_waiters(w, p, false);
 }
 
@@ -312,6 +384,25 @@ static void pool_send_server(struct server *s, struct client *c)
 	worker_send_server(s->c.w, m);
 }
 
+/* Under the lock, on s's worker: a waiter c gets s, or (a balanced host list) the idle server
+ * whose host is next by the rule, s going idle: each transaction counts in the shares, also
+ * the ones that waited. Returns the server linked, or NULL: c waits on for the host next in
+ * turn (DEFER_MAX), s is idle. */
+static struct server *link_balanced(struct client *c, struct server *s)
+{
+	struct pool *p = s->pool; /* one host (hosts NULL): the short way, no call */
+	if (p->hosts && hosts_balance_idle(p->hosts) && host_index(p, s) >= 0) {
+		if (s->state != SV_IDLE)
+			server_state_locked(s, SV_IDLE);
+		struct server *t = idle_balanced(p, s->c.w, c);
+		if (!t && p->host_deferred)
+			return NULL;
+		s = t ? t : s; /* s is a candidate unless held: then it is still the one */
+	}
+	link_locked(c, s);
+	return s;
+}
+
 static void pool_server_ready_one(struct server *s)
 {
 	struct pool *p = s->pool;
@@ -348,7 +439,9 @@ static void pool_server_ready_one(struct server *s)
 			c->state_since = since;
 			server_state_locked(s, SV_TRANSIT);
 		} else {
-			link_locked(c, s);
+			struct server *t = link_balanced(c, s);
+			s = t ? t : s;
+			c = t ? c : NULL; /* s is idle now */
 		}
 	} else if (!over && !p->repl) {
 		server_state_locked(s, SV_IDLE);

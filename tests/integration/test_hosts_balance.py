@@ -81,6 +81,52 @@ def test_weighted_hosts_share_1000_read_transactions_by_weight(shoal, pg_replica
                == {r1.port: (0, 15), r2.port: (0, 5)}, timeout=10, what="all servers idle")
 
 
+def _read_transactions(s, db, clients, total):
+    """clients threads, each on its own connection, run total/clients reads in transaction
+    mode; how many each replica (by server port) answered."""
+    conns = [s.connect(db, USER) for _ in range(clients)]
+    counts, lock, errors = {}, threading.Lock(), []
+
+    def run(c):
+        try:
+            for _ in range(total // clients):
+                port = _port(c)
+                with lock:
+                    counts[port] = counts.get(port, 0) + 1
+        except Exception as e:  # reported below: a thread's exception is otherwise lost
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    for c in conns:
+        c.close()
+    return counts
+
+
+@pytest.mark.parametrize("weight,shares", [(None, (500, 500)), ("3,1", (750, 250))])
+def test_transaction_mode_balances_each_read_transaction_over_the_replicas(shoal, pg_replicas,
+                                                                           weight, shares):
+    """The host choice counts per transaction, not per server connection: 10 transaction-mode
+    clients run 1,000 reads between them through a standby alias with two replicas, and each
+    replica answers its share within 10% of it (500/500 round-robin, 750/250 with weight=3,1),
+    whichever idle servers the clients happen to find."""
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    kw = {"weight": weight} if weight else {}
+    s = _start(shoal, rs, {"reads": _replicas_entry(rs, target_session_attrs="standby",
+                                                     pool_size=20, **kw)})
+    counts = _read_transactions(s, "reads", 10, 1000)
+    assert set(counts) <= {r1.port, r2.port}, counts
+    for port, share in zip((r1.port, r2.port), shares):
+        assert share * 0.9 <= counts.get(port, 0) <= share * 1.1, counts
+    rows = _host_rows(s, "reads")
+    assert sum(rows[p]["transactions"] for p in (r1.port, r2.port)) >= 1000
+
+
 def test_disable_host_drains_a_replica_and_enable_host_brings_it_back(shoal, pg_replicas):
     """DISABLE HOST: no new server to the host and its idle servers are not handed out (closed
     at release or the janitor's tick), so every read goes to the other replica; ENABLE HOST

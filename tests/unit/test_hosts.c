@@ -50,7 +50,45 @@ static void test_round_robin_takes_hosts_in_turn(void **state)
 	int want[6] = {1, 2, 3, 1, 2, 3};
 	assert_memory_equal(seq, want, sizeof(want));
 	assert_int_equal(hs->h[0]->servers, 2);
-	assert_true(hosts_rotate_idle(hs));
+	assert_false(hosts_rotate_idle(hs)); /* chosen by host instead */
+	assert_true(hosts_balance_idle(hs));
+}
+
+/* Per transaction (hosts_pick_idle): 3,1 over two hosts with idle servers goes a,a,b,a; a busy
+ * host next in turn makes the client wait (-2, nothing spent) or, when it may not wait, is
+ * passed over and catches up; no idle server at all: -1. */
+static void test_idle_pick_follows_the_weights_per_transaction(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("xrr", "host=a,b port=1,2 weight=3,1");
+	int credit[SHOAL_MAX_HOSTS] = {0}, in_use[2] = {0, 0}, n[2] = {0, 0};
+	bool idle[2] = {true, true};
+	for (int i = 0; i < 8; i++)
+		n[hosts_pick_idle(hs, credit, idle, in_use, true)]++;
+	assert_int_equal(n[0], 6);
+	assert_int_equal(n[1], 2);
+	bool only_a[2] = {true, false}, none[2] = {false, false};
+	int b_busy[2] = {0, 1};
+	assert_int_equal(hosts_pick_idle(hs, credit, only_a, b_busy, true), 0);
+	assert_int_equal(hosts_pick_idle(hs, credit, only_a, b_busy, true), 0);
+	assert_int_equal(hosts_pick_idle(hs, credit, only_a, b_busy, true), -2); /* b's turn */
+	assert_int_equal(hosts_pick_idle(hs, credit, only_a, b_busy, true), -2); /* unspent */
+	assert_int_equal(hosts_pick_idle(hs, credit, only_a, b_busy, false), 0);
+	assert_int_equal(hosts_pick_idle(hs, credit, idle, in_use, true), 1); /* b catches up */
+	assert_int_equal(hosts_pick_idle(hs, credit, none, b_busy, true), -1);
+}
+
+static void test_idle_pick_least_connections_round_robins_ties(void **state)
+{
+	(void)state;
+	struct host_set *hs =
+	    set_of("xlc", "host=a,b port=1,2 load_balance_hosts=least-connections");
+	int credit[SHOAL_MAX_HOSTS] = {0}, even[2] = {0, 0}, a_busy[2] = {2, 0};
+	bool idle[2] = {true, true};
+	int first = hosts_pick_idle(hs, credit, idle, even, true);
+	assert_int_equal(hosts_pick_idle(hs, credit, idle, even, true), 1 - first);
+	for (int i = 0; i < 3; i++) /* the fewest in use wins; it never waits */
+		assert_int_equal(hosts_pick_idle(hs, credit, idle, a_busy, true), 1);
 }
 
 static void test_disable_takes_the_first_usable_host(void **state)
@@ -285,6 +323,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_single_host_has_no_set),
 	    cmocka_unit_test(test_round_robin_takes_hosts_in_turn),
+	    cmocka_unit_test(test_idle_pick_follows_the_weights_per_transaction),
+	    cmocka_unit_test(test_idle_pick_least_connections_round_robins_ties),
 	    cmocka_unit_test(test_disable_takes_the_first_usable_host),
 	    cmocka_unit_test(test_least_connections),
 	    cmocka_unit_test(test_weighted_round_robin_follows_the_weights),
