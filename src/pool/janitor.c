@@ -325,7 +325,7 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	pool_open_servers(w, p, nfill);
 	pool_open_for_waiters(w, p, reserve);
 	server_check_pool(w, p);
-	/* also: waiters that held back for a busy host's server (pool.c's DEFER_MAX) */
+	/* also: waiters that held back for a busy host's server (host_turn_wait) */
 	if (p->hosts && (j->cfg->read_your_writes || hosts_balance_idle(p->hosts)))
 		pool_ryw_retry(w, p);
 }

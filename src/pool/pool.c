@@ -55,19 +55,18 @@ static int host_index(const struct pool *p, const struct server *s)
 	return -1;
 }
 
-/* A client waits this long at most for the host next in turn when another's server is idle;
- * then it takes that one (the janitor hands it over if nothing else is released). */
-#define DEFER_MAX (100 * 1000)
-
-/* Whether c may wait for a busy host's server: not yet waiting, or not for long; never in
- * session mode (a server in use there is held for a whole session). */
+/* Whether c may wait for a busy host's server while another host's is idle: host_turn_wait
+ * (0, the default: never; exact shares under saturation cost that much latency), not yet
+ * waiting or not for longer; never in session mode (a server in use there is held for a whole
+ * session). Past it the client takes the idle one (the janitor hands it over). */
 static bool may_wait(const struct pool *p, const struct client *c)
 {
-	if (!c || pool_mode_of(p) == POOL_SESSION)
+	usec_t max = config_current()->host_turn_wait;
+	if (!c || !max || pool_mode_of(p) == POOL_SESSION)
 		return false;
 	if (c->state != CL_WAITING && c->state != CL_WAIT_LOGIN)
 		return true;
-	return shoal_clock() - c->state_since < DEFER_MAX;
+	return shoal_clock() - c->state_since < max;
 }
 
 /* Under the lock: adds the servers of list l to n per host. */
@@ -169,7 +168,7 @@ void pool_ryw_retry(struct worker *w, struct pool *p)
 			return;
 		pool_server_ready(s);
 		if (s->state == SV_IDLE)
-			return; /* its waiter waits on for another host's server (DEFER_MAX) */
+			return; /* its waiter waits on for another host's server (host_turn_wait) */
 	}
 }
 
@@ -387,7 +386,7 @@ static void pool_send_server(struct server *s, struct client *c)
 /* Under the lock, on s's worker: a waiter c gets s, or (a balanced host list) the idle server
  * whose host is next by the rule, s going idle: each transaction counts in the shares, also
  * the ones that waited. Returns the server linked, or NULL: c waits on for the host next in
- * turn (DEFER_MAX), s is idle. */
+ * turn (host_turn_wait), s is idle. */
 static struct server *link_balanced(struct client *c, struct server *s)
 {
 	struct pool *p = s->pool; /* one host (hosts NULL): the short way, no call */

@@ -113,12 +113,14 @@ def test_transaction_mode_balances_each_read_transaction_over_the_replicas(shoal
     """The host choice counts per transaction, not per server connection: 10 transaction-mode
     clients run 1,000 reads between them through a standby alias with two replicas, and each
     replica answers its share within 10% of it (500/500 round-robin, 750/250 with weight=3,1),
-    whichever idle servers the clients happen to find."""
+    whichever idle servers the clients happen to find. One worker: with several, a worker with
+    no idle server takes another worker's by that worker's turn, and under saturation on this
+    2-core machine the 3,1 shares came out 813/187 and 852/148 (docs/replicas.md)."""
     rs = pg_replicas
     r1, r2 = rs.replicas
     kw = {"weight": weight} if weight else {}
     s = _start(shoal, rs, {"reads": _replicas_entry(rs, target_session_attrs="standby",
-                                                     pool_size=20, **kw)})
+                                                     pool_size=20, **kw)}, workers=1)
     counts = _read_transactions(s, "reads", 10, 1000)
     assert set(counts) <= {r1.port, r2.port}, counts
     for port, share in zip((r1.port, r2.port), shares):
