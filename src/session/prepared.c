@@ -512,8 +512,12 @@ static void on_error(struct server *s)
 	while (end < ps->qlen && ps->q[end].kind != OP_SYNC)
 		end++;
 	struct ps_op *later = unnamed_changed_at(ps, end);
-	for (size_t i = end; i-- > ps->qhead;)
+	for (size_t i = end; i-- > ps->qhead;) {
+		/* A Query (or FunctionCall) is skipped too: no ReadyForQuery answers it. */
+		if ((ps->q[i].kind == OP_QUERY || ps->q[i].kind == OP_FUNC) && s->pending > 0)
+			s->pending--;
 		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead, later);
+	}
 	while (ps->qhead < end)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
