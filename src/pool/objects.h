@@ -143,6 +143,7 @@ struct server {
 	 * copy is over when that response comes, and only the Syncs before the end (copy_end_syncs)
 	 * go unanswered. */
 	uint8_t copy_end; /* the type of that message; 0: none */
+	bool copy_may_start; /* an Execute/Query sent is not known to be over */
 	int copy_end_syncs;
 	struct server *ready_next; /* pool_server_ready's queue of servers to hand on */
 	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */

@@ -54,6 +54,7 @@ static void client_note_copy_end(struct server *s, uint8_t type)
 		s->copy_in = false; /* PostgreSQL ends it (an error unless CopyDone) */
 		s->copy_end = 0;
 	} else if (type == PQMSG_QUERY || type == PQMSG_EXECUTE || type == PQMSG_FUNCTION_CALL) {
+		s->copy_may_start = true;
 		/* A new statement, where a copy may start anew; unless the end was a CopyDone or
 		 * CopyFail, or a Sync came between the last statement and the end: then the end
 		 * most likely ends that one's copy (the Sync ignored), and after a refused message
@@ -61,8 +62,8 @@ static void client_note_copy_end(struct server *s, uint8_t type)
 		if (s->copy_end != PQMSG_COPY_DONE && s->copy_end != PQMSG_COPY_FAIL &&
 		    s->copy_end_syncs == 0)
 			s->copy_end = 0;
-	} else if (!s->copy_end && (s->pending > 0 || s->ext_open)) {
-		/* (with nothing outstanding, no copy is to start: PostgreSQL ignores a CopyDone) */
+	} else if (!s->copy_end && s->copy_may_start) {
+		/* (with no statement outstanding, no copy is to start: a CopyDone is ignored) */
 		s->copy_end = type;
 		s->copy_end_syncs = s->syncs_since_exec;
 		s->syncs_since_exec = 0; /* the Syncs after the end are answered */

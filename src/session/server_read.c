@@ -181,8 +181,10 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	s->ready_status = status;
 	if (s->pending > 0)
 		s->pending--;
-	if (s->pending == 0 && !s->ext_open)
-		s->copy_end = 0; /* all answered: no COPY is still to start */
+	if (s->pending == 0 && !s->ext_open) { /* all answered: no COPY is still to start */
+		s->copy_end = 0;
+		s->copy_may_start = false;
+	}
 	s->timeout_cancel = false;
 	/* read_your_writes: noted before the client can see the end of its transaction */
 	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
