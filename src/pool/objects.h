@@ -138,6 +138,13 @@ struct server {
 	bool ext_open;     /* extended-protocol messages sent since the last Sync */
 	bool copy_in;      /* in COPY FROM STDIN: the server ignores Sync until CopyDone/Fail */
 	int syncs_since_exec; /* Syncs sent after the last Execute/Query (ignored if it starts COPY) */
+	/* Before its CopyInResponse came, the client ended the COPY that the last Execute/Query may
+	 * start (CopyDone, CopyFail or another message, which PostgreSQL refuses with 08P01): the
+	 * copy is over when that response comes, and only the Syncs before the end (copy_end_syncs)
+	 * go unanswered. */
+	uint8_t copy_end; /* the type of that message; 0: none */
+	bool copy_may_start; /* an Execute/Query sent is not known to be over */
+	int copy_end_syncs;
 	struct server *ready_next; /* pool_server_ready's queue of servers to hand on */
 	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */
 	bool setup_failed; /* the SET/RESET on link failed: its error goes to the client */

@@ -43,9 +43,37 @@ static shoal_rc client_check_header(struct client *c, struct pq_header *h)
 	return SHOAL_OK;
 }
 
+/* The copy the last Execute/Query may start: a message that ends it (CopyDone, CopyFail, or
+ * one PostgreSQL refuses with 08P01; Sync and Flush it ignores, CopyData it takes), sent
+ * before the server's CopyInResponse came, is read by PostgreSQL in order once it began. */
+static void client_note_copy_end(struct server *s, uint8_t type)
+{
+	if (type == PQMSG_COPY_DATA || type == PQMSG_SYNC || type == PQMSG_FLUSH)
+		return;
+	if (s->copy_in) {
+		s->copy_in = false; /* PostgreSQL ends it (an error unless CopyDone) */
+		s->copy_end = 0;
+	} else if (type == PQMSG_QUERY || type == PQMSG_EXECUTE || type == PQMSG_FUNCTION_CALL) {
+		s->copy_may_start = true;
+		/* A new statement, where a copy may start anew; unless the end was a CopyDone or
+		 * CopyFail, or a Sync came between the last statement and the end: then the end
+		 * most likely ends that one's copy (the Sync ignored), and after a refused message
+		 * PostgreSQL skips what follows up to the next Sync. */
+		if (s->copy_end != PQMSG_COPY_DONE && s->copy_end != PQMSG_COPY_FAIL &&
+		    s->copy_end_syncs == 0)
+			s->copy_end = 0;
+	} else if (!s->copy_end && s->copy_may_start) {
+		/* (with no statement outstanding, no copy is to start: a CopyDone is ignored) */
+		s->copy_end = type;
+		s->copy_end_syncs = s->syncs_since_exec;
+		s->syncs_since_exec = 0; /* the Syncs after the end are answered */
+	}
+}
+
 /* Bookkeeping for a message about to reach the server. */
 static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 {
+	client_note_copy_end(s, type);
 	switch (type) {
 	case PQMSG_SYNC:
 		if (s->copy_in)
@@ -75,10 +103,6 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 	case PQMSG_CLOSE:
 	case PQMSG_FLUSH:
 		s->ext_open = true;
-		break;
-	case PQMSG_COPY_DONE:
-	case PQMSG_COPY_FAIL:
-		s->copy_in = false;
 		break;
 	default:
 		break;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 
 static _Atomic uint64_t unnamed_tokens;
@@ -511,8 +512,12 @@ static void on_error(struct server *s)
 	while (end < ps->qlen && ps->q[end].kind != OP_SYNC)
 		end++;
 	struct ps_op *later = unnamed_changed_at(ps, end);
-	for (size_t i = end; i-- > ps->qhead;)
+	for (size_t i = end; i-- > ps->qhead;) {
+		/* A Query (or FunctionCall) is skipped too: no ReadyForQuery answers it. */
+		if ((ps->q[i].kind == OP_QUERY || ps->q[i].kind == OP_FUNC) && s->pending > 0)
+			s->pending--;
 		op_rollback(s->client, ps, &ps->q[i], i == ps->qhead, later);
+	}
 	while (ps->qhead < end)
 		op_pop(ps);
 	if (ps->qhead == ps->qlen)
@@ -577,11 +582,13 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 		srv_retire(ps, st);
 }
 
-/* COPY FROM STDIN began: the Syncs sent after its Execute are ignored by the server. */
-static void on_copy_in(struct ps_server *ps)
+/* COPY FROM STDIN began: the Syncs sent after its Execute are ignored by the server, up to the
+ * message that ends the copy if the client sent one already (copy_end). */
+static void on_copy_in(const struct server *s, struct ps_server *ps)
 {
 	size_t i = ps->qhead + 1;
-	while (i < ps->qlen && ps->q[i].kind == OP_SYNC) {
+	int left = s->copy_end ? s->copy_end_syncs : INT_MAX;
+	while (i < ps->qlen && ps->q[i].kind == OP_SYNC && left-- > 0) {
 		op_free(ps, &ps->q[i]);
 		memmove(&ps->q[i], &ps->q[i + 1], (ps->qlen - i - 1) * sizeof(*ps->q));
 		ps->qlen--;
@@ -665,7 +672,7 @@ static __attribute__((noinline)) bool server_msg(struct server *s, uint8_t type,
 		return true;
 	case PQMSG_COPY_IN:
 		if (k == OP_EXECUTE)
-			on_copy_in(ps);
+			on_copy_in(s, ps);
 		return true;
 	default:
 		return true;

@@ -181,6 +181,10 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	s->ready_status = status;
 	if (s->pending > 0)
 		s->pending--;
+	if (s->pending == 0 && !s->ext_open) { /* all answered: no COPY is still to start */
+		s->copy_end = 0;
+		s->copy_may_start = false;
+	}
 	s->timeout_cancel = false;
 	/* read_your_writes: noted before the client can see the end of its transaction */
 	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
@@ -222,11 +226,15 @@ static void server_error_msg(struct server *s, struct client *c, const uint8_t *
 }
 
 /* COPY FROM STDIN began. PostgreSQL ignores the Syncs that follow the Execute until the copy
- * ends, so they will not be answered: take them off the count of pending requests. */
+ * ends, so they will not be answered: take them off the count of pending requests. If the
+ * client already ended it (copy_end), the copy is over, and the Syncs after that end are
+ * answered. */
 static void server_copy_in_msg(struct server *s, struct client *c, const uint8_t *msg, size_t len)
 {
-	s->copy_in = true;
-	s->pending -= s->syncs_since_exec < s->pending ? s->syncs_since_exec : s->pending;
+	int ignored = s->copy_end ? s->copy_end_syncs : s->syncs_since_exec;
+	s->copy_in = !s->copy_end;
+	s->copy_end = 0;
+	s->pending -= ignored < s->pending ? ignored : s->pending;
 	s->syncs_since_exec = 0;
 	buf_append(&c->c.out, msg, len);
 }

@@ -540,3 +540,21 @@ def test_random_pipelines_with_ddl_match_a_direct_connection(shoal, pg, mode, ca
             in_xact.discard(i)
         else:
             in_xact.add(i)
+
+
+def test_query_skipped_after_an_extended_error_lets_the_server_go(shoal, pg):
+    """A Query behind a failing Parse, before the Sync: PostgreSQL skips it (no ReadyForQuery
+    for it). Shoal once still waited for that ReadyForQuery and kept the pool's only server
+    (issue 14); the next client then waited for query_wait_timeout. (With prepared statements
+    on, the default; with max_prepared_statements = 0 it is still a known defect.)"""
+    s = txn_shoal(shoal, pg)
+    a = connect(s)
+    a.send(parse("s1", "SELEC 1") + message_query("select 1") + sync() + sync())
+    msgs = read_until_ready(a, count=2)
+    assert kinds(msgs) == "EZZ" and errors(msgs) == ["42601"], msgs
+    b = connect(s)
+    b.sock.settimeout(5)
+    rows_b, err, status = b.query("select 2")
+    assert err is None and rows_b == [("2",)] and status == "I"
+    b.close()
+    a.close()
