@@ -79,6 +79,18 @@ static void load_fails(const char *text, const char *want)
 	assert_int_equal(cfg.ndbs, 0);
 }
 
+/* config_print's text of c (malloc'd). */
+static char *print_config(const struct config *c)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+	assert_non_null(f);
+	config_print(c, f);
+	fclose(f);
+	return out;
+}
+
 static char *read_log(void)
 {
 	static char buf[16384];
@@ -800,19 +812,13 @@ static void test_databases_reserve_pool_alias(void **state)
 	struct config c;
 	load_ok(&c, "[databases]\ndb = host=h reserve_pool=3\n");
 	assert_int_equal(c.dbs[0].reserve_pool_size, 3);
-	char *out = NULL;
-	size_t outlen = 0;
-	FILE *f = open_memstream(&out, &outlen);
-	config_print(&c, f);
-	fclose(f);
+	char *out = print_config(&c);
 	assert_non_null(strstr(out, "reserve_pool_size=3"));
 	assert_null(strstr(out, "reserve_pool="));
 	free(out);
 	config_free(&c);
 }
 
-/* PgBouncer's per-database session defaults are kept (given to clients at login), printed and
- * copied with the entry; a weight= list is copied too (the copy frees its own). */
 /* [users] reserve_pool_size is kept (the pool's user entry wins, ledger.c) and printed. */
 static void test_users_reserve_pool_size(void **state)
 {
@@ -822,17 +828,15 @@ static void test_users_reserve_pool_size(void **state)
 	assert_null(strstr(read_log(), "is accepted for PgBouncer compatibility"));
 	assert_int_equal(config_find_user(&c, "u")->reserve_pool_size, 4);
 	assert_int_equal(config_find_user(&c, "v")->reserve_pool_size, -1);
-	char *out = NULL;
-	size_t outlen = 0;
-	FILE *f = open_memstream(&out, &outlen);
-	config_print(&c, f);
-	fclose(f);
+	char *out = print_config(&c);
 	assert_non_null(strstr(out, "u = pool_size=2 reserve_pool_size=4"));
 	free(out);
 	config_free(&c);
 	load_fails("[users]\nu = reserve_pool_size=-1\n", "reserve_pool_size: -1 is out of range");
 }
 
+/* PgBouncer's per-database session defaults are kept (given to clients at login), printed and
+ * copied with the entry; a weight= list is copied too (the copy frees its own). */
 static void test_databases_session_defaults_kept_and_copied(void **state)
 {
 	(void)state;
@@ -845,11 +849,7 @@ static void test_databases_session_defaults_kept_and_copied(void **state)
 	assert_string_equal(c.dbs[0].timezone, "UTC");
 	assert_string_equal(c.dbs[0].connect_query, "SELECT 1");
 	assert_true(config_is_db_key("timezone", 8));
-	char *out = NULL;
-	size_t outlen = 0;
-	FILE *f = open_memstream(&out, &outlen);
-	config_print(&c, f);
-	fclose(f);
+	char *out = print_config(&c);
 	assert_non_null(strstr(out, "timezone=UTC"));
 	assert_non_null(strstr(out, "datestyle='SQL, DMY'"));
 	free(out);
@@ -1227,17 +1227,6 @@ static void test_auth_file_errors(void **state)
 }
 
 /* ---- printing and helpers ---- */
-
-static char *print_config(const struct config *c)
-{
-	char *out = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&out, &len);
-	assert_non_null(f);
-	config_print(c, f);
-	fclose(f);
-	return out;
-}
 
 static void test_print_reads_back(void **state)
 {
