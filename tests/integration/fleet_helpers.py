@@ -37,6 +37,17 @@ def startup(w, user, database, protocol):
             return seen, key
 
 
+def start_fleet(shoal, peers, per_instance, **settings):
+    """One instance per dict of per_instance (its listen_port, peer_id...), each in transaction
+    mode with settings, database db on postgres and [peers] peers. Returns the instances."""
+    out = []
+    for own in per_instance:
+        st = {"pool_mode": "transaction", **own, **settings}
+        out.append(shoal(databases={"db": {"dbname": "postgres", "pool_size": CLIENTS}},
+                         settings=st, extra_ini="[peers]\n" + peers))
+    return out
+
+
 def cancel_at(host, port, pid, key, timeout=5):
     """A CancelRequest with a key of any length; returns once the pooler closed the socket."""
     send_cancel(host, port, pid, key, timeout)

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from fleet_helpers import CLIENTS, PROTOCOL_3_0, PROTOCOL_3_2, run_cancel_rounds
+from fleet_helpers import PROTOCOL_3_0, PROTOCOL_3_2, run_cancel_rounds, start_fleet
 from helpers import free_port
 
 
@@ -18,14 +18,9 @@ def reuseport_fleet(shoal, tmp_path, n=3, **settings):
     for d in dirs:
         os.mkdir(d)
     peers = "\n".join("%d = host=%s port=%d" % (i + 1, d, port) for i, d in enumerate(dirs))
-    out = []
-    for i, d in enumerate(dirs):
-        st = {"pool_mode": "transaction", "listen_port": port, "so_reuseport": 1,
-              "peer_id": i + 1, "unix_socket_dir": d}
-        st.update(settings)
-        out.append(shoal(databases={"db": {"dbname": "postgres", "pool_size": CLIENTS}},
-                         settings=st, extra_ini="[peers]\n" + peers))
-    return port, out
+    own = [{"listen_port": port, "so_reuseport": 1, "peer_id": i + 1, "unix_socket_dir": d}
+           for i, d in enumerate(dirs)]
+    return port, start_fleet(shoal, peers, own, **settings)
 
 
 @pytest.mark.parametrize("protocol", [PROTOCOL_3_0, PROTOCOL_3_2], ids=["3.0", "3.2"])

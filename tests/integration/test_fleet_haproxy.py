@@ -15,8 +15,9 @@ import time
 
 import pytest
 
-from fleet_helpers import (CLIENTS, PROTOCOL_3_0, PROTOCOL_3_2, SLEEP, cancel_at, key_issuer,
-                           read_until_ready, run_cancel_rounds, startup, wait_running)
+from fleet_helpers import (PROTOCOL_3_0, PROTOCOL_3_2, SLEEP, cancel_at, key_issuer,
+                           read_until_ready, run_cancel_rounds, start_fleet, startup,
+                           wait_running)
 from helpers import free_port, wait_until
 from wire import Wire, query_message
 
@@ -93,13 +94,8 @@ def tcp_fleet(shoal, n=3, **settings):
     """n instances on their own ports of 127.0.0.1, peer ids 1..n, [peers] by TCP address."""
     ports = [free_port() for _ in range(n)]
     peers = "\n".join("%d = host=127.0.0.1 port=%d" % (i + 1, p) for i, p in enumerate(ports))
-    out = []
-    for i, port in enumerate(ports):
-        st = {"pool_mode": "transaction", "listen_port": port, "peer_id": i + 1}
-        st.update(settings)
-        out.append(shoal(databases={"db": {"dbname": "postgres", "pool_size": CLIENTS}},
-                         settings=st, extra_ini="[peers]\n" + peers))
-    return ports, out
+    own = [{"listen_port": port, "peer_id": i + 1} for i, port in enumerate(ports)]
+    return ports, start_fleet(shoal, peers, own, **settings)
 
 
 @pytest.mark.parametrize("protocol", [PROTOCOL_3_0, PROTOCOL_3_2], ids=["3.0", "3.2"])
