@@ -301,16 +301,16 @@ static void db_row(struct buf *b, const struct config *cfg, const char *name,
 	row_int(&r, port);
 	row_str(&r, db->dbname ? db->dbname : name);
 	row_str(&r, db->user);
-	row_int(&r, pick(db->pool_size, cfg->default_pool_size));
-	row_int(&r, pick(db->min_pool_size, cfg->min_pool_size));
-	row_int(&r, pick(db->reserve_pool_size, cfg->reserve_pool_size));
+	row_int(&r, config_fleet_share(cfg, pick(db->pool_size, cfg->default_pool_size)));
+	row_int(&r, config_fleet_share(cfg, pick(db->min_pool_size, cfg->min_pool_size)));
+	row_int(&r, config_fleet_share(cfg, pick(db->reserve_pool_size, cfg->reserve_pool_size)));
 	row_int(&r, (db->server_lifetime > 0 ? db->server_lifetime : cfg->server_lifetime) /
 			USEC_PER_SEC);
 	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
 	/* load_balance_hosts: NULL unless host is a list, as PgBouncer shows it */
 	row_str(&r, db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts)
 						       : NULL);
-	row_int(&r, pick(db->max_db_connections, cfg->max_db_connections));
+	row_int(&r, config_fleet_share(cfg, pick(db->max_db_connections, cfg->max_db_connections)));
 	row_int(&r, cnt.servers);
 	row_int(&r, db->max_db_client_connections > 0 ? db->max_db_client_connections
 						      : cfg->max_db_client_connections);

@@ -243,6 +243,7 @@ struct config {
 	int npeers;
 	int fleet_size;           /* Shoal: instances in the fleet; 0: [peers] (with this one) or 1 */
 	int server_max_connections; /* Shoal: what PostgreSQL lets the fleet open; 0: unknown */
+	int pool_size_scope; /* Shoal: 1 (fleet): pool sizes and limits are the fleet's totals */
 	struct auth_entry *auth; /* loaded from auth_file at config_load time */
 	int nauth;
 	struct hba *hba; /* parsed auth_hba_file, or NULL */
@@ -291,6 +292,13 @@ int config_fleet_size(const struct config *cfg);
  * times config_fleet_size): a warning when over server_max_connections, else an info line for
  * a fleet of more than one. Called once at start. */
 void config_fleet_check(const struct config *cfg);
+/* This instance's share of a pool size or server limit v: v itself, or with pool_size_scope =
+ * fleet v / config_fleet_size, at least 1 (0 and -1, "none" and "unset", stay as they are). */
+int config_fleet_share(const struct config *cfg, int v);
+/* One [databases] entry's server connections on this instance (its share): max_db_connections
+ * when set, else its pool size plus reserve; *per_user is set when that is per client user
+ * (no max_db_connections and no forced user). */
+long long config_db_servers(const struct config *cfg, const struct db_entry *db, bool *per_user);
 const struct user_entry *config_find_user(const struct config *cfg, const char *name);
 /* The auth_file secret for a user, or NULL. */
 const char *config_find_secret(const struct config *cfg, const char *user);

@@ -26,13 +26,22 @@ int config_fleet_size(const struct config *cfg)
 	return n > 0 ? n : 1;
 }
 
-/* One database entry's server connections on this instance: max_db_connections when set, else
- * one pool's size and reserve (and *per_user, unless the entry forces its server user). */
-static long long db_servers(const struct config *cfg, const struct db_entry *db, bool *per_user)
+int config_fleet_share(const struct config *cfg, int v)
 {
-	long long size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
-	size += db->reserve_pool_size >= 0 ? db->reserve_pool_size : cfg->reserve_pool_size;
-	int max = db->max_db_connections >= 0 ? db->max_db_connections : cfg->max_db_connections;
+	if (cfg->pool_size_scope != 1 || v <= 0)
+		return v;
+	int share = v / config_fleet_size(cfg);
+	return share > 0 ? share : 1;
+}
+
+long long config_db_servers(const struct config *cfg, const struct db_entry *db, bool *per_user)
+{
+	long long size = config_fleet_share(cfg, db->pool_size >= 0 ? db->pool_size
+								      : cfg->default_pool_size);
+	size += config_fleet_share(cfg, db->reserve_pool_size >= 0 ? db->reserve_pool_size
+								    : cfg->reserve_pool_size);
+	int max = config_fleet_share(cfg, db->max_db_connections >= 0 ? db->max_db_connections
+								      : cfg->max_db_connections);
 	if (max > 0)
 		return size < max ? size : max;
 	if (!db->user)
@@ -53,7 +62,7 @@ static int fleet_addrs(const struct config *cfg, struct fleet_addr *a)
 			a[n++] = (struct fleet_addr){host, db->port, 0, false};
 		else if (j == n)
 			j = n - 1;
-		a[j].servers += db_servers(cfg, db, &a[j].per_user);
+		a[j].servers += config_db_servers(cfg, db, &a[j].per_user);
 	}
 	return n;
 }
@@ -68,9 +77,11 @@ static void fleet_log_addr(const struct config *cfg, int size, const struct flee
 		log_warn(
 		    "fleet of %d instance%s: up to %d x %lld = %lld server connections to %s:%d%s, "
 		    "above server_max_connections = %lld: lower the pool sizes or set "
-		    "max_db_connections to at most %lld per instance",
+		    "max_db_connections to at most %lld %s",
 		    size, size == 1 ? "" : "s", size, a->servers, total, a->host, a->port, more,
-		    limit, limit / size);
+		    limit, cfg->pool_size_scope == 1 ? limit : limit / size,
+		    cfg->pool_size_scope == 1 ? "(the fleet's total: pool_size_scope = fleet)"
+					      : "per instance");
 	else if (size > 1)
 		log_info(
 		    "fleet of %d instances: up to %d x %lld = %lld server connections to %s:%d%s%s",
@@ -82,6 +93,11 @@ void config_fleet_check(const struct config *cfg)
 {
 	struct fleet_addr a[FLEET_MAX_ADDRS];
 	int n = fleet_addrs(cfg, a), size = config_fleet_size(cfg);
+	if (cfg->pool_size_scope == 1)
+		log_info("pool_size_scope = fleet: pool sizes and server limits are divided among %d "
+			 "instance%s, e.g. default_pool_size %d -> %d per instance",
+			 size, size == 1 ? "" : "s", cfg->default_pool_size,
+			 config_fleet_share(cfg, cfg->default_pool_size));
 	for (int i = 0; i < n; i++)
 		fleet_log_addr(cfg, size, &a[i]);
 }

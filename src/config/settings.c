@@ -49,6 +49,10 @@ const struct enum_name lb_names[] = {
 	{"least-connections", LB_LEAST_CONN}, {"random", LB_RANDOM}, {NULL, 0},
 };
 
+static const struct enum_name pool_scope_names[] = {
+	{"instance", 0}, {"fleet", 1}, {NULL, 0},
+};
+
 const struct enum_name tsa_names[] = {
 	{"any", TSA_ANY}, {"read-write", TSA_READ_WRITE}, {"read-only", TSA_READ_ONLY},
 	{"primary", TSA_PRIMARY}, {"standby", TSA_STANDBY}, {"prefer-standby", TSA_PREFER_STANDBY},
@@ -128,6 +132,7 @@ const struct setting settings[] = {
 	S_STR(peer_discovery_dns, "", true),
 	S_INT(fleet_size, "0", false, 0, 16383),
 	S_INT(server_max_connections, "0", false, 0, INT_MAX),
+	S_ENUM(pool_size_scope, pool_scope_names, "instance", true),
 	S_STR(track_extra_parameters, "search_path, default_transaction_read_only, IntervalStyle",
 	      true),
 	S_BOOL(tcp_keepalive, "1", true),

@@ -462,13 +462,8 @@ static unsigned long long server_fds(const struct config *cfg)
 {
 	unsigned long long n = 0;
 	for (int i = 0; i < cfg->ndbs; i++) {
-		const struct db_entry *db = &cfg->dbs[i];
-		long long size = db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size;
-		size += db->reserve_pool_size >= 0 ? db->reserve_pool_size : cfg->reserve_pool_size;
-		int max =
-		    db->max_db_connections >= 0 ? db->max_db_connections : cfg->max_db_connections;
-		if (max > 0 && size > max)
-			size = max;
+		bool per_user = false;
+		long long size = config_db_servers(cfg, &cfg->dbs[i], &per_user);
 		n += (unsigned long long)size;
 	}
 	return n;

@@ -128,13 +128,18 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	p->pool_mode = mode != POOL_INHERIT ? mode : cfg->pool_mode;
 	if (p->repl) /* a server of its own for the client's whole session */
 		p->pool_mode = POOL_SESSION;
-	p->pool_size = pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size));
-	p->min_pool_size = p->repl ? 0 : pick(db->min_pool_size, cfg->min_pool_size);
-	p->reserve_pool_size = pick(u ? u->reserve_pool_size : -1,
-				    pick(db->reserve_pool_size, cfg->reserve_pool_size));
-	p->max_db_connections = pick(db->max_db_connections, cfg->max_db_connections);
-	p->max_user_connections = u ? pick(u->max_user_connections, cfg->max_user_connections)
-				    : cfg->max_user_connections;
+	p->pool_size = config_fleet_share(
+	    cfg, pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size)));
+	p->min_pool_size =
+	    p->repl ? 0 : config_fleet_share(cfg, pick(db->min_pool_size, cfg->min_pool_size));
+	p->reserve_pool_size = config_fleet_share(
+	    cfg, pick(u ? u->reserve_pool_size : -1,
+		      pick(db->reserve_pool_size, cfg->reserve_pool_size)));
+	p->max_db_connections =
+	    config_fleet_share(cfg, pick(db->max_db_connections, cfg->max_db_connections));
+	p->max_user_connections = config_fleet_share(
+	    cfg, u ? pick(u->max_user_connections, cfg->max_user_connections)
+		   : cfg->max_user_connections);
 	pool_load_timeouts(p, db, u);
 }
 

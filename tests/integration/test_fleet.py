@@ -4,12 +4,13 @@ import ctypes
 import os
 import signal
 import struct
+import threading
 import time
 import urllib.request
 
 import pytest
 
-from admin_helpers import admin, show
+from admin_helpers import admin, pool_row, show
 from helpers import free_port, wait_until
 from wire import Wire, parse_fields, query_message
 
@@ -322,3 +323,34 @@ def test_metrics_list_the_peers_and_count_the_cancels_forwarded_to_each(shoal, p
     assert 'shoal_peer{peer_id="1",host="127.0.0.1",port="%d"} 1\n' % ports[0] in body
     assert 'shoal_peer_cancels_forwarded_total{peer_id="1"} 1\n' in body
     assert 'shoal_peer_cancels_forwarded_total{peer_id="2"} 0\n' in body
+
+
+def test_pool_size_scope_fleet_gives_each_instance_its_share(shoal, pg):
+    """pool_size_scope = fleet: the file's sizes are the fleet's totals, so with fleet_size = 3
+    default_pool_size = 7 opens at most 2 servers here and the third transaction waits."""
+    inst = shoal(databases={"db": {"dbname": "postgres"}},
+                 settings={"fleet_size": 3, "pool_size_scope": "fleet", "default_pool_size": 7,
+                           "max_db_connections": 30, "pool_mode": "transaction"})
+    wait_until(lambda: "pool_size_scope = fleet" in inst.log(), timeout=5, what="start line")
+    assert "default_pool_size 7 -> 2 per instance" in inst.log(), inst.log()
+    a = admin(inst)
+    _, dbs = show(a, "DATABASES")
+    row, = [r for r in dbs if r["name"] == "db"]
+    assert (row["pool_size"], row["max_connections"]) == (2, 10), row
+    _, conf = show(a, "CONFIG")
+    assert {r["key"]: r["value"] for r in conf}["default_pool_size"] == "7"
+    held = [inst.connect("db", "postgres") for _ in range(2)]
+    for c in held:
+        c.execute("BEGIN")
+        c.execute("SELECT 1")
+    waiter = inst.connect("db", "postgres")
+    done = []
+    t = threading.Thread(target=lambda: done.append(waiter.execute("SELECT 2").fetchone()[0]))
+    t.start()
+    wait_until(lambda: pool_row(a, "db", "postgres")["cl_waiting"] == 1, timeout=5, what="a waiter")
+    assert pool_row(a, "db", "postgres")["sv_active"] == 2
+    held[0].execute("COMMIT")
+    t.join(timeout=5)
+    assert done == [2]
+    for c in held + [waiter]:
+        c.close()
