@@ -308,8 +308,8 @@ static void db_row(struct buf *b, const struct config *cfg, const char *name,
 			USEC_PER_SEC);
 	row_str(&r, db->pool_mode != POOL_INHERIT ? config_pool_mode_name(db->pool_mode) : NULL);
 	/* load_balance_hosts: NULL unless host is a list, as PgBouncer shows it */
-	row_str(&r, db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts)
-						       : NULL);
+	row_str(&r,
+		db->host && strchr(db->host, ',') ? config_lb_name(db->load_balance_hosts) : NULL);
 	row_int(&r, config_fleet_share(cfg, pick(db->max_db_connections, cfg->max_db_connections)));
 	row_int(&r, cnt.servers);
 	row_int(&r, db->max_db_client_connections > 0 ? db->max_db_client_connections

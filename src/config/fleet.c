@@ -36,10 +36,10 @@ int config_fleet_share(const struct config *cfg, int v)
 
 long long config_db_servers(const struct config *cfg, const struct db_entry *db, bool *per_user)
 {
-	long long size = config_fleet_share(cfg, db->pool_size >= 0 ? db->pool_size
-								      : cfg->default_pool_size);
+	long long size =
+	    config_fleet_share(cfg, db->pool_size >= 0 ? db->pool_size : cfg->default_pool_size);
 	size += config_fleet_share(cfg, db->reserve_pool_size >= 0 ? db->reserve_pool_size
-								    : cfg->reserve_pool_size);
+								   : cfg->reserve_pool_size);
 	int max = config_fleet_share(cfg, db->max_db_connections >= 0 ? db->max_db_connections
 								      : cfg->max_db_connections);
 	if (max > 0)
@@ -94,10 +94,11 @@ void config_fleet_check(const struct config *cfg)
 	struct fleet_addr a[FLEET_MAX_ADDRS];
 	int n = fleet_addrs(cfg, a), size = config_fleet_size(cfg);
 	if (cfg->pool_size_scope == 1)
-		log_info("pool_size_scope = fleet: pool sizes and server limits are divided among %d "
-			 "instance%s, e.g. default_pool_size %d -> %d per instance",
-			 size, size == 1 ? "" : "s", cfg->default_pool_size,
-			 config_fleet_share(cfg, cfg->default_pool_size));
+		log_info(
+		    "pool_size_scope = fleet: pool sizes and server limits are divided among %d "
+		    "instance%s, e.g. default_pool_size %d -> %d per instance",
+		    size, size == 1 ? "" : "s", cfg->default_pool_size,
+		    config_fleet_share(cfg, cfg->default_pool_size));
 	for (int i = 0; i < n; i++)
 		fleet_log_addr(cfg, size, &a[i]);
 }

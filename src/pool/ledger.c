@@ -132,14 +132,14 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
 	    cfg, pick(u ? u->pool_size : -1, pick(db->pool_size, cfg->default_pool_size)));
 	p->min_pool_size =
 	    p->repl ? 0 : config_fleet_share(cfg, pick(db->min_pool_size, cfg->min_pool_size));
-	p->reserve_pool_size = config_fleet_share(
-	    cfg, pick(u ? u->reserve_pool_size : -1,
-		      pick(db->reserve_pool_size, cfg->reserve_pool_size)));
+	p->reserve_pool_size =
+	    config_fleet_share(cfg, pick(u ? u->reserve_pool_size : -1,
+					 pick(db->reserve_pool_size, cfg->reserve_pool_size)));
 	p->max_db_connections =
 	    config_fleet_share(cfg, pick(db->max_db_connections, cfg->max_db_connections));
-	p->max_user_connections = config_fleet_share(
-	    cfg, u ? pick(u->max_user_connections, cfg->max_user_connections)
-		   : cfg->max_user_connections);
+	p->max_user_connections =
+	    config_fleet_share(cfg, u ? pick(u->max_user_connections, cfg->max_user_connections)
+				      : cfg->max_user_connections);
 	pool_load_timeouts(p, db, u);
 }
 
@@ -228,8 +228,8 @@ static struct pool *pool_new(const struct config *cfg, const struct db_entry *db
 	pool_index_put(p);
 	npools++;
 	log_info("pool %s@%s created: server %s@%s:%d/%s, mode %s, size %d", p->user, p->name,
-		 p->server_user, p->host, p->port, p->server_db, config_pool_mode_name(p->pool_mode),
-		 p->pool_size);
+		 p->server_user, p->host, p->port, p->server_db,
+		 config_pool_mode_name(p->pool_mode), p->pool_size);
 	return p;
 }
 
@@ -261,9 +261,11 @@ struct pool *pool_get(const struct config *cfg, const struct db_entry *db, const
 	}
 	if (cfg->max_pools > 0 && npools >= cfg->max_pools) {
 		if (!at_max_pools)
-			log_warn("max_pools (%d) reached: logins that need a new pool are refused "
-				 "(53400) until idle pools are freed (autodb_idle_timeout); one line "
-				 "until then", cfg->max_pools);
+			log_warn(
+			    "max_pools (%d) reached: logins that need a new pool are refused "
+			    "(53400) until idle pools are freed (autodb_idle_timeout); one line "
+			    "until then",
+			    cfg->max_pools);
 		at_max_pools = true;
 		pthread_mutex_unlock(&pools_mutex);
 		return NULL;
@@ -433,7 +435,8 @@ int pool_reap(usec_t now, usec_t timeout)
 {
 	int n = 0;
 	if (timeout > 0 && timeout < USEC_PER_SEC)
-		timeout = USEC_PER_SEC; /* mail naming a pool (kick, fail) is long delivered by then */
+		timeout =
+		    USEC_PER_SEC; /* mail naming a pool (kick, fail) is long delivered by then */
 	pthread_mutex_lock(&pools_mutex);
 	struct list *i, *tmp;
 	if (timeout > 0)
@@ -522,14 +525,20 @@ void pool_snapshot_free(struct pool **ps)
 static struct list *server_list(struct pool *p, enum server_state st)
 {
 	switch (st) {
-	case SV_CONNECTING: return &p->connecting;
-	case SV_IDLE: return &p->idle;
+	case SV_CONNECTING:
+		return &p->connecting;
+	case SV_IDLE:
+		return &p->idle;
 	case SV_SETUP:
 	case SV_ACTIVE:
-	case SV_BEING_CANCELED: return &p->used; /* still busy on the server's side */
-	case SV_RESET: return &p->resetting;
-	case SV_TRANSIT: return &p->transit;
-	default: return NULL;
+	case SV_BEING_CANCELED:
+		return &p->used; /* still busy on the server's side */
+	case SV_RESET:
+		return &p->resetting;
+	case SV_TRANSIT:
+		return &p->transit;
+	default:
+		return NULL;
 	}
 }
 
@@ -556,13 +565,18 @@ void server_set_state(struct server *s, enum server_state st)
 static struct list *client_list(struct client *c, enum client_state st)
 {
 	switch (st) {
-	case CL_LOGIN: return &c->c.w->login_clients;
+	case CL_LOGIN:
+		return &c->c.w->login_clients;
 	case CL_WAIT_LOGIN:
-	case CL_WAITING: return &c->pool->waiting;
-	case CL_HANDOFF: return &c->pool->handoff;
+	case CL_WAITING:
+		return &c->pool->waiting;
+	case CL_HANDOFF:
+		return &c->pool->handoff;
 	case CL_IDLE:
-	case CL_LINKED: return &c->pool->active_clients;
-	default: return NULL;
+	case CL_LINKED:
+		return &c->pool->active_clients;
+	default:
+		return NULL;
 	}
 }
 
@@ -688,7 +702,7 @@ static int ask_evictions(struct pool *p, enum claim_rc why, int want)
 	pthread_mutex_lock(&pools_mutex);
 	for (struct list *i = all_pools.next; i != &all_pools && asked < want; i = i->next) {
 		struct pool *v = container_of(i, struct pool, node);
-		if (v == p || (why == CLAIM_DB_FULL	  ? v->db_limit != p->db_limit
+		if (v == p || (why == CLAIM_DB_FULL	? v->db_limit != p->db_limit
 			       : why == CLAIM_SIZE_FULL ? v->size_limit != p->size_limit
 							: v->user_limit != p->user_limit))
 			continue;
