@@ -1,5 +1,6 @@
 """Helpers for the fleet tests (issue 20): logins with a chosen protocol version, cancel requests
 with keys of any length, which instance issued a key, and many clients cancelling at once."""
+import ctypes
 import socket
 import struct
 import threading
@@ -81,6 +82,24 @@ def read_until_ready(w, timeout):
             return errors, time.monotonic() - t0
 
 
+
+
+def private_hosts_file(path, text):
+    """A preexec_fn giving the child its own /etc/hosts (a private mount namespace: root only):
+    a name that resolves to several loopback addresses, as a headless Service does."""
+    path = str(path)
+    with open(path, "w") as f:
+        f.write(text)
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def pre():
+        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
+            raise OSError(ctypes.get_errno(), "unshare")
+        if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
+            raise OSError(ctypes.get_errno(), "mount private")
+        if libc.mount(path.encode(), b"/etc/hosts", None, 0x1000, None) != 0:  # MS_BIND
+            raise OSError(ctypes.get_errno(), "bind /etc/hosts")
+    return pre
 
 
 class CancelRounds:

@@ -29,12 +29,14 @@ def clean_env(**extra):
 class Daemon:
     """A shoal started here with a given environment and arguments, no fixture config."""
 
-    def __init__(self, args, env, port):
+    def __init__(self, args, env, port, command=None, addr="127.0.0.1", preexec_fn=None):
+        """command: the whole command line instead of shoal and args (a shell wrapper)."""
         self.dir = tempfile.mkdtemp(prefix="shoal-first-")
-        self.port = port
+        self.port, self.addr = port, addr
         self.out = open(os.path.join(self.dir, "stdio.log"), "wb")
-        self.proc = subprocess.Popen([SHOAL_BIN, *args], env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self.out, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(command or [SHOAL_BIN, *args], env=env,
+                                     stdin=subprocess.DEVNULL, stdout=self.out,
+                                     stderr=subprocess.STDOUT, preexec_fn=preexec_fn)
 
     def wait_listening(self, timeout=10):
         deadline = time.monotonic() + timeout
@@ -42,7 +44,7 @@ class Daemon:
             if self.proc.poll() is not None:
                 pytest.fail("shoal exited with %d:\n%s" % (self.proc.returncode, self.output()))
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((self.addr, self.port), timeout=0.5).close()
                 return self
             except OSError:
                 time.sleep(0.05)
@@ -54,7 +56,7 @@ class Daemon:
             return f.read().decode(errors="replace")
 
     def connect(self, dbname, user="whoever"):
-        return psycopg.connect(host="127.0.0.1", port=self.port, dbname=dbname, user=user,
+        return psycopg.connect(host=self.addr, port=self.port, dbname=dbname, user=user,
                                connect_timeout=5, autocommit=True)
 
     def stop(self):
@@ -73,8 +75,8 @@ class Daemon:
 def daemons():
     started = []
 
-    def make(args, env, port):
-        d = Daemon(args, env, port)
+    def make(args, env, port, **kw):
+        d = Daemon(args, env, port, **kw)
         started.append(d)
         return d
 

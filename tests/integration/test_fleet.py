@@ -1,6 +1,5 @@
 """Fleets (issue 20): protocol 3.2 long cancel keys, and cancel requests routed between Shoal
 instances by the peer id each key carries ([peers] and peer_id, PgBouncer's format)."""
-import ctypes
 import os
 import signal
 import struct
@@ -16,6 +15,7 @@ from wire import Wire, parse_fields, query_message
 
 from fleet_helpers import PROTOCOL_3_2, PROTOCOL_3_3
 from fleet_helpers import cancel_at as _cancel_at
+from fleet_helpers import private_hosts_file as _private_hosts_file
 from fleet_helpers import startup as _startup
 
 
@@ -170,24 +170,6 @@ def test_forwarded_cancel_stops_when_its_hops_are_used_up(shoal, pg, role):
     assert b.log().count("not forwarded: no hops left") == 1
     assert "forwarded to peer" not in b.log()
     w.close()
-
-
-def _private_hosts_file(path, text):
-    """A preexec_fn giving the child its own /etc/hosts (a private mount namespace: root only):
-    a name that resolves to several loopback addresses, as a headless Service does."""
-    path = str(path)
-    with open(path, "w") as f:
-        f.write(text)
-    libc = ctypes.CDLL(None, use_errno=True)
-
-    def pre():
-        if libc.unshare(0x00020000) != 0:  # CLONE_NEWNS
-            raise OSError(ctypes.get_errno(), "unshare")
-        if libc.mount(None, b"/", None, 0x4000 | 0x40000, None) != 0:  # MS_REC | MS_PRIVATE
-            raise OSError(ctypes.get_errno(), "mount private")
-        if libc.mount(path.encode(), b"/etc/hosts", None, 0x1000, None) != 0:  # MS_BIND
-            raise OSError(ctypes.get_errno(), "bind /etc/hosts")
-    return pre
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private /etc/hosts")

@@ -189,13 +189,17 @@ def test_pkg_config_builds_the_example(installed, tmp_path, where):
 
 PACKAGING = os.path.join(REPO, "packaging")
 MANIFEST = os.path.join(PACKAGING, "kubernetes", "shoal.yaml")
+FLEET_MANIFEST = os.path.join(PACKAGING, "kubernetes", "shoal-fleet.yaml")
 
 
-def manifests():
+def manifests(path=MANIFEST):
+    """The documents of a manifest by kind; a Service by "Service/<name>" too."""
     yaml = pytest.importorskip("yaml")
-    with open(MANIFEST) as f:
+    with open(path) as f:
         docs = [d for d in yaml.safe_load_all(f) if d]
-    return {d["kind"]: d for d in docs}
+    out = {d["kind"]: d for d in docs}
+    out.update({"Service/" + d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"})
+    return out
 
 
 def ini_value(text, key):
@@ -205,16 +209,18 @@ def ini_value(text, key):
 
 
 @pytest.mark.skipif(not shutil.which("yamllint"), reason="yamllint is not installed")
-def test_manifests_pass_yamllint():
+@pytest.mark.parametrize("path", [MANIFEST, FLEET_MANIFEST], ids=["single", "fleet"])
+def test_manifests_pass_yamllint(path):
     r = subprocess.run(["yamllint", "-s", "-d", "{extends: default, rules: {line-length: "
-                        "{max: 100}, document-start: disable}}", MANIFEST],
+                        "{max: 100}, document-start: disable}}", path],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_manifests_probe_drain_and_match_each_other():
     k = manifests()
-    assert set(k) == {"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget"}
+    assert set(k) == {"ConfigMap", "Secret", "Deployment", "Service", "PodDisruptionBudget",
+                      "Service/shoal"}
     ini = k["ConfigMap"]["data"]["shoal.ini"]
     labels = k["Deployment"]["spec"]["template"]["metadata"]["labels"]
     for sel in (k["Deployment"]["spec"]["selector"]["matchLabels"],
@@ -247,6 +253,99 @@ def test_manifests_probe_drain_and_match_each_other():
     assert "userlist.txt" in secret
     env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in c["env"]}
     assert env["APP_DB_PASSWORD"] in secret and "${APP_DB_PASSWORD}" in ini
+
+
+def fleet_command(k, shoal_bin="/usr/bin/shoal"):
+    """The fleet pod's shell line, with the image's shoal replaced by shoal_bin."""
+    (c,) = k["StatefulSet"]["spec"]["template"]["spec"]["containers"]
+    sh, flag, line = c["command"]
+    assert (sh, flag) == ("/bin/sh", "-c") and "/usr/bin/shoal" in line, c["command"]
+    return [sh, flag, line.replace("/usr/bin/shoal", shoal_bin)]
+
+
+def test_fleet_manifests_discover_peers_share_pools_and_drain_like_the_single_one():
+    k, single = manifests(FLEET_MANIFEST), manifests()
+    assert set(k) == {"ConfigMap", "Secret", "StatefulSet", "Service", "Service/shoal",
+                      "Service/shoal-peers", "PodDisruptionBudget"}
+    ini = k["ConfigMap"]["data"]["shoal.ini"]
+    sts, peers = k["StatefulSet"]["spec"], k["Service/shoal-peers"]["spec"]
+    labels = sts["template"]["metadata"]["labels"]
+    for sel in (sts["selector"]["matchLabels"], peers["selector"],
+                k["Service/shoal"]["spec"]["selector"],
+                k["PodDisruptionBudget"]["spec"]["selector"]["matchLabels"]):
+        assert sel.items() <= labels.items(), sel
+    # discovery: a headless Service that lists pods that are not ready (draining) too
+    assert peers["clusterIP"] == "None" and peers["publishNotReadyAddresses"] is True
+    assert sts["serviceName"] == "shoal-peers"
+    assert ini_value(ini, "peer_discovery_dns").startswith("shoal-peers.${POD_NAMESPACE}.")
+    (c,) = sts["template"]["spec"]["containers"]
+    env = {e["name"]: e["valueFrom"] for e in c["env"]}
+    assert env["POD_NAMESPACE"]["fieldRef"]["fieldPath"] == "metadata.namespace"
+    assert "SHOAL_PEER_ID=" in fleet_command(k)[2]
+    # pool sizes are fleet totals over as many instances as there are pods
+    assert int(ini_value(ini, "fleet_size")) == sts["replicas"]
+    assert ini_value(ini, "pool_size_scope") == "fleet"
+    # each pod drains as the single Deployment's do
+    one = single["Deployment"]["spec"]["template"]["spec"]
+    pod = sts["template"]["spec"]
+    assert c["lifecycle"] == one["containers"][0]["lifecycle"]
+    assert pod["terminationGracePeriodSeconds"] == one["terminationGracePeriodSeconds"]
+    assert ini_value(ini, "shutdown_timeout") == ini_value(
+        single["ConfigMap"]["data"]["shoal.ini"], "shutdown_timeout")
+    assert pod["securityContext"] == one["securityContext"]
+    assert c["securityContext"] == one["containers"][0]["securityContext"]
+    assert k["PodDisruptionBudget"]["spec"]["maxUnavailable"] < sts["replicas"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a private /etc/hosts")
+def test_fleet_configmap_pods_take_their_ids_and_route_a_cancel(
+        daemons, pg, role_db, tmp_path):  # noqa: F811
+    """The fleet ConfigMap run by the StatefulSet's command as pods shoal-0..2 would run it
+    (each on its own loopback address, the headless Service's name in a private /etc/hosts):
+    each takes peer_id ordinal + 1 and a third of the pool sizes, and a cancel sent to another
+    pod reaches the pod that issued the key."""
+    from fleet_helpers import SLEEP, private_hosts_file, read_until_ready, startup
+    from wire import Wire, query_message, send_cancel
+    role, db = role_db
+    k = manifests(FLEET_MANIFEST)
+    ini = re.sub(r"^app = .*$", "", k["ConfigMap"]["data"]["shoal.ini"], flags=re.M)
+    path = tmp_path / "shoal.ini"
+    path.write_text(ini)
+    users = tmp_path / "userlist.txt"
+    users.write_text('"%s" "secret"\n' % role)
+    addrs = ["127.0.0.%d" % (i + 1) for i in range(k["StatefulSet"]["spec"]["replicas"])]
+    pre = private_hosts_file(tmp_path / "hosts", "".join(
+        "%s shoal-peers.test.svc.cluster.local\n" % a for a in addrs))
+    port, http = free_port(), free_port()
+    command = fleet_command(k, SHOAL_BIN)
+    command[2] = command[2].replace("/etc/shoal/shoal.ini", str(path))
+    pods = []
+    for i, addr in enumerate(addrs):
+        sockets = tmp_path / ("pod%d" % i)
+        sockets.mkdir()
+        env = clean_env(HOSTNAME="shoal-%d" % i, POD_NAMESPACE="test", SHOAL_LISTEN_ADDR=addr,
+                        SHOAL_LISTEN_PORT=port, SHOAL_HTTP_ADDR=addr, SHOAL_HTTP_PORT=http,
+                        SHOAL_AUTH_FILE=users, SHOAL_UNIX_SOCKET_DIR=sockets,
+                        SHOAL_AUTH_TYPE="trust", SHOAL_ADMIN_USERS=role,
+                        SHOAL_DATABASES="app=postgres://%s@%s:%d/%s" % (role, pg.host, pg.port,
+                                                                       db))
+        pods.append(daemons([], env, port, command=command, addr=addr,
+                            preexec_fn=pre).wait_listening())
+    for i, d in enumerate(pods):
+        with d.connect("pgbouncer", user=role) as a:
+            conf = {r[0]: r[1] for r in a.execute("SHOW CONFIG").fetchall()}
+            assert conf["peer_id"] == str(i + 1), conf["peer_id"]
+            dbs = {r[0]: r for r in a.execute("SHOW DATABASES").fetchall()}
+            assert dbs["app"][5] == 20, dbs["app"]  # pool_size: 60 across 3 pods
+    w = Wire(addrs[0], port)
+    _, (pid, key) = startup(w, role, "app", 3 << 16)
+    w.send(query_message(SLEEP))
+    assert w.read_msg()[0] == b"N"  # running
+    send_cancel(addrs[2], port, pid, key, 5)  # to pod 2, which forwards it to pod 0
+    errors, took = read_until_ready(w, 12)
+    assert [e.get("C") for e in errors] == ["57014"] and took < 5, (errors, took)
+    assert "sent to the 3 instance(s) of shoal-peers.test.svc.cluster.local" in pods[2].output()
+    w.close()
 
 
 def test_containerfile_is_debian_and_runs_as_non_root():
