@@ -19,7 +19,7 @@ RUN_PKGS=(build-essential pkg-config meson ninja-build libssl-dev libinih-dev li
 # haproxy: tests/integration/test_fleet_haproxy.py (a fleet behind a TCP load balancer).
 TEST_PKGS=(libcmocka-dev python3-pytest python3-psycopg prometheus chromium chromium-driver
            python3-selenium clang libclang-rt-14-dev pgbouncer python3-matplotlib strace
-           man-db systemd yamllint python3-yaml haproxy)
+           man-db systemd yamllint python3-yaml haproxy python3-pytest-xdist)
 case $SET in
 run) PKGS=("${RUN_PKGS[@]}") ;;
 test) PKGS=("${RUN_PKGS[@]}" "${TEST_PKGS[@]}") ;;
