@@ -147,6 +147,7 @@ struct server {
 	int copy_end_syncs;
 	struct server *ready_next; /* pool_server_ready's queue of servers to hand on */
 	bool fatal_seen;   /* the server sent a FATAL ErrorResponse */
+	bool send_broken;  /* a send found the server's side closed: sends are dropped since */
 	bool setup_failed; /* the SET/RESET on link failed: its error goes to the client */
 	bool timeout_cancel; /* a query_timeout cancel was sent for the running query */
 	/* Forwarded CancelRequests for this server not yet answered (pool lock). While any is, the

@@ -192,10 +192,8 @@ static shoal_rc client_route_step(struct client *c)
  * until the server drains) or when the server died. */
 static bool client_push(struct client *c, struct server *s)
 {
-	if (buf_avail(&s->c.out) > 0 && conn_flush(&s->c) == SHOAL_ERROR) {
-		server_close(s, errno ? strerror(errno) : "send failed");
+	if (buf_avail(&s->c.out) > 0 && server_flush(s) == SHOAL_ERROR)
 		return false;
-	}
 	/* Replies Shoal answers itself (prepared.c) go to the client: bounded the same way. */
 	if (buf_avail(&c->c.out) > CONN_HIGH_WATER && client_flush(c) != SHOAL_OK)
 		return false;

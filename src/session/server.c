@@ -185,10 +185,31 @@ void server_send_cancel(struct server *s)
 	cancel_send(s->c.w, s);
 }
 
+/* A send to a linked server found its side closed (EPIPE, or ECONNRESET: a TCP server that
+ * exited with unread input). PostgreSQL writes why before it exits (an ERROR and a FATAL, e.g.
+ * "protocol synchronization was lost"), and those bytes are still readable: drop what cannot be
+ * sent, and let the read side forward them and close on the EOF that follows, as a direct
+ * connection would see it. */
+static bool server_send_broken(struct server *s, int err)
+{
+	if (s->c.tls || s->state != SV_ACTIVE || !s->client || (err != EPIPE && err != ECONNRESET))
+		return false;
+	if (!s->send_broken)
+		log_debug("%s: send: %s; reading what it sent before closing", s->c.name,
+			  strerror(err));
+	s->send_broken = true;
+	s->c.out.off = s->c.out.len = 0;
+	conn_update_events(&s->c);
+	return true;
+}
+
 shoal_rc server_flush(struct server *s)
 {
 	if (conn_flush(&s->c) == SHOAL_ERROR) {
-		server_close(s, strerror(errno));
+		int err = errno;
+		if (server_send_broken(s, err))
+			return SHOAL_OK;
+		server_close(s, err ? strerror(err) : "send failed");
 		return SHOAL_ERROR;
 	}
 	return SHOAL_OK;

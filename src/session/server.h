@@ -21,6 +21,10 @@ void server_check_gone(struct server *s, const char *reason);
 /* The one way a server dies: log reason, tell a linked client (its own FATAL if the server sent
  * one, else 08006), close, account. */
 void server_close(struct server *s, const char *reason);
+/* Send what is queued; on a socket error the server is closed (SHOAL_ERROR). A linked server
+ * whose side is closed (EPIPE, ECONNRESET) stays until its read side has forwarded what it
+ * wrote before closing: what is sent to it since is dropped (SHOAL_OK). */
+shoal_rc server_flush(struct server *s);
 /* An idle server (s->dying) that must go, and whose backend must be gone from PostgreSQL before
  * its slot of max_db/user_connections is given back: send Terminate, then close at the server's
  * EOF (or after RETIRE_WAIT, janitor.c), logging reason. */

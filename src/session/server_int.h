@@ -5,8 +5,6 @@
 
 #include "objects.h"
 
-/* server.c: send what is queued; on a socket error the server is closed (SHOAL_ERROR). */
-shoal_rc server_flush(struct server *s);
 /* server_read.c: read the messages in s's input and forward or handle each. */
 void server_process(struct server *s);
 /* server_read.c: a ParameterStatus body: note it on s (initial: from the login) and on a

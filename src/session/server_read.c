@@ -276,10 +276,8 @@ static void server_after_held(struct server *s, struct client *c)
 {
 	if (!ps_take_resume(s))
 		return;
-	if (conn_flush(&s->c) == SHOAL_ERROR) {
-		server_close(s, errno ? strerror(errno) : "send failed");
+	if (server_flush(s) == SHOAL_ERROR)
 		return;
-	}
 	client_resume(c);
 }
 

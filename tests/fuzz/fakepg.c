@@ -242,13 +242,14 @@ static bool returns_rows(const struct plan *p)
 
 /* ---- answers ------------------------------------------------------------------------------- */
 
-static void send_error(struct fakepg *f, const char *code, const char *msg)
+static void send_error_at(struct fakepg *f, const char *severity, const char *code,
+			  const char *msg)
 {
 	size_t m = fpb_begin(&f->out, 'E');
 	fpb_u8(&f->out, 'S');
-	fpb_str(&f->out, "ERROR");
+	fpb_str(&f->out, severity);
 	fpb_u8(&f->out, 'V');
-	fpb_str(&f->out, "ERROR");
+	fpb_str(&f->out, severity);
 	fpb_u8(&f->out, 'C');
 	fpb_str(&f->out, code);
 	fpb_u8(&f->out, 'M');
@@ -257,6 +258,11 @@ static void send_error(struct fakepg *f, const char *code, const char *msg)
 	fpb_end(&f->out, m);
 	if (f->txn == 'T')
 		f->txn = 'E';
+}
+
+static void send_error(struct fakepg *f, const char *code, const char *msg)
+{
+	send_error_at(f, "ERROR", code, msg);
 }
 
 static void send_notice(struct fakepg *f, const char *code, const char *msg)
@@ -625,7 +631,8 @@ static void on_query(struct fakepg *f, struct rd *r)
 }
 
 /* In COPY FROM STDIN: data, its end, its failure; Sync and Flush are ignored; anything else
- * fails the COPY. */
+ * fails the COPY and, as in PostgreSQL 15 (which raised the error between the message's type
+ * byte and its body), closes the connection. */
 static void on_copy_message(struct fakepg *f, uint8_t type)
 {
 	char tag[32];
@@ -645,10 +652,13 @@ static void on_copy_message(struct fakepg *f, uint8_t type)
 		f->copy_in = false;
 		send_error(f, "57014", "COPY from stdin failed");
 		break;
-	default:
+	default: /* PostgreSQL has read the type byte but not the body: it cannot resync */
 		f->copy_in = false;
 		send_error(f, "08P01", "unexpected message type during COPY from stdin");
-		break;
+		send_error_at(f, "FATAL", "08P01",
+			      "terminating connection because protocol synchronization was lost");
+		f->closed = true;
+		return;
 	}
 	if (f->copy_ext) {
 		f->skip = type != 'c';

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import db_entry
 from txnwire import bind, connect, describe, errors, execute, kinds, parse, read_until_ready, sync
-from wire import message, query_message
+from wire import Closed, Wire, message, parse_fields, query_message
 
 COPY = "copy copy_order from stdin"
 
@@ -73,3 +73,47 @@ def test_copy_ended_before_copy_in_response(shoal, pg, ps, name):
     rows, err, status = w.query("select 1")
     assert err is None and rows == [("1",)] and status == "I"
     w.close()
+
+
+def _until_closed(w):
+    """Every message up to the close: [(type, SQLSTATE, severity)]; an EOF or a reset ends it."""
+    out = []
+    try:
+        while True:
+            t, body = w.read_msg()
+            if t == b"E":
+                f = parse_fields(body)
+                out.append(("E", f.get("C"), f.get("V") or f.get("S")))
+            elif t not in (b"N", b"S"):
+                out.append((t.decode(), None, None))
+    except (Closed, ConnectionError, EOFError, OSError):
+        pass
+    return out
+
+
+@pytest.mark.parametrize("ps", [True, False], ids=["ps_on", "ps_off"])
+def test_message_refused_inside_copy_gets_postgres_own_fatal(shoal, pg, ps):
+    """A Describe inside COPY FROM STDIN, with more pipelined behind it: PostgreSQL 15 answers
+    08P01, then FATAL "protocol synchronization was lost", and closes with the rest unread.
+    Through Shoal the client sees the same two errors and the close, and the pool's server
+    slot is free again. (When Shoal sends the rest only after the server has closed, its send
+    fails first; that order cannot be forced with a real server, and the session fuzzer's
+    corpus input parse_inside_simple_copy_in replays it against fakepg.)"""
+    s = copy_shoal(shoal, pg, ps)
+    data = (query_message(COPY) + message(b"D", b"S\0") + sync() + query_message("select 1")
+            + b"".join(query_message("select %d" % i) for i in range(200)))
+    seen = {}
+    for name, host, port, user, db in (("direct", pg.host, pg.port, "postgres", "postgres"),
+                                       ("shoal", s.host, s.port, "postgres", "db")):
+        w = Wire(host, port)
+        assert w.startup(user, db) is None
+        w.sock.settimeout(10)
+        w.send(query_message(COPY))
+        assert w.read_msg()[0] == b"G"
+        w.send(data[len(query_message(COPY)):])
+        seen[name] = _until_closed(w)
+        w.close()
+    want = [("E", "08P01", "ERROR"), ("E", "08P01", "FATAL")]
+    assert seen["direct"] == want, seen
+    assert seen["shoal"] == want, seen
+    assert assert_server_free(s) == [("0",)]
