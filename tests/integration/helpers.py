@@ -82,13 +82,20 @@ class BackendMonitor:
                         "'client backend' AND pid <> pg_backend_pid() AND usename = ANY(%s)",
                         (self.usenames,)).fetchone()[0]
                     self.samples.append(n)
+                    self.sampling.set()
                     time.sleep(self.interval)
         except Exception as e:  # pragma: no cover - reported by the test
             self.error = e
+        finally:
+            self.sampling.set()
 
     def __enter__(self):
+        """Returns once the first sample is taken, so that what the test does next is watched
+        (on a loaded machine the monitor's own connection can take seconds)."""
+        self.sampling = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
+        self.sampling.wait(30)
         return self
 
     def __exit__(self, *exc):

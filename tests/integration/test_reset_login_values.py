@@ -10,15 +10,15 @@ LOGIN = {"DateStyle": "Postgres, MDY", "TimeZone": "PST8PDT",
 SHOWN = ("DateStyle", "TimeZone", "statement_timeout")
 
 SCRIPTS = {
-    "reset": ["set datestyle = iso", "set timezone = 'UTC'", "set statement_timeout = 5",
+    "reset": ["set datestyle = iso", "set timezone = 'UTC'", "set statement_timeout = 4321",
               "reset datestyle", "reset timezone", "reset statement_timeout"],
     "to-default": ["set datestyle = iso", "set datestyle to default",
                    "set time zone 'UTC'", "set time zone default",
-                   "set statement_timeout = 5", "set session statement_timeout = default"],
-    "reset-all": ["set datestyle = iso", "set timezone = 'UTC'", "set statement_timeout = 5",
+                   "set statement_timeout = 4321", "set session statement_timeout = default"],
+    "reset-all": ["set datestyle = iso", "set timezone = 'UTC'", "set statement_timeout = 4321",
                   "reset all"],
     "discard-all": ["set datestyle = iso", "set timezone = 'UTC'",
-                    "set statement_timeout = 5", "discard all"],
+                    "set statement_timeout = 4321", "discard all"],
     "block-commit": ["set datestyle = iso", "begin", "reset datestyle", "show datestyle",
                      "commit"],
     "block-rollback": ["set datestyle = iso", "begin", "reset datestyle", "show datestyle",
@@ -27,7 +27,7 @@ SCRIPTS = {
     # several statements in one Query (psql -c): those after the RESET see the login value
     "one-query": ["set datestyle=iso; reset datestyle; show datestyle",
                   "set timezone = 'UTC'; select 1; set time zone default; show timezone",
-                  "set statement_timeout = 5; reset all; show statement_timeout;"
+                  "set statement_timeout = 4321; reset all; show statement_timeout;"
                   "show datestyle; show timezone",
                   "set datestyle = iso; set datestyle to default -- back\n",
                   "reset foo.bar; reset datestyle ; select 2",
@@ -118,7 +118,7 @@ def test_reset_through_extended_protocol_matches_direct(shoal, pg, role, mode):
     s = shoal(databases={"db": {"dbname": "postgres", "pool_size": 1}},
               settings={"pool_mode": mode})
     steps = ["set datestyle = iso", "reset datestyle", "set timezone = 'UTC'",
-             "set time zone default", "set statement_timeout = 5", "reset all",
+             "set time zone default", "set statement_timeout = 4321", "reset all",
              "set datestyle = iso", "discard all"]
     kw = {"options": "-c DateStyle=Postgres,MDY -c TimeZone=PST8PDT -c statement_timeout=1234"}
 
