@@ -40,9 +40,11 @@ fuzz_smoke() { # build dir: each libFuzzer target for 10 s, from a copy of its c
 	done
 	return $rc
 }
-integration() { # build dir, workers
+integration() { # build dir, workers[, pytest processes]
+	local par=()
+	[ "${3:-1}" -gt 1 ] && par=(-n "$3")
 	SHOAL_TEST_WORKERS=$2 SHOAL_BIN="$ROOT/$1/shoal" $PY -m pytest -q -p no:cacheprovider \
-		--junitxml="$1/pytest-junit-w$2.xml" tests/integration
+		"${par[@]}" --junitxml="$1/pytest-junit-w$2.xml" tests/integration
 }
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -51,8 +53,10 @@ rm -f build*/pytest-junit*.xml
 run "layer order of src/ (scripts/layercheck.py)" $PY scripts/layercheck.py
 run "build (release-like, asserts on)" build build
 run "unit + fuzz replay (plain build)" unit build
-run "integration, workers=1 (plain build)" integration build 1
-run "integration, workers=4 (plain build)" integration build 4
+# The plain builds' runs use two pytest processes (pytest-xdist; helpers.free_port gives each
+# its own ports); the sanitizer runs stay serial.
+run "integration, workers=1 (plain build, 2 pytest processes)" integration build 1 2
+run "integration, workers=4 (plain build, 2 pytest processes)" integration build 4 2
 if [ "${SHOAL_SKIP_SANITIZERS:-0}" != 1 ]; then
 	run "build (ASan+UBSan)" build build-asan -Db_sanitize=address,undefined -Db_lundef=false
 	run "unit + fuzz replay (ASan+UBSan build)" unit build-asan
