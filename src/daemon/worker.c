@@ -6,6 +6,7 @@
 #include "client.h"
 #include "client_budget.h"
 #include "door.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
 #include "objects.h"
@@ -41,7 +42,8 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 		return SHOAL_ERROR;
 	w->mailbox.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->mailbox.cb = worker_mailbox;
-	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK) {
+	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK ||
+	    handoff_attach(w) != SHOAL_OK) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		return SHOAL_ERROR;
 	}
@@ -245,6 +247,7 @@ static void worker_tick(void *arg)
 	admin_tick(w);
 	if (!w->draining)
 		return;
+	handoff_tick(w);
 	if (w->n_clients == 0 && !listen_closing(w)) {
 		log_info("all clients have left");
 		worker_shutdown_now(w);
@@ -325,6 +328,7 @@ void worker_join(struct worker *w)
 void worker_destroy(struct worker *w)
 {
 	worker_close_listeners(w);
+	handoff_detach(w);
 	/* The socket's path goes only now: while any worker drains, its dup of the socket still
 	 * takes console logins (a worker without clients stops early, maybe worker 0). */
 	const struct config *cfg = config_current();

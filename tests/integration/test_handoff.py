@@ -1,0 +1,107 @@
+"""Rolling restart with client handoff (issue 20): a new instance on the same port listens on
+handoff_socket; the old one, told by the console (HANDOFF) or by SIGWINCH, closes its listeners
+and hands each idle transaction-mode client (plain TCP or Unix socket) over with its socket and
+its state: startup and tracked parameters, cancel key, prepared statements. The client notices
+nothing: same socket, same session. A TLS client gets 57P01 when idle (its TLS session lives in
+the old process)."""
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+
+import psycopg
+import pytest
+
+from admin_helpers import admin, show
+from helpers import free_port, wait_until
+
+N = 20
+
+
+@pytest.fixture
+def handoff_path():
+    d = tempfile.mkdtemp(prefix="shoal-ho-")  # short: a Unix socket path has 107 bytes
+    yield os.path.join(d, "handoff.sock")
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def _instance(shoal, port, n, path, **settings):
+    st = {"pool_mode": "transaction", "listen_port": port, "so_reuseport": 1, "peer_id": n,
+          "handoff_socket": path, "shutdown_timeout": 10,
+          "track_extra_parameters": "statement_timeout"}
+    st.update(settings)
+    return shoal(databases={"db": {"dbname": "postgres", "pool_size": 4}}, settings=st)
+
+
+def _local_port(conn):
+    s = socket.socket(fileno=os.dup(conn.pgconn.socket))
+    try:
+        return s.getsockname()[1]
+    finally:
+        s.close()
+
+
+def _prepare_clients(old, role, n=N):
+    """n idle clients on old, each with its own application_name, a tracked SET and a named
+    prepared statement (psycopg's _pg3_0)."""
+    clients = []
+    for i in range(n):
+        c = old.connect("db", role)
+        c.execute("SET application_name = 'ho%d'" % i)
+        c.execute("SET statement_timeout = '%ds'" % (100 + i))
+        assert c.execute("SELECT %s::int + 1", (i,), prepare=True).fetchone() == (i + 1,)
+        clients.append(c)
+    return clients
+
+
+def _client_ports(s):
+    with admin(s) as con:
+        _, rows = show(con, "CLIENTS")
+    return {r["port"] for r in rows if r["database"] == "db"}
+
+
+def _check_moved(old, new, clients, rc):
+    assert rc == 0, (rc, old.log_tail())
+    ports = [_local_port(c) for c in clients]  # the same sockets as before
+    assert set(ports) <= _client_ports(new), new.log_tail()
+    for i, c in enumerate(clients):
+        assert c.execute("SHOW application_name").fetchone() == ("ho%d" % i,)
+        assert c.execute("SHOW statement_timeout").fetchone() == ("%ds" % (100 + i),)
+        assert c.execute("SELECT %s::int + 1", (i * 7,), prepare=True).fetchone() == (i * 7 + 1,)
+    assert "handed %d clients over" % len(clients) in old.log(), old.log_tail()
+    assert "%d clients taken over" % len(clients) in new.log(), new.log_tail()
+
+
+def _restart(shoal, role, handoff_path, start):
+    port = free_port()
+    old = _instance(shoal, port, 1, handoff_path)
+    clients = _prepare_clients(old, role)
+    new = _instance(shoal, port, 2, handoff_path)
+    start(old)
+    rc = old.wait(15)
+    old.stopped_by_test = True
+    _check_moved(old, new, clients, rc)
+    return old, new, clients
+
+
+def test_handoff_by_console_moves_idle_clients_with_their_state(shoal, role, handoff_path):
+    def by_console(old):
+        with admin(old) as con:
+            con.execute("HANDOFF")
+    _restart(shoal, role, handoff_path, by_console)
+
+
+def test_handoff_by_sigwinch_moves_idle_clients_with_their_state(shoal, role, handoff_path):
+    _restart(shoal, role, handoff_path, lambda old: old.send_signal(signal.SIGWINCH))
+
+
+def test_handoff_refused_without_a_new_process(shoal, role, handoff_path):
+    old = _instance(shoal, free_port(), 1, handoff_path)
+    c = old.connect("db", role)
+    with admin(old) as con:
+        with pytest.raises(psycopg.Error, match="this process's own"):
+            con.execute("HANDOFF")
+    assert c.execute("SELECT 1").fetchone() == (1,)  # nothing changed
+    assert old.alive()
