@@ -5,9 +5,11 @@ its state: startup and tracked parameters, cancel key, prepared statements. The 
 nothing: same socket, same session. A TLS client gets 57P01 when idle (its TLS session lives in
 the old process)."""
 import os
+import re
 import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import threading
 
@@ -56,6 +58,15 @@ def _prepare_clients(old, role, n=N):
     return clients
 
 
+def _handed(old):
+    """Clients the old process's workers say they handed over (one line each at exit)."""
+    return sum(int(n) for n in re.findall(r"worker \d+ handed (\d+) clients? over", old.log()))
+
+
+def _taken(new):
+    return sum(int(n) for n in re.findall(r"done: (\d+) clients? taken over", new.log()))
+
+
 def _client_ports(s):
     with admin(s) as con:
         _, rows = show(con, "CLIENTS")
@@ -70,8 +81,8 @@ def _check_moved(old, new, clients, rc):
         assert c.execute("SHOW application_name").fetchone() == ("ho%d" % i,)
         assert c.execute("SHOW statement_timeout").fetchone() == ("%ds" % (100 + i),)
         assert c.execute("SELECT %s::int + 1", (i * 7,), prepare=True).fetchone() == (i * 7 + 1,)
-    assert "handed %d clients over" % len(clients) in old.log(), old.log_tail()
-    assert "%d clients taken over" % len(clients) in new.log(), new.log_tail()
+    assert _handed(old) == len(clients), old.log_tail()
+    assert _taken(new) == len(clients), new.log_tail()
 
 
 def _restart(shoal, role, handoff_path, start):
@@ -105,3 +116,55 @@ def test_handoff_refused_without_a_new_process(shoal, role, handoff_path):
             con.execute("HANDOFF")
     assert c.execute("SELECT 1").fetchone() == (1,)  # nothing changed
     assert old.alive()
+
+
+SCRIPT = """\\set a random(1, 100000)
+BEGIN;
+SELECT :a::int + 1;
+SELECT count(*) FROM pg_class WHERE oid = :a;
+END;
+"""
+PGBENCH_CLIENTS = 6
+
+
+def _db_clients(s):
+    with admin(s) as con:
+        _, rows = show(con, "CLIENTS")
+    return [r for r in rows if r["database"] == "db"]
+
+
+@pytest.mark.parametrize("mode", ["simple", "prepared"])
+def test_handoff_under_pgbench_loses_no_transaction(shoal, role, handoff_path, tmp_path, mode):
+    port = free_port()
+    old = _instance(shoal, port, 1, handoff_path)
+    script = tmp_path / "handoff.sql"
+    script.write_text(SCRIPT)
+    bench = subprocess.Popen(
+        ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-U", role, "-T", "5", "-c",
+         str(PGBENCH_CLIENTS), "-j", "2", "-M", mode, "-f", str(script), "db"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_until(lambda: len(_db_clients(old)) == PGBENCH_CLIENTS, timeout=10,
+                   what="pgbench's clients on the old instance")
+        new = _instance(shoal, port, 2, handoff_path)
+        with admin(old) as con:
+            con.execute("HANDOFF")
+        rc = old.wait(15)
+        old.stopped_by_test = True
+        assert rc == 0, old.log_tail()
+        moved = len(_db_clients(new))
+        out, _ = bench.communicate(timeout=30)
+    finally:
+        if bench.poll() is None:
+            bench.kill()
+            bench.wait()
+    assert bench.returncode == 0, out
+    assert "error" not in out.lower() and "abort" not in out.lower(), out
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    assert failed is None or failed.group(1) == "0", out
+    done = re.search(r"number of transactions actually processed: (\d+)", out)
+    assert done and int(done.group(1)) > 0, out
+    assert moved == PGBENCH_CLIENTS, (moved, new.log_tail())
+    assert _handed(old) == PGBENCH_CLIENTS, old.log_tail()
+    print("handoff under pgbench -M %s: %s transactions, %d clients moved, 0 failed"
+          % (mode, done.group(1), moved))
