@@ -12,12 +12,14 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 import psycopg
 import pytest
 
 from admin_helpers import admin, show
 from helpers import free_port, wait_until
+from tls_fixtures import client_tls_settings, tls_certs  # noqa: F401 (a fixture)
 
 N = 20
 
@@ -168,3 +170,62 @@ def test_handoff_under_pgbench_loses_no_transaction(shoal, role, handoff_path, t
     assert _handed(old) == PGBENCH_CLIENTS, old.log_tail()
     print("handoff under pgbench -M %s: %s transactions, %d clients moved, 0 failed"
           % (mode, done.group(1), moved))
+
+
+def test_cancel_reaches_a_client_moved_to_the_new_process(shoal, pg, role, handoff_path):
+    """The moved client keeps the cancel key the old process (peer 1) issued; the new one (peer
+    2) finds it among its own before routing it to peer 1, which is gone."""
+    port = free_port()
+    old = _instance(shoal, port, 1, handoff_path)
+    c = old.connect("db", role)
+    c.execute("SELECT 1")
+    new = _instance(shoal, port, 2, handoff_path)
+    with admin(old) as con:
+        con.execute("HANDOFF")
+    assert old.wait(15) == 0, old.log_tail()
+    old.stopped_by_test = True
+    result = {}
+
+    def sleep():
+        t0 = time.monotonic()
+        try:
+            c.execute("SELECT pg_sleep(10)")
+            result["outcome"] = "finished"
+        except psycopg.errors.QueryCanceled:
+            result["outcome"] = "canceled"
+        result["seconds"] = time.monotonic() - t0
+
+    t = threading.Thread(target=sleep, daemon=True)
+    t.start()
+    wait_until(lambda: pg.sql("SELECT count(*) FROM pg_stat_activity WHERE query = "
+                              "'SELECT pg_sleep(10)' AND state = 'active'")[0][0] == 1,
+               timeout=5, what="the query running")
+    c.cancel()
+    t.join(10)
+    assert result.get("outcome") == "canceled", (result, new.log_tail())
+    assert result["seconds"] < 5, result
+    assert c.execute("SELECT 2").fetchone() == (2,)  # the session goes on
+
+
+def test_tls_client_gets_57p01_while_plain_and_unix_clients_move(shoal, role, handoff_path,
+                                                                 tls_certs):
+    port = free_port()
+    tls = client_tls_settings(tls_certs, "prefer")
+    old = _instance(shoal, port, 1, handoff_path, **tls)
+    secure = old.connect("db", role, sslmode="require")
+    assert secure.pgconn.ssl_in_use
+    plain = old.connect("db", role, sslmode="disable")
+    local = old.connect("db", role, host=old.dir)  # the Unix socket: never TLS
+    for c in (secure, plain, local):
+        c.execute("SET application_name = 'kept'")
+    new = _instance(shoal, port, 2, handoff_path, **tls)
+    with admin(old) as con:
+        con.execute("HANDOFF")
+    wait_until(lambda: "cannot be handed over" in old.log(), timeout=5, what="the TLS close")
+    with pytest.raises(psycopg.OperationalError, match="pooler is restarting"):
+        secure.execute("SELECT 1")
+    assert old.wait(15) == 0, old.log_tail()
+    old.stopped_by_test = True
+    for c in (plain, local):
+        assert c.execute("SHOW application_name").fetchone() == ("kept",)
+    assert _taken(new) == 2, new.log_tail()
