@@ -29,6 +29,7 @@ struct ho_conn {
 	struct list node;
 	unsigned taken, refused;
 	int peer_pid;
+	uint8_t *msg; /* HANDOFF_MAX_MSG bytes: one record */
 };
 
 /* A worker's share: its listener registration, connections in, and (old process) its own
@@ -99,6 +100,7 @@ static void conn_done(struct ho_conn *hc)
 	loop_del(hc->w->loop, &hc->lfd);
 	close(hc->lfd.fd);
 	list_del(&hc->node);
+	free(hc->msg);
 	free(hc);
 }
 
@@ -160,12 +162,9 @@ static shoal_rc take_one(struct ho_conn *hc, uint8_t *msg)
 static void conn_event(struct loop_fd *lfd, uint32_t events)
 {
 	struct ho_conn *hc = container_of(lfd, struct ho_conn, lfd);
-	static __thread uint8_t *msg;
 	UNUSED(events);
-	if (!msg)
-		msg = xmalloc(HANDOFF_MAX_MSG);
 	for (int i = 0; i < 256; i++) { /* bounded: other connections get their turn */
-		shoal_rc rc = take_one(hc, msg);
+		shoal_rc rc = take_one(hc, hc->msg);
 		if (rc == SHOAL_AGAIN)
 			return;
 		if (rc == SHOAL_ERROR) {
@@ -201,6 +200,7 @@ static void listen_event(struct loop_fd *lfd, uint32_t events)
 		return;
 	}
 	hc->w = h->w;
+	hc->msg = xmalloc(HANDOFF_MAX_MSG);
 	hc->lfd.fd = fd;
 	hc->lfd.cb = conn_event;
 	list_append(&h->conns, &hc->node);
@@ -208,6 +208,7 @@ static void listen_event(struct loop_fd *lfd, uint32_t events)
 		log_warn("handoff socket: epoll: %s", strerror(errno));
 		list_del(&hc->node);
 		close(fd);
+		free(hc->msg);
 		free(hc);
 		return;
 	}
