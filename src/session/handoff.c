@@ -66,8 +66,8 @@ static bool pack_stmts(const struct client *c, struct handoff_rec *r)
 		}
 	}
 	if (pc->unnamed && !pc->unnamed->priv)
-		r->stmts[r->nstmts++] = (struct handoff_stmt){xstrdup(""), pc->unnamed->body,
-							       pc->unnamed->len};
+		r->stmts[r->nstmts++] =
+		    (struct handoff_stmt){xstrdup(""), pc->unnamed->body, pc->unnamed->len};
 	return true;
 }
 
@@ -199,7 +199,7 @@ bool handoff_adopt(struct worker *w, int fd, const uint8_t *msg, size_t len)
 	const char *app = params_get(&c->params, "application_name");
 	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
 	client_set_state(c, CL_IDLE);
-	log_debug("%s taken over (pool %s@%s, worker %d)", c->c.name, c->pool->user,
-		  c->pool->name, w->id);
+	log_debug("%s taken over (pool %s@%s, worker %d)", c->c.name, c->pool->user, c->pool->name,
+		  w->id);
 	return true;
 }

@@ -39,7 +39,7 @@ static struct ho_worker {
 	struct loop_fd lfd;
 	struct worker *w;
 	struct list conns;
-	int out_fd;     /* -1: not connected yet */
+	int out_fd;	 /* -1: not connected yet */
 	bool out_failed; /* the new process went away: the rest stay here */
 	unsigned moved, closed_tls;
 } hw[MAX_WORKERS];
@@ -136,7 +136,9 @@ static shoal_rc take_one(struct ho_conn *hc, uint8_t *msg)
 		uint8_t b[CMSG_SPACE(sizeof(int) * 4)];
 	} ctl;
 	struct iovec iov = {.iov_base = msg, .iov_len = HANDOFF_MAX_MSG};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.b,
 			    .msg_controllen = sizeof(ctl.b)};
 	ssize_t n = recvmsg(hc->lfd.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
@@ -194,7 +196,8 @@ static void listen_event(struct loop_fd *lfd, uint32_t events)
 		return; /* another worker took it, or nothing */
 	struct ho_conn *hc = xcalloc(1, sizeof(*hc));
 	if (!peer_allowed(fd, &hc->peer_pid)) {
-		log_warn("handoff socket: a process of another user (pid %d) refused", hc->peer_pid);
+		log_warn("handoff socket: a process of another user (pid %d) refused",
+			 hc->peer_pid);
 		close(fd);
 		free(hc);
 		return;
@@ -237,8 +240,8 @@ void handoff_detach(struct worker *w)
 		conn_done(container_of(h->conns.next, struct ho_conn, node));
 	if (h->out_fd >= 0) {
 		close(h->out_fd);
-		log_info("handoff: worker %d handed %u client%s over, closed %u TLS client%s", w->id,
-			 h->moved, h->moved == 1 ? "" : "s", h->closed_tls,
+		log_info("handoff: worker %d handed %u client%s over, closed %u TLS client%s",
+			 w->id, h->moved, h->moved == 1 ? "" : "s", h->closed_tls,
 			 h->closed_tls == 1 ? "" : "s");
 	}
 	h->out_fd = -1;
@@ -311,7 +314,9 @@ static shoal_rc send_record(int sock, int fd, const struct buf *b)
 	} ctl;
 	memset(&ctl, 0, sizeof(ctl));
 	struct iovec iov = {.iov_base = (void *)buf_head(b), .iov_len = buf_avail(b)};
-	struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.b,
+	struct msghdr mh = {.msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = ctl.b,
 			    .msg_controllen = sizeof(ctl.b)};
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
 	cm->cmsg_level = SOL_SOCKET;
@@ -335,7 +340,8 @@ static void move_client(struct ho_worker *h, struct client *c)
 	}
 	if (send_record(h->out_fd, c->c.lfd.fd, &b) != SHOAL_OK) {
 		log_warn("handoff: sending to the new process failed (%s): the clients left stay "
-			 "here until they leave", strerror(errno));
+			 "here until they leave",
+			 strerror(errno));
 		h->out_failed = true;
 		buf_free(&b);
 		return;
@@ -389,18 +395,22 @@ void handoff_tick(struct worker *w)
 	for (int i = 0; i < sc.n && !h->out_failed; i++) {
 		struct client *c = sc.items[i];
 		switch (handoff_way(c)) {
-		case HO_MOVE: move_client(h, c); break;
+		case HO_MOVE:
+			move_client(h, c);
+			break;
 		case HO_CLOSE:
 			h->closed_tls++;
-			client_close(c, "57P01", "pooler is restarting: a TLS connection cannot be "
-						 "handed over to the new process");
+			client_close(c, "57P01",
+				     "pooler is restarting: a TLS connection cannot be "
+				     "handed over to the new process");
 			break;
-		default: break;
+		default:
+			break;
 		}
 	}
 	free(sc.items);
 	if (h->moved != moved || h->closed_tls != closed)
 		log_debug("handoff: worker %d has handed %u client%s over, closed %u TLS client%s",
-			 w->id, h->moved, h->moved == 1 ? "" : "s", h->closed_tls,
-			 h->closed_tls == 1 ? "" : "s");
+			  w->id, h->moved, h->moved == 1 ? "" : "s", h->closed_tls,
+			  h->closed_tls == 1 ? "" : "s");
 }

@@ -14,13 +14,13 @@
 #include "buf.h"
 #include "common.h"
 
-#define HANDOFF_MAGIC "SHHO"
+#define HANDOFF_MAGIC	"SHHO"
 #define HANDOFF_VERSION 1
 /* One message, sent as one SOCK_SEQPACKET record: a client whose state is larger is not moved. */
-#define HANDOFF_MAX_MSG (256 * 1024)
+#define HANDOFF_MAX_MSG	   (256 * 1024)
 #define HANDOFF_MAX_PARAMS 512
-#define HANDOFF_MAX_STMTS 4096
-#define HANDOFF_MAX_STR 4096 /* a user, database, parameter name or value */
+#define HANDOFF_MAX_STMTS  4096
+#define HANDOFF_MAX_STR	   4096 /* a user, database, parameter name or value */
 
 struct handoff_kv {
 	const char *name, *value;
