@@ -28,7 +28,7 @@ enum handoff_way handoff_way(const struct client *c)
 	if (c->repl || c->owns_server || c->pin_reason || !c->pool ||
 	    pool_mode_of(c->pool) == POOL_SESSION)
 		return HO_STAY;
-	if (c->state != CL_IDLE || c->server || c->c.paused || c->c.fwd_left ||
+	if (c->state != CL_IDLE || c->server || c->c.fwd_left ||
 	    buf_avail(&c->c.in) || buf_avail(&c->c.out))
 		return HO_LATER;
 	return c->c.tls ? HO_CLOSE : HO_MOVE;

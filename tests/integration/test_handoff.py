@@ -18,8 +18,11 @@ import psycopg
 import pytest
 
 from admin_helpers import admin, show
+from cancel_helpers import wait_running
+from fleet_helpers import PROTOCOL_3_2, SLEEP, cancel_at, key_issuer, read_until_ready, startup
 from helpers import free_port, wait_until
 from tls_fixtures import client_tls_settings, tls_certs  # noqa: F401 (a fixture)
+from wire import Wire, query_message
 
 N = 20
 
@@ -229,3 +232,25 @@ def test_tls_client_gets_57p01_while_plain_and_unix_clients_move(shoal, role, ha
     for c in (plain, local):
         assert c.execute("SHOW application_name").fetchone() == ("kept",)
     assert _taken(new) == 2, new.log_tail()
+
+
+def test_protocol_32_client_keeps_its_long_key_across_a_handoff(shoal, role, handoff_path):
+    """A raw 3.2 client: its 32-byte key (naming peer 1) cancels its statement on the new
+    process; the protocol version went along (a 3.0 key would be 4 bytes)."""
+    port = free_port()
+    old = _instance(shoal, port, 1, handoff_path)
+    w = Wire(port=port)
+    _, (pid, key) = startup(w, role, "db", PROTOCOL_3_2)
+    assert len(key) == 32 and key_issuer(pid, key) == 1
+    new = _instance(shoal, port, 2, handoff_path)
+    old.send_signal(signal.SIGWINCH)
+    assert old.wait(15) == 0, old.log_tail()
+    old.stopped_by_test = True
+    assert _taken(new) == 1, new.log_tail()
+    w.send(query_message(SLEEP))
+    wait_running(w)
+    cancel_at("127.0.0.1", port, pid, key)
+    errors, seconds = read_until_ready(w, 10)
+    assert [e.get("C") for e in errors] == ["57014"], errors
+    assert seconds < 5, seconds
+    w.close()
