@@ -72,10 +72,10 @@ def _taken(new):
     return sum(int(n) for n in re.findall(r"done: (\d+) clients? taken over", new.log()))
 
 
-def _client_ports(s):
+def _client_ports(s, db="db"):
     with admin(s) as con:
         _, rows = show(con, "CLIENTS")
-    return {r["port"] for r in rows if r["database"] == "db"}
+    return {r["port"] for r in rows if r["database"] == db}
 
 
 def _check_moved(old, new, clients, rc):
@@ -254,3 +254,30 @@ def test_protocol_32_client_keeps_its_long_key_across_a_handoff(shoal, role, han
     assert [e.get("C") for e in errors] == ["57014"], errors
     assert seconds < 5, seconds
     w.close()
+
+
+def test_session_mode_client_stays_on_the_old_process_until_it_leaves(shoal, role, handoff_path):
+    port = free_port()
+    dbs = {"db": {"dbname": "postgres", "pool_size": 4},
+           "sess": {"dbname": "postgres", "pool_mode": "session"}}
+
+    def start(n):
+        return shoal(databases=dbs, settings={
+            "pool_mode": "transaction", "listen_port": port, "so_reuseport": 1, "peer_id": n,
+            "handoff_socket": handoff_path, "shutdown_timeout": 10})
+    old = start(1)
+    moving = old.connect("db", role)
+    staying = old.connect("sess", role)
+    staying.execute("SET application_name = 'sess'")
+    new = start(2)
+    with admin(old) as con:
+        con.execute("HANDOFF")
+    wait_until(lambda: len(_db_clients(new)) == 1, timeout=5,
+               what="the transaction-mode client moved")
+    assert moving.execute("SELECT 1").fetchone() == (1,)
+    assert staying.execute("SHOW application_name").fetchone() == ("sess",)
+    assert _local_port(staying) in _client_ports(old, "sess")  # still the old process's
+    assert old.alive()
+    staying.close()
+    assert old.wait(15) == 0, old.log_tail()
+    old.stopped_by_test = True
