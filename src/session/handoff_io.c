@@ -73,7 +73,14 @@ shoal_rc handoff_listen(const struct config *cfg, char *err, size_t errlen)
 	}
 	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* The newest process owns the path: an older one still listening there is no longer
-	 * reachable through it, and that is how it finds its successor. */
+	 * reachable through it, and that is how it finds its successor. Only a socket is
+	 * removed: a mistyped path must not cost a file. */
+	if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "handoff_socket %s exists and is not a socket", path);
+		if (fd >= 0)
+			close(fd);
+		return SHOAL_ERROR;
+	}
 	unlink(path);
 	mode_t old = umask(0077); /* only this user may hand clients over (checked again) */
 	int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -95,8 +102,10 @@ shoal_rc handoff_listen(const struct config *cfg, char *err, size_t errlen)
 
 static void conn_done(struct ho_conn *hc)
 {
-	log_info("handoff from pid %d done: %u client%s taken over, %u refused", hc->peer_pid,
-		 hc->taken, hc->taken == 1 ? "" : "s", hc->refused);
+	/* handoff_begin's probe and the connections of workers without clients carry none */
+	log_msg(hc->taken + hc->refused ? LOG_INFO : LOG_DEBUG,
+		"handoff from pid %d done: %u client%s taken over, %u refused", hc->peer_pid,
+		hc->taken, hc->taken == 1 ? "" : "s", hc->refused);
 	loop_del(hc->w->loop, &hc->lfd);
 	close(hc->lfd.fd);
 	list_del(&hc->node);
@@ -215,7 +224,7 @@ static void listen_event(struct loop_fd *lfd, uint32_t events)
 		free(hc);
 		return;
 	}
-	log_info("handoff from pid %d: taking clients over (worker %d)", hc->peer_pid, h->w->id);
+	log_debug("handoff from pid %d: connected (worker %d)", hc->peer_pid, h->w->id);
 }
 
 shoal_rc handoff_attach(struct worker *w)
