@@ -281,3 +281,22 @@ def test_session_mode_client_stays_on_the_old_process_until_it_leaves(shoal, rol
     staying.close()
     assert old.wait(15) == 0, old.log_tail()
     old.stopped_by_test = True
+
+
+def test_bad_records_on_the_handoff_socket_are_refused(shoal, role, handoff_path):
+    """The handoff socket's records are untrusted input: a malformed one closes the descriptor
+    it carried, one without a descriptor is dropped, and the process serves on."""
+    s = _instance(shoal, free_port(), 1, handoff_path)
+    a, b = socket.socketpair()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as ho:
+        ho.connect(handoff_path)
+        socket.send_fds(ho, [b"SHHO\x00\x01\x00\x00\x00\x00\x00\x0cjunk"], [b.fileno()])
+        ho.send(b"SHHO no descriptor")
+        b.close()
+        a.settimeout(5)
+        assert a.recv(100) == b""  # closed without a word
+    wait_until(lambda: "without one descriptor" in s.log(), timeout=5, what="the second record")
+    assert "length mismatch" in s.log(), s.log_tail()
+    c = s.connect("db", role)
+    assert c.execute("SELECT 1").fetchone() == (1,)
+    a.close()
