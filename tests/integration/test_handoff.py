@@ -21,6 +21,7 @@ from admin_helpers import admin, show
 from cancel_helpers import wait_running
 from fleet_helpers import PROTOCOL_3_2, SLEEP, cancel_at, key_issuer, read_until_ready, startup
 from helpers import free_port, wait_until
+from test_fleet_haproxy import HAPROXY, HAProxy
 from tls_fixtures import client_tls_settings, tls_certs  # noqa: F401 (a fixture)
 from wire import Wire, query_message
 
@@ -300,3 +301,55 @@ def test_bad_records_on_the_handoff_socket_are_refused(shoal, role, handoff_path
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone() == (1,)
     a.close()
+
+
+@pytest.mark.skipif(not HAPROXY, reason="haproxy is not installed")
+def test_rolling_handoff_of_three_behind_haproxy_under_pgbench(shoal, pg, role_db, tmp_path):
+    """Three instances behind HAProxy, each replaced in turn by a new one that its old one
+    hands its clients to, under pgbench (TPC-B, clients connected throughout): 0 failed, 0
+    aborted, every old instance gone before pgbench ends (its clients moved, none left to wait
+    for), every committed transaction in the tables once."""
+    role, dbname = role_db
+    subprocess.run(["pgbench", "-i", "-q", "-s", "1", "-h", pg.host, "-p", str(pg.port), "-U",
+                    role, dbname], check=True, capture_output=True, timeout=60)
+    ports = [free_port() for _ in range(3)]
+    sock_dir = tempfile.mkdtemp(prefix="shoal-ho-")
+
+    def instance(slot, generation):
+        return shoal(databases={"db": {"dbname": dbname, "pool_size": 8}}, settings={
+            "pool_mode": "transaction", "listen_port": ports[slot], "so_reuseport": 1,
+            "peer_id": slot + 1 + 3 * generation, "shutdown_timeout": 20,
+            "handoff_socket": os.path.join(sock_dir, "h%d.sock" % slot)})
+    old = [instance(s, 0) for s in range(3)]
+    h = HAProxy(tmp_path, ports)
+    try:
+        bench = subprocess.Popen(
+            ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(h.port), "-U", role, "-T", "10", "-c",
+             "6", "-j", "2", "db"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # (HAProxy's round robin may give an instance none under load: not assumed)
+        wait_until(lambda: sum(len(_db_clients(i)) for i in old) == 6, timeout=10,
+                   what="pgbench's clients on the old instances")
+        new = []
+        for slot in range(3):
+            new.append(instance(slot, 1))
+            with admin(old[slot]) as con:
+                con.execute("HANDOFF")
+            assert old[slot].wait(15) == 0, old[slot].log_tail()
+            old[slot].stopped_by_test = True
+        assert bench.poll() is None, "pgbench ended before the restart was over"
+        out, _ = bench.communicate(timeout=30)
+    finally:
+        h.stop()
+        shutil.rmtree(sock_dir, ignore_errors=True)
+    assert bench.returncode == 0, out
+    assert "aborted" not in out and "error" not in out.lower(), out
+    failed = re.search(r"number of failed transactions: (\d+)", out)
+    assert failed is None or failed.group(1) == "0", out
+    done = int(re.search(r"number of transactions actually processed: (\d+)", out).group(1))
+    (rows, delta), = pg.sql("SELECT count(*), coalesce(sum(delta), 0) FROM pgbench_history",
+                            dbname=dbname)
+    (balance,), = pg.sql("SELECT sum(abalance) FROM pgbench_accounts", dbname=dbname)
+    assert (rows, balance) == (done, delta), (rows, done, balance, delta)
+    moved = sum(_handed(i) for i in old)
+    assert moved == 6, moved  # each of pgbench's clients, once
+    print("rolling handoff behind haproxy: %d transactions, 0 failed, %d handoffs" % (done, moved))
