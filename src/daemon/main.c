@@ -262,7 +262,8 @@ static bool all_stopped(const struct daemon_state *d)
  * servers (a second one: now); QUIT now; USR1 pause; USR2 resume. Shoal's own: WINCH hands the
  * idle clients over to a newer process (handoff.h) and drains (as nginx's WINCH, its workers'
  * graceful stop in a binary upgrade; no other signal was free and sent by nobody by accident:
- * a terminal sends WINCH to its foreground job, which a daemon is not). */
+ * a terminal sends WINCH to its foreground job, which a daemon is not, and a shoal run in a
+ * terminal ignores a resize unless another process listens on handoff_socket). */
 static void on_signal(int sig, int *stops)
 {
 	char err[512];

@@ -42,9 +42,12 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 		return SHOAL_ERROR;
 	w->mailbox.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	w->mailbox.cb = worker_mailbox;
-	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK ||
-	    handoff_attach(w) != SHOAL_OK) {
+	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return SHOAL_ERROR;
+	}
+	if (handoff_attach(w) != SHOAL_OK) {
+		snprintf(err, errlen, "handoff socket: epoll: %s", strerror(errno));
 		return SHOAL_ERROR;
 	}
 	return listen_arm(w, err, errlen);
