@@ -114,14 +114,16 @@ def test_handoff_by_sigwinch_moves_idle_clients_with_their_state(shoal, role, ha
     _restart(shoal, role, handoff_path, lambda old: old.send_signal(signal.SIGWINCH))
 
 
-def test_handoff_refused_without_a_new_process(shoal, role, handoff_path):
+def test_handoff_refused_without_a_new_process_by_console_and_signal(shoal, role, handoff_path):
     old = _instance(shoal, free_port(), 1, handoff_path)
     c = old.connect("db", role)
     with admin(old) as con:
         with pytest.raises(psycopg.Error, match="this process's own"):
             con.execute("HANDOFF")
+    old.send_signal(signal.SIGWINCH)
+    wait_until(lambda: "SIGWINCH: no handoff" in old.log(), timeout=5, what="SIGWINCH ignored")
     assert c.execute("SELECT 1").fetchone() == (1,)  # nothing changed
-    assert old.alive()
+    assert old.alive() and "shutting down" not in old.log()
 
 
 SCRIPT = """\\set a random(1, 100000)
