@@ -4,6 +4,7 @@
 #include "admin_int.h"
 #include "client.h"
 #include "control.h"
+#include "handoff.h"
 #include "log.h"
 #include "pause.h"
 #include "pool.h"
@@ -261,6 +262,19 @@ static void cmd_shutdown(struct client *c, const char *arg)
 	}
 }
 
+/* HANDOFF: the idle clients go to the newer process on handoff_socket, then a WAIT_FOR_CLIENTS
+ * shutdown (handoff.h). */
+static void cmd_handoff(struct client *c)
+{
+	char err[256];
+	if (handoff_begin(err, sizeof(err)) != SHOAL_OK) {
+		admin_error(c, "55000", "%s", err);
+		return;
+	}
+	control_shutdown(SHUTDOWN_WAIT_CLIENTS);
+	tag(c, "HANDOFF");
+}
+
 static void cmd_reload(struct client *c)
 {
 	admin_wait_job(c, control_post(NULL, NULL), "RELOAD");
@@ -270,13 +284,13 @@ shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
 {
 	static const char *const known[] = {"pause",	 "resume",     "disable", "enable",
 					    "reconnect", "wait_close", "kill",	  "kill_client",
-					    "shutdown",	 "reload",     "suspend"};
+					    "shutdown",	 "reload",     "suspend", "handoff"};
 	bool found = false;
 	for (size_t i = 0; i < ARRAY_LEN(known); i++)
 		found |= strcmp(cmd, known[i]) == 0;
 	if (!found)
 		return SHOAL_AGAIN;
-	if (!strcmp(cmd, "reload") && *arg)
+	if ((!strcmp(cmd, "reload") || !strcmp(cmd, "handoff")) && *arg)
 		return SHOAL_AGAIN; /* "invalid command" */
 	if (c->admin != ADMIN_FULL) {
 		admin_error(c, "08P01", "admin access needed");
@@ -302,6 +316,8 @@ shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
 		cmd_shutdown(c, arg);
 	else if (!strcmp(cmd, "reload"))
 		cmd_reload(c);
+	else if (!strcmp(cmd, "handoff"))
+		cmd_handoff(c);
 	else
 		admin_error(c, "0A000", "SUSPEND is not supported by Shoal (no online restart)");
 	return SHOAL_OK;

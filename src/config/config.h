@@ -237,6 +237,8 @@ struct config {
 	struct user_entry *users;
 	int nusers;
 	int peer_id;              /* this instance's id in its fleet; 0: cancel routing off */
+	char *handoff_socket;     /* Unix socket (SOCK_SEQPACKET) a newer process takes clients on
+				   * (session/handoff.h); NULL or "": none */
 	char *peer_discovery_dns; /* Shoal: a name resolving to every instance (a headless
 				   * Service), all listening on listen_port; "" none */
 	struct peer_entry *peers; /* [peers] */

@@ -129,6 +129,7 @@ const struct setting settings[] = {
 	S_INT(workers, "0", false, 0, 64),
 	S_BOOL(so_reuseport, "0", false),
 	S_INT(peer_id, "0", false, 0, 16383),
+	S_STR(handoff_socket, "", false),
 	S_STR(peer_discovery_dns, "", true),
 	S_INT(fleet_size, "0", false, 0, 16383),
 	S_INT(server_max_connections, "0", false, 0, INT_MAX),

@@ -10,6 +10,7 @@
 #include "daemonize.h"
 #include "control.h"
 #include "dns.h"
+#include "handoff.h"
 #include "http_server.h"
 #include "listen.h"
 #include "log.h"
@@ -58,7 +59,8 @@ static const char usage[] =
 	"Signals: SIGHUP reloads; SIGTERM stops accepting and serves the clients until they\n"
 	"leave; SIGINT stops accepting and waits for servers to be released (both at most\n"
 	"shutdown_timeout); a second SIGTERM or SIGINT, or SIGQUIT, exits at once; SIGUSR1\n"
-	"pauses, SIGUSR2 resumes.\n";
+	"pauses, SIGUSR2 resumes; SIGWINCH hands the idle clients over to the newer process\n"
+	"listening on handoff_socket, then drains as SIGTERM does.\n";
 
 /* PgBouncer's -R hands the listening sockets to a new process. Shoal does not; say what to do. */
 static const char no_reboot[] =
@@ -257,7 +259,11 @@ static bool all_stopped(const struct daemon_state *d)
 }
 
 /* Signals as PgBouncer's: HUP reload; TERM wait for clients (a second one: now); INT wait for
- * servers (a second one: now); QUIT now; USR1 pause; USR2 resume. */
+ * servers (a second one: now); QUIT now; USR1 pause; USR2 resume. Shoal's own: WINCH hands the
+ * idle clients over to a newer process (handoff.h) and drains (as nginx's WINCH, its workers'
+ * graceful stop in a binary upgrade; no other signal was free and sent by nobody by accident:
+ * a terminal sends WINCH to its foreground job, which a daemon is not, and a shoal run in a
+ * terminal ignores a resize unless another process listens on handoff_socket). */
 static void on_signal(int sig, int *stops)
 {
 	char err[512];
@@ -286,6 +292,15 @@ static void on_signal(int sig, int *stops)
 	case SIGQUIT:
 		sdnotify_stopping();
 		control_shutdown(SHUTDOWN_NOW);
+		break;
+	case SIGWINCH:
+		if (handoff_begin(err, sizeof(err)) != SHOAL_OK) {
+			log_warn("SIGWINCH: no handoff: %s", err);
+			break;
+		}
+		sdnotify_stopping();
+		(*stops)++;
+		control_shutdown(SHUTDOWN_WAIT_CLIENTS);
 		break;
 	case SIGTERM:
 	case SIGINT:
@@ -428,6 +443,7 @@ static int run_daemon(struct daemon_state *d)
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGUSR2);
+	sigaddset(&set, SIGWINCH);
 	sigaddset(&set, CONTROL_WAKE_SIGNAL); /* a console RELOAD or SET is queued (control.c) */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
@@ -439,6 +455,13 @@ static int run_daemon(struct daemon_state *d)
 	dns_prime(cfg, true);
 	seed_scram_mock(cfg);
 	listen_fd_budget(cfg, workers_wanted(cfg));
+	if (handoff_listen(cfg, err, sizeof(err)) != SHOAL_OK) {
+		fprintf(stderr, "shoal: %s\n", err);
+		log_error("%s", err);
+		dns_stop();
+		pidfile_release(cfg->pidfile, d->pidfile_fd);
+		return 1;
+	}
 	if (http_start(cfg, err, sizeof(err)) != SHOAL_OK) {
 		log_error("%s", err);
 		http_stop();

@@ -6,6 +6,7 @@
 #include "client.h"
 #include "client_budget.h"
 #include "door.h"
+#include "handoff.h"
 #include "listen.h"
 #include "log.h"
 #include "objects.h"
@@ -43,6 +44,10 @@ shoal_rc worker_init(struct worker *w, int id, const struct config *cfg, struct 
 	w->mailbox.cb = worker_mailbox;
 	if (w->mailbox.fd < 0 || loop_add(w->loop, &w->mailbox, EPOLLIN) != SHOAL_OK) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		return SHOAL_ERROR;
+	}
+	if (handoff_attach(w) != SHOAL_OK) {
+		snprintf(err, errlen, "handoff socket: epoll: %s", strerror(errno));
 		return SHOAL_ERROR;
 	}
 	return listen_arm(w, err, errlen);
@@ -245,6 +250,7 @@ static void worker_tick(void *arg)
 	admin_tick(w);
 	if (!w->draining)
 		return;
+	handoff_tick(w);
 	if (w->n_clients == 0 && !listen_closing(w)) {
 		log_info("all clients have left");
 		worker_shutdown_now(w);
@@ -325,6 +331,7 @@ void worker_join(struct worker *w)
 void worker_destroy(struct worker *w)
 {
 	worker_close_listeners(w);
+	handoff_detach(w);
 	/* The socket's path goes only now: while any worker drains, its dup of the socket still
 	 * takes console logins (a worker without clients stops early, maybe worker 0). */
 	const struct config *cfg = config_current();

@@ -211,6 +211,31 @@ shoal_rc cancel_register(struct client *c)
 	return SHOAL_OK;
 }
 
+shoal_rc cancel_adopt(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen)
+{
+	if (pid == 0 || (keylen != PQ_CANCEL_KEY_V30 && keylen != CANCEL_KEY_LEN))
+		return SHOAL_ERROR;
+	pthread_mutex_lock(&reg_lock);
+	if (find_keyed(pid, key, keylen)) {
+		pthread_mutex_unlock(&reg_lock);
+		return SHOAL_ERROR;
+	}
+	struct cancel_entry *e = entry_take();
+	spin_init(&e->lock);
+	e->pid = pid;
+	memcpy(e->key, key, keylen);
+	e->keylen = keylen;
+	struct cancel_entry **b = &buckets[pid % CANCEL_BUCKETS];
+	e->next = *b;
+	*b = e;
+	pthread_mutex_unlock(&reg_lock);
+	c->cancel_pid = pid;
+	memcpy(c->cancel_key, key, keylen);
+	c->cancel_key_len = (uint8_t)keylen;
+	c->cancel_entry = e;
+	return SHOAL_OK;
+}
+
 void cancel_unregister(struct client *c)
 {
 	if (!c->cancel_pid)
@@ -374,20 +399,22 @@ void cancel_handle(struct client *c, uint32_t pid, const uint8_t *key, size_t ke
 	if (keylen > PQ_CANCEL_KEY_MAX)
 		return;
 	key_route(pid, key, keylen, canon, &peer, &hops);
-	if (self != 0 && peer != self) {
-		cancel_to_peer(c, pid, key, keylen, peer, hops);
-		return;
-	}
 	if (self == 0) /* no peering: the key is compared as it came */
 		memcpy(canon, key, keylen);
 	struct cancel_target t = {0};
 	bool found = false;
+	/* Looked up here first even when it names another peer: a client handed over from the
+	 * process it names (handoff.c) keeps the key that process issued. */
 	pthread_mutex_lock(&reg_lock);
 	struct cancel_entry *e = find_keyed(pid, canon, keylen);
 	if (e)
 		found = take_target(e, &t);
 	pthread_mutex_unlock(&reg_lock);
 	explicit_bzero(canon, sizeof(canon));
+	if (!e && self != 0 && peer != self) {
+		cancel_to_peer(c, pid, key, keylen, peer, hops);
+		return;
+	}
 	if (!found) {
 		log_info("cancel request from %s for unknown key or idle client ignored",
 			 c->c.name);

@@ -19,6 +19,9 @@ struct worker;
  * Its length follows c->proto_minor; with peer_id set, the key names this instance: for 3.0 in
  * the pid's second and third bytes (PgBouncer's layout), for 3.2 in the trailer. */
 shoal_rc cancel_register(struct client *c) MUST_USE;
+/* Register a key another process issued to c (a client handed over, handoff.c), as it is.
+ * SHOAL_ERROR: a bad length, or (pid, key) already names a client here. */
+shoal_rc cancel_adopt(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen) MUST_USE;
 void cancel_unregister(struct client *c);
 /* Session mode: file c's entry under pid (its server's real backend pid, which the client is
  * told instead of Shoal's random one); the key stays Shoal's. No change if that (pid, key) is

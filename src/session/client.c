@@ -96,6 +96,11 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 	return c;
 }
 
+struct client *client_accept_handed(struct worker *w, int fd, const struct sockaddr_storage *addr)
+{
+	return client_new(w, fd, addr);
+}
+
 void client_accept_internal(struct worker *w, int fd)
 {
 	struct sockaddr_storage addr = {.ss_family = AF_UNIX};

@@ -12,6 +12,9 @@ struct worker;
 
 /* Take an accepted socket. */
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr);
+/* A logged-in client's socket handed over by another Shoal process (handoff.c): a client in
+ * CL_LOGIN outside the login budget, for the caller to log in without a word to the client. */
+struct client *client_accept_handed(struct worker *w, int fd, const struct sockaddr_storage *addr);
 /* The health probe's end of a socketpair (MAIL_INTERNAL): a client that skips authentication. */
 void client_accept_internal(struct worker *w, int fd);
 /* The tcp_* settings in force on a connected TCP socket, a client's or a server's. */
