@@ -148,7 +148,7 @@ def test_handoff_under_pgbench_loses_no_transaction(shoal, role, handoff_path, t
     script = tmp_path / "handoff.sql"
     script.write_text(SCRIPT)
     bench = subprocess.Popen(
-        ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-U", role, "-T", "5", "-c",
+        ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(port), "-U", role, "-T", "10", "-c",
          str(PGBENCH_CLIENTS), "-j", "2", "-M", mode, "-f", str(script), "db"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
@@ -326,7 +326,7 @@ def test_rolling_handoff_of_three_behind_haproxy_under_pgbench(shoal, pg, role_d
     h = HAProxy(tmp_path, ports)
     try:
         bench = subprocess.Popen(
-            ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(h.port), "-U", role, "-T", "10", "-c",
+            ["pgbench", "-n", "-h", "127.0.0.1", "-p", str(h.port), "-U", role, "-T", "20", "-c",
              "6", "-j", "2", "db"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         # (HAProxy's round robin may give an instance none under load: not assumed)
         wait_until(lambda: sum(len(_db_clients(i)) for i in old) == 6, timeout=10,
