@@ -6,6 +6,7 @@
 #include "client.h"
 #include "client_budget.h"
 #include "door.h"
+#include "throttle.h"
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
@@ -241,6 +242,8 @@ static void worker_tick(void *arg)
 	listen_tick(w, now);
 	worker_login_timeouts(w, now);
 	door_tick(w, now, client_started);
+	if (w->id == 0)
+		throttle_tick(now);
 	if (w->id == 0 && now - w->reaped_at >= USEC_PER_SEC) {
 		w->reaped_at = now;
 		(void)pool_reap(now, config_current()->autodb_idle_timeout);

@@ -174,7 +174,10 @@ static void client_auth_failed(struct client *c)
 {
 	char msg[200];
 	snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", c->user);
-	log_warn("%s: %s", c->c.name, msg);
+	if (throttle_log_failure())
+		log_warn("%s: %s", c->c.name, msg);
+	else
+		c->quiet_close = true; /* counted in throttle_tick's line */
 	throttle_failed(c);
 	client_close(c, "28P01", msg);
 }

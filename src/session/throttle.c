@@ -5,6 +5,7 @@
 #include "worker.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 
 /* The table: a fixed number of slots (the addresses of a flood need not all fit: a slot whose
@@ -90,4 +91,29 @@ bool throttle_blocked(const struct client *c, int *wait)
 		*wait = (int)((s->since + window - now + USEC_PER_SEC - 1) / USEC_PER_SEC);
 	pthread_mutex_unlock(&lock);
 	return blocked;
+}
+
+/* ---- the failed-login log lines ---- */
+
+static _Atomic usec_t log_second;		/* the second whose failure was logged */
+static _Atomic unsigned long long unlogged; /* failures since throttle_tick's last line */
+
+bool throttle_log_failure(void)
+{
+	usec_t sec = shoal_now() / USEC_PER_SEC, was = atomic_load(&log_second);
+	if (was != sec && atomic_compare_exchange_strong(&log_second, &was, sec))
+		return true;
+	atomic_fetch_add(&unlogged, 1);
+	return false;
+}
+
+void throttle_tick(usec_t now)
+{
+	static usec_t last; /* worker 0's thread only */
+	if (now - last < USEC_PER_SEC || atomic_load(&unlogged) == 0)
+		return;
+	last = now;
+	log_warn("%llu more failed logins (wrong password or SCRAM proof) were not logged one by "
+		 "one: one per second is",
+		 (unsigned long long)atomic_exchange(&unlogged, 0));
 }

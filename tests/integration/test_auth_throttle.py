@@ -58,3 +58,27 @@ def test_a_throttled_address_gets_in_once_its_window_is_over(shoal, pg):
             assert "too many failed logins" in str(e), str(e)
             return False
     wait_until(gets_in, timeout=10, interval=0.2, what="the window over")
+
+
+def test_a_storm_of_wrong_passwords_is_one_log_line_a_second(shoal, pg):
+    """40 wrong passwords in a row: every client gets its 28P01, the log has one failure line
+    per second (of the seconds the storm took) and sums up the others, none lost."""
+    import re
+    import time
+    from helpers import wait_until
+    s = shoal(databases={"db": {"dbname": "postgres"}}, userlist={"pw_user": PLAIN_PW},
+              settings={"auth_type": "md5"})
+    t0 = time.monotonic()
+    for _ in range(40):
+        assert "password authentication failed" in _fail(s)
+    took = time.monotonic() - t0
+
+    def counted():
+        log = s.log()
+        lines = len(re.findall(r"WARNING C-\d+[^\n]*: password authentication failed", log))
+        summed = sum(int(n) for n in re.findall(r"(\d+) more failed logins", log))
+        return lines, summed
+    wait_until(lambda: sum(counted()) == 40, timeout=5, what="every failure logged or counted")
+    lines, summed = counted()
+    assert 1 <= lines <= int(took) + 2, (lines, took)
+    assert summed == 40 - lines
