@@ -95,7 +95,7 @@ bool throttle_blocked(const struct client *c, int *wait)
 
 /* ---- the failed-login log lines ---- */
 
-static _Atomic usec_t log_second;		/* the second whose failure was logged */
+static _Atomic usec_t log_second;	    /* the second whose failure was logged */
 static _Atomic unsigned long long unlogged; /* failures since throttle_tick's last line */
 
 bool throttle_log_failure(void)
