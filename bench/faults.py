@@ -804,6 +804,8 @@ def main():
                 print("%-15s %-9s done" % (name, target), file=sys.stderr)
     finally:
         pg.stop()
+        import shutil
+        shutil.rmtree(auth_dir, ignore_errors=True)
     head = ("scenario", "target", "what clients saw", "recover s", "RSS MB", "fds", "log lines",
             "lost rows")
     table = [head] + [(n, t, r["saw"], str(r["recover"]),
