@@ -209,7 +209,7 @@ static void admin_set(struct client *c, const char *key, const char *val)
 	}
 	char tag[600];
 	snprintf(tag, sizeof(tag), "SET %s=%s", key, val);
-	admin_wait_job(c, control_post(key, val), tag);
+	admin_wait_job(c, control_post(key, val, c->c.w), tag);
 }
 
 static void admin_command(struct client *c, const char *q)

@@ -26,8 +26,10 @@ void admin_process(struct client *c);
 void admin_client_gone(struct client *c);
 /* Shutdown of worker w: close its console clients. */
 void admin_close_clients(struct worker *w);
-/* Each tick of worker w: finish commands that wait (PAUSE, WAIT_CLOSE). */
+/* Each tick of worker w: finish commands that wait (PAUSE, WAIT_CLOSE, RELOAD, SET). */
 void admin_tick(struct worker *w);
+/* Any thread: a RELOAD or SET posted from w is done; mails w, which finishes it at once. */
+void admin_job_done(struct worker *w);
 /* MAIL_ADMIN: a control command's share of work for worker w (its own connections). */
 void admin_on_mail(struct worker *w, struct mail *m);
 void admin_free_all(void);

@@ -277,7 +277,7 @@ static void cmd_handoff(struct client *c)
 
 static void cmd_reload(struct client *c)
 {
-	admin_wait_job(c, control_post(NULL, NULL), "RELOAD");
+	admin_wait_job(c, control_post(NULL, NULL, c->c.w), "RELOAD");
 }
 
 shoal_rc admin_control(struct client *c, const char *cmd, const char *arg)
@@ -387,8 +387,20 @@ static void scan_admin(struct client *c, void *arg)
 		scan_add(k, c, false);
 }
 
+void admin_job_done(struct worker *w)
+{
+	struct mail *m = xcalloc(1, sizeof(*m));
+	m->kind = MAIL_ADMIN;
+	m->hops = AM_JOB_DONE;
+	worker_mail(w, m);
+}
+
 void admin_on_mail(struct worker *w, struct mail *m)
 {
+	if (m->hops == AM_JOB_DONE) { /* a RELOAD or SET of this worker's console is done */
+		admin_tick(w);
+		return;
+	}
 	struct kill_scan k = {.w = w, .db = (const char *)m->data};
 	k.by_id = m->hops == AM_KILL_CLIENT;
 	if (k.by_id)

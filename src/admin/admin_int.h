@@ -6,7 +6,8 @@
 #include "buf.h"
 
 /* A command that finishes later (PAUSE, WAIT_CLOSE; RELOAD and SET, run by the main thread):
- * checked on each tick of its worker. */
+ * checked on each tick of its worker, and for RELOAD and SET as soon as the main thread's mail
+ * says the job is done (AM_JOB_DONE). */
 enum admin_wait_kind { AW_PAUSE, AW_WAIT_CLOSE, AW_CONTROL };
 struct control_job;
 struct admin_wait {
@@ -18,7 +19,7 @@ struct admin_wait {
 };
 
 /* MAIL_ADMIN operations (in mail->hops; the argument in mail->data). */
-enum admin_mail_op { AM_KILL_DB, AM_KILL_CLIENT };
+enum admin_mail_op { AM_KILL_DB, AM_KILL_CLIENT, AM_JOB_DONE };
 
 /* An ErrorResponse (severity ERROR, the connection stays open). */
 #define ADMIN_FAKE_PARAMS 5

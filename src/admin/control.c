@@ -8,6 +8,7 @@
  * version. Old versions are freed by the main thread once no worker can use them
  * (config_collect, current.h). */
 #include "control.h"
+#include "admin.h"
 #include "current.h"
 #include "auth_query.h"
 #include "dns.h"
@@ -44,7 +45,8 @@ static atomic_bool shutting_down; /* any SHUTDOWN or SIGTERM/SIGINT/SIGQUIT has 
 struct control_job {
 	struct control_job *next;
 	char *key, *value;
-	_Atomic int state; /* enum control_job_state */
+	struct worker *poster; /* told when done (NULL: nobody) */
+	_Atomic int state;     /* enum control_job_state */
 	atomic_int refs;   /* the poster's and the queue's */
 	char err[512];
 };
@@ -227,9 +229,10 @@ bool control_shutting_down(void)
 	return atomic_load(&shutting_down);
 }
 
-struct control_job *control_post(const char *key, const char *value)
+struct control_job *control_post(const char *key, const char *value, struct worker *poster)
 {
 	struct control_job *j = xcalloc(1, sizeof(*j));
+	j->poster = poster;
 	j->key = key ? xstrdup(key) : NULL;
 	j->value = value ? xstrdup(value) : NULL;
 	atomic_store(&j->refs, 2);
@@ -273,6 +276,8 @@ static void control_run_jobs(void)
 		shoal_rc rc = j->key ? control_set(j->key, j->value, j->err, sizeof(j->err))
 				     : control_reload(j->err, sizeof(j->err));
 		atomic_store(&j->state, rc == SHOAL_OK ? CONTROL_DONE : CONTROL_FAILED);
+		if (j->poster)
+			admin_job_done(j->poster);
 		control_job_release(j);
 		j = next;
 	}

@@ -30,8 +30,11 @@ struct control_job;
 /* Sent to the main thread when a job is queued, so that its signal wait returns at once; blocked
  * in every thread (main.c) and otherwise ignored. */
 #define CONTROL_WAKE_SIGNAL SIGURG
-/* key NULL: RELOAD; else SET key = value. The poster owns one reference (control_job_release). */
-struct control_job *control_post(const char *key, const char *value);
+/* key NULL: RELOAD; else SET key = value. The poster owns one reference (control_job_release).
+ * Once the job is done the main thread mails `poster` (MAIL_ADMIN, AM_JOB_DONE), so the
+ * console answers at once rather than at its worker's next tick; NULL: nobody is told. */
+struct worker;
+struct control_job *control_post(const char *key, const char *value, struct worker *poster);
 enum control_job_state control_job_state(const struct control_job *j);
 /* Why it failed (valid once CONTROL_FAILED). */
 const char *control_job_error(const struct control_job *j);

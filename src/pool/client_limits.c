@@ -1,6 +1,7 @@
 /* client_limits.c: client counts per database name and per login user behind one mutex, taken
- * once per login and once per logout. Entries stay until exit: their names are those of
- * databases and of authenticated users, as many as the pools. */
+ * once per login and once per logout. An entry lives while it counts a client: names reached
+ * through "*" come and go (autodb_idle_timeout), and one small entry kept per name that came
+ * would pin pages of freed pools in the workers' malloc arenas (issue 16). */
 #include "client_limits.h"
 
 #include <pthread.h>
@@ -31,6 +32,20 @@ static struct count *find(struct count **head, const char *name, bool create)
 	return c;
 }
 
+/* Under the lock: c (may be NULL) leaves its list once it counts no client. */
+static void drop_unused(struct count **head, struct count *c)
+{
+	if (!c || c->n > 0)
+		return;
+	for (struct count **at = head; *at; at = &(*at)->next)
+		if (*at == c) {
+			*at = c->next;
+			free(c->name);
+			free(c);
+			return;
+		}
+}
+
 enum climit_refusal climit_admit(const char *db, int db_max, const char *user, int user_max,
 				 bool exempt)
 {
@@ -45,6 +60,8 @@ enum climit_refusal climit_admit(const char *db, int db_max, const char *user, i
 		d->n++;
 		u->n++;
 	}
+	drop_unused(&dbs, d);
+	drop_unused(&users, u);
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -58,6 +75,8 @@ void climit_release(const char *db, const char *user)
 		d->n--;
 	if (u && u->n > 0)
 		u->n--;
+	drop_unused(&dbs, d);
+	drop_unused(&users, u);
 	pthread_mutex_unlock(&lock);
 }
 

@@ -9,7 +9,9 @@
 #include "worker.h"
 #include "hmap.h"
 
+#include <errno.h>
 #include <malloc.h>
+#include <sys/mman.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,13 +191,37 @@ static void pool_index_del(struct pool *p)
 		hmap_del(&pool_index, e);
 }
 
+/* A pool and its histograms (~10 KB, most of it per-worker slots) get pages of their own: freed
+ * (autodb_idle_timeout), they go back to the system at once. From malloc, thousands of them
+ * made at once interleave with small long-lived allocations in the workers' arenas, which then
+ * keep megabytes resident after they are freed, malloc_trim or not (issue 16). */
+static size_t pool_bytes(int nhists)
+{
+	size_t n = sizeof(struct pool) + (size_t)nhists * sizeof(struct pool_hists);
+	size_t page = 4096;
+	return (n + page - 1) / page * page;
+}
+
+static struct pool *pool_alloc(int nhists)
+{
+	void *m = mmap(NULL, pool_bytes(nhists), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED) {
+		log_error("out of memory for a pool (mmap): %s", strerror(errno));
+		abort(); /* as xcalloc */
+	}
+	struct pool *p = m; /* zeroed, as calloc */
+	p->nhists = nhists;
+	p->hists = (struct pool_hists *)(p + 1);
+	return p;
+}
+
 static struct pool *pool_new(const struct config *cfg, const struct db_entry *db,
 			     const char *dbname, const char *user, const char *repl)
 {
-	struct pool *p = xcalloc(1, sizeof(*p));
+	/* workers: not reloadable */
+	struct pool *p = pool_alloc(worker_count() > 0 ? worker_count() : MAX_WORKERS);
 	p->repl = repl ? xstrdup(repl) : NULL;
-	p->nhists = worker_count() > 0 ? worker_count() : MAX_WORKERS; /* workers: not reloadable */
-	p->hists = xcalloc((size_t)p->nhists, sizeof(*p->hists));
 	spin_init(&p->lock);
 	p->name = xstrdup(dbname);
 	p->user = xstrdup(user);
@@ -368,8 +394,7 @@ static void pool_destroy(struct pool *p)
 	free(p->server_db);
 	free(p->host);
 	free(p->password);
-	free(p->hists);
-	free(p);
+	munmap(p, pool_bytes(p->nhists));
 }
 
 void pool_free_all(void)
@@ -451,6 +476,7 @@ int pool_reap(usec_t now, usec_t timeout)
 			npools--;
 			n++;
 		}
+	int destroyed = 0;
 	if (snapshots_out == 0) /* no snapshot still out can name a retired pool */
 		list_for_each_safe(i, tmp, &retired_pools)
 		{
@@ -460,15 +486,16 @@ int pool_reap(usec_t now, usec_t timeout)
 			limit_unref(&user_limits, p->user_limit);
 			limit_unref(&size_limits, p->size_limit);
 			pool_destroy(p);
+			destroyed++;
 		}
 	if (n > 0)
 		at_max_pools = false;
 	int left = npools;
 	pthread_mutex_unlock(&pools_mutex);
-	if (n > 0) {
+	if (n > 0)
 		log_info("autodb_idle_timeout: freed %d unused pools, %d left", n, left);
-		malloc_trim(0); /* ~10 KB a pool: give a wave of them back to the system */
-	}
+	if (destroyed > 0) /* perhaps a later call than the one that retired them */
+		malloc_trim(0); /* their names and the arenas' freed chunks back to the system */
 	return n;
 }
 
