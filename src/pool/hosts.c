@@ -40,6 +40,7 @@ const char *hosts_breaker_name(int state)
 const char *hosts_state_name(const struct host_view *v)
 {
 	return v->disabled		  ? "disabled"
+	       : v->picked		  ? "picked"
 	       : v->split		  ? "split"
 	       : v->lagging		  ? "lagging"
 	       : v->breaker != BRK_CLOSED ? "broken"
@@ -310,11 +311,44 @@ int hosts_pick_idle(const struct host_set *hs, int *credit, const bool *idle, co
 	return best;
 }
 
+/* Under the lock: a host back in rotation with no server yet, usable now; -1 if none. */
+static int returned_index(const struct host_set *hs, usec_t now)
+{
+	if (hs->lb == LB_DISABLE)
+		return -1; /* the first host in the list is wanted, whichever came back */
+	for (int i = 0; i < hs->n; i++)
+		if (hs->h[i]->returned && hs->h[i]->servers == 0 && usable(hs, hs->h[i], 0, now))
+			return i;
+	return -1;
+}
+
+bool hosts_returned_waiting(struct host_set *hs)
+{
+	if (!hs || hs->n < 2)
+		return false;
+	usec_t now = shoal_now();
+	bool busy = false;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n; i++) {
+		struct host_rec *h = hs->h[i];
+		if (h->returned && h->servers > 0)
+			h->returned = false;
+		busy |= h->servers >= 2;
+	}
+	bool waiting = busy && returned_index(hs, now) >= 0;
+	pthread_mutex_unlock(&hosts_lock);
+	return waiting;
+}
+
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
-	int i = pick_index(hs, 0, now);
+	int i = returned_index(hs, now);
+	if (i >= 0)
+		hs->h[i]->returned = false; /* its first server; later ones go by the rule */
+	else
+		i = pick_index(hs, 0, now);
 	if (i < 0 && hs->tsa == TSA_PREFER_STANDBY)
 		i = pick_index(hs, 1, now);
 	if (i < 0) {
@@ -475,14 +509,16 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 		if (over == o->lagging)
 			continue;
 		o->lagging = over;
-		if (over)
+		if (over) {
 			log_warn("host %s:%d of %s: replica lag %lld bytes, %.1f s: over "
 				 "max_replica_lag, out of rotation", o->host, o->port, o->db,
 				 (long long)o->lag_bytes, o->replay_delay);
-		else
+		} else {
 			log_info("host %s:%d of %s: replica caught up (lag %lld bytes, %.1f s), back "
 				 "in rotation", o->host, o->port, o->db, (long long)o->lag_bytes,
 				 o->replay_delay);
+			o->returned = true;
+		}
 	}
 }
 
@@ -490,6 +526,18 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 static bool claims_primary(const struct host_rec *o)
 {
 	return o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing;
+}
+
+/* Under the lock: the split brain of entry db is over; an operator's pick ends with it. */
+static void pick_clear(const char *db)
+{
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (!o->picked || strcmp(o->db, db) != 0)
+			continue;
+		o->picked = false;
+		log_info("host %s:%d of %s: the operator's pick as primary (PRIMARY HOST) is cleared: "
+			 "the split brain is over", o->host, o->port, o->db);
+	}
 }
 
 /* Under the lock: split brain in h's entry (two hosts claim primary), one loud line when it
@@ -514,10 +562,12 @@ static void split_update(const struct host_rec *h)
 	}
 	if (split && !was)
 		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
-			  "them until only one does", h->db, who);
+			  "them until only one does (or PRIMARY HOST picks one)", h->db, who);
 	else if (!split && was)
 		log_info("split brain in %s is over: %s", h->db,
 			 n ? who : "no host claims primary now");
+	if (!split)
+		pick_clear(h->db);
 }
 
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
@@ -539,6 +589,7 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
 				 h->port, h->db);
 			h->breaker = BRK_CLOSED;
+			h->returned = true;
 			h->backoff = 0;
 		}
 	} else if (h->breaker != BRK_OPEN || now >= h->open_until) {
@@ -679,7 +730,43 @@ shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const
 	struct host_rec *h = rec_get(dbname, host, port); /* made now if no pool has used it */
 	if (!h->weight)
 		h->weight = addrs[i].weight;
+	h->returned = h->disabled && !disabled;
 	h->disabled = disabled;
+	pthread_mutex_unlock(&hosts_lock);
+	return SHOAL_OK;
+}
+
+shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const char *host,
+			    int port, char *err, size_t errlen)
+{
+	if (!wants_set(db)) {
+		snprintf(err, errlen, "database %s has one host", dbname);
+		return SHOAL_ERROR;
+	}
+	pthread_mutex_lock(&hosts_lock);
+	struct host_rec *h = NULL;
+	bool split = false;
+	for (struct host_rec *o = registry; o; o = o->next) {
+		if (strcmp(o->db, dbname) != 0)
+			continue;
+		split |= o->split;
+		if (o->port == port && strcmp(o->host, host) == 0)
+			h = o;
+	}
+	if (!split || !h || !h->split) {
+		pthread_mutex_unlock(&hosts_lock);
+		if (!split)
+			snprintf(err, errlen, "no split brain in database %s: nothing to pick",
+				 dbname);
+		else
+			snprintf(err, errlen,
+				 "%s:%d is not one of the hosts of database %s claiming primary", host,
+				 port, dbname);
+		return SHOAL_ERROR;
+	}
+	for (struct host_rec *o = registry; o; o = o->next)
+		if (strcmp(o->db, dbname) == 0)
+			o->picked = o == h;
 	pthread_mutex_unlock(&hosts_lock);
 	return SHOAL_OK;
 }
@@ -704,6 +791,7 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->lag_bytes = h->lag_bytes;
 		v->lagging = h->lagging;
 		v->split = h->split;
+		v->picked = h->picked;
 		v->disabled = h->disabled;
 		v->weight = h->weight;
 		v->xacts = atomic_load_explicit(&h->xacts, memory_order_relaxed);
