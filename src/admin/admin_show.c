@@ -615,6 +615,7 @@ static void show_help(struct client *c)
 		     "\n\tENABLE <db>"
 		     "\n\tDISABLE HOST <db> <host>:<port>"
 		     "\n\tENABLE HOST <db> <host>:<port>"
+		     "\n\tPRIMARY HOST <db> <host>:<port>"
 		     "\n\tRECONNECT [<db>]"
 		     "\n\tKILL [<db>]"
 		     "\n\tKILL_CLIENT <client_id>"
