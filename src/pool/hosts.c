@@ -1,5 +1,6 @@
 /* hosts.c: host lists per database entry: host choice, roles, and a circuit breaker per host. */
 #include "hosts.h"
+#include "hosts_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,6 +11,8 @@
 
 /* A role read longer ago than this is not trusted to skip a host: the next pick may try it. */
 #define ROLE_TTL (30 * USEC_PER_SEC)
+/* ... and this long while the entry's primary is being looked for (seek_primary). */
+#define SEEK_TTL (1 * USEC_PER_SEC)
 /* The breaker stays open this long after the first failure, doubling per failed probe. */
 #define BREAKER_BASE (1 * USEC_PER_SEC)
 #define BREAKER_MAX  (30 * USEC_PER_SEC)
@@ -20,10 +23,10 @@
 static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now);
 static void breaker_trip(struct host_rec *h, const char *reason, usec_t now);
 
-static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct host_rec *registry;
-static struct host_set **sets;
-static int nsets;
+pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+struct host_rec *hosts_registry;
+struct host_set **hosts_sets;
+int hosts_nsets;
 
 const char *hosts_role_name(int role)
 {
@@ -50,7 +53,7 @@ const char *hosts_state_name(const struct host_view *v)
 /* Under the lock. */
 static struct host_rec *rec_get(const char *db, const char *host, int port)
 {
-	for (struct host_rec *h = registry; h; h = h->next)
+	for (struct host_rec *h = hosts_registry; h; h = h->next)
 		if (h->port == port && strcmp(h->db, db) == 0 && strcmp(h->host, host) == 0)
 			return h;
 	struct host_rec *h = xcalloc(1, sizeof(*h));
@@ -58,7 +61,7 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	h->host = xstrdup(host);
 	h->port = port;
 	h->lag_bytes = -1;
-	struct host_rec **tail = &registry; /* in configuration order, for SHOW HOSTS */
+	struct host_rec **tail = &hosts_registry; /* in configuration order, for SHOW HOSTS */
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = h;
@@ -122,8 +125,8 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
 		hs->h[i]->weight = hs->w[i];
 	}
-	sets = xrealloc(sets, sizeof(*sets) * (size_t)(nsets + 1));
-	sets[nsets++] = hs;
+	hosts_sets = xrealloc(hosts_sets, sizeof(*hosts_sets) * (size_t)(hosts_nsets + 1));
+	hosts_sets[hosts_nsets++] = hs;
 	pthread_mutex_unlock(&hosts_lock);
 	return hs;
 }
@@ -138,7 +141,7 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db)
 	return changed;
 }
 
-static bool tsa_writes(int tsa)
+bool hosts_tsa_writes(int tsa)
 {
 	return tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY;
 }
@@ -157,7 +160,7 @@ bool hosts_rotate_idle(const struct host_set *hs)
  * not: the connection's own check decides. */
 static bool role_excludes(const struct host_rec *h, int tsa, usec_t now)
 {
-	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > ROLE_TTL)
+	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > (h->seeking ? SEEK_TTL : ROLE_TTL))
 		return false;
 	switch (tsa) {
 	case TSA_READ_WRITE:
@@ -421,12 +424,44 @@ static void breaker_trip(struct host_rec *h, const char *reason, usec_t now)
 	h->breaker = BRK_OPEN;
 }
 
+/* Under the lock: the believed primary h of write alias hs failed. Without this a standby's
+ * role, read before the promotion, kept the promoted one skipped for ROLE_TTL: every role of
+ * the entry is read again by the next connection to each host (and by a health check at the
+ * next tick), and trusted for SEEK_TTL only until a host answers as primary. */
+static void seek_primary(struct host_set *hs, struct host_rec *h, const char *reason)
+{
+	if (!hosts_tsa_writes(hs->tsa) || h->role != HOST_ROLE_PRIMARY || h->seeking)
+		return;
+	log_warn("host %s:%d of %s: the primary failed (%s): roles are read again, looking for "
+		 "the primary", h->host, h->port, h->db, reason);
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		o->seeking = true;
+		o->role_at = 0;
+		o->check_next = 0;
+	}
+}
+
+/* Under the lock: h answered as a writable primary; the search is over. */
+static void seek_found(const struct host_rec *h)
+{
+	if (!h->seeking)
+		return;
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
+		if (strcmp(o->db, h->db) == 0)
+			o->seeking = false;
+	log_info("host %s:%d of %s: found as primary", h->host, h->port, h->db);
+}
+
 bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
 		       const char *reason)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
 	h->servers--;
+	if (hs && (login_failed || conn_lost))
+		seek_primary(hs, h, reason);
 	if (login_failed && h->breaker != BRK_OPEN) {
 		breaker_trip(h, reason, now);
 	} else if (conn_lost && h->breaker == BRK_CLOSED) {
@@ -472,13 +507,15 @@ static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec
 	h->role = role;
 	h->read_only = read_only;
 	h->role_at = now;
+	if (role == HOST_ROLE_PRIMARY && !read_only)
+		seek_found(h);
 }
 
 /* Under the lock: the freshest known primary of h's entry, or NULL. */
-static struct host_rec *primary_of(const struct host_rec *h)
+struct host_rec *hosts_primary_of(const struct host_rec *h)
 {
 	struct host_rec *best = NULL;
-	for (struct host_rec *o = registry; o; o = o->next)
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
 		if (o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing &&
 		    strcmp(o->db, h->db) == 0 && (!best || o->check_at > best->check_at))
 			best = o;
@@ -489,8 +526,8 @@ static struct host_rec *primary_of(const struct host_rec *h)
  * change. Bytes are measured against the primary's last checked position. */
 static void lag_update(const struct host_rec *h, const struct host_check *r)
 {
-	const struct host_rec *pri = primary_of(h);
-	for (struct host_rec *o = registry; o; o = o->next) {
+	const struct host_rec *pri = hosts_primary_of(h);
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, h->db) != 0)
 			continue;
 		bool standby = o->role == HOST_ROLE_STANDBY && o->check_at;
@@ -523,7 +560,7 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 }
 
 /* Under the lock: whether o answered its last check, as primary. */
-static bool claims_primary(const struct host_rec *o)
+bool hosts_claims_primary(const struct host_rec *o)
 {
 	return o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing;
 }
@@ -531,7 +568,7 @@ static bool claims_primary(const struct host_rec *o)
 /* Under the lock: the split brain of entry db is over; an operator's pick ends with it. */
 static void pick_clear(const char *db)
 {
-	for (struct host_rec *o = registry; o; o = o->next) {
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (!o->picked || strcmp(o->db, db) != 0)
 			continue;
 		o->picked = false;
@@ -546,19 +583,19 @@ static void split_update(const struct host_rec *h)
 {
 	int n = 0;
 	char who[512] = "";
-	for (const struct host_rec *o = registry; o; o = o->next) {
-		if (strcmp(o->db, h->db) != 0 || !claims_primary(o))
+	for (const struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0 || !hosts_claims_primary(o))
 			continue;
 		size_t k = strlen(who);
 		snprintf(who + k, sizeof(who) - k, "%s%s:%d", n ? ", " : "", o->host, o->port);
 		n++;
 	}
 	bool split = n > 1, was = false;
-	for (struct host_rec *o = registry; o; o = o->next) {
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, h->db) != 0)
 			continue;
 		was = was || o->split;
-		o->split = split && claims_primary(o);
+		o->split = split && hosts_claims_primary(o);
 	}
 	if (split && !was)
 		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
@@ -599,97 +636,6 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 	}
 	split_update(h); /* a primary that stops answering no longer claims anything */
 	pthread_mutex_unlock(&hosts_lock);
-}
-
-/* Read-your-writes: when each (user, client address, host group) last ended a transaction
- * through a write alias. A short list (one entry per application instance and user), under the
- * registry's lock; entries older than any window are reused. */
-struct ryw_entry {
-	char key[512];
-	usec_t at;
-};
-static struct ryw_entry *ryw;
-static int nryw;
-#define RYW_KEEP (600 * USEC_PER_SEC)
-
-static void ryw_key(char *out, size_t n, const struct host_set *hs, const char *user,
-		    const char *addr)
-{
-	snprintf(out, n, "%s|%s|%s", user, addr, hs->group);
-}
-
-void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr)
-{
-	if (!hs || !tsa_writes(hs->tsa))
-		return;
-	char key[512];
-	ryw_key(key, sizeof(key), hs, user, addr);
-	usec_t now = shoal_now();
-	pthread_mutex_lock(&hosts_lock);
-	struct ryw_entry *e = NULL, *old = NULL;
-	for (int i = 0; i < nryw && !e; i++) {
-		if (strcmp(ryw[i].key, key) == 0)
-			e = &ryw[i];
-		else if (now - ryw[i].at > RYW_KEEP)
-			old = &ryw[i];
-	}
-	if (!e && old)
-		e = old;
-	if (!e) {
-		ryw = xrealloc(ryw, sizeof(*ryw) * (size_t)(nryw + 1));
-		e = &ryw[nryw++];
-	}
-	snprintf(e->key, sizeof(e->key), "%s", key);
-	e->at = now;
-	/* The group's hosts are checked at the next tick: the reads wait for that position. */
-	for (int i = 0; i < nsets; i++)
-		for (int j = 0; j < sets[i]->n && strcmp(sets[i]->group, hs->group) == 0; j++)
-			sets[i]->h[j]->check_next = 0;
-	pthread_mutex_unlock(&hosts_lock);
-}
-
-usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
-		       usec_t window)
-{
-	if (!hs || tsa_writes(hs->tsa))
-		return 0;
-	char key[512];
-	ryw_key(key, sizeof(key), hs, user, addr);
-	usec_t now = shoal_now(), at = 0;
-	pthread_mutex_lock(&hosts_lock);
-	for (int i = 0; i < nryw; i++)
-		if (strcmp(ryw[i].key, key) == 0 && now - ryw[i].at <= window)
-			at = ryw[i].at;
-	pthread_mutex_unlock(&hosts_lock);
-	return at;
-}
-
-/* The floor a standby must have replayed for a write noted before the primary's check began:
- * its insert position, less a page header it may point past (pg_current_wal_insert_lsn() at a
- * page start counts the header, a standby's replay position the record end before it; no
- * record ends inside the first 40 bytes of a page but at its start, with 8 kB WAL pages). */
-static uint64_t ryw_floor(uint64_t insert_lsn)
-{
-	uint64_t off = insert_lsn % 8192;
-	return off > 0 && off <= 40 ? insert_lsn - off : insert_lsn;
-}
-
-bool hosts_ryw_allows(struct host_rec *h, usec_t since)
-{
-	if (!h)
-		return true; /* one host: nothing to choose */
-	pthread_mutex_lock(&hosts_lock);
-	struct host_rec *pri = primary_of(h);
-	bool ok = claims_primary(h);
-	if (!ok && pri && pri->lsn_since > since && h->role == HOST_ROLE_STANDBY)
-		ok = h->lsn >= ryw_floor(pri->lsn);
-	if (!ok) { /* ask again soon: the primary's position after the write, or the replay */
-		h->check_next = 0;
-		if (pri && pri->lsn_since <= since)
-			pri->check_next = 0;
-	}
-	pthread_mutex_unlock(&hosts_lock);
-	return ok;
 }
 
 bool hosts_primary_missing(struct host_set *hs)
@@ -746,7 +692,7 @@ shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const
 	pthread_mutex_lock(&hosts_lock);
 	struct host_rec *h = NULL;
 	bool split = false;
-	for (struct host_rec *o = registry; o; o = o->next) {
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, dbname) != 0)
 			continue;
 		split |= o->split;
@@ -764,7 +710,7 @@ shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const
 				 port, dbname);
 		return SHOAL_ERROR;
 	}
-	for (struct host_rec *o = registry; o; o = o->next)
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
 		if (strcmp(o->db, dbname) == 0)
 			o->picked = o == h;
 	pthread_mutex_unlock(&hosts_lock);
@@ -775,7 +721,7 @@ int hosts_snapshot(struct host_view *out, int max)
 {
 	int n = 0;
 	pthread_mutex_lock(&hosts_lock);
-	for (struct host_rec *h = registry; h && n < max; h = h->next, n++) {
+	for (struct host_rec *h = hosts_registry; h && n < max; h = h->next, n++) {
 		struct host_view *v = &out[n];
 		snprintf(v->db, sizeof(v->db), "%s", h->db);
 		snprintf(v->host, sizeof(v->host), "%s", h->host);
@@ -804,20 +750,20 @@ int hosts_snapshot(struct host_view *out, int max)
 void hosts_free_all(void)
 {
 	pthread_mutex_lock(&hosts_lock);
-	while (registry) {
-		struct host_rec *h = registry;
-		registry = h->next;
+	while (hosts_registry) {
+		struct host_rec *h = hosts_registry;
+		hosts_registry = h->next;
 		free(h->db);
 		free(h->host);
 		free(h);
 	}
-	for (int i = 0; i < nsets; i++) {
-		free(sets[i]->sig);
-		free(sets[i]->group);
-		free(sets[i]);
+	for (int i = 0; i < hosts_nsets; i++) {
+		free(hosts_sets[i]->sig);
+		free(hosts_sets[i]->group);
+		free(hosts_sets[i]);
 	}
-	free(sets);
-	sets = NULL;
-	nsets = 0;
+	free(hosts_sets);
+	hosts_sets = NULL;
+	hosts_nsets = 0;
 	pthread_mutex_unlock(&hosts_lock);
 }

@@ -56,6 +56,9 @@ struct host_rec {
 	/* Back in rotation (breaker closed by a check, caught up, enabled) with no server yet:
 	 * the next new server of its entry goes to it, and a full pool makes room (janitor.c). */
 	bool returned;
+	/* The entry's believed primary was lost (a failed login, a lost connection): its hosts'
+	 * roles are re-read at once and trusted for a second only, until a primary is found. */
+	bool seeking;
 };
 
 
