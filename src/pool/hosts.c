@@ -68,12 +68,20 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	return h;
 }
 
+/* This instance's zone (the zone setting), "" when none. */
+static const char *own_zone(void)
+{
+	const struct config *cfg = config_current();
+	return cfg && cfg->zone ? cfg->zone : "";
+}
+
 static char *set_sig(const struct db_entry *db)
 {
-	char sig[1024];
-	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s", db->host ? db->host : "", db->port,
+	char sig[1200];
+	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s|%s|%s", db->host ? db->host : "", db->port,
 		 db->port_list ? db->port_list : "", db->load_balance_hosts,
-		 db->target_session_attrs, db->weight ? db->weight : "");
+		 db->target_session_attrs, db->weight ? db->weight : "", db->zone ? db->zone : "",
+		 own_zone());
 	return xstrdup(sig);
 }
 
@@ -121,10 +129,17 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	size_t k = strlen(hs->group);
 	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
+	const char *zone = own_zone();
+	bool near = false, far = false;
 	for (int i = 0; i < n; i++) {
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
 		hs->h[i]->weight = hs->w[i];
+		memcpy(hs->h[i]->zone, addrs[i].zone, sizeof(hs->h[i]->zone));
+		hs->h[i]->near = hs->near[i] = zone[0] && strcmp(addrs[i].zone, zone) == 0;
+		near |= hs->h[i]->near;
+		far |= !hs->h[i]->near;
 	}
+	hs->zoned = near && far;
 	hosts_sets = xrealloc(hosts_sets, sizeof(*hosts_sets) * (size_t)(hosts_nsets + 1));
 	hosts_sets[hosts_nsets++] = hs;
 	pthread_mutex_unlock(&hosts_lock);
@@ -190,7 +205,8 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h))
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h) ||
+	    (hs->near_only && !h->near))
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -260,6 +276,24 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 	return best;
 }
 
+/* Under the lock: the host for a new server by tiers: the role wanted (pass 0) before a
+ * prefer-standby alias's primary (pass 1), and within each, hosts in this instance's zone
+ * before the others (near_only, set by the caller when the set is zoned). */
+static int pick_tiers(struct host_set *hs, usec_t now)
+{
+	bool zoned = hs->near_only;
+	for (int pass = 0; pass < (hs->tsa == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
+		hs->near_only = zoned;
+		int i = pick_index(hs, pass, now);
+		hs->near_only = false;
+		if (i < 0 && zoned)
+			i = pick_index(hs, pass, now);
+		if (i >= 0)
+			return i;
+	}
+	return -1;
+}
+
 bool hosts_balance_idle(const struct host_set *hs)
 {
 	return hs && hs->n > 1 && (hs->lb == LB_ROUND_ROBIN || hs->lb == LB_LEAST_CONN);
@@ -274,8 +308,21 @@ static bool busier(const struct host_set *hs, const int *in_use, int i, int j)
 int hosts_pick_idle(const struct host_set *hs, int *credit, const bool *idle, const int *in_use,
 		    bool may_wait)
 {
-	bool cand[SHOAL_MAX_HOSTS], any = false;
+	int in_use_z[SHOAL_MAX_HOSTS];
+	bool cand[SHOAL_MAX_HOSTS], any = false, near_idle = false, near_only[SHOAL_MAX_HOSTS];
 	int least = -1, total = 0, best = -1, top = -1, earned[SHOAL_MAX_HOSTS];
+	for (int i = 0; i < hs->n; i++)
+		near_idle |= hs->zoned && hs->near[i] && idle[i];
+	/* zones: while a host of this instance's zone has an idle server, the others are out of
+	 * this choice (and of the turn), as if they had no server */
+	if (near_idle) {
+		for (int i = 0; i < hs->n; i++) {
+			near_only[i] = hs->near[i] && idle[i];
+			in_use_z[i] = hs->near[i] ? in_use[i] : 0;
+		}
+		idle = near_only;
+		in_use = in_use_z;
+	}
 	for (int i = 0; i < hs->n; i++) {
 		cand[i] = idle[i];
 		any |= idle[i];
@@ -336,9 +383,12 @@ bool hosts_returned_waiting(struct host_set *hs)
 		struct host_rec *h = hs->h[i];
 		if (h->returned && h->servers > 0)
 			h->returned = false;
-		busy |= h->servers >= 2;
+		/* another zone's host standing in for ours: one server of it is enough */
+		busy |= h->servers >= 2 || (hs->zoned && !hs->near[i] && h->servers > 0);
 	}
+	hs->near_only = hs->zoned; /* as hosts_pick: a far host is not wanted while near ones are */
 	bool waiting = busy && returned_index(hs, now) >= 0;
+	hs->near_only = false;
 	pthread_mutex_unlock(&hosts_lock);
 	return waiting;
 }
@@ -347,13 +397,13 @@ struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
+	hs->near_only = hs->zoned;
 	int i = returned_index(hs, now);
 	if (i >= 0)
 		hs->h[i]->returned = false; /* its first server; later ones go by the rule */
 	else
-		i = pick_index(hs, 0, now);
-	if (i < 0 && hs->tsa == TSA_PREFER_STANDBY)
-		i = pick_index(hs, 1, now);
+		i = pick_tiers(hs, now);
+	hs->near_only = false;
 	if (i < 0) {
 		pthread_mutex_unlock(&hosts_lock);
 		snprintf(err, errlen,
@@ -738,6 +788,8 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->lagging = h->lagging;
 		v->split = h->split;
 		v->picked = h->picked;
+		v->near = h->near;
+		memcpy(v->zone, h->zone, sizeof(v->zone));
 		v->disabled = h->disabled;
 		v->weight = h->weight;
 		v->xacts = atomic_load_explicit(&h->xacts, memory_order_relaxed);

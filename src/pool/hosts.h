@@ -59,6 +59,8 @@ struct host_rec {
 	/* The entry's believed primary was lost (a failed login, a lost connection): its hosts'
 	 * roles are re-read at once and trusted for a second only, until a primary is found. */
 	bool seeking;
+	bool near;	/* in this instance's zone (zone=, the zone setting) */
+	char zone[32];	/* zone= of the entry's newest host set; "" none */
 };
 
 
@@ -68,6 +70,9 @@ struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
 	bool weighted;		     /* weight= gave some host another weight than the rest */
+	bool zoned;  /* some hosts are in this instance's zone, some not: those go first */
+	bool near_only; /* during a pick (registry lock): only hosts in this instance's zone */
+	bool near[SHOAL_MAX_HOSTS]; /* each host is in this instance's zone (immutable) */
 	int w[SHOAL_MAX_HOSTS];	     /* each host's weight */
 	int credit[SHOAL_MAX_HOSTS]; /* weighted round-robin: each host's running credit */
 	char *sig; /* host, port list and modes: a reload compares it */
@@ -96,7 +101,8 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db);
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen);
 
 /* Whether a host of hs came back into rotation and has no server yet while another host has
- * two or more: the pool should open one (making room if full) so that it gets its share at
+ * two or more (or, with zones, it is in this instance's zone and a host of another zone has
+ * one): the pool should open one (making room if full) so that it gets its share at
  * once, not at the next server_lifetime. Clears the mark of a returned host that has servers. */
 bool hosts_returned_waiting(struct host_set *hs);
 
@@ -208,7 +214,8 @@ struct host_view {
 	uint64_t failures, connects, lsn, xacts;
 	double check_age; /* seconds since the last good check; -1: none */
 	int64_t lag_bytes;
-	bool lagging, split, picked;
+	bool lagging, split, picked, near;
+	char zone[32];
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

@@ -325,6 +325,45 @@ static void test_primary_pick_during_split_brain(void **state)
 	free(e.port_list);
 }
 
+/* zone=: one per host or one for all; a wrong count or a bad name is refused at load. */
+static void test_zone_list(void **state)
+{
+	(void)state;
+	const char *bad[] = {"host=a,b,c zone=x,y", "host=a,b zone=x,", "host=a,b zone=x;y,z",
+			     "host=a,b zone=0123456789012345678901234567890123,y"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct db_entry e = {0};
+		struct host_addr out[SHOAL_MAX_HOSTS];
+		char err[256] = "";
+		int n = 0;
+		if (config_parse_db(bad[k], &e, err, sizeof(err)) == SHOAL_OK)
+			assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err,
+							  sizeof(err)),
+					 SHOAL_ERROR);
+		assert_non_null(strstr(err, "zone"));
+		free(e.host);
+		free(e.zone);
+	}
+	struct db_entry e = {0};
+	struct host_addr out[SHOAL_MAX_HOSTS];
+	char err[256];
+	int n = 0;
+	assert_int_equal(config_parse_db("host=a,b,c zone=eu-1", &e, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			 SHOAL_OK);
+	assert_string_equal(out[2].zone, "eu-1");
+	free(e.host);
+	free(e.zone);
+	e = (struct db_entry){0};
+	assert_int_equal(config_parse_db("host=a,b zone=x,y", &e, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			 SHOAL_OK);
+	assert_string_equal(out[0].zone, "x");
+	assert_string_equal(out[1].zone, "y");
+	free(e.host);
+	free(e.zone);
+}
+
 static void test_prefer_standby_takes_the_primary_only_when_no_standby_is_left(void **state)
 {
 	(void)state;
@@ -421,6 +460,7 @@ int main(void)
 	    cmocka_unit_test(test_lost_primary_makes_roles_be_read_again),
 	    cmocka_unit_test(test_returned_host_goes_first),
 	    cmocka_unit_test(test_primary_pick_during_split_brain),
+	    cmocka_unit_test(test_zone_list),
 	};
 	return cmocka_run_group_tests_name("hosts", tests, NULL, teardown);
 }

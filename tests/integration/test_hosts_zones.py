@@ -1,0 +1,102 @@
+"""Many hosts (issue 18): zones. Hosts carry a zone (zone=a,b in the entry); the `zone` setting
+names this instance's: its healthy hosts are chosen first, the others only as a fallback. Two
+loopback replicas tagged with zones stand for two regions."""
+import threading
+import time
+
+import psycopg
+import pytest
+
+from admin_helpers import admin, show
+from helpers import wait_until
+
+USER = "trust_user"
+
+
+def _host_rows(s, db):
+    with admin(s) as a:
+        _, rows = show(a, "HOSTS")
+    return {r["port"]: r for r in rows if r["database"] == db}
+
+
+def _reads(s, clients, each):
+    """clients threads run each reads in transaction mode: the count per server port."""
+    conns = [s.connect("reads", USER) for _ in range(clients)]
+    counts, lock, errors = {}, threading.Lock(), []
+
+    def run(c):
+        try:
+            for _ in range(each):
+                port = c.execute("SELECT inet_server_port()").fetchone()[0]
+                with lock:
+                    counts[port] = counts.get(port, 0) + 1
+        except psycopg.Error as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in conns]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    for c in conns:
+        c.close()
+    assert not errors and not any(t.is_alive() for t in threads), errors
+    return counts
+
+
+def _start(shoal, rs, zone):
+    r1, r2 = rs.replicas
+    entry = {"host": "127.0.0.1,127.0.0.1", "port": "%d,%d" % (r1.port, r2.port),
+             "dbname": "postgres", "target_session_attrs": "standby", "zone": "a,b",
+             "pool_size": 4}
+    settings = {"pool_mode": "transaction", "server_connect_timeout": 3,
+                "query_wait_timeout": 10, "server_login_retry": 1,
+                "host_check_interval": "200ms", "host_check_timeout": 2}
+    if zone:
+        settings["zone"] = zone
+    return shoal(databases={"reads": entry}, settings=settings, pg_cluster=rs.primary)
+
+
+@pytest.mark.parametrize("zone", ["b", None])
+def test_hosts_of_this_instance_s_zone_are_chosen_first(shoal, pg_replicas, zone):
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    s = _start(shoal, rs, zone)
+    counts = _reads(s, 4, 100)
+    rows = _host_rows(s, "reads")
+    assert (rows[r1.port]["zone"], rows[r2.port]["zone"]) == ("a", "b")
+    print("zone=%s: reads per replica %s" % (zone, counts))
+    if zone:
+        assert counts == {r2.port: 400}, counts  # all in the instance's zone
+        assert rows[r1.port]["servers"] == 0
+    else:
+        assert counts.get(r1.port, 0) > 100 and counts.get(r2.port, 0) > 100, counts
+
+
+def test_other_zones_are_the_fallback_while_the_own_zone_is_down(shoal, pg_replicas):
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    s = _start(shoal, rs, "b")
+    c = s.connect("reads", USER)
+    port = lambda: c.execute("SELECT inet_server_port()").fetchone()[0]  # noqa: E731
+    assert port() == r2.port
+    r2.stop("fast")
+    try:
+        wait_until(lambda: _host_rows(s, "reads")[r2.port]["breaker"] == "open", timeout=10,
+                   what="the own zone's replica out")
+
+        def on_r1():
+            try:
+                return port() == r1.port
+            except psycopg.Error:  # the read in flight when its server went away
+                return False
+        wait_until(on_r1, timeout=10, what="reads fall back to the other zone")
+        for _ in range(20):
+            assert port() == r1.port
+    finally:
+        r2.start()
+    # Back: the reads return to the own zone (its first server at once, then every idle pick).
+    t0 = time.monotonic()
+    wait_until(lambda: all(port() == r2.port for _ in range(10)), timeout=15,
+               what="reads back in the own zone")
+    print("reads back in the own zone %.2f s after its replica started" % (time.monotonic() - t0))
