@@ -1,14 +1,16 @@
 """Many hosts (issue 18): zones. Hosts carry a zone (zone=a,b in the entry); the `zone` setting
 names this instance's: its healthy hosts are chosen first, the others only as a fallback. Two
 loopback replicas tagged with zones stand for two regions."""
+import json
 import threading
 import time
+import urllib.request
 
 import psycopg
 import pytest
 
 from admin_helpers import admin, show
-from helpers import wait_until
+from helpers import free_port, wait_until
 
 USER = "trust_user"
 
@@ -44,7 +46,12 @@ def _reads(s, clients, each):
     return counts
 
 
-def _start(shoal, rs, zone):
+def _api_hosts(port):
+    with urllib.request.urlopen("http://127.0.0.1:%d/api/pools" % port, timeout=10) as r:
+        return {h["port"]: h for h in json.loads(r.read())["hosts"]}
+
+
+def _start(shoal, rs, zone, **extra):
     r1, r2 = rs.replicas
     entry = {"host": "127.0.0.1,127.0.0.1", "port": "%d,%d" % (r1.port, r2.port),
              "dbname": "postgres", "target_session_attrs": "standby", "zone": "a,b",
@@ -54,6 +61,7 @@ def _start(shoal, rs, zone):
                 "host_check_interval": "200ms", "host_check_timeout": 2}
     if zone:
         settings["zone"] = zone
+    settings.update(extra)
     return shoal(databases={"reads": entry}, settings=settings, pg_cluster=rs.primary)
 
 
@@ -76,7 +84,8 @@ def test_hosts_of_this_instance_s_zone_are_chosen_first(shoal, pg_replicas, zone
 def test_other_zones_are_the_fallback_while_the_own_zone_is_down(shoal, pg_replicas):
     rs = pg_replicas
     r1, r2 = rs.replicas
-    s = _start(shoal, rs, "b")
+    http = free_port()
+    s = _start(shoal, rs, "b", http_port=http)
     c = s.connect("reads", USER)
     port = lambda: c.execute("SELECT inet_server_port()").fetchone()[0]  # noqa: E731
     assert port() == r2.port
@@ -93,6 +102,11 @@ def test_other_zones_are_the_fallback_while_the_own_zone_is_down(shoal, pg_repli
         wait_until(on_r1, timeout=10, what="reads fall back to the other zone")
         for _ in range(20):
             assert port() == r1.port
+        # The dashboard's feed: each host's zone and one-word state.
+        api = _api_hosts(http)
+        assert (api[r1.port]["zone"], api[r2.port]["zone"]) == ("a", "b")
+        assert api[r2.port]["state"] == "broken" and api[r1.port]["state"] == "up"
+        assert api[r1.port]["transactions"] >= 20
     finally:
         r2.start()
     # Back: the reads return to the own zone (its first server at once, then every idle pick).
