@@ -201,12 +201,20 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
 	return now >= h->open_until;
 }
 
+/* max_host_connections (0: none). */
+static int host_limit(void)
+{
+	const struct config *cfg = config_current();
+	return cfg ? cfg->max_host_connections : 0;
+}
+
 /* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
+	int limit = host_limit();
 	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h) ||
-	    (hs->near_only && !h->near))
+	    (hs->near_only && !h->near) || (limit > 0 && h->servers >= limit))
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -370,6 +378,20 @@ static int returned_index(const struct host_set *hs, usec_t now)
 		if (hs->h[i]->returned && hs->h[i]->servers == 0 && usable(hs, hs->h[i], 0, now))
 			return i;
 	return -1;
+}
+
+bool hosts_have_room(struct host_set *hs)
+{
+	int limit = host_limit();
+	if (!hs || limit <= 0)
+		return true;
+	bool room = false;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n && !room; i++)
+		room = hs->h[i]->servers < limit && !hosts_held(hs, hs->h[i]) &&
+		       !role_excludes(hs->h[i], hs->tsa, shoal_now());
+	pthread_mutex_unlock(&hosts_lock);
+	return room;
 }
 
 bool hosts_returned_waiting(struct host_set *hs)

@@ -100,6 +100,11 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db);
  * host's breaker is open or none can have the wanted role. */
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen);
 
+/* max_host_connections: whether a host of hs that may take a new server (not held, not of the
+ * wrong role) has fewer servers than the limit. A breaker is not looked at: a broken host's
+ * failure is reported by its connection attempt. true when there is no limit. */
+bool hosts_have_room(struct host_set *hs);
+
 /* Whether a host of hs came back into rotation and has no server yet while another host has
  * two or more (or, with zones, it is in this instance's zone and a host of another zone has
  * one): the pool should open one (making room if full) so that it gets its share at

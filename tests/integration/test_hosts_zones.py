@@ -114,3 +114,46 @@ def test_other_zones_are_the_fallback_while_the_own_zone_is_down(shoal, pg_repli
     wait_until(lambda: all(port() == r2.port for _ in range(10)), timeout=15,
                what="reads back in the own zone")
     print("reads back in the own zone %.2f s after its replica started" % (time.monotonic() - t0))
+
+
+def test_max_host_connections_limits_each_host_of_a_list(shoal, pg_replicas):
+    """max_host_connections = 2 with two replicas and pool_size = 10: four session-mode
+    clients get two servers on each replica, and a fifth waits (it is not sent to a third
+    server on either) until one of them leaves."""
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    entry = {"host": "127.0.0.1,127.0.0.1", "port": "%d,%d" % (r1.port, r2.port),
+             "dbname": "postgres", "target_session_attrs": "standby", "pool_size": 10,
+             "pool_mode": "session"}
+    s = shoal(databases={"reads": entry},
+              settings={"max_host_connections": 2, "query_wait_timeout": 20,
+                        "server_connect_timeout": 3},
+              pg_cluster=rs.primary)
+    held = [s.connect("reads", USER) for _ in range(4)]
+    ports = [c.execute("SELECT inet_server_port()").fetchone()[0] for c in held]
+    assert sorted(ports) == sorted([r1.port, r2.port] * 2), ports
+    got = {}
+
+    def fifth():
+        try:
+            with s.connect("reads", USER) as c:
+                got["port"] = c.execute("SELECT inet_server_port()").fetchone()[0]
+        except psycopg.Error as e:
+            got["error"] = e
+    t = threading.Thread(target=fifth, daemon=True)
+    t.start()
+    try:
+        def waiting():
+            with admin(s) as a:
+                _, rows = show(a, "POOLS")
+            return sum(r["cl_waiting"] for r in rows if r["database"] == "reads") == 1
+        wait_until(waiting, timeout=10, what="the fifth client waiting")
+        rows = _host_rows(s, "reads")
+        assert (rows[r1.port]["servers"], rows[r2.port]["servers"]) == (2, 2)
+        assert not got
+        held[0].close()  # a server of its host is free again
+        t.join(15)
+        assert got.get("port") == ports[0], got
+    finally:
+        for c in held[1:]:
+            c.close()
