@@ -65,20 +65,13 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	return h;
 }
 
-/* This instance's zone (the zone setting), "" when none. */
-static const char *own_zone(void)
-{
-	const struct config *cfg = config_current();
-	return cfg && cfg->zone ? cfg->zone : "";
-}
-
 static char *set_sig(const struct db_entry *db)
 {
 	char sig[1200];
 	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s|%s|%s", db->host ? db->host : "", db->port,
 		 db->port_list ? db->port_list : "", db->load_balance_hosts,
 		 db->target_session_attrs, db->weight ? db->weight : "", db->zone ? db->zone : "",
-		 own_zone());
+		 hosts_own_zone());
 	return xstrdup(sig);
 }
 
@@ -126,19 +119,18 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	size_t k = strlen(hs->group);
 	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
-	const char *zone = own_zone();
-	bool near = false, far = false;
+	const char *zone = hosts_own_zone();
+	bool nearest = strcmp(zone, "nearest") == 0;
 	for (int i = 0; i < n; i++) {
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
 		hs->h[i]->weight = hs->w[i];
 		memcpy(hs->h[i]->zone, addrs[i].zone, sizeof(hs->h[i]->zone));
-		hs->h[i]->near = hs->near[i] = zone[0] && strcmp(addrs[i].zone, zone) == 0;
-		near |= hs->h[i]->near;
-		far |= !hs->h[i]->near;
+		if (!nearest)
+			hs->h[i]->near = zone[0] && strcmp(addrs[i].zone, zone) == 0;
 	}
-	hs->zoned = near && far;
 	hosts_sets = xrealloc(hosts_sets, sizeof(*hosts_sets) * (size_t)(hosts_nsets + 1));
 	hosts_sets[hosts_nsets++] = hs;
+	hosts_zone_spread(dbname);
 	pthread_mutex_unlock(&hosts_lock);
 	return hs;
 }
@@ -628,6 +620,8 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		h->lsn_since = h->check_started;
 		h->replay_delay = r->delay;
 		h->check_at = now;
+		double rtt = (double)(now - h->check_started) / USEC_PER_SEC;
+		h->rtt = h->rtt ? 0.7 * h->rtt + 0.3 * rtt : rtt;
 		lag_update(h, r);
 		if (h->breaker != BRK_CLOSED && !h->probe_out) {
 			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
@@ -642,6 +636,8 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		breaker_trip(h, why, now);
 	}
 	split_update(h); /* a primary that stops answering no longer claims anything */
+	if (strcmp(hosts_own_zone(), "nearest") == 0)
+		hosts_zone_nearest(h->db);
 	pthread_mutex_unlock(&hosts_lock);
 }
 
@@ -746,6 +742,7 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->split = h->split;
 		v->picked = h->picked;
 		v->near = h->near;
+		v->rtt = h->rtt;
 		memcpy(v->zone, h->zone, sizeof(v->zone));
 		v->disabled = h->disabled;
 		v->weight = h->weight;

@@ -61,6 +61,7 @@ struct host_rec {
 	bool seeking;
 	bool near;	/* in this instance's zone (zone=, the zone setting) */
 	char zone[32];	/* zone= of the entry's newest host set; "" none */
+	double rtt;	/* health checks' duration (connect, login, query), averaged; 0: none */
 };
 
 
@@ -70,9 +71,11 @@ struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
 	bool weighted;		     /* weight= gave some host another weight than the rest */
-	bool zoned;  /* some hosts are in this instance's zone, some not: those go first */
+	/* some hosts are in this instance's zone, some not: those go first. Fixed when the set is
+	 * made, but with zone = nearest set by health checks (registry lock; read without). */
+	_Atomic bool zoned;
 	bool near_only; /* during a pick (registry lock): only hosts in this instance's zone */
-	bool near[SHOAL_MAX_HOSTS]; /* each host is in this instance's zone (immutable) */
+	_Atomic bool near[SHOAL_MAX_HOSTS]; /* each host is in this instance's zone */
 	int w[SHOAL_MAX_HOSTS];	     /* each host's weight */
 	int credit[SHOAL_MAX_HOSTS]; /* weighted round-robin: each host's running credit */
 	char *sig; /* host, port list and modes: a reload compares it */
@@ -221,6 +224,7 @@ struct host_view {
 	int64_t lag_bytes;
 	bool lagging, split, picked, near;
 	char zone[32];
+	double rtt; /* seconds; 0: not measured */
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);

@@ -1,4 +1,5 @@
-/* hosts_int.h: the host registry shared by hosts.c and hosts_ryw.c (not for other callers). */
+/* hosts_int.h: the host registry shared by hosts.c, hosts_ryw.c and hosts_zone.c (not for
+ * other callers). */
 #ifndef SHOAL_HOSTS_INT_H
 #define SHOAL_HOSTS_INT_H
 
@@ -17,5 +18,13 @@ struct host_rec *hosts_primary_of(const struct host_rec *h);
 bool hosts_claims_primary(const struct host_rec *o);
 /* Whether target_session_attrs tsa sends writes (read-write, primary). */
 bool hosts_tsa_writes(int tsa);
+
+/* This instance's zone (the zone setting): "" none, "nearest" measured (hosts_zone.c). */
+const char *hosts_own_zone(void);
+/* Under the lock: each set of entry db takes its hosts' near marks. */
+void hosts_zone_spread(const char *db);
+/* zone = nearest, under the lock, after a check of a host of entry db: the zone whose host
+ * answered fastest becomes the near one (another takes over when 20% faster). */
+void hosts_zone_nearest(const char *db);
 
 #endif

@@ -2,6 +2,7 @@
 names this instance's: its healthy hosts are chosen first, the others only as a fallback. Two
 loopback replicas tagged with zones stand for two regions."""
 import json
+import socket
 import threading
 import time
 import urllib.request
@@ -157,3 +158,88 @@ def test_max_host_connections_limits_each_host_of_a_list(shoal, pg_replicas):
     finally:
         for c in held[1:]:
             c.close()
+
+
+class SlowProxy:
+    """A loopback TCP proxy to `port` that holds each chunk `delay` seconds each way: a
+    replica in a far region. Bounded: daemon threads, closed by close()."""
+
+    def __init__(self, port, delay):
+        self.port_to, self.delay = port, delay
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.port_to), timeout=5)
+            except OSError:
+                c.close()
+                continue
+            self.conns += [c, u]
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, a, b):
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                time.sleep(self.delay)
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+        for s in self.conns:
+            s.close()
+
+
+def test_zone_nearest_prefers_the_zone_whose_host_answers_fastest(shoal, pg_replicas):
+    """zone = nearest: r1 (zone a) sits behind a proxy adding 20 ms each way, r2 (zone b) is
+    direct: the health checks' durations make b the near zone, and new servers and reads go
+    there."""
+    rs = pg_replicas
+    r1, r2 = rs.replicas
+    far = SlowProxy(r1.port, 0.02)
+    try:
+        entry = {"host": "127.0.0.1,127.0.0.1", "port": "%d,%d" % (far.port, r2.port),
+                 "dbname": "postgres", "target_session_attrs": "standby", "zone": "a,b",
+                 "pool_size": 4}
+        s = shoal(databases={"reads": entry},
+                  settings={"pool_mode": "transaction", "server_connect_timeout": 3,
+                            "query_wait_timeout": 10, "host_check_interval": "200ms",
+                            "host_check_timeout": 3, "zone": "nearest"},
+                  pg_cluster=rs.primary)
+        s.connect("reads", USER).execute("SELECT 1")  # the pool exists: checks start
+        wait_until(lambda: "nearest zone is now b" in s.log(), timeout=15,
+                   what="zone b found nearest")
+        rows = wait_until(lambda: (lambda r: r if all(x["rtt_ms"] for x in r.values())
+                                   else None)(_host_rows(s, "reads")),
+                          timeout=15, what="both hosts' checks timed")
+        print("check durations: a %s ms, b %s ms" % (rows[far.port]["rtt_ms"],
+                                                    rows[r2.port]["rtt_ms"]))
+        assert float(rows[far.port]["rtt_ms"]) > float(rows[r2.port]["rtt_ms"])
+        counts = _reads(s, 4, 50)
+        print("reads per replica: %s" % counts)
+        # Every new server goes to b; a's one server from before the choice (the first login
+        # went round-robin) is taken only while b's are all busy.
+        assert _host_rows(s, "reads")[far.port]["connects"] == rows[far.port]["connects"]
+        assert counts.get(r2.port, 0) >= 180, counts
+    finally:
+        far.close()
