@@ -32,8 +32,8 @@ static void run(struct client *c, const struct admin_host_cmd *h)
 	}
 	if (h->primary)
 		log_warn("%s: PRIMARY HOST %s %s:%d: split brain: writes go to %s:%d, the other "
-			 "hosts claiming primary get none", c->c.name, h->db, h->host, h->port,
-			 h->host, h->port);
+			 "hosts claiming primary get none",
+			 c->c.name, h->db, h->host, h->port, h->host, h->port);
 	else
 		log_info("%s: %s HOST %s %s:%d", c->c.name, verb_of(h), h->db, h->host, h->port);
 	char tag[32];

@@ -687,7 +687,7 @@ static void show_dns_hosts(struct client *c)
 static const char *const hosts_names[] = {
     "database", "host",	    "port",	    "role",    "read_only", "breaker", "servers",
     "connects", "failures", "lsn",	    "checked", "lag_bytes", "lagging", "split_brain",
-    "state",	"weight",   "transactions", "in_use",  "idle",	   "zone",	"rtt_ms"};
+    "state",	"weight",   "transactions", "in_use",  "idle",	    "zone",    "rtt_ms"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */

@@ -145,8 +145,8 @@ struct config {
 	usec_t server_login_retry;     /* 15 s: the cap of the reconnect backoff */
 	usec_t host_check_interval;    /* 0: no background health check of host lists */
 	usec_t host_turn_wait;         /* 0: a client never waits for a busy host's turn */
-	char *zone;                    /* this instance's zone: hosts of it go first; "" none */
-	int max_host_connections;      /* server connections per host of a host list; 0 = no limit */
+	char *zone;		       /* this instance's zone: hosts of it go first; "" none */
+	int max_host_connections; /* server connections per host of a host list; 0 = no limit */
 	usec_t host_check_timeout;     /* 3 s: connect, login and the check query */
 	usec_t max_replica_lag;        /* 0: off; a standby's replay delay over it: out */
 	int64_t max_replica_lag_bytes; /* 0: off; a standby this far behind the primary: out */

@@ -69,8 +69,8 @@ static shoal_rc zones(const struct db_entry *db, struct host_addr *out, int nh, 
 {
 	int nz = db->zone ? count_elems(db->zone) : 0;
 	if (nz > 1 && nz != nh) {
-		snprintf(err, errlen, "zone: %d zones for %d hosts (give one zone, or one per host)",
-			 nz, nh);
+		snprintf(err, errlen,
+			 "zone: %d zones for %d hosts (give one zone, or one per host)", nz, nh);
 		return SHOAL_ERROR;
 	}
 	const char *z = db->zone;
@@ -89,7 +89,8 @@ static shoal_rc zones(const struct db_entry *db, struct host_addr *out, int nh, 
 		if (!ok) {
 			snprintf(err, errlen,
 				 "zone: element %d of \"%s\" is not a zone name (letters, digits, "
-				 "_ - ., under 32)", i + 1, db->zone);
+				 "_ - ., under 32)",
+				 i + 1, db->zone);
 			return SHOAL_ERROR;
 		}
 	}

@@ -432,7 +432,8 @@ static void seek_primary(struct host_set *hs, struct host_rec *h, const char *re
 	if (!hosts_tsa_writes(hs->tsa) || h->role != HOST_ROLE_PRIMARY || h->seeking)
 		return;
 	log_warn("host %s:%d of %s: the primary failed (%s): roles are read again, looking for "
-		 "the primary", h->host, h->port, h->db, reason);
+		 "the primary",
+		 h->host, h->port, h->db, reason);
 	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, h->db) != 0)
 			continue;
@@ -571,8 +572,10 @@ static void pick_clear(const char *db)
 		if (!o->picked || strcmp(o->db, db) != 0)
 			continue;
 		o->picked = false;
-		log_info("host %s:%d of %s: the operator's pick as primary (PRIMARY HOST) is cleared: "
-			 "the split brain is over", o->host, o->port, o->db);
+		log_info(
+		    "host %s:%d of %s: the operator's pick as primary (PRIMARY HOST) is cleared: "
+		    "the split brain is over",
+		    o->host, o->port, o->db);
 	}
 }
 
@@ -598,7 +601,8 @@ static void split_update(const struct host_rec *h)
 	}
 	if (split && !was)
 		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
-			  "them until only one does (or PRIMARY HOST picks one)", h->db, who);
+			  "them until only one does (or PRIMARY HOST picks one)",
+			  h->db, who);
 	else if (!split && was)
 		log_info("split brain in %s is over: %s", h->db,
 			 n ? who : "no host claims primary now");
@@ -709,8 +713,8 @@ shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const
 				 dbname);
 		else
 			snprintf(err, errlen,
-				 "%s:%d is not one of the hosts of database %s claiming primary", host,
-				 port, dbname);
+				 "%s:%d is not one of the hosts of database %s claiming primary",
+				 host, port, dbname);
 		return SHOAL_ERROR;
 	}
 	for (struct host_rec *o = hosts_registry; o; o = o->next)

@@ -59,9 +59,9 @@ struct host_rec {
 	/* The entry's believed primary was lost (a failed login, a lost connection): its hosts'
 	 * roles are re-read at once and trusted for a second only, until a primary is found. */
 	bool seeking;
-	bool near;	/* in this instance's zone (zone=, the zone setting) */
-	char zone[32];	/* zone= of the entry's newest host set; "" none */
-	double rtt;	/* health checks' duration (connect, login, query), averaged; 0: none */
+	bool near;     /* in this instance's zone (zone=, the zone setting) */
+	char zone[32]; /* zone= of the entry's newest host set; "" none */
+	double rtt;    /* health checks' duration (connect, login, query), averaged; 0: none */
 };
 
 

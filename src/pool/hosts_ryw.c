@@ -49,13 +49,13 @@ void hosts_ryw_note(const struct host_set *hs, const char *user, const char *add
 	e->at = now;
 	/* The group's hosts are checked at the next tick: the reads wait for that position. */
 	for (int i = 0; i < hosts_nsets; i++)
-		for (int j = 0; j < hosts_sets[i]->n && strcmp(hosts_sets[i]->group, hs->group) == 0; j++)
+		for (int j = 0;
+		     j < hosts_sets[i]->n && strcmp(hosts_sets[i]->group, hs->group) == 0; j++)
 			hosts_sets[i]->h[j]->check_next = 0;
 	pthread_mutex_unlock(&hosts_lock);
 }
 
-usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
-		       usec_t window)
+usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr, usec_t window)
 {
 	if (!hs || hosts_tsa_writes(hs->tsa))
 		return 0;

@@ -323,7 +323,9 @@ static void jan_do(struct jan_action *a)
 				 "clients wait");
 		break;
 	case J_RETIRE_TIMEOUT: server_close(s, "no EOF after Terminate"); break;
-	case J_MAKE_ROOM: server_close(s, "making room for a host back in rotation"); break;
+	case J_MAKE_ROOM:
+		server_close(s, "making room for a host back in rotation");
+		break;
 	}
 }
 

@@ -337,9 +337,9 @@ static void test_zone_list(void **state)
 		char err[256] = "";
 		int n = 0;
 		if (config_parse_db(bad[k], &e, err, sizeof(err)) == SHOAL_OK)
-			assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err,
-							  sizeof(err)),
-					 SHOAL_ERROR);
+			assert_int_equal(
+			    config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			    SHOAL_ERROR);
 		assert_non_null(strstr(err, "zone"));
 		free(e.host);
 		free(e.zone);
