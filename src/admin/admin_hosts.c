@@ -1,5 +1,6 @@
 /* admin_hosts.c: the console's DISABLE HOST / ENABLE HOST <db> <host>:<port>: an operator takes
- * one host of an entry's host list out of rotation (planned maintenance) and puts it back. */
+ * one host of an entry's host list out of rotation (planned maintenance) and puts it back; and
+ * PRIMARY HOST <db> <host>:<port>: during a split brain, the operator picks the primary. */
 #include "admin_int.h"
 #include "admin_parse.h"
 #include "client.h"
@@ -9,6 +10,11 @@
 
 #include <stdio.h>
 
+static const char *verb_of(const struct admin_host_cmd *h)
+{
+	return h->primary ? "PRIMARY" : h->disable ? "DISABLE" : "ENABLE";
+}
+
 static void run(struct client *c, const struct admin_host_cmd *h)
 {
 	char err[300];
@@ -17,14 +23,22 @@ static void run(struct client *c, const struct admin_host_cmd *h)
 		admin_error(c, "08P01", "no such database: %s", h->db);
 		return;
 	}
-	if (hosts_set_disabled(e, h->db, h->host, h->port, h->disable, err, sizeof(err)) !=
-	    SHOAL_OK) {
+	shoal_rc rc = h->primary ? hosts_pick_primary(e, h->db, h->host, h->port, err, sizeof(err))
+				 : hosts_set_disabled(e, h->db, h->host, h->port, h->disable, err,
+						      sizeof(err));
+	if (rc != SHOAL_OK) {
 		admin_error(c, "08P01", "%s", err);
 		return;
 	}
-	const char *verb = h->disable ? "DISABLE" : "ENABLE";
-	log_info("%s: %s HOST %s %s:%d", c->c.name, verb, h->db, h->host, h->port);
-	proto_write_command_complete(&c->c.out, h->disable ? "DISABLE HOST" : "ENABLE HOST");
+	if (h->primary)
+		log_warn("%s: PRIMARY HOST %s %s:%d: split brain: writes go to %s:%d, the other "
+			 "hosts claiming primary get none",
+			 c->c.name, h->db, h->host, h->port, h->host, h->port);
+	else
+		log_info("%s: %s HOST %s %s:%d", c->c.name, verb_of(h), h->db, h->host, h->port);
+	char tag[32];
+	snprintf(tag, sizeof(tag), "%s HOST", verb_of(h));
+	proto_write_command_complete(&c->c.out, tag);
 }
 
 shoal_rc admin_hosts_command(struct client *c, const char *q)
@@ -36,8 +50,7 @@ shoal_rc admin_hosts_command(struct client *c, const char *q)
 	if (c->admin != ADMIN_FULL)
 		admin_error(c, "08P01", "admin access needed");
 	else if (h.kind == AH_USAGE)
-		admin_error(c, "08P01", "usage: %s HOST <db> <host>:<port>",
-			    h.disable ? "DISABLE" : "ENABLE");
+		admin_error(c, "08P01", "usage: %s HOST <db> <host>:<port>", verb_of(&h));
 	else
 		run(c, &h);
 	return SHOAL_OK;

@@ -118,7 +118,7 @@ void admin_parse(const char *q, struct admin_query *out)
 		memset(out, 0, sizeof(*out)); /* AQ_INVALID */
 }
 
-/* ---- DISABLE HOST / ENABLE HOST ------------------------------------------------------------- */
+/* ---- DISABLE HOST / ENABLE HOST / PRIMARY HOST ---------------------------------------------- */
 
 /* The next space-separated word of *pp into out (a ';' ends the command); false when there is
  * none or it is too long. */
@@ -171,9 +171,11 @@ void admin_parse_host(const char *q, struct admin_host_cmd *out)
 	memset(out, 0, sizeof(*out));
 	if (!host_word(&p, verb, sizeof(verb)) || !host_word(&p, kw, sizeof(kw)) ||
 	    strcasecmp(kw, "host") != 0 || host_at_end(p) ||
-	    (strcasecmp(verb, "disable") != 0 && strcasecmp(verb, "enable") != 0))
+	    (strcasecmp(verb, "disable") != 0 && strcasecmp(verb, "enable") != 0 &&
+	     strcasecmp(verb, "primary") != 0))
 		return; /* AH_OTHER */
 	out->disable = strcasecmp(verb, "disable") == 0;
+	out->primary = strcasecmp(verb, "primary") == 0;
 	out->kind = AH_USAGE;
 	if (!host_word(&p, out->db, sizeof(out->db)) || !host_word(&p, hp, sizeof(hp)) ||
 	    !host_at_end(p) || !host_split(hp, out)) {

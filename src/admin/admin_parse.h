@@ -24,7 +24,8 @@ struct admin_query {
 /* Parse the NUL-terminated query q. Always fills out->kind. */
 void admin_parse(const char *q, struct admin_query *out);
 
-/* DISABLE HOST / ENABLE HOST <db> <host>:<port>, which PgBouncer's grammar has no room for. */
+/* DISABLE HOST / ENABLE HOST / PRIMARY HOST <db> <host>:<port>, which PgBouncer's grammar has
+ * no room for. PRIMARY HOST: during a split brain, the operator's pick of the primary. */
 enum admin_host_kind {
 	AH_OTHER, /* not this command (DISABLE <db>, even a database named host): admin_parse's */
 	AH_USAGE, /* the two words, then not <db> <host>:<port> */
@@ -33,7 +34,8 @@ enum admin_host_kind {
 
 struct admin_host_cmd {
 	enum admin_host_kind kind;
-	bool disable;
+	bool disable; /* DISABLE (else ENABLE, or PRIMARY when primary) */
+	bool primary;
 	char db[64];
 	char host[256];
 	int port;

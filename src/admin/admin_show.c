@@ -615,6 +615,7 @@ static void show_help(struct client *c)
 		     "\n\tENABLE <db>"
 		     "\n\tDISABLE HOST <db> <host>:<port>"
 		     "\n\tENABLE HOST <db> <host>:<port>"
+		     "\n\tPRIMARY HOST <db> <host>:<port>"
 		     "\n\tRECONNECT [<db>]"
 		     "\n\tKILL [<db>]"
 		     "\n\tKILL_CLIENT <client_id>"
@@ -686,7 +687,7 @@ static void show_dns_hosts(struct client *c)
 static const char *const hosts_names[] = {
     "database", "host",	    "port",	    "role",    "read_only", "breaker", "servers",
     "connects", "failures", "lsn",	    "checked", "lag_bytes", "lagging", "split_brain",
-    "state",	"weight",   "transactions", "in_use",  "idle"};
+    "state",	"weight",   "transactions", "in_use",  "idle",	    "zone",    "rtt_ms"};
 
 /* Shoal's: one row per host of the database entries with a host list or target_session_attrs
  * (hosts.c): its role as last read, its circuit breaker, and its connection counts. */
@@ -695,7 +696,7 @@ static void show_hosts(struct client *c)
 	enum { MAX_ROWS = 1024 };
 	struct host_view *hosts = xcalloc(MAX_ROWS, sizeof(*hosts));
 	int n = hosts_snapshot(hosts, MAX_ROWS);
-	admin_header(&c->c.out, "ssisssiqqqsqsssiqii", hosts_names);
+	admin_header(&c->c.out, "ssisssiqqqsqsssiqiiss", hosts_names);
 	for (int i = 0; i < n; i++) {
 		struct admin_row r = {0};
 		row_str(&r, hosts[i].db);
@@ -723,6 +724,11 @@ static void show_hosts(struct client *c)
 		row_u64(&r, hosts[i].xacts); /* transactions its servers ended */
 		row_int(&r, hosts[i].servers - hosts[i].idle);
 		row_int(&r, hosts[i].idle);
+		row_str(&r, hosts[i].zone[0] ? hosts[i].zone : NULL); /* zone=; NULL: none */
+		if (hosts[i].rtt > 0) /* how long its health checks take, averaged */
+			row_fmt(&r, "%.1f", hosts[i].rtt * 1000);
+		else
+			row_str(&r, NULL);
 		admin_write_row(&c->c.out, &r);
 	}
 	free(hosts);

@@ -72,6 +72,7 @@ struct db_entry {
 	int port;       /* default 5432; with a port list, its first port */
 	char *port_list; /* port=5432,5433: the whole list; NULL when one port was given */
 	char *weight;	 /* weight=3,1,1: one per host (or one for all); NULL: all 1 */
+	char *zone;	 /* zone=a,b,b: one per host (or one for all); NULL: none */
 	int load_balance_hosts;   /* enum lb_hosts */
 	int target_session_attrs; /* enum tsa */
 	char *dbname;   /* server database; NULL: same as the client's database name */
@@ -144,6 +145,8 @@ struct config {
 	usec_t server_login_retry;     /* 15 s: the cap of the reconnect backoff */
 	usec_t host_check_interval;    /* 0: no background health check of host lists */
 	usec_t host_turn_wait;         /* 0: a client never waits for a busy host's turn */
+	char *zone;		       /* this instance's zone: hosts of it go first; "" none */
+	int max_host_connections; /* server connections per host of a host list; 0 = no limit */
 	usec_t host_check_timeout;     /* 3 s: connect, login and the check query */
 	usec_t max_replica_lag;        /* 0: off; a standby's replay delay over it: out */
 	int64_t max_replica_lag_bytes; /* 0: off; a standby this far behind the primary: out */
@@ -322,11 +325,13 @@ struct host_addr {
 	char host[256];
 	int port;
 	int weight; /* weight=: its share of new server connections (1..1000, default 1) */
+	char zone[32]; /* zone=: the host's zone, "" when none */
 };
 
-/* Split db->host, db->port_list and db->weight (libpq style: one port or weight for all hosts,
- * or one per host) into out[0..*n). A NULL host gives *n = 0 (the caller uses
- * config_default_host). SHOAL_ERROR with a message on an empty element, a bad port or weight,
+/* Split db->host, db->port_list, db->weight and db->zone (libpq style: one port, weight or
+ * zone for all hosts, or one per host) into out[0..*n). A NULL host gives *n = 0 (the caller
+ * uses config_default_host). SHOAL_ERROR with a message on an empty element, a bad port,
+ * weight or zone,
  * a count mismatch or more than max hosts. */
 shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
 			  char *err, size_t errlen) __attribute__((warn_unused_result));

@@ -1,4 +1,6 @@
-/* config_hosts.c: a database entry's host list, libpq style (host=a,b,c port=5432[,5433,...]). */
+/* config_hosts.c: a database entry's host list, libpq style (host=a,b,c port=5432[,5433,...]),
+ * with Shoal's weight= and zone= per host. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,6 +63,40 @@ static shoal_rc weights(const struct db_entry *db, struct host_addr *out, int nh
 	return SHOAL_OK;
 }
 
+/* zone=: one zone for every host, or one per host, each [A-Za-z0-9_.-]+ of under 32. */
+static shoal_rc zones(const struct db_entry *db, struct host_addr *out, int nh, char *err,
+		      size_t errlen)
+{
+	int nz = db->zone ? count_elems(db->zone) : 0;
+	if (nz > 1 && nz != nh) {
+		snprintf(err, errlen,
+			 "zone: %d zones for %d hosts (give one zone, or one per host)", nz, nh);
+		return SHOAL_ERROR;
+	}
+	const char *z = db->zone;
+	for (int i = 0; i < nh; i++) {
+		if (nz == 0) {
+			out[i].zone[0] = '\0';
+			continue;
+		}
+		if (nz == 1 && i > 0) {
+			memcpy(out[i].zone, out[0].zone, sizeof(out[i].zone));
+			continue;
+		}
+		bool ok = next_elem(&z, out[i].zone, sizeof(out[i].zone));
+		for (const char *c = out[i].zone; ok && *c; c++)
+			ok = isalnum((unsigned char)*c) || *c == '_' || *c == '-' || *c == '.';
+		if (!ok) {
+			snprintf(err, errlen,
+				 "zone: element %d of \"%s\" is not a zone name (letters, digits, "
+				 "_ - ., under 32)",
+				 i + 1, db->zone);
+			return SHOAL_ERROR;
+		}
+	}
+	return SHOAL_OK;
+}
+
 shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int max, int *n,
 			  char *err, size_t errlen)
 {
@@ -96,5 +132,7 @@ shoal_rc config_host_list(const struct db_entry *db, struct host_addr *out, int 
 		}
 	}
 	*n = nh;
-	return weights(db, out, nh, err, errlen);
+	if (weights(db, out, nh, err, errlen) != SHOAL_OK)
+		return SHOAL_ERROR;
+	return zones(db, out, nh, err, errlen);
 }

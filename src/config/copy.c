@@ -29,6 +29,7 @@ static void copy_db(struct db_entry *d)
 	d->host = dup_or_null(d->host);
 	d->port_list = dup_or_null(d->port_list);
 	d->weight = dup_or_null(d->weight);
+	d->zone = dup_or_null(d->zone);
 	d->dbname = dup_or_null(d->dbname);
 	d->user = dup_or_null(d->user);
 	d->password = dup_or_null(d->password);

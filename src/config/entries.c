@@ -24,6 +24,8 @@ void db_entry_clear(struct db_entry *db)
 	free(db->port_list);
 	free(db->weight);
 	db->weight = NULL;
+	free(db->zone);
+	db->zone = NULL;
 	free(db->dbname);
 	free(db->user);
 	free(db->password);

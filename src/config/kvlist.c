@@ -27,6 +27,7 @@ const struct kv_key db_keys[] = {
     DBK(load_balance_hosts, K_LB),
     DBK(target_session_attrs, K_TSA),
     DBK(weight, K_STR),
+    DBK(zone, K_STR),
     DBK(dbname, K_STR),
     DBK(user, K_STR),
     DBK(password, K_STR),

@@ -94,6 +94,8 @@ const struct setting settings[] = {
 	S_DUR(server_login_retry, "15", true),
 	S_DUR(host_check_interval, "0", true),
 	S_DUR(host_turn_wait, "0", true),
+	S_STR(zone, "", true),
+	S_INT(max_host_connections, "0", true, 0, INT_MAX),
 	S_DUR(host_check_timeout, "3", true),
 	S_DUR(max_replica_lag, "0", true),
 	S_INT64(max_replica_lag_bytes, "0", true, 0, INT64_MAX),

@@ -189,6 +189,10 @@ static void hosts_json(struct buf *b)
 		json_kv_str(b, "breaker", hosts_breaker_name(hs[i].breaker), true);
 		json_kv_int(b, "servers", hs[i].servers, true);
 		json_kv_int(b, "connects", (long long)hs[i].connects, true);
+		json_kv_str(b, "state", hosts_state_name(&hs[i]), true);
+		json_kv_str(b, "zone", hs[i].zone, true);
+		json_kv_int(b, "lag_bytes", (long long)hs[i].lag_bytes, true);
+		json_kv_int(b, "transactions", (long long)hs[i].xacts, true);
 		json_kv_int(b, "failures", (long long)hs[i].failures, false);
 		json_text(b, "}");
 	}

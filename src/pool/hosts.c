@@ -1,5 +1,6 @@
 /* hosts.c: host lists per database entry: host choice, roles, and a circuit breaker per host. */
 #include "hosts.h"
+#include "hosts_int.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -10,20 +11,19 @@
 
 /* A role read longer ago than this is not trusted to skip a host: the next pick may try it. */
 #define ROLE_TTL (30 * USEC_PER_SEC)
+/* ... and this long while the entry's primary is being looked for (seek_primary). */
+#define SEEK_TTL (1 * USEC_PER_SEC)
 /* The breaker stays open this long after the first failure, doubling per failed probe. */
 #define BREAKER_BASE (1 * USEC_PER_SEC)
 #define BREAKER_MAX  (30 * USEC_PER_SEC)
-/* hosts_pick_idle: a host passed over while its servers were all in use catches up by at most
- * this many rounds of picks (a host busy for long, or slow, gets no burst). */
-#define CATCH_UP 16
 
 static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec_t now);
 static void breaker_trip(struct host_rec *h, const char *reason, usec_t now);
 
-static pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct host_rec *registry;
-static struct host_set **sets;
-static int nsets;
+pthread_mutex_t hosts_lock = PTHREAD_MUTEX_INITIALIZER;
+struct host_rec *hosts_registry;
+struct host_set **hosts_sets;
+int hosts_nsets;
 
 const char *hosts_role_name(int role)
 {
@@ -40,6 +40,7 @@ const char *hosts_breaker_name(int state)
 const char *hosts_state_name(const struct host_view *v)
 {
 	return v->disabled		  ? "disabled"
+	       : v->picked		  ? "picked"
 	       : v->split		  ? "split"
 	       : v->lagging		  ? "lagging"
 	       : v->breaker != BRK_CLOSED ? "broken"
@@ -49,7 +50,7 @@ const char *hosts_state_name(const struct host_view *v)
 /* Under the lock. */
 static struct host_rec *rec_get(const char *db, const char *host, int port)
 {
-	for (struct host_rec *h = registry; h; h = h->next)
+	for (struct host_rec *h = hosts_registry; h; h = h->next)
 		if (h->port == port && strcmp(h->db, db) == 0 && strcmp(h->host, host) == 0)
 			return h;
 	struct host_rec *h = xcalloc(1, sizeof(*h));
@@ -57,7 +58,7 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 	h->host = xstrdup(host);
 	h->port = port;
 	h->lag_bytes = -1;
-	struct host_rec **tail = &registry; /* in configuration order, for SHOW HOSTS */
+	struct host_rec **tail = &hosts_registry; /* in configuration order, for SHOW HOSTS */
 	while (*tail)
 		tail = &(*tail)->next;
 	*tail = h;
@@ -66,10 +67,11 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 
 static char *set_sig(const struct db_entry *db)
 {
-	char sig[1024];
-	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s", db->host ? db->host : "", db->port,
+	char sig[1200];
+	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s|%s|%s", db->host ? db->host : "", db->port,
 		 db->port_list ? db->port_list : "", db->load_balance_hosts,
-		 db->target_session_attrs, db->weight ? db->weight : "");
+		 db->target_session_attrs, db->weight ? db->weight : "", db->zone ? db->zone : "",
+		 hosts_own_zone());
 	return xstrdup(sig);
 }
 
@@ -117,12 +119,18 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	size_t k = strlen(hs->group);
 	snprintf(hs->group + k, glen - k, "/%s", sdb);
 	pthread_mutex_lock(&hosts_lock);
+	const char *zone = hosts_own_zone();
+	bool nearest = strcmp(zone, "nearest") == 0;
 	for (int i = 0; i < n; i++) {
 		hs->h[i] = rec_get(dbname, addrs[i].host, addrs[i].port);
 		hs->h[i]->weight = hs->w[i];
+		memcpy(hs->h[i]->zone, addrs[i].zone, sizeof(hs->h[i]->zone));
+		if (!nearest)
+			hs->h[i]->near = zone[0] && strcmp(addrs[i].zone, zone) == 0;
 	}
-	sets = xrealloc(sets, sizeof(*sets) * (size_t)(nsets + 1));
-	sets[nsets++] = hs;
+	hosts_sets = xrealloc(hosts_sets, sizeof(*hosts_sets) * (size_t)(hosts_nsets + 1));
+	hosts_sets[hosts_nsets++] = hs;
+	hosts_zone_spread(dbname);
 	pthread_mutex_unlock(&hosts_lock);
 	return hs;
 }
@@ -137,7 +145,7 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db)
 	return changed;
 }
 
-static bool tsa_writes(int tsa)
+bool hosts_tsa_writes(int tsa)
 {
 	return tsa == TSA_READ_WRITE || tsa == TSA_PRIMARY;
 }
@@ -156,7 +164,7 @@ bool hosts_rotate_idle(const struct host_set *hs)
  * not: the connection's own check decides. */
 static bool role_excludes(const struct host_rec *h, int tsa, usec_t now)
 {
-	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > ROLE_TTL)
+	if (h->role == HOST_ROLE_UNKNOWN || now - h->role_at > (h->seeking ? SEEK_TTL : ROLE_TTL))
 		return false;
 	switch (tsa) {
 	case TSA_READ_WRITE:
@@ -182,11 +190,20 @@ static bool breaker_allows(const struct host_rec *h, usec_t now)
 	return now >= h->open_until;
 }
 
+/* max_host_connections (0: none). */
+static int host_limit(void)
+{
+	const struct config *cfg = config_current();
+	return cfg ? cfg->max_host_connections : 0;
+}
+
 /* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h))
+	int limit = host_limit();
+	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h) ||
+	    (hs->near_only && !h->near) || (limit > 0 && h->servers >= limit))
 		return false;
 	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
@@ -256,67 +273,86 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 	return best;
 }
 
+/* Under the lock: the host for a new server by tiers: the role wanted (pass 0) before a
+ * prefer-standby alias's primary (pass 1), and within each, hosts in this instance's zone
+ * before the others (near_only, set by the caller when the set is zoned). */
+static int pick_tiers(struct host_set *hs, usec_t now)
+{
+	bool zoned = hs->near_only;
+	for (int pass = 0; pass < (hs->tsa == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
+		hs->near_only = zoned;
+		int i = pick_index(hs, pass, now);
+		hs->near_only = false;
+		if (i < 0 && zoned)
+			i = pick_index(hs, pass, now);
+		if (i >= 0)
+			return i;
+	}
+	return -1;
+}
+
 bool hosts_balance_idle(const struct host_set *hs)
 {
 	return hs && hs->n > 1 && (hs->lb == LB_ROUND_ROBIN || hs->lb == LB_LEAST_CONN);
 }
 
-/* Whether host i has fewer in-use servers than host j for its weight. */
-static bool busier(const struct host_set *hs, const int *in_use, int i, int j)
+/* Under the lock: a host back in rotation with no server yet, usable now; -1 if none. */
+static int returned_index(const struct host_set *hs, usec_t now)
 {
-	return (long)in_use[i] * hs->w[j] > (long)in_use[j] * hs->w[i];
+	if (hs->lb == LB_DISABLE)
+		return -1; /* the first host in the list is wanted, whichever came back */
+	for (int i = 0; i < hs->n; i++)
+		if (hs->h[i]->returned && hs->h[i]->servers == 0 && usable(hs, hs->h[i], 0, now))
+			return i;
+	return -1;
 }
 
-int hosts_pick_idle(const struct host_set *hs, int *credit, const bool *idle, const int *in_use,
-		    bool may_wait)
+bool hosts_have_room(struct host_set *hs)
 {
-	bool cand[SHOAL_MAX_HOSTS], any = false;
-	int least = -1, total = 0, best = -1, top = -1, earned[SHOAL_MAX_HOSTS];
+	int limit = host_limit();
+	if (!hs || limit <= 0)
+		return true;
+	bool room = false;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n && !room; i++)
+		room = hs->h[i]->servers < limit && !hosts_held(hs, hs->h[i]) &&
+		       !role_excludes(hs->h[i], hs->tsa, shoal_now());
+	pthread_mutex_unlock(&hosts_lock);
+	return room;
+}
+
+bool hosts_returned_waiting(struct host_set *hs)
+{
+	if (!hs || hs->n < 2)
+		return false;
+	usec_t now = shoal_now();
+	bool busy = false;
+	pthread_mutex_lock(&hosts_lock);
 	for (int i = 0; i < hs->n; i++) {
-		cand[i] = idle[i];
-		any |= idle[i];
-		if (idle[i] && hs->lb == LB_LEAST_CONN &&
-		    (least < 0 || busier(hs, in_use, least, i)))
-			least = i;
+		struct host_rec *h = hs->h[i];
+		if (h->returned && h->servers > 0)
+			h->returned = false;
+		/* another zone's host standing in for ours: one server of it is enough */
+		busy |= h->servers >= 2 || (hs->zoned && !hs->near[i] && h->servers > 0);
 	}
-	if (!any)
-		return -1; /* nothing handed out: nobody earns or pays */
-	/* least-connections: only the hosts with the fewest in use per weight; round-robin
-	 * between those that tie (at low load: all of them). */
-	for (int i = 0; least >= 0 && i < hs->n; i++)
-		cand[i] = idle[i] && !busier(hs, in_use, i, least);
-	/* Smooth weighted round-robin (as pick_weighted) over the hosts in rotation (a server idle
-	 * or in use): a host whose servers are all in use earns its turn too. */
-	for (int i = 0; i < hs->n; i++) {
-		earned[i] = credit[i];
-		if (!idle[i] && !in_use[i])
-			continue;
-		earned[i] += hs->w[i];
-		total += hs->w[i];
-		if (top < 0 || earned[i] > earned[top])
-			top = i;
-		if (cand[i] && (best < 0 || earned[i] > earned[best]))
-			best = i;
-	}
-	/* round-robin: the host next in turn is busy; the client waits for one of its servers
-	 * (the caller bounds the wait), so the shares do not follow which host answers faster. */
-	if (may_wait && hs->lb == LB_ROUND_ROBIN && earned[top] > earned[best])
-		return -2;
-	earned[best] -= total;
-	for (int i = 0; i < hs->n; i++) /* a host passed over catches up by a few rounds at most */
-		credit[i] = earned[i] > CATCH_UP * total    ? CATCH_UP * total
-			    : earned[i] < -CATCH_UP * total ? -CATCH_UP * total
-							    : earned[i];
-	return best;
+	hs->near_only = hs->zoned; /* as hosts_pick: a far host is not wanted while near ones are */
+	bool waiting = busy && returned_index(hs, now) >= 0;
+	hs->near_only = false;
+	pthread_mutex_unlock(&hosts_lock);
+	return waiting;
 }
 
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
-	int i = pick_index(hs, 0, now);
-	if (i < 0 && hs->tsa == TSA_PREFER_STANDBY)
-		i = pick_index(hs, 1, now);
+	hs->near_only = hs->zoned;
+	int i = returned_index(hs, now);
+	if (i >= 0)
+		hs->h[i]->returned = false; /* its first server; later ones go by the rule */
+	else
+		i = pick_tiers(hs, now);
+	hs->near_only = false;
 	if (i < 0) {
 		pthread_mutex_unlock(&hosts_lock);
 		snprintf(err, errlen,
@@ -387,12 +423,45 @@ static void breaker_trip(struct host_rec *h, const char *reason, usec_t now)
 	h->breaker = BRK_OPEN;
 }
 
+/* Under the lock: the believed primary h of write alias hs failed. Without this a standby's
+ * role, read before the promotion, kept the promoted one skipped for ROLE_TTL: every role of
+ * the entry is read again by the next connection to each host (and by a health check at the
+ * next tick), and trusted for SEEK_TTL only until a host answers as primary. */
+static void seek_primary(struct host_set *hs, struct host_rec *h, const char *reason)
+{
+	if (!hosts_tsa_writes(hs->tsa) || h->role != HOST_ROLE_PRIMARY || h->seeking)
+		return;
+	log_warn("host %s:%d of %s: the primary failed (%s): roles are read again, looking for "
+		 "the primary",
+		 h->host, h->port, h->db, reason);
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0)
+			continue;
+		o->seeking = true;
+		o->role_at = 0;
+		o->check_next = 0;
+	}
+}
+
+/* Under the lock: h answered as a writable primary; the search is over. */
+static void seek_found(const struct host_rec *h)
+{
+	if (!h->seeking)
+		return;
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
+		if (strcmp(o->db, h->db) == 0)
+			o->seeking = false;
+	log_info("host %s:%d of %s: found as primary", h->host, h->port, h->db);
+}
+
 bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_failed, bool conn_lost,
 		       const char *reason)
 {
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
 	h->servers--;
+	if (hs && (login_failed || conn_lost))
+		seek_primary(hs, h, reason);
 	if (login_failed && h->breaker != BRK_OPEN) {
 		breaker_trip(h, reason, now);
 	} else if (conn_lost && h->breaker == BRK_CLOSED) {
@@ -438,13 +507,15 @@ static void role_note(struct host_rec *h, bool in_recovery, bool read_only, usec
 	h->role = role;
 	h->read_only = read_only;
 	h->role_at = now;
+	if (role == HOST_ROLE_PRIMARY && !read_only)
+		seek_found(h);
 }
 
 /* Under the lock: the freshest known primary of h's entry, or NULL. */
-static struct host_rec *primary_of(const struct host_rec *h)
+struct host_rec *hosts_primary_of(const struct host_rec *h)
 {
 	struct host_rec *best = NULL;
-	for (struct host_rec *o = registry; o; o = o->next)
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
 		if (o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing &&
 		    strcmp(o->db, h->db) == 0 && (!best || o->check_at > best->check_at))
 			best = o;
@@ -455,8 +526,8 @@ static struct host_rec *primary_of(const struct host_rec *h)
  * change. Bytes are measured against the primary's last checked position. */
 static void lag_update(const struct host_rec *h, const struct host_check *r)
 {
-	const struct host_rec *pri = primary_of(h);
-	for (struct host_rec *o = registry; o; o = o->next) {
+	const struct host_rec *pri = hosts_primary_of(h);
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, h->db) != 0)
 			continue;
 		bool standby = o->role == HOST_ROLE_STANDBY && o->check_at;
@@ -475,21 +546,37 @@ static void lag_update(const struct host_rec *h, const struct host_check *r)
 		if (over == o->lagging)
 			continue;
 		o->lagging = over;
-		if (over)
+		if (over) {
 			log_warn("host %s:%d of %s: replica lag %lld bytes, %.1f s: over "
 				 "max_replica_lag, out of rotation", o->host, o->port, o->db,
 				 (long long)o->lag_bytes, o->replay_delay);
-		else
+		} else {
 			log_info("host %s:%d of %s: replica caught up (lag %lld bytes, %.1f s), back "
 				 "in rotation", o->host, o->port, o->db, (long long)o->lag_bytes,
 				 o->replay_delay);
+			o->returned = true;
+		}
 	}
 }
 
 /* Under the lock: whether o answered its last check, as primary. */
-static bool claims_primary(const struct host_rec *o)
+bool hosts_claims_primary(const struct host_rec *o)
 {
 	return o->role == HOST_ROLE_PRIMARY && o->check_at && !o->check_failing;
+}
+
+/* Under the lock: the split brain of entry db is over; an operator's pick ends with it. */
+static void pick_clear(const char *db)
+{
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (!o->picked || strcmp(o->db, db) != 0)
+			continue;
+		o->picked = false;
+		log_info(
+		    "host %s:%d of %s: the operator's pick as primary (PRIMARY HOST) is cleared: "
+		    "the split brain is over",
+		    o->host, o->port, o->db);
+	}
 }
 
 /* Under the lock: split brain in h's entry (two hosts claim primary), one loud line when it
@@ -498,26 +585,29 @@ static void split_update(const struct host_rec *h)
 {
 	int n = 0;
 	char who[512] = "";
-	for (const struct host_rec *o = registry; o; o = o->next) {
-		if (strcmp(o->db, h->db) != 0 || !claims_primary(o))
+	for (const struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (strcmp(o->db, h->db) != 0 || !hosts_claims_primary(o))
 			continue;
 		size_t k = strlen(who);
 		snprintf(who + k, sizeof(who) - k, "%s%s:%d", n ? ", " : "", o->host, o->port);
 		n++;
 	}
 	bool split = n > 1, was = false;
-	for (struct host_rec *o = registry; o; o = o->next) {
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
 		if (strcmp(o->db, h->db) != 0)
 			continue;
 		was = was || o->split;
-		o->split = split && claims_primary(o);
+		o->split = split && hosts_claims_primary(o);
 	}
 	if (split && !was)
 		log_error("SPLIT BRAIN in %s: %s all claim to be primary; no writes go to any of "
-			  "them until only one does", h->db, who);
+			  "them until only one does (or PRIMARY HOST picks one)",
+			  h->db, who);
 	else if (!split && was)
 		log_info("split brain in %s is over: %s", h->db,
 			 n ? who : "no host claims primary now");
+	if (!split)
+		pick_clear(h->db);
 }
 
 void hosts_check_done(struct host_rec *h, const struct host_check *r, const char *reason)
@@ -534,11 +624,14 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		h->lsn_since = h->check_started;
 		h->replay_delay = r->delay;
 		h->check_at = now;
+		double rtt = (double)(now - h->check_started) / USEC_PER_SEC;
+		h->rtt = h->rtt ? 0.7 * h->rtt + 0.3 * rtt : rtt;
 		lag_update(h, r);
 		if (h->breaker != BRK_CLOSED && !h->probe_out) {
 			log_info("host %s:%d of %s: breaker closed, health check passed", h->host,
 				 h->port, h->db);
 			h->breaker = BRK_CLOSED;
+			h->returned = true;
 			h->backoff = 0;
 		}
 	} else if (h->breaker != BRK_OPEN || now >= h->open_until) {
@@ -547,98 +640,9 @@ void hosts_check_done(struct host_rec *h, const struct host_check *r, const char
 		breaker_trip(h, why, now);
 	}
 	split_update(h); /* a primary that stops answering no longer claims anything */
+	if (strcmp(hosts_own_zone(), "nearest") == 0)
+		hosts_zone_nearest(h->db);
 	pthread_mutex_unlock(&hosts_lock);
-}
-
-/* Read-your-writes: when each (user, client address, host group) last ended a transaction
- * through a write alias. A short list (one entry per application instance and user), under the
- * registry's lock; entries older than any window are reused. */
-struct ryw_entry {
-	char key[512];
-	usec_t at;
-};
-static struct ryw_entry *ryw;
-static int nryw;
-#define RYW_KEEP (600 * USEC_PER_SEC)
-
-static void ryw_key(char *out, size_t n, const struct host_set *hs, const char *user,
-		    const char *addr)
-{
-	snprintf(out, n, "%s|%s|%s", user, addr, hs->group);
-}
-
-void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr)
-{
-	if (!hs || !tsa_writes(hs->tsa))
-		return;
-	char key[512];
-	ryw_key(key, sizeof(key), hs, user, addr);
-	usec_t now = shoal_now();
-	pthread_mutex_lock(&hosts_lock);
-	struct ryw_entry *e = NULL, *old = NULL;
-	for (int i = 0; i < nryw && !e; i++) {
-		if (strcmp(ryw[i].key, key) == 0)
-			e = &ryw[i];
-		else if (now - ryw[i].at > RYW_KEEP)
-			old = &ryw[i];
-	}
-	if (!e && old)
-		e = old;
-	if (!e) {
-		ryw = xrealloc(ryw, sizeof(*ryw) * (size_t)(nryw + 1));
-		e = &ryw[nryw++];
-	}
-	snprintf(e->key, sizeof(e->key), "%s", key);
-	e->at = now;
-	/* The group's hosts are checked at the next tick: the reads wait for that position. */
-	for (int i = 0; i < nsets; i++)
-		for (int j = 0; j < sets[i]->n && strcmp(sets[i]->group, hs->group) == 0; j++)
-			sets[i]->h[j]->check_next = 0;
-	pthread_mutex_unlock(&hosts_lock);
-}
-
-usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr,
-		       usec_t window)
-{
-	if (!hs || tsa_writes(hs->tsa))
-		return 0;
-	char key[512];
-	ryw_key(key, sizeof(key), hs, user, addr);
-	usec_t now = shoal_now(), at = 0;
-	pthread_mutex_lock(&hosts_lock);
-	for (int i = 0; i < nryw; i++)
-		if (strcmp(ryw[i].key, key) == 0 && now - ryw[i].at <= window)
-			at = ryw[i].at;
-	pthread_mutex_unlock(&hosts_lock);
-	return at;
-}
-
-/* The floor a standby must have replayed for a write noted before the primary's check began:
- * its insert position, less a page header it may point past (pg_current_wal_insert_lsn() at a
- * page start counts the header, a standby's replay position the record end before it; no
- * record ends inside the first 40 bytes of a page but at its start, with 8 kB WAL pages). */
-static uint64_t ryw_floor(uint64_t insert_lsn)
-{
-	uint64_t off = insert_lsn % 8192;
-	return off > 0 && off <= 40 ? insert_lsn - off : insert_lsn;
-}
-
-bool hosts_ryw_allows(struct host_rec *h, usec_t since)
-{
-	if (!h)
-		return true; /* one host: nothing to choose */
-	pthread_mutex_lock(&hosts_lock);
-	struct host_rec *pri = primary_of(h);
-	bool ok = claims_primary(h);
-	if (!ok && pri && pri->lsn_since > since && h->role == HOST_ROLE_STANDBY)
-		ok = h->lsn >= ryw_floor(pri->lsn);
-	if (!ok) { /* ask again soon: the primary's position after the write, or the replay */
-		h->check_next = 0;
-		if (pri && pri->lsn_since <= since)
-			pri->check_next = 0;
-	}
-	pthread_mutex_unlock(&hosts_lock);
-	return ok;
 }
 
 bool hosts_primary_missing(struct host_set *hs)
@@ -679,7 +683,43 @@ shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const
 	struct host_rec *h = rec_get(dbname, host, port); /* made now if no pool has used it */
 	if (!h->weight)
 		h->weight = addrs[i].weight;
+	h->returned = h->disabled && !disabled;
 	h->disabled = disabled;
+	pthread_mutex_unlock(&hosts_lock);
+	return SHOAL_OK;
+}
+
+shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const char *host,
+			    int port, char *err, size_t errlen)
+{
+	if (!wants_set(db)) {
+		snprintf(err, errlen, "database %s has one host", dbname);
+		return SHOAL_ERROR;
+	}
+	pthread_mutex_lock(&hosts_lock);
+	struct host_rec *h = NULL;
+	bool split = false;
+	for (struct host_rec *o = hosts_registry; o; o = o->next) {
+		if (strcmp(o->db, dbname) != 0)
+			continue;
+		split |= o->split;
+		if (o->port == port && strcmp(o->host, host) == 0)
+			h = o;
+	}
+	if (!split || !h || !h->split) {
+		pthread_mutex_unlock(&hosts_lock);
+		if (!split)
+			snprintf(err, errlen, "no split brain in database %s: nothing to pick",
+				 dbname);
+		else
+			snprintf(err, errlen,
+				 "%s:%d is not one of the hosts of database %s claiming primary",
+				 host, port, dbname);
+		return SHOAL_ERROR;
+	}
+	for (struct host_rec *o = hosts_registry; o; o = o->next)
+		if (strcmp(o->db, dbname) == 0)
+			o->picked = o == h;
 	pthread_mutex_unlock(&hosts_lock);
 	return SHOAL_OK;
 }
@@ -688,7 +728,7 @@ int hosts_snapshot(struct host_view *out, int max)
 {
 	int n = 0;
 	pthread_mutex_lock(&hosts_lock);
-	for (struct host_rec *h = registry; h && n < max; h = h->next, n++) {
+	for (struct host_rec *h = hosts_registry; h && n < max; h = h->next, n++) {
 		struct host_view *v = &out[n];
 		snprintf(v->db, sizeof(v->db), "%s", h->db);
 		snprintf(v->host, sizeof(v->host), "%s", h->host);
@@ -704,6 +744,10 @@ int hosts_snapshot(struct host_view *out, int max)
 		v->lag_bytes = h->lag_bytes;
 		v->lagging = h->lagging;
 		v->split = h->split;
+		v->picked = h->picked;
+		v->near = h->near;
+		v->rtt = h->rtt;
+		memcpy(v->zone, h->zone, sizeof(v->zone));
 		v->disabled = h->disabled;
 		v->weight = h->weight;
 		v->xacts = atomic_load_explicit(&h->xacts, memory_order_relaxed);
@@ -716,20 +760,20 @@ int hosts_snapshot(struct host_view *out, int max)
 void hosts_free_all(void)
 {
 	pthread_mutex_lock(&hosts_lock);
-	while (registry) {
-		struct host_rec *h = registry;
-		registry = h->next;
+	while (hosts_registry) {
+		struct host_rec *h = hosts_registry;
+		hosts_registry = h->next;
 		free(h->db);
 		free(h->host);
 		free(h);
 	}
-	for (int i = 0; i < nsets; i++) {
-		free(sets[i]->sig);
-		free(sets[i]->group);
-		free(sets[i]);
+	for (int i = 0; i < hosts_nsets; i++) {
+		free(hosts_sets[i]->sig);
+		free(hosts_sets[i]->group);
+		free(hosts_sets[i]);
 	}
-	free(sets);
-	sets = NULL;
-	nsets = 0;
+	free(hosts_sets);
+	hosts_sets = NULL;
+	hosts_nsets = 0;
 	pthread_mutex_unlock(&hosts_lock);
 }

@@ -44,12 +44,24 @@ struct host_rec {
 	/* Split brain: this host and another of its entry both answered their last checks as
 	 * primary. Writes (read-write, primary) go to neither. Same locking as lagging. */
 	_Atomic bool split;
+	/* PRIMARY HOST: an operator picked this one of the split primaries; writes go to it. Same
+	 * locking as split; cleared (one log line) when the split brain ends. */
+	_Atomic bool picked;
 	int64_t lag_bytes; /* behind the entry's primary at the last check; -1: not known */
 	/* DISABLE HOST by an operator: no new server, its idle ones are closed (as lagging). */
 	_Atomic bool disabled;
 	_Atomic uint64_t xacts; /* transactions its servers ended (ReadyForQuery 'I') */
 	_Atomic int idle;	/* of servers, those in an idle list now (ledger.c keeps it) */
 	int weight;		/* weight= of the entry's newest host set */
+	/* Back in rotation (breaker closed by a check, caught up, enabled) with no server yet:
+	 * the next new server of its entry goes to it, and a full pool makes room (janitor.c). */
+	bool returned;
+	/* The entry's believed primary was lost (a failed login, a lost connection): its hosts'
+	 * roles are re-read at once and trusted for a second only, until a primary is found. */
+	bool seeking;
+	bool near;     /* in this instance's zone (zone=, the zone setting) */
+	char zone[32]; /* zone= of the entry's newest host set; "" none */
+	double rtt;    /* health checks' duration (connect, login, query), averaged; 0: none */
 };
 
 
@@ -59,6 +71,11 @@ struct host_set {
 	int n, lb, tsa;
 	int next;  /* round-robin: the index the next pick starts at */
 	bool weighted;		     /* weight= gave some host another weight than the rest */
+	/* some hosts are in this instance's zone, some not: those go first. Fixed when the set is
+	 * made, but with zone = nearest set by health checks (registry lock; read without). */
+	_Atomic bool zoned;
+	bool near_only; /* during a pick (registry lock): only hosts in this instance's zone */
+	_Atomic bool near[SHOAL_MAX_HOSTS]; /* each host is in this instance's zone */
 	int w[SHOAL_MAX_HOSTS];	     /* each host's weight */
 	int credit[SHOAL_MAX_HOSTS]; /* weighted round-robin: each host's running credit */
 	char *sig; /* host, port list and modes: a reload compares it */
@@ -71,7 +88,8 @@ struct host_set {
 static inline bool hosts_held(const struct host_set *hs, const struct host_rec *h)
 {
 	return h && (h->lagging || h->disabled ||
-		     (h->split && hs && (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
+		     (h->split && !h->picked && hs &&
+		      (hs->tsa == TSA_READ_WRITE || hs->tsa == TSA_PRIMARY)));
 }
 
 /* The set for db (client database name dbname), or NULL when the entry has one host and
@@ -84,6 +102,17 @@ bool hosts_set_changed(const struct host_set *hs, const struct db_entry *db);
 /* The host a new server connection goes to, counted in its servers; NULL (why in err) when every
  * host's breaker is open or none can have the wanted role. */
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen);
+
+/* max_host_connections: whether a host of hs that may take a new server (not held, not of the
+ * wrong role) has fewer servers than the limit. A breaker is not looked at: a broken host's
+ * failure is reported by its connection attempt. true when there is no limit. */
+bool hosts_have_room(struct host_set *hs);
+
+/* Whether a host of hs came back into rotation and has no server yet while another host has
+ * two or more (or, with zones, it is in this instance's zone and a host of another zone has
+ * one): the pool should open one (making room if full) so that it gets its share at
+ * once, not at the next server_lifetime. Clears the mark of a returned host that has servers. */
+bool hosts_returned_waiting(struct host_set *hs);
 
 /* Whether a new server of hs must read its role after login (target_session_attrs != any). */
 bool hosts_wants_role(const struct host_set *hs);
@@ -150,6 +179,12 @@ shoal_rc hosts_set_disabled(const struct db_entry *db, const char *dbname, const
 			    int port, bool disabled, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
+/* PRIMARY HOST: during a split brain of entry db (named dbname), writes go to host:port, one
+ * of the hosts claiming primary, and to no other. SHOAL_ERROR (why in err) when there is no
+ * split brain in it or host:port is not one of those claiming primary. */
+shoal_rc hosts_pick_primary(const struct db_entry *db, const char *dbname, const char *host,
+			    int port, char *err, size_t errlen) __attribute__((warn_unused_result));
+
 /* Whether hs sends writes: target_session_attrs read-write or primary. */
 static inline bool hosts_writes(const struct host_set *hs)
 {
@@ -187,12 +222,15 @@ struct host_view {
 	uint64_t failures, connects, lsn, xacts;
 	double check_age; /* seconds since the last good check; -1: none */
 	int64_t lag_bytes;
-	bool lagging, split;
+	bool lagging, split, picked, near;
+	char zone[32];
+	double rtt; /* seconds; 0: not measured */
 };
 int hosts_snapshot(struct host_view *out, int max);
 const char *hosts_role_name(int role);
 const char *hosts_breaker_name(int state);
-/* One word for a host's state: disabled, split, lagging, broken (breaker not closed), up. */
+/* One word for a host's state: disabled, picked (PRIMARY HOST during a split brain), split,
+ * lagging, broken (breaker not closed), up. */
 const char *hosts_state_name(const struct host_view *v);
 
 /* At exit. */

@@ -31,6 +31,7 @@ enum jan_kind {
 	J_SERVER_EVICT,
 	J_RETIRE_TIMEOUT,
 	J_PRIMARY_WAIT,
+	J_MAKE_ROOM,
 };
 
 struct jan_action {
@@ -218,6 +219,27 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	}
 }
 
+/* Under the lock: a host of the pool's list came back into rotation and has no server while
+ * others have several: open one for it now (hosts_pick sends it there), or when the pool is
+ * full close one idle server of this worker so the next tick (or a waiter) can. Returns how
+ * many servers to open. Without this the host waited for server_lifetime to get a share. */
+static int jan_make_room(struct jan *j, struct pool *p)
+{
+	if (!p->hosts || pause_is_paused(p->name) || !hosts_returned_waiting(p->hosts))
+		return 0;
+	if (pool_claim_slots(p, 1, false, j->now) == 1)
+		return 1;
+	for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w != j->w || s->dying || !jan_add(j, J_MAKE_ROOM, s))
+			continue;
+		s->dying = true;
+		p->n_dying++;
+		break;
+	}
+	return 0;
+}
+
 /* query_wait_timeout. While the pool's server logins fail, say why: the client would otherwise
  * learn only that it waited. The message still starts with "query_wait_timeout". */
 static void wait_timeout(struct client *c)
@@ -301,6 +323,9 @@ static void jan_do(struct jan_action *a)
 				 "clients wait");
 		break;
 	case J_RETIRE_TIMEOUT: server_close(s, "no EOF after Terminate"); break;
+	case J_MAKE_ROOM:
+		server_close(s, "making room for a host back in rotation");
+		break;
 	}
 }
 
@@ -316,6 +341,7 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	jan_scan_servers(j, p);
 	int fill = p->min_pool_size - p->n_servers;
 	int nfill = fill > 0 ? pool_claim_slots(p, fill, false, j->now) : 0;
+	nfill += jan_make_room(j, p);
 	pool_unlock(p);
 	for (int k = 0; k < j->n; k++) {
 		struct conn *cn = j->a[k].obj;

@@ -640,7 +640,7 @@ static enum claim_rc claim_one(struct pool *p, bool reserve, usec_t now)
 	if (now < p->next_connect_at || pause_is_paused(p->name))
 		return CLAIM_NO;
 	int size = p->pool_size + (reserve ? p->reserve_pool_size : 0);
-	if (p->n_servers >= size)
+	if (p->n_servers >= size || !hosts_have_room(p->hosts)) /* max_host_connections */
 		return CLAIM_NO;
 	if (!limit_take(p->size_limit, size)) /* size > 0 here */
 		return CLAIM_SIZE_FULL; /* its replication pool's servers, or the other way round */

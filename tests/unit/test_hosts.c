@@ -240,10 +240,128 @@ static void test_primary_missing_once_no_host_may_be_primary(void **state)
 	assert_int_equal(pick_port(hs), 2);
 	assert_true(hosts_role_seen(hs, hs->h[1], false, false));
 	assert_false(hosts_primary_missing(hs));
-	/* the primary's login fails: its breaker opens, no host may be primary */
+	/* the primary's login fails: its breaker opens and the standby's role is read again (it
+	 * may have been promoted); once it answers as a standby again, no host may be primary */
 	hosts_server_gone(hs, hs->h[1], true, false, "refused");
+	assert_false(hosts_primary_missing(hs));
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_role_seen(hs, hs->h[0], true, true));
+	hosts_server_gone(hs, hs->h[0], false, false, "role");
 	assert_true(hosts_primary_missing(hs));
 	assert_false(hosts_primary_missing(set_of("pm_ro", "host=s,p port=1,2")));
+}
+
+/* Failover without health checks: the believed primary's connection is lost; the standby's
+ * role, read a moment ago, no longer keeps it out: the next pick asks it again, and once it
+ * answers as primary the search is over (its roles are trusted for long again). */
+static void test_lost_primary_makes_roles_be_read_again(void **state)
+{
+	(void)state;
+	struct host_set *hs = set_of("seek", "host=p,s port=1,2 target_session_attrs=read-write");
+	assert_int_equal(pick_port(hs), 1);
+	assert_true(hosts_role_seen(hs, hs->h[0], false, false));
+	assert_int_equal(pick_port(hs), 2);
+	assert_false(hosts_role_seen(hs, hs->h[1], true, true));
+	hosts_server_gone(hs, hs->h[1], false, false, "role");
+	assert_int_equal(pick_port(hs), 1); /* the standby is skipped while its role is fresh */
+	hosts_server_gone(hs, hs->h[0], false, true, "server closed the connection");
+	assert_true(hs->h[1]->seeking);
+	assert_int_equal(pick_port(hs), 2); /* asked again at once (the primary is a probe) */
+	assert_true(hosts_role_seen(hs, hs->h[1], false, false)); /* promoted */
+	assert_false(hs->h[0]->seeking || hs->h[1]->seeking);
+}
+
+/* A host back in rotation (here: ENABLE HOST) gets the next new server whatever the turn, and
+ * hosts_returned_waiting says so while it has none and another host has two. */
+static void test_returned_host_goes_first(void **state)
+{
+	(void)state;
+	struct db_entry e = {0};
+	char err[256];
+	assert_int_equal(config_parse_db("host=a,b port=1,2", &e, err, sizeof(err)), SHOAL_OK);
+	struct host_set *hs = hosts_set_for(&e, "back");
+	assert_int_equal(hosts_set_disabled(&e, "back", "b", 2, true, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(pick_port(hs), 1);
+	assert_int_equal(pick_port(hs), 1);
+	assert_false(hosts_returned_waiting(hs));
+	assert_int_equal(hosts_set_disabled(&e, "back", "b", 2, false, err, sizeof(err)), SHOAL_OK);
+	assert_true(hosts_returned_waiting(hs));
+	hs->next = 0; /* a's turn: b goes first anyway */
+	assert_int_equal(pick_port(hs), 2);
+	assert_false(hosts_returned_waiting(hs));
+	free(e.host);
+	free(e.port_list);
+}
+
+/* Split brain: two hosts answer their checks as primary; a write alias holds both until the
+ * operator picks one (PRIMARY HOST); the pick ends with the split. */
+static void test_primary_pick_during_split_brain(void **state)
+{
+	(void)state;
+	struct db_entry e = {0};
+	char err[256];
+	assert_int_equal(config_parse_db("host=a,b port=1,2 target_session_attrs=read-write", &e,
+					 err, sizeof(err)),
+			 SHOAL_OK);
+	struct host_set *hs = hosts_set_for(&e, "sb");
+	struct host_check up = {.ok = true}, down = {.ok = false};
+	assert_int_equal(hosts_pick_primary(&e, "sb", "b", 2, err, sizeof(err)), SHOAL_ERROR);
+	assert_non_null(strstr(err, "no split brain"));
+	for (int i = 0; i < 2; i++) {
+		assert_true(hosts_check_claim(hs->h[i], USEC_PER_SEC));
+		hosts_check_done(hs->h[i], &up, NULL);
+	}
+	assert_true(hosts_held(hs, hs->h[0]) && hosts_held(hs, hs->h[1]));
+	assert_int_equal(hosts_pick_primary(&e, "sb", "c", 3, err, sizeof(err)), SHOAL_ERROR);
+	assert_int_equal(hosts_pick_primary(&e, "sb", "b", 2, err, sizeof(err)), SHOAL_OK);
+	assert_true(hosts_held(hs, hs->h[0]));
+	assert_false(hosts_held(hs, hs->h[1]));
+	assert_int_equal(pick_port(hs), 2);
+	hs->h[0]->check_next = 0; /* its next check is due */
+	assert_true(hosts_check_claim(hs->h[0], USEC_PER_SEC));
+	hosts_check_done(hs->h[0], &down, "refused"); /* a steps down: over, the pick cleared */
+	assert_false(hs->h[1]->split || hs->h[1]->picked);
+	free(e.host);
+	free(e.port_list);
+}
+
+/* zone=: one per host or one for all; a wrong count or a bad name is refused at load. */
+static void test_zone_list(void **state)
+{
+	(void)state;
+	const char *bad[] = {"host=a,b,c zone=x,y", "host=a,b zone=x,", "host=a,b zone=x;y,z",
+			     "host=a,b zone=0123456789012345678901234567890123,y"};
+	for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		struct db_entry e = {0};
+		struct host_addr out[SHOAL_MAX_HOSTS];
+		char err[256] = "";
+		int n = 0;
+		if (config_parse_db(bad[k], &e, err, sizeof(err)) == SHOAL_OK)
+			assert_int_equal(
+			    config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			    SHOAL_ERROR);
+		assert_non_null(strstr(err, "zone"));
+		free(e.host);
+		free(e.zone);
+	}
+	struct db_entry e = {0};
+	struct host_addr out[SHOAL_MAX_HOSTS];
+	char err[256];
+	int n = 0;
+	assert_int_equal(config_parse_db("host=a,b,c zone=eu-1", &e, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			 SHOAL_OK);
+	assert_string_equal(out[2].zone, "eu-1");
+	free(e.host);
+	free(e.zone);
+	e = (struct db_entry){0};
+	assert_int_equal(config_parse_db("host=a,b zone=x,y", &e, err, sizeof(err)), SHOAL_OK);
+	assert_int_equal(config_host_list(&e, out, SHOAL_MAX_HOSTS, &n, err, sizeof(err)),
+			 SHOAL_OK);
+	assert_string_equal(out[0].zone, "x");
+	assert_string_equal(out[1].zone, "y");
+	free(e.host);
+	free(e.zone);
 }
 
 static void test_prefer_standby_takes_the_primary_only_when_no_standby_is_left(void **state)
@@ -339,6 +457,10 @@ int main(void)
 	    cmocka_unit_test(test_all_breakers_open_means_no_host),
 	    cmocka_unit_test(test_lost_connection_makes_one_probe),
 	    cmocka_unit_test(test_snapshot_lists_hosts_in_order),
+	    cmocka_unit_test(test_lost_primary_makes_roles_be_read_again),
+	    cmocka_unit_test(test_returned_host_goes_first),
+	    cmocka_unit_test(test_primary_pick_during_split_brain),
+	    cmocka_unit_test(test_zone_list),
 	};
 	return cmocka_run_group_tests_name("hosts", tests, NULL, teardown);
 }

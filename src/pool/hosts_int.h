@@ -1,0 +1,30 @@
+/* hosts_int.h: the host registry shared by hosts.c, hosts_ryw.c and hosts_zone.c (not for
+ * other callers). */
+#ifndef SHOAL_HOSTS_INT_H
+#define SHOAL_HOSTS_INT_H
+
+#include <pthread.h>
+
+#include "hosts.h"
+
+extern pthread_mutex_t hosts_lock;	/* a leaf: nothing else is locked while it is held */
+extern struct host_rec *hosts_registry; /* every host record, in configuration order */
+extern struct host_set **hosts_sets;	/* every host set made, kept until exit */
+extern int hosts_nsets;
+
+/* Under the lock: the freshest known primary of h's entry, or NULL. */
+struct host_rec *hosts_primary_of(const struct host_rec *h);
+/* Under the lock: whether o answered its last check, as primary. */
+bool hosts_claims_primary(const struct host_rec *o);
+/* Whether target_session_attrs tsa sends writes (read-write, primary). */
+bool hosts_tsa_writes(int tsa);
+
+/* This instance's zone (the zone setting): "" none, "nearest" measured (hosts_zone.c). */
+const char *hosts_own_zone(void);
+/* Under the lock: each set of entry db takes its hosts' near marks. */
+void hosts_zone_spread(const char *db);
+/* zone = nearest, under the lock, after a check of a host of entry db: the zone whose host
+ * answered fastest becomes the near one (another takes over when 20% faster). */
+void hosts_zone_nearest(const char *db);
+
+#endif
