@@ -272,6 +272,35 @@ def pg_restart(p, pg, args):
                 recover="%.2f" % recover, rss=rss_mb(p.pid), fds=fds(p.pid), lost=lost)
 
 
+def pg_down(p, pg, args):
+    """PostgreSQL stopped: how fast new clients hear about it (10 psql, one after another, a
+    second apart so that later ones meet the pool's failing logins), then how soon after the
+    server is back a query succeeds."""
+    psql(p.port, "SELECT 1")  # a pool with a server that will die
+    pg_ctl = [PGBIN + "/pg_ctl", "-D", pg.data, "-m", "fast", "-w"]
+    subprocess.run(as_pg_user(pg_ctl + ["stop"]), stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, check=True)
+    took, said = [], []
+    for _ in range(10):
+        rc, out, t = psql(p.port, "SELECT 1", timeout=30)
+        took.append(t)
+        errs = [l for l in out.splitlines() if "FATAL" in l or "ERROR" in l]
+        said.append(short(errs[0].split("FATAL:")[-1].split("ERROR:")[-1].strip(), 70)
+                    if errs else short(out, 70))
+        time.sleep(max(0.0, 1 - t))
+    subprocess.run(as_pg_user(pg_ctl + ["start", "-o", "-p %d -k %s -c max_connections=120 "
+                                        "-c fsync=off" % (pg.port, pg.dir)]),
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    back = time.monotonic()
+    while psql(p.port, "SELECT 1", timeout=30)[0] != 0 and time.monotonic() - back < 30:
+        time.sleep(0.05)
+    recover = time.monotonic() - back
+    later = max(range(1, 10), key=lambda i: took[i])
+    return dict(saw="server down: 1st new client %.2f s (%s); the 9 after it: max %.2f s (%s)"
+                    % (took[0], said[0], took[later], said[later]),
+                recover="%.2f" % recover, rss=rss_mb(p.pid), fds=fds(p.pid))
+
+
 def startup_packet(db, user="postgres"):
     body = b"".join(x.encode() + b"\0" for x in ("user", user, "database", db)) + b"\0"
     return struct.pack("!ii", 8 + len(body), 196608) + body
@@ -743,7 +772,8 @@ def scram_timing(p, pg, args):
 
 
 SCENARIOS = {"slow_logins": slow_logins, "second_instance": second_instance,
-             "wildcard_pools": wildcard_pools, "pg_restart": pg_restart, "fd_limit": fd_limit,
+             "wildcard_pools": wildcard_pools, "pg_restart": pg_restart, "pg_down": pg_down,
+             "fd_limit": fd_limit,
              "login_storm": login_storm, "many_entries": many_entries, "many_pools": many_pools,
              "console_reload": console_reload, "bad_passwords": bad_passwords,
              "scram_flood": scram_flood, "scram_timing": scram_timing}
