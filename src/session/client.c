@@ -107,6 +107,22 @@ void client_accept_internal(struct worker *w, int fd)
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu health-probe", (unsigned long long)c->id);
 }
 
+void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const char *v)
+{
+	if (*name != inline_buf)
+		free(*name);
+	*name = NULL;
+	if (!v)
+		return;
+	size_t len = strlen(v);
+	if (len >= CLIENT_NAME_INLINE) {
+		*name = xstrdup(v);
+		return;
+	}
+	memcpy(inline_buf, v, len + 1);
+	*name = inline_buf;
+}
+
 void client_free(struct client *c)
 {
 	params_free(&c->params);
@@ -116,8 +132,8 @@ void client_free(struct client *c)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
 	free(c->aq_secret);
 	txn_client_free(c);
-	free(c->user);
-	free(c->dbname);
+	client_name_set(&c->user, c->user_buf, NULL);
+	client_name_set(&c->dbname, c->dbname_buf, NULL);
 	free(c->repl);
 	free(c);
 }
