@@ -10,6 +10,7 @@
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
+#include "objcache.h"
 #include "params.h"
 #include "pool.h"
 #include "proto.h"
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 static atomic_uint_fast64_t next_client_id = 1;
+static __thread struct objcache client_cache; /* freed clients, for this worker's next ones */
 static atomic_int total_clients;
 
 static void client_event(struct loop_fd *lfd, uint32_t events);
@@ -38,7 +40,7 @@ int client_count(void)
 
 static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
-	struct client *c = xcalloc(1, sizeof(*c));
+	struct client *c = objcache_take(&client_cache, sizeof(*c));
 	char peer[80];
 	c->c.w = w;
 	c->c.loop = w->loop;
@@ -135,7 +137,7 @@ void client_free(struct client *c)
 	client_name_set(&c->user, c->user_buf, NULL);
 	client_name_set(&c->dbname, c->dbname_buf, NULL);
 	free(c->repl);
-	free(c);
+	objcache_give(&client_cache, c, sizeof(*c));
 }
 
 shoal_rc client_flush(struct client *c)
