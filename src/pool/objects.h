@@ -81,6 +81,9 @@ struct client {
 	char *repl; /* startup replication= ("true", "database"...): its own server; NULL: none */
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
+	/* The two lists' fixed storage: params' first items array, login's copy (items and
+	 * strings) when they fit, as the usual few values do */
+	struct param params_fixed[4], login_fixed[6];
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	int auth_step;            /* enum client_auth_step in client_login.c */
 	uint8_t md5_salt[4];

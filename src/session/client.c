@@ -48,6 +48,10 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	c->c.lfd.cb = client_event;
 	c->id = atomic_fetch_add(&next_client_id, 1);
 	list_init(&c->node);
+	c->params.fixed = (char *)(void *)c->params_fixed;
+	c->params.fixed_len = sizeof(c->params_fixed);
+	c->login.fixed = (char *)(void *)c->login_fixed;
+	c->login.fixed_len = sizeof(c->login_fixed);
 	c->connect_time = c->last_activity = shoal_now();
 	net_peer_name(addr, peer, sizeof(peer));
 	net_addr_info(fd, addr, c->addr, sizeof(c->addr), &c->port, c->local_addr,
