@@ -8,6 +8,7 @@
 #include "door.h"
 #include "listen.h"
 #include "log.h"
+#include "objcache.h"
 #include "objects.h"
 #include "pool.h"
 #include "server.h"
@@ -308,6 +309,7 @@ static void *worker_thread(void *arg)
 	cancel_reap(w, 0);
 	worker_after_batch(w);
 	buf_cache_drain();
+	objcache_drain_all();
 	config_reader_leave(&w->cfg_reader);
 	return NULL;
 }
