@@ -17,17 +17,8 @@ static __thread int cache_n;
 
 void buf_shed(struct buf *b)
 {
-	if (b->cap == 0 || b->len != b->off)
-		return;
-	if (b->cap != BUF_SMALL || cache_n == CACHE_MAX) {
+	if (b->len == b->off)
 		buf_free(b);
-		return;
-	}
-	struct block *blk = (struct block *)(void *)b->data;
-	blk->next = cache;
-	cache = blk;
-	cache_n++;
-	*b = (struct buf){0};
 }
 
 void buf_cache_drain(void)
@@ -82,9 +73,15 @@ void buf_compact(struct buf *b)
 
 void buf_free(struct buf *b)
 {
-	free(b->data);
-	b->data = NULL;
-	b->off = b->len = b->cap = 0;
+	if (b->cap == BUF_SMALL && cache_n < CACHE_MAX) {
+		struct block *blk = (struct block *)(void *)b->data;
+		blk->next = cache;
+		cache = blk;
+		cache_n++;
+	} else {
+		free(b->data);
+	}
+	*b = (struct buf){0};
 }
 
 void buf_printf(struct buf *b, const char *fmt, ...)

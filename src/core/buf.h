@@ -45,11 +45,11 @@ void buf_consume(struct buf *b, size_t n);
 void buf_compact(struct buf *b);
 /* Append printf-formatted text (no NUL), however long. */
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
-/* Free memory; the buffer is then empty and reusable. */
+/* Let go of b's memory, whatever it holds: a BUF_SMALL block goes to this thread's cache, which
+ * buf_reserve takes from first (a closed connection's buffers serve the next one); a larger one
+ * is freed. The buffer is then empty and reusable. */
 void buf_free(struct buf *b);
-/* If b is empty, let go of its memory: a BUF_SMALL block goes to this thread's cache, which
- * buf_reserve takes from first; a larger one is freed. A connection between requests then
- * holds no buffer at all. */
+/* If b is empty, buf_free it. A connection between requests then holds no buffer at all. */
 void buf_shed(struct buf *b);
 /* Free this thread's cached blocks (at thread exit). */
 void buf_cache_drain(void);

@@ -10,6 +10,7 @@
 #include "handoff.h"
 #include "listen.h"
 #include "log.h"
+#include "objcache.h"
 #include "objects.h"
 #include "pool.h"
 #include "server.h"
@@ -317,6 +318,7 @@ static void *worker_thread(void *arg)
 	cancel_reap(w, 0);
 	worker_after_batch(w);
 	buf_cache_drain();
+	objcache_drain_all();
 	config_reader_leave(&w->cfg_reader);
 	return NULL;
 }

@@ -150,11 +150,16 @@ static void pool_load_limits(struct pool *p, const struct config *cfg, const str
  * length, so no byte a client may send in a name can make two keys alike. */
 static struct hmap pool_index;
 
-static size_t pool_key(char **out, const char *dbname, const char *user, const char *repl)
+#define POOL_KEY_STACK 256 /* a key of two NAMEDATALEN names fits: no allocation per login */
+
+/* The index key of (dbname, user, repl) in *out: stack (POOL_KEY_STACK bytes) when it fits,
+ * else allocated (the caller frees *out when it is not stack). Returns its length. */
+static size_t pool_key(char **out, char *stack, const char *dbname, const char *user,
+		       const char *repl)
 {
 	size_t nd = strlen(dbname), nu = strlen(user), nr = repl ? strlen(repl) + 1 : 0;
 	size_t n = 2 * sizeof(size_t) + nd + nu + nr;
-	char *k = xmalloc(n), *at = k + 2 * sizeof(size_t);
+	char *k = n <= POOL_KEY_STACK ? stack : xmalloc(n), *at = k + 2 * sizeof(size_t);
 	memcpy(k, &nd, sizeof(nd));
 	memcpy(k + sizeof(nd), &nu, sizeof(nu));
 	memcpy(at, dbname, nd);
@@ -169,19 +174,21 @@ static size_t pool_key(char **out, const char *dbname, const char *user, const c
 
 static struct hent *pool_index_get(const char *dbname, const char *user, const char *repl)
 {
-	char *k;
-	size_t n = pool_key(&k, dbname, user, repl);
+	char *k, stack[POOL_KEY_STACK];
+	size_t n = pool_key(&k, stack, dbname, user, repl);
 	struct hent *e = hmap_get(&pool_index, k, n, hash_bytes(k, n));
-	free(k);
+	if (k != stack)
+		free(k);
 	return e;
 }
 
 static void pool_index_put(struct pool *p)
 {
-	char *k;
-	size_t n = pool_key(&k, p->name, p->user, p->repl);
+	char *k, stack[POOL_KEY_STACK];
+	size_t n = pool_key(&k, stack, p->name, p->user, p->repl);
 	hmap_put(&pool_index, k, n, hash_bytes(k, n), p);
-	free(k);
+	if (k != stack)
+		free(k);
 }
 
 static void pool_index_del(struct pool *p)

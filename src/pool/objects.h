@@ -58,6 +58,7 @@ struct txn_restore;
 struct txn_swallow;
 
 #define MAX_WORKERS 64
+#define CLIENT_NAME_INLINE 64 /* PostgreSQL's NAMEDATALEN: its names fit inline */
 
 /* Ownership: a client belongs to the worker that accepted it (c.w, fixed); a server to the worker
  * whose epoll holds it (c.w, changed only under the ledger lock while in SV_TRANSIT). Only the
@@ -74,11 +75,15 @@ struct client {
 	/* read_your_writes: it wrote (through a write alias of its pool's hosts) at this time, so
 	 * it takes only servers of hosts that have replayed that (set at acquire); 0: any */
 	usec_t ryw_since;
-	char *user;
-	char *dbname;
+	char *user;   /* user_buf, or its own allocation when longer (client_name_set) */
+	char *dbname; /* dbname_buf, or its own allocation */
+	char user_buf[CLIENT_NAME_INLINE], dbname_buf[CLIENT_NAME_INLINE];
 	char *repl; /* startup replication= ("true", "database"...): its own server; NULL: none */
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
+	/* The two lists' fixed storage: params' first items array, login's copy (items and
+	 * strings) when they fit, as the usual few values do */
+	struct param params_fixed[4], login_fixed[6];
 	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	int auth_step;            /* enum client_auth_step in client_login.c */
 	uint8_t md5_salt[4];

@@ -4,6 +4,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+static bool in_fixed(const struct param_list *pl, const void *s)
+{
+	uintptr_t a = (uintptr_t)s, b = (uintptr_t)pl->fixed;
+	return pl->fixed && a >= b && a < b + pl->fixed_len;
+}
+
 /* Is s inside pl's block (so freed with it)? */
 static bool in_block(const struct param_list *pl, const void *s)
 {
@@ -43,9 +49,10 @@ void params_free(struct param_list *pl)
 {
 	for (int i = 0; i < pl->n; i++)
 		param_drop(pl, &pl->items[i]);
-	if (!in_block(pl, pl->items))
+	if (!in_block(pl, pl->items) && !in_fixed(pl, pl->items))
 		free(pl->items);
-	free(pl->block);
+	if (pl->block != pl->fixed)
+		free(pl->block);
 	pl->items = NULL;
 	pl->block = NULL;
 	pl->n = pl->cap = pl->n_off = 0;

@@ -23,6 +23,10 @@ struct param_list {
 			   * client has every one of them (kept by session/params.c) */
 	char *block;	  /* params_copy's one allocation (NULL if none): the items array and the */
 	size_t block_len; /* strings inside it are freed with it, not one by one */
+	/* Storage the list's owner lends it (NULL: none), never freed: params_copy's block, or
+	 * else the first items array, goes there when it fits (a client's usual few values). */
+	char *fixed;
+	size_t fixed_len;
 };
 
 /* Free every entry and the array; pl is left empty. */

@@ -10,6 +10,7 @@
 #include "error_stats.h"
 #include "log.h"
 #include "net.h"
+#include "objcache.h"
 #include "params.h"
 #include "pool.h"
 #include "proto.h"
@@ -26,6 +27,7 @@
 #include <unistd.h>
 
 static atomic_uint_fast64_t next_client_id = 1;
+static __thread struct objcache client_cache; /* freed clients, for this worker's next ones */
 static atomic_int total_clients;
 
 static void client_event(struct loop_fd *lfd, uint32_t events);
@@ -38,7 +40,7 @@ int client_count(void)
 
 static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
-	struct client *c = xcalloc(1, sizeof(*c));
+	struct client *c = objcache_take(&client_cache, sizeof(*c));
 	char peer[80];
 	c->c.w = w;
 	c->c.loop = w->loop;
@@ -46,6 +48,10 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	c->c.lfd.cb = client_event;
 	c->id = atomic_fetch_add(&next_client_id, 1);
 	list_init(&c->node);
+	c->params.fixed = (char *)(void *)c->params_fixed;
+	c->params.fixed_len = sizeof(c->params_fixed);
+	c->login.fixed = (char *)(void *)c->login_fixed;
+	c->login.fixed_len = sizeof(c->login_fixed);
 	c->connect_time = c->last_activity = shoal_now();
 	net_peer_name(addr, peer, sizeof(peer));
 	net_addr_info(fd, addr, c->addr, sizeof(c->addr), &c->port, c->local_addr,
@@ -112,6 +118,22 @@ void client_accept_internal(struct worker *w, int fd)
 	snprintf(c->c.name, sizeof(c->c.name), "C-%llu health-probe", (unsigned long long)c->id);
 }
 
+void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const char *v)
+{
+	if (*name != inline_buf)
+		free(*name);
+	*name = NULL;
+	if (!v)
+		return;
+	size_t len = strlen(v);
+	if (len >= CLIENT_NAME_INLINE) {
+		*name = xstrdup(v);
+		return;
+	}
+	memcpy(inline_buf, v, len + 1);
+	*name = inline_buf;
+}
+
 void client_free(struct client *c)
 {
 	params_free(&c->params);
@@ -121,10 +143,10 @@ void client_free(struct client *c)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
 	free(c->aq_secret);
 	txn_client_free(c);
-	free(c->user);
-	free(c->dbname);
+	client_name_set(&c->user, c->user_buf, NULL);
+	client_name_set(&c->dbname, c->dbname_buf, NULL);
 	free(c->repl);
-	free(c);
+	objcache_give(&client_cache, c, sizeof(*c));
 }
 
 shoal_rc client_flush(struct client *c)

@@ -385,11 +385,9 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 	for (int i = 0; i < m->nparams; i++) {
 		const char *k = m->params[i].name, *v = m->params[i].value;
 		if (!strcmp(k, "user")) {
-			free(c->user);
-			c->user = xstrdup(v);
+			client_name_set(&c->user, c->user_buf, v);
 		} else if (!strcmp(k, "database")) {
-			free(c->dbname);
-			c->dbname = xstrdup(v);
+			client_name_set(&c->dbname, c->dbname_buf, v);
 		} else if (!strcmp(k, "replication")) {
 			const char *r = client_repl_kind(v);
 			if (!r) {
@@ -425,10 +423,8 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 		*state = "28000";
 		return "no PostgreSQL user name specified in startup packet";
 	}
-	if (!c->dbname || !*c->dbname) {
-		free(c->dbname);
-		c->dbname = xstrdup(c->user);
-	}
+	if (!c->dbname || !*c->dbname)
+		client_name_set(&c->dbname, c->dbname_buf, c->user);
 	return NULL;
 }
 

@@ -50,7 +50,7 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 	for (int i = 0; i < src->n; i++)
 		len += str_size(src->items[i].name) + str_size(src->items[i].value) +
 		       str_size(src->items[i].initial);
-	dst->block = xmalloc(len);
+	dst->block = dst->fixed && len <= dst->fixed_len ? dst->fixed : xmalloc(len);
 	dst->block_len = len;
 	dst->items = (struct param *)(void *)dst->block;
 	char *at = dst->block + (size_t)src->n * sizeof(*dst->items);
@@ -92,12 +92,16 @@ const char *params_get(const struct param_list *pl, const char *name)
 	return p ? p->value : NULL;
 }
 
-/* Room for one more item: the items array moves out of a params_copy block when it grows. */
+/* Room for one more item: the items array moves out of a params_copy block or the fixed
+ * storage when it grows. */
 static void grow(struct param_list *pl)
 {
 	int cap = pl->cap ? pl->cap * 2 : 4; /* a client sends a few */
 	size_t size = (size_t)cap * sizeof(*pl->items);
-	if (pl->items && (void *)pl->items == (void *)pl->block)
+	if (!pl->items && !pl->block && pl->fixed && size <= pl->fixed_len)
+		pl->items = (struct param *)(void *)pl->fixed;
+	else if (pl->items &&
+		 ((void *)pl->items == (void *)pl->block || (void *)pl->items == (void *)pl->fixed))
 		pl->items = memcpy(xmalloc(size), pl->items, (size_t)pl->n * sizeof(*pl->items));
 	else
 		pl->items = xrealloc(pl->items, size);

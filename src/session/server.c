@@ -7,6 +7,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "net.h"
+#include "objcache.h"
 #include "params.h"
 #include "pool.h"
 #include "prepared.h"
@@ -27,6 +28,7 @@
 #include <sys/socket.h>
 
 static atomic_uint_fast64_t next_server_id = 1;
+static __thread struct objcache server_cache; /* freed servers, for this thread's next ones */
 
 static void server_event(struct loop_fd *lfd, uint32_t events);
 
@@ -95,7 +97,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p, stru
 
 void server_connect_check(struct worker *w, struct pool *p, struct host_rec *check)
 {
-	struct server *s = xcalloc(1, sizeof(*s));
+	struct server *s = objcache_take(&server_cache, sizeof(*s));
 	char err[300];
 	server_init(s, w, p, check);
 	if (!check) /* the pool's statistics count the connections it serves with */
@@ -136,7 +138,7 @@ void server_free(struct server *s)
 		explicit_bzero(s->password, strlen(s->password));
 		free(s->password);
 	}
-	free(s);
+	objcache_give(&server_cache, s, sizeof(*s));
 }
 
 void server_close(struct server *s, const char *reason)

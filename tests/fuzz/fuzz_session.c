@@ -41,6 +41,7 @@
 #include "log.h"
 #include "loop.h"
 #include "net.h"
+#include "objcache.h"
 #include "worker_thread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -123,6 +124,9 @@ static void harness_cleanup(void)
 	snprintf(path, sizeof(path), "%s/.s.PGSQL.%d", H.dir, PORT);
 	unlink(path);
 	rmdir(H.dir);
+	/* This thread is the worker: what its caches keep goes, as at a worker thread's end. */
+	objcache_drain_all();
+	buf_cache_drain();
 }
 
 static void harness_init(void)

@@ -149,12 +149,22 @@ def _running(s, x, y):
 
 
 def _pipelined(s, x, y):
-    """A statement queued behind the cancelled one on the same connection is not hit."""
+    """A statement queued behind the cancelled one on the same connection is not hit by Shoal.
+    PostgreSQL itself may hit it: for one CancelRequest its postmaster signals the backend twice
+    (signal_child: the pid, then its process group), and when the backend has taken the first
+    SIGINT before the second comes, the second cancels whatever runs next: here the statement
+    behind, already in the backend's input. Straight against PostgreSQL 15, no pooler: 10 in
+    30,000 (issue 21). Returns True for such a hit (57014, counted by the caller); any other
+    error fails."""
     x.send(query_message(LONG) + query_message("SELECT 'behind'"))
     wait_running(x)
     send_cancel(s.host, s.port, *x.backend_key, timeout=10)
     assert_cancelled(read_result(x)[1], "pipelined: first statement")
-    assert_clean(read_result(x)[1], "pipelined: statement behind it")
+    errors = read_result(x)[1]
+    if [e.get("C") for e in errors] == ["57014"]:
+        return True
+    assert_clean(errors, "pipelined: statement behind it")
+    return False
 
 
 def _queued(s, x, y):
@@ -179,12 +189,17 @@ def test_cancel_loop_never_cancels_an_unmeant_statement(shoal, pg, role, mode, i
     x, y = _login(s, role), _login(s, role)
     kinds = [_running, _pipelined, _queued]
     t0 = time.monotonic()
+    hits = 0  # statements behind hit by PostgreSQL's second signal (see _pipelined)
     for i in range(iterations):
-        kinds[i % len(kinds)](s, x, y)
+        hits += bool(kinds[i % len(kinds)](s, x, y))
+    # ~23 pipelined iterations: PostgreSQL's own rate (1 in ~1,000-3,000) makes a third hit
+    # unlikely past 1 in 10^5; a pooler that cancelled the statement behind would hit most.
+    assert hits <= 2, "%d statements behind the cancelled one were cancelled" % hits
     assert x.query("SELECT 1")[1] is None and y.query("SELECT 1")[1] is None
     x.close()
     y.close()
-    print("%d iterations in %.1f s" % (iterations, time.monotonic() - t0))
+    print("%d iterations in %.1f s, %d statement(s) behind hit by PostgreSQL's second signal"
+          % (iterations, time.monotonic() - t0, hits))
 
 
 def test_cancel_from_another_thread_racing_the_release(shoal, pg, role):
