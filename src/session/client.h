@@ -61,4 +61,8 @@ void client_set_console(const struct client_console *console);
 /* Is dbname the console's (pgbouncer, shoal)? False before a console is registered. */
 bool client_is_console_db(const char *dbname);
 
+/* Set *name (c->user or c->dbname) to a copy of v, in inline_buf when it fits, else
+ * allocated; v NULL frees what it held. */
+void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const char *v);
+
 #endif

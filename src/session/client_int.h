@@ -6,9 +6,6 @@
 
 /* client.c: act on what the client sent (login steps, then routing or the console's input). */
 void client_process(struct client *c);
-/* client.c: set *name (c->user or c->dbname) to a copy of v, in inline_buf when it fits, else
- * allocated; v NULL frees what it held. */
-void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const char *v);
 /* client_login.c: one step of the login over c's input: SHOAL_OK to continue, SHOAL_AGAIN to
  * wait for bytes (or for the login to finish), SHOAL_ERROR when c was closed. */
 shoal_rc client_login_step(struct client *c);

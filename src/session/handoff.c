@@ -128,8 +128,8 @@ static void set_stmts(struct client *c, const struct handoff_rec *r)
 static const char *adopt_login(struct client *c, const struct handoff_rec *r, const char **state)
 {
 	const struct config *cfg = config_current();
-	c->user = xstrdup(r->user);
-	c->dbname = xstrdup(r->dbname);
+	client_name_set(&c->user, c->user_buf, r->user);
+	client_name_set(&c->dbname, c->dbname_buf, r->dbname);
 	c->proto_minor = r->proto_minor;
 	size_t n = str_cat(c->c.name, sizeof(c->c.name), strlen(c->c.name), " ");
 	n = str_cat(c->c.name, sizeof(c->c.name), n, c->user);
