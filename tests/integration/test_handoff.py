@@ -288,18 +288,26 @@ def test_session_mode_client_stays_on_the_old_process_until_it_leaves(shoal, rol
 
 def test_bad_records_on_the_handoff_socket_are_refused(shoal, role, handoff_path):
     """The handoff socket's records are untrusted input: a malformed one closes the descriptor
-    it carried, one without a descriptor is dropped, and the process serves on."""
+    it carried, so does one of an older version (from a process of before the credentials), one
+    without a descriptor is dropped, and the process serves on."""
     s = _instance(shoal, free_port(), 1, handoff_path)
     a, b = socket.socketpair()
+    c1, c2 = socket.socketpair()
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as ho:
         ho.connect(handoff_path)
-        socket.send_fds(ho, [b"SHHO\x00\x01\x00\x00\x00\x00\x00\x0cjunk"], [b.fileno()])
+        socket.send_fds(ho, [b"SHHO\x00\x02\x00\x00\x00\x00\x00\x0cjunk"], [b.fileno()])
+        socket.send_fds(ho, [b"SHHO\x00\x01\x00\x00\x00\x00\x00\x0c"], [c2.fileno()])
         ho.send(b"SHHO no descriptor")
         b.close()
+        c2.close()
         a.settimeout(5)
+        c1.settimeout(5)
         assert a.recv(100) == b""  # closed without a word
-    wait_until(lambda: "without one descriptor" in s.log(), timeout=5, what="the second record")
+        assert c1.recv(100) == b""
+    wait_until(lambda: "without one descriptor" in s.log(), timeout=5, what="the third record")
     assert "length mismatch" in s.log(), s.log_tail()
+    assert "unsupported handoff version" in s.log(), s.log_tail()
+    c1.close()
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone() == (1,)
     a.close()
