@@ -57,8 +57,7 @@ static void put_creds(struct buf *b, const struct handoff_rec *r)
 	}
 }
 
-/* The message may hold a password: wiped before its memory goes back. */
-static void wipe_free(struct buf *b)
+void handoff_buf_free(struct buf *b)
 {
 	if (b->data)
 		explicit_bzero(b->data, b->cap);
@@ -91,7 +90,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
 	}
 	size_t n = b.len - b.off;
 	if (n > HANDOFF_MAX_MSG) {
-		wipe_free(&b);
+		handoff_buf_free(&b);
 		return SHOAL_ERROR;
 	}
 	uint8_t *p = b.data + b.off + 8;
@@ -100,7 +99,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
 	p[2] = (uint8_t)(n >> 8);
 	p[3] = (uint8_t)n;
 	buf_append(out, b.data + b.off, n);
-	wipe_free(&b);
+	handoff_buf_free(&b);
 	return SHOAL_OK;
 }
 

@@ -64,5 +64,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out) MUST_USE;
 shoal_rc handoff_decode(const uint8_t *msg, size_t len, struct handoff_rec *r,
 			const char **why) MUST_USE;
 void handoff_rec_free(struct handoff_rec *r);
+/* buf_free for a buffer that held a message: wiped first, as it may hold a password. */
+void handoff_buf_free(struct buf *b);
 
 #endif
