@@ -622,6 +622,7 @@ static void show_help(struct client *c)
 		     "\n\tSUSPEND"
 		     "\n\tSHUTDOWN"
 		     "\n\tSHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS"
+		     "\n\tHANDOFF"
 		     "\n\tWAIT_CLOSE [<db>]");
 }
 

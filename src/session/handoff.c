@@ -71,6 +71,41 @@ static bool pack_stmts(const struct client *c, struct handoff_rec *r)
 	return true;
 }
 
+/* The server credentials c's pool learnt from a login, which the new process cannot know from
+ * its configuration: auth_query's answer (a password the configuration does not give this
+ * pool), the SCRAM pass-through keys (with the secret they belong to). Read under the pool's
+ * lock; r->password is the caller's, to wipe and free. */
+static void pack_creds(const struct client *c, struct handoff_rec *r)
+{
+	const struct config *cfg = config_current();
+	struct pool *p = c->pool;
+	const struct db_entry *db = config_find_db(cfg, p->name);
+	const char *conf = NULL;
+	if (db)
+		conf = db->password ? db->password : config_find_secret(cfg, p->server_user);
+	pool_lock(p);
+	if (p->password) {
+		if (!conf || strcmp(conf, p->password) != 0)
+			r->creds |= HANDOFF_CRED_PASSWORD;
+		if (p->has_scram_keys) {
+			r->creds |= HANDOFF_CRED_KEYS;
+			memcpy(r->scram_client_key, p->scram_client_key, 32);
+			memcpy(r->scram_server_key, p->scram_server_key, 32);
+		}
+		if (r->creds)
+			r->password = xstrdup(p->password);
+	}
+	pool_unlock(p);
+}
+
+static void free_secret(char *s)
+{
+	if (!s)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
 shoal_rc handoff_pack(const struct client *c, struct buf *out)
 {
 	struct handoff_rec r = {
@@ -85,11 +120,13 @@ shoal_rc handoff_pack(const struct client *c, struct buf *out)
 	memcpy(r.cancel_key, c->cancel_key, sizeof(r.cancel_key));
 	r.params = pack_params(&c->params);
 	r.login = pack_params(&c->login);
+	pack_creds(c, &r);
 	shoal_rc rc = SHOAL_ERROR;
 	if (pack_stmts(c, &r))
 		rc = handoff_encode(&r, out);
 	for (int i = 0; i < r.nstmts; i++)
 		free((char *)r.stmts[i].name);
+	free_secret((char *)r.password);
 	handoff_rec_free(&r); /* the arrays; the strings are the client's */
 	return rc;
 }
@@ -121,6 +158,28 @@ static void set_stmts(struct client *c, const struct handoff_rec *r)
 			def_free(d); /* a name twice: the first one counts */
 		}
 	}
+}
+
+/* The credentials its pool had in the old process, where this one has none, under the pool's
+ * lock and on the same conditions as when a login here supplies them (auth_query.c,
+ * client_sasl.c): the server login uses the client's own name, and the keys belong to the very
+ * secret this pool will use. */
+static void adopt_creds(struct pool *p, const struct handoff_rec *r)
+{
+	if (!r->creds)
+		return;
+	pool_lock(p);
+	if (strcmp(p->server_user, r->user) == 0) {
+		if ((r->creds & HANDOFF_CRED_PASSWORD) && !p->password)
+			p->password = xstrdup(r->password);
+		if ((r->creds & HANDOFF_CRED_KEYS) && !p->has_scram_keys && p->password &&
+		    strcmp(p->password, r->password) == 0) {
+			memcpy(p->scram_client_key, r->scram_client_key, 32);
+			memcpy(p->scram_server_key, r->scram_server_key, 32);
+			p->has_scram_keys = true;
+		}
+	}
+	pool_unlock(p);
 }
 
 /* The identity, its pool and its cancel key: NULL when it is refused here (c closed, with the
@@ -161,6 +220,7 @@ static const char *adopt_login(struct client *c, const struct handoff_rec *r, co
 		return POOL_MAX_MSG;
 	}
 	c->pool = p;
+	adopt_creds(p, r);
 	pool_lock(p);
 	p->n_clients++;
 	pool_unlock(p);

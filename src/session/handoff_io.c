@@ -167,6 +167,7 @@ static shoal_rc take_one(struct ho_conn *hc, uint8_t *msg)
 		hc->taken++;
 	else
 		hc->refused++;
+	explicit_bzero(msg, (size_t)n); /* it may hold the pool's password */
 	return SHOAL_OK;
 }
 
@@ -344,7 +345,7 @@ static void move_client(struct ho_worker *h, struct client *c)
 {
 	struct buf b = {0};
 	if (handoff_pack(c, &b) != SHOAL_OK) {
-		buf_free(&b);
+		handoff_buf_free(&b);
 		return; /* too large to move: it stays until it leaves */
 	}
 	if (send_record(h->out_fd, c->c.lfd.fd, &b) != SHOAL_OK) {
@@ -352,10 +353,10 @@ static void move_client(struct ho_worker *h, struct client *c)
 			 "here until they leave",
 			 strerror(errno));
 		h->out_failed = true;
-		buf_free(&b);
+		handoff_buf_free(&b);
 		return;
 	}
-	buf_free(&b);
+	handoff_buf_free(&b);
 	h->moved++;
 	c->quiet_close = true; /* counted, and logged once at the end */
 	client_close(c, NULL, "handed over to the new process");

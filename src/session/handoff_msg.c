@@ -32,12 +32,36 @@ static bool kvs_ok(const struct handoff_kv *kv, int n)
 	return true;
 }
 
+static bool creds_ok(const struct handoff_rec *r)
+{
+	return (r->creds & ~HANDOFF_CRED_ALL) == 0 && (!r->creds || str_ok(r->password, false));
+}
+
 static bool rec_ok(const struct handoff_rec *r)
 {
 	return r->proto_minor <= 2 && (r->cancel_key_len == 4 || r->cancel_key_len == 32) &&
-	       str_ok(r->user, false) && str_ok(r->dbname, false) &&
+	       str_ok(r->user, false) && str_ok(r->dbname, false) && creds_ok(r) &&
 	       kvs_ok(r->params, r->nparams) && kvs_ok(r->login, r->nlogin) && r->nstmts >= 0 &&
 	       r->nstmts <= HANDOFF_MAX_STMTS;
+}
+
+static void put_creds(struct buf *b, const struct handoff_rec *r)
+{
+	proto_put_u8(b, r->creds);
+	if (!r->creds)
+		return;
+	proto_put_str(b, r->password);
+	if (r->creds & HANDOFF_CRED_KEYS) {
+		proto_put_bytes(b, r->scram_client_key, 32);
+		proto_put_bytes(b, r->scram_server_key, 32);
+	}
+}
+
+void handoff_buf_free(struct buf *b)
+{
+	if (b->data)
+		explicit_bzero(b->data, b->cap);
+	buf_free(b);
 }
 
 shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
@@ -55,6 +79,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
 	proto_put_bytes(&b, r->cancel_key, r->cancel_key_len);
 	proto_put_str(&b, r->user);
 	proto_put_str(&b, r->dbname);
+	put_creds(&b, r);
 	put_kvs(&b, r->params, r->nparams);
 	put_kvs(&b, r->login, r->nlogin);
 	proto_put_u16(&b, (uint16_t)r->nstmts);
@@ -65,7 +90,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
 	}
 	size_t n = b.len - b.off;
 	if (n > HANDOFF_MAX_MSG) {
-		buf_free(&b);
+		handoff_buf_free(&b);
 		return SHOAL_ERROR;
 	}
 	uint8_t *p = b.data + b.off + 8;
@@ -74,7 +99,7 @@ shoal_rc handoff_encode(const struct handoff_rec *r, struct buf *out)
 	p[2] = (uint8_t)(n >> 8);
 	p[3] = (uint8_t)n;
 	buf_append(out, b.data + b.off, n);
-	buf_free(&b);
+	handoff_buf_free(&b);
 	return SHOAL_OK;
 }
 
@@ -162,6 +187,26 @@ static shoal_rc get_identity(struct pq_reader *rd, struct handoff_rec *r)
 	return str_ok(r->user, false) && str_ok(r->dbname, false) ? SHOAL_OK : SHOAL_ERROR;
 }
 
+static shoal_rc get_creds(struct pq_reader *rd, struct handoff_rec *r)
+{
+	r->creds = pqr_u8(rd);
+	if (rd->err || (r->creds & ~HANDOFF_CRED_ALL))
+		return SHOAL_ERROR;
+	if (!r->creds)
+		return SHOAL_OK;
+	r->password = pqr_cstr(rd);
+	if (rd->err || !str_ok(r->password, false))
+		return SHOAL_ERROR;
+	if (r->creds & HANDOFF_CRED_KEYS) {
+		const uint8_t *ck = pqr_bytes(rd, 32), *sk = pqr_bytes(rd, 32);
+		if (rd->err || !ck || !sk)
+			return SHOAL_ERROR;
+		memcpy(r->scram_client_key, ck, 32);
+		memcpy(r->scram_server_key, sk, 32);
+	}
+	return SHOAL_OK;
+}
+
 shoal_rc handoff_decode(const uint8_t *msg, size_t len, struct handoff_rec *r, const char **why)
 {
 	struct pq_reader rd;
@@ -174,7 +219,8 @@ shoal_rc handoff_decode(const uint8_t *msg, size_t len, struct handoff_rec *r, c
 	pqr_init(&rd, msg, len);
 	if (get_head(&rd, len, why) != SHOAL_OK)
 		return SHOAL_ERROR;
-	if (get_identity(&rd, r) != SHOAL_OK || get_kvs(&rd, &r->params, &r->nparams) != SHOAL_OK ||
+	if (get_identity(&rd, r) != SHOAL_OK || get_creds(&rd, r) != SHOAL_OK ||
+	    get_kvs(&rd, &r->params, &r->nparams) != SHOAL_OK ||
 	    get_kvs(&rd, &r->login, &r->nlogin) != SHOAL_OK || get_stmts(&rd, r) != SHOAL_OK ||
 	    rd.pos != len) {
 		handoff_rec_free(r);
@@ -189,5 +235,7 @@ void handoff_rec_free(struct handoff_rec *r)
 	free(r->login);
 	free(r->stmts);
 	explicit_bzero(r->cancel_key, sizeof(r->cancel_key));
+	explicit_bzero(r->scram_client_key, sizeof(r->scram_client_key));
+	explicit_bzero(r->scram_server_key, sizeof(r->scram_server_key));
 	memset(r, 0, sizeof(*r));
 }

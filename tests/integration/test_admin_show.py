@@ -56,6 +56,10 @@ def test_show_help_is_a_notice_and_commands_are_case_insensitive(console):
     a.execute("show help;")
     assert notices and notices[0][0] == "Console usage"
     assert "SHOW HELP|CONFIG" in notices[0][1]
+    # PgBouncer's lines (pgbouncer_admin_reference.SHOW_HELP_NOTICE) and Shoal's own commands
+    lines = notices[0][1].split("\n\t")
+    assert {"SHUTDOWN WAIT_FOR_SERVERS|WAIT_FOR_CLIENTS", "WAIT_CLOSE [<db>]",
+            "HANDOFF"} <= set(lines)
     assert a.execute("sHoW vErSiOn").fetchone()[0].startswith("Shoal")
 
 

@@ -18,10 +18,13 @@ import psycopg
 import pytest
 
 from admin_helpers import admin, show
+from conftest import MD5_PW, SCRAM_PW
 from cancel_helpers import wait_running
 from fleet_helpers import PROTOCOL_3_2, SLEEP, cancel_at, key_issuer, read_until_ready, startup
 from helpers import free_port, wait_until
+from test_auth_query import LOOKUP, auth_user  # noqa: F401 (a fixture)
 from test_fleet_haproxy import HAPROXY, HAProxy
+from test_scram import stored_secret
 from tls_fixtures import client_tls_settings, tls_certs  # noqa: F401 (a fixture)
 from wire import Wire, query_message
 
@@ -288,18 +291,26 @@ def test_session_mode_client_stays_on_the_old_process_until_it_leaves(shoal, rol
 
 def test_bad_records_on_the_handoff_socket_are_refused(shoal, role, handoff_path):
     """The handoff socket's records are untrusted input: a malformed one closes the descriptor
-    it carried, one without a descriptor is dropped, and the process serves on."""
+    it carried, so does one of an older version (from a process of before the credentials), one
+    without a descriptor is dropped, and the process serves on."""
     s = _instance(shoal, free_port(), 1, handoff_path)
     a, b = socket.socketpair()
+    c1, c2 = socket.socketpair()
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as ho:
         ho.connect(handoff_path)
-        socket.send_fds(ho, [b"SHHO\x00\x01\x00\x00\x00\x00\x00\x0cjunk"], [b.fileno()])
+        socket.send_fds(ho, [b"SHHO\x00\x02\x00\x00\x00\x00\x00\x0cjunk"], [b.fileno()])
+        socket.send_fds(ho, [b"SHHO\x00\x01\x00\x00\x00\x00\x00\x0c"], [c2.fileno()])
         ho.send(b"SHHO no descriptor")
         b.close()
+        c2.close()
         a.settimeout(5)
+        c1.settimeout(5)
         assert a.recv(100) == b""  # closed without a word
-    wait_until(lambda: "without one descriptor" in s.log(), timeout=5, what="the second record")
+        assert c1.recv(100) == b""
+    wait_until(lambda: "without one descriptor" in s.log(), timeout=5, what="the third record")
     assert "length mismatch" in s.log(), s.log_tail()
+    assert "unsupported handoff version" in s.log(), s.log_tail()
+    c1.close()
     c = s.connect("db", role)
     assert c.execute("SELECT 1").fetchone() == (1,)
     a.close()
@@ -355,3 +366,71 @@ def test_rolling_handoff_of_three_behind_haproxy_under_pgbench(shoal, pg, role_d
     moved = sum(_handed(i) for i in old)
     assert moved == 6, moved  # each of pgbench's clients, once
     print("rolling handoff behind haproxy: %d transactions, 0 failed, %d handoffs" % (done, moved))
+
+
+# -- the pool's credentials move with the client ---------------------------------------------
+
+
+def _db_servers(s):
+    with admin(s) as con:
+        _, rows = show(con, "SERVERS")
+    return [r for r in rows if r["database"] == "db"]
+
+
+def _handoff_login(shoal, handoff_path, user, password, userlist=None, **settings):
+    """user logs in on the old process (which learns the pool's server credentials from the
+    login), is handed over, and its next query needs a new server login on the new process,
+    which has no server for db at all. Returns the query's answer."""
+    port = free_port()
+
+    def instance(n):
+        st = {"pool_mode": "transaction", "listen_port": port, "so_reuseport": 1,
+              "peer_id": n, "handoff_socket": handoff_path, "shutdown_timeout": 10,
+              "auth_type": "scram-sha-256"}
+        st.update(settings)
+        return shoal(databases={"db": {"dbname": "postgres"}}, settings=st, userlist=userlist)
+
+    old = instance(1)
+    c = old.connect("db", user, password=password)
+    assert c.execute("SELECT current_user").fetchone() == (user,)
+    new = instance(2)
+    with admin(old) as con:
+        con.execute("HANDOFF")
+    assert old.wait(15) == 0, old.log_tail()
+    old.stopped_by_test = True
+    assert _local_port(c) in _client_ports(new), new.log_tail()
+    assert _db_servers(new) == []  # nothing to reuse: the next query logs a server in
+    try:
+        answer = c.execute("SELECT current_user").fetchone()
+    except psycopg.Error as e:
+        answer = e
+    assert [r["user"] for r in _db_servers(new)] == ([user] if answer == (user,) else [])
+    return answer, old, new
+
+
+def _no_secret_logged(old, new, *secrets):
+    for s in (old, new):
+        for secret in secrets:
+            assert secret not in s.log()
+
+
+@pytest.mark.parametrize("user,password", [("md5_user", MD5_PW), ("scram_user", SCRAM_PW)])
+def test_handoff_moves_the_auth_query_password(shoal, pg, auth_user, handoff_path,  # noqa: F811
+                                               user, password):
+    """The pool's password came from auth_query on the old process (an md5 secret; a SCRAM
+    secret with the pass-through keys): the new process's pool gets it with the client."""
+    answer, old, new = _handoff_login(shoal, handoff_path, user, password,
+                                      auth_user=auth_user, auth_query=LOOKUP,
+                                      auth_type="md5" if user == "md5_user" else "scram-sha-256")
+    assert answer == (user,), new.log_tail()
+    _no_secret_logged(old, new, password, stored_secret(pg, user))
+
+
+def test_handoff_moves_the_scram_pass_through_keys(shoal, pg, handoff_path):
+    """auth_file holds PostgreSQL's SCRAM secret only: the old process's pool recovered the keys
+    from the client's proof; the new process's pool gets them with the client."""
+    secret = stored_secret(pg, "scram_user")
+    answer, old, new = _handoff_login(shoal, handoff_path, "scram_user", SCRAM_PW,
+                                      userlist={"scram_user": secret})
+    assert answer == ("scram_user",), new.log_tail()
+    _no_secret_logged(old, new, SCRAM_PW, secret)

@@ -1,5 +1,6 @@
-/* test_handoff_msg.c: unit tests for session/handoff_msg.c: a round trip with parameters and
- * statements, every truncation refused, the bounds on both sides, a bad Parse body refused. */
+/* test_handoff_msg.c: unit tests for session/handoff_msg.c: a round trip with parameters,
+ * statements and the pool's credentials, every truncation refused, the bounds on both sides, a
+ * bad Parse body, credential bits and an older version refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,9 +116,56 @@ static void test_bad_parse_body_and_version(void **state)
 	r = sample(kv, st);
 	st[0] = (struct handoff_stmt){"s1", body, sizeof(body) - 1};
 	assert_int_equal(handoff_encode(&r, &b), SHOAL_OK);
-	b.data[b.off + 5] = 2; /* version 2 */
+	b.data[b.off + 5] = 1; /* version 1: no credentials byte */
 	assert_int_equal(handoff_decode(buf_head(&b), buf_avail(&b), &out, &why), SHOAL_ERROR);
 	assert_string_equal(why, "unsupported handoff version");
+	buf_free(&b);
+}
+
+static void test_credentials(void **state)
+{
+	(void)state;
+	struct handoff_kv kv[2];
+	struct handoff_stmt st[2];
+	struct handoff_rec in = sample(kv, st), out;
+	in.creds = HANDOFF_CRED_PASSWORD | HANDOFF_CRED_KEYS;
+	in.password = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVk:c2VydmVy";
+	memset(in.scram_client_key, 0xc1, 32);
+	memset(in.scram_server_key, 0x5e, 32);
+	struct buf b = {0};
+	const char *why;
+	assert_int_equal(handoff_encode(&in, &b), SHOAL_OK);
+	assert_int_equal(handoff_decode(buf_head(&b), buf_avail(&b), &out, &why), SHOAL_OK);
+	assert_int_equal(out.creds, HANDOFF_CRED_PASSWORD | HANDOFF_CRED_KEYS);
+	assert_string_equal(out.password, in.password);
+	assert_memory_equal(out.scram_client_key, in.scram_client_key, 32);
+	assert_memory_equal(out.scram_server_key, in.scram_server_key, 32);
+	assert_int_equal(out.nstmts, 2); /* what follows is still read right */
+	handoff_rec_free(&out);
+	for (size_t n = 0; n < buf_avail(&b); n++)
+		assert_int_equal(handoff_decode(buf_head(&b), n, &out, &why), SHOAL_ERROR);
+	/* the credentials byte follows the database: an unknown bit is refused */
+	size_t at = 12 + 2 + 4 + 32 + sizeof("alice") + sizeof("db");
+	assert_int_equal(b.data[b.off + at], HANDOFF_CRED_PASSWORD | HANDOFF_CRED_KEYS);
+	b.data[b.off + at] |= 0x04;
+	assert_int_equal(handoff_decode(buf_head(&b), buf_avail(&b), &out, &why), SHOAL_ERROR);
+	buf_free(&b);
+	/* the sender refuses an unknown bit, and credentials without a password */
+	in.creds = 0x04;
+	assert_int_equal(handoff_encode(&in, &b), SHOAL_ERROR);
+	in.creds = HANDOFF_CRED_KEYS;
+	in.password = "";
+	assert_int_equal(handoff_encode(&in, &b), SHOAL_ERROR);
+	in.password = NULL;
+	assert_int_equal(handoff_encode(&in, &b), SHOAL_ERROR);
+	assert_int_equal(buf_avail(&b), 0);
+	/* none: one zero byte, nothing more */
+	in = sample(kv, st);
+	assert_int_equal(handoff_encode(&in, &b), SHOAL_OK);
+	assert_int_equal(handoff_decode(buf_head(&b), buf_avail(&b), &out, &why), SHOAL_OK);
+	assert_int_equal(out.creds, 0);
+	assert_null(out.password);
+	handoff_rec_free(&out);
 	buf_free(&b);
 }
 
@@ -127,6 +175,7 @@ int main(void)
 	    cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_bad_parse_body_and_version),
+	    cmocka_unit_test(test_credentials),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
