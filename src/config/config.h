@@ -74,6 +74,7 @@ struct db_entry {
 	char *weight;	 /* weight=3,1,1: one per host (or one for all); NULL: all 1 */
 	int load_balance_hosts;   /* enum lb_hosts */
 	int target_session_attrs; /* enum tsa */
+	int read_write_split;     /* non-zero: one alias, reads to standbys (docs/replicas.md) */
 	char *dbname;   /* server database; NULL: same as the client's database name */
 	char *user;     /* forced server user; NULL: the client's user */
 	char *password; /* password for the server login; NULL: from auth_file */

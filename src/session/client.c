@@ -116,6 +116,7 @@ void client_free(struct client *c)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
 	free(c->aq_secret);
 	txn_client_free(c);
+	client_split_forget(c);
 	free(c->user);
 	free(c->dbname);
 	free(c->repl);

@@ -187,7 +187,8 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	}
 	s->timeout_cancel = false;
 	/* read_your_writes: noted before the client can see the end of its transaction */
-	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
+	if (status == 'I' && s->hset && c && config_current()->read_your_writes &&
+	    !(s->hset->split && c->route == ROUTE_STANDBY)) /* the split's reads: not writes */
 		hosts_ryw_note(s->hset, s->pool->user, c->addr);
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
@@ -283,6 +284,42 @@ static void server_after_held(struct server *s, struct client *c)
 	client_resume(c);
 }
 
+/* read_write_split's retry: a message for client c that keeps a copy of its read. True when it
+ * was the server's notice that it is going away (FATAL, 57P01 terminated or shut down, 57P02
+ * crash): held back, as the read goes again once the connection ends. Anything else is the
+ * answer: the copy goes, and the client sees what comes. */
+static bool server_retry_held(struct server *s, struct client *c, uint8_t type,
+			      const uint8_t *msg, size_t len)
+{
+	struct pq_error e;
+	if (type == PQMSG_ERROR && proto_parse_error(msg + 5, len - 5, &e) == SHOAL_OK &&
+	    e.sqlstate && strncmp(e.sqlstate, "57P0", 4) == 0 &&
+	    (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0
+			   : e.severity && strcmp(e.severity, "FATAL") == 0)) {
+		buf_consume(&s->c.in, len);
+		log_info("%s: %s (a read to send again)", s->c.name, e.message ? e.message : "FATAL");
+		return true;
+	}
+	client_split_answered(c);
+	return false;
+}
+
+/* The same: a RowDescription (header h), which PostgreSQL sends before it computes the first
+ * row, is held until the next message of the answer, so that a server dying meanwhile has sent
+ * the client nothing yet. */
+static shoal_rc server_retry_head(struct server *s, struct client *c, const struct pq_header *h)
+{
+	size_t total = (size_t)h->len + 1;
+	if (buf_avail(&s->c.in) < total)
+		return SHOAL_AGAIN;
+	if (!txn_server_msg(s, h->type, NULL, 0))
+		return SHOAL_ERROR; /* closed: replies out of step */
+	buf_append(&c->retry_head, buf_head(&s->c.in), total);
+	buf_consume(&s->c.in, total);
+	ps_emit(s, c);
+	return SHOAL_OK;
+}
+
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
  * to drain, SHOAL_ERROR when the server died. */
 static shoal_rc server_step(struct server *s)
@@ -309,6 +346,10 @@ static shoal_rc server_step(struct server *s)
 	if (!server_inspects(s, h.type) && !swallowable) {
 		/* A DataRow moves no reply queue and is no error: nothing to note, nothing due. */
 		bool row = h.type == PQMSG_DATA_ROW;
+		if (c && c->retry_msg && h.type == PQMSG_ROW_DESCRIPTION)
+			return server_retry_head(s, c, &h);
+		if (c && c->retry_msg) /* a byte of the answer: no retry now (read_write_split) */
+			client_split_answered(c);
 		if (c && !row && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
@@ -322,6 +363,8 @@ static shoal_rc server_step(struct server *s)
 	if (buf_avail(&s->c.in) < total)
 		return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 	const uint8_t *msg = buf_head(&s->c.in);
+	if (c && c->retry_msg && server_retry_held(s, c, h.type, msg, total))
+		return SHOAL_OK;
 	if (c && !txn_server_msg(s, h.type, msg, total)) {
 		if (s->c.dead)
 			return SHOAL_ERROR;

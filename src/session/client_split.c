@@ -1,0 +1,115 @@
+/* client_split.c: read_write_split on one alias: the role a transaction-mode client's next
+ * transaction needs (by its first Query), SET shoal.route answered by Shoal itself, and the one
+ * retry of a read whose server died before a byte of its answer reached the client. */
+#include "client.h"
+#include "client_int.h"
+#include "hosts.h"
+#include "log.h"
+#include "pool.h"
+#include "proto.h"
+#include "sqlscan.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* A read kept for a retry is at most this long: a longer one goes once, as any statement. */
+#define SPLIT_RETRY_MAX 8192
+
+void client_split_forget(struct client *c)
+{
+	free(c->retry_msg);
+	c->retry_msg = NULL;
+	c->retry_len = 0;
+	buf_free(&c->retry_head);
+}
+
+void client_split_answered(struct client *c)
+{
+	if (buf_avail(&c->retry_head))
+		buf_append(&c->c.out, buf_head(&c->retry_head), buf_avail(&c->retry_head));
+	client_split_forget(c);
+}
+
+/* SET shoal.route: answered as PostgreSQL answers a SET outside a transaction block, or with
+ * its error for a value it does not take (22023). */
+static void split_set(struct client *c, enum sql_route r, size_t total)
+{
+	buf_consume(&c->c.in, total);
+	if (r == SQLR_SET_BAD) {
+		proto_write_error(&c->c.out, "ERROR", "22023",
+				  "invalid value for parameter \"shoal.route\": use primary, "
+				  "standby or auto");
+	} else {
+		c->route_force = r == SQLR_SET_PRIMARY	 ? ROUTE_PRIMARY
+				 : r == SQLR_SET_STANDBY ? ROUTE_STANDBY
+							 : 0;
+		proto_write_command_complete(&c->c.out, "SET");
+	}
+	proto_write_ready(&c->c.out, 'I');
+	if (client_flush(c) != SHOAL_OK)
+		return; /* closed: the caller sees c->c.dead */
+}
+
+/* The route of a classified Query: the hint or SET shoal.route first, then the text. */
+static int split_route_of(const struct client *c, enum sql_route r)
+{
+	if (r == SQLR_FORCE_PRIMARY)
+		return ROUTE_PRIMARY;
+	if (r == SQLR_FORCE_STANDBY)
+		return ROUTE_STANDBY;
+	if (c->route_force)
+		return c->route_force;
+	return r == SQLR_READ || r == SQLR_READ_TXN ? ROUTE_STANDBY : ROUTE_PRIMARY;
+}
+
+enum split_step client_split_start(struct client *c, const struct pq_header *h)
+{
+	c->route = c->route_force ? c->route_force : ROUTE_PRIMARY;
+	c->route_single = false;
+	c->retried = false;
+	c->retry_avoid = NULL;
+	client_split_forget(c);
+	size_t total = (size_t)h->len + 1;
+	/* The extended protocol (Parse, Bind...) and a Query too large to hold go to the primary
+	 * (or where SET shoal.route says). */
+	if (h->type != PQMSG_QUERY || total > (size_t)config_current()->message_inspect_limit ||
+	    total < 6)
+		return SPLIT_GO;
+	if (buf_avail(&c->c.in) < total)
+		return SPLIT_WAIT; /* the buffer grows with the bytes that arrive */
+	const uint8_t *m = buf_head(&c->c.in);
+	enum sql_route r = sql_route((const char *)m + 5, total - 6); /* its NUL aside */
+	if (r >= SQLR_SET_AUTO) {
+		split_set(c, r, total);
+		return SPLIT_DONE;
+	}
+	c->route = split_route_of(c, r);
+	bool read = c->route == ROUTE_STANDBY && (r == SQLR_READ || r == SQLR_READ_TXN);
+	c->route_single = read && r == SQLR_READ;
+	if (read && total <= SPLIT_RETRY_MAX) {
+		c->retry_msg = xmalloc(total);
+		memcpy(c->retry_msg, m, total);
+		c->retry_len = total;
+	}
+	return SPLIT_GO;
+}
+
+bool client_split_retry(struct client *c, struct host_rec *dead, const char *why)
+{
+	if (c->c.dead || c->retried || !c->retry_msg || c->c.fwd_left || c->server)
+		return false;
+	/* The read goes back in front of whatever the client sent after it. */
+	struct buf in = {0};
+	buf_append(&in, c->retry_msg, c->retry_len);
+	buf_append(&in, buf_head(&c->c.in), buf_avail(&c->c.in));
+	buf_free(&c->c.in);
+	c->c.in = in;
+	client_split_forget(c);
+	c->retried = true;
+	c->retry_avoid = dead;
+	log_warn("%s: its server died before answering a read (%s): sent again once, to another "
+		 "host",
+		 c->c.name, why);
+	pool_requeue(c);
+	return true;
+}
