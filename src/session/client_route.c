@@ -247,6 +247,9 @@ void client_idle_input(struct client *c)
 				return;
 			if (st == SPLIT_DONE)
 				continue; /* the next message, after Shoal's answer to a SET shoal.route */
+		} else if (c->route) { /* a reload turned the split off */
+			c->route = 0;
+			c->route_single = false;
 		}
 		pool_acquire(c);
 		return;
