@@ -62,6 +62,41 @@ static int split_route_of(const struct client *c, enum sql_route r)
 	return r == SQLR_READ || r == SQLR_READ_TXN ? ROUTE_STANDBY : ROUTE_PRIMARY;
 }
 
+/* The extended protocol: a Parse (whole at m, total bytes) is a read for a standby when its
+ * text is one and the client sent with it, in the bytes already here, one statement's run up
+ * to its Sync: Bind, Describe, one Execute, Flush, Sync; and the statement is the unnamed one.
+ * Anything else (a second Execute, a Sync
+ * not here yet) leaves the transaction on the primary: no message can wait for a release
+ * before its Sync, and the server answers nothing before it. */
+static bool split_parse_read(const struct client *c, const uint8_t *m, size_t total)
+{
+	const uint8_t *name_end = memchr(m + 5, 0, total - 5);
+	if (name_end != m + 5)
+		return false; /* a named statement may pin the client to that server: not a standby */
+	const char *sql = (const char *)name_end + 1;
+	const uint8_t *sql_end = memchr(sql, 0, (size_t)(m + total - (const uint8_t *)sql));
+	if (!sql_end || sql_route(sql, (size_t)((const char *)sql_end - sql)) != SQLR_READ)
+		return false;
+	const uint8_t *p = buf_head(&c->c.in) + total, *end = buf_head(&c->c.in) +
+							       buf_avail(&c->c.in);
+	int executes = 0;
+	while (end - p >= 5) {
+		struct pq_header k;
+		if (proto_header(p, (size_t)(end - p), &k) != SHOAL_OK)
+			return false;
+		if (k.type == PQMSG_SYNC)
+			return executes == 1;
+		if (k.type == PQMSG_EXECUTE)
+			executes++;
+		else if (k.type != PQMSG_BIND && k.type != PQMSG_DESCRIBE && k.type != PQMSG_FLUSH)
+			return false;
+		if ((size_t)(end - p) < (size_t)k.len + 1)
+			return false;
+		p += (size_t)k.len + 1;
+	}
+	return false;
+}
+
 enum split_step client_split_start(struct client *c, const struct pq_header *h)
 {
 	c->route = c->route_force ? c->route_force : ROUTE_PRIMARY;
@@ -70,14 +105,21 @@ enum split_step client_split_start(struct client *c, const struct pq_header *h)
 	c->retry_avoid = NULL;
 	client_split_forget(c);
 	size_t total = (size_t)h->len + 1;
-	/* The extended protocol (Parse, Bind...) and a Query too large to hold go to the primary
-	 * (or where SET shoal.route says). */
-	if (h->type != PQMSG_QUERY || total > (size_t)config_current()->message_inspect_limit ||
-	    total < 6)
+	/* A Bind of a statement parsed before, other messages, and a Query or Parse too large to
+	 * hold go to the primary (or where SET shoal.route says). */
+	if ((h->type != PQMSG_QUERY && h->type != PQMSG_PARSE) ||
+	    total > (size_t)config_current()->message_inspect_limit || total < 6)
 		return SPLIT_GO;
 	if (buf_avail(&c->c.in) < total)
 		return SPLIT_WAIT; /* the buffer grows with the bytes that arrive */
 	const uint8_t *m = buf_head(&c->c.in);
+	if (h->type == PQMSG_PARSE) {
+		if (!c->route_force && split_parse_read(c, m, total)) {
+			c->route = ROUTE_STANDBY;
+			c->route_single = true; /* (no retry: the run is not kept) */
+		}
+		return SPLIT_GO;
+	}
 	enum sql_route r = sql_route((const char *)m + 5, total - 6); /* its NUL aside */
 	if (r >= SQLR_SET_AUTO) {
 		split_set(c, r, total);

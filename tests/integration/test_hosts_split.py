@@ -10,7 +10,7 @@ import pytest
 
 from admin_helpers import admin, show
 from helpers import wait_until
-from txnwire import connect, read_until_ready
+from txnwire import bind, connect, execute, parse, read_until_ready, sync
 from wire import query_message
 
 USER = "trust_user"
@@ -93,8 +93,24 @@ def test_split_sends_reads_to_standbys_and_the_rest_to_the_primary(shoal, pg_rep
     for n in [rs.primary] + rs.replicas:
         assert n.sql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%shoal.route%'"
                      " AND pid <> pg_backend_pid()")[0][0] == 0
-    # The extended protocol (a parameter): the primary, documented.
-    assert not c.execute("SELECT pg_is_in_recovery() AND %s", (True,)).fetchone()[0]
+    # The extended protocol: a Parse of a read (the unnamed statement) sent with its one
+    # Execute and Sync (a driver with parameters) goes to a standby; a write to the primary; a
+    # named statement (which could pin the client to its server) and a Bind of a statement
+    # prepared before are not classified: the primary.
+    assert c.execute("SELECT pg_is_in_recovery() AND %s", (True,)).fetchone()[0]
+    assert not c.execute("INSERT INTO split_t VALUES (%s) RETURNING pg_is_in_recovery()",
+                         (2,)).fetchone()[0]
+    w = connect(s, USER, "app")
+    run = bind("") + execute() + sync()
+    for msgs, want in [(parse("", "SELECT pg_is_in_recovery()") + run, "t"),
+                       (parse("s1", "SELECT pg_is_in_recovery()") + bind("s1") + execute() +
+                        sync(), "f"),
+                       (bind("s1") + execute() + sync(), "f"),
+                       (parse("", "SELECT pg_is_in_recovery()") + bind("") + execute() +
+                        execute() + sync(), "f")]:
+        w.send(msgs)
+        rows = [v for t, v in read_until_ready(w) if t in ("D", "E")]
+        assert rows and rows[0] == (want,), (msgs, rows)
 
 
 def test_split_read_after_a_pipelined_write_waits_for_its_own_server(shoal, pg_replicas):
