@@ -240,16 +240,14 @@ void client_idle_input(struct client *c)
 			client_close(c, NULL, "client closed the connection");
 			return;
 		}
-		/* read_write_split: the one place the split costs anything, and only when on */
-		if (c->pool->hosts && c->pool->hosts->split && pool_mode_of(c->pool) != POOL_SESSION) {
+		/* read_write_split: a host list's pool looks (a route left from a split a reload
+		 * turned off is cleared there) */
+		if (c->pool->hosts && (c->pool->hosts->split || c->route)) {
 			enum split_step st = client_split_start(c, &h);
 			if (st == SPLIT_WAIT || (st == SPLIT_DONE && (c->c.dead || !buf_avail(&c->c.in))))
 				return;
 			if (st == SPLIT_DONE)
 				continue; /* the next message, after Shoal's answer to a SET shoal.route */
-		} else if (c->route) { /* a reload turned the split off */
-			c->route = 0;
-			c->route_single = false;
 		}
 		pool_acquire(c);
 		return;

@@ -104,6 +104,10 @@ enum split_step client_split_start(struct client *c, const struct pq_header *h)
 	c->retried = false;
 	c->retry_avoid = NULL;
 	client_split_forget(c);
+	if (!c->pool->hosts->split || pool_mode_of(c->pool) == POOL_SESSION) {
+		c->route = 0; /* no split (any more) */
+		return SPLIT_GO;
+	}
 	size_t total = (size_t)h->len + 1;
 	/* A Bind of a statement parsed before, other messages, and a Query or Parse too large to
 	 * hold go to the primary (or where SET shoal.route says). */

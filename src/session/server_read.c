@@ -284,40 +284,54 @@ static void server_after_held(struct server *s, struct client *c)
 	client_resume(c);
 }
 
-/* read_write_split's retry: a message for client c that keeps a copy of its read. True when it
- * was the server's notice that it is going away (FATAL, 57P01 terminated or shut down, 57P02
- * crash): held back, as the read goes again once the connection ends. Anything else is the
- * answer: the copy goes, and the client sees what comes. */
-static bool server_retry_held(struct server *s, struct client *c, uint8_t type,
-			      const uint8_t *msg, size_t len)
+/* Whether an ErrorResponse (whole) is the notice of a server going away: FATAL, 57P01
+ * (terminated, shut down) or 57P02 (a crash). */
+static bool server_going_away(const uint8_t *msg, size_t len)
 {
 	struct pq_error e;
-	if (type == PQMSG_ERROR && proto_parse_error(msg + 5, len - 5, &e) == SHOAL_OK &&
-	    e.sqlstate && strncmp(e.sqlstate, "57P0", 4) == 0 &&
-	    (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0
-			   : e.severity && strcmp(e.severity, "FATAL") == 0)) {
-		buf_consume(&s->c.in, len);
-		log_info("%s: %s (a read to send again)", s->c.name, e.message ? e.message : "FATAL");
-		return true;
-	}
-	client_split_answered(c);
-	return false;
+	return proto_parse_error(msg + 5, len - 5, &e) == SHOAL_OK && e.sqlstate &&
+	       strncmp(e.sqlstate, "57P0", 4) == 0 &&
+	       (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0
+			      : e.severity && strcmp(e.severity, "FATAL") == 0);
 }
 
-/* The same: a RowDescription (header h), which PostgreSQL sends before it computes the first
- * row, is held until the next message of the answer, so that a server dying meanwhile has sent
- * the client nothing yet. */
-static shoal_rc server_retry_head(struct server *s, struct client *c, const struct pq_header *h)
+/* read_write_split's retry: the next message for client c (s active and linked to it), which keeps a copy of
+ * its read. Held back (SHOAL_OK; SHOAL_AGAIN until it is whole; SHOAL_ERROR: s closed) so that
+ * a server dying meanwhile has sent the client nothing: a RowDescription (PostgreSQL sends it
+ * before it computes the first row) until the answer's next message, or the FATAL of a server
+ * going away (the read goes again once the connection ends). RETRY_GO_ON: it is the answer, the
+ * copy goes (the held RowDescription to the client first), the message goes its usual way. */
+#define RETRY_GO_ON (-1)
+__attribute__((cold, noinline)) static int server_retry_step(struct server *s, struct client *c)
 {
+	struct pq_header hh, *h = &hh;
+	if (s->c.fwd_left) /* the rest of a message already under way */
+		return RETRY_GO_ON;
+	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), h);
+	if (rc != SHOAL_OK)
+		return RETRY_GO_ON; /* server_step waits, or closes s */
 	size_t total = (size_t)h->len + 1;
-	if (buf_avail(&s->c.in) < total)
-		return SHOAL_AGAIN;
-	if (!txn_server_msg(s, h->type, NULL, 0))
-		return SHOAL_ERROR; /* closed: replies out of step */
-	buf_append(&c->retry_head, buf_head(&s->c.in), total);
-	buf_consume(&s->c.in, total);
-	ps_emit(s, c);
-	return SHOAL_OK;
+	if (h->len > proto_server_msg_cap(h->type))
+		return RETRY_GO_ON;
+	if (h->type == PQMSG_ROW_DESCRIPTION || h->type == PQMSG_ERROR) {
+		if (buf_avail(&s->c.in) < total)
+			return SHOAL_AGAIN;
+		if (h->type == PQMSG_ROW_DESCRIPTION) {
+			if (!txn_server_msg(s, h->type, NULL, 0))
+				return SHOAL_ERROR; /* closed: replies out of step */
+			buf_append(&c->retry_head, buf_head(&s->c.in), total);
+			buf_consume(&s->c.in, total);
+			ps_emit(s, c);
+			return SHOAL_OK;
+		}
+		if (server_going_away(buf_head(&s->c.in), total)) {
+			log_info("%s: the server is going away under a read to send again", s->c.name);
+			buf_consume(&s->c.in, total);
+			return SHOAL_OK;
+		}
+	}
+	client_split_answered(c);
+	return RETRY_GO_ON;
 }
 
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
@@ -346,10 +360,6 @@ static shoal_rc server_step(struct server *s)
 	if (!server_inspects(s, h.type) && !swallowable) {
 		/* A DataRow moves no reply queue and is no error: nothing to note, nothing due. */
 		bool row = h.type == PQMSG_DATA_ROW;
-		if (c && c->retry_msg && h.type == PQMSG_ROW_DESCRIPTION)
-			return server_retry_head(s, c, &h);
-		if (c && c->retry_msg) /* a byte of the answer: no retry now (read_write_split) */
-			client_split_answered(c);
 		if (c && !row && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
 		conn_start_forward(&s->c, h.type, h.len);
@@ -363,8 +373,6 @@ static shoal_rc server_step(struct server *s)
 	if (buf_avail(&s->c.in) < total)
 		return SHOAL_AGAIN; /* the buffer grows with the bytes that arrive */
 	const uint8_t *msg = buf_head(&s->c.in);
-	if (c && c->retry_msg && server_retry_held(s, c, h.type, msg, total))
-		return SHOAL_OK;
 	if (c && !txn_server_msg(s, h.type, msg, total)) {
 		if (s->c.dead)
 			return SHOAL_ERROR;
@@ -410,9 +418,29 @@ static bool server_push(struct server *s, struct client *c)
 	return false;
 }
 
+/* read_write_split: the messages before the answer of a read that may be sent again. False
+ * when server_process must stop (wait for bytes, or s or its client closed). */
+__attribute__((cold, noinline)) static bool server_retry_process(struct server *s)
+{
+	for (;;) {
+		struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
+		if (s->c.dead || !buf_avail(&s->c.in) || !c || !c->retry_msg)
+			return !s->c.dead;
+		int held = server_retry_step(s, c);
+		if (held == RETRY_GO_ON)
+			return true; /* the answer: on the usual way */
+		if (held != SHOAL_OK)
+			return false;
+	}
+}
+
 void server_process(struct server *s)
 {
-	struct client *c = NULL;
+	struct client *c = s->client;
+	/* read_write_split's retry: checked once per batch of bytes, not per message */
+	if (c && __builtin_expect(c->retry_msg != NULL, 0) && !server_retry_process(s))
+		return;
+	c = NULL;
 	while (!s->c.dead && buf_avail(&s->c.in) > 0) {
 		c = s->state == SV_ACTIVE ? s->client : NULL;
 		if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER && !server_push(s, c))
