@@ -6,6 +6,7 @@
 #include "hosts.h"
 #include "log.h"
 #include "pool.h"
+#include "prepared.h"
 #include "proto.h"
 #include "sqlscan.h"
 
@@ -62,23 +63,14 @@ static int split_route_of(const struct client *c, enum sql_route r)
 	return r == SQLR_READ || r == SQLR_READ_TXN ? ROUTE_STANDBY : ROUTE_PRIMARY;
 }
 
-/* The extended protocol: a Parse (whole at m, total bytes) is a read for a standby when its
- * text is one and the client sent with it, in the bytes already here, one statement's run up
- * to its Sync: Bind, Describe, one Execute, Flush, Sync; and the statement is the unnamed one.
- * Anything else (a second Execute, a Sync
- * not here yet) leaves the transaction on the primary: no message can wait for a release
- * before its Sync, and the server answers nothing before it. */
-static bool split_parse_read(const struct client *c, const uint8_t *m, size_t total)
+/* The extended protocol: the messages the client sent after the first one (from offset from
+ * in its input, all here) are one statement's run up to its Sync: Bind, Describe, Flush, one
+ * Execute, Sync. A second Execute or a Sync not here yet leaves the transaction on the primary:
+ * no message can wait for a release before its Sync, and the server answers nothing before. */
+static bool split_one_run(const struct client *c, size_t from)
 {
-	const uint8_t *name_end = memchr(m + 5, 0, total - 5);
-	if (name_end != m + 5)
-		return false; /* a named statement may pin the client to that server: not a standby */
-	const char *sql = (const char *)name_end + 1;
-	const uint8_t *sql_end = memchr(sql, 0, (size_t)(m + total - (const uint8_t *)sql));
-	if (!sql_end || sql_route(sql, (size_t)((const char *)sql_end - sql)) != SQLR_READ)
-		return false;
-	const uint8_t *p = buf_head(&c->c.in) + total, *end = buf_head(&c->c.in) +
-							       buf_avail(&c->c.in);
+	const uint8_t *p = buf_head(&c->c.in) + from, *end = buf_head(&c->c.in) +
+								buf_avail(&c->c.in);
 	int executes = 0;
 	while (end - p >= 5) {
 		struct pq_header k;
@@ -97,6 +89,30 @@ static bool split_parse_read(const struct client *c, const uint8_t *m, size_t to
 	return false;
 }
 
+/* A Parse or a Bind (whole at m, total bytes) that starts a read for a standby: its statement's
+ * text (a Parse's own; a Bind's from the prepared statements Shoal keeps) is one, and the rest
+ * of its run is split_one_run. A named Parse only with prepared statements on (max_prepared_
+ * statements): without, it pins the client to the server it lands on. */
+static bool split_ext_read(struct client *c, const uint8_t *m, size_t total)
+{
+	const uint8_t *name_end = memchr(m + 5, 0, total - 5); /* the statement's or portal's */
+	if (!name_end)
+		return false;
+	const char *sql = (const char *)name_end + 1, *s_end;
+	size_t n = 0;
+	s_end = memchr(sql, 0, (size_t)(m + total - (const uint8_t *)sql));
+	if (!s_end)
+		return false;
+	if (m[0] == PQMSG_PARSE) {
+		if (name_end != m + 5 && !c->pool->ps_on)
+			return false;
+		n = (size_t)(s_end - sql);
+	} else { /* Bind: the statement named after the portal */
+		sql = ps_client_text(c, sql, &n);
+	}
+	return sql && sql_route(sql, n) == SQLR_READ && split_one_run(c, total);
+}
+
 enum split_step client_split_start(struct client *c, const struct pq_header *h)
 {
 	c->route = c->route_force ? c->route_force : ROUTE_PRIMARY;
@@ -109,16 +125,16 @@ enum split_step client_split_start(struct client *c, const struct pq_header *h)
 		return SPLIT_GO;
 	}
 	size_t total = (size_t)h->len + 1;
-	/* A Bind of a statement parsed before, other messages, and a Query or Parse too large to
-	 * hold go to the primary (or where SET shoal.route says). */
-	if ((h->type != PQMSG_QUERY && h->type != PQMSG_PARSE) ||
+	/* Other messages, and a message too large to hold, go to the primary (or where SET
+	 * shoal.route says). */
+	if ((h->type != PQMSG_QUERY && h->type != PQMSG_PARSE && h->type != PQMSG_BIND) ||
 	    total > (size_t)config_current()->message_inspect_limit || total < 6)
 		return SPLIT_GO;
 	if (buf_avail(&c->c.in) < total)
 		return SPLIT_WAIT; /* the buffer grows with the bytes that arrive */
 	const uint8_t *m = buf_head(&c->c.in);
-	if (h->type == PQMSG_PARSE) {
-		if (!c->route_force && split_parse_read(c, m, total)) {
+	if (h->type != PQMSG_QUERY) {
+		if (!c->route_force && split_ext_read(c, m, total)) {
 			c->route = ROUTE_STANDBY;
 			c->route_single = true; /* (no retry: the run is not kept) */
 		}

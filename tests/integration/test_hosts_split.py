@@ -93,10 +93,9 @@ def test_split_sends_reads_to_standbys_and_the_rest_to_the_primary(shoal, pg_rep
     for n in [rs.primary] + rs.replicas:
         assert n.sql("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE '%shoal.route%'"
                      " AND pid <> pg_backend_pid()")[0][0] == 0
-    # The extended protocol: a Parse of a read (the unnamed statement) sent with its one
-    # Execute and Sync (a driver with parameters) goes to a standby; a write to the primary; a
-    # named statement (which could pin the client to its server) and a Bind of a statement
-    # prepared before are not classified: the primary.
+    # The extended protocol: a Parse of a read sent with its one Execute and Sync (a driver
+    # with parameters) goes to a standby, and so does a later Bind of that statement (its text
+    # from Shoal's prepared statements); a write, or two Executes before a Sync, the primary.
     assert c.execute("SELECT pg_is_in_recovery() AND %s", (True,)).fetchone()[0]
     assert not c.execute("INSERT INTO split_t VALUES (%s) RETURNING pg_is_in_recovery()",
                          (2,)).fetchone()[0]
@@ -104,8 +103,11 @@ def test_split_sends_reads_to_standbys_and_the_rest_to_the_primary(shoal, pg_rep
     run = bind("") + execute() + sync()
     for msgs, want in [(parse("", "SELECT pg_is_in_recovery()") + run, "t"),
                        (parse("s1", "SELECT pg_is_in_recovery()") + bind("s1") + execute() +
-                        sync(), "f"),
-                       (bind("s1") + execute() + sync(), "f"),
+                        sync(), "t"),
+                       (bind("s1") + execute() + sync(), "t"),
+                       (parse("s2", "SELECT pg_is_in_recovery() FROM split_t FOR SHARE") +
+                        bind("s2") + execute() + sync(), "f"),
+                       (bind("s2") + execute() + sync(), "f"),
                        (parse("", "SELECT pg_is_in_recovery()") + bind("") + execute() +
                         execute() + sync(), "f")]:
         w.send(msgs)
