@@ -11,9 +11,23 @@
  * session-changing and notifying functions. Anything else a SELECT calls is trusted to read:
  * the documented limit. */
 static const char *const writers[] = {
-    "update",	   "share",	    "into",	 "nextval",    "setval",	 "set_config",
-    "txid_current", "pg_current_xact_id", "pg_notify", "lo_import", "lo_create", "lo_unlink",
-    "lo_from_bytea", "lo_put",	     "dblink_exec", "pg_switch_wal", "pg_create_restore_point",
+    "update",
+    "share",
+    "into",
+    "nextval",
+    "setval",
+    "set_config",
+    "txid_current",
+    "pg_current_xact_id",
+    "pg_notify",
+    "lo_import",
+    "lo_create",
+    "lo_unlink",
+    "lo_from_bytea",
+    "lo_put",
+    "dblink_exec",
+    "pg_switch_wal",
+    "pg_create_restore_point",
     NULL,
 };
 

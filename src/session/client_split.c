@@ -69,8 +69,8 @@ static int split_route_of(const struct client *c, enum sql_route r)
  * no message can wait for a release before its Sync, and the server answers nothing before. */
 static bool split_one_run(const struct client *c, size_t from)
 {
-	const uint8_t *p = buf_head(&c->c.in) + from, *end = buf_head(&c->c.in) +
-								buf_avail(&c->c.in);
+	const uint8_t *p = buf_head(&c->c.in) + from,
+		      *end = buf_head(&c->c.in) + buf_avail(&c->c.in);
 	int executes = 0;
 	while (end - p >= 5) {
 		struct pq_header k;
