@@ -64,7 +64,7 @@ static bool idle_usable(const struct server *s, struct worker *w, const struct c
  * role for c closes one (marked dying here), so that a server of the right role can open. */
 static struct server *split_room(struct pool *p, struct worker *w, const struct client *c)
 {
-	if (!c->route || p->n_servers - p->n_dying < p->pool_size)
+	if (p->n_servers - p->n_dying < p->pool_size)
 		return NULL;
 	for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
 		struct server *s = container_of(i, struct server, node);
@@ -281,7 +281,7 @@ void pool_acquire(struct client *c)
 	if (s) {
 		link_locked(c, s);
 	} else {
-		room = paused ? NULL : split_room(p, w, c);
+		room = c->route && !paused ? split_room(p, w, c) : NULL;
 		client_state_locked(c, c->needs_login_check ? CL_WAIT_LOGIN : CL_WAITING);
 		other = paused ? NULL : idle_elsewhere(p, w);
 		/* waits for the host next in turn: a server of it comes back soon, no new one */
