@@ -163,7 +163,8 @@ bool client_split_retry(struct client *c, struct host_rec *dead, const char *why
 	/* The read goes back in front of whatever the client sent after it. */
 	struct buf in = {0};
 	buf_append(&in, c->retry_msg, c->retry_len);
-	buf_append(&in, buf_head(&c->c.in), buf_avail(&c->c.in));
+	if (buf_avail(&c->c.in))
+		buf_append(&in, buf_head(&c->c.in), buf_avail(&c->c.in));
 	buf_free(&c->c.in);
 	c->c.in = in;
 	client_split_forget(c);
