@@ -75,6 +75,7 @@ struct db_entry {
 	char *zone;	 /* zone=a,b,b: one per host (or one for all); NULL: none */
 	int load_balance_hosts;   /* enum lb_hosts */
 	int target_session_attrs; /* enum tsa */
+	int read_write_split;     /* non-zero: one alias, reads to standbys (docs/replicas.md) */
 	char *dbname;   /* server database; NULL: same as the client's database name */
 	char *user;     /* forced server user; NULL: the client's user */
 	char *password; /* password for the server login; NULL: from auth_file */

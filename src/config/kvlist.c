@@ -26,6 +26,7 @@ const struct kv_key db_keys[] = {
     DBK(port, K_PORTS),
     DBK(load_balance_hosts, K_LB),
     DBK(target_session_attrs, K_TSA),
+    DBK(read_write_split, K_INT),
     DBK(weight, K_STR),
     DBK(zone, K_STR),
     DBK(dbname, K_STR),

@@ -68,16 +68,17 @@ static struct host_rec *rec_get(const char *db, const char *host, int port)
 static char *set_sig(const struct db_entry *db)
 {
 	char sig[1200];
-	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s|%s|%s", db->host ? db->host : "", db->port,
+	snprintf(sig, sizeof(sig), "%s|%d|%s|%d|%d|%s|%s|%s|%d", db->host ? db->host : "", db->port,
 		 db->port_list ? db->port_list : "", db->load_balance_hosts,
 		 db->target_session_attrs, db->weight ? db->weight : "", db->zone ? db->zone : "",
-		 hosts_own_zone());
+		 hosts_own_zone(), db->read_write_split != 0);
 	return xstrdup(sig);
 }
 
 static bool wants_set(const struct db_entry *db)
 {
-	return (db->host && strchr(db->host, ',')) || db->target_session_attrs != TSA_ANY;
+	return (db->host && strchr(db->host, ',')) || db->target_session_attrs != TSA_ANY ||
+	       db->read_write_split;
 }
 
 struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
@@ -102,6 +103,7 @@ struct host_set *hosts_set_for(const struct db_entry *db, const char *dbname)
 	hs->n = n;
 	hs->lb = db->load_balance_hosts;
 	hs->tsa = db->target_session_attrs;
+	hs->split = db->read_write_split != 0;
 	hs->sig = set_sig(db);
 	for (int i = 0; i < n; i++) {
 		hs->w[i] = addrs[i].weight;
@@ -152,7 +154,7 @@ bool hosts_tsa_writes(int tsa)
 
 bool hosts_wants_role(const struct host_set *hs)
 {
-	return hs && hs->tsa != TSA_ANY;
+	return hs && (hs->tsa != TSA_ANY || hs->split); /* the split routes by role */
 }
 
 bool hosts_rotate_idle(const struct host_set *hs)
@@ -197,15 +199,19 @@ static int host_limit(void)
 	return cfg ? cfg->max_host_connections : 0;
 }
 
+/* Under the lock: the role hosts_pick wants now: the set's target_session_attrs, or for
+ * read_write_split the role its waiting client needs (hosts_pick_for). */
+static int pick_tsa;
+
 /* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
 	int limit = host_limit();
-	if (!breaker_allows(h, now) || role_excludes(h, hs->tsa, now) || hosts_held(hs, h) ||
+	if (!breaker_allows(h, now) || role_excludes(h, pick_tsa, now) || hosts_held(hs, h) ||
 	    (hs->near_only && !h->near) || (limit > 0 && h->servers >= limit))
 		return false;
-	return !(pass == 0 && hs->tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
+	return !(pass == 0 && pick_tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
 }
 
@@ -279,7 +285,7 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 static int pick_tiers(struct host_set *hs, usec_t now)
 {
 	bool zoned = hs->near_only;
-	for (int pass = 0; pass < (hs->tsa == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
+	for (int pass = 0; pass < (pick_tsa == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
 		hs->near_only = zoned;
 		int i = pick_index(hs, pass, now);
 		hs->near_only = false;
@@ -336,6 +342,7 @@ bool hosts_returned_waiting(struct host_set *hs)
 		busy |= h->servers >= 2 || (hs->zoned && !hs->near[i] && h->servers > 0);
 	}
 	hs->near_only = hs->zoned; /* as hosts_pick: a far host is not wanted while near ones are */
+	pick_tsa = hs->tsa;
 	bool waiting = busy && returned_index(hs, now) >= 0;
 	hs->near_only = false;
 	pthread_mutex_unlock(&hosts_lock);
@@ -344,8 +351,16 @@ bool hosts_returned_waiting(struct host_set *hs)
 
 struct host_rec *hosts_pick(struct host_set *hs, char *err, size_t errlen)
 {
+	return hosts_pick_for(hs, ROUTE_ANY, err, errlen);
+}
+
+struct host_rec *hosts_pick_for(struct host_set *hs, int want, char *err, size_t errlen)
+{
 	usec_t now = shoal_now();
 	pthread_mutex_lock(&hosts_lock);
+	pick_tsa = want == ROUTE_PRIMARY   ? TSA_PRIMARY
+		   : want == ROUTE_STANDBY ? TSA_PREFER_STANDBY
+					   : hs->tsa;
 	hs->near_only = hs->zoned;
 	int i = returned_index(hs, now);
 	if (i >= 0)
@@ -776,4 +791,46 @@ void hosts_free_all(void)
 	hosts_sets = NULL;
 	hosts_nsets = 0;
 	pthread_mutex_unlock(&hosts_lock);
+}
+
+/* Under the lock: a host of hs that is, or may be (its role not known yet), a standby able to
+ * take a split read now (the one to avoid aside). */
+static bool standby_up(const struct host_set *hs, const struct host_rec *avoid, usec_t now)
+{
+	for (int i = 0; i < hs->n; i++) {
+		const struct host_rec *h = hs->h[i];
+		bool known = h->role != HOST_ROLE_UNKNOWN && now - h->role_at <= ROLE_TTL;
+		if (h != avoid && (!known || h->role == HOST_ROLE_STANDBY) &&
+		    breaker_allows(h, now) && !hosts_held(hs, h))
+			return true;
+	}
+	return false;
+}
+
+/* Under the lock: h answered as primary (its servers' role check or its health check), and is
+ * not one of two primaries. */
+static bool split_primary(const struct host_rec *h)
+{
+	return h->role == HOST_ROLE_PRIMARY && !h->read_only && !h->check_failing && !h->split;
+}
+
+bool hosts_route_allows(const struct host_set *hs, struct host_rec *h, int want,
+			const struct host_rec *avoid, usec_t ryw_since)
+{
+	if (!h)
+		return true; /* one host: nothing to choose */
+	if (h == avoid)
+		return false;
+	usec_t now = shoal_now();
+	pthread_mutex_lock(&hosts_lock);
+	bool ok;
+	if (want == ROUTE_PRIMARY)
+		ok = split_primary(h);
+	else if (ryw_since) /* its writes: the primary, or a standby that replayed them */
+		ok = split_primary(h) || h->role == HOST_ROLE_STANDBY;
+	else /* a standby; the primary when none is left */
+		ok = h->role == HOST_ROLE_STANDBY ||
+		     (split_primary(h) && !standby_up(hs, avoid, now));
+	pthread_mutex_unlock(&hosts_lock);
+	return ok && (!ryw_since || want == ROUTE_PRIMARY || hosts_ryw_allows(h, ryw_since));
 }

@@ -69,6 +69,7 @@ struct host_rec {
  * Replaced (and kept until exit) when a reload changes the entry's hosts, ports or modes. */
 struct host_set {
 	int n, lb, tsa;
+	bool split; /* read_write_split: each transaction picks its role (hosts_route_allows) */
 	int next;  /* round-robin: the index the next pick starts at */
 	bool weighted;		     /* weight= gave some host another weight than the rest */
 	/* some hosts are in this instance's zone, some not: those go first. Fixed when the set is
@@ -113,6 +114,20 @@ bool hosts_have_room(struct host_set *hs);
  * one): the pool should open one (making room if full) so that it gets its share at
  * once, not at the next server_lifetime. Clears the mark of a returned host that has servers. */
 bool hosts_returned_waiting(struct host_set *hs);
+
+/* read_write_split: the role a client's transaction needs. */
+enum host_route { ROUTE_ANY = 0, ROUTE_PRIMARY, ROUTE_STANDBY };
+
+/* hosts_pick for a transaction that needs role want (enum host_route): a primary, a standby
+ * first (the primary when none is usable), or as hs's target_session_attrs says. */
+struct host_rec *hosts_pick_for(struct host_set *hs, int want, char *err, size_t errlen);
+
+/* read_write_split: whether a transaction that needs want (not ROUTE_ANY) may take a server of
+ * h: the primary for ROUTE_PRIMARY; for ROUTE_STANDBY a standby, or the primary when no standby
+ * is usable; with ryw_since (read_your_writes) only the primary or a standby that replayed the
+ * write. Never avoid's (a retried read's failed host). */
+bool hosts_route_allows(const struct host_set *hs, struct host_rec *h, int want,
+			const struct host_rec *avoid, usec_t ryw_since);
 
 /* Whether a new server of hs must read its role after login (target_session_attrs != any). */
 bool hosts_wants_role(const struct host_set *hs);

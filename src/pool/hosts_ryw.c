@@ -26,7 +26,7 @@ static void ryw_key(char *out, size_t n, const struct host_set *hs, const char *
 
 void hosts_ryw_note(const struct host_set *hs, const char *user, const char *addr)
 {
-	if (!hs || !hosts_tsa_writes(hs->tsa))
+	if (!hs || !(hosts_tsa_writes(hs->tsa) || hs->split))
 		return;
 	char key[512];
 	ryw_key(key, sizeof(key), hs, user, addr);
@@ -57,7 +57,7 @@ void hosts_ryw_note(const struct host_set *hs, const char *user, const char *add
 
 usec_t hosts_ryw_since(const struct host_set *hs, const char *user, const char *addr, usec_t window)
 {
-	if (!hs || hosts_tsa_writes(hs->tsa))
+	if (!hs || (hosts_tsa_writes(hs->tsa) && !hs->split))
 		return 0;
 	char key[512];
 	ryw_key(key, sizeof(key), hs, user, addr);

@@ -75,6 +75,18 @@ struct client {
 	/* read_your_writes: it wrote (through a write alias of its pool's hosts) at this time, so
 	 * it takes only servers of hosts that have replayed that (set at acquire); 0: any */
 	usec_t ryw_since;
+	/* read_write_split (client_split.c): the role its transaction needs (enum host_route, set
+	 * before each acquire; 0: any), the one SET shoal.route forces (0: auto), and whether the
+	 * transaction is one autocommit read (its next message waits for the server's release) */
+	int route, route_force;
+	bool route_single;
+	/* The safe retry of that read: the Query kept until a byte of its answer comes (NULL: none
+	 * to retry), whether it was retried already, and the host that failed it. */
+	uint8_t *retry_msg;
+	size_t retry_len;
+	struct buf retry_head; /* its RowDescription, held until the next message of the answer */
+	bool retried;
+	struct host_rec *retry_avoid;
 	char *user;   /* user_buf, or its own allocation when longer (client_name_set) */
 	char *dbname; /* dbname_buf, or its own allocation */
 	char user_buf[CLIENT_NAME_INLINE], dbname_buf[CLIENT_NAME_INLINE];

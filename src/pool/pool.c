@@ -30,7 +30,21 @@ void pool_set_acts(const struct pool_acts *acts)
  * the write alias of the same hosts to hosts that have replayed its write (hosts.c). */
 static bool accepts(const struct client *c, const struct server *s)
 {
+	if (c && c->route) /* read_write_split: the role its transaction needs */
+		return hosts_route_allows(s->hset, s->hrec, c->route, c->retry_avoid, c->ryw_since);
 	return !c || !c->ryw_since || hosts_ryw_allows(s->hrec, c->ryw_since);
+}
+
+int pool_route_wanted_locked(struct pool *p)
+{
+	/* the first waiter the servers already connecting are not for */
+	int skip = (int)list_count(&p->connecting), want = ROUTE_ANY;
+	for (struct list *i = p->waiting.next; i != &p->waiting; i = i->next) {
+		want = container_of(i, struct client, node)->route;
+		if (skip-- <= 0)
+			break;
+	}
+	return want;
 }
 
 /* An idle server of an older generation (RECONNECT, a new target, new server TLS settings) is
@@ -44,6 +58,23 @@ static bool idle_fresh(const struct server *s, struct worker *w)
 static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
 {
 	return idle_fresh(s, w) && (!s->hrec || accepts(c, s));
+}
+
+/* Under the lock, read_write_split: a full pool whose idle servers on w are all of the wrong
+ * role for c closes one (marked dying here), so that a server of the right role can open. */
+static struct server *split_room(struct pool *p, struct worker *w, const struct client *c)
+{
+	if (p->n_servers - p->n_dying < p->pool_size)
+		return NULL;
+	for (struct list *i = p->idle.next; i != &p->idle; i = i->next) {
+		struct server *s = container_of(i, struct server, node);
+		if (idle_fresh(s, w) && !accepts(c, s)) {
+			s->dying = true;
+			p->n_dying++;
+			return s;
+		}
+	}
+	return NULL;
 }
 
 /* s's host's index in p's host set, or -1 (a server of an older set: never handed out). */
@@ -246,10 +277,11 @@ void pool_acquire(struct client *c)
 		return;
 	}
 	bool paused = pause_is_paused(p->name); /* PAUSE: new work waits for RESUME */
-	struct server *s = paused ? NULL : idle_on(p, w, c);
+	struct server *s = paused ? NULL : idle_on(p, w, c), *room = NULL;
 	if (s) {
 		link_locked(c, s);
 	} else {
+		room = c->route && !paused ? split_room(p, w, c) : NULL;
 		client_state_locked(c, c->needs_login_check ? CL_WAIT_LOGIN : CL_WAITING);
 		other = paused ? NULL : idle_elsewhere(p, w);
 		/* waits for the host next in turn: a server of it comes back soon, no new one */
@@ -266,10 +298,20 @@ void pool_acquire(struct client *c)
 	}
 	conn_pause(&c->c, true);
 	log_debug("%s waits for a server", c->c.name);
+	if (room)
+		server_close(room, "read_write_split: an idle server of the other role makes room");
 	if (other)
 		pool_kick(other, p, 1); /* it hands its idle server to the first waiter */
 	else if (!deferred)
 		pool_open_for_waiters(w, p, false);
+}
+
+void pool_requeue(struct client *c)
+{
+	pool_lock(c->pool);
+	client_state_locked(c, CL_IDLE);
+	pool_unlock(c->pool);
+	pool_acquire(c);
 }
 
 /* Under the lock: a server of p on worker w held for cancels that have all been answered. */

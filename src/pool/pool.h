@@ -80,6 +80,12 @@ bool pool_claim_check_slot(struct pool *p);
 /* read_your_writes: hand this worker's idle servers to waiters that were held back from them
  * and may now take them (the janitor, each tick). */
 void pool_ryw_retry(struct worker *w, struct pool *p);
+/* Under p's lock, read_write_split: the role (enum host_route) the next server opened for p's
+ * waiters should have. */
+int pool_route_wanted_locked(struct pool *p);
+/* A linked client whose server died (unlinked already) asks for a server again: the one retry
+ * of a read (client_split.c). */
+void pool_requeue(struct client *c);
 void pool_open_servers(struct worker *w, struct pool *p, int n);
 /* Open servers for waiting clients no server is being opened for, as the limits allow. */
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);

@@ -1,5 +1,6 @@
 /* sqlscan.c: SQL lexer and the session-state facts transaction pooling needs from a query. */
 #include "sqlscan.h"
+#include "sqlscan_int.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -10,7 +11,6 @@
 #include <emmintrin.h>
 #endif
 
-enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK_PARAM, TK_PUNCT };
 
 /* The words the rules look at. A TK_IDENT token carries its word's number, found while it is
  * lexed (one hash and one comparison), so a rule is an integer compare, not a strncasecmp. */
@@ -43,12 +43,6 @@ static const char *const kw_text[] = {"", KEYWORDS(KW_TEXT)};
 #define KW_MAXLEN 27  /* pg_try_advisory_lock_shared */
 #define KW_SLOTS  256 /* open addressing, more than 4x the words */
 
-struct tok {
-	enum tok_kind k;
-	enum keyword kw; /* TK_IDENT: which word of KEYWORDS, or KW_NONE */
-	size_t s, n;	 /* the token's span in the text */
-	size_t bs, bn;	 /* TK_DOLLAR / TK_STRING: the body between the quotes */
-};
 
 /* C_ALNUM: ASCII letters, digits and '.', the bytes of a numeric literal's token */
 /* C_HINT: the first letters of the words hint_word() knows (t, h, s, p in either case);
@@ -112,10 +106,6 @@ static enum keyword kw_find(const char *lower, size_t n, uint32_t h)
 	return KW_NONE;
 }
 
-struct lexer {
-	const char *p;
-	size_t len, pos;
-};
 
 #define STMT_TOKS 64
 #define MAX_DEPTH 4
@@ -758,4 +748,10 @@ void sql_facts_free(struct sql_facts *f)
 {
 	free(f->set_value);
 	f->set_value = NULL;
+}
+
+void sql_lex_next(struct lexer *lx, struct tok *t)
+{
+	pthread_once(&tables_once, init_tables);
+	lex_next(lx, t);
 }

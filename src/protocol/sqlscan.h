@@ -40,4 +40,20 @@ struct sql_facts {
 void sqlscan(const char *sql, size_t len, struct sql_facts *out);
 void sql_facts_free(struct sql_facts *f);
 
+/* read_write_split (sqlroute.c): where a Query's text goes. */
+enum sql_route {
+	SQLR_PRIMARY = 0,   /* a write, several statements, or in doubt */
+	SQLR_READ,	    /* one plain SELECT / VALUES / SHOW / TABLE, no row locks or writers */
+	SQLR_READ_TXN,	    /* BEGIN / START TRANSACTION ... READ ONLY */
+	SQLR_FORCE_PRIMARY, /* a comment at its head: shoal:route=primary */
+	SQLR_FORCE_STANDBY, /* shoal:route=standby */
+	SQLR_SET_AUTO,	    /* SET shoal.route = auto (or default) */
+	SQLR_SET_PRIMARY,   /* SET shoal.route = primary */
+	SQLR_SET_STANDBY,   /* SET shoal.route = standby */
+	SQLR_SET_BAD,	    /* SET shoal.route to another value */
+};
+/* Classify len bytes of a Query's SQL (need not be NUL-terminated). Called only when the
+ * setting is on: the plain path never pays for it. */
+enum sql_route sql_route(const char *sql, size_t len);
+
 #endif

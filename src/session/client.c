@@ -143,6 +143,7 @@ void client_free(struct client *c)
 		explicit_bzero(c->aq_secret, strlen(c->aq_secret));
 	free(c->aq_secret);
 	txn_client_free(c);
+	client_split_forget(c);
 	client_name_set(&c->user, c->user_buf, NULL);
 	client_name_set(&c->dbname, c->dbname_buf, NULL);
 	free(c->repl);

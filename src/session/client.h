@@ -34,6 +34,17 @@ void client_auth_resume(struct client *c);
 /* Flush the client's output; on a socket error the client is closed (SHOAL_ERROR). */
 shoal_rc client_flush(struct client *c) MUST_USE;
 void client_free(struct client *c);
+/* read_write_split (client_split.c): drop the copy of c's read kept for a retry (a byte of its
+ * answer came, or c is going). */
+void client_split_forget(struct client *c);
+/* c's server died (dead: its host; why: the reason) with c's read unanswered: true when the
+ * read was put back in front of c's input and c asked the pool for a server again (once per
+ * read); false: c gets the error as before. */
+/* A message of the answer to c's read came: the RowDescription held back goes to c's output
+ * first, and the copy of the read goes. */
+void client_split_answered(struct client *c);
+struct host_rec;
+bool client_split_retry(struct client *c, struct host_rec *dead, const char *why);
 /* Clients connected now, across all workers (max_client_conn). */
 int client_count(void);
 /* Has c sent its startup packet? (client_startup_timeout, door.c) */

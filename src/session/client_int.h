@@ -14,4 +14,11 @@ void client_route(struct client *c);
 /* client_route.c: a client without a server sent something: a Terminate, or work for the pool. */
 void client_idle_input(struct client *c);
 
+/* client_split.c, read_write_split: look at the first message of c's next transaction (header
+ * h) before it asks the pool: SPLIT_GO (c->route set), SPLIT_WAIT for the rest of it, or
+ * SPLIT_DONE when Shoal answered it itself (SET shoal.route; c may have been closed). */
+struct pq_header;
+enum split_step { SPLIT_GO, SPLIT_WAIT, SPLIT_DONE };
+enum split_step client_split_start(struct client *c, const struct pq_header *h);
+
 #endif

@@ -3,6 +3,7 @@
  * backpressure; without a server, a request that needs one asks the pool. */
 #include "client.h"
 #include "client_int.h"
+#include "hosts.h"
 #include "pool.h"
 #include "prepared.h"
 #include "proto.h"
@@ -162,6 +163,12 @@ static shoal_rc client_route_step(struct client *c)
 		conn_pause(&c->c, true); /* resumed when the held message is sent on */
 		return SHOAL_AGAIN;
 	}
+	/* read_write_split: a read sent to a standby on its own; what the client sends after it
+	 * waits for the server's release, and then finds its own server */
+	if (c->route_single && s->pending > 0) {
+		conn_pause(&c->c, true);
+		return SHOAL_AGAIN;
+	}
 	struct pq_header h;
 	shoal_rc rc = client_check_header(c, &h);
 	if (rc != SHOAL_OK)
@@ -223,12 +230,24 @@ void client_route(struct client *c)
 /* A client without a server has sent something: a Terminate, or work that needs a server. */
 void client_idle_input(struct client *c)
 {
-	struct pq_header h;
-	if (client_check_header(c, &h) != SHOAL_OK)
-		return;
-	if (h.type == PQMSG_TERMINATE) {
-		client_close(c, NULL, "client closed the connection");
+	for (;;) {
+		struct pq_header h;
+		if (client_check_header(c, &h) != SHOAL_OK)
+			return;
+		if (h.type == PQMSG_TERMINATE) {
+			client_close(c, NULL, "client closed the connection");
+			return;
+		}
+		/* read_write_split: a host list's pool looks (a route left from a split a reload
+		 * turned off is cleared there) */
+		if (c->pool->hosts && (c->pool->hosts->split || c->route)) {
+			enum split_step st = client_split_start(c, &h);
+			if (st == SPLIT_WAIT || (st == SPLIT_DONE && (c->c.dead || !buf_avail(&c->c.in))))
+				return;
+			if (st == SPLIT_DONE)
+				continue; /* the next message, after Shoal's answer to a SET shoal.route */
+		}
+		pool_acquire(c);
 		return;
 	}
-	pool_acquire(c);
 }

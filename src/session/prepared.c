@@ -748,3 +748,15 @@ void ps_server_free(struct server *s)
 	free(ps);
 	s->ps = NULL;
 }
+
+const char *ps_client_text(struct client *c, const char *name, size_t *len)
+{
+	if (!c->ps)
+		return NULL;
+	const struct ps_def *d = *name ? client_lookup(c, name) : c->ps->unnamed;
+	const uint8_t *end = d && d->len ? memchr(d->body, 0, d->len) : NULL;
+	if (!end)
+		return NULL; /* unknown, or a private statement whose text is not kept */
+	*len = (size_t)(end - d->body);
+	return (const char *)d->body;
+}

@@ -48,6 +48,9 @@ enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t
 /* Client side: any other message (Execute, Sync, Query, FunctionCall, ...) is being forwarded
  * unchanged: queue its reply expectation. */
 void ps_client_note(struct server *s, uint8_t type);
+/* read_write_split: the SQL text (len bytes, not NUL-terminated) of c's statement name (""
+ * for the unnamed one) as Shoal keeps it, or NULL when it does not know it. */
+const char *ps_client_text(struct client *c, const char *name, size_t *len);
 /* The client's named statements are gone (its DEALLOCATE ALL / DISCARD ALL succeeded). */
 void ps_client_forget(struct client *c);
 /* The server's statements are gone (DISCARD ALL as reset query). */

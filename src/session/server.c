@@ -74,6 +74,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p, stru
 	s->port = p->port;
 	s->gen = p->gen;
 	s->hset = p->hosts;
+	int want = p->hosts && p->hosts->split ? pool_route_wanted_locked(p) : ROUTE_ANY;
 	server_copy_scram_keys(s, p);
 	pool_unlock(p);
 	if (check) { /* a health check of that host: no pick, not counted in its servers */
@@ -83,7 +84,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p, stru
 		s->port = check->port;
 	} else if (s->hset) { /* NULL when no host is usable: server_connect closes it */
 		char err[200];
-		s->hrec = hosts_pick(s->hset, err, sizeof(err));
+		s->hrec = hosts_pick_for(s->hset, want, err, sizeof(err));
 		if (s->hrec) {
 			s->host = s->hrec->host;
 			s->port = s->hrec->port;
@@ -167,6 +168,9 @@ void server_close(struct server *s, const char *reason)
 	server_state_mark(s, SV_CLOSED);
 	list_append(&s->c.w->dead_servers, &s->node);
 	if (!c)
+		return;
+	/* read_write_split: a read no byte of whose answer reached the client goes again */
+	if (c->retry_msg && !s->fatal_seen && !mid_message && client_split_retry(c, s->hrec, reason))
 		return;
 	if (s->fatal_seen) {
 		client_close(c, NULL, "server sent FATAL and closed");

@@ -187,7 +187,8 @@ static void server_ready_msg(struct server *s, struct client *c, const uint8_t *
 	}
 	s->timeout_cancel = false;
 	/* read_your_writes: noted before the client can see the end of its transaction */
-	if (status == 'I' && s->hset && c && config_current()->read_your_writes)
+	if (status == 'I' && s->hset && c && config_current()->read_your_writes &&
+	    !(s->hset->split && c->route == ROUTE_STANDBY)) /* the split's reads: not writes */
 		hosts_ryw_note(s->hset, s->pool->user, c->addr);
 	txn_server_ready(s, c, status);
 	server_stats_ready(s, c, status);
@@ -281,6 +282,56 @@ static void server_after_held(struct server *s, struct client *c)
 	client_resume(c);
 }
 
+/* Whether an ErrorResponse (whole) is the notice of a server going away: FATAL, 57P01
+ * (terminated, shut down) or 57P02 (a crash). */
+static bool server_going_away(const uint8_t *msg, size_t len)
+{
+	struct pq_error e;
+	return proto_parse_error(msg + 5, len - 5, &e) == SHOAL_OK && e.sqlstate &&
+	       strncmp(e.sqlstate, "57P0", 4) == 0 &&
+	       (e.severity_nl ? strcmp(e.severity_nl, "FATAL") == 0
+			      : e.severity && strcmp(e.severity, "FATAL") == 0);
+}
+
+/* read_write_split's retry: the next message for client c (s active and linked to it), which keeps a copy of
+ * its read. Held back (SHOAL_OK; SHOAL_AGAIN until it is whole; SHOAL_ERROR: s closed) so that
+ * a server dying meanwhile has sent the client nothing: a RowDescription (PostgreSQL sends it
+ * before it computes the first row) until the answer's next message, or the FATAL of a server
+ * going away (the read goes again once the connection ends). RETRY_GO_ON: it is the answer, the
+ * copy goes (the held RowDescription to the client first), the message goes its usual way. */
+#define RETRY_GO_ON (-1)
+__attribute__((cold, noinline)) static int server_retry_step(struct server *s, struct client *c)
+{
+	struct pq_header hh, *h = &hh;
+	if (s->c.fwd_left) /* the rest of a message already under way */
+		return RETRY_GO_ON;
+	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), h);
+	if (rc != SHOAL_OK)
+		return RETRY_GO_ON; /* server_step waits, or closes s */
+	size_t total = (size_t)h->len + 1;
+	if (h->len > proto_server_msg_cap(h->type))
+		return RETRY_GO_ON;
+	if (h->type == PQMSG_ROW_DESCRIPTION || h->type == PQMSG_ERROR) {
+		if (buf_avail(&s->c.in) < total)
+			return SHOAL_AGAIN;
+		if (h->type == PQMSG_ROW_DESCRIPTION) {
+			if (!txn_server_msg(s, h->type, NULL, 0))
+				return SHOAL_ERROR; /* closed: replies out of step */
+			buf_append(&c->retry_head, buf_head(&s->c.in), total);
+			buf_consume(&s->c.in, total);
+			ps_emit(s, c);
+			return SHOAL_OK;
+		}
+		if (server_going_away(buf_head(&s->c.in), total)) {
+			log_info("%s: the server is going away under a read to send again", s->c.name);
+			buf_consume(&s->c.in, total);
+			return SHOAL_OK;
+		}
+	}
+	client_split_answered(c);
+	return RETRY_GO_ON;
+}
+
 /* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
  * to drain, SHOAL_ERROR when the server died. */
 static shoal_rc server_step(struct server *s)
@@ -365,9 +416,29 @@ static bool server_push(struct server *s, struct client *c)
 	return false;
 }
 
+/* read_write_split: the messages before the answer of a read that may be sent again. False
+ * when server_process must stop (wait for bytes, or s or its client closed). */
+__attribute__((cold, noinline)) static bool server_retry_process(struct server *s)
+{
+	for (;;) {
+		struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
+		if (s->c.dead || !buf_avail(&s->c.in) || !c || !c->retry_msg)
+			return !s->c.dead;
+		int held = server_retry_step(s, c);
+		if (held == RETRY_GO_ON)
+			return true; /* the answer: on the usual way */
+		if (held != SHOAL_OK)
+			return false;
+	}
+}
+
 void server_process(struct server *s)
 {
-	struct client *c = NULL;
+	struct client *c = s->client;
+	/* read_write_split's retry: checked once per batch of bytes, not per message */
+	if (c && __builtin_expect(c->retry_msg != NULL, 0) && !server_retry_process(s))
+		return;
+	c = NULL;
 	while (!s->c.dead && buf_avail(&s->c.in) > 0) {
 		c = s->state == SV_ACTIVE ? s->client : NULL;
 		if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER && !server_push(s, c))

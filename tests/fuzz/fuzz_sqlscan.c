@@ -17,6 +17,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(sql, data, size);
 	struct sql_facts f;
 	sqlscan(sql, size, &f);
+	if ((unsigned)sql_route(sql, size) > SQLR_SET_BAD) /* read_write_split's look, same text */
+		abort();
 	/* A captured value is a NUL-terminated string; a trackable SET has a name. */
 	if (f.set_value && strlen(f.set_value) > 2 * size + 2)
 		abort();

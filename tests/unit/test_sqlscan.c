@@ -308,6 +308,56 @@ static void test_plain_path_high_bytes(void **state)
 	}
 }
 
+/* read_write_split (sqlroute.c): what a standby may answer, and what stays on the primary. */
+static void assert_route(const char *sql, enum sql_route want)
+{
+	enum sql_route got = sql_route(sql, strlen(sql));
+	if (got != want)
+		fail_msg("%s: route %d, want %d", sql, (int)got, (int)want);
+}
+
+static void test_route(void **state)
+{
+	(void)state;
+	assert_route("SELECT 1", SQLR_READ);
+	assert_route("  select * from t where a = 'update' ;  ", SQLR_READ);
+	assert_route("VALUES (1)", SQLR_READ);
+	assert_route("SHOW search_path", SQLR_READ);
+	assert_route("TABLE t", SQLR_READ);
+	assert_route("/* any */ SELECT 1", SQLR_READ);
+	assert_route("SELECT * FROM t FOR UPDATE", SQLR_PRIMARY);
+	assert_route("SELECT * FROM t FOR NO KEY UPDATE", SQLR_PRIMARY);
+	assert_route("SELECT * FROM t FOR SHARE", SQLR_PRIMARY);
+	assert_route("SELECT nextval('s')", SQLR_PRIMARY);
+	assert_route("SELECT \"setval\"('s', 1)", SQLR_PRIMARY);
+	assert_route("SELECT * INTO t2 FROM t", SQLR_PRIMARY);
+	assert_route("SELECT pg_advisory_lock(1)", SQLR_PRIMARY);
+	assert_route("SELECT txid_current()", SQLR_PRIMARY);
+	assert_route("SELECT 1; SELECT 2", SQLR_PRIMARY);
+	assert_route("SELECT 1; INSERT INTO t VALUES (1)", SQLR_PRIMARY);
+	assert_route("WITH x AS (DELETE FROM t RETURNING *) SELECT * FROM x", SQLR_PRIMARY);
+	assert_route("INSERT INTO t VALUES (1)", SQLR_PRIMARY);
+	assert_route("EXPLAIN ANALYZE SELECT 1", SQLR_PRIMARY);
+	assert_route("", SQLR_PRIMARY);
+	assert_route("BEGIN READ ONLY", SQLR_READ_TXN);
+	assert_route("begin isolation level repeatable read, read only;", SQLR_READ_TXN);
+	assert_route("START TRANSACTION READ ONLY", SQLR_READ_TXN);
+	assert_route("BEGIN", SQLR_PRIMARY);
+	assert_route("BEGIN READ WRITE", SQLR_PRIMARY);
+	assert_route("BEGIN READ ONLY; SELECT 1", SQLR_PRIMARY);
+	assert_route("/* shoal:route=primary */ SELECT 1", SQLR_FORCE_PRIMARY);
+	assert_route(" /*shoal:route=standby*/ INSERT INTO t VALUES (1)", SQLR_FORCE_STANDBY);
+	assert_route("SELECT 1 /* shoal:route=primary */", SQLR_READ);
+	assert_route("/* shoal:route=primaryx */ SELECT 1", SQLR_READ);
+	assert_route("SET shoal.route = primary", SQLR_SET_PRIMARY);
+	assert_route("set session shoal.route to 'standby';", SQLR_SET_STANDBY);
+	assert_route("SET shoal.route TO auto", SQLR_SET_AUTO);
+	assert_route("SET shoal.route = DEFAULT", SQLR_SET_AUTO);
+	assert_route("SET shoal.route = sideways", SQLR_SET_BAD);
+	assert_route("SET shoal.other = primary", SQLR_PRIMARY);
+	assert_route("SET LOCAL shoal.route = primary", SQLR_PRIMARY);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -321,6 +371,7 @@ int main(void)
 	    cmocka_unit_test(test_plain_path_block_boundaries),
 	    cmocka_unit_test(test_plain_path_after_punctuation),
 	    cmocka_unit_test(test_plain_path_high_bytes),
+	    cmocka_unit_test(test_route),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
