@@ -10,7 +10,6 @@
 #include "log.h"
 
 /* A role read longer ago than this is not trusted to skip a host: the next pick may try it. */
-#define ROLE_TTL (30 * USEC_PER_SEC)
 /* ... and this long while the entry's primary is being looked for (seek_primary). */
 #define SEEK_TTL (1 * USEC_PER_SEC)
 /* The breaker stays open this long after the first failure, doubling per failed probe. */
@@ -182,8 +181,7 @@ static bool role_excludes(const struct host_rec *h, int tsa, usec_t now)
 	}
 }
 
-/* Under the lock: whether the breaker lets a connection to h through now. */
-static bool breaker_allows(const struct host_rec *h, usec_t now)
+bool hosts_breaker_allows(const struct host_rec *h, usec_t now)
 {
 	if (h->breaker == BRK_CLOSED)
 		return true;
@@ -208,7 +206,7 @@ static int pick_tsa;
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
 	int limit = host_limit();
-	if (!breaker_allows(h, now) || role_excludes(h, pick_tsa, now) || hosts_held(hs, h) ||
+	if (!hosts_breaker_allows(h, now) || role_excludes(h, pick_tsa, now) || hosts_held(hs, h) ||
 	    (hs->near_only && !h->near) || (limit > 0 && h->servers >= limit))
 		return false;
 	return !(pass == 0 && pick_tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
@@ -791,46 +789,4 @@ void hosts_free_all(void)
 	hosts_sets = NULL;
 	hosts_nsets = 0;
 	pthread_mutex_unlock(&hosts_lock);
-}
-
-/* Under the lock: a host of hs that is, or may be (its role not known yet), a standby able to
- * take a split read now (the one to avoid aside). */
-static bool standby_up(const struct host_set *hs, const struct host_rec *avoid, usec_t now)
-{
-	for (int i = 0; i < hs->n; i++) {
-		const struct host_rec *h = hs->h[i];
-		bool known = h->role != HOST_ROLE_UNKNOWN && now - h->role_at <= ROLE_TTL;
-		if (h != avoid && (!known || h->role == HOST_ROLE_STANDBY) &&
-		    breaker_allows(h, now) && !hosts_held(hs, h))
-			return true;
-	}
-	return false;
-}
-
-/* Under the lock: h answered as primary (its servers' role check or its health check), and is
- * not one of two primaries. */
-static bool split_primary(const struct host_rec *h)
-{
-	return h->role == HOST_ROLE_PRIMARY && !h->read_only && !h->check_failing && !h->split;
-}
-
-bool hosts_route_allows(const struct host_set *hs, struct host_rec *h, int want,
-			const struct host_rec *avoid, usec_t ryw_since)
-{
-	if (!h)
-		return true; /* one host: nothing to choose */
-	if (h == avoid)
-		return false;
-	usec_t now = shoal_now();
-	pthread_mutex_lock(&hosts_lock);
-	bool ok;
-	if (want == ROUTE_PRIMARY)
-		ok = split_primary(h);
-	else if (ryw_since) /* its writes: the primary, or a standby that replayed them */
-		ok = split_primary(h) || h->role == HOST_ROLE_STANDBY;
-	else /* a standby; the primary when none is left */
-		ok = h->role == HOST_ROLE_STANDBY ||
-		     (split_primary(h) && !standby_up(hs, avoid, now));
-	pthread_mutex_unlock(&hosts_lock);
-	return ok && (!ryw_since || want == ROUTE_PRIMARY || hosts_ryw_allows(h, ryw_since));
 }

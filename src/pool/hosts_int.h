@@ -1,4 +1,4 @@
-/* hosts_int.h: the host registry shared by hosts.c, hosts_ryw.c and hosts_zone.c (not for
+/* hosts_int.h: the host registry shared by hosts.c and hosts_*.c (not for
  * other callers). */
 #ifndef SHOAL_HOSTS_INT_H
 #define SHOAL_HOSTS_INT_H
@@ -11,6 +11,12 @@ extern pthread_mutex_t hosts_lock;	/* a leaf: nothing else is locked while it is
 extern struct host_rec *hosts_registry; /* every host record, in configuration order */
 extern struct host_set **hosts_sets;	/* every host set made, kept until exit */
 extern int hosts_nsets;
+
+/* How long a host's role, read by a check or a login, is trusted. */
+#define ROLE_TTL (30 * USEC_PER_SEC)
+
+/* Under the lock: whether the breaker lets a connection to h through now. */
+bool hosts_breaker_allows(const struct host_rec *h, usec_t now);
 
 /* Under the lock: the freshest known primary of h's entry, or NULL. */
 struct host_rec *hosts_primary_of(const struct host_rec *h);
