@@ -68,6 +68,8 @@ static void print_db(FILE *out, const struct db_entry *d)
 			if (*(const usec_t *)p > 0)
 				snprintf(num, sizeof(num), "%gs", (double)*(const usec_t *)p / 1e6);
 			v = *(const usec_t *)p > 0 ? num : NULL;
+		} else if (p == &d->read_write_split) { /* off (0) is the default: left out */
+			v = d->read_write_split ? "1" : NULL;
 		} else if (*(const int *)p >= 0) {
 			snprintf(num, sizeof(num), "%d", *(const int *)p);
 			v = num;

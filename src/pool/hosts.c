@@ -197,19 +197,24 @@ static int host_limit(void)
 	return cfg ? cfg->max_host_connections : 0;
 }
 
-/* Under the lock: the role hosts_pick wants now: the set's target_session_attrs, or for
- * read_write_split the role its waiting client needs (hosts_pick_for). */
-static int pick_tsa;
+/* Under the lock: the role hosts_pick_for wants during its pick (read_write_split: the role
+ * its waiting client needs); -1 outside a pick, when a set's own target_session_attrs holds. */
+static int pick_tsa = -1;
+
+static int tsa_of(const struct host_set *hs)
+{
+	return pick_tsa >= 0 ? pick_tsa : hs->tsa;
+}
 
 /* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
  * known primaries. */
 static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
 	int limit = host_limit();
-	if (!hosts_breaker_allows(h, now) || role_excludes(h, pick_tsa, now) || hosts_held(hs, h) ||
+	if (!hosts_breaker_allows(h, now) || role_excludes(h, tsa_of(hs), now) || hosts_held(hs, h) ||
 	    (hs->near_only && !h->near) || (limit > 0 && h->servers >= limit))
 		return false;
-	return !(pass == 0 && pick_tsa == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
+	return !(pass == 0 && tsa_of(hs) == TSA_PREFER_STANDBY && h->role == HOST_ROLE_PRIMARY &&
 		 now - h->role_at <= ROLE_TTL);
 }
 
@@ -283,7 +288,7 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 static int pick_tiers(struct host_set *hs, usec_t now)
 {
 	bool zoned = hs->near_only;
-	for (int pass = 0; pass < (pick_tsa == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
+	for (int pass = 0; pass < (tsa_of(hs) == TSA_PREFER_STANDBY ? 2 : 1); pass++) {
 		hs->near_only = zoned;
 		int i = pick_index(hs, pass, now);
 		hs->near_only = false;
@@ -340,7 +345,6 @@ bool hosts_returned_waiting(struct host_set *hs)
 		busy |= h->servers >= 2 || (hs->zoned && !hs->near[i] && h->servers > 0);
 	}
 	hs->near_only = hs->zoned; /* as hosts_pick: a far host is not wanted while near ones are */
-	pick_tsa = hs->tsa;
 	bool waiting = busy && returned_index(hs, now) >= 0;
 	hs->near_only = false;
 	pthread_mutex_unlock(&hosts_lock);
@@ -366,6 +370,7 @@ struct host_rec *hosts_pick_for(struct host_set *hs, int want, char *err, size_t
 	else
 		i = pick_tiers(hs, now);
 	hs->near_only = false;
+	pick_tsa = -1;
 	if (i < 0) {
 		pthread_mutex_unlock(&hosts_lock);
 		snprintf(err, errlen,

@@ -187,7 +187,9 @@ def test_rolling_restart_of_three_behind_haproxy_under_pgbench(shoal, pg, role_d
         cancel_at("127.0.0.1", h.port, pid, key)
         errors, _ = read_until_ready(w, 12)
         assert [e.get("C") for e in errors] == ["57014"], errors
-        assert time.monotonic() - t0 < 1.0
+        # bench/fleet.py measures the time; here a bound that tells a routed cancel (well
+        # under 1 s on a quiet machine) from a lost one (the statement sleeps 10 s) at any load
+        assert time.monotonic() - t0 < 3.0
         w.close()
     results = [_pgbench_result(p, 60) for p in (kept, fresh)]
     for rc, done, failed, out in results:

@@ -235,11 +235,13 @@ def test_zone_nearest_prefers_the_zone_whose_host_answers_fastest(shoal, pg_repl
         print("check durations: a %s ms, b %s ms" % (rows[far.port]["rtt_ms"],
                                                     rows[r2.port]["rtt_ms"]))
         assert float(rows[far.port]["rtt_ms"]) > float(rows[r2.port]["rtt_ms"])
-        counts = _reads(s, 4, 50)
+        # 3 clients: b's 3 servers (pool_size 4, one went to a before the choice) can serve
+        # them all; a's one server is taken only while b's are all busy (with 4 clients on a
+        # loaded machine that was a quarter of the reads).
+        counts = _reads(s, 3, 60)
         print("reads per replica: %s" % counts)
-        # Every new server goes to b; a's one server from before the choice (the first login
-        # went round-robin) is taken only while b's are all busy.
+        # Every new server goes to b.
         assert _host_rows(s, "reads")[far.port]["connects"] == rows[far.port]["connects"]
-        assert counts.get(r2.port, 0) >= 180, counts
+        assert counts.get(r2.port, 0) >= 162, counts
     finally:
         far.close()
