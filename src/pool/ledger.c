@@ -12,6 +12,15 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sys/mman.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+/* A pool's own pages hold the only pointers to its strings: LeakSanitizer scans them too. */
+#define LSAN_ROOT(p, n)	  __lsan_register_root_region(p, n)
+#define LSAN_UNROOT(p, n) __lsan_unregister_root_region(p, n)
+#else
+#define LSAN_ROOT(p, n)	  ((void)(p), (void)(n))
+#define LSAN_UNROOT(p, n) ((void)(p), (void)(n))
+#endif
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +226,7 @@ static struct pool *pool_alloc(int nhists)
 		log_error("out of memory for a pool (mmap): %s", strerror(errno));
 		abort(); /* as xcalloc */
 	}
+	LSAN_ROOT(m, pool_bytes(nhists));
 	struct pool *p = m; /* zeroed, as calloc */
 	p->nhists = nhists;
 	p->hists = (struct pool_hists *)(p + 1);
@@ -401,6 +411,7 @@ static void pool_destroy(struct pool *p)
 	free(p->server_db);
 	free(p->host);
 	free(p->password);
+	LSAN_UNROOT(p, pool_bytes(p->nhists));
 	munmap(p, pool_bytes(p->nhists));
 }
 

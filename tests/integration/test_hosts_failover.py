@@ -51,22 +51,24 @@ class Writer(threading.Thread):
             conn.close()
 
 
-def test_failover_writes_reach_the_promoted_replica_within_5_s(shoal, pg_replicas):
-    rs = pg_replicas
-    r1 = rs.replicas[0]
+def write_alias(shoal, rs, pool_size, **settings):
+    """Shoal with `writes`: a read-write alias over the primary and both replicas, in
+    transaction mode, with settings."""
     nodes = [rs.primary] + rs.replicas
     entry = {"host": ",".join(n.host for n in nodes),
              "port": ",".join(str(n.port) for n in nodes),
-             "dbname": "postgres", "target_session_attrs": "read-write", "pool_size": 2}
+             "dbname": "postgres", "target_session_attrs": "read-write",
+             "pool_size": pool_size}
     s = shoal(databases={"writes": entry},
               settings={"pool_mode": "transaction", "server_connect_timeout": 3,
-                        "query_wait_timeout": 5, "server_login_retry": 1,
-                        "host_check_interval": "200ms", "host_check_timeout": 2},
+                        "server_login_retry": 1, **settings},
               pg_cluster=rs.primary)
-    rs.primary.sql("CREATE TABLE fo_t (id int PRIMARY KEY)")
-    rs.primary.sql("GRANT ALL ON fo_t TO %s" % USER)
-    rs.wait_replayed()
-    w = Writer(s)
+    return s
+
+
+def fail_over(rs, w, r1, writes_after):
+    """With Writer w writing: stop the primary, promote r1, wait for writes_after writes on it.
+    Returns (seconds from the promotion to the first write on r1, acknowledged ids lost)."""
     w.start()
     try:
         wait_until(lambda: len(w.acked) >= 50, timeout=20, what="writes on the primary")
@@ -76,15 +78,26 @@ def test_failover_writes_reach_the_promoted_replica_within_5_s(shoal, pg_replica
         wait_until(lambda: any(p == r1.port for _, p, _ in w.acked), timeout=15,
                    what="a write on the promoted replica")
         first = min(t for _, p, t in w.acked if p == r1.port)
-        wait_until(lambda: len([a for a in w.acked if a[1] == r1.port]) >= 50, timeout=20,
-                   what="writes go on")
+        wait_until(lambda: len([a for a in w.acked if a[1] == r1.port]) >= writes_after,
+                   timeout=20, what="writes go on")
     finally:
         w.done.set()
         w.join(10)
-    delay = first - promoted
     ids = {r[0] for r in r1.sql("SELECT id FROM fo_t")}
+    return first - promoted, {a[0] for a in w.acked} - ids
+
+
+def test_failover_writes_reach_the_promoted_replica_within_5_s(shoal, pg_replicas):
+    rs = pg_replicas
+    r1 = rs.replicas[0]
+    s = write_alias(shoal, rs, 2, query_wait_timeout=5, host_check_interval="200ms",
+                    host_check_timeout=2)
+    rs.primary.sql("CREATE TABLE fo_t (id int PRIMARY KEY)")
+    rs.primary.sql("GRANT ALL ON fo_t TO %s" % USER)
+    rs.wait_replayed()
+    w = Writer(s)
+    delay, lost = fail_over(rs, w, r1, 50)
     acked = {a[0] for a in w.acked}
-    lost = acked - ids
     print("failover: first write on the new primary %.2f s after promotion; %d writes "
           "acknowledged, %d lost, %d errors meanwhile" % (delay, len(acked), len(lost),
                                                            w.errors))

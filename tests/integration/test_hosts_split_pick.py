@@ -7,17 +7,10 @@ import os
 import psycopg
 import pytest
 
-from admin_helpers import admin, show
+from admin_helpers import admin
 from conftest import PG_BIN
 from helpers import wait_until
-
-USER = "trust_user"
-
-
-def _host_rows(s, db):
-    with admin(s) as a:
-        _, rows = show(a, "HOSTS")
-    return {r["port"]: r for r in rows if r["database"] == db}
+from test_hosts_failover import USER, _host_rows, write_alias
 
 
 def _try_write(s, tag):
@@ -38,15 +31,8 @@ def _tagged(node, tag):
 def test_primary_host_picks_one_primary_during_a_split_brain(shoal, pg_replicas):
     rs = pg_replicas
     r1, r2 = rs.replicas
-    nodes = [rs.primary] + rs.replicas
-    entry = {"host": ",".join(n.host for n in nodes),
-             "port": ",".join(str(n.port) for n in nodes),
-             "dbname": "postgres", "target_session_attrs": "read-write", "pool_size": 2}
-    s = shoal(databases={"writes": entry},
-              settings={"pool_mode": "transaction", "server_connect_timeout": 3,
-                        "query_wait_timeout": 1, "server_login_retry": 1,
-                        "host_check_interval": "200ms", "host_check_timeout": 2},
-              pg_cluster=rs.primary)
+    s = write_alias(shoal, rs, 2, query_wait_timeout=1, host_check_interval="200ms",
+                    host_check_timeout=2)
     rs.primary.sql("CREATE TABLE pick_t (tag text)")
     rs.primary.sql("GRANT ALL ON pick_t TO %s" % USER)
     assert _try_write(s, "before") == rs.primary.port
