@@ -19,6 +19,16 @@ typedef enum {
 #define UNUSED(x)    ((void)(x))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* SHOAL_ASAN: built with AddressSanitizer (gcc says __SANITIZE_ADDRESS__, clang
+ * __has_feature(address_sanitizer)). */
+#if defined(__SANITIZE_ADDRESS__)
+#define SHOAL_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SHOAL_ASAN 1
+#endif
+#endif
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 /* Monotonic time in microseconds. */

@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sys/mman.h>
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(SHOAL_ASAN)
 #include <sanitizer/lsan_interface.h>
 /* A pool's own pages hold the only pointers to its strings: LeakSanitizer scans them too. */
 #define LSAN_ROOT(p, n)	  __lsan_register_root_region(p, n)
