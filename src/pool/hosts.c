@@ -208,7 +208,7 @@ static int tsa_of(const struct host_set *hs)
 
 /* Under the lock: whether h may take the next connection. pass 0 of prefer-standby also skips
  * known primaries. */
-static bool usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
+bool hosts_usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now)
 {
 	int limit = host_limit();
 	if (!hosts_breaker_allows(h, now) || role_excludes(h, tsa_of(hs), now) || hosts_held(hs, h) ||
@@ -225,7 +225,7 @@ static int pick_weighted(struct host_set *hs, int pass, usec_t now)
 {
 	int best = -1, total = 0;
 	for (int i = 0; i < hs->n; i++) {
-		if (!usable(hs, hs->h[i], pass, now))
+		if (!hosts_usable(hs, hs->h[i], pass, now))
 			continue;
 		hs->credit[i] += hs->w[i];
 		total += hs->w[i];
@@ -249,11 +249,11 @@ static int pick_random(const struct host_set *hs, int pass, usec_t now)
 {
 	int total = 0, last = -1;
 	for (int i = 0; i < hs->n; i++)
-		if (usable(hs, hs->h[i], pass, now))
+		if (hosts_usable(hs, hs->h[i], pass, now))
 			total += hs->w[i];
 	int r = total ? (int)((double)total * (rand() / (RAND_MAX + 1.0))) : 0;
 	for (int i = 0; i < hs->n; i++) {
-		if (!usable(hs, hs->h[i], pass, now))
+		if (!hosts_usable(hs, hs->h[i], pass, now))
 			continue;
 		last = i;
 		if ((r -= hs->w[i]) < 0)
@@ -272,7 +272,7 @@ static int pick_index(struct host_set *hs, int pass, usec_t now)
 	int start = hs->lb == LB_DISABLE ? 0 : hs->next;
 	for (int k = 0; k < hs->n; k++) {
 		int i = (start + k) % hs->n;
-		if (!usable(hs, hs->h[i], pass, now))
+		if (!hosts_usable(hs, hs->h[i], pass, now))
 			continue;
 		if (hs->lb != LB_LEAST_CONN)
 			return i;
@@ -311,7 +311,7 @@ static int returned_index(const struct host_set *hs, usec_t now)
 	if (hs->lb == LB_DISABLE)
 		return -1; /* the first host in the list is wanted, whichever came back */
 	for (int i = 0; i < hs->n; i++)
-		if (hs->h[i]->returned && hs->h[i]->servers == 0 && usable(hs, hs->h[i], 0, now))
+		if (hs->h[i]->returned && hs->h[i]->servers == 0 && hosts_usable(hs, hs->h[i], 0, now))
 			return i;
 	return -1;
 }
@@ -417,7 +417,7 @@ bool hosts_role_seen(struct host_set *hs, struct host_rec *h, bool in_recovery, 
 	if (ok && hs->tsa == TSA_PREFER_STANDBY && role == HOST_ROLE_PRIMARY) {
 		/* Taken only if no other host may still be a standby. */
 		for (int i = 0; i < hs->n && ok; i++)
-			if (hs->h[i] != h && usable(hs, hs->h[i], 0, now))
+			if (hs->h[i] != h && hosts_usable(hs, hs->h[i], 0, now))
 				ok = false;
 	}
 	pthread_mutex_unlock(&hosts_lock);
@@ -495,7 +495,7 @@ bool hosts_server_gone(struct host_set *hs, struct host_rec *h, bool login_faile
 	}
 	bool other = false;
 	for (int i = 0; hs && i < hs->n && !other; i++)
-		other = hs->h[i] != h && usable(hs, hs->h[i], 1, now);
+		other = hs->h[i] != h && hosts_usable(hs, hs->h[i], 1, now);
 	pthread_mutex_unlock(&hosts_lock);
 	return other;
 }

@@ -114,6 +114,9 @@ bool hosts_have_room(struct host_set *hs);
  * one): the pool should open one (making room if full) so that it gets its share at
  * once, not at the next server_lifetime. Clears the mark of a returned host that has servers. */
 bool hosts_returned_waiting(struct host_set *hs);
+/* Zones: whether h is a host of another zone than this instance's while a host of its own zone
+ * could take a new server now (so a far server in use calls for a near one). */
+bool hosts_far_with_near_up(struct host_set *hs, const struct host_rec *h);
 
 /* read_write_split: the role a client's transaction needs. */
 enum host_route { ROUTE_ANY = 0, ROUTE_PRIMARY, ROUTE_STANDBY };

@@ -15,6 +15,9 @@ extern int hosts_nsets;
 /* How long a host's role, read by a check or a login, is trusted. */
 #define ROLE_TTL (30 * USEC_PER_SEC)
 
+/* Under the lock: whether h may take the next connection (breaker, role, held, zone tier,
+ * max_host_connections); pass 0 of prefer-standby also skips known primaries. */
+bool hosts_usable(const struct host_set *hs, const struct host_rec *h, int pass, usec_t now);
 /* Under the lock: whether the breaker lets a connection to h through now. */
 bool hosts_breaker_allows(const struct host_rec *h, usec_t now);
 

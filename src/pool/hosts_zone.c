@@ -56,3 +56,20 @@ const char *hosts_own_zone(void)
 	const struct config *cfg = config_current();
 	return cfg && cfg->zone ? cfg->zone : "";
 }
+
+bool hosts_far_with_near_up(struct host_set *hs, const struct host_rec *h)
+{
+	if (!hs || !hs->zoned || !h)
+		return false;
+	usec_t now = shoal_now();
+	bool far = false, near_up = false;
+	pthread_mutex_lock(&hosts_lock);
+	for (int i = 0; i < hs->n; i++) {
+		if (hs->h[i] == h)
+			far = !hs->near[i];
+		else if (hs->near[i])
+			near_up |= hosts_usable(hs, hs->h[i], 0, now);
+	}
+	pthread_mutex_unlock(&hosts_lock);
+	return far && near_up;
+}

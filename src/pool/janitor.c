@@ -219,13 +219,30 @@ static void jan_scan_servers(struct jan *j, struct pool *p)
 	}
 }
 
+/* Under the lock: a client of this worker holds a server of another zone (the own zone's
+ * were all busy) while the own zone could take one more: the pool, with room, opens one a tick
+ * (hosts_pick sends it to the own zone), so the own zone grows to the load. */
+static bool far_in_use(const struct jan *j, struct pool *p)
+{
+	for (struct list *i = p->used.next; i != &p->used; i = i->next) {
+		struct server *s = container_of(i, struct server, node);
+		if (s->c.w == j->w && hosts_far_with_near_up(p->hosts, s->hrec))
+			return true;
+	}
+	return false;
+}
+
 /* Under the lock: a host of the pool's list came back into rotation and has no server while
  * others have several: open one for it now (hosts_pick sends it there), or when the pool is
  * full close one idle server of this worker so the next tick (or a waiter) can. Returns how
  * many servers to open. Without this the host waited for server_lifetime to get a share. */
 static int jan_make_room(struct jan *j, struct pool *p)
 {
-	if (!p->hosts || pause_is_paused(p->name) || !hosts_returned_waiting(p->hosts))
+	if (!p->hosts || pause_is_paused(p->name))
+		return 0;
+	if (far_in_use(j, p))
+		return pool_claim_slots(p, 1, false, j->now);
+	if (!hosts_returned_waiting(p->hosts))
 		return 0;
 	if (pool_claim_slots(p, 1, false, j->now) == 1)
 		return 1;
