@@ -14,6 +14,12 @@ struct block {
 
 static __thread struct block *cache;
 static __thread int cache_n;
+static __thread bool cache_on; /* buf_cache_enable: only threads that drain at their end */
+
+void buf_cache_enable(void)
+{
+	cache_on = true;
+}
 
 void buf_shed(struct buf *b)
 {
@@ -73,7 +79,7 @@ void buf_compact(struct buf *b)
 
 void buf_free(struct buf *b)
 {
-	if (b->cap == BUF_SMALL && cache_n < CACHE_MAX) {
+	if (cache_on && b->cap == BUF_SMALL && cache_n < CACHE_MAX) {
 		struct block *blk = (struct block *)(void *)b->data;
 		blk->next = cache;
 		cache = blk;

@@ -45,12 +45,16 @@ void buf_consume(struct buf *b, size_t n);
 void buf_compact(struct buf *b);
 /* Append printf-formatted text (no NUL), however long. */
 void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
-/* Let go of b's memory, whatever it holds: a BUF_SMALL block goes to this thread's cache, which
- * buf_reserve takes from first (a closed connection's buffers serve the next one); a larger one
- * is freed. The buffer is then empty and reusable. */
+/* Let go of b's memory, whatever it holds: in a thread with a cache (buf_cache_enable) a
+ * BUF_SMALL block goes to it, and buf_reserve takes from it first (a closed connection's
+ * buffers serve the next one); otherwise, or a larger block, is freed. The buffer is then
+ * empty and reusable. */
 void buf_free(struct buf *b);
 /* If b is empty, buf_free it. A connection between requests then holds no buffer at all. */
 void buf_shed(struct buf *b);
+/* Give this thread a cache of freed small blocks (worker threads, which drain it at their end
+ * with buf_cache_drain); other threads free their blocks at once. */
+void buf_cache_enable(void);
 /* Free this thread's cached blocks (at thread exit). */
 void buf_cache_drain(void);
 

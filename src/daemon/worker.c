@@ -314,6 +314,7 @@ static void *worker_thread(void *arg)
 {
 	struct worker *w = arg;
 	config_reader_join(&w->cfg_reader);
+	buf_cache_enable(); /* drained below */
 	loop_run(w->loop);
 	cancel_reap(w, 0);
 	worker_after_batch(w);

@@ -133,6 +133,7 @@ static void harness_init(void)
 {
 	char err[512], path[128];
 	signal(SIGPIPE, SIG_IGN);
+	buf_cache_enable(); /* this thread is the worker (drained after each input) */
 	const char *v = getenv("SHOAL_FUZZ_VERBOSE");
 	log_set_verbose(v ? atoi(v) : -2);
 	if (getenv("SHOAL_FUZZ_PAST_KNOWN"))
