@@ -20,6 +20,12 @@ struct objcache_obj {
 };
 
 static __thread struct objcache *listed; /* this thread's caches that were given objects */
+static __thread int enabled;		 /* objcache_enable: this thread drains at its end */
+
+void objcache_enable(void)
+{
+	enabled = 1;
+}
 
 void *objcache_take(struct objcache *oc, size_t size)
 {
@@ -35,7 +41,7 @@ void *objcache_take(struct objcache *oc, size_t size)
 
 void objcache_give(struct objcache *oc, void *p, size_t size)
 {
-	if (oc->n == OBJCACHE_MAX) {
+	if (!enabled || oc->n == OBJCACHE_MAX) {
 		free(p);
 		return;
 	}

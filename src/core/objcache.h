@@ -20,8 +20,11 @@ struct objcache {
  * a new allocation. The caller owns it. */
 void *objcache_take(struct objcache *oc, size_t size);
 /* Give p (size bytes, from objcache_take of this cache, on any thread) back: kept for this
- * thread's next take, or freed when the cache is full. */
+ * thread's next take (objcache_enable), or freed when the cache is full or off here. */
 void objcache_give(struct objcache *oc, void *p, size_t size);
+/* Let this thread keep what it gives back (worker threads, which drain at their end with
+ * objcache_drain_all); in other threads objcache_give frees at once. */
+void objcache_enable(void);
 /* Free every object this thread's caches hold (at thread exit). */
 void objcache_drain_all(void);
 

@@ -314,7 +314,8 @@ static void *worker_thread(void *arg)
 {
 	struct worker *w = arg;
 	config_reader_join(&w->cfg_reader);
-	buf_cache_enable(); /* drained below */
+	buf_cache_enable(); /* both drained below */
+	objcache_enable();
 	loop_run(w->loop);
 	cancel_reap(w, 0);
 	worker_after_batch(w);

@@ -133,7 +133,8 @@ static void harness_init(void)
 {
 	char err[512], path[128];
 	signal(SIGPIPE, SIG_IGN);
-	buf_cache_enable(); /* this thread is the worker (drained after each input) */
+	buf_cache_enable(); /* this thread is the worker (both drained after each input) */
+	objcache_enable();
 	const char *v = getenv("SHOAL_FUZZ_VERBOSE");
 	log_set_verbose(v ? atoi(v) : -2);
 	if (getenv("SHOAL_FUZZ_PAST_KNOWN"))
