@@ -8,6 +8,7 @@
 #include "client_sasl.h"
 #include "door.h"
 #include "error_stats.h"
+#include "handoff.h"
 #include "log.h"
 #include "net.h"
 #include "objcache.h"
@@ -290,6 +291,10 @@ void client_resume(struct client *c)
 {
 	if (c->c.dead)
 		return;
+	if (c->state == CL_IDLE && handoff_wants(c)) {
+		conn_pause(&c->c, true); /* moved at the tick; its next request waits for it */
+		return;
+	}
 	if (c->state == CL_IDLE || c->state == CL_LINKED)
 		conn_pause(&c->c, false);
 	client_process(c);

@@ -29,6 +29,11 @@ void handoff_detach(struct worker *w);
 shoal_rc handoff_begin(char *err, size_t errlen) MUST_USE;
 /* A draining worker's tick: send its clients that can go now, 57P01 to idle TLS ones. */
 void handoff_tick(struct worker *w);
+/* Whether c, idle between transactions with nothing buffered, is to go at its worker's next
+ * tick (a handoff is under way and c can be moved or closed): its reading stays paused, so that
+ * its next request waits in the kernel for the new process instead of making it busy here
+ * again (a client that sends at once would otherwise never be found idle at a tick). */
+bool handoff_wants(const struct client *c);
 
 /* handoff.c, for handoff_io.c: */
 enum handoff_way {

@@ -385,6 +385,14 @@ static void scan_pool(struct pool *p, void *arg)
 	}
 }
 
+bool handoff_wants(const struct client *c)
+{
+	if (!atomic_load_explicit(&active, memory_order_relaxed) || !c->c.w->draining)
+		return false;
+	enum handoff_way way = handoff_way(c);
+	return way == HO_MOVE || way == HO_CLOSE;
+}
+
 void handoff_tick(struct worker *w)
 {
 	struct ho_worker *h = &hw[w->id];

@@ -42,8 +42,8 @@ def _instance(shoal, port, n, path, **settings):
     st = {"pool_mode": "transaction", "listen_port": port, "so_reuseport": 1, "peer_id": n,
           "handoff_socket": path, "shutdown_timeout": 10,
           "track_extra_parameters": "statement_timeout",
-          # the fixture's 5 s: once, under load with 4 workers, a pgbench client of the
-          # draining process waited longer than that for a server (not understood yet)
+          # the fixture's 5 s: under load, before idle clients were held for the tick, a
+          # pgbench client of the draining process once waited longer for a server
           "query_wait_timeout": 30}
     st.update(settings)
     return shoal(databases={"db": {"dbname": "postgres", "pool_size": 4}}, settings=st)
