@@ -211,14 +211,7 @@ def wildcard_pools(p, pg, args):
         socks, got = raw_logins(p.port, min(20, args.names - k), 5,
                                 [startup_packet("w%05d" % i)
                                  for i in range(k, min(k + 20, args.names))])
-        for x in socks:
-            try:
-                x.sendall(b"X\0\0\0\4")
-            except OSError:
-                pass
-            x.close()
-        for key, v in got.items():
-            seen[key] = seen.get(key, 0) + v
+        end_logins(socks, got, seen)
     made = time.monotonic() - t0
     peak, pools = rss_mb(p.pid), pool_count(p)
     t1 = time.monotonic()
@@ -325,6 +318,18 @@ def login_outcome(data):
     return None
 
 
+def end_logins(socks, got, seen):
+    """Terminate and close raw_logins' sockets; add its outcome counts to seen."""
+    for x in socks:
+        try:
+            x.sendall(b"X\0\0\0\4")
+        except OSError:
+            pass
+        x.close()
+    for k, v in got.items():
+        seen[k] = seen.get(k, 0) + v
+
+
 def raw_logins(port, n, deadline_s, startup=STARTUP):
     """n connections at once (non-blocking connects), each sends a startup packet once
     connected; waits up to deadline_s in all. Returns the sockets and a count per outcome (ok,
@@ -423,14 +428,7 @@ def login_storm(p, pg, args, db="postgres"):
     seen, t0 = {}, time.monotonic()
     for _ in range(args.storm // 20):
         socks, got = raw_logins(p.port, 20, 5, startup_packet(db))
-        for x in socks:
-            try:
-                x.sendall(b"X\0\0\0\4")
-            except OSError:
-                pass
-            x.close()
-        for k, v in got.items():
-            seen[k] = seen.get(k, 0) + v
+        end_logins(socks, got, seen)
     took = time.monotonic() - t0
     peak_fds, peak_rss = fds(p.pid), rss_mb(p.pid)
     stop.set()

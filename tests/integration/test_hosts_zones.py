@@ -12,6 +12,7 @@ import pytest
 
 from admin_helpers import admin, show
 from helpers import free_port, wait_until
+from test_hosts_balance import _read_transactions
 
 USER = "trust_user"
 
@@ -24,27 +25,7 @@ def _host_rows(s, db):
 
 def _reads(s, clients, each):
     """clients threads run each reads in transaction mode: the count per server port."""
-    conns = [s.connect("reads", USER) for _ in range(clients)]
-    counts, lock, errors = {}, threading.Lock(), []
-
-    def run(c):
-        try:
-            for _ in range(each):
-                port = c.execute("SELECT inet_server_port()").fetchone()[0]
-                with lock:
-                    counts[port] = counts.get(port, 0) + 1
-        except psycopg.Error as e:
-            errors.append(e)
-
-    threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in conns]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    for c in conns:
-        c.close()
-    assert not errors and not any(t.is_alive() for t in threads), errors
-    return counts
+    return _read_transactions(s, "reads", clients, clients * each)
 
 
 def _api_hosts(port):
