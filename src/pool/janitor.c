@@ -366,6 +366,7 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 			jan_do(&j->a[k]);
 	}
 	pool_open_servers(w, p, nfill);
+	pool_kick_idle_elsewhere(w, p);
 	pool_open_for_waiters(w, p, reserve);
 	server_check_pool(w, p);
 	/* also: waiters that held back for a busy host's server (host_turn_wait) */

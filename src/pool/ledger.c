@@ -783,6 +783,9 @@ void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve)
 	usec_t now = shoal_now();
 	pool_lock(p);
 	int want = (int)list_count(&p->waiting) - (int)list_count(&p->connecting) - p->n_opening;
+	/* an idle server a waiter may take is a kick away: another worker holds it (a tick's
+	 * new server would stay idle beside it) or the waiter holds back for a host's turn */
+	want -= want > 0 ? pool_idle_for_waiters_locked(p, want) : 0;
 	int before = p->n_servers;
 	int n = want > 0 ? claim_slots(p, want, reserve, now, &why) : 0;
 	p->n_opening += n; /* other workers' janitors must not open for the same waiters */

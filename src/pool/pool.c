@@ -223,6 +223,27 @@ static void pool_kick(struct worker *to, struct pool *p, int hops)
 	worker_mail(to, m);
 }
 
+int pool_idle_for_waiters_locked(struct pool *p, int max)
+{
+	int n = 0;
+	for (struct list *i = p->idle.next; i != &p->idle && n < max; i = i->next) {
+		struct server *s = container_of(i, struct server, node);
+		if (!s->dying && s->gen == p->gen && !hosts_held(s->hset, s->hrec) &&
+		    waiter_for(p, s))
+			n++;
+	}
+	return n;
+}
+
+void pool_kick_idle_elsewhere(struct worker *w, struct pool *p)
+{
+	pool_lock(p);
+	struct worker *other = list_empty(&p->waiting) ? NULL : idle_elsewhere(p, w);
+	pool_unlock(p);
+	if (other)
+		pool_kick(other, p, 1);
+}
+
 /* Under the pool's lock, on c's worker: c and s become linked. Done in the same locked section
  * that chose them, so no other worker can see c waiting or s idle in between. */
 static void link_locked(struct client *c, struct server *s)

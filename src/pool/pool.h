@@ -87,8 +87,14 @@ int pool_route_wanted_locked(struct pool *p);
  * of a read (client_split.c). */
 void pool_requeue(struct client *c);
 void pool_open_servers(struct worker *w, struct pool *p, int n);
-/* Open servers for waiting clients no server is being opened for, as the limits allow. */
+/* Open servers for waiting clients no server is being opened for and no idle server (of any
+ * worker, on its way by a kick) may serve, as the limits allow. */
 void pool_open_for_waiters(struct worker *w, struct pool *p, bool reserve);
+/* Under the lock: how many idle servers (any worker's) some waiter may take, at most max. */
+int pool_idle_for_waiters_locked(struct pool *p, int max);
+/* Waiters while another worker holds an idle server of p: that worker hands it on (a kick).
+ * The janitor's tick, so a wait never depends on a single kick. */
+void pool_kick_idle_elsewhere(struct worker *w, struct pool *p);
 /* Under the lock: the pool's server logins are failing (the last one failed, none succeeded
  * since) and it has no server to offer, only logins in flight. New requests are refused then. */
 bool pool_login_failing(struct pool *p);
