@@ -1,6 +1,7 @@
 /* loop.c: epoll wrapper with a periodic tick for timers (the janitor). */
 #include "loop.h"
 #include "log.h"
+#include "sysio.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -87,7 +88,7 @@ static void loop_maybe_tick(struct loop *l)
 static int loop_batch(struct loop *l, int ms)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
-	int n = epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
+	int n = sys_epoll_wait(l->epfd, evs, LOOP_MAX_EVENTS, ms);
 	loop_clock = shoal_now();
 	if (n < 0 && errno != EINTR) {
 		log_error("epoll_wait failed: %s", strerror(errno));

@@ -1,5 +1,6 @@
 /* conn.c: socket pump: buffered reads, batched writes, forwarding by header, backpressure. */
 #include "conn.h"
+#include "sysio.h"
 #include "tls.h"
 
 #include <errno.h>
@@ -16,11 +17,11 @@ static ssize_t conn_recv(struct conn *c)
 {
 	if (buf_avail(&c->in) > 0) {
 		buf_reserve(&c->in, CONN_READ_CHUNK);
-		return recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
+		return sys_recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
 	}
 	if (c->in.cap > CONN_SMALL_BUF)
 		buf_free(&c->in); /* a large message passed: return its memory */
-	ssize_t n = recv(c->lfd.fd, conn_scratch, sizeof(conn_scratch), 0);
+	ssize_t n = sys_recv(c->lfd.fd, conn_scratch, sizeof(conn_scratch), 0);
 	if (n > 0) {
 		buf_append(&c->in, conn_scratch, (size_t)n);
 		c->in.len -= (size_t)n; /* counted below, as for a direct read */
@@ -50,7 +51,7 @@ shoal_rc conn_flush(struct conn *c)
 	if (c->tls)
 		return tls_flush(c);
 	while (buf_avail(&c->out) > 0) {
-		ssize_t n = send(c->lfd.fd, buf_head(&c->out), buf_avail(&c->out), MSG_NOSIGNAL);
+		ssize_t n = sys_send(c->lfd.fd, buf_head(&c->out), buf_avail(&c->out), MSG_NOSIGNAL);
 		if (n > 0) {
 			buf_consume(&c->out, (size_t)n);
 			c->bytes_out += (uint64_t)n;
