@@ -744,6 +744,20 @@ void sqlscan(const char *sql, size_t len, struct sql_facts *out)
 			     (out->set_reset || out->set_value);
 }
 
+bool sqlscan_plain(const char *sql, size_t len)
+{
+	pthread_once(&tables_once, init_tables);
+	return plain_statement(sql, len);
+}
+
+void sqlscan_lexed(const char *sql, size_t len, struct sql_facts *out)
+{
+	memset(out, 0, offsetof(struct sql_facts, set_name));
+	out->set_name[0] = '\0';
+	pthread_once(&tables_once, init_tables);
+	scan_text(sql, len, out, 0);
+}
+
 void sql_facts_free(struct sql_facts *f)
 {
 	free(f->set_value);

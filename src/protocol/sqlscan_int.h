@@ -2,7 +2,10 @@
 #ifndef SHOAL_SQLSCAN_INT_H
 #define SHOAL_SQLSCAN_INT_H
 
+#include <stdbool.h>
 #include <stddef.h>
+
+struct sql_facts;
 
 enum tok_kind { TK_END, TK_IDENT, TK_QIDENT, TK_STRING, TK_DOLLAR, TK_NUMBER, TK_PARAM, TK_PUNCT };
 
@@ -20,5 +23,10 @@ struct lexer {
 
 /* The next token from lx (comments and white space skipped); TK_END at the end. */
 void sql_lex_next(struct lexer *lx, struct tok *t);
+
+/* For the fuzz target's differential check: whether sqlscan() decides the text without lexing
+ * (then it reports one statement and nothing else), and the lexing scan's facts for it. */
+bool sqlscan_plain(const char *sql, size_t len);
+void sqlscan_lexed(const char *sql, size_t len, struct sql_facts *out);
 
 #endif

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "sqlscan.h"
+#include "sqlscan_int.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -35,6 +36,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    f.reset_stmts[i] < 1 || f.reset_stmts[i] > f.nstmts ||
 		    strlen(f.reset_names[i]) >= SQL_NAME_MAX)
 			abort();
+	/* The path that decides without lexing agrees with the lexer: one statement, no facts. */
+	if (sqlscan_plain(sql, size)) {
+		struct sql_facts g;
+		sqlscan_lexed(sql, size, &g);
+		if (g.nstmts != 1 || g.pin_reason || g.has_set || g.nresets || g.reset_all ||
+		    g.reset_unsure || g.discard_all || g.deallocate_all)
+			abort();
+		sql_facts_free(&g);
+	}
 	sql_facts_free(&f);
 	free(sql);
 	return 0;
