@@ -56,10 +56,8 @@ shoal_rc loop_add(struct loop *l, struct loop_fd *lfd, uint32_t events)
 	return SHOAL_OK;
 }
 
-void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events)
+void loop_set_events(struct loop *l, struct loop_fd *lfd, uint32_t events)
 {
-	if (!lfd->registered || lfd->events == events)
-		return;
 	struct epoll_event ev = {.events = events, .data.ptr = lfd};
 	if (epoll_ctl(l->epfd, EPOLL_CTL_MOD, lfd->fd, &ev) < 0)
 		log_error("epoll_ctl(MOD, fd %d) failed: %s", lfd->fd, strerror(errno));

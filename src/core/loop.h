@@ -26,7 +26,12 @@ void loop_destroy(struct loop *l);
 /* Register lfd with the given events (0 allowed). SHOAL_ERROR: epoll_ctl failed (errno set). */
 shoal_rc loop_add(struct loop *l, struct loop_fd *lfd, uint32_t events) MUST_USE;
 /* Change the requested events; a no-op when unchanged. */
-void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events);
+void loop_set_events(struct loop *l, struct loop_fd *lfd, uint32_t events);
+static inline void loop_set(struct loop *l, struct loop_fd *lfd, uint32_t events)
+{
+	if (lfd->registered && lfd->events != events) /* most calls change nothing */
+		loop_set_events(l, lfd, events);
+}
 /* Deregister (before close). */
 void loop_del(struct loop *l, struct loop_fd *lfd);
 /* Run until loop_stop. */

@@ -45,16 +45,6 @@ struct limit {
 };
 static struct limit *db_limits, *user_limits, *size_limits;
 
-void pool_lock(struct pool *p)
-{
-	spin_lock(&p->lock);
-}
-
-void pool_unlock(struct pool *p)
-{
-	spin_unlock(&p->lock);
-}
-
 static struct limit *limit_get(struct limit **head, const char *name)
 {
 	for (struct limit *l = *head; l; l = l->next)
@@ -515,11 +505,6 @@ int pool_reap(usec_t now, usec_t timeout)
 	if (destroyed > 0) /* perhaps a later call than the one that retired them */
 		malloc_trim(0); /* their names and the arenas' freed chunks back to the system */
 	return n;
-}
-
-int pool_mode_of(const struct pool *p)
-{
-	return p->pool_mode;
 }
 
 void pool_foreach(pool_visit_fn fn, void *arg)

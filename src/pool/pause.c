@@ -16,7 +16,7 @@ struct db_flags {
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct db_flags *dbs;
 static bool all_paused;
-static atomic_int n_paused;	  /* paused entries, the global flag included */
+atomic_int pause_n_paused;
 static atomic_bool shutting_down; /* pause_set_shutdown: all_paused stays true */
 
 /* Under the lock. */
@@ -37,7 +37,7 @@ static struct db_flags *find(const char *db, bool create)
 static void set_flag(bool *flag, bool v)
 {
 	if (*flag != v)
-		atomic_fetch_add(&n_paused, v ? 1 : -1);
+		atomic_fetch_add(&pause_n_paused, v ? 1 : -1);
 	*flag = v;
 }
 
@@ -55,10 +55,8 @@ void pause_set(const char *db, bool paused)
 	pthread_mutex_unlock(&lock);
 }
 
-bool pause_is_paused(const char *db)
+bool pause_lookup(const char *db)
 {
-	if (atomic_load(&n_paused) == 0)
-		return false;
 	pthread_mutex_lock(&lock);
 	struct db_flags *f = db ? find(db, false) : NULL;
 	bool v = all_paused || (f && f->paused);
@@ -93,7 +91,7 @@ bool pause_is_disabled(const char *db)
 
 bool pause_any(void)
 {
-	return atomic_load(&n_paused) > 0;
+	return atomic_load(&pause_n_paused) > 0;
 }
 
 void pause_set_shutdown(void)

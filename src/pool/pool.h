@@ -9,8 +9,15 @@ struct worker;
 
 /* A pool's lock: guards its counts, limits, lists, password and welcome set, and the incoming
  * server of its clients in CL_HANDOFF. Held only for bookkeeping, never across a syscall. */
-void pool_lock(struct pool *p);
-void pool_unlock(struct pool *p);
+static inline void pool_lock(struct pool *p)
+{
+	spin_lock(&p->lock);
+}
+
+static inline void pool_unlock(struct pool *p)
+{
+	spin_unlock(&p->lock);
+}
 
 /* Find or create the pool for a client of database dbname logging in as user, whose [databases]
  * entry is db. NULL when a new pool would pass max_pools (the client gets 53400 POOL_MAX_MSG). */
@@ -118,7 +125,10 @@ static inline usec_t pool_timeout(usec_t own, usec_t global)
 }
 
 /* Effective pool mode of a pool. */
-int pool_mode_of(const struct pool *p);
+static inline int pool_mode_of(const struct pool *p)
+{
+	return p->pool_mode;
+}
 /* Call fn for every pool, with that pool's lock held. */
 typedef void (*pool_visit_fn)(struct pool *p, void *arg);
 void pool_foreach(pool_visit_fn fn, void *arg);

@@ -84,13 +84,6 @@ void conn_update_events(struct conn *c)
 /* Pausing is lazy: the socket stays armed for reading and is disarmed only if it becomes
  * readable while paused (conn_hold). Most pauses, a client waiting for a server with nothing
  * more to send, end before that: no epoll_ctl to pause and none to resume. */
-void conn_pause(struct conn *c, bool paused)
-{
-	c->paused = paused;
-	if (!paused)
-		conn_update_events(c);
-}
-
 bool conn_hold(struct conn *c, uint32_t events)
 {
 	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))

@@ -41,7 +41,12 @@ shoal_rc conn_flush(struct conn *c) MUST_USE;
 /* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. */
 void conn_update_events(struct conn *c);
 /* Stop (true) or resume reading; stopping only takes effect when input arrives (conn_hold). */
-void conn_pause(struct conn *c, bool paused);
+static inline void conn_pause(struct conn *c, bool paused)
+{
+	c->paused = paused;
+	if (!paused)
+		conn_update_events(c);
+}
 /* Call before reading on an event: true when c is paused, its reading then disarmed, and the
  * input must be left in the socket. */
 bool conn_hold(struct conn *c, uint32_t events);

@@ -182,7 +182,7 @@ static const char *aq_query(const struct client *c)
  * Other moves are defects, asserted in debug builds. */
 static void aq_move(struct client *c, enum client_aq to)
 {
-	static const unsigned legal[] = {
+	static const unsigned legal[] __attribute__((unused)) = {
 	    [AQ_NONE] = 1u << AQ_RUNNING | 1u << AQ_DONE,
 	    [AQ_RUNNING] = 1u << AQ_DONE,
 	    [AQ_DONE] = 0,

@@ -272,7 +272,7 @@ static void server_tls_failed(struct server *s, const char *msg)
  * which ends in none again. Other moves are defects, asserted in debug builds. */
 static void server_tls_move(struct server *s, enum server_tls_phase to)
 {
-	static const unsigned legal[] = {
+	static const unsigned legal[] __attribute__((unused)) = {
 	    [SV_TLS_NONE] = 1u << SV_TLS_REQUESTED,
 	    [SV_TLS_REQUESTED] = 1u << SV_TLS_HANDSHAKE | 1u << SV_TLS_NONE,
 	    [SV_TLS_HANDSHAKE] = 1u << SV_TLS_NONE,
