@@ -107,18 +107,19 @@ def _read_transactions(s, db, clients, total):
     return counts
 
 
-@pytest.mark.parametrize("weight,shares,turn_wait,slack", [
-    (None, (500, 500), "0", 0.15), ("3,1", (750, 250), "0", 0.15),
-    ("3,1", (750, 250), "2s", 0.10)])
+@pytest.mark.parametrize("weight,shares,turn_wait", [
+    (None, (500, 500), "2s"), ("3,1", (750, 250), "2s"), (None, (500, 500), "0"),
+    ("3,1", (750, 250), "0")])
 def test_transaction_mode_balances_each_read_transaction_over_the_replicas(
-        shoal, pg_replicas, weight, shares, turn_wait, slack):
+        shoal, pg_replicas, weight, shares, turn_wait):
     """The host choice counts per transaction, not per server connection: 10 transaction-mode
     clients run 1,000 reads between them through a standby alias with two replicas, and each
     replica answers its share (500/500 round-robin, 750/250 with weight=3,1), whichever idle
-    servers the clients happen to find. With host_turn_wait = 0 (the default) a client whose
-    host is next in turn but busy takes the other host's idle server, so under a loaded test
-    run the shares drift: 778/222 for 3,1 in one CI run (two pytest processes on 2 cores), hence
-    15%; with host_turn_wait it waits for its turn and the shares hold within 10%. One worker:
+    servers the clients happen to find: within 10% with host_turn_wait (a client whose host is
+    next in turn but busy waits for it). With host_turn_wait = 0 (the default) it takes the
+    other host's idle server instead, so on a loaded machine the shares drift (778/222 for 3,1
+    in one CI run with two pytest processes on 2 cores; 868/132 and 891/109 under TSan beside
+    two builds): there the test asks only that each host answers 5% at least. One worker:
     with several, a worker with no idle server takes another worker's by that worker's turn,
     and the 3,1 shares came out 813/187 and 852/148 (docs/replicas.md)."""
     rs = pg_replicas
@@ -130,7 +131,10 @@ def test_transaction_mode_balances_each_read_transaction_over_the_replicas(
     counts = _read_transactions(s, "reads", 10, 1000)
     assert set(counts) <= {r1.port, r2.port}, counts
     for port, share in zip((r1.port, r2.port), shares):
-        assert share * (1 - slack) <= counts.get(port, 0) <= share * (1 + slack), counts
+        if turn_wait == "0":
+            assert counts.get(port, 0) >= 50, counts
+        else:
+            assert share * 0.9 <= counts.get(port, 0) <= share * 1.1, counts
     rows = _host_rows(s, "reads")
     assert sum(rows[p]["transactions"] for p in (r1.port, r2.port)) >= 1000
 
