@@ -48,7 +48,8 @@ static inline int sys_epoll_wait(int epfd, struct epoll_event *evs, int max, int
 #ifdef SHOAL_SYSIO_WRAPPED
 	return epoll_wait(epfd, evs, max, ms);
 #else
-	return (int)syscall(SYS_epoll_wait, epfd, evs, max, ms);
+	/* epoll_pwait with no signal mask is epoll_wait, and exists on every architecture */
+	return (int)syscall(SYS_epoll_pwait, epfd, evs, max, ms, NULL, (size_t)8);
 #endif
 }
 
