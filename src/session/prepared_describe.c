@@ -158,7 +158,7 @@ void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps
 		proto_finish(&s->c.out);
 	} else {
 		buf_append(&s->c.out, buf_head(m), buf_avail(m));
-		op_push(s->ps, kind, NULL, NULL, st->id); /* no copy of d per Bind: by id */
+		op_push_plain(s->ps, kind, st->id); /* no copy of d per Bind: by id */
 	}
 	buf_free(m);
 }
