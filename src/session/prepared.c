@@ -121,8 +121,15 @@ struct ps_client *ps_cli(struct client *c)
 
 struct ps_def *client_lookup_n(struct client *c, const char *name, size_t n)
 {
-	struct hent *e = hmap_get(&ps_cli(c)->names, name, n, hash_bytes(name, n));
-	return e ? e->val : NULL;
+	struct ps_client *pc = ps_cli(c);
+	struct hent *e = pc->last;
+	if (e && e->klen == n && memcmp(e->key, name, n) == 0)
+		return e->val;
+	e = hmap_get(&pc->names, name, n, hash_bytes(name, n));
+	if (!e)
+		return NULL;
+	pc->last = e;
+	return e->val;
 }
 
 struct ps_def *client_lookup(struct client *c, const char *name)
@@ -152,6 +159,8 @@ struct ps_def *client_remove(struct client *c, const char *name)
 	if (!e)
 		return NULL;
 	c->ps->nbytes -= client_cost(e->klen, e->val);
+	if (c->ps->last == e)
+		c->ps->last = NULL;
 	return hmap_del(m, e);
 }
 
@@ -380,6 +389,8 @@ struct srv_stmt *srv_add(struct server *s, const struct ps_def *d)
 
 static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 {
+	if (ps->lru.prev == &st->lru)
+		return; /* the most recently used already */
 	list_del(&st->lru);
 	list_append(&ps->lru, &st->lru);
 }
@@ -707,26 +718,18 @@ static __attribute__((noinline)) bool server_msg(struct server *s, uint8_t type,
 	}
 }
 
-/* Does a reply of this type answer an op of kind k by popping it and passing on (as
- * server_msg would)? The replies of a Bind, Describe, Execute, Sync: most extended traffic. */
-static inline bool plain_answer(uint8_t type, uint8_t k)
-{
-	switch (type) {
-	case '2': /* BindComplete */
-		return k == OP_BIND;
-	case 'T': /* RowDescription */
-	case 'n': /* NoData */
-		return k == OP_DESCRIBE;
-	case 'C': /* CommandComplete */
-	case 'I': /* EmptyQueryResponse */
-	case 's': /* PortalSuspended */
-		return k == OP_EXECUTE;
-	case PQMSG_READY:
-		return k == OP_SYNC || k == OP_FUNC;
-	default:
-		return false;
-	}
-}
+/* The op kind (plus one) a reply of this type answers by popping it and passing on, as
+ * server_msg would: the replies of a Bind, Describe, Execute and Sync, most extended traffic
+ * (a FunctionCall's ReadyForQuery takes the long way). 0: none. */
+static const uint8_t plain_answers[256] = {
+	['2'] = OP_BIND + 1,	/* BindComplete */
+	['T'] = OP_DESCRIBE + 1, /* RowDescription */
+	['n'] = OP_DESCRIBE + 1, /* NoData */
+	['C'] = OP_EXECUTE + 1, /* CommandComplete */
+	['I'] = OP_EXECUTE + 1, /* EmptyQueryResponse */
+	['s'] = OP_EXECUTE + 1, /* PortalSuspended */
+	[PQMSG_READY] = OP_SYNC + 1,
+};
 
 /* Every server message of a linked server comes here. With no reply awaited, or a simple
  * Query's (simple-protocol traffic), it passes, or its ReadyForQuery ends the Query, without a
@@ -738,7 +741,7 @@ bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 		return true;
 	const struct ps_op *h = &ps->q[ps->qhead];
 	if (h->kind != OP_QUERY) {
-		if (!plain_answer(type, h->kind))
+		if (plain_answers[type] != h->kind + 1)
 			return server_msg(s, type, msg, len);
 		op_pop(ps);
 		return true;

@@ -161,14 +161,17 @@ static __attribute__((noinline)) void on_parse(struct client *c, struct server *
 	srv_describe(s, st, name, d);
 }
 
-/* The NUL-terminated string at body[pos..len): its length in *n, or NULL if unterminated. */
+/* The NUL-terminated string at body[pos..len): its length in *n, or NULL if unterminated. A
+ * loop, not memchr: portal and statement names are short (the portal mostly empty). */
 static const char *cstr_at(const uint8_t *body, size_t len, size_t pos, size_t *n)
 {
-	const uint8_t *end = pos < len ? memchr(body + pos, 0, len - pos) : NULL;
-	if (!end)
-		return NULL;
-	*n = (size_t)(end - body) - pos;
-	return (const char *)body + pos;
+	for (size_t i = pos; i < len; i++) {
+		if (!body[i]) {
+			*n = i - pos;
+			return (const char *)body + pos;
+		}
+	}
+	return NULL;
 }
 
 /* A Bind of portal (plen bytes) from the server statement sname (slen bytes); rest: the
@@ -241,13 +244,10 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 	bind_stmt(s, portal, plen, name, d, body + at, blen - at);
 }
 
-static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+/* A Describe of a statement, or a malformed one. */
+static __attribute__((noinline)) void describe_stmt(struct client *c, struct server *s,
+						    const uint8_t *msg, size_t len)
 {
-	if (len > 5 && msg[5] != 'S') { /* a portal's (each -M prepared transaction): as it is */
-		buf_append(&s->c.out, msg, len);
-		op_push_plain(s->ps, OP_DESCRIBE, 0);
-		return;
-	}
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	uint8_t what = pqr_u8(&r);
@@ -268,15 +268,24 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 		return;
 	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
-	srv_name(st->id, sname, sizeof(sname));
 	if (!must_hold(d, st)) {
-		put_describe_stmt(&s->c.out, sname);
+		put_describe_stmt(&s->c.out, st->name);
 		op_push_plain(s->ps, OP_DESCRIBE, st->id);
 		return;
 	}
 	struct buf m = {0};
-	put_describe_stmt(&m, sname);
+	put_describe_stmt(&m, st->name);
 	send_or_hold(s, OP_DESCRIBE, &m, d, st);
+}
+
+static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	if (len > 5 && msg[5] != 'S') { /* a portal's (each -M prepared transaction): as it is */
+		buf_append(&s->c.out, msg, len);
+		op_push_plain(s->ps, OP_DESCRIBE, 0);
+		return;
+	}
+	describe_stmt(c, s, msg, len);
 }
 
 static __attribute__((noinline)) void on_close(struct client *c, struct server *s,

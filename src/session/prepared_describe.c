@@ -290,7 +290,9 @@ void ps_client_forget(struct client *c)
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
 			def_free(hmap_del(m, m->b[i]));
-	if (c->ps)
+	if (c->ps) {
 		c->ps->nbytes = 0;
+		c->ps->last = NULL;
+	}
 }
 

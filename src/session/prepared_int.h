@@ -120,6 +120,8 @@ struct ps_server {
 
 struct ps_client {
 	struct hmap names;	/* client statement name -> struct ps_def */
+	struct hent *last;	/* the entry of names client_lookup last found (a client Binds
+				 * the same statement over and over), NULL: none */
 	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
 	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
 				 * server may hold an older one of the same client */
