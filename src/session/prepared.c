@@ -731,6 +731,19 @@ static const uint8_t plain_answers[256] = {
 	[PQMSG_READY] = OP_SYNC + 1,
 };
 
+/* A reply while an extended-protocol message's is awaited: one that plainly answers it pops
+ * it here, the rest take server_msg's switch. Out of line, so that a Query's replies need no
+ * stack frame or register moves in ps_server_msg. */
+static __attribute__((noinline)) bool extended_reply(struct server *s, uint8_t type,
+						     const uint8_t *msg, size_t len)
+{
+	struct ps_server *ps = s->ps;
+	if (plain_answers[type] != ps->q[ps->qhead].kind + 1)
+		return server_msg(s, type, msg, len);
+	op_pop(ps);
+	return true;
+}
+
 /* Every server message of a linked server comes here. With no reply awaited, or a simple
  * Query's (simple-protocol traffic), it passes, or its ReadyForQuery ends the Query, without a
  * stack frame; the extended protocol's replies (out of step then) take the long way. */
@@ -740,12 +753,8 @@ bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 	if (!ps || ps->qhead == ps->qlen)
 		return true;
 	const struct ps_op *h = &ps->q[ps->qhead];
-	if (h->kind != OP_QUERY) {
-		if (plain_answers[type] != h->kind + 1)
-			return server_msg(s, type, msg, len);
-		op_pop(ps);
-		return true;
-	}
+	if (h->kind != OP_QUERY)
+		return extended_reply(s, type, msg, len);
 	if (type == PQMSG_READY && !h->def && !h->cname) {
 		ps->qhead++; /* op_pop with nothing to free */
 		return true;
