@@ -110,12 +110,16 @@ static void client_note_msg(struct client *c, struct server *s, uint8_t type)
 	}
 }
 
-/* Forward the message whose header is h as it arrives. */
+/* Forward the message whose header is h as it arrives: what of it is here goes at once (the
+ * next step would, with nothing between: an Execute or Sync is usually all here), unless the
+ * buffers are over their high water, where client_route pushes first. */
 static shoal_rc client_forward_start(struct client *c, struct server *s, const struct pq_header *h)
 {
 	client_note_msg(c, s, h->type);
 	conn_start_forward(&c->c, h->type, h->len);
-	return SHOAL_OK;
+	if (buf_avail(&s->c.out) > CONN_HIGH_WATER || buf_avail(&c->c.out) > CONN_HIGH_WATER)
+		return SHOAL_OK;
+	return conn_forward(&c->c, &s->c) ? SHOAL_OK : SHOAL_AGAIN;
 }
 
 /* A message too large to read whole (message_inspect_limit): SHOAL_OK when it is being

@@ -16,6 +16,13 @@
 #include <string.h>
 
 static _Atomic uint64_t unnamed_tokens;
+static _Atomic uint64_t def_serials;
+
+/* A statement left the server's cache: what the memo remembers may be gone. */
+static void cache_changed(struct ps_server *ps)
+{
+	memset(ps->memo, 0, sizeof(ps->memo));
+}
 
 /* The client's unnamed statement changed: a server holding the previous one no longer holds
  * the client's. */
@@ -36,6 +43,7 @@ struct ps_def *def_new(const uint8_t *body, size_t len)
 	d->params = NULL;
 	d->plen = 0;
 	d->priv = 0;
+	d->serial = atomic_fetch_add_explicit(&def_serials, 1, memory_order_relaxed) + 1;
 	memcpy(d->body, body, len);
 	return d;
 }
@@ -63,6 +71,7 @@ struct ps_def *def_dup(const struct ps_def *d)
 	struct ps_def *c = def_new(d->body, d->len);
 	def_learn(c, d->desc, d->params, d->plen);
 	c->priv = d->priv;
+	c->serial = d->serial; /* the same body */
 	return c;
 }
 
@@ -94,14 +103,12 @@ bool ps_enabled(const struct server *s)
 	return s->pool->ps_on;
 }
 
-struct ps_server *ps_srv(struct server *s)
+struct ps_server *ps_srv_new(struct server *s)
 {
-	if (!s->ps) {
-		s->ps = xcalloc(1, sizeof(*s->ps));
-		list_init(&s->ps->lru);
-		list_init(&s->ps->retired);
-		s->ps->xact = 1; /* bound_in 0: never bound */
-	}
+	s->ps = xcalloc(1, sizeof(*s->ps));
+	list_init(&s->ps->lru);
+	list_init(&s->ps->retired);
+	s->ps->xact = 1; /* bound_in 0: never bound */
 	return s->ps;
 }
 
@@ -112,11 +119,22 @@ struct ps_client *ps_cli(struct client *c)
 	return c->ps;
 }
 
+struct ps_def *client_lookup_n(struct client *c, const char *name, size_t n)
+{
+	struct ps_client *pc = ps_cli(c);
+	struct hent *e = pc->last;
+	if (e && e->klen == n && memcmp(e->key, name, n) == 0)
+		return e->val;
+	e = hmap_get(&pc->names, name, n, hash_bytes(name, n));
+	if (!e)
+		return NULL;
+	pc->last = e;
+	return e->val;
+}
+
 struct ps_def *client_lookup(struct client *c, const char *name)
 {
-	struct hent *e =
-	    hmap_get(&ps_cli(c)->names, name, strlen(name), hash_bytes(name, strlen(name)));
-	return e ? e->val : NULL;
+	return client_lookup_n(c, name, strlen(name));
 }
 
 /* What a client's named statement costs it (max_client_prepared_bytes). */
@@ -136,10 +154,13 @@ void client_add(struct client *c, const char *name, struct ps_def *d)
 struct ps_def *client_remove(struct client *c, const char *name)
 {
 	struct hmap *m = &ps_cli(c)->names;
-	struct hent *e = hmap_get(m, name, strlen(name), hash_bytes(name, strlen(name)));
+	size_t n = strlen(name);
+	struct hent *e = hmap_get(m, name, n, hash_bytes(name, n));
 	if (!e)
 		return NULL;
 	c->ps->nbytes -= client_cost(e->klen, e->val);
+	if (c->ps->last == e)
+		c->ps->last = NULL;
 	return hmap_del(m, e);
 }
 
@@ -152,21 +173,26 @@ bool op_names(const struct ps_op *op)
 	       (op->kind == OP_PARSE || op->kind == OP_CLOSE_NAMED || op->kind == OP_SYN_CLOSE);
 }
 
-void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
-		    uint64_t srv_id)
+void op_room(struct ps_server *ps)
 {
-	if (ps->qhead > 0 && ps->qhead == ps->qlen)
+	if (ps->qhead == ps->qlen)
 		ps->qhead = ps->qlen = 0;
-	if (ps->qlen == ps->qcap) {
-		if (ps->qhead > 0) {
-			memmove(ps->q, ps->q + ps->qhead, (ps->qlen - ps->qhead) * sizeof(*ps->q));
-			ps->qlen -= ps->qhead;
-			ps->qhead = 0;
-		} else {
-			ps->qcap = ps->qcap ? ps->qcap * 2 : 16;
-			ps->q = xrealloc(ps->q, ps->qcap * sizeof(*ps->q));
-		}
+	if (ps->qlen < ps->qcap)
+		return;
+	if (ps->qhead > 0) {
+		memmove(ps->q, ps->q + ps->qhead, (ps->qlen - ps->qhead) * sizeof(*ps->q));
+		ps->qlen -= ps->qhead;
+		ps->qhead = 0;
+	} else {
+		ps->qcap = ps->qcap ? ps->qcap * 2 : 16;
+		ps->q = xrealloc(ps->q, ps->qcap * sizeof(*ps->q));
 	}
+}
+
+void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
+	     uint64_t srv_id)
+{
+	op_room(ps);
 	struct ps_op *op = &ps->q[ps->qlen++];
 	op->kind = kind;
 	op->stale = false;
@@ -194,7 +220,7 @@ static void op_free(struct ps_server *ps, struct ps_op *op)
 	}
 }
 
-void op_pop(struct ps_server *ps)
+__attribute__((noinline)) void op_pop_slow(struct ps_server *ps)
 {
 	op_free(ps, &ps->q[ps->qhead++]);
 	if (ps->doubt_wait) { /* what it waited for may be known now: name_in_doubt again */
@@ -210,10 +236,19 @@ bool ps_idle(const struct server *s)
 
 /* ---- the server's cache ------------------------------------------------------------------- */
 
+/* The memo first: clients Bind the same few statements on a server transaction after
+ * transaction. */
 struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d)
 {
+	size_t i = d->serial % SRV_MEMO;
+	if (ps->memo[i].serial == d->serial)
+		return ps->memo[i].st;
 	struct hent *e = hmap_get(&ps->stmts, d->body, d->len, d->hash);
-	return e ? e->val : NULL;
+	if (!e)
+		return NULL;
+	ps->memo[i].serial = d->serial;
+	ps->memo[i].st = e->val;
+	return e->val;
 }
 
 void srv_drop(struct ps_server *ps, struct srv_stmt *st)
@@ -221,6 +256,7 @@ void srv_drop(struct ps_server *ps, struct srv_stmt *st)
 	if (st->e) {
 		ps->nbytes -= st->e->klen;
 		hmap_del(&ps->stmts, st->e);
+		cache_changed(ps);
 	}
 	list_del(&st->lru);
 	free(st);
@@ -232,6 +268,7 @@ void srv_retire(struct ps_server *ps, struct srv_stmt *st)
 {
 	ps->nbytes -= st->e->klen;
 	hmap_del(&ps->stmts, st->e);
+	cache_changed(ps);
 	st->e = NULL;
 	list_del(&st->lru);
 	list_append(&ps->retired, &st->lru);
@@ -287,11 +324,9 @@ bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st)
 
 static void srv_put_close(struct server *s, struct srv_stmt *st, const char *why)
 {
-	char name[32];
-	srv_name(st->id, name, sizeof(name));
-	put_close(&s->c.out, 'S', name);
-	op_push(s->ps, OP_INJ_CLOSE, NULL, NULL, 0);
-	log_debug("%s: %s prepared statement %s", s->c.name, why, name);
+	put_close(&s->c.out, 'S', st->name);
+	op_push_plain(s->ps, OP_INJ_CLOSE, 0);
+	log_debug("%s: %s prepared statement %s", s->c.name, why, st->name);
 }
 
 /* Close the retired statements no portal may use (same conditions as eviction). */
@@ -331,12 +366,21 @@ static void srv_evict(struct server *s, size_t len)
 	}
 }
 
+/* A new server statement: its id and its name. */
+static struct srv_stmt *srv_stmt_new(struct ps_server *ps)
+{
+	struct srv_stmt *st = xcalloc(1, sizeof(*st));
+	st->id = ++ps->next_id;
+	srv_name(st->id, st->name, sizeof(st->name));
+	st->nlen = (uint8_t)strlen(st->name);
+	return st;
+}
+
 struct srv_stmt *srv_add(struct server *s, const struct ps_def *d)
 {
 	struct ps_server *ps = s->ps;
 	srv_evict(s, d->len);
-	struct srv_stmt *st = xcalloc(1, sizeof(*st));
-	st->id = ++ps->next_id;
+	struct srv_stmt *st = srv_stmt_new(ps);
 	st->e = hmap_put(&ps->stmts, d->body, d->len, d->hash, st);
 	list_append(&ps->lru, &st->lru);
 	ps->nbytes += d->len;
@@ -345,6 +389,8 @@ struct srv_stmt *srv_add(struct server *s, const struct ps_def *d)
 
 static void srv_touch(struct ps_server *ps, struct srv_stmt *st)
 {
+	if (ps->lru.prev == &st->lru)
+		return; /* the most recently used already */
 	list_del(&st->lru);
 	list_append(&ps->lru, &st->lru);
 }
@@ -355,17 +401,14 @@ uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *typ
 				size_t tlen)
 {
 	struct ps_server *ps = s->ps;
-	struct srv_stmt *st = xcalloc(1, sizeof(*st));
-	st->id = ++ps->next_id;
+	struct srv_stmt *st = srv_stmt_new(ps);
 	list_append(&ps->retired, &st->lru);
-	char name[32];
-	srv_name(st->id, name, sizeof(name));
 	proto_begin(&s->c.out, PQMSG_PARSE);
-	proto_put_str(&s->c.out, name);
+	proto_put_str(&s->c.out, st->name);
 	proto_put_str(&s->c.out, query);
 	proto_put_bytes(&s->c.out, types, tlen);
 	proto_finish(&s->c.out);
-	op_push(ps, OP_INJ_PARSE, NULL, NULL, st->id);
+	op_push_plain(ps, OP_INJ_PARSE, st->id);
 	return st->id;
 }
 
@@ -374,9 +417,7 @@ uint64_t srv_placeholder(struct server *s, const char *query, const uint8_t *typ
 void srv_describe(struct server *s, struct srv_stmt *st, const char *cname,
 		  const struct ps_def *d)
 {
-	char name[32];
-	srv_name(st->id, name, sizeof(name));
-	put_describe_stmt(&s->c.out, name);
+	put_describe_stmt(&s->c.out, st->name);
 	op_push(s->ps, OP_INJ_DESCRIBE, cname, d, st->id);
 }
 
@@ -398,9 +439,7 @@ struct srv_stmt *srv_ensure(struct server *s, const struct ps_def *d, const char
 	}
 	ps_count(&s->pool->ps_misses);
 	st = srv_add(s, d);
-	char name[32];
-	srv_name(st->id, name, sizeof(name));
-	put_parse(&s->c.out, name, d);
+	put_parse(&s->c.out, st->name, d);
 	op_push(s->ps, OP_INJ_PARSE, NULL, d, st->id);
 	srv_describe(s, st, cname, d);
 	return st;
@@ -505,7 +544,7 @@ static struct ps_op *unnamed_changed_at(struct ps_server *ps, size_t i)
 /* An ErrorResponse to the head: the server skips everything up to the next Sync. Undo the head
  * and the skipped messages, newest first (a Close then a Parse of one name undo in that order).
  * Messages after that Sync may have been sent already; what they did stays. */
-static void on_error(struct server *s)
+static __attribute__((noinline)) void on_error(struct server *s)
 {
 	struct ps_server *ps = s->ps;
 	size_t end = ps->qhead;
@@ -556,8 +595,8 @@ static struct srv_stmt *srv_cached_by_id(struct ps_server *ps, uint64_t id)
 /* An ErrorResponse to the head op, before the queue is rolled back: one Shoal sent to fail is
  * answered with 0A000 (ps_stale_reply); PostgreSQL's own 0A000 for a Bind or Describe of a
  * cached statement retires that statement, so that the next use prepares the text afresh. */
-static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uint8_t *msg,
-			  size_t len)
+static __attribute__((noinline)) void on_error_head(struct ps_server *ps, const struct ps_op *h,
+						    const uint8_t *msg, size_t len)
 {
 	struct pq_error e;
 	if (!msg || proto_parse_error(msg + 5, len - 5, &e) != SHOAL_OK || !e.sqlstate)
@@ -584,7 +623,7 @@ static void on_error_head(struct ps_server *ps, const struct ps_op *h, const uin
 
 /* COPY FROM STDIN began: the Syncs sent after its Execute are ignored by the server, up to the
  * message that ends the copy if the client sent one already (copy_end). */
-static void on_copy_in(const struct server *s, struct ps_server *ps)
+static __attribute__((noinline)) void on_copy_in(const struct server *s, struct ps_server *ps)
 {
 	size_t i = ps->qhead + 1;
 	int left = s->copy_end ? s->copy_end_syncs : INT_MAX;
@@ -595,7 +634,7 @@ static void on_copy_in(const struct server *s, struct ps_server *ps)
 	}
 }
 
-static bool out_of_step(struct server *s, uint8_t type)
+static __attribute__((noinline, cold)) bool out_of_step(struct server *s, uint8_t type)
 {
 	char msg[128];
 	snprintf(msg, sizeof(msg), "reply '%c' out of step with the prepared-statement queue (%d)",
@@ -679,6 +718,32 @@ static __attribute__((noinline)) bool server_msg(struct server *s, uint8_t type,
 	}
 }
 
+/* The op kind (plus one) a reply of this type answers by popping it and passing on, as
+ * server_msg would: the replies of a Bind, Describe, Execute and Sync, most extended traffic
+ * (a FunctionCall's ReadyForQuery takes the long way). 0: none. */
+static const uint8_t plain_answers[256] = {
+	['2'] = OP_BIND + 1,	/* BindComplete */
+	['T'] = OP_DESCRIBE + 1, /* RowDescription */
+	['n'] = OP_DESCRIBE + 1, /* NoData */
+	['C'] = OP_EXECUTE + 1, /* CommandComplete */
+	['I'] = OP_EXECUTE + 1, /* EmptyQueryResponse */
+	['s'] = OP_EXECUTE + 1, /* PortalSuspended */
+	[PQMSG_READY] = OP_SYNC + 1,
+};
+
+/* A reply while an extended-protocol message's is awaited: one that plainly answers it pops
+ * it here, the rest take server_msg's switch. Out of line, so that a Query's replies need no
+ * stack frame or register moves in ps_server_msg. */
+static __attribute__((noinline)) bool extended_reply(struct server *s, uint8_t type,
+						     const uint8_t *msg, size_t len)
+{
+	struct ps_server *ps = s->ps;
+	if (plain_answers[type] != ps->q[ps->qhead].kind + 1)
+		return server_msg(s, type, msg, len);
+	op_pop(ps);
+	return true;
+}
+
 /* Every server message of a linked server comes here. With no reply awaited, or a simple
  * Query's (simple-protocol traffic), it passes, or its ReadyForQuery ends the Query, without a
  * stack frame; the extended protocol's replies (out of step then) take the long way. */
@@ -689,7 +754,7 @@ bool ps_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t le
 		return true;
 	const struct ps_op *h = &ps->q[ps->qhead];
 	if (h->kind != OP_QUERY)
-		return server_msg(s, type, msg, len);
+		return extended_reply(s, type, msg, len);
 	if (type == PQMSG_READY && !h->def && !h->cname) {
 		ps->qhead++; /* op_pop with nothing to free */
 		return true;

@@ -9,6 +9,7 @@
 #include "worker.h"
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdatomic.h>
@@ -62,10 +63,10 @@ void unnamed_ensure(struct client *c, struct server *s)
 		return;
 	if (pc->unnamed) {
 		put_parse(&s->c.out, "", pc->unnamed);
-		op_push(ps, OP_INJ_PARSE_UNNAMED, NULL, NULL, 0);
+		op_push_plain(ps, OP_INJ_PARSE_UNNAMED, 0);
 	} else {
 		put_close(&s->c.out, 'S', "");
-		op_push(ps, OP_INJ_CLOSE_UNNAMED, NULL, NULL, 0);
+		op_push_plain(ps, OP_INJ_CLOSE_UNNAMED, 0);
 	}
 	ps->unnamed_owner = pc->unnamed_token;
 }
@@ -88,7 +89,7 @@ static void parse_refuse(struct client *c, struct server *s)
 	struct ps_def *d = def_new(body, sizeof(body));
 	put_parse(&s->c.out, sname, d);
 	def_free(d);
-	op_push(s->ps, OP_PARSE, NULL, NULL, 0);
+	op_push_plain(s->ps, OP_PARSE, 0);
 	s->ps->q[s->ps->qlen - 1].stale = true;
 	if (!c->ps->warned)
 		log_warn("%s: Parse refused: its prepared statements would exceed "
@@ -97,7 +98,8 @@ static void parse_refuse(struct client *c, struct server *s)
 	c->ps->warned = true;
 }
 
-static void on_parse(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+static __attribute__((noinline)) void on_parse(struct client *c, struct server *s,
+					       const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
@@ -106,7 +108,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		if (name)
 			parse_unnamed(c, s, msg + 5 + r.pos, len - 5 - r.pos);
 		else
-			op_push(s->ps, OP_PARSE, NULL, NULL, 0); /* malformed: the server says so */
+			op_push_plain(s->ps, OP_PARSE, 0); /* malformed: the server says so */
 		buf_append(&s->c.out, msg, len);
 		return;
 	}
@@ -136,7 +138,7 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 		 * valid: let the server say it, by parsing under a name it has. */
 		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
 		put_parse(&s->c.out, sname, d);
-		op_push(s->ps, OP_PARSE, NULL, NULL, 0);
+		op_push_plain(s->ps, OP_PARSE, 0);
 		def_free(d);
 		return;
 	}
@@ -159,45 +161,50 @@ static void on_parse(struct client *c, struct server *s, const uint8_t *msg, siz
 	srv_describe(s, st, name, d);
 }
 
-/* A Bind of portal from the server statement sname; rest: the client's Bind after the
- * statement name. */
-static void put_bind(struct buf *o, const char *portal, const char *sname, const uint8_t *rest,
-		     size_t n)
+/* The NUL-terminated string at body[pos..len): its length in *n, or NULL if unterminated. A
+ * loop, not memchr: portal and statement names are short (the portal mostly empty). */
+static const char *cstr_at(const uint8_t *body, size_t len, size_t pos, size_t *n)
 {
-	proto_begin(o, PQMSG_BIND);
-	proto_put_str(o, portal);
-	proto_put_str(o, sname);
-	proto_put_bytes(o, rest, n);
-	proto_finish(o);
+	for (size_t i = pos; i < len; i++) {
+		if (!body[i]) {
+			*n = i - pos;
+			return (const char *)body + pos;
+		}
+	}
+	return NULL;
 }
 
-static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+/* A Bind of portal (plen bytes) from the server statement sname (slen bytes); rest: the
+ * client's Bind after the statement name. One reservation, lengths known: a Bind per
+ * transaction comes this way. */
+static void put_bind(struct buf *o, const char *portal, size_t plen, const char *sname, size_t slen,
+		     const uint8_t *rest, size_t n)
 {
-	struct pq_reader r;
-	pqr_init(&r, msg + 5, len - 5);
-	const char *portal = pqr_cstr(&r);
-	const char *name = pqr_cstr(&r);
-	struct ps_def *d = name && *name ? client_lookup(c, name) : NULL;
-	if (name && !*name)
-		unnamed_ensure(c, s);
-	if (!d && portal && !*portal)
-		s->ps->unnamed_portal = 0;
-	if (!d) {
-		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
-		 */
-		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_BIND, NULL, NULL, 0);
-		return;
-	}
-	char sname[32];
+	size_t len = 4 + plen + 1 + slen + 1 + n;
+	buf_reserve(o, 1 + len + SRV_NAME_MAX); /* the name is copied whole: a fixed-size copy */
+	uint8_t *p = o->data + o->len;
+	uint32_t be = htonl((uint32_t)len);
+	p[0] = PQMSG_BIND;
+	memcpy(p + 1, &be, 4);
+	if (plen)
+		memcpy(p + 5, portal, plen);
+	p[5 + plen] = 0;
+	memcpy(p + 5 + plen + 1, sname, SRV_NAME_MAX);
+	p[5 + plen + 1 + slen] = 0;
+	memcpy(p + 5 + plen + 1 + slen + 1, rest, n);
+	o->len += 1 + len;
+}
+
+/* A Bind of the client's statement d on the server: its statement there, prepared first if
+ * the server lacks it. */
+static void bind_stmt(struct server *s, const char *portal, size_t plen, const char *name,
+		      struct ps_def *d, const uint8_t *rest, size_t n)
+{
 	if (d->priv) {
+		char sname[SRV_NAME_MAX];
 		priv_name(d->priv, sname, sizeof(sname));
-		proto_begin(&s->c.out, PQMSG_BIND);
-		proto_put_str(&s->c.out, portal);
-		proto_put_str(&s->c.out, sname);
-		proto_put_bytes(&s->c.out, msg + 5 + r.pos, len - 5 - r.pos);
-		proto_finish(&s->c.out);
-		op_push(s->ps, OP_BIND, NULL, NULL, 0);
+		put_bind(&s->c.out, portal, plen, sname, strlen(sname), rest, n);
+		op_push_plain(s->ps, OP_BIND, 0);
 		return;
 	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
@@ -205,19 +212,41 @@ static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size
 		st->bound_in = s->ps->xact;
 	else
 		s->ps->unnamed_portal = st->id;
-	srv_name(st->id, sname, sizeof(sname));
-	const uint8_t *rest = msg + 5 + r.pos;
 	if (!must_hold(d, st)) { /* the common case: written in place, no copy */
-		put_bind(&s->c.out, portal, sname, rest, len - 5 - r.pos);
-		op_push(s->ps, OP_BIND, NULL, NULL, st->id);
+		put_bind(&s->c.out, portal, plen, st->name, st->nlen, rest, n);
+		op_push_plain(s->ps, OP_BIND, st->id);
 		return;
 	}
 	struct buf m = {0};
-	put_bind(&m, portal, sname, rest, len - 5 - r.pos);
+	put_bind(&m, portal, plen, st->name, st->nlen, rest, n);
 	send_or_hold(s, OP_BIND, &m, d, st);
 }
 
-static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+static void on_bind(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	const uint8_t *body = msg + 5;
+	size_t blen = len - 5, plen = 0, nlen = 0;
+	const char *portal = cstr_at(body, blen, 0, &plen);
+	const char *name = portal ? cstr_at(body, blen, plen + 1, &nlen) : NULL;
+	struct ps_def *d = name && nlen ? client_lookup_n(c, name, nlen) : NULL;
+	if (name && !nlen)
+		unnamed_ensure(c, s);
+	if (!d && portal && !plen)
+		s->ps->unnamed_portal = 0;
+	if (!d) {
+		/* Unnamed, unknown (the server answers 26000 with the client's name) or malformed.
+		 */
+		buf_append(&s->c.out, msg, len);
+		op_push_plain(s->ps, OP_BIND, 0);
+		return;
+	}
+	size_t at = plen + 1 + nlen + 1;
+	bind_stmt(s, portal, plen, name, d, body + at, blen - at);
+}
+
+/* A Describe of a statement, or a malformed one. */
+static __attribute__((noinline)) void describe_stmt(struct client *c, struct server *s,
+						    const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
@@ -228,29 +257,39 @@ static void on_describe(struct client *c, struct server *s, const uint8_t *msg, 
 		unnamed_ensure(c, s);
 	if (!d) {
 		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+		op_push_plain(s->ps, OP_DESCRIBE, 0);
 		return;
 	}
 	char sname[32];
 	if (d->priv) {
 		priv_name(d->priv, sname, sizeof(sname));
 		put_describe_stmt(&s->c.out, sname);
-		op_push(s->ps, OP_DESCRIBE, NULL, NULL, 0);
+		op_push_plain(s->ps, OP_DESCRIBE, 0);
 		return;
 	}
 	struct srv_stmt *st = srv_ensure(s, d, name);
-	srv_name(st->id, sname, sizeof(sname));
 	if (!must_hold(d, st)) {
-		put_describe_stmt(&s->c.out, sname);
-		op_push(s->ps, OP_DESCRIBE, NULL, NULL, st->id);
+		put_describe_stmt(&s->c.out, st->name);
+		op_push_plain(s->ps, OP_DESCRIBE, st->id);
 		return;
 	}
 	struct buf m = {0};
-	put_describe_stmt(&m, sname);
+	put_describe_stmt(&m, st->name);
 	send_or_hold(s, OP_DESCRIBE, &m, d, st);
 }
 
-static void on_close(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+static void on_describe(struct client *c, struct server *s, const uint8_t *msg, size_t len)
+{
+	if (len > 5 && msg[5] != 'S') { /* a portal's (each -M prepared transaction): as it is */
+		buf_append(&s->c.out, msg, len);
+		op_push_plain(s->ps, OP_DESCRIBE, 0);
+		return;
+	}
+	describe_stmt(c, s, msg, len);
+}
+
+static __attribute__((noinline)) void on_close(struct client *c, struct server *s,
+					       const uint8_t *msg, size_t len)
 {
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
@@ -265,7 +304,7 @@ static void on_close(struct client *c, struct server *s, const uint8_t *msg, siz
 	}
 	if (what != 'S' || !name) {
 		buf_append(&s->c.out, msg, len);
-		op_push(s->ps, OP_CLOSE, NULL, NULL, 0);
+		op_push_plain(s->ps, OP_CLOSE, 0);
 		return;
 	}
 	struct ps_def *d = client_remove(c, name);
@@ -329,16 +368,16 @@ void ps_client_note(struct server *s, uint8_t type)
 	if (ps->skipping) {
 		if (type == PQMSG_SYNC) {
 			ps->skipping = false;
-			op_push(ps, OP_SYNC, NULL, NULL, 0);
+			op_push_plain(ps, OP_SYNC, 0);
 		}
 		return;
 	}
 	switch (type) {
 	case PQMSG_EXECUTE:
-		op_push(ps, OP_EXECUTE, NULL, NULL, 0);
+		op_push_plain(ps, OP_EXECUTE, 0);
 		break;
 	case PQMSG_SYNC:
-		op_push(ps, OP_SYNC, NULL, NULL, 0);
+		op_push_plain(ps, OP_SYNC, 0);
 		break;
 	case PQMSG_QUERY:
 		if (ps->qhead == ps->qlen && ps->qcap && !(s->client && s->client->ps)) {
@@ -351,7 +390,7 @@ void ps_client_note(struct server *s, uint8_t type)
 		}
 		/* A simple Query destroys the unnamed statement, unless the server skips it: its op
 		 * keeps the statement (moved, not copied) to give it back then. */
-		op_push(ps, OP_QUERY, NULL, NULL, 0);
+		op_push_plain(ps, OP_QUERY, 0);
 		if (s->client && s->client->ps) {
 			ps->q[ps->qlen - 1].def = s->client->ps->unnamed;
 			s->client->ps->unnamed = NULL;
@@ -359,7 +398,7 @@ void ps_client_note(struct server *s, uint8_t type)
 		forget_unnamed(s->client, s);
 		break;
 	case PQMSG_FUNCTION_CALL:
-		op_push(ps, OP_FUNC, NULL, NULL, 0);
+		op_push_plain(ps, OP_FUNC, 0);
 		break;
 	default:
 		break;

@@ -158,7 +158,7 @@ void send_or_hold(struct server *s, uint8_t kind, struct buf *m, const struct ps
 		proto_finish(&s->c.out);
 	} else {
 		buf_append(&s->c.out, buf_head(m), buf_avail(m));
-		op_push(s->ps, kind, NULL, NULL, st->id); /* no copy of d per Bind: by id */
+		op_push_plain(s->ps, kind, st->id); /* no copy of d per Bind: by id */
 	}
 	buf_free(m);
 }
@@ -290,7 +290,9 @@ void ps_client_forget(struct client *c)
 	for (size_t i = 0; m && i < m->nb; i++)
 		while (m->b[i])
 			def_free(hmap_del(m, m->b[i]));
-	if (c->ps)
+	if (c->ps) {
 		c->ps->nbytes = 0;
+		c->ps->last = NULL;
+	}
 }
 

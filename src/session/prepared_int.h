@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "hmap.h"
 #include "list.h"
+#include "objects.h"
 
 #include <stdatomic.h>
 
@@ -17,10 +18,16 @@ struct ps_def {
 	uint8_t *params; /* the body of its ParameterDescription (owned), NULL: not known yet */
 	uint64_t priv;	 /* a private statement (ps_parse_head): SHOAL_p<priv> on the server its
 			  * client is pinned to, its text not kept (len 0); 0: no */
+	uint64_t serial; /* unique to this body (a copy keeps it): ps_server.memo's key */
 	uint32_t plen;
 	uint32_t len;
 	uint8_t body[];
 };
+
+/* Room for a server statement's name, "SHOAL_<id>" or "SHOAL_p<id>", and its NUL. */
+#define SRV_NAME_MAX 32
+/* Slots of ps_server.memo. */
+#define SRV_MEMO 16
 
 /* One statement prepared on a server. */
 struct srv_stmt {
@@ -29,6 +36,8 @@ struct srv_stmt {
 	struct hent *e;	   /* its entry in ps_server.stmts (key: the definition); NULL: retired */
 	uint64_t bound_in; /* ps_server.xact when a Bind to a named portal last used it */
 	uint64_t desc;	   /* hash of its description, 0: its Describe is still in flight */
+	uint8_t nlen;	   /* strlen(name) */
+	char name[SRV_NAME_MAX]; /* "SHOAL_<id>", formatted once: every Bind names it */
 };
 
 enum op_kind {
@@ -79,6 +88,13 @@ struct ps_server {
 	struct list retired; /* out of the cache, still on the server: closed when safe */
 	size_t nbytes;
 	uint64_t next_id;
+	/* Recent lookups: a definition's serial -> its statement in stmts, so that a Bind of a
+	 * statement the server has needs no hashing or comparing of its text. Cleared whenever a
+	 * statement leaves stmts (an entry added later cannot change what one found). */
+	struct {
+		uint64_t serial;
+		struct srv_stmt *st;
+	} memo[SRV_MEMO];
 	struct ps_op *q; /* replies awaited, oldest at q[qhead] */
 	size_t qhead, qlen, qcap;
 	bool skipping;	 /* an error came before the Sync was sent: the server skips until it */
@@ -104,6 +120,8 @@ struct ps_server {
 
 struct ps_client {
 	struct hmap names;	/* client statement name -> struct ps_def */
+	struct hent *last;	/* the entry of names client_lookup last found (a client Binds
+				 * the same statement over and over), NULL: none */
 	struct ps_def *unnamed; /* its unnamed statement (it outlives transactions), or NULL */
 	uint64_t unnamed_token; /* names that statement (or its absence), unique among clients: a
 				 * server may hold an older one of the same client */
@@ -112,17 +130,36 @@ struct ps_client {
 	bool warned;		/* the cap's refusal was logged for this client */
 };
 
-/* The per-server and per-client state, created on first use. */
-struct ps_server *ps_srv(struct server *s);
+/* The per-server and per-client state, created on first use (ps_srv inline: every message
+ * of a linked server asks for it, and it exists but for the first). */
+struct ps_server *ps_srv_new(struct server *s);
+static inline struct ps_server *ps_srv(struct server *s)
+{
+	return s->ps ? s->ps : ps_srv_new(s);
+}
 struct ps_client *ps_cli(struct client *c);
-/* The client's statement of that name, or NULL; add one (the map owns d). */
+/* The client's statement of that name (n bytes, NUL-terminated), or NULL; add one (the map
+ * owns d). */
 struct ps_def *client_lookup(struct client *c, const char *name);
+struct ps_def *client_lookup_n(struct client *c, const char *name, size_t n);
 void client_add(struct client *c, const char *name, struct ps_def *d);
 /* Would a new statement of cost bytes take the client past max_client_prepared_bytes? */
 bool client_over_cap(struct client *c, size_t cost);
 /* Queue the reply expectation of a message sent to the server (d is copied). */
 void op_push(struct ps_server *ps, uint8_t kind, const char *cname, const struct ps_def *d,
 	     uint64_t srv_id);
+/* Make room in the queue for one more op (op_push's slow half). */
+void op_room(struct ps_server *ps);
+/* op_push of an op with no name and no definition (Bind, Describe, Execute, Sync, ...): inline,
+ * it is most of the queue's traffic. */
+static inline void op_push_plain(struct ps_server *ps, uint8_t kind, uint64_t srv_id)
+{
+	if (ps->qhead == ps->qlen)
+		ps->qhead = ps->qlen = 0;
+	if (ps->qlen == ps->qcap)
+		op_room(ps);
+	ps->q[ps->qlen++] = (struct ps_op){.kind = kind, .srv_id = srv_id};
+}
 /* The server's cached statement of d, or NULL; or make sure the server has one (an injected
  * Parse and Describe when it lacks it). */
 struct srv_stmt *srv_lookup(struct ps_server *ps, const struct ps_def *d);
@@ -166,7 +203,16 @@ struct ps_def *def_dup(const struct ps_def *d);
 bool def_same(const struct ps_def *a, const struct ps_def *b);
 void def_learn(struct ps_def *d, uint64_t h, const uint8_t *p, size_t plen);
 struct ps_op *op_head(struct ps_server *ps);
-void op_pop(struct ps_server *ps);
+/* Answered: drop the head op (op_pop_slow frees what it holds and wakes a name_in_doubt wait). */
+void op_pop_slow(struct ps_server *ps);
+static inline void op_pop(struct ps_server *ps)
+{
+	const struct ps_op *op = &ps->q[ps->qhead];
+	if (op->cname || op->def || ps->doubt_wait)
+		op_pop_slow(ps);
+	else
+		ps->qhead++;
+}
 bool srv_in_use(const struct ps_server *ps, const struct srv_stmt *st);
 void srv_drop(struct ps_server *ps, struct srv_stmt *st);
 /* Does the client's next message name a statement whose Parse or Close, sent before a Sync

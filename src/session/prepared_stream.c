@@ -42,7 +42,7 @@ static enum ps_bind_way bind_head_refuse(struct server *s, const uint8_t *msg, c
 	proto_put_u32(o, (uint32_t)(4 + plen + slen + (total - *head)));
 	proto_put_bytes(o, portal, plen);
 	proto_put_bytes(o, sname, slen);
-	op_push(s->ps, OP_BIND, NULL, NULL, 0);
+	op_push_plain(s->ps, OP_BIND, 0);
 	s->ps->q[s->ps->qlen - 1].stale = true;
 	log_debug("%s: prepared statement described otherwise than the client's: refused",
 		  s->c.name);
@@ -65,7 +65,7 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 		return PS_BIND_MORE;
 	if (!z2) { /* malformed, or names past all reason: the server says so */
 		if (!ps->skipping)
-			op_push(ps, OP_BIND, NULL, NULL, 0);
+			op_push_plain(ps, OP_BIND, 0);
 		return PS_BIND_RAW;
 	}
 	const char *portal = (const char *)body, *name = (const char *)z1 + 1;
@@ -79,7 +79,7 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 			unnamed_ensure(c, s);
 		if (!*portal)
 			ps->unnamed_portal = 0;
-		op_push(ps, OP_BIND, NULL, NULL, 0);
+		op_push_plain(ps, OP_BIND, 0);
 		return PS_BIND_RAW;
 	}
 	char sname[32];
@@ -110,7 +110,7 @@ enum ps_bind_way ps_bind_head(struct client *c, struct server *s, const uint8_t 
 	proto_put_u32(o, len);
 	proto_put_bytes(o, portal, plen);
 	proto_put_bytes(o, sname, slen);
-	op_push(ps, OP_BIND, NULL, NULL, id);
+	op_push_plain(ps, OP_BIND, id);
 	return PS_BIND_STREAM;
 }
 
@@ -137,7 +137,7 @@ static enum ps_bind_way parse_head_named(struct client *c, struct server *s, con
 		return PS_BIND_WHOLE;
 	if (old) { /* 42P05 once the text is found valid, as in on_parse */
 		srv_name(srv_placeholder(s, "", (const uint8_t *)"\0", 2), sname, sizeof(sname));
-		op_push(ps, OP_PARSE, NULL, NULL, 0);
+		op_push_plain(ps, OP_PARSE, 0);
 	} else {
 		struct ps_def *d = def_new((const uint8_t *)"", 0);
 		d->priv = ++ps->next_id;
@@ -165,7 +165,7 @@ enum ps_bind_way ps_parse_head(struct client *c, struct server *s, const uint8_t
 	if (ps->skipping)
 		return PS_BIND_RAW; /* discarded by the server */
 	if (!z) { /* malformed, or a name past all reason: the server says so */
-		op_push(ps, OP_PARSE, NULL, NULL, 0);
+		op_push_plain(ps, OP_PARSE, 0);
 		return PS_BIND_RAW;
 	}
 	const char *name = (const char *)msg + 5;

@@ -60,15 +60,14 @@ static bool active(const struct server *s)
 	return pool_mode_of(s->pool) != POOL_SESSION;
 }
 
+/* By type first: most messages (Execute, Sync, CopyData, ...) are wanted in no mode. */
 bool txn_wants_whole(const struct server *s, uint8_t type)
 {
-	if (!active(s)) /* session mode: only a client's RESET of its login values is looked for */
-		return (type == PQMSG_QUERY || type == PQMSG_PARSE) && s->client &&
-		       s->client->login.n > 0;
+	/* session mode: only a client's RESET of its login values is looked for */
 	if (type == PQMSG_QUERY || type == PQMSG_PARSE)
-		return true;
+		return active(s) || (s->client && s->client->login.n > 0);
 	return (type == PQMSG_BIND || type == PQMSG_DESCRIBE || type == PQMSG_CLOSE) &&
-	       ps_enabled(s);
+	       ps_enabled(s) && active(s);
 }
 
 bool txn_stream(struct client *c, struct server *s, uint8_t type)
@@ -453,11 +452,6 @@ void txn_position_out(const struct server *s, struct buf *out, const uint8_t *ms
 bool txn_holds_status(const struct server *s)
 {
 	return s->restore && !s->restore->inlined && s->restore->skip == 0 && !s->restore->failed;
-}
-
-bool txn_holding(const struct server *s)
-{
-	return ps_holding(s);
 }
 
 static void txn_set_free(struct server *s)

@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "common.h"
+#include "prepared.h"
 
 struct client;
 struct server;
@@ -30,7 +31,10 @@ bool txn_server_msg(struct server *s, uint8_t type, const uint8_t *msg, size_t l
  * values in flight, whose values Shoal puts back then)? */
 bool txn_holds_status(const struct server *s);
 /* A client message waits for the server (prepared.c): read no more from the client. */
-bool txn_holding(const struct server *s);
+static inline bool txn_holding(const struct server *s)
+{
+	return ps_holding(s); /* inline: asked before every client message */
+}
 /* Must CommandComplete tags be seen (a SET inside a transaction block awaits its outcome)? */
 bool txn_wants_tags(const struct server *s);
 /* A whole CommandComplete from the linked server s. False: drop it (it answers a SET Shoal
