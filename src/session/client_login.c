@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "throttle.h"
 #include "tls.h"
+#include "welcome.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -56,18 +57,12 @@ bool client_started(const struct client *c)
 }
 
 /* AuthenticationOk, the server's parameters (the client's own values where it set them), the
- * cancel key, ReadyForQuery. */
-static void client_write_welcome(struct client *c, const struct param_list *server_params)
+ * cancel key, ReadyForQuery. cache: the pool's encoded welcome when server_params is its set. */
+static void client_write_welcome(struct client *c, const struct param_list *server_params,
+				 struct welcome_block **cache)
 {
 	struct buf *o = &c->c.out;
-	proto_write_auth(o, PQAUTH_OK, NULL, 0);
-	for (int i = 0; i < server_params->n; i++) {
-		const struct param *p = &server_params->items[i];
-		if (!p->initial)
-			continue; /* not reported by the server: a value we SET for some client */
-		const struct param *mine = params_find_like(&c->params, p);
-		proto_write_param(o, p->name, mine ? mine->value : p->value);
-	}
+	welcome_write(o, cache, server_params, &c->params);
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key, c->cancel_key_len);
 	proto_write_ready(o, 'I');
 }
@@ -157,7 +152,7 @@ static void client_login_ready(struct client *c)
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
 	if (!check) /* formatted from the pool's list under its lock: no copy of the list */
-		client_write_welcome(c, &p->welcome);
+		client_write_welcome(c, &p->welcome, &p->welcome_block);
 	pool_unlock(p);
 	if (check) {
 		c->needs_login_check = true; /* pool_acquire queues it as CL_WAIT_LOGIN */
@@ -619,7 +614,7 @@ void client_on_linked(struct client *c)
 		c->needs_login_check = false;
 		if (pool_mode_of(c->pool) == POOL_SESSION)
 			client_take_server_pid(c, s);
-		client_write_welcome(c, &s->params);
+		client_write_welcome(c, &s->params, NULL);
 		client_log_login(c);
 		if (client_flush(c) != SHOAL_OK)
 			return;
