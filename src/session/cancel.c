@@ -61,7 +61,7 @@ static struct cancel_entry *buckets[CANCEL_BUCKETS];
 static struct cancel_entry *spare;
 static int nspare;
 
-/* Under reg_lock: a zeroed entry, a spare one when there is. */
+/* Under reg_lock: a zeroed entry, a spare one (zeroed when given back) when there is. */
 static struct cancel_entry *entry_take(void)
 {
 	struct cancel_entry *e = spare;
@@ -69,7 +69,7 @@ static struct cancel_entry *entry_take(void)
 		return xcalloc(1, sizeof(*e));
 	spare = e->next;
 	nspare--;
-	memset(e, 0, sizeof(*e));
+	e->next = NULL; /* the rest was zeroed by entry_give */
 	return e;
 }
 
@@ -132,7 +132,7 @@ void cancel_use_pid(struct client *c, uint32_t pid)
  * much as the rest of a login, and the block is as unpredictable as each call's output. */
 static shoal_rc cancel_random(uint8_t *out, size_t n)
 {
-	static __thread uint8_t block[512];
+	static __thread uint8_t block[4096];
 	static __thread size_t left;
 	assert(n <= sizeof(block));
 	if (left < n) {
