@@ -281,6 +281,28 @@ static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int
 	}
 }
 
+/* The local end of accepted sockets is one of the few addresses Shoal listens on: the last
+ * IPv4 one this thread formatted is kept with its text. */
+static __thread struct {
+	in_addr_t addr;
+	char text[INET_ADDRSTRLEN];
+} last_local;
+
+static void local_addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+	if (a->ss_family != AF_INET || n < sizeof(last_local.text)) {
+		addr_port(a, out, n, port);
+		return;
+	}
+	if (!last_local.text[0] || last_local.addr != in->sin_addr.s_addr) {
+		ipv4_text(&in->sin_addr, last_local.text);
+		last_local.addr = in->sin_addr.s_addr;
+	}
+	memcpy(out, last_local.text, sizeof(last_local.text));
+	*port = ntohs(in->sin_port);
+}
+
 void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen, int *port,
 		   char *laddr, size_t llen, int *lport)
 {
@@ -289,7 +311,7 @@ void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size
 	addr_port(peer, addr, alen, port);
 	if (peer->ss_family == AF_UNIX || getsockname(fd, (struct sockaddr *)&local, &len) != 0)
 		local.ss_family = AF_UNIX;
-	addr_port(&local, laddr, llen, lport);
+	local_addr_port(&local, laddr, llen, lport);
 }
 
 void net_local_info(int fd, char *addr, size_t alen, int *port)

@@ -31,13 +31,14 @@ static size_t str_size(const char *s)
 	return s ? strlen(s) + 1 : 0;
 }
 
-/* Copy s (n bytes with its NUL, 0 for NULL) to *at and move *at past it. */
-static char *put_str(char **at, const char *s, size_t n)
+/* Copy s (NULL: none) with its NUL to *at and move *at past it (the block was sized with
+ * str_size). */
+static char *put_str(char **at, const char *s)
 {
-	if (!n)
+	if (!s)
 		return NULL;
-	char *d = memcpy(*at, s, n);
-	*at += n;
+	char *d = *at;
+	*at = stpcpy(d, s) + 1;
 	return d;
 }
 
@@ -60,9 +61,9 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 		const struct param *s = &src->items[i];
 		struct param *d = &dst->items[i];
 		*d = *s;
-		d->name = put_str(&at, s->name, str_size(s->name));
-		d->value = put_str(&at, s->value, str_size(s->value));
-		d->initial = put_str(&at, s->initial, str_size(s->initial));
+		d->name = put_str(&at, s->name);
+		d->value = put_str(&at, s->value);
+		d->initial = put_str(&at, s->initial);
 		d->joined = false;
 	}
 	dst->cap = dst->n = src->n;
@@ -175,12 +176,12 @@ static bool name_byte(unsigned char c)
 bool params_valid_name(const char *name)
 {
 	const unsigned char *c = (const unsigned char *)name;
+	/* a letter or '_' first */
 	if (!name_byte(*c) || *c == '.' || (unsigned)(*c - '0') < 10u)
-		return false; /* a letter or '_' first */
-	for (c++; *c; c++)
-		if (!name_byte(*c))
-			return false;
-	return c - (const unsigned char *)name < 64;
+		return false;
+	for (c++; name_byte(*c); c++) /* stops at the NUL too: not a name byte */
+		;
+	return !*c && c - (const unsigned char *)name < 64;
 }
 
 /* Next space-separated word of options, with backslash escapes; NULL at the end. */
