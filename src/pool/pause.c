@@ -17,7 +17,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct db_flags *dbs;
 static bool all_paused;
 static atomic_int n_paused;	  /* paused entries, the global flag included */
-static atomic_int n_disabled;	  /* disabled entries: none (the common case), no lock */
 static atomic_bool shutting_down; /* pause_set_shutdown: all_paused stays true */
 
 /* Under the lock. */
@@ -75,6 +74,8 @@ bool pause_flag(const char *db)
 	pthread_mutex_unlock(&lock);
 	return v;
 }
+
+static atomic_int n_disabled; /* disabled entries: none (the common case), no lock */
 
 void pause_set_disabled(const char *db, bool disabled)
 {
