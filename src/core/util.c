@@ -50,35 +50,46 @@ void str_copy(char *dst, size_t cap, const char *src)
 
 size_t str_cat(char *dst, size_t cap, size_t at, const char *src)
 {
-	str_copy(dst + at, cap - at, src);
-	return at + strlen(dst + at);
+	size_t n = strlen(src);
+	if (n >= cap - at)
+		n = cap - at - 1;
+	memcpy(dst + at, src, n);
+	dst[at + n] = '\0';
+	return at + n;
+}
+
+/* Digits of v in decimal (1 to 20). */
+static int u64_digits(uint64_t v)
+{
+	int n = 1;
+	for (; v >= 10000; v /= 10000)
+		n += 4;
+	return n + (v >= 10) + (v >= 100) + (v >= 1000);
 }
 
 char *u64_put(char *out, uint64_t v)
 {
-	/* Two digits per division (addresses, ports and ids are formatted on every login). */
+	/* Two digits per division, written in place from the end (addresses, ports and ids are
+	 * formatted on every login). */
 	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
 				    "25262728293031323334353637383940414243444546474849"
 				    "50515253545556575859606162636465666768697071727374"
 				    "75767778798081828384858687888990919293949596979899";
-	char tmp[20];
-	int n = sizeof(tmp);
+	char *end = out + u64_digits(v), *o = end;
+	*end = '\0';
 	while (v >= 100) {
 		unsigned d = (unsigned)(v % 100) * 2;
 		v /= 100;
-		tmp[--n] = pairs[d + 1];
-		tmp[--n] = pairs[d];
+		*--o = pairs[d + 1];
+		*--o = pairs[d];
 	}
 	if (v >= 10) {
-		tmp[--n] = pairs[v * 2 + 1];
-		tmp[--n] = pairs[v * 2];
+		*--o = pairs[v * 2 + 1];
+		*--o = pairs[v * 2];
 	} else {
-		tmp[--n] = (char)('0' + v);
+		*--o = (char)('0' + v);
 	}
-	size_t len = sizeof(tmp) - (size_t)n;
-	memcpy(out, tmp + n, len);
-	out[len] = '\0';
-	return out + len;
+	return end;
 }
 
 char *xstrdup(const char *s)

@@ -394,6 +394,7 @@ void pool_apply_config(const struct config *cfg)
 static void pool_destroy(struct pool *p)
 {
 	params_free(&p->welcome);
+	free(p->welcome_block);
 	free(p->name);
 	free(p->user);
 	free(p->repl);

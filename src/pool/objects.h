@@ -273,6 +273,7 @@ struct pool {
 	usec_t taken_at, unused_since; /* pool_reap: last pool_get, first seen unused */
 	struct param_list welcome; /* the server's ParameterStatus set at login */
 	bool has_welcome;
+	struct welcome_block *welcome_block; /* welcome's messages, encoded once (welcome.c) */
 	int connect_failures;
 	_Atomic uint64_t server_connects;       /* every server connection started */
 	_Atomic uint64_t server_login_failures; /* of those, closed before their login completed */

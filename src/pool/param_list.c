@@ -19,7 +19,7 @@ static bool in_block(const struct param_list *pl, const void *s)
 
 static void drop_str(const struct param_list *pl, char *s)
 {
-	if (!in_block(pl, s))
+	if (s && !in_block(pl, s)) /* most initial values are NULL: no call to free */
 		free(s);
 }
 

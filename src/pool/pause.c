@@ -1,5 +1,5 @@
-/* pause.c: pause and disable flags, per database and global, behind one mutex; an atomic count
- * of paused entries keeps the common case (nothing paused) free of the lock. */
+/* pause.c: pause and disable flags, per database and global, behind one mutex; atomic counts
+ * of paused and disabled entries keep the common case (nothing paused) free of the lock. */
 #include "pause.h"
 
 #include <pthread.h>
@@ -73,15 +73,22 @@ bool pause_flag(const char *db)
 	return v;
 }
 
+static atomic_int n_disabled; /* disabled entries: none (the common case), no lock */
+
 void pause_set_disabled(const char *db, bool disabled)
 {
 	pthread_mutex_lock(&lock);
-	find(db, true)->disabled = disabled;
+	struct db_flags *f = find(db, true);
+	if (f->disabled != disabled)
+		atomic_fetch_add(&n_disabled, disabled ? 1 : -1);
+	f->disabled = disabled;
 	pthread_mutex_unlock(&lock);
 }
 
 bool pause_is_disabled(const char *db)
 {
+	if (atomic_load(&n_disabled) == 0)
+		return false;
 	pthread_mutex_lock(&lock);
 	struct db_flags *f = find(db, false);
 	bool v = f && f->disabled;

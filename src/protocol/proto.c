@@ -51,17 +51,33 @@ uint32_t proto_server_msg_cap(uint8_t type)
 	}
 }
 
+/* pqr_cstr for a body whose last byte is a NUL: every string ends inside it, so strlen finds
+ * its end (the common case; otherwise pqr_cstr's bounded search and its errors). */
+static const char *startup_cstr(struct pq_reader *r, bool nul_ended)
+{
+	if (!nul_ended)
+		return pqr_cstr(r);
+	if (r->err || r->pos >= r->len) {
+		r->err = true;
+		return NULL;
+	}
+	const char *s = (const char *)r->p + r->pos;
+	r->pos += strlen(s) + 1;
+	return s;
+}
+
 static void parse_params(struct pq_reader *r, struct startup_msg *out)
 {
+	bool nul_ended = r->len > r->pos && r->p[r->len - 1] == '\0';
 	for (;;) {
-		const char *name = pqr_cstr(r);
+		const char *name = startup_cstr(r, nul_ended);
 		if (!name) {
 			out->error = "startup packet is not terminated";
 			return;
 		}
 		if (name[0] == '\0')
 			break;
-		const char *value = pqr_cstr(r);
+		const char *value = startup_cstr(r, nul_ended);
 		if (!value) {
 			out->error = "startup parameter has no value";
 			return;
@@ -81,7 +97,12 @@ static void parse_params(struct pq_reader *r, struct startup_msg *out)
 void proto_parse_startup(const uint8_t *pkt, size_t len, struct startup_msg *out)
 {
 	struct pq_reader r;
-	memset(out, 0, sizeof(*out));
+	/* Field by field: params[] (1 KB) is read only up to nparams. */
+	out->kind = STARTUP_INVALID;
+	out->code = out->cancel_pid = out->cancel_key_len = 0;
+	out->cancel_key = NULL;
+	out->nparams = 0;
+	out->error = NULL;
 	pqr_init(&r, pkt, len);
 	uint32_t declared = pqr_u32(&r);
 	out->code = pqr_u32(&r);
@@ -122,44 +143,6 @@ void proto_parse_startup(const uint8_t *pkt, size_t len, struct startup_msg *out
 	}
 	if (out->kind == STARTUP_INVALID)
 		out->error = "invalid length of special startup packet";
-}
-
-void pqr_init(struct pq_reader *r, const uint8_t *p, size_t len)
-{
-	r->p = p;
-	r->len = len;
-	r->pos = 0;
-	r->err = false;
-}
-
-const uint8_t *pqr_bytes(struct pq_reader *r, size_t n)
-{
-	if (r->err || r->len - r->pos < n) {
-		r->err = true;
-		return NULL;
-	}
-	const uint8_t *p = r->p + r->pos;
-	r->pos += n;
-	return p;
-}
-
-uint8_t pqr_u8(struct pq_reader *r)
-{
-	const uint8_t *p = pqr_bytes(r, 1);
-	return p ? p[0] : 0;
-}
-
-uint16_t pqr_u16(struct pq_reader *r)
-{
-	const uint8_t *p = pqr_bytes(r, 2);
-	return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
-}
-
-uint32_t pqr_u32(struct pq_reader *r)
-{
-	const uint8_t *p = pqr_bytes(r, 4);
-	return p ? ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]
-		 : 0;
 }
 
 const char *pqr_cstr(struct pq_reader *r)
@@ -291,20 +274,33 @@ void proto_write_auth(struct buf *b, uint32_t code, const void *data, size_t n)
 	proto_finish(b);
 }
 
+/* Type, length and room for a message of body bytes (the login's messages, written whole
+ * where proto_begin/proto_finish would measure them); returns where the body goes. */
+static uint8_t *put_header(struct buf *b, uint8_t type, size_t body)
+{
+	uint32_t n = htonl((uint32_t)(body + 4));
+	buf_reserve(b, PQ_HEADER_LEN + body);
+	uint8_t *o = b->data + b->len;
+	o[0] = type;
+	memcpy(o + 1, &n, 4);
+	b->len += PQ_HEADER_LEN + body;
+	return o + PQ_HEADER_LEN;
+}
+
 void proto_write_param(struct buf *b, const char *name, const char *value)
 {
-	proto_begin(b, PQMSG_PARAMETER_STATUS);
-	proto_put_str(b, name);
-	proto_put_str(b, value);
-	proto_finish(b);
+	size_t nl = strlen(name) + 1, vl = strlen(value) + 1;
+	uint8_t *o = put_header(b, PQMSG_PARAMETER_STATUS, nl + vl);
+	memcpy(o, name, nl);
+	memcpy(o + nl, value, vl);
 }
 
 void proto_write_backend_key(struct buf *b, uint32_t pid, const uint8_t *key, size_t keylen)
 {
-	proto_begin(b, PQMSG_BACKEND_KEY);
-	proto_put_u32(b, pid);
-	proto_put_bytes(b, key, keylen);
-	proto_finish(b);
+	uint32_t n = htonl(pid);
+	uint8_t *o = put_header(b, PQMSG_BACKEND_KEY, 4 + keylen);
+	memcpy(o, &n, 4);
+	memcpy(o + 4, key, keylen);
 }
 
 void proto_key_bytes(uint32_t key, uint8_t out[4])
@@ -317,9 +313,7 @@ void proto_key_bytes(uint32_t key, uint8_t out[4])
 
 void proto_write_ready(struct buf *b, char status)
 {
-	proto_begin(b, PQMSG_READY);
-	proto_put_u8(b, (uint8_t)status);
-	proto_finish(b);
+	*put_header(b, PQMSG_READY, 1) = (uint8_t)status;
 }
 
 void proto_write_query(struct buf *b, const char *sql)

@@ -124,14 +124,48 @@ struct pq_reader {
 	size_t pos;
 	bool err;
 };
-void pqr_init(struct pq_reader *r, const uint8_t *p, size_t len);
-uint8_t pqr_u8(struct pq_reader *r);
-uint16_t pqr_u16(struct pq_reader *r);
-uint32_t pqr_u32(struct pq_reader *r);
 /* A NUL-terminated string inside the body, or NULL (and err) if unterminated. */
 const char *pqr_cstr(struct pq_reader *r);
+
+/* Inline: a few instructions each, read on every login and many messages. */
+static inline void pqr_init(struct pq_reader *r, const uint8_t *p, size_t len)
+{
+	r->p = p;
+	r->len = len;
+	r->pos = 0;
+	r->err = false;
+}
+
 /* n raw bytes, or NULL (and err). */
-const uint8_t *pqr_bytes(struct pq_reader *r, size_t n);
+static inline const uint8_t *pqr_bytes(struct pq_reader *r, size_t n)
+{
+	if (r->err || r->len - r->pos < n) {
+		r->err = true;
+		return NULL;
+	}
+	const uint8_t *p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+static inline uint8_t pqr_u8(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 1);
+	return p ? p[0] : 0;
+}
+
+static inline uint16_t pqr_u16(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 2);
+	return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+}
+
+static inline uint32_t pqr_u32(struct pq_reader *r)
+{
+	const uint8_t *p = pqr_bytes(r, 4);
+	return p ? ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3]
+		 : 0;
+}
 
 /* ErrorResponse / NoticeResponse fields (pointers into the body; NULL when absent). */
 struct pq_error {

@@ -197,16 +197,30 @@ void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
 	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepintvl);
 }
 
+/* The decimal digits of an address byte at o; returns their end. */
+static char *octet_put(char *o, unsigned v)
+{
+	if (v >= 100) {
+		*o++ = (char)('0' + v / 100);
+		v %= 100;
+		*o++ = (char)('0' + v / 10);
+	} else if (v >= 10) {
+		*o++ = (char)('0' + v / 10);
+	}
+	*o++ = (char)('0' + v % 10);
+	return o;
+}
+
 /* inet_ntop for IPv4 without stdio (inet_ntop formats with sprintf): an accept formats its
- * addresses three times. out has room for INET_ADDRSTRLEN (16) bytes. */
+ * addresses twice. out has room for INET_ADDRSTRLEN (16) bytes; returns the NUL's address. */
 static char *ipv4_text(const struct in_addr *a, char *out)
 {
 	const unsigned char *b = (const unsigned char *)&a->s_addr;
 	for (int i = 0; i < 4; i++) {
-		out = u64_put(out, b[i]);
-		if (i < 3)
-			*out++ = '.';
+		out = octet_put(out, b[i]);
+		*out++ = '.';
 	}
+	*--out = '\0';
 	return out;
 }
 
@@ -228,34 +242,76 @@ void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen
 	}
 }
 
+char *net_peer_text(int family, const char *addr, int port, char *out)
+{
+	if (family != AF_INET && family != AF_INET6) {
+		memcpy(out, "unix", 5);
+		return out + 4;
+	}
+	size_t n = strlen(addr);
+	if (family == AF_INET6)
+		*out++ = '[';
+	memcpy(out, addr, n);
+	out += n;
+	if (family == AF_INET6)
+		*out++ = ']';
+	*out++ = ':';
+	return u64_put(out, (uint64_t)port);
+}
+
 static void addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
 {
 	*port = 0;
 	if (a->ss_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
 		char text[INET_ADDRSTRLEN];
-		ipv4_text(&in->sin_addr, text);
-		str_copy(out, n, text);
+		if (n >= sizeof(text)) {
+			ipv4_text(&in->sin_addr, out);
+		} else {
+			ipv4_text(&in->sin_addr, text);
+			str_copy(out, n, text);
+		}
 		*port = ntohs(in->sin_port);
 	} else if (a->ss_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
 		inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)n);
 		*port = ntohs(in6->sin6_port);
 	} else {
-		snprintf(out, n, "unix");
+		str_copy(out, n, "unix");
 	}
+}
+
+/* The local end of accepted sockets is one of the few addresses Shoal listens on: the last
+ * IPv4 one this thread formatted is kept with its text. */
+static __thread struct {
+	in_addr_t addr;
+	char text[INET_ADDRSTRLEN];
+} last_local;
+
+static void local_addr_port(const struct sockaddr_storage *a, char *out, size_t n, int *port)
+{
+	const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+	if (a->ss_family != AF_INET || n < sizeof(last_local.text)) {
+		addr_port(a, out, n, port);
+		return;
+	}
+	if (!last_local.text[0] || last_local.addr != in->sin_addr.s_addr) {
+		ipv4_text(&in->sin_addr, last_local.text);
+		last_local.addr = in->sin_addr.s_addr;
+	}
+	memcpy(out, last_local.text, sizeof(last_local.text));
+	*port = ntohs(in->sin_port);
 }
 
 void net_addr_info(int fd, const struct sockaddr_storage *peer, char *addr, size_t alen, int *port,
 		   char *laddr, size_t llen, int *lport)
 {
-	struct sockaddr_storage local;
+	struct sockaddr_storage local; /* getsockname fills what addr_port reads */
 	socklen_t len = sizeof(local);
 	addr_port(peer, addr, alen, port);
-	memset(&local, 0, sizeof(local));
 	if (peer->ss_family == AF_UNIX || getsockname(fd, (struct sockaddr *)&local, &len) != 0)
 		local.ss_family = AF_UNIX;
-	addr_port(&local, laddr, llen, lport);
+	local_addr_port(&local, laddr, llen, lport);
 }
 
 void net_local_info(int fd, char *addr, size_t alen, int *port)

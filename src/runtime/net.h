@@ -43,6 +43,9 @@ struct net_tcp_opts {
 void net_set_tcp_opts(int fd, const struct net_tcp_opts *o);
 /* Human-readable peer address ("10.0.0.5:4123" or "unix"). */
 void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen);
+/* net_peer_name's text from the numeric address and port net_addr_info gave for a peer of that
+ * family, at out (room for INET6_ADDRSTRLEN + 9 bytes); returns the NUL's address. */
+char *net_peer_text(int family, const char *addr, int port, char *out);
 /* Numeric local address and port of a connected socket ("unix", 0 for a Unix socket). */
 void net_local_info(int fd, char *addr, size_t alen, int *port);
 /* Numeric peer address and port of an accepted socket, and its local ones ("unix", 0 for a Unix

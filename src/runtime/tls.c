@@ -27,8 +27,9 @@ struct tls_conn {
 };
 
 static pthread_mutex_t ctx_lock = PTHREAD_MUTEX_INITIALIZER;
-static SSL_CTX *accept_ctx;  /* towards clients; NULL: client TLS disabled */
-static SSL_CTX *connect_ctx; /* towards servers */
+static SSL_CTX *accept_ctx;   /* towards clients; NULL: client TLS disabled */
+static atomic_bool accept_on; /* accept_ctx != NULL, read without ctx_lock (every SSLRequest) */
+static SSL_CTX *connect_ctx;  /* towards servers */
 /* The sslmodes the contexts were built for: a setting that could not be applied (a SET that
  * changed a key and not yet its certificate) leaves these in force with the old contexts. */
 static _Atomic int client_mode = TLS_DISABLE, server_mode = TLS_PREFER; /* the defaults */
@@ -364,6 +365,7 @@ shoal_rc tls_configure(const struct config *cfg, char *err, size_t errlen)
 	SSL_CTX *old_acc = accept_ctx, *old_con = connect_ctx;
 	accept_ctx = acc;
 	connect_ctx = con;
+	atomic_store(&accept_on, acc != NULL);
 	atomic_store(&client_mode, cfg->client_tls_sslmode);
 	atomic_store(&server_mode, cfg->server_tls_sslmode);
 	pthread_mutex_unlock(&ctx_lock);
@@ -400,10 +402,7 @@ int tls_server_mode(void)
 
 bool tls_client_enabled(void)
 {
-	pthread_mutex_lock(&ctx_lock);
-	bool on = accept_ctx != NULL;
-	pthread_mutex_unlock(&ctx_lock);
-	return on;
+	return atomic_load(&accept_on);
 }
 
 void tls_shutdown(void)
@@ -412,6 +411,7 @@ void tls_shutdown(void)
 	SSL_CTX_free(accept_ctx);
 	SSL_CTX_free(connect_ctx);
 	accept_ctx = connect_ctx = NULL;
+	atomic_store(&accept_on, false);
 	pthread_mutex_unlock(&ctx_lock);
 	BIO_meth_free(bio_method);
 	bio_method = NULL;

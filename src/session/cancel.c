@@ -61,7 +61,7 @@ static struct cancel_entry *buckets[CANCEL_BUCKETS];
 static struct cancel_entry *spare;
 static int nspare;
 
-/* Under reg_lock: a zeroed entry, a spare one when there is. */
+/* Under reg_lock: a zeroed entry, a spare one (zeroed when given back) when there is. */
 static struct cancel_entry *entry_take(void)
 {
 	struct cancel_entry *e = spare;
@@ -69,7 +69,7 @@ static struct cancel_entry *entry_take(void)
 		return xcalloc(1, sizeof(*e));
 	spare = e->next;
 	nspare--;
-	memset(e, 0, sizeof(*e));
+	e->next = NULL; /* the rest was zeroed by entry_give */
 	return e;
 }
 
@@ -132,7 +132,7 @@ void cancel_use_pid(struct client *c, uint32_t pid)
  * much as the rest of a login, and the block is as unpredictable as each call's output. */
 static shoal_rc cancel_random(uint8_t *out, size_t n)
 {
-	static __thread uint8_t block[512];
+	static __thread uint8_t block[4096];
 	static __thread size_t left;
 	assert(n <= sizeof(block));
 	if (left < n) {
@@ -186,27 +186,30 @@ static shoal_rc make_key(int minor, int self, uint32_t *pid, uint8_t *key, size_
 shoal_rc cancel_register(struct client *c)
 {
 	int self = config_current()->peer_id;
-	pthread_mutex_lock(&reg_lock);
+	uint32_t pid;
+	size_t keylen;
+	for (;;) {
+		/* Made before the lock (a RAND_bytes call once per 4 KB of keys), into the client's
+		 * own copy. (pid, key) names one client. With peering only 15 bits of a 3.0 pid are
+		 * random: pids may repeat, the pair does not. */
+		if (make_key(c->proto_minor, self, &pid, c->cancel_key, &keylen) != SHOAL_OK)
+			return SHOAL_ERROR;
+		pthread_mutex_lock(&reg_lock);
+		if (!find_keyed(pid, c->cancel_key, keylen))
+			break;
+		pthread_mutex_unlock(&reg_lock);
+	}
 	struct cancel_entry *e = entry_take();
 	spin_init(&e->lock);
-	for (;;) {
-		if (make_key(c->proto_minor, self, &e->pid, e->key, &e->keylen) != SHOAL_OK) {
-			entry_give(e);
-			pthread_mutex_unlock(&reg_lock);
-			return SHOAL_ERROR;
-		}
-		/* (pid, key) names one client. With peering only 15 bits of a 3.0 pid are random:
-		 * pids may repeat, the pair does not. */
-		if (!find_keyed(e->pid, e->key, e->keylen))
-			break;
-	}
-	struct cancel_entry **b = &buckets[e->pid % CANCEL_BUCKETS];
+	e->pid = pid;
+	memcpy(e->key, c->cancel_key, keylen);
+	e->keylen = keylen;
+	struct cancel_entry **b = &buckets[pid % CANCEL_BUCKETS];
 	e->next = *b;
 	*b = e;
 	pthread_mutex_unlock(&reg_lock);
-	c->cancel_pid = e->pid;
-	memcpy(c->cancel_key, e->key, e->keylen);
-	c->cancel_key_len = (uint8_t)e->keylen;
+	c->cancel_pid = pid;
+	c->cancel_key_len = (uint8_t)keylen;
 	c->cancel_entry = e;
 	return SHOAL_OK;
 }

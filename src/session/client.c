@@ -42,7 +42,6 @@ int client_count(void)
 static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
 	struct client *c = objcache_take(&client_cache, sizeof(*c));
-	char peer[80];
 	c->c.w = w;
 	c->c.loop = w->loop;
 	c->c.lfd.fd = fd;
@@ -53,17 +52,17 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	c->params.fixed_len = sizeof(c->params_fixed);
 	c->login.fixed = (char *)(void *)c->login_fixed;
 	c->login.fixed_len = sizeof(c->login_fixed);
-	c->connect_time = c->last_activity = shoal_now();
-	net_peer_name(addr, peer, sizeof(peer));
+	c->connect_time = c->last_activity = shoal_clock(); /* this loop pass's clock */
 	net_addr_info(fd, addr, c->addr, sizeof(c->addr), &c->port, c->local_addr,
 		      sizeof(c->local_addr), &c->local_port);
 	c->unix_peer = addr->ss_family == AF_UNIX;
-	char id[21];
-	u64_put(id, c->id);
-	size_t n = str_cat(c->c.name, sizeof(c->c.name), 0, "C-"); /* "C-<id> <peer>" */
-	n = str_cat(c->c.name, sizeof(c->c.name), n, id);
-	n = str_cat(c->c.name, sizeof(c->c.name), n, " ");
-	str_cat(c->c.name, sizeof(c->c.name), n, peer);
+	/* "C-<id> <peer>", peer as net_peer_name gives it, from the text just formatted */
+	_Static_assert(sizeof(c->c.name) >= 2 + 20 + 1 + sizeof(c->addr) + 8, "room for a name");
+	char *o = c->c.name;
+	memcpy(o, "C-", 2);
+	o = u64_put(o + 2, c->id);
+	*o++ = ' ';
+	net_peer_text(addr->ss_family, c->addr, c->port, o);
 	c->is_unix = addr->ss_family == AF_UNIX;
 	if (addr->ss_family != AF_UNIX)
 		client_tcp_opts(fd);
@@ -192,8 +191,9 @@ static void client_close_common(struct client *c, const char *reason)
 	bool quiet = !reason || strcmp(reason, "client closed the connection") == 0 ||
 		     !config_current()->log_disconnections || door_quiet(c, reason);
 	door_leave(c);
-	log_msg(quiet ? LOG_DEBUG : LOG_INFO, "%s closing because: %s", c->c.name,
-		reason ? reason : "done");
+	enum log_level lvl = quiet ? LOG_DEBUG : LOG_INFO;
+	if (log_enabled(lvl))
+		log_msg(lvl, "%s closing because: %s", c->c.name, reason ? reason : "done");
 	if (buf_avail(&c->c.out) > 0 && conn_flush(&c->c) != SHOAL_OK)
 		log_debug("%s: could not send the last bytes", c->c.name);
 	c->c.dead = true; /* before the server is let go: nothing may route to this client */

@@ -21,6 +21,7 @@
 #include "stats.h"
 #include "throttle.h"
 #include "tls.h"
+#include "welcome.h"
 #include "worker.h"
 
 #include <stdio.h>
@@ -56,18 +57,12 @@ bool client_started(const struct client *c)
 }
 
 /* AuthenticationOk, the server's parameters (the client's own values where it set them), the
- * cancel key, ReadyForQuery. */
-static void client_write_welcome(struct client *c, const struct param_list *server_params)
+ * cancel key, ReadyForQuery. cache: the pool's encoded welcome when server_params is its set. */
+static void client_write_welcome(struct client *c, const struct param_list *server_params,
+				 struct welcome_block **cache)
 {
 	struct buf *o = &c->c.out;
-	proto_write_auth(o, PQAUTH_OK, NULL, 0);
-	for (int i = 0; i < server_params->n; i++) {
-		const struct param *p = &server_params->items[i];
-		if (!p->initial)
-			continue; /* not reported by the server: a value we SET for some client */
-		const struct param *mine = params_find_like(&c->params, p);
-		proto_write_param(o, p->name, mine ? mine->value : p->value);
-	}
+	welcome_write(o, cache, server_params, &c->params);
 	proto_write_backend_key(o, c->cancel_pid, c->cancel_key, c->cancel_key_len);
 	proto_write_ready(o, 'I');
 }
@@ -78,13 +73,15 @@ static void client_log_login(struct client *c)
 {
 	if (!c->internal)
 		stats_add(&c->pool->stats[c->c.w->id].client_login_count, 1);
+	enum log_level lvl = config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG;
+	if (!log_enabled(lvl))
+		return;
 	char tls[96] = "";
 	if (c->c.tls) { /* PgBouncer's "tls=TLSv1.3/TLS_AES_256_GCM_SHA384" */
 		str_copy(tls, sizeof(tls), " tls=");
 		tls_describe(&c->c, tls + 5, sizeof(tls) - 5);
 	}
-	log_msg(config_current()->log_connections && !c->internal ? LOG_INFO : LOG_DEBUG,
-		"%s login ok (pool %s@%s, %s mode, worker %d)%s", c->c.name, c->pool->user,
+	log_msg(lvl, "%s login ok (pool %s@%s, %s mode, worker %d)%s", c->c.name, c->pool->user,
 		c->pool->name, config_pool_mode_name(pool_mode_of(c->pool)), c->c.w->id, tls);
 }
 
@@ -146,7 +143,8 @@ static void client_login_ready(struct client *c)
 	if (!c->internal || c->db->user) /* a forced user=: the configuration's own pool */
 		pool_show(p);
 	auth_query_share_secret(c, p);
-	client_sasl_share_keys(c, p, client_secret(c));
+	if (c->scram) /* a SCRAM login's keys (the secret is looked up only then) */
+		client_sasl_share_keys(c, p, client_secret(c));
 	client_sasl_end(c);
 	login_apply_db_defaults(&c->params, c->db);
 	c->db = NULL; /* it points into this login's configuration, which a later reload may free */
@@ -157,7 +155,7 @@ static void client_login_ready(struct client *c)
 	p->n_clients++;
 	bool check = client_needs_check(c, p);
 	if (!check) /* formatted from the pool's list under its lock: no copy of the list */
-		client_write_welcome(c, &p->welcome);
+		client_write_welcome(c, &p->welcome, &p->welcome_block);
 	pool_unlock(p);
 	if (check) {
 		c->needs_login_check = true; /* pool_acquire queues it as CL_WAIT_LOGIN */
@@ -270,30 +268,31 @@ static void client_start_auth(struct client *c)
 	if (type != AUTH_TRUST && type != AUTH_ANY && type != AUTH_CERT && auth_query_wanted(c) &&
 	    auth_query_start(c) != SHOAL_OK)
 		return; /* started (resumes later), or refused and closed */
-	const char *secret = client_secret(c);
-	switch (type) {
+	switch (type) { /* the secret is looked up only by the methods that use it */
 	case AUTH_TRUST:
 	case AUTH_ANY:
 		client_login_ready(c);
 		return;
 	case AUTH_HBA:
-		client_start_hba(c, secret);
+		client_start_hba(c, client_secret(c));
 		return;
 	case AUTH_CERT:
 		client_auth_no_password(c, client_cert_ok(c), "certificate");
 		return;
-	case AUTH_MD5:
+	case AUTH_MD5: {
 		/* As PgBouncer: a stored SCRAM secret can only be checked by SCRAM. */
+		const char *secret = client_secret(c);
 		if (secret && auth_secret_is_scram(secret))
 			client_ask_scram(c, secret);
 		else
 			client_ask_password(c, type);
 		return;
+	}
 	case AUTH_PLAIN:
 		client_ask_password(c, type);
 		return;
 	case AUTH_SCRAM:
-		client_ask_scram(c, secret);
+		client_ask_scram(c, client_secret(c));
 		return;
 	default: {
 		char msg[128];
@@ -384,11 +383,12 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 {
 	for (int i = 0; i < m->nparams; i++) {
 		const char *k = m->params[i].name, *v = m->params[i].value;
-		if (!strcmp(k, "user")) {
+		char k0 = k[0]; /* compared first: most names are none of these */
+		if (k0 == 'u' && !strcmp(k, "user")) {
 			client_name_set(&c->user, c->user_buf, v);
-		} else if (!strcmp(k, "database")) {
+		} else if (k0 == 'd' && !strcmp(k, "database")) {
 			client_name_set(&c->dbname, c->dbname_buf, v);
-		} else if (!strcmp(k, "replication")) {
+		} else if (k0 == 'r' && !strcmp(k, "replication")) {
 			const char *r = client_repl_kind(v);
 			if (!r) {
 				*state = "22023";
@@ -396,13 +396,13 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 			}
 			free(c->repl);
 			c->repl = *r ? xstrdup(r) : NULL;
-		} else if (!strcmp(k, "options")) {
+		} else if (k0 == 'o' && !strcmp(k, "options")) {
 			if (params_parse_options(v, &c->params) != SHOAL_OK) {
 				*state = "42601";
 				return "invalid command-line argument in startup option "
 				       "\"options\"";
 			}
-		} else if (!strncmp(k, "_pq_.", 5)) {
+		} else if (k0 == '_' && !strncmp(k, "_pq_.", 5)) {
 			unknown[(*nunknown)++] = k;
 		} else if (params_valid_name(k)) {
 			params_set(&c->params, k, v, false);
@@ -428,6 +428,26 @@ static const char *client_take_params(struct client *c, const struct startup_msg
 	return NULL;
 }
 
+/* " user@db" after the name's "C-<id> <peer>", cut to fit (it is for log lines). */
+static void client_name_add_login(struct client *c)
+{
+	char *name = c->c.name;
+	size_t cap = sizeof(c->c.name), n = strlen(name);
+	size_t ul = strlen(c->user), dl = strlen(c->dbname);
+	if (n + ul + dl + 2 >= cap) {
+		n = str_cat(name, cap, n, " ");
+		n = str_cat(name, cap, n, c->user);
+		n = str_cat(name, cap, n, "@");
+		str_cat(name, cap, n, c->dbname);
+		return;
+	}
+	name[n++] = ' ';
+	memcpy(name + n, c->user, ul);
+	n += ul;
+	name[n++] = '@';
+	memcpy(name + n, c->dbname, dl + 1);
+}
+
 static void client_startup(struct client *c, const struct startup_msg *m)
 {
 	const char *state = NULL, *unknown[PQ_MAX_STARTUP_PARAMS];
@@ -444,10 +464,7 @@ static void client_startup(struct client *c, const struct startup_msg *m)
 	c->proto_minor = (minor > PQ_LATEST_MINOR ? PQ_LATEST_MINOR : minor);
 	if (minor > PQ_LATEST_MINOR || nunknown > 0)
 		proto_write_negotiate(&c->c.out, c->proto_minor, unknown, nunknown);
-	size_t n = str_cat(c->c.name, sizeof(c->c.name), strlen(c->c.name), " "); /* " user@db" */
-	n = str_cat(c->c.name, sizeof(c->c.name), n, c->user);
-	n = str_cat(c->c.name, sizeof(c->c.name), n, "@");
-	str_cat(c->c.name, sizeof(c->c.name), n, c->dbname);
+	client_name_add_login(c);
 	const struct config *cfg = config_current();
 	if (client_tls_required(c)) {
 		client_close(c, "28000", "SSL required");
@@ -619,7 +636,7 @@ void client_on_linked(struct client *c)
 		c->needs_login_check = false;
 		if (pool_mode_of(c->pool) == POOL_SESSION)
 			client_take_server_pid(c, s);
-		client_write_welcome(c, &s->params);
+		client_write_welcome(c, &s->params, NULL);
 		client_log_login(c);
 		if (client_flush(c) != SHOAL_OK)
 			return;

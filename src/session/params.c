@@ -8,11 +8,13 @@
 #include <string.h>
 #include <strings.h>
 
+/* Lower-cased as strcasecmp compares in the C locale (Shoal never calls setlocale): names
+ * equal to strcasecmp hash alike. */
 static uint32_t name_hash(const char *name)
 {
 	uint32_t h = HASH_SEED;
 	for (const unsigned char *c = (const unsigned char *)name; *c; c++)
-		h = hash_byte(h, (unsigned char)tolower(*c));
+		h = hash_byte(h, (unsigned)(*c - 'A') < 26u ? (unsigned char)(*c | 0x20) : *c);
 	return h;
 }
 
@@ -29,13 +31,14 @@ static size_t str_size(const char *s)
 	return s ? strlen(s) + 1 : 0;
 }
 
-/* Copy s (n bytes with its NUL, 0 for NULL) to *at and move *at past it. */
-static char *put_str(char **at, const char *s, size_t n)
+/* Copy s (NULL: none) with its NUL to *at and move *at past it (the block was sized with
+ * str_size). */
+static char *put_str(char **at, const char *s)
 {
-	if (!n)
+	if (!s)
 		return NULL;
-	char *d = memcpy(*at, s, n);
-	*at += n;
+	char *d = *at;
+	*at = stpcpy(d, s) + 1;
 	return d;
 }
 
@@ -58,26 +61,39 @@ void params_copy(struct param_list *dst, const struct param_list *src)
 		const struct param *s = &src->items[i];
 		struct param *d = &dst->items[i];
 		*d = *s;
-		d->name = put_str(&at, s->name, str_size(s->name));
-		d->value = put_str(&at, s->value, str_size(s->value));
-		d->initial = put_str(&at, s->initial, str_size(s->initial));
+		d->name = put_str(&at, s->name);
+		d->value = put_str(&at, s->value);
+		d->initial = put_str(&at, s->initial);
 		d->joined = false;
 	}
 	dst->cap = dst->n = src->n;
 	dst->n_off = src->n_off;
 }
 
+/* Could a and b be equal to strcasecmp? Their first bytes with bit 5 set (the case bit of a
+ * letter) are compared first: a cheap test that most unequal names fail. */
+static bool same_name(const char *a, const char *b)
+{
+	return (a[0] | 0x20) == (b[0] | 0x20) && strcasecmp(a, b) == 0;
+}
+
 /* Runs several times on every link (params_diff_sql): the hash is compared first. */
 static struct param *find_hashed(const struct param_list *pl, const char *name, uint32_t h)
 {
 	for (int i = 0; i < pl->n; i++)
-		if (pl->items[i].hash == h && strcasecmp(pl->items[i].name, name) == 0)
+		if (pl->items[i].hash == h && same_name(pl->items[i].name, name))
 			return &pl->items[i];
 	return NULL;
 }
 
 struct param *params_find(const struct param_list *pl, const char *name)
 {
+	if (pl->n <= 2) { /* a client's usual list: comparing costs less than hashing the name */
+		for (int i = 0; i < pl->n; i++)
+			if (same_name(pl->items[i].name, name))
+				return &pl->items[i];
+		return NULL;
+	}
 	return find_hashed(pl, name, name_hash(name));
 }
 
@@ -143,14 +159,29 @@ void params_set(struct param_list *pl, const char *name, const char *value, bool
 	note_value(pl, p);
 }
 
+/* The bytes of a name, [A-Za-z0-9_.], as isalnum in the C locale (Shoal never calls
+ * setlocale): one bit per byte value, looked up per byte. */
+static const uint64_t name_bytes[4] = {
+    0x03ff400000000000ull, /* '.' (46), '0'..'9' (48..57) */
+    0x07fffffe87fffffeull, /* 'A'..'Z' (65..90), '_' (95), 'a'..'z' (97..122) */
+    0,
+    0,
+};
+
+static bool name_byte(unsigned char c)
+{
+	return (name_bytes[c >> 6] >> (c & 63)) & 1;
+}
+
 bool params_valid_name(const char *name)
 {
-	if (!(isalpha((unsigned char)name[0]) || name[0] == '_'))
+	const unsigned char *c = (const unsigned char *)name;
+	/* a letter or '_' first */
+	if (!name_byte(*c) || *c == '.' || (unsigned)(*c - '0') < 10u)
 		return false;
-	for (const char *c = name; *c; c++)
-		if (!(isalnum((unsigned char)*c) || *c == '_' || *c == '.'))
-			return false;
-	return strlen(name) < 64;
+	for (c++; name_byte(*c); c++) /* stops at the NUL too: not a name byte */
+		;
+	return !*c && c - (const unsigned char *)name < 64;
 }
 
 /* Next space-separated word of options, with backslash escapes; NULL at the end. */
