@@ -76,8 +76,11 @@ static int find_splices(const struct param_list *server, const struct param_list
 		if (k == WELCOME_SPLICE_MAX)
 			return -1;
 		int at = (int)(s - server->items), j = k++;
-		for (; j > 0 && out[j - 1].at > at; j--)
+		for (; j > 0 && out[j - 1].at >= at; j--) {
+			if (out[j - 1].at == at)
+				return -1; /* two of mine name one item: the one-by-one way copes */
 			out[j] = out[j - 1];
+		}
 		out[j] = (struct splice){.at = at, .value = mine->items[i].value};
 	}
 	return k;

@@ -50,11 +50,26 @@ def _start(shoal, rs, zone, **extra):
     return shoal(databases={"reads": entry}, settings=settings, pg_cluster=rs.primary)
 
 
+def _hold_servers(s, n):
+    """n clients each hold a server in a transaction at once, so that the pool opens n (placed
+    by the host rule), then let them go: the reads below then find servers on every host the
+    rule allows, however the reading threads happen to overlap on a loaded machine (on one,
+    a single server once served all 400 reads of the no-zone case)."""
+    conns = [s.connect("reads", USER) for _ in range(n)]
+    for c in conns:
+        c.execute("BEGIN")
+        c.execute("SELECT 1")
+    for c in conns:
+        c.execute("COMMIT")
+        c.close()
+
+
 @pytest.mark.parametrize("zone", ["b", None])
 def test_hosts_of_this_instance_s_zone_are_chosen_first(shoal, pg_replicas, zone):
     rs = pg_replicas
     r1, r2 = rs.replicas
     s = _start(shoal, rs, zone)
+    _hold_servers(s, 4)
     counts = _reads(s, 4, 100)
     rows = _host_rows(s, "reads")
     assert (rows[r1.port]["zone"], rows[r2.port]["zone"]) == ("a", "b")
