@@ -369,9 +369,7 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	pool_kick_idle_elsewhere(w, p);
 	pool_open_for_waiters(w, p, reserve);
 	server_check_pool(w, p);
-	/* also: waiters that held back for a busy host's server (host_turn_wait) */
-	if (p->hosts && (j->cfg->read_your_writes || hosts_balance_idle(p->hosts)))
-		pool_ryw_retry(w, p);
+	pool_serve_waiters(w, p);
 }
 
 void pool_janitor(struct worker *w, usec_t now)

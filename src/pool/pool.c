@@ -184,11 +184,17 @@ static struct client *waiter_for(struct pool *p, const struct server *s)
 	return NULL;
 }
 
-void pool_ryw_retry(struct worker *w, struct pool *p)
+void pool_serve_waiters(struct worker *w, struct pool *p)
 {
+	if (pause_is_paused(p->name))
+		return; /* the janitor closes its idle servers instead */
 	for (int n = 0; n < 64; n++) { /* bounded: each pass hands one server on */
 		struct server *s = NULL;
 		pool_lock(p);
+		if (list_empty(&p->waiting)) {
+			pool_unlock(p);
+			return;
+		}
 		for (struct list *i = p->idle.next; i != &p->idle && !s; i = i->next) {
 			struct server *t = container_of(i, struct server, node);
 			if (idle_usable(t, w, NULL) && waiter_for(p, t))

@@ -84,9 +84,12 @@ void pool_drop_adopted(struct worker *w, struct server *s, struct client *c);
 int pool_claim_slots(struct pool *p, int want, bool reserve, usec_t now);
 /* The same, one slot for a health check (server_check.c): the login backoff does not apply. */
 bool pool_claim_check_slot(struct pool *p);
-/* read_your_writes: hand this worker's idle servers to waiters that were held back from them
- * and may now take them (the janitor, each tick). */
-void pool_ryw_retry(struct worker *w, struct pool *p);
+/* Hand this worker's idle servers to waiters that may take them now (the janitor, each tick):
+ * waiters held back from them (read_your_writes, host_turn_wait), and waiters that came while
+ * the pool was paused when RESUME follows before a tick has closed its idle servers (no
+ * release or new server would wake them; pool_open_for_waiters counts these servers as
+ * theirs). */
+void pool_serve_waiters(struct worker *w, struct pool *p);
 /* Under p's lock, read_write_split: the role (enum host_route) the next server opened for p's
  * waiters should have. */
 int pool_route_wanted_locked(struct pool *p);

@@ -107,7 +107,7 @@ void server_check_finish(struct server *s)
 	s->login_ok = true;
 	server_close(s, "health check done");
 	if (config_current()->read_your_writes) /* a client held for this position may go */
-		pool_ryw_retry(s->c.w, s->pool);
+		pool_serve_waiters(s->c.w, s->pool);
 }
 
 void server_check_gone(struct server *s, const char *reason)

@@ -82,6 +82,33 @@ def test_sigusr1_pauses_and_sigusr2_resumes(shoal, role):
     assert out.get("r") == (5,)
 
 
+def test_resume_before_a_janitor_tick_serves_the_client_that_waited(shoal, role):
+    """SIGUSR1 (pause), a query that waits, SIGUSR2 (resume), all within a few milliseconds: the pool's idle server
+    outlives the pause (the janitor closes idle servers of a paused pool at its tick, 50 ms)
+    and no release or new server wakes the waiter, so the janitor's tick after RESUME must hand
+    it that server. Once in CI the query waited past its 5 s: the tick counted the idle server
+    as the waiter's (it opens no new server for it then) but only handed over another worker's.
+    Ten rounds, each polled every millisecond so that most fall between two ticks."""
+    s = shoal(databases={"db": {"dbname": "postgres"}})
+    a = admin(s)
+    c = s.connect("db", role)
+    state = lambda: {r["key"]: r["value"] for r in show(a, "STATE")[1]}["paused"]  # noqa: E731
+    for n in range(10):
+        c.execute("SELECT 1")
+        s.send_signal(signal.SIGUSR1)  # as PAUSE, but its idle servers stay till the tick
+        wait_until(lambda: state() == "yes", timeout=5, interval=0.001, what="paused")
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", c.execute("SELECT %s", (n,))
+                                                            .fetchone()))
+        t.start()
+        wait_until(lambda: pool_row(a, "db", role)["cl_waiting"] == 1, timeout=5,
+                   interval=0.001, what="waiting")
+        s.send_signal(signal.SIGUSR2)
+        wait_until(lambda: state() == "no", timeout=5, interval=0.001, what="resumed")
+        t.join(5)
+        assert out.get("r") == (n,), "round %d: the waiting query was not served" % n
+
+
 def test_sigint_waits_for_the_open_transaction_then_exits(shoal, pg, role_db):
     role, db = role_db
     pg.sql("CREATE TABLE t (x int)", dbname=db, user=role)
