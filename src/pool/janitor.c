@@ -359,6 +359,9 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 	int fill = p->min_pool_size - p->n_servers;
 	int nfill = fill > 0 ? pool_claim_slots(p, fill, false, j->now) : 0;
 	nfill += jan_make_room(j, p);
+	/* the waiters' part below takes the lock three times: not for the many pools that have
+	 * none (a waiter that comes meanwhile is served or kicks on its own) */
+	bool waiting = !list_empty(&p->waiting);
 	pool_unlock(p);
 	for (int k = 0; k < j->n; k++) {
 		struct conn *cn = j->a[k].obj;
@@ -366,10 +369,13 @@ static void pool_janitor_one(struct worker *w, struct pool *p, struct jan *j)
 			jan_do(&j->a[k]);
 	}
 	pool_open_servers(w, p, nfill);
-	pool_kick_idle_elsewhere(w, p);
-	pool_open_for_waiters(w, p, reserve);
+	if (waiting) {
+		pool_kick_idle_elsewhere(w, p);
+		pool_open_for_waiters(w, p, reserve);
+	}
 	server_check_pool(w, p);
-	pool_serve_waiters(w, p);
+	if (waiting)
+		pool_serve_waiters(w, p);
 }
 
 void pool_janitor(struct worker *w, usec_t now)

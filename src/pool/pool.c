@@ -49,10 +49,15 @@ int pool_route_wanted_locked(struct pool *p)
 
 /* An idle server of an older generation (RECONNECT, a new target, new server TLS settings) is
  * never handed out again: the janitor closes it, as PgBouncer's "obsolete connection". */
+static bool idle_live(const struct server *s)
+{
+	return !s->dying && s->gen == s->pool->gen && (!s->hrec || !hosts_held(s->hset, s->hrec));
+}
+
+/* The same, on worker w: one it may hand out itself. */
 static bool idle_fresh(const struct server *s, struct worker *w)
 {
-	return s->c.w == w && !s->dying && s->gen == s->pool->gen &&
-	       (!s->hrec || !hosts_held(s->hset, s->hrec));
+	return s->c.w == w && idle_live(s);
 }
 
 static bool idle_usable(const struct server *s, struct worker *w, const struct client *c)
@@ -214,7 +219,7 @@ static struct worker *idle_elsewhere(struct pool *p, struct worker *w)
 {
 	for (struct list *i = p->idle.prev; i != &p->idle; i = i->prev) {
 		struct server *s = container_of(i, struct server, node);
-		if (s->c.w != w && !s->dying && s->gen == p->gen && !hosts_held(s->hset, s->hrec))
+		if (s->c.w != w && idle_live(s))
 			return s->c.w;
 	}
 	return NULL;
@@ -234,8 +239,7 @@ int pool_idle_for_waiters_locked(struct pool *p, int max)
 	int n = 0;
 	for (struct list *i = p->idle.next; i != &p->idle && n < max; i = i->next) {
 		struct server *s = container_of(i, struct server, node);
-		if (!s->dying && s->gen == p->gen && !hosts_held(s->hset, s->hrec) &&
-		    waiter_for(p, s))
+		if (idle_live(s) && waiter_for(p, s))
 			n++;
 	}
 	return n;
