@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import SHOAL_BIN
-from helpers import db_entry
+from helpers import db_entry, wait_until
 from txnwire import bind, connect, execute, parse, read_until_ready, sync
 from wire import message, query_message
 
@@ -242,6 +242,11 @@ def test_server_lost_mid_message_is_never_spliced(shoal, pg):
     (length,) = struct.unpack("!i", w.recv_exact(4))
     assert t == b"D" and length > size
     w.recv_exact(100_000)  # then stop reading: Shoal pauses the server
+    # Killed while blocked in its write, the backend dies at once, mid-row; killed between two
+    # writes it may send the whole row first once the client drains (a CI run got all 40 MB
+    # and then the FATAL, correctly forwarded after it).
+    wait_until(lambda: pg.sql("select wait_event from pg_stat_activity where pid = %d" % pid)
+               == [("ClientWrite",)], timeout=10, what="the backend blocked in its write")
     pg.sql("select pg_terminate_backend(%d)" % pid)
     got = bytearray(w.buf)
     w.buf = b""
