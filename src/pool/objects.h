@@ -57,8 +57,15 @@ struct txn_set;
 struct txn_restore;
 struct txn_swallow;
 
+/* A read kept for read_write_split's retry (client_split.c), in one allocation with it. */
+struct client_retry {
+	struct buf head; /* its RowDescription, held until the next message of the answer */
+	size_t len;
+	uint8_t msg[];
+};
+
 #define MAX_WORKERS 64
-#define CLIENT_NAME_INLINE 64 /* PostgreSQL's NAMEDATALEN: its names fit inline */
+#define CLIENT_NAME_INLINE 32 /* the usual names fit inline; longer ones are allocated */
 
 /* Ownership: a client belongs to the worker that accepted it (c.w, fixed); a server to the worker
  * whose epoll holds it (c.w, changed only under the ledger lock while in SV_TRANSIT). Only the
@@ -68,6 +75,11 @@ struct client {
 	struct conn c;
 	struct list node; /* in the list of its state */
 	_Atomic enum client_state state;
+	/* read_write_split (client_split.c): whether the transaction is one autocommit read (its
+	 * next message waits for the server's release), and whether that read was retried */
+	bool route_single, retried;
+	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
+	bool buf_big;	  /* its buffers are over the big-client threshold (big_node) */
 	struct server *incoming; /* CL_HANDOFF: the server in flight (ledger lock) */
 	struct pool *pool;
 	struct server *server;
@@ -75,17 +87,12 @@ struct client {
 	/* read_your_writes: it wrote (through a write alias of its pool's hosts) at this time, so
 	 * it takes only servers of hosts that have replayed that (set at acquire); 0: any */
 	usec_t ryw_since;
-	/* read_write_split (client_split.c): the role its transaction needs (enum host_route, set
-	 * before each acquire; 0: any), the one SET shoal.route forces (0: auto), and whether the
-	 * transaction is one autocommit read (its next message waits for the server's release) */
+	/* read_write_split: the role its transaction needs (enum host_route, set before each
+	 * acquire; 0: any) and the one SET shoal.route forces (0: auto) */
 	int route, route_force;
-	bool route_single;
 	/* The safe retry of that read: the Query kept until a byte of its answer comes (NULL: none
-	 * to retry), whether it was retried already, and the host that failed it. */
-	uint8_t *retry_msg;
-	size_t retry_len;
-	struct buf retry_head; /* its RowDescription, held until the next message of the answer */
-	bool retried;
+	 * to retry) and the host that failed it. */
+	struct client_retry *retry;
 	struct host_rec *retry_avoid;
 	char *user;   /* user_buf, or its own allocation when longer (client_name_set) */
 	char *dbname; /* dbname_buf, or its own allocation */
@@ -94,43 +101,41 @@ struct client {
 	struct param_list params; /* what this client's session should look like on a server */
 	struct param_list login;  /* its startup parameters: what RESET goes back to (txn.c) */
 	/* The two lists' fixed storage: params' first items array, login's copy (items and
-	 * strings) when they fit, as the usual few values do */
-	struct param params_fixed[4], login_fixed[6];
-	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
+	 * strings) when they fit, as a client's usual one or two values do (libpq's
+	 * application_name; a driver's client_encoding) */
+	struct param params_fixed[2], login_fixed[4];
 	int auth_step;            /* enum client_auth_step in client_login.c */
 	uint8_t md5_salt[4];
 	uint8_t auth_method;        /* AUTH_MD5 or AUTH_PLAIN: what the password message answers */
-	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
+	bool needs_login_check;   /* startup parameters to validate on a server before login ends */
 	bool is_unix;               /* connected over the Unix socket: never TLS */
 	bool tls_checked;           /* post-handshake checks (ALPN for direct TLS) done */
 	bool aq_found;              /* the running query returned a row (auth_query.c) */
-	enum client_aq aq;          /* its auth_query lookup (auth_query.c) */
-	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
-	const struct db_entry *db; /* its [databases] entry during the login only (NULL after) */
-	uint32_t cancel_pid;
-	uint8_t cancel_key[32];	 /* CANCEL_KEY_LEN; the first cancel_key_len bytes are the key */
-	uint8_t cancel_key_len;	 /* 4, or 32 for a protocol 3.2 client */
-	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
-	bool owns_server; /* told its server's real pid (session mode): keeps that server for life */
-	size_t buf_bytes;     /* its buffers' share of max_client_buffer_bytes (client_budget.c) */
-	struct list big_node; /* in its worker's big_clients while buf_big */
-	bool buf_big;
-	usec_t connect_time, state_since, last_activity;
-	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
 	bool negotiated;
 	bool internal; /* the health probe's socketpair client: no authentication */
 	bool climit_counted; /* counted in client_limits.c (client_admit.c) */
-	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
+	enum client_aq aq;          /* its auth_query lookup (auth_query.c) */
+	struct scram_server *scram; /* the SCRAM exchange while logging in, else NULL */
+	char *aq_secret;            /* its secret (NULL: none); used when auth_file has none */
+	const struct db_entry *db; /* its [databases] entry during the login only (NULL after) */
+	uint32_t cancel_pid;
+	uint8_t cancel_key_len;	 /* its key's: 4, or 32 for a protocol 3.2 client (cancel.h) */
 	bool in_door;  /* counted in the login budget (door.c) */
 	bool member;   /* counted against max_client_conn (door.c) */
 	bool quiet_close; /* its close is one of many counted elsewhere: logged at debug level */
+	bool unix_peer;          /* connected over the Unix socket */
+	struct cancel_entry *cancel_entry; /* this client's entry in the cancel registry */
+	size_t buf_bytes;     /* its buffers' share of max_client_buffer_bytes (client_budget.c) */
+	struct list big_node; /* in its worker's big_clients while buf_big */
+	usec_t connect_time, state_since, last_activity;
+	usec_t query_start; /* when the oldest request awaiting ReadyForQuery was sent; 0 if none */
+	usec_t wait_noticed; /* the state_since of the wait told about (query_wait_notify) */
 	uint32_t proto_minor; /* the 3.x minor agreed at startup: 0 or 2 (1 if asked) */
 	int admin;               /* admin console: 0 no, ADMIN_STATS (SHOW only), ADMIN_FULL */
 	const struct client_ops *ops; /* a console client's hooks (client.h), set with admin */
-	bool unix_peer;          /* connected over the Unix socket */
-	char addr[48], local_addr[48]; /* for SHOW CLIENTS; set at accept, then read-only */
 	int port, local_port;
-	char app_name[64];              /* application_name at login, for SHOW CLIENTS */
+	char addr[48], local_addr[48]; /* for SHOW CLIENTS; set at accept, then read-only */
+	const char *app_name; /* application_name at login (in login, or ""), for SHOW CLIENTS */
 	struct admin_wait *admin_wait;  /* console: a command waiting to complete (owner only) */
 	const char *pin_reason; /* why this client keeps its server until it leaves (txn.c), or NULL */
 	struct ps_client *ps;   /* its protocol-level prepared statements (prepared.c) */

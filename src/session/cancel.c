@@ -187,22 +187,24 @@ shoal_rc cancel_register(struct client *c)
 {
 	int self = config_current()->peer_id;
 	uint32_t pid;
+	uint8_t key[CANCEL_KEY_LEN];
 	size_t keylen;
 	for (;;) {
-		/* Made before the lock (a RAND_bytes call once per 4 KB of keys), into the client's
-		 * own copy. (pid, key) names one client. With peering only 15 bits of a 3.0 pid are
-		 * random: pids may repeat, the pair does not. */
-		if (make_key(c->proto_minor, self, &pid, c->cancel_key, &keylen) != SHOAL_OK)
+		/* Made before the lock (a RAND_bytes call once per 4 KB of keys). (pid, key) names
+		 * one client. With peering only 15 bits of a 3.0 pid are random: pids may repeat,
+		 * the pair does not. */
+		if (make_key(c->proto_minor, self, &pid, key, &keylen) != SHOAL_OK)
 			return SHOAL_ERROR;
 		pthread_mutex_lock(&reg_lock);
-		if (!find_keyed(pid, c->cancel_key, keylen))
+		if (!find_keyed(pid, key, keylen))
 			break;
 		pthread_mutex_unlock(&reg_lock);
 	}
 	struct cancel_entry *e = entry_take();
 	spin_init(&e->lock);
 	e->pid = pid;
-	memcpy(e->key, c->cancel_key, keylen);
+	memcpy(e->key, key, keylen);
+	explicit_bzero(key, sizeof(key));
 	e->keylen = keylen;
 	struct cancel_entry **b = &buckets[pid % CANCEL_BUCKETS];
 	e->next = *b;
@@ -233,10 +235,14 @@ shoal_rc cancel_adopt(struct client *c, uint32_t pid, const uint8_t *key, size_t
 	*b = e;
 	pthread_mutex_unlock(&reg_lock);
 	c->cancel_pid = pid;
-	memcpy(c->cancel_key, key, keylen);
 	c->cancel_key_len = (uint8_t)keylen;
 	c->cancel_entry = e;
 	return SHOAL_OK;
+}
+
+const uint8_t *cancel_key_of(const struct client *c)
+{
+	return c->cancel_entry ? c->cancel_entry->key : NULL; /* set at creation, never changed */
 }
 
 void cancel_unregister(struct client *c)

@@ -22,6 +22,9 @@ shoal_rc cancel_register(struct client *c) MUST_USE;
 /* Register a key another process issued to c (a client handed over, handoff.c), as it is.
  * SHOAL_ERROR: a bad length, or (pid, key) already names a client here. */
 shoal_rc cancel_adopt(struct client *c, uint32_t pid, const uint8_t *key, size_t keylen) MUST_USE;
+/* The key c tells its driver (c->cancel_key_len bytes; read by c's worker), from its entry in
+ * the registry: the client keeps no copy. NULL before registration. */
+const uint8_t *cancel_key_of(const struct client *c);
 void cancel_unregister(struct client *c);
 /* Session mode: file c's entry under pid (its server's real backend pid, which the client is
  * told instead of Shoal's random one); the key stays Shoal's. No change if that (pid, key) is

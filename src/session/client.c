@@ -48,6 +48,7 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	c->c.lfd.cb = client_event;
 	c->id = atomic_fetch_add(&next_client_id, 1);
 	list_init(&c->node);
+	c->app_name = "";
 	c->params.fixed = (char *)(void *)c->params_fixed;
 	c->params.fixed_len = sizeof(c->params_fixed);
 	c->login.fixed = (char *)(void *)c->login_fixed;
@@ -132,6 +133,12 @@ void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const cha
 	}
 	memcpy(inline_buf, v, len + 1);
 	*name = inline_buf;
+}
+
+void client_app_name_set(struct client *c)
+{
+	const char *app = params_get(&c->login, "application_name");
+	c->app_name = app ? app : "";
 }
 
 void client_free(struct client *c)

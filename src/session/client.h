@@ -75,5 +75,7 @@ bool client_is_console_db(const char *dbname);
 /* Set *name (c->user or c->dbname) to a copy of v, in inline_buf when it fits, else
  * allocated; v NULL frees what it held. */
 void client_name_set(char **name, char inline_buf[CLIENT_NAME_INLINE], const char *v);
+/* c->app_name: its application_name at login (a value of c->login), or "". */
+void client_app_name_set(struct client *c);
 
 #endif

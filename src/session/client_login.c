@@ -63,7 +63,7 @@ static void client_write_welcome(struct client *c, const struct param_list *serv
 {
 	struct buf *o = &c->c.out;
 	welcome_write(o, cache, server_params, &c->params);
-	proto_write_backend_key(o, c->cancel_pid, c->cancel_key, c->cancel_key_len);
+	proto_write_backend_key(o, c->cancel_pid, cancel_key_of(c), c->cancel_key_len);
 	proto_write_ready(o, 'I');
 }
 
@@ -148,9 +148,8 @@ static void client_login_ready(struct client *c)
 	client_sasl_end(c);
 	login_apply_db_defaults(&c->params, c->db);
 	c->db = NULL; /* it points into this login's configuration, which a later reload may free */
-	const char *app = params_get(&c->params, "application_name");
-	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
 	params_copy(&c->login, &c->params); /* what RESET goes back to (txn.c) */
+	client_app_name_set(c);
 	pool_lock(p);
 	p->n_clients++;
 	bool check = client_needs_check(c, p);

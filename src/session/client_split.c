@@ -18,16 +18,18 @@
 
 void client_split_forget(struct client *c)
 {
-	free(c->retry_msg);
-	c->retry_msg = NULL;
-	c->retry_len = 0;
-	buf_free(&c->retry_head);
+	if (!c->retry)
+		return;
+	buf_free(&c->retry->head);
+	free(c->retry);
+	c->retry = NULL;
 }
 
 void client_split_answered(struct client *c)
 {
-	if (buf_avail(&c->retry_head))
-		buf_append(&c->c.out, buf_head(&c->retry_head), buf_avail(&c->retry_head));
+	const struct buf *head = c->retry ? &c->retry->head : NULL;
+	if (head && buf_avail(head))
+		buf_append(&c->c.out, buf_head(head), buf_avail(head));
 	client_split_forget(c);
 }
 
@@ -149,20 +151,21 @@ enum split_step client_split_start(struct client *c, const struct pq_header *h)
 	bool read = c->route == ROUTE_STANDBY && (r == SQLR_READ || r == SQLR_READ_TXN);
 	c->route_single = read && r == SQLR_READ;
 	if (read && total <= SPLIT_RETRY_MAX) {
-		c->retry_msg = xmalloc(total);
-		memcpy(c->retry_msg, m, total);
-		c->retry_len = total;
+		c->retry = xmalloc(sizeof(*c->retry) + total);
+		c->retry->head = (struct buf){0};
+		memcpy(c->retry->msg, m, total);
+		c->retry->len = total;
 	}
 	return SPLIT_GO;
 }
 
 bool client_split_retry(struct client *c, struct host_rec *dead, const char *why)
 {
-	if (c->c.dead || c->retried || !c->retry_msg || c->c.fwd_left || c->server)
+	if (c->c.dead || c->retried || !c->retry || c->c.fwd_left || c->server)
 		return false;
 	/* The read goes back in front of whatever the client sent after it. */
 	struct buf in = {0};
-	buf_append(&in, c->retry_msg, c->retry_len);
+	buf_append(&in, c->retry->msg, c->retry->len);
 	if (buf_avail(&c->c.in))
 		buf_append(&in, buf_head(&c->c.in), buf_avail(&c->c.in));
 	buf_free(&c->c.in);

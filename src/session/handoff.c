@@ -117,7 +117,8 @@ shoal_rc handoff_pack(const struct client *c, struct buf *out)
 	    .nparams = c->params.n,
 	    .nlogin = c->login.n,
 	};
-	memcpy(r.cancel_key, c->cancel_key, sizeof(r.cancel_key));
+	if (cancel_key_of(c))
+		memcpy(r.cancel_key, cancel_key_of(c), c->cancel_key_len);
 	r.params = pack_params(&c->params);
 	r.login = pack_params(&c->login);
 	pack_creds(c, &r);
@@ -256,8 +257,7 @@ bool handoff_adopt(struct worker *w, int fd, const uint8_t *msg, size_t len)
 	}
 	set_stmts(c, &r);
 	handoff_rec_free(&r);
-	const char *app = params_get(&c->params, "application_name");
-	str_copy(c->app_name, sizeof(c->app_name), app ? app : "");
+	client_app_name_set(c);
 	client_set_state(c, CL_IDLE);
 	log_debug("%s taken over (pool %s@%s, worker %d)", c->c.name, c->pool->user, c->pool->name,
 		  w->id);

@@ -112,11 +112,15 @@ const char *params_get(const struct param_list *pl, const char *name)
  * storage when it grows. */
 static void grow(struct param_list *pl)
 {
+	size_t lent = pl->fixed_len / sizeof(*pl->items);
+	if (!pl->items && !pl->block && pl->fixed && lent > 0) { /* as many as it lends */
+		pl->items = (struct param *)(void *)pl->fixed;
+		pl->cap = (int)lent;
+		return;
+	}
 	int cap = pl->cap ? pl->cap * 2 : 4; /* a client sends a few */
 	size_t size = (size_t)cap * sizeof(*pl->items);
-	if (!pl->items && !pl->block && pl->fixed && size <= pl->fixed_len)
-		pl->items = (struct param *)(void *)pl->fixed;
-	else if (pl->items &&
+	if (pl->items &&
 		 ((void *)pl->items == (void *)pl->block || (void *)pl->items == (void *)pl->fixed))
 		pl->items = memcpy(xmalloc(size), pl->items, (size_t)pl->n * sizeof(*pl->items));
 	else

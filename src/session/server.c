@@ -170,7 +170,7 @@ void server_close(struct server *s, const char *reason)
 	if (!c)
 		return;
 	/* read_write_split: a read no byte of whose answer reached the client goes again */
-	if (c->retry_msg && !s->fatal_seen && !mid_message && client_split_retry(c, s->hrec, reason))
+	if (c->retry && !s->fatal_seen && !mid_message && client_split_retry(c, s->hrec, reason))
 		return;
 	if (s->fatal_seen) {
 		client_close(c, NULL, "server sent FATAL and closed");

@@ -317,7 +317,7 @@ __attribute__((cold, noinline)) static int server_retry_step(struct server *s, s
 		if (h->type == PQMSG_ROW_DESCRIPTION) {
 			if (!txn_server_msg(s, h->type, NULL, 0))
 				return SHOAL_ERROR; /* closed: replies out of step */
-			buf_append(&c->retry_head, buf_head(&s->c.in), total);
+			buf_append(&c->retry->head, buf_head(&s->c.in), total);
 			buf_consume(&s->c.in, total);
 			ps_emit(s, c);
 			return SHOAL_OK;
@@ -422,7 +422,7 @@ __attribute__((cold, noinline)) static bool server_retry_process(struct server *
 {
 	for (;;) {
 		struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
-		if (s->c.dead || !buf_avail(&s->c.in) || !c || !c->retry_msg)
+		if (s->c.dead || !buf_avail(&s->c.in) || !c || !c->retry)
 			return !s->c.dead;
 		int held = server_retry_step(s, c);
 		if (held == RETRY_GO_ON)
@@ -436,7 +436,7 @@ void server_process(struct server *s)
 {
 	struct client *c = s->client;
 	/* read_write_split's retry: checked once per batch of bytes, not per message */
-	if (c && __builtin_expect(c->retry_msg != NULL, 0) && !server_retry_process(s))
+	if (c && __builtin_expect(c->retry != NULL, 0) && !server_retry_process(s))
 		return;
 	c = NULL;
 	while (!s->c.dead && buf_avail(&s->c.in) > 0) {
