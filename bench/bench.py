@@ -347,7 +347,8 @@ def run_scenario(name, pg, args):
             try:
                 rows[t] = measure(sc, p.port, p, args)
                 if args.strace_seconds > 0 and rows[t]["ok"]:
-                    rows[t]["syscalls_per_xact"], _ = strace_count(sc, p.port, p, args)
+                    rows[t]["syscalls_per_xact"], text = strace_count(sc, p.port, p, args)
+                    rows[t]["strace_summary"] = text  # strace -c's table, call by call
             finally:
                 p.stop()
         print("  %-10s %-9s %s" % (name, t, short(rows[t])), flush=True)

@@ -63,6 +63,21 @@ static void listener_add(struct worker *w, int fd, bool shared, bool is_unix)
 	l->is_unix = is_unix;
 }
 
+/* The tcp_* options on a TCP listening socket as the configuration has them now: its
+ * connections inherit them, no setsockopt per accept. Set when the socket opens and, after a
+ * reload changed them, at the worker's next tick or accept (a connection is given them when
+ * its handshake completes: one that completed before keeps the previous ones). Dups of one
+ * socket share its options; each worker's note of them is its own. */
+static void listener_sync_opts(struct worker_listener *l, const struct config *cfg)
+{
+	struct net_tcp_opts o = client_tcp_opts_of(cfg);
+	if (l->is_unix || l->lfd.fd < 0 || (l->opts_set && net_tcp_opts_equal(&o, &l->opts)))
+		return;
+	net_set_listen_tcp_opts(l->lfd.fd, &o, l->opts_set ? &l->opts : NULL);
+	l->opts = o;
+	l->opts_set = true;
+}
+
 static shoal_rc listen_dup(struct worker *w, const struct worker_listener *from, char *err,
 			   size_t errlen)
 {
@@ -72,6 +87,8 @@ static shoal_rc listen_dup(struct worker *w, const struct worker_listener *from,
 		return SHOAL_ERROR;
 	}
 	listener_add(w, fd, true, from->is_unix);
+	w->listeners[w->nlisteners - 1].opts = from->opts; /* the socket's, set on it already */
+	w->listeners[w->nlisteners - 1].opts_set = from->opts_set;
 	return SHOAL_OK;
 }
 
@@ -108,6 +125,7 @@ static shoal_rc listen_tcp(struct worker *w, const struct config *cfg, struct wo
 		net_defer_accept(fd, cfg->tcp_defer_accept ? 45 : 0);
 		net_set_buffers(fd, cfg->tcp_socket_buffer);
 		listener_add(w, fd, !cfg->so_reuseport && !first, false);
+		listener_sync_opts(&w->listeners[w->nlisteners - 1], cfg);
 		if (!first)
 			log_info("listening on %s:%d%s", a, cfg->listen_port,
 				 cfg->so_reuseport ? " (so_reuseport: a socket per worker)" : "");
@@ -397,6 +415,7 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 	UNUSED(events);
 	if (!lfd->registered)
 		return; /* paused earlier in this batch */
+	listener_sync_opts(l, config_current());
 	for (int tries = 0; tries < ACCEPT_BATCH; tries++) {
 		struct sockaddr_storage addr;
 		int err;
@@ -428,6 +447,7 @@ void listen_tick(struct worker *w, usec_t now)
 		struct worker_listener *l = &w->listeners[i];
 		if (l->lfd.fd >= 0 && l->close_at && now >= l->close_at)
 			listener_close_now(w, l);
+		listener_sync_opts(l, config_current());
 		if (l->lfd.fd < 0 || l->lfd.registered || now < l->rearm_at)
 			continue;
 		if (listener_arm(w, l) != SHOAL_OK)

@@ -197,6 +197,52 @@ void net_set_tcp_opts(int fd, const struct net_tcp_opts *o)
 	set_int_opt(fd, IPPROTO_TCP, TCP_KEEPINTVL, o->keepintvl);
 }
 
+bool net_tcp_opts_equal(const struct net_tcp_opts *a, const struct net_tcp_opts *b)
+{
+	return a->keepalive == b->keepalive && a->keepcnt == b->keepcnt &&
+	       a->keepidle == b->keepidle && a->keepintvl == b->keepintvl &&
+	       a->user_timeout == b->user_timeout;
+}
+
+/* The kernel's default for a keepalive timing (what 0 stands for); 0 when unreadable. */
+static int sysctl_int(const char *path)
+{
+	FILE *f = fopen(path, "re");
+	int v = 0;
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 0;
+		fclose(f);
+	}
+	return v;
+}
+
+/* A keepalive timing of a listening socket: set when it changes; back to 0 is the kernel's
+ * default, which a socket option cannot ask for by 0, so it is read from sysctl. */
+static void listen_keep_opt(int fd, int name, int v, int was, const char *sysctl)
+{
+	if (v == was)
+		return;
+	set_int_opt(fd, IPPROTO_TCP, name, v > 0 ? v : sysctl_int(sysctl));
+}
+
+void net_set_listen_tcp_opts(int fd, const struct net_tcp_opts *o, const struct net_tcp_opts *old)
+{
+	int one = 1, off = 0, ut = o->user_timeout;
+	if (!old)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (old ? old->keepalive != o->keepalive : o->keepalive)
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, o->keepalive ? &one : &off, sizeof(one));
+	if (old ? old->user_timeout != ut : ut > 0)
+		setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ut, sizeof(ut));
+	listen_keep_opt(fd, TCP_KEEPCNT, o->keepcnt, old ? old->keepcnt : 0,
+			"/proc/sys/net/ipv4/tcp_keepalive_probes");
+	listen_keep_opt(fd, TCP_KEEPIDLE, o->keepidle, old ? old->keepidle : 0,
+			"/proc/sys/net/ipv4/tcp_keepalive_time");
+	listen_keep_opt(fd, TCP_KEEPINTVL, o->keepintvl, old ? old->keepintvl : 0,
+			"/proc/sys/net/ipv4/tcp_keepalive_intvl");
+}
+
 /* The decimal digits of an address byte at o; returns their end. */
 static char *octet_put(char *o, unsigned v)
 {

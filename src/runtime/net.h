@@ -41,6 +41,12 @@ struct net_tcp_opts {
 /* TCP_NODELAY and o on fd; a setsockopt that fails is not an error (best effort, as for the
  * OS defaults it stands for). */
 void net_set_tcp_opts(int fd, const struct net_tcp_opts *o);
+/* The same on a listening socket, whose connections inherit them (Linux copies a listener's
+ * TCP_NODELAY, SO_KEEPALIVE, keepalive timings and TCP_USER_TIMEOUT into each socket it
+ * accepts), so that an accept needs no setsockopt: only what differs from old (NULL: from a
+ * new socket's) is set, and a value back to 0 goes back to the OS default. */
+void net_set_listen_tcp_opts(int fd, const struct net_tcp_opts *o, const struct net_tcp_opts *old);
+bool net_tcp_opts_equal(const struct net_tcp_opts *a, const struct net_tcp_opts *b);
 /* Human-readable peer address ("10.0.0.5:4123" or "unix"). */
 void net_peer_name(const struct sockaddr_storage *addr, char *out, size_t outlen);
 /* net_peer_name's text from the numeric address and port net_addr_info gave for a peer of that

@@ -11,6 +11,7 @@
 #include "current.h"
 #include "list.h"
 #include "loop.h"
+#include "net.h"
 
 #define WORKER_MAX_LISTENERS 8
 #define WORKER_TICK_USEC (50 * 1000)
@@ -34,6 +35,9 @@ struct worker_listener {
 	bool is_unix;
 	usec_t rearm_at; /* out of the epoll (no descriptor for a connection) until then */
 	usec_t close_at; /* shutdown: new connections dropped, closed then (listen_close_tcp) */
+	/* TCP: the tcp_* options set on the socket, which its connections inherit (listen.c) */
+	struct net_tcp_opts opts;
+	bool opts_set;
 };
 
 /* Cross-worker work, carried by a worker's mailbox (DESIGN §2). */

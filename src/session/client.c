@@ -39,7 +39,10 @@ int client_count(void)
 	return atomic_load(&total_clients);
 }
 
-static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr)
+/* inherited: fd comes from a listening socket that has the tcp_* options (listen.c), which
+ * an accepted socket inherits: no setsockopt here. */
+static struct client *client_new(struct worker *w, int fd, const struct sockaddr_storage *addr,
+				 bool inherited)
 {
 	struct client *c = objcache_take(&client_cache, sizeof(*c));
 	c->c.w = w;
@@ -65,7 +68,7 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	*o++ = ' ';
 	net_peer_text(addr->ss_family, c->addr, c->port, o);
 	c->is_unix = addr->ss_family == AF_UNIX;
-	if (addr->ss_family != AF_UNIX)
+	if (addr->ss_family != AF_UNIX && !inherited)
 		client_tcp_opts(fd);
 	atomic_fetch_add(&total_clients, 1);
 	w->n_clients++;
@@ -78,21 +81,25 @@ static struct client *client_new(struct worker *w, int fd, const struct sockaddr
 	return c;
 }
 
+struct net_tcp_opts client_tcp_opts_of(const struct config *cfg)
+{
+	return (struct net_tcp_opts){.keepalive = cfg->tcp_keepalive,
+				     .keepcnt = cfg->tcp_keepcnt,
+				     .keepidle = cfg->tcp_keepidle,
+				     .keepintvl = cfg->tcp_keepintvl,
+				     .user_timeout = cfg->tcp_user_timeout};
+}
+
 void client_tcp_opts(int fd)
 {
-	const struct config *cfg = config_current();
-	struct net_tcp_opts o = {.keepalive = cfg->tcp_keepalive,
-				 .keepcnt = cfg->tcp_keepcnt,
-				 .keepidle = cfg->tcp_keepidle,
-				 .keepintvl = cfg->tcp_keepintvl,
-				 .user_timeout = cfg->tcp_user_timeout};
+	struct net_tcp_opts o = client_tcp_opts_of(config_current());
 	net_set_tcp_opts(fd, &o);
 }
 
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
 	bool room = door_room(w);
-	struct client *c = client_new(w, fd, addr);
+	struct client *c = client_new(w, fd, addr, true);
 	if (!c)
 		return NULL;
 	door_login_begin(c);
@@ -105,13 +112,13 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 
 struct client *client_accept_handed(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
-	return client_new(w, fd, addr);
+	return client_new(w, fd, addr, false);
 }
 
 void client_accept_internal(struct worker *w, int fd)
 {
 	struct sockaddr_storage addr = {.ss_family = AF_UNIX};
-	struct client *c = client_new(w, fd, &addr);
+	struct client *c = client_new(w, fd, &addr, false);
 	if (!c)
 		return;
 	c->internal = true;

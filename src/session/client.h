@@ -10,7 +10,8 @@
 
 struct worker;
 
-/* Take an accepted socket. */
+/* Take a socket accepted from a listening socket that has the tcp_* options
+ * (net_set_listen_tcp_opts with client_tcp_opts_of), so none are set on it here. */
 struct client *client_accept(struct worker *w, int fd, const struct sockaddr_storage *addr);
 /* A logged-in client's socket handed over by another Shoal process (handoff.c): a client in
  * CL_LOGIN outside the login budget, for the caller to log in without a word to the client. */
@@ -19,6 +20,8 @@ struct client *client_accept_handed(struct worker *w, int fd, const struct socka
 void client_accept_internal(struct worker *w, int fd);
 /* The tcp_* settings in force on a connected TCP socket, a client's or a server's. */
 void client_tcp_opts(int fd);
+/* Those settings in cfg, for a listening socket to pass on to the clients it accepts. */
+struct net_tcp_opts client_tcp_opts_of(const struct config *cfg);
 /* The one way a client dies: log reason, send an ErrorResponse (FATAL, sqlstate, msg) when
  * sqlstate is not NULL, close, unlink (a linked server is released if clean, else closed). */
 void client_close(struct client *c, const char *sqlstate, const char *msg);

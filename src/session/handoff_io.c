@@ -358,6 +358,9 @@ static void move_client(struct ho_worker *h, struct client *c)
 	}
 	handoff_buf_free(&b);
 	h->moved++;
+	/* Its socket lives on in the new process: closing our descriptor would leave it in our
+	 * epoll set (conn_close relies on the close), so it leaves the set first. */
+	loop_del(c->c.loop, &c->c.lfd);
 	c->quiet_close = true; /* counted, and logged once at the end */
 	client_close(c, NULL, "handed over to the new process");
 }

@@ -104,6 +104,73 @@ def test_tcp_settings_reach_client_and_server_sockets_and_the_backlog(shoal, pg,
     assert out[0] == "LISTEN" and out[2] == "77", out
 
 
+def test_tcp_settings_changed_by_reload_reach_the_next_accepted_sockets(shoal, role):
+    """The accepted sockets take the tcp_* settings from the listening socket (no setsockopt
+    per accept): a RELOAD that changes them, or sets them back to the OS defaults (0, keepalive
+    off), is what the next accepted socket has."""
+    import socket
+    from admin_helpers import admin
+    from helpers import wait_until
+    s = shoal(databases={"db": {"dbname": "postgres"}},
+              settings={"pool_mode": "session", "tcp_keepidle": 31, "tcp_keepcnt": 4,
+                        "tcp_user_timeout": 12345})
+
+    def accepted_opts():
+        c = s.connect("db", role)
+        mine = socket.socket(fileno=os.dup(c.pgconn.socket))
+        port = mine.getsockname()[1]
+        mine.close()
+        k = _shoal_socket(s.pid, lambda k: k.getpeername()[1] == port
+                          and k.getsockname()[1] == s.port)
+        assert k is not None
+        got = (k.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+               k.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+               k.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+               k.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+               k.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0)
+        k.close()
+        c.close()
+        return got
+
+    def listening(level, opt):
+        k = _shoal_socket(s.pid, lambda k: k.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)
+                          and k.getsockname()[1] == s.port)
+        assert k is not None
+        v = k.getsockopt(level, opt)
+        k.close()
+        return v
+
+    def reload_with(old, new, level, opt, want):
+        """RELOAD with old replaced by new, then wait until the listening socket has opt at
+        want (the workers set it at their next tick)."""
+        with open(s.ini) as f:
+            text = f.read()
+        assert old in text
+        with open(s.ini, "w") as f:
+            f.write(text.replace(old, new))
+        admin(s).execute("RELOAD")
+        wait_until(lambda: listening(level, opt) == want, timeout=5, what=new)
+
+    def sysctl(name):
+        with open("/proc/sys/net/ipv4/" + name) as f:
+            return int(f.read())
+
+    tcp, sol = socket.IPPROTO_TCP, socket.SOL_SOCKET
+    assert accepted_opts() == (1, 31, 4, 12345, True)
+    reload_with("tcp_keepidle = 31", "tcp_keepidle = 45", tcp, socket.TCP_KEEPIDLE, 45)
+    assert accepted_opts() == (1, 45, 4, 12345, True)
+    reload_with("tcp_keepcnt = 4", "tcp_keepcnt = 0", tcp, socket.TCP_KEEPCNT,
+                sysctl("tcp_keepalive_probes"))
+    reload_with("tcp_user_timeout = 12345", "tcp_user_timeout = 0", tcp,
+                socket.TCP_USER_TIMEOUT, 0)
+    reload_with("tcp_keepidle = 45", "tcp_keepidle = 0", tcp, socket.TCP_KEEPIDLE,
+                sysctl("tcp_keepalive_time"))
+    assert accepted_opts() == (1, sysctl("tcp_keepalive_time"), sysctl("tcp_keepalive_probes"),
+                               0, True)
+    reload_with("[pgbouncer]", "[pgbouncer]\ntcp_keepalive = 0", sol, socket.SO_KEEPALIVE, 0)
+    assert accepted_opts()[0] == 0
+
+
 def test_unix_socket_group_owns_the_socket_file(shoal, pg, role, tmp_path):
     """unix_socket_group: the socket file's group; a group that does not exist stops the start
     with one line naming it."""
