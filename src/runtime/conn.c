@@ -11,17 +11,18 @@
 
 /* Reads into an empty input buffer land here first and only what arrived is kept: an idle
  * connection then holds a small buffer instead of a whole read chunk. */
-static __thread uint8_t conn_scratch[CONN_READ_CHUNK];
+static __thread uint8_t conn_scratch[CONN_READ_WIDE];
 
 static ssize_t conn_recv(struct conn *c)
 {
+	size_t chunk = c->wide_reads ? CONN_READ_WIDE : CONN_READ_CHUNK;
 	if (buf_avail(&c->in) > 0) {
-		buf_reserve(&c->in, CONN_READ_CHUNK);
+		buf_reserve(&c->in, chunk);
 		return sys_recv(c->lfd.fd, c->in.data + c->in.len, c->in.cap - c->in.len, 0);
 	}
 	if (c->in.cap > CONN_SMALL_BUF)
 		buf_free(&c->in); /* a large message passed: return its memory */
-	ssize_t n = sys_recv(c->lfd.fd, conn_scratch, sizeof(conn_scratch), 0);
+	ssize_t n = sys_recv(c->lfd.fd, conn_scratch, chunk, 0);
 	if (n > 0) {
 		buf_append(&c->in, conn_scratch, (size_t)n);
 		c->in.len -= (size_t)n; /* counted below, as for a direct read */

@@ -14,6 +14,9 @@ struct tls_conn;
 /* Above this many unsent bytes for a peer we stop reading from the side that feeds it. */
 #define CONN_HIGH_WATER (256 * 1024)
 #define CONN_READ_CHUNK (16 * 1024)
+/* A server's reads (wide_reads): a large result comes in a quarter of the system calls and
+ * wake-ups; there are only pool_size servers, where clients can be thousands. */
+#define CONN_READ_WIDE (64 * 1024)
 /* Buffers up to this size stay allocated when empty; larger ones are freed. */
 #define CONN_SMALL_BUF 2048
 
@@ -27,6 +30,7 @@ struct conn {
 	uint8_t fwd_type;  /* type of that message */
 	bool paused;       /* reading suspended: waiting for a server, or backpressure */
 	bool dead;         /* closed: waiting to be freed after the event batch */
+	bool wide_reads;   /* reads CONN_READ_WIDE bytes at a time (servers), else CONN_READ_CHUNK */
 	uint64_t bytes_in, bytes_out;
 	char name[128]; /* "C-12 app@db 127.0.0.1:4123" for log lines */
 	struct tls_conn *tls; /* TLS state (tls.c); NULL on a plain connection */

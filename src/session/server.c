@@ -60,6 +60,7 @@ static void server_init(struct server *s, struct worker *w, struct pool *p, stru
 	s->c.loop = w->loop;
 	s->c.lfd.fd = -1;
 	s->c.lfd.cb = server_event;
+	s->c.wide_reads = true;
 	s->id = atomic_fetch_add(&next_server_id, 1);
 	s->ready_status = 'I';
 	list_init(&s->node);
