@@ -611,9 +611,20 @@ static struct list *client_list(struct client *c, enum client_state st)
 	}
 }
 
+static bool client_is_active(enum client_state st)
+{
+	return st == CL_IDLE || st == CL_LINKED;
+}
+
 void client_state_locked(struct client *c, enum client_state st)
 {
 	client_move_check(c, st);
+	struct pool *p = c->pool; /* the pool of both lists when either is active_clients */
+	enum client_state from = c->state;
+	if (p) {
+		p->n_cl_active += (int)client_is_active(st) - (int)client_is_active(from);
+		p->n_cl_linked += (int)(st == CL_LINKED) - (int)(from == CL_LINKED);
+	}
 	list_del(&c->node);
 	c->state = st;
 	c->state_since = shoal_clock();

@@ -274,6 +274,10 @@ struct pool {
 	int evict_wanted, evict_asked;
 	usec_t evict_asked_at;
 	int n_clients;
+	/* Clients in active_clients (CL_IDLE and CL_LINKED) and of those linked: counted by
+	 * client_state_locked so that the reporting views need not walk thousands of clients under
+	 * the lock (the alerts read every pool ten times a second). */
+	int n_cl_active, n_cl_linked;
 	bool keep;                   /* configured (user= in its entry): never reaped */
 	usec_t taken_at, unused_since; /* pool_reap: last pool_get, first seen unused */
 	struct param_list welcome; /* the server's ParameterStatus set at login */

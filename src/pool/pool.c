@@ -649,10 +649,9 @@ void pool_client_gone(struct client *c)
 	struct pool *p = c->pool;
 	if (p)
 		pool_lock(p);
-	list_del(&c->node);
 	if (p && c->state != CL_LOGIN)
 		p->n_clients--;
-	client_state_mark(c, CL_CLOSED);
+	client_state_locked(c, CL_CLOSED); /* off its list, out of the pool's client counts */
 	if (p)
 		pool_unlock(p);
 }

@@ -4,6 +4,7 @@
 #include "pool_view.h"
 #include "pool.h"
 
+#include <assert.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -12,16 +13,21 @@ static uint64_t load(const uint64_t *p)
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
 }
 
-/* Under the pool lock: count linked clients and find the oldest waiter. */
+/* Under the pool lock: the linked and idle clients from their counters (a test build checks
+ * them against the list), the waiters and the oldest wait from the waiting list. */
 static void read_clients(struct pool *p, struct pool_view *v, usec_t now)
 {
 	struct list *it;
+	v->cl_active = p->n_cl_active;
+	v->cl_linked = p->n_cl_linked;
+#if SHOAL_CASSERT
+	int active = 0, linked = 0;
 	for (it = p->active_clients.next; it != &p->active_clients; it = it->next) {
-		struct client *c = container_of(it, struct client, node);
-		v->cl_active++;
-		if (c->state == CL_LINKED)
-			v->cl_linked++;
+		active++;
+		linked += container_of(it, struct client, node)->state == CL_LINKED;
 	}
+	assert(active == v->cl_active && linked == v->cl_linked);
+#endif
 	for (it = p->waiting.next; it != &p->waiting; it = it->next) {
 		struct client *c = container_of(it, struct client, node);
 		v->cl_waiting++;
