@@ -353,10 +353,18 @@ static shoal_rc server_step(struct server *s)
 		server_close(s, "invalid message length from server");
 		return SHOAL_ERROR;
 	}
+	bool inspect = server_inspects(s, h.type);
+	/* Most replies to a client's traffic: forwarded as they arrive with nothing to note (a
+	 * DataRow moves no reply queue and is no error). The queue is asked only for a client with
+	 * no prepared-statement state (simple-protocol traffic): another's replies mostly answer
+	 * its extended-protocol messages, and the asking would be in vain. */
+	if (c && !inspect && (h.type == PQMSG_DATA_ROW || (!c->ps && ps_passes(s, h.type)))) {
+		conn_start_forward(&s->c, h.type, h.len);
+		return conn_forward(&s->c, &c->c) ? SHOAL_OK : SHOAL_AGAIN;
+	}
 	/* Replies to injected messages are seen whole to drop them (and read descriptions). */
 	bool swallowable = c && s->ps && ps_may_want_whole(h.type) && ps_wants_whole(s, h.type);
-	if (!server_inspects(s, h.type) && !swallowable) {
-		/* A DataRow moves no reply queue and is no error: nothing to note, nothing due. */
+	if (!inspect && !swallowable) {
 		bool row = h.type == PQMSG_DATA_ROW;
 		if (c && !row && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
