@@ -57,14 +57,6 @@ void buf_grow(struct buf *b, size_t n)
 	b->cap = cap;
 }
 
-void buf_consume(struct buf *b, size_t n)
-{
-	assert(n <= buf_avail(b));
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
 void buf_compact(struct buf *b)
 {
 	if (b->off == 0)

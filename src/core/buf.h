@@ -39,8 +39,14 @@ static inline const uint8_t *buf_head(const struct buf *b)
 {
 	return b->data + b->off;
 }
-/* Mark n bytes consumed; resets offsets when empty. */
-void buf_consume(struct buf *b, size_t n);
+/* Mark n bytes consumed; resets offsets when empty. Inline: several times per message. */
+static inline void buf_consume(struct buf *b, size_t n)
+{
+	assert(n <= buf_avail(b));
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
 /* Move unread bytes to the front so that reads have room. */
 void buf_compact(struct buf *b);
 /* Append printf-formatted text (no NUL), however long. */

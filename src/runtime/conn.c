@@ -92,24 +92,6 @@ bool conn_hold(struct conn *c, uint32_t events)
 	return true;
 }
 
-void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)
-{
-	c->fwd_type = type;
-	c->fwd_left = len + 1;
-}
-
-bool conn_forward(struct conn *c, struct conn *dst)
-{
-	size_t n = buf_avail(&c->in);
-	if (n > c->fwd_left)
-		n = c->fwd_left;
-	if (dst)
-		buf_append(&dst->out, buf_head(&c->in), n);
-	buf_consume(&c->in, n);
-	c->fwd_left -= (uint32_t)n;
-	return c->fwd_left == 0;
-}
-
 void conn_close(struct conn *c)
 {
 	tls_free(c);

@@ -51,10 +51,25 @@ static inline void conn_pause(struct conn *c, bool paused)
  * input must be left in the socket. */
 bool conn_hold(struct conn *c, uint32_t events);
 /* Copy up to c->fwd_left bytes of the message being forwarded from c->in to dst->out (dst NULL:
- * drop them). True when the whole message has been moved. */
-bool conn_forward(struct conn *c, struct conn *dst);
+ * drop them). True when the whole message has been moved. Inline, as the next: most server
+ * messages of a transaction pass here. */
+static inline bool conn_forward(struct conn *c, struct conn *dst)
+{
+	size_t n = buf_avail(&c->in);
+	if (n > c->fwd_left)
+		n = c->fwd_left;
+	if (dst)
+		buf_append(&dst->out, buf_head(&c->in), n);
+	buf_consume(&c->in, n);
+	c->fwd_left -= (uint32_t)n;
+	return c->fwd_left == 0;
+}
 /* Begin forwarding a message of declared length len (header: 1 + len bytes). */
-void conn_start_forward(struct conn *c, uint8_t type, uint32_t len);
+static inline void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)
+{
+	c->fwd_type = type;
+	c->fwd_left = len + 1;
+}
 /* Deregister and close the socket; buffers are freed. */
 void conn_close(struct conn *c);
 
