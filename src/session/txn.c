@@ -336,8 +336,8 @@ static bool txn_sniff_resets(struct client *c, struct server *s, const uint8_t *
 {
 	size_t n;
 	const char *q = query_text(msg, len, &n);
-	if (!q)
-		return false;
+	if (!q || sqlscan_plain(q, n))
+		return false; /* (most queries) nothing to pin, track or put back */
 	struct sql_facts f;
 	sqlscan(q, n, &f);
 	txn_note_set_again(c, s, &f);
@@ -353,8 +353,8 @@ static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 {
 	size_t n;
 	const char *q = query_text(msg, len, &n);
-	if (!q)
-		return false;
+	if (!q || sqlscan_plain(q, n))
+		return false; /* (most queries) nothing to pin, track or put back */
 	struct sql_facts f;
 	sqlscan(q, n, &f);
 	txn_note_set_again(c, s, &f);
