@@ -21,12 +21,6 @@ void buf_cache_enable(void)
 	cache_on = true;
 }
 
-void buf_shed(struct buf *b)
-{
-	if (b->len == b->off)
-		buf_free(b);
-}
-
 void buf_cache_drain(void)
 {
 	while (cache) {

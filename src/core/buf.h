@@ -56,8 +56,13 @@ void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
  * buffers serve the next one); otherwise, or a larger block, is freed. The buffer is then
  * empty and reusable. */
 void buf_free(struct buf *b);
-/* If b is empty, buf_free it. A connection between requests then holds no buffer at all. */
-void buf_shed(struct buf *b);
+/* If b is empty, buf_free it. A connection between requests then holds no buffer at all.
+ * Inline: a client's buffers are shed after each of its reads and writes. */
+static inline void buf_shed(struct buf *b)
+{
+	if (b->len == b->off)
+		buf_free(b);
+}
 /* Give this thread a cache of freed small blocks (worker threads, which drain it at their end
  * with buf_cache_drain); other threads free their blocks at once. */
 void buf_cache_enable(void);

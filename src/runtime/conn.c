@@ -81,17 +81,6 @@ void conn_update_events(struct conn *c)
 	loop_set(c->loop, &c->lfd, ev);
 }
 
-/* Pausing is lazy: the socket stays armed for reading and is disarmed only if it becomes
- * readable while paused (conn_hold). Most pauses, a client waiting for a server with nothing
- * more to send, end before that: no epoll_ctl to pause and none to resume. */
-bool conn_hold(struct conn *c, uint32_t events)
-{
-	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))
-		return false;
-	conn_update_events(c);
-	return true;
-}
-
 void conn_close(struct conn *c)
 {
 	tls_free(c);

@@ -8,6 +8,8 @@
 #include "common.h"
 #include "loop.h"
 
+#include <sys/epoll.h>
+
 struct worker;
 struct tls_conn;
 
@@ -48,8 +50,17 @@ static inline void conn_pause(struct conn *c, bool paused)
 		conn_update_events(c);
 }
 /* Call before reading on an event: true when c is paused, its reading then disarmed, and the
- * input must be left in the socket. */
-bool conn_hold(struct conn *c, uint32_t events);
+ * input must be left in the socket. Pausing is lazy: the socket stays armed for reading and is
+ * disarmed only if it becomes readable while paused. Most pauses, a client waiting for a server
+ * with nothing more to send, end before that: no epoll_ctl to pause and none to resume. Inline:
+ * asked on every event of both sides. */
+static inline bool conn_hold(struct conn *c, uint32_t events)
+{
+	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))
+		return false;
+	conn_update_events(c);
+	return true;
+}
 /* Copy up to c->fwd_left bytes of the message being forwarded from c->in to dst->out (dst NULL:
  * drop them). True when the whole message has been moved. Inline, as the next: most server
  * messages of a transaction pass here. */

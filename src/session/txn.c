@@ -606,7 +606,9 @@ static void txn_restore_login(struct client *c, struct server *s, struct txn_res
 		txn_restore_one(c, s, r, params_find(&c->login, r->names[i]));
 }
 
-static void txn_restore_ready(struct server *s, struct client *c, char status)
+/* Out of line, as txn_set_ready: most transactions RESET nothing. */
+static __attribute__((noinline)) void txn_restore_ready(struct server *s, struct client *c,
+							char status)
 {
 	struct txn_restore *r = s->restore;
 	if (r->skip > 0) {
@@ -626,13 +628,16 @@ static void txn_restore_ready(struct server *s, struct client *c, char status)
 	txn_restore_free(s);
 }
 
-static void txn_set_ready(struct server *s, struct client *c, char status);
+/* Out of line: most transactions SET nothing, and the common ReadyForQuery needs no frame. */
+static __attribute__((noinline)) void txn_set_ready(struct server *s, struct client *c,
+						    char status);
 
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
 	if (status == 'I')
 		ps_server_idle(s);
-	txn_set_ready(s, c, status);
+	if (s->txn_set)
+		txn_set_ready(s, c, status);
 	if (s->restore)
 		txn_restore_ready(s, c, status);
 	if (s->swallow && s->swallow->skip-- == 0)
@@ -642,8 +647,6 @@ void txn_server_ready(struct server *s, struct client *c, char status)
 static void txn_set_ready(struct server *s, struct client *c, char status)
 {
 	struct txn_set *t = s->txn_set;
-	if (!t)
-		return;
 	if (t->name && status != 'I')
 		t->in_block = true; /* a BEGIN came behind the SET: it is part of that block now */
 	if (t->in_block) {
