@@ -71,16 +71,6 @@ shoal_rc conn_flush(struct conn *c)
 	return SHOAL_OK;
 }
 
-void conn_update_events(struct conn *c)
-{
-	if (c->dead || c->lfd.fd < 0)
-		return;
-	uint32_t ev = c->paused ? 0 : EPOLLIN;
-	if (buf_avail(&c->out) > 0)
-		ev |= EPOLLOUT;
-	loop_set(c->loop, &c->lfd, ev);
-}
-
 void conn_close(struct conn *c)
 {
 	tls_free(c);

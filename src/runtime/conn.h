@@ -40,8 +40,17 @@ shoal_rc conn_read(struct conn *c) MUST_USE;
 /* send() as much of c->out as the socket takes. SHOAL_OK: all sent; SHOAL_AGAIN: some left
  * (EPOLLOUT armed); SHOAL_ERROR: the socket failed. */
 shoal_rc conn_flush(struct conn *c) MUST_USE;
-/* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. */
-void conn_update_events(struct conn *c);
+/* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. Inline: after every flush
+ * and resume, and it mostly changes nothing (loop_set). */
+static inline void conn_update_events(struct conn *c)
+{
+	if (c->dead || c->lfd.fd < 0)
+		return;
+	uint32_t ev = c->paused ? 0 : EPOLLIN;
+	if (buf_avail(&c->out) > 0)
+		ev |= EPOLLOUT;
+	loop_set(c->loop, &c->lfd, ev);
+}
 /* Stop (true) or resume reading; stopping only takes effect when input arrives (conn_hold). */
 static inline void conn_pause(struct conn *c, bool paused)
 {
