@@ -21,12 +21,6 @@ void buf_cache_enable(void)
 	cache_on = true;
 }
 
-void buf_shed(struct buf *b)
-{
-	if (b->len == b->off)
-		buf_free(b);
-}
-
 void buf_cache_drain(void)
 {
 	while (cache) {
@@ -55,14 +49,6 @@ void buf_grow(struct buf *b, size_t n)
 		cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
-}
-
-void buf_consume(struct buf *b, size_t n)
-{
-	assert(n <= buf_avail(b));
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
 }
 
 void buf_compact(struct buf *b)

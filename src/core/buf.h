@@ -39,8 +39,14 @@ static inline const uint8_t *buf_head(const struct buf *b)
 {
 	return b->data + b->off;
 }
-/* Mark n bytes consumed; resets offsets when empty. */
-void buf_consume(struct buf *b, size_t n);
+/* Mark n bytes consumed; resets offsets when empty. Inline: several times per message. */
+static inline void buf_consume(struct buf *b, size_t n)
+{
+	assert(n <= buf_avail(b));
+	b->off += n;
+	if (b->off == b->len)
+		b->off = b->len = 0;
+}
 /* Move unread bytes to the front so that reads have room. */
 void buf_compact(struct buf *b);
 /* Append printf-formatted text (no NUL), however long. */
@@ -50,8 +56,13 @@ void buf_printf(struct buf *b, const char *fmt, ...) PRINTF(2, 3);
  * buffers serve the next one); otherwise, or a larger block, is freed. The buffer is then
  * empty and reusable. */
 void buf_free(struct buf *b);
-/* If b is empty, buf_free it. A connection between requests then holds no buffer at all. */
-void buf_shed(struct buf *b);
+/* If b is empty, buf_free it. A connection between requests then holds no buffer at all.
+ * Inline: a client's buffers are shed after each of its reads and writes. */
+static inline void buf_shed(struct buf *b)
+{
+	if (b->len == b->off)
+		buf_free(b);
+}
 /* Give this thread a cache of freed small blocks (worker threads, which drain it at their end
  * with buf_cache_drain); other threads free their blocks at once. */
 void buf_cache_enable(void);

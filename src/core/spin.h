@@ -28,17 +28,14 @@ static inline void spin_relax(void)
 #endif
 }
 
+/* spin_lock's wait for a lock that was held (spin.c): out of line, so that taking a free lock,
+ * inline in many short functions, needs no registers saved for the loop. */
+void spin_lock_wait(struct spin *l);
+
 static inline void spin_lock(struct spin *l)
 {
-	for (unsigned tries = 0;
-	     atomic_exchange_explicit(&l->held, true, memory_order_acquire); tries++) {
-		while (atomic_load_explicit(&l->held, memory_order_relaxed)) {
-			if (++tries < 64)
-				spin_relax();
-			else
-				sched_yield();
-		}
-	}
+	if (__builtin_expect(atomic_exchange_explicit(&l->held, true, memory_order_acquire), 0))
+		spin_lock_wait(l);
 }
 
 static inline void spin_unlock(struct spin *l)

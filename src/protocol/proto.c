@@ -4,53 +4,6 @@
 #include <arpa/inet.h>
 #include <string.h>
 
-shoal_rc proto_header(const uint8_t *p, size_t avail, struct pq_header *h)
-{
-	if (avail < PQ_HEADER_LEN)
-		return SHOAL_AGAIN;
-	uint32_t n;
-	memcpy(&n, p + 1, 4);
-	h->type = p[0];
-	h->len = ntohl(n);
-	return h->len < 4 ? SHOAL_ERROR : SHOAL_OK;
-}
-
-uint32_t proto_client_msg_cap(uint8_t type)
-{
-	switch (type) {
-	case PQMSG_QUERY:
-	case PQMSG_PARSE:
-	case PQMSG_BIND:
-	case PQMSG_FUNCTION_CALL:
-	case PQMSG_COPY_DATA:
-	case PQMSG_COPY_FAIL:
-	case PQMSG_PASSWORD:
-		return PQ_LARGE_MSG_LIMIT;
-	case PQMSG_DESCRIBE:
-	case PQMSG_EXECUTE:
-	case PQMSG_CLOSE:
-	case PQMSG_SYNC:
-	case PQMSG_FLUSH:
-	case PQMSG_COPY_DONE:
-	case PQMSG_TERMINATE:
-		return PQ_SMALL_MSG_LIMIT;
-	default:
-		return 0;
-	}
-}
-
-uint32_t proto_server_msg_cap(uint8_t type)
-{
-	switch (type) {
-	case PQMSG_READY:
-	case PQMSG_BACKEND_KEY:
-	case PQMSG_EMPTY_QUERY:
-		return PQ_SMALL_MSG_LIMIT;
-	default:
-		return PQ_LARGE_MSG_LIMIT;
-	}
-}
-
 /* pqr_cstr for a body whose last byte is a NUL: every string ends inside it, so strlen finds
  * its end (the common case; otherwise pqr_cstr's bounded search and its errors). */
 static const char *startup_cstr(struct pq_reader *r, bool nul_ended)

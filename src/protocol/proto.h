@@ -77,14 +77,54 @@ struct pq_header {
 };
 
 /* Decode the 5-byte header at p. SHOAL_AGAIN if fewer than 5 bytes, SHOAL_ERROR if the length
- * field is below 4. */
-shoal_rc proto_header(const uint8_t *p, size_t avail, struct pq_header *h) MUST_USE;
+ * field is below 4. Inline, as the caps below: every message of both sides passes here. */
+static inline MUST_USE shoal_rc proto_header(const uint8_t *p, size_t avail, struct pq_header *h)
+{
+	if (avail < PQ_HEADER_LEN)
+		return SHOAL_AGAIN;
+	h->type = p[0];
+	h->len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+	return h->len < 4 ? SHOAL_ERROR : SHOAL_OK;
+}
 
 /* Largest body+length a frontend message of this type may declare, or 0 if the type is not a
  * valid frontend message after login. */
-uint32_t proto_client_msg_cap(uint8_t type);
+static inline uint32_t proto_client_msg_cap(uint8_t type)
+{
+	switch (type) {
+	case PQMSG_QUERY:
+	case PQMSG_PARSE:
+	case PQMSG_BIND:
+	case PQMSG_FUNCTION_CALL:
+	case PQMSG_COPY_DATA:
+	case PQMSG_COPY_FAIL:
+	case PQMSG_PASSWORD:
+		return PQ_LARGE_MSG_LIMIT;
+	case PQMSG_DESCRIBE:
+	case PQMSG_EXECUTE:
+	case PQMSG_CLOSE:
+	case PQMSG_SYNC:
+	case PQMSG_FLUSH:
+	case PQMSG_COPY_DONE:
+	case PQMSG_TERMINATE:
+		return PQ_SMALL_MSG_LIMIT;
+	default:
+		return 0;
+	}
+}
+
 /* Same for backend messages; every type is allowed, data-carrying ones up to 1 GB. */
-uint32_t proto_server_msg_cap(uint8_t type);
+static inline uint32_t proto_server_msg_cap(uint8_t type)
+{
+	switch (type) {
+	case PQMSG_READY:
+	case PQMSG_BACKEND_KEY:
+	case PQMSG_EMPTY_QUERY:
+		return PQ_SMALL_MSG_LIMIT;
+	default:
+		return PQ_LARGE_MSG_LIMIT;
+	}
+}
 
 /* The kinds of packet a client may send before login. */
 enum startup_kind {

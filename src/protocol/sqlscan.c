@@ -669,12 +669,22 @@ static enum plain plain_rest(const char *p, size_t i, size_t len)
 	const __m128i low = _mm_set1_epi8(0x20), semi = _mm_set1_epi8(';');
 	const __m128i t = _mm_set1_epi8('t'), h = _mm_set1_epi8('h'), s = _mm_set1_epi8('s'),
 		      pp = _mm_set1_epi8('p');
+	/* A word byte (ident_start): a letter (its lower case minus 'a' below 26, compared
+	 * signed after adding 0x80), '_', or >= 0x80 (negative signed). */
+	const __m128i to_a = _mm_set1_epi8((char)(0x80 - 'a')), below = _mm_set1_epi8(-128 + 26),
+		      us = _mm_set1_epi8('_'), zero = _mm_setzero_si128();
 	for (; i + 16 <= len; i += 16) {
 		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)(p + i));
 		__m128i l = _mm_or_si128(v, low); /* t|0x20 == 't' only for t and T */
 		__m128i hit =
 		    _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(l, t), _mm_cmpeq_epi8(l, h)),
 				 _mm_or_si128(_mm_cmpeq_epi8(l, s), _mm_cmpeq_epi8(l, pp)));
+		/* a hint letter after a word byte starts no word: most hits, dropped here */
+		__m128i w = _mm_loadu_si128((const __m128i *)(const void *)(p + i - 1));
+		__m128i word = _mm_or_si128(
+		    _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(w, low), to_a), below),
+		    _mm_or_si128(_mm_cmpeq_epi8(w, us), _mm_cmplt_epi8(w, zero)));
+		hit = _mm_andnot_si128(word, hit);
 		unsigned mask =
 		    (unsigned)_mm_movemask_epi8(_mm_or_si128(hit, _mm_cmpeq_epi8(v, semi)));
 		for (; mask; mask &= mask - 1) {

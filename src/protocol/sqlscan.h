@@ -39,6 +39,9 @@ struct sql_facts {
 /* Scan len bytes of SQL (need not be NUL-terminated). Fills out; free with sql_facts_free. */
 void sqlscan(const char *sql, size_t len, struct sql_facts *out);
 void sql_facts_free(struct sql_facts *f);
+/* The common case, decided without lexing or facts to fill: true when sqlscan() would report
+ * one statement and nothing else (the fuzz target checks it against the lexer). */
+bool sqlscan_plain(const char *sql, size_t len);
 
 /* read_write_split (sqlroute.c): where a Query's text goes. */
 enum sql_route {

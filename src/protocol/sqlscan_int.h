@@ -24,9 +24,7 @@ struct lexer {
 /* The next token from lx (comments and white space skipped); TK_END at the end. */
 void sql_lex_next(struct lexer *lx, struct tok *t);
 
-/* For the fuzz target's differential check: whether sqlscan() decides the text without lexing
- * (then it reports one statement and nothing else), and the lexing scan's facts for it. */
-bool sqlscan_plain(const char *sql, size_t len);
+/* For the fuzz target's differential check (with sqlscan_plain): the lexing scan's facts. */
 void sqlscan_lexed(const char *sql, size_t len, struct sql_facts *out);
 
 #endif

@@ -72,45 +72,6 @@ shoal_rc conn_flush(struct conn *c)
 	return SHOAL_OK;
 }
 
-void conn_update_events(struct conn *c)
-{
-	if (c->dead || c->lfd.fd < 0)
-		return;
-	uint32_t ev = c->paused ? 0 : EPOLLIN;
-	if (buf_avail(&c->out) > 0)
-		ev |= EPOLLOUT;
-	loop_set(c->loop, &c->lfd, ev);
-}
-
-/* Pausing is lazy: the socket stays armed for reading and is disarmed only if it becomes
- * readable while paused (conn_hold). Most pauses, a client waiting for a server with nothing
- * more to send, end before that: no epoll_ctl to pause and none to resume. */
-bool conn_hold(struct conn *c, uint32_t events)
-{
-	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))
-		return false;
-	conn_update_events(c);
-	return true;
-}
-
-void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)
-{
-	c->fwd_type = type;
-	c->fwd_left = len + 1;
-}
-
-bool conn_forward(struct conn *c, struct conn *dst)
-{
-	size_t n = buf_avail(&c->in);
-	if (n > c->fwd_left)
-		n = c->fwd_left;
-	if (dst)
-		buf_append(&dst->out, buf_head(&c->in), n);
-	buf_consume(&c->in, n);
-	c->fwd_left -= (uint32_t)n;
-	return c->fwd_left == 0;
-}
-
 void conn_close(struct conn *c)
 {
 	tls_free(c);

@@ -8,6 +8,8 @@
 #include "common.h"
 #include "loop.h"
 
+#include <sys/epoll.h>
+
 struct worker;
 struct tls_conn;
 
@@ -42,8 +44,17 @@ shoal_rc conn_read(struct conn *c) MUST_USE;
 /* send() as much of c->out as the socket takes. SHOAL_OK: all sent; SHOAL_AGAIN: some left
  * (EPOLLOUT armed); SHOAL_ERROR: the socket failed. */
 shoal_rc conn_flush(struct conn *c) MUST_USE;
-/* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. */
-void conn_update_events(struct conn *c);
+/* Arm EPOLLIN unless paused and EPOLLOUT while output is pending. Inline: after every flush
+ * and resume, and it mostly changes nothing (loop_set). */
+static inline void conn_update_events(struct conn *c)
+{
+	if (c->dead || c->lfd.fd < 0)
+		return;
+	uint32_t ev = c->paused ? 0 : EPOLLIN;
+	if (buf_avail(&c->out) > 0)
+		ev |= EPOLLOUT;
+	loop_set(c->loop, &c->lfd, ev);
+}
 /* Stop (true) or resume reading; stopping only takes effect when input arrives (conn_hold). */
 static inline void conn_pause(struct conn *c, bool paused)
 {
@@ -52,13 +63,37 @@ static inline void conn_pause(struct conn *c, bool paused)
 		conn_update_events(c);
 }
 /* Call before reading on an event: true when c is paused, its reading then disarmed, and the
- * input must be left in the socket. */
-bool conn_hold(struct conn *c, uint32_t events);
+ * input must be left in the socket. Pausing is lazy: the socket stays armed for reading and is
+ * disarmed only if it becomes readable while paused. Most pauses, a client waiting for a server
+ * with nothing more to send, end before that: no epoll_ctl to pause and none to resume. Inline:
+ * asked on every event of both sides. */
+static inline bool conn_hold(struct conn *c, uint32_t events)
+{
+	if (!c->paused || (events & (EPOLLHUP | EPOLLERR)))
+		return false;
+	conn_update_events(c);
+	return true;
+}
 /* Copy up to c->fwd_left bytes of the message being forwarded from c->in to dst->out (dst NULL:
- * drop them). True when the whole message has been moved. */
-bool conn_forward(struct conn *c, struct conn *dst);
+ * drop them). True when the whole message has been moved. Inline, as the next: most server
+ * messages of a transaction pass here. */
+static inline bool conn_forward(struct conn *c, struct conn *dst)
+{
+	size_t n = buf_avail(&c->in);
+	if (n > c->fwd_left)
+		n = c->fwd_left;
+	if (dst)
+		buf_append(&dst->out, buf_head(&c->in), n);
+	buf_consume(&c->in, n);
+	c->fwd_left -= (uint32_t)n;
+	return c->fwd_left == 0;
+}
 /* Begin forwarding a message of declared length len (header: 1 + len bytes). */
-void conn_start_forward(struct conn *c, uint8_t type, uint32_t len);
+static inline void conn_start_forward(struct conn *c, uint8_t type, uint32_t len)
+{
+	c->fwd_type = type;
+	c->fwd_left = len + 1;
+}
 /* Deregister and close the socket; buffers are freed. */
 void conn_close(struct conn *c);
 

@@ -744,6 +744,16 @@ static __attribute__((noinline)) bool extended_reply(struct server *s, uint8_t t
 	return true;
 }
 
+bool ps_passes(const struct server *s, uint8_t type)
+{
+	const struct ps_server *ps = s->ps;
+	if (type == '1' || type == '3')
+		return !ps; /* ps_wants_whole's own */
+	if (!ps || ps->qhead == ps->qlen)
+		return true;
+	return ps->q[ps->qhead].kind == OP_QUERY && type != PQMSG_READY && type != '2';
+}
+
 /* Every server message of a linked server comes here. With no reply awaited, or a simple
  * Query's (simple-protocol traffic), it passes, or its ReadyForQuery ends the Query, without a
  * stack frame; the extended protocol's replies (out of step then) take the long way. */

@@ -68,6 +68,11 @@ static inline bool ps_may_want_whole(uint8_t type)
 {
 	return type == '1' || type == '3' || type == 't' || type == 'T' || type == 'n';
 }
+/* Does a reply of this type pass the reply queue untouched: not wanted whole (ps_wants_whole),
+ * nothing for ps_server_msg to note, no stand-in reply due after it (ps_emit)? True with no reply
+ * awaited, and behind a simple Query for all but ReadyForQuery and the extended protocol's
+ * completions: most replies of simple-protocol traffic, which then need no other hook. */
+bool ps_passes(const struct server *s, uint8_t type);
 /* Server side, at the header of each message of a linked server (msg: the whole message when
  * read whole, else NULL). Returns false when the message is an injected message's reply, to be
  * dropped. SHOAL_ERROR-like failures (replies out of step) close the server and return false;

@@ -239,15 +239,21 @@ bool ps_stale_reply(struct server *s, struct buf *out)
 	return true;
 }
 
-/* Over the cache's bounds (a statement larger than max_prepared_statement_bytes is added all
- * the same; a reload may lower them): statements not in use leave the cache, and Shoal's memory,
- * now; the server closes them when next safe (srv_close_retired). */
-static void srv_trim(struct ps_server *ps)
+/* Is the cache over its bounds (a statement larger than max_prepared_statement_bytes is added
+ * all the same; a reload may lower them)? */
+static bool srv_over(const struct ps_server *ps, const struct config *cfg)
 {
-	const struct config *cfg = config_current();
+	return ps->stmts.n > (size_t)cfg->max_prepared_statements ||
+	       ps->nbytes > (size_t)cfg->max_prepared_statement_bytes;
+}
+
+/* Over the bounds: statements not in use leave the cache, and Shoal's memory, now; the server
+ * closes them when next safe (srv_close_retired). Out of line: seldom needed, see
+ * ps_server_idle. */
+static __attribute__((noinline)) void srv_trim(struct ps_server *ps, const struct config *cfg)
+{
 	struct list *pos = ps->lru.next;
-	while (pos != &ps->lru && (ps->stmts.n > (size_t)cfg->max_prepared_statements ||
-				   ps->nbytes > (size_t)cfg->max_prepared_statement_bytes)) {
+	while (pos != &ps->lru && srv_over(ps, cfg)) {
 		struct srv_stmt *st = container_of(pos, struct srv_stmt, lru);
 		pos = pos->next;
 		if (!srv_in_use(ps, st))
@@ -263,8 +269,11 @@ void ps_server_idle(struct server *s)
 	/* The transaction's end dropped the unnamed portal too, if nothing was sent since. */
 	if (s->pending == 0 && !s->ext_open)
 		s->ps->unnamed_portal = 0;
-	if (s->pending == 0 && !s->ps->held)
-		srv_trim(s->ps);
+	/* Asked here first, as most transactions find nothing to trim; an empty cache (simple-
+	 * protocol traffic) needs not even the configuration. */
+	if (s->pending == 0 && !s->ps->held && !list_empty(&s->ps->lru) &&
+	    srv_over(s->ps, config_current()))
+		srv_trim(s->ps, config_current());
 }
 
 void ps_server_query_sent(struct server *s)

@@ -260,10 +260,9 @@ static void server_active_msg(struct server *s, uint8_t type, const uint8_t *msg
 	}
 }
 
+/* For an active server: is a message of this type read whole and looked at? */
 static bool server_inspects(const struct server *s, uint8_t type)
 {
-	if (s->state != SV_ACTIVE)
-		return true;
 	return type == PQMSG_READY || type == PQMSG_ERROR || type == PQMSG_PARAMETER_STATUS ||
 	       type == PQMSG_COPY_IN ||
 	       (type == PQMSG_COMMAND_COMPLETE && (s->txn_set || s->swallow || s->restore) &&
@@ -332,31 +331,37 @@ __attribute__((cold, noinline)) static int server_retry_step(struct server *s, s
 	return RETRY_GO_ON;
 }
 
-/* One step over s->c.in: SHOAL_OK to continue, SHOAL_AGAIN to wait for bytes or for the client
- * to drain, SHOAL_ERROR when the server died. */
-static shoal_rc server_step(struct server *s)
+/* The rest of a message being forwarded as it arrives. */
+static shoal_rc server_forward_rest(struct server *s, struct client *c)
 {
-	struct client *c = s->state == SV_ACTIVE ? s->client : NULL;
-	if (s->c.fwd_left) {
-		if (!conn_forward(&s->c, c ? &c->c : NULL))
-			return SHOAL_AGAIN;
-		if (c)
-			ps_emit(s, c); /* replies Shoal stands in for, due after this one */
-		return SHOAL_OK;
-	}
-	struct pq_header h;
-	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
-	if (rc == SHOAL_AGAIN)
+	if (!conn_forward(&s->c, c ? &c->c : NULL))
 		return SHOAL_AGAIN;
-	if (rc == SHOAL_ERROR || h.len > proto_server_msg_cap(h.type) ||
-	    (h.type == PQMSG_READY && h.len != 5)) {
-		server_close(s, "invalid message length from server");
-		return SHOAL_ERROR;
-	}
+	if (c)
+		ps_emit(s, c); /* replies Shoal stands in for, due after this one */
+	return SHOAL_OK;
+}
+
+/* A message of an active server forwarded as it arrives, the reply queue noting it. */
+static shoal_rc server_stream(struct server *s, struct client *c, const struct pq_header *h)
+{
+	if (!txn_server_msg(s, h->type, NULL, 0))
+		return SHOAL_ERROR; /* closed: replies out of step */
+	conn_start_forward(&s->c, h->type, h->len);
+	if (!conn_forward(&s->c, &c->c))
+		return SHOAL_AGAIN; /* the rest of it has not arrived */
+	ps_emit(s, c);
+	return SHOAL_OK;
+}
+
+/* server_step past its common case: a message some hook looks at, or any message of a server
+ * with no client's traffic flowing (c NULL). Out of line, so that the common step needs no
+ * large stack frame. */
+static __attribute__((noinline)) shoal_rc server_step_rest(struct server *s, struct client *c,
+							    struct pq_header h)
+{
 	/* Replies to injected messages are seen whole to drop them (and read descriptions). */
 	bool swallowable = c && s->ps && ps_may_want_whole(h.type) && ps_wants_whole(s, h.type);
-	if (!server_inspects(s, h.type) && !swallowable) {
-		/* A DataRow moves no reply queue and is no error: nothing to note, nothing due. */
+	if (s->state == SV_ACTIVE && !server_inspects(s, h.type) && !swallowable) {
 		bool row = h.type == PQMSG_DATA_ROW;
 		if (c && !row && !txn_server_msg(s, h.type, NULL, 0))
 			return SHOAL_ERROR; /* closed: replies out of step */
@@ -401,6 +406,39 @@ static shoal_rc server_step(struct server *s)
 	return s->c.dead ? SHOAL_ERROR : SHOAL_OK;
 }
 
+/* One step over s->c.in (c: its client while s is active, else NULL): SHOAL_OK to continue,
+ * SHOAL_AGAIN to wait for bytes or for the client to drain, SHOAL_ERROR when the server died. */
+static shoal_rc server_step(struct server *s, struct client *c)
+{
+	struct pq_header h;
+	if (s->c.fwd_left)
+		return server_forward_rest(s, c);
+	shoal_rc rc = proto_header(buf_head(&s->c.in), buf_avail(&s->c.in), &h);
+	if (rc == SHOAL_AGAIN)
+		return SHOAL_AGAIN;
+	if (rc == SHOAL_ERROR || h.len > proto_server_msg_cap(h.type) ||
+	    (h.type == PQMSG_READY && h.len != 5)) {
+		server_close(s, "invalid message length from server");
+		return SHOAL_ERROR;
+	}
+	if (c && !server_inspects(s, h.type)) {
+		/* Most replies to a client's traffic: forwarded as they arrive with nothing to note
+		 * (a DataRow moves no reply queue and is no error). The queue is asked only for a
+		 * client with no prepared-statement state (simple-protocol traffic): another's
+		 * replies mostly answer its extended-protocol messages, and the asking would be in
+		 * vain. */
+		if (h.type == PQMSG_DATA_ROW || (!c->ps && ps_passes(s, h.type))) {
+			conn_start_forward(&s->c, h.type, h.len);
+			return conn_forward(&s->c, &c->c) ? SHOAL_OK : SHOAL_AGAIN;
+		}
+		/* The extended protocol's replies: forwarded as they arrive, the queue noting them,
+		 * unless one may answer a message Shoal injected (then it is read whole). */
+		if (!(s->ps && ps_may_want_whole(h.type) && ps_wants_whole(s, h.type)))
+			return server_stream(s, c, &h);
+	}
+	return server_step_rest(s, c, h);
+}
+
 /* Send what is queued for the client. False when it cannot take more now (the server is paused
  * until the client drains: backpressure) or when either side died. */
 static bool server_push(struct server *s, struct client *c)
@@ -443,7 +481,7 @@ void server_process(struct server *s)
 		c = s->state == SV_ACTIVE ? s->client : NULL;
 		if (c && buf_avail(&c->c.out) > CONN_HIGH_WATER && !server_push(s, c))
 			return;
-		if (server_step(s) != SHOAL_OK)
+		if (server_step(s, c) != SHOAL_OK) /* (a push that succeeded moved no state) */
 			break;
 	}
 	if (c && !c->c.dead)

@@ -310,28 +310,47 @@ static bool txn_inline_resets(struct client *c, struct server *s, const struct s
 	return true;
 }
 
-/* The SQL text of a whole Query or Parse message; NULL if malformed (the server answers it). */
-static const char *query_text(const uint8_t *msg, size_t len)
+/* The SQL text of a whole Query or Parse message and its length (*n, found by the reader: no
+ * strlen after it); NULL if malformed (the server answers it). */
+static const char *query_text(const uint8_t *msg, size_t len, size_t *n)
 {
+	/* A Query that ends in a NUL (any well-formed one): its text ends inside it, at the first
+	 * NUL, which strlen finds with less setup than the reader's bounded search. */
+	if (msg[0] == PQMSG_QUERY && len > PQ_HEADER_LEN && msg[len - 1] == '\0') {
+		const char *q = (const char *)msg + PQ_HEADER_LEN;
+		*n = strlen(q);
+		return q;
+	}
 	struct pq_reader r;
 	pqr_init(&r, msg + 5, len - 5);
 	if (msg[0] == PQMSG_PARSE)
 		(void)pqr_cstr(&r);
-	return pqr_cstr(&r);
+	size_t at = r.pos;
+	const char *q = pqr_cstr(&r);
+	*n = q ? r.pos - at - 1 : 0;
+	return q;
+}
+
+/* Could the scan's facts name a login value to put back (txn_note_resets)? Tested inline: most
+ * queries RESET nothing, and the note and the inlining need no call for them. */
+static bool any_resets(const struct sql_facts *f)
+{
+	return f->nresets > 0 || f->reset_all || f->discard_all;
 }
 
 /* Session mode. True when the message was written to s (rewritten). */
 static bool txn_sniff_resets(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
-	const char *q = query_text(msg, len);
-	if (!q)
-		return false;
+	size_t n;
+	const char *q = query_text(msg, len, &n);
+	if (!q || sqlscan_plain(q, n))
+		return false; /* (most queries) nothing to pin, track or put back */
 	struct sql_facts f;
-	sqlscan(q, strlen(q), &f);
+	sqlscan(q, n, &f);
 	txn_note_set_again(c, s, &f);
 	bool fresh = !s->restore;
-	struct txn_restore *r = txn_note_resets(c, s, &f);
-	bool written = msg[0] == PQMSG_QUERY && fresh && txn_inline_resets(c, s, &f, q, r);
+	struct txn_restore *r = any_resets(&f) ? txn_note_resets(c, s, &f) : NULL;
+	bool written = msg[0] == PQMSG_QUERY && fresh && r && txn_inline_resets(c, s, &f, q, r);
 	sql_facts_free(&f);
 	return written;
 }
@@ -339,14 +358,15 @@ static bool txn_sniff_resets(struct client *c, struct server *s, const uint8_t *
 /* Transaction and statement modes. True when the message was written to s (rewritten). */
 static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, size_t len)
 {
-	const char *q = query_text(msg, len);
-	if (!q)
-		return false;
+	size_t n;
+	const char *q = query_text(msg, len, &n);
+	if (!q || sqlscan_plain(q, n))
+		return false; /* (most queries) nothing to pin, track or put back */
 	struct sql_facts f;
-	sqlscan(q, strlen(q), &f);
+	sqlscan(q, n, &f);
 	txn_note_set_again(c, s, &f);
 	bool fresh = !s->restore;
-	struct txn_restore *r = txn_note_resets(c, s, &f);
+	struct txn_restore *r = any_resets(&f) ? txn_note_resets(c, s, &f) : NULL;
 	if (f.pin_reason)
 		txn_pin(c, f.pin_reason);
 	if (f.deallocate_all || f.discard_all) {
@@ -361,7 +381,7 @@ static bool txn_sniff(struct client *c, struct server *s, const uint8_t *msg, si
 	}
 	if (f.has_set)
 		txn_set(c, s, &f);
-	bool written = msg[0] == PQMSG_QUERY && fresh && txn_inline_resets(c, s, &f, q, r);
+	bool written = msg[0] == PQMSG_QUERY && fresh && r && txn_inline_resets(c, s, &f, q, r);
 	sql_facts_free(&f);
 	return written;
 }
@@ -593,7 +613,9 @@ static void txn_restore_login(struct client *c, struct server *s, struct txn_res
 		txn_restore_one(c, s, r, params_find(&c->login, r->names[i]));
 }
 
-static void txn_restore_ready(struct server *s, struct client *c, char status)
+/* Out of line, as txn_set_ready: most transactions RESET nothing. */
+static __attribute__((noinline)) void txn_restore_ready(struct server *s, struct client *c,
+							char status)
 {
 	struct txn_restore *r = s->restore;
 	if (r->skip > 0) {
@@ -613,13 +635,16 @@ static void txn_restore_ready(struct server *s, struct client *c, char status)
 	txn_restore_free(s);
 }
 
-static void txn_set_ready(struct server *s, struct client *c, char status);
+/* Out of line: most transactions SET nothing, and the common ReadyForQuery needs no frame. */
+static __attribute__((noinline)) void txn_set_ready(struct server *s, struct client *c,
+						    char status);
 
 void txn_server_ready(struct server *s, struct client *c, char status)
 {
 	if (status == 'I')
 		ps_server_idle(s);
-	txn_set_ready(s, c, status);
+	if (s->txn_set)
+		txn_set_ready(s, c, status);
 	if (s->restore)
 		txn_restore_ready(s, c, status);
 	if (s->swallow && s->swallow->skip-- == 0)
@@ -629,8 +654,6 @@ void txn_server_ready(struct server *s, struct client *c, char status)
 static void txn_set_ready(struct server *s, struct client *c, char status)
 {
 	struct txn_set *t = s->txn_set;
-	if (!t)
-		return;
 	if (t->name && status != 'I')
 		t->in_block = true; /* a BEGIN came behind the SET: it is part of that block now */
 	if (t->in_block) {
