@@ -12,6 +12,9 @@ struct loop_fd {
 	int fd;
 	uint32_t events; /* EPOLLIN / EPOLLOUT currently requested */
 	bool registered;
+	/* The socket is open in another process too (a handed-over client): closing fd then does
+	 * not take it out of the epoll set, so its owner must loop_del first. */
+	bool shared;
 	loop_cb cb;
 };
 

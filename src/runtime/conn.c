@@ -77,9 +77,12 @@ void conn_close(struct conn *c)
 	tls_free(c);
 	if (c->lfd.fd >= 0) {
 		/* close() takes the socket out of the epoll set when this was its last descriptor,
-		 * as it is for every connection Shoal did not pass on (its sockets are close-on-exec,
-		 * and the one that goes to another process, a handed-over client, is taken out by
-		 * handoff_io.c first): no EPOLL_CTL_DEL, one system call less per connection. */
+		 * as it is for every connection whose socket never went to or came from another
+		 * process (Shoal's sockets are close-on-exec): no EPOLL_CTL_DEL, one system call less
+		 * per connection. A handed-over client's socket may be open in the other process
+		 * still, and would stay in the set with this connection's pointer. */
+		if (c->lfd.shared)
+			loop_del(c->loop, &c->lfd);
 		c->lfd.registered = false;
 		c->lfd.events = 0;
 		close(c->lfd.fd);

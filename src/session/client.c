@@ -112,7 +112,10 @@ struct client *client_accept(struct worker *w, int fd, const struct sockaddr_sto
 
 struct client *client_accept_handed(struct worker *w, int fd, const struct sockaddr_storage *addr)
 {
-	return client_new(w, fd, addr, false);
+	struct client *c = client_new(w, fd, addr, false);
+	if (c)
+		c->c.lfd.shared = true; /* the old process may hold the socket a moment longer */
+	return c;
 }
 
 void client_accept_internal(struct worker *w, int fd)

@@ -358,9 +358,7 @@ static void move_client(struct ho_worker *h, struct client *c)
 	}
 	handoff_buf_free(&b);
 	h->moved++;
-	/* Its socket lives on in the new process: closing our descriptor would leave it in our
-	 * epoll set (conn_close relies on the close), so it leaves the set first. */
-	loop_del(c->c.loop, &c->c.lfd);
+	c->c.lfd.shared = true; /* its socket lives on there: conn_close takes it out of our epoll */
 	c->quiet_close = true; /* counted, and logged once at the end */
 	client_close(c, NULL, "handed over to the new process");
 }
