@@ -73,6 +73,16 @@ void loop_del(struct loop *l, struct loop_fd *lfd)
 	lfd->events = 0;
 }
 
+void loop_close_fd(struct loop *l, struct loop_fd *lfd)
+{
+	if (lfd->shared)
+		loop_del(l, lfd); /* else the set would keep it, and lfd's pointer, while it lives on */
+	lfd->registered = false;
+	lfd->events = 0;
+	close(lfd->fd);
+	lfd->fd = -1;
+}
+
 static void loop_maybe_tick(struct loop *l)
 {
 	usec_t now = loop_clock;

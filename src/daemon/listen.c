@@ -65,9 +65,9 @@ static void listener_add(struct worker *w, int fd, bool shared, bool is_unix)
 
 /* The tcp_* options on a TCP listening socket as the configuration has them now: its
  * connections inherit them, no setsockopt per accept. Set when the socket opens and, after a
- * reload changed them, at the worker's next tick or accept (a connection is given them when
- * its handshake completes: one that completed before keeps the previous ones). Dups of one
- * socket share its options; each worker's note of them is its own. */
+ * reload changed them, at the worker's next tick (a connection is given them when its
+ * handshake completes: one that completed before keeps the previous ones). Dups of one socket
+ * share its options; each worker's note of them is its own. */
 static void listener_sync_opts(struct worker_listener *l, const struct config *cfg)
 {
 	struct net_tcp_opts o = client_tcp_opts_of(cfg);
@@ -415,7 +415,6 @@ void listen_on_event(struct loop_fd *lfd, uint32_t events)
 	UNUSED(events);
 	if (!lfd->registered)
 		return; /* paused earlier in this batch */
-	listener_sync_opts(l, config_current());
 	for (int tries = 0; tries < ACCEPT_BATCH; tries++) {
 		struct sockaddr_storage addr;
 		int err;

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <unistd.h>
 
 /* Reads into an empty input buffer land here first and only what arrived is kept: an idle
  * connection then holds a small buffer instead of a whole read chunk. */
@@ -75,19 +74,8 @@ shoal_rc conn_flush(struct conn *c)
 void conn_close(struct conn *c)
 {
 	tls_free(c);
-	if (c->lfd.fd >= 0) {
-		/* close() takes the socket out of the epoll set when this was its last descriptor,
-		 * as it is for every connection whose socket never went to or came from another
-		 * process (Shoal's sockets are close-on-exec): no EPOLL_CTL_DEL, one system call less
-		 * per connection. A handed-over client's socket may be open in the other process
-		 * still, and would stay in the set with this connection's pointer. */
-		if (c->lfd.shared)
-			loop_del(c->loop, &c->lfd);
-		c->lfd.registered = false;
-		c->lfd.events = 0;
-		close(c->lfd.fd);
-		c->lfd.fd = -1;
-	}
+	if (c->lfd.fd >= 0) /* Shoal's sockets are close-on-exec; a handed-over client's is shared */
+		loop_close_fd(c->loop, &c->lfd);
 	buf_free(&c->in);
 	buf_free(&c->out);
 	c->dead = true;
